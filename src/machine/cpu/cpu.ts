@@ -1,0 +1,497 @@
+// The IA32 CPU: architectural state as plain typed arrays and numbers, the segmented and linear
+// memory paths, the decoded-instruction cache and the interpreter loop. Instruction semantics live
+// in ./ops/, one file per family, registered in the handler table (./table.ts).
+
+import { decode } from "../../x86/decoder.js";
+import { Flag } from "../../x86/eflags.js";
+import { Prefix, Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
+import { PAGE_SHIFT, type PhysMem } from "../memory.js";
+import { LazyFlags } from "./lazy-flags.js";
+import { handlerFor, type Handler } from "./table.js";
+import "./ops/index.js";
+
+/** Exception vectors (SDM vol. 3, 6.3.1). */
+export const enum Vec {
+  DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8,
+  TS = 10, NP = 11, SS = 12, GP = 13, PF = 14, MF = 16, AC = 17, MC = 18, XM = 19,
+}
+
+/** Descriptor-cache attribute bits, in the layout of descriptor bytes 5–6 (type..G). */
+export const enum SegAttr {
+  /** Type field bits 0–3: accessed, writable/readable, expand-down/conforming, code. */
+  ACCESSED = 0x1, RW = 0x2, DC = 0x4, CODE = 0x8,
+  /** S: code/data (1) or system (0). */
+  S = 0x10,
+  DPL_SHIFT = 5, DPL = 0x60,
+  P = 0x80,
+  AVL = 0x1000,
+  /** D/B: 32-bit code or stack. */
+  DB = 0x4000,
+  G = 0x8000,
+}
+
+/** Port I/O as the CPU sees it; the machine decides what answers. */
+export interface IoBus {
+  in8(port: number): number;
+  in16(port: number): number;
+  in32(port: number): number;
+  out8(port: number, v: number): void;
+  out16(port: number, v: number): void;
+  out32(port: number, v: number): void;
+}
+
+/** Why `run` returned. */
+export const enum Stop {
+  BUDGET = 0, // the instruction budget is spent
+  HALT = 1, // HLT with interrupts masked or nothing to wake it (the machine decides)
+  EXCEPTION = 2, // an exception with `trapExceptions` set, or one that could not be delivered
+  SHUTDOWN = 3, // triple fault
+  REQUEST = 4, // requestStop() from a device or the host
+}
+
+/** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
+export const FAULT: { readonly fault: true } = Object.freeze({ fault: true });
+
+/** CPU model knobs that are visible to software (CPUID). */
+export interface CpuModel {
+  vendor: string; // 12 characters
+  family: number;
+  model: number;
+  stepping: number;
+  /** CPUID.1:EDX feature bits. */
+  features: number;
+  brand: string; // up to 48 characters
+}
+
+/** A Pentium II-class integer core with TSC, CX8, CMOV, SEP, PGE, PSE, PAE, APIC-less. */
+export const I686: CpuModel = {
+  vendor: "GenuineIntel",
+  family: 6,
+  model: 5,
+  stepping: 2,
+  // FPU VME DE PSE TSC MSR PAE MCE CX8 SEP MTRR PGE MCA CMOV PAT
+  features: (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) |
+    (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 16),
+  brand: "Afterglow IA32 i686",
+};
+
+/** Byte-register offsets into the register file: AL CL DL BL AH CH DH BH. */
+const BYTE_REG = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
+
+export class Cpu extends LazyFlags implements ByteSource {
+  readonly mem: PhysMem;
+  io: IoBus;
+  model: CpuModel = I686;
+
+  // --- General registers: one buffer seen as 32-, 16- and 8-bit registers.
+  readonly r32 = new Int32Array(8);
+  readonly r16 = new Uint16Array(this.r32.buffer); // register n is r16[n << 1]
+  readonly r8 = new Uint8Array(this.r32.buffer);
+  /** EIP of the next instruction (during a handler: of the one after the current). */
+  eip = 0;
+  /** EIP of the instruction being executed: faults restart from here. */
+  insnEip = 0;
+
+  // --- Segment registers: visible selector and hidden descriptor cache.
+  readonly segSel = new Uint16Array(6);
+  readonly segBase = new Int32Array(6);
+  /** Effective limit in bytes (granularity applied), as uint32 stored in a Float64Array-free way. */
+  readonly segLimit = new Uint32Array(6);
+  readonly segAttr = new Uint16Array(6);
+  /** Per segment: 1 when reads need no checks (expand-up, limit 4 GiB - 1, usable); 2 likewise for writes. */
+  readonly segFast = new Uint8Array(6);
+
+  // --- System registers.
+  cr0 = 0x60000010; // CD NW ET, as after reset
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  readonly dr = new Int32Array(8);
+  gdtrBase = 0;
+  gdtrLimit = 0xffff;
+  idtrBase = 0;
+  idtrLimit = 0x3ff;
+  ldtrSel = 0;
+  ldtrBase = 0;
+  ldtrLimit = 0;
+  trSel = 0;
+  trBase = 0;
+  trLimit = 0;
+  trAttr = 0;
+  /** Current privilege level. */
+  cpl = 0;
+  /** CS.D: default operand and address size of the code segment is 32 bits. */
+  code32 = false;
+  /** SS.B: the stack pointer is ESP (else SP). */
+  stack32 = false;
+  /** 0xffff in 16-bit code, else -1: EIP wraps to this. */
+  ipMask = 0xffff;
+
+  // --- Time and control.
+  /** Retired instructions since reset: the virtual clock's source. */
+  icount = 0;
+  /** TSC = icount * tscPerInsn + tscOffset (a documented ratio; see ARCHITECTURE.md). */
+  tscPerInsn = 1;
+  tscOffset = 0;
+  halted = false;
+  /** Set by instructions or devices to leave the loop after the current instruction. */
+  stopRequested = false;
+  stopReason: Stop = Stop.BUDGET;
+  /**
+   * Test harnesses set this to stop on every exception instead of delivering it; `excVector` and
+   * `excCode` then tell which. INT3 stops too, with EIP after it, as a debugger sees it.
+   */
+  trapExceptions = false;
+  excVector = -1;
+  excCode = -1;
+
+  /** Decoded instructions per physical code page, indexed by page offset. */
+  private icache: (Insn[] | undefined)[] = [];
+
+  constructor(mem: PhysMem, io: IoBus) {
+    super();
+    this.mem = mem;
+    this.io = io;
+    mem.onCodeWrite = (page) => {
+      this.icache[page] = undefined;
+      mem.codePages[page] = 0;
+    };
+    this.reset();
+  }
+
+  /** The state after RESET (SDM vol. 3, 9.1.1): real mode at F000:FFF0. */
+  reset(): void {
+    this.r32.fill(0);
+    this.r32[Reg.EDX] = (this.model.family << 8) | (this.model.model << 4) | this.model.stepping;
+    this.flags = Flag.FIXED;
+    this.lzMask = 0;
+    this.cr0 = 0x60000010;
+    this.cr2 = this.cr3 = this.cr4 = 0;
+    this.dr.fill(0);
+    this.dr[6] = 0xffff0ff0 | 0;
+    this.dr[7] = 0x400;
+    this.gdtrBase = this.idtrBase = 0;
+    this.gdtrLimit = this.idtrLimit = 0xffff;
+    this.ldtrSel = this.ldtrBase = this.trSel = this.trBase = 0;
+    this.ldtrLimit = this.trLimit = 0xffff;
+    this.trAttr = 0x8b;
+    this.cpl = 0;
+    for (let s = 0; s < 6; s++) this.setSegCache(s, 0, 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED);
+    this.setSegCache(Seg.CS, 0xf000, 0xffff0000 | 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED);
+    this.eip = 0xfff0;
+    this.halted = false;
+    this.stopRequested = false;
+    this.icache = [];
+    this.mem.codePages.fill(0);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Registers
+
+  reg8(n: number): number {
+    return this.r8[BYTE_REG[n]];
+  }
+
+  setReg8(n: number, v: number): void {
+    this.r8[BYTE_REG[n]] = v;
+  }
+
+  reg16(n: number): number {
+    return this.r16[n << 1];
+  }
+
+  setReg16(n: number, v: number): void {
+    this.r16[n << 1] = v;
+  }
+
+  /** EFLAGS as software reads it (lazy flags folded in). */
+  getEflags(): number {
+    return this.materialize() >>> 0;
+  }
+
+  /**
+   * Loads a segment register's visible and hidden parts directly, as RESET, a VM entry or a
+   * test harness does; the instruction-level loads with their checks are in ./segments.ts.
+   */
+  setSegCache(seg: number, sel: number, base: number, limit: number, attr: number): void {
+    this.segSel[seg] = sel;
+    this.segBase[seg] = base;
+    this.segLimit[seg] = limit >>> 0;
+    this.segAttr[seg] = attr;
+    const usable = (attr & SegAttr.P) !== 0 && (attr & SegAttr.S) !== 0;
+    const code = (attr & SegAttr.CODE) !== 0;
+    const expandDown = !code && (attr & SegAttr.DC) !== 0;
+    const full = limit >>> 0 === 0xffffffff && usable && !expandDown;
+    const readable = !code || (attr & SegAttr.RW) !== 0;
+    const writable = !code && (attr & SegAttr.RW) !== 0;
+    this.segFast[seg] = full ? (readable ? 1 : 0) | (writable ? 2 : 0) : 0;
+    if (seg === Seg.CS) {
+      this.code32 = (attr & SegAttr.DB) !== 0 && this.protectedMode();
+      this.ipMask = this.code32 ? -1 : 0xffff;
+    } else if (seg === Seg.SS) {
+      this.stack32 = (attr & SegAttr.DB) !== 0 && this.protectedMode();
+    }
+  }
+
+  protectedMode(): boolean {
+    return (this.cr0 & 1) !== 0;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Exceptions
+
+  /** Raises exception `vector` (with an error code, or -1 for none); does not return. */
+  raise(vector: number, code = -1): never {
+    this.excVector = vector;
+    this.excCode = code;
+    throw FAULT;
+  }
+
+  /** #GP with an error code (default 0). */
+  gp(code = 0): never {
+    return this.raise(Vec.GP, code);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Segmented memory: offset → linear address, with the segment's limit and type checks.
+
+  /** Linear address of a `size`-byte read at `seg:off`. */
+  linR(seg: number, off: number, size: number): number {
+    if ((this.segFast[seg] & 1) !== 0) return (this.segBase[seg] + off) | 0;
+    return this.segCheck(seg, off >>> 0, size, false);
+  }
+
+  /** Linear address of a `size`-byte write at `seg:off`. */
+  linW(seg: number, off: number, size: number): number {
+    if ((this.segFast[seg] & 2) !== 0) return (this.segBase[seg] + off) | 0;
+    return this.segCheck(seg, off >>> 0, size, true);
+  }
+
+  private segCheck(seg: number, off: number, size: number, write: boolean): number {
+    const attr = this.segAttr[seg];
+    const fault = seg === Seg.SS ? Vec.SS : Vec.GP;
+    if (this.protectedMode()) {
+      if ((attr & SegAttr.P) === 0 || (attr & SegAttr.S) === 0) this.raise(fault, 0); // null or unusable
+      if (attr & SegAttr.CODE) {
+        if (write || (attr & SegAttr.RW) === 0) this.raise(fault, 0);
+      } else if (write && (attr & SegAttr.RW) === 0) {
+        this.raise(fault, 0);
+      }
+    }
+    const limit = this.segLimit[seg];
+    const last = off + size - 1;
+    if (!(attr & SegAttr.CODE) && (attr & SegAttr.DC)) {
+      // Expand-down: valid offsets are limit+1 .. 0xffff or 0xffffffff.
+      const top = attr & SegAttr.DB ? 0xffffffff : 0xffff;
+      if (off <= limit || last > top) this.raise(fault, 0);
+    } else if (last > limit) {
+      this.raise(fault, 0);
+    }
+    return (this.segBase[seg] + off) | 0;
+  }
+
+  read8(seg: number, off: number): number {
+    return this.rd8(this.linR(seg, off, 1));
+  }
+  read16(seg: number, off: number): number {
+    return this.rd16(this.linR(seg, off, 2));
+  }
+  read32(seg: number, off: number): number {
+    return this.rd32(this.linR(seg, off, 4));
+  }
+  write8(seg: number, off: number, v: number): void {
+    this.wr8(this.linW(seg, off, 1), v);
+  }
+  write16(seg: number, off: number, v: number): void {
+    this.wr16(this.linW(seg, off, 2), v);
+  }
+  write32(seg: number, off: number, v: number): void {
+    this.wr32(this.linW(seg, off, 4), v);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Linear memory. Paging (the next layer of translation) plugs in here.
+
+  rd8(lin: number): number {
+    return this.mem.read8(lin >>> 0);
+  }
+  rd16(lin: number): number {
+    return this.mem.read16(lin >>> 0);
+  }
+  /** As an int32. */
+  rd32(lin: number): number {
+    return this.mem.read32(lin >>> 0);
+  }
+  wr8(lin: number, v: number): void {
+    this.mem.write8(lin >>> 0, v & 0xff);
+  }
+  wr16(lin: number, v: number): void {
+    this.mem.write16(lin >>> 0, v & 0xffff);
+  }
+  wr32(lin: number, v: number): void {
+    this.mem.write32(lin >>> 0, v);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Operands of a decoded instruction
+
+  /** Effective address (segment offset) of the memory operand. */
+  ea(i: Insn): number {
+    let a = i.disp;
+    if (i.base >= 0) a += this.r32[i.base];
+    if (i.index >= 0) a += this.r32[i.index] << i.scale;
+    return i.adsize === 32 ? a | 0 : a & 0xffff;
+  }
+
+  readE8(i: Insn): number {
+    return i.mod === 3 ? this.r8[BYTE_REG[i.rm]] : this.read8(i.seg, this.ea(i));
+  }
+  readE16(i: Insn): number {
+    return i.mod === 3 ? this.r16[i.rm << 1] : this.read16(i.seg, this.ea(i));
+  }
+  readE32(i: Insn): number {
+    return i.mod === 3 ? this.r32[i.rm] : this.read32(i.seg, this.ea(i));
+  }
+  writeE8(i: Insn, v: number): void {
+    if (i.mod === 3) this.r8[BYTE_REG[i.rm]] = v;
+    else this.write8(i.seg, this.ea(i), v);
+  }
+  writeE16(i: Insn, v: number): void {
+    if (i.mod === 3) this.r16[i.rm << 1] = v;
+    else this.write16(i.seg, this.ea(i), v);
+  }
+  writeE32(i: Insn, v: number): void {
+    if (i.mod === 3) this.r32[i.rm] = v;
+    else this.write32(i.seg, this.ea(i), v);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The stack
+
+  /** The stack pointer as an offset in SS (SP zero-extended in 16-bit stacks). */
+  sp(): number {
+    return this.stack32 ? this.r32[Reg.ESP] : this.r16[Reg.ESP << 1];
+  }
+
+  /** Sets the stack pointer, keeping ESP's upper half for a 16-bit stack. */
+  setSp(v: number): void {
+    if (this.stack32) this.r32[Reg.ESP] = v;
+    else this.r16[Reg.ESP << 1] = v;
+  }
+
+  /** SP after moving it by `delta`, wrapped to the stack's width. */
+  spPlus(delta: number): number {
+    return this.stack32 ? (this.r32[Reg.ESP] + delta) | 0 : (this.r16[Reg.ESP << 1] + delta) & 0xffff;
+  }
+
+  push16(v: number): void {
+    const sp = this.spPlus(-2);
+    this.write16(Seg.SS, sp, v);
+    this.setSp(sp);
+  }
+  push32(v: number): void {
+    const sp = this.spPlus(-4);
+    this.write32(Seg.SS, sp, v);
+    this.setSp(sp);
+  }
+  pop16(): number {
+    const v = this.read16(Seg.SS, this.sp());
+    this.setSp(this.spPlus(2));
+    return v;
+  }
+  pop32(): number {
+    const v = this.read32(Seg.SS, this.sp());
+    this.setSp(this.spPlus(4));
+    return v;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Instruction fetch through the decode cache
+
+  /** ByteSource for the decoder: `addr` is a linear address. */
+  byte(addr: number): number {
+    return this.rd8(addr);
+  }
+
+  private fetch(): Insn {
+    const lin = (this.segBase[Seg.CS] + this.eip) | 0;
+    const phys = this.codePhys(lin);
+    const page = phys >>> PAGE_SHIFT;
+    let lines = this.icache[page];
+    if (lines === undefined) {
+      lines = new Array<Insn>(1 << PAGE_SHIFT);
+      this.icache[page] = lines;
+      this.mem.codePages[page] = 1;
+    }
+    const off = phys & ((1 << PAGE_SHIFT) - 1);
+    const hit = lines[off];
+    // An entry decoded under the other default size (CS.D changed) does not count.
+    if (hit !== undefined && ((hit.opsize === 32) !== ((hit.prefixes & Prefix.OPSIZE) !== 0)) === this.code32) return hit;
+    const i = decode(this, lin, this.code32);
+    if (this.eip + i.len - 1 > this.segLimit[Seg.CS] >>> 0 && (this.segFast[Seg.CS] & 1) === 0) this.gp(0);
+    i.exec = i.invalid ? undefined : handlerFor(i);
+    // An instruction that crosses into the next page is not cached: a write there would not drop it.
+    if (off + i.len <= 1 << PAGE_SHIFT) lines[off] = i;
+    return i;
+  }
+
+  /** Physical address of the code byte at linear `lin`. */
+  private codePhys(lin: number): number {
+    return lin >>> 0;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The interpreter loop
+
+  /** Runs at most `budget` instructions; returns why it stopped. */
+  run(budget: number): Stop {
+    const end = this.icount + budget;
+    this.stopRequested = false;
+    this.stopReason = Stop.BUDGET;
+    while (this.icount < end) {
+      try {
+        while (this.icount < end) {
+          const i = this.fetch();
+          this.insnEip = this.eip;
+          this.eip = (this.eip + i.len) & this.ipMask;
+          const exec = i.exec as Handler | undefined;
+          if (exec === undefined) this.raise(Vec.UD);
+          exec(this, i);
+          this.icount++;
+          if (this.stopRequested) {
+            this.stopRequested = false;
+            return this.stopReason;
+          }
+        }
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        this.eip = this.insnEip;
+        if (this.trapExceptions) return (this.stopReason = Stop.EXCEPTION);
+        if (!this.deliverException(this.excVector, this.excCode)) return this.stopReason;
+      }
+    }
+    return Stop.BUDGET;
+  }
+
+  /**
+   * Delivers a fault through the IVT/IDT; returns false when the CPU cannot go on (shutdown,
+   * or delivery not possible in this mode), with `stopReason` saying why.
+   */
+  deliverException(vector: number, code: number): boolean {
+    return this.interrupts.deliver(this, vector, code, false);
+  }
+
+  /** Ends `run` after the current instruction with `reason`. */
+  requestStop(reason: Stop): void {
+    this.stopReason = reason;
+    this.stopRequested = true;
+  }
+
+  // Installed by ./interrupts.ts so this file need not know the delivery rules.
+  interrupts: { deliver(cpu: Cpu, vector: number, code: number, software: boolean): boolean } = {
+    deliver: (cpu) => {
+      cpu.stopReason = Stop.EXCEPTION;
+      return false;
+    },
+  };
+}

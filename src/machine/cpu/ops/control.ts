@@ -1,0 +1,1 @@
+// Registered by the family's author; empty until then.
