@@ -1,54 +1,12 @@
 ; Afterglow's built-in default guest (issue 2 edition): a flat binary the PC loads at 0x7c00 in
 ; real mode, like a boot sector. It enters 32-bit protected mode, runs a few CPU-bound kernels
-; whose answers are known (prime count, CRC-32, a checksum of string moves, a division table) and
+; whose answers are known (prime count, CRC-32, Fibonacci, a division sum) and
 ; prints them on the debug console (port 0xe9), then halts with interrupts off.
 ; Build: nasm -f bin -o hello.bin hello.asm
 
-bits 16
-org 0x7c00
+%include "pm32.inc"
 
-CODE_SEL equ 0x08
-DATA_SEL equ 0x10
-DEBUGCON equ 0xe9
-
-start:
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov ss, ax
-    mov sp, 0x7c00
-    mov si, banner16
-.print:
-    lodsb
-    test al, al
-    jz .pm
-    out DEBUGCON, al
-    jmp .print
-.pm:
-    lgdt [gdt_desc]
-    mov eax, cr0
-    or al, 1
-    mov cr0, eax
-    jmp CODE_SEL:pm_entry
-
-banner16: db "afterglow: real mode ok", 10, 0
-
-align 8
-gdt:
-    dq 0
-    dq 0x00cf9a000000ffff              ; 0x08: code, base 0, 4 GiB, 32-bit
-    dq 0x00cf92000000ffff              ; 0x10: data, base 0, 4 GiB
-gdt_desc:
-    dw gdt_desc - gdt - 1
-    dd gdt
-
-bits 32
-pm_entry:
-    mov ax, DATA_SEL
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    mov esp, 0x90000
+pm_main:
     mov esi, banner32
     call puts
 
@@ -213,3 +171,4 @@ hexdigits:  db "0123456789abcdef"
 
 SIEVE   equ 0x100000
 SIEVE_N equ 50000
+banner16:   db "afterglow: real mode ok", 10, 0
