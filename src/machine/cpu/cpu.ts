@@ -7,6 +7,7 @@ import { Flag } from "../../x86/eflags.js";
 import { Prefix, Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
+import { Mmu } from "./mmu.js";
 import { handlerFor, type Handler } from "./table.js";
 import "./ops/index.js";
 
@@ -120,6 +121,14 @@ export class Cpu extends LazyFlags implements ByteSource {
   trAttr = 0;
   /** Current privilege level. */
   cpl = 0;
+  // Model-specific registers an i686 kernel uses (TSC is derived from icount).
+  sysenterCs = 0;
+  sysenterEsp = 0;
+  sysenterEip = 0;
+  miscEnable = 1; // fast strings
+  patLo = 0x00070406;
+  patHi = 0x00070406;
+  efer = 0;
   /** CS.D: default operand and address size of the code segment is 32 bits. */
   code32 = false;
   /** SS.B: the stack pointer is ESP (else SP). */
@@ -132,7 +141,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   icount = 0;
   /** TSC = icount * tscPerInsn + tscOffset (a documented ratio; see ARCHITECTURE.md). */
   tscPerInsn = 1;
-  tscOffset = 0;
+  tscOffset = 0n;
   halted = false;
   /** Set by instructions or devices to leave the loop after the current instruction. */
   stopRequested = false;
@@ -145,6 +154,9 @@ export class Cpu extends LazyFlags implements ByteSource {
   excVector = -1;
   excCode = -1;
 
+  /** Linear → physical translation (paging). */
+  readonly paging: Mmu;
+
   /** Decoded instructions per physical code page, indexed by page offset. */
   private icache: (Insn[] | undefined)[] = [];
 
@@ -152,6 +164,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     super();
     this.mem = mem;
     this.io = io;
+    this.paging = new Mmu(this, mem);
     mem.onCodeWrite = (page) => {
       this.icache[page] = undefined;
       mem.codePages[page] = 0;
@@ -179,8 +192,10 @@ export class Cpu extends LazyFlags implements ByteSource {
     for (let s = 0; s < 6; s++) this.setSegCache(s, 0, 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED);
     this.setSegCache(Seg.CS, 0xf000, 0xffff0000 | 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED);
     this.eip = 0xfff0;
+    this.efer = 0;
     this.halted = false;
     this.stopRequested = false;
+    this.paging.changed();
     this.icache = [];
     this.mem.codePages.fill(0);
   }
@@ -245,6 +260,11 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.excVector = vector;
     this.excCode = code;
     throw FAULT;
+  }
+
+  /** #PF with `code` (the MMU has set CR2). */
+  pageFault(code: number): never {
+    return this.raise(Vec.PF, code);
   }
 
   /** #GP with an error code (default 0). */
@@ -313,23 +333,51 @@ export class Cpu extends LazyFlags implements ByteSource {
   // Linear memory. Paging (the next layer of translation) plugs in here.
 
   rd8(lin: number): number {
-    return this.mem.read8(lin >>> 0);
+    return this.mem.read8(this.paging.enabled ? this.paging.translate(lin, false) : lin >>> 0);
   }
   rd16(lin: number): number {
-    return this.mem.read16(lin >>> 0);
+    if (!this.paging.enabled) return this.mem.read16(lin >>> 0);
+    if ((lin & 0xfff) === 0xfff) return this.rd8(lin) | (this.rd8(lin + 1) << 8);
+    return this.mem.read16(this.paging.translate(lin, false));
   }
   /** As an int32. */
   rd32(lin: number): number {
-    return this.mem.read32(lin >>> 0);
+    if (!this.paging.enabled) return this.mem.read32(lin >>> 0);
+    if ((lin & 0xfff) > 0xffc) return this.rd16(lin) | (this.rd16(lin + 2) << 16);
+    return this.mem.read32(this.paging.translate(lin, false));
   }
   wr8(lin: number, v: number): void {
-    this.mem.write8(lin >>> 0, v & 0xff);
+    this.mem.write8(this.paging.enabled ? this.paging.translate(lin, true) : lin >>> 0, v & 0xff);
   }
   wr16(lin: number, v: number): void {
-    this.mem.write16(lin >>> 0, v & 0xffff);
+    if (!this.paging.enabled) return this.mem.write16(lin >>> 0, v & 0xffff);
+    if ((lin & 0xfff) === 0xfff) {
+      // Both pages must be writable before either byte changes.
+      this.paging.translate(lin + 1, true);
+      this.wr8(lin, v);
+      this.wr8(lin + 1, v >>> 8);
+      return;
+    }
+    this.mem.write16(this.paging.translate(lin, true), v & 0xffff);
   }
   wr32(lin: number, v: number): void {
-    this.mem.write32(lin >>> 0, v);
+    if (!this.paging.enabled) return this.mem.write32(lin >>> 0, v);
+    if ((lin & 0xfff) > 0xffc) {
+      this.paging.translate(lin + 3, true);
+      this.wr16(lin, v);
+      this.wr16(lin + 2, v >>> 16);
+      return;
+    }
+    this.mem.write32(this.paging.translate(lin, true), v);
+  }
+
+  /** The time-stamp counter: a fixed ratio of retired instructions, plus what WRMSR set. */
+  tsc(): bigint {
+    return BigInt.asUintN(64, BigInt(this.icount) * BigInt(this.tscPerInsn) + this.tscOffset);
+  }
+
+  setTsc(v: bigint): void {
+    this.tscOffset = BigInt.asIntN(64, v - BigInt(this.icount) * BigInt(this.tscPerInsn));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -437,7 +485,7 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /** Physical address of the code byte at linear `lin`. */
   private codePhys(lin: number): number {
-    return lin >>> 0;
+    return this.paging.enabled ? this.paging.translate(lin, false) : lin >>> 0;
   }
 
   // ------------------------------------------------------------------------------------------

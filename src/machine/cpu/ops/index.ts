@@ -9,3 +9,4 @@ import "./control.js";
 import "./stack.js";
 import "./string.js";
 import "./system.js";
+import "./sysreg.js";
