@@ -8,6 +8,8 @@ import { Prefix, Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js"
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu } from "./mmu.js";
+import { INTERRUPTS } from "./interrupts.js";
+import { lockAllowed } from "./ops/system.js";
 import { handlerFor, type Handler } from "./table.js";
 import "./ops/index.js";
 
@@ -153,6 +155,11 @@ export class Cpu extends LazyFlags implements ByteSource {
   trapExceptions = false;
   excVector = -1;
   excCode = -1;
+  /**
+   * Interrupt shadow: after MOV SS, POP SS, LSS and an STI that sets IF, external interrupts are
+   * not taken before the instruction at this icount has executed (SDM vol. 3, 6.8.3).
+   */
+  irqShadowAt = -1;
 
   /** Linear → physical translation (paging). */
   readonly paging: Mmu;
@@ -477,7 +484,8 @@ export class Cpu extends LazyFlags implements ByteSource {
     if (hit !== undefined && ((hit.opsize === 32) !== ((hit.prefixes & Prefix.OPSIZE) !== 0)) === this.code32) return hit;
     const i = decode(this, lin, this.code32);
     if (this.eip + i.len - 1 > this.segLimit[Seg.CS] >>> 0 && (this.segFast[Seg.CS] & 1) === 0) this.gp(0);
-    i.exec = i.invalid ? undefined : handlerFor(i);
+    // LOCK on an instruction that does not allow it is #UD, decided once per decode.
+    i.exec = i.invalid || !lockAllowed(i) ? undefined : handlerFor(i);
     // An instruction that crosses into the next page is not cached: a write there would not drop it.
     if (off + i.len <= 1 << PAGE_SHIFT) lines[off] = i;
     return i;
@@ -499,8 +507,9 @@ export class Cpu extends LazyFlags implements ByteSource {
     while (this.icount < end) {
       try {
         while (this.icount < end) {
-          const i = this.fetch();
+          // Set before the fetch, so a fault in the fetch (CS limit, page fault) restarts here.
           this.insnEip = this.eip;
+          const i = this.fetch();
           this.eip = (this.eip + i.len) & this.ipMask;
           const exec = i.exec as Handler | undefined;
           if (exec === undefined) this.raise(Vec.UD);
@@ -536,10 +545,5 @@ export class Cpu extends LazyFlags implements ByteSource {
   }
 
   // Installed by ./interrupts.ts so this file need not know the delivery rules.
-  interrupts: { deliver(cpu: Cpu, vector: number, code: number, software: boolean): boolean } = {
-    deliver: (cpu) => {
-      cpu.stopReason = Stop.EXCEPTION;
-      return false;
-    },
-  };
+  interrupts: { deliver(cpu: Cpu, vector: number, code: number, software: boolean): boolean } = INTERRUPTS;
 }

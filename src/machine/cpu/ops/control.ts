@@ -1,1 +1,415 @@
-// Registered by the family's author; empty until then.
+// Control transfer: Jcc, JMP, CALL, RET, RETF, LOOP/LOOPcc, JCXZ/JECXZ, ENTER/LEAVE, INT n, INT3,
+// INTO, IRET and BOUND (SDM vol. 2, each instruction's Operation section).
+//
+// Every transfer computes its target first, checks it against the CS limit (#GP(0), with EIP left
+// at the instruction), and only then pushes or commits, so that a fault leaves the state as it was.
+// Near targets with a 16-bit operand size are truncated to 16 bits.
+
+import { Flag } from "../../../x86/eflags.js";
+import { Reg, Seg, type Insn } from "../../../x86/insn.js";
+import { Stop, Vec, type Cpu } from "../cpu.js";
+import {
+  checkFarCode, checkReturnCode, checkReturnStack, desc, dropInaccessibleSegs, loadCsFromDesc, loadCsReal,
+  loadSsFromDesc, v86,
+} from "../segments.js";
+import { def, defGroup } from "../table.js";
+
+/** Sets EIP to `target` (already truncated to the operand size) after the CS limit check. */
+export function branch(cpu: Cpu, target: number): void {
+  if ((cpu.segFast[Seg.CS] & 1) === 0 && target >>> 0 > cpu.segLimit[Seg.CS]) cpu.gp(0);
+  cpu.eip = target;
+}
+
+function checkTarget(cpu: Cpu, target: number): void {
+  if ((cpu.segFast[Seg.CS] & 1) === 0 && target >>> 0 > cpu.segLimit[Seg.CS]) cpu.gp(0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Software interrupts
+
+/**
+ * INT n, INT3, INTO: with `trapExceptions` the CPU stops with EIP after the instruction (a trap, as
+ * a debugger sees it); otherwise the event is delivered through the IVT/IDT.
+ */
+export function softwareInterrupt(cpu: Cpu, vector: number): void {
+  if (cpu.trapExceptions) {
+    cpu.excVector = vector;
+    cpu.excCode = -1;
+    cpu.requestStop(Stop.EXCEPTION);
+    return;
+  }
+  if (!cpu.interrupts.deliver(cpu, vector, -1, true)) cpu.requestStop(cpu.stopReason);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Far transfers
+
+/** JMP far: real mode loads CS directly; protected mode to a code segment at the same level. */
+export function jmpFar(cpu: Cpu, sel: number, off: number): void {
+  if (!cpu.protectedMode() || v86(cpu)) {
+    checkTarget(cpu, off);
+    loadCsReal(cpu, sel);
+    cpu.eip = off;
+    return;
+  }
+  checkFarCode(cpu, sel);
+  if (off >>> 0 > desc.limit) cpu.gp(0);
+  loadCsFromDesc(cpu, sel, cpu.cpl);
+  cpu.eip = off;
+}
+
+/** CALL far: pushes CS and (E)IP with the operand size, then transfers like JMP far. */
+export function callFar(cpu: Cpu, sel: number, off: number, size32: boolean): void {
+  const pm = cpu.protectedMode() && !v86(cpu);
+  if (pm) {
+    checkFarCode(cpu, sel);
+    if (off >>> 0 > desc.limit) cpu.gp(0);
+  } else {
+    checkTarget(cpu, off);
+  }
+  // Push without committing SP until both writes have succeeded.
+  const cs = cpu.segSel[Seg.CS];
+  if (size32) {
+    const sp1 = cpu.spPlus(-4), sp2 = cpu.spPlus(-8);
+    cpu.write32(Seg.SS, sp1, cs);
+    cpu.write32(Seg.SS, sp2, cpu.eip);
+    cpu.setSp(sp2);
+  } else {
+    const sp1 = cpu.spPlus(-2), sp2 = cpu.spPlus(-4);
+    cpu.write16(Seg.SS, sp1, cs);
+    cpu.write16(Seg.SS, sp2, cpu.eip);
+    cpu.setSp(sp2);
+  }
+  if (pm) loadCsFromDesc(cpu, sel, cpu.cpl);
+  else loadCsReal(cpu, sel);
+  cpu.eip = off;
+}
+
+/** RETF [imm16]: same level, or an outer level with the stack switch and data-segment nulling. */
+export function retFar(cpu: Cpu, size32: boolean, imm: number): void {
+  const n = size32 ? 4 : 2;
+  const sp = cpu.sp();
+  const off = size32 ? cpu.read32(Seg.SS, sp) : cpu.read16(Seg.SS, sp);
+  const sel = (size32 ? cpu.read32(Seg.SS, cpu.spPlus(4)) : cpu.read16(Seg.SS, cpu.spPlus(2))) & 0xffff;
+  if (!cpu.protectedMode() || v86(cpu)) {
+    checkTarget(cpu, off);
+    loadCsReal(cpu, sel);
+    cpu.eip = off;
+    cpu.setSp(cpu.spPlus(2 * n + imm));
+    return;
+  }
+  checkReturnCode(cpu, sel);
+  const rpl = sel & 3;
+  if (rpl === cpu.cpl) {
+    if (off >>> 0 > desc.limit) cpu.gp(0);
+    loadCsFromDesc(cpu, sel, rpl);
+    cpu.eip = off;
+    cpu.setSp(cpu.spPlus(2 * n + imm));
+    return;
+  }
+  // Outer privilege level: the caller's SS:ESP follow the parameters.
+  const csBase = desc.base, csLimit = desc.limit, csAttr = desc.attr, csAddr = desc.addr, csHi = desc.hi;
+  const at = cpu.spPlus(2 * n + imm);
+  const newEsp = size32 ? cpu.read32(Seg.SS, at) : cpu.read16(Seg.SS, at);
+  const newSs = (size32 ? cpu.read32(Seg.SS, stackAdd(cpu, at, 4)) : cpu.read16(Seg.SS, stackAdd(cpu, at, 2))) & 0xffff;
+  checkReturnStack(cpu, newSs, rpl);
+  if (off >>> 0 > csLimit) cpu.gp(0);
+  loadSsFromDesc(cpu, newSs);
+  setStackPointer(cpu, newEsp, size32);
+  cpu.setSp(cpu.spPlus(imm));
+  restoreDesc(csBase, csLimit, csAttr, csAddr, csHi);
+  loadCsFromDesc(cpu, sel, rpl);
+  cpu.eip = off;
+  dropInaccessibleSegs(cpu);
+}
+
+function stackAdd(cpu: Cpu, at: number, d: number): number {
+  return cpu.stack32 ? (at + d) | 0 : (at + d) & 0xffff;
+}
+
+function restoreDesc(base: number, limit: number, attr: number, addr: number, hi: number): void {
+  desc.base = base;
+  desc.limit = limit;
+  desc.attr = attr;
+  desc.addr = addr;
+  desc.hi = hi;
+}
+
+/** After a stack switch on return: ESP for 32-bit operands, SP only for 16-bit ones. */
+function setStackPointer(cpu: Cpu, v: number, size32: boolean): void {
+  if (size32) cpu.r32[Reg.ESP] = v;
+  else cpu.setReg16(Reg.ESP, v);
+}
+
+/** Flags IRET and POPF may change in real mode / at CPL 0 (VM, VIF, VIP excepted). */
+const RETURN_FLAGS = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.TF | Flag.IF | Flag.DF | Flag.OF |
+  Flag.IOPL | Flag.NT | Flag.RF | Flag.AC | Flag.ID;
+
+/** IRET / IRETD. */
+export function iret(cpu: Cpu, size32: boolean): void {
+  const sp = cpu.sp();
+  const n = size32 ? 4 : 2;
+  const off = size32 ? cpu.read32(Seg.SS, sp) : cpu.read16(Seg.SS, sp);
+  const sel = (size32 ? cpu.read32(Seg.SS, cpu.spPlus(4)) : cpu.read16(Seg.SS, cpu.spPlus(2))) & 0xffff;
+  const fl = size32 ? cpu.read32(Seg.SS, cpu.spPlus(8)) : cpu.read16(Seg.SS, cpu.spPlus(4));
+  const old = cpu.materialize();
+  if (!cpu.protectedMode()) {
+    checkTarget(cpu, off);
+    loadCsReal(cpu, sel);
+    cpu.eip = off;
+    cpu.setSp(cpu.spPlus(3 * n));
+    // Real mode: everything but VM, VIF and VIP (and bits 31:16 for a 16-bit IRET).
+    const mask = size32 ? RETURN_FLAGS : RETURN_FLAGS & 0xffff;
+    cpu.flags = ((old & ~mask) | (fl & mask) | Flag.FIXED) >>> 0;
+    return;
+  }
+  if (v86(cpu)) {
+    // TODO(virtual-8086 issue): IRET in virtual-8086 mode (IOPL-sensitive, VME).
+    cpu.gp(0);
+  }
+  if ((old & Flag.NT) !== 0) {
+    // TODO(next issue): a nested-task return switches back to the previous task through the TSS link.
+    cpu.gp(0);
+  }
+  if (size32 && (fl & Flag.VM) !== 0 && cpu.cpl === 0) {
+    // TODO(virtual-8086 issue): IRET to virtual-8086 mode.
+    cpu.gp(0);
+  }
+  checkReturnCode(cpu, sel);
+  const rpl = sel & 3;
+  const oldCpl = cpu.cpl;
+  // The flags IRET may load depend on the CPL it runs at (the old one) and the IOPL.
+  let mask = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.TF | Flag.DF | Flag.OF | Flag.NT;
+  if (size32) mask |= Flag.RF | Flag.AC | Flag.ID;
+  if (oldCpl <= ((old >>> 12) & 3)) mask |= Flag.IF;
+  if (oldCpl === 0) mask |= Flag.IOPL | (size32 ? Flag.VIF | Flag.VIP : 0);
+  if (rpl === oldCpl) {
+    if (off >>> 0 > desc.limit) cpu.gp(0);
+    loadCsFromDesc(cpu, sel, rpl);
+    cpu.eip = off;
+    cpu.setSp(cpu.spPlus(3 * n));
+  } else {
+    const csBase = desc.base, csLimit = desc.limit, csAttr = desc.attr, csAddr = desc.addr, csHi = desc.hi;
+    const newEsp = size32 ? cpu.read32(Seg.SS, cpu.spPlus(12)) : cpu.read16(Seg.SS, cpu.spPlus(6));
+    const newSs = (size32 ? cpu.read32(Seg.SS, cpu.spPlus(16)) : cpu.read16(Seg.SS, cpu.spPlus(8))) & 0xffff;
+    checkReturnStack(cpu, newSs, rpl);
+    if (off >>> 0 > csLimit) cpu.gp(0);
+    loadSsFromDesc(cpu, newSs);
+    setStackPointer(cpu, newEsp, size32);
+    restoreDesc(csBase, csLimit, csAttr, csAddr, csHi);
+    loadCsFromDesc(cpu, sel, rpl);
+    cpu.eip = off;
+    dropInaccessibleSegs(cpu);
+  }
+  cpu.flags = ((old & ~mask) | (fl & mask) | Flag.FIXED) >>> 0;
+}
+
+// ------------------------------------------------------------------------------------------------
+// ENTER / LEAVE
+
+/** ENTER imm16, imm8 (SDM vol. 2, ENTER Operation), committing registers only at the end. */
+function enter(cpu: Cpu, i: Insn, size32: boolean): void {
+  const alloc = i.imm & 0xffff;
+  const level = i.imm2 & 31;
+  const n = size32 ? 4 : 2;
+  const s32 = cpu.stack32;
+  let sp = cpu.sp();
+  sp = wrap(s32, sp - n);
+  if (size32) cpu.write32(Seg.SS, sp, cpu.r32[Reg.EBP]);
+  else cpu.write16(Seg.SS, sp, cpu.reg16(Reg.EBP));
+  const frameTemp = sp;
+  let bp = s32 ? cpu.r32[Reg.EBP] : cpu.reg16(Reg.EBP);
+  if (level > 0) {
+    for (let k = 1; k < level; k++) {
+      bp = wrap(s32, bp - n);
+      sp = wrap(s32, sp - n);
+      if (size32) cpu.write32(Seg.SS, sp, cpu.read32(Seg.SS, bp));
+      else cpu.write16(Seg.SS, sp, cpu.read16(Seg.SS, bp));
+    }
+    sp = wrap(s32, sp - n);
+    if (size32) cpu.write32(Seg.SS, sp, frameTemp);
+    else cpu.write16(Seg.SS, sp, frameTemp);
+  }
+  sp = wrap(s32, sp - alloc);
+  if (size32) cpu.r32[Reg.EBP] = frameTemp;
+  else cpu.setReg16(Reg.EBP, frameTemp);
+  cpu.setSp(sp);
+}
+
+function wrap(s32: boolean, v: number): number {
+  return s32 ? v | 0 : v & 0xffff;
+}
+
+function leave(cpu: Cpu, size32: boolean): void {
+  const bp = cpu.stack32 ? cpu.r32[Reg.EBP] : cpu.reg16(Reg.EBP);
+  if (size32) {
+    const v = cpu.read32(Seg.SS, bp);
+    cpu.setSp(bp);
+    cpu.setSp(cpu.spPlus(4));
+    cpu.r32[Reg.EBP] = v;
+  } else {
+    const v = cpu.read16(Seg.SS, bp);
+    cpu.setSp(bp);
+    cpu.setSp(cpu.spPlus(2));
+    cpu.setReg16(Reg.EBP, v);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Registration
+
+function register(): void {
+  // Jcc rel8 (70–7F) and rel16/32 (0F 80–8F).
+  for (let cc = 0; cc < 16; cc++) {
+    const j16 = (cpu: Cpu, i: Insn): void => {
+      if (cpu.cond(cc)) branch(cpu, (cpu.eip + i.imm) & 0xffff);
+    };
+    const j32 = (cpu: Cpu, i: Insn): void => {
+      if (cpu.cond(cc)) branch(cpu, (cpu.eip + i.imm) | 0);
+    };
+    def(0x70 + cc, j16, j32);
+    def(0x180 + cc, j16, j32);
+  }
+
+  // JMP rel8 / rel16/32
+  const jmp16 = (cpu: Cpu, i: Insn): void => branch(cpu, (cpu.eip + i.imm) & 0xffff);
+  const jmp32 = (cpu: Cpu, i: Insn): void => branch(cpu, (cpu.eip + i.imm) | 0);
+  def(0xeb, jmp16, jmp32);
+  def(0xe9, jmp16, jmp32);
+  // JMP ptr16:16 / ptr16:32
+  def(0xea, (cpu, i) => jmpFar(cpu, i.imm2 & 0xffff, i.imm & 0xffff), (cpu, i) => jmpFar(cpu, i.imm2 & 0xffff, i.imm | 0));
+
+  // CALL rel16/32
+  def(0xe8, (cpu, i) => {
+    const t = (cpu.eip + i.imm) & 0xffff;
+    checkTarget(cpu, t);
+    cpu.push16(cpu.eip);
+    cpu.eip = t;
+  }, (cpu, i) => {
+    const t = (cpu.eip + i.imm) | 0;
+    checkTarget(cpu, t);
+    cpu.push32(cpu.eip);
+    cpu.eip = t;
+  });
+  // CALL ptr16:16 / ptr16:32
+  def(0x9a, (cpu, i) => callFar(cpu, i.imm2 & 0xffff, i.imm & 0xffff, false),
+    (cpu, i) => callFar(cpu, i.imm2 & 0xffff, i.imm | 0, true));
+
+  // RET / RET imm16: the return address is checked before SP moves.
+  const ret16 = (cpu: Cpu, imm: number): void => {
+    const t = cpu.read16(Seg.SS, cpu.sp());
+    checkTarget(cpu, t);
+    cpu.setSp(cpu.spPlus(2 + imm));
+    cpu.eip = t;
+  };
+  const ret32 = (cpu: Cpu, imm: number): void => {
+    const t = cpu.read32(Seg.SS, cpu.sp());
+    checkTarget(cpu, t);
+    cpu.setSp(cpu.spPlus(4 + imm));
+    cpu.eip = t;
+  };
+  def(0xc3, (cpu) => ret16(cpu, 0), (cpu) => ret32(cpu, 0));
+  def(0xc2, (cpu, i) => ret16(cpu, i.imm & 0xffff), (cpu, i) => ret32(cpu, i.imm & 0xffff));
+  def(0xcb, (cpu) => retFar(cpu, false, 0), (cpu) => retFar(cpu, true, 0));
+  def(0xca, (cpu, i) => retFar(cpu, false, i.imm & 0xffff), (cpu, i) => retFar(cpu, true, i.imm & 0xffff));
+
+  // FF /2 CALL Ev, /3 CALL Mp, /4 JMP Ev, /5 JMP Mp
+  defGroup(0xff, 2, (cpu, i) => {
+    const t = cpu.readE16(i);
+    checkTarget(cpu, t);
+    cpu.push16(cpu.eip);
+    cpu.eip = t;
+  }, (cpu, i) => {
+    const t = cpu.readE32(i);
+    checkTarget(cpu, t);
+    cpu.push32(cpu.eip);
+    cpu.eip = t;
+  });
+  defGroup(0xff, 3, (cpu, i) => {
+    if (i.mod === 3) cpu.raise(Vec.UD);
+    const ea = cpu.ea(i);
+    const off = cpu.read16(i.seg, ea);
+    callFar(cpu, cpu.read16(i.seg, eaPlus(i, ea, 2)), off, false);
+  }, (cpu, i) => {
+    if (i.mod === 3) cpu.raise(Vec.UD);
+    const ea = cpu.ea(i);
+    const off = cpu.read32(i.seg, ea);
+    callFar(cpu, cpu.read16(i.seg, eaPlus(i, ea, 4)), off, true);
+  });
+  defGroup(0xff, 4, (cpu, i) => branch(cpu, cpu.readE16(i)), (cpu, i) => branch(cpu, cpu.readE32(i)));
+  defGroup(0xff, 5, (cpu, i) => {
+    if (i.mod === 3) cpu.raise(Vec.UD);
+    const ea = cpu.ea(i);
+    const off = cpu.read16(i.seg, ea);
+    jmpFar(cpu, cpu.read16(i.seg, eaPlus(i, ea, 2)), off);
+  }, (cpu, i) => {
+    if (i.mod === 3) cpu.raise(Vec.UD);
+    const ea = cpu.ea(i);
+    const off = cpu.read32(i.seg, ea);
+    jmpFar(cpu, cpu.read16(i.seg, eaPlus(i, ea, 4)), off);
+  });
+
+  // LOOPNE / LOOPE / LOOP / JCXZ: the count register is CX or ECX by the ADDRESS size; the target
+  // is truncated by the operand size.
+  for (const [op, kind] of [[0xe0, 0], [0xe1, 1], [0xe2, 2]] as const) {
+    const h = (size32: boolean) => (cpu: Cpu, i: Insn): void => {
+      let c: number;
+      if (i.adsize === 32) c = cpu.r32[Reg.ECX] = (cpu.r32[Reg.ECX] - 1) | 0;
+      else {
+        c = (cpu.reg16(Reg.ECX) - 1) & 0xffff;
+        cpu.setReg16(Reg.ECX, c);
+      }
+      if (c === 0) return;
+      if (kind === 0 && cpu.zf()) return;
+      if (kind === 1 && !cpu.zf()) return;
+      branch(cpu, size32 ? (cpu.eip + i.imm) | 0 : (cpu.eip + i.imm) & 0xffff);
+    };
+    def(op, h(false), h(true));
+  }
+  const jcxz = (size32: boolean) => (cpu: Cpu, i: Insn): void => {
+    const c = i.adsize === 32 ? cpu.r32[Reg.ECX] : cpu.reg16(Reg.ECX);
+    if (c === 0) branch(cpu, size32 ? (cpu.eip + i.imm) | 0 : (cpu.eip + i.imm) & 0xffff);
+  };
+  def(0xe3, jcxz(false), jcxz(true));
+
+  // ENTER / LEAVE
+  def(0xc8, (cpu, i) => enter(cpu, i, false), (cpu, i) => enter(cpu, i, true));
+  def(0xc9, (cpu) => leave(cpu, false), (cpu) => leave(cpu, true));
+
+  // INT3, INT n, INTO
+  def(0xcc, (cpu) => softwareInterrupt(cpu, Vec.BP));
+  def(0xcd, (cpu, i) => {
+    if (v86(cpu) && ((cpu.flags >>> 12) & 3) < 3) cpu.gp(0); // TODO(virtual-8086 issue): VME redirection
+    softwareInterrupt(cpu, i.imm & 0xff);
+  });
+  def(0xce, (cpu) => {
+    if (cpu.of()) softwareInterrupt(cpu, Vec.OF);
+  });
+
+  // IRET / IRETD
+  def(0xcf, (cpu) => iret(cpu, false), (cpu) => iret(cpu, true));
+
+  // BOUND Gv, Ma: signed bounds; out of range raises #BR (a fault).
+  def(0x62, (cpu, i) => {
+    if (i.mod === 3) cpu.raise(Vec.UD);
+    const ea = cpu.ea(i);
+    const lo = (cpu.read16(i.seg, ea) << 16) >> 16;
+    const hi = (cpu.read16(i.seg, eaPlus(i, ea, 2)) << 16) >> 16;
+    const v = (cpu.reg16(i.reg) << 16) >> 16;
+    if (v < lo || v > hi) cpu.raise(Vec.BR);
+  }, (cpu, i) => {
+    if (i.mod === 3) cpu.raise(Vec.UD);
+    const ea = cpu.ea(i);
+    const lo = cpu.read32(i.seg, ea);
+    const hi = cpu.read32(i.seg, eaPlus(i, ea, 4));
+    const v = cpu.r32[i.reg];
+    if (v < lo || v > hi) cpu.raise(Vec.BR);
+  });
+}
+
+/** The offset `d` bytes after a memory operand's effective address, wrapped to the address size. */
+function eaPlus(i: Insn, ea: number, d: number): number {
+  return i.adsize === 32 ? (ea + d) | 0 : (ea + d) & 0xffff;
+}
+
+register();

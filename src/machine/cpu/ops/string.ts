@@ -1,1 +1,206 @@
-// Registered by the family's author; empty until then.
+// String instructions: MOVS CMPS SCAS LODS STOS INS OUTS (A4–AF, 6C–6F) in byte, word and dword
+// forms, with REP / REPE / REPNE (SDM vol. 2, each instruction's Operation section, and "REP").
+//
+// - The source segment is DS unless overridden; the destination ES:(E)DI never is.
+// - The address size picks SI/DI/CX or ESI/EDI/ECX; DF picks the direction.
+// - F2 on an instruction other than CMPS/SCAS acts as F3 (plain REP).
+// - Every iteration commits (E)SI, (E)DI and (E)CX before the next one starts, so a fault in
+//   iteration k leaves the registers as they were after k-1 iterations, with EIP at the
+//   instruction: resuming after the fault continues the loop where it stopped.
+// - A repeated instruction runs at most REP_CHUNK iterations per execution. If more remain it
+//   leaves EIP at itself and retires; the next fetch continues it. For the virtual clock each
+//   chunk counts as one instruction (icount + 1), so every icount is a real instruction boundary
+//   a replay can stop at, and interrupts are taken between chunks as a real CPU takes them
+//   between iterations.
+
+import { Flag } from "../../../x86/eflags.js";
+import { Prefix, Reg, Seg, type Insn } from "../../../x86/insn.js";
+import type { Cpu } from "../cpu.js";
+import { LazyOp } from "../lazy-flags.js";
+import { def } from "../table.js";
+import { checkIo } from "./system.js";
+
+/** Iterations of a repeated string instruction per execution (see the file comment). */
+export const REP_CHUNK = 1024;
+
+const REP_ANY = Prefix.REP | Prefix.REPNE;
+
+function srcSeg(i: Insn): number {
+  return i.segOverride >= 0 ? i.segOverride : Seg.DS;
+}
+
+function rd(cpu: Cpu, seg: number, off: number, size: number): number {
+  return size === 1 ? cpu.read8(seg, off) : size === 2 ? cpu.read16(seg, off) : cpu.read32(seg, off);
+}
+
+function wr(cpu: Cpu, seg: number, off: number, v: number, size: number): void {
+  if (size === 1) cpu.write8(seg, off, v);
+  else if (size === 2) cpu.write16(seg, off, v);
+  else cpu.write32(seg, off, v);
+}
+
+function acc(cpu: Cpu, size: number): number {
+  return size === 1 ? cpu.r8[0] : size === 2 ? cpu.r16[0] : cpu.r32[0];
+}
+
+function setAcc(cpu: Cpu, v: number, size: number): void {
+  if (size === 1) cpu.r8[0] = v;
+  else if (size === 2) cpu.r16[0] = v;
+  else cpu.r32[0] = v;
+}
+
+/** Reads index register `r` (ESI/EDI/ECX) at the address size. */
+function idx(cpu: Cpu, r: number, a32: boolean): number {
+  return a32 ? cpu.r32[r] : cpu.r16[r << 1];
+}
+
+/** Adds `d` to index register `r` at the address size. */
+function step(cpu: Cpu, r: number, d: number, a32: boolean): void {
+  if (a32) cpu.r32[r] = (cpu.r32[r] + d) | 0;
+  else cpu.r16[r << 1] = cpu.r16[r << 1] + d;
+}
+
+/** The count register as an unsigned number. */
+function count(cpu: Cpu, a32: boolean): number {
+  return a32 ? cpu.r32[Reg.ECX] >>> 0 : cpu.r16[Reg.ECX << 1];
+}
+
+function setCount(cpu: Cpu, v: number, a32: boolean): void {
+  if (a32) cpu.r32[Reg.ECX] = v;
+  else cpu.r16[Reg.ECX << 1] = v;
+}
+
+function delta(cpu: Cpu, size: number): number {
+  return (cpu.flags & Flag.DF) !== 0 ? -size : size;
+}
+
+// Each family member: one iteration (registers committed), plus the REP driver.
+
+function movs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
+  const a32 = i.adsize === 32, seg = srcSeg(i), d = delta(cpu, size);
+  if ((i.prefixes & REP_ANY) === 0) {
+    wr(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), rd(cpu, seg, idx(cpu, Reg.ESI, a32), size), size);
+    step(cpu, Reg.ESI, d, a32);
+    step(cpu, Reg.EDI, d, a32);
+    return;
+  }
+  let c = count(cpu, a32);
+  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+    wr(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), rd(cpu, seg, idx(cpu, Reg.ESI, a32), size), size);
+    step(cpu, Reg.ESI, d, a32);
+    step(cpu, Reg.EDI, d, a32);
+    setCount(cpu, --c, a32);
+  }
+  if (c !== 0) cpu.eip = cpu.insnEip;
+}
+
+function stos(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
+  const a32 = i.adsize === 32, d = delta(cpu, size);
+  const v = acc(cpu, size);
+  if ((i.prefixes & REP_ANY) === 0) {
+    wr(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), v, size);
+    step(cpu, Reg.EDI, d, a32);
+    return;
+  }
+  let c = count(cpu, a32);
+  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+    wr(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), v, size);
+    step(cpu, Reg.EDI, d, a32);
+    setCount(cpu, --c, a32);
+  }
+  if (c !== 0) cpu.eip = cpu.insnEip;
+}
+
+function lods(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
+  const a32 = i.adsize === 32, seg = srcSeg(i), d = delta(cpu, size);
+  if ((i.prefixes & REP_ANY) === 0) {
+    setAcc(cpu, rd(cpu, seg, idx(cpu, Reg.ESI, a32), size), size);
+    step(cpu, Reg.ESI, d, a32);
+    return;
+  }
+  let c = count(cpu, a32);
+  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+    setAcc(cpu, rd(cpu, seg, idx(cpu, Reg.ESI, a32), size), size);
+    step(cpu, Reg.ESI, d, a32);
+    setCount(cpu, --c, a32);
+  }
+  if (c !== 0) cpu.eip = cpu.insnEip;
+}
+
+/** CMPS (`scas` false: [seg:SI] - ES:[DI]) and SCAS (`scas` true: eAX - ES:[DI]). */
+function compare(cpu: Cpu, i: Insn, size: 1 | 2 | 4, scas: boolean): void {
+  const a32 = i.adsize === 32, seg = srcSeg(i), d = delta(cpu, size);
+  const rep = i.prefixes & REP_ANY;
+  let c = rep === 0 ? 1 : count(cpu, a32);
+  // REPE stops when ZF = 0, REPNE when ZF = 1 (F2 wins when both are present).
+  const stopOnZ = (rep & Prefix.REPNE) !== 0;
+  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+    let a: number;
+    if (scas) a = acc(cpu, size);
+    else a = rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
+    const b = rd(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), size);
+    cpu.setLazy(LazyOp.SUB, a, b, (a - b) | 0, size);
+    if (!scas) step(cpu, Reg.ESI, d, a32);
+    step(cpu, Reg.EDI, d, a32);
+    if (rep === 0) return;
+    setCount(cpu, --c, a32);
+    if (((a - b) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) === 0 ? stopOnZ : !stopOnZ) return;
+  }
+  if (rep !== 0 && c !== 0) cpu.eip = cpu.insnEip;
+}
+
+function ins(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
+  const a32 = i.adsize === 32, d = delta(cpu, size);
+  const port = cpu.r16[Reg.EDX << 1];
+  checkIo(cpu, port, size);
+  const rep = (i.prefixes & REP_ANY) !== 0;
+  let c = rep ? count(cpu, a32) : 1;
+  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+    // The destination is checked before the port is read, so a faulting INS reads nothing.
+    const lin = cpu.linW(Seg.ES, idx(cpu, Reg.EDI, a32), size);
+    if (size === 1) cpu.wr8(lin, cpu.io.in8(port));
+    else if (size === 2) cpu.wr16(lin, cpu.io.in16(port));
+    else cpu.wr32(lin, cpu.io.in32(port));
+    step(cpu, Reg.EDI, d, a32);
+    if (!rep) return;
+    setCount(cpu, --c, a32);
+  }
+  if (rep && c !== 0) cpu.eip = cpu.insnEip;
+}
+
+function outs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
+  const a32 = i.adsize === 32, seg = srcSeg(i), d = delta(cpu, size);
+  const port = cpu.r16[Reg.EDX << 1];
+  checkIo(cpu, port, size);
+  const rep = (i.prefixes & REP_ANY) !== 0;
+  let c = rep ? count(cpu, a32) : 1;
+  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+    const v = rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
+    if (size === 1) cpu.io.out8(port, v);
+    else if (size === 2) cpu.io.out16(port, v);
+    else cpu.io.out32(port, v);
+    step(cpu, Reg.ESI, d, a32);
+    if (!rep) return;
+    setCount(cpu, --c, a32);
+  }
+  if (rep && c !== 0) cpu.eip = cpu.insnEip;
+}
+
+function register(): void {
+  def(0xa4, (cpu, i) => movs(cpu, i, 1));
+  def(0xa5, (cpu, i) => movs(cpu, i, 2), (cpu, i) => movs(cpu, i, 4));
+  def(0xa6, (cpu, i) => compare(cpu, i, 1, false));
+  def(0xa7, (cpu, i) => compare(cpu, i, 2, false), (cpu, i) => compare(cpu, i, 4, false));
+  def(0xaa, (cpu, i) => stos(cpu, i, 1));
+  def(0xab, (cpu, i) => stos(cpu, i, 2), (cpu, i) => stos(cpu, i, 4));
+  def(0xac, (cpu, i) => lods(cpu, i, 1));
+  def(0xad, (cpu, i) => lods(cpu, i, 2), (cpu, i) => lods(cpu, i, 4));
+  def(0xae, (cpu, i) => compare(cpu, i, 1, true));
+  def(0xaf, (cpu, i) => compare(cpu, i, 2, true), (cpu, i) => compare(cpu, i, 4, true));
+  def(0x6c, (cpu, i) => ins(cpu, i, 1));
+  def(0x6d, (cpu, i) => ins(cpu, i, 2), (cpu, i) => ins(cpu, i, 4));
+  def(0x6e, (cpu, i) => outs(cpu, i, 1));
+  def(0x6f, (cpu, i) => outs(cpu, i, 2), (cpu, i) => outs(cpu, i, 4));
+}
+
+register();

@@ -1,1 +1,229 @@
-// Registered by the family's author; empty until then.
+// System-level instructions of the integer core: IN/OUT with the I/O permission check, CLI/STI,
+// HLT, CPUID, RDTSC, MOV to/from segment registers, LDS/LES/LFS/LGS/LSS, UD2, WAIT, and the LOCK
+// prefix rule (SDM vol. 2, each instruction; vol. 3, 19.5 for I/O protection).
+
+import { Flag } from "../../../x86/eflags.js";
+import { Prefix, Reg, Seg, type Insn } from "../../../x86/insn.js";
+import { Stop, Vec, type Cpu } from "../cpu.js";
+import { loadSeg, v86 } from "../segments.js";
+import { def } from "../table.js";
+import { inhibitInterrupts } from "./stack.js";
+
+// ------------------------------------------------------------------------------------------------
+// I/O protection
+
+/**
+ * The I/O permission check (SDM vol. 3, 19.5.2): in protected mode with CPL > IOPL, or in
+ * virtual-8086 mode, every bit for ports `port`..`port+size-1` in the 32-bit TSS's I/O bitmap must
+ * be clear, else #GP(0). A 16-bit TSS has no bitmap, so access is denied.
+ */
+export function checkIo(cpu: Cpu, port: number, size: number): void {
+  if (!cpu.protectedMode()) return;
+  if (!v86(cpu) && cpu.cpl <= ((cpu.flags >>> 12) & 3)) return;
+  if ((cpu.trAttr & 0x8) === 0 || cpu.trLimit >>> 0 < 0x67) cpu.gp(0);
+  const mapBase = cpu.rd16((cpu.trBase + 0x66) | 0);
+  const at = mapBase + (port >>> 3);
+  if (at + 1 > cpu.trLimit >>> 0) cpu.gp(0);
+  const bits = cpu.rd16((cpu.trBase + at) | 0);
+  const mask = ((1 << size) - 1) << (port & 7);
+  if ((bits & mask) !== 0) cpu.gp(0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The LOCK prefix
+
+/** Opcodes that accept LOCK with a memory destination (for groups: which /reg members). */
+const LOCKABLE = new Uint8Array(0x400);
+function lockable(op: number, regs = 0xff): void {
+  LOCKABLE[op] = regs;
+}
+for (const op of [0x00, 0x01, 0x08, 0x09, 0x10, 0x11, 0x18, 0x19, 0x20, 0x21, 0x28, 0x29, 0x30, 0x31, 0x86, 0x87]) lockable(op);
+for (const op of [0x80, 0x81, 0x82, 0x83]) lockable(op, 0x7f); // not /7 CMP
+lockable(0xf6, 0x0c); // /2 NOT, /3 NEG
+lockable(0xf7, 0x0c);
+lockable(0xfe, 0x03); // /0 INC, /1 DEC
+lockable(0xff, 0x03);
+for (const op of [0x1ab, 0x1b3, 0x1bb, 0x1b0, 0x1b1, 0x1c0, 0x1c1]) lockable(op); // BTS BTR BTC CMPXCHG XADD
+lockable(0x1ba, 0xe0); // /5 BTS, /6 BTR, /7 BTC
+lockable(0x1c7, 0x02); // /1 CMPXCHG8B
+
+/**
+ * The LOCK rule: LOCK is allowed only on the read-modify-write instructions of the list in the
+ * SDM's LOCK entry, and only with a memory destination; otherwise the instruction raises #UD.
+ * The CPU calls this once per decoded instruction (the answer is cached with the decode).
+ */
+export function lockAllowed(i: Insn): boolean {
+  if ((i.prefixes & Prefix.LOCK) === 0) return true;
+  if (i.mod === 3 || i.modrm < 0) return false;
+  const regs = LOCKABLE[i.op];
+  return (regs & (1 << i.reg)) !== 0;
+}
+
+// ------------------------------------------------------------------------------------------------
+// CPUID
+
+/** The highest basic leaf this model answers. */
+const MAX_BASIC = 1;
+const MAX_EXT = 0x80000004;
+
+function str4(s: string, at: number): number {
+  let v = 0;
+  for (let k = 3; k >= 0; k--) v = (v << 8) | (s.charCodeAt(at + k) & 0xff);
+  return v | 0;
+}
+
+/** CPUID: leaves 0, 1 and 0x80000000–0x80000004; other leaves answer like the highest basic one (Intel). */
+export function cpuid(cpu: Cpu): void {
+  let leaf = cpu.r32[Reg.EAX] >>> 0;
+  const m = cpu.model;
+  if (!(leaf <= MAX_BASIC || (leaf >= 0x80000000 && leaf <= MAX_EXT))) leaf = MAX_BASIC;
+  let a = 0, b = 0, c = 0, d = 0;
+  switch (leaf) {
+    case 0:
+      a = MAX_BASIC;
+      b = str4(m.vendor, 0);
+      d = str4(m.vendor, 4);
+      c = str4(m.vendor, 8);
+      break;
+    case 1:
+      a = ((m.family & 0xf) << 8) | ((m.model & 0xf) << 4) | (m.stepping & 0xf);
+      if (m.family > 15) a |= ((m.family - 15) & 0xff) << 20;
+      d = m.features;
+      break;
+    case 0x80000000:
+      a = MAX_EXT;
+      break;
+    case 0x80000001:
+      break;
+    default: {
+      const at = (leaf - 0x80000002) * 16;
+      const brand = m.brand.padEnd(48, "\0");
+      a = str4(brand, at);
+      b = str4(brand, at + 4);
+      c = str4(brand, at + 8);
+      d = str4(brand, at + 12);
+    }
+  }
+  cpu.r32[Reg.EAX] = a;
+  cpu.r32[Reg.EBX] = b;
+  cpu.r32[Reg.ECX] = c;
+  cpu.r32[Reg.EDX] = d;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+/** Privileged at CPL > 0 in protected mode (and in virtual-8086 mode, whose CPL is 3). */
+function requireCpl0(cpu: Cpu): void {
+  if (cpu.protectedMode() && (cpu.cpl > 0 || v86(cpu))) cpu.gp(0);
+}
+
+/** CLI/STI are IOPL-sensitive in protected and virtual-8086 mode (PVI/VME are a later issue). */
+function checkIopl(cpu: Cpu): void {
+  if (!cpu.protectedMode()) return;
+  const iopl = (cpu.flags >>> 12) & 3;
+  if (v86(cpu) ? iopl < 3 : cpu.cpl > iopl) cpu.gp(0);
+}
+
+/** LDS/LES/LFS/LGS/LSS: loads the segment register first (it may fault), then the offset. */
+function loadFar(cpu: Cpu, i: Insn, seg: number, size32: boolean): void {
+  if (i.mod === 3) cpu.raise(Vec.UD);
+  const ea = cpu.ea(i);
+  const off = size32 ? cpu.read32(i.seg, ea) : cpu.read16(i.seg, ea);
+  const selAt = i.adsize === 32 ? (ea + (size32 ? 4 : 2)) | 0 : (ea + (size32 ? 4 : 2)) & 0xffff;
+  const sel = cpu.read16(i.seg, selAt);
+  loadSeg(cpu, seg, sel);
+  if (size32) cpu.r32[i.reg] = off;
+  else cpu.setReg16(i.reg, off);
+  if (seg === Seg.SS) inhibitInterrupts(cpu);
+}
+
+function register(): void {
+  // IN / OUT with an immediate port (E4–E7) or DX (EC–EF).
+  const inb = (cpu: Cpu, port: number): void => {
+    checkIo(cpu, port, 1);
+    cpu.r8[0] = cpu.io.in8(port);
+  };
+  const inw = (cpu: Cpu, port: number): void => {
+    checkIo(cpu, port, 2);
+    cpu.r16[0] = cpu.io.in16(port);
+  };
+  const ind = (cpu: Cpu, port: number): void => {
+    checkIo(cpu, port, 4);
+    cpu.r32[0] = cpu.io.in32(port);
+  };
+  const outb = (cpu: Cpu, port: number): void => {
+    checkIo(cpu, port, 1);
+    cpu.io.out8(port, cpu.r8[0]);
+  };
+  const outw = (cpu: Cpu, port: number): void => {
+    checkIo(cpu, port, 2);
+    cpu.io.out16(port, cpu.r16[0]);
+  };
+  const outd = (cpu: Cpu, port: number): void => {
+    checkIo(cpu, port, 4);
+    cpu.io.out32(port, cpu.r32[0]);
+  };
+  def(0xe4, (cpu, i) => inb(cpu, i.imm & 0xff));
+  def(0xe5, (cpu, i) => inw(cpu, i.imm & 0xff), (cpu, i) => ind(cpu, i.imm & 0xff));
+  def(0xe6, (cpu, i) => outb(cpu, i.imm & 0xff));
+  def(0xe7, (cpu, i) => outw(cpu, i.imm & 0xff), (cpu, i) => outd(cpu, i.imm & 0xff));
+  def(0xec, (cpu) => inb(cpu, cpu.r16[Reg.EDX << 1]));
+  def(0xed, (cpu) => inw(cpu, cpu.r16[Reg.EDX << 1]), (cpu) => ind(cpu, cpu.r16[Reg.EDX << 1]));
+  def(0xee, (cpu) => outb(cpu, cpu.r16[Reg.EDX << 1]));
+  def(0xef, (cpu) => outw(cpu, cpu.r16[Reg.EDX << 1]), (cpu) => outd(cpu, cpu.r16[Reg.EDX << 1]));
+
+  // CLI / STI. STI that sets IF delays interrupts until after the next instruction.
+  def(0xfa, (cpu) => {
+    checkIopl(cpu);
+    cpu.flags &= ~Flag.IF;
+  });
+  def(0xfb, (cpu) => {
+    checkIopl(cpu);
+    if ((cpu.flags & Flag.IF) === 0) inhibitInterrupts(cpu);
+    cpu.flags |= Flag.IF;
+  });
+
+  // HLT: privileged; the machine decides what wakes the CPU.
+  def(0xf4, (cpu) => {
+    requireCpl0(cpu);
+    cpu.halted = true;
+    cpu.requestStop(Stop.HALT);
+  });
+
+  // CPUID, RDTSC
+  def(0x1a2, cpuid);
+  def(0x131, (cpu) => {
+    if ((cpu.cr4 & 4) !== 0) requireCpl0(cpu); // CR4.TSD
+    const t = cpu.tsc();
+    cpu.r32[Reg.EAX] = Number(t & 0xffffffffn) | 0;
+    cpu.r32[Reg.EDX] = Number(t >> 32n) | 0;
+  });
+
+  // MOV Ev, Sreg: to a register with a 32-bit operand the upper half is zeroed (P6 family); to
+  // memory it is always a word.
+  def(0x8c, (cpu, i) => {
+    if (i.reg > 5) cpu.raise(Vec.UD);
+    cpu.writeE16(i, cpu.segSel[i.reg]);
+  }, (cpu, i) => {
+    if (i.reg > 5) cpu.raise(Vec.UD);
+    if (i.mod === 3) cpu.r32[i.rm] = cpu.segSel[i.reg];
+    else cpu.writeE16(i, cpu.segSel[i.reg]);
+  });
+  // MOV Sreg, Ew: CS is not a valid destination. MOV SS delays interrupts one instruction.
+  def(0x8e, (cpu, i) => {
+    if (i.reg === Seg.CS || i.reg > 5) cpu.raise(Vec.UD);
+    loadSeg(cpu, i.reg, cpu.readE16(i));
+    if (i.reg === Seg.SS) inhibitInterrupts(cpu);
+  });
+
+  // LES, LDS, LSS, LFS, LGS
+  for (const [op, seg] of [[0xc4, Seg.ES], [0xc5, Seg.DS], [0x1b2, Seg.SS], [0x1b4, Seg.FS], [0x1b5, Seg.GS]] as const) {
+    def(op, (cpu, i) => loadFar(cpu, i, seg, false), (cpu, i) => loadFar(cpu, i, seg, true));
+  }
+
+  // UD2, WAIT/FWAIT (no FPU exceptions to report yet: a no-op).
+  def(0x10b, (cpu) => cpu.raise(Vec.UD));
+  def(0x9b, () => {});
+}
+
+register();

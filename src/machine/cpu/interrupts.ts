@@ -1,0 +1,228 @@
+// Interrupt and exception delivery (SDM vol. 3, chapter 6; the INT n / IRET Operation sections):
+// through the IVT in real mode, through the IDT's interrupt and trap gates in protected mode, with
+// the stack switch to the TSS's inner stack, error codes, and the double- and triple-fault rules.
+//
+// `deliver` is what Cpu.interrupts.deliver points to. It is called with EIP already set to the
+// address the handler returns to: the faulting instruction for faults (the run loop rewinds), the
+// next instruction for INT n / INT3 / INTO and for external interrupts.
+
+import { Flag } from "../../x86/eflags.js";
+import { Reg, Seg } from "../../x86/insn.js";
+import { FAULT, SegAttr, Stop, Vec, type Cpu } from "./cpu.js";
+import { desc, dplOf, inSegment, loadCsReal, markAccessed, readDescriptor, selCode, v86 } from "./segments.js";
+
+/** Vectors that push an error code (SDM vol. 3, table 6-1). */
+export function hasErrorCode(vector: number): boolean {
+  return vector === Vec.DF || (vector >= Vec.TS && vector <= Vec.PF) || vector === Vec.AC;
+}
+
+const enum Class { BENIGN = 0, CONTRIBUTORY = 1, PAGE_FAULT = 2 }
+
+function classOf(vector: number): Class {
+  if (vector === Vec.DE || (vector >= Vec.TS && vector <= Vec.GP)) return Class.CONTRIBUTORY;
+  if (vector === Vec.PF) return Class.PAGE_FAULT;
+  return Class.BENIGN;
+}
+
+/** SDM vol. 3, table 6-5: does `second`, raised while delivering `first`, make a double fault? */
+function isDoubleFault(first: number, second: number): boolean {
+  const a = classOf(first), b = classOf(second);
+  if (a === Class.CONTRIBUTORY) return b === Class.CONTRIBUTORY;
+  if (a === Class.PAGE_FAULT) return b !== Class.BENIGN;
+  return false;
+}
+
+// State a failed delivery rolls back to (plain numbers, reused: delivery allocates nothing).
+const saved = { csSel: 0, csBase: 0, csLimit: 0, csAttr: 0, ssSel: 0, ssBase: 0, ssLimit: 0, ssAttr: 0, esp: 0, eip: 0, cpl: 0, flags: 0 };
+
+function save(cpu: Cpu): void {
+  saved.csSel = cpu.segSel[Seg.CS]; saved.csBase = cpu.segBase[Seg.CS];
+  saved.csLimit = cpu.segLimit[Seg.CS]; saved.csAttr = cpu.segAttr[Seg.CS];
+  saved.ssSel = cpu.segSel[Seg.SS]; saved.ssBase = cpu.segBase[Seg.SS];
+  saved.ssLimit = cpu.segLimit[Seg.SS]; saved.ssAttr = cpu.segAttr[Seg.SS];
+  saved.esp = cpu.r32[Reg.ESP];
+  saved.eip = cpu.eip;
+  saved.cpl = cpu.cpl;
+  saved.flags = cpu.materialize();
+}
+
+function restore(cpu: Cpu): void {
+  cpu.cpl = saved.cpl;
+  cpu.setSegCache(Seg.CS, saved.csSel, saved.csBase, saved.csLimit, saved.csAttr);
+  cpu.setSegCache(Seg.SS, saved.ssSel, saved.ssBase, saved.ssLimit, saved.ssAttr);
+  cpu.r32[Reg.ESP] = saved.esp;
+  cpu.eip = saved.eip;
+  cpu.flags = saved.flags;
+  cpu.lzMask = 0;
+}
+
+/**
+ * Delivers `vector` (with error code `code`, or -1 for none; `software` for INT n, INT3 and INTO,
+ * which are subject to the gate's DPL check and push no error code). A fault during delivery
+ * becomes a double fault or is delivered in its place (SDM table 6-5); a fault while delivering a
+ * double fault shuts the processor down. Returns false when the CPU cannot continue, with
+ * `cpu.stopReason` saying why.
+ */
+export function deliver(cpu: Cpu, vector: number, code: number, software: boolean): boolean {
+  // A fault raised while delivering returns to the instruction that caused the event, except for
+  // external events, which return to where the interrupted program was going to continue.
+  const faultEip = software ? cpu.insnEip : cpu.eip;
+  for (;;) {
+    save(cpu);
+    try {
+      deliverOnce(cpu, vector, code, software);
+      cpu.halted = false;
+      return true;
+    } catch (e) {
+      if (e !== FAULT) throw e;
+      restore(cpu);
+      cpu.eip = faultEip;
+      const second = cpu.excVector;
+      if (vector === Vec.DF) {
+        cpu.stopReason = Stop.SHUTDOWN;
+        return false;
+      }
+      if (isDoubleFault(vector, second)) {
+        vector = Vec.DF;
+        code = 0;
+      } else {
+        vector = second;
+        code = cpu.excCode;
+      }
+      software = false;
+      if (cpu.trapExceptions) {
+        cpu.excVector = vector;
+        cpu.excCode = code;
+        cpu.stopReason = Stop.EXCEPTION;
+        return false;
+      }
+    }
+  }
+}
+
+/** The hook object Cpu.interrupts points to. */
+export const INTERRUPTS = { deliver };
+
+function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean): void {
+  if (!cpu.protectedMode()) return deliverReal(cpu, vector);
+  if (v86(cpu)) {
+    // TODO(virtual-8086 issue): interrupts from virtual-8086 mode save and null the data segments.
+    cpu.gp(0);
+  }
+  const ext = software ? 0 : 1;
+  const gateCode = (vector << 3) | 2 | ext;
+  if (((vector << 3) | 7) > cpu.idtrLimit >>> 0) cpu.gp(gateCode);
+  const addr = (cpu.idtrBase + (vector << 3)) | 0;
+  const lo = cpu.rd32(addr), hi = cpu.rd32((addr + 4) | 0);
+  const gattr = (hi >>> 8) & 0xff;
+  const type = gattr & 0x1f; // S bit included: a gate is a system descriptor
+  let gate32: boolean;
+  switch (type) {
+    case 0x06: case 0x07: gate32 = false; break; // 16-bit interrupt / trap gate
+    case 0x0e: case 0x0f: gate32 = true; break; // 32-bit interrupt / trap gate
+    case 0x05:
+      // TODO(next issue): task gates switch tasks. Until then, refuse them like a bad gate.
+      return cpu.gp(gateCode);
+    default:
+      return cpu.gp(gateCode);
+  }
+  if (software && dplOf(gattr) < cpu.cpl) cpu.gp(gateCode & ~1);
+  if ((gattr & SegAttr.P) === 0) cpu.raise(Vec.NP, gateCode);
+  const trap = (type & 1) !== 0;
+  const sel = lo >>> 16;
+  const offset = gate32 ? ((hi & 0xffff0000) | (lo & 0xffff)) : lo & 0xffff;
+
+  // The handler's code segment.
+  if ((sel & 0xfffc) === 0) cpu.gp(ext);
+  if (!readDescriptor(cpu, sel)) cpu.gp(selCode(sel, ext));
+  const a = desc.attr;
+  const dpl = dplOf(a);
+  if ((a & (SegAttr.S | SegAttr.CODE)) !== (SegAttr.S | SegAttr.CODE) || dpl > cpu.cpl) cpu.gp(selCode(sel, ext));
+  if ((a & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(sel, ext));
+  if (offset >>> 0 > desc.limit) cpu.gp(ext);
+  const csBase = desc.base, csLimit = desc.limit;
+  let csAttr = a;
+  markAccessed(cpu);
+  csAttr |= SegAttr.ACCESSED;
+
+  const eflags = cpu.materialize();
+  const size = gate32 ? 4 : 2;
+  const pushCode = !software && code >= 0 && hasErrorCode(vector);
+  const oldCs = cpu.segSel[Seg.CS];
+  const oldEip = cpu.eip;
+
+  if ((a & SegAttr.DC) === 0 && dpl < cpu.cpl) {
+    // Inner privilege: the new stack comes from the TSS.
+    const tss32 = (cpu.trAttr & 0x8) !== 0;
+    const slot = tss32 ? 4 + dpl * 8 : 2 + dpl * 4;
+    if (slot + (tss32 ? 5 : 3) > cpu.trLimit >>> 0) cpu.raise(Vec.TS, selCode(cpu.trSel, ext));
+    const newEsp = tss32 ? cpu.rd32((cpu.trBase + slot) | 0) : rd16(cpu, cpu.trBase + slot);
+    const newSs = rd16(cpu, cpu.trBase + slot + (tss32 ? 4 : 2));
+    if ((newSs & 0xfffc) === 0) cpu.raise(Vec.TS, ext);
+    if (!readDescriptor(cpu, newSs)) cpu.raise(Vec.TS, selCode(newSs, ext));
+    const sa = desc.attr;
+    if ((newSs & 3) !== dpl || dplOf(sa) !== dpl ||
+      (sa & (SegAttr.S | SegAttr.CODE | SegAttr.RW)) !== (SegAttr.S | SegAttr.RW)) cpu.raise(Vec.TS, selCode(newSs, ext));
+    if ((sa & SegAttr.P) === 0) cpu.raise(Vec.SS, selCode(newSs, ext));
+    const frame = size * (pushCode ? 6 : 5);
+    const ss32 = (sa & SegAttr.DB) !== 0;
+    const top = ss32 ? newEsp : newEsp & 0xffff;
+    if (!inSegment(sa, desc.limit, ss32 ? (top - frame) | 0 : (top - frame) & 0xffff, frame)) {
+      cpu.raise(Vec.SS, selCode(newSs, ext));
+    }
+    const oldSs = cpu.segSel[Seg.SS];
+    const oldEsp = cpu.r32[Reg.ESP];
+    markAccessed(cpu);
+    cpu.setSegCache(Seg.SS, newSs, desc.base, desc.limit, desc.attr | SegAttr.ACCESSED);
+    if (ss32) cpu.r32[Reg.ESP] = newEsp;
+    else cpu.setReg16(Reg.ESP, newEsp);
+    if (gate32) {
+      cpu.push32(oldSs);
+      cpu.push32(oldEsp);
+    } else {
+      cpu.push16(oldSs);
+      cpu.push16(oldEsp);
+    }
+    cpu.cpl = dpl;
+  } else {
+    // Same privilege (a conforming handler keeps the CPL).
+    const frame = size * (pushCode ? 4 : 3);
+    const sp = cpu.spPlus(-frame);
+    if (!inSegment(cpu.segAttr[Seg.SS], cpu.segLimit[Seg.SS], sp, frame)) cpu.raise(Vec.SS, ext);
+  }
+  if (gate32) {
+    cpu.push32(eflags);
+    cpu.push32(oldCs);
+    cpu.push32(oldEip);
+    if (pushCode) cpu.push32(code);
+  } else {
+    cpu.push16(eflags);
+    cpu.push16(oldCs);
+    cpu.push16(oldEip);
+    if (pushCode) cpu.push16(code);
+  }
+  cpu.setSegCache(Seg.CS, (sel & 0xfffc) | cpu.cpl, csBase, csLimit, csAttr);
+  cpu.eip = offset | 0;
+  let clear = Flag.TF | Flag.NT | Flag.RF | Flag.VM;
+  if (!trap) clear |= Flag.IF;
+  cpu.flags = (eflags & ~clear) >>> 0;
+}
+
+function rd16(cpu: Cpu, lin: number): number {
+  return cpu.rd16(lin | 0);
+}
+
+/** Real mode: through the interrupt vector table at IDTR.base, four bytes per vector. */
+function deliverReal(cpu: Cpu, vector: number): void {
+  if (((vector << 2) | 3) > cpu.idtrLimit >>> 0) cpu.gp(0);
+  const entry = (cpu.idtrBase + (vector << 2)) | 0;
+  const ip = cpu.rd16(entry);
+  const cs = cpu.rd16((entry + 2) | 0);
+  const eflags = cpu.materialize();
+  cpu.push16(eflags);
+  cpu.push16(cpu.segSel[Seg.CS]);
+  cpu.push16(cpu.eip);
+  loadCsReal(cpu, cs);
+  cpu.eip = ip;
+  cpu.flags = (eflags & ~(Flag.IF | Flag.TF | Flag.AC | Flag.RF)) >>> 0;
+}
