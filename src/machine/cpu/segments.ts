@@ -91,7 +91,9 @@ export function v86(cpu: Cpu): boolean {
   return (cpu.flags & Flag.VM) !== 0;
 }
 
-const V86_ATTR = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | (3 << SegAttr.DPL_SHIFT);
+// P | S | DPL 3 | RW | accessed, as a literal: this module is evaluated inside cpu.ts's import
+// cycle, before SegAttr exists at run time.
+const V86_ATTR = 0xf3;
 
 /**
  * Loads data or stack segment register `seg` (not CS) from selector `sel`, as MOV Sreg, POP Sreg
@@ -250,4 +252,25 @@ export function inSegment(attr: number, limit: number, off: number, size: number
     return off > limit && last <= top;
   }
   return last <= limit;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Building descriptors (loaders, the VMM's boot GDT, tests)
+
+/**
+ * Writes a segment descriptor at linear `lin`: `limit` is the 20-bit limit field (in pages when
+ * `attr` has G), `attr` the SegAttr bits (descriptor bytes 5–6).
+ */
+export function writeDescriptor(cpu: Cpu, lin: number, base: number, limit: number, attr: number): void {
+  cpu.wr32(lin, (limit & 0xffff) | (base << 16));
+  cpu.wr32((lin + 4) | 0, ((base >>> 16) & 0xff) | ((attr & 0xf0ff) << 8) | (limit & 0xf0000) | (base & 0xff000000));
+}
+
+/**
+ * Writes a gate descriptor at linear `lin`: `type` is the system type (0x5 task, 0x6/0x7 16-bit
+ * interrupt/trap, 0xc call, 0xe/0xf 32-bit interrupt/trap), present, with DPL `dpl`.
+ */
+export function writeGate(cpu: Cpu, lin: number, sel: number, offset: number, type: number, dpl: number): void {
+  cpu.wr32(lin, (offset & 0xffff) | (sel << 16));
+  cpu.wr32((lin + 4) | 0, (offset & 0xffff0000) | ((SegAttr.P | (dpl << SegAttr.DPL_SHIFT) | type) << 8));
 }
