@@ -1,0 +1,213 @@
+import { describe, expect, it } from "vitest";
+import { Flag } from "../../../x86/eflags.js";
+import { Reg, Seg } from "../../../x86/insn.js";
+import { runAsm } from "../../../../test/support/cpu.js";
+import { SegAttr, Stop, Vec, type Cpu } from "../cpu.js";
+import { writeDescriptor } from "../segments.js";
+
+const CODE3 = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.DB | SegAttr.G | (3 << SegAttr.DPL_SHIFT);
+const DATA3 = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.DB | SegAttr.G | (3 << SegAttr.DPL_SHIFT);
+const DATA32 = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.DB | SegAttr.G;
+
+/** CPL 3, with a 32-bit TSS at 0x6000 whose I/O bitmap (at +0x68) allows only ports 0x60–0x67. */
+function user(c: Cpu): void {
+  c.cpl = 3;
+  c.setSegCache(Seg.CS, 0x1b, 0, 0xffffffff, CODE3);
+  c.setSegCache(Seg.SS, 0x23, 0, 0xffffffff, DATA3);
+  c.trBase = 0x6000;
+  c.trLimit = 0x68 + 0x2000;
+  c.trAttr = 0x8b;
+  c.mem.write16(0x6066, 0x68);
+  for (let k = 0; k < 0x2000; k++) c.mem.write8(0x6068 + k, 0xff);
+  c.mem.write8(0x6068 + (0x60 >> 3), 0);
+}
+
+function fault(r: { cpu: Cpu }): [number, number] {
+  return [r.cpu.excVector, r.cpu.excCode];
+}
+
+describe("port I/O", () => {
+  it("reads and writes ports through the I/O bus", () => {
+    const { cpu, io } = runAsm(`
+      mov al, 0x41
+      out 0x80, al
+      mov dx, 0x3f8
+      mov eax, 0x12345678
+      out dx, eax
+      in al, 0x61
+      mov bl, al
+      in ax, dx
+      int3`, (c) => { (c.io as unknown as { ins: Map<number, number> }).ins.set(0x61, 0x20); });
+    expect(io.outs).toEqual([[0x80, 0x41, 1], [0x3f8, 0x12345678, 4]]);
+    expect(cpu.r8[Reg.EBX * 4]).toBe(0x20);
+    expect(cpu.r16[0]).toBe(0xffff);
+  });
+
+  it("consults the TSS I/O bitmap when CPL > IOPL", () => {
+    let r = runAsm(`in al, 0x60\n in eax, 0x64\n int3`, user);
+    expect(r.cpu.excVector).toBe(Vec.BP);
+    r = runAsm(`in al, 0x70\n int3`, user);
+    expect(fault(r)).toEqual([Vec.GP, 0]);
+    r = runAsm(`in eax, 0x66`, user); // 0x66..0x69 reaches a denied port
+    expect(fault(r)).toEqual([Vec.GP, 0]);
+  });
+
+  it("allows all ports when CPL ≤ IOPL", () => {
+    const r = runAsm(`in al, 0x70\n int3`, (c) => { user(c); c.flags |= Flag.IOPL; });
+    expect(r.cpu.excVector).toBe(Vec.BP);
+  });
+});
+
+describe("CLI, STI, HLT", () => {
+  it("STI sets IF and shadows the next instruction; CLI clears it", () => {
+    const { cpu } = runAsm(`sti\n int3`);
+    expect(cpu.getEflags() & Flag.IF).toBe(Flag.IF);
+    expect(cpu.irqShadowAt).toBe(1);
+    expect(runAsm(`sti\n cli\n int3`).cpu.getEflags() & Flag.IF).toBe(0);
+  });
+
+  it("CLI and STI at CPL 3 with IOPL 0 raise #GP(0)", () => {
+    expect(fault(runAsm(`cli`, user))).toEqual([Vec.GP, 0]);
+    expect(fault(runAsm(`sti`, user))).toEqual([Vec.GP, 0]);
+  });
+
+  it("HLT stops the CPU halted, and is privileged", () => {
+    const { cpu, stop } = runAsm(`hlt\n int3`);
+    expect(stop).toBe(Stop.HALT);
+    expect(cpu.halted).toBe(true);
+    expect(cpu.eip).toBe(0x1001);
+    expect(fault(runAsm(`hlt`, user))).toEqual([Vec.GP, 0]);
+  });
+});
+
+describe("CPUID and RDTSC", () => {
+  const text = (...regs: number[]): string =>
+    regs.map((v) => String.fromCharCode(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24)).join("");
+
+  it("answers the vendor, the signature and the brand string", () => {
+    const { cpu } = runAsm(`
+      xor eax, eax
+      cpuid
+      mov [0x3000], ebx
+      mov [0x3004], edx
+      mov [0x3008], ecx
+      mov [0x300c], eax
+      mov eax, 1
+      cpuid
+      mov [0x3010], eax
+      mov [0x3014], edx
+      mov eax, 0x80000000
+      cpuid
+      mov [0x3018], eax
+      mov eax, 0x80000002
+      cpuid
+      int3`);
+    const m = cpu.mem;
+    expect(text(m.read32(0x3000), m.read32(0x3004), m.read32(0x3008))).toBe(cpu.model.vendor);
+    expect(m.read32(0x300c)).toBe(1);
+    expect(m.read32(0x3010)).toBe(0x652);
+    expect(m.read32(0x3014)).toBe(cpu.model.features);
+    expect(m.read32(0x3018) >>> 0).toBe(0x80000004);
+    expect(text(cpu.r32[0], cpu.r32[3], cpu.r32[1], cpu.r32[2])).toBe(cpu.model.brand.padEnd(48, "\0").slice(0, 16));
+  });
+
+  it("answers unknown leaves with the highest basic leaf, as Intel does", () => {
+    const { cpu } = runAsm(`mov eax, 0x1234\n cpuid\n int3`);
+    expect(cpu.r32[Reg.EAX]).toBe(0x652);
+    expect(cpu.r32[Reg.EDX]).toBe(cpu.model.features);
+  });
+
+  it("RDTSC reads the retired-instruction clock", () => {
+    const { cpu } = runAsm(`nop\n nop\n rdtsc\n int3`, (c) => { c.tscPerInsn = 3; c.tscOffset = 0x100000000n; });
+    expect(cpu.r32[Reg.EAX]).toBe(6);
+    expect(cpu.r32[Reg.EDX]).toBe(1);
+  });
+
+  it("RDTSC at CPL 3 with CR4.TSD raises #GP(0)", () => {
+    expect(fault(runAsm(`rdtsc`, (c) => { user(c); c.cr4 |= 4; }))).toEqual([Vec.GP, 0]);
+    expect(runAsm(`rdtsc\n int3`, user).cpu.excVector).toBe(Vec.BP);
+  });
+});
+
+describe("segment register moves and far pointers", () => {
+  function gdt(c: Cpu): void {
+    c.gdtrBase = 0x500;
+    c.gdtrLimit = 0x3f;
+    writeDescriptor(c, 0x510, 0, 0xfffff, DATA32);
+    writeDescriptor(c, 0x518, 0x20000, 0xff, DATA32 & ~SegAttr.G);
+  }
+
+  it("MOV Sreg loads the descriptor; MOV r32, Sreg zero-extends", () => {
+    const { cpu } = runAsm(`
+      mov eax, -1
+      mov ax, 0x18
+      mov fs, ax
+      mov ebx, -1
+      mov ebx, fs
+      mov word [0x3000], 0xffff
+      mov [0x3000], ds
+      int3`, gdt);
+    expect(cpu.segBase[Seg.FS]).toBe(0x20000);
+    expect(cpu.segLimit[Seg.FS]).toBe(0xff);
+    expect(cpu.r32[Reg.EBX]).toBe(0x18);
+    expect(cpu.mem.read16(0x3000)).toBe(0x10);
+  });
+
+  it("MOV to CS is #UD and MOV SS shadows the next instruction", () => {
+    expect(fault(runAsm(`db 0x8e, 0xc8`, gdt))).toEqual([Vec.UD, -1]);
+    const { cpu } = runAsm(`mov ax, 0x10\n mov ss, ax\n int3`, gdt);
+    expect(cpu.irqShadowAt).toBe(2);
+  });
+
+  it("LDS, LES, LFS, LGS and LSS load a far pointer", () => {
+    const { cpu } = runAsm(`
+      mov dword [0x3000], 0x12345678
+      mov word [0x3004], 0x18
+      lgs esi, [0x3000]
+      lss esp, [0x3000]
+      int3`, gdt);
+    expect(cpu.r32[Reg.ESI]).toBe(0x12345678);
+    expect(cpu.segSel[Seg.GS]).toBe(0x18);
+    expect(cpu.segBase[Seg.GS]).toBe(0x20000);
+    expect(cpu.segSel[Seg.SS]).toBe(0x18);
+    expect(cpu.r32[Reg.ESP]).toBe(0x12345678);
+  });
+
+  it("LSS with a register operand is #UD", () => {
+    expect(fault(runAsm(`db 0x0f, 0xb2, 0xc0`, gdt))).toEqual([Vec.UD, -1]);
+  });
+
+  it("LES in real mode loads the paragraph base", () => {
+    const { cpu } = runAsm(`
+      mov word [0x3000], 0x10
+      mov word [0x3002], 0x2000
+      les di, [0x3000]
+      int3`, undefined, { mode: "real" });
+    expect(cpu.segBase[Seg.ES]).toBe(0x20000);
+    expect(cpu.reg16(Reg.EDI)).toBe(0x10);
+  });
+});
+
+describe("the LOCK prefix and undefined opcodes", () => {
+  it("allows LOCK on a read-modify-write instruction with a memory destination", () => {
+    const { cpu } = runAsm(`
+      mov dword [0x3000], 1
+      lock add dword [0x3000], 2
+      lock inc dword [0x3000]
+      int3`);
+    expect(cpu.mem.read32(0x3000)).toBe(4);
+  });
+
+  it("raises #UD for LOCK with a register destination or on a non-lockable instruction", () => {
+    expect(fault(runAsm(`db 0xf0, 0x01, 0xc0`))).toEqual([Vec.UD, -1]); // lock add eax, eax
+    expect(fault(runAsm(`db 0xf0, 0x90`))).toEqual([Vec.UD, -1]); // lock nop
+    expect(fault(runAsm(`db 0xf0, 0x39, 0x05\n dd 0x3000`))).toEqual([Vec.UD, -1]); // lock cmp [m], eax
+    expect(fault(runAsm(`db 0xf0, 0x8b, 0x05\n dd 0x3000`))).toEqual([Vec.UD, -1]); // lock mov eax, [m]
+  });
+
+  it("UD2 raises #UD and WAIT does nothing", () => {
+    const r = runAsm(`wait\n ud2`);
+    expect(fault(r)).toEqual([Vec.UD, -1]);
+    expect(r.cpu.eip).toBe(0x1001);
+  });
+});
