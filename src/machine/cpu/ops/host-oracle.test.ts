@@ -90,6 +90,7 @@ const shiftDefined = (bits: number, op: string) => (inp: Int32Array, k: number):
 };
 
 const cases: Case[] = [];
+const mem16or32 = (bits: number): string => `${bits === 16 ? "word" : "dword"} [bitstr]`;
 const size = { 8: ["al", "bl"], 16: ["ax", "bx"], 32: ["eax", "ebx"] } as const;
 for (const bits of [8, 16, 32] as const) {
   const [a, b] = size[bits];
@@ -121,6 +122,13 @@ for (const bits of [8, 16, 32] as const) {
     { name: `idiv ${b}`, insn: `idiv ${b}`, defined: 0, inputs: divIn(true) },
   );
   for (const op of ["rol", "ror", "rcl", "rcr", "shl", "shr", "sar"]) {
+    // The D0/D1 (by 1) and C0/C1 (by imm8) encodings, the latter on a memory operand.
+    const mem = `${bits === 8 ? "byte" : bits === 16 ? "word" : "dword"} [bitstr]`;
+    cases.push(
+      { name: `${op} ${a},1`, insn: `${op} ${a}, 1`, defined: ALL & ~A, inputs: randomInputs(100) },
+      { name: `${op} ${mem},3`, pre: "mov eax, [esi+4]\n  mov [bitstr], eax", insn: `${op} ${mem}, 3\n  mov ebx, [bitstr]`,
+        defined: op[0] === "r" ? C : C | S | Z | P, inputs: randomInputs(100) },
+    );
     cases.push({
       name: `${op} ${a},cl`, insn: `${op} ${a}, cl`, defined: shiftDefined(bits, op),
       inputs: randomInputs(500, () => [pick(), pick(), shiftCount(), pick(), flagsIn()]),
@@ -146,6 +154,8 @@ for (const bits of [8, 16, 32] as const) {
         },
         inputs: randomInputs(500, () => [pick(), pick(), rnd() % (bits === 16 ? 17 : 40), pick(), flagsIn()]),
       })),
+      { name: `neg ${mem16or32(bits)}`, pre: "mov eax, [esi+4]\n  mov [bitstr], eax", insn: `neg ${mem16or32(bits)}\n  mov ebx, [bitstr]`,
+        defined: ALL, inputs: randomInputs(100) },
       { name: `xadd ${a},${b}`, insn: `xadd ${a}, ${b}`, defined: ALL, inputs: randomInputs(200) },
       { name: `cmpxchg ${b},cx`, insn: `cmpxchg ${b}, ${bits === 16 ? "cx" : "ecx"}`, defined: ALL,
         inputs: randomInputs(200, () => { const v = pick(); return [v, rnd() & 1 ? v : pick(), pick(), pick(), flagsIn()]; }) },
