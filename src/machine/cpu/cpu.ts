@@ -156,7 +156,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   excVector = -1;
   excCode = -1;
   /**
-   * Interrupt shadow: after MOV SS, POP SS, LSS and an STI that sets IF, external interrupts are
+   * Interrupt shadow: after MOV SS, POP SS and an STI that sets IF, external interrupts are
    * not taken before the instruction at this icount has executed (SDM vol. 3, 6.8.3).
    */
   irqShadowAt = -1;
@@ -315,6 +315,19 @@ export class Cpu extends LazyFlags implements ByteSource {
       this.raise(fault, 0);
     }
     return (this.segBase[seg] + off) | 0;
+  }
+
+  /**
+   * Linear address of a read-modify-write operand: checked for writing, segment and page(s),
+   * before the read, so a fault leaves the flags alone and reports write intent as hardware does.
+   */
+  linRmw(seg: number, off: number, size: number): number {
+    const lin = this.linW(seg, off, size);
+    if (this.paging.enabled) {
+      this.paging.translate(lin, true);
+      if ((lin & 0xfff) + size > 0x1000) this.paging.translate((lin + size - 1) | 0, true);
+    }
+    return lin;
   }
 
   read8(seg: number, off: number): number {

@@ -59,7 +59,7 @@ function rmw8(cpu: Cpu, i: Insn, op: number, b: number): void {
     alu(cpu, op, cpu.read8(i.seg, off), b, 1);
     return;
   }
-  const lin = cpu.linW(i.seg, off, 1);
+  const lin = cpu.linRmw(i.seg, off, 1);
   cpu.wr8(lin, alu(cpu, op, cpu.rd8(lin), b, 1));
 }
 
@@ -74,7 +74,7 @@ function rmw16(cpu: Cpu, i: Insn, op: number, b: number): void {
     alu(cpu, op, cpu.read16(i.seg, off), b & 0xffff, 2);
     return;
   }
-  const lin = cpu.linW(i.seg, off, 2);
+  const lin = cpu.linRmw(i.seg, off, 2);
   cpu.wr16(lin, alu(cpu, op, cpu.rd16(lin), b & 0xffff, 2));
 }
 
@@ -89,7 +89,7 @@ function rmw32(cpu: Cpu, i: Insn, op: number, b: number): void {
     alu(cpu, op, cpu.read32(i.seg, off), b, 4);
     return;
   }
-  const lin = cpu.linW(i.seg, off, 4);
+  const lin = cpu.linRmw(i.seg, off, 4);
   cpu.wr32(lin, alu(cpu, op, cpu.rd32(lin), b, 4));
 }
 
@@ -142,19 +142,19 @@ function register(): void {
   for (const [reg, lop] of [[0, LazyOp.ADD], [1, LazyOp.SUB]] as const) {
     defGroup(0xfe, reg, (cpu, i) => {
       if (i.mod === 3) return cpu.setReg8(i.rm, incDec(cpu, lop, cpu.reg8(i.rm), 1));
-      const lin = cpu.linW(i.seg, cpu.ea(i), 1);
+      const lin = cpu.linRmw(i.seg, cpu.ea(i), 1);
       cpu.wr8(lin, incDec(cpu, lop, cpu.rd8(lin), 1));
     });
     defGroup(0xff, reg, (cpu, i) => {
       if (i.mod === 3) return cpu.setReg16(i.rm, incDec(cpu, lop, cpu.reg16(i.rm), 2));
-      const lin = cpu.linW(i.seg, cpu.ea(i), 2);
+      const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
       cpu.wr16(lin, incDec(cpu, lop, cpu.rd16(lin), 2));
     }, (cpu, i) => {
       if (i.mod === 3) {
         cpu.r32[i.rm] = incDec(cpu, lop, cpu.r32[i.rm], 4);
         return;
       }
-      const lin = cpu.linW(i.seg, cpu.ea(i), 4);
+      const lin = cpu.linRmw(i.seg, cpu.ea(i), 4);
       cpu.wr32(lin, incDec(cpu, lop, cpu.rd32(lin), 4));
     });
   }

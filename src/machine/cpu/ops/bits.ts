@@ -4,7 +4,6 @@
 import type { Insn } from "../../../x86/insn.js";
 import { Flag } from "../../../x86/eflags.js";
 import type { Cpu } from "../cpu.js";
-import { rmwLin } from "./unary.js";
 import { def, defGroup } from "../table.js";
 
 const enum Bt { TEST = 0, SET = 1, RESET = 2, COMPLEMENT = 3 }
@@ -30,7 +29,7 @@ function btMem(cpu: Cpu, i: Insn, op: number, off: number, bit: number, size: 2 
     cpu.setCF((v & m) !== 0);
     return;
   }
-  const lin = rmwLin(cpu, i.seg, off, size);
+  const lin = cpu.linRmw(i.seg, off, size);
   const v = size === 2 ? cpu.rd16(lin) : cpu.rd32(lin);
   if (size === 2) cpu.wr16(lin, btApply(op, v, m));
   else cpu.wr32(lin, btApply(op, v, m));

@@ -9,7 +9,6 @@ import { Reg, type Insn } from "../../../x86/insn.js";
 import { Flag } from "../../../x86/eflags.js";
 import { Vec, type Cpu } from "../cpu.js";
 import { LazyOp } from "../lazy-flags.js";
-import { rmwLin } from "./unary.js";
 import { def, defGroup, type Handler } from "../table.js";
 
 const LAHF_FLAGS = Flag.SF | Flag.ZF | Flag.AF | Flag.PF | Flag.CF;
@@ -59,7 +58,7 @@ function register(): void {
       cpu.setReg8(i.rm, g);
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 1);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 1);
     const m = cpu.rd8(lin);
     cpu.wr8(lin, g);
     cpu.setReg8(i.reg, m);
@@ -71,7 +70,7 @@ function register(): void {
       cpu.setReg16(i.rm, g);
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 2);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
     const m = cpu.rd16(lin);
     cpu.wr16(lin, g);
     cpu.setReg16(i.reg, m);
@@ -82,7 +81,7 @@ function register(): void {
       cpu.r32[i.rm] = g;
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 4);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 4);
     const m = cpu.rd32(lin);
     cpu.wr32(lin, g);
     cpu.r32[i.reg] = m;
@@ -113,7 +112,7 @@ function register(): void {
       cpu.setReg8(i.rm, add(cpu, d, g, 1));
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 1);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 1);
     const d = cpu.rd8(lin);
     const r = (d + g) | 0;
     cpu.wr8(lin, r);
@@ -128,7 +127,7 @@ function register(): void {
       cpu.setReg16(i.rm, add(cpu, d, g, 2));
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 2);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
     const d = cpu.rd16(lin);
     const r = (d + g) | 0;
     cpu.wr16(lin, r);
@@ -142,7 +141,7 @@ function register(): void {
       cpu.r32[i.rm] = add(cpu, d, g, 4);
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 4);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 4);
     const d = cpu.rd32(lin);
     const r = (d + g) | 0;
     cpu.wr32(lin, r);
@@ -160,7 +159,7 @@ function register(): void {
       else cpu.r8[0] = d;
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 1);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 1);
     const d = cpu.rd8(lin);
     const eq = acc === d;
     cpu.wr8(lin, eq ? cpu.reg8(i.reg) : d);
@@ -175,7 +174,7 @@ function register(): void {
       else cpu.r16[0] = d;
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 2);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
     const d = cpu.rd16(lin);
     const eq = acc === d;
     cpu.wr16(lin, eq ? cpu.reg16(i.reg) : d);
@@ -189,7 +188,7 @@ function register(): void {
       else cpu.r32[0] = d;
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 4);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 4);
     const d = cpu.rd32(lin);
     const eq = acc === d;
     cpu.wr32(lin, eq ? cpu.r32[i.reg] : d);
@@ -236,7 +235,7 @@ function cmp(cpu: Cpu, a: number, b: number, size: 1 | 2 | 4): boolean {
 
 function cmpxchg8b(cpu: Cpu, i: Insn): void {
   if (i.mod === 3) cpu.raise(Vec.UD);
-  const lin = rmwLin(cpu, i.seg, cpu.ea(i), 8);
+  const lin = cpu.linRmw(i.seg, cpu.ea(i), 8);
   const lo = cpu.rd32(lin), hi = cpu.rd32((lin + 4) | 0);
   const eq = lo === cpu.r32[Reg.EAX] && hi === cpu.r32[Reg.EDX];
   if (eq) {

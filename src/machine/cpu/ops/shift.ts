@@ -8,7 +8,6 @@
 import type { Insn } from "../../../x86/insn.js";
 import { Flag } from "../../../x86/eflags.js";
 import type { Cpu } from "../cpu.js";
-import { rmwLin } from "./unary.js";
 import { def, defGroup, type Handler } from "../table.js";
 
 const enum Sh { ROL = 0, ROR = 1, RCL = 2, RCR = 3, SHL = 4, SHR = 5, SAL = 6, SAR = 7 }
@@ -107,7 +106,7 @@ function sh8(cpu: Cpu, i: Insn, op: number, count: number): void {
     if (n !== 0) cpu.setReg8(i.rm, shift(cpu, op, cpu.reg8(i.rm), n, 8));
     return;
   }
-  const lin = rmwLin(cpu, i.seg, cpu.ea(i), 1);
+  const lin = cpu.linRmw(i.seg, cpu.ea(i), 1);
   const v = cpu.rd8(lin);
   if (n !== 0) cpu.wr8(lin, shift(cpu, op, v, n, 8));
 }
@@ -118,7 +117,7 @@ function sh16(cpu: Cpu, i: Insn, op: number, count: number): void {
     if (n !== 0) cpu.setReg16(i.rm, shift(cpu, op, cpu.reg16(i.rm), n, 16));
     return;
   }
-  const lin = rmwLin(cpu, i.seg, cpu.ea(i), 2);
+  const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
   const v = cpu.rd16(lin);
   if (n !== 0) cpu.wr16(lin, shift(cpu, op, v, n, 16));
 }
@@ -129,7 +128,7 @@ function sh32(cpu: Cpu, i: Insn, op: number, count: number): void {
     if (n !== 0) cpu.r32[i.rm] = shift(cpu, op, cpu.r32[i.rm], n, 32);
     return;
   }
-  const lin = rmwLin(cpu, i.seg, cpu.ea(i), 4);
+  const lin = cpu.linRmw(i.seg, cpu.ea(i), 4);
   const v = cpu.rd32(lin);
   if (n !== 0) cpu.wr32(lin, shift(cpu, op, v, n, 32));
 }
@@ -180,7 +179,7 @@ function dshift16(cpu: Cpu, i: Insn, left: boolean, count: number): void {
     if (n !== 0) cpu.setReg16(i.rm, (left ? shld16 : shrd16)(cpu, cpu.reg16(i.rm), s, n));
     return;
   }
-  const lin = rmwLin(cpu, i.seg, cpu.ea(i), 2);
+  const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
   const v = cpu.rd16(lin);
   if (n !== 0) cpu.wr16(lin, (left ? shld16 : shrd16)(cpu, v, s, n));
 }
@@ -192,7 +191,7 @@ function dshift32(cpu: Cpu, i: Insn, left: boolean, count: number): void {
     if (n !== 0) cpu.r32[i.rm] = (left ? shld32 : shrd32)(cpu, cpu.r32[i.rm], s, n);
     return;
   }
-  const lin = rmwLin(cpu, i.seg, cpu.ea(i), 4);
+  const lin = cpu.linRmw(i.seg, cpu.ea(i), 4);
   const v = cpu.rd32(lin);
   if (n !== 0) cpu.wr32(lin, (left ? shld32 : shrd32)(cpu, v, s, n));
 }

@@ -17,15 +17,6 @@ const CF_OF = Flag.CF | Flag.OF;
  * and page — before anything is read, as hardware does for a read with intent to write: a fault
  * then comes first, reports a write, and finds flags, registers and memory unchanged.
  */
-export function rmwLin(cpu: Cpu, seg: number, off: number, size: number): number {
-  const lin = cpu.linW(seg, off, size);
-  if (cpu.paging.enabled) {
-    cpu.paging.translate(lin, true);
-    if ((lin & 0xfff) + size > 0x1000) cpu.paging.translate((lin + size - 1) | 0, true);
-  }
-  return lin;
-}
-
 // ------------------------------------------------------------------------------------------
 // 32 × 32 → 64-bit multiplication in int32 pieces. The low half is Math.imul; the high half comes
 // from 16-bit partial products, each exact in a double. Results go to module state, not objects.
@@ -204,36 +195,36 @@ function register(): void {
   // NOT (no flags) and NEG (flags of 0 - x) read and write memory through one linear address.
   defGroup(0xf6, 2, (cpu, i) => {
     if (i.mod === 3) return cpu.setReg8(i.rm, ~cpu.reg8(i.rm));
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 1);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 1);
     cpu.wr8(lin, ~cpu.rd8(lin));
   });
   defGroup(0xf7, 2, (cpu, i) => {
     if (i.mod === 3) return cpu.setReg16(i.rm, ~cpu.reg16(i.rm));
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 2);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
     cpu.wr16(lin, ~cpu.rd16(lin));
   }, (cpu, i) => {
     if (i.mod === 3) {
       cpu.r32[i.rm] = ~cpu.r32[i.rm];
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 4);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 4);
     cpu.wr32(lin, ~cpu.rd32(lin));
   });
   defGroup(0xf6, 3, (cpu, i) => {
     if (i.mod === 3) return cpu.setReg8(i.rm, neg(cpu, cpu.reg8(i.rm), 1));
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 1);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 1);
     cpu.wr8(lin, neg(cpu, cpu.rd8(lin), 1));
   });
   defGroup(0xf7, 3, (cpu, i) => {
     if (i.mod === 3) return cpu.setReg16(i.rm, neg(cpu, cpu.reg16(i.rm), 2));
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 2);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
     cpu.wr16(lin, neg(cpu, cpu.rd16(lin), 2));
   }, (cpu, i) => {
     if (i.mod === 3) {
       cpu.r32[i.rm] = neg(cpu, cpu.r32[i.rm], 4);
       return;
     }
-    const lin = rmwLin(cpu, i.seg, cpu.ea(i), 4);
+    const lin = cpu.linRmw(i.seg, cpu.ea(i), 4);
     cpu.wr32(lin, neg(cpu, cpu.rd32(lin), 4));
   });
 
