@@ -134,7 +134,7 @@ function loadFar(cpu: Cpu, i: Insn, seg: number, size32: boolean): void {
   loadSeg(cpu, seg, sel);
   if (size32) cpu.r32[i.reg] = off;
   else cpu.setReg16(i.reg, off);
-  if (seg === Seg.SS) inhibitInterrupts(cpu);
+  // Unlike MOV SS and POP SS, LSS does not inhibit interrupts (SDM vol. 3, 6.8.3).
 }
 
 function register(): void {
