@@ -1,0 +1,347 @@
+// Intel-syntax disassembly that reproduces, character for character, what GNU objdump 2.40
+// (`objdump -d -M intel`) prints for 32-bit (and 16-bit) code, so its output can be diffed
+// against objdump's and read by people used to it.
+
+import { Am, EntryFlag, OpEntry, type Operand, Sz } from "./opcode-entry.js";
+import { decode, emptyInsn, operandsInvalid } from "./decoder.js";
+import { type ByteSource, type Insn, Prefix, Reg, Seg } from "./insn.js";
+
+const REG8 = ["al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"];
+const REG16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"];
+const REG32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+const SREG = ["es", "cs", "ss", "ds", "fs", "gs", "?", "?"];
+
+const hex = (v: number): string => `0x${(v >>> 0).toString(16)}`;
+
+/**
+ * objdump's spelling of the instruction: prefixes, mnemonic padded to 6 columns, operands.
+ * `src` (the bytes the instruction was decoded from) lets repeated prefixes be shown in their
+ * byte order, as objdump does; without it the prefixes the Insn records are shown.
+ */
+export function formatInsn(insn: Insn, addr: number, src?: ByteSource): string {
+  const e = insn.entry as OpEntry;
+  const bad = (e.flags & EntryFlag.Invalid && e.ops.length === 0) || operandsInvalid(e, insn.mod);
+  if (bad) return e.flags & EntryFlag.QuietBad ? "(bad)" : `${prefixWords(insn, e, true, src, addr)}(bad)`;
+
+  const sized = e.flags & EntryFlag.ByAdsize ? insn.adsize : insn.opsize;
+  const mnem = sized === 16 ? e.mnem16 : e.mnem;
+  let ops = "";
+  let imms = 0;
+  for (let k = 0; k < e.ops.length; k++) {
+    const o = e.ops[k];
+    if (k > 0) ops += ",";
+    ops += operand(insn, o, addr, imms > 0);
+    if (o.am === Am.I || o.am === Am.SI) imms++;
+  }
+  const text = prefixWords(insn, e, false, src, addr) + mnem;
+  return ops === "" ? text : `${text.padEnd(6)} ${ops}`;
+}
+
+/** Prefix bytes in the order objdump would meet them, when the instruction bytes are unknown. */
+function canonicalPrefixes(insn: Insn): number[] {
+  const p = insn.prefixes;
+  const out: number[] = [];
+  if (p & Prefix.SEG) out.push(SEG_PREFIX_BYTE[insn.segOverride]);
+  if (p & Prefix.OPSIZE) out.push(0x66);
+  if (p & Prefix.ADSIZE) out.push(0x67);
+  if (p & Prefix.LOCK) out.push(0xf0);
+  if (p & Prefix.REP) out.push(0xf3);
+  if (p & Prefix.REPNE) out.push(0xf2);
+  return out;
+}
+
+const SEG_PREFIX_BYTE = [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65];
+
+function prefixClass(b: number): number {
+  return b === 0x66 ? 1 : b === 0x67 ? 2 : b === 0xf0 ? 3 : b === 0xf2 || b === 0xf3 ? 4 : 0;
+}
+
+/**
+ * The prefixes objdump names before the mnemonic ("lock ", "rep ", "data16 ", "cs "...): those
+ * the instruction does not consume. Of repeated prefixes of one kind only the last takes effect,
+ * so the earlier ones are always named. For an undefined encoding (`bad`) all are named but a
+ * mandatory prefix that selected it.
+ */
+function prefixWords(insn: Insn, e: OpEntry, bad: boolean, src: ByteSource | undefined, addr: number): string {
+  const p = insn.prefixes;
+  if (p === 0) return "";
+  let bytes: number[];
+  if (src) {
+    bytes = [];
+    for (let k = 0; k < insn.len; k++) {
+      const b = src.byte((addr + k) >>> 0);
+      if (b !== 0x66 && b !== 0x67 && b !== 0xf0 && b !== 0xf2 && b !== 0xf3 && SEG_PREFIX_BYTE.indexOf(b) < 0) break;
+      bytes.push(b);
+    }
+  } else {
+    bytes = canonicalPrefixes(insn);
+  }
+  const last = [-1, -1, -1, -1, -1];
+  bytes.forEach((b, k) => (last[prefixClass(b)] = k));
+
+  const mandatory = (e.flags & EntryFlag.MandatoryPrefix) !== 0;
+  const repConsumed = mandatory && (p & (Prefix.REP | Prefix.REPNE)) !== 0;
+  const memory = hasMemory(insn, e);
+  // Hardware lock elision: F2/F3 on a LOCKed (or implicitly locked XCHG) store, F3 on a MOV store.
+  const hle = memory && (e.flags & EntryFlag.Lockable) !== 0 && ((p & Prefix.LOCK) !== 0 || e.mnem === "xchg");
+  const used = [
+    !bad && usesSegment(insn, e),
+    mandatory && !repConsumed ? true : !bad && usesOpsize(insn, e),
+    !bad && usesAdsize(insn, e),
+    false,
+    repConsumed,
+  ];
+  let s = "";
+  bytes.forEach((b, k) => {
+    const c = prefixClass(b);
+    const active = last[c] === k;
+    if (active && used[c]) return;
+    switch (c) {
+      case 0:
+        s += active && b === 0x3e && !bad && e.flags & EntryFlag.Indirect ? "notrack " : `${SREG[SEG_PREFIX_BYTE.indexOf(b)]} `;
+        break;
+      case 1:
+        s += "data16 ";
+        break;
+      case 2:
+        s += "addr16 ";
+        break;
+      case 3:
+        s += "lock ";
+        break;
+      default:
+        if (!active || bad) s += b === 0xf3 ? "repz " : "repnz ";
+        else if (b === 0xf3) {
+          s += (e.flags & (EntryFlag.String | EntryFlag.StringCmp)) === EntryFlag.String ? "rep "
+            : hle || (memory && e.flags & EntryFlag.Release) ? "xrelease " : "repz ";
+        } else {
+          s += e.flags & EntryFlag.Branch ? "bnd " : hle ? "xacquire " : "repnz ";
+        }
+    }
+  });
+  return s;
+}
+
+function hasMemory(insn: Insn, e: OpEntry): boolean {
+  return (insn.modrm >= 0 && insn.mod !== 3 && !e.regOnly) || e.moffs;
+}
+
+function usesSegment(insn: Insn, e: OpEntry): boolean {
+  if (hasMemory(insn, e)) return !(e.flags & EntryFlag.Indirect && insn.segOverride === Seg.DS);
+  return e.ops.some((o) => o.am === Am.X || o.am === Am.Xlat);
+}
+
+function usesOpsize(insn: Insn, e: OpEntry): boolean {
+  if (e.flags & EntryFlag.SizedByOpsize || e.mnem !== e.mnem16) return true;
+  return e.ops.some((o) =>
+    o.size === Sz.V || o.size === Sz.Z || o.size === Sz.P || o.size === Sz.A ||
+    (o.size === Sz.Wv && insn.mod === 3) || (o.am === Am.J && o.size !== Sz.B));
+}
+
+/** objdump counts 67 as used by memory operands (but not moffs ones), strings and JCXZ. */
+function usesAdsize(insn: Insn, e: OpEntry): boolean {
+  if (e.flags & (EntryFlag.ByAdsize | EntryFlag.String)) return true;
+  return (insn.modrm >= 0 && insn.mod !== 3 && !e.regOnly) || e.ops.some((o) => o.am === Am.Xlat);
+}
+
+function gpr(size: Sz, n: number, opsize: number): string {
+  switch (size) {
+    case Sz.B:
+      return REG8[n];
+    case Sz.W:
+      return REG16[n];
+    case Sz.V: case Sz.Z: case Sz.Wv:
+      return opsize === 16 ? REG16[n] : REG32[n];
+    default:
+      return REG32[n];
+  }
+}
+
+function ptr(size: Sz, opsize: number): string {
+  switch (size) {
+    case Sz.B: case Sz.Db:
+      return "BYTE PTR ";
+    case Sz.W: case Sz.Wv: case Sz.Dw:
+      return "WORD PTR ";
+    case Sz.D:
+      return "DWORD PTR ";
+    case Sz.Q:
+      return "QWORD PTR ";
+    case Sz.V: case Sz.Z:
+      return opsize === 16 ? "WORD PTR " : "DWORD PTR ";
+    case Sz.P:
+      return opsize === 16 ? "DWORD PTR " : "FWORD PTR ";
+    case Sz.A:
+      return opsize === 16 ? "DWORD PTR " : "QWORD PTR ";
+    case Sz.X:
+      return "XMMWORD PTR ";
+    case Sz.T:
+      return "TBYTE PTR ";
+    default:
+      return "";
+  }
+}
+
+function immMask(size: Sz, opsize: number): number {
+  if (size === Sz.B) return 0xff;
+  if (size === Sz.W || opsize === 16) return 0xffff;
+  return 0xffffffff;
+}
+
+/** One operand; `second` says an immediate is the instruction's second one (ENTER's level). */
+function operand(insn: Insn, o: Operand, addr: number, second: boolean): string {
+  const opsize = insn.opsize;
+  switch (o.am) {
+    case Am.E:
+      return insn.mod === 3 ? gpr(o.size, insn.rm, opsize) : ptr(o.size, opsize) + memory(insn);
+    case Am.G:
+      return gpr(o.size, insn.reg, opsize);
+    case Am.M:
+      return ptr(o.size, opsize) + memory(insn);
+    case Am.R:
+      return gpr(o.size, insn.rm, opsize);
+    case Am.I:
+      return hex((second ? insn.imm2 : insn.imm) & immMask(o.size, opsize));
+    case Am.SI:
+      return hex(insn.imm & immMask(Sz.V, opsize));
+    case Am.J: {
+      // rel16 targets wrap at 64K; objdump does not wrap rel8 ones (the CPU does, with 66).
+      const target = addr + insn.len + insn.imm;
+      return hex(opsize === 16 && o.size !== Sz.B ? target & 0xffff : target);
+    }
+    case Am.A:
+      return `${hex(insn.imm2)}:${hex(insn.imm)}`;
+    case Am.O:
+      return memory(insn);
+    case Am.S:
+      return SREG[insn.reg];
+    case Am.C:
+      return `cr${insn.reg}`;
+    case Am.D:
+      return `dr${insn.reg}`;
+    case Am.V:
+      return `xmm${insn.reg}`;
+    case Am.W:
+      return insn.mod === 3 ? `xmm${insn.rm}` : ptr(o.size, opsize) + memory(insn);
+    case Am.U:
+      return `xmm${insn.rm}`;
+    case Am.P:
+      return `mm${insn.reg}`;
+    case Am.Q:
+      return insn.mod === 3 ? `mm${insn.rm}` : ptr(o.size, opsize) + memory(insn);
+    case Am.N:
+      return `mm${insn.rm}`;
+    case Am.Reg:
+      return gpr(o.size, o.reg, opsize);
+    case Am.Z:
+      return gpr(o.size, insn.op & 7, opsize);
+    case Am.Sreg:
+      return SREG[o.reg];
+    case Am.One:
+      return "1";
+    case Am.St0:
+      return "st";
+    case Am.Sti:
+      return `st(${insn.rm})`;
+    case Am.X:
+      return `${ptr(o.size, opsize)}${SREG[insn.segOverride >= 0 ? insn.segOverride : Seg.DS]}:[${insn.adsize === 16 ? "si" : "esi"}]`;
+    case Am.Y:
+      return `${ptr(o.size, opsize)}es:[${insn.adsize === 16 ? "di" : "edi"}]`;
+    case Am.Xlat:
+      return `BYTE PTR ${SREG[insn.segOverride >= 0 ? insn.segOverride : Seg.DS]}:[${insn.adsize === 16 ? "bx" : "ebx"}]`;
+    case Am.Xmm0:
+      return "xmm0";
+    case Am.T:
+      return `tr${insn.reg}`;
+    case Am.Bnd:
+      return insn.reg < 4 ? `bnd${insn.reg}` : "(bad)";
+    case Am.BndE:
+      return insn.mod !== 3 ? memory(insn) : insn.rm < 4 ? `bnd${insn.rm}` : "(bad)";
+  }
+}
+
+const BASE16_NAME = ["bx+si", "bx+di", "bp+si", "bp+di", "si", "di", "bp", "bx"];
+
+/** The memory operand: "[ebx+esi*4-0x10]", "ds:0x1234", "fs:[eax]". */
+function memory(insn: Insn): string {
+  const override = insn.segOverride >= 0 ? `${SREG[insn.segOverride]}:` : "";
+  const disp = insn.disp;
+  if (insn.base < 0 && insn.index < 0 && !(insn.adsize === 32 && insn.rm === 4)) {
+    // An absolute address (including moffs): objdump always names the segment.
+    return `${override || "ds:"}${hex(insn.adsize === 16 ? disp & 0xffff : disp)}`;
+  }
+  let s: string;
+  if (insn.adsize === 16) {
+    s = BASE16_NAME[insn.rm];
+  } else {
+    s = insn.base >= 0 ? REG32[insn.base] : "";
+    // With a SIB byte objdump shows the scale even without an index, as the pseudo-register eiz,
+    // except for the common [esp+...].
+    if (insn.index >= 0 || (insn.rm === 4 && (insn.scale !== 0 || insn.base !== Reg.ESP))) {
+      s += `${s ? "+" : ""}${insn.index >= 0 ? REG32[insn.index] : "eiz"}*${1 << insn.scale}`;
+    }
+  }
+  if (insn.mod !== 0 || insn.base < 0) s += displacement(disp, insn.adsize);
+  return `${override}[${s}]`;
+}
+
+function displacement(disp: number, adsize: number): string {
+  if (adsize === 16) disp = (disp << 16) >> 16;
+  return disp < 0 ? `-${hex(-disp)}` : `+${hex(disp)}`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// objdump's line layout
+
+/** Bytes objdump shows per line; longer instructions continue on the next line. */
+const BYTES_PER_LINE = 7;
+
+/** A ByteSource over a buffer whose first byte is at address `base`; reads past the end give 0. */
+export class BufferSource implements ByteSource {
+  constructor(readonly buf: Uint8Array, readonly base: number) {}
+  byte(addr: number): number {
+    const k = addr - this.base;
+    return k >= 0 && k < this.buf.length ? this.buf[k] : 0;
+  }
+}
+
+/** One instruction in objdump's layout: "  8049110:\t31 ed                \txor    ebp,ebp". */
+export function formatLine(addr: number, bytes: ArrayLike<number>, text: string): string {
+  const a = (addr >>> 0).toString(16).padStart(8);
+  let hexs = "";
+  const n = Math.min(bytes.length, BYTES_PER_LINE);
+  for (let k = 0; k < n; k++) hexs += `${bytes[k].toString(16).padStart(2, "0")} `;
+  let out = `${a}:\t${hexs.padEnd(BYTES_PER_LINE * 3)}\t${text}`;
+  for (let k = BYTES_PER_LINE; k < bytes.length; k += BYTES_PER_LINE) {
+    const a2 = ((addr + k) >>> 0).toString(16).padStart(8);
+    let more = "";
+    for (let j = k; j < Math.min(bytes.length, k + BYTES_PER_LINE); j++) more += `${bytes[j].toString(16).padStart(2, "0")} `;
+    out += `\n${a2}:\t${more}`;
+  }
+  return out;
+}
+
+/**
+ * Disassembles `code` (loaded at `base`) from its start, one objdump line per instruction,
+ * handing each line to `emit`. An instruction cut off by the end of the buffer is shown as
+ * "(bad)" over the remaining bytes, one line.
+ */
+export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32, emit: (line: string) => void): void {
+  const src = new BufferSource(code, base);
+  const insn = emptyInsn();
+  let off = 0;
+  while (off < code.length) {
+    const addr = (base + off) >>> 0;
+    decode(src, addr, bits === 32, insn);
+    let len = insn.len;
+    let text: string;
+    if (off + len > code.length) {
+      len = code.length - off;
+      text = "(bad)";
+    } else {
+      text = formatInsn(insn, addr, src);
+    }
+    emit(formatLine(addr, code.subarray(off, off + len), text));
+    off += len;
+  }
+}
