@@ -4,7 +4,7 @@
 
 import { decode } from "../../x86/decoder.js";
 import { Flag } from "../../x86/eflags.js";
-import { Prefix, Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
+import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu } from "./mmu.js";
@@ -165,7 +165,14 @@ export class Cpu extends LazyFlags implements ByteSource {
   readonly paging: Mmu;
 
   /** Decoded instructions per physical code page, indexed by page offset. */
+  /** Decode caches, keyed by physical page << 1 | CS.D (the default operand size decoded under). */
   private icache: (Insn[] | undefined)[] = [];
+  // The code page the last instruction came from (see fetch).
+  private fetchLinPage = -1;
+  private fetchPhysPage = -1;
+  private fetchGen = -1;
+  private fetchCpl = -1;
+  private fetchLines: Insn[] = [];
 
   constructor(mem: PhysMem, io: IoBus) {
     super();
@@ -173,7 +180,9 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.io = io;
     this.paging = new Mmu(this, mem);
     mem.onCodeWrite = (page) => {
-      this.icache[page] = undefined;
+      this.icache[page << 1] = undefined;
+      this.icache[(page << 1) | 1] = undefined;
+      if (page === this.fetchPhysPage) this.fetchLinPage = -1;
       mem.codePages[page] = 0;
     };
     this.reset();
@@ -204,6 +213,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.stopRequested = false;
     this.paging.changed();
     this.icache = [];
+    this.fetchLinPage = -1;
     this.mem.codePages.fill(0);
   }
 
@@ -248,6 +258,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const writable = !code && (attr & SegAttr.RW) !== 0;
     this.segFast[seg] = full ? (readable ? 1 : 0) | (writable ? 2 : 0) : 0;
     if (seg === Seg.CS) {
+      this.fetchLinPage = -1;
       this.code32 = (attr & SegAttr.DB) !== 0 && this.protectedMode();
       this.ipMask = this.code32 ? -1 : 0xffff;
     } else if (seg === Seg.SS) {
@@ -483,20 +494,38 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   private fetch(): Insn {
     const lin = (this.segBase[Seg.CS] + this.eip) | 0;
+    // Fast path: still on the code page of the previous instruction, with nothing since then
+    // that could change its translation (TLB flush, CS load, privilege change, code write).
+    const lines = (lin >>> PAGE_SHIFT) === this.fetchLinPage && this.paging.generation === this.fetchGen && this.cpl === this.fetchCpl
+      ? this.fetchLines
+      : this.fetchPage(lin);
+    const off = lin & ((1 << PAGE_SHIFT) - 1);
+    const i = lines[off] ?? this.decodeAt(lin, lines, off);
+    if ((this.segFast[Seg.CS] & 1) === 0 && (this.eip >>> 0) + i.len - 1 > this.segLimit[Seg.CS]) this.gp(0);
+    return i;
+  }
+
+  /** Looks up (or creates) the decode cache of the code page holding `lin`; makes it current. */
+  private fetchPage(lin: number): Insn[] {
     const phys = this.codePhys(lin);
     const page = phys >>> PAGE_SHIFT;
-    let lines = this.icache[page];
+    const key = (page << 1) | (this.code32 ? 1 : 0);
+    let lines = this.icache[key];
     if (lines === undefined) {
       lines = new Array<Insn>(1 << PAGE_SHIFT);
-      this.icache[page] = lines;
+      this.icache[key] = lines;
       this.mem.codePages[page] = 1;
     }
-    const off = phys & ((1 << PAGE_SHIFT) - 1);
-    const hit = lines[off];
-    // An entry decoded under the other default size (CS.D changed) does not count.
-    if (hit !== undefined && ((hit.opsize === 32) !== ((hit.prefixes & Prefix.OPSIZE) !== 0)) === this.code32) return hit;
+    this.fetchLinPage = lin >>> PAGE_SHIFT;
+    this.fetchPhysPage = page;
+    this.fetchGen = this.paging.generation;
+    this.fetchCpl = this.cpl;
+    this.fetchLines = lines;
+    return lines;
+  }
+
+  private decodeAt(lin: number, lines: Insn[], off: number): Insn {
     const i = decode(this, lin, this.code32);
-    if (this.eip + i.len - 1 > this.segLimit[Seg.CS] >>> 0 && (this.segFast[Seg.CS] & 1) === 0) this.gp(0);
     // LOCK on an instruction that does not allow it is #UD, decided once per decode.
     i.exec = i.invalid || !lockAllowed(i) ? undefined : handlerFor(i);
     // An instruction that crosses into the next page is not cached: a write there would not drop it.
@@ -504,7 +533,6 @@ export class Cpu extends LazyFlags implements ByteSource {
     return i;
   }
 
-  /** Physical address of the code byte at linear `lin`. */
   private codePhys(lin: number): number {
     return this.paging.enabled ? this.paging.translate(lin, false) : lin >>> 0;
   }

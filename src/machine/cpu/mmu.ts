@@ -32,12 +32,15 @@ export class Mmu {
   private readonly filled: number[] = [];
   /** True when CR0.PG is set: the CPU tests this before translating. */
   enabled = false;
+  /** Counts invalidations, so holders of a translation (the CPU's fetch path) can tell it is stale. */
+  generation = 0;
 
   constructor(private readonly host: MmuHost, private readonly mem: PhysMem) {}
 
   /** CR0, CR3 or CR4 changed: forget every translation. */
   changed(): void {
     this.enabled = (this.host.cr0 & 0x80000000) !== 0;
+    this.generation++;
     for (const p of this.filled) for (const t of this.tlb) t[p] = 0;
     this.filled.length = 0;
   }
@@ -46,6 +49,7 @@ export class Mmu {
   invalidate(lin: number): void {
     const p = lin >>> 12;
     for (const t of this.tlb) t[p] = 0;
+    this.generation++;
   }
 
   /** Physical address of linear `lin` for an access by the current privilege level. */
