@@ -23,8 +23,7 @@ export function formatInsn(insn: Insn, addr: number, src?: ByteSource): string {
   const bad = (e.flags & EntryFlag.Invalid && e.ops.length === 0) || operandsInvalid(e, insn.mod);
   if (bad) return e.flags & EntryFlag.QuietBad ? "(bad)" : `${prefixWords(insn, e, true, src, addr)}(bad)`;
 
-  const sized = e.flags & EntryFlag.ByAdsize ? insn.adsize : insn.opsize;
-  const mnem = sized === 16 ? e.mnem16 : e.mnem;
+  const mnem = mnemonic(insn, e);
   let ops = "";
   let imms = 0;
   for (let k = 0; k < e.ops.length; k++) {
@@ -35,6 +34,25 @@ export function formatInsn(insn: Insn, addr: number, src?: ByteSource): string {
   }
   const text = prefixWords(insn, e, false, src, addr) + mnem;
   return ops === "" ? text : `${text.padEnd(6)} ${ops}`;
+}
+
+/**
+ * The mnemonic at the instruction's size. Names that differ only by objdump's size suffix
+ * ("ret"/"retw") take it only when a 66 prefix moves away from the segment's default size:
+ * "w" in 32-bit code, "d" in 16-bit code.
+ */
+function mnemonic(insn: Insn, e: OpEntry): string {
+  if (e.mnem16 === e.mnem) return e.mnem;
+  if (e.mnem16 === `${e.mnem}w`) {
+    if (!(insn.prefixes & Prefix.OPSIZE)) return e.mnem;
+    return insn.opsize === 16 ? e.mnem16 : `${e.mnem}d`;
+  }
+  return (e.flags & EntryFlag.ByAdsize ? insn.adsize : insn.opsize) === 16 ? e.mnem16 : e.mnem;
+}
+
+/** Whether the instruction was decoded for a 32-bit code segment. */
+function code32(insn: Insn): boolean {
+  return (insn.opsize === 32) !== ((insn.prefixes & Prefix.OPSIZE) !== 0);
 }
 
 /** Prefix bytes in the order objdump would meet them, when the instruction bytes are unknown. */
@@ -101,10 +119,10 @@ function prefixWords(insn: Insn, e: OpEntry, bad: boolean, src: ByteSource | und
         s += active && b === 0x3e && !bad && e.flags & EntryFlag.Indirect ? "notrack " : `${SREG[SEG_PREFIX_BYTE.indexOf(b)]} `;
         break;
       case 1:
-        s += "data16 ";
+        s += code32(insn) ? "data16 " : "data32 ";
         break;
       case 2:
-        s += "addr16 ";
+        s += code32(insn) ? "addr16 " : "addr32 ";
         break;
       case 3:
         s += "lock ";
@@ -205,9 +223,11 @@ function operand(insn: Insn, o: Operand, addr: number, second: boolean): string 
     case Am.SI:
       return hex(insn.imm & immMask(Sz.V, opsize));
     case Am.J: {
-      // rel16 targets wrap at 64K; objdump does not wrap rel8 ones (the CPU does, with 66).
+      // objdump wraps a rel16 target to 16 bits in 32-bit code (66 asked for it), and within
+      // the instruction's own 64K block in 16-bit code.
       const target = addr + insn.len + insn.imm;
-      return hex(opsize === 16 && o.size !== Sz.B ? target & 0xffff : target);
+      if (opsize === 32 || o.size === Sz.B) return hex(target);
+      return hex(code32(insn) ? target & 0xffff : (addr & ~0xffff) | (target & 0xffff));
     }
     case Am.A:
       return `${hex(insn.imm2)}:${hex(insn.imm)}`;
@@ -264,7 +284,9 @@ const BASE16_NAME = ["bx+si", "bx+di", "bp+si", "bp+di", "si", "di", "bp", "bx"]
 
 /** The memory operand: "[ebx+esi*4-0x10]", "ds:0x1234", "fs:[eax]". */
 function memory(insn: Insn): string {
-  const override = insn.segOverride >= 0 ? `${SREG[insn.segOverride]}:` : "";
+  // On an indirect branch 3E is NOTRACK, named as a prefix rather than as a segment.
+  const notrack = insn.segOverride === Seg.DS && (insn.entry as OpEntry).flags & EntryFlag.Indirect;
+  const override = insn.segOverride >= 0 && !notrack ? `${SREG[insn.segOverride]}:` : "";
   const disp = insn.disp;
   if (insn.base < 0 && insn.index < 0 && !(insn.adsize === 32 && insn.rm === 4)) {
     // An absolute address (including moffs): objdump always names the segment.
@@ -305,30 +327,59 @@ export class BufferSource implements ByteSource {
   }
 }
 
-/** One instruction in objdump's layout: "  8049110:\t31 ed                \txor    ebp,ebp". */
-export function formatLine(addr: number, bytes: ArrayLike<number>, text: string): string {
-  const a = (addr >>> 0).toString(16).padStart(8);
-  let hexs = "";
-  const n = Math.min(bytes.length, BYTES_PER_LINE);
-  for (let k = 0; k < n; k++) hexs += `${bytes[k].toString(16).padStart(2, "0")} `;
-  let out = `${a}:\t${hexs.padEnd(BYTES_PER_LINE * 3)}\t${text}`;
+/**
+ * How many hex digits objdump gives addresses in a section ending at `end`: eight, less the
+ * section's leading zero digits rounded down to a multiple of four (so small files get four).
+ */
+export function addressWidth(end: number): number {
+  const digits = (end >>> 0).toString(16).padStart(8, "0");
+  let zeros = 0;
+  while (zeros < 8 && digits[zeros] === "0") zeros++;
+  return zeros === 0 ? 8 : 8 - ((zeros - 1) & ~3);
+}
+
+function hexBytes(bytes: ArrayLike<number>, from: number, to: number): string {
+  let s = "";
+  for (let k = from; k < to; k++) s += `${bytes[k].toString(16).padStart(2, "0")} `;
+  return s;
+}
+
+/**
+ * One instruction in objdump's layout, e.g. " 8049110:\t31 ed                \txor    ebp,ebp":
+ * the address right-aligned in `width` digits, up to seven bytes padded to a fixed column, the
+ * text; longer instructions continue with their further bytes on lines of their own.
+ */
+export function formatLine(addr: number, bytes: ArrayLike<number>, text: string, width = 8): string {
+  const at = (a: number) => (a >>> 0).toString(16).padStart(width);
+  let out = `${at(addr)}:\t${hexBytes(bytes, 0, Math.min(bytes.length, BYTES_PER_LINE)).padEnd(BYTES_PER_LINE * 3)}\t${text}`;
   for (let k = BYTES_PER_LINE; k < bytes.length; k += BYTES_PER_LINE) {
-    const a2 = ((addr + k) >>> 0).toString(16).padStart(8);
-    let more = "";
-    for (let j = k; j < Math.min(bytes.length, k + BYTES_PER_LINE); j++) more += `${bytes[j].toString(16).padStart(2, "0")} `;
-    out += `\n${a2}:\t${more}`;
+    out += `\n${at(addr + k)}:\t${hexBytes(bytes, k, Math.min(bytes.length, k + BYTES_PER_LINE))}`;
   }
   return out;
 }
 
 /**
+ * objdump shows FWAIT followed by a no-wait x87 control instruction as the one waiting form
+ * ("9b db e3" is "finit"); `next` is the instruction after the FWAIT.
+ */
+function waitingForm(next: Insn, addr: number): string | undefined {
+  const e = next.entry as OpEntry;
+  if (next.prefixes !== 0 || next.op < 0xd8 || next.op > 0xdf || !e.mnem.startsWith("fn") || next.invalid) return undefined;
+  const m = /^fn(\S*)(?: +(.*))?$/.exec(formatInsn(next, addr));
+  if (!m) return undefined;
+  return m[2] === undefined ? `f${m[1]}` : `${`f${m[1]}`.padEnd(6)} ${m[2]}`;
+}
+
+/**
  * Disassembles `code` (loaded at `base`) from its start, one objdump line per instruction,
- * handing each line to `emit`. An instruction cut off by the end of the buffer is shown as
- * "(bad)" over the remaining bytes, one line.
+ * handing each line to `emit`. Like objdump, a byte that starts an instruction cut off by the
+ * end of the buffer is shown as ".byte", and the listing goes on from the next byte.
  */
 export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32, emit: (line: string) => void): void {
   const src = new BufferSource(code, base);
   const insn = emptyInsn();
+  const next = emptyInsn();
+  const width = addressWidth(base + code.length);
   let off = 0;
   while (off < code.length) {
     const addr = (base + off) >>> 0;
@@ -336,12 +387,20 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
     let len = insn.len;
     let text: string;
     if (off + len > code.length) {
-      len = code.length - off;
-      text = "(bad)";
+      len = 1;
+      text = `.byte 0x${code[off].toString(16)}`;
     } else {
       text = formatInsn(insn, addr, src);
+      if (insn.op === 0x9b && insn.prefixes === 0 && off + 1 < code.length) {
+        decode(src, addr + 1, bits === 32, next);
+        const waiting = off + 1 + next.len <= code.length ? waitingForm(next, addr + 1) : undefined;
+        if (waiting !== undefined) {
+          text = waiting;
+          len += next.len;
+        }
+      }
     }
-    emit(formatLine(addr, code.subarray(off, off + len), text));
+    emit(formatLine(addr, code.subarray(off, off + len), text, width));
     off += len;
   }
 }

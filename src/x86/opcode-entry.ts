@@ -359,8 +359,14 @@ export function byRm(cells: readonly Cell[]): Choice {
  */
 export function byPrefix(none: Cell, p66: Cell | null = "", pF3: Cell | null = "", pF2: Cell | null = ""): Choice {
   const plain = node(none);
-  const prefixed = (c: Cell | null) => (c === null ? plain : node(c, EntryFlag.MandatoryPrefix));
+  const prefixed = (c: Cell | null) => (c === null ? plain : withFlags(node(c), EntryFlag.MandatoryPrefix));
   return new Choice(NodeKind.ByPrefix, [plain, prefixed(p66), prefixed(pF3), prefixed(pF2)]);
+}
+
+/** The node with `flags` added to every entry under it. */
+function withFlags(n: OpNode, flags: number): OpNode {
+  if (n instanceof Choice) return new Choice(n.kind, n.next.map((c) => withFlags(c, flags)));
+  return new OpEntry(n.mnem, n.mnem16, n.ops, n.flags | flags);
 }
 
 /** Inside a ModRM-selected choice an undefined member still owns its ModRM byte. */

@@ -83,7 +83,7 @@ export const SIMD_0F: Record<number, Cell> = {
   0x7f: byPrefix("movq Qq,Pq", "movdqa Wx,Vx", "movdqu Wx,Vx"),
   0xc2: byPrefix("cmpps Vx,Wx,Ib", "cmppd Vx,Wx,Ib", "cmpss Vx,Wd,Ib", "cmpsd Vx,Wq,Ib"),
   0xc3: plain("movnti Md,Gd"),
-  0xc4: byPrefix("pinsrw Pq,Ewv,Ib", "pinsrw Vx,Ewv,Ib"),
+  0xc4: byPrefix("pinsrw Pq,Edw,Ib", "pinsrw Vx,Edw,Ib"),
   0xc5: byPrefix("pextrw Gd,Nq,Ib", "pextrw Gd,Ux,Ib"),
   0xc6: byPrefix("shufps Vx,Wx,Ib", "shufpd Vx,Wx,Ib"),
   0xd0: byPrefix("", "addsubpd Vx,Wx", "", "addsubps Vx,Wx"),

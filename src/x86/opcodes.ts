@@ -42,7 +42,7 @@ const ONE_BYTE: Cell[] = [
   "mov Eb,Gb !rel", "mov Ev,Gv !rel", "mov Gb,Eb", "mov Gv,Ev",
   "mov Ewv,Sw", "lea Gv,M", "mov Sw,Ewv", byReg(["pop Ev", "", "", "", "", "", "", ""]),
   // 90: 90 is NOP (PAUSE with F3), but with 66 objdump shows the XCHG it is.
-  byPrefix("nop", "xchg AX,AX", "pause", null), ...perReg("xchg Zv,eAX").slice(1),
+  byPrefix("nop", "xchg eAX,eAX", "pause", null), ...perReg("xchg Zv,eAX").slice(1),
   "cwde|cbw !osz", "cdq|cwd !osz", "call Ap", "fwait", "pushf|pushfw !osz", "popf|popfw !osz", "sahf", "lahf",
   // A0
   "mov AL,Ob", "mov eAX,Ov", "mov Ob,AL", "mov Ov,eAX",

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { decode } from "./decoder.js";
+import { addressWidth, BufferSource, disassembleBuffer, formatInsn, formatLine } from "./disasm.js";
+
+/** objdump's text for hex bytes at `addr` in 32-bit (or 16-bit) code. */
+function text(hexBytes: string, addr = 0x8049000, bits: 16 | 32 = 32): string {
+  const bytes = Uint8Array.from(hexBytes.trim().split(/\s+/).map((h) => parseInt(h, 16)));
+  const src = new BufferSource(bytes, addr);
+  return formatInsn(decode(src, addr, bits === 32), addr, src);
+}
+
+describe("formatInsn spells instructions as objdump -M intel does", () => {
+  it("pads the mnemonic to six columns and a space, and not at all without operands", () => {
+    expect(text("31 ed")).toBe("xor    ebp,ebp");
+    expect(text("c3")).toBe("ret");
+    expect(text("0f 01 d0")).toBe("xgetbv");
+  });
+
+  it("names memory operand sizes and segments", () => {
+    expect(text("ff 74 24 20")).toBe("push   DWORD PTR [esp+0x20]");
+    expect(text("65 8b 35 08 00 00 00")).toBe("mov    esi,DWORD PTR gs:0x8");
+    expect(text("65 a1 14 00 00 00")).toBe("mov    eax,gs:0x14");
+    expect(text("8b 44 8b f0")).toBe("mov    eax,DWORD PTR [ebx+ecx*4-0x10]");
+    expect(text("8d 74 26 00")).toBe("lea    esi,[esi+eiz*1+0x0]");
+    expect(text("0f b6 46 08")).toBe("movzx  eax,BYTE PTR [esi+0x8]");
+    expect(text("db 6c 24 04")).toBe("fld    TBYTE PTR [esp+0x4]");
+    expect(text("0f b2 24 24")).toBe("lss    esp,FWORD PTR [esp]");
+    expect(text("66 0f 7f 02")).toBe("movdqa XMMWORD PTR [edx],xmm0");
+    expect(text("67 8b 46 fe")).toBe("mov    eax,DWORD PTR [bp-0x2]");
+  });
+
+  it("prints immediates in hex at the operand size and branch targets as addresses", () => {
+    expect(text("83 e4 f0")).toBe("and    esp,0xfffffff0");
+    expect(text("66 6a ff")).toBe("pushw  0xffff");
+    expect(text("e8 d4 82 02 00", 0x8049117)).toBe("call   0x80713f0");
+    expect(text("ea 00 00 10 00 10 00")).toBe("jmp    0x10:0x100000");
+    expect(text("c8 10 00 01")).toBe("enter  0x10,0x1");
+  });
+
+  it("names the prefixes the instruction does not consume", () => {
+    expect(text("f3 ab")).toBe("rep stos DWORD PTR es:[edi],eax");
+    expect(text("f3 a6")).toBe("repz cmps BYTE PTR ds:[esi],BYTE PTR es:[edi]");
+    expect(text("f0 ff 40 1c")).toBe("lock inc DWORD PTR [eax+0x1c]");
+    expect(text("3e ff 20")).toBe("notrack jmp DWORD PTR [eax]");
+    expect(text("f2 e8 00 00 00 00", 0)).toBe("bnd call 0x6");
+    expect(text("2e 90")).toBe("cs nop");
+    expect(text("67 90")).toBe("addr16 nop");
+    expect(text("66 a4")).toBe("data16 movs BYTE PTR es:[edi],BYTE PTR ds:[esi]");
+    expect(text("f3 0f 1e fb")).toBe("endbr32");
+  });
+
+  it("spells x87 registers and undefined encodings objdump's way", () => {
+    expect(text("de c9")).toBe("fmulp  st(1),st");
+    expect(text("da c9")).toBe("fcmove st,st(1)");
+    expect(text("d6")).toBe("(bad)");
+  });
+
+  it("uses 16-bit code's defaults and suffixes", () => {
+    expect(text("8b 46 02", 0, 16)).toBe("mov    ax,WORD PTR [bp+0x2]");
+    expect(text("66 c3", 0, 16)).toBe("retd");
+    expect(text("66 90", 0, 16)).toBe("xchg   eax,eax");
+  });
+});
+
+describe("objdump's line layout", () => {
+  it("aligns the address and pads the byte column", () => {
+    expect(formatLine(0x8049110, [0x31, 0xed], "xor    ebp,ebp")).toBe(" 8049110:\t31 ed                \txor    ebp,ebp");
+  });
+
+  it("continues instructions longer than seven bytes on lines of their own", () => {
+    const bytes = [0xc7, 0x05, 0xa0, 0x98, 0xe7, 0x01, 0xff, 0xff, 0xff, 0xff];
+    expect(formatLine(0xc10000b4, bytes, "mov    DWORD PTR ds:0x1e798a0,0xffffffff")).toBe(
+      "c10000b4:\tc7 05 a0 98 e7 01 ff \tmov    DWORD PTR ds:0x1e798a0,0xffffffff\nc10000bb:\tff ff ff ",
+    );
+  });
+
+  it("gives small files four address digits, as objdump does", () => {
+    expect(addressWidth(0x10)).toBe(4);
+    expect(addressWidth(0x1000)).toBe(8);
+    expect(addressWidth(0x8200000)).toBe(8);
+  });
+
+  it("lists a buffer, merging FWAIT into a following no-wait x87 instruction", () => {
+    const lines: string[] = [];
+    disassembleBuffer(Uint8Array.of(0x9b, 0xdb, 0xe3, 0x90, 0xa1), 0x100, 32, (l) => lines.push(l));
+    expect(lines).toEqual([" 100:\t9b db e3             \tfinit", " 103:\t90                   \tnop", " 104:\ta1                   \t.byte 0xa1"]);
+  });
+});
