@@ -9,7 +9,6 @@ import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
-import { lockAllowed } from "./ops/system.js";
 import { handlerFor, type Handler } from "./table.js";
 import "./ops/index.js";
 
@@ -526,8 +525,8 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   private decodeAt(lin: number, lines: Insn[], off: number): Insn {
     const i = decode(this, lin, this.code32);
-    // LOCK on an instruction that does not allow it is #UD, decided once per decode.
-    i.exec = i.invalid || !lockAllowed(i) ? undefined : handlerFor(i);
+    // The decoder marks invalid encodings, LOCK where the SDM forbids it included: #UD.
+    i.exec = i.invalid ? undefined : handlerFor(i);
     // An instruction that crosses into the next page is not cached: a write there would not drop it.
     if (off + i.len <= 1 << PAGE_SHIFT) lines[off] = i;
     return i;

@@ -3,7 +3,7 @@
 // prefix rule (SDM vol. 2, each instruction; vol. 3, 19.5 for I/O protection).
 
 import { Flag } from "../../../x86/eflags.js";
-import { Prefix, Reg, Seg, type Insn } from "../../../x86/insn.js";
+import { Reg, Seg, type Insn } from "../../../x86/insn.js";
 import { Stop, Vec, type Cpu } from "../cpu.js";
 import { loadSeg, v86 } from "../segments.js";
 import { def } from "../table.js";
@@ -27,36 +27,6 @@ export function checkIo(cpu: Cpu, port: number, size: number): void {
   const bits = cpu.rd16((cpu.trBase + at) | 0);
   const mask = ((1 << size) - 1) << (port & 7);
   if ((bits & mask) !== 0) cpu.gp(0);
-}
-
-// ------------------------------------------------------------------------------------------------
-// The LOCK prefix
-
-/** Opcodes that accept LOCK with a memory destination (for groups: which /reg members). */
-const LOCKABLE = new Uint8Array(0x400);
-function lockable(op: number, regs = 0xff): void {
-  LOCKABLE[op] = regs;
-}
-for (const op of [0x00, 0x01, 0x08, 0x09, 0x10, 0x11, 0x18, 0x19, 0x20, 0x21, 0x28, 0x29, 0x30, 0x31, 0x86, 0x87]) lockable(op);
-for (const op of [0x80, 0x81, 0x82, 0x83]) lockable(op, 0x7f); // not /7 CMP
-lockable(0xf6, 0x0c); // /2 NOT, /3 NEG
-lockable(0xf7, 0x0c);
-lockable(0xfe, 0x03); // /0 INC, /1 DEC
-lockable(0xff, 0x03);
-for (const op of [0x1ab, 0x1b3, 0x1bb, 0x1b0, 0x1b1, 0x1c0, 0x1c1]) lockable(op); // BTS BTR BTC CMPXCHG XADD
-lockable(0x1ba, 0xe0); // /5 BTS, /6 BTR, /7 BTC
-lockable(0x1c7, 0x02); // /1 CMPXCHG8B
-
-/**
- * The LOCK rule: LOCK is allowed only on the read-modify-write instructions of the list in the
- * SDM's LOCK entry, and only with a memory destination; otherwise the instruction raises #UD.
- * The CPU calls this once per decoded instruction (the answer is cached with the decode).
- */
-export function lockAllowed(i: Insn): boolean {
-  if ((i.prefixes & Prefix.LOCK) === 0) return true;
-  if (i.mod === 3 || i.modrm < 0) return false;
-  const regs = LOCKABLE[i.op];
-  return (regs & (1 << i.reg)) !== 0;
 }
 
 // ------------------------------------------------------------------------------------------------
