@@ -52,7 +52,7 @@ describe("formatInsn spells instructions as objdump -M intel does", () => {
   it("spells x87 registers and undefined encodings objdump's way", () => {
     expect(text("de c9")).toBe("fmulp  st(1),st");
     expect(text("da c9")).toBe("fcmove st,st(1)");
-    expect(text("d6")).toBe("(bad)");
+    expect(text("0f 04")).toBe("(bad)");
   });
 
   it("uses 16-bit code's defaults and suffixes", () => {

@@ -56,8 +56,8 @@ const ONE_BYTE: Cell[] = [
   byReg(["mov Eb,Ib !rel", "", "", "", "", "", "", byMod("", byRm(["xabort Ib", "", "", "", "", "", "", ""]))]),
   byReg(["mov Ev,Iz !rel", "", "", "", "", "", "", byMod("", byRm(["xbegin Jz", "", "", "", "", "", "", ""]))]),
   "enter|enterw Iw,Ib", "leave|leavew !osz", "retf|retfw Iw", "retf|retfw", "int3", "int Ib", "into", "iret|iretw !osz",
-  // D0
-  group2("Eb,1"), group2("Ev,1"), group2("Eb,CL"), group2("Ev,CL"), "aam Ib", "aad Ib", "", "xlat XLAT",
+  // D0. D6 is SALC, undocumented but executed by every i686 (objdump calls it "(bad)").
+  group2("Eb,1"), group2("Ev,1"), group2("Eb,CL"), group2("Ev,CL"), "aam Ib", "aad Ib", "salc", "xlat XLAT",
   // D8–DF: the x87 escapes, filled in below.
   "", "", "", "", "", "", "", "",
   // E0
