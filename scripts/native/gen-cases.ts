@@ -832,7 +832,7 @@ function genString(): void {
 function genNop(): void {
   for (const asm of ["nop", "o16 nop", "pause", "xchg eax, eax", "nop eax", "nop ax", "nop dword [eax]", "nop dword [eax+0x12]",
     "nop dword [eax+eax*1+0x12345678]", "nop word [eax+eax*1+0x12345678]", "db 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 ; nopl 0x0(%eax,%eax,1)",
-    "db 0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 ; data16 data16 cs nopw", "fs nop", "db 0x0f, 0x18, 0x00 ; prefetchnta [eax]"]) {
+    "db 0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 ; data16 data16 cs nopw", "fs nop"]) {
     add("nop", asm);
   }
 }
@@ -888,7 +888,8 @@ function genSeg(): void {
   // LAR/LSL/VERR/VERW see the descriptors; the harness meta is derived from these results
   for (const sel of [USER_CS, USER_DS, LDT_SEL, 0, 0x10, 0xfff8, 0x0f]) {
     for (const op of ["lar eax, bx", "lsl eax, bx", "verr bx", "verw bx", "lar ax, bx", "lsl ax, bx"]) {
-      add("seg", op, { r: { ebx: sel, eax: 0xdeadbeef } });
+      // LAR: bits 19:16 of a 32-bit destination are undefined (SDM: "masked by 00FxFF00H")
+      add("seg", op, { r: { ebx: sel, eax: 0xdeadbeef }, rm: op === "lar eax, bx" ? { eax: 0x000f0000 } : undefined });
     }
   }
 }
@@ -1112,6 +1113,7 @@ function main(): void {
     descriptors: descriptorsFrom(allCases.get("seg") ?? []),
     notes: [
       "Linux x86-64 kernel running a 32-bit process: GDT entries 0x10/0x18 are kernel code/data (DPL 0), 0x23 user 32-bit code, 0x2b user data, 0x33 user 64-bit code (DPL 3), GDT limit 0x7f; the LDT has one entry (selector 0x07).",
+      "IDT (Linux): only vectors 3 (#BP), 4 (#OF) and 0x80 have DPL-3 gates, so INT n for any other n at CPL 3 raises #GP with error code n*8+2; IOPL is 0 and the TSS has no I/O bitmap, so IN/OUT/INS/OUTS/CLI/STI raise #GP(0).",
       "GS holds glibc's TLS selector; no case addresses memory through it unless the case loads GS itself.",
       "Exceptions: v is the vector, e the error code (only meaningful for vectors with an error code); eip is the faulting instruction for faults and the next instruction for the traps #BP (int3/int 3) and #OF (into/int 4).",
     ],
