@@ -82,7 +82,8 @@ export function deliver(cpu: Cpu, vector: number, code: number, software: boolea
         cpu.stopReason = Stop.SHUTDOWN;
         return false;
       }
-      if (isDoubleFault(vector, second)) {
+      // INT n is no exception, whatever its vector: a fault while delivering it stands alone.
+      if (!software && isDoubleFault(vector, second)) {
         vector = Vec.DF;
         code = 0;
       } else {

@@ -10,3 +10,4 @@ import "./stack.js";
 import "./string.js";
 import "./system.js";
 import "./sysreg.js";
+import "./descriptor.js";
