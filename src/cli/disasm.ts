@@ -1,8 +1,8 @@
 // `afterglow disasm FILE`: a listing in objdump's `-d -M intel` layout, of an ELF32 file's
 // executable sections or of a flat binary from its first byte.
 
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { readImage } from "./images.js";
 import { disassembleBuffer } from "../x86/disasm.js";
 import { elf32Sections, isElf, SHF_EXECINSTR, sectionBytes } from "./elf32.js";
 
@@ -37,12 +37,7 @@ class LineWriter {
 }
 
 export function disasmFile(file: string, opts: DisasmOptions, out: (line: string) => void): void {
-  let buf: Uint8Array;
-  try {
-    buf = new Uint8Array(readFileSync(file));
-  } catch (err) {
-    throw new Error(`disasm: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const buf = readImage(file);
   if (!isElf(buf)) {
     disassembleBuffer(buf, opts.base, opts.bits, out);
     return;
