@@ -12,7 +12,7 @@ const BUDGET = Number(process.env.BENCH_INSNS ?? 50_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
 function once(image: Uint8Array): number {
-  const pc = new Pc({ ramSize: 32 << 20, console: () => {} });
+  const pc = new Pc({ ramSize: 32 << 20, console: () => {}, rtcEpochSeconds: 0 });
   pc.loadBootImage(image);
   const t0 = process.hrtime.bigint();
   pc.run({ maxInsns: BUDGET });

@@ -8,6 +8,7 @@ const STOP_NAMES: Record<Stop, string> = {
   [Stop.EXCEPTION]: "unhandled exception",
   [Stop.SHUTDOWN]: "triple fault (shutdown)",
   [Stop.REQUEST]: "stopped on request",
+  [Stop.RESET]: "guest rebooted",
 };
 
 export function registerRun(program: Command): void {
@@ -23,6 +24,7 @@ export function registerRun(program: Command): void {
       const session = new Session({
         bootImage: image,
         ramSize: opts.ram << 20,
+        rtcEpochSeconds: Math.floor(Date.now() / 1000),
         console: (b) => {
           out.push(b);
           if (b === 10 || out.length >= 4096) flush(out);
@@ -41,7 +43,7 @@ export function registerRun(program: Command): void {
       }
       line += `, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
       process.stderr.write(line + "\n");
-      if (stop !== Stop.HALT) process.exitCode = 2;
+      if (stop !== Stop.HALT && stop !== Stop.RESET) process.exitCode = 2;
     });
 }
 

@@ -1,9 +1,11 @@
 // The Bochs/QEMU debug console: every byte written to its port is console output. Output leaves
 // through a sink the host supplies; the device itself holds no state worth saving.
 
+import type { PortHandler } from "./port.js";
+
 export const DEBUGCON_PORT = 0xe9;
 
-export class DebugCon {
+export class DebugCon implements PortHandler {
   constructor(private readonly sink: (byte: number) => void) {}
 
   read(): number {

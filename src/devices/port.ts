@@ -1,6 +1,5 @@
-// What every chip model here offers the bus that attaches it. The shape is the same as
-// `PortDevice` in src/machine/iobus.ts (and what src/vmm's I/O exit handlers call), declared here
-// because src/devices sits below both and may not import either.
+// What every chip model here offers the bus that attaches it: src/machine's port bus and src/vmm's
+// I/O exit handlers both drive devices through this one shape.
 
 export type AccessSize = 1 | 2 | 4;
 

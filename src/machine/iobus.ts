@@ -1,18 +1,13 @@
 // The PC's I/O port space: devices claim port ranges; unclaimed ports read as all-ones and
 // ignore writes, like an ISA bus with nothing on it.
 
+import type { PortHandler } from "../devices/port.js";
 import type { IoBus } from "./cpu/cpu.js";
 
-export interface PortDevice {
-  /** Reads `size` bytes (1, 2 or 4) at `port`. */
-  read(port: number, size: 1 | 2 | 4): number;
-  write(port: number, size: 1 | 2 | 4, value: number): void;
-}
-
 export class PortBus implements IoBus {
-  private readonly devices: (PortDevice | undefined)[] = new Array(0x10000);
+  private readonly devices: (PortHandler | undefined)[] = new Array(0x10000);
 
-  attach(first: number, count: number, dev: PortDevice): void {
+  attach(first: number, count: number, dev: PortHandler): void {
     for (let p = first; p < first + count; p++) {
       if (this.devices[p] !== undefined) throw new Error(`I/O port 0x${p.toString(16)} is claimed twice`);
       this.devices[p] = dev;

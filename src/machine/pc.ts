@@ -1,8 +1,19 @@
-// The PC as it stands: RAM, the CPU and the port bus with a debug console. The chips (PIC, PIT,
-// UART, RTC...) and the Linux loader attach here as they arrive.
+// The PC: RAM, the CPU, the port bus and the chips of an AT-class machine (8259A pair, 8254 PIT,
+// 16550A UART on COM1, MC146818 RTC, i8042, PCI configuration, POST and debug-console ports),
+// all driven by one virtual clock. The machine runs the CPU in slices that end at the next chip
+// event, brings the chips up to date at each, and skips idle time when the CPU halts.
 
 import { DEBUGCON_PORT, DebugCon } from "../devices/debugcon.js";
+import { I8042 } from "../devices/i8042.js";
+import { pciHostBridges } from "../devices/pci.js";
+import { Pic8259 } from "../devices/pic8259.js";
+import { Pit8254 } from "../devices/pit8254.js";
+import { PostPort } from "../devices/post.js";
+import { Rtc146818 } from "../devices/rtc146818.js";
+import { Uart16550 } from "../devices/uart16550.js";
+import { Flag } from "../x86/eflags.js";
 import { Seg } from "../x86/insn.js";
+import { NS_PER_INSN, nsOfPitTick, pitTickAt } from "./clock.js";
 import { Cpu, Stop } from "./cpu/cpu.js";
 import { PortBus } from "./iobus.js";
 import { PhysMem } from "./memory.js";
@@ -10,22 +21,63 @@ import { PhysMem } from "./memory.js";
 export interface PcConfig {
   /** RAM size in bytes. */
   ramSize: number;
-  /** Where console bytes go. */
+  /** Where console bytes go: the COM1 UART's transmitter and the debug console. */
   console: (byte: number) => void;
+  /** Wall-clock time at power-on, seconds since the Unix epoch: an input, never the host's clock. */
+  rtcEpochSeconds: number;
 }
 
 /** Where a flat boot image is loaded and started, in real mode: like a boot sector. */
 export const BOOT_ADDR = 0x7c00;
 
+/** Longest slice the CPU runs without the machine looking at its chips. */
+const MAX_SLICE = 1_000_000;
+
 export class Pc {
   readonly mem: PhysMem;
   readonly io = new PortBus();
   readonly cpu: Cpu;
+  readonly pic: Pic8259;
+  readonly pit: Pit8254;
+  readonly uart: Uart16550;
+  readonly rtc: Rtc146818;
+  readonly kbc: I8042;
+  /** Guest time the CPU spent halted, skipped rather than executed. */
+  idleNs = 0;
 
   constructor(cfg: PcConfig) {
     this.mem = new PhysMem(cfg.ramSize);
-    this.cpu = new Cpu(this.mem, this.io);
-    this.io.attach(DEBUGCON_PORT, 1, new DebugCon(cfg.console));
+    const cpu = (this.cpu = new Cpu(this.mem, this.io));
+    const reset = () => cpu.requestStop(Stop.RESET);
+    this.pic = new Pic8259({ intr: (level) => (cpu.intr = level) });
+    cpu.acknowledgeIntr = () => this.pic.acknowledge();
+    this.pit = new Pit8254({ out0: (level) => this.pic.setIrq(0, level), clock: () => pitTickAt(this.nowNs()) });
+    this.uart = new Uart16550({ tx: cfg.console, irq: (level) => this.pic.setIrq(4, level) });
+    this.rtc = new Rtc146818({
+      epochSeconds: cfg.rtcEpochSeconds,
+      memoryBytes: cfg.ramSize,
+      irq: (level) => this.pic.setIrq(8, level),
+      clock: () => this.nowNs(),
+    });
+    this.kbc = new I8042({ keyboard: false, irq1: (level) => this.pic.setIrq(1, level), irq12: (level) => this.pic.setIrq(12, level), reset });
+    const io = this.io;
+    io.attach(0x20, 2, this.pic);
+    io.attach(0xa0, 2, this.pic);
+    io.attach(0x4d0, 2, this.pic);
+    io.attach(0x40, 4, this.pit);
+    io.attach(0x61, 1, this.pit);
+    io.attach(0x3f8, 8, this.uart);
+    io.attach(0x70, 2, this.rtc);
+    io.attach(0x60, 1, this.kbc);
+    io.attach(0x64, 1, this.kbc);
+    io.attach(0xcf8, 8, pciHostBridges({ reset }));
+    io.attach(0x80, 1, new PostPort());
+    io.attach(DEBUGCON_PORT, 1, new DebugCon(cfg.console));
+  }
+
+  /** Guest time now, in nanoseconds since power-on. */
+  nowNs(): number {
+    return this.cpu.icount * NS_PER_INSN + this.idleNs;
   }
 
   /** Loads a flat boot image at BOOT_ADDR and points CS:IP at it. */
@@ -38,16 +90,56 @@ export class Pc {
     cpu.eip = BOOT_ADDR;
   }
 
-  /** Runs until the guest halts or the machine stops; `onSlice` sees progress between slices. */
-  run(opts: { slice?: number; maxInsns?: number; onSlice?: () => void } = {}): Stop {
-    const slice = opts.slice ?? 1_000_000;
+  /** Host console input for the guest's serial port; returns how many bytes it took. */
+  consoleInput(bytes: Uint8Array): number {
+    let n = 0;
+    while (n < bytes.length && this.uart.rxFree() > 0) this.uart.receive(bytes[n++]);
+    return n;
+  }
+
+  /**
+   * Runs until the guest stops: halts with interrupts off, reboots, triple faults — or
+   * `maxInsns` instructions have retired in total. `onSlice` sees progress between slices.
+   */
+  run(opts: { maxInsns?: number; onSlice?: () => void } = {}): Stop {
+    const cpu = this.cpu;
     const max = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
     for (;;) {
-      const left = max - this.cpu.icount;
+      const left = max - cpu.icount;
       if (left <= 0) return Stop.BUDGET;
-      const stop = this.cpu.run(Math.min(slice, left));
+      const deadline = this.nextEventNs();
+      const toEvent = Math.ceil((deadline - this.nowNs()) / NS_PER_INSN);
+      const stop = cpu.run(Math.max(1, Math.min(MAX_SLICE, left, toEvent)));
+      this.advanceChips();
       opts.onSlice?.();
-      if (stop !== Stop.BUDGET) return stop;
+      if (stop === Stop.BUDGET) continue;
+      if (stop !== Stop.HALT) return stop;
+      // Halted. With interrupts off nothing can wake the CPU; otherwise skip to the next event.
+      if ((cpu.flags & Flag.IF) === 0) return Stop.HALT;
+      if (cpu.intr) continue;
+      const wake = this.nextEventNs();
+      if (wake === Infinity) return Stop.HALT;
+      this.skipIdle(wake - this.nowNs());
     }
+  }
+
+  /** The next moment a chip changes by itself (a timer edge, an RTC interrupt), or Infinity. */
+  private nextEventNs(): number {
+    const pit = this.pit.nextEventTick();
+    return Math.min(pit === Infinity ? Infinity : nsOfPitTick(pit), this.rtc.nextEventNs());
+  }
+
+  private advanceChips(): void {
+    const now = this.nowNs();
+    this.pit.advanceTo(pitTickAt(now));
+    this.rtc.advanceTo(now);
+  }
+
+  /** Lets `ns` of guest time pass with the CPU halted; the TSC keeps counting. */
+  private skipIdle(ns: number): void {
+    const insns = Math.ceil(ns / NS_PER_INSN);
+    this.idleNs += insns * NS_PER_INSN;
+    this.cpu.tscOffset += BigInt(insns * this.cpu.tscPerInsn);
+    this.advanceChips();
   }
 }

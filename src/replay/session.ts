@@ -12,6 +12,8 @@ export interface SessionConfig {
   ramSize: number;
   /** Guest console output, byte by byte. */
   console: (byte: number) => void;
+  /** Wall-clock time at power-on (seconds since the epoch): a recorded input in record mode. */
+  rtcEpochSeconds: number;
 }
 
 export interface Position {
@@ -25,7 +27,7 @@ export class Session {
   private readonly pc: Pc;
 
   constructor(cfg: SessionConfig) {
-    this.pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console });
+    this.pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
     this.pc.loadBootImage(cfg.bootImage);
   }
 

@@ -49,6 +49,7 @@ export const enum Stop {
   EXCEPTION = 2, // an exception with `trapExceptions` set, or one that could not be delivered
   SHUTDOWN = 3, // triple fault
   REQUEST = 4, // requestStop() from a device or the host
+  RESET = 5, // the guest pulsed the reset line (how a PC reboots)
 }
 
 /** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
@@ -159,6 +160,10 @@ export class Cpu extends LazyFlags implements ByteSource {
    * not taken before the instruction at this icount has executed (SDM vol. 3, 6.8.3).
    */
   irqShadowAt = -1;
+  /** The INTR pin: the interrupt controller has a request for the CPU. */
+  intr = false;
+  /** The INTA cycle: the interrupt controller answers the vector of its highest request. */
+  acknowledgeIntr: () => number = () => 0xff;
 
   /** Linear → physical translation (paging). */
   readonly paging: Mmu;
@@ -544,9 +549,11 @@ export class Cpu extends LazyFlags implements ByteSource {
     const end = this.icount + budget;
     this.stopRequested = false;
     this.stopReason = Stop.BUDGET;
+    if (this.halted && !this.interruptible()) return (this.stopReason = Stop.HALT);
     while (this.icount < end) {
       try {
         while (this.icount < end) {
+          if (this.intr && this.interruptible() && !this.acceptInterrupt()) return this.stopReason;
           // Set before the fetch, so a fault in the fetch (CS limit, page fault) restarts here.
           this.insnEip = this.eip;
           const i = this.fetch();
@@ -576,6 +583,19 @@ export class Cpu extends LazyFlags implements ByteSource {
    */
   deliverException(vector: number, code: number): boolean {
     return this.interrupts.deliver(this, vector, code, false);
+  }
+
+  /** An external interrupt can be taken now: INTR raised, IF set, no interrupt shadow. */
+  private interruptible(): boolean {
+    return this.intr && (this.flags & Flag.IF) !== 0 && this.icount !== this.irqShadowAt;
+  }
+
+  /** Takes the external interrupt the controller offers; false when its delivery stopped the CPU. */
+  private acceptInterrupt(): boolean {
+    const vector = this.acknowledgeIntr();
+    this.halted = false;
+    this.insnEip = this.eip;
+    return this.interrupts.deliver(this, vector, -1, false);
   }
 
   /** Ends `run` after the current instruction with `reason`. */
