@@ -17,16 +17,22 @@ describe("the afterglow command", () => {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "pipe" });
   });
 
-  it("runs the built-in guest to its halt and prints the known answers", () => {
+  it("runs the built-in guest to its halt: serial output, paging, user mode, timer interrupts", () => {
     const r = afterglow("run");
     expect(r.stdout).toBe(
       [
         "afterglow: real mode ok",
         "afterglow: protected mode ok",
+        "afterglow: paging on",
+        "afterglow: user mode ok",
         "primes below 50000: 5133",
         "crc32(123456789): 0xcbf43926",
         "fib(40): 102334155",
         "sum 1000000/k, k=1..1000: 7485017",
+        "afterglow: user program exited",
+        "page fault at 0x00400000, error code 0x00000002",
+        "demand-paged memory reads 0x12345678",
+        "afterglow: 10 timer interrupts while idle",
         "afterglow: done",
         "",
       ].join("\n"),
