@@ -5,7 +5,7 @@
 
 import { DEBUGCON_PORT, DebugCon } from "../devices/debugcon.js";
 import { I8042 } from "../devices/i8042.js";
-import { pciHostBridges } from "../devices/pci.js";
+import { pciHostBridges, type PciConfigBus } from "../devices/pci.js";
 import { Pic8259 } from "../devices/pic8259.js";
 import { Pit8254 } from "../devices/pit8254.js";
 import { PostPort } from "../devices/post.js";
@@ -14,7 +14,7 @@ import { Uart16550 } from "../devices/uart16550.js";
 import { Flag } from "../x86/eflags.js";
 import { Seg } from "../x86/insn.js";
 import { NS_PER_INSN, nsOfPitTick, pitTickAt } from "./clock.js";
-import { Cpu, Stop } from "./cpu/cpu.js";
+import { Cpu, Stop, type CpuState } from "./cpu/cpu.js";
 import { PortBus } from "./iobus.js";
 import { PhysMem } from "./memory.js";
 
@@ -25,6 +25,20 @@ export interface PcConfig {
   console: (byte: number) => void;
   /** Wall-clock time at power-on, seconds since the Unix epoch: an input, never the host's clock. */
   rtcEpochSeconds: number;
+}
+
+/** The whole machine's state as plain data: a snapshot. */
+export interface PcState {
+  cpu: CpuState;
+  ram: Uint8Array;
+  idleNs: number;
+  pic: ReturnType<Pic8259["save"]>;
+  pit: ReturnType<Pit8254["save"]>;
+  uart: ReturnType<Uart16550["save"]>;
+  rtc: ReturnType<Rtc146818["save"]>;
+  kbc: ReturnType<I8042["save"]>;
+  pci: ReturnType<PciConfigBus["save"]>;
+  post: ReturnType<PostPort["save"]>;
 }
 
 /** Where a flat boot image is loaded and started, in real mode: like a boot sector. */
@@ -42,6 +56,8 @@ export class Pc {
   readonly uart: Uart16550;
   readonly rtc: Rtc146818;
   readonly kbc: I8042;
+  readonly pci: PciConfigBus;
+  readonly post = new PostPort();
   /** Guest time the CPU spent halted, skipped rather than executed. */
   idleNs = 0;
 
@@ -70,14 +86,44 @@ export class Pc {
     io.attach(0x70, 2, this.rtc);
     io.attach(0x60, 1, this.kbc);
     io.attach(0x64, 1, this.kbc);
-    io.attach(0xcf8, 8, pciHostBridges({ reset }));
-    io.attach(0x80, 1, new PostPort());
+    this.pci = pciHostBridges({ reset });
+    io.attach(0xcf8, 8, this.pci);
+    io.attach(0x80, 1, this.post);
     io.attach(DEBUGCON_PORT, 1, new DebugCon(cfg.console));
   }
 
   /** Guest time now, in nanoseconds since power-on. */
   nowNs(): number {
     return this.cpu.icount * NS_PER_INSN + this.idleNs;
+  }
+
+  save(): PcState {
+    return {
+      cpu: this.cpu.save(),
+      ram: this.mem.u8.slice(),
+      idleNs: this.idleNs,
+      pic: this.pic.save(),
+      pit: this.pit.save(),
+      uart: this.uart.save(),
+      rtc: this.rtc.save(),
+      kbc: this.kbc.save(),
+      pci: this.pci.save(),
+      post: this.post.save(),
+    };
+  }
+
+  restore(s: PcState): void {
+    this.mem.restore({ size: s.ram.length, bytes: s.ram });
+    this.idleNs = s.idleNs;
+    this.pic.restore(s.pic);
+    this.pit.restore(s.pit);
+    this.uart.restore(s.uart);
+    this.rtc.restore(s.rtc);
+    this.kbc.restore(s.kbc);
+    this.pci.restore(s.pci);
+    this.post.restore(s.post);
+    // Last: the chips' restores may drive lines; the CPU's saved INTR is the truth.
+    this.cpu.restore(s.cpu);
   }
 
   /** Loads a flat boot image at BOOT_ADDR and points CS:IP at it. */

@@ -78,6 +78,31 @@ export const I686: CpuModel = {
   brand: "Afterglow IA32 i686",
 };
 
+/** A CPU's architectural state as plain data (see Cpu.save). */
+export interface CpuState {
+  regs: number[];
+  eip: number;
+  eflags: number;
+  segSel: number[];
+  segBase: number[];
+  segLimit: number[];
+  segAttr: number[];
+  cr: [number, number, number, number];
+  dr: number[];
+  gdtr: [number, number];
+  idtr: [number, number];
+  ldtr: [number, number, number];
+  tr: [number, number, number, number];
+  cpl: number;
+  msr: [number, number, number, number, number, number, number];
+  icount: number;
+  tscPerInsn: number;
+  tscOffset: bigint;
+  halted: boolean;
+  irqShadowAt: number;
+  intr: boolean;
+}
+
 /** Byte-register offsets into the register file: AL CL DL BL AH CH DH BH. */
 const BYTE_REG = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
 
@@ -583,6 +608,63 @@ export class Cpu extends LazyFlags implements ByteSource {
    */
   deliverException(vector: number, code: number): boolean {
     return this.interrupts.deliver(this, vector, code, false);
+  }
+
+  /**
+   * The architectural state as plain data (arrays of numbers, a bigint for the TSC offset). The
+   * TLB and the decode cache are caches: a restored CPU rebuilds them.
+   */
+  save(): CpuState {
+    return {
+      regs: Array.from(this.r32),
+      eip: this.eip,
+      eflags: this.materialize(),
+      segSel: Array.from(this.segSel),
+      segBase: Array.from(this.segBase),
+      segLimit: Array.from(this.segLimit),
+      segAttr: Array.from(this.segAttr),
+      cr: [this.cr0, this.cr2, this.cr3, this.cr4],
+      dr: Array.from(this.dr),
+      gdtr: [this.gdtrBase, this.gdtrLimit],
+      idtr: [this.idtrBase, this.idtrLimit],
+      ldtr: [this.ldtrSel, this.ldtrBase, this.ldtrLimit],
+      tr: [this.trSel, this.trBase, this.trLimit, this.trAttr],
+      cpl: this.cpl,
+      msr: [this.sysenterCs, this.sysenterEsp, this.sysenterEip, this.miscEnable, this.patLo, this.patHi, this.efer],
+      icount: this.icount,
+      tscPerInsn: this.tscPerInsn,
+      tscOffset: this.tscOffset,
+      halted: this.halted,
+      irqShadowAt: this.irqShadowAt,
+      intr: this.intr,
+    };
+  }
+
+  restore(s: CpuState): void {
+    this.r32.set(s.regs);
+    this.eip = s.eip;
+    this.flags = s.eflags;
+    this.lzMask = 0;
+    [this.cr0, this.cr2, this.cr3, this.cr4] = s.cr;
+    this.dr.set(s.dr);
+    [this.gdtrBase, this.gdtrLimit] = s.gdtr;
+    [this.idtrBase, this.idtrLimit] = s.idtr;
+    [this.ldtrSel, this.ldtrBase, this.ldtrLimit] = s.ldtr;
+    [this.trSel, this.trBase, this.trLimit, this.trAttr] = s.tr;
+    this.cpl = s.cpl;
+    for (let seg = 0; seg < 6; seg++) this.setSegCache(seg, s.segSel[seg], s.segBase[seg], s.segLimit[seg], s.segAttr[seg]);
+    [this.sysenterCs, this.sysenterEsp, this.sysenterEip, this.miscEnable, this.patLo, this.patHi, this.efer] = s.msr;
+    this.icount = s.icount;
+    this.tscPerInsn = s.tscPerInsn;
+    this.tscOffset = s.tscOffset;
+    this.halted = s.halted;
+    this.irqShadowAt = s.irqShadowAt;
+    this.intr = s.intr;
+    this.stopRequested = false;
+    this.paging.changed();
+    this.icache = [];
+    this.mem.codePages.fill(0);
+    this.fetchLinPage = -1;
   }
 
   /** An external interrupt can be taken now: INTR raised, IF set, no interrupt shadow. */
