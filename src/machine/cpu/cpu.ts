@@ -10,6 +10,7 @@ import { LazyFlags } from "./lazy-flags.js";
 import { Mmu } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
 import { handlerFor, type Handler } from "./table.js";
+import { Fpu } from "./fpu/fpu.js";
 import "./ops/index.js";
 
 /** Exception vectors (SDM vol. 3, 6.3.1). */
@@ -193,6 +194,9 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** Linear → physical translation (paging). */
   readonly paging: Mmu;
 
+  /** The x87 FPU (./fpu/, instructions in ./ops/x87.ts). */
+  readonly fpu = new Fpu();
+
   /** Decoded instructions per physical code page, indexed by page offset. */
   /** Decode caches, keyed by physical page << 1 | CS.D (the default operand size decoded under). */
   private icache: (Insn[] | undefined)[] = [];
@@ -238,6 +242,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.setSegCache(Seg.CS, 0xf000, 0xffff0000 | 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED);
     this.eip = 0xfff0;
     this.efer = 0;
+    this.fpu.reset();
     this.halted = false;
     this.stopRequested = false;
     this.paging.changed();

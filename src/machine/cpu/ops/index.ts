@@ -11,3 +11,4 @@ import "./string.js";
 import "./system.js";
 import "./sysreg.js";
 import "./descriptor.js";
+import "./x87.js";
