@@ -754,10 +754,3 @@ export function toNumber(a: F80): number {
   const u = unpack(a);
   return s * Number(u.sig) * 2 ** u.e;
 }
-
-/** The x87 constants (FLDPI & co.) exactly to many bits, rounded by the control word's RC. */
-export function constant(env: FpEnv, sig: bigint, e: number): F80 {
-  const probe: FpEnv = { cw: env.cw | 0x3f, flags: 0, c1: false };
-  const r = round80(probe, 0, sig, e, true, 64);
-  return r;
-}

@@ -98,6 +98,11 @@ const IMAGES = `
   fninit
   fistp dword [edi+800]    ; empty: the integer indefinite
   fnstsw [edi+804]
+  fninit
+  push dword 0
+  fldcw [esp]              ; every exception unmasked, PC 24, RC nearest
+  add esp, 4
+  fnstcw [edi+810]
 `;
 
 /** The byte ranges of the images that both sides define (pointers and padding excluded). */
@@ -107,7 +112,7 @@ const COMPARED: [number, number][] = [
   ...Array.from({ length: 8 }, (_, k) => [64 + 32 + 16 * k, 64 + 42 + 16 * k] as [number, number]),
   [640, 652], // FNSAVE environment words
   [668, 748], // FNSAVE registers, ST(0) first
-  [760, 768], [770, 780], [780, 782], [790, 800], [800, 806],
+  [760, 768], [770, 780], [780, 782], [790, 800], [800, 806], [810, 812],
 ];
 
 describe("the x87's environment images", () => {

@@ -487,14 +487,13 @@ function loadEnv(cpu: Cpu, f: Fpu, seg: number, off: number, op32: boolean): num
   f.sw = v[1] & 0xffff;
   f.setTagWord(v[2] & 0xffff);
   if (real) {
-    const hiShift = op32 ? 16 : 16;
     const ipHi = op32 ? (v[4] >>> 12) & 0xffff : (v[4] >>> 12) & 0xf;
     const dpHi = op32 ? (v[6] >>> 12) & 0xffff : (v[6] >>> 12) & 0xf;
     f.fcs = 0;
-    f.fip = ((ipHi << hiShift) | (v[3] & 0xffff)) >>> 0;
+    f.fip = ((ipHi << 16) | (v[3] & 0xffff)) >>> 0;
     f.fop = v[4] & 0x7ff;
     f.fds = 0;
-    f.fdp = ((dpHi << hiShift) | (v[5] & 0xffff)) >>> 0;
+    f.fdp = ((dpHi << 16) | (v[5] & 0xffff)) >>> 0;
   } else {
     f.fip = op32 ? v[3] : v[3] & 0xffff;
     f.fcs = v[4] & 0xffff;
@@ -786,7 +785,7 @@ function register(): void {
       const mem = memForm(op, reg);
       // FISTTP (DB /1, DD /1, DF /1) is SSE3: #UD on an i686, as are the undefined memory forms.
       const memH = mem ? x87(mem[0], mem[1]) : (cpu: Cpu) => cpu.raise(Vec.UD);
-      let regBody = regForm(op, reg);
+      const regBody = regForm(op, reg);
       let regH: (cpu: Cpu, i: Insn) => void;
       if (op === 0xdb && reg === 4) {
         // FNENI/FNDISI/FNSETPM are no-ops on a 387 and later; FNCLEX and FNINIT do not wait.
@@ -803,7 +802,6 @@ function register(): void {
         const h = regBody ? x87(Kind.ARITH, regBody) : undefined;
         regH = h ?? ((cpu: Cpu) => cpu.raise(Vec.UD));
       }
-      regBody = undefined;
       defGroup(op, reg, (cpu, i) => (i.mod === 3 ? regH : memH)(cpu, i));
     }
   }
