@@ -1,46 +1,88 @@
 #!/bin/sh
-# Fetches the Debian i386 binaries the objdump oracle test decodes: busybox-static's busybox and
-# the 686 kernel's vmlinux (extracted from the bzImage). Idempotent; CI calls it before the tests.
-# Usage: scripts/fetch-debian.sh [CACHE_DIR]   (default: guests/cache)
+# Fetches Debian i386 binaries into a cache directory:
+#   busybox        busybox-static's /bin/busybox (the objdump oracle decodes it; initramfs builds use it)
+#   vmlinux        the 686 kernel's ELF, extracted from the bzImage (the objdump oracle decodes it)
+#   vmlinuz-686    the 686 kernel's bzImage as Debian ships it (the Linux boot loader plans it)
+#   config-686     that kernel's build configuration
+#   vmlinuz-686-pae, config-686-pae   the same for linux-image-686-pae (only with --pae)
+#   VERSIONS       one line per package: "<name> <package> <version>"
+# Idempotent: reuses what the cache already holds; CI calls it before the tests.
+# Usage: scripts/fetch-debian.sh [--pae] [CACHE_DIR]   (default: guests/cache)
+# Needs root only to add the i386 architecture and fetch its package lists; once
+# `dpkg --add-architecture i386 && apt-get update` has run, apt-get download works unprivileged.
 set -eu
 
+pae=no
+if [ "${1:-}" = "--pae" ]; then pae=yes; shift; fi
 cache=${1:-"$(dirname "$0")/../guests/cache"}
+scripts=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 work="$cache/tmp"
 
 # apt-get download needs the i386 package lists.
 ensure_i386() {
-  if ! dpkg --print-foreign-architectures | grep -qx i386; then
-    dpkg --add-architecture i386
-    apt-get update -qq
-  elif ! apt-cache show busybox-static:i386 >/dev/null 2>&1; then
-    apt-get update -qq
+  if dpkg --print-foreign-architectures | grep -qx i386 && apt-cache show busybox-static:i386 >/dev/null 2>&1; then
+    return 0
   fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "fetch-debian: the i386 package lists are missing; run once as root: dpkg --add-architecture i386 && apt-get update (then fetching works unprivileged)" >&2
+    exit 1
+  fi
+  if ! dpkg --print-foreign-architectures | grep -qx i386; then dpkg --add-architecture i386; fi
+  apt-get update -qq
 }
 
-# download PACKAGE: leaves the .deb's contents extracted under $work/PACKAGE.
+# download PACKAGE: leaves the .deb's contents extracted under $work/PACKAGE and records its version.
 download() {
-  rm -rf "$work/$1" && mkdir -p "$work/$1"
+  rm -rf "${work:?}/$1" && mkdir -p "$work/$1"
   (cd "$work" && apt-get download -qq "$1:i386")
   dpkg-deb -x "$work"/"$1"_*_i386.deb "$work/$1"
+  version=$(dpkg-deb -f "$work"/"$1"_*_i386.deb Version)
 }
 
-if [ ! -s "$cache/busybox" ]; then
+# record NAME PACKAGE VERSION: sets NAME's line in VERSIONS.
+record() {
+  touch "$cache/VERSIONS"
+  grep -v "^$1 " "$cache/VERSIONS" > "$cache/VERSIONS.tmp" || true
+  echo "$1 $2 $3" >> "$cache/VERSIONS.tmp"
+  sort "$cache/VERSIONS.tmp" > "$cache/VERSIONS" && rm -f "$cache/VERSIONS.tmp"
+}
+
+recorded() { [ -s "$cache/VERSIONS" ] && grep -q "^$1 " "$cache/VERSIONS"; }
+
+if [ ! -s "$cache/busybox" ] || ! recorded busybox-static; then
   ensure_i386
   download busybox-static
   cp "$work/busybox-static/bin/busybox" "$cache/busybox"
+  record busybox-static busybox-static "$version"
 fi
 
-if [ ! -s "$cache/vmlinux" ]; then
+# kernel FLAVOUR: fetches linux-image-FLAVOUR's bzImage and config (and, for 686, the vmlinux).
+kernel() {
+  flavour=$1
   ensure_i386
   # linux-image-686 is a metapackage; the kernel is in the versioned package it depends on.
-  pkg=$(apt-cache depends linux-image-686:i386 | sed -n 's/^ *Depends: \(linux-image-[^:]*-686\)\(:i386\)\{0,1\}$/\1/p' | head -n 1)
-  [ -n "$pkg" ] || { echo "fetch-debian: cannot resolve linux-image-686:i386" >&2; exit 1; }
+  pkg=$(apt-cache depends "linux-image-$flavour:i386" | sed -n "s/^ *Depends: \(linux-image-[^:]*-$flavour\)\(:i386\)\{0,1\}\$/\1/p" | head -n 1)
+  [ -n "$pkg" ] || { echo "fetch-debian: cannot resolve linux-image-$flavour:i386" >&2; exit 1; }
   download "$pkg"
   vmlinuz=$(ls "$work/$pkg"/boot/vmlinuz-* | head -n 1)
-  "$(dirname "$0")/extract-vmlinux.sh" "$vmlinuz" > "$cache/vmlinux.tmp"
-  mv "$cache/vmlinux.tmp" "$cache/vmlinux"
+  if [ "$flavour" = 686 ]; then
+    "$scripts/extract-vmlinux.sh" "$vmlinuz" > "$cache/vmlinux.tmp"
+    mv "$cache/vmlinux.tmp" "$cache/vmlinux"
+  fi
+  cp "$vmlinuz" "$cache/vmlinuz-$flavour.tmp" && mv "$cache/vmlinuz-$flavour.tmp" "$cache/vmlinuz-$flavour"
+  cp "$(ls "$work/$pkg"/boot/config-* | head -n 1)" "$cache/config-$flavour"
+  record "linux-image-$flavour" "$pkg" "$version"
+  rm -rf "${work:?}/$pkg" "$work/$pkg"_*_i386.deb
+}
+
+# The vmlinux, bzImage and config come from one package: fetch them together so they always match.
+if [ ! -s "$cache/vmlinux" ] || [ ! -s "$cache/vmlinuz-686" ] || [ ! -s "$cache/config-686" ] || ! recorded linux-image-686; then
+  kernel 686
+fi
+if [ "$pae" = yes ] && { [ ! -s "$cache/vmlinuz-686-pae" ] || [ ! -s "$cache/config-686-pae" ] || ! recorded linux-image-686-pae; }; then
+  kernel 686-pae
 fi
 
 rm -rf "$work"
