@@ -1,6 +1,7 @@
 // The `afterglow` command. Each subcommand lives in its own module and registers itself here.
 import { Command, CommanderError } from "commander";
 import { registerDisasm } from "./disasm.js";
+import { registerGuest } from "./guest.js";
 import { registerRun } from "./run.js";
 
 const program = new Command("afterglow")
@@ -11,6 +12,7 @@ const program = new Command("afterglow")
 
 registerRun(program);
 registerDisasm(program);
+registerGuest(program);
 
 try {
   await program.parseAsync(process.argv);
