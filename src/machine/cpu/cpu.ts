@@ -9,6 +9,7 @@ import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
+import { debugAfter, debugBefore, debugRegsChanged } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
 import { Fpu } from "./fpu/fpu.js";
 import "./ops/index.js";
@@ -64,18 +65,22 @@ export interface CpuModel {
   stepping: number;
   /** CPUID.1:EDX feature bits. */
   features: number;
+  /** CPUID.80000001h:EDX feature bits (NX is bit 20). */
+  extFeatures?: number;
   brand: string; // up to 48 characters
 }
 
-/** A Pentium II-class integer core with TSC, CX8, CMOV, SEP, PGE, PSE, PAE, APIC-less. */
+/** A Pentium II-class integer core with TSC, CX8, CMOV, SEP, PGE, PSE, PAE and NX, APIC-less. */
 export const I686: CpuModel = {
   vendor: "GenuineIntel",
   family: 6,
   model: 5,
   stepping: 2,
-  // FPU VME DE PSE TSC MSR PAE MCE CX8 SEP MTRR PGE MCA CMOV PAT
-  features: (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) |
-    (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 16),
+  // FPU PSE TSC MSR PAE MCE CX8 SEP PGE CMOV PAT (no VME, DE's I/O breakpoints, MTRRs or MCA banks)
+  features: (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) |
+    (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16),
+  // NX (EFER.NXE, PAE execute-disable)
+  extFeatures: 1 << 20,
   brand: "Afterglow IA32 i686",
 };
 
@@ -194,6 +199,18 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** Linear → physical translation (paging). */
   readonly paging: Mmu;
 
+  // --- Debug exceptions (./debug.ts, which states the run loop's part).
+  /** 1 while DR7 enables a breakpoint: the run loop calls debugBefore before every instruction. */
+  dbgArmed = 0;
+  /** Set by debugBefore (and task switches): the run loop calls debugAfter after the instruction. */
+  dbgPending = 0;
+  /** DR6 trap bits (BS, BT) to report after the current instruction. */
+  dbgTrap = 0;
+  /** The current instruction started with RF set: clear it when it completes. */
+  dbgRf = 0;
+  /** Enabled instruction breakpoints, bit n for DRn. */
+  dbgExec = 0;
+
   /** The x87 FPU (./fpu/, instructions in ./ops/x87.ts). */
   readonly fpu = new Fpu();
 
@@ -232,6 +249,8 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.dr.fill(0);
     this.dr[6] = 0xffff0ff0 | 0;
     this.dr[7] = 0x400;
+    debugRegsChanged(this);
+    this.dbgPending = this.dbgTrap = this.dbgRf = 0;
     this.gdtrBase = this.idtrBase = 0;
     this.gdtrLimit = this.idtrLimit = 0xffff;
     this.ldtrSel = this.ldtrBase = this.trSel = this.trBase = 0;
@@ -311,6 +330,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   raise(vector: number, code = -1): never {
     this.excVector = vector;
     this.excCode = code;
+    this.dbgPending = 0; // a faulting instruction reports no debug trap
     throw FAULT;
   }
 
@@ -403,13 +423,13 @@ export class Cpu extends LazyFlags implements ByteSource {
   rd16(lin: number): number {
     if (!this.paging.enabled) return this.mem.read16(lin >>> 0);
     if ((lin & 0xfff) === 0xfff) return this.rd8(lin) | (this.rd8(lin + 1) << 8);
-    return this.mem.read16(this.paging.translate(lin, false));
+    return this.mem.read16(this.paging.translate(lin, false, 2));
   }
   /** As an int32. */
   rd32(lin: number): number {
     if (!this.paging.enabled) return this.mem.read32(lin >>> 0);
     if ((lin & 0xfff) > 0xffc) return this.rd16(lin) | (this.rd16(lin + 2) << 16);
-    return this.mem.read32(this.paging.translate(lin, false));
+    return this.mem.read32(this.paging.translate(lin, false, 4));
   }
   wr8(lin: number, v: number): void {
     this.mem.write8(this.paging.enabled ? this.paging.translate(lin, true) : lin >>> 0, v & 0xff);
@@ -423,7 +443,7 @@ export class Cpu extends LazyFlags implements ByteSource {
       this.wr8(lin + 1, v >>> 8);
       return;
     }
-    this.mem.write16(this.paging.translate(lin, true), v & 0xffff);
+    this.mem.write16(this.paging.translate(lin, true, 2), v & 0xffff);
   }
   wr32(lin: number, v: number): void {
     if (!this.paging.enabled) return this.mem.write32(lin >>> 0, v);
@@ -433,7 +453,7 @@ export class Cpu extends LazyFlags implements ByteSource {
       this.wr16(lin + 2, v >>> 16);
       return;
     }
-    this.mem.write32(this.paging.translate(lin, true), v);
+    this.mem.write32(this.paging.translate(lin, true, 4), v);
   }
 
   /** The time-stamp counter: a fixed ratio of retired instructions, plus what WRMSR set. */
@@ -523,7 +543,7 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /** ByteSource for the decoder: `addr` is a linear address. */
   byte(addr: number): number {
-    return this.rd8(addr);
+    return this.mem.read8(this.paging.enabled ? this.paging.translateExec(addr) : addr >>> 0);
   }
 
   private fetch(): Insn {
@@ -568,7 +588,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   }
 
   private codePhys(lin: number): number {
-    return this.paging.enabled ? this.paging.translate(lin, false) : lin >>> 0;
+    return this.paging.enabled ? this.paging.translateExec(lin) : lin >>> 0;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -586,12 +606,14 @@ export class Cpu extends LazyFlags implements ByteSource {
           if (this.intr && this.interruptible() && !this.acceptInterrupt()) return this.stopReason;
           // Set before the fetch, so a fault in the fetch (CS limit, page fault) restarts here.
           this.insnEip = this.eip;
+          if (((this.flags & (Flag.TF | Flag.RF)) | this.dbgArmed) !== 0) this.debugBefore();
           const i = this.fetch();
           this.eip = (this.eip + i.len) & this.ipMask;
           const exec = i.exec as Handler | undefined;
           if (exec === undefined) this.raise(Vec.UD);
           exec(this, i);
           this.icount++;
+          if (this.dbgPending !== 0) this.debugAfter();
           if (this.stopRequested) {
             this.stopRequested = false;
             return this.stopReason;
@@ -652,6 +674,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.lzMask = 0;
     [this.cr0, this.cr2, this.cr3, this.cr4] = s.cr;
     this.dr.set(s.dr);
+    debugRegsChanged(this);
     [this.gdtrBase, this.gdtrLimit] = s.gdtr;
     [this.idtrBase, this.idtrLimit] = s.idtr;
     [this.ldtrSel, this.ldtrBase, this.ldtrLimit] = s.ldtr;
@@ -683,6 +706,16 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.halted = false;
     this.insnEip = this.eip;
     return this.interrupts.deliver(this, vector, -1, false);
+  }
+
+  /** Debug checks before an instruction: see ./debug.ts for the run loop's contract. */
+  debugBefore(): void {
+    debugBefore(this);
+  }
+
+  /** Debug traps after an instruction completed: see ./debug.ts. */
+  debugAfter(): void {
+    debugAfter(this);
   }
 
   /** Ends `run` after the current instruction with `reason`. */

@@ -10,6 +10,8 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
 import { FAULT, SegAttr, Stop, Vec, type Cpu } from "./cpu.js";
 import { desc, dplOf, inSegment, loadCsReal, markAccessed, readDescriptor, selCode, v86 } from "./segments.js";
+import { sysRd16, sysRd32 } from "./sysmem.js";
+import { isAvailableTss, pushAfterSwitch, switchTask, TaskSource } from "./task.js";
 
 /** Vectors that push an error code (SDM vol. 3, table 6-1). */
 export function hasErrorCode(vector: number): boolean {
@@ -46,6 +48,17 @@ function save(cpu: Cpu): void {
   saved.flags = cpu.materialize();
 }
 
+/**
+ * Set by a task switch once it passed its commit point: a later fault in this delivery belongs to
+ * the new task, so there is nothing to roll back and it returns to the new task's EIP.
+ */
+let committed = false;
+
+/** Called by ./task.ts at a task switch's commit point (see `committed`). */
+export function taskCommitted(_cpu: Cpu): void {
+  committed = true;
+}
+
 function restore(cpu: Cpu): void {
   cpu.cpl = saved.cpl;
   cpu.setSegCache(Seg.CS, saved.csSel, saved.csBase, saved.csLimit, saved.csAttr);
@@ -66,16 +79,24 @@ function restore(cpu: Cpu): void {
 export function deliver(cpu: Cpu, vector: number, code: number, software: boolean): boolean {
   // A fault raised while delivering returns to the instruction that caused the event, except for
   // external events, which return to where the interrupted program was going to continue.
-  const faultEip = software ? cpu.insnEip : cpu.eip;
+  let faultEip = software ? cpu.insnEip : cpu.eip;
   for (;;) {
     save(cpu);
+    committed = false;
     try {
       deliverOnce(cpu, vector, code, software);
       cpu.halted = false;
+      committed = false;
       return true;
     } catch (e) {
       if (e !== FAULT) throw e;
-      restore(cpu);
+      if (committed) {
+        // The fault came after a task switch's commit point: it happened in the new task.
+        committed = false;
+        faultEip = cpu.insnEip;
+      } else {
+        restore(cpu);
+      }
       cpu.eip = faultEip;
       const second = cpu.excVector;
       if (vector === Vec.DF) {
@@ -114,7 +135,8 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
   const gateCode = (vector << 3) | 2 | ext;
   if (((vector << 3) | 7) > cpu.idtrLimit >>> 0) cpu.gp(gateCode);
   const addr = (cpu.idtrBase + (vector << 3)) | 0;
-  const lo = cpu.rd32(addr), hi = cpu.rd32((addr + 4) | 0);
+  // The IDT is read with supervisor rights whatever the CPL.
+  const lo = sysRd32(cpu, addr), hi = sysRd32(cpu, (addr + 4) | 0);
   const gattr = (hi >>> 8) & 0xff;
   const type = gattr & 0x1f; // S bit included: a gate is a system descriptor
   let gate32: boolean;
@@ -122,8 +144,7 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
     case 0x06: case 0x07: gate32 = false; break; // 16-bit interrupt / trap gate
     case 0x0e: case 0x0f: gate32 = true; break; // 32-bit interrupt / trap gate
     case 0x05:
-      // TODO(next issue): task gates switch tasks. Until then, refuse them like a bad gate.
-      return cpu.gp(gateCode);
+      return taskGate(cpu, vector, code, software, lo >>> 16, gattr, gateCode);
     default:
       return cpu.gp(gateCode);
   }
@@ -157,7 +178,7 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
     const tss32 = (cpu.trAttr & 0x8) !== 0;
     const slot = tss32 ? 4 + dpl * 8 : 2 + dpl * 4;
     if (slot + (tss32 ? 5 : 3) > cpu.trLimit >>> 0) cpu.raise(Vec.TS, selCode(cpu.trSel, ext));
-    const newEsp = tss32 ? cpu.rd32((cpu.trBase + slot) | 0) : rd16(cpu, cpu.trBase + slot);
+    const newEsp = tss32 ? sysRd32(cpu, (cpu.trBase + slot) | 0) : rd16(cpu, cpu.trBase + slot);
     const newSs = rd16(cpu, cpu.trBase + slot + (tss32 ? 4 : 2));
     if ((newSs & 0xfffc) === 0) cpu.raise(Vec.TS, ext);
     if (!readDescriptor(cpu, newSs)) cpu.raise(Vec.TS, selCode(newSs, ext));
@@ -174,6 +195,8 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
     const oldSs = cpu.segSel[Seg.SS];
     const oldEsp = cpu.r32[Reg.ESP];
     markAccessed(cpu);
+    // The pushes to the inner stack are made at the new privilege level.
+    cpu.cpl = dpl;
     cpu.setSegCache(Seg.SS, newSs, desc.base, desc.limit, desc.attr | SegAttr.ACCESSED);
     if (ss32) cpu.r32[Reg.ESP] = newEsp;
     else cpu.setReg16(Reg.ESP, newEsp);
@@ -184,7 +207,6 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
       cpu.push16(oldSs);
       cpu.push16(oldEsp);
     }
-    cpu.cpl = dpl;
   } else {
     // Same privilege (a conforming handler keeps the CPL).
     const frame = size * (pushCode ? 4 : 3);
@@ -210,7 +232,24 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
 }
 
 function rd16(cpu: Cpu, lin: number): number {
-  return cpu.rd16(lin | 0);
+  return sysRd16(cpu, lin | 0);
+}
+
+/**
+ * A task gate in the IDT (SDM INT n Operation, TASK-GATE): switches to the task its TSS selector
+ * names, with nesting, then pushes the error code on the new task's stack.
+ */
+function taskGate(cpu: Cpu, vector: number, code: number, software: boolean, tss: number, gattr: number, gateCode: number): void {
+  const ext = software ? 0 : 1;
+  if (software && dplOf(gattr) < cpu.cpl) cpu.gp(gateCode & ~1);
+  if ((gattr & SegAttr.P) === 0) cpu.raise(Vec.NP, gateCode);
+  if ((tss & 4) !== 0 || !readDescriptor(cpu, tss)) cpu.gp(selCode(tss, ext));
+  // Only an available TSS: a busy one (the task is already running or nested) is #GP.
+  if (!isAvailableTss(desc.attr)) cpu.gp(selCode(tss, ext));
+  if ((desc.attr & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(tss, ext));
+  switchTask(cpu, tss, TaskSource.INT, ext);
+  if (!software && code >= 0 && hasErrorCode(vector)) pushAfterSwitch(cpu, code);
+  if ((cpu.segFast[Seg.CS] & 1) === 0 && cpu.eip >>> 0 > cpu.segLimit[Seg.CS]) cpu.gp(ext);
 }
 
 /** Real mode: through the interrupt vector table at IDTR.base, four bytes per vector. */

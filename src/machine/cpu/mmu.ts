@@ -1,15 +1,43 @@
-// Linear → physical translation: 32-bit two-level paging with 4 KiB pages and PSE 4 MiB pages,
-// U/S and R/W protection with CR0.WP, accessed/dirty bits, and #PF with its error code and CR2.
-// A software TLB caches translations per linear page, separately for supervisor/user and for
-// reads/writes, so the walk runs once per page until CR3, CR0, CR4 or INVLPG invalidates it.
-// PAE, NX and global pages come with the next issue.
+// Linear → physical translation (SDM vol. 3, chapter 4): 32-bit two-level paging with 4 KiB pages
+// and PSE 4 MiB pages, PAE three-level paging with 2 MiB pages and the execute-disable bit
+// (EFER.NXE), global pages (CR4.PGE), U/S and R/W protection with CR0.WP, accessed/dirty bits,
+// reserved-bit checks, and #PF with its error code and CR2.
+//
+// A software TLB caches one entry per linear 4 KiB page and privilege (supervisor, user). An entry
+// is the physical page base with permission bits in its low 12 bits (Tlb.*): an access hits when
+// its bit is set, so a hit is one typed-array load and one test. A write is allowed by the entry
+// only once the dirty bit is set in memory, so the first write to a clean page walks again.
+// Pages holding an enabled data breakpoint are never entered, so every access to them comes through
+// the walk, which checks the breakpoints (./debug.ts); for that the MMU also translates — as the
+// identity — with paging off while data breakpoints are enabled (`enabled` is then true).
+//
+// Physical addresses are 32 bits: our RAM is below 4 GiB, so PAE entries naming frames at or above
+// 4 GiB are treated as having reserved bits set (#PF with RSVD), and PDPTEs as invalid (#GP on the
+// MOV to CR3/CR0/CR4 that loads them).
 
 import type { PhysMem } from "../memory.js";
 
-const PTE_P = 1, PTE_RW = 2, PTE_US = 4, PTE_A = 0x20, PTE_D = 0x40, PTE_PS = 0x80;
+const PTE_P = 1, PTE_RW = 2, PTE_US = 4, PTE_A = 0x20, PTE_D = 0x40, PTE_PS = 0x80, PTE_G = 0x100;
 
 /** #PF error-code bits. */
-export const enum PfErr { P = 1, W = 2, U = 4 }
+export const enum PfErr { P = 1, W = 2, U = 4, RSVD = 8, ID = 0x10 }
+
+/** Kinds of access. */
+export const enum Access { READ = 0, WRITE = 1, EXEC = 2 }
+
+/** Permission and bookkeeping bits of a TLB entry (the page base is in bits 31:12). */
+const enum Tlb { R = 1, W = 2, X = 4, G = 8, LARGE = 0x10 }
+
+const CR0_WP = 0x10000, CR0_PG = 0x80000000 | 0;
+const CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80;
+const EFER_NXE = 0x800;
+
+/** Reserved bits of a present PAE PDPTE (low dword): 2:1 and 8:5. */
+const PDPTE_RSVD_LO = 0x1e6;
+/** Reserved bits of a 2 MiB PAE PDE (low dword): 20:13. */
+const PDE2M_RSVD_LO = 0x1fe000;
+/** Reserved bits of a 4 MiB PDE without PSE-36: 21:13. */
+const PDE4M_RSVD = 0x3fe000;
 
 /** What the MMU needs from the CPU: control registers and a way to fault. */
 export interface MmuHost {
@@ -18,96 +46,338 @@ export interface MmuHost {
   cr4: number;
   cr2: number;
   cpl: number;
+  efer: number;
   /** Raises #PF with `code`; does not return. */
   pageFault(code: number): never;
 }
 
-/**
- * TLB entry encoding: (physical page base) | 1, or 0 when absent. Kept per linear page number in
- * four tables: supervisor read, supervisor write, user read, user write.
- */
+/** The TLB is dropped and rebuilt after this many fills without a full flush (INVLPG refills). */
+const FILLED_CAP = 1 << 17;
+
 export class Mmu {
-  private readonly tlb = [new Int32Array(1 << 20), new Int32Array(1 << 20), new Int32Array(1 << 20), new Int32Array(1 << 20)];
-  /** Linear pages with any TLB entry, so a flush touches only those. */
-  private readonly filled: number[] = [];
-  /** True when CR0.PG is set: the CPU tests this before translating. */
+  /** Supervisor and user entries per linear page number. */
+  private readonly tlbS = new Int32Array(1 << 20);
+  private readonly tlbU = new Int32Array(1 << 20);
+  /** Linear pages that may have an entry, so a flush touches only those. */
+  private filled: number[] = [];
+  /** Some entry came from a large page since the last full flush (INVLPG must drop its whole range). */
+  private largeFilled = false;
+  /** The four PDPTE registers of PAE paging, low and high doublewords. */
+  readonly pdpte = new Int32Array(8);
+  /** True when linear addresses need translating: CR0.PG set, or data breakpoints enabled. */
   enabled = false;
   /** Counts invalidations, so holders of a translation (the CPU's fetch path) can tell it is stale. */
   generation = 0;
 
+  // Data breakpoints (from DR0–DR3/DR7, set by ./debug.ts): linear start, length, 1 = write-only
+  // or 3 = read/write, and the DR6 bit of each; `hits` collects the DR6 bits of matches.
+  readonly watchLin = new Int32Array(4);
+  readonly watchLen = new Int32Array(4);
+  readonly watchRw = new Int32Array(4);
+  watchCount = 0;
+  hits = 0;
+
   constructor(private readonly host: MmuHost, private readonly mem: PhysMem) {}
 
-  /** CR0, CR3 or CR4 changed: forget every translation. */
-  changed(): void {
-    this.enabled = (this.host.cr0 & 0x80000000) !== 0;
-    this.generation++;
-    for (const p of this.filled) for (const t of this.tlb) t[p] = 0;
-    this.filled.length = 0;
+  private get paged(): boolean {
+    return (this.host.cr0 & CR0_PG) !== 0;
   }
 
-  /** INVLPG: forget the translation of one linear address. */
+  private get pae(): boolean {
+    return (this.host.cr4 & CR4_PAE) !== 0;
+  }
+
+  /**
+   * CR0, CR4 or EFER changed (or a snapshot was restored): forget every translation, global ones
+   * included, and reload the PDPTEs when PAE paging is on (SDM 4.4.1).
+   */
+  changed(): void {
+    this.enabled = this.paged || this.watchCount > 0;
+    if (this.paged && this.pae) this.loadPdptes(this.host.cr3);
+    this.flushAll();
+  }
+
+  /** MOV to CR3 (or a task switch): reload the PDPTEs under PAE, forget non-global translations. */
+  cr3Changed(): void {
+    if (this.paged && this.pae) this.loadPdptes(this.host.cr3);
+    if ((this.host.cr4 & CR4_PGE) === 0) return this.flushAll();
+    this.generation++;
+    const keep: number[] = [];
+    const s = this.tlbS, u = this.tlbU;
+    for (const p of this.filled) {
+      if (s[p] === 0 && u[p] === 0) continue;
+      if ((s[p] & Tlb.G) === 0) s[p] = 0;
+      if ((u[p] & Tlb.G) === 0) u[p] = 0;
+      if ((s[p] | u[p]) !== 0) keep.push(p);
+    }
+    this.filled = keep;
+  }
+
+  /** Forgets every translation. */
+  flushAll(): void {
+    this.generation++;
+    if (this.filled.length >= FILLED_CAP) {
+      this.tlbS.fill(0);
+      this.tlbU.fill(0);
+    } else {
+      for (const p of this.filled) this.tlbS[p] = this.tlbU[p] = 0;
+    }
+    this.filled = [];
+    this.largeFilled = false;
+  }
+
+  /** INVLPG: forget the translation of one linear address (the whole large page it lies in, if any). */
   invalidate(lin: number): void {
     const p = lin >>> 12;
-    for (const t of this.tlb) t[p] = 0;
+    this.tlbS[p] = this.tlbU[p] = 0;
+    if (this.largeFilled) {
+      const n = this.pae ? 512 : 1024;
+      const first = p & ~(n - 1);
+      for (let q = first; q < first + n; q++) {
+        if ((this.tlbS[q] & Tlb.LARGE) !== 0) this.tlbS[q] = 0;
+        if ((this.tlbU[q] & Tlb.LARGE) !== 0) this.tlbU[q] = 0;
+      }
+    }
     this.generation++;
   }
 
-  /** Physical address of linear `lin` for an access by the current privilege level. */
-  translate(lin: number, write: boolean): number {
+  /**
+   * True when `cr3` names a PDPT whose present entries have no reserved bits: MOV to CR3 (and to
+   * CR0/CR4 when they turn PAE paging on) raises #GP(0) otherwise.
+   */
+  pdptesValid(cr3: number): boolean {
+    const base = (cr3 & ~0x1f) >>> 0;
+    for (let k = 0; k < 4; k++) {
+      const lo = this.mem.read32(base + 8 * k), hi = this.mem.read32(base + 8 * k + 4);
+      if ((lo & PTE_P) !== 0 && ((lo & PDPTE_RSVD_LO) !== 0 || hi !== 0)) return false;
+    }
+    return true;
+  }
+
+  private loadPdptes(cr3: number): void {
+    const base = (cr3 & ~0x1f) >>> 0;
+    for (let k = 0; k < 8; k++) this.pdpte[k] = this.mem.read32(base + 4 * k);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The hot path
+
+  /**
+   * Physical address of linear `lin` for a data access of `size` bytes (within one page) at the
+   * current privilege level.
+   */
+  translate(lin: number, write: boolean, size = 1): number {
     const user = this.host.cpl === 3;
-    const which = (user ? 2 : 0) | (write ? 1 : 0);
+    const e = (user ? this.tlbU : this.tlbS)[lin >>> 12];
+    if ((e & (write ? Tlb.W : Tlb.R)) !== 0) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+    return this.miss(lin, write ? Access.WRITE : Access.READ, user, size);
+  }
+
+  /** Physical address of linear `lin` for an instruction fetch at the current privilege level. */
+  translateExec(lin: number): number {
+    const user = this.host.cpl === 3;
+    const e = (user ? this.tlbU : this.tlbS)[lin >>> 12];
+    if ((e & Tlb.X) !== 0) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+    return this.miss(lin, Access.EXEC, user, 1);
+  }
+
+  /**
+   * Physical address for an implicit supervisor access — descriptor tables, the IDT, the TSS —
+   * which is a supervisor access whatever the CPL (SDM 4.6).
+   */
+  translateSys(lin: number, write: boolean, size = 1): number {
+    const e = this.tlbS[lin >>> 12];
+    if ((e & (write ? Tlb.W : Tlb.R)) !== 0) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+    return this.miss(lin, write ? Access.WRITE : Access.READ, false, size);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The walk
+
+  /** Walk results (scratch, so the walk allocates nothing). */
+  private wPhys = 0;
+  private wPerm = 0;
+
+  private miss(lin: number, access: Access, user: boolean, size: number): number {
     const page = lin >>> 12;
-    const e = this.tlb[which][page];
-    if (e !== 0) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
-    const phys = this.walk(lin, write, user);
-    this.tlb[which][page] = (phys & ~0xfff) | 1;
-    this.filled.push(page);
+    if (!this.paged) {
+      this.wPhys = lin >>> 0;
+      this.wPerm = Tlb.R | Tlb.W | Tlb.X;
+    } else if (this.pae) {
+      this.walkPae(lin, access, user);
+    } else {
+      this.walk32(lin, access, user);
+    }
+    const phys = this.wPhys;
+    if (this.watchCount > 0 && this.watched(page)) {
+      if (access !== Access.EXEC) this.checkWatch(lin, size, access === Access.WRITE);
+      return phys;
+    }
+    const t = user ? this.tlbU : this.tlbS;
+    if ((this.tlbS[page] | this.tlbU[page]) === 0) {
+      if (this.filled.length >= FILLED_CAP) this.flushAll();
+      this.filled.push(page);
+    }
+    if ((this.wPerm & Tlb.LARGE) !== 0) this.largeFilled = true;
+    t[page] = ((phys & ~0xfff) | this.wPerm) | 0;
     return phys;
   }
 
-  /** Translation for a debugger or loader: no faults, no A/D updates; -1 when unmapped. */
-  peek(lin: number): number {
-    const mem = this.mem;
-    const pdeAddr = ((this.host.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0;
-    const pde = mem.read32(pdeAddr);
-    if ((pde & PTE_P) === 0) return -1;
-    if ((pde & PTE_PS) !== 0 && (this.host.cr4 & 0x10) !== 0) return ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
-    const pte = mem.read32(((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0);
-    if ((pte & PTE_P) === 0) return -1;
-    return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
-  }
-
-  private walk(lin: number, write: boolean, user: boolean): number {
+  private walk32(lin: number, access: Access, user: boolean): void {
     const host = this.host, mem = this.mem;
-    const err = (write ? PfErr.W : 0) | (user ? PfErr.U : 0);
+    const err = this.errBase(access, user);
     const pdeAddr = ((host.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0;
     const pde = mem.read32(pdeAddr);
     if ((pde & PTE_P) === 0) this.fault(lin, err);
-    const wp = (host.cr0 & 0x10000) !== 0;
-    if ((pde & PTE_PS) !== 0 && (host.cr4 & 0x10) !== 0) {
-      this.check(lin, pde, write, user, wp, err);
-      const want = pde | PTE_A | (write ? PTE_D : 0);
-      if (want !== pde) mem.write32(pdeAddr, want);
-      return ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
+    if ((pde & PTE_PS) !== 0 && (host.cr4 & CR4_PSE) !== 0) {
+      if ((pde & PDE4M_RSVD) !== 0) this.fault(lin, err | PfErr.P | PfErr.RSVD);
+      const perm = this.permit(lin, pde, 0, access, user, err);
+      this.setAD(pdeAddr, pde, access);
+      this.wPhys = ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
+      this.wPerm = this.finish(perm, pde, access, true);
+      return;
     }
     const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
     const pte = mem.read32(pteAddr);
     if ((pte & PTE_P) === 0) this.fault(lin, err);
     // Both levels must allow the access.
-    this.check(lin, pde & pte, write, user, wp, err);
+    const perm = this.permit(lin, pde & pte, 0, access, user, err);
     if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
-    const want = pte | PTE_A | (write ? PTE_D : 0);
-    if (want !== pte) mem.write32(pteAddr, want);
-    return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
+    this.setAD(pteAddr, pte, access);
+    this.wPhys = ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
+    this.wPerm = this.finish(perm, pte, access, false);
   }
 
-  private check(lin: number, rights: number, write: boolean, user: boolean, wp: boolean, err: number): void {
+  private walkPae(lin: number, access: Access, user: boolean): void {
+    const mem = this.mem;
+    const err = this.errBase(access, user);
+    const nxe = (this.host.efer & EFER_NXE) !== 0;
+    // Bits 62:32 of PDEs and PTEs are reserved here (frames below 4 GiB), 63 too without NXE.
+    const rsvdHi = nxe ? 0x7fffffff : -1;
+    const k = lin >>> 30;
+    const pdptLo = this.pdpte[2 * k];
+    if ((pdptLo & PTE_P) === 0) this.fault(lin, err);
+    const pdeAddr = ((pdptLo & ~0xfff) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
+    const pde = mem.read32(pdeAddr), pdeHi = mem.read32(pdeAddr + 4);
+    if ((pde & PTE_P) === 0) this.fault(lin, err);
+    if ((pdeHi & rsvdHi) !== 0) this.fault(lin, err | PfErr.P | PfErr.RSVD);
+    if ((pde & PTE_PS) !== 0) {
+      if ((pde & PDE2M_RSVD_LO) !== 0) this.fault(lin, err | PfErr.P | PfErr.RSVD);
+      const perm = this.permit(lin, pde, pdeHi, access, user, err);
+      this.setAD(pdeAddr, pde, access);
+      this.wPhys = ((pde & 0xffe00000) | (lin & 0x1fffff)) >>> 0;
+      this.wPerm = this.finish(perm, pde, access, true);
+      return;
+    }
+    const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
+    const pte = mem.read32(pteAddr), pteHi = mem.read32(pteAddr + 4);
+    if ((pte & PTE_P) === 0) this.fault(lin, err);
+    if ((pteHi & rsvdHi) !== 0) this.fault(lin, err | PfErr.P | PfErr.RSVD);
+    const perm = this.permit(lin, pde & pte, pdeHi | pteHi, access, user, err);
+    if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
+    this.setAD(pteAddr, pte, access);
+    this.wPhys = ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
+    this.wPerm = this.finish(perm, pte, access, false);
+  }
+
+  /** The #PF error code of a fault on this access, before P and RSVD. */
+  private errBase(access: Access, user: boolean): number {
+    let err = (access === Access.WRITE ? PfErr.W : 0) | (user ? PfErr.U : 0);
+    // I/D is reported only where execute-disable exists (PAE with NXE).
+    if (access === Access.EXEC && (this.host.efer & EFER_NXE) !== 0 && this.pae) err |= PfErr.ID;
+    return err;
+  }
+
+  /**
+   * The TLB permissions that `rights` (the AND of the levels' low doublewords) and `hiOr` (the
+   * OR of their high doublewords: bit 31 is XD) give this privilege; faults when `access` is not
+   * among them.
+   */
+  private permit(lin: number, rights: number, hiOr: number, access: Access, user: boolean, err: number): number {
     if (user && (rights & PTE_US) === 0) this.fault(lin, err | PfErr.P);
-    if (write && (rights & PTE_RW) === 0 && (user || wp)) this.fault(lin, err | PfErr.P);
+    let perm = Tlb.R | Tlb.X;
+    if ((rights & PTE_RW) !== 0 || (!user && (this.host.cr0 & CR0_WP) === 0)) perm |= Tlb.W;
+    if (hiOr < 0 && (this.host.efer & EFER_NXE) !== 0) perm &= ~Tlb.X;
+    if (access === Access.WRITE && (perm & Tlb.W) === 0) this.fault(lin, err | PfErr.P);
+    if (access === Access.EXEC && (perm & Tlb.X) === 0) this.fault(lin, err | PfErr.P);
+    return perm;
+  }
+
+  /** Sets the accessed bit, and the dirty bit for a write, in the final-level entry. */
+  private setAD(addr: number, entry: number, access: Access): void {
+    const want = entry | PTE_A | (access === Access.WRITE ? PTE_D : 0);
+    if (want !== entry) this.mem.write32(addr, want);
+  }
+
+  /** The TLB entry's permission bits: writes only once the page is dirty; G under CR4.PGE. */
+  private finish(perm: number, entry: number, access: Access, large: boolean): number {
+    if ((entry & PTE_D) === 0 && access !== Access.WRITE) perm &= ~Tlb.W;
+    if ((entry & PTE_G) !== 0 && (this.host.cr4 & CR4_PGE) !== 0) perm |= Tlb.G;
+    if (large) perm |= Tlb.LARGE;
+    return perm;
   }
 
   private fault(lin: number, code: number): never {
     this.host.cr2 = lin;
     return this.host.pageFault(code);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Data breakpoints
+
+  private watched(page: number): boolean {
+    for (let k = 0; k < 4; k++) {
+      if (this.watchLen[k] !== 0 && this.watchLin[k] >>> 12 === page) return true;
+    }
+    return false;
+  }
+
+  private checkWatch(lin: number, size: number, write: boolean): void {
+    const a = lin >>> 0, b = a + size;
+    for (let k = 0; k < 4; k++) {
+      const len = this.watchLen[k];
+      if (len === 0 || (!write && this.watchRw[k] !== 3)) continue;
+      const w = this.watchLin[k] >>> 0;
+      if (a < w + len && w < b) this.hits |= 1 << k;
+    }
+  }
+
+  /** Sets the data breakpoints (`len` 0 = none) and flushes the TLB so their pages miss. */
+  setWatches(lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
+    let n = 0;
+    for (let k = 0; k < 4; k++) {
+      this.watchLin[k] = lins[k];
+      this.watchLen[k] = lens[k];
+      this.watchRw[k] = rws[k];
+      if (lens[k] !== 0) n++;
+    }
+    this.watchCount = n;
+    this.enabled = this.paged || n > 0;
+    this.flushAll();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Debugger translation
+
+  /** Translation for a debugger or loader: no faults, no A/D updates, no TLB; -1 when unmapped. */
+  peek(lin: number): number {
+    if (!this.paged) return lin >>> 0;
+    const mem = this.mem;
+    if (this.pae) {
+      const pdptLo = this.pdpte[2 * (lin >>> 30)];
+      if ((pdptLo & PTE_P) === 0) return -1;
+      const pde = mem.read32(((pdptLo & ~0xfff) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0);
+      if ((pde & PTE_P) === 0) return -1;
+      if ((pde & PTE_PS) !== 0) return ((pde & 0xffe00000) | (lin & 0x1fffff)) >>> 0;
+      const pte = mem.read32(((pde & ~0xfff) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0);
+      if ((pte & PTE_P) === 0) return -1;
+      return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
+    }
+    const pde = mem.read32(((this.host.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0);
+    if ((pde & PTE_P) === 0) return -1;
+    if ((pde & PTE_PS) !== 0 && (this.host.cr4 & CR4_PSE) !== 0) return ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
+    const pte = mem.read32(((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0);
+    if ((pte & PTE_P) === 0) return -1;
+    return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
   }
 }

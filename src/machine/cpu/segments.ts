@@ -8,6 +8,7 @@
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
 import { SegAttr, Vec, type Cpu } from "./cpu.js";
+import { sysRd32, sysWr8 } from "./sysmem.js";
 
 /** The last descriptor fetched by `readDescriptor`, parsed. */
 export const desc = {
@@ -66,8 +67,9 @@ export function readDescriptor(cpu: Cpu, sel: number): boolean {
   }
   if ((sel | 7) > limit) return false;
   const addr = (base + (sel & 0xfff8)) | 0;
-  const lo = cpu.rd32(addr);
-  const hi = cpu.rd32((addr + 4) | 0);
+  // Descriptor tables are read with supervisor rights whatever the CPL.
+  const lo = sysRd32(cpu, addr);
+  const hi = sysRd32(cpu, (addr + 4) | 0);
   desc.lo = lo;
   desc.hi = hi;
   desc.addr = addr;
@@ -82,7 +84,7 @@ export function markAccessed(cpu: Cpu): void {
   if ((desc.attr & (SegAttr.S | SegAttr.ACCESSED)) === SegAttr.S) {
     desc.attr |= SegAttr.ACCESSED;
     desc.hi |= 1 << 8;
-    cpu.wr8((desc.addr + 5) | 0, (desc.hi >>> 8) & 0xff);
+    sysWr8(cpu, (desc.addr + 5) | 0, (desc.hi >>> 8) & 0xff);
   }
 }
 
@@ -150,8 +152,8 @@ const enum SysType {
 
 /**
  * Checks the target of a protected-mode far JMP or CALL through a code-segment selector and leaves
- * its descriptor in `desc`. Call gates, task gates and TSS selectors (task switches) are not
- * supported yet: they raise #GP(selector) — a later issue adds them.
+ * its descriptor in `desc`. TSS and task-gate targets are switched to before this is called
+ * (./ops/control.ts); call gates are not supported yet and raise #GP(selector), as do busy TSSs.
  */
 export function checkFarCode(cpu: Cpu, sel: number): void {
   if ((sel & 0xfffc) === 0) cpu.gp(0);
@@ -164,7 +166,7 @@ export function checkFarCode(cpu: Cpu, sel: number): void {
       case SysType.TASK_GATE:
       case SysType.TSS16_AVAIL:
       case SysType.TSS32_AVAIL:
-        // TODO(next issue): call gates, task gates and task switches.
+        // TODO(call gates): far CALL/JMP through a call gate.
         return cpu.gp(selCode(sel));
       default:
         return cpu.gp(selCode(sel));

@@ -7,11 +7,14 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
-import { Stop, Vec, type Cpu } from "../cpu.js";
+import { SegAttr, Stop, Vec, type Cpu } from "../cpu.js";
 import {
-  checkFarCode, checkReturnCode, checkReturnStack, desc, dropInaccessibleSegs, loadCsFromDesc, loadCsReal,
-  loadSsFromDesc, v86,
+  checkFarCode, checkReturnCode, checkReturnStack, desc, dplOf, dropInaccessibleSegs, loadCsFromDesc, loadCsReal,
+  loadSsFromDesc, readDescriptor, selCode, v86,
 } from "../segments.js";
+import { Dr6 } from "../debug.js";
+import { sysRd16 } from "../sysmem.js";
+import { isAvailableTss, isBusyTss, switchTask, TaskSource } from "../task.js";
 import { def, defGroup } from "../table.js";
 
 /** Sets EIP to `target` (already truncated to the operand size) after the CS limit check. */
@@ -32,6 +35,8 @@ function checkTarget(cpu: Cpu, target: number): void {
  * a debugger sees it); otherwise the event is delivered through the IVT/IDT.
  */
 export function softwareInterrupt(cpu: Cpu, vector: number): void {
+  // The handler is entered with TF clear and no single-step trap after INT n; it comes after IRET.
+  cpu.dbgTrap &= ~Dr6.BS;
   if (cpu.trapExceptions) {
     cpu.excVector = vector;
     cpu.excCode = -1;
@@ -44,7 +49,38 @@ export function softwareInterrupt(cpu: Cpu, vector: number): void {
 // ------------------------------------------------------------------------------------------------
 // Far transfers
 
-/** JMP far: real mode loads CS directly; protected mode to a code segment at the same level. */
+/**
+ * A protected-mode far JMP or CALL to a TSS or a task gate (SDM JMP/CALL Operation,
+ * TASK-STATE-SEGMENT and TASK-GATE): switches tasks and returns true. False when `sel` names
+ * something else, which the caller checks as a code segment.
+ */
+function farTask(cpu: Cpu, sel: number, source: TaskSource): boolean {
+  if ((sel & 0xfffc) === 0 || !readDescriptor(cpu, sel)) return false;
+  let a = desc.attr;
+  const type = a & 0x1f; // S included
+  if (type === 0x05) {
+    // Task gate: its DPL against CPL and RPL, then the TSS it names, in the GDT.
+    if (dplOf(a) < cpu.cpl || dplOf(a) < (sel & 3)) cpu.gp(selCode(sel));
+    if ((a & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(sel));
+    const tss = desc.lo >>> 16;
+    if ((tss & 4) !== 0 || !readDescriptor(cpu, tss)) cpu.gp(selCode(tss));
+    a = desc.attr;
+    if (!isAvailableTss(a)) cpu.gp(selCode(tss));
+    if ((a & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(tss));
+    switchTask(cpu, tss, source, 0);
+  } else if (isAvailableTss(a)) {
+    if (dplOf(a) < cpu.cpl || dplOf(a) < (sel & 3)) cpu.gp(selCode(sel));
+    if ((a & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(sel));
+    switchTask(cpu, sel, source, 0);
+  } else {
+    return false;
+  }
+  // The new task's EIP must lie in its code segment (#GP(0) in the new task).
+  checkTarget(cpu, cpu.eip);
+  return true;
+}
+
+/** JMP far: real mode loads CS directly; protected mode to a code segment at the same level, or a task. */
 export function jmpFar(cpu: Cpu, sel: number, off: number): void {
   if (!cpu.protectedMode() || v86(cpu)) {
     checkTarget(cpu, off);
@@ -52,6 +88,7 @@ export function jmpFar(cpu: Cpu, sel: number, off: number): void {
     cpu.eip = off;
     return;
   }
+  if (farTask(cpu, sel, TaskSource.JMP)) return;
   checkFarCode(cpu, sel);
   if (off >>> 0 > desc.limit) cpu.gp(0);
   loadCsFromDesc(cpu, sel, cpu.cpl);
@@ -62,6 +99,7 @@ export function jmpFar(cpu: Cpu, sel: number, off: number): void {
 export function callFar(cpu: Cpu, sel: number, off: number, size32: boolean): void {
   const pm = cpu.protectedMode() && !v86(cpu);
   if (pm) {
+    if (farTask(cpu, sel, TaskSource.CALL)) return;
     checkFarCode(cpu, sel);
     if (off >>> 0 > desc.limit) cpu.gp(0);
   } else {
@@ -145,8 +183,19 @@ function setStackPointer(cpu: Cpu, v: number, size32: boolean): void {
 const RETURN_FLAGS = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.TF | Flag.IF | Flag.DF | Flag.OF |
   Flag.IOPL | Flag.NT | Flag.RF | Flag.AC | Flag.ID;
 
+/** IRET with NT: back to the task in the TSS's link field, which must be busy; nothing is popped. */
+function iretTask(cpu: Cpu): void {
+  const link = sysRd16(cpu, cpu.trBase);
+  if ((link & 4) !== 0 || !readDescriptor(cpu, link)) cpu.raise(Vec.TS, selCode(link));
+  if (!isBusyTss(desc.attr)) cpu.raise(Vec.TS, selCode(link));
+  if ((desc.attr & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(link));
+  switchTask(cpu, link, TaskSource.IRET, 0);
+  checkTarget(cpu, cpu.eip);
+}
+
 /** IRET / IRETD. */
 export function iret(cpu: Cpu, size32: boolean): void {
+  if ((cpu.flags & Flag.NT) !== 0 && cpu.protectedMode() && !v86(cpu)) return iretTask(cpu);
   const sp = cpu.sp();
   const n = size32 ? 4 : 2;
   const off = size32 ? cpu.read32(Seg.SS, sp) : cpu.read16(Seg.SS, sp);
@@ -165,10 +214,6 @@ export function iret(cpu: Cpu, size32: boolean): void {
   }
   if (v86(cpu)) {
     // TODO(virtual-8086 issue): IRET in virtual-8086 mode (IOPL-sensitive, VME).
-    cpu.gp(0);
-  }
-  if ((old & Flag.NT) !== 0) {
-    // TODO(next issue): a nested-task return switches back to the previous task through the TSS link.
     cpu.gp(0);
   }
   if (size32 && (fl & Flag.VM) !== 0 && cpu.cpl === 0) {

@@ -6,6 +6,7 @@ import { Flag } from "../../../x86/eflags.js";
 import type { Insn } from "../../../x86/insn.js";
 import { SegAttr, Vec, type Cpu } from "../cpu.js";
 import { desc, dplOf, readDescriptor, selCode } from "../segments.js";
+import { sysWr8 } from "../sysmem.js";
 import { def, defGroup } from "../table.js";
 
 /** System descriptor types (SDM vol. 3, table 3-2). */
@@ -87,7 +88,7 @@ function ltr(cpu: Cpu, i: Insn): void {
   const type = desc.attr & 0xf;
   if ((desc.attr & SegAttr.S) !== 0 || (type !== SysType.TSS16_AVAIL && type !== SysType.TSS32_AVAIL)) cpu.gp(selCode(sel));
   if ((desc.attr & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(sel));
-  cpu.wr8((desc.addr + 5) | 0, ((desc.hi >>> 8) & 0xff) | 2); // busy
+  sysWr8(cpu, (desc.addr + 5) | 0, ((desc.hi >>> 8) & 0xff) | 2); // busy
   cpu.trSel = sel;
   cpu.trBase = desc.base;
   cpu.trLimit = desc.limit;

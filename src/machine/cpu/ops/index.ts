@@ -11,4 +11,5 @@ import "./string.js";
 import "./system.js";
 import "./sysreg.js";
 import "./descriptor.js";
+import "./sysenter.js";
 import "./x87.js";

@@ -5,6 +5,7 @@
 import { Reg, type Insn } from "../../../x86/insn.js";
 import { Vec, type Cpu } from "../cpu.js";
 import { def, defGroup } from "../table.js";
+import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
 
 /** MSRs an i686 kernel touches; unknown ones raise #GP(0) as on hardware. */
 export const enum Msr {
@@ -44,27 +45,48 @@ function storeTableReg(cpu: Cpu, i: Insn, base: number, limit: number): void {
   cpu.write32(i.seg, (off + 2) | 0, base);
 }
 
+const CR0_PE = 1, CR0_WP = 0x10000, CR0_PG = 0x80000000 | 0;
+const CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80;
+/** CR4 bits this CPU has: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT (not VME or PVI). */
+const CR4_VALID = 0x7fc;
+
+/** PAE paging with these CR0/CR4 values: the PDPTEs CR3 names must be valid (else #GP(0)). */
+function checkPdptes(cpu: Cpu, cr0: number, cr3: number, cr4: number): void {
+  if ((cr0 & CR0_PG) !== 0 && (cr4 & CR4_PAE) !== 0 && !cpu.paging.pdptesValid(cr3)) cpu.gp(0);
+}
+
 /** MOV to CR0..CR4 (CR1 and CR5+ are #UD). */
 function writeCr(cpu: Cpu, n: number, v: number): void {
   switch (n) {
-    case 0:
+    case 0: {
       // PG without PE is #GP, as is NW without CD.
       if ((v & 0x80000000) !== 0 && (v & 1) === 0) cpu.gp(0);
       if ((v & 0x20000000) !== 0 && (v & 0x40000000) === 0) cpu.gp(0);
-      cpu.cr0 = v | 0x10; // ET is hardwired on a P6
-      cpu.paging.changed();
+      v |= 0x10; // ET is hardwired on a P6
+      const diff = cpu.cr0 ^ v;
+      if ((diff & CR0_PG) !== 0) checkPdptes(cpu, v, cpu.cr3, cpu.cr4);
+      cpu.cr0 = v;
+      // Only PE, WP and PG change translations (TS, MP, EM and the cache bits do not).
+      if ((diff & (CR0_PE | CR0_WP | CR0_PG)) !== 0) cpu.paging.changed();
       return;
+    }
     case 2:
       cpu.cr2 = v;
       return;
     case 3:
+      checkPdptes(cpu, cpu.cr0, v, cpu.cr4);
       cpu.cr3 = v;
-      cpu.paging.changed();
+      cpu.paging.cr3Changed();
       return;
-    case 4:
+    case 4: {
+      if ((v & ~CR4_VALID) !== 0) cpu.gp(0);
+      const diff = cpu.cr4 ^ v;
+      if ((diff & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) checkPdptes(cpu, cpu.cr0, cpu.cr3, v);
       cpu.cr4 = v;
-      cpu.paging.changed();
+      // A change of PSE, PAE or PGE flushes the TLB, global entries included.
+      if ((diff & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) cpu.paging.changed();
       return;
+    }
     default:
       cpu.raise(Vec.UD);
   }
@@ -78,6 +100,17 @@ function readCr(cpu: Cpu, n: number): number {
     case 4: return cpu.cr4;
     default: return cpu.raise(Vec.UD);
   }
+}
+
+/**
+ * DR7.GD: any MOV to or from a debug register raises #DB (a fault) with DR6.BD; GD is cleared so
+ * the handler can use the registers (SDM vol. 3, 17.2.4).
+ */
+function generalDetect(cpu: Cpu): void {
+  if ((cpu.dr[7] & DR7_GD) === 0) return;
+  cpu.dr[7] &= ~DR7_GD;
+  cpu.dr[6] |= Dr6.BD;
+  cpu.raise(Vec.DB);
 }
 
 /** DR4/DR5 alias DR6/DR7 unless CR4.DE. */
@@ -171,15 +204,19 @@ function register(): void {
   });
   def(0x121, (cpu, i) => {
     requireCpl0(cpu);
-    cpu.r32[i.rm] = cpu.dr[drIndex(cpu, i.reg)];
+    const n = drIndex(cpu, i.reg);
+    generalDetect(cpu);
+    cpu.r32[i.rm] = cpu.dr[n];
   });
   def(0x123, (cpu, i) => {
     requireCpl0(cpu);
     const n = drIndex(cpu, i.reg);
+    generalDetect(cpu);
     let v = cpu.r32[i.rm];
     if (n === 6) v = (v | 0xffff0ff0) & ~0x1000;
     else if (n === 7) v = (v | 0x400) & ~0xd800;
     cpu.dr[n] = v;
+    if (n !== 6) debugRegsChanged(cpu);
   });
 
   // RDMSR / WRMSR: ECX selects, EDX:EAX carries.

@@ -6,6 +6,7 @@ import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
 import { Stop, Vec, type Cpu } from "../cpu.js";
 import { loadSeg, v86 } from "../segments.js";
+import { sysRd16 } from "../sysmem.js";
 import { def } from "../table.js";
 import { inhibitInterrupts } from "./stack.js";
 
@@ -21,10 +22,11 @@ export function checkIo(cpu: Cpu, port: number, size: number): void {
   if (!cpu.protectedMode()) return;
   if (!v86(cpu) && cpu.cpl <= ((cpu.flags >>> 12) & 3)) return;
   if ((cpu.trAttr & 0x8) === 0 || cpu.trLimit >>> 0 < 0x67) cpu.gp(0);
-  const mapBase = cpu.rd16((cpu.trBase + 0x66) | 0);
+  // The TSS is read with supervisor rights whatever the CPL.
+  const mapBase = sysRd16(cpu, (cpu.trBase + 0x66) | 0);
   const at = mapBase + (port >>> 3);
   if (at + 1 > cpu.trLimit >>> 0) cpu.gp(0);
-  const bits = cpu.rd16((cpu.trBase + at) | 0);
+  const bits = sysRd16(cpu, (cpu.trBase + at) | 0);
   const mask = ((1 << size) - 1) << (port & 7);
   if ((bits & mask) !== 0) cpu.gp(0);
 }
@@ -64,6 +66,7 @@ export function cpuid(cpu: Cpu): void {
       a = MAX_EXT;
       break;
     case 0x80000001:
+      d = m.extFeatures ?? 0;
       break;
     default: {
       const at = (leaf - 0x80000002) * 16;

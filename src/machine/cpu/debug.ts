@@ -1,0 +1,117 @@
+// Debug exceptions (SDM vol. 3, chapter 17): TF single-step traps, DR0–DR3 instruction breakpoints
+// (faults, suppressed for one instruction by RF) and data breakpoints (traps after the access), the
+// task-switch trap (TSS T bit), and DR6 status. General detect (DR7.GD) lives with MOV DR in
+// ./ops/sysreg.ts and INT1/ICEBP in ./ops/sysenter.ts.
+//
+// The run-loop contract — all of it costs one test per instruction while DR7 enables nothing and
+// TF and RF are clear:
+//
+//   this.insnEip = this.eip;
+//   if (((this.flags & (Flag.TF | Flag.RF)) | this.dbgArmed) !== 0) this.debugBefore();
+//   ... fetch, execute, icount++ ...
+//   if (this.dbgPending !== 0) this.debugAfter();
+//
+// `debugBefore` may raise #DB as a fault (an instruction breakpoint), which the loop's catch
+// delivers like any fault, with EIP at the instruction. It latches TF (a trap is taken after the
+// instruction only if TF was set before it: POPF/IRET that set TF do not trap, those that clear
+// it do) and sets `dbgPending`. `debugAfter` delivers the #DB trap, with EIP after the
+// instruction, when single-step, a data breakpoint or a task switch into a T-flagged task asked for
+// it, and ends RF's one-instruction suppression. Any fault (Cpu.raise) clears `dbgPending`: a
+// faulting instruction reports no trap.
+//
+// Data breakpoints are checked in the MMU's slow path: pages holding one never enter the TLB
+// (see ./mmu.ts), so the hot memory path is untouched.
+
+import { Flag } from "../../x86/eflags.js";
+import { Seg } from "../../x86/insn.js";
+import { Stop, Vec, type Cpu } from "./cpu.js";
+
+/** DR6 bits. */
+export const enum Dr6 { B0 = 1, B1 = 2, B2 = 4, B3 = 8, BD = 0x2000, BS = 0x4000, BT = 0x8000 }
+
+/** DR7.GD: general detect. */
+export const DR7_GD = 0x2000;
+/** DR7 local enables (L0–L3 and LE), which a task switch clears. */
+export const DR7_LOCAL = 0x155;
+
+/** Byte length of a breakpoint by DR7's LEN field (2 = 8 bytes on later CPUs; undefined on P6). */
+const LEN_BYTES = [1, 2, 8, 4];
+
+// Scratch for setting the MMU's watches (no allocation).
+const wLin = new Int32Array(4), wLen = new Int32Array(4), wRw = new Int32Array(4);
+
+/** DR0–DR3 or DR7 changed (MOV DR, task switch, reset, restore): rebuild what the checks use. */
+export function debugRegsChanged(cpu: Cpu): void {
+  const dr7 = cpu.dr[7];
+  let exec = 0;
+  for (let k = 0; k < 4; k++) {
+    wLen[k] = 0;
+    if (((dr7 >>> (2 * k)) & 3) === 0) continue;
+    const rw = (dr7 >>> (16 + 4 * k)) & 3;
+    const len = LEN_BYTES[(dr7 >>> (18 + 4 * k)) & 3];
+    if (rw === 0) {
+      exec |= 1 << k;
+    } else if (rw !== 2) {
+      // R/W 2 is an I/O breakpoint (CR4.DE), which this CPU does not implement.
+      wLin[k] = cpu.dr[k] & ~(len - 1);
+      wLen[k] = len;
+      wRw[k] = rw;
+    }
+  }
+  const had = cpu.paging.watchCount;
+  cpu.dbgExec = exec;
+  cpu.paging.setWatches(wLin, wLen, wRw);
+  cpu.dbgArmed = exec !== 0 || cpu.paging.watchCount > 0 ? 1 : 0;
+  if (had !== cpu.paging.watchCount) cpu.paging.hits = 0;
+}
+
+/** Before an instruction (see the contract above). */
+export function debugBefore(cpu: Cpu): void {
+  cpu.paging.hits = 0;
+  const fl = cpu.flags;
+  if ((fl & Flag.RF) !== 0) {
+    cpu.dbgRf = 1;
+  } else if (cpu.dbgExec !== 0) {
+    const lin = (cpu.segBase[Seg.CS] + cpu.eip) | 0;
+    let hit = 0;
+    for (let k = 0; k < 4; k++) if (((cpu.dbgExec >>> k) & 1) !== 0 && cpu.dr[k] === lin) hit |= 1 << k;
+    if (hit !== 0) {
+      cpu.dr[6] = (cpu.dr[6] & ~0xf) | hit;
+      cpu.raise(Vec.DB);
+    }
+  }
+  cpu.dbgTrap = (fl & Flag.TF) !== 0 ? Dr6.BS : 0;
+  cpu.dbgPending = 1;
+}
+
+/** After an instruction completed (see the contract above). */
+export function debugAfter(cpu: Cpu): void {
+  cpu.dbgPending = 0;
+  if (cpu.dbgRf !== 0) {
+    cpu.dbgRf = 0;
+    cpu.flags &= ~Flag.RF;
+  }
+  const bits = cpu.dbgTrap | cpu.paging.hits;
+  cpu.dbgTrap = 0;
+  cpu.paging.hits = 0;
+  if (bits === 0) return;
+  cpu.dr[6] = (cpu.dr[6] & ~0xf) | bits;
+  deliverDebugTrap(cpu);
+}
+
+/** Delivers #DB as a trap (EIP is the next instruction's), or stops for a test harness. */
+export function deliverDebugTrap(cpu: Cpu): void {
+  if (cpu.trapExceptions) {
+    cpu.excVector = Vec.DB;
+    cpu.excCode = -1;
+    cpu.requestStop(Stop.EXCEPTION);
+    return;
+  }
+  if (!cpu.interrupts.deliver(cpu, Vec.DB, -1, false)) cpu.requestStop(cpu.stopReason);
+}
+
+/** A task switch into a task whose TSS has the T bit: #DB with DR6.BT after the switch. */
+export function taskSwitchTrap(cpu: Cpu): void {
+  cpu.dbgTrap |= Dr6.BT;
+  cpu.dbgPending = 1;
+}
