@@ -1,0 +1,164 @@
+import { describe, expect, it } from "vitest";
+import { Flag } from "../../x86/eflags.js";
+import { Reg } from "../../x86/insn.js";
+import { bareCpu, CODE_BASE, nasm, runAsm } from "../../../test/support/cpu.js";
+import { SegAttr, Stop, Vec, type Cpu } from "./cpu.js";
+import { writeDescriptor, writeGate } from "./segments.js";
+
+/** Runs until `int3`, collecting the EIP of every #DB stop (trapExceptions stops without delivering). */
+function trace(cpu: Cpu): number[] {
+  const eips: number[] = [];
+  for (let k = 0; k < 100; k++) {
+    const stop = cpu.run(1000);
+    if (stop !== Stop.EXCEPTION || cpu.excVector !== Vec.DB) break;
+    eips.push(cpu.eip);
+  }
+  return eips;
+}
+
+/** Assembles `source` at CODE_BASE, returning the address of each `label:` as well. */
+function program(source: string): { code: Uint8Array; labels: Record<string, number> } {
+  const names = [...source.matchAll(/^\s*(\w+):/gm)].map((m) => m[1]);
+  const code = nasm(`${source}\n${names.map((n) => `dd ${n}`).join("\n")}`, 32, CODE_BASE);
+  const labels: Record<string, number> = {};
+  const view = new DataView(code.buffer, code.byteOffset);
+  names.forEach((n, k) => { labels[n] = view.getUint32(code.length - 4 * (names.length - k), true); });
+  return { code, labels };
+}
+
+describe("debug exceptions", () => {
+  it("single-steps with TF: a trap after each instruction that began with TF set, none after the POPF that set it", () => {
+    const { code, labels } = program(`
+      pushfd
+      or dword [esp], 0x100
+      popfd
+    a: mov eax, 1
+    b: mov ebx, 2
+    c: pushfd
+    d: and dword [esp], ~0x100
+    e: popfd
+    f: mov ecx, 3
+      int3`);
+    const { cpu } = bareCpu(code);
+    expect(trace(cpu)).toEqual([labels.b, labels.c, labels.d, labels.e, labels.f]);
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.dr[6] & 0x4000).toBe(0x4000); // BS
+    expect(cpu.r32[Reg.ECX]).toBe(3);
+  });
+
+  it("delivers single-step traps through the IDT, with TF clear in the handler and back on after IRET", () => {
+    // The #DB handler counts its calls in EDI; the stepped code runs three instructions after POPF.
+    const { cpu, stop } = runAsm(`
+      pushfd
+      or dword [esp], 0x100
+      popfd
+      nop
+      nop
+      pushfd
+      and dword [esp], ~0x100
+      popfd
+      hlt
+      times 0x100 - ($ - $$) db 0xcc
+      inc edi
+      pushfd
+      pop esi
+      iret`, (c) => {
+      c.trapExceptions = false;
+      c.gdtrBase = 0x500;
+      c.gdtrLimit = 0x17;
+      writeDescriptor(c, 0x508, 0, 0xfffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.DB | SegAttr.G);
+      c.idtrBase = 0x4000;
+      c.idtrLimit = 0x7ff;
+      writeGate(c, 0x4000 + 8, 0x08, 0x1100, 0xe, 0);
+    });
+    expect(stop).toBe(Stop.HALT);
+    expect(cpu.r32[Reg.EDI]).toBe(5); // after nop, nop, pushfd, and, popfd
+    expect(cpu.r32[Reg.ESI] & Flag.TF).toBe(0);
+  });
+
+  it("stops at a DR0 execute breakpoint before the instruction runs, and RF lets it run once", () => {
+    const { code, labels } = program(`
+      mov eax, target
+      mov dr0, eax
+      mov eax, 0x401      ; L0, R/W0 = execute, LEN0 = 1 byte
+      mov dr7, eax
+      mov eax, 1
+      jmp target
+      nop
+    target: mov eax, 2
+      int3`);
+    const { cpu } = bareCpu(code);
+    expect(cpu.run(1000)).toBe(Stop.EXCEPTION);
+    expect(cpu.excVector).toBe(Vec.DB);
+    expect(cpu.eip).toBe(labels.target);
+    expect(cpu.r32[Reg.EAX]).toBe(1);
+    expect(cpu.dr[6] & 0xf).toBe(1);
+    // A handler would IRET with RF set in the image: the breakpoint is suppressed for one instruction.
+    cpu.flags |= Flag.RF;
+    expect(cpu.run(1000)).toBe(Stop.EXCEPTION);
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.r32[Reg.EAX]).toBe(2);
+    expect(cpu.getEflags() & Flag.RF).toBe(0);
+  });
+
+  it("traps after a write that touches a DR1 write watchpoint, but not after a read of it", () => {
+    const { cpu } = runAsm(`
+      mov eax, 0x3002
+      mov dr1, eax
+      mov eax, 0x5 << 20 | 0x8   ; R/W1 = write, LEN1 = 2 bytes, G1
+      mov dr7, eax
+      mov ebx, [0x3000]
+      mov dword [0x3000], 0xdead
+      mov ecx, 1
+      int3`);
+    expect(cpu.excVector).toBe(Vec.DB);
+    expect(cpu.mem.read32(0x3000)).toBe(0xdead); // a trap: the write happened
+    expect(cpu.r32[Reg.ECX]).toBe(0);
+    expect(cpu.dr[6] & 0xf).toBe(2); // B1
+    expect(cpu.mem.read8(cpu.eip)).toBe(0xb9); // stopped before MOV ECX
+    expect(cpu.run(100)).toBe(Stop.EXCEPTION);
+    expect(cpu.excVector).toBe(Vec.BP);
+  });
+
+  it("watches through the page tables too: a read/write watchpoint on a paged address", () => {
+    const { cpu } = runAsm(`
+      mov eax, cr4
+      or eax, 0x10
+      mov cr4, eax
+      mov eax, 0x10000
+      mov cr3, eax
+      mov eax, cr0
+      or eax, 0x80000000
+      mov cr0, eax
+      mov eax, 0x400104
+      mov dr2, eax
+      mov eax, 0xf << 24 | 0x20  ; R/W2 = read/write, LEN2 = 4 bytes, G2
+      mov dr7, eax
+      mov ebx, [0x400100]   ; the four bytes before the watched ones
+      mov ebx, [0x400106]   ; overlaps the last two
+      mov ecx, 1
+      int3`, (c) => {
+      c.mem.write32(0x10000, 0x83); // 0–4 MiB identity (PSE)
+      c.mem.write32(0x10004, 0x83); // 4–8 MiB → 0
+      c.mem.write32(0x104, 0x56781234);
+    });
+    expect(cpu.excVector).toBe(Vec.DB);
+    expect(cpu.r32[Reg.EBX]).toBe(0x5678); // 0x400106 → phys 0x106
+    expect(cpu.r32[Reg.ECX]).toBe(0);
+    expect(cpu.dr[6] & 0xf).toBe(4); // B2
+  });
+
+  it("raises #DB with DR6.BD on MOV DR under DR7.GD and clears GD; INT1 traps", () => {
+    const gd = runAsm(`
+      mov eax, 0x2000
+      mov dr7, eax
+      mov eax, dr0`);
+    expect(gd.cpu.excVector).toBe(Vec.DB);
+    expect(gd.cpu.dr[6] & 0x2000).toBe(0x2000);
+    expect(gd.cpu.dr[7] & 0x2000).toBe(0);
+    expect(gd.cpu.eip).toBe(CODE_BASE + 5 + 3); // a fault: at the MOV
+    const icebp = runAsm(`db 0xf1\nnop`);
+    expect(icebp.cpu.excVector).toBe(Vec.DB);
+    expect(icebp.cpu.eip).toBe(CODE_BASE + 1);
+  });
+});
