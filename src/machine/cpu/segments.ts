@@ -152,8 +152,8 @@ const enum SysType {
 
 /**
  * Checks the target of a protected-mode far JMP or CALL through a code-segment selector and leaves
- * its descriptor in `desc`. TSS and task-gate targets are switched to before this is called
- * (./ops/control.ts); call gates are not supported yet and raise #GP(selector), as do busy TSSs.
+ * its descriptor in `desc`. TSS, task-gate and call-gate targets are dealt with before this is
+ * called (./ops/control.ts); here they, and busy TSSs, raise #GP(selector).
  */
 export function checkFarCode(cpu: Cpu, sel: number): void {
   if ((sel & 0xfffc) === 0) cpu.gp(0);
@@ -166,7 +166,6 @@ export function checkFarCode(cpu: Cpu, sel: number): void {
       case SysType.TASK_GATE:
       case SysType.TSS16_AVAIL:
       case SysType.TSS32_AVAIL:
-        // TODO(call gates): far CALL/JMP through a call gate.
         return cpu.gp(selCode(sel));
       default:
         return cpu.gp(selCode(sel));

@@ -289,7 +289,7 @@ describe("far transfers", () => {
     expect(fault(0)).toEqual([Vec.GP, 0]);
     expect(fault(0x28)).toEqual([Vec.NP, 0x28]);
     expect(fault(0x10)).toEqual([Vec.GP, 0x10]);
-    expect(fault(0x30)).toEqual([Vec.GP, 0x30]); // call gates are the next issue's
+    expect(fault(0x33)).toEqual([Vec.GP, 0x30]); // a call gate of DPL 0 named with RPL 3
     expect(fault(0x18)).toEqual([Vec.GP, 0x18]); // DPL 3 from CPL 0
     expect(fault(0x0b)).toEqual([Vec.GP, 0x08]); // RPL 3 > CPL 0
     expect(fault(0x40, 0x2000)).toEqual([Vec.GP, 0]);

@@ -9,11 +9,11 @@ import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
 import { SegAttr, Stop, Vec, type Cpu } from "../cpu.js";
 import {
-  checkFarCode, checkReturnCode, checkReturnStack, desc, dplOf, dropInaccessibleSegs, loadCsFromDesc, loadCsReal,
-  loadSsFromDesc, readDescriptor, selCode, v86,
+  checkFarCode, checkReturnCode, checkReturnStack, desc, dplOf, dropInaccessibleSegs, inSegment, loadCsFromDesc,
+  loadCsReal, loadSsFromDesc, markAccessed, readDescriptor, selCode, v86,
 } from "../segments.js";
 import { Dr6 } from "../debug.js";
-import { sysRd16 } from "../sysmem.js";
+import { sysRd16, sysRd32 } from "../sysmem.js";
 import { isAvailableTss, isBusyTss, switchTask, TaskSource } from "../task.js";
 import { def, defGroup } from "../table.js";
 
@@ -80,6 +80,99 @@ function farTask(cpu: Cpu, sel: number, source: TaskSource): boolean {
   return true;
 }
 
+/**
+ * A protected-mode far CALL or JMP through a call gate (SDM CALL Operation, CALL-GATE): to the
+ * gate's code segment and offset; a CALL to a more privileged non-conforming segment switches to
+ * the TSS's stack for that level and copies the gate's parameter count of words or doublewords.
+ * Returns false when `sel` does not name a call gate.
+ */
+function farCallGate(cpu: Cpu, sel: number, call: boolean): boolean {
+  if ((sel & 0xfffc) === 0 || !readDescriptor(cpu, sel)) return false;
+  const ga = desc.attr;
+  const gtype = ga & 0x1f;
+  if (gtype !== 0x04 && gtype !== 0x0c) return false;
+  if (dplOf(ga) < cpu.cpl || dplOf(ga) < (sel & 3)) cpu.gp(selCode(sel));
+  if ((ga & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(sel));
+  const gate32 = gtype === 0x0c;
+  const lo = desc.lo, hi = desc.hi;
+  const target = lo >>> 16;
+  const off = gate32 ? (hi & 0xffff0000) | (lo & 0xffff) : lo & 0xffff;
+  const params = hi & 0x1f;
+  if ((target & 0xfffc) === 0) cpu.gp(0);
+  if (!readDescriptor(cpu, target)) cpu.gp(selCode(target));
+  const a = desc.attr, dpl = dplOf(a);
+  const conforming = (a & SegAttr.DC) !== 0;
+  if ((a & (SegAttr.S | SegAttr.CODE)) !== (SegAttr.S | SegAttr.CODE) || dpl > cpu.cpl) cpu.gp(selCode(target));
+  if (!call && !conforming && dpl !== cpu.cpl) cpu.gp(selCode(target));
+  if ((a & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(target));
+  if (off >>> 0 > desc.limit) cpu.gp(0);
+  const csBase = desc.base, csLimit = desc.limit, csAttr = desc.attr, csAddr = desc.addr, csHi = desc.hi;
+  const oldCs = cpu.segSel[Seg.CS], oldEip = cpu.eip;
+  const n = gate32 ? 4 : 2;
+  if (!call || conforming || dpl === cpu.cpl) {
+    if (call) {
+      const sp1 = cpu.spPlus(-n), sp2 = cpu.spPlus(-2 * n);
+      if (gate32) { cpu.write32(Seg.SS, sp1, oldCs); cpu.write32(Seg.SS, sp2, oldEip); }
+      else { cpu.write16(Seg.SS, sp1, oldCs); cpu.write16(Seg.SS, sp2, oldEip); }
+      cpu.setSp(sp2);
+    }
+    restoreDesc(csBase, csLimit, csAttr, csAddr, csHi);
+    loadCsFromDesc(cpu, target, cpu.cpl);
+    cpu.eip = off;
+    return true;
+  }
+  // More privilege: the inner stack from the TSS, then the caller's SS:ESP, parameters, CS:EIP.
+  const tss32 = (cpu.trAttr & 0x8) !== 0;
+  const slot = tss32 ? 4 + dpl * 8 : 2 + dpl * 4;
+  if (slot + (tss32 ? 5 : 3) > cpu.trLimit >>> 0) cpu.raise(Vec.TS, selCode(cpu.trSel));
+  const newEsp = tss32 ? sysRd32(cpu, (cpu.trBase + slot) | 0) : sysRd16(cpu, (cpu.trBase + slot) | 0);
+  const newSs = sysRd16(cpu, (cpu.trBase + slot + (tss32 ? 4 : 2)) | 0);
+  if ((newSs & 0xfffc) === 0) cpu.raise(Vec.TS, 0);
+  if (!readDescriptor(cpu, newSs)) cpu.raise(Vec.TS, selCode(newSs));
+  const sa = desc.attr;
+  if ((newSs & 3) !== dpl || dplOf(sa) !== dpl ||
+    (sa & (SegAttr.S | SegAttr.CODE | SegAttr.RW)) !== (SegAttr.S | SegAttr.RW)) cpu.raise(Vec.TS, selCode(newSs));
+  if ((sa & SegAttr.P) === 0) cpu.raise(Vec.SS, selCode(newSs));
+  const ss32 = (sa & SegAttr.DB) !== 0;
+  const frame = n * (4 + params);
+  const top = ss32 ? newEsp : newEsp & 0xffff;
+  if (!inSegment(sa, desc.limit, ss32 ? (top - frame) | 0 : (top - frame) & 0xffff, frame)) cpu.raise(Vec.SS, selCode(newSs));
+  // Read the parameters from the caller's stack before anything changes.
+  const oldSs = cpu.segSel[Seg.SS], oldEsp = cpu.r32[Reg.ESP], oldSp = cpu.sp();
+  for (let k = 0; k < params; k++) {
+    const at = cpu.stack32 ? (oldSp + n * k) | 0 : (oldSp + n * k) & 0xffff;
+    paramScratch[k] = gate32 ? cpu.read32(Seg.SS, at) : cpu.read16(Seg.SS, at);
+  }
+  markAccessed(cpu);
+  const oldCpl = cpu.cpl;
+  const o = [cpu.segBase[Seg.SS], cpu.segLimit[Seg.SS], cpu.segAttr[Seg.SS]];
+  cpu.cpl = dpl;
+  cpu.setSegCache(Seg.SS, newSs, desc.base, desc.limit, desc.attr | SegAttr.ACCESSED);
+  if (ss32) cpu.r32[Reg.ESP] = newEsp;
+  else cpu.setReg16(Reg.ESP, newEsp);
+  try {
+    if (gate32) { cpu.push32(oldSs); cpu.push32(oldEsp); }
+    else { cpu.push16(oldSs); cpu.push16(oldEsp); }
+    for (let k = params - 1; k >= 0; k--) {
+      if (gate32) cpu.push32(paramScratch[k]);
+      else cpu.push16(paramScratch[k]);
+    }
+    if (gate32) { cpu.push32(oldCs); cpu.push32(oldEip); }
+    else { cpu.push16(oldCs); cpu.push16(oldEip); }
+  } catch (e) {
+    // A page fault on the inner stack: the call never happened.
+    cpu.cpl = oldCpl;
+    cpu.setSegCache(Seg.SS, oldSs, o[0], o[1], o[2]);
+    cpu.r32[Reg.ESP] = oldEsp;
+    throw e;
+  }
+  restoreDesc(csBase, csLimit, csAttr, csAddr, csHi);
+  loadCsFromDesc(cpu, target, dpl);
+  cpu.eip = off;
+  return true;
+}
+const paramScratch = new Int32Array(32);
+
 /** JMP far: real mode loads CS directly; protected mode to a code segment at the same level, or a task. */
 export function jmpFar(cpu: Cpu, sel: number, off: number): void {
   if (!cpu.protectedMode() || v86(cpu)) {
@@ -88,7 +181,7 @@ export function jmpFar(cpu: Cpu, sel: number, off: number): void {
     cpu.eip = off;
     return;
   }
-  if (farTask(cpu, sel, TaskSource.JMP)) return;
+  if (farTask(cpu, sel, TaskSource.JMP) || farCallGate(cpu, sel, false)) return;
   checkFarCode(cpu, sel);
   if (off >>> 0 > desc.limit) cpu.gp(0);
   loadCsFromDesc(cpu, sel, cpu.cpl);
@@ -99,7 +192,7 @@ export function jmpFar(cpu: Cpu, sel: number, off: number): void {
 export function callFar(cpu: Cpu, sel: number, off: number, size32: boolean): void {
   const pm = cpu.protectedMode() && !v86(cpu);
   if (pm) {
-    if (farTask(cpu, sel, TaskSource.CALL)) return;
+    if (farTask(cpu, sel, TaskSource.CALL) || farCallGate(cpu, sel, true)) return;
     checkFarCode(cpu, sel);
     if (off >>> 0 > desc.limit) cpu.gp(0);
   } else {
