@@ -2,7 +2,7 @@
 // memory paths, the decoded-instruction cache and the interpreter loop. Instruction semantics live
 // in ./ops/, one file per family, registered in the handler table (./table.ts).
 
-import { decode } from "../../x86/decoder.js";
+import { decode, lastDecodeTooLong } from "../../x86/decoder.js";
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
@@ -11,7 +11,7 @@ import { Mmu } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
 import { debugAfter, debugBefore, debugRegsChanged } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
-import { Fpu } from "./fpu/fpu.js";
+import { Fpu, type FpuState } from "./fpu/fpu.js";
 import "./ops/index.js";
 
 /** Exception vectors (SDM vol. 3, 6.3.1). */
@@ -52,6 +52,7 @@ export const enum Stop {
   SHUTDOWN = 3, // triple fault
   REQUEST = 4, // requestStop() from a device or the host
   RESET = 5, // the guest pulsed the reset line (how a PC reboots)
+  IDLE = 6, // halted with interrupts on and no event due: only input from outside can wake it
 }
 
 /** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
@@ -70,15 +71,16 @@ export interface CpuModel {
   brand: string; // up to 48 characters
 }
 
-/** A Pentium II-class integer core with TSC, CX8, CMOV, SEP, PGE, PSE, PAE and NX, APIC-less. */
+/** A Pentium II-class core with x87, FXSAVE, TSC, CX8, CMOV, SEP, PGE, PSE, PAE and NX, APIC-less. */
 export const I686: CpuModel = {
   vendor: "GenuineIntel",
   family: 6,
   model: 5,
   stepping: 2,
-  // FPU PSE TSC MSR PAE MCE CX8 SEP PGE CMOV PAT (no VME, DE's I/O breakpoints, MTRRs or MCA banks)
+  // FPU PSE TSC MSR PAE MCE CX8 SEP PGE CMOV PAT FXSR (no VME, DE's I/O breakpoints, MTRRs, MCA
+  // banks or MMX)
   features: (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) |
-    (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16),
+    (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 24),
   // NX (EFER.NXE, PAE execute-disable)
   extFeatures: 1 << 20,
   brand: "Afterglow IA32 i686",
@@ -107,6 +109,12 @@ export interface CpuState {
   halted: boolean;
   irqShadowAt: number;
   intr: boolean;
+  fpu: FpuState;
+}
+
+/** The handler of an instruction longer than 15 bytes. */
+function tooLong(cpu: Cpu): void {
+  cpu.gp(0);
 }
 
 /** Byte-register offsets into the register file: AL CL DL BL AH CH DH BH. */
@@ -580,8 +588,9 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   private decodeAt(lin: number, lines: Insn[], off: number): Insn {
     const i = decode(this, lin, this.code32);
-    // The decoder marks invalid encodings, LOCK where the SDM forbids it included: #UD.
-    i.exec = i.invalid ? undefined : handlerFor(i);
+    // The decoder marks invalid encodings, LOCK where the SDM forbids it included: #UD. An
+    // instruction longer than 15 bytes is invalid too, but raises #GP(0).
+    i.exec = !i.invalid ? handlerFor(i) : lastDecodeTooLong() ? tooLong : undefined;
     // An instruction that crosses into the next page is not cached: a write there would not drop it.
     if (off + i.len <= 1 << PAGE_SHIFT) lines[off] = i;
     return i;
@@ -664,6 +673,7 @@ export class Cpu extends LazyFlags implements ByteSource {
       halted: this.halted,
       irqShadowAt: this.irqShadowAt,
       intr: this.intr,
+      fpu: this.fpu.save(),
     };
   }
 
@@ -688,6 +698,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.halted = s.halted;
     this.irqShadowAt = s.irqShadowAt;
     this.intr = s.intr;
+    this.fpu.restore(s.fpu);
     this.stopRequested = false;
     this.paging.changed();
     this.icache = [];

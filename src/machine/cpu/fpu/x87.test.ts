@@ -218,6 +218,26 @@ describe("x87 exceptions and the CPU", () => {
     expect(r.cpu.mem.read8(r.cpu.eip)).toBe(0xd9); // stopped at the FLD1
   });
 
+  it("FWAIT reports a pending unmasked exception as #MF, and raises #NM when CR0.MP and CR0.TS are set", () => {
+    const pending = runAsm(`
+      fninit
+      push dword 0x037b      ; ZE unmasked
+      fldcw [esp]
+      fldz
+      fld1
+      fdiv st0, st1
+      fwait
+      int3`, (cpu) => { cpu.cr0 |= 0x20; });
+    expect(pending.cpu.excVector).toBe(Vec.MF);
+    expect(pending.cpu.mem.read8(pending.cpu.eip)).toBe(0x9b);
+    const clean = runAsm(`fninit\n fwait\n int3`, (cpu) => { cpu.cr0 |= 0x20; });
+    expect(clean.cpu.excVector).toBe(Vec.BP);
+    const switched = runAsm(`fwait\n int3`, (cpu) => { cpu.cr0 |= 0x2 | 0x8; });
+    expect(switched.cpu.excVector).toBe(Vec.NM);
+    const tsOnly = runAsm(`fwait\n int3`, (cpu) => { cpu.cr0 |= 0x8; });
+    expect(tsOnly.cpu.excVector).toBe(Vec.BP);
+  });
+
   it("asserts FERR# when CR0.NE is clear, and waits for the interrupt unless IGNNE# is asserted", () => {
     const prog = `
       fninit

@@ -11,6 +11,8 @@ import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
 export const enum Msr {
   TSC = 0x10,
   APIC_BASE = 0x1b,
+  /** IA32_BIOS_SIGN_ID: the loaded microcode's revision (high half), which no microcode updates. */
+  BIOS_SIGN_ID = 0x8b,
   SYSENTER_CS = 0x174,
   SYSENTER_ESP = 0x175,
   SYSENTER_EIP = 0x176,
@@ -128,6 +130,7 @@ function rdmsr(cpu: Cpu, n: number): [lo: number, hi: number] {
       const tsc = cpu.tsc();
       return [Number(BigInt.asIntN(32, tsc)), Number(BigInt.asIntN(32, tsc >> 32n))];
     }
+    case Msr.BIOS_SIGN_ID: return [0, 0];
     case Msr.SYSENTER_CS: return [cpu.sysenterCs, 0];
     case Msr.SYSENTER_ESP: return [cpu.sysenterEsp, 0];
     case Msr.SYSENTER_EIP: return [cpu.sysenterEip, 0];
@@ -143,6 +146,7 @@ function wrmsr(cpu: Cpu, n: number, lo: number, hi: number): void {
     case Msr.TSC:
       cpu.setTsc((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
       return;
+    case Msr.BIOS_SIGN_ID: return; // software writes 0 before CPUID to read the revision back
     case Msr.SYSENTER_CS: cpu.sysenterCs = lo & 0xffff; return;
     case Msr.SYSENTER_ESP: cpu.sysenterEsp = lo; return;
     case Msr.SYSENTER_EIP: cpu.sysenterEip = lo; return;

@@ -211,3 +211,25 @@ describe("the LOCK prefix and undefined opcodes", () => {
     expect(r.cpu.eip).toBe(0x1001);
   });
 });
+
+describe("RDMSR and WRMSR", () => {
+  it("reads microcode revision 0 from IA32_BIOS_SIGN_ID after the write of 0 that precedes it", () => {
+    const { cpu } = runAsm(`
+      mov ecx, 0x8b
+      xor eax, eax
+      xor edx, edx
+      wrmsr
+      mov eax, 1
+      cpuid
+      mov ecx, 0x8b
+      mov edx, -1
+      rdmsr
+      int3`);
+    expect(cpu.r32[Reg.EDX]).toBe(0);
+  });
+
+  it("raises #GP(0) for an MSR the model does not have", () => {
+    const r = runAsm(`mov ecx, 0x186\n rdmsr\n int3`);
+    expect(fault(r)).toEqual([Vec.GP, 0]);
+  });
+});

@@ -172,6 +172,15 @@ function register(): void {
     cpu.r32[Reg.EDX] = Number(t >> 32n) | 0;
   });
 
+  // RDPMC: the P6's two performance counters (ECX 0 and 1), which count nothing here and read as
+  // zero; outside ring 0 only with CR4.PCE.
+  def(0x133, (cpu) => {
+    if ((cpu.cr4 & 0x100) === 0) requireCpl0(cpu);
+    if (cpu.r32[Reg.ECX] >>> 0 > 1) cpu.gp(0);
+    cpu.r32[Reg.EAX] = 0;
+    cpu.r32[Reg.EDX] = 0;
+  });
+
   // MOV Ev, Sreg: to a register with a 32-bit operand the upper half is zeroed (P6 family); to
   // memory it is always a word.
   def(0x8c, (cpu, i) => {
@@ -194,9 +203,8 @@ function register(): void {
     def(op, (cpu, i) => loadFar(cpu, i, seg, false), (cpu, i) => loadFar(cpu, i, seg, true));
   }
 
-  // UD2, WAIT/FWAIT (no FPU exceptions to report yet: a no-op).
+  // UD2 (WAIT/FWAIT is with the x87 instructions).
   def(0x10b, (cpu) => cpu.raise(Vec.UD));
-  def(0x9b, () => {});
 }
 
 register();

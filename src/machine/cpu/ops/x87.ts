@@ -8,7 +8,7 @@
 
 import type { Insn } from "../../../x86/insn.js";
 import { Stop, Vec, type Cpu } from "../cpu.js";
-import { defGroup } from "../table.js";
+import { def, defGroup } from "../table.js";
 import { Sw, type Fpu } from "../fpu/fpu.js";
 import * as F from "../fpu/float80.js";
 import { Cls, Cmp, Exc, type F80, type FpEnv } from "../fpu/float80.js";
@@ -42,7 +42,6 @@ function deliverPending(cpu: Cpu): boolean {
 
 /**
  * WAIT/FWAIT (9B): #NM when CR0.MP and CR0.TS are both set, then any pending unmasked exception.
- * The handler for 9B lives with the system instructions; it should call this.
  */
 export function fpuWait(cpu: Cpu): void {
   if ((cpu.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) cpu.raise(Vec.NM);
@@ -780,6 +779,7 @@ function memForm(op: number, reg: number): [Kind, Body] | undefined {
 }
 
 function register(): void {
+  def(0x9b, fpuWait);
   for (let op = 0xd8; op <= 0xdf; op++) {
     for (let reg = 0; reg < 8; reg++) {
       const mem = memForm(op, reg);
