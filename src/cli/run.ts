@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { Session, Stop } from "../replay/session.js";
+import { Session, Stop, type Guest } from "../replay/session.js";
+import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 
 const STOP_NAMES: Record<Stop, string> = {
@@ -9,47 +10,119 @@ const STOP_NAMES: Record<Stop, string> = {
   [Stop.SHUTDOWN]: "triple fault (shutdown)",
   [Stop.REQUEST]: "stopped on request",
   [Stop.RESET]: "guest rebooted",
+  [Stop.IDLE]: "guest idle and console input ended",
 };
+
+/** Instructions between looks at the host (console input, Ctrl-A x, progress). */
+const SLICE = 4_000_000;
+
+interface RunOptions {
+  bare?: boolean;
+  image?: string;
+  kernel?: string;
+  initrd?: string;
+  append: string;
+  maxInsns?: number;
+  ram?: number;
+}
 
 export function registerRun(program: Command): void {
   program
     .command("run")
-    .description("run a guest (default: the built-in guest) and print a summary")
+    .description("run a guest (default: the built-in guest) with its serial console on this terminal")
+    .option("--bare", "run the guest straight on the emulated PC (the only mode until the VMM stack lands)")
     .option("--image <file>", "flat boot image loaded at 0x7c00 in real mode (default: built-in guest)")
+    .option("--kernel <bzImage>", "boot Linux by the 32-bit boot protocol from this bzImage or vmlinux")
+    .option("--initrd <file>", "initial ramdisk for --kernel")
+    .option("--append <cmdline>", "kernel command line for --kernel", "console=ttyS0")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
-    .option("--ram <MiB>", "RAM size in MiB", (v) => parsePositive(v, "--ram"), 32)
-    .action((opts: { image?: string; maxInsns?: number; ram: number }) => {
-      const image = readImage(opts.image ?? builtinGuestPath());
-      const out: number[] = [];
-      const session = new Session({
-        bootImage: image,
-        ramSize: opts.ram << 20,
-        rtcEpochSeconds: Math.floor(Date.now() / 1000),
-        console: (b) => {
-          out.push(b);
-          if (b === 10 || out.length >= 4096) flush(out);
-        },
-      });
-      const t0 = process.hrtime.bigint();
-      const stop = session.run({ maxInsns: opts.maxInsns });
-      flush(out);
-      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-      const pos = session.position();
-      const where = `${pos.cs.toString(16).padStart(4, "0")}:${pos.eip.toString(16).padStart(8, "0")}`;
-      let line = `afterglow: ${STOP_NAMES[stop]} at ${where} after ${pos.icount.toLocaleString("en-US")} instructions`;
-      if (stop === Stop.EXCEPTION) {
-        const e = session.lastException();
-        line += ` (vector ${e.vector}${e.errorCode >= 0 ? `, error code 0x${e.errorCode.toString(16)}` : ""})`;
+    .option("--ram <MiB>", "RAM size in MiB (default: 32, or 256 for Linux)", (v) => parsePositive(v, "--ram"))
+    .addHelpText("after", "\nOn a terminal the console is raw: Ctrl-A x quits, Ctrl-A Ctrl-A types Ctrl-A.\nPiped input is typed a line at a time whenever the guest waits for it.")
+    .action(async (opts: RunOptions) => {
+      if (opts.image !== undefined && opts.kernel !== undefined) throw new Error("--image and --kernel exclude each other");
+      if (opts.initrd !== undefined && opts.kernel === undefined) throw new Error("--initrd needs --kernel");
+      const guest: Guest =
+        opts.kernel !== undefined
+          ? { kind: "linux", kernel: readImage(opts.kernel), initrd: opts.initrd === undefined ? undefined : readImage(opts.initrd), cmdline: opts.append }
+          : { kind: "image", bytes: readImage(opts.image ?? builtinGuestPath()) };
+      const ramMiB = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
+      const con = new HostConsole();
+      try {
+        const session = new Session({
+          guest,
+          ramSize: ramMiB * 2 ** 20,
+          rtcEpochSeconds: Math.floor(Date.now() / 1000),
+          console: (b) => con.output(b),
+        });
+        await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER);
+      } finally {
+        con.close();
       }
-      line += `, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
-      process.stderr.write(line + "\n");
-      if (stop !== Stop.HALT && stop !== Stop.RESET) process.exitCode = 2;
     });
 }
 
-function flush(out: number[]): void {
-  if (out.length > 0) process.stdout.write(Buffer.from(out));
-  out.length = 0;
+async function runToStop(session: Session, con: HostConsole, maxInsns: number): Promise<void> {
+  const t0 = process.hrtime.bigint();
+  const progress = process.stderr.isTTY && !process.stdout.isTTY ? new Progress(session, t0) : undefined;
+  let stop: Stop;
+  for (;;) {
+    const target = Math.min(maxInsns, session.position().icount + SLICE);
+    stop = session.run({ maxInsns: target, onIdle: () => con.feedIdle(session) });
+    con.flush();
+    progress?.show();
+    if (stop === Stop.IDLE) {
+      // Nothing but input can wake the guest: type what is pending, or wait for the user.
+      if (con.feedIdle(session, true) || ((await con.waitForInput()) && con.feedIdle(session, true))) continue;
+      if (con.quit) stop = Stop.REQUEST;
+      break;
+    }
+    if (stop !== Stop.BUDGET || target >= maxInsns) break;
+    // Let the host's events in (typed bytes, Ctrl-A x) between slices.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (con.quit) {
+      stop = Stop.REQUEST;
+      break;
+    }
+    con.feedTyped(session);
+  }
+  progress?.clear();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const pos = session.position();
+  const where = `${pos.cs.toString(16).padStart(4, "0")}:${pos.eip.toString(16).padStart(8, "0")}`;
+  let line = `afterglow: ${STOP_NAMES[stop]} at ${where} after ${pos.icount.toLocaleString("en-US")} instructions`;
+  if (stop === Stop.EXCEPTION) {
+    const e = session.lastException();
+    line += ` (vector ${e.vector}${e.errorCode >= 0 ? `, error code 0x${e.errorCode.toString(16)}` : ""})`;
+  }
+  line += `, ${(session.guestTimeNs() / 1e9).toFixed(2)} s guest, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
+  process.stderr.write(`${con.atLineStart() ? "" : "\n"}${line}\n`);
+  if (stop !== Stop.HALT && stop !== Stop.RESET && stop !== Stop.IDLE && stop !== Stop.REQUEST) process.exitCode = 2;
+}
+
+/** One status line on stderr, rewritten about once a second: instructions, guest time, speed. */
+class Progress {
+  private last = 0n;
+
+  constructor(
+    private readonly session: Session,
+    private readonly t0: bigint,
+  ) {}
+
+  show(): void {
+    const now = process.hrtime.bigint();
+    if (now - this.last < 1_000_000_000n) return;
+    this.last = now;
+    const icount = this.session.position().icount;
+    const secs = Number(now - this.t0) / 1e9;
+    process.stderr.write(
+      `\r\x1b[K${(icount / 1e6).toFixed(0)}M instructions, ${(this.session.guestTimeNs() / 1e9).toFixed(2)} s guest, ` +
+        `${secs.toFixed(0)} s host, ${(icount / secs / 1e6).toFixed(1)} MIPS`,
+    );
+  }
+
+  clear(): void {
+    process.stderr.write("\r\x1b[K");
+  }
 }
 
 function parsePositive(v: string, name: string): number {

@@ -138,6 +138,11 @@ export class Uart16550 implements PortHandler {
     this.push(byte & 0xff);
   }
 
+  /** Whether the guest has asked to hear of received data (IER.RDI): its driver is listening. */
+  receiverListening(): boolean {
+    return (this.ier & IER_RDI) !== 0;
+  }
+
   inLoopback(): boolean {
     return (this.mcr & MCR_LOOP) !== 0;
   }

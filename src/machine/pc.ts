@@ -145,9 +145,11 @@ export class Pc {
 
   /**
    * Runs until the guest stops: halts with interrupts off, reboots, triple faults — or
-   * `maxInsns` instructions have retired in total. `onSlice` sees progress between slices.
+   * `maxInsns` instructions have retired in total. `onSlice` sees progress between slices;
+   * `onIdle` is asked, whenever the CPU halts waiting for an interrupt, whether it has just given
+   * the machine something to do (console input) before idle time is skipped.
    */
-  run(opts: { maxInsns?: number; onSlice?: () => void } = {}): Stop {
+  run(opts: { maxInsns?: number; onSlice?: () => void; onIdle?: () => boolean } = {}): Stop {
     const cpu = this.cpu;
     const max = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
     for (;;) {
@@ -163,8 +165,9 @@ export class Pc {
       // Halted. With interrupts off nothing can wake the CPU; otherwise skip to the next event.
       if ((cpu.flags & Flag.IF) === 0) return Stop.HALT;
       if (cpu.intr) continue;
+      if (opts.onIdle?.()) continue;
       const wake = this.nextEventNs();
-      if (wake === Infinity) return Stop.HALT;
+      if (wake === Infinity) return Stop.IDLE;
       this.skipIdle(wake - this.nowNs());
     }
   }

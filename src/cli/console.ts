@@ -1,0 +1,116 @@
+// The host side of the guest's serial console: guest output to stdout, and stdin typed into the
+// guest. A terminal is put in raw mode and passed through byte by byte, as QEMU's -nographic does
+// (Ctrl-A x quits, Ctrl-A Ctrl-A sends a Ctrl-A). Piped input is typed a line at a time whenever
+// the guest sits idle with its serial driver listening, the way a person waits for the prompt
+// before typing — piped all at once it would be lost in the FIFO long before a shell reads it.
+
+const CTRL_A = 0x01;
+const LF = 0x0a;
+
+export interface ConsoleTarget {
+  consoleInput(bytes: Uint8Array): number;
+  consoleListening(): boolean;
+}
+
+export class HostConsole {
+  /** Set when the user asked to quit (Ctrl-A x). */
+  quit = false;
+  private readonly out: number[] = [];
+  private pending: number[] = [];
+  private ended = false;
+  private escape = false;
+  private lastByte = LF;
+  private wake: (() => void) | undefined;
+  private readonly tty: boolean;
+  private readonly onData = (chunk: Buffer) => this.take(chunk);
+  private readonly onEnd = () => {
+    this.ended = true;
+    this.wake?.();
+  };
+
+  constructor(private readonly stdin: NodeJS.ReadStream = process.stdin) {
+    this.tty = stdin.isTTY === true;
+    if (this.tty) stdin.setRawMode(true);
+    stdin.on("data", this.onData);
+    stdin.on("end", this.onEnd);
+    stdin.on("error", this.onEnd);
+  }
+
+  /** A byte the guest sent to its console. */
+  output(byte: number): void {
+    this.out.push(byte);
+    this.lastByte = byte;
+    if (byte === LF || this.out.length >= 4096) this.flush();
+  }
+
+  /** Whether the last byte written ended a line (so a status line can follow without a break). */
+  atLineStart(): boolean {
+    return this.lastByte === LF;
+  }
+
+  flush(): void {
+    if (this.out.length > 0) process.stdout.write(Buffer.from(this.out));
+    this.out.length = 0;
+  }
+
+  /** Types what the terminal has sent, as far as the UART has room; true when anything went in. */
+  feedTyped(target: ConsoleTarget): boolean {
+    return this.tty ? this.feed(target, this.pending.length) : false;
+  }
+
+  /**
+   * The guest is idle: a terminal's bytes go in as they are; piped input goes in a line at a
+   * time, once the guest listens (or, when `stuck`, because nothing else could ever wake it).
+   */
+  feedIdle(target: ConsoleTarget, stuck = false): boolean {
+    if (this.pending.length === 0) return false;
+    if (this.tty) return this.feed(target, this.pending.length);
+    if (!stuck && !target.consoleListening()) return false;
+    const nl = this.pending.indexOf(LF);
+    return this.feed(target, nl < 0 ? this.pending.length : nl + 1);
+  }
+
+  /** Resolves when there is input to type (true), or when none will ever come or the user quit (false). */
+  async waitForInput(): Promise<boolean> {
+    while (this.pending.length === 0 && !this.ended && !this.quit) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    return this.pending.length > 0 && !this.quit;
+  }
+
+  close(): void {
+    this.flush();
+    this.stdin.off("data", this.onData);
+    this.stdin.off("end", this.onEnd);
+    this.stdin.off("error", this.onEnd);
+    if (this.tty) this.stdin.setRawMode(false);
+    this.stdin.pause();
+    this.stdin.unref?.();
+  }
+
+  private feed(target: ConsoleTarget, n: number): boolean {
+    if (n === 0) return false;
+    const took = target.consoleInput(Uint8Array.from(this.pending.slice(0, n)));
+    this.pending = this.pending.slice(took);
+    return took > 0;
+  }
+
+  private take(chunk: Buffer): void {
+    for (const b of chunk) {
+      if (this.tty && this.escape) {
+        this.escape = false;
+        if (b === 0x78 /* x */) {
+          this.quit = true;
+          break;
+        }
+        if (b !== CTRL_A) continue;
+      } else if (this.tty && b === CTRL_A) {
+        this.escape = true;
+        continue;
+      }
+      this.pending.push(b);
+    }
+    this.wake?.();
+  }
+}
