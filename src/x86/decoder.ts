@@ -26,6 +26,14 @@ let pos = 0;
 /** Set when the instruction ran past MAX_INSN_LEN bytes. */
 let tooLong = false;
 
+/**
+ * Whether the last `decode` stopped at MAX_INSN_LEN: that instruction is marked invalid, but the
+ * CPU raises #GP(0) for it rather than the #UD of an undefined encoding (SDM vol. 2, 2.3.11).
+ */
+export function lastDecodeTooLong(): boolean {
+  return tooLong;
+}
+
 function next(): number {
   if (pos >= MAX_INSN_LEN) {
     tooLong = true;
