@@ -205,6 +205,13 @@ describe("the LOCK prefix and undefined opcodes", () => {
     expect(fault(runAsm(`db 0xf0, 0x8b, 0x05\n dd 0x3000`))).toEqual([Vec.UD, -1]); // lock mov eax, [m]
   });
 
+  it("raises #GP(0), not #UD, for an instruction longer than 15 bytes", () => {
+    const r = runAsm(`times 15 db 0x66\n nop`);
+    expect(fault(r)).toEqual([Vec.GP, 0]);
+    expect(r.cpu.eip).toBe(0x1000);
+    expect(fault(runAsm(`times 14 db 0x66\n nop\n int3`))).toEqual([Vec.BP, -1]);
+  });
+
   it("UD2 raises #UD and WAIT does nothing", () => {
     const r = runAsm(`wait\n ud2`);
     expect(fault(r)).toEqual([Vec.UD, -1]);
@@ -231,5 +238,17 @@ describe("RDMSR and WRMSR", () => {
   it("raises #GP(0) for an MSR the model does not have", () => {
     const r = runAsm(`mov ecx, 0x186\n rdmsr\n int3`);
     expect(fault(r)).toEqual([Vec.GP, 0]);
+  });
+});
+
+describe("RDPMC", () => {
+  it("is #GP(0) outside ring 0 unless CR4.PCE is set, and reads counters 0 and 1 as zero", () => {
+    expect(fault(runAsm(`rdpmc\n int3`, user))).toEqual([Vec.GP, 0]);
+    const { cpu } = runAsm(`xor ecx, ecx\n mov eax, -1\n mov edx, -1\n rdpmc\n int3`, (c) => { user(c); c.cr4 |= 0x100; });
+    expect([cpu.excVector, cpu.r32[Reg.EAX], cpu.r32[Reg.EDX]]).toEqual([Vec.BP, 0, 0]);
+  });
+
+  it("is #GP(0) for a counter the P6 does not have", () => {
+    expect(fault(runAsm(`mov ecx, 2\n rdpmc\n int3`))).toEqual([Vec.GP, 0]);
   });
 });
