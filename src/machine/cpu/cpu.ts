@@ -112,6 +112,11 @@ export interface CpuState {
   fpu: FpuState;
 }
 
+/** The linear address of the first byte of the page after the one `lin` lies in. */
+function nextPage(lin: number): number {
+  return ((lin | 0xfff) + 1) | 0;
+}
+
 /** The handler of an instruction longer than 15 bytes. */
 function tooLong(cpu: Cpu): void {
   cpu.gp(0);
@@ -398,7 +403,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const lin = this.linW(seg, off, size);
     if (this.paging.enabled) {
       this.paging.translate(lin, true);
-      if ((lin & 0xfff) + size > 0x1000) this.paging.translate((lin + size - 1) | 0, true);
+      if ((lin & 0xfff) + size > 0x1000) this.paging.translate(nextPage(lin), true);
     }
     return lin;
   }
@@ -445,8 +450,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   wr16(lin: number, v: number): void {
     if (!this.paging.enabled) return this.mem.write16(lin >>> 0, v & 0xffff);
     if ((lin & 0xfff) === 0xfff) {
-      // Both pages must be writable before either byte changes.
-      this.paging.translate(lin + 1, true);
+      this.probeSplitWrite(lin);
       this.wr8(lin, v);
       this.wr8(lin + 1, v >>> 8);
       return;
@@ -456,12 +460,22 @@ export class Cpu extends LazyFlags implements ByteSource {
   wr32(lin: number, v: number): void {
     if (!this.paging.enabled) return this.mem.write32(lin >>> 0, v);
     if ((lin & 0xfff) > 0xffc) {
-      this.paging.translate(lin + 3, true);
+      this.probeSplitWrite(lin);
       this.wr16(lin, v);
       this.wr16(lin + 2, v >>> 16);
       return;
     }
     this.mem.write32(this.paging.translate(lin, true, 4), v);
+  }
+
+  /**
+   * A write that straddles two pages: both must be writable before either byte changes. The
+   * first page is checked first, and a fault on the second reports its first byte in CR2 (as
+   * QEMU and Bochs do), not the last byte of the write.
+   */
+  private probeSplitWrite(lin: number): void {
+    this.paging.translate(lin, true);
+    this.paging.translate(nextPage(lin), true);
   }
 
   /** The time-stamp counter: a fixed ratio of retired instructions, plus what WRMSR set. */

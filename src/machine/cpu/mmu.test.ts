@@ -98,6 +98,22 @@ describe("PAE paging", () => {
     expect(wp.cpu.mem.read32(0x32000)).toBe(1);
   });
 
+  it("reports the first byte of the second page in CR2 when a write straddling into it faults, leaving the first page unwritten", () => {
+    // 0x202000 is read-only (a supervisor write faults under WP); 0x203000 is not mapped.
+    const wp = "mov eax, cr0\n or eax, 0x10000\n mov cr0, eax";
+    for (const [insn, code] of [["mov dword [0x201ffe], 0x11223344", 0x03], ["add dword [0x201ffd], 1", 0x03], ["mov word [0x201fff], 0x1122", 0x03]] as const) {
+      const { cpu } = runAsm(enablePae(false, `${wp}\n ${insn}\n int3`), (c) => {
+        paeTables(c);
+        entry(c, PT + 8, 0x31000 | P | RW);
+      });
+      expect([cpu.excVector, cpu.excCode, cpu.cr2]).toEqual([Vec.PF, code, 0x202000]);
+      expect(cpu.mem.read32(0x31ffc)).toBe(0);
+    }
+    // Both pages absent: the first one faults first.
+    const { cpu } = runAsm(enablePae(false, `mov dword [0x203ffe], 1\n int3`), paeTables);
+    expect([cpu.excVector, cpu.excCode, cpu.cr2]).toEqual([Vec.PF, 0x02, 0x203ffe]);
+  });
+
   it("refuses a PDPT with reserved bits with #GP(0) on the MOV to CR3", () => {
     const { cpu } = runAsm(enablePae(false, `
       mov dword [${PDPT + 8}], 0x13000 | 1 | 0x40
