@@ -55,6 +55,28 @@ describe("call gates", () => {
     expect(cpu.cpl).toBe(3);
   });
 
+  it("returns from a 16-bit call gate with O16 RETF, loading the outer 32-bit stack's ESP with the zero-extended SP", () => {
+    // A 16-bit gate (type 4) pushes SS, SP, the word parameters, CS and IP as words on the inner
+    // stack, whose ESP has upper bits (0x9000) that must not leak into the outer ESP.
+    const { cpu } = runAsm(`
+      mov esp, 0xf000
+      push word 0x1111
+      push word 0x2222
+      call 0x28:0
+      mov ebx, esp
+      int3
+      times 0x100 - ($ - $$) db 0xcc
+      mov eax, [esp + 4]  ; both word parameters
+      o16 retf 4`, (c) => {
+      system(c);
+      writeGate(c, 0x528, 0x08, 0x1100, 0x4, 3);
+      c.mem.write8(0x528 + 4, 2);
+    });
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.r32[Reg.EAX]).toBe(0x11112222);
+    expect(cpu.r32[Reg.EBX]).toBe(0xf000);
+  });
+
   it("refuses a JMP through a call gate to a more privileged segment with #GP(code selector)", () => {
     const { cpu } = runAsm(`jmp 0x28:0`, system);
     expect([cpu.excVector, cpu.excCode]).toEqual([Vec.GP, 0x08]);

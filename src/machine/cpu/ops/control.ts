@@ -246,7 +246,7 @@ export function retFar(cpu: Cpu, size32: boolean, imm: number): void {
   checkReturnStack(cpu, newSs, rpl);
   if (off >>> 0 > csLimit) cpu.gp(0);
   loadSsFromDesc(cpu, newSs);
-  setStackPointer(cpu, newEsp, size32);
+  setStackPointer(cpu, newEsp);
   cpu.setSp(cpu.spPlus(imm));
   restoreDesc(csBase, csLimit, csAttr, csAddr, csHi);
   loadCsFromDesc(cpu, sel, rpl);
@@ -266,9 +266,13 @@ function restoreDesc(base: number, limit: number, attr: number, addr: number, hi
   desc.hi = hi;
 }
 
-/** After a stack switch on return: ESP for 32-bit operands, SP only for 16-bit ones. */
-function setStackPointer(cpu: Cpu, v: number, size32: boolean): void {
-  if (size32) cpu.r32[Reg.ESP] = v;
+/**
+ * After the stack switch of a return to an outer level (SS already loaded): the popped stack
+ * pointer, a word for 16-bit operands, goes to ESP when the new stack is 32-bit and to SP alone
+ * when it is 16-bit, ESP's upper half then keeping the inner level's bits (Linux's ESPFIX).
+ */
+function setStackPointer(cpu: Cpu, v: number): void {
+  if (cpu.stack32) cpu.r32[Reg.ESP] = v;
   else cpu.setReg16(Reg.ESP, v);
 }
 
@@ -333,7 +337,7 @@ export function iret(cpu: Cpu, size32: boolean): void {
     checkReturnStack(cpu, newSs, rpl);
     if (off >>> 0 > csLimit) cpu.gp(0);
     loadSsFromDesc(cpu, newSs);
-    setStackPointer(cpu, newEsp, size32);
+    setStackPointer(cpu, newEsp);
     restoreDesc(csBase, csLimit, csAttr, csAddr, csHi);
     loadCsFromDesc(cpu, sel, rpl);
     cpu.eip = off;
