@@ -111,6 +111,20 @@ describe("hardware task switches", () => {
     expect(jmp.cpu.r32[Reg.ESP]).toBe(0x70000);
   });
 
+  it("refuses a JMP or CALL to a TSS named through the LDT with #GP(selector)", () => {
+    for (const insn of ["jmp 0x0c:0", "call 0x0c:0"]) {
+      const { cpu } = runAsm(`mov ax, 0x30\n lldt ax\n ${insn}`, (c) => {
+        tasks(c, 0x1100);
+        c.trapExceptions = true;
+        c.gdtrLimit = 0x37;
+        writeDescriptor(c, 0x530, 0x800, 0x0f, SegAttr.P | 0x2); // an LDT at 0x800 ...
+        writeDescriptor(c, 0x808, OTHER_TSS, 0x67, TSS32); // ... whose entry 1 is a TSS
+      });
+      expect([cpu.excVector, cpu.excCode]).toEqual([Vec.GP, 0x0c]);
+      expect(cpu.trSel).toBe(0x18);
+    }
+  });
+
   it("refuses a busy TSS with #GP(selector) and a bad new CS with #TS in the new task", () => {
     const busyTss = runAsm(`jmp 0x18:0`, (c) => {
       tasks(c, 0x1100);

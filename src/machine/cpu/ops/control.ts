@@ -71,6 +71,8 @@ function farTask(cpu: Cpu, sel: number, source: TaskSource): boolean {
   } else if (isAvailableTss(a)) {
     if (dplOf(a) < cpu.cpl || dplOf(a) < (sel & 3)) cpu.gp(selCode(sel));
     if ((a & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(sel));
+    // A TSS descriptor counts only in the GDT: one found through the LDT is #GP(selector).
+    if ((sel & 4) !== 0) cpu.gp(selCode(sel));
     switchTask(cpu, sel, source, 0);
   } else {
     return false;
