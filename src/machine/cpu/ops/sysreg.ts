@@ -10,6 +10,8 @@ import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
 /** MSRs an i686 kernel touches; unknown ones raise #GP(0) as on hardware. */
 export const enum Msr {
   TSC = 0x10,
+  /** IA32_PLATFORM_ID: bits 52:50 say which microcode images fit; ours is platform 0. */
+  PLATFORM_ID = 0x17,
   APIC_BASE = 0x1b,
   /** IA32_BIOS_SIGN_ID: the loaded microcode's revision (high half), which no microcode updates. */
   BIOS_SIGN_ID = 0x8b,
@@ -130,6 +132,7 @@ function rdmsr(cpu: Cpu, n: number): [lo: number, hi: number] {
       const tsc = cpu.tsc();
       return [Number(BigInt.asIntN(32, tsc)), Number(BigInt.asIntN(32, tsc >> 32n))];
     }
+    case Msr.PLATFORM_ID:
     case Msr.BIOS_SIGN_ID: return [0, 0];
     case Msr.SYSENTER_CS: return [cpu.sysenterCs, 0];
     case Msr.SYSENTER_ESP: return [cpu.sysenterEsp, 0];

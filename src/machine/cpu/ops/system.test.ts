@@ -235,6 +235,13 @@ describe("RDMSR and WRMSR", () => {
     expect(cpu.r32[Reg.EDX]).toBe(0);
   });
 
+  it("reads platform 0 from IA32_PLATFORM_ID, which is read-only", () => {
+    const { cpu } = runAsm(`mov ecx, 0x17\n mov eax, -1\n mov edx, -1\n rdmsr\n int3`);
+    expect([cpu.r32[Reg.EAX], cpu.r32[Reg.EDX]]).toEqual([0, 0]);
+    const w = runAsm(`mov ecx, 0x17\n xor eax, eax\n xor edx, edx\n wrmsr\n int3`);
+    expect(fault(w)).toEqual([Vec.GP, 0]);
+  });
+
   it("raises #GP(0) for an MSR the model does not have", () => {
     const r = runAsm(`mov ecx, 0x186\n rdmsr\n int3`);
     expect(fault(r)).toEqual([Vec.GP, 0]);
