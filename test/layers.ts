@@ -38,6 +38,11 @@ export function targetOf(file: string, spec: string): string {
   return target.startsWith("..") ? `outside:${target}` : target.split("/")[0];
 }
 
+/** The module a relative import from `file` lands on, relative to src/ without its extension. */
+export function targetModuleOf(file: string, spec: string): string {
+  return relative(join(ROOT, "src"), resolve(join(ROOT, dirname(file)), spec)).replace(/\.(?:js|ts)$/, "");
+}
+
 export function read(file: string): string {
   return readFileSync(join(ROOT, file), "utf8");
 }
