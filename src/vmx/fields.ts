@@ -320,8 +320,11 @@ export const FIELDS: readonly (readonly [Field, string])[] = [
 /** Number of supported fields (storage slots). */
 export const FIELD_COUNT = FIELDS.length;
 
-/** Storage slot per (encoding & 0x7fff) >>> 1, or -1: one table load per access. */
-const SLOTS = new Int16Array(1 << 14).fill(-1);
+/**
+ * Storage slot per encoding >>> 1 (access type dropped), or -1: one table load per access. Only
+ * valid for encodings that slotOf accepts; the processor's own accesses index it directly.
+ */
+export const SLOTS = new Int16Array(1 << 14).fill(-1);
 FIELDS.forEach(([enc], slot) => {
   SLOTS[enc >>> 1] = slot;
 });

@@ -8,7 +8,7 @@
 // exit-information fields, VM entries read guest state) and never fail; `vmread`/`vmwrite` are the
 // instructions, with their access-type and read-only rules and VM-instruction error numbers.
 
-import { FIELD_COUNT, FIELDS, FieldType, Width, fieldType, fieldWidth, slotOf, type Field } from "./fields.js";
+import { FIELD_COUNT, FIELDS, FieldType, SLOTS, Width, fieldType, fieldWidth, slotOf, type Field } from "./fields.js";
 
 /** VM-instruction error numbers, stored in VM_INSTRUCTION_ERROR on VMfailValid (SDM 30.4). */
 export const enum VmInsnError {
@@ -99,25 +99,25 @@ export class Vmcs {
    * (bit 0 = 1) encoding. `enc` must name a supported field (see slotOf).
    */
   read(enc: Field | number): number {
-    return this.f[(slotOf(enc) << 1) | (enc & 1)];
+    return this.f[(SLOTS[enc >>> 1] << 1) | (enc & 1)];
   }
 
   /** Writes one half (16-bit fields keep bits 15:0); read-only fields included. */
   write(enc: Field | number, v: number): void {
-    const slot = slotOf(enc);
+    const slot = SLOTS[enc >>> 1];
     this.f[(slot << 1) | (enc & 1)] = (enc & 1) !== 0 ? v : v & LOW_MASK[slot];
   }
 
   /** Both halves of a 64-bit field. */
   write64(enc: Field, lo: number, hi: number): void {
-    const i = slotOf(enc) << 1;
+    const i = SLOTS[enc >>> 1] << 1;
     this.f[i] = lo;
     this.f[i + 1] = hi;
   }
 
   /** A 64-bit field as an unsigned bigint (TSC offset, EPTP, PAT). */
   read64(enc: Field): bigint {
-    const i = slotOf(enc) << 1;
+    const i = SLOTS[enc >>> 1] << 1;
     return (BigInt(this.f[i + 1]) << 32n) | BigInt(this.f[i]);
   }
 
