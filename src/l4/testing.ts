@@ -20,6 +20,8 @@ import {
   type UserProgram,
   type Utcb,
 } from "./api.js";
+import { FakePlatform } from "./fake-platform.js";
+import { Kernel, type KernelConfig } from "./kernel.js";
 
 export interface ScriptStep {
   call: Syscall;
@@ -92,3 +94,24 @@ export function echo(): { name: string; state: EchoState } {
 }
 
 export const TEST_PROGRAMS: ProgramTable = { script: SCRIPT, echo: ECHO };
+
+export const MB = 1 << 20;
+
+/**
+ * A kernel on a FakePlatform: 16 MiB of RAM with the top MiB the kernel's, 16 interrupt lines,
+ * the test programs (plus any given). sigma0 is thread 32, user threads start above it.
+ */
+export function bootTest(extra: Partial<KernelConfig> = {}): { p: FakePlatform; k: Kernel } {
+  const p = new FakePlatform(16 * MB, 16);
+  const k = new Kernel(p, {
+    kernelMemory: { base: 15 * MB, size: MB },
+    ...extra,
+    programs: { ...TEST_PROGRAMS, ...extra.programs },
+  });
+  return { p, k };
+}
+
+/** The log of a thread running SCRIPT. */
+export function scriptLog(k: Kernel, id: ThreadId): ScriptEntry[] {
+  return (k.thread(id)!.progState as ScriptState).log;
+}
