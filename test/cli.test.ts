@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { writeFileSync, mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { crc32 } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -13,9 +14,10 @@ function afterglow(...args: string[]) {
 }
 
 describe("the afterglow command", () => {
+  // The CLI runs from dist/: build it (a loaded machine takes far longer than the default 10 s).
   beforeAll(() => {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "pipe" });
-  });
+  }, 180_000);
 
   it("runs the built-in guest to its halt: serial output, paging, user mode, timer interrupts", () => {
     const r = afterglow("run");
@@ -62,5 +64,77 @@ describe("the afterglow command", () => {
     expect(r.stderr).toMatch(/^afterglow: triple fault \(shutdown\) at 0000:00007c[0-9a-f]{2} after 1 instructions/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.status).toBe(2);
+  });
+
+  describe("record, replay and info", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-rec-"));
+    const echo = join(ROOT, "guests", "builtin", "echo.bin");
+    const rec = join(dir, "echo.rec");
+    let recorded: ReturnType<typeof afterglow>;
+    const typed = "one\ntwo\nq";
+    beforeAll(() => {
+      recorded = spawnSync(process.execPath, [BIN, "record", "-o", rec, "--image", echo], { input: typed, encoding: "utf8", timeout: 60_000 });
+    }, 120_000);
+
+    it("records a run with typed input and replays it in another process, byte for byte, with no input", () => {
+      expect(recorded.status, recorded.stderr).toBe(0);
+      expect(recorded.stdout).toMatch(/^echo: type; q quits\nONE\n[0-9A-F]{4}\nTWO\n[0-9A-F]{4}\nQecho: bye\n$/);
+      expect(recorded.stderr).toContain(`afterglow: recorded to ${rec}\n`);
+      const r = spawnSync(process.execPath, [BIN, "replay", rec, "--image", echo], { input: "ignored\n", encoding: "utf8", timeout: 60_000 });
+      expect(r.stdout).toBe(recorded.stdout);
+      expect(r.stderr).toMatch(/^afterglow: replayed to the recording's end \(halt\) at icount [\d,]+, guest [\d.]+ s; every state hash matched;/);
+      expect(r.status).toBe(0);
+    });
+
+    it("describes a recording: images, inputs, end", () => {
+      const r = afterglow("info", rec);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain("image      boot image echo.bin 290 bytes sha256 ");
+      expect(r.stdout).toContain("inputs     3 console deliveries, 9 bytes");
+      expect(r.stdout).toMatch(/end        halt at icount [\d,]+, guest [\d.]+ s/);
+    });
+
+    it("packs the images in, so the recording replays without them", () => {
+      const packed = join(dir, "packed.rec");
+      expect(afterglow("pack", rec, "-o", packed, "--image", echo).status).toBe(0);
+      const r = afterglow("replay", packed);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe(recorded.stdout);
+    });
+
+    it("gives one clear line and a non-zero exit for a corrupt, truncated, foreign, newer or wrong-image recording", () => {
+      const bytes = readFileSync(rec);
+      const corrupt = join(dir, "corrupt.rec");
+      const flipped = Buffer.from(bytes);
+      flipped[flipped.length - 5] ^= 0x10;
+      writeFileSync(corrupt, flipped);
+      const cut = join(dir, "cut.rec");
+      writeFileSync(cut, bytes.subarray(0, bytes.length - 7));
+      const foreign = join(dir, "foreign.rec");
+      writeFileSync(foreign, "not a recording\n");
+      const newer = join(dir, "newer.rec");
+      // The header's "format" field is msgpack fixint 1 right after its key: make it 9.
+      const key = Buffer.from([0xa6, ...Buffer.from("format")]);
+      const at = bytes.indexOf(key) + key.length;
+      const future = Buffer.from(bytes);
+      future[at] = 9;
+      // Its chunk checksum must still hold for the version check to be what fails.
+      const len = future.readUInt32LE(8);
+      future.writeUInt32LE(crc32(future.subarray(16, 16 + len)), 12);
+      writeFileSync(newer, future);
+      const cases: [string, string[], RegExp][] = [
+        ["corrupt", ["replay", corrupt, "--image", echo], /^afterglow: .*corrupt\.rec is corrupt: chunk \d+ at byte \d+ fails its checksum\n$/],
+        ["truncated", ["replay", cut, "--image", echo], /^afterglow: .*cut\.rec is truncated at byte \d+: replayed its readable part, up to icount [\d,]+\n$/],
+        ["foreign", ["replay", foreign], /^afterglow: .*foreign\.rec is not an afterglow recording \(no AGLOWREC signature\)\n$/],
+        ["newer", ["info", newer], /^afterglow: .*newer\.rec is format version 9; this afterglow reads version 1\n$/],
+        ["wrong image", ["replay", rec, "--image", join(ROOT, "guests", "builtin", "hello.bin")], /^afterglow: wrong boot image: it has sha256 [0-9a-f]{16}…, the recording was made with echo\.bin/],
+      ];
+      for (const [what, args, message] of cases) {
+        const r = afterglow(...args);
+        expect(r.status, what).not.toBe(0);
+        expect(r.stderr.replace(/^(?!afterglow:).*\n/gm, ""), what).toMatch(message);
+        expect(r.stderr, what).not.toMatch(/\n\s+at /);
+      }
+    });
   });
 });

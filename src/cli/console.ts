@@ -22,14 +22,21 @@ export class HostConsole {
   private lastByte = LF;
   private wake: (() => void) | undefined;
   private readonly tty: boolean;
+  private readonly listening: boolean;
   private readonly onData = (chunk: Buffer) => this.take(chunk);
   private readonly onEnd = () => {
     this.ended = true;
     this.wake?.();
   };
 
-  constructor(private readonly stdin: NodeJS.ReadStream = process.stdin) {
-    this.tty = stdin.isTTY === true;
+  /** With `input: false` (a replay: history cannot change) the console only prints. */
+  constructor(
+    private readonly stdin: NodeJS.ReadStream = process.stdin,
+    opts: { input?: boolean } = {},
+  ) {
+    this.listening = opts.input !== false;
+    this.tty = this.listening && stdin.isTTY === true;
+    if (!this.listening) return;
     if (this.tty) stdin.setRawMode(true);
     stdin.on("data", this.onData);
     stdin.on("end", this.onEnd);
@@ -81,6 +88,7 @@ export class HostConsole {
 
   close(): void {
     this.flush();
+    if (!this.listening) return;
     this.stdin.off("data", this.onData);
     this.stdin.off("end", this.onEnd);
     this.stdin.off("error", this.onEnd);

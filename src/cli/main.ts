@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { registerDisasm } from "./disasm.js";
 import { registerGuest } from "./guest.js";
+import { registerReplay } from "./replay.js";
 import { registerRun } from "./run.js";
 
 const program = new Command("afterglow")
@@ -11,6 +12,7 @@ const program = new Command("afterglow")
   .exitOverride();
 
 registerRun(program);
+registerReplay(program);
 registerDisasm(program);
 registerGuest(program);
 

@@ -1,5 +1,7 @@
+import { closeSync, openSync, writeSync } from "node:fs";
+import { basename } from "node:path";
 import type { Command } from "commander";
-import { Session, Stop, type Guest } from "../replay/session.js";
+import { Session, Stop, endReasonOf, type Guest } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 
@@ -13,10 +15,11 @@ const STOP_NAMES: Record<Stop, string> = {
   [Stop.IDLE]: "guest idle and console input ended",
 };
 
-/** Instructions between looks at the host (console input, Ctrl-A x, progress). */
+/** Instructions, and guest time for a guest that idles, between looks at the host (console input, Ctrl-A x, progress). */
 const SLICE = 4_000_000;
+const SLICE_NS = 100_000_000;
 
-interface RunOptions {
+export interface RunOptions {
   bare?: boolean;
   image?: string;
   kernel?: string;
@@ -27,9 +30,59 @@ interface RunOptions {
 }
 
 export function registerRun(program: Command): void {
-  program
-    .command("run")
-    .description("run a guest (default: the built-in guest) with its serial console on this terminal")
+  guestOptions(program.command("run").description("run a guest (default: the built-in guest) with its serial console on this terminal")).action(
+    async (opts: RunOptions) => {
+      const con = new HostConsole();
+      try {
+        const { guest, ramSize } = loadGuest(opts);
+        const session = new Session({ guest, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) });
+        await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER);
+      } finally {
+        con.close();
+      }
+    },
+  );
+
+  guestOptions(
+    program
+      .command("record")
+      .description("run a guest as `run` does and record every input and state hash, so that `afterglow replay` reproduces the run")
+      .option("-o, --output <file>", "the recording to write", "afterglow.rec")
+      .option("--embed", "put the guest images into the recording, so it replays anywhere (as `afterglow pack` does)"),
+  ).action(async (opts: RunOptions & { output: string; embed?: boolean }) => {
+    const con = new HostConsole();
+    let fd: number | undefined;
+    try {
+      const { guest, ramSize } = loadGuest(opts);
+      try {
+        fd = openSync(opts.output, "w");
+      } catch (err) {
+        throw new Error(`cannot write ${opts.output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+      const out = fd;
+      const session = new Session(
+        { guest, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) },
+        { sink: (bytes) => writeSync(out, bytes), argv: process.argv.slice(2), tool: `afterglow ${program.version() ?? ""}`.trim(), embedImages: opts.embed === true },
+      );
+      let stop: Stop;
+      try {
+        stop = await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER);
+      } catch (err) {
+        session.end("host-error", err instanceof Error ? err.message : String(err));
+        throw err;
+      }
+      session.end(endReasonOf(stop));
+      process.stderr.write(`afterglow: recorded to ${opts.output}\n`);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+      con.close();
+    }
+  });
+}
+
+/** The options that say which guest to run, shared by run and record. */
+function guestOptions(cmd: Command): Command {
+  return cmd
     .option("--bare", "run the guest straight on the emulated PC (the only mode until the VMM stack lands)")
     .option("--image <file>", "flat boot image loaded at 0x7c00 in real mode (default: built-in guest)")
     .option("--kernel <bzImage>", "boot Linux by the 32-bit boot protocol from this bzImage or vmlinux")
@@ -37,37 +90,35 @@ export function registerRun(program: Command): void {
     .option("--append <cmdline>", "kernel command line for --kernel", "console=ttyS0")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--ram <MiB>", "RAM size in MiB (default: 32, or 256 for Linux)", (v) => parsePositive(v, "--ram"))
-    .addHelpText("after", "\nOn a terminal the console is raw: Ctrl-A x quits, Ctrl-A Ctrl-A types Ctrl-A.\nPiped input is typed a line at a time whenever the guest waits for it.")
-    .action(async (opts: RunOptions) => {
-      if (opts.image !== undefined && opts.kernel !== undefined) throw new Error("--image and --kernel exclude each other");
-      if (opts.initrd !== undefined && opts.kernel === undefined) throw new Error("--initrd needs --kernel");
-      const guest: Guest =
-        opts.kernel !== undefined
-          ? { kind: "linux", kernel: readImage(opts.kernel), initrd: opts.initrd === undefined ? undefined : readImage(opts.initrd), cmdline: opts.append }
-          : { kind: "image", bytes: readImage(opts.image ?? builtinGuestPath()) };
-      const ramMiB = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
-      const con = new HostConsole();
-      try {
-        const session = new Session({
-          guest,
-          ramSize: ramMiB * 2 ** 20,
-          rtcEpochSeconds: Math.floor(Date.now() / 1000),
-          console: (b) => con.output(b),
-        });
-        await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER);
-      } finally {
-        con.close();
-      }
-    });
+    .addHelpText("after", "\nOn a terminal the console is raw: Ctrl-A x quits, Ctrl-A Ctrl-A types Ctrl-A.\nPiped input is typed a line at a time whenever the guest waits for it.");
 }
 
-async function runToStop(session: Session, con: HostConsole, maxInsns: number): Promise<void> {
+function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number } {
+  if (opts.image !== undefined && opts.kernel !== undefined) throw new Error("--image and --kernel exclude each other");
+  if (opts.initrd !== undefined && opts.kernel === undefined) throw new Error("--initrd needs --kernel");
+  const guest: Guest =
+    opts.kernel !== undefined
+      ? {
+          kind: "linux",
+          kernel: readImage(opts.kernel),
+          kernelName: basename(opts.kernel),
+          initrd: opts.initrd === undefined ? undefined : readImage(opts.initrd),
+          initrdName: opts.initrd === undefined ? undefined : basename(opts.initrd),
+          cmdline: opts.append,
+        }
+      : { kind: "image", bytes: readImage(opts.image ?? builtinGuestPath()), name: basename(opts.image ?? builtinGuestPath()) };
+  return { guest, ramSize: (opts.ram ?? (guest.kind === "linux" ? 256 : 32)) * 2 ** 20 };
+}
+
+/** Runs the session to its stop, feeding it console input, and prints the summary line. */
+export async function runToStop(session: Session, con: HostConsole, maxInsns: number): Promise<Stop> {
   const t0 = process.hrtime.bigint();
   const progress = process.stderr.isTTY && !process.stdout.isTTY ? new Progress(session, t0) : undefined;
   let stop: Stop;
   for (;;) {
     const target = Math.min(maxInsns, session.position().icount + SLICE);
-    stop = session.run({ maxInsns: target, onIdle: () => con.feedIdle(session) });
+    const maxNs = session.guestTimeNs() + SLICE_NS;
+    stop = session.run({ maxInsns: target, maxNs, onIdle: () => con.feedIdle(session) });
     con.flush();
     progress?.show();
     if (stop === Stop.IDLE) {
@@ -76,7 +127,7 @@ async function runToStop(session: Session, con: HostConsole, maxInsns: number): 
       if (con.quit) stop = Stop.REQUEST;
       break;
     }
-    if (stop !== Stop.BUDGET || target >= maxInsns) break;
+    if (stop !== Stop.BUDGET || session.position().icount >= maxInsns) break;
     // Let the host's events in (typed bytes, Ctrl-A x) between slices.
     await new Promise((resolve) => setImmediate(resolve));
     if (con.quit) {
@@ -97,6 +148,7 @@ async function runToStop(session: Session, con: HostConsole, maxInsns: number): 
   line += `, ${(session.guestTimeNs() / 1e9).toFixed(2)} s guest, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
   process.stderr.write(`${con.atLineStart() ? "" : "\n"}${line}\n`);
   if (stop !== Stop.HALT && stop !== Stop.RESET && stop !== Stop.IDLE && stop !== Stop.REQUEST) process.exitCode = 2;
+  return stop;
 }
 
 /** One status line on stderr, rewritten about once a second: instructions, guest time, speed. */
@@ -125,7 +177,7 @@ class Progress {
   }
 }
 
-function parsePositive(v: string, name: string): number {
+export function parsePositive(v: string, name: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} wants a positive integer, not "${v}"`);
   return n;

@@ -97,10 +97,11 @@ export class Pc {
     return this.cpu.icount * NS_PER_INSN + this.idleNs;
   }
 
-  save(): PcState {
+  /** The whole state; `{ ram: false }` leaves RAM out (an empty array) for callers that read it in place. */
+  save(opts: { ram?: boolean } = {}): PcState {
     return {
       cpu: this.cpu.save(),
-      ram: this.mem.u8.slice(),
+      ram: opts.ram === false ? new Uint8Array(0) : this.mem.u8.slice(),
       idleNs: this.idleNs,
       pic: this.pic.save(),
       pit: this.pit.save(),
@@ -144,30 +145,44 @@ export class Pc {
   }
 
   /**
-   * Runs until the guest stops: halts with interrupts off, reboots, triple faults — or
-   * `maxInsns` instructions have retired in total. `onSlice` sees progress between slices;
-   * `onIdle` is asked, whenever the CPU halts waiting for an interrupt, whether it has just given
-   * the machine something to do (console input) before idle time is skipped.
+   * Runs until the guest stops: halts with interrupts off, reboots, triple faults — or reaches
+   * the position (`maxInsns` instructions retired in total, and at least `untilNs` of guest time
+   * when it sits halted there: idle time passes without instructions, so a position in history
+   * is both), or `maxNs` of guest time has passed (a host that wants to look in now and then
+   * while the guest idles cheaply). `onSlice` sees progress between slices; `onIdle` is asked, whenever the CPU halts
+   * waiting for an interrupt, whether it has just given the machine something to do (console
+   * input) before idle time is skipped.
    */
-  run(opts: { maxInsns?: number; onSlice?: () => void; onIdle?: () => boolean } = {}): Stop {
+  run(opts: { maxInsns?: number; untilNs?: number; maxNs?: number; onSlice?: () => void; onIdle?: () => boolean } = {}): Stop {
     const cpu = this.cpu;
     const max = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
+    const untilNs = opts.untilNs ?? -Infinity;
+    const maxNs = opts.maxNs ?? Infinity;
     for (;;) {
-      const left = max - cpu.icount;
-      if (left <= 0) return Stop.BUDGET;
-      const deadline = this.nextEventNs();
-      const toEvent = Math.ceil((deadline - this.nowNs()) / NS_PER_INSN);
-      const stop = cpu.run(Math.max(1, Math.min(MAX_SLICE, left, toEvent)));
-      this.advanceChips();
-      opts.onSlice?.();
-      if (stop === Stop.BUDGET) continue;
-      if (stop !== Stop.HALT) return stop;
-      // Halted. With interrupts off nothing can wake the CPU; otherwise skip to the next event.
+      if (this.nowNs() >= maxNs) return Stop.BUDGET;
+      if (cpu.icount < max) {
+        const deadline = this.nextEventNs();
+        const toEvent = Math.ceil((deadline - this.nowNs()) / NS_PER_INSN);
+        const stop = cpu.run(Math.max(1, Math.min(MAX_SLICE, max - cpu.icount, toEvent)));
+        this.advanceChips();
+        opts.onSlice?.();
+        if (stop === Stop.BUDGET) continue;
+        if (stop !== Stop.HALT) return stop;
+      } else if (!cpu.halted || this.nowNs() >= untilNs) {
+        return Stop.BUDGET;
+      }
+      // Halted. With interrupts off nothing can wake the CPU; otherwise skip to the next event
+      // (but, at the position asked for, not past its time: waking would retire instructions).
+      const atMax = cpu.icount >= max;
       if ((cpu.flags & Flag.IF) === 0) return Stop.HALT;
-      if (cpu.intr) continue;
+      if (cpu.intr) {
+        if (atMax) return Stop.BUDGET;
+        continue;
+      }
       if (opts.onIdle?.()) continue;
-      const wake = this.nextEventNs();
+      const wake = Math.min(atMax ? Math.min(this.nextEventNs(), untilNs) : this.nextEventNs(), maxNs);
       if (wake === Infinity) return Stop.IDLE;
+      if (atMax && wake <= this.nowNs()) return Stop.BUDGET;
       this.skipIdle(wake - this.nowNs());
     }
   }

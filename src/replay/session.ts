@@ -1,17 +1,34 @@
 // The Session: the one API through which host-side tools (CLI, gdb stub, TUI) drive the emulated
-// machine. For now it runs live; record and replay modes arrive with the recording format.
+// machine, in one of three modes. Live runs the machine with input from the host. Record does the
+// same and writes every input, at the position it was delivered, and state hashes at fixed
+// instruction intervals to a recording. Replay runs the machine from a recording alone: it
+// delivers each input at its position and stops at the first place the run departs from it.
 
+import { createHash } from "node:crypto";
 import { Stop } from "../machine/cpu/cpu.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
+import {
+  FORMAT_VERSION,
+  RecordingError,
+  RecordingWriter,
+  type EndReason,
+  type EndRecord,
+  type HeaderRecord,
+  type ImageRef,
+  type InputRecord,
+  type ReadRecording,
+  type Record,
+} from "./recording.js";
+import { stateHash } from "./state-hash.js";
 
 export { Stop };
 
 /** What the machine boots: a flat image in real mode, or Linux by its 32-bit boot protocol. */
 export type Guest =
-  | { kind: "image"; bytes: Uint8Array }
-  | { kind: "linux"; kernel: Uint8Array; initrd?: Uint8Array; cmdline: string };
+  | { kind: "image"; bytes: Uint8Array; name?: string }
+  | { kind: "linux"; kernel: Uint8Array; initrd?: Uint8Array; cmdline: string; kernelName?: string; initrdName?: string };
 
 export interface SessionConfig {
   guest: Guest;
@@ -22,20 +39,77 @@ export interface SessionConfig {
   rtcEpochSeconds: number;
 }
 
+export interface RecordOptions {
+  /** Where the recording's bytes go, chunk by chunk (written synchronously: a crash loses only the current chunk). */
+  sink: (bytes: Uint8Array) => void;
+  /** The command line, for the header. */
+  argv: string[];
+  tool: string;
+  /** Instructions between state hashes. */
+  hashEvery?: number;
+  /** Put the images' bytes into the recording, so it replays without them. */
+  embedImages?: boolean;
+}
+
 export interface Position {
   /** Retired guest instructions since reset. */
   icount: number;
+  /** Guest time since power-on, in nanoseconds (halted time passes without instructions). */
+  ns: number;
   cs: number;
   eip: number;
 }
 
+/** A replay that departed from its recording: where, what was expected, what happened. */
+export class DivergenceError extends Error {
+  override name = "DivergenceError";
+  constructor(
+    readonly at: { icount: number; ns: number },
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`replay diverged at icount ${at.icount} (guest ${(at.ns / 1e9).toFixed(6)} s): expected ${expected}, got ${actual}`);
+  }
+}
+
+export const DEFAULT_HASH_EVERY = 100_000_000;
+
+const STOP_OF_END: { [R in EndReason]?: Stop } = {
+  halt: Stop.HALT,
+  reboot: Stop.RESET,
+  "triple-fault": Stop.SHUTDOWN,
+  exception: Stop.EXCEPTION,
+  idle: Stop.IDLE,
+};
+
+/** How a stop is written in an end record. */
+export function endReasonOf(stop: Stop): EndReason {
+  switch (stop) {
+    case Stop.HALT: return "halt";
+    case Stop.RESET: return "reboot";
+    case Stop.SHUTDOWN: return "triple-fault";
+    case Stop.EXCEPTION: return "exception";
+    case Stop.IDLE: return "idle";
+    case Stop.BUDGET: return "limit";
+    case Stop.REQUEST: return "user-stop";
+  }
+}
+
 export class Session {
+  readonly mode: "live" | "record" | "replay";
   private readonly pc: Pc;
   /** How Linux was loaded, when the guest is Linux. */
   readonly bootPlan?: BootPlan;
+  private writer?: RecordingWriter;
+  private hashEvery = DEFAULT_HASH_EVERY;
+  private nextHashAt = DEFAULT_HASH_EVERY;
+  /** Replay: the recording's records after the header, and the next one due. */
+  private script: Record[] = [];
+  private cursor = 0;
+  private ended = false;
 
-  /** Throws a LinuxBootError (one line, fit for a user) when a Linux guest cannot be loaded. */
-  constructor(cfg: SessionConfig) {
+  /** A live session; with `record`, a recording one. Throws a LinuxBootError when Linux cannot be loaded. */
+  constructor(cfg: SessionConfig, record?: RecordOptions) {
     this.pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
     const g = cfg.guest;
     if (g.kind === "image") {
@@ -44,16 +118,97 @@ export class Session {
       this.bootPlan = planLinuxBoot({ kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline, ramSize: cfg.ramSize });
       startLinux(this.pc.cpu, this.pc.mem, this.bootPlan);
     }
+    this.mode = record ? "record" : "live";
+    if (record) {
+      this.hashEvery = this.nextHashAt = record.hashEvery ?? DEFAULT_HASH_EVERY;
+      const header: HeaderRecord = {
+        t: "header",
+        format: FORMAT_VERSION,
+        tool: record.tool,
+        node: process.version,
+        argv: record.argv,
+        machine: { ramSize: cfg.ramSize },
+        guest: g.kind === "image" ? { kind: "image" } : { kind: "linux", cmdline: g.cmdline },
+        images: imageRefs(g, record.embedImages === true),
+        hashEvery: this.hashEvery,
+      };
+      this.writer = new RecordingWriter(record.sink, header);
+      this.writer.add({ t: "input", icount: 0, ns: 0, kind: "rtc", epochSeconds: cfg.rtcEpochSeconds });
+    }
   }
 
-  /** Types `bytes` on the guest's serial console; returns how many it could take now. */
+  /**
+   * A session that replays `rec`. `images` are the guest's images when the recording does not
+   * carry them; each must have the content the recording was made with.
+   */
+  static replay(rec: ReadRecording, console: (byte: number) => void, images: { [role: string]: Uint8Array } = {}): Session {
+    const h = rec.header;
+    const bytes = (role: string): Uint8Array | undefined => {
+      const ref = h.images.find((i) => i.role === role);
+      if (ref === undefined) return undefined;
+      const data = ref.data ?? images[role];
+      if (data === undefined) throw new RecordingError(`the recording needs the ${role} ${ref.name} (sha256 ${ref.sha256.slice(0, 16)}…); pass it or replay a packed recording`);
+      const sum = sha256(data);
+      if (sum !== ref.sha256) {
+        throw new RecordingError(`wrong ${role}: it has sha256 ${sum.slice(0, 16)}…, the recording was made with ${ref.name} (sha256 ${ref.sha256.slice(0, 16)}…)`);
+      }
+      return data;
+    };
+    const rtc = rec.records.find((r): r is Extract<InputRecord, { kind: "rtc" }> => r.t === "input" && r.kind === "rtc");
+    const guest: Guest =
+      h.guest.kind === "image"
+        ? { kind: "image", bytes: bytes("boot image")! }
+        : { kind: "linux", kernel: bytes("kernel")!, initrd: bytes("initrd"), cmdline: h.guest.cmdline };
+    const s = new Session({ guest, ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0 });
+    (s as { mode: Session["mode"] }).mode = "replay";
+    s.script = rec.records.filter((r) => !(r.t === "input" && r.kind === "rtc"));
+    s.hashEvery = h.hashEvery;
+    return s;
+  }
+
+  /**
+   * Runs until the guest stops, `maxInsns` instructions have retired in total, or (live and
+   * record) guest time reaches `maxNs` — a pause for the host, not a stop. In replay the
+   * recording's inputs are delivered on the way, every state hash is checked (a DivergenceError
+   * on the first difference), and the run ends where the recording does.
+   */
+  run(opts: { maxInsns?: number; maxNs?: number; onProgress?: () => void; onIdle?: () => boolean } = {}): Stop {
+    const max = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
+    const maxNs = opts.maxNs;
+    if (this.mode === "replay") return this.replayTo(max, opts.onProgress);
+    if (this.mode === "live") return this.pc.run({ maxInsns: max, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
+    for (;;) {
+      const target = Math.min(max, this.nextHashAt);
+      const stop = this.pc.run({ maxInsns: target, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
+      if (stop === Stop.BUDGET && this.pc.cpu.icount === this.nextHashAt) {
+        this.writer!.add({ t: "hash", icount: this.pc.cpu.icount, ns: this.pc.nowNs(), hash: stateHash(this.pc) });
+        this.nextHashAt += this.hashEvery;
+      }
+      if (stop !== Stop.BUDGET || this.pc.cpu.icount >= max || this.pc.nowNs() >= (maxNs ?? Infinity)) {
+        this.writer!.flush();
+        return stop;
+      }
+    }
+  }
+
+  /** Types `bytes` on the guest's serial console; returns how many it could take now (recorded in record mode). */
   consoleInput(bytes: Uint8Array): number {
-    return this.pc.consoleInput(bytes);
+    if (this.mode === "replay") return 0; // history cannot change
+    const n = this.pc.consoleInput(bytes);
+    if (n > 0 && this.writer) {
+      this.writer.add({ t: "input", icount: this.pc.cpu.icount, ns: this.pc.nowNs(), kind: "console", data: bytes.slice(0, n) });
+    }
+    return n;
   }
 
-  /** Runs until the guest stops or `maxInsns` instructions have retired in total. */
-  run(opts: { maxInsns?: number; onProgress?: () => void; onIdle?: () => boolean } = {}): Stop {
-    return this.pc.run({ maxInsns: opts.maxInsns, onSlice: opts.onProgress, onIdle: opts.onIdle });
+  /** Record mode: writes the end record (how and where the run ended, the final state hash) and flushes. */
+  end(reason: EndReason, detail?: string): void {
+    if (!this.writer || this.ended) return;
+    this.ended = true;
+    const r: EndRecord = { t: "end", icount: this.pc.cpu.icount, ns: this.pc.nowNs(), reason, hash: stateHash(this.pc) };
+    if (detail !== undefined) r.detail = detail;
+    this.writer.add(r);
+    this.writer.flush();
   }
 
   /** Whether the guest's serial driver listens for input (it has enabled the receive interrupt). */
@@ -66,13 +221,84 @@ export class Session {
     return this.pc.nowNs();
   }
 
+  /** The machine's state digest (what the recording's hash records hold). */
+  stateHash(): string {
+    return stateHash(this.pc);
+  }
+
   position(): Position {
     const cpu = this.pc.cpu;
-    return { icount: cpu.icount, cs: cpu.segSel[1], eip: cpu.eip >>> 0 };
+    return { icount: cpu.icount, ns: this.pc.nowNs(), cs: cpu.segSel[1], eip: cpu.eip >>> 0 };
+  }
+
+  /** Replay: whether every record has been played (the run reached the recording's end). */
+  replayDone(): boolean {
+    return this.cursor >= this.script.length;
   }
 
   /** The exception that stopped the machine, when it stopped on one. */
   lastException(): { vector: number; errorCode: number } {
     return { vector: this.pc.cpu.excVector, errorCode: this.pc.cpu.excCode };
   }
+
+  private replayTo(max: number, onProgress?: () => void): Stop {
+    const pc = this.pc;
+    for (;;) {
+      const next = this.script[this.cursor];
+      if (next === undefined || next.t === "header") {
+        // Past the last record (a recording cut short): nothing more is known to be true.
+        return Stop.REQUEST;
+      }
+      if (next.icount > max) return pc.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
+      const stop = pc.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
+      const here = { icount: pc.cpu.icount, ns: pc.nowNs() };
+      if (next.t === "end") {
+        // A stop the recording did not end with, or the end's position missed: diverged. (At
+        // the position itself, an idle guest may report BUDGET: its idle time was cut there.)
+        const want = STOP_OF_END[next.reason];
+        if ((stop !== Stop.BUDGET && stop !== want) || here.icount !== next.icount || here.ns !== next.ns) {
+          throw new DivergenceError(here, `the run to end (${next.reason}) at icount ${next.icount}, guest ${next.ns} ns`, `${endReasonOf(stop)} at icount ${here.icount}, guest ${here.ns} ns`);
+        }
+        this.check(next.hash, here, "final state");
+        this.cursor++;
+        return want ?? Stop.REQUEST;
+      }
+      if (stop !== Stop.BUDGET || here.icount !== next.icount || here.ns !== next.ns) {
+        throw new DivergenceError(
+          here,
+          `to reach icount ${next.icount} at guest ${next.ns} ns (${next.t === "hash" ? "a state hash" : `${next.kind} input`})`,
+          `${endReasonOf(stop)} at icount ${here.icount}, guest ${here.ns} ns`,
+        );
+      }
+      if (next.t === "hash") this.check(next.hash, here, "state hash");
+      else if (next.kind === "console") {
+        const n = pc.consoleInput(next.data);
+        if (n !== next.data.length) throw new DivergenceError(here, `the UART to take ${next.data.length} input bytes`, `room for ${n}`);
+      }
+      this.cursor++;
+    }
+  }
+
+  private check(expected: string, at: { icount: number; ns: number }, what: string): void {
+    const got = stateHash(this.pc);
+    if (got !== expected) throw new DivergenceError(at, `${what} ${expected}`, got);
+  }
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+function imageRefs(g: Guest, embed: boolean): ImageRef[] {
+  const ref = (role: string, name: string, data: Uint8Array): ImageRef => ({
+    role,
+    name,
+    size: data.length,
+    sha256: sha256(data),
+    ...(embed ? { data } : {}),
+  });
+  if (g.kind === "image") return [ref("boot image", g.name ?? "boot image", g.bytes)];
+  const refs = [ref("kernel", g.kernelName ?? "kernel", g.kernel)];
+  if (g.initrd) refs.push(ref("initrd", g.initrdName ?? "initrd", g.initrd));
+  return refs;
 }

@@ -1,0 +1,133 @@
+// `afterglow replay | info | pack`: reading recordings back.
+
+import { createHash } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Command } from "commander";
+import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type ReadRecording, type Record } from "../replay/recording.js";
+import { Session, Stop } from "../replay/session.js";
+import { HostConsole } from "./console.js";
+import { builtinGuestPath, readImage } from "./images.js";
+import { parsePositive } from "./run.js";
+
+const ROLE_OPTION: { [role: string]: "image" | "kernel" | "initrd" } = { "boot image": "image", kernel: "kernel", initrd: "initrd" };
+
+export function registerReplay(program: Command): void {
+  program
+    .command("replay")
+    .argument("<file>", "a recording made by `afterglow record`")
+    .description("replay a recording: the same console output, no input needed; stops at the first divergence")
+    .option("--image <file>", "the boot image, when the recording does not carry it")
+    .option("--kernel <file>", "the kernel, when the recording does not carry it")
+    .option("--initrd <file>", "the initrd, when the recording does not carry it")
+    .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
+    .action((file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number }) => {
+      const rec = load(file);
+      const con = new HostConsole(undefined, { input: false });
+      try {
+        const session = Session.replay(rec, (b) => con.output(b), images(rec, file, opts));
+        const t0 = process.hrtime.bigint();
+        const stop = session.run({ maxInsns: opts.maxInsns });
+        con.flush();
+        const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+        const p = session.position();
+        const speed = `${(p.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
+        const prefix = con.atLineStart() ? "" : "\n";
+        if (session.replayDone() && rec.end) {
+          process.stderr.write(
+            `${prefix}afterglow: replayed to the recording's end (${rec.end.reason}) at icount ${p.icount.toLocaleString("en-US")}, ` +
+              `guest ${(p.ns / 1e9).toFixed(2)} s; every state hash matched; ${secs.toFixed(2)} s host, ${speed}\n`,
+          );
+        } else if (stop === Stop.BUDGET && opts.maxInsns !== undefined && p.icount >= opts.maxInsns) {
+          process.stderr.write(`${prefix}afterglow: stopped at --max-insns, icount ${p.icount.toLocaleString("en-US")}, ${speed}\n`);
+        } else {
+          const cut = rec.truncatedAt !== undefined ? `is truncated at byte ${rec.truncatedAt}` : "has no end record";
+          process.stderr.write(`${prefix}afterglow: ${file} ${cut}: replayed its readable part, up to icount ${p.icount.toLocaleString("en-US")}\n`);
+          process.exitCode = 1;
+        }
+      } finally {
+        con.close();
+      }
+    });
+
+  program
+    .command("info")
+    .argument("<file>", "a recording")
+    .description("describe a recording: header, images, duration, inputs, end")
+    .action((file: string) => {
+      process.stdout.write(describe(load(file), file));
+    });
+
+  program
+    .command("pack")
+    .argument("<file>", "a recording")
+    .description("embed the guest images into a recording, so it replays on a machine that does not have them")
+    .option("-o, --output <file>", "where to write the packed recording (default: FILE, rewritten)")
+    .option("--image <file>", "the boot image, when not found beside the recording")
+    .option("--kernel <file>", "the kernel, when not found beside the recording")
+    .option("--initrd <file>", "the initrd, when not found beside the recording")
+    .action((file: string, opts: { output?: string; image?: string; kernel?: string; initrd?: string }) => {
+      const rec = load(file);
+      const have = images(rec, file, opts);
+      const header = { ...rec.header, images: rec.header.images.map((i) => ({ ...i, data: i.data ?? have[i.role] })) };
+      // Verify before writing: Session.replay checks each image against its hash.
+      Session.replay({ ...rec, header }, () => {});
+      const chunks: Uint8Array[] = [];
+      const w = new RecordingWriter((b) => chunks.push(Uint8Array.from(b)), header);
+      for (const r of rec.records) w.add(r);
+      w.flush();
+      const out = opts.output ?? file;
+      writeFileSync(out, Buffer.concat(chunks));
+      process.stderr.write(`afterglow: packed ${header.images.map((i) => i.name).join(", ")} into ${out}\n`);
+    });
+}
+
+function load(file: string): ReadRecording {
+  return readRecording(readImage(file), file);
+}
+
+/** The images a recording needs and does not carry: from options, else the recorded names beside the recording. */
+function images(rec: ReadRecording, file: string, opts: { image?: string; kernel?: string; initrd?: string }): { [role: string]: Uint8Array } {
+  const out: { [role: string]: Uint8Array } = {};
+  for (const ref of rec.header.images) {
+    if (ref.data) continue;
+    const given = opts[ROLE_OPTION[ref.role] ?? "image"];
+    const beside = join(dirname(file), ref.name);
+    const builtin = ref.role === "boot image" && sha256(readImage(builtinGuestPath())) === ref.sha256 ? builtinGuestPath() : undefined;
+    const path = given ?? (existsSync(beside) ? beside : builtin);
+    if (path === undefined) {
+      throw new RecordingError(`${file} needs its ${ref.role} ${ref.name}: give it with --${ROLE_OPTION[ref.role] ?? "image"}, or replay a packed recording`);
+    }
+    out[ref.role] = readImage(path);
+  }
+  return out;
+}
+
+function describe(rec: ReadRecording, file: string): string {
+  const h = rec.header;
+  const lines: string[] = [];
+  lines.push(`${file}: afterglow recording, format ${h.format} (this afterglow reads ${FORMAT_VERSION}), ${MAGIC.toString("latin1")}`);
+  lines.push(`made by    ${h.tool} on Node ${h.node}: afterglow ${h.argv.join(" ")}`);
+  lines.push(`machine    ${h.machine.ramSize / 2 ** 20} MiB RAM; guest ${h.guest.kind === "linux" ? `Linux, command line "${h.guest.cmdline}"` : "flat boot image"}`);
+  for (const i of h.images) lines.push(`image      ${i.role.padEnd(10)} ${i.name} ${i.size} bytes sha256 ${i.sha256.slice(0, 16)}…${i.data ? " (embedded)" : ""}`);
+  const inputs = rec.records.filter((r): r is Extract<Record, { t: "input" }> => r.t === "input");
+  const consoleBytes = inputs.reduce((n, r) => n + (r.kind === "console" ? r.data.length : 0), 0);
+  const rtc = inputs.find((r) => r.kind === "rtc");
+  if (rtc?.kind === "rtc") lines.push(`clock      RTC starts at ${new Date(rtc.epochSeconds * 1000).toISOString()}`);
+  lines.push(`inputs     ${inputs.length - (rtc ? 1 : 0)} console deliveries, ${consoleBytes} bytes`);
+  lines.push(`hashes     ${rec.records.filter((r) => r.t === "hash").length} state hashes, one every ${h.hashEvery.toLocaleString("en-US")} instructions`);
+  const last = rec.records.at(-1);
+  if (rec.end) {
+    lines.push(`end        ${rec.end.reason}${rec.end.detail ? ` (${rec.end.detail})` : ""} at icount ${rec.end.icount.toLocaleString("en-US")}, guest ${(rec.end.ns / 1e9).toFixed(3)} s`);
+  } else {
+    const where = last && last.t !== "header" ? `; last record at icount ${last.icount.toLocaleString("en-US")}` : "";
+    lines.push(`end        none: ${rec.truncatedAt !== undefined ? `truncated at byte ${rec.truncatedAt}` : "the recording stops without an end record"}${where}`);
+  }
+  lines.push(`exits      none recorded (the bare machine has no VMM; VM exits are recorded with the VT-x stack)`);
+  return lines.join("\n") + "\n";
+}
+
+
+function sha256(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}

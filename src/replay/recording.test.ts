@@ -1,0 +1,121 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "../../test/layers.js";
+import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type HeaderRecord } from "./recording.js";
+import { DivergenceError, Session, Stop } from "./session.js";
+
+const ECHO = new Uint8Array(readFileSync(join(ROOT, "guests", "builtin", "echo.bin")));
+const HELLO = new Uint8Array(readFileSync(join(ROOT, "guests", "builtin", "hello.bin")));
+
+/** Records `image` with `lines` typed one per idle moment, as the CLI does with piped input. */
+function record(image: Uint8Array, lines: string[], hashEvery = 100_000): { file: Uint8Array; out: string } {
+  const chunks: Uint8Array[] = [];
+  const out: number[] = [];
+  const s = new Session(
+    { guest: { kind: "image", bytes: image, name: "guest.bin" }, ramSize: 4 << 20, rtcEpochSeconds: 1_700_000_000, console: (b) => out.push(b) },
+    { sink: (b) => chunks.push(Uint8Array.from(b)), argv: ["record"], tool: "test", hashEvery, embedImages: true },
+  );
+  const pending = lines.map((l) => new TextEncoder().encode(l));
+  const stop = s.run({
+    maxInsns: 50_000_000,
+    onIdle: () => {
+      if (pending.length === 0 || !s.consoleListening()) return false;
+      s.consoleInput(pending.shift()!);
+      return true;
+    },
+  });
+  s.end(stop === Stop.HALT ? "halt" : "limit");
+  return { file: Buffer.concat(chunks), out: Buffer.from(out).toString("latin1") };
+}
+
+function replay(file: Uint8Array, images?: { [role: string]: Uint8Array }): { out: string; session: Session } {
+  const out: number[] = [];
+  const session = Session.replay(readRecording(file), (b) => out.push(b), images);
+  session.run();
+  return { out: Buffer.from(out).toString("latin1"), session };
+}
+
+describe("recordings", () => {
+  it("replay the console output and end state of a run with typed input, in a fresh session", () => {
+    const r = record(ECHO, ["hi\n", "there\n", "q"]);
+    expect(r.out).toMatch(/^echo: type; q quits\nHI\n[0-9A-F]{4}\nTHERE\n[0-9A-F]{4}\nQecho: bye\n$/);
+    const rec = readRecording(r.file);
+    expect(rec.end?.reason).toBe("halt");
+    expect(rec.records.filter((x) => x.t === "input" && x.kind === "console")).toHaveLength(3);
+    const p = replay(r.file);
+    expect(p.out).toBe(r.out);
+    expect(p.session.replayDone()).toBe(true);
+    expect(p.session.stateHash()).toBe(rec.end!.hash);
+  });
+
+  it("check state hashes on the way and stop at the first one that differs", () => {
+    const r = record(HELLO, [], 50_000);
+    const rec = readRecording(r.file);
+    const hashes = rec.records.filter((x) => x.t === "hash");
+    expect(hashes.length).toBeGreaterThan(5);
+    // Forge the fourth hash: the replay must run the first three and stop at that one.
+    const forged = { ...rec, records: rec.records.map((x) => (x === hashes[3] ? { ...x, hash: "0".repeat(32) } : x)) };
+    const s = Session.replay(forged, () => {});
+    let err: unknown;
+    try {
+      s.run();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DivergenceError);
+    expect((err as DivergenceError).at.icount).toBe(hashes[3].icount);
+    expect((err as Error).message).toMatch(/^replay diverged at icount \d+ \(guest [\d.]+ s\): expected state hash 0{32}, got [0-9a-f]{32}$/);
+  });
+
+  it("replay the readable prefix of a recording cut at any byte", () => {
+    const r = record(ECHO, ["abc\n", "def\n", "q"], 200);
+    const full = readRecording(r.file);
+    // A deterministic spread of cut points (a fixed LCG: tests never read randomness).
+    let x = 12345;
+    for (let k = 0; k < 40; k++) {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      const cut = MAGIC.length + (x % (r.file.length - MAGIC.length));
+      let rec;
+      try {
+        rec = readRecording(r.file.subarray(0, cut));
+      } catch (e) {
+        // Only a cut inside the header chunk leaves nothing to replay.
+        expect((e as Error).message).toBe("recording is truncated before its header");
+        continue;
+      }
+      expect(rec.truncatedAt).toBeDefined();
+      expect(rec.records.length).toBeLessThan(full.records.length);
+      expect(rec.records).toEqual(full.records.slice(0, rec.records.length));
+      const out: number[] = [];
+      const s = Session.replay(rec, (b) => out.push(b));
+      expect(s.run()).toBe(Stop.REQUEST); // ran out of recording, not diverged
+      expect(r.out.startsWith(Buffer.from(out).toString("latin1"))).toBe(true);
+    }
+  });
+
+  it("reject corrupt, foreign and newer-format files with one line", () => {
+    const r = record(ECHO, ["q"]);
+    const flipped = Uint8Array.from(r.file);
+    flipped[flipped.length - 3] ^= 0x40;
+    expect(() => readRecording(flipped, "x.rec")).toThrow(/^x\.rec is corrupt: chunk \d+ at byte \d+ fails its checksum$/);
+    expect(() => readRecording(new TextEncoder().encode("#!/bin/sh\necho hi\n"), "x.rec")).toThrow("x.rec is not an afterglow recording (no AGLOWREC signature)");
+    const chunks: Uint8Array[] = [];
+    const future: HeaderRecord = { ...readRecording(r.file).header, format: FORMAT_VERSION + 1 };
+    new RecordingWriter((b) => chunks.push(Uint8Array.from(b)), future).flush();
+    expect(() => readRecording(Buffer.concat(chunks), "x.rec")).toThrow(`x.rec is format version ${FORMAT_VERSION + 1}; this afterglow reads version ${FORMAT_VERSION}`);
+    expect(() => readRecording(flipped, "x.rec")).toThrow(RecordingError);
+  });
+
+  it("refuse an image other than the one recorded", () => {
+    const chunks: Uint8Array[] = [];
+    new Session(
+      { guest: { kind: "image", bytes: ECHO, name: "echo.bin" }, ramSize: 4 << 20, rtcEpochSeconds: 0, console: () => {} },
+      { sink: (b) => chunks.push(Uint8Array.from(b)), argv: [], tool: "test" },
+    ).end("user-stop");
+    const rec = readRecording(Buffer.concat(chunks));
+    expect(() => Session.replay(rec, () => {}, { "boot image": HELLO })).toThrow(/^wrong boot image: it has sha256 [0-9a-f]{16}…, the recording was made with echo\.bin \(sha256 [0-9a-f]{16}…\)$/);
+    expect(() => Session.replay(rec, () => {})).toThrow(/^the recording needs the boot image echo\.bin/);
+    expect(() => Session.replay(rec, () => {}, { "boot image": ECHO })).not.toThrow();
+  });
+});
