@@ -11,7 +11,8 @@ import { type CpioEntry, writeCpio } from "./cpio.js";
 import { packageRoot, readImage } from "./images.js";
 
 /** The guest's /init, as the reference guest's (bench/linux-guest.sh): a marker line, the
- * workload, a second marker, reboot. */
+ * workload, a second marker, reboot — and, when the kernel command line says `shell`, an
+ * interactive shell on the console (with job control: cttyhack finds the console's tty) first. */
 export const INIT_SCRIPT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -19,6 +20,7 @@ mount -t sysfs sys /sys
 echo "BOOT-OK $(uname -r)"
 [ -x /workload ] && /workload
 echo "WORKLOAD-DONE"
+grep -qw shell /proc/cmdline && setsid cttyhack sh
 reboot -f
 `;
 
@@ -133,7 +135,10 @@ export function registerGuest(program: Command): void {
 
   guest
     .command("build-initramfs")
-    .description("build a busybox initramfs (gzip'd newc cpio) whose /init prints BOOT-OK, runs the workload, prints WORKLOAD-DONE and reboots")
+    .description(
+      "build a busybox initramfs (gzip'd newc cpio) whose /init prints BOOT-OK, runs the workload, prints WORKLOAD-DONE, " +
+        'starts a shell if the kernel command line says "shell", and reboots',
+    )
     .requiredOption("--busybox <file>", "a statically linked i386 busybox")
     .requiredOption("--out <file>", "the initramfs to write (.cpio.gz)")
     .option("--workload <commands>", "shell commands the guest runs after booting")
