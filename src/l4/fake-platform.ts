@@ -17,7 +17,8 @@ export interface ScriptedExit {
 export interface FakeVcpu {
   fields: number[];
   script: ScriptedExit[];
-  runs: { eptRoot: number; from: number; until: number }[];
+  /** Each entry into the guest (how often depends on how the host cut its runs). */
+  runs: { eptRoot: number; from: number }[];
 }
 
 export interface FakePlatformState {
@@ -100,12 +101,13 @@ export class FakePlatform implements Platform {
     this.s.timer = deadlineNs;
   }
 
-  idle(): boolean {
+  idle(limitNs: number): boolean {
     this.fire();
     if (this.pendingIrq() >= 0) return true;
     let next = this.s.timer;
     const ev = this.s.irqEvents;
     if (ev.length > 0 && (next < 0 || ev[0].at < next)) next = ev[0].at;
+    if (limitNs !== Infinity && (next < 0 || limitNs < next)) next = limitNs;
     if (next < 0) return false;
     if (next > this.s.time) this.s.time = next;
     this.fire();
@@ -173,26 +175,30 @@ export class FakePlatform implements Platform {
 
   runVcpu(v: VcpuRun, untilNs: number): VcpuExit | null {
     const vc = this.vcpu(v.id);
-    vc.runs.push({ eptRoot: v.eptRoot, from: this.s.time, until: untilNs });
+    vc.runs.push({ eptRoot: v.eptRoot, from: this.s.time });
     const ev = this.s.irqEvents;
     const irqAt = ev.length > 0 ? ev[0].at : Infinity;
     const next = vc.script[0];
-    const exitAt = next ? this.s.time + next.after : Infinity;
+    const start = this.s.time;
+    const exitAt = next ? start + next.after : Infinity;
     if (exitAt <= untilNs && exitAt <= irqAt) {
       vc.script.shift();
       this.s.time = exitAt;
       for (const [f, val] of next.set ?? []) vc.fields[f] = val >>> 0;
       return { ...next.exit };
     }
+    let result: VcpuExit | null = null;
     if (irqAt <= untilNs) {
-      this.s.time = Math.max(this.s.time, irqAt);
+      this.s.time = Math.max(start, irqAt);
       this.fire();
       if (this.pendingIrq() >= 0) {
-        return { reason: ExitReason.EXTERNAL_INTERRUPT, qualification: 0, instructionLength: 0, guestLinear: 0, guestPhysical: 0 };
+        result = { reason: ExitReason.EXTERNAL_INTERRUPT, qualification: 0, instructionLength: 0, guestLinear: 0, guestPhysical: 0 };
       }
     }
-    this.s.time = Math.max(this.s.time, untilNs);
-    return null;
+    if (!result) this.s.time = Math.max(this.s.time, untilNs);
+    // The next scripted exit counts guest time, however the runs are cut.
+    if (next) next.after -= this.s.time - start;
+    return result;
   }
 
   guestRead(id: number, field: GuestField): number {

@@ -80,6 +80,11 @@ export interface VcpuState {
   startup: boolean;
   /** ExchangeRegisters(RECALL): deliver a RECALL vfault instead of entering the guest. */
   recall: boolean;
+  /**
+   * The guest was stopped by a deadline, not by an exit: it is still loaded, and continuing it
+   * costs no VM entry. Leaving it for anything else costs a VM exit then.
+   */
+  inGuest: boolean;
   xferDefault: number;
   xfer: Record<number, number>;
   run: { id: number; eptRoot: number };
@@ -160,7 +165,6 @@ export interface KernelStats {
   vmPageFaults: number;
   /** Faults of threads with no pager or handler: the thread is halted. */
   orphanFaults: number;
-  idles: number;
 }
 
 export interface KernelState {
@@ -210,6 +214,8 @@ export interface SpawnOptions {
   privileged?: boolean;
   vm?: boolean;
   priority?: number;
+  /** Default: the thread itself. */
+  scheduler?: ThreadId;
   pager?: ThreadId;
   exceptionHandler?: ThreadId;
   vcpu?: VcpuConfig;
@@ -282,7 +288,7 @@ export class Kernel {
       stats: {
         syscalls: 0, ipcs: 0, contextSwitches: 0, userSteps: 0, pageFaults: 0, ioFaults: 0, exceptions: 0,
         irqs: 0, spuriousIrqs: 0, timeouts: 0, vmExits: 0, exitsByReason: {}, vmPageFaults: 0,
-        orphanFaults: 0, idles: 0,
+        orphanFaults: 0,
       },
       ipcSeq: 0,
     };
@@ -321,6 +327,7 @@ export class Kernel {
    * system call (a user program) or one guest entry (a VCPU), or idle the CPU.
    */
   step(): "ran" | "idled" | "stuck" {
+    this.leaveGuestIfNeeded();
     this.pollIrqs();
     this.expireTimeouts();
     const t = this.pick();
@@ -441,11 +448,8 @@ export class Kernel {
   }
 
   private idle(): boolean {
-    let deadline = this.nextWake();
-    if (this.runUntil !== Infinity && (deadline < 0 || this.runUntil < deadline)) deadline = this.runUntil;
-    this.s.stats.idles++;
-    this.platform.setTimer(deadline);
-    return this.platform.idle();
+    this.platform.setTimer(this.nextWake());
+    return this.platform.idle(this.runUntil);
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -872,6 +876,7 @@ export class Kernel {
       return;
     }
     t.kipc = kind;
+    this.platform.charge(COSTS.IPC);
     this.doIpc(t, to, to, NEVER, NEVER);
   }
 
@@ -1163,7 +1168,7 @@ export class Kernel {
 
   private vcpuState(t: Tcb): VcpuState {
     t.vcpu ??= {
-      created: false, startup: false, recall: false, xferDefault: 0, xfer: {},
+      created: false, startup: false, recall: false, inGuest: false, xferDefault: 0, xfer: {},
       run: { id: t.no, eptRoot: -1 }, lastReason: -1, lastQualification: 0,
     };
     return t.vcpu;
@@ -1251,7 +1256,9 @@ export class Kernel {
 
   private exchangeRegisters(t: Tcb, req: Syscall & { op: "exchangeRegisters" }): void {
     const d = this.lookup(req.dest);
-    if (!d || (d.space !== t.space && !this.privileged(t))) {
+    // X.2 limits ExchangeRegisters to the caller's own space; a privileged thread and the
+    // destination's scheduler (a VMM kicking its VCPU) may reach across.
+    if (!d || (d.space !== t.space && !this.privileged(t) && d.scheduler !== t.id)) {
       t.utcb.errorCode = L4Error.INVALID_THREAD;
       t.result = { op: "exchangeRegisters", result: NIL_THREAD, control: 0, sp: 0, ip: 0, flags: 0, userHandle: 0, pager: NIL_THREAD };
       return;
@@ -1409,21 +1416,25 @@ export class Kernel {
     }
     if (v.recall) {
       v.recall = false;
+      if (v.inGuest) {
+        v.inGuest = false;
+        p.charge(COSTS.VM_EXIT);
+      }
       this.sendVfault(t, ExitReason.RECALL, 0, 0, null);
       return;
     }
-    p.charge(COSTS.VM_ENTRY);
+    if (!v.inGuest) p.charge(COSTS.VM_ENTRY);
+    v.inGuest = false;
     let until = p.now() + Math.max(1, t.remaining);
     const wake = this.nextWake();
     if (wake >= 0 && wake < until) until = wake;
     if (this.runUntil < until) until = this.runUntil;
     const exit = p.runVcpu(v.run, until);
-    if (!exit) return;
-    p.charge(COSTS.VM_EXIT);
-    const st = this.s.stats;
-    st.vmExits++;
-    st.exitsByReason[exit.reason] = (st.exitsByReason[exit.reason] ?? 0) + 1;
-    this.observer?.vmExit?.(t.id, exit.reason, exit.qualification);
+    if (!exit) {
+      v.inGuest = true;
+      return;
+    }
+    this.countExit(t, exit.reason, exit.qualification);
     switch (exit.reason) {
       case ExitReason.EXTERNAL_INTERRUPT:
         return; // the kernel's own business: the interrupt is taken before the next decision
@@ -1437,6 +1448,29 @@ export class Kernel {
       default:
         this.sendVfault(t, exit.reason, exit.qualification, exit.instructionLength, exit);
     }
+  }
+
+  private countExit(t: Tcb, reason: number, qualification: number): void {
+    this.platform.charge(COSTS.VM_EXIT);
+    const st = this.s.stats;
+    st.vmExits++;
+    st.exitsByReason[reason] = (st.exitsByReason[reason] ?? 0) + 1;
+    this.observer?.vmExit?.(t.id, reason, qualification);
+  }
+
+  /**
+   * A VCPU left in the guest by a deadline exits now if anything else is to happen: an
+   * interrupt (as the exit the platform would have reported), a timeout, another thread's turn.
+   */
+  private leaveGuestIfNeeded(): void {
+    const g = this.s.threads[this.s.lastRun];
+    if (!g || !g.vcpu?.inGuest) return;
+    const irq = this.platform.pendingIrq() >= 0;
+    const wake = this.nextWake();
+    if (!irq && !(wake >= 0 && wake <= this.platform.now()) && this.pick() === g) return;
+    g.vcpu.inGuest = false;
+    if (irq) this.countExit(g, ExitReason.EXTERNAL_INTERRUPT, 0);
+    else this.platform.charge(COSTS.VM_EXIT);
   }
 
   /** Drops the highest groups until the mask's words fit in `room` registers. */
@@ -1570,7 +1604,7 @@ export class Kernel {
       if (!other) throw new Error(`l4: no thread ${opts.space} to share a space with`);
       space = other.space;
     }
-    const t = this.newTcb(id, space, id);
+    const t = this.newTcb(id, space, opts.scheduler ?? id);
     if (opts.priority !== undefined) t.priority = opts.priority;
     t.utcb.pager = opts.pager ?? NIL_THREAD;
     t.utcb.exceptionHandler = opts.exceptionHandler ?? NIL_THREAD;

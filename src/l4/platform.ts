@@ -38,12 +38,13 @@ export interface Platform {
   /** Arms the one-shot scheduler timer for absolute time deadlineNs; -1 disarms it. */
   setTimer(deadlineNs: number): void;
   /**
-   * Idles the CPU (HLT): virtual time runs until the timer deadline is reached or an interrupt
-   * line is pending, whichever comes first; true then. Returns true at once if either already
-   * holds, and false, without moving time, when no timer is armed and nothing in the machine
-   * will ever raise an interrupt by itself (only outside input, such as a key, can wake it).
+   * Idles the CPU (HLT): virtual time runs until the armed timer's deadline, a pending interrupt,
+   * or limitNs, whichever comes first; true then (at once if one already holds). limitNs is the
+   * host's bound on this run, not machine state: how a run is cut into pieces must not change the
+   * machine. False, without moving time, when nothing can end the wait: no timer armed, no
+   * interrupt will come by itself, and no limit (only outside input, a key, can wake it).
    */
-  idle(): boolean;
+  idle(limitNs: number): boolean;
 
   // Interrupts.
   readonly irqLines: number;
