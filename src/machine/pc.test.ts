@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Stop } from "./cpu/cpu.js";
 import { Pc } from "./pc.js";
+import { nasm } from "../../test/support/cpu.js";
 
 const GUEST = new Uint8Array(readFileSync(join(import.meta.dirname, "../../guests/builtin/hello.bin")));
 
@@ -54,5 +55,56 @@ describe("the PC", () => {
     pb.run();
     expect(text(a)).toBe(text(b));
     expect(pa.save().cpu).toEqual(pb.save().cpu);
+  });
+
+  it("takes a timer interrupt programmed mid-slice at the same instruction however the run is sliced", () => {
+    // Real mode: IRQ0 at vector 0x20, PIT channel 0 one-shot in 50 ticks (about 4,200 instructions
+    // of the busy loop), then count loop iterations until the interrupt stops the count.
+    const image = nasm(
+      `
+      cli
+      xor ax, ax
+      mov ds, ax
+      mov word [0x80], handler
+      mov word [0x82], 0
+      mov al, 0x11
+      out 0x20, al
+      mov al, 0x20
+      out 0x21, al
+      mov al, 4
+      out 0x21, al
+      mov al, 1
+      out 0x21, al
+      mov al, 0xfe
+      out 0x21, al
+      mov al, 0x30
+      out 0x43, al
+      mov al, 50
+      out 0x40, al
+      xor al, al
+      out 0x40, al
+      xor ecx, ecx
+      sti
+    spin:
+      inc ecx
+      jmp spin
+    handler:
+      cli
+      hlt`,
+      16,
+      0x7c00,
+    );
+    const runWith = (slice: number) => {
+      const pc = new Pc({ ramSize: 1 << 20, console: () => {}, rtcEpochSeconds: 0 });
+      pc.loadBootImage(image);
+      let stop = Stop.BUDGET;
+      while (stop === Stop.BUDGET) stop = pc.run({ maxInsns: pc.cpu.icount + slice });
+      expect(stop).toBe(Stop.HALT);
+      return [pc.cpu.icount, pc.cpu.r32[1]];
+    };
+    const [icount, spins] = runWith(10_000_000);
+    expect(spins).toBeGreaterThan(1000);
+    expect(spins).toBeLessThan(4000);
+    for (const slice of [1, 7, 1000, 4321]) expect(runWith(slice)).toEqual([icount, spins]);
   });
 });

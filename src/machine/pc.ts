@@ -8,6 +8,7 @@ import { I8042 } from "../devices/i8042.js";
 import { pciHostBridges, type PciConfigBus } from "../devices/pci.js";
 import { Pic8259 } from "../devices/pic8259.js";
 import { Pit8254 } from "../devices/pit8254.js";
+import type { PortHandler } from "../devices/port.js";
 import { PostPort } from "../devices/post.js";
 import { Rtc146818 } from "../devices/rtc146818.js";
 import { Uart16550 } from "../devices/uart16550.js";
@@ -80,10 +81,25 @@ export class Pc {
     io.attach(0x20, 2, this.pic);
     io.attach(0xa0, 2, this.pic);
     io.attach(0x4d0, 2, this.pic);
-    io.attach(0x40, 4, this.pit);
-    io.attach(0x61, 1, this.pit);
+    // The timer chips: an access first brings them up to the present instruction, and a write,
+    // which may move their next event closer, ends the CPU's slice so the new deadline counts.
+    // Otherwise when an event was seen would depend on where slices happen to end.
+    const timed = (chip: PortHandler): PortHandler => ({
+      read: (port, size) => {
+        this.advanceChips();
+        return chip.read(port, size);
+      },
+      write: (port, size, value) => {
+        this.advanceChips();
+        chip.write(port, size, value);
+        cpu.requestStop(Stop.BUDGET);
+      },
+    });
+    const pit = timed(this.pit);
+    io.attach(0x40, 4, pit);
+    io.attach(0x61, 1, pit);
     io.attach(0x3f8, 8, this.uart);
-    io.attach(0x70, 2, this.rtc);
+    io.attach(0x70, 2, timed(this.rtc));
     io.attach(0x60, 1, this.kbc);
     io.attach(0x64, 1, this.kbc);
     this.pci = pciHostBridges({ reset });
