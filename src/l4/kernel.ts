@@ -59,7 +59,17 @@ import {
   type VcpuConfig,
 } from "./api.js";
 import { COSTS, DEFAULT_PRIORITY, DEFAULT_TIMESLICE } from "./costs.js";
-import { eptCreate, eptDestroy, eptMap, eptUnmap, type FramePool } from "./ept.js";
+import type { EptFrames } from "../vmx/ept.js";
+import {
+  allocFrame,
+  eptCreate,
+  eptDestroy,
+  eptEffectiveRights,
+  eptMapRegion,
+  eptUnmapRegion,
+  freeFrame,
+  type FramePool,
+} from "./ept.js";
 import { MapDb, newMapDbState, type MapDbState, type MapNode } from "./mapdb.js";
 import type { Platform, VcpuExit } from "./platform.js";
 import { SIGMA0, sigma0Image } from "./sigma0.js";
@@ -249,6 +259,15 @@ export class Kernel {
   private readonly kernelMemory: { readonly base: number; readonly size: number };
   private runUntil = Infinity;
   private lastWoken: Tcb | null = null;
+  /** src/vmx's EPT builder takes its table frames from here (the pool itself is in `s`). */
+  private readonly eptFrames: EptFrames = {
+    alloc: () => {
+      const f = allocFrame(this.platform, this.s.frames, false);
+      if (f < 0) throw new Error("l4: out of kernel memory for EPT tables");
+      return f;
+    },
+    free: (f) => freeFrame(this.s.frames, f),
+  };
 
   constructor(
     readonly platform: Platform,
@@ -1518,7 +1537,7 @@ export class Kernel {
     const q = exit.qualification;
     const need = (q & 1 ? Rights.R : 0) | (q & 2 ? Rights.W : 0) | (q & 4 ? Rights.X : 0);
     const node = this.mapdb.lookup(t.space, false, gpa);
-    if (node && (node.rights & need) === need) {
+    if (node && (eptEffectiveRights(node.rights) & need) === need) {
       this.eptMapped(node);
       return;
     }
@@ -1565,8 +1584,7 @@ export class Kernel {
   private eptMapped(n: MapNode): void {
     const space = this.s.spaces[n.space];
     if (!space || !space.vm || n.io) return;
-    const written = eptMap(this.platform, this.s.frames, space.eptRoot, n.vaddr, n.paddr, n.log2, n.rights);
-    if (written < 0) throw new Error("l4: out of kernel memory for EPT tables");
+    const written = eptMapRegion(this.platform, this.eptFrames, space.eptRoot, n.vaddr, n.paddr, n.log2, n.rights);
     this.platform.charge(COSTS.EPT_ENTRY * written);
     this.platform.invalidateEpt(space.eptRoot);
   }
@@ -1574,7 +1592,7 @@ export class Kernel {
   private eptUnmapped(n: MapNode): void {
     const space = this.s.spaces[n.space];
     if (!space || !space.vm || n.io) return;
-    const cleared = eptUnmap(this.platform, space.eptRoot, n.vaddr, n.log2);
+    const cleared = eptUnmapRegion(this.platform, this.eptFrames, space.eptRoot, n.vaddr, n.log2);
     this.platform.charge(COSTS.EPT_ENTRY * cleared);
     this.platform.invalidateEpt(space.eptRoot);
   }

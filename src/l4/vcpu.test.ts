@@ -27,7 +27,7 @@ import {
   wait,
   xferIndex,
 } from "./api.js";
-import { eptTranslate } from "./ept.js";
+import { eptLookup } from "./ept.js";
 import type { VcpuExit } from "./platform.js";
 import { MB, bootTest, scriptLog, script } from "./testing.js";
 
@@ -154,22 +154,22 @@ describe("VM spaces and virtualization-fault IPC", () => {
     expect(l[2].mr).toEqual([msgTag(Label.PAGE_FAULT | Rights.RW, 2, 0), 0x3010, 0x100]);
     expect((l[2].result as { from: number }).from).toBe(V);
     // The reply's map item is in the EPT, and the VCPU went on to its next fault.
-    expect(eptTranslate(p, root, 0x3abc)).toEqual({ hpa: 0x405abc, perm: 7, large: false });
+    expect(eptLookup(p, root, 0x3abc)).toEqual({ hpa: 0x405abc, perm: 7, large: false });
     expect(k.translate(V, 0x3000)).toEqual({ paddr: 0x405000, rights: Rights.RWX });
     expect(k.stats.exitsByReason[ExitReason.EPT_VIOLATION]).toBe(3);
 
     // 4 MiB over guest-physical 0: two 2 MiB leaves replace the 4 KiB page.
     while (!k.stats.exitsByReason[ExitReason.CPUID]) k.step();
     expect(l[3].mr).toEqual([msgTag(Label.PAGE_FAULT | Rights.X, 2, 0), 0x200000, 0x100]);
-    expect(eptTranslate(p, root, 0x3abc)).toEqual({ hpa: 0x403abc, perm: 7, large: true });
-    expect(eptTranslate(p, root, 0x3ff000)).toEqual({ hpa: 0x7ff000, perm: 7, large: true });
+    expect(eptLookup(p, root, 0x3abc)).toEqual({ hpa: 0x403abc, perm: 7, large: true });
+    expect(eptLookup(p, root, 0x3ff000)).toEqual({ hpa: 0x7ff000, perm: 7, large: true });
 
     // The VMM's unmap takes the guest's memory back out of the EPT.
     const inval = p.s.invalidations;
     k.run(k.platform.now() + 1_000_000);
     expect(tagLabel(l[4].mr[0])).toBe(vfaultLabel(ExitReason.CPUID));
     expect(l[5].result.op).toBe("unmap");
-    expect(eptTranslate(p, root, 0x3abc)).toBeNull();
+    expect(eptLookup(p, root, 0x3abc)).toBeNull();
     expect(k.translate(V, 0x3000)).toBeNull();
     expect(p.s.invalidations).toBeGreaterThan(inval);
   });
