@@ -11,6 +11,8 @@ import {
   XFER_GROUPS,
   Xfer,
   acceptor,
+  decodeIoQualification,
+  exitReasonName,
   fpage,
   fpageBase,
   fpageLog2,
@@ -121,6 +123,12 @@ describe("the virtualization extension's layouts", () => {
     expect(xferIndex(mask, GuestField.CR3)).toBe(7);
     expect(xferIndex(mask, GuestField.ENTRY_ERROR_CODE)).toBe(10);
     expect(xferIndex(mask, GuestField.ESP)).toBe(-1);
+  });
+
+  it("gives the VMM src/vmx's decoders for what a vfault carries", () => {
+    // out dx, al to 0x3f8 (SDM table 27-5): size 0 (1 byte), direction 0 (out), DX, port 31:16.
+    expect(decodeIoQualification(0x03f80000)).toMatchObject({ port: 0x3f8, size: 1, input: false, string: false });
+    expect(exitReasonName(30)).toBe("IO_INSTRUCTION");
   });
 
   it("builds VM-entry interruption information", () => {

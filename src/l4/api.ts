@@ -322,6 +322,28 @@ export const enum ExitReason {
 }
 
 /**
+ * Exit qualifications and event information in a vfault are VMX's formats; their decoders come
+ * from src/vmx, so a handler reads them as the CPU wrote them (the VMM imports them from here).
+ */
+export {
+  EXIT_REASONS,
+  CrAccess,
+  IntType,
+  decodeCrQualification,
+  decodeDrQualification,
+  decodeEptViolation,
+  decodeIntInfo,
+  decodeIoQualification,
+  decodeTaskSwitch,
+  exceptionHasErrorCode,
+  exitReasonName,
+  type CrQual,
+  type EptViolationQual,
+  type IntInfo,
+  type IoQual,
+} from "../vmx/exits.js";
+
+/**
  * Guest-state words, in transfer order. A vfault message carries the words of the groups its
  * transfer mask names (see Xfer), group by group in ascending bit order, each group's words in
  * the order listed here; a reply writes back the groups its own mask names in the same layout.
