@@ -499,7 +499,8 @@ export class Kernel {
   }
 
   private expireTimeouts(): void {
-    if (this.s.timeouts.length === 0) return;
+    const w = this.nextWake();
+    if (w < 0 || w > this.platform.now()) return;
     const now = this.platform.now();
     for (const no of this.s.timeouts.slice()) {
       const t = this.s.threads[no];

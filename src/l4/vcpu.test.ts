@@ -13,6 +13,7 @@ import {
   Xfer,
   acceptor,
   call,
+  decodeIoQualification,
   fpage,
   globalId,
   injectionInfo,
@@ -26,6 +27,10 @@ import {
   vfaultLabel,
   wait,
   xferIndex,
+  type Syscall,
+  type SyscallResult,
+  type UserProgram,
+  type Utcb,
 } from "./api.js";
 import { eptLookup } from "./ept.js";
 import type { VcpuExit } from "./platform.js";
@@ -219,5 +224,59 @@ describe("VM spaces and virtualization-fault IPC", () => {
     expect(tagLabel(l[5].mr[0])).toBe(vfaultLabel(ExitReason.RECALL));
     // The guest ran (in slices bounded by the VMM's timeout) until the recall.
     expect(p.vcpu(60).runs.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+/** The smallest VMM: UART output by port I/O, written to the physical UART; HLT parks the guest. */
+interface MiniVmmState {
+  vcpu: number;
+  next: number;
+  exits: number[];
+}
+
+const MINI_VMM: UserProgram<MiniVmmState> = {
+  step(s: MiniVmmState, utcb: Utcb, r: SyscallResult): Syscall {
+    const mr = utcb.mr;
+    if (r.op === "out") {
+      // The byte went out: resume the guest after the instruction.
+      mr[0] = msgTag(0, 2, 0);
+      mr[1] = Xfer.EIP;
+      mr[2] = s.next;
+      return replyWait(s.vcpu);
+    }
+    if (r.op !== "ipc") return wait();
+    const reason = tagLabel(r.tag) & 0xff;
+    s.exits.push(reason);
+    if (reason === ExitReason.IO) {
+      const q = decodeIoQualification(mr[VfaultMr.QUALIFICATION]);
+      const mask = mr[VfaultMr.MASK];
+      s.vcpu = r.from;
+      s.next = mr[VfaultMr.STATE + xferIndex(mask, GuestField.EIP)] + mr[VfaultMr.INSTRUCTION_LENGTH];
+      const al = mr[VfaultMr.STATE + xferIndex(mask, GuestField.EAX)] & 0xff;
+      return { op: "out", port: q.port, size: 1, value: al };
+    }
+    if (reason === ExitReason.HLT) return wait(); // no reply: the VCPU stays parked
+    mr[0] = msgTag(0, 0, 0);
+    return replyWait(r.from);
+  },
+};
+
+describe("one VM exit, end to end (ARCHITECTURE.md)", () => {
+  it("an OUT to the UART is a vfault; the VMM writes the byte to the physical UART through a port sigma0 mapped, and steps the guest over it", () => {
+    const { k, p } = bootTest({ programs: { vmm: MINI_VMM } });
+    const io = (al: number, eip: number, after: number) => ({
+      after,
+      exit: exit(ExitReason.IO, { qualification: 0x03f80000, instructionLength: 1 }),
+      set: [[GuestField.EAX, al], [GuestField.EIP, eip]] as [GuestField, number][],
+    });
+    p.scriptExits(60, io(0x48, 0x100, 10_000), io(0x69, 0x101, 10_000), { after: 5000, exit: exit(ExitReason.HLT, { instructionLength: 1 }) });
+    k.spawn(50, { priority: 200, pager: k.sigma0, program: { name: "vmm", state: { vcpu: 0, next: 0, exits: [] } } });
+    k.spawn(60, { vm: true, pager: VMM, exceptionHandler: VMM, vcpu: { xferDefault: 0, xfer: [[ExitReason.IO, Xfer.GPR_ACDB | Xfer.EIP]] } });
+    k.run(10_000_000);
+    expect(p.s.portLog.filter((e) => e[0] === "out").map((e) => [e[1], e[3]])).toEqual([[0x3f8, 0x48], [0x3f8, 0x69]]);
+    expect((k.thread(VMM)!.progState as MiniVmmState).exits).toEqual([ExitReason.STARTUP, ExitReason.IO, ExitReason.IO, ExitReason.HLT]);
+    expect(p.vcpu(60).fields[GuestField.EIP]).toBe(0x102);
+    expect(k.stats.ioFaults).toBe(1);
+    expect(k.threadState(V)).toBe("blockedRecv");
   });
 });
