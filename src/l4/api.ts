@@ -344,6 +344,12 @@ export {
 } from "../vmx/exits.js";
 
 /**
+ * The processor-based VM-execution controls, as the PROC_CTLS and PROC_CTLS2 words of Xfer.CTRL
+ * carry them: a VMM chooses its exits (HLT, RDTSC, INVLPG, CR3, I/O...) by these bits.
+ */
+export { Proc, Proc2 } from "../vmx/controls.js";
+
+/**
  * Guest-state words, in transfer order. A vfault message carries the words of the groups its
  * transfer mask names (see Xfer), group by group in ascending bit order, each group's words in
  * the order listed here; a reply writes back the groups its own mask names in the same layout.
@@ -390,6 +396,10 @@ export const enum GuestField {
   // Xfer.WINDOW: 1 = exit as soon as the guest can take an external interrupt (one shot: the
   // kernel clears it when that INTERRUPT_WINDOW exit happens), 0 = no such exit
   INTR_WINDOW,
+  // Xfer.EFER: the guest's IA32_EFER, the VMCS field VM entry loads (only NXE exists on this
+  // 32-bit CPU). RDMSR/WRMSR always exit; the VMM's emulation keeps it here so the CPU's guest
+  // paging sees EFER.NXE
+  EFER,
   COUNT,
 }
 
@@ -418,9 +428,10 @@ export const enum Xfer {
   TSC = 1 << 20,
   PDPTE = 1 << 21,
   WINDOW = 1 << 22,
+  EFER = 1 << 23,
 }
 
-export const XFER_GROUPS = 23;
+export const XFER_GROUPS = 24;
 
 /** Every group the kernel knows. */
 export const XFER_ALL = (1 << XFER_GROUPS) - 1;
@@ -435,7 +446,7 @@ export const XFER_GROUP_FIRST: readonly number[] = [
   GuestField.GDTR_BASE, GuestField.IDTR_BASE, GuestField.CR0, GuestField.DR7, GuestField.SYSENTER_CS,
   GuestField.GUEST_LINEAR, GuestField.INTERRUPTIBILITY, GuestField.EXIT_INTR_INFO,
   GuestField.ENTRY_INTR_INFO, GuestField.CR0_MASK, GuestField.TSC_OFFSET_LO, GuestField.PDPTE0_LO,
-  GuestField.INTR_WINDOW, GuestField.COUNT,
+  GuestField.INTR_WINDOW, GuestField.EFER, GuestField.COUNT,
 ];
 
 /** Number of words a transfer mask names. */
