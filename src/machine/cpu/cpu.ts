@@ -7,7 +7,7 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
-import { Mmu } from "./mmu.js";
+import { Mmu, Tlb, USER_HALF } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
 import { debugAfter, debugBefore, debugRegsChanged } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
@@ -122,6 +122,11 @@ function tooLong(cpu: Cpu): void {
   cpu.gp(0);
 }
 
+/** The handler of an invalid or unimplemented encoding. */
+function undefinedOpcode(cpu: Cpu): void {
+  cpu.raise(Vec.UD);
+}
+
 /** Byte-register offsets into the register file: AL CL DL BL AH CH DH BH. */
 const BYTE_REG = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
 
@@ -165,8 +170,8 @@ export class Cpu extends LazyFlags implements ByteSource {
   trBase = 0;
   trLimit = 0;
   trAttr = 0;
-  /** Current privilege level. */
-  cpl = 0;
+  /** Current privilege level (see `cpl`). */
+  private cplValue = 0;
   // Model-specific registers an i686 kernel uses (TSC is derived from icount).
   sysenterCs = 0;
   sysenterEsp = 0;
@@ -211,6 +216,18 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /** Linear → physical translation (paging). */
   readonly paging: Mmu;
+  // The memory fast paths' view of the TLB and of RAM (the same arrays the MMU and PhysMem own).
+  private readonly tlb: Int32Array;
+  /** The TLB half of the current privilege: USER_HALF at CPL 3, else 0. */
+  private tlbUser = 0;
+  private readonly ram8: Uint8Array;
+  private readonly ram16: Uint16Array;
+  private readonly ram32: Int32Array;
+  private readonly codePages: Uint8Array;
+  /** CS needs no limit check on fetch (flat, readable): segFast[CS] bit 0. */
+  private csFlat = false;
+  /** segBase[CS], as a plain field for the fetch path. */
+  private csBase = 0;
 
   // --- Debug exceptions (./debug.ts, which states the run loop's part).
   /** 1 while DR7 enables a breakpoint: the run loop calls debugBefore before every instruction. */
@@ -233,8 +250,6 @@ export class Cpu extends LazyFlags implements ByteSource {
   // The code page the last instruction came from (see fetch).
   private fetchLinPage = -1;
   private fetchPhysPage = -1;
-  private fetchGen = -1;
-  private fetchCpl = -1;
   private fetchLines: Insn[] = [];
 
   constructor(mem: PhysMem, io: IoBus) {
@@ -242,6 +257,11 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.mem = mem;
     this.io = io;
     this.paging = new Mmu(this, mem);
+    this.tlb = this.paging.tlb;
+    this.ram8 = mem.u8;
+    this.ram16 = mem.u16;
+    this.ram32 = mem.i32;
+    this.codePages = mem.codePages;
     mem.onCodeWrite = (page) => {
       this.icache[page << 1] = undefined;
       this.icache[(page << 1) | 1] = undefined;
@@ -281,6 +301,22 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.icache = [];
     this.fetchLinPage = -1;
     this.mem.codePages.fill(0);
+  }
+
+  /** Current privilege level. The TLB half and the fetch path follow it. */
+  get cpl(): number {
+    return this.cplValue;
+  }
+
+  set cpl(v: number) {
+    this.cplValue = v;
+    this.tlbUser = this.paging.user = v === 3 ? USER_HALF : 0;
+    this.fetchLinPage = -1;
+  }
+
+  /** The MMU dropped translations: the fetch path must translate its code page again. */
+  tlbFlushed(): void {
+    this.fetchLinPage = -1;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -325,6 +361,8 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.segFast[seg] = full ? (readable ? 1 : 0) | (writable ? 2 : 0) : 0;
     if (seg === Seg.CS) {
       this.fetchLinPage = -1;
+      this.csFlat = (this.segFast[seg] & 1) !== 0;
+      this.csBase = this.segBase[seg];
       this.code32 = (attr & SegAttr.DB) !== 0 && this.protectedMode();
       this.ipMask = this.code32 ? -1 : 0xffff;
     } else if (seg === Seg.SS) {
@@ -401,11 +439,16 @@ export class Cpu extends LazyFlags implements ByteSource {
    */
   linRmw(seg: number, off: number, size: number): number {
     const lin = this.linW(seg, off, size);
+    // A TLB entry that allows writing needs no walk (for an operand within one page).
+    if ((this.tlb[(lin >>> 12) | this.tlbUser] & Tlb.W) === 0 || (lin & 0xfff) + size > 0x1000) this.probeRmw(lin, size);
+    return lin;
+  }
+
+  private probeRmw(lin: number, size: number): void {
     if (this.paging.enabled) {
       this.paging.translate(lin, true);
       if ((lin & 0xfff) + size > 0x1000) this.paging.translate(nextPage(lin), true);
     }
-    return lin;
   }
 
   read8(seg: number, off: number): number {
@@ -430,24 +473,61 @@ export class Cpu extends LazyFlags implements ByteSource {
   // ------------------------------------------------------------------------------------------
   // Linear memory. Paging (the next layer of translation) plugs in here.
 
+  //
+  // Each access first tries the fast path: a TLB hit (the TLB also holds identity translations
+  // with paging off, and only ever RAM: see ./mmu.ts) for an aligned access, served straight from
+  // RAM's typed arrays; a write also needs its page to hold no cached code. Anything else — a miss,
+  // a misaligned or page-crossing access, a code page, memory beyond RAM — takes the slow path.
+
   rd8(lin: number): number {
+    const e = this.tlb[(lin >>> 12) | this.tlbUser];
+    if ((e & Tlb.R) !== 0) return this.ram8[(e & ~0xfff) | (lin & 0xfff)];
     return this.mem.read8(this.paging.enabled ? this.paging.translate(lin, false) : lin >>> 0);
   }
   rd16(lin: number): number {
+    const e = this.tlb[(lin >>> 12) | this.tlbUser];
+    if ((e & Tlb.R) !== 0 && (lin & 1) === 0) return this.ram16[((e & ~0xfff) | (lin & 0xfff)) >>> 1];
+    return this.rd16Slow(lin);
+  }
+  private rd16Slow(lin: number): number {
     if (!this.paging.enabled) return this.mem.read16(lin >>> 0);
     if ((lin & 0xfff) === 0xfff) return this.rd8(lin) | (this.rd8(lin + 1) << 8);
     return this.mem.read16(this.paging.translate(lin, false, 2));
   }
   /** As an int32. */
   rd32(lin: number): number {
+    const e = this.tlb[(lin >>> 12) | this.tlbUser];
+    if ((e & Tlb.R) !== 0 && (lin & 3) === 0) return this.ram32[((e & ~0xfff) | (lin & 0xfff)) >>> 2];
+    return this.rd32Slow(lin);
+  }
+  private rd32Slow(lin: number): number {
     if (!this.paging.enabled) return this.mem.read32(lin >>> 0);
     if ((lin & 0xfff) > 0xffc) return this.rd16(lin) | (this.rd16(lin + 2) << 16);
     return this.mem.read32(this.paging.translate(lin, false, 4));
   }
   wr8(lin: number, v: number): void {
+    const e = this.tlb[(lin >>> 12) | this.tlbUser];
+    if ((e & Tlb.W) !== 0) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePages[p >>> 12] === 0) {
+        this.ram8[p] = v;
+        return;
+      }
+    }
     this.mem.write8(this.paging.enabled ? this.paging.translate(lin, true) : lin >>> 0, v & 0xff);
   }
   wr16(lin: number, v: number): void {
+    const e = this.tlb[(lin >>> 12) | this.tlbUser];
+    if ((e & Tlb.W) !== 0 && (lin & 1) === 0) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePages[p >>> 12] === 0) {
+        this.ram16[p >>> 1] = v;
+        return;
+      }
+    }
+    this.wr16Slow(lin, v);
+  }
+  private wr16Slow(lin: number, v: number): void {
     if (!this.paging.enabled) return this.mem.write16(lin >>> 0, v & 0xffff);
     if ((lin & 0xfff) === 0xfff) {
       this.probeSplitWrite(lin);
@@ -458,6 +538,17 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.mem.write16(this.paging.translate(lin, true, 2), v & 0xffff);
   }
   wr32(lin: number, v: number): void {
+    const e = this.tlb[(lin >>> 12) | this.tlbUser];
+    if ((e & Tlb.W) !== 0 && (lin & 3) === 0) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePages[p >>> 12] === 0) {
+        this.ram32[p >>> 2] = v;
+        return;
+      }
+    }
+    this.wr32Slow(lin, v);
+  }
+  private wr32Slow(lin: number, v: number): void {
     if (!this.paging.enabled) return this.mem.write32(lin >>> 0, v);
     if ((lin & 0xfff) > 0xffc) {
       this.probeSplitWrite(lin);
@@ -476,6 +567,18 @@ export class Cpu extends LazyFlags implements ByteSource {
   private probeSplitWrite(lin: number): void {
     this.paging.translate(lin, true);
     this.paging.translate(nextPage(lin), true);
+  }
+
+  /**
+   * The physical address of `lin` when the TLB already allows this access at the current
+   * privilege — no walk, no fault, no accessed/dirty update — else -1. Only RAM is ever in the
+   * TLB, and never a page with a data breakpoint: a bulk operation may use RAM's arrays directly
+   * within the page (see ./ops/string.ts).
+   */
+  tlbPhys(lin: number, write: boolean): number {
+    const e = this.tlb[(lin >>> 12) | this.tlbUser];
+    if ((e & (write ? Tlb.W : Tlb.R)) === 0) return -1;
+    return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
   }
 
   /** The time-stamp counter: a fixed ratio of retired instructions, plus what WRMSR set. */
@@ -568,18 +671,10 @@ export class Cpu extends LazyFlags implements ByteSource {
     return this.mem.read8(this.paging.enabled ? this.paging.translateExec(addr) : addr >>> 0);
   }
 
-  private fetch(): Insn {
-    const lin = (this.segBase[Seg.CS] + this.eip) | 0;
-    // Fast path: still on the code page of the previous instruction, with nothing since then
-    // that could change its translation (TLB flush, CS load, privilege change, code write).
-    const lines = (lin >>> PAGE_SHIFT) === this.fetchLinPage && this.paging.generation === this.fetchGen && this.cpl === this.fetchCpl
-      ? this.fetchLines
-      : this.fetchPage(lin);
-    const off = lin & ((1 << PAGE_SHIFT) - 1);
-    const i = lines[off] ?? this.decodeAt(lin, lines, off);
-    if ((this.segFast[Seg.CS] & 1) === 0 && (this.eip >>> 0) + i.len - 1 > this.segLimit[Seg.CS]) this.gp(0);
-    return i;
-  }
+  // The fetch itself is written out in `run`: the code page of the previous instruction, if
+  // nothing since could have changed its translation (TLB flush, CS load, privilege change, code
+  // write: each resets fetchLinPage through tlbFlushed, setSegCache, the cpl setter or
+  // onCodeWrite), else fetchPage; then the decoded instruction at the page offset, else decodeAt.
 
   /** Looks up (or creates) the decode cache of the code page holding `lin`; makes it current. */
   private fetchPage(lin: number): Insn[] {
@@ -594,8 +689,6 @@ export class Cpu extends LazyFlags implements ByteSource {
     }
     this.fetchLinPage = lin >>> PAGE_SHIFT;
     this.fetchPhysPage = page;
-    this.fetchGen = this.paging.generation;
-    this.fetchCpl = this.cpl;
     this.fetchLines = lines;
     return lines;
   }
@@ -604,7 +697,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const i = decode(this, lin, this.code32);
     // The decoder marks invalid encodings, LOCK where the SDM forbids it included: #UD. An
     // instruction longer than 15 bytes is invalid too, but raises #GP(0).
-    i.exec = !i.invalid ? handlerFor(i) : lastDecodeTooLong() ? tooLong : undefined;
+    i.exec = (!i.invalid ? handlerFor(i) : lastDecodeTooLong() ? tooLong : undefined) ?? undefinedOpcode;
     // An instruction that crosses into the next page is not cached: a write there would not drop it.
     if (off + i.len <= 1 << PAGE_SHIFT) lines[off] = i;
     return i;
@@ -630,10 +723,14 @@ export class Cpu extends LazyFlags implements ByteSource {
           // Set before the fetch, so a fault in the fetch (CS limit, page fault) restarts here.
           this.insnEip = this.eip;
           if (((this.flags & (Flag.TF | Flag.RF)) | this.dbgArmed) !== 0) this.debugBefore();
-          const i = this.fetch();
-          this.eip = (this.eip + i.len) & this.ipMask;
-          const exec = i.exec as Handler | undefined;
-          if (exec === undefined) this.raise(Vec.UD);
+          const eip = this.eip;
+          const lin = (this.csBase + eip) | 0;
+          const lines = (lin >>> PAGE_SHIFT) === this.fetchLinPage ? this.fetchLines : this.fetchPage(lin);
+          const off = lin & ((1 << PAGE_SHIFT) - 1);
+          const i = lines[off] ?? this.decodeAt(lin, lines, off);
+          if (!this.csFlat && (eip >>> 0) + i.len - 1 > this.segLimit[Seg.CS]) this.gp(0);
+          this.eip = (eip + i.len) & this.ipMask;
+          const exec = i.exec as Handler;
           exec(this, i);
           this.icount++;
           if (this.dbgPending !== 0) this.debugAfter();

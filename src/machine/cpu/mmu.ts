@@ -3,10 +3,14 @@
 // (EFER.NXE), global pages (CR4.PGE), U/S and R/W protection with CR0.WP, accessed/dirty bits,
 // reserved-bit checks, and #PF with its error code and CR2.
 //
-// A software TLB caches one entry per linear 4 KiB page and privilege (supervisor, user). An entry
-// is the physical page base with permission bits in its low 12 bits (Tlb.*): an access hits when
-// its bit is set, so a hit is one typed-array load and one test. A write is allowed by the entry
-// only once the dirty bit is set in memory, so the first write to a clean page walks again.
+// A software TLB caches one entry per linear 4 KiB page and privilege (supervisor, user): one
+// Int32Array, the supervisor entries first and the user entries USER_HALF above them, indexed by
+// `(lin >>> 12) | user`. An entry is the physical page base with permission bits in its low 12
+// bits (Tlb.*): an access hits when its bit is set, so a hit is one typed-array load and one test.
+// A write is allowed by the entry only once the dirty bit is set in memory, so the first write to
+// a clean page walks again. Only pages of RAM are entered, so a hit may index RAM's typed arrays
+// with no bounds check (the CPU's memory fast paths do). With paging off the TLB holds identity
+// translations, so the fast paths need not ask whether paging is on.
 // Pages holding an enabled data breakpoint are never entered, so every access to them comes through
 // the walk, which checks the breakpoints (./debug.ts); for that the MMU also translates — as the
 // identity — with paging off while data breakpoints are enabled (`enabled` is then true).
@@ -26,7 +30,10 @@ export const enum PfErr { P = 1, W = 2, U = 4, RSVD = 8, ID = 0x10 }
 export const enum Access { READ = 0, WRITE = 1, EXEC = 2 }
 
 /** Permission and bookkeeping bits of a TLB entry (the page base is in bits 31:12). */
-const enum Tlb { R = 1, W = 2, X = 4, G = 8, LARGE = 0x10 }
+export const enum Tlb { R = 1, W = 2, X = 4, G = 8, LARGE = 0x10 }
+
+/** Offset of the user entries in the TLB array (and the value of `Mmu.user` at CPL 3). */
+export const USER_HALF = 1 << 20;
 
 const CR0_WP = 0x10000, CR0_PG = 0x80000000 | 0;
 const CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80;
@@ -49,17 +56,25 @@ export interface MmuHost {
   efer: number;
   /** Raises #PF with `code`; does not return. */
   pageFault(code: number): never;
+  /** Some translations were dropped (holders of one, like the CPU's fetch path, must look again). */
+  tlbFlushed(): void;
 }
 
 /** The TLB is dropped and rebuilt after this many fills without a full flush (INVLPG refills). */
 const FILLED_CAP = 1 << 17;
 
 export class Mmu {
-  /** Supervisor and user entries per linear page number. */
-  private readonly tlbS = new Int32Array(1 << 20);
-  private readonly tlbU = new Int32Array(1 << 20);
-  /** Linear pages that may have an entry, so a flush touches only those. */
-  private filled: number[] = [];
+  /** Supervisor entries per linear page number, then (at USER_HALF) the user entries. */
+  readonly tlb = new Int32Array(2 * USER_HALF);
+  /** USER_HALF at CPL 3, else 0: the half of the TLB the current privilege uses (the CPU sets it with CPL). */
+  user = 0;
+  /** RAM pages: only these are entered in the TLB. */
+  private readonly ramPages: number;
+  // Linear pages that may hold a non-global (`local`) or a global entry, so a flush touches only
+  // those and a CR3 write only the first; `listed` marks each page's lists (bit 0 local, 1 global).
+  private local: number[] = [];
+  private global: number[] = [];
+  private readonly listed = new Uint8Array(USER_HALF);
   /** Some entry came from a large page since the last full flush (INVLPG must drop its whole range). */
   private largeFilled = false;
   /** The four PDPTE registers of PAE paging, low and high doublewords. */
@@ -77,7 +92,9 @@ export class Mmu {
   watchCount = 0;
   hits = 0;
 
-  constructor(private readonly host: MmuHost, private readonly mem: PhysMem) {}
+  constructor(private readonly host: MmuHost, private readonly mem: PhysMem) {
+    this.ramPages = mem.size >>> 12;
+  }
 
   private get paged(): boolean {
     return (this.host.cr0 & CR0_PG) !== 0;
@@ -102,43 +119,55 @@ export class Mmu {
     if (this.paged && this.pae) this.loadPdptes(this.host.cr3);
     if ((this.host.cr4 & CR4_PGE) === 0) return this.flushAll();
     this.generation++;
-    const keep: number[] = [];
-    const s = this.tlbS, u = this.tlbU;
-    for (const p of this.filled) {
-      if (s[p] === 0 && u[p] === 0) continue;
-      if ((s[p] & Tlb.G) === 0) s[p] = 0;
-      if ((u[p] & Tlb.G) === 0) u[p] = 0;
-      if ((s[p] | u[p]) !== 0) keep.push(p);
+    this.host.tlbFlushed();
+    const t = this.tlb, listed = this.listed;
+    for (const p of this.local) {
+      const q = p | USER_HALF;
+      if ((t[p] & Tlb.G) === 0) t[p] = 0;
+      if ((t[q] & Tlb.G) === 0) t[q] = 0;
+      listed[p] &= ~1;
     }
-    this.filled = keep;
+    this.local = [];
   }
 
   /** Forgets every translation. */
   flushAll(): void {
     this.generation++;
-    if (this.filled.length >= FILLED_CAP) {
-      this.tlbS.fill(0);
-      this.tlbU.fill(0);
+    this.host.tlbFlushed();
+    const t = this.tlb, listed = this.listed;
+    if (this.local.length + this.global.length >= FILLED_CAP) {
+      t.fill(0);
+      listed.fill(0);
     } else {
-      for (const p of this.filled) this.tlbS[p] = this.tlbU[p] = 0;
+      for (const p of this.local) {
+        t[p] = t[p | USER_HALF] = 0;
+        listed[p] = 0;
+      }
+      for (const p of this.global) {
+        t[p] = t[p | USER_HALF] = 0;
+        listed[p] = 0;
+      }
     }
-    this.filled = [];
+    this.local = [];
+    this.global = [];
     this.largeFilled = false;
   }
 
   /** INVLPG: forget the translation of one linear address (the whole large page it lies in, if any). */
   invalidate(lin: number): void {
     const p = lin >>> 12;
-    this.tlbS[p] = this.tlbU[p] = 0;
+    const t = this.tlb;
+    t[p] = t[p | USER_HALF] = 0;
     if (this.largeFilled) {
       const n = this.pae ? 512 : 1024;
       const first = p & ~(n - 1);
       for (let q = first; q < first + n; q++) {
-        if ((this.tlbS[q] & Tlb.LARGE) !== 0) this.tlbS[q] = 0;
-        if ((this.tlbU[q] & Tlb.LARGE) !== 0) this.tlbU[q] = 0;
+        if ((t[q] & Tlb.LARGE) !== 0) t[q] = 0;
+        if ((t[q | USER_HALF] & Tlb.LARGE) !== 0) t[q | USER_HALF] = 0;
       }
     }
     this.generation++;
+    this.host.tlbFlushed();
   }
 
   /**
@@ -167,18 +196,16 @@ export class Mmu {
    * current privilege level.
    */
   translate(lin: number, write: boolean, size = 1): number {
-    const user = this.host.cpl === 3;
-    const e = (user ? this.tlbU : this.tlbS)[lin >>> 12];
+    const e = this.tlb[(lin >>> 12) | this.user];
     if ((e & (write ? Tlb.W : Tlb.R)) !== 0) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
-    return this.miss(lin, write ? Access.WRITE : Access.READ, user, size);
+    return this.miss(lin, write ? Access.WRITE : Access.READ, this.user !== 0, size);
   }
 
   /** Physical address of linear `lin` for an instruction fetch at the current privilege level. */
   translateExec(lin: number): number {
-    const user = this.host.cpl === 3;
-    const e = (user ? this.tlbU : this.tlbS)[lin >>> 12];
+    const e = this.tlb[(lin >>> 12) | this.user];
     if ((e & Tlb.X) !== 0) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
-    return this.miss(lin, Access.EXEC, user, 1);
+    return this.miss(lin, Access.EXEC, this.user !== 0, 1);
   }
 
   /**
@@ -186,7 +213,7 @@ export class Mmu {
    * which is a supervisor access whatever the CPL (SDM 4.6).
    */
   translateSys(lin: number, write: boolean, size = 1): number {
-    const e = this.tlbS[lin >>> 12];
+    const e = this.tlb[lin >>> 12];
     if ((e & (write ? Tlb.W : Tlb.R)) !== 0) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
     return this.miss(lin, write ? Access.WRITE : Access.READ, false, size);
   }
@@ -213,13 +240,17 @@ export class Mmu {
       if (access !== Access.EXEC) this.checkWatch(lin, size, access === Access.WRITE);
       return phys;
     }
-    const t = user ? this.tlbU : this.tlbS;
-    if ((this.tlbS[page] | this.tlbU[page]) === 0) {
-      if (this.filled.length >= FILLED_CAP) this.flushAll();
-      this.filled.push(page);
+    // Only RAM is cached: a hit must be safe to index RAM with (see the file comment).
+    if (phys >>> 12 >= this.ramPages) return phys;
+    const perm = this.wPerm;
+    const list = (perm & Tlb.G) !== 0 ? 2 : 1;
+    if ((this.listed[page] & list) === 0) {
+      if (this.local.length + this.global.length >= FILLED_CAP) this.flushAll();
+      this.listed[page] |= list;
+      (list === 2 ? this.global : this.local).push(page);
     }
-    if ((this.wPerm & Tlb.LARGE) !== 0) this.largeFilled = true;
-    t[page] = ((phys & ~0xfff) | this.wPerm) | 0;
+    if ((perm & Tlb.LARGE) !== 0) this.largeFilled = true;
+    this.tlb[user ? page | USER_HALF : page] = ((phys & ~0xfff) | perm) | 0;
     return phys;
   }
 

@@ -12,6 +12,11 @@
 //   chunk counts as one instruction (icount + 1), so every icount is a real instruction boundary
 //   a replay can stop at, and interrupts are taken between chunks as a real CPU takes them
 //   between iterations.
+// - REP MOVS and REP STOS with 32-bit addressing and flat segments move whole runs of iterations
+//   at once while source and destination stay within pages the TLB already holds (bulkMovs,
+//   bulkStos): the same bytes, registers and chunking as one iteration at a time, since no
+//   iteration in such a run can fault, and anything else (a TLB miss, an element straddling a
+//   page, an overlap a forward copy would smear) goes one iteration at a time.
 
 import { Flag } from "../../../x86/eflags.js";
 import { Prefix, Reg, Seg, type Insn } from "../../../x86/insn.js";
@@ -86,12 +91,86 @@ function movs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
   }
   let c = count(cpu, a32);
   for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+    if (a32 && n > 1) {
+      const k = bulkMovs(cpu, seg, size, d, n);
+      if (k > 0) {
+        c -= k;
+        n -= k - 1;
+        continue;
+      }
+    }
     wr(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), rd(cpu, seg, idx(cpu, Reg.ESI, a32), size), size);
     step(cpu, Reg.ESI, d, a32);
     step(cpu, Reg.EDI, d, a32);
     setCount(cpu, --c, a32);
   }
   if (c !== 0) cpu.eip = cpu.insnEip;
+}
+
+/**
+ * How many of the next `n` iterations of a 32-bit-addressed REP MOVS lie wholly within the
+ * current source and destination pages, from the first: at most `n`, by direction `d`.
+ */
+function runInPage(lin: number, size: number, d: number, n: number): number {
+  const off = lin & 0xfff;
+  // Forward: elements at off, off+size, ... must end by 0x1000; backward: down to offset 0.
+  const room = d > 0 ? ((0x1000 - off) / size) | 0 : off + size <= 0x1000 ? ((off / size) | 0) + 1 : 0;
+  return room < n ? room : n;
+}
+
+/**
+ * REP MOVS iterations done in bulk (up to `n`), registers committed; 0 when the next iteration
+ * must go alone. See the file comment.
+ */
+function bulkMovs(cpu: Cpu, seg: number, size: number, d: number, n: number): number {
+  if ((cpu.segFast[seg] & 1) === 0 || (cpu.segFast[Seg.ES] & 2) === 0) return 0;
+  const esi = cpu.r32[Reg.ESI], edi = cpu.r32[Reg.EDI];
+  const src = (cpu.segBase[seg] + esi) | 0, dst = (cpu.segBase[Seg.ES] + edi) | 0;
+  let k = runInPage(src, size, d, n);
+  k = runInPage(dst, size, d, k);
+  if (k < 2) return 0;
+  let sp = cpu.tlbPhys(src, false);
+  let dp = cpu.tlbPhys(dst, true);
+  if (sp < 0 || dp < 0) return 0;
+  const bytes = k * size;
+  if (d < 0) {
+    // The run's lowest elements.
+    sp -= bytes - size;
+    dp -= bytes - size;
+    // Backward copying matches a move unless the destination lies below an overlapping source.
+    if (dp < sp && dp + bytes > sp) return 0;
+  } else if (dp > sp && dp < sp + bytes) {
+    return 0;
+  }
+  const mem = cpu.mem;
+  if (mem.codePages[dp >>> 12] !== 0) mem.onCodeWrite(dp >>> 12);
+  mem.u8.copyWithin(dp, sp, sp + bytes);
+  const moved = d < 0 ? -bytes : bytes;
+  cpu.r32[Reg.ESI] = (esi + moved) | 0;
+  cpu.r32[Reg.EDI] = (edi + moved) | 0;
+  cpu.r32[Reg.ECX] = (cpu.r32[Reg.ECX] - k) | 0;
+  return k;
+}
+
+/** REP STOS iterations done in bulk (up to `n`), registers committed; 0 when the next must go alone. */
+function bulkStos(cpu: Cpu, size: number, d: number, n: number, v: number): number {
+  if ((cpu.segFast[Seg.ES] & 2) === 0) return 0;
+  const edi = cpu.r32[Reg.EDI];
+  const dst = (cpu.segBase[Seg.ES] + edi) | 0;
+  const k = runInPage(dst, size, d, n);
+  if (k < 2) return 0;
+  let dp = cpu.tlbPhys(dst, true);
+  if (dp < 0 || (dp & (size - 1)) !== 0) return 0;
+  const bytes = k * size;
+  if (d < 0) dp -= bytes - size;
+  const mem = cpu.mem;
+  if (mem.codePages[dp >>> 12] !== 0) mem.onCodeWrite(dp >>> 12);
+  if (size === 1) mem.u8.fill(v, dp, dp + bytes);
+  else if (size === 2) mem.u16.fill(v, dp >>> 1, (dp + bytes) >>> 1);
+  else mem.i32.fill(v, dp >>> 2, (dp + bytes) >>> 2);
+  cpu.r32[Reg.EDI] = (edi + (d < 0 ? -bytes : bytes)) | 0;
+  cpu.r32[Reg.ECX] = (cpu.r32[Reg.ECX] - k) | 0;
+  return k;
 }
 
 function stos(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
@@ -104,6 +183,14 @@ function stos(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
   }
   let c = count(cpu, a32);
   for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+    if (a32 && n > 1) {
+      const k = bulkStos(cpu, size, d, n, v);
+      if (k > 0) {
+        c -= k;
+        n -= k - 1;
+        continue;
+      }
+    }
     wr(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), v, size);
     step(cpu, Reg.EDI, d, a32);
     setCount(cpu, --c, a32);
