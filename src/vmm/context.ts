@@ -1,0 +1,198 @@
+// What an exit handler works with: the VMM (its state and virtual chips) and the exit being
+// handled, with the reply under construction, guest memory as read so far, and the clock.
+
+import { EventType, GuestField, injectionInfo } from "../l4/api.js";
+import { decode, MAX_INSN_LEN } from "../x86/decoder.js";
+import { Reg, type Insn } from "../x86/insn.js";
+import { devicesOf, type VirtualDevices } from "./devices.js";
+import { GuestMemory, isFault, readLinear, type PageFault, type Paging } from "./memory.js";
+import { fieldOf, hasField, Reply, type Exit } from "./message.js";
+import type { VmmState, VmmStatus } from "./state.js";
+
+/** The VMM's machine: its state and the virtual chips that state holds. */
+export class Vm {
+  readonly dev: VirtualDevices;
+
+  constructor(readonly s: VmmState) {
+    this.dev = devicesOf(s.devices, { ramSize: s.ramSize, rtcEpochSeconds: s.rtcEpochSeconds });
+  }
+
+  /** Writes the chips back into the plain state: the end of every message handled. */
+  commit(): void {
+    this.dev.writeBack(this.s.devices);
+  }
+
+  /** The guest is over (or cannot go on): the VCPU is never answered again. */
+  stop(status: VmmStatus, reason: string): void {
+    const s = this.s;
+    s.vcpuBook.mode = status === "halted" ? "halted" : "stopped";
+    if (s.status === "running" || s.status === "starting") {
+      s.status = status;
+      s.reason = reason;
+    }
+  }
+
+  /** Gives queued console input to the virtual UART, as much as its FIFO takes. */
+  feedInput(): void {
+    const q = this.s.input;
+    if (q.length === 0) return;
+    const n = this.dev.receive(q);
+    if (n > 0) q.splice(0, n);
+  }
+}
+
+/** How a handler ended. */
+export const enum Outcome {
+  /** Answer the VCPU with `ctx.reply` (after the event logic adds injections). */
+  REPLY,
+  /** Do not answer: the VCPU is parked on HLT until an interrupt is due. */
+  PARK,
+  /** Do not answer ever: the guest stopped (see the VMM's status). */
+  STOP,
+  /** Guest memory or the clock is needed first: the VMM gets it and runs the handler again. */
+  NEED,
+}
+
+/** src/x86 register numbers to the guest-state words that hold them. */
+export const REG_FIELD: readonly GuestField[] = [
+  GuestField.EAX, GuestField.ECX, GuestField.EDX, GuestField.EBX,
+  GuestField.ESP, GuestField.EBP, GuestField.ESI, GuestField.EDI,
+];
+
+export const enum Vec {
+  DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8, TS = 10, NP = 11, SS = 12, GP = 13, PF = 14,
+  MF = 16, AC = 17, MC = 18, XM = 19,
+}
+
+/** Segment access rights (VMX format): the D/B bit. */
+export const AR_DB = 1 << 14;
+
+function decodeBytes(bytes: Uint8Array, lin: number, default32: boolean): Insn {
+  return decode({ byte: (a) => bytes[(a - lin) >>> 0] ?? 0 }, lin, default32);
+}
+
+/** Interruptibility-state bits (blocking by STI, by MOV SS). */
+export const BLOCKING_STI_MOVSS = 3;
+
+export class ExitCtx {
+  readonly reply = new Reply();
+  readonly mem: GuestMemory;
+
+  constructor(
+    readonly vm: Vm,
+    readonly x: Exit,
+    /** Guest time now (SystemClock), or -1 when the VMM did not ask (see needsClock). */
+    readonly now: number,
+    fetched: readonly (readonly [number, Uint8Array])[] = [],
+  ) {
+    this.mem = new GuestMemory(vm.s.ramSize, fetched);
+  }
+
+  get s(): VmmState {
+    return this.vm.s;
+  }
+
+  get dev(): VirtualDevices {
+    return this.vm.dev;
+  }
+
+  has(f: GuestField): boolean {
+    return this.reply.has(f) || hasField(this.x, f);
+  }
+
+  /** A guest-state word as the reply leaves it: what the handler set, else what the exit carried. */
+  get(f: GuestField): number {
+    return this.reply.has(f) ? this.reply.get(f) : fieldOf(this.x, f);
+  }
+
+  set(f: GuestField, value: number): void {
+    this.reply.set(f, value);
+  }
+
+  gpr(r: Reg): number {
+    return this.get(REG_FIELD[r]);
+  }
+
+  setGpr(r: Reg, value: number): void {
+    this.set(REG_FIELD[r], value);
+  }
+
+  /** The clock; handlers that call it are listed in needsClock, so it is always there. */
+  clock(): number {
+    if (this.now < 0) throw new Error(`vmm: the handler of exit ${this.x.reason} reads the clock it did not ask for`);
+    return this.now;
+  }
+
+  paging(): Paging {
+    return { cr0: this.get(GuestField.CR0), cr3: this.get(GuestField.CR3), cr4: this.get(GuestField.CR4) };
+  }
+
+  /**
+   * The instruction is done: EIP past it, and the one-instruction interrupt shadow of a
+   * preceding STI or MOV SS is over.
+   */
+  advance(length = this.x.length): Outcome {
+    this.set(GuestField.EIP, (this.get(GuestField.EIP) + length) >>> 0);
+    if (this.has(GuestField.INTERRUPTIBILITY)) {
+      const blocking = this.get(GuestField.INTERRUPTIBILITY);
+      if (blocking & BLOCKING_STI_MOVSS) this.set(GuestField.INTERRUPTIBILITY, blocking & ~BLOCKING_STI_MOVSS);
+    }
+    return Outcome.REPLY;
+  }
+
+  /** Injects an event at the next VM entry. */
+  inject(vector: number, type: EventType, errorCode?: number): void {
+    this.set(GuestField.ENTRY_INTR_INFO, injectionInfo(vector, type, errorCode !== undefined));
+    this.set(GuestField.ENTRY_ERROR_CODE, errorCode ?? 0);
+    this.set(GuestField.ENTRY_INSTR_LEN, type >= EventType.SOFTWARE_INTERRUPT ? this.x.length : 0);
+  }
+
+  /** Raises a hardware exception in the guest instead of completing the instruction. */
+  fault(vector: Vec, errorCode?: number): Outcome {
+    const st = this.s.stats.exceptions;
+    st[vector] = (st[vector] ?? 0) + 1;
+    this.inject(vector, EventType.HARDWARE_EXCEPTION, errorCode);
+    return Outcome.REPLY;
+  }
+
+  gp(): Outcome {
+    return this.fault(Vec.GP, 0);
+  }
+
+  ud(): Outcome {
+    return this.fault(Vec.UD);
+  }
+
+  /** #PF for a linear address the guest's tables do not map (CR2 set, error code: not present). */
+  pageFault(linear: number, write: boolean): Outcome {
+    this.set(GuestField.CR2, linear);
+    const user = ((this.has(GuestField.SS_ATTR) ? this.get(GuestField.SS_ATTR) : 0) >>> 5) & 3;
+    return this.fault(Vec.PF, (write ? 2 : 0) | (user === 3 ? 4 : 0));
+  }
+
+  /**
+   * The instruction at CS:EIP, decoded with src/x86 for the code segment's default size: the
+   * Insn, null while its bytes are being read, or the page fault fetching it would raise.
+   */
+  instruction(): Insn | null | PageFault {
+    const lin = (this.get(GuestField.CS_BASE) + this.get(GuestField.EIP)) >>> 0;
+    const default32 = (this.get(GuestField.CS_ATTR) & AR_DB) !== 0;
+    const p = this.paging();
+    // The bytes up to the page's end first; the next page only if the instruction runs into it.
+    let bytes = readLinear(this.mem, p, lin, Math.min(MAX_INSN_LEN, 0x1000 - (lin & 0xfff)));
+    if (bytes === null || isFault(bytes)) return bytes;
+    let insn = decodeBytes(bytes, lin, default32);
+    if (insn.len > bytes.length) {
+      bytes = readLinear(this.mem, p, lin, MAX_INSN_LEN);
+      if (bytes === null || isFault(bytes)) return bytes;
+      insn = decodeBytes(bytes, lin, default32);
+    }
+    return insn;
+  }
+
+  /** Stops the guest for good (no reply). */
+  stop(reason: string): Outcome {
+    this.vm.stop("failed", reason);
+    return Outcome.STOP;
+  }
+}

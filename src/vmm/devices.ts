@@ -1,0 +1,279 @@
+// The VMM's virtual devices: the chip models of src/devices, unchanged, wired as src/machine wires
+// the physical ones — but behind I/O exits instead of a port bus, on the VMM's notion of guest
+// time instead of the CPU's clock, and with their interrupt lines going to a virtual 8259A pair
+// whose highest request the VMM injects.
+//
+//   8259A pair      0x20-0x21, 0xa0-0xa1, ELCR 0x4d0-0x4d1    INTR polled by the VMM
+//   8254 PIT        0x40-0x43, port B 0x61                      OUT0 -> IRQ0
+//   16550A COM1     0x3f8-0x3ff                                 IRQ4; TX -> the physical console
+//   MC146818 RTC    0x70-0x71                                   IRQ8
+//   8042            0x60, 0x64                                  IRQ1, IRQ12; reset -> guest reset
+//   PCI config      0xcf8-0xcff (440FX host bridge, PIIX3)      0xcf9 reset -> guest reset
+//   POST            0x80
+//   debug console   0xe9                                        -> the physical console
+//
+// Their state is plain data in the VMM's program state (`DeviceStates`, each chip's save()). The
+// chip objects are a cache of it, kept per state object and written back after every message the
+// VMM handles, so the kernel's save()/restore() of the program state is all there is: a restored
+// (cloned) state object finds no cache and rebuilds its chips from the plain data.
+
+import { DEBUGCON_PORT } from "../devices/debugcon.js";
+import { I8042, type I8042State } from "../devices/i8042.js";
+import { pciHostBridges, type PciConfigBus, type PciState } from "../devices/pci.js";
+import { Pic8259, type PicState } from "../devices/pic8259.js";
+import { PIT_HZ, Pit8254, type PitState } from "../devices/pit8254.js";
+import type { AccessSize, PortHandler } from "../devices/port.js";
+import { POST_PORT, PostPort, type PostState } from "../devices/post.js";
+import { Rtc146818, type RtcState } from "../devices/rtc146818.js";
+import { COM1_IRQ, COM1_PORT, Uart16550, type UartState } from "../devices/uart16550.js";
+
+export interface DeviceStates {
+  /** Bumped at every write-back; a cache built from another version is stale. */
+  version: number;
+  pic: PicState;
+  pit: PitState;
+  uart: UartState;
+  rtc: RtcState;
+  kbc: I8042State;
+  pci: PciState;
+  post: PostState;
+}
+
+/** Which chip answers a port (by the first port of an access, as the PC's bus does). */
+export const enum Dev {
+  NONE = 0,
+  PIC,
+  PIT,
+  UART,
+  RTC,
+  KBC,
+  PCI,
+  POST,
+  DEBUGCON,
+}
+
+export const DEV_NAMES = ["none", "pic", "pit", "uart", "rtc", "kbc", "pci", "post", "debugcon"] as const;
+
+const PORT_MAP = new Uint8Array(0x10000);
+function claim(first: number, count: number, d: Dev): void {
+  for (let p = first; p < first + count; p++) PORT_MAP[p] = d;
+}
+claim(0x20, 2, Dev.PIC);
+claim(0xa0, 2, Dev.PIC);
+claim(0x4d0, 2, Dev.PIC);
+claim(0x40, 4, Dev.PIT);
+claim(0x61, 1, Dev.PIT);
+claim(COM1_PORT, 8, Dev.UART);
+claim(0x70, 2, Dev.RTC);
+claim(0x60, 1, Dev.KBC);
+claim(0x64, 1, Dev.KBC);
+claim(0xcf8, 8, Dev.PCI);
+claim(POST_PORT, 1, Dev.POST);
+claim(DEBUGCON_PORT, 1, Dev.DEBUGCON);
+
+export function deviceAt(port: number): Dev {
+  return PORT_MAP[port & 0xffff] as Dev;
+}
+
+/** The chips that run on guest time: an access first brings them up to the present. */
+export function isTimedDevice(d: Dev): boolean {
+  return d === Dev.PIT || d === Dev.RTC;
+}
+
+// Guest time in ns to the PIT's 1.193182 MHz ticks and back, exactly for any safe-integer ns.
+export function pitTickAt(ns: number): number {
+  const s = Math.floor(ns / 1e9);
+  return s * PIT_HZ + Math.floor(((ns - s * 1e9) * PIT_HZ) / 1e9);
+}
+
+export function nsOfPitTick(tick: number): number {
+  const s = Math.floor(tick / PIT_HZ);
+  return s * 1e9 + Math.ceil(((tick - s * PIT_HZ) * 1e9) / PIT_HZ);
+}
+
+/** What the chips need besides their registers: RAM size for the CMOS, the wall clock. */
+export interface DeviceConfig {
+  readonly ramSize: number;
+  readonly rtcEpochSeconds: number;
+}
+
+const DIRTY_PIC = 1 << 0;
+const DIRTY_PIT = 1 << 1;
+const DIRTY_UART = 1 << 2;
+const DIRTY_RTC = 1 << 3;
+const DIRTY_KBC = 1 << 4;
+const DIRTY_PCI = 1 << 5;
+const DIRTY_POST = 1 << 6;
+
+export class VirtualDevices {
+  readonly pic: Pic8259;
+  readonly pit: Pit8254;
+  readonly uart: Uart16550;
+  readonly rtc: Rtc146818;
+  readonly kbc: I8042;
+  readonly pci: PciConfigBus;
+  readonly post: PostPort;
+  /** Which state version the chips hold. */
+  version = -1;
+  // What the chips did during the current message (wiring, not state: drained by the VMM).
+  /** Bytes for the physical console (COM1's transmitter, the debug console). */
+  readonly console: number[] = [];
+  /** The guest asked for a reset (the 8042's pulse, PCI 0xcf9): why. */
+  reset: string | null = null;
+  private dirty = 0;
+
+  constructor(cfg: DeviceConfig) {
+    const pic = (this.pic = new Pic8259());
+    this.pit = new Pit8254({ out0: (l) => pic.setIrq(0, l) });
+    this.uart = new Uart16550({ tx: (b) => this.console.push(b), irq: (l) => pic.setIrq(COM1_IRQ, l) });
+    this.rtc = new Rtc146818({ epochSeconds: cfg.rtcEpochSeconds, memoryBytes: cfg.ramSize, irq: (l) => pic.setIrq(8, l) });
+    this.kbc = new I8042({
+      keyboard: false,
+      irq1: (l) => pic.setIrq(1, l),
+      irq12: (l) => pic.setIrq(12, l),
+      reset: () => (this.reset ??= "the 8042 pulsed the reset line"),
+    });
+    this.pci = pciHostBridges({ reset: () => (this.reset ??= "reset control register 0xcf9") });
+    this.post = new PostPort();
+  }
+
+  /** Fresh chips' state, as after power-on. */
+  static initialStates(cfg: DeviceConfig): DeviceStates {
+    const d = new VirtualDevices(cfg);
+    return {
+      version: 0,
+      pic: d.pic.save(),
+      pit: d.pit.save(),
+      uart: d.uart.save(),
+      rtc: d.rtc.save(),
+      kbc: d.kbc.save(),
+      pci: d.pci.save(),
+      post: d.post.save(),
+    };
+  }
+
+  load(s: DeviceStates): void {
+    // The PIC last: the others' restores do not drive lines, but its saved INTR is the truth.
+    this.pit.restore(s.pit);
+    this.uart.restore(s.uart);
+    this.rtc.restore(s.rtc);
+    this.kbc.restore(s.kbc);
+    this.pci.restore(s.pci);
+    this.post.restore(s.post);
+    this.pic.restore(s.pic);
+    this.version = s.version;
+    this.dirty = 0;
+  }
+
+  /** Writes the chips changed since the last write-back into `s`. */
+  writeBack(s: DeviceStates): void {
+    if (this.dirty === 0) return;
+    const d = this.dirty;
+    if (d & DIRTY_PIC) s.pic = this.pic.save();
+    if (d & DIRTY_PIT) s.pit = this.pit.save();
+    if (d & DIRTY_UART) s.uart = this.uart.save();
+    if (d & DIRTY_RTC) s.rtc = this.rtc.save();
+    if (d & DIRTY_KBC) s.kbc = this.kbc.save();
+    if (d & DIRTY_PCI) s.pci = this.pci.save();
+    if (d & DIRTY_POST) s.post = this.post.save();
+    this.version = ++s.version;
+    this.dirty = 0;
+  }
+
+  /** Runs the timed chips forward to guest time `ns` (their edges reach the PIC). */
+  advanceTo(ns: number): void {
+    this.pit.advanceTo(pitTickAt(ns));
+    this.rtc.advanceTo(ns);
+    this.dirty |= DIRTY_PIT | DIRTY_RTC | DIRTY_PIC;
+  }
+
+  /** The next guest time at which a chip changes by itself (a PIT edge, an RTC interrupt), or -1. */
+  nextEventNs(): number {
+    const t = this.pit.nextEventTick();
+    const next = Math.min(t === Infinity ? Infinity : nsOfPitTick(t), this.rtc.nextEventNs());
+    return next === Infinity ? -1 : next;
+  }
+
+  /** The virtual PIC's INTR output. */
+  hasInterrupt(): boolean {
+    return this.pic.hasInterrupt();
+  }
+
+  /** The INTA cycle: the vector to inject (the request moves to in-service). */
+  acknowledge(): number {
+    this.dirty |= DIRTY_PIC;
+    return this.pic.acknowledge();
+  }
+
+  /** Console input: gives the virtual UART what fits in its FIFO; returns how many were taken. */
+  receive(bytes: number[]): number {
+    const u = this.uart;
+    let n = 0;
+    while (n < bytes.length && u.rxFree() > 0 && !u.inLoopback()) u.receive(bytes[n++]);
+    if (n > 0) this.dirty |= DIRTY_UART | DIRTY_PIC;
+    return n;
+  }
+
+  /** An IN from the guest; undefined when no chip claims the port. */
+  read(port: number, size: AccessSize): number | undefined {
+    const d = deviceAt(port);
+    if (d === Dev.NONE) return undefined;
+    if (d === Dev.DEBUGCON) return DEBUGCON_PORT;
+    return this.chip(d).read(port & 0xffff, size);
+  }
+
+  /** An OUT from the guest; false when no chip claims the port. */
+  write(port: number, size: AccessSize, value: number): boolean {
+    const d = deviceAt(port);
+    if (d === Dev.NONE) return false;
+    if (d === Dev.DEBUGCON) {
+      this.console.push(value & 0xff);
+      return true;
+    }
+    this.chip(d).write(port & 0xffff, size, value);
+    return true;
+  }
+
+  private chip(d: Dev): PortHandler {
+    // Any chip may move a PIC line; the chip itself changes too.
+    switch (d) {
+      case Dev.PIC:
+        this.dirty |= DIRTY_PIC;
+        return this.pic;
+      case Dev.PIT:
+        this.dirty |= DIRTY_PIT | DIRTY_PIC;
+        return this.pit;
+      case Dev.UART:
+        this.dirty |= DIRTY_UART | DIRTY_PIC;
+        return this.uart;
+      case Dev.RTC:
+        this.dirty |= DIRTY_RTC | DIRTY_PIC;
+        return this.rtc;
+      case Dev.KBC:
+        this.dirty |= DIRTY_KBC | DIRTY_PIC;
+        return this.kbc;
+      case Dev.PCI:
+        this.dirty |= DIRTY_PCI;
+        return this.pci;
+      default:
+        this.dirty |= DIRTY_POST;
+        return this.post;
+    }
+  }
+}
+
+const live = new WeakMap<DeviceStates, VirtualDevices>();
+
+/**
+ * The chips for a device state: the cached ones if they hold exactly this version, else new
+ * ones loaded from it. Callers write back before they return to the kernel.
+ */
+export function devicesOf(s: DeviceStates, cfg: DeviceConfig): VirtualDevices {
+  let d = live.get(s);
+  if (!d || d.version !== s.version) {
+    d = new VirtualDevices(cfg);
+    d.load(s);
+    live.set(s, d);
+  }
+  return d;
+}

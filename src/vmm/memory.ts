@@ -1,0 +1,153 @@
+// Guest memory as the VMM sees it: guest RAM is mapped into the VMM's own space at a window, and
+// the VMM reads and writes it with ordinary memory accesses (src/l4 "read"/"write" requests), one
+// system call each. A handler that needs guest memory (string I/O, an instruction to decode, PDPTEs)
+// runs against what has been read so far; what is missing is recorded, the handler returns
+// "need", the VMM reads it and runs the handler again from the start. So handlers read first and
+// change nothing until every read succeeded; their writes are effects done after they finish.
+//
+// Linear addresses go through the guest's page tables (2-level, PSE, PAE), read the same way.
+
+/** A translation that cannot finish until a paging-structure entry has been read. */
+export const MISSING = -2;
+/** A translation that found a non-present entry: the access would #PF. */
+export const NOT_PRESENT = -1;
+
+export class GuestMemory {
+  /** Reads the handler asked for that have not been done: [guest-physical address, length]. */
+  readonly missing: [number, number][] = [];
+  /** Writes the handler made: [guest-physical address, bytes] (done after it finishes). */
+  readonly writes: [number, Uint8Array][] = [];
+
+  constructor(
+    readonly ramSize: number,
+    private readonly fetched: readonly (readonly [number, Uint8Array])[] = [],
+  ) {}
+
+  /**
+   * The `len` bytes at guest-physical `gpa`, or null when they are yet to be read (the need is
+   * recorded). Bytes beyond RAM read as all ones (nothing answers there).
+   */
+  read(gpa: number, len: number): Uint8Array | null {
+    gpa >>>= 0;
+    if (gpa >= this.ramSize) return new Uint8Array(len).fill(0xff);
+    const inRam = Math.min(len, this.ramSize - gpa);
+    let bytes: Uint8Array | null = null;
+    for (const [a, b] of this.fetched) {
+      if (gpa >= a && gpa + inRam <= a + b.length) {
+        bytes = b.subarray(gpa - a, gpa - a + inRam);
+        break;
+      }
+    }
+    if (!bytes) {
+      if (!this.missing.some(([a, l]) => a === gpa && l === inRam)) this.missing.push([gpa, inRam]);
+      return null;
+    }
+    if (inRam === len) return bytes;
+    const out = new Uint8Array(len).fill(0xff);
+    out.set(bytes);
+    return out;
+  }
+
+  read32(gpa: number): number | null {
+    const b = this.read(gpa, 4);
+    return b ? (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0 : null;
+  }
+
+  /** Records a write (done once the handler finishes); bytes beyond RAM are dropped. */
+  write(gpa: number, bytes: Uint8Array): void {
+    gpa >>>= 0;
+    if (gpa >= this.ramSize) return;
+    this.writes.push([gpa, bytes.slice(0, Math.min(bytes.length, this.ramSize - gpa))]);
+  }
+}
+
+/** The guest's paging registers. */
+export interface Paging {
+  cr0: number;
+  cr3: number;
+  cr4: number;
+}
+
+const CR0_PG = 0x80000000;
+const CR4_PSE = 1 << 4;
+const CR4_PAE = 1 << 5;
+const PRESENT = 1;
+const PAGE_SIZE_BIT = 1 << 7;
+
+/**
+ * The guest-physical address of linear `lin`: a number, NOT_PRESENT, or MISSING. Walks the
+ * guest's tables as the CPU would (PDPTEs read from the PDPT that CR3 names), checking presence
+ * only: the CPU already checked the access's permissions before it exited.
+ */
+export function translate(mem: GuestMemory, p: Paging, lin: number): number {
+  lin >>>= 0;
+  if ((p.cr0 & CR0_PG) === 0) return lin;
+  if (p.cr4 & CR4_PAE) {
+    const pdpte = mem.read32(((p.cr3 & 0xffffffe0) + (lin >>> 30) * 8) >>> 0);
+    if (pdpte === null) return MISSING;
+    if ((pdpte & PRESENT) === 0) return NOT_PRESENT;
+    const pde = mem.read32(((pdpte & 0xfffff000) + ((lin >>> 21) & 0x1ff) * 8) >>> 0);
+    if (pde === null) return MISSING;
+    if ((pde & PRESENT) === 0) return NOT_PRESENT;
+    if (pde & PAGE_SIZE_BIT) return ((pde & 0xffe00000) | (lin & 0x1fffff)) >>> 0;
+    const pte = mem.read32(((pde & 0xfffff000) + ((lin >>> 12) & 0x1ff) * 8) >>> 0);
+    if (pte === null) return MISSING;
+    if ((pte & PRESENT) === 0) return NOT_PRESENT;
+    return ((pte & 0xfffff000) | (lin & 0xfff)) >>> 0;
+  }
+  const pde = mem.read32(((p.cr3 & 0xfffff000) + (lin >>> 22) * 4) >>> 0);
+  if (pde === null) return MISSING;
+  if ((pde & PRESENT) === 0) return NOT_PRESENT;
+  if (pde & PAGE_SIZE_BIT && p.cr4 & CR4_PSE) return ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
+  const pte = mem.read32(((pde & 0xfffff000) + ((lin >>> 12) & 0x3ff) * 4) >>> 0);
+  if (pte === null) return MISSING;
+  if ((pte & PRESENT) === 0) return NOT_PRESENT;
+  return ((pte & 0xfffff000) | (lin & 0xfff)) >>> 0;
+}
+
+/** A linear access that found a page not present: the linear address to report in CR2. */
+export interface PageFault {
+  fault: number;
+}
+
+/** Reads `len` bytes at linear `lin` (any pages): the bytes, null while reads are missing, or a fault. */
+export function readLinear(mem: GuestMemory, p: Paging, lin: number, len: number): Uint8Array | null | PageFault {
+  const out = new Uint8Array(len);
+  let missing = false;
+  for (let done = 0; done < len; ) {
+    const a = (lin + done) >>> 0;
+    const chunk = Math.min(len - done, 0x1000 - (a & 0xfff));
+    const gpa = translate(mem, p, a);
+    if (gpa === NOT_PRESENT) return { fault: a };
+    if (gpa === MISSING) missing = true;
+    else {
+      const b = mem.read(gpa, chunk);
+      if (b) out.set(b, done);
+      else missing = true;
+    }
+    done += chunk;
+  }
+  return missing ? null : out;
+}
+
+/** Writes `bytes` at linear `lin`: true once the writes are recorded, null while reads are missing, or a fault. */
+export function writeLinear(mem: GuestMemory, p: Paging, lin: number, bytes: Uint8Array): true | null | PageFault {
+  const pieces: [number, Uint8Array][] = [];
+  let missing = false;
+  for (let done = 0; done < bytes.length; ) {
+    const a = (lin + done) >>> 0;
+    const chunk = Math.min(bytes.length - done, 0x1000 - (a & 0xfff));
+    const gpa = translate(mem, p, a);
+    if (gpa === NOT_PRESENT) return { fault: a };
+    if (gpa === MISSING) missing = true;
+    else pieces.push([gpa, bytes.subarray(done, done + chunk)]);
+    done += chunk;
+  }
+  if (missing) return null;
+  for (const [gpa, b] of pieces) mem.write(gpa, b);
+  return true;
+}
+
+export function isFault(r: unknown): r is PageFault {
+  return typeof r === "object" && r !== null && "fault" in r;
+}
