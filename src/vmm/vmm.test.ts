@@ -25,7 +25,7 @@ import type { VmmConfig } from "./config.js";
 import type { IrqState } from "./irq.js";
 import type { VmmState } from "./state.js";
 import { formatVmmSummary, vmmSummary } from "./summary.js";
-import { VMM_PROGRAMS, vmmImage } from "./vmm.js";
+import { VMM_PROGRAMS, vmmImage, vmmStateOf } from "./vmm.js";
 
 const MiB = 1 << 20;
 const IF = 0x200;
@@ -82,7 +82,7 @@ function boot(cfg: Partial<VmmConfig> = {}): Booted {
     I: globalId(no + 1, 1),
     V: globalId(no + 2, 1),
     v: no + 2,
-    vmm: () => k.thread(M)!.progState as VmmState,
+    vmm: () => vmmStateOf(k.thread(M)!.progState)!,
     irq: () => k.thread(globalId(no + 1, 1))!.progState as IrqState,
   };
 }
@@ -276,6 +276,30 @@ describe("the VMM on the L4 kernel", () => {
     expect(p.vcpu(v).fields[F.EAX]).toBe(0x61);
     expect(s.devices.uart.rxCount).toBe(1);
     expect(s.stats.io[0x3f8]).toEqual([1, 0]);
+  });
+
+  it("wakes a VCPU parked on HLT when console input raises the virtual UART's interrupt (the interactive shell's path)", () => {
+    const { k, p, vmm, v } = boot();
+    const pic = [[0x20, 0x11], [0x21, 0x20], [0x21, 0x04], [0x21, 0x01], [0xa0, 0x11], [0xa1, 0x28], [0xa1, 0x02], [0xa1, 0x01], [0xa1, 0xff], [0x21, 0xef]];
+    p.scriptExits(
+      v,
+      ...pic.map(([port, val], i) => outExit(port, val, 0x100 + i)),
+      outExit(0x3fc, 0x08, 0x120), // MCR: OUT2
+      outExit(0x3f9, 0x01, 0x121), // IER: received data
+      hltExit(0x122, 0x2 | IF),
+      inExit(0x3f8, 0x123),
+      hltExit(0x124, 0x2),
+    );
+    p.type([0x0d], 5_000_000);
+    while (vmm().stats.parks === 0) k.step();
+    expect(p.now()).toBeLessThan(5_000_000);
+    while (p.vcpu(v).fields[F.EIP] !== 0x123) k.step();
+    expect(vmm().stats.wakes).toBe(1);
+    expect(p.now()).toBeGreaterThan(5_000_000);
+    expect(p.vcpu(v).fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x24, EventType.EXTERNAL));
+    runToIdle(k);
+    expect(p.vcpu(v).fields[F.EAX]).toBe(0x0d);
+    expect(vmm().status).toBe("halted");
   });
 
   it("loads Linux from the boot planner into guest RAM and starts it in flat protected mode", () => {

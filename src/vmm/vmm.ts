@@ -552,3 +552,10 @@ export const VMM_PROGRAM: UserProgram<VmmState> = { step };
 
 /** The VMM's programs, for the kernel's ProgramTable. */
 export const VMM_PROGRAMS = { vmm: VMM_PROGRAM, "vmm-irq": IRQ_PROGRAM } as const;
+
+/** A thread's program state if it is a VMM's (for the CLI and the debugger), else null. */
+export function vmmStateOf(progState: unknown): VmmState | null {
+  if (typeof progState !== "object" || progState === null) return null;
+  const s = progState as Partial<VmmState>;
+  return s.vcpuBook !== undefined && s.devices !== undefined && s.stats !== undefined && typeof s.ramWindow === "number" ? (s as VmmState) : null;
+}
