@@ -155,6 +155,30 @@ describe("I/O exits", () => {
     expect(count).toBeLessThan(600);
   });
 
+  it("answers from each virtual chip as the bare machine's would: port B's OUT2, the RTC, PCI's host bridge, the 8042", () => {
+    const { vm } = newVm();
+    const io = (port: number, size: 1 | 2 | 4, input: boolean, value: number, now = 0) =>
+      run(vm, vfault(ExitReason.IO, { [F.EAX]: value, [F.EIP]: 0 }, ioQualification(port, size, input), 1), { now }).reply.fields[F.EAX];
+    // Channel 2 gated by port B, mode 0, 100 ticks: OUT2 (port B bit 5) rises at terminal count.
+    io(0x61, 1, false, 0x01);
+    io(0x43, 1, false, 0xb0);
+    io(0x42, 1, false, 100);
+    io(0x42, 1, false, 0);
+    expect(io(0x61, 1, true, 0, nsOfPitTick(50))! & 0x20).toBe(0);
+    expect(io(0x61, 1, true, 0, nsOfPitTick(100))! & 0x20).toBe(0x20);
+    // The RTC's seconds: 1_700_000_000 is 2023-11-14 22:13:20 UTC, in BCD.
+    io(0x70, 1, false, 0x00);
+    expect(io(0x71, 1, true, 0, 0)! & 0xff).toBe(0x20);
+    io(0x70, 1, false, 0x09);
+    expect(io(0x71, 1, true, 0, 0)! & 0xff).toBe(0x23);
+    // PCI configuration mechanism #1: 00:00.0 is the 440FX.
+    io(0xcf8, 4, false, 0x80000000);
+    expect(io(0xcfc, 4, true, 0)).toBe(0x12378086);
+    // The 8042's self-test answers 0x55.
+    io(0x64, 1, false, 0xaa);
+    expect(io(0x60, 1, true, 0)! & 0xff).toBe(0x55);
+  });
+
   it("moves a REP OUTSB string to the console in one exit and updates ESI and ECX", () => {
     const { s, vm } = newVm();
     const ram = new Uint8Array(16 * MiB);
