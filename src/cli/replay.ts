@@ -8,7 +8,7 @@ import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, 
 import { Session, Stop } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
-import { parsePositive } from "./run.js";
+import { Progress, parsePositive } from "./run.js";
 
 const ROLE_OPTION: { [role: string]: "image" | "kernel" | "initrd" } = { "boot image": "image", kernel: "kernel", initrd: "initrd" };
 
@@ -27,7 +27,9 @@ export function registerReplay(program: Command): void {
       try {
         const session = Session.replay(rec, (b) => con.output(b), images(rec, file, opts));
         const t0 = process.hrtime.bigint();
-        const stop = session.run({ maxInsns: opts.maxInsns });
+        const progress = Progress.wanted() ? new Progress(session, t0) : undefined;
+        const stop = session.run({ maxInsns: opts.maxInsns, onProgress: progress && (() => progress.show()) });
+        progress?.clear();
         con.flush();
         const secs = Number(process.hrtime.bigint() - t0) / 1e9;
         const p = session.position();

@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
-import { Session, Stop, endReasonOf, type Guest } from "../replay/session.js";
+import { DEFAULT_HASH_EVERY, Session, Stop, endReasonOf, type Guest } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 
@@ -48,8 +48,9 @@ export function registerRun(program: Command): void {
       .command("record")
       .description("run a guest as `run` does and record every input and state hash, so that `afterglow replay` reproduces the run")
       .option("-o, --output <file>", "the recording to write", "afterglow.rec")
-      .option("--embed", "put the guest images into the recording, so it replays anywhere (as `afterglow pack` does)"),
-  ).action(async (opts: RunOptions & { output: string; embed?: boolean }) => {
+      .option("--embed", "put the guest images into the recording, so it replays anywhere (as `afterglow pack` does)")
+      .option("--hash-every <n>", "instructions between state hashes", (v) => parsePositive(v, "--hash-every"), DEFAULT_HASH_EVERY),
+  ).action(async (opts: RunOptions & { output: string; embed?: boolean; hashEvery: number }) => {
     const con = new HostConsole();
     let fd: number | undefined;
     try {
@@ -62,7 +63,7 @@ export function registerRun(program: Command): void {
       const out = fd;
       const session = new Session(
         { guest, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) },
-        { sink: (bytes) => writeSync(out, bytes), argv: process.argv.slice(2), tool: `afterglow ${program.version() ?? ""}`.trim(), embedImages: opts.embed === true },
+        { sink: (bytes) => writeSync(out, bytes), argv: process.argv.slice(2), tool: `afterglow ${program.version() ?? ""}`.trim(), embedImages: opts.embed === true, hashEvery: opts.hashEvery },
       );
       let stop: Stop;
       try {
@@ -113,7 +114,7 @@ function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number } {
 /** Runs the session to its stop, feeding it console input, and prints the summary line. */
 export async function runToStop(session: Session, con: HostConsole, maxInsns: number): Promise<Stop> {
   const t0 = process.hrtime.bigint();
-  const progress = process.stderr.isTTY && !process.stdout.isTTY ? new Progress(session, t0) : undefined;
+  const progress = Progress.wanted() ? new Progress(session, t0) : undefined;
   let stop: Stop;
   for (;;) {
     const target = Math.min(maxInsns, session.position().icount + SLICE);
@@ -152,13 +153,18 @@ export async function runToStop(session: Session, con: HostConsole, maxInsns: nu
 }
 
 /** One status line on stderr, rewritten about once a second: instructions, guest time, speed. */
-class Progress {
+export class Progress {
   private last = 0n;
 
   constructor(
     private readonly session: Session,
     private readonly t0: bigint,
   ) {}
+
+  /** Only where it is seen and does not garble the guest's output: stderr a terminal, stdout not. */
+  static wanted(): boolean {
+    return process.stderr.isTTY === true && !process.stdout.isTTY;
+  }
 
   show(): void {
     const now = process.hrtime.bigint();

@@ -1,0 +1,38 @@
+// The committed sample recordings replay to their end with every state hash matching: the machine
+// still runs these guests exactly as it did when they were made (see recordings/README.md).
+
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readRecording } from "../src/replay/recording.js";
+import { Session } from "../src/replay/session.js";
+import { ROOT } from "./layers.js";
+
+const DIR = join(ROOT, "recordings");
+const OUTPUT: { [file: string]: RegExp } = {
+  "hello.rec": /^afterglow: real mode ok\n[^]*\nafterglow: done\n$/,
+  "echo.rec": /^echo: type; q quits\nAFTERGLOW\n[0-9A-F]{4}\nRECORDS\n[0-9A-F]{4}\nQ/,
+};
+
+describe("the committed recordings", () => {
+  const files = readdirSync(DIR).filter((f) => f.endsWith(".rec"));
+
+  it("are all known to this test", () => {
+    expect(files.sort()).toEqual(Object.keys(OUTPUT).sort());
+  });
+
+  for (const file of files) {
+    it(`${file} replays to its end with every state hash matching`, () => {
+      const rec = readRecording(new Uint8Array(readFileSync(join(DIR, file))), file);
+      expect(rec.end).toBeDefined();
+      expect(rec.records.filter((r) => r.t === "hash").length).toBeGreaterThan(5);
+      const out: number[] = [];
+      const session = Session.replay(rec, (b) => out.push(b));
+      session.run();
+      expect(session.replayDone()).toBe(true);
+      expect(session.position().icount).toBe(rec.end!.icount);
+      expect(session.stateHash()).toBe(rec.end!.hash);
+      expect(Buffer.from(out).toString("latin1")).toMatch(OUTPUT[file]);
+    });
+  }
+});
