@@ -206,7 +206,9 @@ export const enum EntryFailureQual {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Exit qualifications (27.2.1, tables 27-1 to 27-7)
+// Exit qualifications (27.2.1, tables 27-1 to 27-7). Some need no encoder: an INVLPG exit's
+// qualification is the linear-address operand; a #PF exception exit's is the faulting linear
+// address (CR2 is not written); a VM-entry failure's is an EntryFailureQual.
 
 /** Qualification of a debug-exception exit: B3-B0 (bits 3:0), BD (13), BS (14). */
 export const enum DebugQual { B0 = 1, B1 = 2, B2 = 4, B3 = 8, BD = 1 << 13, BS = 1 << 14 }
