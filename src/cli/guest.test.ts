@@ -68,7 +68,7 @@ describe("the guest initramfs", () => {
     expect(INIT_SCRIPT).toMatch(/^#!\/bin\/busybox sh\n/);
     expect(INIT_SCRIPT).toContain('echo "BOOT-OK $(uname -r)"');
     expect(INIT_SCRIPT).toContain("[ -x /workload ] && /workload\necho \"WORKLOAD-DONE\"\n");
-    expect(INIT_SCRIPT).toMatch(/grep -qw shell \/proc\/cmdline && setsid cttyhack sh\nreboot -f\n$/);
+    expect(INIT_SCRIPT).toMatch(/grep -qw shell \/proc\/cmdline && mount -t devtmpfs dev \/dev && setsid cttyhack sh\nreboot -f\n$/);
   });
 
   it("has no /workload when none is given, and is the same bytes each time", () => {

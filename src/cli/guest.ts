@@ -12,7 +12,8 @@ import { packageRoot, readImage } from "./images.js";
 
 /** The guest's /init, as the reference guest's (bench/linux-guest.sh): a marker line, the
  * workload, a second marker, reboot — and, when the kernel command line says `shell`, an
- * interactive shell on the console (with job control: cttyhack finds the console's tty) first. */
+ * interactive shell on the console first (devtmpfs gives it the console's tty, ttyS0, which cttyhack
+ * finds, so the shell has job control and Ctrl-C). */
 export const INIT_SCRIPT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -20,7 +21,7 @@ mount -t sysfs sys /sys
 echo "BOOT-OK $(uname -r)"
 [ -x /workload ] && /workload
 echo "WORKLOAD-DONE"
-grep -qw shell /proc/cmdline && setsid cttyhack sh
+grep -qw shell /proc/cmdline && mount -t devtmpfs dev /dev && setsid cttyhack sh
 reboot -f
 `;
 
