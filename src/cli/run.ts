@@ -13,6 +13,7 @@ const STOP_NAMES: Record<Stop, string> = {
   [Stop.REQUEST]: "stopped on request",
   [Stop.RESET]: "guest rebooted",
   [Stop.IDLE]: "guest idle and console input ended",
+  [Stop.VMEXIT]: "VM exit",
 };
 
 /** Instructions, and guest time for a guest that idles, between looks at the host (console input, Ctrl-A x, progress). */

@@ -92,6 +92,7 @@ export function endReasonOf(stop: Stop): EndReason {
     case Stop.IDLE: return "idle";
     case Stop.BUDGET: return "limit";
     case Stop.REQUEST: return "user-stop";
+    case Stop.VMEXIT: return "exception"; // the bare machine has no VMX unit: never happens
   }
 }
 

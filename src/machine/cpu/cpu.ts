@@ -12,6 +12,7 @@ import { INTERRUPTS } from "./interrupts.js";
 import { debugAfter, debugBefore, debugRegsChanged } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
 import { Fpu, type FpuState } from "./fpu/fpu.js";
+import type { Vmx } from "./vmx.js";
 import "./ops/index.js";
 
 /** Exception vectors (SDM vol. 3, 6.3.1). */
@@ -53,6 +54,7 @@ export const enum Stop {
   REQUEST = 4, // requestStop() from a device or the host
   RESET = 5, // the guest pulsed the reset line (how a PC reboots)
   IDLE = 6, // halted with interrupts on and no event due: only input from outside can wake it
+  VMEXIT = 7, // a VM exit ended VMX non-root operation (./vmx.ts); the exit is in the current VMCS
 }
 
 /** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
@@ -235,6 +237,10 @@ export class Cpu extends LazyFlags implements ByteSource {
   irqShadowAt = -1;
   /** The INTR pin: the interrupt controller has a request for the CPU. */
   intr = false;
+  /** In VMX non-root operation: instruction handlers ask the VMX unit whether they exit. */
+  nonRoot = false;
+  /** The VMX unit (./vmx.ts), when the machine has one. */
+  vmx: Vmx | null = null;
   /** The INTA cycle: the interrupt controller answers the vector of its highest request. */
   acknowledgeIntr: () => number = () => 0xff;
 
@@ -869,6 +875,7 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /** Debug checks before an instruction: see ./debug.ts for the run loop's contract. */
   debugBefore(): void {
+    if ((this.dbgArmed & 2) !== 0) this.vmx?.boundary(); // interrupt-window exiting (./vmx.ts)
     debugBefore(this);
   }
 

@@ -6,6 +6,8 @@ import { Reg, type Insn } from "../../../x86/insn.js";
 import { Vec, type Cpu } from "../cpu.js";
 import { def, defGroup } from "../table.js";
 import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
+import { vmxAlways, vmxMovFromCr, vmxMovToCr, vmxMsr, vmxProc } from "../vmx.js";
+import { ExitReason, Proc } from "../../../vmx/index.js";
 
 /** MSRs an i686 kernel touches; unknown ones raise #GP(0) as on hardware. */
 export const enum Msr {
@@ -189,7 +191,9 @@ function register(): void {
   });
   defGroup(0x101, 7, (cpu, i) => {
     requireCpl0(cpu);
-    cpu.paging.invalidate(cpu.linR(i.seg, memOnly(cpu, i), 1));
+    const lin = cpu.linR(i.seg, memOnly(cpu, i), 1);
+    if (cpu.nonRoot) vmxProc(cpu, Proc.INVLPG_EXITING, ExitReason.INVLPG, lin);
+    cpu.paging.invalidate(lin);
   });
 
   // 0F 06 CLTS; 0F 08 INVD; 0F 09 WBINVD: no caches to model.
@@ -197,16 +201,21 @@ function register(): void {
     requireCpl0(cpu);
     cpu.cr0 &= ~0x8;
   });
-  def(0x108, requireCpl0);
+  def(0x108, (cpu) => {
+    requireCpl0(cpu);
+    if (cpu.nonRoot) vmxAlways(cpu, ExitReason.INVD);
+  });
   def(0x109, requireCpl0);
 
   // MOV r32, CRn / MOV CRn, r32 / MOV r32, DRn / MOV DRn, r32: always 32-bit, ModRM.mod ignored.
   def(0x120, (cpu, i) => {
     requireCpl0(cpu);
+    if (cpu.nonRoot) vmxMovFromCr(cpu, i.reg, i.rm);
     cpu.r32[i.rm] = readCr(cpu, i.reg);
   });
   def(0x122, (cpu, i) => {
     requireCpl0(cpu);
+    if (cpu.nonRoot) vmxMovToCr(cpu, i.reg, i.rm);
     writeCr(cpu, i.reg, cpu.r32[i.rm]);
   });
   def(0x121, (cpu, i) => {
@@ -229,12 +238,14 @@ function register(): void {
   // RDMSR / WRMSR: ECX selects, EDX:EAX carries.
   def(0x132, (cpu) => {
     requireCpl0(cpu);
+    if (cpu.nonRoot) vmxMsr(cpu, false);
     const [lo, hi] = rdmsr(cpu, cpu.r32[Reg.ECX]);
     cpu.r32[Reg.EAX] = lo;
     cpu.r32[Reg.EDX] = hi;
   });
   def(0x130, (cpu) => {
     requireCpl0(cpu);
+    if (cpu.nonRoot) vmxMsr(cpu, true);
     wrmsr(cpu, cpu.r32[Reg.ECX], cpu.r32[Reg.EAX], cpu.r32[Reg.EDX]);
   });
 }

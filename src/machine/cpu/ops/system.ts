@@ -8,6 +8,8 @@ import { Stop, Vec, type Cpu } from "../cpu.js";
 import { loadSeg, v86 } from "../segments.js";
 import { sysRd16 } from "../sysmem.js";
 import { def } from "../table.js";
+import { vmxAlways, vmxIo, vmxProc } from "../vmx.js";
+import { ExitReason, Proc } from "../../../vmx/index.js";
 import { inhibitInterrupts } from "./stack.js";
 
 // ------------------------------------------------------------------------------------------------
@@ -112,34 +114,40 @@ function loadFar(cpu: Cpu, i: Insn, seg: number, size32: boolean): void {
 
 function register(): void {
   // IN / OUT with an immediate port (E4–E7) or DX (EC–EF).
-  const inb = (cpu: Cpu, port: number): void => {
+  const inb = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 1);
+    if (cpu.nonRoot) vmxIo(cpu, port, 1, true, imm);
     cpu.r8[0] = cpu.io.in8(port);
   };
-  const inw = (cpu: Cpu, port: number): void => {
+  const inw = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 2);
+    if (cpu.nonRoot) vmxIo(cpu, port, 2, true, imm);
     cpu.r16[0] = cpu.io.in16(port);
   };
-  const ind = (cpu: Cpu, port: number): void => {
+  const ind = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 4);
+    if (cpu.nonRoot) vmxIo(cpu, port, 4, true, imm);
     cpu.r32[0] = cpu.io.in32(port);
   };
-  const outb = (cpu: Cpu, port: number): void => {
+  const outb = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 1);
+    if (cpu.nonRoot) vmxIo(cpu, port, 1, false, imm);
     cpu.io.out8(port, cpu.r8[0]);
   };
-  const outw = (cpu: Cpu, port: number): void => {
+  const outw = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 2);
+    if (cpu.nonRoot) vmxIo(cpu, port, 2, false, imm);
     cpu.io.out16(port, cpu.r16[0]);
   };
-  const outd = (cpu: Cpu, port: number): void => {
+  const outd = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 4);
+    if (cpu.nonRoot) vmxIo(cpu, port, 4, false, imm);
     cpu.io.out32(port, cpu.r32[0]);
   };
-  def(0xe4, (cpu, i) => inb(cpu, i.imm & 0xff));
-  def(0xe5, (cpu, i) => inw(cpu, i.imm & 0xff), (cpu, i) => ind(cpu, i.imm & 0xff));
-  def(0xe6, (cpu, i) => outb(cpu, i.imm & 0xff));
-  def(0xe7, (cpu, i) => outw(cpu, i.imm & 0xff), (cpu, i) => outd(cpu, i.imm & 0xff));
+  def(0xe4, (cpu, i) => inb(cpu, i.imm & 0xff, true));
+  def(0xe5, (cpu, i) => inw(cpu, i.imm & 0xff, true), (cpu, i) => ind(cpu, i.imm & 0xff, true));
+  def(0xe6, (cpu, i) => outb(cpu, i.imm & 0xff, true));
+  def(0xe7, (cpu, i) => outw(cpu, i.imm & 0xff, true), (cpu, i) => outd(cpu, i.imm & 0xff, true));
   def(0xec, (cpu) => inb(cpu, cpu.r16[Reg.EDX << 1]));
   def(0xed, (cpu) => inw(cpu, cpu.r16[Reg.EDX << 1]), (cpu) => ind(cpu, cpu.r16[Reg.EDX << 1]));
   def(0xee, (cpu) => outb(cpu, cpu.r16[Reg.EDX << 1]));
@@ -159,14 +167,19 @@ function register(): void {
   // HLT: privileged; the machine decides what wakes the CPU.
   def(0xf4, (cpu) => {
     requireCpl0(cpu);
+    if (cpu.nonRoot) vmxProc(cpu, Proc.HLT_EXITING, ExitReason.HLT);
     cpu.halted = true;
     cpu.requestStop(Stop.HALT);
   });
 
   // CPUID, RDTSC
-  def(0x1a2, cpuid);
+  def(0x1a2, (cpu) => {
+    if (cpu.nonRoot) vmxAlways(cpu, ExitReason.CPUID);
+    cpuid(cpu);
+  });
   def(0x131, (cpu) => {
     if ((cpu.cr4 & 4) !== 0) requireCpl0(cpu); // CR4.TSD
+    if (cpu.nonRoot) vmxProc(cpu, Proc.RDTSC_EXITING, ExitReason.RDTSC);
     const t = cpu.tsc();
     cpu.r32[Reg.EAX] = Number(t & 0xffffffffn) | 0;
     cpu.r32[Reg.EDX] = Number(t >> 32n) | 0;

@@ -1,0 +1,286 @@
+import { describe, expect, it } from "vitest";
+import { Reg } from "../../x86/insn.js";
+import { bareCpu, CODE_BASE, nasm } from "../../../test/support/cpu.js";
+import {
+  CAPS, ExitCtl, ExitReason, Field, IntType, Pin, Proc, VMCS_REVISION_ID, VmInsnError, crQualification, CrAccess,
+  decodeIntInfo, decodeIoQualification, intInfo, INT_INFO_VALID, EXIT_REASON_ENTRY_FAILURE, Proc2, makeEptp,
+} from "../../vmx/index.js";
+import { Stop, type Cpu } from "./cpu.js";
+import { Vmx, VmxResult } from "./vmx.js";
+
+const VMXON = 0x10000, VMCS = 0x11000, VMCS2 = 0x12000, PD = 0x2000, IDT = 0x3000, GDT = 0x4000;
+const IO_A = 0x13000, IO_B = 0x14000, MSR_BITMAP = 0x15000;
+const CODE32 = 0xc09b, DATA32 = 0xc093, TSS32_BUSY = 0x8b, UNUSABLE = 0x10000;
+
+/**
+ * A CPU in VMX operation with a current VMCS for a flat 32-bit guest with identity paging (one
+ * 4 MiB page), a GDT and an IDT whose gates 0x20-0x2f and 14 point at `handler:` in the guest.
+ */
+function vm(source: string, proc = 0, pin = 0): { cpu: Cpu; x: Vmx; out: [number, number, number][] } {
+  const code = nasm(source, 32, CODE_BASE);
+  const { cpu, io } = bareCpu(code);
+  cpu.trapExceptions = false;
+  const mem = cpu.mem;
+  mem.write32(PD, 0x83); // 4 MiB page at 0, present, writable, supervisor
+  // GDT: null, flat code 0x08, flat data 0x10, TSS 0x18.
+  mem.write32(GDT + 8, 0x0000ffff); mem.write32(GDT + 12, 0x00cf9b00);
+  mem.write32(GDT + 16, 0x0000ffff); mem.write32(GDT + 20, 0x00cf9300);
+  const handler = findLabel(source, code);
+  for (let v = 0; v < 0x30; v++) {
+    mem.write32(IDT + 8 * v, (0x08 << 16) | (handler & 0xffff));
+    mem.write32(IDT + 8 * v + 4, (handler & 0xffff0000) | 0x8e00);
+  }
+  cpu.cr4 |= 0x2000;
+  mem.write32(VMXON, VMCS_REVISION_ID);
+  mem.write32(VMCS, VMCS_REVISION_ID);
+  mem.write32(VMCS2, VMCS_REVISION_ID);
+  const x = new Vmx(cpu);
+  expect(x.vmxon(VMXON)).toBe(VmxResult.SUCCEED);
+  expect(x.vmclear(VMCS)).toBe(VmxResult.SUCCEED);
+  expect(x.vmptrld(VMCS)).toBe(VmxResult.SUCCEED);
+  const w = (f: number, value: number): void => expect(x.vmwrite(f, value)).toBe(VmxResult.SUCCEED);
+  w(Field.PIN_BASED_CTLS, CAPS.truePin.must1 | pin);
+  w(Field.PROC_BASED_CTLS, CAPS.trueProc.must1 | proc);
+  w(Field.IO_BITMAP_A, IO_A);
+  w(Field.IO_BITMAP_B, IO_B);
+  w(Field.MSR_BITMAP, MSR_BITMAP);
+  w(Field.VM_EXIT_CTLS, CAPS.trueExit.must1);
+  w(Field.VM_ENTRY_CTLS, CAPS.trueEntry.must1);
+  w(Field.VMCS_LINK_POINTER, 0xffffffff);
+  w(Field.VMCS_LINK_POINTER | 1, 0xffffffff);
+  w(Field.HOST_CR0, 0x80000031);
+  w(Field.HOST_CR3, PD);
+  w(Field.HOST_CR4, 0x2010);
+  w(Field.HOST_CS_SELECTOR, 0x08);
+  for (const f of [Field.HOST_SS_SELECTOR, Field.HOST_DS_SELECTOR, Field.HOST_ES_SELECTOR]) w(f, 0x10);
+  w(Field.HOST_TR_SELECTOR, 0x18);
+  w(Field.HOST_RIP, 0xdead0000);
+  w(Field.GUEST_CR0, 0x80000031);
+  w(Field.GUEST_CR3, PD);
+  w(Field.GUEST_CR4, 0x2010);
+  w(Field.GUEST_DR7, 0x400);
+  w(Field.GUEST_RFLAGS, 0x2);
+  w(Field.GUEST_RIP, CODE_BASE);
+  w(Field.GUEST_RSP, 0x80000);
+  w(Field.GUEST_CS_SELECTOR, 0x08);
+  w(Field.GUEST_CS_LIMIT, 0xffffffff);
+  w(Field.GUEST_CS_AR, CODE32);
+  for (const [sel, lim, ar] of [
+    [Field.GUEST_SS_SELECTOR, Field.GUEST_SS_LIMIT, Field.GUEST_SS_AR], [Field.GUEST_DS_SELECTOR, Field.GUEST_DS_LIMIT, Field.GUEST_DS_AR],
+    [Field.GUEST_ES_SELECTOR, Field.GUEST_ES_LIMIT, Field.GUEST_ES_AR], [Field.GUEST_FS_SELECTOR, Field.GUEST_FS_LIMIT, Field.GUEST_FS_AR],
+    [Field.GUEST_GS_SELECTOR, Field.GUEST_GS_LIMIT, Field.GUEST_GS_AR],
+  ]) {
+    w(sel, 0x10);
+    w(lim, 0xffffffff);
+    w(ar, DATA32);
+  }
+  w(Field.GUEST_LDTR_AR, UNUSABLE);
+  w(Field.GUEST_TR_SELECTOR, 0x18);
+  w(Field.GUEST_TR_LIMIT, 0x67);
+  w(Field.GUEST_TR_AR, TSS32_BUSY);
+  w(Field.GUEST_GDTR_BASE, GDT);
+  w(Field.GUEST_GDTR_LIMIT, 0x1f);
+  w(Field.GUEST_IDTR_BASE, IDT);
+  w(Field.GUEST_IDTR_LIMIT, 0x17f);
+  return { cpu, x, out: io.outs };
+}
+
+/** The address of `handler:` in the assembled guest (a `dd handler` at its start is avoided: a marker). */
+function findLabel(source: string, code: Uint8Array): number {
+  if (!source.includes("handler:")) return 0;
+  const probe = nasm(`${source}\nhandler_addr: dd handler`, 32, CODE_BASE);
+  const at = probe.length - 4;
+  void code;
+  return probe[at] | (probe[at + 1] << 8) | (probe[at + 2] << 16) | (probe[at + 3] << 24);
+}
+
+function read(x: Vmx, f: number): number {
+  return x.vmread(f) as number;
+}
+
+describe("VMX operation of the CPU", () => {
+  it("a guest OUT causes exit 30 with the port, size and direction in the qualification and the instruction length", () => {
+    const { cpu, x, out } = vm("mov dx, 0x3f8\nmov al, 'A'\nout dx, al\nhlt", Proc.UNCOND_IO_EXITING);
+    expect(x.launch()).toBe(VmxResult.SUCCEED);
+    expect(cpu.nonRoot).toBe(true);
+    expect(cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(cpu.nonRoot).toBe(false);
+    expect(out).toEqual([]);
+    expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.IO_INSTRUCTION);
+    expect(decodeIoQualification(read(x, Field.EXIT_QUALIFICATION))).toEqual({ port: 0x3f8, size: 1, input: false, string: false, rep: false, immediate: false });
+    expect(read(x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(1);
+    expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE + 6); // mov dx (4) + mov al (2)
+    // The host state is loaded.
+    expect(cpu.eip >>> 0).toBe(0xdead0000);
+    // The host steps the guest over the OUT and resumes: it halts (HLT not exiting).
+    x.vmwrite(Field.GUEST_RIP, read(x, Field.GUEST_RIP) + read(x, Field.VM_EXIT_INSTRUCTION_LEN));
+    expect(x.resume()).toBe(VmxResult.SUCCEED);
+    expect(cpu.run(100)).toBe(Stop.HALT);
+  });
+
+  it("an OUT to a port clear in the I/O bitmaps reaches the bus; a set bit exits, with an immediate port flagged", () => {
+    const { cpu, x, out } = vm("mov al, 1\nout 0x80, al\nout 0x61, al\nhlt", Proc.USE_IO_BITMAPS);
+    cpu.mem.write8(IO_A + (0x61 >>> 3), 1 << (0x61 & 7));
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(out).toEqual([[0x80, 1, 1]]);
+    expect(decodeIoQualification(read(x, Field.EXIT_QUALIFICATION))).toMatchObject({ port: 0x61, immediate: true });
+    expect(read(x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
+  });
+
+  it("CPUID exits unconditionally, before it changes any register", () => {
+    const { cpu, x } = vm("mov eax, 0\ncpuid\nhlt");
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.CPUID);
+    expect(read(x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
+    expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE + 5);
+  });
+
+  it("HLT exits with HLT exiting; without it the guest halts and stays in non-root operation", () => {
+    const a = vm("nop\nhlt", Proc.HLT_EXITING);
+    a.x.launch();
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(a.x, Field.VM_EXIT_REASON)).toBe(ExitReason.HLT);
+    expect(read(a.x, Field.GUEST_ACTIVITY_STATE)).toBe(0);
+    const b = vm("nop\nhlt");
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.HALT);
+    expect(b.cpu.nonRoot).toBe(true);
+  });
+
+  it("RDMSR and WRMSR exit per the MSR bitmaps; MOV to CR3 per CR3-load exiting with its qualification", () => {
+    const a = vm("mov ecx, 0x174\nrdmsr\nwrmsr\nhlt", Proc.USE_MSR_BITMAPS);
+    a.cpu.mem.write8(MSR_BITMAP + 0x800 + (0x174 >>> 3), 1 << (0x174 & 7)); // write bitmap, low MSRs
+    a.x.launch();
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(a.x, Field.VM_EXIT_REASON)).toBe(ExitReason.WRMSR);
+    expect(read(a.x, Field.GUEST_RIP)).toBe(CODE_BASE + 7);
+    const b = vm("mov ebx, 0x2000\nmov cr3, ebx\nhlt", Proc.CR3_LOAD_EXITING);
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(b.x, Field.VM_EXIT_REASON)).toBe(ExitReason.CR_ACCESS);
+    expect(read(b.x, Field.EXIT_QUALIFICATION)).toBe(crQualification(3, CrAccess.MOV_TO_CR, Reg.EBX));
+  });
+
+  it("VMCALL and the other VMX instructions in the guest exit", () => {
+    const { cpu, x } = vm("nop\nvmcall\nhlt");
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.VMCALL);
+    expect(read(x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(3);
+    expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE + 1);
+  });
+
+  it("a #PF in the exception bitmap exits with its error code and the address, CR2 unchanged in the guest", () => {
+    const { cpu, x } = vm("mov eax, [0x800000]\nhlt");
+    x.vmwrite(Field.EXCEPTION_BITMAP, 1 << 14);
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.EXCEPTION_NMI);
+    expect(decodeIntInfo(read(x, Field.VM_EXIT_INTR_INFO))).toMatchObject({ vector: 14, type: IntType.HARDWARE_EXCEPTION, errorCode: true, valid: true });
+    expect(read(x, Field.VM_EXIT_INTR_ERROR_CODE)).toBe(0); // not present, read, supervisor
+    expect(read(x, Field.EXIT_QUALIFICATION)).toBe(0x800000);
+    expect(cpu.cr2).toBe(0);
+    expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE);
+  });
+
+  it("an exception not in the bitmap goes to the guest's IDT; a triple fault exits", () => {
+    const { cpu, x } = vm("mov eax, [0x800000]\nhlt\nhandler: mov ebx, 0x1234\nhlt");
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.HALT);
+    expect(cpu.r32[Reg.EBX]).toBe(0x1234);
+    expect(cpu.cr2).toBe(0x800000);
+    const t = vm("mov eax, [0x800000]\nhlt");
+    t.x.vmwrite(Field.GUEST_IDTR_LIMIT, 0); // no usable IDT: #PF, #DF, shutdown
+    t.x.launch();
+    expect(t.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(t.x, Field.VM_EXIT_REASON)).toBe(ExitReason.TRIPLE_FAULT);
+  });
+
+  it("an injected external interrupt reaches the guest's IDT handler before the first instruction", () => {
+    const { cpu, x } = vm("mov eax, 1\nhlt\nhandler: mov ebx, [esp]\nhlt");
+    x.vmwrite(Field.VM_ENTRY_INTR_INFO, intInfo(0x20, IntType.EXTERNAL));
+    expect(x.launch()).toBe(VmxResult.ENTRY_FAILED); // IF must be 1 to inject an interrupt
+    x.vmwrite(Field.GUEST_RFLAGS, 0x202);
+    x.vmwrite(Field.VM_ENTRY_INTR_INFO, intInfo(0x20, IntType.EXTERNAL)); // the failed entry cleared it
+    expect(x.launch()).toBe(VmxResult.SUCCEED);
+    expect(cpu.run(100)).toBe(Stop.HALT);
+    expect(cpu.r32[Reg.EBX]).toBe(CODE_BASE); // the return address is the guest's first instruction
+    expect(cpu.r32[Reg.EAX]).toBe(0);
+    expect(read(x, Field.VM_ENTRY_INTR_INFO) & INT_INFO_VALID).toBe(0);
+  });
+
+  it("an injected hardware exception pushes its error code; an injected INT n returns after the instruction length", () => {
+    const a = vm("nop\nhlt\nhandler: pop ebx\nhlt");
+    a.x.vmwrite(Field.VM_ENTRY_INTR_INFO, intInfo(13, IntType.HARDWARE_EXCEPTION, true));
+    a.x.vmwrite(Field.VM_ENTRY_EXCEPTION_ERROR_CODE, 0x18);
+    a.x.launch();
+    expect(a.cpu.run(100)).toBe(Stop.HALT);
+    expect(a.cpu.r32[Reg.EBX]).toBe(0x18);
+    const b = vm("int 0x21\nhlt\nhandler: mov ebx, [esp]\nhlt");
+    b.x.vmwrite(Field.VM_ENTRY_INTR_INFO, intInfo(0x21, IntType.SOFTWARE_INTERRUPT));
+    b.x.vmwrite(Field.VM_ENTRY_INSTRUCTION_LEN, 2);
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.HALT);
+    expect(b.cpu.r32[Reg.EBX]).toBe(CODE_BASE + 2);
+  });
+
+  it("the interrupt window exits when the guest sets IF, after STI's shadow", () => {
+    const { cpu, x } = vm("nop\nsti\nnop\nnop\nhlt", Proc.INTR_WINDOW_EXITING);
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.INTERRUPT_WINDOW);
+    expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE + 3); // after STI and the one shadowed NOP
+    expect(read(x, Field.GUEST_RFLAGS) & 0x200).toBe(0x200);
+    expect(cpu.dbgArmed & 2).toBe(0);
+  });
+
+  it("an external interrupt exits and stays pending at the controller; with acknowledge-on-exit its vector is in the VMCS", () => {
+    const a = vm("sti\nnop\nnop\njmp $", 0, Pin.EXT_INT_EXITING);
+    let acks = 0;
+    a.cpu.acknowledgeIntr = () => (acks++, 0x30);
+    a.x.launch();
+    expect(a.cpu.run(5)).toBe(Stop.BUDGET);
+    a.cpu.intr = true;
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(a.x, Field.VM_EXIT_REASON)).toBe(ExitReason.EXTERNAL_INTERRUPT);
+    expect(acks).toBe(0);
+    expect(a.cpu.acknowledgeIntr()).toBe(0x30); // the host's INTA again
+    const b = vm("sti\nnop\njmp $", 0, Pin.EXT_INT_EXITING);
+    b.x.vmwrite(Field.VM_EXIT_CTLS, CAPS.trueExit.must1 | ExitCtl.ACK_INTERRUPT_ON_EXIT);
+    b.cpu.acknowledgeIntr = () => 0x31;
+    b.cpu.intr = true;
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(decodeIntInfo(read(b.x, Field.VM_EXIT_INTR_INFO))).toMatchObject({ vector: 0x31, type: IntType.EXTERNAL, valid: true });
+  });
+
+  it("VMX instructions fail as the SDM says: VMRESUME of a clear VMCS, VMLAUNCH of a launched one, bad guest state, EPT", () => {
+    const { cpu, x } = vm("hlt");
+    expect(x.resume()).toBe(VmInsnError.VMRESUME_NONLAUNCHED_VMCS);
+    expect(read(x, Field.VM_INSTRUCTION_ERROR)).toBe(VmInsnError.VMRESUME_NONLAUNCHED_VMCS);
+    expect(x.vmwrite(Field.VM_EXIT_REASON, 1)).toBe(VmInsnError.VMWRITE_READ_ONLY);
+    expect(x.vmread(0x7777)).toBeUndefined();
+    expect(x.launch()).toBe(VmxResult.SUCCEED);
+    cpu.run(10);
+    expect(x.launch()).toBe(VmInsnError.VMLAUNCH_NONCLEAR_VMCS);
+    // Switch VMCS: the first is written back to its region and reloads with its state.
+    expect(x.vmptrld(VMCS2)).toBe(VmxResult.SUCCEED);
+    expect(x.vmread(Field.GUEST_RIP)).toBe(0);
+    expect(x.resume()).toBe(VmInsnError.VMRESUME_NONLAUNCHED_VMCS);
+    expect(x.vmptrld(VMCS)).toBe(VmxResult.SUCCEED);
+    expect(x.vmread(Field.GUEST_CR3)).toBe(PD);
+    x.vmwrite(Field.GUEST_CR0, 0x31); // paging off without unrestricted guest
+    x.vmclear(VMCS);
+    expect(x.vmptrld(VMCS)).toBe(VmxResult.SUCCEED);
+    expect(x.launch()).toBe(VmxResult.ENTRY_FAILED);
+    expect(read(x, Field.VM_EXIT_REASON)).toBe((EXIT_REASON_ENTRY_FAILURE | ExitReason.INVALID_GUEST_STATE) >>> 0);
+    x.vmwrite(Field.GUEST_CR0, 0x80000031);
+    x.vmwrite(Field.PROC_BASED_CTLS, CAPS.trueProc.must1 | Proc.ACTIVATE_SECONDARY);
+    x.vmwrite(Field.PROC_BASED_CTLS2, Proc2.ENABLE_EPT);
+    x.vmwrite(Field.EPT_POINTER, makeEptp(0x20000));
+    expect(x.launch()).toBe(VmInsnError.ENTRY_INVALID_CONTROL);
+    expect(x.vmclear(VMXON)).toBe(VmInsnError.VMCLEAR_VMXON_POINTER);
+  });
+});

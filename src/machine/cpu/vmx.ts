@@ -1,0 +1,500 @@
+// VMX operation of the CPU (Intel SDM vol. 3, chapters 24-31), with src/vmx's data and rules.
+//
+// The host side of VT-x is the L4 kernel, written in TypeScript: no host x86 code runs, so the
+// host does not execute VMXON, VMPTRLD or VMLAUNCH; it calls this unit's methods, which have
+// those instructions' semantics (VMsucceed, VMfailInvalid, VMfailValid with the VM-instruction
+// error in the current VMCS). `launch()`/`resume()` check the entry with src/vmx's
+// checkVmEntry, load the guest state into the CPU, inject the pending event and put the CPU in
+// VMX non-root operation; `cpu.run(budget)` then runs the guest and returns `Stop.VMEXIT` when a
+// VM exit happened, with the exit recorded in the current VMCS, the guest state saved into it,
+// and the host state loaded.
+//
+// How exits leave the run loop without costing root operation anything: an exiting instruction's
+// handler asks `cpu.nonRoot` (false outside a guest) and calls `instructionExit`, which records
+// the exit and raises the pseudo-vector EXIT_VECTOR like a fault; the loop's catch rewinds EIP to
+// the instruction and hands the "fault" to `cpu.interrupts.deliver`, which in non-root operation
+// is this unit's deliverer: it finishes the exit (saves the guest state, loads the host's) and
+// returns false with `Stop.VMEXIT`. Exceptions and external interrupts reach the same deliverer,
+// which decides with the exception bitmap and the pin-based controls. The interrupt window is
+// checked before each instruction through the debug hook (`dbgArmed` bit 1) only while the
+// control asks for it.
+//
+// Not modelled yet: EPT (guest-physical is host-physical: entry with "enable EPT" set is refused
+// as a control failure), the MSR-load/-store lists, NMI injection and NMI windows, the monitor
+// trap flag, MOV DR exiting, INS/OUTS exits (they run the instruction), task-switch exits.
+
+import { Flag } from "../../x86/eflags.js";
+import { Reg, Seg } from "../../x86/insn.js";
+import {
+  Activity, CR4_VMXE, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType,
+  Interruptibility, Proc, VmInsnError, Vmcs, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry,
+  crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits,
+  guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits,
+  ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent,
+  recordIdtVectoring, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
+} from "../../vmx/index.js";
+import { Stop, Vec, type Cpu } from "./cpu.js";
+import { INTERRUPTS, hasErrorCode } from "./interrupts.js";
+
+/** The pseudo-vector an exiting instruction raises (see the file comment). */
+export const EXIT_VECTOR = -2;
+
+/** What the VMX methods report: VMsucceed, VMfailInvalid, or VMfailValid with its error number. */
+export const enum VmxResult {
+  SUCCEED = 0,
+  FAIL_INVALID = -1,
+  /** VMLAUNCH/VMRESUME failed on guest state: a VM exit (reason 33 with bit 31) is in the VMCS. */
+  ENTRY_FAILED = -2,
+}
+
+/** dbgArmed bit that makes the run loop call debugBefore, where the interrupt window is checked. */
+const WINDOW_ARMED = 2;
+
+const SEGS = [Seg.ES, Seg.CS, Seg.SS, Seg.DS, Seg.FS, Seg.GS];
+
+/** The VMX unit of a CPU; `new Vmx(cpu)` makes `cpu.vmx` this unit. */
+export class Vmx {
+  readonly cpu: Cpu;
+  /** In VMX operation (after VMXON). */
+  on = false;
+  vmxonPtr = -1;
+  /** Physical address of the current VMCS, or -1. */
+  currentPtr = -1;
+  /** The current VMCS: the processor's copy of the region at currentPtr. */
+  readonly vmcs = new Vmcs();
+  /** The exit an instruction recorded before raising EXIT_VECTOR (finished by the deliverer). */
+  private pendingReason = -1;
+  private readonly deliverer = {
+    deliver: (cpu: Cpu, vector: number, code: number, software: boolean): boolean => this.deliver(cpu, vector, code, software),
+  };
+  /** The INTA cycle in non-root operation (see acknowledgeGuest). */
+  private readonly acknowledge = (): number => this.acknowledgeGuest();
+  private savedAck: () => number = () => 0xff;
+
+  constructor(cpu: Cpu) {
+    this.cpu = cpu;
+    cpu.vmx = this;
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // The VMX instructions, as the host calls them
+
+  /** VMXON with the VMXON region at `ptr`: needs CR4.VMXE. */
+  vmxon(ptr: number): VmxResult | VmInsnError {
+    const cpu = this.cpu;
+    if ((cpu.cr4 & CR4_VMXE) === 0) throw new Error("VMXON with CR4.VMXE clear (#UD)");
+    if (this.on) return this.fail(VmInsnError.VMXON_IN_ROOT);
+    if (!vmxPointerValid(ptr, 0) || cpu.mem.read32(ptr) >>> 0 !== VMCS_REVISION_ID) return VmxResult.FAIL_INVALID;
+    this.on = true;
+    this.vmxonPtr = ptr >>> 0;
+    this.currentPtr = -1;
+    return VmxResult.SUCCEED;
+  }
+
+  vmxoff(): VmxResult {
+    this.requireOn();
+    this.on = false;
+    this.vmxonPtr = -1;
+    return VmxResult.SUCCEED;
+  }
+
+  vmclear(ptr: number): VmxResult | VmInsnError {
+    this.requireOn();
+    const err = vmclearError(ptr, 0, this.vmxonPtr);
+    if (err !== 0) return this.fail(err);
+    if (ptr >>> 0 === this.currentPtr) {
+      this.vmcs.launched = false;
+      this.vmcs.storeTo(this.cpu.mem, ptr);
+      this.currentPtr = -1;
+    } else {
+      vmclearRegion(this.cpu.mem, ptr);
+    }
+    return VmxResult.SUCCEED;
+  }
+
+  vmptrld(ptr: number): VmxResult | VmInsnError {
+    this.requireOn();
+    const mem = this.cpu.mem;
+    const err = vmptrldError(ptr, 0, this.vmxonPtr, mem.read32(ptr));
+    if (err !== 0) return this.fail(err);
+    if (this.currentPtr >= 0 && this.currentPtr !== ptr >>> 0) this.vmcs.storeTo(mem, this.currentPtr);
+    if (this.currentPtr !== ptr >>> 0) this.vmcs.loadFrom(mem, ptr);
+    this.currentPtr = ptr >>> 0;
+    return VmxResult.SUCCEED;
+  }
+
+  /** VMPTRST: the current-VMCS pointer (-1 when none, as all ones). */
+  vmptrst(): number {
+    return this.currentPtr;
+  }
+
+  /** VMREAD: the field's value, or undefined after VMfailInvalid / VMfailValid(12). */
+  vmread(enc: number): number | undefined {
+    this.requireOn();
+    if (this.currentPtr < 0) return undefined;
+    const v = this.vmcs.vmread(enc);
+    if (v === -1) {
+      this.fail(VmInsnError.UNSUPPORTED_COMPONENT);
+      return undefined;
+    }
+    return v >>> 0;
+  }
+
+  vmwrite(enc: number, value: number): VmxResult | VmInsnError {
+    this.requireOn();
+    if (this.currentPtr < 0) return VmxResult.FAIL_INVALID;
+    const err = this.vmcs.vmwrite(enc, value);
+    return err !== 0 ? this.fail(err) : VmxResult.SUCCEED;
+  }
+
+  /** VMLAUNCH. */
+  launch(): VmxResult | VmInsnError {
+    return this.enter(false);
+  }
+
+  /** VMRESUME. */
+  resume(): VmxResult | VmInsnError {
+    return this.enter(true);
+  }
+
+  /** VMfailValid(err) with a current VMCS, else VMfailInvalid. */
+  private fail(err: VmInsnError): VmxResult | VmInsnError {
+    if (this.currentPtr < 0) return VmxResult.FAIL_INVALID;
+    this.vmcs.write(Field.VM_INSTRUCTION_ERROR, err);
+    return err;
+  }
+
+  private requireOn(): void {
+    if (!this.on) throw new Error("VMX instruction outside VMX operation (#UD)");
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // VM entry (SDM chapter 26)
+
+  private enter(resume: boolean): VmxResult | VmInsnError {
+    this.requireOn();
+    if (this.currentPtr < 0) return VmxResult.FAIL_INVALID;
+    const v = this.vmcs, cpu = this.cpu;
+    const err = launchError(v, resume, false);
+    if (err !== 0) return this.fail(err);
+    // EPT is not modelled: refuse it rather than run a guest on the wrong memory.
+    if (eptEnabled(v)) return this.fail(VmInsnError.ENTRY_INVALID_CONTROL);
+    const failure = checkVmEntry(v, cpu.mem, this.currentPtr);
+    if (failure !== null) {
+      if (failure.area !== "guest") return this.fail(failure.error as VmInsnError);
+      recordExit(v, entryFailureReason(ExitReason.INVALID_GUEST_STATE), failure.qualification);
+      return VmxResult.ENTRY_FAILED;
+    }
+    if (!resume) v.launched = true;
+    v.write(Field.VM_INSTRUCTION_ERROR, 0);
+    this.loadGuest();
+    cpu.nonRoot = true;
+    this.savedAck = cpu.acknowledgeIntr;
+    cpu.interrupts = this.deliverer;
+    cpu.acknowledgeIntr = this.acknowledge;
+    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
+    this.inject();
+    return VmxResult.SUCCEED;
+  }
+
+  /** Loads the guest-state area into the CPU (26.3.2). */
+  private loadGuest(): void {
+    const v = this.vmcs, cpu = this.cpu;
+    cpu.cr0 = v.read(Field.GUEST_CR0) | 0;
+    cpu.cr3 = v.read(Field.GUEST_CR3) | 0;
+    cpu.cr4 = v.read(Field.GUEST_CR4) | 0;
+    cpu.dr[7] = v.read(Field.GUEST_DR7) | 0;
+    if ((v.read(Field.VM_ENTRY_CTLS) & EntryCtl.LOAD_IA32_EFER) !== 0) cpu.efer = v.read(Field.GUEST_IA32_EFER);
+    if ((v.read(Field.VM_ENTRY_CTLS) & EntryCtl.LOAD_IA32_PAT) !== 0) {
+      cpu.patLo = v.read(Field.GUEST_IA32_PAT) | 0;
+      cpu.patHi = v.read(Field.GUEST_IA32_PAT | 1) | 0;
+    }
+    cpu.sysenterCs = v.read(Field.GUEST_IA32_SYSENTER_CS) | 0;
+    cpu.sysenterEsp = v.read(Field.GUEST_IA32_SYSENTER_ESP) | 0;
+    cpu.sysenterEip = v.read(Field.GUEST_IA32_SYSENTER_EIP) | 0;
+    const ssAr = v.read(Field.GUEST_SS_AR);
+    cpu.cpl = (ssAr >>> 5) & 3;
+    for (const s of SEGS) {
+      const ar = v.read(guestArField(s));
+      const attr = (ar & 0x10000) !== 0 ? 0 : attrFromAr(ar);
+      cpu.setSegCache(s, v.read(guestSelectorField(s)), v.read(guestBaseField(s)) | 0, v.read(guestLimitField(s)), attr);
+    }
+    cpu.gdtrBase = v.read(Field.GUEST_GDTR_BASE) | 0;
+    cpu.gdtrLimit = v.read(Field.GUEST_GDTR_LIMIT);
+    cpu.idtrBase = v.read(Field.GUEST_IDTR_BASE) | 0;
+    cpu.idtrLimit = v.read(Field.GUEST_IDTR_LIMIT);
+    cpu.ldtrSel = v.read(Field.GUEST_LDTR_SELECTOR);
+    cpu.ldtrBase = v.read(Field.GUEST_LDTR_BASE) | 0;
+    cpu.ldtrLimit = v.read(Field.GUEST_LDTR_LIMIT) | 0;
+    cpu.trSel = v.read(Field.GUEST_TR_SELECTOR);
+    cpu.trBase = v.read(Field.GUEST_TR_BASE) | 0;
+    cpu.trLimit = v.read(Field.GUEST_TR_LIMIT) | 0;
+    cpu.trAttr = attrFromAr(v.read(Field.GUEST_TR_AR));
+    cpu.r32[Reg.ESP] = v.read(Field.GUEST_RSP) | 0;
+    cpu.eip = v.read(Field.GUEST_RIP) | 0;
+    cpu.flags = v.read(Field.GUEST_RFLAGS) | 0;
+    cpu.lzMask = 0;
+    const blocking = v.read(Field.GUEST_INTERRUPTIBILITY);
+    cpu.irqShadowAt = (blocking & (Interruptibility.BLOCKING_BY_STI | Interruptibility.BLOCKING_BY_MOV_SS)) !== 0 ? cpu.icount : -1;
+    cpu.halted = v.read(Field.GUEST_ACTIVITY_STATE) === Activity.HLT;
+    // The TLB and fetch path hold host translations: flush them (no VPID).
+    cpu.paging.changed();
+    cpu.tlbFlushed();
+  }
+
+  /** VM-entry event injection (26.6): delivered through the guest's IDT before its first instruction. */
+  private inject(): void {
+    const v = this.vmcs, cpu = this.cpu;
+    const info = v.read(Field.VM_ENTRY_INTR_INFO);
+    if ((info & INT_INFO_VALID) === 0) return;
+    const e = decodeIntInfo(info);
+    cpu.halted = false;
+    const software = e.type === IntType.SOFTWARE_INTERRUPT || e.type === IntType.SOFTWARE_EXCEPTION || e.type === IntType.PRIVILEGED_SOFTWARE_EXCEPTION;
+    if (software) cpu.eip = (cpu.eip + v.read(Field.VM_ENTRY_INSTRUCTION_LEN)) | 0;
+    cpu.insnEip = cpu.eip;
+    const code = (info & INT_INFO_ERROR_CODE) !== 0 ? v.read(Field.VM_ENTRY_EXCEPTION_ERROR_CODE) | 0 : -1;
+    // The entry completed: the event is no longer pending (an exit while delivering it reports it
+    // in the IDT-vectoring information).
+    v.write(Field.VM_ENTRY_INTR_INFO, info & ~INT_INFO_VALID);
+    this.delivering = info;
+    this.deliveringCode = code;
+    try {
+      if (!INTERRUPTS.deliver(cpu, e.vector, code, e.type === IntType.SOFTWARE_INTERRUPT)) cpu.requestStop(cpu.stopReason);
+    } catch {
+      // A fault while delivering: the run loop is not active yet, so deliver it now (it may exit).
+      this.deliver(cpu, cpu.excVector, cpu.excCode, false);
+    }
+    this.delivering = 0;
+  }
+
+  /** The event being delivered (interruption-information format), for IDT-vectoring information. */
+  private delivering = 0;
+  private deliveringCode = -1;
+
+  // ----------------------------------------------------------------------------------------------
+  // VM exits (SDM chapter 27)
+
+  /**
+   * An instruction that exits: records the exit and raises EXIT_VECTOR; the run loop rewinds
+   * EIP to the instruction and the deliverer finishes the exit. Never returns.
+   */
+  instructionExit(reason: ExitReason, qualification = 0, info = 0): never {
+    const cpu = this.cpu;
+    recordExit(this.vmcs, reason, qualification, (cpu.eip - cpu.insnEip) & cpu.ipMask, info);
+    this.pendingReason = reason;
+    return cpu.raise(EXIT_VECTOR);
+  }
+
+  /** Before an instruction while interrupt-window exiting is on (called from Cpu.debugBefore). */
+  boundary(): void {
+    const cpu = this.cpu;
+    if (!cpu.nonRoot) return;
+    const blocking = cpu.icount === cpu.irqShadowAt ? Interruptibility.BLOCKING_BY_STI : 0;
+    if (interruptWindowExits(this.vmcs, cpu.materialize(), blocking)) {
+      recordExit(this.vmcs, ExitReason.INTERRUPT_WINDOW);
+      this.pendingReason = ExitReason.INTERRUPT_WINDOW;
+      cpu.raise(EXIT_VECTOR);
+    }
+  }
+
+  /** Event delivery in non-root operation: exits per the controls, else the guest's IDT. */
+  private deliver(cpu: Cpu, vector: number, code: number, software: boolean): boolean {
+    const v = this.vmcs;
+    if (vector === EXIT_VECTOR) return this.exit();
+    if (vector === -1) {
+      // An external interrupt with external-interrupt exiting: it stays pending at the PIC.
+      recordExit(v, ExitReason.EXTERNAL_INTERRUPT);
+      return this.exit();
+    }
+    if (this.isExternal) {
+      // Acknowledged (ack-on-exit, or no exiting): with exiting, the vector goes to the VMCS.
+      this.isExternal = false;
+      if (extIntExits(v)) {
+        recordExit(v, ExitReason.EXTERNAL_INTERRUPT);
+        recordExitEvent(v, intInfo(vector, IntType.EXTERNAL));
+        return this.exit();
+      }
+      return INTERRUPTS.deliver(cpu, vector, code, software);
+    }
+    if (vector === Vec.UD && this.vmxInstruction()) return this.exit();
+    if (!software || vector === Vec.BP || vector === Vec.OF) {
+      const errorCode = code < 0 ? 0 : code;
+      if (exceptionExits(v, vector, errorCode)) {
+        const type = exceptionType(vector, software);
+        const len = software ? (cpu.eip - cpu.insnEip) & cpu.ipMask : 0;
+        recordExit(v, ExitReason.EXCEPTION_NMI, vector === Vec.PF ? cpu.cr2 : 0, len);
+        recordExitEvent(v, intInfo(vector, type, code >= 0 && hasErrorCode(vector)), errorCode);
+        if (this.delivering !== 0) recordIdtVectoring(v, this.delivering, this.deliveringCode < 0 ? 0 : this.deliveringCode);
+        if (vector === Vec.PF) cpu.cr2 = this.cr2BeforeFault;
+        if (software) cpu.eip = cpu.insnEip;
+        return this.exit();
+      }
+    }
+    if (vector === Vec.PF) this.cr2BeforeFault = cpu.cr2;
+    const ok = INTERRUPTS.deliver(cpu, vector, code, software);
+    if (!ok && cpu.stopReason === Stop.SHUTDOWN) {
+      recordExit(v, ExitReason.TRIPLE_FAULT);
+      return this.exit();
+    }
+    return ok;
+  }
+
+  /** CR2 as the guest had it before the page fault being examined (an exiting #PF leaves CR2). */
+  private cr2BeforeFault = 0;
+  /** Set by the acknowledge hook: the next delivery is an external interrupt. */
+  private isExternal = false;
+
+  /** A #UD from VMCALL or another VMX instruction in the guest: their exits (reason 18-27). */
+  private vmxInstruction(): boolean {
+    const cpu = this.cpu;
+    const lin = (cpu.segBase[Seg.CS] + cpu.insnEip) | 0;
+    const b0 = cpu.byte(lin), b1 = cpu.byte(lin + 1), b2 = cpu.byte(lin + 2);
+    if (b0 !== 0x0f) return false;
+    let reason = -1, len = 3;
+    if (b1 === 0x01 && b2 >= 0xc1 && b2 <= 0xc4) reason = [ExitReason.VMCALL, ExitReason.VMLAUNCH, ExitReason.VMRESUME, ExitReason.VMXOFF][b2 - 0xc1];
+    else if (b1 === 0x78) { reason = ExitReason.VMREAD; len = 0; }
+    else if (b1 === 0x79) { reason = ExitReason.VMWRITE; len = 0; }
+    else if (b1 === 0xc7 && ((b2 >>> 3) & 7) >= 6) { reason = ((b2 >>> 3) & 7) === 6 ? ExitReason.VMPTRLD : ExitReason.VMPTRST; len = 0; }
+    if (reason < 0) return false;
+    recordExit(this.vmcs, reason, 0, len);
+    return true;
+  }
+
+  /** Finishes a VM exit: guest state to the VMCS, host state to the CPU, back to root. */
+  private exit(): false {
+    const cpu = this.cpu;
+    this.pendingReason = -1;
+    this.saveGuest();
+    cpu.nonRoot = false;
+    cpu.interrupts = INTERRUPTS;
+    cpu.acknowledgeIntr = this.savedAck;
+    cpu.dbgArmed &= ~WINDOW_ARMED;
+    this.loadHost();
+    cpu.stopReason = Stop.VMEXIT;
+    return false;
+  }
+
+  /** Saves the guest state (27.3): EIP is the instruction to restart at (or return to). */
+  private saveGuest(): void {
+    const v = this.vmcs, cpu = this.cpu;
+    v.write(Field.GUEST_CR0, cpu.cr0);
+    v.write(Field.GUEST_CR3, cpu.cr3);
+    v.write(Field.GUEST_CR4, cpu.cr4);
+    v.write(Field.GUEST_DR7, cpu.dr[7]);
+    v.write(Field.GUEST_RSP, cpu.r32[Reg.ESP]);
+    v.write(Field.GUEST_RIP, cpu.eip);
+    v.write(Field.GUEST_RFLAGS, cpu.materialize());
+    for (const s of SEGS) {
+      const attr = cpu.segAttr[s];
+      const unusable = (attr & 0x80) === 0 && cpu.protectedMode();
+      v.write(guestSelectorField(s), cpu.segSel[s]);
+      v.write(guestBaseField(s), cpu.segBase[s]);
+      v.write(guestLimitField(s), cpu.segLimit[s]);
+      v.write(guestArField(s), arFromAttr(attr, unusable));
+    }
+    v.write(Field.GUEST_GDTR_BASE, cpu.gdtrBase);
+    v.write(Field.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
+    v.write(Field.GUEST_IDTR_BASE, cpu.idtrBase);
+    v.write(Field.GUEST_IDTR_LIMIT, cpu.idtrLimit);
+    v.write(Field.GUEST_LDTR_SELECTOR, cpu.ldtrSel);
+    v.write(Field.GUEST_LDTR_BASE, cpu.ldtrBase);
+    v.write(Field.GUEST_LDTR_LIMIT, cpu.ldtrLimit);
+    v.write(Field.GUEST_TR_SELECTOR, cpu.trSel);
+    v.write(Field.GUEST_TR_BASE, cpu.trBase);
+    v.write(Field.GUEST_TR_LIMIT, cpu.trLimit);
+    v.write(Field.GUEST_IA32_SYSENTER_CS, cpu.sysenterCs);
+    v.write(Field.GUEST_IA32_SYSENTER_ESP, cpu.sysenterEsp);
+    v.write(Field.GUEST_IA32_SYSENTER_EIP, cpu.sysenterEip);
+    if ((v.read(Field.VM_EXIT_CTLS) & ExitCtl.SAVE_IA32_EFER) !== 0) v.write64(Field.GUEST_IA32_EFER, cpu.efer, 0);
+    if ((v.read(Field.VM_EXIT_CTLS) & ExitCtl.SAVE_IA32_PAT) !== 0) v.write64(Field.GUEST_IA32_PAT, cpu.patLo, cpu.patHi);
+    v.write(Field.GUEST_INTERRUPTIBILITY, cpu.irqShadowAt === cpu.icount ? Interruptibility.BLOCKING_BY_STI : 0);
+    v.write(Field.GUEST_ACTIVITY_STATE, cpu.halted ? Activity.HLT : Activity.ACTIVE);
+  }
+
+  /**
+   * Loads the host-state area (27.5): control registers, flat segments with the host selectors,
+   * ESP, EIP, EFLAGS = 2. The host is the TypeScript kernel, so this state is what a debugger
+   * shows between guest runs; it runs no code.
+   */
+  private loadHost(): void {
+    const v = this.vmcs, cpu = this.cpu;
+    cpu.cr0 = v.read(Field.HOST_CR0) | 0;
+    cpu.cr3 = v.read(Field.HOST_CR3) | 0;
+    cpu.cr4 = v.read(Field.HOST_CR4) | 0;
+    cpu.dr[7] = 0x400;
+    cpu.cpl = 0;
+    for (const s of SEGS) {
+      const sel = v.read(hostSelectorField(s));
+      const base = s === Seg.FS ? v.read(Field.HOST_FS_BASE) : s === Seg.GS ? v.read(Field.HOST_GS_BASE) : 0;
+      const attr = s === Seg.CS ? 0xc09b : sel === 0 && s !== Seg.SS ? 0 : 0xc093;
+      cpu.setSegCache(s, sel, base | 0, 0xffffffff, attr);
+    }
+    cpu.trSel = v.read(Field.HOST_TR_SELECTOR);
+    cpu.trBase = v.read(Field.HOST_TR_BASE) | 0;
+    cpu.trLimit = 0x67;
+    cpu.trAttr = 0x8b;
+    cpu.ldtrSel = 0;
+    cpu.gdtrBase = v.read(Field.HOST_GDTR_BASE) | 0;
+    cpu.gdtrLimit = 0xffff;
+    cpu.idtrBase = v.read(Field.HOST_IDTR_BASE) | 0;
+    cpu.idtrLimit = 0xffff;
+    cpu.r32[Reg.ESP] = v.read(Field.HOST_RSP) | 0;
+    cpu.eip = v.read(Field.HOST_RIP) | 0;
+    cpu.flags = 0x2;
+    cpu.lzMask = 0;
+    cpu.halted = false;
+    cpu.irqShadowAt = -1;
+    cpu.paging.changed();
+    cpu.tlbFlushed();
+  }
+
+  /**
+   * An external interrupt is taken in non-root operation: with external-interrupt exiting and no
+   * acknowledge-on-exit it is not acknowledged (-1: it stays pending at the PIC for the host);
+   * otherwise the controller answers its vector and the deliverer knows it is external.
+   */
+  private acknowledgeGuest(): number {
+    const v = this.vmcs;
+    if (extIntExits(v) && (v.read(Field.VM_EXIT_CTLS) & ExitCtl.ACK_INTERRUPT_ON_EXIT) === 0) return -1;
+    this.isExternal = true;
+    return this.savedAck();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Hooks the instruction handlers call when cpu.nonRoot is true
+
+/** IN/OUT (not string): exits per unconditional I/O exiting or the I/O bitmaps. */
+export function vmxIo(cpu: Cpu, port: number, size: 1 | 2 | 4, input: boolean, immediate: boolean): void {
+  const x = cpu.vmx as Vmx;
+  if (ioExits(x.vmcs, port, size, cpu.mem)) x.instructionExit(ExitReason.IO_INSTRUCTION, ioQualification(port, size, input, false, false, immediate));
+}
+
+/** Instructions that exit unconditionally (CPUID, INVD, GETSEC). */
+export function vmxAlways(cpu: Cpu, reason: ExitReason): void {
+  (cpu.vmx as Vmx).instructionExit(reason);
+}
+
+/** Instructions a primary processor-based control makes exit (HLT, RDTSC, RDPMC, MWAIT...). */
+export function vmxProc(cpu: Cpu, control: Proc, reason: ExitReason, qualification = 0): void {
+  const x = cpu.vmx as Vmx;
+  if (procExits(x.vmcs, control)) x.instructionExit(reason, qualification);
+}
+
+/** RDMSR/WRMSR per the MSR bitmaps. */
+export function vmxMsr(cpu: Cpu, write: boolean): void {
+  const x = cpu.vmx as Vmx;
+  if (msrExits(x.vmcs, cpu.r32[Reg.ECX] >>> 0, write, cpu.mem)) x.instructionExit(write ? ExitReason.WRMSR : ExitReason.RDMSR);
+}
+
+/** MOV to CR0/CR3/CR4 per the guest/host masks, shadows and CR3-target controls. */
+export function vmxMovToCr(cpu: Cpu, cr: number, gpr: number): void {
+  const x = cpu.vmx as Vmx;
+  if (movToCrExits(x.vmcs, cr, cpu.r32[gpr])) x.instructionExit(ExitReason.CR_ACCESS, crQualification(cr, CrAccess.MOV_TO_CR, gpr));
+}
+
+/** MOV from CR3 per CR3-store exiting. */
+export function vmxMovFromCr(cpu: Cpu, cr: number, gpr: number): void {
+  const x = cpu.vmx as Vmx;
+  if (movFromCrExits(x.vmcs, cr)) x.instructionExit(ExitReason.CR_ACCESS, crQualification(cr, CrAccess.MOV_FROM_CR, gpr));
+}
