@@ -46,6 +46,27 @@ const PDE2M_RSVD_LO = 0x1fe000;
 /** Reserved bits of a 4 MiB PDE without PSE-36: 21:13. */
 const PDE4M_RSVD = 0x3fe000;
 
+/** Memory as the page walk reads and writes it: RAM, or guest-physical memory through EPT. */
+export interface WalkMem {
+  read32(addr: number): number;
+  write32(addr: number, v: number): void;
+}
+
+/**
+ * VMX non-root operation with EPT (./vmx.ts): every guest-physical address — the walk's own
+ * accesses through `walkMem`, and the final one through `translate` — goes through the EPT, and
+ * the TLB holds the combined translation with the rights both allow. Either may end the
+ * instruction with a VM exit (EPT violation or misconfiguration).
+ */
+export interface GuestPhys {
+  readonly walkMem: WalkMem;
+  /** Host-physical address of guest-physical `gpa` for `access` at linear `lin`; sets `perm` (Tlb R/W/X bits the EPT allows). */
+  translate(gpa: number, access: Access, lin: number): number;
+  perm: number;
+  /** The linear address being translated, set before the walk (the exit reports it). */
+  lin: number;
+}
+
 /** What the MMU needs from the CPU: control registers and a way to fault. */
 export interface MmuHost {
   cr0: number;
@@ -92,8 +113,21 @@ export class Mmu {
   watchCount = 0;
   hits = 0;
 
-  constructor(private readonly host: MmuHost, private readonly mem: PhysMem) {
-    this.ramPages = mem.size >>> 12;
+  /** What the walk reads tables through: RAM, or the guest-physical view under EPT. */
+  private mem: WalkMem;
+  /** EPT in VMX non-root operation (see GuestPhys), else null. */
+  private ept: GuestPhys | null = null;
+
+  constructor(private readonly host: MmuHost, private readonly ram: PhysMem) {
+    this.ramPages = ram.size >>> 12;
+    this.mem = ram;
+  }
+
+  /** VM entry with EPT (or exit: null): translate through it from now on; flushes the TLB. */
+  setEpt(ept: GuestPhys | null): void {
+    this.ept = ept;
+    this.mem = ept !== null ? ept.walkMem : this.ram;
+    this.changed();
   }
 
   private get paged(): boolean {
@@ -109,7 +143,7 @@ export class Mmu {
    * included, and reload the PDPTEs when PAE paging is on (SDM 4.4.1).
    */
   changed(): void {
-    this.enabled = this.paged || this.watchCount > 0;
+    this.enabled = this.paged || this.watchCount > 0 || this.ept !== null;
     if (this.paged && this.pae) this.loadPdptes(this.host.cr3);
     this.flushAll();
   }
@@ -227,6 +261,7 @@ export class Mmu {
 
   private miss(lin: number, access: Access, user: boolean, size: number): number {
     const page = lin >>> 12;
+    if (this.ept !== null) this.ept.lin = lin;
     if (!this.paged) {
       this.wPhys = lin >>> 0;
       this.wPerm = Tlb.R | Tlb.W | Tlb.X;
@@ -235,14 +270,18 @@ export class Mmu {
     } else {
       this.walk32(lin, access, user);
     }
-    const phys = this.wPhys;
+    let phys = this.wPhys, eptPerm = -1;
+    if (this.ept !== null) {
+      phys = this.ept.translate(phys, access, lin);
+      eptPerm = this.ept.perm | ~7;
+    }
     if (this.watchCount > 0 && this.watched(page)) {
       if (access !== Access.EXEC) this.checkWatch(lin, size, access === Access.WRITE);
       return phys;
     }
     // Only RAM is cached: a hit must be safe to index RAM with (see the file comment).
     if (phys >>> 12 >= this.ramPages) return phys;
-    const perm = this.wPerm;
+    const perm = this.wPerm & eptPerm;
     const list = (perm & Tlb.G) !== 0 ? 2 : 1;
     if ((this.listed[page] & list) === 0) {
       if (this.local.length + this.global.length >= FILLED_CAP) this.flushAll();
@@ -383,7 +422,7 @@ export class Mmu {
       if (lens[k] !== 0) n++;
     }
     this.watchCount = n;
-    this.enabled = this.paged || n > 0;
+    this.enabled = this.paged || n > 0 || this.ept !== null;
     this.flushAll();
   }
 

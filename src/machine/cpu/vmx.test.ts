@@ -4,6 +4,7 @@ import { bareCpu, CODE_BASE, nasm } from "../../../test/support/cpu.js";
 import {
   CAPS, ExitCtl, ExitReason, Field, IntType, Pin, Proc, VMCS_REVISION_ID, VmInsnError, crQualification, CrAccess,
   decodeIntInfo, decodeIoQualification, intInfo, INT_INFO_VALID, EXIT_REASON_ENTRY_FAILURE, Proc2, makeEptp,
+  decodeEptViolation, eptMap, PAGE_4K,
 } from "../../vmx/index.js";
 import { Stop, type Cpu } from "./cpu.js";
 import { Vmx, VmxResult } from "./vmx.js";
@@ -256,7 +257,7 @@ describe("VMX operation of the CPU", () => {
     expect(decodeIntInfo(read(b.x, Field.VM_EXIT_INTR_INFO))).toMatchObject({ vector: 0x31, type: IntType.EXTERNAL, valid: true });
   });
 
-  it("VMX instructions fail as the SDM says: VMRESUME of a clear VMCS, VMLAUNCH of a launched one, bad guest state, EPT", () => {
+  it("VMX instructions fail as the SDM says: VMRESUME of a clear VMCS, VMLAUNCH of a launched one, bad guest state", () => {
     const { cpu, x } = vm("hlt");
     expect(x.resume()).toBe(VmInsnError.VMRESUME_NONLAUNCHED_VMCS);
     expect(read(x, Field.VM_INSTRUCTION_ERROR)).toBe(VmInsnError.VMRESUME_NONLAUNCHED_VMCS);
@@ -276,11 +277,88 @@ describe("VMX operation of the CPU", () => {
     expect(x.vmptrld(VMCS)).toBe(VmxResult.SUCCEED);
     expect(x.launch()).toBe(VmxResult.ENTRY_FAILED);
     expect(read(x, Field.VM_EXIT_REASON)).toBe((EXIT_REASON_ENTRY_FAILURE | ExitReason.INVALID_GUEST_STATE) >>> 0);
-    x.vmwrite(Field.GUEST_CR0, 0x80000031);
-    x.vmwrite(Field.PROC_BASED_CTLS, CAPS.trueProc.must1 | Proc.ACTIVATE_SECONDARY);
-    x.vmwrite(Field.PROC_BASED_CTLS2, Proc2.ENABLE_EPT);
-    x.vmwrite(Field.EPT_POINTER, makeEptp(0x20000));
-    expect(x.launch()).toBe(VmInsnError.ENTRY_INVALID_CONTROL);
     expect(x.vmclear(VMXON)).toBe(VmInsnError.VMCLEAR_VMXON_POINTER);
+  });
+
+  describe("with EPT", () => {
+    const PML4 = 0x20000;
+    /** Turns on EPT with guest-physical pages `pages` mapped (to themselves unless given). */
+    function withEpt(cpu: Cpu, x: Vmx, pages: [gpa: number, hpa?: number][]): (gpa: number, hpa?: number) => void {
+      let next = PML4 + PAGE_4K;
+      const frames = { alloc: () => (next += PAGE_4K) - PAGE_4K };
+      for (let k = 0; k < 4; k++) cpu.mem.write32(PML4 + 4 * k, 0);
+      const map = (gpa: number, hpa = gpa): void => eptMap(cpu.mem, PML4, gpa, hpa, 7, PAGE_4K, frames);
+      for (const [gpa, hpa] of pages) map(gpa, hpa);
+      x.vmwrite(Field.PROC_BASED_CTLS, read(x, Field.PROC_BASED_CTLS) | Proc.ACTIVATE_SECONDARY);
+      x.vmwrite(Field.PROC_BASED_CTLS2, Proc2.ENABLE_EPT);
+      x.vmwrite(Field.EPT_POINTER, makeEptp(PML4));
+      return map;
+    }
+
+    it("the guest's own page walk and its data accesses exit with EPT violations on first touch, then run once mapped", () => {
+      const { cpu, x } = vm("mov dword [0x50000], 0x11223344\nhlt");
+      const map = withEpt(cpu, x, [[CODE_BASE]]);
+      expect(x.launch()).toBe(VmxResult.SUCCEED);
+      // The fetch walks the guest's page directory at guest-physical 0x2000: not mapped.
+      expect(cpu.run(100)).toBe(Stop.VMEXIT);
+      expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.EPT_VIOLATION);
+      expect(read(x, Field.GUEST_PHYSICAL_ADDRESS)).toBe(PD);
+      expect(decodeEptViolation(read(x, Field.EXIT_QUALIFICATION))).toMatchObject({ read: true, write: false, readable: false, linearValid: true, translation: false });
+      expect(read(x, Field.GUEST_LINEAR_ADDRESS)).toBe(CODE_BASE);
+      map(PD);
+      expect(x.resume()).toBe(VmxResult.SUCCEED);
+      // The store's final access: guest-physical 0x50000, which the host backs with 0x60000.
+      expect(cpu.run(100)).toBe(Stop.VMEXIT);
+      expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.EPT_VIOLATION);
+      expect(read(x, Field.GUEST_PHYSICAL_ADDRESS)).toBe(0x50000);
+      expect(decodeEptViolation(read(x, Field.EXIT_QUALIFICATION))).toMatchObject({ write: true, translation: true });
+      expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE);
+      map(0x50000, 0x60000);
+      expect(x.resume()).toBe(VmxResult.SUCCEED);
+      expect(cpu.run(100)).toBe(Stop.HALT);
+      expect(cpu.mem.read32(0x60000)).toBe(0x11223344);
+      expect(cpu.mem.read32(0x50000)).toBe(0);
+    });
+
+    it("a read-only EPT page lets reads through the TLB and exits on the first write", () => {
+      const { cpu, x } = vm("mov eax, [0x50000]\nmov [0x50000], eax\nhlt");
+      let next = 0x40000;
+      const frames = { alloc: () => (next += PAGE_4K) - PAGE_4K };
+      withEpt(cpu, x, [[CODE_BASE], [PD]]);
+      eptMap(cpu.mem, PML4, 0x50000, 0x50000, 1, PAGE_4K, frames);
+      cpu.mem.write32(0x50000, 7);
+      x.launch();
+      expect(cpu.run(100)).toBe(Stop.VMEXIT);
+      expect(cpu.r32[Reg.EAX]).toBe(7);
+      expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE + 5);
+      expect(decodeEptViolation(read(x, Field.EXIT_QUALIFICATION))).toMatchObject({ write: true, readable: true, writable: false });
+    });
+
+    it("an unrestricted guest runs in real mode with paging off, its memory through EPT", () => {
+      const { cpu, x } = vm("");
+      const code = nasm("mov dx, 0x3f8\nmov al, 'B'\nout dx, al\nhlt", 16);
+      cpu.mem.load(0x30000, code); // guest-physical page 0x7000 is host 0x30000
+      withEpt(cpu, x, [[0x7000, 0x30000]]);
+      x.vmwrite(Field.PROC_BASED_CTLS2, Proc2.ENABLE_EPT | Proc2.UNRESTRICTED_GUEST);
+      x.vmwrite(Field.PROC_BASED_CTLS, read(x, Field.PROC_BASED_CTLS) | Proc.UNCOND_IO_EXITING);
+      x.vmwrite(Field.GUEST_CR0, 0x30);
+      x.vmwrite(Field.GUEST_CR4, 0x2000);
+      for (const [sel, base, lim, ar] of [
+        [Field.GUEST_CS_SELECTOR, Field.GUEST_CS_BASE, Field.GUEST_CS_LIMIT, Field.GUEST_CS_AR], [Field.GUEST_SS_SELECTOR, Field.GUEST_SS_BASE, Field.GUEST_SS_LIMIT, Field.GUEST_SS_AR],
+        [Field.GUEST_DS_SELECTOR, Field.GUEST_DS_BASE, Field.GUEST_DS_LIMIT, Field.GUEST_DS_AR], [Field.GUEST_ES_SELECTOR, Field.GUEST_ES_BASE, Field.GUEST_ES_LIMIT, Field.GUEST_ES_AR],
+        [Field.GUEST_FS_SELECTOR, Field.GUEST_FS_BASE, Field.GUEST_FS_LIMIT, Field.GUEST_FS_AR], [Field.GUEST_GS_SELECTOR, Field.GUEST_GS_BASE, Field.GUEST_GS_LIMIT, Field.GUEST_GS_AR],
+      ]) {
+        x.vmwrite(sel, 0);
+        x.vmwrite(base, 0);
+        x.vmwrite(lim, 0xffff);
+        x.vmwrite(ar, 0x93);
+      }
+      x.vmwrite(Field.GUEST_RIP, 0x7000);
+      expect(x.launch()).toBe(VmxResult.SUCCEED);
+      expect(cpu.run(100)).toBe(Stop.VMEXIT);
+      expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.IO_INSTRUCTION);
+      expect(read(x, Field.GUEST_RIP)).toBe(0x7005);
+      expect(cpu.r8[0]).toBe(0x42);
+    });
   });
 });

@@ -31,9 +31,10 @@ import {
   crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits,
   guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits,
   ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent,
-  recordIdtVectoring, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
+  recordIdtVectoring, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
 import { Stop, Vec, type Cpu } from "./cpu.js";
+import type { Access, GuestPhys, WalkMem } from "./mmu.js";
 import { INTERRUPTS, hasErrorCode } from "./interrupts.js";
 
 /** The pseudo-vector an exiting instruction raises (see the file comment). */
@@ -71,9 +72,18 @@ export class Vmx {
   private readonly acknowledge = (): number => this.acknowledgeGuest();
   private savedAck: () => number = () => 0xff;
 
+  /** The guest-physical view the MMU translates through while EPT is enabled. */
+  private readonly ept: EptPort;
+
   constructor(cpu: Cpu) {
     this.cpu = cpu;
+    this.ept = new EptPort(this);
     cpu.vmx = this;
+  }
+
+  /** INVEPT (single-context or all): drops cached translations. The TLB is flushed by every entry anyway. */
+  invept(): void {
+    this.cpu.paging.flushAll();
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -177,8 +187,6 @@ export class Vmx {
     const v = this.vmcs, cpu = this.cpu;
     const err = launchError(v, resume, false);
     if (err !== 0) return this.fail(err);
-    // EPT is not modelled: refuse it rather than run a guest on the wrong memory.
-    if (eptEnabled(v)) return this.fail(VmInsnError.ENTRY_INVALID_CONTROL);
     const failure = checkVmEntry(v, cpu.mem, this.currentPtr);
     if (failure !== null) {
       if (failure.area !== "guest") return this.fail(failure.error as VmInsnError);
@@ -187,6 +195,8 @@ export class Vmx {
     }
     if (!resume) v.launched = true;
     v.write(Field.VM_INSTRUCTION_ERROR, 0);
+    cpu.paging.setEpt(eptEnabled(v) ? this.ept : null);
+    this.ept.eptp = v.read(Field.EPT_POINTER);
     this.loadGuest();
     cpu.nonRoot = true;
     this.savedAck = cpu.acknowledgeIntr;
@@ -285,6 +295,13 @@ export class Vmx {
     return cpu.raise(EXIT_VECTOR);
   }
 
+  /** An EPT violation or misconfiguration (from EptPort): records it and ends the instruction. */
+  eptExit(reason: ExitReason, qualification: number, linear: number, gpa: number): never {
+    recordExit(this.vmcs, reason, qualification, 0, 0, linear, gpa);
+    this.pendingReason = reason;
+    return this.cpu.raise(EXIT_VECTOR);
+  }
+
   /** Before an instruction while interrupt-window exiting is on (called from Cpu.debugBefore). */
   boundary(): void {
     const cpu = this.cpu;
@@ -369,6 +386,7 @@ export class Vmx {
     cpu.interrupts = INTERRUPTS;
     cpu.acknowledgeIntr = this.savedAck;
     cpu.dbgArmed &= ~WINDOW_ARMED;
+    cpu.paging.setEpt(null);
     this.loadHost();
     cpu.stopReason = Stop.VMEXIT;
     return false;
@@ -497,4 +515,43 @@ export function vmxMovToCr(cpu: Cpu, cr: number, gpr: number): void {
 export function vmxMovFromCr(cpu: Cpu, cr: number, gpr: number): void {
   const x = cpu.vmx as Vmx;
   if (movFromCrExits(x.vmcs, cr)) x.instructionExit(ExitReason.CR_ACCESS, crQualification(cr, CrAccess.MOV_FROM_CR, gpr));
+}
+
+// ------------------------------------------------------------------------------------------------
+// EPT: the MMU's guest-physical view (./mmu.ts's GuestPhys)
+
+/** Mmu Access (0 read, 1 write, 2 exec) to EptAccess bits. */
+const EPT_ACCESS = [EptAccess.READ, EptAccess.WRITE, EptAccess.FETCH];
+
+class EptPort implements GuestPhys {
+  /** The EPTP's low half for this entry. */
+  eptp = 0;
+  perm = 7;
+  private readonly walk = new EptWalk();
+  /** The linear address whose translation the MMU is walking (for the exit's guest-linear field). */
+  lin = 0;
+  readonly walkMem: WalkMem;
+
+  constructor(private readonly vmx: Vmx) {
+    const mem = vmx.cpu.mem;
+    this.walkMem = {
+      read32: (gpa) => mem.read32(this.hpa(gpa, EptAccess.READ, GuestLinear.PAGING_STRUCTURE)),
+      write32: (gpa, v) => mem.write32(this.hpa(gpa, EptAccess.WRITE, GuestLinear.PAGING_STRUCTURE), v),
+    };
+  }
+
+  translate(gpa: number, access: Access, lin: number): number {
+    this.lin = lin;
+    const hpa = this.hpa(gpa, EPT_ACCESS[access], GuestLinear.TRANSLATION);
+    this.perm = this.walk.perms & 7;
+    return hpa;
+  }
+
+  private hpa(gpa: number, access: number, kind: GuestLinear): number {
+    const w = this.walk;
+    const outcome = eptTranslate(this.vmx.cpu.mem, this.eptp, gpa, access, w);
+    if (outcome === EptOutcome.OK) return w.hpa >>> 0;
+    if (outcome === EptOutcome.MISCONFIG) return this.vmx.eptExit(ExitReason.EPT_MISCONFIG, 0, 0, gpa);
+    return this.vmx.eptExit(ExitReason.EPT_VIOLATION, eptViolationQualification(access, w.perms, kind), this.lin, gpa);
+  }
 }
