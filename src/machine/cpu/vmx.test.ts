@@ -164,6 +164,51 @@ describe("VMX operation of the CPU", () => {
     expect(read(b.x, Field.EXIT_QUALIFICATION)).toBe(crQualification(3, CrAccess.MOV_TO_CR, Reg.EBX));
   });
 
+  it("the guest reads CR0 and CR4 through the read shadows in host-owned bits, and its writes leave those bits alone", () => {
+    const { cpu, x } = vm("mov eax, cr0\nsmsw bx\nmov ecx, cr4\nmov edx, 0x80000013\nmov cr0, edx\nclts\nhlt");
+    x.vmwrite(Field.CR0_GUEST_HOST_MASK, 0x20 | 0x8); // the host owns NE and TS
+    x.vmwrite(Field.CR0_READ_SHADOW, 0x0);
+    x.vmwrite(Field.CR4_GUEST_HOST_MASK, 0x2000); // and VMXE
+    x.vmwrite(Field.CR4_READ_SHADOW, 0);
+    x.vmwrite(Field.GUEST_CR0, 0x80000039); // TS set in the real CR0
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.HALT);
+    expect(cpu.r32[Reg.EAX] >>> 0).toBe(0x80000011);
+    expect(cpu.r16[Reg.EBX << 1]).toBe(0x11);
+    expect(cpu.r32[Reg.ECX]).toBe(0x10);
+    // MOV to CR0 set MP (guest-owned) and NE = 0 as in the shadow: no exit; the real NE and TS stay.
+    // CLTS with TS host-owned and clear in the shadow: no exit, TS unchanged.
+    expect(cpu.cr0 >>> 0).toBe(0x8000003b);
+  });
+
+  it("CLTS exits when the host owns TS and the shadow has it set; LMSW exits with its source data", () => {
+    const a = vm("clts\nhlt");
+    a.x.vmwrite(Field.CR0_GUEST_HOST_MASK, 0x8);
+    a.x.vmwrite(Field.CR0_READ_SHADOW, 0x8);
+    a.x.launch();
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(a.x, Field.EXIT_QUALIFICATION)).toBe(crQualification(0, CrAccess.CLTS));
+    const b = vm("mov ax, 0x3\nlmsw ax\nhlt");
+    b.x.vmwrite(Field.CR0_GUEST_HOST_MASK, 0x2);
+    b.x.vmwrite(Field.CR0_READ_SHADOW, 0x0);
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(b.x, Field.EXIT_QUALIFICATION)).toBe(crQualification(0, CrAccess.LMSW, 0, false, 3));
+  });
+
+  it("RDTSC exits with RDTSC exiting, and reads the host TSC plus the offset with TSC offsetting", () => {
+    const a = vm("rdtsc\nhlt", Proc.RDTSC_EXITING);
+    a.x.launch();
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(a.x, Field.VM_EXIT_REASON)).toBe(ExitReason.RDTSC);
+    const b = vm("rdtsc\nhlt", Proc.USE_TSC_OFFSETTING);
+    b.x.vmwrite(Field.TSC_OFFSET, 0);
+    b.x.vmwrite(Field.TSC_OFFSET | 1, 5);
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.HALT);
+    expect(b.cpu.r32[Reg.EDX]).toBe(5);
+  });
+
   it("VMCALL and the other VMX instructions in the guest exit", () => {
     const { cpu, x } = vm("nop\nvmcall\nhlt");
     x.launch();
@@ -278,6 +323,23 @@ describe("VMX operation of the CPU", () => {
     expect(x.launch()).toBe(VmxResult.ENTRY_FAILED);
     expect(read(x, Field.VM_EXIT_REASON)).toBe((EXIT_REASON_ENTRY_FAILURE | ExitReason.INVALID_GUEST_STATE) >>> 0);
     expect(x.vmclear(VMXON)).toBe(VmInsnError.VMCLEAR_VMXON_POINTER);
+  });
+
+  it("a snapshot taken in non-root operation restores into a new CPU that exits the same way", () => {
+    const src = "mov ecx, 3\nl: inc eax\nloop l\nmov dx, 0x3f8\nout dx, al\nhlt";
+    const a = vm(src, Proc.UNCOND_IO_EXITING);
+    a.x.launch();
+    expect(a.cpu.run(3)).toBe(Stop.BUDGET);
+    const cpuState = a.cpu.save(), vmxState = a.x.save(), ram = a.cpu.mem.u8.slice();
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    const b = vm(src);
+    b.cpu.mem.u8.set(ram);
+    b.cpu.restore(cpuState);
+    b.x.restore(vmxState);
+    expect(b.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(b.cpu.icount).toBe(a.cpu.icount);
+    expect(b.x.save()).toEqual(a.x.save());
+    expect(b.cpu.save()).toEqual(a.cpu.save());
   });
 
   describe("with EPT", () => {

@@ -19,19 +19,23 @@
 // checked before each instruction through the debug hook (`dbgArmed` bit 1) only while the
 // control asks for it.
 //
-// Not modelled yet: EPT (guest-physical is host-physical: entry with "enable EPT" set is refused
-// as a control failure), the MSR-load/-store lists, NMI injection and NMI windows, the monitor
+// With EPT the MMU translates every guest-physical address through the EPT (./mmu.ts's GuestPhys,
+// EptPort below); violations and misconfigurations exit like instructions do.
+//
+// Not modelled yet: the MSR-load/-store lists, the PDPTEs from the VMCS under PAE with EPT,
+// exits during event delivery other than injection (no IDT-vectoring information for them), NMI injection and NMI windows, the monitor
 // trap flag, MOV DR exiting, INS/OUTS exits (they run the instruction), task-switch exits.
 
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
 import {
   Activity, CR4_VMXE, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType,
-  Interruptibility, Proc, VmInsnError, Vmcs, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry,
+  Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry,
   crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits,
   guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits,
   ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent,
-  recordIdtVectoring, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
+  recordIdtVectoring, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue,
+  cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
 import { Stop, Vec, type Cpu } from "./cpu.js";
 import type { Access, GuestPhys, WalkMem } from "./mmu.js";
@@ -46,6 +50,15 @@ export const enum VmxResult {
   FAIL_INVALID = -1,
   /** VMLAUNCH/VMRESUME failed on guest state: a VM exit (reason 33 with bit 31) is in the VMCS. */
   ENTRY_FAILED = -2,
+}
+
+/** A Vmx as plain data (save/restore). */
+export interface VmxState {
+  on: boolean;
+  vmxonPtr: number;
+  currentPtr: number;
+  nonRoot: boolean;
+  vmcs: VmcsState;
 }
 
 /** dbgArmed bit that makes the run loop call debugBefore, where the interrupt window is checked. */
@@ -79,6 +92,42 @@ export class Vmx {
     this.cpu = cpu;
     this.ept = new EptPort(this);
     cpu.vmx = this;
+  }
+
+  /** The VMX state as plain data (the CPU's own state is Cpu.save's). */
+  save(): VmxState {
+    return { on: this.on, vmxonPtr: this.vmxonPtr, currentPtr: this.currentPtr, nonRoot: this.cpu.nonRoot, vmcs: this.vmcs.save() };
+  }
+
+  /**
+   * Restores `save()`'s state, after Cpu.restore: in non-root operation the hooks are installed
+   * again (the CPU's INTA at this point is taken as the host's).
+   */
+  restore(s: VmxState): void {
+    const cpu = this.cpu;
+    this.on = s.on;
+    this.vmxonPtr = s.vmxonPtr;
+    this.currentPtr = s.currentPtr;
+    this.vmcs.restore(s.vmcs);
+    this.pendingReason = -1;
+    this.isExternal = false;
+    if (cpu.nonRoot) {
+      cpu.interrupts = INTERRUPTS;
+      cpu.acknowledgeIntr = this.savedAck;
+    }
+    cpu.nonRoot = s.nonRoot;
+    cpu.dbgArmed &= ~WINDOW_ARMED;
+    if (!s.nonRoot) {
+      cpu.paging.setEpt(null);
+      return;
+    }
+    const v = this.vmcs;
+    this.savedAck = cpu.acknowledgeIntr;
+    cpu.interrupts = this.deliverer;
+    cpu.acknowledgeIntr = this.acknowledge;
+    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
+    this.ept.eptp = v.read(Field.EPT_POINTER);
+    cpu.paging.setEpt(eptEnabled(v) ? this.ept : null);
   }
 
   /** INVEPT (single-context or all): drops cached translations. The TLB is flushed by every entry anyway. */
@@ -505,10 +554,52 @@ export function vmxMsr(cpu: Cpu, write: boolean): void {
   if (msrExits(x.vmcs, cpu.r32[Reg.ECX] >>> 0, write, cpu.mem)) x.instructionExit(write ? ExitReason.WRMSR : ExitReason.RDMSR);
 }
 
-/** MOV to CR0/CR3/CR4 per the guest/host masks, shadows and CR3-target controls. */
-export function vmxMovToCr(cpu: Cpu, cr: number, gpr: number): void {
+/**
+ * MOV to CR0/CR3/CR4: exits per the guest/host masks, shadows and CR3-target controls; else the
+ * value to write (host-owned CR0/CR4 bits keep their value), #GP(0) when VMX forbids it.
+ */
+export function vmxMovToCr(cpu: Cpu, cr: number, gpr: number): number {
+  const x = cpu.vmx as Vmx, v = x.vmcs;
+  const value = cpu.r32[gpr];
+  if (movToCrExits(v, cr, value)) x.instructionExit(ExitReason.CR_ACCESS, crQualification(cr, CrAccess.MOV_TO_CR, gpr));
+  if (cr === 0) {
+    const cr0 = cr0WriteValue(v, cpu.cr0, value) | 0;
+    if (!guestCr0Allowed(v, cr0)) cpu.gp(0);
+    return cr0;
+  }
+  if (cr === 4) {
+    const cr4 = cr4WriteValue(v, cpu.cr4, value) | 0;
+    if (!guestCr4Allowed(cr4)) cpu.gp(0);
+    return cr4;
+  }
+  return value;
+}
+
+/** What the guest reads from CR0 (MOV, SMSW) and CR4: the read shadows in host-owned bits. */
+export function vmxReadCr(cpu: Cpu, cr: number, value: number): number {
+  const v = (cpu.vmx as Vmx).vmcs;
+  if (cr === 0) return cr0ReadValue(v, value) | 0;
+  if (cr === 4) return cr4ReadValue(v, value) | 0;
+  return value;
+}
+
+/** CLTS: exits when the host owns TS and its shadow is set; else the CR0 to load. */
+export function vmxClts(cpu: Cpu): number {
   const x = cpu.vmx as Vmx;
-  if (movToCrExits(x.vmcs, cr, cpu.r32[gpr])) x.instructionExit(ExitReason.CR_ACCESS, crQualification(cr, CrAccess.MOV_TO_CR, gpr));
+  if (cltsExits(x.vmcs)) x.instructionExit(ExitReason.CR_ACCESS, crQualification(0, CrAccess.CLTS));
+  return cltsValue(x.vmcs, cpu.cr0) | 0;
+}
+
+/** LMSW with `source`: exits per the mask and shadow (qualification with the source data); else the CR0 to load. */
+export function vmxLmsw(cpu: Cpu, source: number, memory: boolean): number {
+  const x = cpu.vmx as Vmx;
+  if (lmswExits(x.vmcs, source)) x.instructionExit(ExitReason.CR_ACCESS, crQualification(0, CrAccess.LMSW, 0, memory, source));
+  return lmswValue(x.vmcs, cpu.cr0, source) | 0;
+}
+
+/** The TSC the guest reads (RDTSC not exiting): with TSC offsetting, plus TSC_OFFSET. */
+export function vmxTsc(cpu: Cpu, host: bigint): bigint {
+  return guestTsc((cpu.vmx as Vmx).vmcs, host);
 }
 
 /** MOV from CR3 per CR3-store exiting. */

@@ -6,7 +6,7 @@ import { Reg, type Insn } from "../../../x86/insn.js";
 import { Vec, type Cpu } from "../cpu.js";
 import { def, defGroup } from "../table.js";
 import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
-import { vmxAlways, vmxMovFromCr, vmxMovToCr, vmxMsr, vmxProc } from "../vmx.js";
+import { vmxAlways, vmxClts, vmxLmsw, vmxMovFromCr, vmxMovToCr, vmxMsr, vmxProc, vmxReadCr } from "../vmx.js";
 import { ExitReason, Proc } from "../../../vmx/index.js";
 
 /** MSRs an i686 kernel touches; unknown ones raise #GP(0) as on hardware. */
@@ -180,13 +180,15 @@ function register(): void {
   });
   defGroup(0x101, 4, (cpu, i) => {
     // SMSW to a register writes CR0's low word (the whole register with 32-bit operand size).
-    if (i.mod === 3 && i.opsize === 32) cpu.r32[i.rm] = cpu.cr0;
-    else cpu.writeE16(i, cpu.cr0 & 0xffff);
+    const cr0 = cpu.nonRoot ? vmxReadCr(cpu, 0, cpu.cr0) : cpu.cr0;
+    if (i.mod === 3 && i.opsize === 32) cpu.r32[i.rm] = cr0;
+    else cpu.writeE16(i, cr0 & 0xffff);
   });
   defGroup(0x101, 6, (cpu, i) => {
     // LMSW loads PE MP EM TS and cannot clear PE.
     requireCpl0(cpu);
     const v = cpu.readE16(i);
+    if (cpu.nonRoot) return writeCr(cpu, 0, vmxLmsw(cpu, v, i.mod !== 3));
     writeCr(cpu, 0, (cpu.cr0 & ~0xe) | (v & 0xf) | (cpu.cr0 & 1));
   });
   defGroup(0x101, 7, (cpu, i) => {
@@ -199,7 +201,8 @@ function register(): void {
   // 0F 06 CLTS; 0F 08 INVD; 0F 09 WBINVD: no caches to model.
   def(0x106, (cpu) => {
     requireCpl0(cpu);
-    cpu.cr0 &= ~0x8;
+    if (cpu.nonRoot) cpu.cr0 = vmxClts(cpu);
+    else cpu.cr0 &= ~0x8;
   });
   def(0x108, (cpu) => {
     requireCpl0(cpu);
@@ -211,12 +214,11 @@ function register(): void {
   def(0x120, (cpu, i) => {
     requireCpl0(cpu);
     if (cpu.nonRoot) vmxMovFromCr(cpu, i.reg, i.rm);
-    cpu.r32[i.rm] = readCr(cpu, i.reg);
+    cpu.r32[i.rm] = cpu.nonRoot ? vmxReadCr(cpu, i.reg, readCr(cpu, i.reg)) : readCr(cpu, i.reg);
   });
   def(0x122, (cpu, i) => {
     requireCpl0(cpu);
-    if (cpu.nonRoot) vmxMovToCr(cpu, i.reg, i.rm);
-    writeCr(cpu, i.reg, cpu.r32[i.rm]);
+    writeCr(cpu, i.reg, cpu.nonRoot ? vmxMovToCr(cpu, i.reg, i.rm) : cpu.r32[i.rm]);
   });
   def(0x121, (cpu, i) => {
     requireCpl0(cpu);

@@ -8,7 +8,7 @@ import { Stop, Vec, type Cpu } from "../cpu.js";
 import { loadSeg, v86 } from "../segments.js";
 import { sysRd16 } from "../sysmem.js";
 import { def } from "../table.js";
-import { vmxAlways, vmxIo, vmxProc } from "../vmx.js";
+import { vmxAlways, vmxIo, vmxProc, vmxTsc } from "../vmx.js";
 import { ExitReason, Proc } from "../../../vmx/index.js";
 import { inhibitInterrupts } from "./stack.js";
 
@@ -180,7 +180,7 @@ function register(): void {
   def(0x131, (cpu) => {
     if ((cpu.cr4 & 4) !== 0) requireCpl0(cpu); // CR4.TSD
     if (cpu.nonRoot) vmxProc(cpu, Proc.RDTSC_EXITING, ExitReason.RDTSC);
-    const t = cpu.tsc();
+    const t = cpu.nonRoot ? vmxTsc(cpu, cpu.tsc()) : cpu.tsc();
     cpu.r32[Reg.EAX] = Number(t & 0xffffffffn) | 0;
     cpu.r32[Reg.EDX] = Number(t >> 32n) | 0;
   });
