@@ -13,21 +13,30 @@ import { benchLinux } from "./linux.js";
 const BUDGET = Number(process.env.BENCH_INSNS ?? 50_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
-function once(image: Uint8Array): number {
+/** MIPS of one run, by host time and by this process's CPU time. */
+function once(image: Uint8Array): [host: number, cpu: number] {
   const pc = new Pc({ ramSize: 32 << 20, console: () => {}, rtcEpochSeconds: 0 });
   pc.loadBootImage(image);
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   pc.run({ maxInsns: BUDGET });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
   if (pc.cpu.icount !== BUDGET) throw new Error(`bench guest stopped early after ${pc.cpu.icount} instructions`);
-  return BUDGET / secs / 1e6;
+  return [BUDGET / secs / 1e6, BUDGET / ((c.user + c.system) / 1e6) / 1e6];
 }
 
 if (process.env.BENCH_CPU !== "0") {
   const image = new Uint8Array(readFileSync(join(packageRoot(), "guests", "builtin", "bench.bin")));
   const mips: number[] = [];
-  for (let r = 0; r < RUNS; r++) mips.push(once(image));
+  const cpuMips: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const [host, cpu] = once(image);
+    mips.push(host);
+    cpuMips.push(cpu);
+  }
   const best = Math.max(...mips);
-  console.log(`cpu-loop: ${best.toFixed(1)} MIPS (best of ${RUNS} runs of ${(BUDGET / 1e6).toFixed(0)}M instructions; runs: ${mips.map((m) => m.toFixed(1)).join(", ")})`);
+  console.log(`cpu-loop: ${best.toFixed(1)} MIPS (best of ${RUNS} runs of ${(BUDGET / 1e6).toFixed(0)}M instructions; runs: ${mips.map((m) => m.toFixed(1)).join(", ")}; ` +
+    `by CPU time ${Math.max(...cpuMips).toFixed(1)} MIPS)`);
 }
 benchLinux();
