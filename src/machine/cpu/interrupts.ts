@@ -99,6 +99,8 @@ export function deliver(cpu: Cpu, vector: number, code: number, software: boolea
       }
       cpu.eip = faultEip;
       const second = cpu.excVector;
+      // In VMX non-root operation the second event may be a VM exit (./vmx.ts).
+      if (cpu.nonRoot && cpu.vmx !== null && cpu.vmx.faultInDelivery(second, cpu.excCode)) return false;
       if (vector === Vec.DF) {
         cpu.stopReason = Stop.SHUTDOWN;
         return false;

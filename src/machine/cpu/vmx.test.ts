@@ -4,7 +4,7 @@ import { bareCpu, CODE_BASE, nasm } from "../../../test/support/cpu.js";
 import {
   CAPS, ExitCtl, ExitReason, Field, IntType, Pin, Proc, VMCS_REVISION_ID, VmInsnError, crQualification, CrAccess,
   decodeIntInfo, decodeIoQualification, intInfo, INT_INFO_VALID, EXIT_REASON_ENTRY_FAILURE, Proc2, makeEptp,
-  decodeEptViolation, eptMap, PAGE_4K,
+  decodeEptViolation, eptMap, PAGE_4K, insOutsInfo,
 } from "../../vmx/index.js";
 import { Stop, type Cpu } from "./cpu.js";
 import { Vmx, VmxResult } from "./vmx.js";
@@ -127,6 +127,18 @@ describe("VMX operation of the CPU", () => {
     expect(out).toEqual([[0x80, 1, 1]]);
     expect(decodeIoQualification(read(x, Field.EXIT_QUALIFICATION))).toMatchObject({ port: 0x61, immediate: true });
     expect(read(x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
+  });
+
+  it("REP OUTSW exits with string and REP in the qualification, the address size and segment in the instruction information", () => {
+    const { cpu, x, out } = vm("mov esi, 0x5000\nmov ecx, 4\nmov dx, 0x1f0\nrep fs outsw\nhlt", Proc.UNCOND_IO_EXITING);
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(out).toEqual([]);
+    expect(decodeIoQualification(read(x, Field.EXIT_QUALIFICATION))).toEqual({ port: 0x1f0, size: 2, input: false, string: true, rep: true, immediate: false });
+    expect(read(x, Field.VM_EXIT_INSTRUCTION_INFO)).toBe(insOutsInfo(32, 4));
+    expect(read(x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(4);
+    expect(read(x, Field.GUEST_LINEAR_ADDRESS)).toBe(0x5000);
+    expect(cpu.r32[Reg.ECX]).toBe(4);
   });
 
   it("CPUID exits unconditionally, before it changes any register", () => {
@@ -380,6 +392,24 @@ describe("VMX operation of the CPU", () => {
       expect(cpu.run(100)).toBe(Stop.HALT);
       expect(cpu.mem.read32(0x60000)).toBe(0x11223344);
       expect(cpu.mem.read32(0x50000)).toBe(0);
+    });
+
+    it("an EPT violation while delivering an injected interrupt exits at entry with the event in the IDT-vectoring information", () => {
+      const { cpu, x } = vm("nop\nhlt\nhandler: hlt");
+      const map = withEpt(cpu, x, [[CODE_BASE], [PD], [GDT], [0x7f000]]);
+      x.vmwrite(Field.GUEST_RFLAGS, 0x202);
+      x.vmwrite(Field.VM_ENTRY_INTR_INFO, intInfo(0x20, IntType.EXTERNAL));
+      expect(x.launch()).toBe(VmxResult.EXITED);
+      expect(cpu.nonRoot).toBe(false);
+      expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.EPT_VIOLATION);
+      expect(read(x, Field.GUEST_PHYSICAL_ADDRESS)).toBe(IDT + 8 * 0x20);
+      expect(read(x, Field.IDT_VECTORING_INFO)).toBe(intInfo(0x20, IntType.EXTERNAL) >>> 0);
+      expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE);
+      // The host maps the IDT and injects the event again from the vectoring information.
+      map(IDT);
+      x.vmwrite(Field.VM_ENTRY_INTR_INFO, read(x, Field.IDT_VECTORING_INFO));
+      expect(x.resume()).toBe(VmxResult.SUCCEED);
+      expect(cpu.r32[Reg.ESP]).toBe(0x80000 - 12);
     });
 
     it("a read-only EPT page lets reads through the TLB and exits on the first write", () => {

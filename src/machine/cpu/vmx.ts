@@ -24,7 +24,7 @@
 //
 // Not modelled yet: the MSR-load/-store lists, the PDPTEs from the VMCS under PAE with EPT,
 // exits during event delivery other than injection (no IDT-vectoring information for them), NMI injection and NMI windows, the monitor
-// trap flag, MOV DR exiting, INS/OUTS exits (they run the instruction), task-switch exits.
+// trap flag, MOV DR exiting, task-switch exits.
 
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
@@ -34,7 +34,7 @@ import {
   crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits,
   guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits,
   ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent,
-  recordIdtVectoring, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue,
+  recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue,
   cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
 import { Stop, Vec, type Cpu } from "./cpu.js";
@@ -50,6 +50,8 @@ export const enum VmxResult {
   FAIL_INVALID = -1,
   /** VMLAUNCH/VMRESUME failed on guest state: a VM exit (reason 33 with bit 31) is in the VMCS. */
   ENTRY_FAILED = -2,
+  /** The entry succeeded but delivering the injected event exited at once (the exit is in the VMCS). */
+  EXITED = -3,
 }
 
 /** A Vmx as plain data (save/restore). */
@@ -252,8 +254,7 @@ export class Vmx {
     cpu.interrupts = this.deliverer;
     cpu.acknowledgeIntr = this.acknowledge;
     if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
-    this.inject();
-    return VmxResult.SUCCEED;
+    return this.inject() ? VmxResult.SUCCEED : VmxResult.EXITED;
   }
 
   /** Loads the guest-state area into the CPU (26.3.2). */
@@ -301,11 +302,14 @@ export class Vmx {
     cpu.tlbFlushed();
   }
 
-  /** VM-entry event injection (26.6): delivered through the guest's IDT before its first instruction. */
-  private inject(): void {
+  /**
+   * VM-entry event injection (26.6): delivered through the guest's IDT before its first
+   * instruction. False when the delivery ended in a VM exit (recorded in the VMCS).
+   */
+  private inject(): boolean {
     const v = this.vmcs, cpu = this.cpu;
     const info = v.read(Field.VM_ENTRY_INTR_INFO);
-    if ((info & INT_INFO_VALID) === 0) return;
+    if ((info & INT_INFO_VALID) === 0) return true;
     const e = decodeIntInfo(info);
     cpu.halted = false;
     const software = e.type === IntType.SOFTWARE_INTERRUPT || e.type === IntType.SOFTWARE_EXCEPTION || e.type === IntType.PRIVILEGED_SOFTWARE_EXCEPTION;
@@ -317,13 +321,16 @@ export class Vmx {
     v.write(Field.VM_ENTRY_INTR_INFO, info & ~INT_INFO_VALID);
     this.delivering = info;
     this.deliveringCode = code;
-    try {
-      if (!INTERRUPTS.deliver(cpu, e.vector, code, e.type === IntType.SOFTWARE_INTERRUPT)) cpu.requestStop(cpu.stopReason);
-    } catch {
-      // A fault while delivering: the run loop is not active yet, so deliver it now (it may exit).
-      this.deliver(cpu, cpu.excVector, cpu.excCode, false);
-    }
+    const ok = INTERRUPTS.deliver(cpu, e.vector, code, e.type === IntType.SOFTWARE_INTERRUPT);
     this.delivering = 0;
+    if (ok) return true;
+    // The delivery ended in a VM exit (faultInDelivery) or a triple fault: launch/resume say EXITED.
+    if (cpu.nonRoot && cpu.stopReason === Stop.SHUTDOWN) {
+      recordExit(v, ExitReason.TRIPLE_FAULT);
+      this.exit();
+    }
+    return cpu.nonRoot;
+
   }
 
   /** The event being delivered (interruption-information format), for IDT-vectoring information. */
@@ -337,9 +344,9 @@ export class Vmx {
    * An instruction that exits: records the exit and raises EXIT_VECTOR; the run loop rewinds
    * EIP to the instruction and the deliverer finishes the exit. Never returns.
    */
-  instructionExit(reason: ExitReason, qualification = 0, info = 0): never {
+  instructionExit(reason: ExitReason, qualification = 0, info = 0, linear = 0): never {
     const cpu = this.cpu;
-    recordExit(this.vmcs, reason, qualification, (cpu.eip - cpu.insnEip) & cpu.ipMask, info);
+    recordExit(this.vmcs, reason, qualification, (cpu.eip - cpu.insnEip) & cpu.ipMask, info, linear);
     this.pendingReason = reason;
     return cpu.raise(EXIT_VECTOR);
   }
@@ -380,7 +387,7 @@ export class Vmx {
         recordExitEvent(v, intInfo(vector, IntType.EXTERNAL));
         return this.exit();
       }
-      return INTERRUPTS.deliver(cpu, vector, code, software);
+      return this.deliverToGuest(intInfo(vector, IntType.EXTERNAL), vector, code, software);
     }
     if (vector === Vec.UD && this.vmxInstruction()) return this.exit();
     if (!software || vector === Vec.BP || vector === Vec.OF) {
@@ -397,12 +404,44 @@ export class Vmx {
       }
     }
     if (vector === Vec.PF) this.cr2BeforeFault = cpu.cr2;
+    const info = intInfo(vector, software ? IntType.SOFTWARE_INTERRUPT : exceptionType(vector), code >= 0 && hasErrorCode(vector));
+    return this.deliverToGuest(info, vector, code, software);
+  }
+
+  /** Delivers an event through the guest's IDT; a fault on the way may exit (faultInDelivery). */
+  private deliverToGuest(info: number, vector: number, code: number, software: boolean): boolean {
+    const cpu = this.cpu;
+    this.delivering = info;
+    this.deliveringCode = code;
     const ok = INTERRUPTS.deliver(cpu, vector, code, software);
-    if (!ok && cpu.stopReason === Stop.SHUTDOWN) {
-      recordExit(v, ExitReason.TRIPLE_FAULT);
+    this.delivering = 0;
+    if (!ok && cpu.nonRoot && cpu.stopReason === Stop.SHUTDOWN) {
+      recordExit(this.vmcs, ExitReason.TRIPLE_FAULT);
       return this.exit();
     }
     return ok;
+  }
+
+  /**
+   * A fault (or a VM exit: an EPT violation) while delivering an event in non-root operation,
+   * called by ./interrupts.ts with EIP at the restart point: true when it ended in a VM exit,
+   * with the event in the IDT-vectoring information.
+   */
+  faultInDelivery(second: number, secondCode: number): boolean {
+    const v = this.vmcs, cpu = this.cpu;
+    const info = this.delivering, code = this.deliveringCode < 0 ? 0 : this.deliveringCode;
+    if (second === EXIT_VECTOR) {
+      if (info !== 0) recordIdtVectoring(v, info, code);
+      this.exit();
+      return true;
+    }
+    const errorCode = secondCode < 0 ? 0 : secondCode;
+    if (second < 0 || !exceptionExits(v, second, errorCode)) return false;
+    recordExit(v, ExitReason.EXCEPTION_NMI, second === Vec.PF ? cpu.cr2 : 0);
+    recordExitEvent(v, intInfo(second, exceptionType(second), secondCode >= 0 && hasErrorCode(second)), errorCode);
+    if (info !== 0) recordIdtVectoring(v, info, code);
+    this.exit();
+    return true;
   }
 
   /** CR2 as the guest had it before the page fault being examined (an exiting #PF leaves CR2). */
@@ -535,6 +574,13 @@ export class Vmx {
 export function vmxIo(cpu: Cpu, port: number, size: 1 | 2 | 4, input: boolean, immediate: boolean): void {
   const x = cpu.vmx as Vmx;
   if (ioExits(x.vmcs, port, size, cpu.mem)) x.instructionExit(ExitReason.IO_INSTRUCTION, ioQualification(port, size, input, false, false, immediate));
+}
+
+/** INS/OUTS (with REP): the I/O decision, string and REP in the qualification, address size and segment in the instruction information, the first element's linear address. */
+export function vmxStringIo(cpu: Cpu, port: number, size: 1 | 2 | 4, input: boolean, rep: boolean, a32: boolean, seg: number, offset: number): void {
+  const x = cpu.vmx as Vmx;
+  if (!ioExits(x.vmcs, port, size, cpu.mem)) return;
+  x.instructionExit(ExitReason.IO_INSTRUCTION, ioQualification(port, size, input, true, rep, false), insOutsInfo(a32 ? 32 : 16, seg), (cpu.segBase[seg] + offset) | 0);
 }
 
 /** Instructions that exit unconditionally (CPUID, INVD, GETSEC). */

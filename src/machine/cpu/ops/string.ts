@@ -24,6 +24,7 @@ import type { Cpu } from "../cpu.js";
 import { LazyOp } from "../lazy-flags.js";
 import { def } from "../table.js";
 import { checkIo } from "./system.js";
+import { vmxStringIo } from "../vmx.js";
 
 /** Iterations of a repeated string instruction per execution (see the file comment). */
 export const REP_CHUNK = 1024;
@@ -241,6 +242,7 @@ function ins(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
   const port = cpu.r16[Reg.EDX << 1];
   checkIo(cpu, port, size);
   const rep = (i.prefixes & REP_ANY) !== 0;
+  if (cpu.nonRoot) vmxStringIo(cpu, port, size, true, rep, a32, Seg.ES, idx(cpu, Reg.EDI, a32));
   let c = rep ? count(cpu, a32) : 1;
   for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
     // The destination is checked before the port is read, so a faulting INS reads nothing.
@@ -260,6 +262,7 @@ function outs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
   const port = cpu.r16[Reg.EDX << 1];
   checkIo(cpu, port, size);
   const rep = (i.prefixes & REP_ANY) !== 0;
+  if (cpu.nonRoot) vmxStringIo(cpu, port, size, false, rep, a32, seg, idx(cpu, Reg.ESI, a32));
   let c = rep ? count(cpu, a32) : 1;
   for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
     const v = rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
