@@ -239,6 +239,8 @@ export class Cpu extends LazyFlags implements ByteSource {
   intr = false;
   /** In VMX non-root operation: instruction handlers ask the VMX unit whether they exit. */
   nonRoot = false;
+  /** In a guest with external-interrupt exiting: RFLAGS.IF does not block external interrupts (they exit). */
+  extIntExiting = false;
   /** The VMX unit (./vmx.ts), when the machine has one. */
   vmx: Vmx | null = null;
   /** The INTA cycle: the interrupt controller answers the vector of its highest request. */
@@ -862,7 +864,7 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /** An external interrupt can be taken now: INTR raised, IF set, no interrupt shadow. */
   private interruptible(): boolean {
-    return this.intr && (this.flags & Flag.IF) !== 0 && this.icount !== this.irqShadowAt;
+    return this.intr && ((this.flags & Flag.IF) !== 0 || this.extIntExiting) && this.icount !== this.irqShadowAt;
   }
 
   /** Takes the external interrupt the controller offers; false when its delivery stopped the CPU. */

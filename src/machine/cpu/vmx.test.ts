@@ -314,6 +314,29 @@ describe("VMX operation of the CPU", () => {
     expect(decodeIntInfo(read(b.x, Field.VM_EXIT_INTR_INFO))).toMatchObject({ vector: 0x31, type: IntType.EXTERNAL, valid: true });
   });
 
+  it("with external-interrupt exiting an interrupt exits even while the guest has IF clear, or is halted with it clear", () => {
+    const a = vm("cli\nnop\nnop\njmp $", 0, Pin.EXT_INT_EXITING);
+    a.x.launch();
+    expect(a.cpu.run(5)).toBe(Stop.BUDGET);
+    a.cpu.intr = true;
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(a.x, Field.VM_EXIT_REASON)).toBe(ExitReason.EXTERNAL_INTERRUPT);
+    expect(read(a.x, Field.GUEST_RFLAGS) & 0x200).toBe(0);
+    const b = vm("cli\nhlt", 0, Pin.EXT_INT_EXITING);
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.HALT);
+    b.cpu.intr = true;
+    expect(b.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(b.x, Field.VM_EXIT_REASON)).toBe(ExitReason.EXTERNAL_INTERRUPT);
+    expect(read(b.x, Field.GUEST_RIP)).toBe(CODE_BASE + 2);
+    expect(read(b.x, Field.GUEST_ACTIVITY_STATE)).toBe(1); // HLT: the host resumes it halted
+    // Without the control a guest with IF clear is not interrupted.
+    const c = vm("cli\nnop\njmp $");
+    c.x.launch();
+    c.cpu.intr = true;
+    expect(c.cpu.run(50)).toBe(Stop.BUDGET);
+  });
+
   it("VMX instructions fail as the SDM says: VMRESUME of a clear VMCS, VMLAUNCH of a launched one, bad guest state", () => {
     const { cpu, x } = vm("hlt");
     expect(x.resume()).toBe(VmInsnError.VMRESUME_NONLAUNCHED_VMCS);

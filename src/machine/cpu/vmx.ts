@@ -119,6 +119,7 @@ export class Vmx {
     }
     cpu.nonRoot = s.nonRoot;
     cpu.dbgArmed &= ~WINDOW_ARMED;
+    cpu.extIntExiting = false;
     if (!s.nonRoot) {
       cpu.paging.setEpt(null);
       return;
@@ -127,6 +128,7 @@ export class Vmx {
     this.savedAck = cpu.acknowledgeIntr;
     cpu.interrupts = this.deliverer;
     cpu.acknowledgeIntr = this.acknowledge;
+    cpu.extIntExiting = extIntExits(v);
     if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
     this.ept.eptp = v.read(Field.EPT_POINTER);
     cpu.paging.setEpt(eptEnabled(v) ? this.ept : null);
@@ -253,6 +255,7 @@ export class Vmx {
     this.savedAck = cpu.acknowledgeIntr;
     cpu.interrupts = this.deliverer;
     cpu.acknowledgeIntr = this.acknowledge;
+    cpu.extIntExiting = extIntExits(v);
     if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
     return this.inject() ? VmxResult.SUCCEED : VmxResult.EXITED;
   }
@@ -377,6 +380,7 @@ export class Vmx {
     if (vector === -1) {
       // An external interrupt with external-interrupt exiting: it stays pending at the PIC.
       recordExit(v, ExitReason.EXTERNAL_INTERRUPT);
+      cpu.halted = this.ackHalted;
       return this.exit();
     }
     if (this.isExternal) {
@@ -385,6 +389,7 @@ export class Vmx {
       if (extIntExits(v)) {
         recordExit(v, ExitReason.EXTERNAL_INTERRUPT);
         recordExitEvent(v, intInfo(vector, IntType.EXTERNAL));
+        cpu.halted = this.ackHalted;
         return this.exit();
       }
       return this.deliverToGuest(intInfo(vector, IntType.EXTERNAL), vector, code, software);
@@ -446,6 +451,8 @@ export class Vmx {
 
   /** CR2 as the guest had it before the page fault being examined (an exiting #PF leaves CR2). */
   private cr2BeforeFault = 0;
+  /** The guest was in the HLT state when the interrupt came (an exit saves activity state HLT). */
+  private ackHalted = false;
   /** Set by the acknowledge hook: the next delivery is an external interrupt. */
   private isExternal = false;
 
@@ -474,6 +481,7 @@ export class Vmx {
     cpu.interrupts = INTERRUPTS;
     cpu.acknowledgeIntr = this.savedAck;
     cpu.dbgArmed &= ~WINDOW_ARMED;
+    cpu.extIntExiting = false;
     cpu.paging.setEpt(null);
     this.loadHost();
     cpu.stopReason = Stop.VMEXIT;
@@ -561,6 +569,7 @@ export class Vmx {
    */
   private acknowledgeGuest(): number {
     const v = this.vmcs;
+    this.ackHalted = this.cpu.halted;
     if (extIntExits(v) && (v.read(Field.VM_EXIT_CTLS) & ExitCtl.ACK_INTERRUPT_ON_EXIT) === 0) return -1;
     this.isExternal = true;
     return this.savedAck();
