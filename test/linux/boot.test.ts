@@ -1,0 +1,128 @@
+// Debian's unmodified i386 kernels boot on the bare emulated PC to the initramfs's marker, and a
+// workload of busybox programs prints exactly what the same busybox binary prints when the host
+// CPU runs it natively. Guest images come from scripts/fetch-debian.sh (CI fetches them first).
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildInitramfs } from "../../src/cli/guest.js";
+import { Session, Stop } from "../../src/replay/session.js";
+import { ROOT } from "../layers.js";
+
+const CACHE = join(ROOT, "guests", "cache");
+const WORKLOAD = readFileSync(join(ROOT, "test", "linux", "workload.sh"), "utf8");
+const MiB = 2 ** 20;
+/** Crypto self-tests (2048- to 8192-bit DH among them) cost an interpreter billions of instructions. */
+const CMDLINE = "console=ttyS0 panic=-1 cryptomgr.notests";
+/** Far more than a boot takes (0.4 G instructions to the marker from the ELF kernel, 2.7 G from
+ * the bzImage, whose decompressor runs in the guest): a hang fails rather than times out. */
+const BUDGET = 6e9;
+
+function cached(name: string): Uint8Array {
+  const path = join(CACHE, name);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run bash scripts/fetch-debian.sh --pae`);
+  return new Uint8Array(readFileSync(path));
+}
+
+/** Boots `kernel` with `initrd` and returns the console text (CR LF folded to LF) and how it stopped. */
+function boot(kernel: Uint8Array, initrd: Uint8Array, cmdline = CMDLINE): { text: string; stop: Stop } {
+  const out: number[] = [];
+  const session = new Session({
+    guest: { kind: "linux", kernel, initrd, cmdline },
+    ramSize: 128 * MiB,
+    rtcEpochSeconds: 1_790_000_000,
+    console: (b) => out.push(b),
+  });
+  const stop = session.run({ maxInsns: BUDGET });
+  return { text: Buffer.from(out).toString("latin1").replace(/\r\n/g, "\n"), stop };
+}
+
+/** The workload's own lines: between the markers, without the kernel's interleaved log lines. */
+function workloadOutput(console: string): string {
+  const start = console.indexOf("\nBOOT-OK ");
+  const end = console.indexOf("\nWORKLOAD-DONE\n");
+  expect(start, console.slice(-2000)).toBeGreaterThanOrEqual(0);
+  expect(end, console.slice(-2000)).toBeGreaterThan(start);
+  const lines = console.slice(console.indexOf("\n", start + 1) + 1, end + 1).split("\n");
+  return lines.filter((l) => !/^\[\s*\d+\.\d+\] /.test(l)).join("\n");
+}
+
+describe("Debian's 686 kernel on the bare PC", () => {
+  let busybox: Uint8Array;
+  let scratch: string;
+  beforeAll(() => {
+    busybox = cached("busybox");
+    scratch = mkdtempSync(join(tmpdir(), "afterglow-linux-"));
+  });
+  afterAll(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  // The ELF vmlinux inside Debian's bzImage (scripts/extract-vmlinux.sh): the same kernel without
+  // its in-guest xz decompressor, which the 686-pae test runs. 1.6 G instructions with the workload.
+  it("boots the kernel to the marker and runs a workload whose output equals the host CPU's", () => {
+    const initrd = buildInitramfs({ busybox, workload: WORKLOAD });
+    const r = boot(cached("vmlinux"), initrd);
+    expect(r.text).toMatch(/\nBOOT-OK 6\.\d+\.\d+-\d+-686\n/);
+    expect(r.text).toContain("Kernel command line: " + CMDLINE);
+    expect(r.text).not.toMatch(/Oops|BUG:|WARNING:|Call Trace|unchecked MSR/);
+    expect(r.stop).toBe(Stop.RESET);
+    const guest = workloadOutput(r.text);
+
+    // The same busybox, natively, in a scratch directory with its applets on PATH.
+    const bin = join(scratch, "bin");
+    mkdirSync(bin);
+    const bb = join(bin, "busybox");
+    execFileSync("cp", [join(CACHE, "busybox"), bb]);
+    for (const applet of execFileSync(bb, ["--list"], { encoding: "utf8" }).trim().split("\n")) {
+      if (applet !== "busybox") symlinkSync("busybox", join(bin, applet));
+    }
+    const work = join(scratch, "work");
+    mkdirSync(work);
+    const native = spawnSync(bb, ["sh", "-c", WORKLOAD], { cwd: work, encoding: "utf8", env: { PATH: bin, LC_ALL: "C" } });
+    expect(native.stderr).toBe("");
+    expect(guest).toBe(native.stdout);
+    expect(guest.split("\n").length).toBeGreaterThan(25);
+  }, 1_800_000);
+
+  // The bzImage as Debian ships it: the decompressor runs in the guest (about 2.3 G instructions).
+  it("boots the 686-pae bzImage (PAE paging, NX) to the marker", () => {
+    const r = boot(cached("vmlinuz-686-pae"), buildInitramfs({ busybox }));
+    expect(r.text).toMatch(/\nBOOT-OK 6\.\d+\.\d+-\d+-686-pae\n/);
+    expect(r.text).not.toMatch(/NX \(Execute Disable\) protection cannot be enabled/);
+    expect(r.text).toMatch(/NX \(Execute Disable\) protection: active/);
+    expect(r.text).not.toMatch(/Oops|BUG:|WARNING:|Call Trace|unchecked MSR/);
+    expect(r.stop).toBe(Stop.RESET);
+  }, 1_800_000);
+
+  // Through the CLI, as a user types; recorded, then replayed by another process with no input:
+  // the same console, byte for byte.
+  it("answers typed commands in an interactive shell, and the recorded session replays identically", () => {
+    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "pipe" });
+    const cli = (args: string[], input?: string) =>
+      spawnSync(process.execPath, [join(ROOT, "bin", "afterglow.js"), ...args], { input, encoding: "utf8", timeout: 900_000 });
+    const initrd = join(scratch, "shell.cpio.gz");
+    const b = cli(["guest", "build-initramfs", "--busybox", join(CACHE, "busybox"), "--out", initrd]);
+    expect(b.status, b.stderr).toBe(0);
+    const rec = join(scratch, "shell.rec");
+    const kernel = join(CACHE, "vmlinux");
+    const r = cli(
+      ["record", "-o", rec, "--bare", "--kernel", kernel, "--initrd", initrd, "--ram", "128", "--append", `${CMDLINE} shell`],
+      "echo answer=$((6*7))\nuname -m\ncd /proc && cat cmdline\nsleep 1; echo slept\nexit\n",
+    );
+    const text = r.stdout.replace(/\r\n/g, "\n");
+    expect(r.status, r.stderr).toBe(0);
+    expect(text).toContain("\nanswer=42\n");
+    expect(text).toContain("\ni686\n");
+    expect(text).toContain(`\n${CMDLINE} shell\n`);
+    expect(text).toContain("\nslept\n");
+    expect(r.stderr).toMatch(/afterglow: guest rebooted at /);
+
+    const p = cli(["replay", rec, "--kernel", kernel, "--initrd", initrd], "");
+    expect(p.stderr).toMatch(/^afterglow: replayed to the recording's end \(reboot\) at icount [\d,]+, guest [\d.]+ s; every state hash matched;/);
+    expect(p.status).toBe(0);
+    expect(p.stdout).toBe(r.stdout);
+  }, 1_800_000);
+});
