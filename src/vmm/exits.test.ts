@@ -14,7 +14,7 @@ import {
   injectionInfo,
   type GuestField,
 } from "../l4/api.js";
-import { crQualification, ioQualification } from "../vmx/exits.js";
+import { crQualification, ioQualification } from "./hand-exits.js";
 import { planGuest } from "./boot.js";
 import { Outcome, Vm } from "./context.js";
 import { CR0_NE, CR4_PAE, CR4_PSE, CR4_VMXE } from "./cr.js";

@@ -19,7 +19,7 @@ import { eptLookup } from "../l4/ept.js";
 import { FakePlatform, type ScriptedExit } from "../l4/fake-platform.js";
 import { Kernel } from "../l4/kernel.js";
 import type { VcpuExit } from "../l4/platform.js";
-import { ioQualification } from "../vmx/exits.js";
+import { ioQualification } from "./hand-exits.js";
 import { planLinuxBoot } from "../x86/linux-boot.js";
 import type { VmmConfig } from "./config.js";
 import type { IrqState } from "./irq.js";
