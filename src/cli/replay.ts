@@ -1,11 +1,10 @@
 // `afterglow replay | info | pack`: reading recordings back.
 
-import { createHash } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type ReadRecording, type Record } from "../replay/recording.js";
-import { Session, Stop } from "../replay/session.js";
+import { Session, Stop, sha256 } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { Progress, parsePositive } from "./run.js";
@@ -129,7 +128,3 @@ function describe(rec: ReadRecording, file: string): string {
   return lines.join("\n") + "\n";
 }
 
-
-function sha256(b: Uint8Array): string {
-  return createHash("sha256").update(b).digest("hex");
-}

@@ -286,7 +286,8 @@ export class Session {
   }
 }
 
-function sha256(b: Uint8Array): string {
+/** An image's content hash, as recordings name it. */
+export function sha256(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
