@@ -1,0 +1,403 @@
+import { describe, expect, it } from "vitest";
+import { DATA, FakeMachine, PROGRAM } from "../../test/gdb/fake-machine.js";
+import { hexOfText, textOfHex, u32le } from "./hex.js";
+import { PacketDecoder, escapeBinary, frame } from "./packet.js";
+import { REGISTER_BYTES, REGS, targetXml } from "./registers.js";
+import { GdbConnection, stopReply, type StubOptions } from "./stub.js";
+
+const bytes = (s: string) => Uint8Array.from(Buffer.from(s, "latin1"));
+
+/** A gdb stand-in talking to a GdbConnection in memory: what it sends, what comes back. */
+function client(target = new FakeMachine(), options: StubOptions = {}) {
+  const decoder = new PacketDecoder(1 << 20);
+  const replies: string[] = [];
+  const raw: string[] = [];
+  const state = { closed: false, killed: false };
+  const conn = new GdbConnection(
+    target,
+    {
+      send: (b) => {
+        raw.push(Buffer.from(b).toString("latin1"));
+        for (const ev of decoder.feed(b)) if (ev.type === "packet") replies.push(ev.payload);
+      },
+      close: () => (state.closed = true),
+      kill: () => (state.killed = true),
+    },
+    { sliceBudget: 3, ...options },
+  );
+  const send = (text: string) => conn.receive(bytes(text));
+  /** Sends one packet and returns the replies that came back synchronously. */
+  const ask = (payload: string): string[] => {
+    replies.length = 0;
+    send(frame(payload));
+    return replies.splice(0);
+  };
+  const one = (payload: string): string => {
+    const r = ask(payload);
+    expect(r, payload).toHaveLength(1);
+    return r[0];
+  };
+  /** Sends a resume packet and waits for its stop reply, which may come after many slices. */
+  const resume = async (payload: string, then?: () => void): Promise<string> => {
+    replies.length = 0;
+    send(frame(payload));
+    then?.();
+    for (let i = 0; i < 1000 && replies.length === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(replies, payload).toHaveLength(1);
+    return replies.splice(0)[0];
+  };
+  return { target, conn, send, ask, one, resume, raw, replies, state };
+}
+
+const eipOf = (c: ReturnType<typeof client>) => c.one("p8");
+
+describe("gdb stub: queries", () => {
+  it("offers the features gdb negotiates in qSupported", () => {
+    const r = client().one("qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;fork-events+;vContSupported+");
+    expect(r.split(";")).toEqual(
+      expect.arrayContaining(["PacketSize=4000", "qXfer:features:read+", "swbreak+", "hwbreak+", "vContSupported+", "QStartNoAckMode+"]),
+    );
+    expect(r).not.toContain("Reverse");
+  });
+
+  it("serves the target description in pieces that reassemble to the whole XML", () => {
+    const c = client();
+    let xml = "";
+    for (let off = 0; ; ) {
+      const r = c.one(`qXfer:features:read:target.xml:${off.toString(16)},80`);
+      expect(r[0]).toMatch(/[ml]/);
+      xml += r.slice(1);
+      off += r.length - 1;
+      if (r[0] === "l") break;
+    }
+    expect(xml).toBe(targetXml());
+    expect(xml).toContain('<feature name="org.gnu.gdb.i386.core">');
+    for (const n of ["eax", "eip", "eflags", "gs", "st0", "st7", "fctrl", "fop"]) expect(xml).toContain(`name="${n}"`);
+    expect(c.one("qXfer:features:read:other.xml:0,100")).toBe("E00");
+    expect(c.one("qXfer:features:read:target.xml:zz,100")).toBe("E16");
+  });
+
+  it("describes registers in gdb's i386 order with x87 data registers of 80 bits", () => {
+    expect(REGS.map((r) => r.name).slice(0, 16)).toEqual([
+      "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags", "cs", "ss", "ds", "es", "fs", "gs",
+    ]);
+    expect(REGS.slice(16, 24).every((r) => r.size === 10)).toBe(true);
+    expect(REGS.slice(24).map((r) => r.name)).toEqual(["fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"]);
+    expect(REGISTER_BYTES).toBe(16 * 4 + 8 * 10 + 8 * 4);
+  });
+
+  it("answers the thread queries for its one thread", () => {
+    const c = client();
+    expect(c.one("qAttached")).toBe("1");
+    expect(c.one("qC")).toBe("QC1");
+    expect(c.one("qfThreadInfo")).toBe("m1");
+    expect(c.one("qsThreadInfo")).toBe("l");
+    expect(c.one("Hg0")).toBe("OK");
+    expect(c.one("Hc-1")).toBe("OK");
+    expect(c.one("T1")).toBe("OK");
+    expect(c.one("Hq1")).toBe("E16");
+  });
+
+  it("answers unknown packets with the empty reply", () => {
+    const c = client();
+    for (const p of ["qTStatus", "vMustReplyEmpty", "!", "qOffsets", "jfoo", "vFile:open:0"]) expect(c.one(p)).toBe("");
+  });
+
+  it("refuses reverse execution when the target cannot do it", () => {
+    const c = client();
+    expect(c.one("bc")).toBe("");
+    expect(c.one("bs")).toBe("");
+  });
+
+  it("reports the stop reason for ?", () => {
+    expect(client().one("?")).toBe("T05thread:1;");
+  });
+});
+
+describe("gdb stub: registers and memory", () => {
+  it("reads all registers in the g layout", () => {
+    const g = client().one("g");
+    expect(g).toHaveLength(REGISTER_BYTES * 2);
+    expect(g.slice(8 * 8, 9 * 8)).toBe(u32le(PROGRAM.movEax)); // eip
+    expect(g.slice(9 * 8, 10 * 8)).toBe(u32le(0x202)); // eflags
+    expect(g.slice(10 * 8, 11 * 8)).toBe(u32le(8)); // cs
+  });
+
+  it("writes registers with G and P and reads them back with p", () => {
+    const c = client();
+    const g = c.one("g");
+    expect(c.one("G" + u32le(0x11223344) + g.slice(8))).toBe("OK");
+    expect(c.one("p0")).toBe(u32le(0x11223344));
+    expect(c.one("P3=" + u32le(0xcafe))).toBe("OK");
+    expect(c.target.regs.ebx).toBe(0xcafe);
+    expect(c.one("P10=" + "00".repeat(9) + "40")).toBe("OK"); // st0
+    expect(c.one("p10")).toBe("00".repeat(9) + "40");
+  });
+
+  it("answers malformed register packets with an error", () => {
+    const c = client();
+    expect(c.one("p99")).toBe("E16");
+    expect(c.one("pxyz")).toBe("E16");
+    expect(c.one("P0=1234")).toBe("E16");
+    expect(c.one("P0")).toBe("E16");
+    expect(c.one("G123")).toBe("E16");
+    expect(c.one("G" + "00".repeat(REGISTER_BYTES + 1))).toBe("E16");
+  });
+
+  it("reads memory, short at the end of a mapping, and fails on an unmapped address", () => {
+    const c = client();
+    expect(c.one(`m${DATA.toString(16)},8`)).toBe(u32le(0xdeadbeef) + u32le(0xcafebabe));
+    expect(c.one(`m${(DATA + 0xffe).toString(16)},4`)).toBe("0000");
+    expect(c.one("m5000,4")).toBe("E0e");
+    expect(c.one("mffffffff,2")).toBe("E0e");
+    expect(c.one("m1000")).toBe("E16");
+    expect(c.one("m1000,zz")).toBe("E16");
+    expect(c.one("m123456789,1")).toBe("E16");
+  });
+
+  it("caps a large read at what one reply can carry", () => {
+    const c = client(new FakeMachine(), { maxPacket: 256 });
+    expect(c.one(`m${DATA.toString(16)},1000`)).toHaveLength(256);
+  });
+
+  it("writes memory with M (hex) and X (binary)", () => {
+    const c = client();
+    expect(c.one(`M${DATA.toString(16)},2:abcd`)).toBe("OK");
+    expect(c.one(`m${DATA.toString(16)},2`)).toBe("abcd");
+    const data = Uint8Array.of(0x23, 0x24, 0x7d, 0x2a);
+    expect(c.one(`X${DATA.toString(16)},4:` + escapeBinary(data))).toBe("OK");
+    expect(c.one(`m${DATA.toString(16)},4`)).toBe("23247d2a");
+    expect(c.one(`X${DATA.toString(16)},0:`)).toBe("OK");
+  });
+
+  it("refuses memory writes with wrong lengths, bad hex or unmapped addresses", () => {
+    const c = client();
+    expect(c.one("M2000,2:abcdef")).toBe("E16");
+    expect(c.one("M2000,2:zzzz")).toBe("E16");
+    expect(c.one("M2000,2")).toBe("E16");
+    expect(c.one("X2000,2:a")).toBe("E16");
+    expect(c.one("X2000,1:}")).toBe("E16");
+    expect(c.one("M5000,1:00")).toBe("E0e");
+  });
+});
+
+describe("gdb stub: running", () => {
+  it("single-steps with s and reports SIGTRAP", async () => {
+    const c = client();
+    expect(await c.resume("s")).toBe("T05thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.incEax));
+    expect(c.one("p0")).toBe(u32le(0x12345678));
+  });
+
+  it("steps and continues through vCont", async () => {
+    const c = client();
+    expect(c.one("vCont?")).toBe("vCont;c;C;s;S");
+    expect(await c.resume("vCont;s:1")).toBe("T05thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.incEax));
+    expect(await c.resume("vCont;s:1;c")).toBe("T05thread:1;");
+    expect(await c.resume("vCont;c")).toBe("T00thread:1;"); // runs to the hlt
+    expect(c.one("vCont;x")).toBe("E16");
+  });
+
+  it("stops at a software breakpoint without patching memory", async () => {
+    const c = client();
+    expect(c.one(`Z0,${PROGRAM.store.toString(16)},1`)).toBe("OK");
+    expect(c.one(`m${PROGRAM.store.toString(16)},1`)).toBe("a3");
+    expect(await c.resume("c")).toBe("T05swbreak:;thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.store));
+    expect(c.one(`z0,${PROGRAM.store.toString(16)},1`)).toBe("OK");
+    expect(await c.resume("c")).toBe("T00thread:1;");
+  });
+
+  it("continues from a breakpoint it just reported instead of stopping again", async () => {
+    const c = client();
+    c.one(`Z0,${PROGRAM.incEbx.toString(16)},1`);
+    expect(await c.resume("c")).toBe("T05swbreak:;thread:1;");
+    expect(await c.resume("c")).toBe("T00thread:1;");
+  });
+
+  it("stops at a hardware breakpoint", async () => {
+    const c = client();
+    expect(c.one(`Z1,${PROGRAM.nop.toString(16)},1`)).toBe("OK");
+    expect(await c.resume("c")).toBe("T05hwbreak:;thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.nop));
+  });
+
+  it("reports write, read and access watchpoints with the watched address", async () => {
+    const c = client();
+    expect(c.one(`Z2,${DATA.toString(16)},4`)).toBe("OK");
+    expect(await c.resume("c")).toBe(`T05watch:${DATA.toString(16)};thread:1;`);
+    expect(eipOf(c)).toBe(u32le(PROGRAM.load)); // after the store
+    expect(c.one(`z2,${DATA.toString(16)},4`)).toBe("OK");
+    expect(c.one(`Z3,${(DATA + 4).toString(16)},4`)).toBe("OK");
+    expect(await c.resume("c")).toBe(`T05rwatch:${(DATA + 4).toString(16)};thread:1;`);
+    c.target.reset();
+    const d = client(c.target);
+    expect(d.one(`Z4,${DATA.toString(16)},1`)).toBe("OK");
+    expect(await d.resume("c")).toBe(`T05awatch:${DATA.toString(16)};thread:1;`);
+  });
+
+  it("rejects malformed breakpoint packets", () => {
+    const c = client();
+    expect(c.one("Z5,1000,1")).toBe("E16");
+    expect(c.one("Z0,1000")).toBe("E16");
+    expect(c.one("Z0,xyz,1")).toBe("E16");
+    expect(c.one("Z0,1000,1;X2,0a")).toBe("OK"); // a condition list is ignored, not an error
+  });
+
+  it("continues from a given address with c ADDR", async () => {
+    const c = client();
+    expect(await c.resume(`c${PROGRAM.nop.toString(16)}`)).toBe("T00thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.hlt + 1));
+  });
+
+  it("runs in bounded slices and stops on Ctrl-C", async () => {
+    const c = client();
+    const stop = await c.resume(`c${PROGRAM.loop.toString(16)}`, () => {
+      expect(c.conn.isRunning).toBe(true); // still running after the first slice: the loop never ends
+      setTimeout(() => c.send("\x03"), 20);
+    });
+    expect(stop).toBe("T02thread:1;");
+    expect(c.target.log.filter((l) => l.startsWith("continue")).length).toBeGreaterThan(1);
+    expect(c.target.log.filter((l) => l.endsWith("first"))).toHaveLength(1);
+    expect(c.one("?")).toBe("T02thread:1;");
+  });
+
+  it("answers packets that arrive during a run after the stop reply", async () => {
+    const c = client();
+    c.send(frame(`c${PROGRAM.loop.toString(16)}`) + frame("qC"));
+    expect(c.replies).toEqual([]);
+    c.send("\x03");
+    for (let i = 0; i < 100 && c.replies.length < 2; i++) await new Promise((r) => setImmediate(r));
+    expect(c.replies).toEqual(["T02thread:1;", "QC1"]);
+  });
+
+  it("reports an illegal instruction and a fetch from unmapped memory as signals", async () => {
+    const c = client();
+    expect(await c.resume("c3000")).toBe("T0bthread:1;");
+    c.one(`M${DATA.toString(16)},1:0f`);
+    expect(await c.resume(`c${DATA.toString(16)}`)).toBe("T04thread:1;");
+  });
+
+  it("ignores a Ctrl-C while stopped", () => {
+    const c = client();
+    c.send("\x03");
+    expect(c.replies).toEqual([]);
+    expect(c.one("?")).toBe("T05thread:1;");
+  });
+});
+
+describe("gdb stub: stop replies", () => {
+  it("formats each stop reason", () => {
+    expect(stopReply({ kind: "signal", signal: 11 })).toBe("T0bthread:1;");
+    expect(stopReply({ kind: "watch", watch: "access", addr: 0xc0001000 })).toBe("T05awatch:c0001000;thread:1;");
+    expect(stopReply({ kind: "exited", code: 0 })).toBe("W00");
+    expect(stopReply({ kind: "historyEdge", edge: "begin" })).toBe("T05replaylog:begin;thread:1;");
+  });
+});
+
+describe("gdb stub: monitor commands", () => {
+  it("passes qRcmd to the target and returns its output as console packets", () => {
+    const r = client().ask("qRcmd," + hexOfText("help"));
+    expect(r.at(-1)).toBe("OK");
+    const text = r.slice(0, -1).map((o) => textOfHex(o.slice(1))).join("");
+    expect(text).toContain("help -- this text");
+  });
+
+  it("shows a target's error for an unknown command", () => {
+    const r = client().ask("qRcmd," + hexOfText("frobnicate"));
+    expect(textOfHex(r[0].slice(1))).toBe("error: unknown monitor command: frobnicate\n");
+    expect(r[1]).toBe("OK");
+  });
+
+  it("splits long output over several packets", () => {
+    const t = new FakeMachine();
+    t.monitor = () => "x".repeat(1000);
+    const r = client(t, { maxPacket: 256 }).ask("qRcmd," + hexOfText("long"));
+    expect(r.length).toBeGreaterThan(4);
+    expect(r.slice(0, -1).map((o) => textOfHex(o.slice(1))).join("")).toBe("x".repeat(1000));
+  });
+
+  it("rejects a command that is not hex", () => {
+    expect(client().one("qRcmd,zz")).toBe("E16");
+  });
+});
+
+describe("gdb stub: the protocol around the packets", () => {
+  it("acknowledges each packet and resends its last reply on a nack", () => {
+    const c = client();
+    c.raw.length = 0;
+    c.send(frame("qC"));
+    expect(c.raw).toEqual(["+", frame("QC1")]);
+    c.send("-");
+    expect(c.raw.at(-1)).toBe(frame("QC1"));
+  });
+
+  it("asks for a resend of a packet with a bad checksum", () => {
+    const c = client();
+    c.raw.length = 0;
+    c.send("$qC#00");
+    expect(c.raw).toEqual(["-"]);
+  });
+
+  it("stops acknowledging after QStartNoAckMode", () => {
+    const c = client();
+    expect(c.one("QStartNoAckMode")).toBe("OK");
+    c.raw.length = 0;
+    c.send(frame("qC"));
+    expect(c.raw).toEqual([frame("QC1")]);
+    c.send("-");
+    expect(c.raw).toHaveLength(1);
+  });
+
+  it("answers an oversized packet with an error and carries on", () => {
+    const c = client(new FakeMachine(), { maxPacket: 64 });
+    expect(c.one("M2000,40:" + "00".repeat(0x40))).toBe("E07");
+    expect(c.one("?")).toBe("T05thread:1;");
+  });
+
+  it("answers broken run-length encoding with an error", () => {
+    expect(client().one("*!")).toBe("E16");
+  });
+
+  it("run-length encodes replies when asked to", () => {
+    const c = client(new FakeMachine(), { runLength: true });
+    c.raw.length = 0;
+    const g = c.one("g");
+    expect(g).toHaveLength(REGISTER_BYTES * 2);
+    expect(c.raw.join("").length).toBeLessThan(REGISTER_BYTES);
+  });
+
+  it("survives a target that throws, with an error reply", () => {
+    const c = client();
+    c.target.throwOn = "readRegisters";
+    expect(c.one("g")).toBe("E01");
+    c.target.throwOn = undefined;
+    expect(c.one("g")).toHaveLength(REGISTER_BYTES * 2);
+  });
+
+  it("detaches with D: OK, breakpoints removed, connection closed", () => {
+    const c = client();
+    c.one("Z0,1005,1");
+    c.one("Z2,2000,4");
+    expect(c.one("D")).toBe("OK");
+    expect(c.state.closed).toBe(true);
+    expect(c.target.swBreaks.size).toBe(0);
+    expect(c.target.watches).toHaveLength(0);
+    expect(c.ask("?")).toEqual([]);
+  });
+
+  it("ends the session on k without a reply", () => {
+    const c = client();
+    expect(c.ask("k")).toEqual([]);
+    expect(c.state.killed).toBe(true);
+    expect(c.state.closed).toBe(true);
+  });
+
+  it("removes a vanished client's breakpoints when it is disposed", () => {
+    const c = client();
+    c.one("Z1,1005,1");
+    c.conn.dispose();
+    expect(c.target.hwBreaks.size).toBe(0);
+  });
+});
