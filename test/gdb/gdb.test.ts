@@ -75,10 +75,11 @@ describe("real gdb against the stub", () => {
 
   it("stops at break *ADDR after continue, then steps one instruction with stepi", async () => {
     target.reset();
-    const out = await gdb([`break *${hex(PROGRAM.store)}`, "continue", "info registers eip", "stepi", "info registers eip eax"]);
+    const out = await gdb([`break *${hex(PROGRAM.store)}`, "continue", "info registers eip", "x/2i $pc", "stepi", "info registers eip eax"]);
     expect(out).toContain(`Breakpoint 1 at ${hex(PROGRAM.store)}`);
     expect(out).toMatch(new RegExp(`Breakpoint 1, ${pc(PROGRAM.store)} in \\?\\? \\(\\)`));
     expect(out).toMatch(new RegExp(`eip\\s+${hex(PROGRAM.store)}`));
+    expect(out).toMatch(/=> 0x1009:\s+mov\s+%eax,0x2000\s+0x100e:\s+mov\s+0x2004,%eax/);
     expect(out).toMatch(new RegExp(`eip\\s+${hex(PROGRAM.load)}`));
     expect(out).toMatch(/eax\s+0x12345679/);
     // The breakpoint lived in the target, never in guest memory.
