@@ -109,6 +109,21 @@ describe("gdb stub: queries", () => {
     expect(c.one("bs")).toBe("");
   });
 
+  it("offers and drives reverse execution when the target can do it", async () => {
+    const t = new FakeMachine();
+    Object.assign(t, { capabilities: { reverse: true } });
+    const requests: string[] = [];
+    t.resume = (req) => {
+      requests.push(`${req.action} ${req.direction}`);
+      return { state: "stopped", stop: { kind: "historyEdge", edge: "begin" } };
+    };
+    const c = client(t);
+    expect(c.one("qSupported").split(";")).toEqual(expect.arrayContaining(["ReverseStep+", "ReverseContinue+"]));
+    expect(await c.resume("bs")).toBe("T05replaylog:begin;thread:1;");
+    expect(await c.resume("bc")).toBe("T05replaylog:begin;thread:1;");
+    expect(requests).toEqual(["step reverse", "continue reverse"]);
+  });
+
   it("reports the stop reason for ?", () => {
     expect(client().one("?")).toBe("T05thread:1;");
   });
