@@ -24,13 +24,23 @@ afterAll(async () => {
 /** Runs gdb like `gdb` does, and sends it SIGINT (Ctrl-C) once the target has run a few slices of a continue. */
 function gdbInterrupted(...commands: string[]): Promise<string> {
   target.log.length = 0;
-  return gdb(commands, () => target.log.filter((l) => l.startsWith("continue")).length > 3);
+  return gdb(commands, { interruptWhen: () => target.log.filter((l) => l.startsWith("continue")).length > 3 });
+}
+
+interface GdbRun {
+  /** Sends gdb SIGINT, as Ctrl-C does, once this holds. */
+  interruptWhen?: () => boolean;
+  /** Settings before attaching. */
+  before?: string[];
+  /** Another stub to attach to. */
+  port?: number;
 }
 
 /** Runs gdb in batch mode with the given commands after attaching; returns its stdout and stderr. */
-function gdb(commands: string[], interruptWhen?: () => boolean): Promise<string> {
+function gdb(commands: string[], { interruptWhen, before = [], port = server.address.port }: GdbRun = {}): Promise<string> {
   const args = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set width 0"];
-  args.push("-ex", `target remote 127.0.0.1:${server.address.port}`);
+  for (const c of before) args.push("-ex", c);
+  args.push("-ex", `target remote 127.0.0.1:${port}`);
   for (const c of commands) args.push("-ex", c);
   // Asynchronous on purpose: the stub serves gdb from this same event loop.
   return new Promise((resolve, reject) => {
@@ -124,5 +134,25 @@ describe("real gdb against the stub", () => {
     const looped = await gdbInterrupted(`set $eip = ${hex(PROGRAM.loop)}`, "continue", "info registers eip");
     expect(looped).toContain("Program received signal SIGINT, Interrupt.");
     expect(looped).toMatch(new RegExp(`eip\\s+${hex(PROGRAM.loop)}`));
+  });
+
+  it("works with acknowledgements on and run-length encoded replies", async () => {
+    const t = new FakeMachine();
+    const rle = await listenGdb(t, { host: "127.0.0.1", port: 0 }, { runLength: true });
+    try {
+      const out = await gdb([`break *${hex(PROGRAM.store)}`, "continue", "info registers", `x/4xw ${hex(DATA)}`, "info float"], {
+        before: ["set remote noack-packet off", "set debug remote 1"],
+        port: rle.address.port,
+      });
+      expect(out).toMatch(/eax\s+0x12345679/);
+      expect(out).toMatch(/esp\s+0x8ff0/);
+      expect(out).toMatch(/0x2000:\s+0xdeadbeef\s+0xcafebabe\s+0x00000001\s+0x00000002/);
+      expect(out).toMatch(/=>R7: Valid\s+0x3fff8000000000000000 \+1/);
+      // gdb's remote debug log shows it got acks; it logs packets after expanding them, so the
+      // run-length encoding shows only in the values above coming out right.
+      expect(out).toContain("[remote] Received Ack");
+    } finally {
+      await rle.close();
+    }
   });
 });
