@@ -60,7 +60,8 @@ function randomChunk(r: ReturnType<typeof rng>): string {
 
 describe("gdb stub under fuzzing", () => {
   it("survives random and malformed bytes and packets, then still answers ?", async () => {
-    const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
+    // FUZZ_SEED=n replays a failure.
+    const seed = Number(process.env.FUZZ_SEED) || (Date.now() ^ (process.pid << 8)) >>> 0;
     const r = rng(seed);
     const target = new FakeMachine();
     const internal: string[] = [];

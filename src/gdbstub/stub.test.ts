@@ -316,12 +316,12 @@ describe("gdb stub: monitor commands", () => {
     const r = client().ask("qRcmd," + hexOfText("help"));
     expect(r.at(-1)).toBe("OK");
     const text = r.slice(0, -1).map((o) => textOfHex(o.slice(1))).join("");
-    expect(text).toContain("help -- this text");
+    expect(text).toMatch(/^help\s+list the monitor commands\nwhen\s+the instruction count\n$/);
   });
 
   it("shows a target's error for an unknown command", () => {
     const r = client().ask("qRcmd," + hexOfText("frobnicate"));
-    expect(textOfHex(r[0].slice(1))).toBe("error: unknown monitor command: frobnicate\n");
+    expect(textOfHex(r[0].slice(1))).toBe('error: unknown monitor command "frobnicate"; try "monitor help"\n');
     expect(r[1]).toBe("OK");
   });
 

@@ -14,6 +14,7 @@ import type {
   TargetResult,
   WatchKind,
 } from "../../src/gdbstub/target.js";
+import { monitorDispatcher } from "../../src/gdbstub/monitor.js";
 
 export const CODE = 0x1000;
 export const DATA = 0x2000;
@@ -181,11 +182,13 @@ export class FakeMachine implements DebugTarget {
     return this.last;
   }
 
+  private readonly commands = monitorDispatcher([
+    { name: "when", help: "the instruction count", run: () => `icount ${this.icount}\n` },
+  ]);
+
   monitor(command: string): string | TargetError {
     this.check("monitor");
-    if (command === "help") return "help -- this text\nwhen -- the instruction count\n";
-    if (command === "when") return `icount ${this.icount}\n`;
-    return { error: "unsupported", message: `unknown monitor command: ${command}` };
+    return this.commands(command);
   }
 
   private fetch(addr: number, n: number): number[] | undefined {

@@ -117,9 +117,10 @@ describe("real gdb against the stub", () => {
 
   it("runs monitor help through qRcmd", async () => {
     target.reset();
-    const out = await gdb(["monitor help", "monitor when"]);
-    expect(out).toContain("help -- this text");
+    const out = await gdb(["monitor help", "monitor when", "monitor frob"]);
+    expect(out).toMatch(/help\s+list the monitor commands\nwhen\s+the instruction count\n/);
     expect(out).toContain("icount 0");
+    expect(out).toContain('error: unknown monitor command "frob"; try "monitor help"');
   });
 
   it("reports a halted machine as a stop gdb can still inspect", async () => {

@@ -1,0 +1,52 @@
+// `monitor` commands as a table: each command names itself (one or more words: "l4 threads"),
+// its arguments and a line of help, and `help` is generated from the table so it cannot go stale.
+// A target's `monitor` hook can be one of these dispatchers; the commands themselves (when, exits,
+// break-exit, l4 threads) read the Session and live with the code that implements the target.
+
+import type { TargetError } from "./target.js";
+
+export interface MonitorCommand {
+  /** The command's words, e.g. "exits" or "l4 threads". */
+  name: string;
+  /** Argument synopsis for help, e.g. "[N]". */
+  args?: string;
+  help: string;
+  /** Runs with the words after the name; returns output text or an error. */
+  run(args: string[]): string | TargetError;
+}
+
+/** A `monitor` hook over a table of commands, with `help` built in. The longest matching name wins. */
+export function monitorDispatcher(commands: readonly MonitorCommand[]): (line: string) => string | TargetError {
+  const all: MonitorCommand[] = [
+    { name: "help", help: "list the monitor commands", run: () => helpText(all) },
+    ...commands,
+  ];
+  const byLength = [...all].sort((a, b) => words(b.name).length - words(a.name).length);
+  return (line) => {
+    const w = words(line);
+    if (w.length === 0) return helpText(all);
+    for (const c of byLength) {
+      const name = words(c.name);
+      if (name.every((n, i) => w[i] === n)) return c.run(w.slice(name.length));
+    }
+    return { error: "invalid", message: `unknown monitor command "${line.trim()}"; try "monitor help"` };
+  };
+}
+
+function words(s: string): string[] {
+  return s.trim().split(/\s+/).filter((x) => x !== "");
+}
+
+function helpText(commands: readonly MonitorCommand[]): string {
+  const heads = commands.map((c) => c.name + (c.args ? " " + c.args : ""));
+  const width = Math.max(...heads.map((h) => h.length));
+  return heads.map((h, i) => `${h.padEnd(width)}  ${commands[i].help}\n`).join("");
+}
+
+/** A number argument in decimal or 0x hex, or undefined. */
+export function parseNumberArg(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (/^0x[0-9a-f]+$/i.test(text)) return parseInt(text.slice(2), 16);
+  if (/^\d+$/.test(text)) return Number(text);
+  return undefined;
+}
