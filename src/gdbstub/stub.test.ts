@@ -287,6 +287,13 @@ describe("gdb stub: running", () => {
     expect(c.replies).toEqual(["T02thread:1;", "QC1"]);
   });
 
+  it("stops on a Ctrl-C that arrives in the same chunk as the continue", async () => {
+    const c = client();
+    c.send(frame(`c${PROGRAM.loop.toString(16)}`) + "\x03");
+    for (let i = 0; i < 100 && c.replies.length < 1; i++) await new Promise((r) => setImmediate(r));
+    expect(c.replies).toEqual(["T02thread:1;"]);
+  });
+
   it("reports an illegal instruction and a fetch from unmapped memory as signals", async () => {
     const c = client();
     expect(await c.resume("c3000")).toBe("T0bthread:1;");

@@ -117,9 +117,11 @@ export class GdbConnection {
           // in order once the target is stopped.
           if (!this.noAck) this.write("+");
           this.queue.push(ev);
+          // Handled before the next event, so a Ctrl-C right behind a `c` in the same chunk
+          // finds the target running and stops it.
+          this.pump();
       }
     }
-    this.pump();
   }
 
   /** The client went away: stop running, remove its breakpoints, tell the target. */
