@@ -199,24 +199,28 @@ export class Pc {
       const wake = Math.min(atMax ? Math.min(this.nextEventNs(), untilNs) : this.nextEventNs(), maxNs);
       if (wake === Infinity) return Stop.IDLE;
       if (atMax && wake <= this.nowNs()) return Stop.BUDGET;
-      this.skipIdle(wake - this.nowNs());
+      this.passTime(wake - this.nowNs());
     }
   }
 
   /** The next moment a chip changes by itself (a timer edge, an RTC interrupt), or Infinity. */
-  private nextEventNs(): number {
+  nextEventNs(): number {
     const pit = this.pit.nextEventTick();
     return Math.min(pit === Infinity ? Infinity : nsOfPitTick(pit), this.rtc.nextEventNs());
   }
 
-  private advanceChips(): void {
+  /** Brings the timer chips up to the present. */
+  advanceChips(): void {
     const now = this.nowNs();
     this.pit.advanceTo(pitTickAt(now));
     this.rtc.advanceTo(now);
   }
 
-  /** Lets `ns` of guest time pass with the CPU halted; the TSC keeps counting. */
-  private skipIdle(ns: number): void {
+  /**
+   * Lets `ns` of time pass without instructions (the CPU halted, or a host kernel at work), in
+   * whole instruction times; the TSC keeps counting.
+   */
+  passTime(ns: number): void {
     const insns = Math.ceil(ns / NS_PER_INSN);
     this.idleNs += insns * NS_PER_INSN;
     this.cpu.tscOffset += BigInt(insns * this.cpu.tscPerInsn);

@@ -474,6 +474,23 @@ export class Vmx {
 
   /** Finishes a VM exit: guest state to the VMCS, host state to the CPU, back to root. */
   private exit(): false {
+    this.leave();
+    this.cpu.stopReason = Stop.VMEXIT;
+    return false;
+  }
+
+  /**
+   * Takes the CPU out of the guest between two instructions without a VM exit: the guest state
+   * goes to the VMCS and the host state is loaded, the exit-information fields untouched. For a
+   * host that stopped a guest run by its own deadline and leaves the guest "running" until it
+   * needs the VMCS or the CPU (on hardware a host interrupt would have exited at the deadline;
+   * deciding lazily keeps where the host cut its runs invisible in the machine's state).
+   */
+  suspend(): void {
+    if (this.cpu.nonRoot) this.leave();
+  }
+
+  private leave(): void {
     const cpu = this.cpu;
     this.pendingReason = -1;
     this.saveGuest();
@@ -484,8 +501,6 @@ export class Vmx {
     cpu.extIntExiting = false;
     cpu.paging.setEpt(null);
     this.loadHost();
-    cpu.stopReason = Stop.VMEXIT;
-    return false;
   }
 
   /** Saves the guest state (27.3): EIP is the instruction to restart at (or return to). */

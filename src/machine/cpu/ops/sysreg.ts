@@ -55,6 +55,8 @@ const CR0_PE = 1, CR0_WP = 0x10000, CR0_PG = 0x80000000 | 0;
 const CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80;
 /** CR4 bits this CPU has: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT (not VME or PVI). */
 const CR4_VALID = 0x7fc;
+/** CR4.VMXE, valid on a CPU with a VMX unit (in a guest it stays set, host-owned). */
+const CR4_VMXE = 0x2000;
 
 /** PAE paging with these CR0/CR4 values: the PDPTEs CR3 names must be valid (else #GP(0)). */
 function checkPdptes(cpu: Cpu, cr0: number, cr3: number, cr4: number): void {
@@ -85,7 +87,7 @@ function writeCr(cpu: Cpu, n: number, v: number): void {
       cpu.paging.cr3Changed();
       return;
     case 4: {
-      if ((v & ~CR4_VALID) !== 0) cpu.gp(0);
+      if ((v & ~(cpu.vmx !== null ? CR4_VALID | CR4_VMXE : CR4_VALID)) !== 0) cpu.gp(0);
       const diff = cpu.cr4 ^ v;
       if ((diff & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) checkPdptes(cpu, cpu.cr0, cpu.cr3, v);
       cpu.cr4 = v;
