@@ -329,12 +329,16 @@ export class Kernel {
 
   /**
    * Runs until virtual time reaches untilNs ("deadline"), or until every thread is blocked with
-   * no timeout pending and the platform says only outside input could wake it ("idle").
+   * no timeout pending and the platform says only outside input could wake it ("idle"), or
+   * until `stop` (asked after each step: the host's own reasons) says so ("stopped").
    */
-  run(untilNs: number): "deadline" | "idle" {
+  run(untilNs: number, stop?: () => boolean): "deadline" | "idle" | "stopped" {
     this.runUntil = untilNs;
     try {
-      while (this.platform.now() < untilNs) if (this.step() === "stuck") return "idle";
+      while (this.platform.now() < untilNs) {
+        if (this.step() === "stuck") return "idle";
+        if (stop?.()) return "stopped";
+      }
       return "deadline";
     } finally {
       this.runUntil = Infinity;
