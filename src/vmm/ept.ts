@@ -6,7 +6,7 @@
 // memory-mapped yet, so every MMIO access is to unassigned space — reads return all ones, writes
 // are dropped — and each is counted and its address reported in the summary.
 
-import { Rights, fpage } from "../l4/api.js";
+import { GuestField, Rights, fpage } from "../l4/api.js";
 import { Reg } from "../x86/insn.js";
 import { Outcome, type ExitCtx } from "./context.js";
 import { isFault } from "./memory.js";
@@ -77,6 +77,64 @@ function regOf(c: ExitCtx, r: number, size: number): number {
   return size === 2 ? c.gpr(r) & 0xffff : c.gpr(r);
 }
 
+const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
+const ARITH_FLAGS = CF | PF | AF | ZF | SF | OF;
+
+/**
+ * The eight ALU operations of opcodes 00-3F and group 1 (ADD OR ADC SBB AND SUB XOR CMP, by bits
+ * 5:3), on `size`-byte operands: the result and the arithmetic flags. Linux reads MMIO with them
+ * only by accident — its early stack-protector checks use %fs before the per-CPU segment exists,
+ * reading unassigned space — but a bus that answers all ones must answer every reader alike.
+ */
+export function alu(op: number, a: number, b: number, size: number, carryIn: number): { result: number; flags: number } {
+  const bits = 8 * size;
+  const mask = size === 4 ? 0xffffffff : (1 << bits) - 1;
+  const sign = 2 ** (bits - 1);
+  a = (a & mask) >>> 0;
+  b = (b & mask) >>> 0;
+  let wide: number;
+  let flags = 0;
+  switch (op) {
+    case 0: case 2: // ADD, ADC
+      wide = a + b + (op === 2 ? carryIn : 0);
+      break;
+    case 3: case 5: case 7: // SBB, SUB, CMP
+      wide = a - b - (op === 3 ? carryIn : 0);
+      break;
+    case 1: wide = a | b; break;
+    case 4: wide = a & b; break;
+    default: wide = a ^ b; break;
+  }
+  const r = ((wide >>> 0) & mask) >>> 0;
+  if (op === 0 || op === 2) {
+    if (wide > mask) flags |= CF;
+    if (((a ^ r) & (b ^ r) & sign) !== 0) flags |= OF;
+    if (((a ^ b ^ r) & 0x10) !== 0) flags |= AF;
+  } else if (op === 3 || op === 5 || op === 7) {
+    if (wide < 0) flags |= CF;
+    if (((a ^ b) & (a ^ r) & sign) !== 0) flags |= OF;
+    if (((a ^ b ^ r) & 0x10) !== 0) flags |= AF;
+  }
+  if (r === 0) flags |= ZF;
+  if ((r & sign) !== 0) flags |= SF;
+  let p = r & 0xff;
+  p ^= p >>> 4;
+  p ^= p >>> 2;
+  p ^= p >>> 1;
+  if ((p & 1) === 0) flags |= PF;
+  return { result: r, flags };
+}
+
+/** An ALU instruction with an MMIO operand: `dst` says where the result goes (null: flags only). */
+function mmioAlu(c: ExitCtx, gpa: number, op: number, a: number, b: number, size: number, dst: number | "mem" | null): void {
+  const eflags = c.get(GuestField.EFLAGS);
+  const { result, flags } = alu(op, a, b, size, eflags & CF);
+  c.set(GuestField.EFLAGS, ((eflags & ~ARITH_FLAGS) | flags) >>> 0);
+  if (op === 7 || dst === null) return;
+  if (dst === "mem") mmioWrite(c, gpa, size, result);
+  else setReg(c, dst, size, result);
+}
+
 /** MOV-family loads and stores to or from MMIO, the forms a driver's readl/writel compile to. */
 export function mmioExit(c: ExitCtx): Outcome {
   const gpa = c.x.gpa >>> 0;
@@ -128,8 +186,33 @@ export function mmioExit(c: ExitCtx): Outcome {
       setReg(c, insn.reg, w, v);
       break;
     }
-    default:
+    case 0x84: // TEST Eb, Gb
+    case 0x85: { // TEST Ev, Gv
+      const size = insn.op === 0x84 ? 1 : w;
+      mmioAlu(c, gpa, 4, mmioRead(c, gpa, size), regOf(c, insn.reg, size), size, null);
+      break;
+    }
+    case 0x80: // group 1: op Eb, Ib
+    case 0x81: // op Ev, Iz
+    case 0x83: { // op Ev, Ib (sign-extended)
+      const size = insn.op === 0x80 ? 1 : w;
+      const imm = insn.op === 0x83 ? (insn.imm << 24) >> 24 : insn.imm;
+      mmioAlu(c, gpa, insn.reg, mmioRead(c, gpa, size), imm, size, "mem");
+      break;
+    }
+    default: {
+      // ADD..CMP in their four ModRM forms: Eb,Gb / Ev,Gv (memory is the destination), Gb,Eb /
+      // Gv,Ev (the register is).
+      const form = insn.op & 7;
+      if (insn.op < 0x40 && form < 4) {
+        const size = (form & 1) === 0 ? 1 : w;
+        const m = mmioRead(c, gpa, size), r = regOf(c, insn.reg, size);
+        if (form < 2) mmioAlu(c, gpa, insn.op >>> 3, m, r, size, "mem");
+        else mmioAlu(c, gpa, insn.op >>> 3, r, m, size, insn.reg);
+        break;
+      }
       return c.stop(`MMIO at guest-physical 0x${hex} by an instruction the VMM does not emulate (opcode 0x${insn.op.toString(16)})`);
+    }
   }
   return c.advance(insn.len);
 }

@@ -510,14 +510,47 @@ describe("guest memory: EPT violations", () => {
     expect(ld.reply.items).toEqual([]);
   });
 
+  it("emulates ALU instructions with an MMIO operand: all ones in, the flags as the CPU sets them, writes dropped", () => {
+    // Linux's early stack-protector checks read their canary through %fs before the per-CPU
+    // segment exists: `sub eax, fs:[canary]` lands in unassigned guest-physical space.
+    const { s, vm } = newVm();
+    const ram = new Uint8Array(16 * MiB);
+    ram.set([0x2b, 0x05, 0x00, 0x00, 0xc0, 0xfe], 0x2000); // sub eax, [0xfec00000]
+    ram.set([0x01, 0x05, 0x00, 0x00, 0xc0, 0xfe], 0x2010); // add [0xfec00000], eax
+    ram.set([0x83, 0x3d, 0x00, 0x00, 0xc0, 0xfe, 0xff], 0x2020); // cmp dword [0xfec00000], -1
+    ram.set([0x84, 0x1d, 0x00, 0x00, 0xc0, 0xfe], 0x2030); // test [0xfec00000], bl
+    const em = maskFor(ExitReason.EPT_VIOLATION);
+    const flags = (r: { reply: { fields: { [f: number]: number } } }) => r.reply.fields[F.EFLAGS] & 0x8d5;
+    // 0xffffffff - 0xffffffff = 0: ZF PF, no carry.
+    const sub = run(vm, vmFaultMessage(0xfec00000, Rights.R, 0x2000, { mask: em, fields: { ...FLAT, [F.EAX]: 0xffffffff, [F.EFLAGS]: 0x2 | 0x1 } }), { ram });
+    expect(sub.reply.fields[F.EAX]).toBe(0);
+    expect(flags(sub)).toBe(0x40 | 0x4);
+    expect(sub.reply.fields[F.EIP]).toBe(0x2006);
+    // 1 - 0xffffffff = 2 with a borrow: CF, AF (bit 4 borrowed), no ZF.
+    const sub2 = run(vm, vmFaultMessage(0xfec00000, Rights.R, 0x2000, { mask: em, fields: { ...FLAT, [F.EAX]: 1 } }), { ram });
+    expect(sub2.reply.fields[F.EAX]).toBe(2);
+    expect(flags(sub2)).toBe(0x1 | 0x10);
+    // 0xffffffff + 1 to memory: dropped, flags CF ZF PF AF.
+    const add = run(vm, vmFaultMessage(0xfec00000, Rights.W, 0x2010, { mask: em, fields: { ...FLAT, [F.EAX]: 1 } }), { ram });
+    expect(add.reply.fields[F.EAX]).toBeUndefined();
+    expect(flags(add)).toBe(0x1 | 0x40 | 0x4 | 0x10);
+    const cmp = run(vm, vmFaultMessage(0xfec00000, Rights.R, 0x2020, { mask: em, fields: FLAT }), { ram });
+    expect(flags(cmp)).toBe(0x40 | 0x4);
+    expect(cmp.reply.fields[F.EIP]).toBe(0x2027);
+    // 0xff & 0x80: SF, odd parity (one bit): no PF.
+    const test = run(vm, vmFaultMessage(0xfec00000, Rights.R, 0x2030, { mask: em, fields: { ...FLAT, [F.EBX]: 0x80 } }), { ram });
+    expect(flags(test)).toBe(0x80);
+    expect(s.status).not.toBe("failed");
+  });
+
   it("stops with a clear report on MMIO by an instruction it cannot emulate, or code fetched outside RAM", () => {
     const { s, vm } = newVm();
     const ram = new Uint8Array(16 * MiB);
-    ram.set([0x01, 0x05, 0x00, 0x00, 0xc0, 0xfe], 0x2000); // add [0xfec00000], eax
+    ram.set([0xff, 0x05, 0x00, 0x00, 0xc0, 0xfe], 0x2000); // inc dword [0xfec00000]
     const r = run(vm, vmFaultMessage(0xfec00000, Rights.R, 0x2000, { mask: maskFor(ExitReason.EPT_VIOLATION), fields: FLAT }), { ram });
     expect(r.outcome).toBe(Outcome.STOP);
     expect(s.status).toBe("failed");
-    expect(s.reason).toMatch(/MMIO at guest-physical 0xfec00000 .*opcode 0x1/);
+    expect(s.reason).toMatch(/MMIO at guest-physical 0xfec00000 .*opcode 0xff/);
     const { s: s2, vm: vm2 } = newVm();
     expect(run(vm2, vmFaultMessage(0xfffffff0, Rights.X, 0xfff0, { mask: maskFor(ExitReason.EPT_VIOLATION), fields: FLAT })).outcome).toBe(Outcome.STOP);
     expect(s2.reason).toMatch(/executed at guest-physical 0xfffffff0/);
