@@ -409,6 +409,13 @@ describe("gdb stub: the protocol around the packets", () => {
     expect(c.ask("?")).toEqual([]);
   });
 
+  it("sends nothing after D, even for packets in the same chunk", () => {
+    const c = client();
+    c.raw.length = 0;
+    c.send(frame("D") + frame("qC") + "-");
+    expect(c.raw).toEqual(["+", frame("OK")]);
+  });
+
   it("ends the session on k without a reply", () => {
     const c = client();
     expect(c.ask("k")).toEqual([]);

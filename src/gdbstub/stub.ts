@@ -97,6 +97,8 @@ export class GdbConnection {
   receive(chunk: Uint8Array): void {
     if (this.closed) return;
     for (const ev of this.decoder.feed(chunk)) {
+      // A `D` or `k` earlier in this chunk ended the connection: the rest is not for us.
+      if (this.closed) return;
       switch (ev.type) {
         case "ack":
           this.lastSent = undefined;
@@ -465,6 +467,8 @@ export class GdbConnection {
   }
 
   private write(text: string): void {
+    // After a detach or kill the transport is closing; a late reply would be written after its end.
+    if (this.closed) return;
     this.hooks.send(Buffer.from(text, "latin1"));
   }
 
