@@ -83,6 +83,15 @@ describe("real gdb against the stub", () => {
     expect(out).toContain("Cannot access memory at address 0x5000");
   });
 
+  it("writes memory and registers from gdb's set command", async () => {
+    target.reset();
+    const out = await gdb([`set {int}${hex(DATA)} = 0x2a`, `x/1xw ${hex(DATA)}`, "set $eax = 7", "set $ebx = $eax + 1", "p $ebx"]);
+    expect(out).toMatch(/0x2000:\s+0x0000002a/);
+    expect(out).toMatch(/\$1 = 8/);
+    expect(target.regs.eax).toBe(7);
+    expect(target.readMemory(DATA, 4)).toEqual(Uint8Array.of(0x2a, 0, 0, 0));
+  });
+
   it("stops at break *ADDR after continue, then steps one instruction with stepi", async () => {
     target.reset();
     const out = await gdb([`break *${hex(PROGRAM.store)}`, "continue", "info registers eip", "x/2i $pc", "stepi", "info registers eip eax"]);
