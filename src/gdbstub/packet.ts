@@ -203,7 +203,3 @@ export function unescapeBinary(data: string): Uint8Array | undefined {
   }
   return Uint8Array.from(out);
 }
-
-export function latin1(bytes: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(bytes, "latin1"));
-}
