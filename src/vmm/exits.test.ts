@@ -520,7 +520,7 @@ describe("guest memory: EPT violations", () => {
     ram.set([0x83, 0x3d, 0x00, 0x00, 0xc0, 0xfe, 0xff], 0x2020); // cmp dword [0xfec00000], -1
     ram.set([0x84, 0x1d, 0x00, 0x00, 0xc0, 0xfe], 0x2030); // test [0xfec00000], bl
     const em = maskFor(ExitReason.EPT_VIOLATION);
-    const flags = (r: { reply: { fields: { [f: number]: number } } }) => r.reply.fields[F.EFLAGS] & 0x8d5;
+    const flags = (r: { reply: { fields: Partial<Record<GuestField, number>> } }) => (r.reply.fields[F.EFLAGS] ?? 0) & 0x8d5;
     // 0xffffffff - 0xffffffff = 0: ZF PF, no carry.
     const sub = run(vm, vmFaultMessage(0xfec00000, Rights.R, 0x2000, { mask: em, fields: { ...FLAT, [F.EAX]: 0xffffffff, [F.EFLAGS]: 0x2 | 0x1 } }), { ram });
     expect(sub.reply.fields[F.EAX]).toBe(0);
