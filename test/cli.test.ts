@@ -39,6 +39,23 @@ describe("the afterglow command", () => {
         "",
       ].join("\n"),
     );
+    // By default the guest runs in a VM on L4 and the VMM, and the layers' summary follows.
+    const lines = r.stderr.split("\n");
+    expect(lines[0]).toMatch(/^afterglow: guest halted at 0008:[0-9a-f]{8} after [\d,]+ instructions \(the guest halted with interrupts off\), .* MIPS$/);
+    expect(lines[1]).toMatch(/^summary   [\d,]+ instructions, [\d.]+ s guest, [\d.]+ s host \([\d.]+ MIPS, [\d,]+ exits\/s\)$/);
+    expect(lines[2]).toMatch(/^L4        [\d,]+ IPCs, [\d,]+ context switches, [\d,]+ system calls, \d+ interrupts$/);
+    expect(lines[3]).toMatch(/^VMM       halted \(the guest halted with interrupts off\); 22 interrupts injected, [\d,]+ console bytes out, 0 in$/);
+    expect(lines[4]).toMatch(/^VM exits  [\d,]+$/);
+    // The guest's serial port is polled: I/O exits dominate; it idles with HLT between its ten ticks.
+    expect(lines[5]).toMatch(/^  IO_INSTRUCTION +[\d,]+ +\d+\.\d% +#+$/);
+    expect(r.stderr).toMatch(/\n  HLT +1[01] /);
+    expect(r.status).toBe(0);
+  });
+
+  it("runs the built-in guest on the bare machine with --bare: the same output, no layers to summarize", () => {
+    const stack = afterglow("run");
+    const r = afterglow("run", "--bare");
+    expect(r.stdout).toBe(stack.stdout);
     expect(r.stderr).toMatch(/^afterglow: guest halted at 0008:[0-9a-f]{8} after [\d,]+ instructions, .* MIPS\n$/);
     expect(r.status).toBe(0);
   });
@@ -61,9 +78,14 @@ describe("the afterglow command", () => {
     const image = join(dir, "bad.bin");
     writeFileSync(image, nasm("lidt [cs:idt]\nud2\nidt: dw 0, 0, 0", 16, 0x7c00));
     const r = afterglow("run", "--image", image);
-    expect(r.stderr).toMatch(/^afterglow: triple fault \(shutdown\) at 0000:00007c[0-9a-f]{2} after 1 instructions/);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^afterglow: triple fault \(shutdown\) at 0000:00007c[0-9a-f]{2} after 1 instructions \(triple fault at EIP 0x7c[0-9a-f]{2}\)/);
+    expect(r.stderr).toMatch(/\n  TRIPLE_FAULT +1 /);
+    expect(r.stderr).not.toMatch(/Error|    at /);
     expect(r.status).toBe(2);
+    const bare = afterglow("run", "--bare", "--image", image);
+    expect(bare.stderr).toMatch(/^afterglow: triple fault \(shutdown\) at 0000:00007c[0-9a-f]{2} after 1 instructions/);
+    expect(bare.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bare.status).toBe(2);
   });
 
   describe("record, replay and info", () => {

@@ -1,6 +1,6 @@
 // The host side of the guest's serial console: guest output to stdout, and stdin typed into the
 // guest. A terminal is put in raw mode and passed through byte by byte, as QEMU's -nographic does
-// (Ctrl-A x quits, Ctrl-A Ctrl-A sends a Ctrl-A). Piped input is typed a line at a time whenever
+// (Ctrl-A x quits, Ctrl-A s shows the run's summary, Ctrl-A Ctrl-A sends a Ctrl-A). Piped input is typed a line at a time whenever
 // the guest sits idle with its serial driver listening, the way a person waits for the prompt
 // before typing — piped all at once it would be lost in the FIFO long before a shell reads it.
 
@@ -15,6 +15,8 @@ export interface ConsoleTarget {
 export class HostConsole {
   /** Set when the user asked to quit (Ctrl-A x). */
   quit = false;
+  /** Set when the user asked for the run's summary (Ctrl-A s); the runner clears it. */
+  summaryWanted = false;
   private readonly out: number[] = [];
   private pending: number[] = [];
   private ended = false;
@@ -111,6 +113,10 @@ export class HostConsole {
         if (b === 0x78 /* x */) {
           this.quit = true;
           break;
+        }
+        if (b === 0x73 /* s */) {
+          this.summaryWanted = true;
+          continue;
         }
         if (b !== CTRL_A) continue;
       } else if (this.tty && b === CTRL_A) {

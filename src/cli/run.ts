@@ -1,9 +1,10 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
-import { DEFAULT_HASH_EVERY, Session, Stop, endReasonOf, type Guest } from "../replay/session.js";
+import { DEFAULT_HASH_EVERY, Session, Stop, endReasonOf, type Guest, type MachineKind } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
+import { formatSummary } from "./summary.js";
 
 const STOP_NAMES: Record<Stop, string> = {
   [Stop.BUDGET]: "instruction limit reached",
@@ -35,8 +36,8 @@ export function registerRun(program: Command): void {
     async (opts: RunOptions) => {
       const con = new HostConsole();
       try {
-        const { guest, ramSize } = loadGuest(opts);
-        const session = new Session({ guest, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) });
+        const { guest, ramSize, machine } = loadGuest(opts);
+        const session = new Session({ guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) });
         await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER);
       } finally {
         con.close();
@@ -55,7 +56,7 @@ export function registerRun(program: Command): void {
     const con = new HostConsole();
     let fd: number | undefined;
     try {
-      const { guest, ramSize } = loadGuest(opts);
+      const { guest, ramSize, machine } = loadGuest(opts);
       try {
         fd = openSync(opts.output, "w");
       } catch (err) {
@@ -63,7 +64,7 @@ export function registerRun(program: Command): void {
       }
       const out = fd;
       const session = new Session(
-        { guest, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) },
+        { guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) },
         { sink: (bytes) => writeSync(out, bytes), argv: process.argv.slice(2), tool: `afterglow ${program.version() ?? ""}`.trim(), embedImages: opts.embed === true, hashEvery: opts.hashEvery },
       );
       let stop: Stop;
@@ -85,17 +86,23 @@ export function registerRun(program: Command): void {
 /** The options that say which guest to run, shared by run and record. */
 function guestOptions(cmd: Command): Command {
   return cmd
-    .option("--bare", "run the guest straight on the emulated PC (the only mode until the VMM stack lands)")
+    .option("--bare", "run the guest straight on the emulated PC, without the L4 kernel and the VMM")
     .option("--image <file>", "flat boot image loaded at 0x7c00 in real mode (default: built-in guest)")
     .option("--kernel <bzImage>", "boot Linux by the 32-bit boot protocol from this bzImage or vmlinux")
     .option("--initrd <file>", "initial ramdisk for --kernel")
     .option("--append <cmdline>", "kernel command line for --kernel", "console=ttyS0")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--ram <MiB>", "RAM size in MiB (default: 32, or 256 for Linux)", (v) => parsePositive(v, "--ram"))
-    .addHelpText("after", "\nOn a terminal the console is raw: Ctrl-A x quits, Ctrl-A Ctrl-A types Ctrl-A.\nPiped input is typed a line at a time whenever the guest waits for it.");
+    .addHelpText(
+      "after",
+      "\nBy default the guest runs in a VM: the L4 microkernel and the user-level VMM run on the emulated PC\n" +
+        "and the guest under them; a summary of the layers' work is printed at the end.\n" +
+        "On a terminal the console is raw: Ctrl-A x quits, Ctrl-A s shows the summary, Ctrl-A Ctrl-A types Ctrl-A.\n" +
+        "Piped input is typed a line at a time whenever the guest waits for it.",
+    );
 }
 
-function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number } {
+function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number; machine: MachineKind } {
   if (opts.image !== undefined && opts.kernel !== undefined) throw new Error("--image and --kernel exclude each other");
   if (opts.initrd !== undefined && opts.kernel === undefined) throw new Error("--initrd needs --kernel");
   const guest: Guest =
@@ -109,7 +116,11 @@ function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number } {
           cmdline: opts.append,
         }
       : { kind: "image", bytes: readImage(opts.image ?? builtinGuestPath()), name: basename(opts.image ?? builtinGuestPath()) };
-  return { guest, ramSize: (opts.ram ?? (guest.kind === "linux" ? 256 : 32)) * 2 ** 20 };
+  const mib = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
+  const machine: MachineKind = opts.bare ? "bare" : "stack";
+  // The VMM maps guest RAM in 4 MiB pieces.
+  if (machine === "stack" && mib % 4 !== 0) throw new Error(`--ram must be a multiple of 4 MiB for a guest in a VM (got ${mib}); or use --bare`);
+  return { guest, ramSize: mib * 2 ** 20, machine };
 }
 
 /** Runs the session to its stop, feeding it console input, and prints the summary line. */
@@ -136,6 +147,11 @@ export async function runToStop(session: Session, con: HostConsole, maxInsns: nu
       stop = Stop.REQUEST;
       break;
     }
+    if (con.summaryWanted) {
+      con.summaryWanted = false;
+      const summary = session.summary();
+      if (summary) process.stderr.write(`${con.atLineStart() ? "" : "\n"}${formatSummary(summary, Number(process.hrtime.bigint() - t0) / 1e9).replace(/\n/g, "\r\n")}\r\n`);
+    }
     con.feedTyped(session);
   }
   progress?.clear();
@@ -143,12 +159,12 @@ export async function runToStop(session: Session, con: HostConsole, maxInsns: nu
   const pos = session.position();
   const where = `${pos.cs.toString(16).padStart(4, "0")}:${pos.eip.toString(16).padStart(8, "0")}`;
   let line = `afterglow: ${STOP_NAMES[stop]} at ${where} after ${pos.icount.toLocaleString("en-US")} instructions`;
-  if (stop === Stop.EXCEPTION) {
-    const e = session.lastException();
-    line += ` (vector ${e.vector}${e.errorCode >= 0 ? `, error code 0x${e.errorCode.toString(16)}` : ""})`;
-  }
+  const detail = session.stopDetail();
+  if (detail !== undefined && stop !== Stop.BUDGET && stop !== Stop.REQUEST && stop !== Stop.IDLE) line += ` (${detail})`;
   line += `, ${(session.guestTimeNs() / 1e9).toFixed(2)} s guest, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
   process.stderr.write(`${con.atLineStart() ? "" : "\n"}${line}\n`);
+  const summary = session.summary();
+  if (summary) process.stderr.write(`${formatSummary(summary, secs)}\n`);
   if (stop !== Stop.HALT && stop !== Stop.RESET && stop !== Stop.IDLE && stop !== Stop.REQUEST) process.exitCode = 2;
   return stop;
 }

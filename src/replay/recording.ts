@@ -35,7 +35,8 @@ export interface HeaderRecord {
   node: string;
   /** The command line that made the recording. */
   argv: string[];
-  machine: { ramSize: number };
+  /** kind: absent in recordings made before the stack existed (they are all of the bare machine). */
+  machine: { ramSize: number; kind?: "stack" | "bare" };
   guest: { kind: "image" } | { kind: "linux"; cmdline: string };
   images: ImageRef[];
   /** Instructions between state hashes. */

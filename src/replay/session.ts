@@ -9,6 +9,7 @@ import { Stop } from "../machine/cpu/cpu.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
+import { BareMachine, type Machine } from "./machine.js";
 import {
   FORMAT_VERSION,
   RecordingError,
@@ -21,9 +22,12 @@ import {
   type ReadRecording,
   type Record,
 } from "./recording.js";
-import { stateHash } from "./state-hash.js";
+import { Stack, type StackSummary } from "./stack.js";
 
-export { Stop };
+export { Stop, type StackSummary };
+
+/** What runs the guest: the full stack (L4, the VMM, the guest in a VM) or the bare PC. */
+export type MachineKind = "stack" | "bare";
 
 /** What the machine boots: a flat image in real mode, or Linux by its 32-bit boot protocol. */
 export type Guest =
@@ -32,6 +36,9 @@ export type Guest =
 
 export interface SessionConfig {
   guest: Guest;
+  /** Default: the stack. */
+  machine?: MachineKind;
+  /** Guest RAM in bytes. */
   ramSize: number;
   /** Guest console output, byte by byte. */
   console: (byte: number) => void;
@@ -98,7 +105,8 @@ export function endReasonOf(stop: Stop): EndReason {
 
 export class Session {
   readonly mode: "live" | "record" | "replay";
-  private readonly pc: Pc;
+  readonly machineKind: MachineKind;
+  private readonly m: Machine;
   /** How Linux was loaded, when the guest is Linux. */
   readonly bootPlan?: BootPlan;
   private writer?: RecordingWriter;
@@ -111,13 +119,22 @@ export class Session {
 
   /** A live session; with `record`, a recording one. Throws a LinuxBootError when Linux cannot be loaded. */
   constructor(cfg: SessionConfig, record?: RecordOptions) {
-    this.pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
     const g = cfg.guest;
-    if (g.kind === "image") {
-      this.pc.loadBootImage(g.bytes);
+    this.machineKind = cfg.machine ?? "stack";
+    // Planned here for both machines, so a kernel that cannot boot is one clear error up front.
+    if (g.kind === "linux") this.bootPlan = planLinuxBoot({ kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline, ramSize: cfg.ramSize });
+    if (this.machineKind === "stack") {
+      this.m = new Stack({
+        ramSize: cfg.ramSize,
+        boot: g.kind === "image" ? { kind: "flat", image: g.bytes } : { kind: "linux", kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline },
+        console: cfg.console,
+        rtcEpochSeconds: cfg.rtcEpochSeconds,
+      });
     } else {
-      this.bootPlan = planLinuxBoot({ kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline, ramSize: cfg.ramSize });
-      startLinux(this.pc.cpu, this.pc.mem, this.bootPlan);
+      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+      if (g.kind === "image") pc.loadBootImage(g.bytes);
+      else startLinux(pc.cpu, pc.mem, this.bootPlan!);
+      this.m = new BareMachine(pc);
     }
     this.mode = record ? "record" : "live";
     if (record) {
@@ -128,7 +145,7 @@ export class Session {
         tool: record.tool,
         node: process.version,
         argv: record.argv,
-        machine: { ramSize: cfg.ramSize },
+        machine: { ramSize: cfg.ramSize, kind: this.machineKind },
         guest: g.kind === "image" ? { kind: "image" } : { kind: "linux", cmdline: g.cmdline },
         images: imageRefs(g, record.embedImages === true),
         hashEvery: this.hashEvery,
@@ -160,7 +177,7 @@ export class Session {
       h.guest.kind === "image"
         ? { kind: "image", bytes: bytes("boot image")! }
         : { kind: "linux", kernel: bytes("kernel")!, initrd: bytes("initrd"), cmdline: h.guest.cmdline };
-    const s = new Session({ guest, ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0 });
+    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0 });
     (s as { mode: Session["mode"] }).mode = "replay";
     s.script = rec.records.filter((r) => !(r.t === "input" && r.kind === "rtc"));
     s.hashEvery = h.hashEvery;
@@ -177,15 +194,16 @@ export class Session {
     const max = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
     const maxNs = opts.maxNs;
     if (this.mode === "replay") return this.replayTo(max, opts.onProgress);
-    if (this.mode === "live") return this.pc.run({ maxInsns: max, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
+    const m = this.m;
+    if (this.mode === "live") return m.run({ maxInsns: max, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
     for (;;) {
       const target = Math.min(max, this.nextHashAt);
-      const stop = this.pc.run({ maxInsns: target, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
-      if (stop === Stop.BUDGET && this.pc.cpu.icount === this.nextHashAt) {
-        this.writer!.add({ t: "hash", icount: this.pc.cpu.icount, ns: this.pc.nowNs(), hash: stateHash(this.pc) });
+      const stop = m.run({ maxInsns: target, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
+      if (stop === Stop.BUDGET && m.pc.cpu.icount === this.nextHashAt) {
+        this.writer!.add({ t: "hash", icount: m.pc.cpu.icount, ns: m.nowNs(), hash: m.stateHash() });
         this.nextHashAt += this.hashEvery;
       }
-      if (stop !== Stop.BUDGET || this.pc.cpu.icount >= max || this.pc.nowNs() >= (maxNs ?? Infinity)) {
+      if (stop !== Stop.BUDGET || m.pc.cpu.icount >= max || m.nowNs() >= (maxNs ?? Infinity)) {
         this.writer!.flush();
         return stop;
       }
@@ -195,9 +213,9 @@ export class Session {
   /** Types `bytes` on the guest's serial console; returns how many it could take now (recorded in record mode). */
   consoleInput(bytes: Uint8Array): number {
     if (this.mode === "replay") return 0; // history cannot change
-    const n = this.pc.consoleInput(bytes);
+    const n = this.m.consoleInput(bytes);
     if (n > 0 && this.writer) {
-      this.writer.add({ t: "input", icount: this.pc.cpu.icount, ns: this.pc.nowNs(), kind: "console", data: bytes.slice(0, n) });
+      this.writer.add({ t: "input", icount: this.m.pc.cpu.icount, ns: this.m.nowNs(), kind: "console", data: bytes.slice(0, n) });
     }
     return n;
   }
@@ -206,7 +224,7 @@ export class Session {
   end(reason: EndReason, detail?: string): void {
     if (!this.writer || this.ended) return;
     this.ended = true;
-    const r: EndRecord = { t: "end", icount: this.pc.cpu.icount, ns: this.pc.nowNs(), reason, hash: stateHash(this.pc) };
+    const r: EndRecord = { t: "end", icount: this.m.pc.cpu.icount, ns: this.m.nowNs(), reason, hash: this.m.stateHash() };
     if (detail !== undefined) r.detail = detail;
     this.writer.add(r);
     this.writer.flush();
@@ -214,22 +232,31 @@ export class Session {
 
   /** Whether the guest's serial driver listens for input (it has enabled the receive interrupt). */
   consoleListening(): boolean {
-    return this.pc.uart.receiverListening();
+    return this.m.consoleListening();
   }
 
   /** Guest time since power-on, in nanoseconds. */
   guestTimeNs(): number {
-    return this.pc.nowNs();
+    return this.m.nowNs();
   }
 
   /** The machine's state digest (what the recording's hash records hold). */
   stateHash(): string {
-    return stateHash(this.pc);
+    return this.m.stateHash();
   }
 
   position(): Position {
-    const cpu = this.pc.cpu;
-    return { icount: cpu.icount, ns: this.pc.nowNs(), cs: cpu.segSel[1], eip: cpu.eip >>> 0 };
+    return { icount: this.m.pc.cpu.icount, ns: this.m.nowNs(), ...this.m.guestPc() };
+  }
+
+  /** One line on why the guest stopped, when there is more to say than the stop (a VMM's reason, an exception). */
+  stopDetail(): string | undefined {
+    return this.m.stopDetail();
+  }
+
+  /** The stack's account of the run by layer (null on the bare machine). */
+  summary(): StackSummary | null {
+    return this.m instanceof Stack ? this.m.summary() : null;
   }
 
   /** Replay: whether every record has been played (the run reached the recording's end). */
@@ -237,22 +264,17 @@ export class Session {
     return this.cursor >= this.script.length;
   }
 
-  /** The exception that stopped the machine, when it stopped on one. */
-  lastException(): { vector: number; errorCode: number } {
-    return { vector: this.pc.cpu.excVector, errorCode: this.pc.cpu.excCode };
-  }
-
   private replayTo(max: number, onProgress?: () => void): Stop {
-    const pc = this.pc;
+    const m = this.m;
     for (;;) {
       const next = this.script[this.cursor];
       if (next === undefined || next.t === "header") {
         // Past the last record (a recording cut short): nothing more is known to be true.
         return Stop.REQUEST;
       }
-      if (next.icount > max) return pc.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
-      const stop = pc.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
-      const here = { icount: pc.cpu.icount, ns: pc.nowNs() };
+      if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
+      const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
+      const here = { icount: m.pc.cpu.icount, ns: m.nowNs() };
       if (next.t === "end") {
         // A stop the recording did not end with, or the end's position missed: diverged. (At
         // the position itself, an idle guest may report BUDGET: its idle time was cut there.)
@@ -273,7 +295,7 @@ export class Session {
       }
       if (next.t === "hash") this.check(next.hash, here, "state hash");
       else if (next.kind === "console") {
-        const n = pc.consoleInput(next.data);
+        const n = m.consoleInput(next.data);
         if (n !== next.data.length) throw new DivergenceError(here, `the UART to take ${next.data.length} input bytes`, `room for ${n}`);
       }
       this.cursor++;
@@ -281,7 +303,7 @@ export class Session {
   }
 
   private check(expected: string, at: { icount: number; ns: number }, what: string): void {
-    const got = stateHash(this.pc);
+    const got = this.m.stateHash();
     if (got !== expected) throw new DivergenceError(at, `${what} ${expected}`, got);
   }
 }

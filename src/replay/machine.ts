@@ -1,0 +1,98 @@
+// What a Session drives: the bare PC, or the full stack (the PC running the L4 kernel, the VMM
+// and the guest in a VM). Both answer in the same terms — a position (icount, guest ns), a stop,
+// console bytes in and out, a state digest — so recording and replay do not care which it is.
+
+import { createHash } from "node:crypto";
+import { Packr } from "msgpackr";
+import { Stop } from "../machine/cpu/cpu.js";
+import type { Pc } from "../machine/pc.js";
+
+export interface RunOptions {
+  /** Stop when this many instructions have retired in total (the guest's own instructions). */
+  maxInsns?: number;
+  /**
+   * A position in history is (icount, guest time): with untilNs the run also goes on, without
+   * retiring more than maxInsns, until guest time reaches it.
+   */
+  untilNs?: number;
+  /** A pause for the host: stop (BUDGET) once guest time reaches this. */
+  maxNs?: number;
+  onSlice?: () => void;
+  /** Asked when the machine is about to idle: true if the host has just given it input. */
+  onIdle?: () => boolean;
+}
+
+export interface Machine {
+  readonly pc: Pc;
+  run(opts: RunOptions): Stop;
+  nowNs(): number;
+  /** Host console input into the physical UART; returns how many bytes it took. */
+  consoleInput(bytes: Uint8Array): number;
+  /** Whether the guest's serial driver listens (its UART's receive interrupt is enabled). */
+  consoleListening(): boolean;
+  /** The digest of the whole state (what recordings' hash records hold). */
+  stateHash(): string;
+  /** Where the guest is: its code segment selector and EIP. */
+  guestPc(): { cs: number; eip: number };
+  /** One line on why the guest stopped, when the machine knows more than the Stop says. */
+  stopDetail(): string | undefined;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** SHA-256 of RAM (read in place) and the rest of the state as plain data, as 32 hex digits. */
+export function digest(ram: Uint8Array, rest: unknown): string {
+  const h = createHash("sha256");
+  h.update(ram);
+  h.update(packr.pack(asBytes(rest)));
+  return h.digest("hex").slice(0, 32);
+}
+
+/**
+ * `v` with every typed array other than a Uint8Array seen as its bytes: msgpackr without its
+ * extension types packs a Uint32Array's length in elements but copies bytes, so the rest of the
+ * record is whatever memory follows (a different digest for the same state).
+ */
+function asBytes(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (ArrayBuffer.isView(v)) return v instanceof Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (Array.isArray(v)) return v.some((x) => x !== null && typeof x === "object") ? v.map(asBytes) : v;
+  const o = v as { [k: string]: unknown };
+  const out: { [k: string]: unknown } = {};
+  for (const k of Object.keys(o)) out[k] = asBytes(o[k]);
+  return out;
+}
+
+/** The PC alone, its guest on the bare metal. */
+export class BareMachine implements Machine {
+  constructor(readonly pc: Pc) {}
+
+  run(opts: RunOptions): Stop {
+    return this.pc.run({ maxInsns: opts.maxInsns, untilNs: opts.untilNs, maxNs: opts.maxNs, onSlice: opts.onSlice, onIdle: opts.onIdle });
+  }
+
+  nowNs(): number {
+    return this.pc.nowNs();
+  }
+
+  consoleInput(bytes: Uint8Array): number {
+    return this.pc.consoleInput(bytes);
+  }
+
+  consoleListening(): boolean {
+    return this.pc.uart.receiverListening();
+  }
+
+  stateHash(): string {
+    return digest(this.pc.mem.u8, this.pc.save({ ram: false }));
+  }
+
+  guestPc(): { cs: number; eip: number } {
+    return { cs: this.pc.cpu.segSel[1], eip: this.pc.cpu.eip >>> 0 };
+  }
+
+  stopDetail(): string | undefined {
+    const cpu = this.pc.cpu;
+    return cpu.stopReason === Stop.EXCEPTION ? `exception ${cpu.excVector} (error code ${cpu.excCode})` : undefined;
+  }
+}

@@ -1,0 +1,180 @@
+// The full stack of the thesis on the emulated PC: the L4 kernel on the PC's Platform (VT-x,
+// the PIC, RAM, ports), the VMM as its root task, and the guest in a VM. The guest's console is
+// the VMM's virtual UART, forwarded to the PC's physical COM1 through ports L4 granted the VMM.
+//
+// Physical memory: [0, 2 MiB) sigma0's, [2, 4 MiB) the kernel's (EPT tables), [4 MiB, 4 MiB +
+// guest RAM) the VMM's frames that back guest RAM, then the platform's area (VMXON, VMCSs).
+
+import { exitReasonName, GuestField } from "../l4/api.js";
+import { Kernel, type KernelState } from "../l4/kernel.js";
+import { Stop } from "../machine/cpu/cpu.js";
+import { Pc, type PcState } from "../machine/pc.js";
+import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
+import { BareMachine, digest, type Machine, type RunOptions } from "./machine.js";
+import { PLATFORM_AREA, PcPlatform, type PcPlatformState } from "./pc-platform.js";
+
+const MiB = 1 << 20;
+/** The 16550's IER bit that enables the received-data interrupt. */
+const IER_RDI = 0x01;
+const KERNEL_MEMORY = { base: 2 * MiB, size: 2 * MiB };
+/** Where the VMM's frames for guest RAM start (the VMM's first fit from 4 MiB up). */
+const GUEST_RAM_PHYS = 4 * MiB;
+/** Ports of the platform's own chips (the PIC pair, its ELCR, the PIT): no task may have them. */
+const RESERVED_PORTS: [number, number][] = [[0x20, 2], [0xa0, 2], [0x4d0, 2], [0x40, 4], [0x61, 1]];
+
+export interface StackConfig {
+  /** Guest RAM in bytes (the PC has that much more for the kernel, the VMM's frames and the platform). */
+  ramSize: number;
+  boot: BootImage;
+  console: (byte: number) => void;
+  rtcEpochSeconds: number;
+}
+
+export interface StackState {
+  pc: PcState;
+  platform: PcPlatformState;
+  kernel: KernelState;
+}
+
+/** What the run was, by layer: for `afterglow run`'s summary. */
+export interface StackSummary {
+  instructions: number;
+  guestNs: number;
+  /** VM exits as the kernel saw them (the external interrupts it keeps to itself included). */
+  exits: { reason: number; name: string; count: number }[];
+  totalExits: number;
+  ipcs: number;
+  contextSwitches: number;
+  syscalls: number;
+  irqs: number;
+  vmm: VmmSummary;
+}
+
+export class Stack implements Machine {
+  readonly pc: Pc;
+  readonly platform: PcPlatform;
+  readonly kernel: Kernel;
+  private readonly bare: BareMachine;
+
+  constructor(cfg: StackConfig) {
+    if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
+    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+    this.bare = new BareMachine(this.pc);
+    this.platform = new PcPlatform(this.pc);
+    this.kernel = new Kernel(this.platform, {
+      programs: VMM_PROGRAMS,
+      kernelMemory: KERNEL_MEMORY,
+      reservedPorts: RESERVED_PORTS,
+      root: vmmImage({ ramSize: cfg.ramSize, ramPhys: GUEST_RAM_PHYS, boot: cfg.boot, rtcEpochSeconds: cfg.rtcEpochSeconds }),
+    });
+  }
+
+  /** The VMM's state (a kernel restore replaces the object: ask again each time). */
+  vmm(): VmmState {
+    const s = vmmStateOf(this.kernel.thread(this.kernel.rootTask)?.progState);
+    if (s === null) throw new Error("stack: the root task is not the VMM");
+    return s;
+  }
+
+  run(opts: RunOptions): Stop {
+    const host = this.platform.host;
+    const timed = opts.untilNs !== undefined && opts.untilNs > -Infinity;
+    // A position with a time is reached by time (the guest's instructions follow from it, and an
+    // exiting instruction retires none); without one, by the instruction count.
+    host.insnLimit = timed ? Infinity : (opts.maxInsns ?? Infinity);
+    host.stopped = null;
+    host.onSlice = opts.onSlice;
+    host.onIdle = opts.onIdle;
+    const until = Math.min(timed ? opts.untilNs! : Infinity, opts.maxNs ?? Infinity);
+    try {
+      let stop = this.guestStop();
+      if (stop !== null) return stop;
+      if (!timed && this.pc.cpu.icount >= host.insnLimit) return Stop.BUDGET;
+      const r = this.kernel.run(until, () => host.stopped !== null || this.guestStop() !== null);
+      stop = this.guestStop();
+      if (stop !== null) return stop;
+      if (r === "idle") return Stop.IDLE;
+      return host.stopped ?? Stop.BUDGET;
+    } finally {
+      host.onSlice = host.onIdle = undefined;
+    }
+  }
+
+  /** How the guest ended, once the VMM says it did. */
+  private guestStop(): Stop | null {
+    const s = this.vmm();
+    switch (s.status) {
+      case "starting":
+      case "running":
+        return null;
+      case "halted":
+      case "off":
+        return Stop.HALT;
+      case "reset":
+        return Stop.RESET;
+      case "failed":
+        return /triple fault/.test(s.reason ?? "") ? Stop.SHUTDOWN : Stop.EXCEPTION;
+    }
+  }
+
+  stopDetail(): string | undefined {
+    return this.vmm().reason ?? undefined;
+  }
+
+  nowNs(): number {
+    return this.pc.nowNs();
+  }
+
+  consoleInput(bytes: Uint8Array): number {
+    return this.bare.consoleInput(bytes);
+  }
+
+  /** The guest's own UART, the VMM's virtual one, is what must be listening. */
+  consoleListening(): boolean {
+    return (this.vmm().devices.uart.ier & IER_RDI) !== 0;
+  }
+
+  save(): StackState {
+    return { pc: this.pc.save(), platform: this.platform.save(), kernel: this.kernel.save() };
+  }
+
+  restore(s: StackState): void {
+    this.pc.restore(s.pc);
+    this.platform.restore(s.platform);
+    this.kernel.restore(s.kernel);
+  }
+
+  stateHash(): string {
+    return digest(this.pc.mem.u8, { pc: this.pc.save({ ram: false }), platform: this.platform.save(), kernel: this.kernel.save() });
+  }
+
+  guestPc(): { cs: number; eip: number } {
+    const id = this.vcpuNo();
+    if (id < 0) return { cs: 0, eip: 0 };
+    return { cs: this.platform.peek(id, GuestField.CS_SEL), eip: this.platform.peek(id, GuestField.EIP) };
+  }
+
+  /** The VCPU's thread number (the platform's name for it), or -1 before it exists. */
+  private vcpuNo(): number {
+    const t = this.kernel.thread(this.vmm().vcpu);
+    return t?.vcpu?.created ? t.no : -1;
+  }
+
+  summary(): StackSummary {
+    const st = this.kernel.s.stats;
+    const exits = Object.entries(st.exitsByReason)
+      .map(([r, count]) => ({ reason: Number(r), name: exitReasonName(Number(r)), count }))
+      .sort((a, b) => b.count - a.count || a.reason - b.reason);
+    return {
+      instructions: this.pc.cpu.icount,
+      guestNs: this.pc.nowNs(),
+      exits,
+      totalExits: st.vmExits,
+      ipcs: st.ipcs,
+      contextSwitches: st.contextSwitches,
+      syscalls: st.syscalls,
+      irqs: st.irqs,
+      vmm: vmmSummary(this.vmm()),
+    };
+  }
+}
