@@ -1,0 +1,116 @@
+// The full stack on the emulated PC: the L4 kernel on the PC's platform, the VMM as its root task,
+// the built-in guests in a VM. The guest must see the same machine as on the bare PC, and the
+// stack must be as deterministic as the bare machine: however the host cuts its runs, and across
+// a snapshot restored into a new stack, the state is the same.
+
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "../../test/layers.js";
+import { nasm } from "../../test/support/cpu.js";
+import { Stop } from "../machine/cpu/cpu.js";
+import { Pc } from "../machine/pc.js";
+import { BareMachine } from "./machine.js";
+import { Stack } from "./stack.js";
+
+const HELLO = new Uint8Array(readFileSync(join(ROOT, "guests", "builtin", "hello.bin")));
+const ECHO = new Uint8Array(readFileSync(join(ROOT, "guests", "builtin", "echo.bin")));
+const MiB = 1 << 20;
+
+function stack(image: Uint8Array, out: number[] = []): Stack {
+  return new Stack({ ramSize: 8 * MiB, boot: { kind: "flat", image }, console: (b) => out.push(b), rtcEpochSeconds: 1_700_000_000 });
+}
+
+const text = (b: number[]) => Buffer.from(b).toString("latin1");
+
+describe("the full stack", () => {
+  it("runs the built-in guest in a VM with the same console output as the bare PC", () => {
+    const out: number[] = [];
+    const s = stack(HELLO, out);
+    expect(s.run({})).toBe(Stop.HALT);
+    const bareOut: number[] = [];
+    const pc = new Pc({ ramSize: 8 * MiB, console: (b) => bareOut.push(b), rtcEpochSeconds: 1_700_000_000 });
+    pc.loadBootImage(HELLO);
+    expect(new BareMachine(pc).run({})).toBe(Stop.HALT);
+    expect(text(out)).toBe(text(bareOut));
+    expect(text(out)).toContain("afterglow: 10 timer interrupts while idle\n");
+    expect(s.stopDetail()).toBe("the guest halted with interrupts off");
+  });
+
+  it("summarizes the run by layer: exits by reason, IPCs, context switches, the VMM's work", () => {
+    const s = stack(HELLO);
+    s.run({});
+    const sum = s.summary();
+    const exits = Object.fromEntries(sum.exits.map((e) => [e.name, e.count]));
+    // The guest polls its UART (I/O exits), faults its pages in (EPT), idles with HLT between ticks.
+    expect(exits.IO_INSTRUCTION).toBeGreaterThan(300);
+    expect(exits.HLT).toBeGreaterThanOrEqual(10);
+    expect(exits.EPT_VIOLATION).toBeGreaterThanOrEqual(1);
+    expect(sum.totalExits).toBe(sum.exits.reduce((a, e) => a + e.count, 0));
+    // Every exit is at least a message to the VMM and its reply.
+    expect(sum.ipcs).toBeGreaterThan(sum.totalExits);
+    expect(sum.contextSwitches).toBeGreaterThan(sum.totalExits);
+    expect(sum.vmm.injections).toEqual([{ vector: 0x20, count: 22 }]);
+    expect(sum.instructions).toBe(s.pc.cpu.icount);
+  });
+
+  it("reaches the same state however the host cuts its runs", () => {
+    const whole = stack(HELLO);
+    whole.run({});
+    const cut = stack(HELLO);
+    // Instruction limits, guest-time pauses and positions (icount, ns) of all sizes, in turn.
+    let step = 0;
+    for (let stop = Stop.BUDGET; stop === Stop.BUDGET; step++) {
+      const n = 997 + ((step * 7919) % 20011);
+      if (step % 3 === 0) stop = cut.run({ maxInsns: cut.pc.cpu.icount + n });
+      else if (step % 3 === 1) stop = cut.run({ maxNs: cut.nowNs() + n * 13 });
+      else stop = cut.run({ maxInsns: Number.MAX_SAFE_INTEGER, untilNs: cut.nowNs() + n * 10 });
+    }
+    expect(step).toBeGreaterThan(50);
+    expect(cut.pc.cpu.icount).toBe(whole.pc.cpu.icount);
+    expect(cut.nowNs()).toBe(whole.nowNs());
+    expect(cut.stateHash()).toBe(whole.stateHash());
+  });
+
+  it("goes on identically from a snapshot restored into a new stack", () => {
+    const a = stack(HELLO);
+    a.run({ maxInsns: 300_000 });
+    const snap = a.save();
+    const mid = a.stateHash();
+    const outB: number[] = [];
+    const b = stack(HELLO, outB);
+    b.restore(structuredClone(snap));
+    expect(b.stateHash()).toBe(mid);
+    const outA: number[] = [];
+    const a2 = stack(HELLO, outA);
+    a2.restore(snap);
+    expect(a2.run({})).toBe(Stop.HALT);
+    expect(b.run({})).toBe(Stop.HALT);
+    expect(b.stateHash()).toBe(a2.stateHash());
+    expect(text(outB)).toBe(text(outA));
+    expect(text(outB)).toContain("afterglow: done\n");
+  });
+
+  it("takes console input through the physical UART, the VMM's IRQ thread and the virtual UART", () => {
+    const out: number[] = [];
+    const s = stack(ECHO, out);
+    const lines = ["hello\n", "q"];
+    const stop = s.run({
+      onIdle: () => {
+        if (lines.length === 0 || !s.consoleListening()) return false;
+        return s.consoleInput(new TextEncoder().encode(lines.shift()!)) > 0;
+      },
+    });
+    expect(stop).toBe(Stop.HALT);
+    expect(text(out)).toMatch(/^echo: type; q quits\nHELLO\n[0-9A-F]{4}\nQecho: bye\n$/);
+    expect(s.summary().vmm.counters.inputBytes).toBe(7);
+  });
+
+  it("reports an idle guest when only input could wake it", () => {
+    // Interrupts on, no timer programmed, asleep in HLT: the VMM parks the VCPU and has no
+    // deadline, so every thread waits and the kernel says so.
+    const s = stack(nasm("sti\nsleep: hlt\njmp sleep", 16, 0x7c00));
+    expect(s.run({})).toBe(Stop.IDLE);
+    expect(s.pc.cpu.icount).toBeLessThan(10);
+  });
+});
