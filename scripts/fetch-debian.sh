@@ -5,15 +5,25 @@
 #   vmlinuz-686    the 686 kernel's bzImage as Debian ships it (the Linux boot loader plans it)
 #   config-686     that kernel's build configuration
 #   vmlinuz-686-pae, config-686-pae   the same for linux-image-686-pae (only with --pae)
+#   vmlinux-dbg    the 686 kernel's vmlinux with DWARF, from linux-image-<version>-686-dbg for the
+#                  very kernel in VERSIONS (only with --dbg: the package is 760 MB; only the one file
+#                  is kept), for gdb on the guest
 #   VERSIONS       one line per package: "<name> <package> <version>"
 # Idempotent: reuses what the cache already holds; CI calls it before the tests.
-# Usage: scripts/fetch-debian.sh [--pae] [CACHE_DIR]   (default: guests/cache)
+# Usage: scripts/fetch-debian.sh [--pae] [--dbg] [CACHE_DIR]   (default: guests/cache)
 # Needs root only to add the i386 architecture and fetch its package lists; once
 # `dpkg --add-architecture i386 && apt-get update` has run, apt-get download works unprivileged.
 set -eu
 
 pae=no
-if [ "${1:-}" = "--pae" ]; then pae=yes; shift; fi
+dbg=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --pae) pae=yes; shift ;;
+    --dbg) dbg=yes; shift ;;
+    *) break ;;
+  esac
+done
 cache=${1:-"$(dirname "$0")/../guests/cache"}
 scripts=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$cache"
@@ -86,3 +96,21 @@ if [ "$pae" = yes ] && { [ ! -s "$cache/vmlinuz-686-pae" ] || [ ! -s "$cache/con
 fi
 
 rm -rf "$work"
+
+# The debug vmlinux of the exact 686 kernel VERSIONS names: linux-image-<abi>-686 -> ...-686-dbg at
+# the same version. Streamed out of the .deb: only the vmlinux is written to disk.
+if [ "$dbg" = yes ] && { [ ! -s "$cache/vmlinux-dbg" ] || ! recorded linux-image-686-dbg; }; then
+  ensure_i386
+  set -- $(grep '^linux-image-686 ' "$cache/VERSIONS")
+  pkg="$2-dbg"
+  kver=$3
+  mkdir -p "$work"
+  (cd "$work" && apt-get download -qq "$pkg:i386=$kver")
+  deb=$(ls "$work"/"$pkg"_*_i386.deb | head -n 1)
+  rm -rf "${work:?}/dbg" && mkdir -p "$work/dbg"
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/dbg" --wildcards '*/boot/vmlinux-*'
+  rm -f "$deb"
+  mv "$(ls "$work"/dbg/usr/lib/debug/boot/vmlinux-* | head -n 1)" "$cache/vmlinux-dbg"
+  record linux-image-686-dbg "$pkg" "$kver"
+  rm -rf "$work"
+fi

@@ -8,6 +8,7 @@ import { Session, Stop, sha256 } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { Progress, parsePositive } from "./run.js";
+import { replayUnderGdb } from "./gdb.js";
 
 const ROLE_OPTION: { [role: string]: "image" | "kernel" | "initrd" } = { "boot image": "image", kernel: "kernel", initrd: "initrd" };
 
@@ -20,7 +21,10 @@ export function registerReplay(program: Command): void {
     .option("--kernel <file>", "the kernel, when the recording does not carry it")
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
-    .action((file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number }) => {
+    .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
+    .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string }) => {
+      if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
       const rec = load(file);
       const con = new HostConsole(undefined, { input: false });
       try {
@@ -128,3 +132,4 @@ function describe(rec: ReadRecording, file: string): string {
   return lines.join("\n") + "\n";
 }
 
+export { load as loadRecording, images as recordingImages };

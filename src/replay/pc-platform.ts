@@ -177,13 +177,14 @@ export class PcPlatform implements Platform {
 
   /**
    * A guest-state word of VCPU `id` without disturbing a guest that is in the CPU (for debuggers):
-   * the registers, EIP and CS.
+   * the registers, EIP and CS from the CPU while the guest is in it; any other VMCS word from its
+   * VMCS (which, while the guest is in the CPU, is as of the last entry: read the CPU instead).
    */
-  peek(id: number, field: GuestField.EIP | GuestField.ESP | GuestField.CS_SEL | GuestField.EAX | GuestField.ECX |
-    GuestField.EDX | GuestField.EBX | GuestField.EBP | GuestField.ESI | GuestField.EDI): number {
+  peek(id: number, field: Gf): number {
     const slot = this.s.vcpus[id];
     if (slot === undefined) return 0;
-    if (this.s.live === id) {
+    const fromCpu = field === GuestField.EIP || field === GuestField.ESP || field === GuestField.CS_SEL || GPR_REG[field] !== undefined;
+    if (this.s.live === id && fromCpu) {
       const cpu = this.pc.cpu;
       if (field === GuestField.EIP) return cpu.eip >>> 0;
       if (field === GuestField.ESP) return cpu.r32[ESP] >>> 0;
@@ -192,7 +193,9 @@ export class PcPlatform implements Platform {
     }
     const r = GPR_REG[field];
     if (r !== undefined) return slot.gprs[r];
+    if (field === GuestField.CR2) return slot.cr2;
     const enc = VMCS_FIELD[field];
+    if (enc === undefined) return 0;
     // Another VCPU's VMCS may be the current one: read the region without VMPTRLD.
     if (this.vmx.currentPtr === slot.vmcs) return this.vmx.vmcs.read(enc) >>> 0;
     const copy = new Vmcs();

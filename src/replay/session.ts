@@ -259,6 +259,11 @@ export class Session {
     return this.m instanceof Stack ? this.m.summary() : null;
   }
 
+  /** The machine, for the debugger (./debug.ts): host-side tools use the Session's API. */
+  get machine(): Machine {
+    return this.m;
+  }
+
   /** Replay: whether every record has been played (the run reached the recording's end). */
   replayDone(): boolean {
     return this.cursor >= this.script.length;
@@ -274,6 +279,8 @@ export class Session {
       }
       if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
       const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
+      // A debugger's breakpoint (./debug.ts) stopped the run short of the record: a pause, not a divergence.
+      if (stop === Stop.REQUEST && m.pc.cpu.hostDebug?.hit != null) return stop;
       const here = { icount: m.pc.cpu.icount, ns: m.nowNs() };
       if (next.t === "end") {
         // A stop the recording did not end with, or the end's position missed: diverged. (At

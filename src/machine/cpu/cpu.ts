@@ -9,7 +9,7 @@ import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
-import { debugAfter, debugBefore, debugRegsChanged } from "./debug.js";
+import { debugAfter, debugBefore, debugRegsChanged, HOST_ARMED, HOST_BREAK, hostDebugBefore, type HostDebug } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
 import { Fpu, type FpuState } from "./fpu/fpu.js";
 import type { Vmx } from "./vmx.js";
@@ -272,6 +272,8 @@ export class Cpu extends LazyFlags implements ByteSource {
   dbgRf = 0;
   /** Enabled instruction breakpoints, bit n for DRn. */
   dbgExec = 0;
+  /** The host debugger's breakpoints and watchpoints (./debug.ts), when one is attached; not state. */
+  hostDebug: HostDebug | null = null;
 
   /** The x87 FPU (./fpu/, instructions in ./ops/x87.ts). */
   readonly fpu = new Fpu();
@@ -785,6 +787,8 @@ export class Cpu extends LazyFlags implements ByteSource {
           }
         }
       } catch (e) {
+        // The host debugger's breakpoint: stopped before the instruction, nothing of it done.
+        if (e === HOST_BREAK) return (this.stopReason = Stop.REQUEST);
         if (e !== FAULT) throw e;
         this.eip = this.insnEip;
         if (this.trapExceptions) return (this.stopReason = Stop.EXCEPTION);
@@ -878,6 +882,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** Debug checks before an instruction: see ./debug.ts for the run loop's contract. */
   debugBefore(): void {
     if ((this.dbgArmed & 2) !== 0) this.vmx?.boundary(); // interrupt-window exiting (./vmx.ts)
+    if ((this.dbgArmed & HOST_ARMED) !== 0) hostDebugBefore(this);
     debugBefore(this);
   }
 

@@ -25,6 +25,7 @@
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
 import { Stop, Vec, type Cpu } from "./cpu.js";
+import { GUEST_WATCHES, HOST_WATCHES } from "./mmu.js";
 
 /** DR6 bits. */
 export const enum Dr6 { B0 = 1, B1 = 2, B2 = 4, B3 = 8, BD = 0x2000, BS = 0x4000, BT = 0x8000 }
@@ -61,7 +62,8 @@ export function debugRegsChanged(cpu: Cpu): void {
   const had = cpu.paging.watchCount;
   cpu.dbgExec = exec;
   cpu.paging.setWatches(wLin, wLen, wRw);
-  cpu.dbgArmed = exec !== 0 || cpu.paging.watchCount > 0 ? 1 : 0;
+  const guest = exec !== 0 || wLen[0] + wLen[1] + wLen[2] + wLen[3] > 0;
+  cpu.dbgArmed = (cpu.dbgArmed & HOST_ARMED) | (guest ? 1 : 0);
   if (had !== cpu.paging.watchCount) cpu.paging.hits = 0;
 }
 
@@ -91,9 +93,11 @@ export function debugAfter(cpu: Cpu): void {
     cpu.dbgRf = 0;
     cpu.flags &= ~Flag.RF;
   }
-  const bits = cpu.dbgTrap | cpu.paging.hits;
+  const hits = cpu.paging.hits;
+  const bits = cpu.dbgTrap | (hits & 0xf);
   cpu.dbgTrap = 0;
   cpu.paging.hits = 0;
+  if (hits >>> GUEST_WATCHES !== 0) hostWatchHit(cpu, hits >>> GUEST_WATCHES);
   if (bits === 0) return;
   cpu.dr[6] = (cpu.dr[6] & ~0xf) | bits;
   deliverDebugTrap(cpu);
@@ -114,4 +118,80 @@ export function deliverDebugTrap(cpu: Cpu): void {
 export function taskSwitchTrap(cpu: Cpu): void {
   cpu.dbgTrap |= Dr6.BT;
   cpu.dbgPending = 1;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The host debugger's breakpoints and watchpoints (src/replay/debug.ts). They live here, in the
+// emulator, and never in guest memory or the guest's debug registers; they are not guest state
+// (never saved). Armed, they make the run loop call debugBefore/debugAfter (`dbgArmed` bit 2, as
+// DR7 does for the guest); unarmed they cost nothing. An instruction breakpoint stops the CPU
+// before the instruction (run returns REQUEST with EIP at it); a watchpoint after the accessing
+// instruction. The check is per instruction, so a stop lands on the same icount however the run
+// is sliced.
+
+/** dbgArmed bit: the host debugger has breakpoints, watchpoints or a stop before the next instruction. */
+export const HOST_ARMED = 4;
+
+/** Thrown by the before-instruction check to leave the run loop with nothing executed. */
+export const HOST_BREAK: { readonly hostBreak: true } = Object.freeze({ hostBreak: true });
+
+/** What stopped the CPU for the host debugger. */
+export type HostHit =
+  | { kind: "exec"; lin: number }
+  | { kind: "watch"; slot: number }
+  | { kind: "next" }
+  | { kind: "exit" };
+
+export class HostDebug {
+  /** Linear addresses of instruction breakpoints (as int32). */
+  readonly exec = new Set<number>();
+  /** Watchpoints by host slot: linear start, length (0 = free), mask (1 writes, 2 reads). */
+  readonly watchLin = new Int32Array(HOST_WATCHES);
+  readonly watchLen = new Int32Array(HOST_WATCHES);
+  readonly watchRw = new Int32Array(HOST_WATCHES);
+  /** Stop before the next instruction, whatever it is (a debugger attaching at the first one). */
+  stopNext = false;
+  /** A resumed run does not stop at the breakpoint it starts on: the instruction at (icount, lin). */
+  skipIcount = -1;
+  skipLin = 0;
+  /** Why the CPU stopped for the debugger; cleared by the debugger before each run. */
+  hit: HostHit | null = null;
+
+  constructor(private readonly cpu: Cpu) {}
+
+  /** Breakpoints, watchpoints or stopNext changed: arm the run loop's checks and the MMU's watches. */
+  changed(): void {
+    const cpu = this.cpu;
+    cpu.paging.setHostWatches(this.watchLin, this.watchLen, this.watchRw);
+    let watches = 0;
+    for (let k = 0; k < HOST_WATCHES; k++) watches += this.watchLen[k];
+    const armed = this.exec.size > 0 || watches > 0 || this.stopNext;
+    cpu.dbgArmed = armed ? cpu.dbgArmed | HOST_ARMED : cpu.dbgArmed & ~HOST_ARMED;
+  }
+}
+
+/** Before an instruction, with HOST_ARMED: throws HOST_BREAK at a breakpoint. */
+export function hostDebugBefore(cpu: Cpu): void {
+  const h = cpu.hostDebug;
+  if (h === null) return;
+  if (h.stopNext) {
+    h.stopNext = false;
+    h.changed();
+    h.hit = { kind: "next" };
+    throw HOST_BREAK;
+  }
+  if (h.exec.size === 0) return;
+  const lin = (cpu.segBase[Seg.CS] + cpu.eip) | 0;
+  if (!h.exec.has(lin) || (cpu.icount === h.skipIcount && lin === h.skipLin)) return;
+  h.hit = { kind: "exec", lin };
+  throw HOST_BREAK;
+}
+
+/** The instruction just completed touched a host watchpoint (`slots`: bit k for host slot k). */
+function hostWatchHit(cpu: Cpu, slots: number): void {
+  const h = cpu.hostDebug;
+  if (h === null) return;
+  h.hit = { kind: "watch", slot: 31 - Math.clz32(slots & -slots) };
+  // A HLT that asked to stop still halts: the CPU resumes halted.
+  if (!cpu.stopRequested || cpu.stopReason === Stop.HALT) cpu.requestStop(Stop.REQUEST);
 }

@@ -35,6 +35,11 @@ export const enum Tlb { R = 1, W = 2, X = 4, G = 8, LARGE = 0x10 }
 /** Offset of the user entries in the TLB array (and the value of `Mmu.user` at CPL 3). */
 export const USER_HALF = 1 << 20;
 
+/** Data-breakpoint slots: DR0–DR3's, then as many for a debugger on the host. */
+export const GUEST_WATCHES = 4;
+export const HOST_WATCHES = 4;
+const WATCH_SLOTS = GUEST_WATCHES + HOST_WATCHES;
+
 const CR0_WP = 0x10000, CR0_PG = 0x80000000 | 0;
 const CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80;
 const EFER_NXE = 0x800;
@@ -105,11 +110,13 @@ export class Mmu {
   /** Counts invalidations, so holders of a translation (the CPU's fetch path) can tell it is stale. */
   generation = 0;
 
-  // Data breakpoints (from DR0–DR3/DR7, set by ./debug.ts): linear start, length, 1 = write-only
-  // or 3 = read/write, and the DR6 bit of each; `hits` collects the DR6 bits of matches.
-  readonly watchLin = new Int32Array(4);
-  readonly watchLen = new Int32Array(4);
-  readonly watchRw = new Int32Array(4);
+  // Data breakpoints: slots 0–3 from DR0–DR3/DR7 (set by ./debug.ts), slots 4–7 the host
+  // debugger's (never guest state). Linear start, length, and what is watched as a mask (1 = writes,
+  // 2 = reads: DR7's 1 = write-only and 3 = read/write); `hits` collects bit k for slot k (bits 0–3
+  // are DR6's B0–B3).
+  readonly watchLin = new Int32Array(WATCH_SLOTS);
+  readonly watchLen = new Int32Array(WATCH_SLOTS);
+  readonly watchRw = new Int32Array(WATCH_SLOTS);
   watchCount = 0;
   hits = 0;
 
@@ -396,7 +403,7 @@ export class Mmu {
   // Data breakpoints
 
   private watched(page: number): boolean {
-    for (let k = 0; k < 4; k++) {
+    for (let k = 0; k < WATCH_SLOTS; k++) {
       if (this.watchLen[k] !== 0 && this.watchLin[k] >>> 12 === page) return true;
     }
     return false;
@@ -404,23 +411,32 @@ export class Mmu {
 
   private checkWatch(lin: number, size: number, write: boolean): void {
     const a = lin >>> 0, b = a + size;
-    for (let k = 0; k < 4; k++) {
+    for (let k = 0; k < WATCH_SLOTS; k++) {
       const len = this.watchLen[k];
-      if (len === 0 || (!write && this.watchRw[k] !== 3)) continue;
+      if (len === 0 || (this.watchRw[k] & (write ? 1 : 2)) === 0) continue;
       const w = this.watchLin[k] >>> 0;
       if (a < w + len && w < b) this.hits |= 1 << k;
     }
   }
 
-  /** Sets the data breakpoints (`len` 0 = none) and flushes the TLB so their pages miss. */
+  /** Sets the guest's data breakpoints (`len` 0 = none) and flushes the TLB so their pages miss. */
   setWatches(lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
-    let n = 0;
-    for (let k = 0; k < 4; k++) {
-      this.watchLin[k] = lins[k];
-      this.watchLen[k] = lens[k];
-      this.watchRw[k] = rws[k];
-      if (lens[k] !== 0) n++;
+    this.setSlots(0, lins, lens, rws);
+  }
+
+  /** Sets the host debugger's watchpoints (up to HOST_WATCHES; `len` 0 = none), slots 4–7. */
+  setHostWatches(lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
+    this.setSlots(GUEST_WATCHES, lins, lens, rws);
+  }
+
+  private setSlots(first: number, lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
+    for (let k = 0; k < GUEST_WATCHES; k++) {
+      this.watchLin[first + k] = lins[k] ?? 0;
+      this.watchLen[first + k] = lens[k] ?? 0;
+      this.watchRw[first + k] = rws[k] ?? 0;
     }
+    let n = 0;
+    for (let k = 0; k < WATCH_SLOTS; k++) if (this.watchLen[k] !== 0) n++;
     this.watchCount = n;
     this.enabled = this.paged || n > 0 || this.ept !== null;
     this.flushAll();

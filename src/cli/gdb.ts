@@ -1,0 +1,112 @@
+// gdb on the guest: `afterglow replay FILE --gdb [HOST:]PORT` and `afterglow run … --gdb …` stop
+// at the guest's first instruction and wait for gdb, printing the command line that attaches (as
+// rr does); `afterglow gdb FILE` starts gdb itself, attached to a replay of FILE.
+
+import { spawn } from "node:child_process";
+import type { Command } from "commander";
+import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress } from "../gdbstub/server.js";
+import { SessionTarget } from "../gdbstub/session-target.js";
+import { Debugger } from "../replay/debug.js";
+import { Session } from "../replay/session.js";
+import { HostConsole } from "./console.js";
+import { loadRecording, recordingImages } from "./replay.js";
+
+export interface GdbServeOptions {
+  /** An ELF with the guest's symbols, for the printed gdb command line. */
+  symbols?: string;
+  /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
+  onListening?: (at: ListenAddress) => void;
+}
+
+/** `--gdb`'s argument: [HOST:]PORT, 127.0.0.1 unless a host is given. */
+export function parseGdbAddress(text: string): ListenAddress {
+  const at = parseListenAddress(text);
+  if (at === undefined) throw new Error(`--gdb wants [HOST:]PORT, not "${text}"`);
+  return at;
+}
+
+/** The command that attaches gdb, quoted for a POSIX shell. */
+export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
+  const host = at.host === "0.0.0.0" || at.host === "::" ? "127.0.0.1" : at.host.includes(":") ? `[${at.host}]` : at.host;
+  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  return `gdb -ex ${q(`target remote ${host}:${at.port}`)}${symbols ? " " + q(symbols) : ""}`;
+}
+
+/**
+ * Serves gdb on the session until gdb kills it (`kill`, or quitting from `afterglow gdb`): the
+ * guest stops at its first instruction first. Resolves when the debug session is over.
+ */
+export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions = {}): Promise<{ server: GdbServer; done: Promise<void> }> {
+  const dbg = new Debugger(session);
+  const first = dbg.toFirstInstruction();
+  if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
+  const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n") });
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const server = await listenGdb(target, at, {
+    onKill: () => {
+      void server.close().then(finish);
+    },
+  });
+  if (opts.onListening) opts.onListening(server.address);
+  else {
+    process.stderr.write(
+      `afterglow: the guest is stopped at its first instruction, waiting for gdb on ${server.address.host}:${server.address.port}; attach with\n` +
+        `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
+    );
+  }
+  return { server, done: done.then(() => dbg.close()) };
+}
+
+export function registerGdb(program: Command): void {
+  program
+    .command("gdb")
+    .argument("<file>", "a recording made by `afterglow record`")
+    .description("replay a recording under gdb: starts gdb attached to the guest at its first instruction")
+    .option("--symbols <elf>", "the guest's symbols for gdb (for Linux: guests/cache/vmlinux-dbg from scripts/fetch-debian.sh --dbg)")
+    .option("--image <file>", "the boot image, when the recording does not carry it")
+    .option("--kernel <file>", "the kernel, when the recording does not carry it")
+    .option("--initrd <file>", "the initrd, when the recording does not carry it")
+    .option("--gdb-path <path>", "the gdb to run", "gdb")
+    .option("-x, --command <file>", "a gdb command file to run after attaching")
+    .action(async (file: string, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string }) => {
+      const rec = loadRecording(file);
+      const con = new HostConsole(undefined, { input: false });
+      try {
+        const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
+        let attach!: ListenAddress;
+        const { server, done } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a) });
+        const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
+        if (opts.command) args.push("-x", opts.command);
+        if (opts.symbols) args.unshift(opts.symbols);
+        const child = spawn(opts.gdbPath, args, { stdio: "inherit" });
+        // gdb owns the terminal: Ctrl-C interrupts the guest through it, not this process.
+        const ignore = () => {};
+        process.on("SIGINT", ignore);
+        const code = await new Promise<number>((resolve, reject) => {
+          child.on("error", (e) => reject(new Error(`cannot start ${opts.gdbPath}: ${e.message}`)));
+          child.on("exit", (c) => resolve(c ?? 1));
+        });
+        process.off("SIGINT", ignore);
+        await server.close();
+        void done;
+        process.exitCode = code;
+      } finally {
+        con.close();
+      }
+    });
+}
+
+/** `afterglow replay FILE --gdb [HOST:]PORT`. */
+export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string }): Promise<void> {
+  const at = parseGdbAddress(listen);
+  const rec = loadRecording(file);
+  const con = new HostConsole(undefined, { input: false });
+  try {
+    const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
+    const { done } = await serveGdb(session, at, { symbols: opts.symbols });
+    await done;
+  } finally {
+    con.close();
+  }
+}

@@ -1,0 +1,170 @@
+// The DebugTarget over a replay Session: the stub's target layer implemented with the Session's
+// debugging API (src/replay/debug.ts). Registers, memory, breakpoints and watchpoints map one to
+// one; a continue is a series of bounded runs of the Debugger; writes in a replay are refused by
+// the Debugger. The monitor commands reach the layers gdb does not know: the position in history
+// (`when`), the VMM's exits (`exits`, `break-exit`) and the L4 kernel's threads.
+
+import { describeExit, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
+import { monitorDispatcher, parseNumberArg } from "./monitor.js";
+import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
+import type {
+  Breakpoint, DebugTarget, ResumeRequest, ResumeResult, StopReason, TargetCapabilities, TargetError, TargetResult,
+} from "./target.js";
+
+const WRITABLE = new Set<string>(["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags"]);
+
+export interface SessionTargetOptions {
+  /** A line for the user (a divergence, the end of a replay), e.g. to stderr. */
+  onMessage?: (line: string) => void;
+}
+
+export class SessionTarget implements DebugTarget {
+  readonly capabilities: TargetCapabilities = { reverse: false };
+  private last: StopReason = { kind: "signal", signal: 5 };
+  readonly monitor: (command: string) => string | TargetError;
+
+  constructor(private readonly dbg: Debugger, private readonly options: SessionTargetOptions = {}) {
+    this.monitor = monitorDispatcher([
+      {
+        name: "when",
+        help: "where the machine is: icount, VM exit number, guest time, EIP",
+        run: () => {
+          const p = dbg.position();
+          return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}\n`;
+        },
+      },
+      {
+        name: "exits",
+        args: "[N]",
+        help: "the last N VM exits (default 10), oldest first",
+        run: (args) => {
+          const n = args.length === 0 ? 10 : parseNumberArg(args[0]);
+          if (n === undefined) return { error: "invalid", message: `exits: not a number: ${args[0]}` };
+          if (!dbg.hasStack) return "the bare machine has no VM exits\n";
+          const list = dbg.exits(n);
+          return list.length === 0 ? "no VM exits yet\n" : list.map((e) => describeExit(e) + "\n").join("");
+        },
+      },
+      {
+        name: "break-exit",
+        args: "[REASON [PORT|CR|QUAL]] | clear",
+        help: "stop when a VM exit matches (e.g. io 0x3f8, cr 3, hlt, any); no argument lists them",
+        run: (args) => {
+          if (args.length === 0) {
+            const l = dbg.exitBreaks();
+            return l.length === 0 ? "no exit breakpoints\n" : l.map((f, i) => `${i + 1}: ${f.text}\n`).join("");
+          }
+          if (args[0] === "clear" || args[0] === "delete") {
+            dbg.clearExitBreaks();
+            return "exit breakpoints cleared\n";
+          }
+          const reason = parseExitReason(args[0]);
+          if (reason === undefined) return { error: "invalid", message: `break-exit: unknown exit reason ${args[0]}` };
+          const value = args[1] === undefined ? undefined : parseNumberArg(args[1]);
+          if (args[1] !== undefined && value === undefined) return { error: "invalid", message: `break-exit: not a number: ${args[1]}` };
+          const err = dbg.addExitBreak({ reason, value, text: args.join(" ") });
+          if (err) return err;
+          return `will stop at VM exits matching: ${args.join(" ")}\n`;
+        },
+      },
+      {
+        name: "l4 threads",
+        help: "the L4 kernel's threads and their states",
+        run: () => {
+          if (!dbg.hasStack) return "the bare machine runs no L4 kernel\n";
+          const rows = dbg.threads().map((t) =>
+            [String(t.no).padStart(4), `0x${(t.id >>> 0).toString(16).padStart(8, "0")}`, t.kind.padEnd(4), t.state.padEnd(11),
+              `space ${t.space}`.padEnd(9), `prio ${t.priority}`.padEnd(8), t.program ?? ""].join("  ").trimEnd(),
+          );
+          return ["  no  id          kind  state        space     prio      program", ...rows].join("\n") + "\n";
+        },
+      },
+    ]);
+  }
+
+  readRegisters(): RegisterFile {
+    const r = this.dbg.registers();
+    const out = {} as RegisterFile;
+    const src = r as unknown as { [k: string]: number };
+    for (const n of REG32_NAMES) (out as unknown as { [k: string]: number })[n] = src[n] >>> 0;
+    ST_NAMES.forEach((n, i) => (out[n] = r.st[i]));
+    return out;
+  }
+
+  writeRegisters(values: Partial<RegisterFile>): TargetResult {
+    // gdb's G packet sends every register: those it cannot change must keep their values.
+    const now = this.readRegisters();
+    const w: Partial<Record<WritableRegister, number>> = {};
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) continue;
+      if (WRITABLE.has(k)) {
+        if ((v as number) >>> 0 !== (now as unknown as { [k: string]: number })[k]) w[k as WritableRegister] = (v as number) >>> 0;
+      } else if (typeof v === "number") {
+        if (v >>> 0 !== (now as unknown as { [k: string]: number })[k]) return { error: "unsupported", message: `${k} cannot be written` };
+      }
+    }
+    if (Object.keys(w).length === 0) return undefined;
+    return this.dbg.writeRegisters(w);
+  }
+
+  readMemory(addr: number, length: number): Uint8Array {
+    return this.dbg.readMemory(addr, length);
+  }
+
+  writeMemory(addr: number, bytes: Uint8Array): TargetResult {
+    return this.dbg.writeMemory(addr, bytes);
+  }
+
+  insertBreakpoint(bp: Breakpoint): TargetResult {
+    if (bp.type === "sw" || bp.type === "hw") return this.dbg.setBreakpoint(bp.type, bp.addr);
+    return this.dbg.setWatchpoint(bp.type, bp.addr, bp.length);
+  }
+
+  removeBreakpoint(bp: Breakpoint): TargetResult {
+    if (bp.type === "sw" || bp.type === "hw") return this.dbg.clearBreakpoint(bp.type, bp.addr);
+    return this.dbg.clearWatchpoint(bp.type, bp.addr, bp.length);
+  }
+
+  resume(req: ResumeRequest): ResumeResult | TargetError {
+    if (req.direction === "reverse") return { error: "unsupported", message: "reverse execution is not there yet" };
+    const s = req.action === "step" ? this.dbg.step() : this.dbg.run({ maxInsns: req.budget, first: req.first });
+    if (s.kind === "budget") return { state: "running" };
+    this.last = this.stopOf(s);
+    return { state: "stopped", stop: this.last };
+  }
+
+  interrupt(): StopReason {
+    this.last = { kind: "signal", signal: 2 };
+    return this.last;
+  }
+
+  stopReason(): StopReason {
+    return this.last;
+  }
+
+  private stopOf(s: DebugStop): StopReason {
+    switch (s.kind) {
+      case "step":
+      case "start":
+        return { kind: "signal", signal: 5 };
+      case "breakpoint":
+        return { kind: s.type === "sw" ? "swbreak" : "hwbreak" };
+      case "watch":
+        return { kind: "watch", watch: s.watch, addr: s.addr };
+      case "exit":
+        this.options.onMessage?.(`afterglow: stopped at VM exit ${describeExit(s.exit)}`);
+        return { kind: "signal", signal: 5 };
+      case "halted":
+        this.options.onMessage?.(`afterglow: the guest stopped${s.detail ? `: ${s.detail}` : ""}`);
+        return { kind: "halted" };
+      case "end":
+        this.options.onMessage?.("afterglow: replay reached the end of the recording");
+        return { kind: "historyEdge", edge: "end" };
+      case "diverged":
+        this.options.onMessage?.(`afterglow: ${s.message}`);
+        return { kind: "exited", code: 1 };
+      case "budget":
+        return { kind: "signal", signal: 5 };
+    }
+  }
+}

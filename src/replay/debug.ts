@@ -1,0 +1,583 @@
+// The Session's debugging API: what a debugger (the gdb stub, a TUI) needs from the machine, in
+// the guest's terms. Registers and memory of the guest, whichever machine runs it: on the bare PC
+// the CPU is the guest's; under the stack the guest's state is in the CPU while its VCPU is live
+// and in its VMCS otherwise, and guest RAM is the VMM's frames at GUEST_RAM_PHYS. Every read here
+// is a peek: it never suspends the guest, walks page tables without setting accessed bits, and
+// leaves the machine exactly as it was (a replay's state hashes still match).
+//
+// Breakpoints and watchpoints live in the emulator (the CPU's HostDebug, src/machine/cpu/debug.ts),
+// never in guest memory; they are checked per instruction, so a stop lands on the same icount
+// whatever the slices a debugger runs in. Running goes through Session.run, so a replay delivers
+// its inputs and checks its hashes on the way. For the stack the debugger also keeps the last VM
+// exits (from the kernel's observer, which is host-side and not state), can stop when an exit
+// matches a filter, and lists the L4 threads.
+
+import { exitReasonName, GuestField, threadNo } from "../l4/api.js";
+import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
+import { Stop } from "../machine/cpu/cpu.js";
+import { HOST_WATCHES } from "../machine/cpu/mmu.js";
+import { Seg } from "../x86/insn.js";
+import type { Machine } from "./machine.js";
+import { PLATFORM_AREA } from "./pc-platform.js";
+import { DivergenceError, type Session } from "./session.js";
+import { Stack } from "./stack.js";
+
+/** A guest-virtual (linear) address, translated through the guest's current page tables. */
+export type GuestVirt = number & { readonly __brand?: "GuestVirt" };
+
+export const GPR_NAMES = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"] as const;
+export const SEG_NAMES = ["es", "cs", "ss", "ds", "fs", "gs"] as const;
+
+/** The guest's registers as gdb's i386 core feature has them. */
+export interface GuestRegisters {
+  eax: number; ecx: number; edx: number; ebx: number; esp: number; ebp: number; esi: number; edi: number;
+  eip: number; eflags: number;
+  cs: number; ss: number; ds: number; es: number; fs: number; gs: number;
+  /** x87: control, status, full 16-bit tag word, last instruction and operand pointers, opcode. */
+  fctrl: number; fstat: number; ftag: number; fiseg: number; fioff: number; foseg: number; fooff: number; fop: number;
+  /** ST(0)..ST(7), 10 bytes each, little-endian as FSAVE stores them. */
+  st: Uint8Array[];
+}
+
+export type WritableRegister = (typeof GPR_NAMES)[number] | "eip" | "eflags";
+
+export type BreakKind = "sw" | "hw";
+export type WatchKind = "write" | "read" | "access";
+
+/** One VM exit as the debugger logs it. */
+export interface ExitEntry {
+  /** Sequence number from 0 among all exits of the run. */
+  n: number;
+  icount: number;
+  ns: number;
+  reason: number;
+  qualification: number;
+  /** The guest's EIP at the exit (the exiting instruction, for instruction exits). */
+  eip: number;
+}
+
+/** Which exits stop a run: a reason (or any), optionally one port, CR or qualification. */
+export interface ExitFilter {
+  reason: number | "any";
+  /** For IO_INSTRUCTION the port, for CR_ACCESS the control register, else the qualification. */
+  value?: number;
+  /** As the user wrote it. */
+  text: string;
+}
+
+/** Why a run or step ended. */
+export type DebugStop =
+  | { kind: "step" }
+  /** Stopped before the guest's next instruction when asked (attaching at the first instruction). */
+  | { kind: "start" }
+  | { kind: "breakpoint"; type: BreakKind; addr: GuestVirt }
+  | { kind: "watch"; watch: WatchKind; addr: GuestVirt }
+  | { kind: "exit"; exit: ExitEntry }
+  /** The slice's budget is spent: nothing stopped it (a continue goes on). */
+  | { kind: "budget" }
+  /** The guest stopped for good (halt, reset, triple fault, exception) or idles with nothing to wake it. */
+  | { kind: "halted"; stop: Stop; detail?: string }
+  /** Replay reached the end of the recording (or of its readable part). */
+  | { kind: "end" }
+  /** Replay departed from the recording: no further history. */
+  | { kind: "diverged"; message: string };
+
+export type DebugError = { error: "fault" | "refused" | "invalid"; message: string };
+export type DebugResult = DebugError | undefined;
+
+/** Where the machine is: a position that can be typed back (icount, and the exit number under the stack). */
+export interface DebugPosition {
+  icount: number;
+  ns: number;
+  /** VM exits so far (the next exit's number); 0 on the bare machine. */
+  exits: number;
+  eip: number;
+}
+
+export interface ThreadInfo {
+  no: number;
+  id: number;
+  kind: "user" | "vcpu";
+  state: string;
+  space: number;
+  priority: number;
+  program: string | null;
+}
+
+const MiB = 1 << 20;
+/** Where the VMM's frames for guest RAM start in the PC's RAM under the stack (stack.ts). */
+const GUEST_RAM_PHYS = 4 * MiB;
+const PAGE = 4096;
+const EXIT_RING = 1024;
+const CR0_PG = 0x80000000;
+const CR4_PSE = 0x10, CR4_PAE = 0x20;
+const PTE_P = 1, PTE_PS = 0x80;
+const IO_INSTRUCTION = 30, CR_ACCESS = 28;
+
+/** Short names a user types for exit reasons, besides the SDM's (IO_INSTRUCTION or io_instruction). */
+const REASON_ALIASES: { [name: string]: number } = {
+  io: IO_INSTRUCTION, cr: CR_ACCESS, ept: 48, extint: 1, irq: 1, intwin: 7, window: 7, exception: 0,
+  msr: 31, rdmsr: 31, wrmsr: 32, hlt: 12, cpuid: 10, invlpg: 14, rdtsc: 16, vmcall: 18,
+};
+
+/** The exit reason a name or number stands for, "any", or undefined. */
+export function parseExitReason(text: string): number | "any" | undefined {
+  const t = text.toLowerCase();
+  if (t === "any" || t === "all" || t === "*") return "any";
+  if (/^\d+$/.test(t)) return Number(t);
+  if (REASON_ALIASES[t] !== undefined) return REASON_ALIASES[t];
+  for (let r = 0; r < 80; r++) if (exitReasonName(r).toLowerCase() === t.replace(/-/g, "_")) return r;
+  return undefined;
+}
+
+/** One line for an exit: number, icount, reason and what the qualification says, EIP. */
+export function describeExit(e: ExitEntry): string {
+  const q = e.qualification >>> 0;
+  let what = `qualification 0x${q.toString(16)}`;
+  if (e.reason === IO_INSTRUCTION) {
+    const size = (q & 7) + 1, dir = (q & 8) !== 0 ? "in" : "out", str = (q & 0x10) !== 0 ? (dir === "in" ? "s" : "s") : "";
+    what = `${dir}${str} port 0x${(q >>> 16).toString(16)} (${size} byte${size > 1 ? "s" : ""}${(q & 0x20) !== 0 ? ", rep" : ""})`;
+  } else if (e.reason === CR_ACCESS) {
+    const type = ["mov to", "mov from", "clts", "lmsw"][(q >>> 4) & 3];
+    what = `${type} cr${q & 15}`;
+  }
+  return `#${e.n} icount ${e.icount} ${exitReasonName(e.reason)} ${what} eip 0x${e.eip.toString(16).padStart(8, "0")}`;
+}
+
+function f80Bytes(v: { se: number; m: bigint }): Uint8Array {
+  const b = new Uint8Array(10);
+  const dv = new DataView(b.buffer);
+  dv.setBigUint64(0, v.m, true);
+  dv.setUint16(8, v.se, true);
+  return b;
+}
+
+/**
+ * The debugger of one Session. Creating it attaches to the machine (the CPU's breakpoint hooks,
+ * the kernel's exit observer); `close` detaches.
+ */
+export class Debugger {
+  readonly mode: Session["mode"];
+  private readonly m: Machine;
+  private readonly stack: Stack | null;
+  private readonly hd: HostDebug;
+  private readonly bps = new Map<number, Set<BreakKind>>();
+  private readonly watches: ({ addr: number; length: number; kind: WatchKind } | null)[] = new Array(HOST_WATCHES).fill(null);
+  private readonly ring: ExitEntry[] = [];
+  private exitFilters: ExitFilter[] = [];
+  private exitHit: ExitEntry | null = null;
+  private diverged: string | null = null;
+  private restoreObserver?: () => void;
+
+  constructor(private readonly session: Session) {
+    this.mode = session.mode;
+    this.m = session.machine;
+    this.stack = this.m instanceof Stack ? this.m : null;
+    const cpu = this.m.pc.cpu;
+    if (cpu.hostDebug !== null) throw new Error("debug: a debugger is already attached to this session");
+    this.hd = new HostDebug(cpu);
+    cpu.hostDebug = this.hd;
+    const stack = this.stack;
+    if (stack !== null) {
+      const k = stack.kernel;
+      const prev = k.observer;
+      k.observer = {
+        ipc: prev?.ipc?.bind(prev),
+        switchTo: prev?.switchTo?.bind(prev),
+        syscall: prev?.syscall?.bind(prev),
+        vmExit: (vcpu, reason, qualification) => {
+          prev?.vmExit?.(vcpu, reason, qualification);
+          this.exited(stack, vcpu, reason, qualification);
+        },
+      };
+      this.restoreObserver = () => {
+        k.observer = prev;
+      };
+    }
+  }
+
+  /** Detaches: no breakpoints, no exit log. */
+  close(): void {
+    const cpu = this.m.pc.cpu;
+    this.bps.clear();
+    this.hd.exec.clear();
+    this.hd.watchLen.fill(0);
+    this.hd.stopNext = false;
+    this.hd.changed();
+    cpu.hostDebug = null;
+    this.restoreObserver?.();
+  }
+
+  /** Whether the machine is the stack (VM exits and L4 threads exist). */
+  get hasStack(): boolean {
+    return this.stack !== null;
+  }
+
+  // --- where ----------------------------------------------------------------------------------
+
+  position(): DebugPosition {
+    return {
+      icount: this.m.pc.cpu.icount,
+      ns: this.m.nowNs(),
+      exits: this.stack?.kernel.s.stats.vmExits ?? 0,
+      eip: this.reg32(GuestField.EIP),
+    };
+  }
+
+  // --- registers --------------------------------------------------------------------------------
+
+  /** The VCPU's platform number, or -1 (the bare machine, or before the VMM made its VCPU). */
+  private vcpuNo(): number {
+    const s = this.stack;
+    if (s === null) return -1;
+    const t = s.kernel.thread(s.vmm().vcpu);
+    return t?.vcpu?.created ? t.no : -1;
+  }
+
+  /** True when the guest's state is in the CPU: the bare machine, or the VCPU live. */
+  private inCpu(): boolean {
+    const s = this.stack;
+    if (s === null) return true;
+    const id = this.vcpuNo();
+    return id >= 0 && s.platform.liveVcpu() === id;
+  }
+
+  /** A guest-state word from wherever it is now, without disturbing anything. */
+  private reg32(f: GuestField): number {
+    if (this.inCpu()) {
+      const cpu = this.m.pc.cpu;
+      switch (f) {
+        case GuestField.EIP: return cpu.eip >>> 0;
+        case GuestField.EFLAGS: return cpu.getEflags() >>> 0;
+        case GuestField.CR0: return cpu.cr0 >>> 0;
+        case GuestField.CR3: return cpu.cr3 >>> 0;
+        case GuestField.CR4: return cpu.cr4 >>> 0;
+        case GuestField.CS_BASE: return cpu.segBase[Seg.CS] >>> 0;
+      }
+      throw new Error(`debug: no CPU source for guest field ${f}`);
+    }
+    const id = this.vcpuNo();
+    return id < 0 ? 0 : this.stack!.platform.peek(id, f);
+  }
+
+  registers(): GuestRegisters {
+    const cpu = this.m.pc.cpu;
+    const fpu = cpu.fpu;
+    const r = { st: [] as Uint8Array[] } as unknown as GuestRegisters;
+    const w = r as unknown as { [k: string]: number };
+    if (this.inCpu()) {
+      GPR_NAMES.forEach((n, i) => (w[n] = cpu.r32[i] >>> 0));
+      SEG_NAMES.forEach((n, i) => (w[n] = cpu.segSel[i]));
+      r.eip = cpu.eip >>> 0;
+      r.eflags = cpu.getEflags() >>> 0;
+    } else {
+      const id = this.vcpuNo();
+      const p = this.stack!.platform;
+      const peek = (f: GuestField) => (id < 0 ? 0 : p.peek(id, f));
+      const gpr = [GuestField.EAX, GuestField.ECX, GuestField.EDX, GuestField.EBX, GuestField.ESP, GuestField.EBP, GuestField.ESI, GuestField.EDI];
+      GPR_NAMES.forEach((n, i) => (w[n] = peek(gpr[i])));
+      const seg = [GuestField.ES_SEL, GuestField.CS_SEL, GuestField.SS_SEL, GuestField.DS_SEL, GuestField.FS_SEL, GuestField.GS_SEL];
+      SEG_NAMES.forEach((n, i) => (w[n] = peek(seg[i])));
+      r.eip = peek(GuestField.EIP);
+      r.eflags = peek(GuestField.EFLAGS);
+    }
+    // The kernel and the VMM are TypeScript: the CPU's x87 is only ever the guest's.
+    r.fctrl = fpu.cw;
+    r.fstat = fpu.sw;
+    r.ftag = fpu.tagWord();
+    r.fiseg = fpu.fcs;
+    r.fioff = fpu.fip >>> 0;
+    r.foseg = fpu.fds;
+    r.fooff = fpu.fdp >>> 0;
+    r.fop = fpu.fop;
+    for (let i = 0; i < 8; i++) r.st.push(f80Bytes(fpu.st(i)));
+    return r;
+  }
+
+  /** Writes general registers, EIP or EFLAGS (live and record sessions only). */
+  writeRegisters(values: Partial<Record<WritableRegister, number>>): DebugResult {
+    if (this.mode === "replay") return { error: "refused", message: "a replay cannot change history: registers are read-only" };
+    const cpu = this.m.pc.cpu;
+    if (this.inCpu()) {
+      GPR_NAMES.forEach((n, i) => {
+        if (values[n] !== undefined) cpu.r32[i] = values[n]! | 0;
+      });
+      if (values.eip !== undefined) cpu.eip = values.eip | 0;
+      if (values.eflags !== undefined) {
+        cpu.flags = values.eflags | 0;
+        cpu.lzMask = 0;
+      }
+      return undefined;
+    }
+    const id = this.vcpuNo();
+    if (id < 0) return { error: "refused", message: "the guest's VCPU does not exist yet" };
+    const p = this.stack!.platform;
+    const gpr = [GuestField.EAX, GuestField.ECX, GuestField.EDX, GuestField.EBX, GuestField.ESP, GuestField.EBP, GuestField.ESI, GuestField.EDI];
+    GPR_NAMES.forEach((n, i) => {
+      if (values[n] !== undefined) p.guestWrite(id, gpr[i], values[n]!);
+    });
+    if (values.eip !== undefined) p.guestWrite(id, GuestField.EIP, values.eip);
+    if (values.eflags !== undefined) p.guestWrite(id, GuestField.EFLAGS, values.eflags);
+    return undefined;
+  }
+
+  // --- memory -----------------------------------------------------------------------------------
+
+  /** Guest-physical to where the bytes are in the PC's RAM, or -1 beyond guest RAM. */
+  private hostPhys(gpa: number): number {
+    const mem = this.m.pc.mem;
+    if (this.stack === null) return gpa < mem.size ? gpa : -1;
+    const ram = mem.size - GUEST_RAM_PHYS - PLATFORM_AREA;
+    return gpa < ram ? GUEST_RAM_PHYS + gpa : -1;
+  }
+
+  private phys32(gpa: number): number {
+    const h = this.hostPhys(gpa);
+    return h < 0 || h + 4 > this.m.pc.mem.size ? 0 : this.m.pc.mem.read32(h) >>> 0;
+  }
+
+  /**
+   * The guest-physical address of a guest-virtual one through the guest's page tables (CR0, CR3,
+   * CR4 from wherever the guest's state is), or -1 when unmapped. No accessed bits are set.
+   */
+  translate(addr: GuestVirt): number {
+    const lin = addr >>> 0;
+    if (this.stack !== null && this.vcpuNo() < 0) return lin; // before the VM: guest-physical is all there is
+    const cr0 = this.reg32(GuestField.CR0), cr3 = this.reg32(GuestField.CR3), cr4 = this.reg32(GuestField.CR4);
+    if ((cr0 & CR0_PG) === 0) return lin;
+    if ((cr4 & CR4_PAE) !== 0) {
+      const pdpte = this.phys32(((cr3 & ~0x1f) >>> 0) + 8 * (lin >>> 30));
+      if ((pdpte & PTE_P) === 0) return -1;
+      const pde = this.phys32(((pdpte & ~0xfff) >>> 0) + 8 * ((lin >>> 21) & 0x1ff));
+      if ((pde & PTE_P) === 0) return -1;
+      if ((pde & PTE_PS) !== 0) return ((pde & 0xffe00000) | (lin & 0x1fffff)) >>> 0;
+      const pte = this.phys32(((pde & ~0xfff) >>> 0) + 8 * ((lin >>> 12) & 0x1ff));
+      if ((pte & PTE_P) === 0) return -1;
+      return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
+    }
+    const pde = this.phys32(((cr3 & ~0xfff) >>> 0) + 4 * (lin >>> 22));
+    if ((pde & PTE_P) === 0) return -1;
+    if ((pde & PTE_PS) !== 0 && (cr4 & CR4_PSE) !== 0) return ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
+    const pte = this.phys32(((pde & ~0xfff) >>> 0) + 4 * ((lin >>> 12) & 0x3ff));
+    if ((pte & PTE_P) === 0) return -1;
+    return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
+  }
+
+  /** Reads guest-virtual memory: the readable prefix (empty when the first byte is unmapped). */
+  readMemory(addr: GuestVirt, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    const u8 = this.m.pc.mem.u8;
+    let done = 0;
+    while (done < length) {
+      const lin = (addr + done) >>> 0;
+      const gpa = this.translate(lin);
+      const h = gpa < 0 ? -1 : this.hostPhys(gpa);
+      if (h < 0) break;
+      const n = Math.min(length - done, PAGE - (lin & (PAGE - 1)), u8.length - h);
+      if (n <= 0) break;
+      out.set(u8.subarray(h, h + n), done);
+      done += n;
+    }
+    return out.subarray(0, done);
+  }
+
+  /** Writes guest-virtual memory, all or nothing (live and record sessions only). */
+  writeMemory(addr: GuestVirt, bytes: Uint8Array): DebugResult {
+    if (this.mode === "replay") return { error: "refused", message: "a replay cannot change history: memory is read-only" };
+    const hs: number[] = [];
+    for (let i = 0; i < bytes.length; i++) {
+      const gpa = this.translate((addr + i) >>> 0);
+      const h = gpa < 0 ? -1 : this.hostPhys(gpa);
+      if (h < 0) return { error: "fault", message: `0x${((addr + i) >>> 0).toString(16)} is not mapped` };
+      hs.push(h);
+    }
+    // Through PhysMem, so decoded instructions on the page are dropped.
+    hs.forEach((h, i) => this.m.pc.mem.write8(h, bytes[i]));
+    return undefined;
+  }
+
+  // --- breakpoints and watchpoints ----------------------------------------------------------------
+
+  setBreakpoint(type: BreakKind, addr: GuestVirt): DebugResult {
+    const a = addr | 0;
+    let kinds = this.bps.get(a);
+    if (kinds === undefined) this.bps.set(a, (kinds = new Set()));
+    kinds.add(type);
+    this.hd.exec.add(a);
+    this.hd.changed();
+    return undefined;
+  }
+
+  clearBreakpoint(type: BreakKind, addr: GuestVirt): DebugResult {
+    const a = addr | 0;
+    const kinds = this.bps.get(a);
+    if (kinds === undefined) return undefined;
+    kinds.delete(type);
+    if (kinds.size === 0) {
+      this.bps.delete(a);
+      this.hd.exec.delete(a);
+      this.hd.changed();
+    }
+    return undefined;
+  }
+
+  setWatchpoint(kind: WatchKind, addr: GuestVirt, length: number): DebugResult {
+    if (length < 1 || length > PAGE) return { error: "invalid", message: `a watchpoint of ${length} bytes` };
+    const a = addr >>> 0;
+    if (this.watches.some((w) => w !== null && w.addr === a && w.length === length && w.kind === kind)) return undefined;
+    const k = this.watches.indexOf(null);
+    if (k < 0) return { error: "refused", message: `at most ${HOST_WATCHES} watchpoints` };
+    this.watches[k] = { addr: a, length, kind };
+    this.hd.watchLin[k] = a | 0;
+    this.hd.watchLen[k] = length;
+    this.hd.watchRw[k] = kind === "write" ? 1 : kind === "read" ? 2 : 3;
+    this.hd.changed();
+    return undefined;
+  }
+
+  clearWatchpoint(kind: WatchKind, addr: GuestVirt, length: number): DebugResult {
+    const a = addr >>> 0;
+    const k = this.watches.findIndex((w) => w !== null && w.addr === a && w.length === length && w.kind === kind);
+    if (k < 0) return undefined;
+    this.watches[k] = null;
+    this.hd.watchLen[k] = 0;
+    this.hd.changed();
+    return undefined;
+  }
+
+  // --- VM exits (the stack) ---------------------------------------------------------------------
+
+  private exited(stack: Stack, vcpu: number, reason: number, qualification: number): void {
+    const no = threadNo(vcpu);
+    const e: ExitEntry = {
+      n: stack.kernel.s.stats.vmExits - 1,
+      icount: stack.pc.cpu.icount,
+      ns: stack.pc.nowNs(),
+      reason,
+      qualification: qualification >>> 0,
+      eip: stack.platform.peek(no, GuestField.EIP),
+    };
+    if (this.ring.length >= EXIT_RING) this.ring.shift();
+    this.ring.push(e);
+    if (this.exitFilters.length > 0 && this.exitHit === null && this.exitFilters.some((f) => matches(f, e))) {
+      // Stop once the kernel has taken this exit (between its steps, as any host stop).
+      this.exitHit = e;
+      this.hd.hit = { kind: "exit" };
+      stack.platform.host.stopped = Stop.REQUEST;
+    }
+  }
+
+  /** The last `n` VM exits, oldest first (at most the last 1024 are kept). */
+  exits(n: number): ExitEntry[] {
+    return this.ring.slice(Math.max(0, this.ring.length - n));
+  }
+
+  /** Stop when a VM exit matches (the stack only). */
+  addExitBreak(f: ExitFilter): DebugResult {
+    if (this.stack === null) return { error: "refused", message: "the bare machine has no VM exits" };
+    this.exitFilters.push(f);
+    return undefined;
+  }
+
+  exitBreaks(): readonly ExitFilter[] {
+    return this.exitFilters;
+  }
+
+  clearExitBreaks(): void {
+    this.exitFilters = [];
+  }
+
+  // --- L4 -----------------------------------------------------------------------------------------
+
+  /** The L4 threads and their states (empty on the bare machine). */
+  threads(): ThreadInfo[] {
+    const s = this.stack;
+    if (s === null) return [];
+    const k = s.kernel;
+    return Object.values(k.s.threads)
+      .sort((a, b) => a.no - b.no)
+      .map((t) => ({ no: t.no, id: t.id, kind: t.kind, state: k.threadState(t.id), space: t.space, priority: t.priority, program: t.program }));
+  }
+
+  // --- running ------------------------------------------------------------------------------------
+
+  /** Stop before the guest's next instruction, whatever it is (the CLI attaches gdb there). */
+  toFirstInstruction(): DebugStop {
+    this.hd.stopNext = true;
+    this.hd.changed();
+    try {
+      return this.run({ maxInsns: 1, first: false });
+    } finally {
+      this.hd.stopNext = false;
+      this.hd.changed();
+    }
+  }
+
+  /** Executes one guest instruction (or stops before it at an exit that matches, or the end). */
+  step(): DebugStop {
+    const s = this.run({ maxInsns: 1, first: true });
+    return s.kind === "budget" ? { kind: "step" } : s;
+  }
+
+  /**
+   * Runs at most `maxInsns` guest instructions; returns why it stopped ("budget" when nothing did).
+   * With `first`, a breakpoint at the instruction it starts on does not stop it.
+   */
+  run(opts: { maxInsns: number; first: boolean }): DebugStop {
+    if (this.diverged !== null) return { kind: "diverged", message: this.diverged };
+    const cpu = this.m.pc.cpu;
+    const hd = this.hd;
+    hd.hit = null;
+    this.exitHit = null;
+    if (opts.first) {
+      hd.skipIcount = cpu.icount;
+      hd.skipLin = (this.reg32(GuestField.CS_BASE) + this.reg32(GuestField.EIP)) | 0;
+    } else hd.skipIcount = -1;
+    const start = cpu.icount;
+    let stop: Stop;
+    try {
+      stop = this.session.run({ maxInsns: start + Math.max(1, opts.maxInsns) });
+    } catch (e) {
+      if (!(e instanceof DivergenceError)) throw e;
+      this.diverged = e.message;
+      return { kind: "diverged", message: e.message };
+    } finally {
+      hd.skipIcount = -1;
+    }
+    const hit = hd.hit as HostHit | null; // set by the CPU during the run
+    hd.hit = null;
+    if (hit !== null) {
+      if (hit.kind === "exit" && this.exitHit !== null) return { kind: "exit", exit: this.exitHit };
+      if (hit.kind === "next") return { kind: "start" };
+      if (hit.kind === "exec") {
+        const kinds = this.bps.get(hit.lin);
+        // The address gdb set is the linear one; with a flat CS it is EIP.
+        return { kind: "breakpoint", type: kinds?.has("sw") ? "sw" : "hw", addr: hit.lin >>> 0 };
+      }
+      if (hit.kind === "watch") {
+        const w = this.watches[hit.slot];
+        if (w !== null) return { kind: "watch", watch: w.kind, addr: w.addr };
+      }
+    }
+    if (this.mode === "replay" && this.session.replayDone()) return { kind: "end" };
+    switch (stop) {
+      case Stop.BUDGET:
+        return { kind: "budget" };
+      case Stop.IDLE:
+        // Live: only input can wake it. Replay: the recording's next input comes at a later time.
+        return this.mode === "replay" ? { kind: "end" } : { kind: "budget" };
+      case Stop.REQUEST:
+        return this.mode === "replay" ? { kind: "end" } : { kind: "budget" };
+      default:
+        return { kind: "halted", stop, detail: this.session.stopDetail() };
+    }
+  }
+}
+
+function matches(f: ExitFilter, e: ExitEntry): boolean {
+  if (f.reason !== "any" && f.reason !== e.reason) return false;
+  if (f.value === undefined) return true;
+  if (e.reason === IO_INSTRUCTION) return e.qualification >>> 16 === f.value;
+  if (e.reason === CR_ACCESS) return (e.qualification & 15) === f.value;
+  return e.qualification === f.value;
+}
