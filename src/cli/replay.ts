@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type ReadRecording, type Record } from "../replay/recording.js";
-import { Session, Stop, sha256 } from "../replay/session.js";
+import { Session, Stop, exitHistogram, sha256 } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { Progress, parsePositive } from "./run.js";
@@ -41,7 +41,7 @@ export function registerReplay(program: Command): void {
         if (session.replayDone() && rec.end) {
           process.stderr.write(
             `${prefix}afterglow: replayed to the recording's end (${rec.end.reason}) at icount ${p.icount.toLocaleString("en-US")}, ` +
-              `guest ${(p.ns / 1e9).toFixed(2)} s; every state hash matched; ${secs.toFixed(2)} s host, ${speed}\n`,
+              `guest ${(p.ns / 1e9).toFixed(2)} s; every state hash${session.exitCount() > 0 ? ` and all ${session.exitCount().toLocaleString("en-US")} VM exits` : ""} matched; ${secs.toFixed(2)} s host, ${speed}\n`,
           );
         } else if (stop === Stop.BUDGET && opts.maxInsns !== undefined && p.icount >= opts.maxInsns) {
           process.stderr.write(`${prefix}afterglow: stopped at --max-insns, icount ${p.icount.toLocaleString("en-US")}, ${speed}\n`);
@@ -121,14 +121,26 @@ function describe(rec: ReadRecording, file: string): string {
   if (rtc?.kind === "rtc") lines.push(`clock      RTC starts at ${new Date(rtc.epochSeconds * 1000).toISOString()}`);
   lines.push(`inputs     ${inputs.length - (rtc ? 1 : 0)} console deliveries, ${consoleBytes} bytes`);
   lines.push(`hashes     ${rec.records.filter((r) => r.t === "hash").length} state hashes, one every ${h.hashEvery.toLocaleString("en-US")} instructions`);
-  const last = rec.records.at(-1);
+  const last = [...rec.records].reverse().find((r) => r.t !== "exits");
   if (rec.end) {
     lines.push(`end        ${rec.end.reason}${rec.end.detail ? ` (${rec.end.detail})` : ""} at icount ${rec.end.icount.toLocaleString("en-US")}, guest ${(rec.end.ns / 1e9).toFixed(3)} s`);
   } else {
     const where = last && last.t !== "header" ? `; last record at icount ${last.icount.toLocaleString("en-US")}` : "";
     lines.push(`end        none: ${rec.truncatedAt !== undefined ? `truncated at byte ${rec.truncatedAt}` : "the recording stops without an end record"}${where}`);
   }
-  lines.push(`exits      none recorded (the bare machine has no VMM; VM exits are recorded with the VT-x stack)`);
+  const hist = exitHistogram(rec);
+  if (hist === null) lines.push(`exits      none (the guest ran on the bare machine: no VMM, no VM exits)`);
+  else {
+    const total = hist.reduce((a, e) => a + e.count, 0);
+    lines.push(`exits      ${total.toLocaleString("en-US")} VM exits`);
+    const width = Math.max(0, ...hist.map((e) => e.name.length));
+    const cw = Math.max(0, ...hist.map((e) => e.count.toLocaleString("en-US").length));
+    const most = Math.max(1, ...hist.map((e) => e.count));
+    for (const e of hist) {
+      const bar = "#".repeat(Math.max(1, Math.round((24 * e.count) / most)));
+      lines.push(`  ${e.name.padEnd(width)}  ${e.count.toLocaleString("en-US").padStart(cw)}  ${((100 * e.count) / total).toFixed(1).padStart(5)}%  ${bar}`);
+    }
+  }
   return lines.join("\n") + "\n";
 }
 

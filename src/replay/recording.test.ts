@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
-import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type HeaderRecord } from "./recording.js";
+import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type HeaderRecord, type Record } from "./recording.js";
+import { decodeExits, ExitEncoder, type ExitsRecord } from "./exit-log.js";
 import { DivergenceError, Session, Stop } from "./session.js";
 
 const ECHO = new Uint8Array(readFileSync(join(ROOT, "guests", "builtin", "echo.bin")));
@@ -68,6 +69,35 @@ describe("recordings", () => {
     expect((err as Error).message).toMatch(/^replay diverged at icount \d+ \(guest [\d.]+ s\): expected state hash 0{32}, got [0-9a-f]{32}$/);
   });
 
+  it("check every VM exit of the stack on the way and stop at the first one that differs, naming it", () => {
+    const r = record(ECHO, ["hi\n", "q"]);
+    const rec = readRecording(r.file);
+    expect(rec.header.machine.kind).toBe("stack");
+    const exits = decodeExits(rec.records.filter((x): x is ExitsRecord => x.t === "exits"));
+    expect(exits.length).toBeGreaterThan(50);
+    // Forge exit #20: one more in its qualification.
+    const enc = new ExitEncoder();
+    for (const e of exits) enc.add(e.icount, e.reason, e.n === 20 ? e.qualification + 1 : e.qualification, e.eip);
+    const first = rec.records.findIndex((x) => x.t === "exits");
+    const records: Record[] = rec.records.filter((x) => x.t !== "exits");
+    records.splice(first, 0, enc.take()!);
+    const s = Session.replay({ ...rec, records }, () => {});
+    let err: unknown;
+    try {
+      s.run();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DivergenceError);
+    expect((err as DivergenceError).exit).toBe(20);
+    expect((err as DivergenceError).at.icount).toBe(exits[20].icount);
+    expect((err as Error).message).toMatch(/^replay diverged at icount \d+, exit #20 \(guest [\d.]+ s\): expected exit #20 to be [A-Z_]+ \(qualification 0x[0-9a-f]+\) at EIP 0x[0-9a-f]+, icount \d+, got [A-Z_]+ /);
+    // The genuine recording replays with every exit matched.
+    const ok = Session.replay(rec, () => {});
+    expect(ok.run()).toBe(Stop.HALT);
+    expect(ok.exitCount()).toBe(exits.length);
+  });
+
   it("replay the readable prefix of a recording cut at any byte", () => {
     const r = record(ECHO, ["abc\n", "def\n", "q"], 200);
     const full = readRecording(r.file);
@@ -103,7 +133,7 @@ describe("recordings", () => {
     const chunks: Uint8Array[] = [];
     const future: HeaderRecord = { ...readRecording(r.file).header, format: FORMAT_VERSION + 1 };
     new RecordingWriter((b) => chunks.push(Uint8Array.from(b)), future).flush();
-    expect(() => readRecording(Buffer.concat(chunks), "x.rec")).toThrow(`x.rec is format version ${FORMAT_VERSION + 1}; this afterglow reads version ${FORMAT_VERSION}`);
+    expect(() => readRecording(Buffer.concat(chunks), "x.rec")).toThrow(`x.rec is format version ${FORMAT_VERSION + 1}; this afterglow reads versions 1 to ${FORMAT_VERSION}`);
     expect(() => readRecording(flipped, "x.rec")).toThrow(RecordingError);
   });
 

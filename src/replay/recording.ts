@@ -10,9 +10,14 @@
 
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
+import type { ExitsRecord } from "./exit-log.js";
+
+export type { ExitsRecord };
 
 export const MAGIC = Buffer.from("AGLOWREC", "latin1");
-export const FORMAT_VERSION = 1;
+/** 2 added VM exits (ExitsRecord); version 1 recordings (bare machine only) still read. */
+export const FORMAT_VERSION = 2;
+const OLDEST_FORMAT = 1;
 const CHUNK_HEAD = 8;
 /** A chunk longer than this is a corrupt length field, not a real chunk. */
 const MAX_CHUNK = 256 * 2 ** 20;
@@ -67,7 +72,7 @@ export interface EndRecord {
   detail?: string;
 }
 
-export type Record = HeaderRecord | InputRecord | HashRecord | EndRecord;
+export type Record = HeaderRecord | InputRecord | HashRecord | EndRecord | ExitsRecord;
 
 /** A recording that cannot be read or used; the message is one line fit for a user. */
 export class RecordingError extends Error {
@@ -92,7 +97,7 @@ export class RecordingWriter {
 
   add(r: Record): void {
     this.pending.push(r);
-    this.pendingBytes += r.t === "input" && r.kind === "console" ? r.data.length + 16 : 24;
+    this.pendingBytes += r.t === "input" && r.kind === "console" ? r.data.length + 16 : r.t === "exits" ? r.data.length + 16 : 24;
     if (this.pendingBytes >= 64 * 1024) this.flush();
   }
 
@@ -157,8 +162,8 @@ export function readRecording(bytes: Uint8Array, name = "recording"): ReadRecord
   const header = records.shift();
   if (header === undefined) throw new RecordingError(`${name} is truncated before its header`);
   if (header.t !== "header") throw new RecordingError(`${name} is corrupt: it does not start with a header`);
-  if (header.format !== FORMAT_VERSION) {
-    throw new RecordingError(`${name} is format version ${header.format}; this afterglow reads version ${FORMAT_VERSION}`);
+  if (!(header.format >= OLDEST_FORMAT && header.format <= FORMAT_VERSION)) {
+    throw new RecordingError(`${name} is format version ${header.format}; this afterglow reads versions ${OLDEST_FORMAT} to ${FORMAT_VERSION}`);
   }
   const last = records.at(-1);
   return { header, records, truncatedAt, end: last?.t === "end" ? last : undefined };
@@ -171,7 +176,7 @@ function checkRecord(r: unknown, name: string, chunk: number, off: number): Reco
   switch (o.t) {
     case "header":
       if (typeof o.format !== "number") throw bad();
-      if (o.format === FORMAT_VERSION && !(Array.isArray(o.images) && typeof o.hashEvery === "number" && typeof o.machine === "object")) throw bad();
+      if (o.format >= OLDEST_FORMAT && o.format <= FORMAT_VERSION && !(Array.isArray(o.images) && typeof o.hashEvery === "number" && typeof o.machine === "object")) throw bad();
       return r as HeaderRecord;
     case "input":
     case "hash":
@@ -181,6 +186,9 @@ function checkRecord(r: unknown, name: string, chunk: number, off: number): Reco
       if (o.t === "input" && o.kind !== "console" && !(o.kind === "rtc" && typeof o.epochSeconds === "number")) throw bad();
       if (o.t !== "input" && typeof o.hash !== "string") throw bad();
       return r as Record;
+    case "exits":
+      if (!Number.isSafeInteger(o.first) || !Number.isSafeInteger(o.count) || !(o.data instanceof Uint8Array)) throw bad();
+      return r as ExitsRecord;
     default:
       throw bad();
   }

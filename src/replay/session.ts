@@ -9,6 +9,7 @@ import { Stop } from "../machine/cpu/cpu.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
+import { decodeExits, ExitEncoder, type ExitEvent } from "./exit-log.js";
 import { BareMachine, type Machine } from "./machine.js";
 import {
   FORMAT_VERSION,
@@ -16,13 +17,15 @@ import {
   RecordingWriter,
   type EndReason,
   type EndRecord,
+  type ExitsRecord,
+  type HashRecord,
   type HeaderRecord,
   type ImageRef,
   type InputRecord,
   type ReadRecording,
   type Record,
 } from "./recording.js";
-import { Stack, type StackSummary } from "./stack.js";
+import { exitName, Stack, type StackSummary } from "./stack.js";
 
 export { Stop, type StackSummary };
 
@@ -74,12 +77,21 @@ export class DivergenceError extends Error {
     readonly at: { icount: number; ns: number },
     readonly expected: string,
     readonly actual: string,
+    /** The VM exit where it showed, when it showed at one. */
+    readonly exit?: number,
   ) {
-    super(`replay diverged at icount ${at.icount} (guest ${(at.ns / 1e9).toFixed(6)} s): expected ${expected}, got ${actual}`);
+    super(`replay diverged at icount ${at.icount}${exit !== undefined ? `, exit #${exit}` : ""} (guest ${(at.ns / 1e9).toFixed(6)} s): expected ${expected}, got ${actual}`);
   }
 }
 
 export const DEFAULT_HASH_EVERY = 100_000_000;
+/** Exits per batch in a recording (a batch also ends at every flush). */
+const EXITS_PER_BATCH = 4096;
+
+/** An exit as a divergence report names it. */
+function describeExit(e: ExitEvent): string {
+  return `${exitName(e.reason)} (qualification 0x${e.qualification.toString(16)}) at EIP 0x${e.eip.toString(16)}, icount ${e.icount}`;
+}
 
 const STOP_OF_END: { [R in EndReason]?: Stop } = {
   halt: Stop.HALT,
@@ -113,9 +125,15 @@ export class Session {
   private hashEvery = DEFAULT_HASH_EVERY;
   private nextHashAt = DEFAULT_HASH_EVERY;
   /** Replay: the recording's records after the header, and the next one due. */
-  private script: Record[] = [];
+  private script: (InputRecord | HashRecord | EndRecord)[] = [];
   private cursor = 0;
   private ended = false;
+  /** VM exits so far (the stack's; the bare machine has none). */
+  private exitsSeen = 0;
+  /** Record: the exits not yet written. Replay: the recording's exits, checked one by one. */
+  private exitLog?: ExitEncoder;
+  private expectedExits: ExitEvent[] = [];
+  private readonly exitListeners: ((e: ExitEvent) => void)[] = [];
 
   /** A live session; with `record`, a recording one. Throws a LinuxBootError when Linux cannot be loaded. */
   constructor(cfg: SessionConfig, record?: RecordOptions) {
@@ -137,6 +155,10 @@ export class Session {
       this.m = new BareMachine(pc);
     }
     this.mode = record ? "record" : "live";
+    if (this.m instanceof Stack) {
+      const stack = this.m;
+      stack.kernel.observer = { vmExit: (vcpu, reason, qualification) => this.exited(stack, vcpu, reason, qualification) };
+    }
     if (record) {
       this.hashEvery = this.nextHashAt = record.hashEvery ?? DEFAULT_HASH_EVERY;
       const header: HeaderRecord = {
@@ -151,6 +173,7 @@ export class Session {
         hashEvery: this.hashEvery,
       };
       this.writer = new RecordingWriter(record.sink, header);
+      if (this.m instanceof Stack) this.exitLog = new ExitEncoder();
       this.writer.add({ t: "input", icount: 0, ns: 0, kind: "rtc", epochSeconds: cfg.rtcEpochSeconds });
     }
   }
@@ -179,7 +202,12 @@ export class Session {
         : { kind: "linux", kernel: bytes("kernel")!, initrd: bytes("initrd"), cmdline: h.guest.cmdline };
     const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0 });
     (s as { mode: Session["mode"] }).mode = "replay";
-    s.script = rec.records.filter((r) => !(r.t === "input" && r.kind === "rtc"));
+    s.script = rec.records.filter((r): r is InputRecord | HashRecord | EndRecord => (r.t === "input" && r.kind !== "rtc") || r.t === "hash" || r.t === "end");
+    try {
+      s.expectedExits = decodeExits(rec.records.filter((r) => r.t === "exits"));
+    } catch (err) {
+      throw new RecordingError(`the recording's VM exits are corrupt: ${(err as Error).message}`);
+    }
     s.hashEvery = h.hashEvery;
     return s;
   }
@@ -200,10 +228,12 @@ export class Session {
       const target = Math.min(max, this.nextHashAt);
       const stop = m.run({ maxInsns: target, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
       if (stop === Stop.BUDGET && m.pc.cpu.icount === this.nextHashAt) {
+        this.flushExits();
         this.writer!.add({ t: "hash", icount: m.pc.cpu.icount, ns: m.nowNs(), hash: m.stateHash() });
         this.nextHashAt += this.hashEvery;
       }
       if (stop !== Stop.BUDGET || m.pc.cpu.icount >= max || m.nowNs() >= (maxNs ?? Infinity)) {
+        this.flushExits();
         this.writer!.flush();
         return stop;
       }
@@ -224,9 +254,11 @@ export class Session {
   end(reason: EndReason, detail?: string): void {
     if (!this.writer || this.ended) return;
     this.ended = true;
+    this.flushExits();
     const r: EndRecord = { t: "end", icount: this.m.pc.cpu.icount, ns: this.m.nowNs(), reason, hash: this.m.stateHash() };
     if (detail !== undefined) r.detail = detail;
     this.writer.add(r);
+    this.flushExits();
     this.writer.flush();
   }
 
@@ -254,6 +286,36 @@ export class Session {
     return this.m.stopDetail();
   }
 
+  /** VM exits so far: the next exit's sequence number. */
+  exitCount(): number {
+    return this.exitsSeen;
+  }
+
+  /** Calls `fn` at every VM exit, as the kernel takes it (for debuggers: exit logs, break-on-exit). */
+  onExit(fn: (e: ExitEvent) => void): void {
+    this.exitListeners.push(fn);
+  }
+
+  /** An exit at the L4 boundary: logged in record mode, checked against the recording in replay. */
+  private exited(stack: Stack, vcpu: number, reason: number, qualification: number): void {
+    const e: ExitEvent = { n: this.exitsSeen++, icount: stack.pc.cpu.icount, reason, qualification: qualification >>> 0, eip: stack.exitEip(vcpu) };
+    if (this.exitLog) {
+      this.exitLog.add(e.icount, e.reason, e.qualification, e.eip);
+      if (this.exitLog.pending >= EXITS_PER_BATCH) this.writer!.add(this.exitLog.take()!);
+    } else if (this.mode === "replay" && e.n < this.expectedExits.length) {
+      const want = this.expectedExits[e.n];
+      if (want.icount !== e.icount || want.reason !== e.reason || want.qualification !== e.qualification || want.eip !== e.eip) {
+        throw new DivergenceError({ icount: e.icount, ns: stack.nowNs() }, `exit #${e.n} to be ${describeExit(want)}`, describeExit(e), e.n);
+      }
+    }
+    for (const fn of this.exitListeners) fn(e);
+  }
+
+  private flushExits(): void {
+    const r = this.exitLog?.take();
+    if (r) this.writer!.add(r);
+  }
+
   /** The stack's account of the run by layer (null on the bare machine). */
   summary(): StackSummary | null {
     return this.m instanceof Stack ? this.m.summary() : null;
@@ -273,7 +335,7 @@ export class Session {
     const m = this.m;
     for (;;) {
       const next = this.script[this.cursor];
-      if (next === undefined || next.t === "header") {
+      if (next === undefined) {
         // Past the last record (a recording cut short): nothing more is known to be true.
         return Stop.REQUEST;
       }
@@ -288,6 +350,9 @@ export class Session {
         const want = STOP_OF_END[next.reason];
         if ((stop !== Stop.BUDGET && stop !== want) || here.icount !== next.icount || here.ns !== next.ns) {
           throw new DivergenceError(here, `the run to end (${next.reason}) at icount ${next.icount}, guest ${next.ns} ns`, `${endReasonOf(stop)} at icount ${here.icount}, guest ${here.ns} ns`);
+        }
+        if (this.exitsSeen !== this.expectedExits.length) {
+          throw new DivergenceError(here, `${this.expectedExits.length} VM exits by the end`, `${this.exitsSeen}`, this.exitsSeen);
         }
         this.check(next.hash, here, "final state");
         this.cursor++;
@@ -313,6 +378,23 @@ export class Session {
     const got = this.m.stateHash();
     if (got !== expected) throw new DivergenceError(at, `${what} ${expected}`, got);
   }
+}
+
+/**
+ * The recording's VM exits by reason, most frequent first; null for a recording of the bare
+ * machine (it has none). Throws a RecordingError when the exits do not decode.
+ */
+export function exitHistogram(rec: ReadRecording): { reason: number; name: string; count: number }[] | null {
+  if ((rec.header.machine.kind ?? "bare") === "bare") return null;
+  let exits: ExitEvent[];
+  try {
+    exits = decodeExits(rec.records.filter((r): r is ExitsRecord => r.t === "exits"));
+  } catch (err) {
+    throw new RecordingError(`the recording's VM exits are corrupt: ${(err as Error).message}`);
+  }
+  const counts = new Map<number, number>();
+  for (const e of exits) counts.set(e.reason, (counts.get(e.reason) ?? 0) + 1);
+  return [...counts].map(([reason, count]) => ({ reason, name: exitName(reason), count })).sort((a, b) => b.count - a.count || a.reason - b.reason);
 }
 
 /** An image's content hash, as recordings name it. */

@@ -5,7 +5,7 @@
 // Physical memory: [0, 2 MiB) sigma0's, [2, 4 MiB) the kernel's (EPT tables), [4 MiB, 4 MiB +
 // guest RAM) the VMM's frames that back guest RAM, then the platform's area (VMXON, VMCSs).
 
-import { exitReasonName, GuestField } from "../l4/api.js";
+import { ExitReason, exitReasonName, GuestField } from "../l4/api.js";
 import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/cpu.js";
 import { Pc, type PcState } from "../machine/pc.js";
@@ -48,6 +48,13 @@ export interface StackSummary {
   syscalls: number;
   irqs: number;
   vmm: VmmSummary;
+}
+
+/** A VM exit reason's name (VMX numbering, and L4's own STARTUP and RECALL). */
+export function exitName(reason: number): string {
+  if (reason === ExitReason.STARTUP) return "STARTUP";
+  if (reason === ExitReason.RECALL) return "RECALL";
+  return exitReasonName(reason);
 }
 
 export class Stack implements Machine {
@@ -154,6 +161,12 @@ export class Stack implements Machine {
     return { cs: this.platform.peek(id, GuestField.CS_SEL), eip: this.platform.peek(id, GuestField.EIP) };
   }
 
+  /** The guest EIP of the VCPU thread `vcpu` (a global id) at its exit, read without disturbing it. */
+  exitEip(vcpu: number): number {
+    const t = this.kernel.thread(vcpu);
+    return t ? this.platform.peek(t.no, GuestField.EIP) : 0;
+  }
+
   /** The VCPU's thread number (the platform's name for it), or -1 before it exists. */
   private vcpuNo(): number {
     const t = this.kernel.thread(this.vmm().vcpu);
@@ -163,7 +176,7 @@ export class Stack implements Machine {
   summary(): StackSummary {
     const st = this.kernel.s.stats;
     const exits = Object.entries(st.exitsByReason)
-      .map(([r, count]) => ({ reason: Number(r), name: exitReasonName(Number(r)), count }))
+      .map(([r, count]) => ({ reason: Number(r), name: exitName(Number(r)), count }))
       .sort((a, b) => b.count - a.count || a.reason - b.reason);
     return {
       instructions: this.pc.cpu.icount,
