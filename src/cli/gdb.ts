@@ -8,6 +8,7 @@ import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress } fro
 import { SessionTarget } from "../gdbstub/session-target.js";
 import { Debugger } from "../replay/debug.js";
 import { Session } from "../replay/session.js";
+import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
 import { loadRecording, recordingImages } from "./replay.js";
 
@@ -36,8 +37,9 @@ export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
  * Serves gdb on the session until gdb kills it (`kill`, or quitting from `afterglow gdb`): the
  * guest stops at its first instruction first. Resolves when the debug session is over.
  */
-export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions = {}): Promise<{ server: GdbServer; done: Promise<void> }> {
+export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void> }> {
   const dbg = new Debugger(session);
+  dbg.onIdle = opts.onIdle;
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n") });
@@ -62,6 +64,7 @@ export function registerGdb(program: Command): void {
   program
     .command("gdb")
     .argument("<file>", "a recording made by `afterglow record`")
+    .argument("[gdb-args...]", "more arguments for gdb, after --")
     .description("replay a recording under gdb: starts gdb attached to the guest at its first instruction")
     .option("--symbols <elf>", "the guest's symbols for gdb (for Linux: guests/cache/vmlinux-dbg from scripts/fetch-debian.sh --dbg)")
     .option("--image <file>", "the boot image, when the recording does not carry it")
@@ -69,7 +72,7 @@ export function registerGdb(program: Command): void {
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .option("--gdb-path <path>", "the gdb to run", "gdb")
     .option("-x, --command <file>", "a gdb command file to run after attaching")
-    .action(async (file: string, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string }) => {
+    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string }) => {
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
@@ -79,6 +82,9 @@ export function registerGdb(program: Command): void {
         const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
         if (opts.command) args.push("-x", opts.command);
         if (opts.symbols) args.unshift(opts.symbols);
+        // Options gdb must see before it attaches (-batch, -nx) go first.
+        args.unshift(...gdbArgs.filter((a) => a === "-batch" || a === "-nx" || a === "-n"));
+        args.push(...gdbArgs.filter((a) => a !== "-batch" && a !== "-nx" && a !== "-n"));
         const child = spawn(opts.gdbPath, args, { stdio: "inherit" });
         // gdb owns the terminal: Ctrl-C interrupts the guest through it, not this process.
         const ignore = () => {};
@@ -108,5 +114,24 @@ export async function replayUnderGdb(file: string, listen: string, opts: { image
     await done;
   } finally {
     con.close();
+  }
+}
+
+/**
+ * `afterglow run … --gdb [HOST:]PORT`: a live session under gdb. The guest's console stays on this
+ * terminal (typed input reaches the guest while gdb lets it run; Ctrl-A x ends the session).
+ */
+export async function runUnderGdb(session: Session, con: Console, listen: string, symbols?: string): Promise<void> {
+  const at = parseGdbAddress(listen);
+  const { server, done } = await serveGdb(session, at, { symbols, onIdle: () => con.feedIdle(session) });
+  const poll = setInterval(() => {
+    con.flush();
+    con.feedTyped(session);
+    if (con.quit) void server.close().then(() => process.exit(0));
+  }, 100);
+  try {
+    await done;
+  } finally {
+    clearInterval(poll);
   }
 }

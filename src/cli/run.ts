@@ -5,6 +5,7 @@ import { DEFAULT_HASH_EVERY, Session, Stop, endReasonOf, type Guest, type Machin
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
+import { runUnderGdb } from "./gdb.js";
 
 const STOP_NAMES: Record<Stop, string> = {
   [Stop.BUDGET]: "instruction limit reached",
@@ -32,18 +33,20 @@ export interface RunOptions {
 }
 
 export function registerRun(program: Command): void {
-  guestOptions(program.command("run").description("run a guest (default: the built-in guest) with its serial console on this terminal")).action(
-    async (opts: RunOptions) => {
+  guestOptions(program.command("run").description("run a guest (default: the built-in guest) with its serial console on this terminal"))
+    .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
+    .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
+    .action(async (opts: RunOptions & { gdb?: string; symbols?: string }) => {
       const con = new HostConsole();
       try {
         const { guest, ramSize, machine } = loadGuest(opts);
         const session = new Session({ guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) });
+        if (opts.gdb !== undefined) return await runUnderGdb(session, con, opts.gdb, opts.symbols);
         await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER);
       } finally {
         con.close();
       }
-    },
-  );
+    });
 
   guestOptions(
     program

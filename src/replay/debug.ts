@@ -168,6 +168,8 @@ export class Debugger {
   private exitHit: ExitEntry | null = null;
   private diverged: string | null = null;
   private restoreObserver?: () => void;
+  /** Live sessions: asked when the guest is about to idle, true if the host has just typed input (Session.run's onIdle). */
+  onIdle?: () => boolean;
 
   constructor(private readonly session: Session) {
     this.mode = session.mode;
@@ -536,7 +538,7 @@ export class Debugger {
     const start = cpu.icount;
     let stop: Stop;
     try {
-      stop = this.session.run({ maxInsns: start + Math.max(1, opts.maxInsns) });
+      stop = this.session.run({ maxInsns: start + Math.max(1, opts.maxInsns), onIdle: this.onIdle });
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
       this.diverged = e.message;
