@@ -12,7 +12,11 @@ const DIR = join(ROOT, "recordings");
 const OUTPUT: { [file: string]: RegExp } = {
   "hello.rec": /^afterglow: real mode ok\n[^]*\nafterglow: done\n$/,
   "echo.rec": /^echo: type; q quits\nAFTERGLOW\n[0-9A-F]{4}\nRECORDS\n[0-9A-F]{4}\nQ/,
+  "hello-vm.rec": /^afterglow: real mode ok\n[^]*\nafterglow: done\n$/,
+  "echo-vm.rec": /^echo: type; q quits\nAFTERGLOW\n[0-9A-F]{4}\nRECORDS\n[0-9A-F]{4}\nQ/,
 };
+/** Made before the stack existed: the bare machine, and no VM exits. */
+const BARE = ["hello.rec", "echo.rec"];
 
 describe("the committed recordings", () => {
   const files = readdirSync(DIR).filter((f) => f.endsWith(".rec"));
@@ -22,7 +26,7 @@ describe("the committed recordings", () => {
   });
 
   for (const file of files) {
-    it(`${file} replays to its end with every state hash matching`, () => {
+    it(`${file} replays to its end with every state hash and VM exit matching`, () => {
       const rec = readRecording(new Uint8Array(readFileSync(join(DIR, file))), file);
       expect(rec.end).toBeDefined();
       expect(rec.records.filter((r) => r.t === "hash").length).toBeGreaterThan(5);
@@ -32,6 +36,9 @@ describe("the committed recordings", () => {
       expect(session.replayDone()).toBe(true);
       expect(session.position().icount).toBe(rec.end!.icount);
       expect(session.stateHash()).toBe(rec.end!.hash);
+      // The stack's recordings check every VM exit too.
+      if (BARE.includes(file)) expect(session.exitCount()).toBe(0);
+      else expect(session.exitCount()).toBeGreaterThan(200);
       expect(Buffer.from(out).toString("latin1")).toMatch(OUTPUT[file]);
     });
   }
