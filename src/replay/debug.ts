@@ -8,11 +8,11 @@
 // Breakpoints and watchpoints live in the emulator (the CPU's HostDebug, src/machine/cpu/debug.ts),
 // never in guest memory; they are checked per instruction, so a stop lands on the same icount
 // whatever the slices a debugger runs in. Running goes through Session.run, so a replay delivers
-// its inputs and checks its hashes on the way. For the stack the debugger also keeps the last VM
-// exits (from the kernel's observer, which is host-side and not state), can stop when an exit
-// matches a filter, and lists the L4 threads.
+// its inputs and checks its hashes and exits on the way. For the stack the debugger also keeps the
+// last VM exits (from the Session's exit hook: the kernel's observer, host-side and not state), can
+// stop when an exit matches a filter, and lists the L4 threads.
 
-import { exitReasonName, GuestField, threadNo } from "../l4/api.js";
+import { exitReasonName, GuestField } from "../l4/api.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
 import { Stop } from "../machine/cpu/cpu.js";
 import { HOST_WATCHES } from "../machine/cpu/mmu.js";
@@ -167,7 +167,7 @@ export class Debugger {
   private exitFilters: ExitFilter[] = [];
   private exitHit: ExitEntry | null = null;
   private diverged: string | null = null;
-  private restoreObserver?: () => void;
+  private closed = false;
   /** Live sessions: asked when the guest is about to idle, true if the host has just typed input (Session.run's onIdle). */
   onIdle?: () => boolean;
 
@@ -179,22 +179,12 @@ export class Debugger {
     if (cpu.hostDebug !== null) throw new Error("debug: a debugger is already attached to this session");
     this.hd = new HostDebug(cpu);
     cpu.hostDebug = this.hd;
-    const stack = this.stack;
-    if (stack !== null) {
-      const k = stack.kernel;
-      const prev = k.observer;
-      k.observer = {
-        ipc: prev?.ipc?.bind(prev),
-        switchTo: prev?.switchTo?.bind(prev),
-        syscall: prev?.syscall?.bind(prev),
-        vmExit: (vcpu, reason, qualification) => {
-          prev?.vmExit?.(vcpu, reason, qualification);
-          this.exited(stack, vcpu, reason, qualification);
-        },
-      };
-      this.restoreObserver = () => {
-        k.observer = prev;
-      };
+    if (this.stack !== null) {
+      const stack = this.stack;
+      // The Session's exit hook (the kernel's observer, host-side): called once the exit was checked against a replay's recording.
+      session.onExit((e) => {
+        if (!this.closed) this.exited(stack, { ...e, ns: stack.nowNs() });
+      });
     }
   }
 
@@ -207,7 +197,7 @@ export class Debugger {
     this.hd.stopNext = false;
     this.hd.changed();
     cpu.hostDebug = null;
-    this.restoreObserver?.();
+    this.closed = true;
   }
 
   /** Whether the machine is the stack (VM exits and L4 threads exist). */
@@ -221,7 +211,7 @@ export class Debugger {
     return {
       icount: this.m.pc.cpu.icount,
       ns: this.m.nowNs(),
-      exits: this.stack?.kernel.s.stats.vmExits ?? 0,
+      exits: this.session.exitCount(),
       eip: this.reg32(GuestField.EIP),
     };
   }
@@ -449,16 +439,7 @@ export class Debugger {
 
   // --- VM exits (the stack) ---------------------------------------------------------------------
 
-  private exited(stack: Stack, vcpu: number, reason: number, qualification: number): void {
-    const no = threadNo(vcpu);
-    const e: ExitEntry = {
-      n: stack.kernel.s.stats.vmExits - 1,
-      icount: stack.pc.cpu.icount,
-      ns: stack.pc.nowNs(),
-      reason,
-      qualification: qualification >>> 0,
-      eip: stack.platform.peek(no, GuestField.EIP),
-    };
+  private exited(stack: Stack, e: ExitEntry): void {
     if (this.ring.length >= EXIT_RING) this.ring.shift();
     this.ring.push(e);
     if (this.exitFilters.length > 0 && this.exitHit === null && this.exitFilters.some((f) => matches(f, e))) {
