@@ -1,0 +1,124 @@
+// Real gdb on the built-in guest through the CLI, the way a user attaches: `afterglow replay FILE
+// --gdb PORT` and `afterglow run --gdb PORT` print the gdb command line and wait at the first
+// instruction; `afterglow gdb FILE` starts gdb attached. Fast (no Linux): the built-in guest runs
+// under the stack in well under a second.
+
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CLI = join(ROOT, "bin", "afterglow.js");
+const HELLO = join(ROOT, "guests", "builtin", "hello.bin");
+const GDB = process.env.GDB ?? "gdb";
+
+let dir: string;
+let rec: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "afterglow-gdb-cli-"));
+  rec = join(dir, "hello.rec");
+  execFileSync(process.execPath, [CLI, "record", "-o", rec, "--image", HELLO], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+}, 120_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Starts `afterglow ARGS` and waits for the line that says how to attach; returns the port. */
+function server(args: string[]): Promise<{ port: number; proc: ChildProcess; stderr: () => string }> {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  return new Promise((resolve, reject) => {
+    proc.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      const m = /waiting for gdb on 127\.0\.0\.1:(\d+); attach with\n {2}gdb -ex 'target remote 127\.0\.0\.1:(\d+)'\n/.exec(err);
+      if (m && m[1] === m[2]) resolve({ port: Number(m[1]), proc, stderr: () => err });
+    });
+    proc.on("exit", (code) => reject(new Error(`afterglow ${args.join(" ")} exited (${code}) before listening:\n${err}`)));
+  });
+}
+
+function gdbBatch(port: number, commands: string[]): Promise<string> {
+  const args = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off", "-ex", `target remote 127.0.0.1:${port}`];
+  for (const c of commands) args.push("-ex", c);
+  return new Promise((resolve, reject) => {
+    execFile(GDB, args, { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err && err.killed) reject(new Error(`gdb timed out:\n${stdout}\n${stderr}`));
+      else resolve(stdout + stderr);
+    });
+  });
+}
+
+function exited(proc: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (proc.exitCode !== null ? resolve(proc.exitCode) : proc.on("exit", (c) => resolve(c))));
+}
+
+describe("gdb through the CLI on the built-in guest", () => {
+  it("replay --gdb waits at the first instruction; gdb breaks, steps, reads the layers through monitor, and kill ends the replay", async () => {
+    const s = await server(["replay", rec, "--gdb", "0"]);
+    try {
+      const out = await gdbBatch(s.port, [
+        "info registers eip", "monitor when",
+        "hbreak *0x8036", "continue", "x/i $pc", "monitor when", "stepi", "monitor when",
+        "monitor exits 3", "monitor l4 threads", "monitor help",
+        "set var $eax = 1", "monitor break-exit hlt", "delete", "continue", "monitor when",
+        "kill",
+      ]);
+      expect(out).toMatch(/eip\s+0x7c00\s+0x7c00/);
+      expect(out).toMatch(/^icount 0 exit \d+ guest-ns \d+ eip 0x00007c00$/m);
+      expect(out).toMatch(/Hardware assisted breakpoint 1 at 0x8036/);
+      expect(out).toMatch(/=> 0x8036:\s+out\s+%al,\(%dx\)/);
+      const when = [...out.matchAll(/^icount (\d+) exit (\d+)/gm)].map((m) => Number(m[1]));
+      expect(when[2] - when[1]).toBe(1); // stepi: one instruction (its exit handled on the way)
+      expect(out).toMatch(/IO_INSTRUCTION out port 0x3f8 \(1 byte\) eip 0x00008036/);
+      expect(out).toMatch(/^ +\d+ +0x[0-9a-f]{8} +vcpu +running /m);
+      expect(out).toMatch(/^ +\d+ +0x[0-9a-f]{8} +user +\w+ +space \d+ +prio \d+ +vmm$/m);
+      expect(out).toMatch(/^break-exit .*stop when a VM exit matches/m);
+      expect(out).toMatch(/Could not write register "eax"; remote failure reply 'E0d'/);
+      expect(out).toMatch(/will stop at VM exits matching: hlt/);
+      expect(when[3]).toBeGreaterThan(when[2]);
+      expect(await exited(s.proc)).toBe(0);
+      expect(s.stderr()).toMatch(/stopped at VM exit #\d+ icount \d+ HLT/);
+    } finally {
+      s.proc.kill();
+    }
+  });
+
+  it("replays to the recording's end under gdb and reports the edge of history", async () => {
+    const s = await server(["replay", rec, "--gdb", "127.0.0.1:0"]);
+    try {
+      const out = await gdbBatch(s.port, ["continue", "monitor when", "kill"]);
+      expect(out).toMatch(/No more reverse-execution history\.\n0x00007f8e in \?\? \(\)/); // gdb words replaylog:end so
+      expect(s.stderr()).toMatch(/replay reached the end of the recording/);
+    } finally {
+      s.proc.kill();
+    }
+  });
+
+  it("run --gdb debugs a live guest: registers and memory can be written", async () => {
+    const s = await server(["run", "--gdb", "0"]);
+    try {
+      const out = await gdbBatch(s.port, ["set var $ecx = 0x1234", "info registers ecx", "x/2xb 0x7c00", "set {char}0x9000 = 0x5a", "x/1xb 0x9000", "kill"]);
+      expect(out).toMatch(/ecx\s+0x1234\s+4660/);
+      expect(out).toMatch(/0x7c00:\s+0xfa\s+0x/); // cli: the boot image's first byte
+      expect(out).toMatch(/0x9000:\s+0x5a/);
+    } finally {
+      s.proc.kill();
+    }
+  });
+
+  it("afterglow gdb FILE starts gdb attached to the replay", async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [CLI, "gdb", rec, "--", "-batch", "-nx", "-ex", "monitor when", "-ex", "hbreak *0x8036", "-ex", "continue", "-ex", "monitor when"], { timeout: 60_000 }, (err, stdout, stderr) => {
+        if (err && err.killed) reject(new Error(`afterglow gdb timed out:\n${stdout}\n${stderr}`));
+        else resolve(stdout + stderr);
+      });
+    });
+    expect(out).toMatch(/^icount 0 exit/m);
+    expect(out).toMatch(/Breakpoint 1, 0x00008036 in \?\? \(\)/);
+  });
+});
