@@ -98,12 +98,13 @@ fi
 rm -rf "$work"
 
 # The debug vmlinux of the exact 686 kernel VERSIONS names: linux-image-<abi>-686 -> ...-686-dbg at
-# the same version. Streamed out of the .deb: only the vmlinux is written to disk.
-if [ "$dbg" = yes ] && { [ ! -s "$cache/vmlinux-dbg" ] || ! recorded linux-image-686-dbg; }; then
+# the same version. Only the vmlinux is extracted from the .deb (streamed through tar), and the
+# .deb is deleted; fetched again when the kernel in VERSIONS changes.
+set -- $(grep '^linux-image-686 ' "$cache/VERSIONS")
+pkg="$2-dbg"
+kver=$3
+if [ "$dbg" = yes ] && { [ ! -s "$cache/vmlinux-dbg" ] || ! grep -qx "linux-image-686-dbg $pkg $kver" "$cache/VERSIONS"; }; then
   ensure_i386
-  set -- $(grep '^linux-image-686 ' "$cache/VERSIONS")
-  pkg="$2-dbg"
-  kver=$3
   mkdir -p "$work"
   (cd "$work" && apt-get download -qq "$pkg:i386=$kver")
   deb=$(ls "$work"/"$pkg"_*_i386.deb | head -n 1)
