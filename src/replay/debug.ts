@@ -135,7 +135,7 @@ export function describeExit(e: ExitEntry): string {
   const q = e.qualification >>> 0;
   let what = `qualification 0x${q.toString(16)}`;
   if (e.reason === IO_INSTRUCTION) {
-    const size = (q & 7) + 1, dir = (q & 8) !== 0 ? "in" : "out", str = (q & 0x10) !== 0 ? (dir === "in" ? "s" : "s") : "";
+    const size = (q & 7) + 1, dir = (q & 8) !== 0 ? "in" : "out", str = (q & 0x10) !== 0 ? "s" : "";
     what = `${dir}${str} port 0x${(q >>> 16).toString(16)} (${size} byte${size > 1 ? "s" : ""}${(q & 0x20) !== 0 ? ", rep" : ""})`;
   } else if (e.reason === CR_ACCESS) {
     const type = ["mov to", "mov from", "clts", "lmsw"][(q >>> 4) & 3];
