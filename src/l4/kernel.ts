@@ -1447,9 +1447,12 @@ export class Kernel {
       this.sendVfault(t, ExitReason.RECALL, 0, 0, null);
       return;
     }
+    // The entry is part of the timeslice: a slice ends at the same moment whether or not the host
+    // cut the guest's run in two (a cut run resumes without another entry).
+    const start = p.now();
     if (!v.inGuest) p.charge(COSTS.VM_ENTRY);
     v.inGuest = false;
-    let until = p.now() + Math.max(1, t.remaining);
+    let until = Math.max(p.now() + 1, start + t.remaining);
     const wake = this.nextWake();
     if (wake >= 0 && wake < until) until = wake;
     if (this.runUntil < until) until = this.runUntil;
@@ -1493,8 +1496,12 @@ export class Kernel {
     const wake = this.nextWake();
     if (!irq && !(wake >= 0 && wake <= this.platform.now()) && this.pick() === g) return;
     g.vcpu.inGuest = false;
-    if (irq) this.countExit(g, ExitReason.EXTERNAL_INTERRUPT, 0);
-    else this.platform.charge(COSTS.VM_EXIT);
+    if (irq) {
+      // The exit the platform would have reported had the guest run on: its cost is the VCPU's
+      // time, as there, or how the host cut its runs would show in the timeslice.
+      this.countExit(g, ExitReason.EXTERNAL_INTERRUPT, 0);
+      this.account(g, COSTS.VM_EXIT);
+    } else this.platform.charge(COSTS.VM_EXIT);
   }
 
   /** Drops the highest groups until the mask's words fit in `room` registers. */

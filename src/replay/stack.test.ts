@@ -72,6 +72,21 @@ describe("the full stack", () => {
     expect(cut.stateHash()).toBe(whole.stateHash());
   });
 
+  it("ends a guest's timeslice at the same moment when the host cuts its run right after the entry", () => {
+    // 4 M instructions without an exit: 40 ms, four timeslices of the VCPU. The VM entry's cost
+    // belongs to the slice, so a run cut after the entry and resumed without one ends it alike.
+    const spin = nasm("cli\nmov ecx, 2000000\nspin: dec ecx\njnz spin\nhlt", 16, 0x7c00);
+    const whole = stack(spin);
+    expect(whole.run({})).toBe(Stop.HALT);
+    const cut = stack(spin);
+    cut.run({ maxInsns: 50 });
+    cut.run({ maxInsns: 1_000_000 });
+    cut.run({ maxNs: cut.nowNs() + 12_345_670 });
+    expect(cut.run({})).toBe(Stop.HALT);
+    expect(cut.nowNs()).toBe(whole.nowNs());
+    expect(cut.stateHash()).toBe(whole.stateHash());
+  });
+
   it("goes on identically from a snapshot restored into a new stack", () => {
     const a = stack(HELLO);
     a.run({ maxInsns: 300_000 });
