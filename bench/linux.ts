@@ -1,16 +1,20 @@
 // `npm run bench`, part two: the Linux boot. Debian's i686 kernel (the xz-compressed bzImage, so
 // the in-guest decompressor runs first) boots with the busybox initramfs from power-on until its
-// /init prints "BOOT-OK". Reported: host seconds and instructions to that line, MIPS over the
-// boot, and guest seconds. If the kernel does not get there within the budget, how far it got.
+// /init prints "BOOT-OK" — the guest ../shared/bench/peers.sh boots in QEMU and v86. Three runs:
+// on the bare PC; on the full stack (L4 + VMM, the guest in a VM), recorded; and the replay of
+// that recording. Reported: instructions, host and CPU seconds and MIPS to the marker, guest
+// seconds, VM exits, the stack's overhead over the bare PC, the recording's size (beside QEMU's
+// record log of the same boot) and the replay's speed as a share of the recording run's.
 //
 // Knobs (environment): BENCH_LINUX=0 skips this part; BENCH_LINUX_INSNS is the instruction budget
 // (default 20e9); BENCH_LINUX_KERNEL picks another kernel image (e.g. guests/cache/vmlinux, the
-// ELF kernel, which skips the decompressor).
+// ELF kernel, which skips the decompressor); BENCH_LINUX_MACHINES=bare,stack,replay picks runs.
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../src/cli/images.js";
-import { Session, Stop } from "../src/replay/session.js";
+import { readRecording } from "../src/replay/recording.js";
+import { Session, Stop, type MachineKind } from "../src/replay/session.js";
 
 const MARKER = "BOOT-OK";
 /** Instructions between looks at the console (the marker's icount is taken exactly, in the console callback). */
@@ -28,13 +32,26 @@ export interface LinuxBootResult {
   guestSecs: number;
   stop: Stop | undefined;
   lastLine: string;
+  /** VM exits to the marker (the stack's; 0 on the bare PC). */
+  exits: number;
+  /** The recording, when the run was recorded (ended at the marker). */
+  recording?: Uint8Array;
 }
 
+/** QEMU's record log of the same boot in ../shared/bench/peers.sh, as its issue quotes it, and as measured on our machine. */
+const QEMU_LOG_BYTES = { quoted: 75e6, measured: 3_347_099 };
+
 /** Boots `kernel` with `initrd` until the marker or `budget` instructions; times it. */
-export function bootLinux(kernel: Uint8Array, initrd: Uint8Array, budget: number, progress?: (icount: number, secs: number) => void): LinuxBootResult {
+export function bootLinux(
+  kernel: Uint8Array,
+  initrd: Uint8Array,
+  budget: number,
+  opts: { machine: MachineKind; record?: boolean; progress?: (icount: number, secs: number) => void },
+): LinuxBootResult {
+  const chunks: Uint8Array[] = [];
   let line = "";
   let lastLine = "";
-  let hit: { icount: number; t: bigint; cpu: NodeJS.CpuUsage; guestNs: number } | undefined;
+  let hit: { icount: number; t: bigint; cpu: NodeJS.CpuUsage; guestNs: number; exits: number } | undefined;
   let session: Session | undefined = undefined;
   const onByte = (b: number): void => {
     if (b === 10 || b === 13) {
@@ -44,17 +61,15 @@ export function bootLinux(kernel: Uint8Array, initrd: Uint8Array, budget: number
     }
     line += String.fromCharCode(b);
     if (hit === undefined && line.endsWith(MARKER)) {
-      hit = { icount: session!.position().icount, t: process.hrtime.bigint(), cpu: process.cpuUsage(cpu0), guestNs: session!.guestTimeNs() };
+      hit = { icount: session!.position().icount, t: process.hrtime.bigint(), cpu: process.cpuUsage(cpu0), guestNs: session!.guestTimeNs(), exits: session!.exitCount() };
     }
   };
   const t0 = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
-  const s = (session = new Session({
-    guest: { kind: "linux", kernel, initrd, cmdline: "console=ttyS0 panic=-1" },
-    ramSize: 256 << 20,
-    console: onByte,
-    rtcEpochSeconds: RTC_EPOCH,
-  }));
+  const s = (session = new Session(
+    { guest: { kind: "linux", kernel, initrd, cmdline: "console=ttyS0 panic=-1" }, machine: opts.machine, ramSize: 256 << 20, console: onByte, rtcEpochSeconds: RTC_EPOCH },
+    opts.record ? { sink: (b) => chunks.push(Uint8Array.from(b)), argv: ["bench"], tool: "afterglow bench" } : undefined,
+  ));
   let stop: Stop | undefined;
   let lastReport = t0;
   while (hit === undefined) {
@@ -63,11 +78,12 @@ export function bootLinux(kernel: Uint8Array, initrd: Uint8Array, budget: number
     stop = s.run({ maxInsns: Math.min(budget, icount + SLICE) });
     if (stop !== Stop.BUDGET) break;
     const now = process.hrtime.bigint();
-    if (progress !== undefined && now - lastReport > 5_000_000_000n) {
+    if (opts.progress !== undefined && now - lastReport > 5_000_000_000n) {
       lastReport = now;
-      progress(s.position().icount, Number(now - t0) / 1e9);
+      opts.progress(s.position().icount, Number(now - t0) / 1e9);
     }
   }
+  if (opts.record) s.end(hit !== undefined ? "user-stop" : "limit");
   const end = hit?.t ?? process.hrtime.bigint();
   const cpu = hit?.cpu ?? process.cpuUsage(cpu0);
   if (line.length > 0) lastLine = line;
@@ -79,7 +95,20 @@ export function bootLinux(kernel: Uint8Array, initrd: Uint8Array, budget: number
     guestSecs: (hit?.guestNs ?? s.guestTimeNs()) / 1e9,
     stop,
     lastLine,
+    exits: hit?.exits ?? s.exitCount(),
+    recording: opts.record ? Buffer.concat(chunks) : undefined,
   };
+}
+
+/** Replays `recording` to its end; CPU seconds and instructions. */
+export function replayLinux(recording: Uint8Array, images: { [role: string]: Uint8Array }): { icount: number; cpuSecs: number; hostSecs: number; exits: number } {
+  const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  const s = Session.replay(readRecording(recording), () => {}, images);
+  s.run();
+  const cpu = process.cpuUsage(cpu0);
+  if (!s.replayDone()) throw new Error("the replay stopped before the recording's end");
+  return { icount: s.position().icount, cpuSecs: (cpu.user + cpu.system) / 1e6, hostSecs: Number(process.hrtime.bigint() - t0) / 1e9, exits: s.exitCount() };
 }
 
 export function benchLinux(): void {
@@ -95,18 +124,53 @@ export function benchLinux(): void {
     return;
   }
   const budget = Number(process.env.BENCH_LINUX_INSNS ?? 20e9);
+  const runs = (process.env.BENCH_LINUX_MACHINES ?? "bare,stack,replay").split(",");
+  const kernel = new Uint8Array(readFileSync(kernelPath));
+  const initrd = new Uint8Array(readFileSync(initrdPath));
   const tty = process.stderr.isTTY;
-  const r = bootLinux(new Uint8Array(readFileSync(kernelPath)), new Uint8Array(readFileSync(initrdPath)), budget, (icount, secs) => {
-    if (tty) process.stderr.write(`\r\x1b[Klinux-boot: ${(icount / 1e6).toFixed(0)}M instructions, ${secs.toFixed(0)} s host, ${(icount / secs / 1e6).toFixed(1)} MIPS`);
-  });
-  if (tty) process.stderr.write("\r\x1b[K");
-  const mips = r.icount / r.hostSecs / 1e6;
-  const figures = `${r.icount.toLocaleString("en-US")} instructions, ${r.hostSecs.toFixed(1)} s host, ${mips.toFixed(1)} MIPS ` +
-    `(${r.cpuSecs.toFixed(1)} s CPU, ${(r.icount / r.cpuSecs / 1e6).toFixed(1)} MIPS), ${r.guestSecs.toFixed(2)} s guest`;
-  if (r.reached) {
-    console.log(`linux-boot: ${MARKER} after ${figures}`);
-  } else {
-    const why = r.stop === undefined || r.stop === Stop.BUDGET ? `budget of ${(budget / 1e6).toFixed(0)}M instructions spent` : `machine stopped (reason ${r.stop})`;
-    console.log(`linux-boot: no ${MARKER} (${why}) after ${figures}; last console line: ${JSON.stringify(r.lastLine)}`);
+  const results: { [machine: string]: LinuxBootResult } = {};
+  for (const machine of ["bare", "stack"] as const) {
+    if (!runs.includes(machine) && !(machine === "stack" && runs.includes("replay"))) continue;
+    const label = machine === "bare" ? "linux-boot (bare PC)" : "linux-boot (L4 + VMM, recorded)";
+    const r = (results[machine] = bootLinux(kernel, initrd, budget, {
+      machine,
+      record: machine === "stack",
+      progress: (icount, secs) => {
+        if (tty) process.stderr.write(`\r\x1b[K${label}: ${(icount / 1e6).toFixed(0)}M instructions, ${secs.toFixed(0)} s host, ${(icount / secs / 1e6).toFixed(1)} MIPS`);
+      },
+    }));
+    if (tty) process.stderr.write("\r\x1b[K");
+    const mips = r.icount / r.hostSecs / 1e6;
+    const figures = `${r.icount.toLocaleString("en-US")} instructions, ${r.hostSecs.toFixed(1)} s host, ${mips.toFixed(1)} MIPS ` +
+      `(${r.cpuSecs.toFixed(1)} s CPU, ${(r.icount / r.cpuSecs / 1e6).toFixed(1)} MIPS), ${r.guestSecs.toFixed(2)} s guest` +
+      (machine === "stack" ? `, ${r.exits.toLocaleString("en-US")} VM exits (${Math.round(r.exits / r.cpuSecs).toLocaleString("en-US")}/s CPU)` : "");
+    if (r.reached) {
+      console.log(`${label}: ${MARKER} after ${figures}`);
+    } else {
+      const why = r.stop === undefined || r.stop === Stop.BUDGET ? `budget of ${(budget / 1e6).toFixed(0)}M instructions spent` : `machine stopped (reason ${r.stop})`;
+      console.log(`${label}: no ${MARKER} (${why}) after ${figures}; last console line: ${JSON.stringify(r.lastLine)}`);
+    }
+  }
+  const bare = results.bare, stack = results.stack;
+  if (bare?.reached && stack?.reached) {
+    console.log(
+      `linux-boot overhead of L4 + VMM: ${(stack.cpuSecs / bare.cpuSecs).toFixed(2)}x the bare PC's CPU time ` +
+        `(${(stack.icount / stack.cpuSecs / 1e6).toFixed(1)} vs ${(bare.icount / bare.cpuSecs / 1e6).toFixed(1)} guest MIPS; guest time ${stack.guestSecs.toFixed(2)} s vs ${bare.guestSecs.toFixed(2)} s)`,
+    );
+  }
+  if (stack?.recording && runs.includes("replay")) {
+    const size = stack.recording.length;
+    console.log(
+      `recording: ${size.toLocaleString("en-US")} bytes for ${stack.exits.toLocaleString("en-US")} VM exits; ` +
+        `QEMU's record log of this boot: ${(QEMU_LOG_BYTES.quoted / 1e6).toFixed(0)} MB quoted (${(QEMU_LOG_BYTES.quoted / size).toFixed(0)}x larger), ` +
+        `${QEMU_LOG_BYTES.measured.toLocaleString("en-US")} bytes measured here (${(QEMU_LOG_BYTES.measured / size).toFixed(1)}x larger)`,
+    );
+    const p = replayLinux(stack.recording, { kernel, initrd });
+    const recMips = stack.icount / stack.cpuSecs / 1e6;
+    const repMips = p.icount / p.cpuSecs / 1e6;
+    console.log(
+      `replay: ${p.icount.toLocaleString("en-US")} instructions and ${p.exits.toLocaleString("en-US")} exits checked in ${p.cpuSecs.toFixed(1)} s CPU ` +
+        `(${repMips.toFixed(1)} MIPS), ${((100 * repMips) / recMips).toFixed(0)}% of the recording run's speed`,
+    );
   }
 }
