@@ -160,6 +160,25 @@ describe.skipIf(!haveGuest)("gdb on a replayed Linux boot under the stack", () =
     expect(`#${w.exit - 1} icount ${w.icount} `).toBe(last.slice(0, last.indexOf("IO_INSTRUCTION")));
   });
 
+  it("continues through every state hash and VM exit check to the end of the recording", async () => {
+    // gdb runs the replay in its own slices, not the recording run's: the stack must not care.
+    const server = await replayServer();
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(GDB, ["-batch", "-nx", "-ex", `target remote 127.0.0.1:${server.port}`, "-ex", "continue", "-ex", "monitor when", "-ex", "kill"], { timeout: 600_000 }, (err, stdout, stderr) => {
+          if (err && err.killed) reject(new Error(`gdb timed out:\n${stdout}\n${stderr}\n${server.stderr()}`));
+          else resolve(stdout + stderr);
+        });
+      });
+      expect(out).toMatch(/No more reverse-execution history/);
+      expect(server.stderr()).toMatch(/replay reached the end of the recording/);
+      expect(server.stderr()).not.toMatch(/diverged/);
+      expect(whens(out)[0].icount).toBeGreaterThan(300_000_000);
+    } finally {
+      server.proc.kill();
+    }
+  }, 600_000);
+
   it("gives the same stops, at the same icount and exit, on two replays", async () => {
     const commands = ["monitor break-exit io 0x3f8", "continue", "monitor when", "monitor break-exit clear", "stepi", "monitor when"];
     if (haveSymbols) commands.push("break start_kernel", "hbreak setup_arch", "watch jiffies", "continue", "monitor when", "continue", "monitor when");
