@@ -47,8 +47,8 @@ export class SessionTarget implements DebugTarget {
       },
       {
         name: "break-exit",
-        args: "[REASON [PORT|CR|QUAL]] | clear",
-        help: "stop when a VM exit matches (e.g. io 0x3f8, cr 3, hlt, any); no argument lists them",
+        args: "[REASON [PORT|CR|QUAL] [in|out]] | clear",
+        help: "stop when a VM exit matches (e.g. io 0x3f8 out, cr 3, hlt, any); no argument lists them",
         run: (args) => {
           if (args.length === 0) {
             const l = dbg.exitBreaks();
@@ -60,9 +60,11 @@ export class SessionTarget implements DebugTarget {
           }
           const reason = parseExitReason(args[0]);
           if (reason === undefined) return { error: "invalid", message: `break-exit: unknown exit reason ${args[0]}` };
-          const value = args[1] === undefined ? undefined : parseNumberArg(args[1]);
-          if (args[1] !== undefined && value === undefined) return { error: "invalid", message: `break-exit: not a number: ${args[1]}` };
-          const err = dbg.addExitBreak({ reason, value, text: args.join(" ") });
+          const rest = args.slice(1);
+          const direction = rest.at(-1) === "in" || rest.at(-1) === "out" ? (rest.pop() as "in" | "out") : undefined;
+          const value = rest[0] === undefined ? undefined : parseNumberArg(rest[0]);
+          if (rest.length > 1 || (rest[0] !== undefined && value === undefined)) return { error: "invalid", message: `break-exit: expected REASON [NUMBER] [in|out], got ${args.join(" ")}` };
+          const err = dbg.addExitBreak({ reason, value, direction, text: args.join(" ") });
           if (err) return err;
           return `will stop at VM exits matching: ${args.join(" ")}\n`;
         },

@@ -140,6 +140,17 @@ describe("the debugger on a replay", () => {
     expect(cont(d, 100_000)).toEqual({ kind: "end" });
   });
 
+  it("filters I/O exits by direction: a read of the line status register, not a write", () => {
+    const d = new Debugger(live("stack"));
+    d.toFirstInstruction();
+    d.addExitBreak({ reason: parseExitReason("IO_INSTRUCTION")!, value: 0x3fd, direction: "in", text: "io 0x3fd in" });
+    const stop = cont(d, 1000);
+    expect(stop.kind === "exit" && describeExit(stop.exit)).toMatch(/IO_INSTRUCTION in port 0x3fd \(1 byte\)/);
+    d.clearExitBreaks();
+    d.addExitBreak({ reason: "any", value: 0x3fd, direction: "out", text: "any 0x3fd out" });
+    expect(cont(d, 100_000).kind).toBe("halted"); // nothing writes the LSR
+  });
+
   it("lists the L4 threads and their states", () => {
     const d = new Debugger(live("stack"));
     d.toFirstInstruction();

@@ -61,6 +61,8 @@ export interface ExitFilter {
   reason: number | "any";
   /** For IO_INSTRUCTION the port, for CR_ACCESS the control register, else the qualification. */
   value?: number;
+  /** For IO_INSTRUCTION: only reads (in) or only writes (out). */
+  direction?: "in" | "out";
   /** As the user wrote it. */
   text: string;
 }
@@ -559,8 +561,11 @@ export class Debugger {
 
 function matches(f: ExitFilter, e: ExitEntry): boolean {
   if (f.reason !== "any" && f.reason !== e.reason) return false;
-  if (f.value === undefined) return true;
-  if (e.reason === IO_INSTRUCTION) return e.qualification >>> 16 === f.value;
+  if (f.value === undefined) return f.direction === undefined || (e.reason === IO_INSTRUCTION && ((e.qualification & 8) !== 0 ? "in" : "out") === f.direction);
+  if (e.reason === IO_INSTRUCTION) {
+    const dir = (e.qualification & 8) !== 0 ? "in" : "out";
+    return e.qualification >>> 16 === f.value && (f.direction === undefined || f.direction === dir);
+  }
   if (e.reason === CR_ACCESS) return (e.qualification & 15) === f.value;
   return e.qualification === f.value;
 }
