@@ -49,6 +49,13 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
     onKill: () => {
       void server.close().then(finish);
     },
+    // A replay that diverged has no history left: once gdb has seen it exit, so does the stub.
+    onClient: (event) => {
+      if (event === "disconnect" && target.ended) {
+        process.exitCode = 1;
+        void server.close().then(finish);
+      }
+    },
   });
   if (opts.onListening) opts.onListening(server.address);
   else {

@@ -21,6 +21,8 @@ export interface SessionTargetOptions {
 export class SessionTarget implements DebugTarget {
   readonly capabilities: TargetCapabilities = { reverse: false };
   private last: StopReason = { kind: "signal", signal: 5 };
+  /** The session is over (a replay that diverged): there is nothing left to debug. */
+  ended = false;
   readonly monitor: (command: string) => string | TargetError;
 
   constructor(private readonly dbg: Debugger, private readonly options: SessionTargetOptions = {}) {
@@ -164,6 +166,7 @@ export class SessionTarget implements DebugTarget {
         return { kind: "historyEdge", edge: "end" };
       case "diverged":
         this.options.onMessage?.(`afterglow: ${s.message}`);
+        this.ended = true;
         return { kind: "exited", code: 1 };
       case "budget":
         return { kind: "signal", signal: 5 };
