@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../src/cli/images.js";
 import { readRecording } from "../src/replay/recording.js";
-import { Session, Stop, type MachineKind } from "../src/replay/session.js";
+import { Session, Stop, endReasonOf, type MachineKind } from "../src/replay/session.js";
 
 const MARKER = "BOOT-OK";
 /** Instructions between looks at the console (the marker's icount is taken exactly, in the console callback). */
@@ -83,7 +83,8 @@ export function bootLinux(
       opts.progress(s.position().icount, Number(now - t0) / 1e9);
     }
   }
-  if (opts.record) s.end(hit !== undefined ? "user-stop" : "limit");
+  // The run stops after the slice with the marker: the guest may have ended in it (the initramfs reboots).
+  if (opts.record) s.end(stop !== undefined && stop !== Stop.BUDGET ? endReasonOf(stop) : hit !== undefined ? "user-stop" : "limit");
   const end = hit?.t ?? process.hrtime.bigint();
   const cpu = hit?.cpu ?? process.cpuUsage(cpu0);
   if (line.length > 0) lastLine = line;

@@ -1,6 +1,7 @@
-// Debian's unmodified i386 kernels boot on the bare emulated PC to the initramfs's marker, and a
-// workload of busybox programs prints exactly what the same busybox binary prints when the host
-// CPU runs it natively. Guest images come from scripts/fetch-debian.sh (CI fetches them first).
+// Debian's unmodified i386 kernels boot to the initramfs's marker, on the bare emulated PC and in
+// a VM under the L4 kernel and the VMM (the full stack, `afterglow run`'s default), and a workload
+// of busybox programs prints exactly what the same busybox binary prints when the host CPU runs
+// it natively. Guest images come from scripts/fetch-debian.sh (CI fetches them first).
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
@@ -8,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildInitramfs } from "../../src/cli/guest.js";
-import { Session, Stop } from "../../src/replay/session.js";
+import { Session, Stop, type MachineKind } from "../../src/replay/session.js";
 import { ROOT } from "../layers.js";
 
 const CACHE = join(ROOT, "guests", "cache");
@@ -27,10 +28,11 @@ function cached(name: string): Uint8Array {
 }
 
 /** Boots `kernel` with `initrd` and returns the console text (CR LF folded to LF) and how it stopped. */
-function boot(kernel: Uint8Array, initrd: Uint8Array, cmdline = CMDLINE): { text: string; stop: Stop } {
+function boot(machine: MachineKind, kernel: Uint8Array, initrd: Uint8Array, cmdline = CMDLINE): { text: string; stop: Stop } {
   const out: number[] = [];
   const session = new Session({
     guest: { kind: "linux", kernel, initrd, cmdline },
+    machine,
     ramSize: 128 * MiB,
     rtcEpochSeconds: 1_790_000_000,
     console: (b) => out.push(b),
@@ -49,12 +51,30 @@ function workloadOutput(console: string): string {
   return lines.filter((l) => !/^\[\s*\d+\.\d+\] /.test(l)).join("\n");
 }
 
-describe("Debian's 686 kernel on the bare PC", () => {
+/** The workload's output from the same busybox run natively, its applets on PATH, in `scratch`. */
+function nativeWorkload(scratch: string): string {
+  const bin = join(scratch, "bin");
+  mkdirSync(bin);
+  const bb = join(bin, "busybox");
+  execFileSync("cp", [join(CACHE, "busybox"), bb]);
+  for (const applet of execFileSync(bb, ["--list"], { encoding: "utf8" }).trim().split("\n")) {
+    if (applet !== "busybox") symlinkSync("busybox", join(bin, applet));
+  }
+  const work = join(scratch, "work");
+  mkdirSync(work);
+  const native = spawnSync(bb, ["sh", "-c", WORKLOAD], { cwd: work, encoding: "utf8", env: { PATH: bin, LC_ALL: "C" } });
+  if (native.stderr !== "" || native.status !== 0) throw new Error(`the workload failed natively: ${native.stderr}`);
+  return native.stdout;
+}
+
+describe("Debian's 686 kernel", () => {
   let busybox: Uint8Array;
   let scratch: string;
+  let native: string;
   beforeAll(() => {
     busybox = cached("busybox");
     scratch = mkdtempSync(join(tmpdir(), "afterglow-linux-"));
+    native = nativeWorkload(scratch);
   });
   afterAll(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -62,34 +82,20 @@ describe("Debian's 686 kernel on the bare PC", () => {
 
   // The ELF vmlinux inside Debian's bzImage (scripts/extract-vmlinux.sh): the same kernel without
   // its in-guest xz decompressor, which the 686-pae test runs. 1.6 G instructions with the workload.
-  it("boots the kernel to the marker and runs a workload whose output equals the host CPU's", () => {
+  it.each(["stack", "bare"] as const)("boots the kernel (%s) to the marker and runs a workload whose output equals the host CPU's", (machine) => {
     const initrd = buildInitramfs({ busybox, workload: WORKLOAD });
-    const r = boot(cached("vmlinux"), initrd);
+    const r = boot(machine, cached("vmlinux"), initrd);
     expect(r.text).toMatch(/\nBOOT-OK 6\.\d+\.\d+-\d+-686\n/);
     expect(r.text).toContain("Kernel command line: " + CMDLINE);
     expect(r.text).not.toMatch(/Oops|BUG:|WARNING:|Call Trace|unchecked MSR/);
     expect(r.stop).toBe(Stop.RESET);
-    const guest = workloadOutput(r.text);
-
-    // The same busybox, natively, in a scratch directory with its applets on PATH.
-    const bin = join(scratch, "bin");
-    mkdirSync(bin);
-    const bb = join(bin, "busybox");
-    execFileSync("cp", [join(CACHE, "busybox"), bb]);
-    for (const applet of execFileSync(bb, ["--list"], { encoding: "utf8" }).trim().split("\n")) {
-      if (applet !== "busybox") symlinkSync("busybox", join(bin, applet));
-    }
-    const work = join(scratch, "work");
-    mkdirSync(work);
-    const native = spawnSync(bb, ["sh", "-c", WORKLOAD], { cwd: work, encoding: "utf8", env: { PATH: bin, LC_ALL: "C" } });
-    expect(native.stderr).toBe("");
-    expect(guest).toBe(native.stdout);
-    expect(guest.split("\n").length).toBeGreaterThan(25);
+    expect(workloadOutput(r.text)).toBe(native);
+    expect(native.split("\n").length).toBeGreaterThan(25);
   }, 1_800_000);
 
   // The bzImage as Debian ships it: the decompressor runs in the guest (about 2.3 G instructions).
   it("boots the 686-pae bzImage (PAE paging, NX) to the marker", () => {
-    const r = boot(cached("vmlinuz-686-pae"), buildInitramfs({ busybox }));
+    const r = boot("bare", cached("vmlinuz-686-pae"), buildInitramfs({ busybox }));
     expect(r.text).toMatch(/\nBOOT-OK 6\.\d+\.\d+-\d+-686-pae\n/);
     expect(r.text).not.toMatch(/NX \(Execute Disable\) protection cannot be enabled/);
     expect(r.text).toMatch(/NX \(Execute Disable\) protection: active/);
@@ -99,16 +105,19 @@ describe("Debian's 686 kernel on the bare PC", () => {
 
   // Through the CLI (dist/, which the global setup has just built), as a user types; recorded,
   // then replayed by another process with no input: the same console, byte for byte.
-  it("answers typed commands in an interactive shell, and the recorded session replays identically", () => {
+  // On the bare PC only for now: under the stack, a shell typed into at an unlucky moment loses
+  // the guest's UART interrupt (the virtual PIC's IRQ4 stays in service, never acknowledged by
+  // the guest); see issue 4's note. The recorded session of such a hang replays identically.
+  it.each(["bare"] as const)("answers typed commands in an interactive shell (%s), and the recorded session replays identically", (machine) => {
     const cli = (args: string[], input?: string) =>
       spawnSync(process.execPath, [join(ROOT, "bin", "afterglow.js"), ...args], { input, encoding: "utf8", timeout: 900_000 });
-    const initrd = join(scratch, "shell.cpio.gz");
+    const initrd = join(scratch, `shell-${machine}.cpio.gz`);
     const b = cli(["guest", "build-initramfs", "--busybox", join(CACHE, "busybox"), "--out", initrd]);
     expect(b.status, b.stderr).toBe(0);
-    const rec = join(scratch, "shell.rec");
+    const rec = join(scratch, `shell-${machine}.rec`);
     const kernel = join(CACHE, "vmlinux");
     const r = cli(
-      ["record", "-o", rec, "--bare", "--kernel", kernel, "--initrd", initrd, "--ram", "128", "--append", `${CMDLINE} shell`],
+      ["record", "-o", rec, ...(machine === "bare" ? ["--bare"] : []), "--kernel", kernel, "--initrd", initrd, "--ram", "128", "--append", `${CMDLINE} shell`],
       "echo answer=$((6*7))\nuname -m\ncd /proc && cat cmdline\nsleep 1; echo slept\nexit\n",
     );
     const text = r.stdout.replace(/\r\n/g, "\n");
