@@ -72,6 +72,9 @@ import {
 } from "./ept.js";
 import { MapDb, newMapDbState, type MapDbState, type MapNode } from "./mapdb.js";
 import type { Platform, VcpuExit } from "./platform.js";
+
+/** The valid bit of the VM-entry interruption information. */
+const ENTRY_VALID = 0x80000000;
 import { SIGMA0, sigma0Image } from "./sigma0.js";
 
 // ------------------------------------------------------------------------------------------------
@@ -1440,6 +1443,19 @@ export class Kernel {
     }
     if (v.recall) {
       v.recall = false;
+      // An event the last reply injected that no VM entry has delivered yet goes in first: on
+      // hardware the recalling IPI's exit comes after the entry that delivers it. Otherwise the
+      // handler, answering the recall with an injection of its own, would overwrite it (an
+      // interrupt acknowledged at the virtual PIC and never delivered).
+      if (!v.inGuest && (p.guestRead(t.no, GuestField.ENTRY_INTR_INFO) & ENTRY_VALID) !== 0) {
+        p.charge(COSTS.VM_ENTRY);
+        const exit = p.runVcpu(v.run, p.now());
+        if (exit) {
+          this.vcpuExited(t, exit);
+          return;
+        }
+        v.inGuest = true;
+      }
       if (v.inGuest) {
         v.inGuest = false;
         p.charge(COSTS.VM_EXIT);
@@ -1461,6 +1477,12 @@ export class Kernel {
       v.inGuest = true;
       return;
     }
+    this.vcpuExited(t, exit);
+  }
+
+  /** A VM exit of VCPU thread t: the kernel's own, or a message to the handler or pager. */
+  private vcpuExited(t: Tcb, exit: VcpuExit): void {
+    const p = this.platform;
     this.countExit(t, exit.reason, exit.qualification);
     switch (exit.reason) {
       case ExitReason.EXTERNAL_INTERRUPT:

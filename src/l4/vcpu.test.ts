@@ -225,6 +225,29 @@ describe("VM spaces and virtualization-fault IPC", () => {
     // The guest ran (in slices bounded by the VMM's timeout) until the recall.
     expect(p.vcpu(60).runs.length).toBeGreaterThanOrEqual(2);
   });
+
+  it("delivers an injection the VCPU has not entered with yet before a recall's message", () => {
+    // The handler answers with an event and recalls at once, before the VCPU got the CPU: the
+    // recall's exit must come after the entry that delivers the event, or the handler, injecting
+    // again in its answer to the recall, would overwrite it.
+    const { k, p } = bootTest();
+    const inj = 0x80000034;
+    k.spawn(50, {
+      priority: 200,
+      program: script(
+        { call: wait() },
+        { call: reply(V), mr: [msgTag(0, 4, 0), Xfer.INJ, inj, 0, 0] },
+        { call: { op: "exchangeRegisters", dest: V, control: ExregCtrl.RECALL } },
+        { call: wait() },
+      ),
+    });
+    k.spawn(60, { vm: true, pager: VMM, exceptionHandler: VMM, scheduler: VMM, vcpu: { xferDefault: 0 } });
+    k.run(1_000_000);
+    const l = scriptLog(k, VMM);
+    expect(tagLabel(l[0].mr[0])).toBe(vfaultLabel(ExitReason.STARTUP));
+    expect(tagLabel(l[3].mr[0])).toBe(vfaultLabel(ExitReason.RECALL));
+    expect(p.vcpu(60).runs.length).toBe(1);
+  });
 });
 
 /** The smallest VMM: UART output by port I/O, written to the physical UART; HLT parks the guest. */
