@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type ReadRecording, type Record } from "../replay/recording.js";
 import { Session, Stop, exitHistogram, sha256 } from "../replay/session.js";
+import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { Progress, parsePositive } from "./run.js";
@@ -131,15 +132,8 @@ function describe(rec: ReadRecording, file: string): string {
   const hist = exitHistogram(rec);
   if (hist === null) lines.push(`exits      none (the guest ran on the bare machine: no VMM, no VM exits)`);
   else {
-    const total = hist.reduce((a, e) => a + e.count, 0);
-    lines.push(`exits      ${total.toLocaleString("en-US")} VM exits`);
-    const width = Math.max(0, ...hist.map((e) => e.name.length));
-    const cw = Math.max(0, ...hist.map((e) => e.count.toLocaleString("en-US").length));
-    const most = Math.max(1, ...hist.map((e) => e.count));
-    for (const e of hist) {
-      const bar = "#".repeat(Math.max(1, Math.round((24 * e.count) / most)));
-      lines.push(`  ${e.name.padEnd(width)}  ${e.count.toLocaleString("en-US").padStart(cw)}  ${((100 * e.count) / total).toFixed(1).padStart(5)}%  ${bar}`);
-    }
+    lines.push(`exits      ${hist.reduce((a, e) => a + e.count, 0).toLocaleString("en-US")} VM exits`);
+    lines.push(...exitTable(hist));
   }
   return lines.join("\n") + "\n";
 }

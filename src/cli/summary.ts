@@ -21,13 +21,19 @@ export function formatSummary(s: StackSummary, hostSeconds: number): string {
       `${n(v.counters.consoleBytes)} console bytes out, ${n(v.counters.inputBytes)} in`,
   );
   lines.push(`VM exits  ${n(s.totalExits)}`);
-  const width = Math.max(0, ...s.exits.map((e) => e.name.length));
-  const countWidth = Math.max(0, ...s.exits.map((e) => n(e.count).length));
-  const most = Math.max(1, ...s.exits.map((e) => e.count));
-  for (const e of s.exits) {
-    const share = (100 * e.count) / Math.max(1, s.totalExits);
-    const bar = "#".repeat(Math.max(1, Math.round((24 * e.count) / most)));
-    lines.push(`  ${e.name.padEnd(width)}  ${n(e.count).padStart(countWidth)}  ${share.toFixed(1).padStart(5)}%  ${bar}`);
-  }
+  lines.push(...exitTable(s.exits));
   return lines.join("\n");
+}
+
+/** Exits by reason as aligned lines: name, count, share of all, and a bar scaled to the largest. */
+export function exitTable(exits: readonly { name: string; count: number }[]): string[] {
+  const total = exits.reduce((a, e) => a + e.count, 0);
+  const width = Math.max(0, ...exits.map((e) => e.name.length));
+  const countWidth = Math.max(0, ...exits.map((e) => n(e.count).length));
+  const most = Math.max(1, ...exits.map((e) => e.count));
+  return exits.map((e) => {
+    const share = (100 * e.count) / Math.max(1, total);
+    const bar = "#".repeat(Math.max(1, Math.round((24 * e.count) / most)));
+    return `  ${e.name.padEnd(width)}  ${n(e.count).padStart(countWidth)}  ${share.toFixed(1).padStart(5)}%  ${bar}`;
+  });
 }
