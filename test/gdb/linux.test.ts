@@ -14,11 +14,13 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "bin", "afterglow.js");
 const CACHE = join(ROOT, "guests", "cache");
 const KERNEL = join(CACHE, "vmlinux");
-const INITRD = join(CACHE, "initramfs.cpio.gz");
+const BUSYBOX = join(CACHE, "busybox");
 const SYMBOLS = join(CACHE, "vmlinux-dbg");
 const GDB = process.env.GDB ?? "gdb";
 
-const haveGuest = existsSync(KERNEL) && existsSync(INITRD);
+// scripts/fetch-debian.sh fetches the kernel and busybox; the initramfs is built here (CI has none
+// in guests/cache, and another test may be writing one there).
+const haveGuest = existsSync(KERNEL) && existsSync(BUSYBOX);
 const haveSymbols = existsSync(SYMBOLS);
 if (haveGuest && !haveSymbols) {
   console.warn(`test/gdb/linux.test.ts: ${SYMBOLS} is missing (bash scripts/fetch-debian.sh --dbg fetches it): the tests that need the kernel's symbols are skipped`);
@@ -26,11 +28,14 @@ if (haveGuest && !haveSymbols) {
 
 let dir: string;
 let rec: string;
+let INITRD: string;
 
 beforeAll(() => {
   if (!haveGuest) return;
   dir = mkdtempSync(join(tmpdir(), "afterglow-gdb-linux-"));
   rec = join(dir, "boot.rec");
+  INITRD = join(dir, "initramfs.cpio.gz");
+  execFileSync(process.execPath, [CLI, "guest", "build-initramfs", "--busybox", BUSYBOX, "--out", INITRD], { stdio: ["ignore", "ignore", "pipe"] });
   execFileSync(
     process.execPath,
     [CLI, "record", "-o", rec, "--kernel", KERNEL, "--initrd", INITRD, "--append", "console=ttyS0 panic=-1 cryptomgr.notests", "--ram", "128"],
