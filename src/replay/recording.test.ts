@@ -37,6 +37,18 @@ function replay(file: Uint8Array, images?: { [role: string]: Uint8Array }): { ou
   return { out: Buffer.from(out).toString("latin1"), session };
 }
 
+/** Runs a replay that must diverge; the DivergenceError it stops with. */
+function divergenceOf(s: Session): DivergenceError {
+  let err: unknown;
+  try {
+    s.run();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(DivergenceError);
+  return err as DivergenceError;
+}
+
 describe("recordings", () => {
   it("replay the console output and end state of a run with typed input, in a fresh session", () => {
     const r = record(ECHO, ["hi\n", "there\n", "q"]);
@@ -58,13 +70,7 @@ describe("recordings", () => {
     // Forge the fourth hash: the replay must run the first three and stop at that one.
     const forged = { ...rec, records: rec.records.map((x) => (x === hashes[3] ? { ...x, hash: "0".repeat(32) } : x)) };
     const s = Session.replay(forged, () => {});
-    let err: unknown;
-    try {
-      s.run();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(DivergenceError);
+    const err = divergenceOf(s);
     expect((err as DivergenceError).at.icount).toBe(hashes[3].icount);
     expect((err as Error).message).toMatch(/^replay diverged at icount \d+ \(guest [\d.]+ s\): expected state hash 0{32}, got [0-9a-f]{32}$/);
   });
@@ -82,13 +88,7 @@ describe("recordings", () => {
     const records: Record[] = rec.records.filter((x) => x.t !== "exits");
     records.splice(first, 0, enc.take()!);
     const s = Session.replay({ ...rec, records }, () => {});
-    let err: unknown;
-    try {
-      s.run();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(DivergenceError);
+    const err = divergenceOf(s);
     expect((err as DivergenceError).exit).toBe(20);
     expect((err as DivergenceError).at.icount).toBe(exits[20].icount);
     expect((err as Error).message).toMatch(/^replay diverged at icount \d+, exit #20 \(guest [\d.]+ s\): expected exit #20 to be [A-Z_]+ \(qualification 0x[0-9a-f]+\) at EIP 0x[0-9a-f]+, icount \d+, got [A-Z_]+ /);
