@@ -1,0 +1,178 @@
+// The kernel's state as plain data (KernelState: what save() copies and the state hash covers)
+// and the context every part of the kernel works on (KernelContext). Like Pistachio's tcb.h and
+// space.h: the objects, with no behaviour of their own; ipc.ts, sched.ts, thread.ts, space.ts,
+// interrupts.ts, vcpu.ts and syscalls.ts are the functions over them.
+
+import { ANY_THREAD, NIL_THREAD, threadNo, type ProgramTable, type Syscall, type SyscallResult, type ThreadId, type Timeout, type Utcb } from "./api.js";
+import type { EptFrames } from "../vmx/ept.js";
+import type { FramePool } from "./ept.js";
+import type { MapDb, MapDbState } from "./mapdb.js";
+import type { Platform } from "./platform.js";
+
+/** A thread's scheduling/IPC state. A "ready" thread at the head of the highest queue is running. */
+export type ThreadState = "inactive" | "ready" | "blockedSend" | "blockedRecv";
+
+/** Which kernel-generated IPC a thread is in, if any (its reply is the kernel's business). */
+export type KernelIpc = "none" | "start" | "pagefault" | "iofault" | "exception" | "vfault" | "vmfault";
+
+export interface VcpuState {
+  /** The platform has a VMCS for it. */
+  created: boolean;
+  /** The STARTUP message is due before the guest first runs. */
+  startup: boolean;
+  /** ExchangeRegisters(RECALL): deliver a RECALL vfault instead of entering the guest. */
+  recall: boolean;
+  /**
+   * The guest was stopped by a deadline, not by an exit: it is still loaded, and continuing it
+   * costs no VM entry. Leaving it for anything else costs a VM exit then.
+   */
+  inGuest: boolean;
+  xferDefault: number;
+  xfer: Record<number, number>;
+  run: { id: number; eptRoot: number };
+  lastReason: number;
+  lastQualification: number;
+}
+
+export interface Tcb {
+  id: ThreadId;
+  no: number;
+  space: number;
+  kind: "user" | "vcpu";
+  state: ThreadState;
+  halted: boolean;
+  started: boolean;
+  priority: number;
+  timeslice: number;
+  remaining: number;
+  quantum: number;
+  scheduler: ThreadId;
+  utcb: Utcb;
+  ip: number;
+  sp: number;
+  flags: number;
+  program: string | null;
+  progState: unknown;
+  /** The result the program is resumed with; null while a system call is in progress. */
+  result: SyscallResult | null;
+  /** The program was (re)started and must see "start" next. */
+  restart: boolean;
+  /** A memory, port or exception operation to redo after the fault IPC's reply. */
+  pendingOp: Syscall | null;
+  // IPC in flight.
+  sendTo: ThreadId;
+  recvFrom: ThreadId;
+  recvTimeout: Timeout;
+  /** Absolute wake-up time of a blocked IPC, -1 for none. */
+  wakeAt: number;
+  /** Thread numbers (and interrupt lines) waiting to send to this thread, in arrival order. */
+  sendQueue: number[];
+  kipc: KernelIpc;
+  savedMr: Uint32Array | null;
+  vcpu: VcpuState | null;
+}
+
+export interface SpaceState {
+  id: number;
+  vm: boolean;
+  privileged: boolean;
+  initialized: boolean;
+  eptRoot: number;
+  threads: number;
+  kipArea: number;
+  utcbArea: number;
+  redirector: ThreadId;
+}
+
+export interface IrqState {
+  /** The associated handler thread, or NIL_THREAD. */
+  handler: ThreadId;
+  /** idle: unmasked; pending: waiting in the handler's queue; delivered: waiting for the ack. */
+  state: "idle" | "pending" | "delivered";
+}
+
+export interface KernelStats {
+  syscalls: number;
+  ipcs: number;
+  contextSwitches: number;
+  userSteps: number;
+  pageFaults: number;
+  ioFaults: number;
+  exceptions: number;
+  irqs: number;
+  spuriousIrqs: number;
+  timeouts: number;
+  vmExits: number;
+  exitsByReason: Record<number, number>;
+  vmPageFaults: number;
+  /** Faults of threads with no pager or handler: the thread is halted. */
+  orphanFaults: number;
+}
+
+export interface KernelState {
+  threads: Record<number, Tcb>;
+  spaces: Record<number, SpaceState>;
+  nextSpace: number;
+  ready: number[][];
+  /** The thread that ran last (-1 none) and its space. */
+  lastRun: number;
+  lastSpace: number;
+  /** Thread numbers with a pending IPC timeout, in the order they were set. */
+  timeouts: number[];
+  irqs: IrqState[];
+  frames: FramePool;
+  mapdb: MapDbState;
+  stats: KernelStats;
+  /** Sequence number of the last IPC (a position in the kernel's history). */
+  ipcSeq: number;
+}
+
+
+/** Hooks for the debugger and the replay log; not emulated state (never saved). */
+export interface KernelObserver {
+  ipc?(from: ThreadId, to: ThreadId, tag: number): void;
+  switchTo?(from: ThreadId, to: ThreadId): void;
+  vmExit?(vcpu: ThreadId, reason: number, qualification: number): void;
+  syscall?(thread: ThreadId, op: string): void;
+}
+
+
+/** The highest priority (X.2: 255); the ready queues are indexed by priority. */
+export const MAX_PRIORITY = 255;
+
+/**
+ * What the kernel's functions work on: the state (saved), the hardware, the mapping database
+ * over the state, and the configuration and host-side hooks (never saved). The Kernel object
+ * owns the one instance.
+ */
+export interface KernelContext {
+  s: KernelState;
+  readonly platform: Platform;
+  readonly mapdb: MapDb;
+  observer: KernelObserver | null;
+  readonly programs: ProgramTable;
+  readonly irqLines: number;
+  readonly userBase: number;
+  readonly sigma0: ThreadId;
+  readonly rootTask: ThreadId;
+  readonly defaultTimeslice: number;
+  readonly kernelMemory: { readonly base: number; readonly size: number };
+  /** src/vmx's EPT builder takes its table frames from here (the pool itself is in `s`). */
+  readonly eptFrames: EptFrames;
+  /** The host's limit of the current run (Infinity outside `run`): how it cuts runs, not state. */
+  runUntil: number;
+  /** The receiver the last send phase woke, for the direct switch (not state: set and used in one IPC). */
+  lastWoken: Tcb | null;
+}
+
+/** The thread with this global id, or null (nil, any, a dead thread or an old version). */
+export function lookup(k: KernelContext, id: ThreadId): Tcb | null {
+  if (id === NIL_THREAD || id === ANY_THREAD) return null;
+  const t = k.s.threads[threadNo(id)];
+  return t && t.id === id ? t : null;
+}
+
+/** Whether t's space may call the privileged system calls. */
+export function privileged(k: KernelContext, t: Tcb): boolean {
+  return k.s.spaces[t.space].privileged;
+}
