@@ -4,7 +4,8 @@
 // the Debugger. The monitor commands reach the layers gdb does not know: the position in history
 // (`when`), the VMM's exits (`exits`, `break-exit`) and the L4 kernel's threads.
 
-import { describeExit, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
+import { parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
+import { describeExit } from "../replay/exit-log.js";
 import { monitorDispatcher, parseNumberArg } from "./monitor.js";
 import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
 import type {

@@ -10,6 +10,8 @@
 //
 // Nothing here holds state; it is types, constants and small pure encode/decode functions.
 
+import { exitReasonName as vmxExitName } from "../vmx/exits.js";
+
 /** A 32-bit word, as an unsigned number (0 .. 2^32-1). */
 export type Word = number;
 
@@ -282,43 +284,22 @@ export const enum ExcMr {
 // ------------------------------------------------------------------------------------------------
 // The virtualization extension.
 //
-// VMX basic exit reasons (Intel SDM vol. 3, appendix C), as they appear in a vfault label. Two
-// are the kernel's own: STARTUP is the first message of a VCPU before it ever ran (so the handler
-// can load the initial guest state), RECALL answers ExchangeRegisters(RECALL) on a VCPU in the guest.
+// A vfault's label carries a VMX basic exit reason (src/vmx's ExitReason, Intel SDM vol. 3,
+// appendix C), or one of two that are the kernel's own (VcpuReason): STARTUP is the first
+// message of a VCPU before it ever ran (so the handler can load the initial guest state), RECALL
+// answers ExchangeRegisters(RECALL) on a VCPU in the guest.
 
-export const enum ExitReason {
-  EXCEPTION_NMI = 0,
-  EXTERNAL_INTERRUPT = 1,
-  TRIPLE_FAULT = 2,
-  INIT = 3,
-  SIPI = 4,
-  INTERRUPT_WINDOW = 7,
-  NMI_WINDOW = 8,
-  TASK_SWITCH = 9,
-  CPUID = 10,
-  HLT = 12,
-  INVD = 13,
-  INVLPG = 14,
-  RDPMC = 15,
-  RDTSC = 16,
-  VMCALL = 18,
-  CR_ACCESS = 28,
-  DR_ACCESS = 29,
-  IO = 30,
-  RDMSR = 31,
-  WRMSR = 32,
-  ENTRY_FAIL_GUEST = 33,
-  ENTRY_FAIL_MSR = 34,
-  MWAIT = 36,
-  MONITOR = 39,
-  PAUSE = 40,
-  GDTR_IDTR = 46,
-  LDTR_TR = 47,
-  EPT_VIOLATION = 48,
-  EPT_MISCONFIG = 49,
-  WBINVD = 54,
+/** The kernel's own vfault reasons, numbered where VMX has no exit reason. */
+export const enum VcpuReason {
   RECALL = 0xfd,
   STARTUP = 0xfe,
+}
+
+/** A vfault reason's name: VMX's ("IO_INSTRUCTION"), or the kernel's STARTUP and RECALL. */
+export function exitName(reason: number): string {
+  if (reason === VcpuReason.STARTUP) return "STARTUP";
+  if (reason === VcpuReason.RECALL) return "RECALL";
+  return vmxExitName(reason);
 }
 
 /**
@@ -327,6 +308,7 @@ export const enum ExitReason {
  */
 export {
   EXIT_REASONS,
+  ExitReason,
   CrAccess,
   IntType,
   decodeCrQualification,
@@ -335,7 +317,6 @@ export {
   decodeIntInfo,
   decodeIoQualification,
   decodeTaskSwitch,
-  exceptionHasErrorCode,
   exitReasonName,
   type CrQual,
   type EptViolationQual,

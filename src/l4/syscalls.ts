@@ -4,6 +4,7 @@
 // one is a fault IPC, the access redone after its reply) and CPU exceptions.
 
 import { L4Error, Rights, type KernelInfo, type Syscall, type SyscallResult } from "./api.js";
+import { Vec } from "../x86/vectors.js";
 import { COSTS } from "./costs.js";
 import { doIpc, ioFault, pageFault, raise } from "./ipc.js";
 import { halt, schedule, threadSwitch } from "./sched.js";
@@ -92,7 +93,7 @@ function execute(k: KernelContext, t: Tcb, req: Syscall): void {
       return;
     default: {
       // Not a system call: #UD to the exception handler, as an unknown trap would be.
-      raise(k, t, 6, 0);
+      raise(k, t, Vec.UD, 0);
     }
   }
 }

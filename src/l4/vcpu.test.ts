@@ -3,6 +3,7 @@ import {
   COMPLETE_FPAGE,
   EventType,
   ExitReason,
+  VcpuReason,
   ExregCtrl,
   GuestField,
   L4Error,
@@ -92,7 +93,7 @@ describe("VM spaces and virtualization-fault IPC", () => {
     expect(root).toBeLessThan(16 * MB);
 
     const startup = l[4].mr;
-    expect(tagLabel(startup[0])).toBe(vfaultLabel(ExitReason.STARTUP));
+    expect(tagLabel(startup[0])).toBe(vfaultLabel(VcpuReason.STARTUP));
     expect(tagU(startup[0])).toBe(3 + 6);
     expect(startup[VfaultMr.MASK]).toBe(Xfer.GPR_ACDB | Xfer.EIP | Xfer.EFLAGS);
     expect(startup[VfaultMr.STATE + xferIndex(startup[VfaultMr.MASK], GuestField.EIP)]).toBe(0x7c00);
@@ -155,7 +156,7 @@ describe("VM spaces and virtualization-fault IPC", () => {
     const root = k.eptRootOf(V);
     while (k.stats.vmPageFaults < 2) k.step();
     const l = scriptLog(k, VMM);
-    expect(tagLabel(l[1].mr[0])).toBe(vfaultLabel(ExitReason.STARTUP));
+    expect(tagLabel(l[1].mr[0])).toBe(vfaultLabel(VcpuReason.STARTUP));
     expect(l[2].mr).toEqual([msgTag(Label.PAGE_FAULT | Rights.RW, 2, 0), 0x3010, 0x100]);
     expect((l[2].result as { from: number }).from).toBe(V);
     // The reply's map item is in the EPT, and the VCPU went on to its next fault.
@@ -221,7 +222,7 @@ describe("VM spaces and virtualization-fault IPC", () => {
     // One shot: the kernel cleared the request when the window opened.
     expect(p.vcpu(60).fields[GuestField.INTR_WINDOW]).toBe(0);
     expect(l[4].result).toMatchObject({ op: "exchangeRegisters", result: V, control: 0 });
-    expect(tagLabel(l[5].mr[0])).toBe(vfaultLabel(ExitReason.RECALL));
+    expect(tagLabel(l[5].mr[0])).toBe(vfaultLabel(VcpuReason.RECALL));
     // The guest ran (in slices bounded by the VMM's timeout) until the recall.
     expect(p.vcpu(60).runs.length).toBeGreaterThanOrEqual(2);
   });
@@ -244,8 +245,8 @@ describe("VM spaces and virtualization-fault IPC", () => {
     k.spawn(60, { vm: true, pager: VMM, exceptionHandler: VMM, scheduler: VMM, vcpu: { xferDefault: 0 } });
     k.run(1_000_000);
     const l = scriptLog(k, VMM);
-    expect(tagLabel(l[0].mr[0])).toBe(vfaultLabel(ExitReason.STARTUP));
-    expect(tagLabel(l[3].mr[0])).toBe(vfaultLabel(ExitReason.RECALL));
+    expect(tagLabel(l[0].mr[0])).toBe(vfaultLabel(VcpuReason.STARTUP));
+    expect(tagLabel(l[3].mr[0])).toBe(vfaultLabel(VcpuReason.RECALL));
     expect(p.vcpu(60).runs.length).toBe(1);
   });
 });
@@ -270,7 +271,7 @@ const MINI_VMM: UserProgram<MiniVmmState> = {
     if (r.op !== "ipc") return wait();
     const reason = tagLabel(r.tag) & 0xff;
     s.exits.push(reason);
-    if (reason === ExitReason.IO) {
+    if (reason === ExitReason.IO_INSTRUCTION) {
       const q = decodeIoQualification(mr[VfaultMr.QUALIFICATION]);
       const mask = mr[VfaultMr.MASK];
       s.vcpu = r.from;
@@ -289,15 +290,15 @@ describe("one VM exit, end to end (ARCHITECTURE.md)", () => {
     const { k, p } = bootTest({ programs: { vmm: MINI_VMM } });
     const io = (al: number, eip: number, after: number) => ({
       after,
-      exit: exit(ExitReason.IO, { qualification: 0x03f80000, instructionLength: 1 }),
+      exit: exit(ExitReason.IO_INSTRUCTION, { qualification: 0x03f80000, instructionLength: 1 }),
       set: [[GuestField.EAX, al], [GuestField.EIP, eip]] as [GuestField, number][],
     });
     p.scriptExits(60, io(0x48, 0x100, 10_000), io(0x69, 0x101, 10_000), { after: 5000, exit: exit(ExitReason.HLT, { instructionLength: 1 }) });
     k.spawn(50, { priority: 200, pager: k.sigma0, program: { name: "vmm", state: { vcpu: 0, next: 0, exits: [] } } });
-    k.spawn(60, { vm: true, pager: VMM, exceptionHandler: VMM, vcpu: { xferDefault: 0, xfer: [[ExitReason.IO, Xfer.GPR_ACDB | Xfer.EIP]] } });
+    k.spawn(60, { vm: true, pager: VMM, exceptionHandler: VMM, vcpu: { xferDefault: 0, xfer: [[ExitReason.IO_INSTRUCTION, Xfer.GPR_ACDB | Xfer.EIP]] } });
     k.run(10_000_000);
     expect(p.s.portLog.filter((e) => e[0] === "out").map((e) => [e[1], e[3]])).toEqual([[0x3f8, 0x48], [0x3f8, 0x69]]);
-    expect((k.thread(VMM)!.progState as MiniVmmState).exits).toEqual([ExitReason.STARTUP, ExitReason.IO, ExitReason.IO, ExitReason.HLT]);
+    expect((k.thread(VMM)!.progState as MiniVmmState).exits).toEqual([VcpuReason.STARTUP, ExitReason.IO_INSTRUCTION, ExitReason.IO_INSTRUCTION, ExitReason.HLT]);
     expect(p.vcpu(60).fields[GuestField.EIP]).toBe(0x102);
     expect(k.stats.ioFaults).toBe(1);
     expect(k.threadState(V)).toBe("blockedRecv");

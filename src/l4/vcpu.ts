@@ -3,7 +3,7 @@
 // thread's handler (an EPT violation a page fault to its pager), carrying the guest state its
 // transfer mask names (vcpu-state.ts).
 
-import { ExitReason, GuestField, Label, MR_COUNT, Rights, msgTag, vfaultLabel } from "./api.js";
+import { ExitReason, GuestField, Label, MR_COUNT, Rights, VcpuReason, msgTag, vfaultLabel } from "./api.js";
 import { COSTS } from "./costs.js";
 import { eptEffectiveRights } from "./ept.js";
 import { kernelCall } from "./ipc.js";
@@ -31,7 +31,7 @@ export function runVcpuThread(k: KernelContext, t: Tcb): void {
   }
   if (v.startup) {
     v.startup = false;
-    sendVfault(k, t, ExitReason.STARTUP, 0, 0, null);
+    sendVfault(k, t, VcpuReason.STARTUP, 0, 0, null);
     return;
   }
   if (v.recall) {
@@ -53,7 +53,7 @@ export function runVcpuThread(k: KernelContext, t: Tcb): void {
       v.inGuest = false;
       p.charge(COSTS.VM_EXIT);
     }
-    sendVfault(k, t, ExitReason.RECALL, 0, 0, null);
+    sendVfault(k, t, VcpuReason.RECALL, 0, 0, null);
     return;
   }
   // The entry is part of the timeslice: a slice ends at the same moment whether or not the host

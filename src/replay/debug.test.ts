@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
 import { Stop } from "../machine/cpu/cpu.js";
-import { Debugger, describeExit, parseExitReason, type DebugStop } from "./debug.js";
+import { Debugger, parseExitReason, type DebugStop } from "./debug.js";
+import { describeExit } from "./exit-log.js";
 import { readRecording } from "./recording.js";
 import { Session, type MachineKind } from "./session.js";
 

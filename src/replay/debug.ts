@@ -1,7 +1,7 @@
 // The Session's debugging API: what a debugger (the gdb stub, a TUI) needs from the machine, in
 // the guest's terms. Registers and memory of the guest, whichever machine runs it: on the bare PC
 // the CPU is the guest's; under the stack the guest's state is in the CPU while its VCPU is live
-// and in its VMCS otherwise, and guest RAM is the VMM's frames at GUEST_RAM_PHYS. Every read here
+// and in its VMCS otherwise, and guest RAM is the VMM's frames where the Stack says. Every read here
 // is a peek: it never suspends the guest, walks page tables without setting accessed bits, and
 // leaves the machine exactly as it was (a replay's state hashes still match).
 //
@@ -12,13 +12,13 @@
 // last VM exits (from the Session's exit hook: the kernel's observer, host-side and not state), can
 // stop when an exit matches a filter, and lists the L4 threads.
 
-import { exitReasonName, GuestField } from "../l4/api.js";
+import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonName, GuestField } from "../l4/api.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
 import { Stop } from "../machine/cpu/cpu.js";
 import { HOST_WATCHES } from "../machine/cpu/mmu.js";
 import { Seg } from "../x86/insn.js";
+import type { ExitEvent } from "./exit-log.js";
 import type { Machine } from "./machine.js";
-import { PLATFORM_AREA } from "./pc-platform.js";
 import { DivergenceError, type Session } from "./session.js";
 import { Stack } from "./stack.js";
 
@@ -44,16 +44,9 @@ export type WritableRegister = (typeof GPR_NAMES)[number] | "eip" | "eflags";
 export type BreakKind = "sw" | "hw";
 export type WatchKind = "write" | "read" | "access";
 
-/** One VM exit as the debugger logs it. */
-export interface ExitEntry {
-  /** Sequence number from 0 among all exits of the run. */
-  n: number;
-  icount: number;
+/** One VM exit as the debugger logs it: as replay checks it, and when in guest time. */
+export interface ExitEntry extends ExitEvent {
   ns: number;
-  reason: number;
-  qualification: number;
-  /** The guest's EIP at the exit (the exiting instruction, for instruction exits). */
-  eip: number;
 }
 
 /** Which exits stop a run: a reason (or any), optionally one port, CR or qualification. */
@@ -106,20 +99,19 @@ export interface ThreadInfo {
   program: string | null;
 }
 
-const MiB = 1 << 20;
-/** Where the VMM's frames for guest RAM start in the PC's RAM under the stack (stack.ts). */
-const GUEST_RAM_PHYS = 4 * MiB;
 const PAGE = 4096;
 const EXIT_RING = 1024;
 const CR0_PG = 0x80000000;
 const CR4_PSE = 0x10, CR4_PAE = 0x20;
 const PTE_P = 1, PTE_PS = 0x80;
-const IO_INSTRUCTION = 30, CR_ACCESS = 28;
 
 /** Short names a user types for exit reasons, besides the SDM's (IO_INSTRUCTION or io_instruction). */
 const REASON_ALIASES: { [name: string]: number } = {
-  io: IO_INSTRUCTION, cr: CR_ACCESS, ept: 48, extint: 1, irq: 1, intwin: 7, window: 7, exception: 0,
-  msr: 31, rdmsr: 31, wrmsr: 32, hlt: 12, cpuid: 10, invlpg: 14, rdtsc: 16, vmcall: 18,
+  io: ExitReason.IO_INSTRUCTION, cr: ExitReason.CR_ACCESS, ept: ExitReason.EPT_VIOLATION,
+  extint: ExitReason.EXTERNAL_INTERRUPT, irq: ExitReason.EXTERNAL_INTERRUPT,
+  intwin: ExitReason.INTERRUPT_WINDOW, window: ExitReason.INTERRUPT_WINDOW, exception: ExitReason.EXCEPTION_NMI,
+  msr: ExitReason.RDMSR, rdmsr: ExitReason.RDMSR, wrmsr: ExitReason.WRMSR, hlt: ExitReason.HLT,
+  cpuid: ExitReason.CPUID, invlpg: ExitReason.INVLPG, rdtsc: ExitReason.RDTSC, vmcall: ExitReason.VMCALL,
 };
 
 /** The exit reason a name or number stands for, "any", or undefined. */
@@ -130,20 +122,6 @@ export function parseExitReason(text: string): number | "any" | undefined {
   if (REASON_ALIASES[t] !== undefined) return REASON_ALIASES[t];
   for (let r = 0; r < 80; r++) if (exitReasonName(r).toLowerCase() === t.replace(/-/g, "_")) return r;
   return undefined;
-}
-
-/** One line for an exit: number, icount, reason and what the qualification says, EIP. */
-export function describeExit(e: ExitEntry): string {
-  const q = e.qualification >>> 0;
-  let what = `qualification 0x${q.toString(16)}`;
-  if (e.reason === IO_INSTRUCTION) {
-    const size = (q & 7) + 1, dir = (q & 8) !== 0 ? "in" : "out", str = (q & 0x10) !== 0 ? "s" : "";
-    what = `${dir}${str} port 0x${(q >>> 16).toString(16)} (${size} byte${size > 1 ? "s" : ""}${(q & 0x20) !== 0 ? ", rep" : ""})`;
-  } else if (e.reason === CR_ACCESS) {
-    const type = ["mov to", "mov from", "clts", "lmsw"][(q >>> 4) & 3];
-    what = `${type} cr${q & 15}`;
-  }
-  return `#${e.n} icount ${e.icount} ${exitReasonName(e.reason)} ${what} eip 0x${e.eip.toString(16).padStart(8, "0")}`;
 }
 
 function f80Bytes(v: { se: number; m: bigint }): Uint8Array {
@@ -319,10 +297,8 @@ export class Debugger {
 
   /** Guest-physical to where the bytes are in the PC's RAM, or -1 beyond guest RAM. */
   private hostPhys(gpa: number): number {
-    const mem = this.m.pc.mem;
-    if (this.stack === null) return gpa < mem.size ? gpa : -1;
-    const ram = mem.size - GUEST_RAM_PHYS - PLATFORM_AREA;
-    return gpa < ram ? GUEST_RAM_PHYS + gpa : -1;
+    if (this.stack === null) return gpa < this.m.pc.mem.size ? gpa : -1;
+    return this.stack.hostPhysOf(gpa);
   }
 
   private phys32(gpa: number): number {
@@ -561,11 +537,10 @@ export class Debugger {
 
 function matches(f: ExitFilter, e: ExitEntry): boolean {
   if (f.reason !== "any" && f.reason !== e.reason) return false;
-  if (f.value === undefined) return f.direction === undefined || (e.reason === IO_INSTRUCTION && ((e.qualification & 8) !== 0 ? "in" : "out") === f.direction);
-  if (e.reason === IO_INSTRUCTION) {
-    const dir = (e.qualification & 8) !== 0 ? "in" : "out";
-    return e.qualification >>> 16 === f.value && (f.direction === undefined || f.direction === dir);
-  }
-  if (e.reason === CR_ACCESS) return (e.qualification & 15) === f.value;
+  const io = e.reason === ExitReason.IO_INSTRUCTION ? decodeIoQualification(e.qualification) : null;
+  const dirOk = f.direction === undefined || (io !== null && (io.input ? "in" : "out") === f.direction);
+  if (f.value === undefined) return dirOk;
+  if (io !== null) return io.port === f.value && dirOk;
+  if (e.reason === ExitReason.CR_ACCESS) return decodeCrQualification(e.qualification).cr === f.value;
   return e.qualification === f.value;
 }

@@ -5,6 +5,7 @@
 // exits take about two bytes each.
 
 import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { decodeCrQualification, decodeIoQualification, exitName, ExitReason } from "../l4/api.js";
 
 /** One VM exit as replay checks it. */
 export interface ExitEvent {
@@ -14,6 +15,23 @@ export interface ExitEvent {
   reason: number;
   qualification: number;
   eip: number;
+}
+
+const CR_ACCESS_TYPES = ["mov to", "mov from", "clts", "lmsw"];
+
+/** One line for an exit: number, icount, reason and what the qualification says, EIP. */
+export function describeExit(e: ExitEvent): string {
+  const q = e.qualification >>> 0;
+  let what = `qualification 0x${q.toString(16)}`;
+  if (e.reason === ExitReason.IO_INSTRUCTION) {
+    const io = decodeIoQualification(q);
+    const dir = io.input ? "in" : "out";
+    what = `${dir}${io.string ? "s" : ""} port 0x${io.port.toString(16)} (${io.size} byte${io.size > 1 ? "s" : ""}${io.rep ? ", rep" : ""})`;
+  } else if (e.reason === ExitReason.CR_ACCESS) {
+    const cr = decodeCrQualification(q);
+    what = `${CR_ACCESS_TYPES[cr.access]} cr${cr.cr}`;
+  }
+  return `#${e.n} icount ${e.icount} ${exitName(e.reason)} ${what} eip 0x${(e.eip >>> 0).toString(16).padStart(8, "0")}`;
 }
 
 /** A batch of exits as a recording stores it. */

@@ -5,11 +5,12 @@
 // delivers each input at its position and stops at the first place the run departs from it.
 
 import { createHash } from "node:crypto";
+import { exitName } from "../l4/api.js";
 import { Stop } from "../machine/cpu/cpu.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
-import { decodeExits, ExitEncoder, type ExitEvent } from "./exit-log.js";
+import { decodeExits, describeExit, ExitEncoder, type ExitEvent } from "./exit-log.js";
 import { BareMachine, type Machine } from "./machine.js";
 import {
   FORMAT_VERSION,
@@ -25,7 +26,7 @@ import {
   type ReadRecording,
   type Record,
 } from "./recording.js";
-import { exitName, Stack, type StackSummary } from "./stack.js";
+import { Stack, type StackSummary } from "./stack.js";
 
 export { Stop, type StackSummary };
 
@@ -87,11 +88,6 @@ export class DivergenceError extends Error {
 export const DEFAULT_HASH_EVERY = 100_000_000;
 /** Exits per batch in a recording (a batch also ends at every flush). */
 const EXITS_PER_BATCH = 4096;
-
-/** An exit as a divergence report names it. */
-function describeExit(e: ExitEvent): string {
-  return `${exitName(e.reason)} (qualification 0x${e.qualification.toString(16)}) at EIP 0x${e.eip.toString(16)}, icount ${e.icount}`;
-}
 
 const STOP_OF_END: { [R in EndReason]?: Stop } = {
   halt: Stop.HALT,
@@ -305,7 +301,7 @@ export class Session {
     } else if (this.mode === "replay" && e.n < this.expectedExits.length) {
       const want = this.expectedExits[e.n];
       if (want.icount !== e.icount || want.reason !== e.reason || want.qualification !== e.qualification || want.eip !== e.eip) {
-        throw new DivergenceError({ icount: e.icount, ns: stack.nowNs() }, `exit #${e.n} to be ${describeExit(want)}`, describeExit(e), e.n);
+        throw new DivergenceError({ icount: e.icount, ns: stack.nowNs() }, describeExit(want), describeExit(e), e.n);
       }
     }
     for (const fn of this.exitListeners) fn(e);

@@ -5,7 +5,7 @@
 // Physical memory: [0, 2 MiB) sigma0's, [2, 4 MiB) the kernel's (EPT tables), [4 MiB, 4 MiB +
 // guest RAM) the VMM's frames that back guest RAM, then the platform's area (VMXON, VMCSs).
 
-import { ExitReason, exitReasonName, GuestField } from "../l4/api.js";
+import { exitName, GuestField } from "../l4/api.js";
 import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/cpu.js";
 import { Pc, type PcState } from "../machine/pc.js";
@@ -50,22 +50,18 @@ export interface StackSummary {
   vmm: VmmSummary;
 }
 
-/** A VM exit reason's name (VMX numbering, and L4's own STARTUP and RECALL). */
-export function exitName(reason: number): string {
-  if (reason === ExitReason.STARTUP) return "STARTUP";
-  if (reason === ExitReason.RECALL) return "RECALL";
-  return exitReasonName(reason);
-}
-
 export class Stack implements Machine {
   readonly pc: Pc;
   readonly platform: PcPlatform;
   readonly kernel: Kernel;
+  /** Guest RAM in the PC's RAM: the VMM's frames, from `phys` on (guest-physical 0 is there). */
+  readonly guestRam: { readonly phys: number; readonly size: number };
   private readonly bare: BareMachine;
 
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
     this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+    this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
     this.platform = new PcPlatform(this.pc);
     this.kernel = new Kernel(this.platform, {
@@ -74,6 +70,11 @@ export class Stack implements Machine {
       reservedPorts: RESERVED_PORTS,
       root: vmmImage({ ramSize: cfg.ramSize, ramPhys: GUEST_RAM_PHYS, boot: cfg.boot, rtcEpochSeconds: cfg.rtcEpochSeconds }),
     });
+  }
+
+  /** Where guest-physical `gpa` is in the PC's RAM, or -1 beyond guest RAM. */
+  hostPhysOf(gpa: number): number {
+    return gpa >= 0 && gpa < this.guestRam.size ? this.guestRam.phys + gpa : -1;
   }
 
   /** The VMM's state (a kernel restore replaces the object: ask again each time). */

@@ -4,6 +4,7 @@
 import { EventType, GuestField, injectionInfo } from "../l4/api.js";
 import { decode, MAX_INSN_LEN } from "../x86/decoder.js";
 import { Reg, type Insn } from "../x86/insn.js";
+import { Vec } from "../x86/vectors.js";
 import { devicesOf, type VirtualDevices } from "./devices.js";
 import { GuestMemory, isFault, readLinear, type PageFault, type Paging } from "./memory.js";
 import { fieldOf, hasField, Reply, type Exit } from "./message.js";
@@ -58,11 +59,6 @@ export const REG_FIELD: readonly GuestField[] = [
   GuestField.EAX, GuestField.ECX, GuestField.EDX, GuestField.EBX,
   GuestField.ESP, GuestField.EBP, GuestField.ESI, GuestField.EDI,
 ];
-
-export const enum Vec {
-  DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8, TS = 10, NP = 11, SS = 12, GP = 13, PF = 14,
-  MF = 16, AC = 17, MC = 18, XM = 19,
-}
 
 /** Segment access rights (VMX format): the D/B bit. */
 export const AR_DB = 1 << 14;

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   EventType,
   ExitReason,
+  VcpuReason,
   GuestField as F,
   Rights,
   Xfer,
@@ -85,11 +86,11 @@ function run(vm: Vm, mr: Uint32Array, opts: { now?: number; ram?: Uint8Array } =
 
 /** OUT of `value` (size 1) to `port`. */
 function out(vm: Vm, port: number, value: number, fields: Fields = {}): Ran {
-  return run(vm, vfault(ExitReason.IO, { [F.EAX]: value, [F.EIP]: 0x1000, ...fields }, ioQualification(port, 1, false), 1));
+  return run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EAX]: value, [F.EIP]: 0x1000, ...fields }, ioQualification(port, 1, false), 1));
 }
 
 function inb(vm: Vm, port: number, fields: Fields = {}, now = 0): Ran {
-  return run(vm, vfault(ExitReason.IO, { [F.EAX]: 0x12345600, [F.EIP]: 0x1000, ...fields }, ioQualification(port, 1, true), 1), { now });
+  return run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EAX]: 0x12345600, [F.EIP]: 0x1000, ...fields }, ioQualification(port, 1, true), 1), { now });
 }
 
 /** Linux's 8259A setup: vectors 0x20/0x28, cascade on IRQ2, then the mask. */
@@ -108,7 +109,7 @@ describe("I/O exits", () => {
     expect(r.reply.fields[F.EIP]).toBe(0x1235);
     expect(vm.dev.console).toEqual([0x48]);
     expect(s.stats.io[0x3f8]).toEqual([0, 1]);
-    expect(s.stats.exits[ExitReason.IO]).toBe(1);
+    expect(s.stats.exits[ExitReason.IO_INSTRUCTION]).toBe(1);
   });
 
   it("answers an IN from the UART's line status register in AL, keeping EAX's other bytes", () => {
@@ -122,9 +123,9 @@ describe("I/O exits", () => {
   it("reads all ones from a port no chip claims, ignores writes there, and counts both", () => {
     const { s, vm } = newVm();
     expect(inb(vm, 0x2f8).reply.fields[F.EAX]).toBe(0x123456ff);
-    const w = run(vm, vfault(ExitReason.IO, { [F.EAX]: 0, [F.EIP]: 0 }, ioQualification(0x300, 2, true), 2));
+    const w = run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EAX]: 0, [F.EIP]: 0 }, ioQualification(0x300, 2, true), 2));
     expect(w.reply.fields[F.EAX]).toBe(0xffff);
-    const d = run(vm, vfault(ExitReason.IO, { [F.EAX]: 0, [F.EIP]: 0 }, ioQualification(0x300, 4, true), 1));
+    const d = run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EAX]: 0, [F.EIP]: 0 }, ioQualification(0x300, 4, true), 1));
     expect(d.reply.fields[F.EAX]).toBe(0xffffffff);
     out(vm, 0x2f8, 1);
     expect([s.stats.unknownPortReads, s.stats.unknownPortWrites]).toEqual([3, 1]);
@@ -139,15 +140,15 @@ describe("I/O exits", () => {
 
   it("runs the PIT on guest time: a counter read reflects the clock the VMM read", () => {
     const { vm } = newVm();
-    const q = parseExit(vfault(ExitReason.IO, {}, ioQualification(0x40, 1, true), 2))!;
+    const q = parseExit(vfault(ExitReason.IO_INSTRUCTION, {}, ioQualification(0x40, 1, true), 2))!;
     expect(needsClock(q)).toBe(true);
-    expect(needsClock(parseExit(vfault(ExitReason.IO, {}, ioQualification(0x3f8, 1, false), 1))!)).toBe(false);
+    expect(needsClock(parseExit(vfault(ExitReason.IO_INSTRUCTION, {}, ioQualification(0x3f8, 1, false), 1))!)).toBe(false);
     out(vm, 0x43, 0x34); // channel 0, LSB then MSB, mode 2
     out(vm, 0x40, 0xa9);
     out(vm, 0x40, 0x04); // 1193: 1 kHz
     expect(vm.dev.nextEventNs()).toBe(nsOfPitTick(1192));
     // 500 µs later the count is about half the period.
-    run(vm, vfault(ExitReason.IO, { [F.EAX]: 0, [F.EIP]: 0 }, ioQualification(0x43, 1, false), 1), { now: 500_000 }); // latch channel 0
+    run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EAX]: 0, [F.EIP]: 0 }, ioQualification(0x43, 1, false), 1), { now: 500_000 }); // latch channel 0
     const lo = inb(vm, 0x40, {}, 500_000).reply.fields[F.EAX]! & 0xff;
     const hi = inb(vm, 0x40, {}, 500_000).reply.fields[F.EAX]! & 0xff;
     const count = lo | (hi << 8);
@@ -158,7 +159,7 @@ describe("I/O exits", () => {
   it("answers from each virtual chip as the bare machine's would: port B's OUT2, the RTC, PCI's host bridge, the 8042", () => {
     const { vm } = newVm();
     const io = (port: number, size: 1 | 2 | 4, input: boolean, value: number, now = 0) =>
-      run(vm, vfault(ExitReason.IO, { [F.EAX]: value, [F.EIP]: 0 }, ioQualification(port, size, input), 1), { now }).reply.fields[F.EAX];
+      run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EAX]: value, [F.EIP]: 0 }, ioQualification(port, size, input), 1), { now }).reply.fields[F.EAX];
     // Channel 2 gated by port B, mode 0, 100 ticks: OUT2 (port B bit 5) rises at terminal count.
     io(0x61, 1, false, 0x01);
     io(0x43, 1, false, 0xb0);
@@ -187,7 +188,7 @@ describe("I/O exits", () => {
     const r = run(
       vm,
       vfault(
-        ExitReason.IO,
+        ExitReason.IO_INSTRUCTION,
         { [F.EIP]: 0x7000, [F.CS_BASE]: 0, [F.ECX]: 5, [F.ESI]: 0x8000, [F.EDX]: 0x3f8, [F.GUEST_LINEAR]: 0x8000 },
         ioQualification(0x3f8, 1, false, true, true),
         2,
@@ -214,7 +215,7 @@ describe("I/O exits", () => {
     const r = run(
       vm,
       vfault(
-        ExitReason.IO,
+        ExitReason.IO_INSTRUCTION,
         { [F.EIP]: 0x1000, [F.ECX]: n, [F.EDI]: 0xc0000ffe, [F.GUEST_LINEAR]: 0xc0000ffe, [F.CR0]: 0x80000011 | CR0_NE, [F.CR3]: 0x20000 },
         ioQualification(0x300, 2, true, true, true),
         3,
@@ -240,7 +241,7 @@ describe("I/O exits", () => {
     ram.set([0x6e], 0x1000); // outsb
     const r = run(
       vm,
-      vfault(ExitReason.IO, { [F.EIP]: 0x1000, [F.ESI]: 0x5000, [F.GUEST_LINEAR]: 0x5000, [F.CR0]: 0x80000011 | CR0_NE, [F.CR3]: 0x20000 }, ioQualification(0x3f8, 1, false, true), 1),
+      vfault(ExitReason.IO_INSTRUCTION, { [F.EIP]: 0x1000, [F.ESI]: 0x5000, [F.GUEST_LINEAR]: 0x5000, [F.CR0]: 0x80000011 | CR0_NE, [F.CR3]: 0x20000 }, ioQualification(0x3f8, 1, false, true), 1),
       { ram },
     );
     expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(14, EventType.HARDWARE_EXCEPTION, true));
@@ -590,7 +591,7 @@ describe("the rest of the table", () => {
 
   it("stops on an exit it does not handle, naming it", () => {
     const { s, vm } = newVm();
-    expect(run(vm, vfault(ExitReason.DR_ACCESS, { [F.EIP]: 0x77 })).outcome).toBe(Outcome.STOP);
+    expect(run(vm, vfault(ExitReason.MOV_DR, { [F.EIP]: 0x77 })).outcome).toBe(Outcome.STOP);
     expect(s.reason).toBe("exit MOV_DR (29) is not handled by the VMM, at EIP 0x77");
   });
 
@@ -607,7 +608,7 @@ describe("the rest of the table", () => {
     if (typeof g === "string") throw new Error(g);
     s.initial = g.fields;
     s.vcpuBook.cr0Shadow = g.cr0;
-    const r = run(vm, vfault(ExitReason.STARTUP, { [F.EIP]: 0, [F.EFLAGS]: 0 }));
+    const r = run(vm, vfault(VcpuReason.STARTUP, { [F.EIP]: 0, [F.EFLAGS]: 0 }));
     const f = r.reply.fields;
     expect([f[F.EIP], f[F.CS_SEL], f[F.CS_LIMIT], f[F.CS_ATTR], f[F.EDX], f[F.EFLAGS]]).toEqual([0x7c00, 0, 0xffff, 0x9b, 0x652, 2]);
     expect([f[F.CR0], f[F.CR0_SHADOW], f[F.CR0_MASK], f[F.CR4], f[F.CR4_SHADOW]]).toEqual([0x60000030, 0x60000010, CR0_NE, CR4_VMXE, 0]);

@@ -25,11 +25,12 @@
 // | EPT_VIOLATION 48      | ept.ts: map guest RAM, or emulate MMIO                           |
 // | anything else         | stop, naming the exit                                            |
 
-import { EventType, ExitReason, GuestField, IntType, decodeIntInfo, exitReasonName } from "../l4/api.js";
+import { EventType, ExitReason, GuestField, IntType, VcpuReason, decodeIntInfo, exitReasonName } from "../l4/api.js";
 import { Flag } from "../x86/eflags.js";
 import { Reg } from "../x86/insn.js";
 import { crExit, setControls } from "./cr.js";
-import { ExitCtx, Outcome, Vec, type Vm } from "./context.js";
+import { ExitCtx, Outcome, type Vm } from "./context.js";
+import { Vec } from "../x86/vectors.js";
 import { cpuidExit } from "./cpuid.js";
 import { eptExit } from "./ept.js";
 import { finishReply } from "./events.js";
@@ -147,8 +148,8 @@ function unhandled(c: ExitCtx): Outcome {
 }
 
 export const EXIT_HANDLERS: Readonly<Record<number, ExitHandler>> = {
-  [ExitReason.STARTUP]: startup,
-  [ExitReason.RECALL]: nothing,
+  [VcpuReason.STARTUP]: startup,
+  [VcpuReason.RECALL]: nothing,
   [ExitReason.EXCEPTION_NMI]: exception,
   [ExitReason.TRIPLE_FAULT]: tripleFault,
   [ExitReason.INIT]: (c) => c.stop("INIT signal"),
@@ -174,11 +175,11 @@ export const EXIT_HANDLERS: Readonly<Record<number, ExitHandler>> = {
   26: undefinedOpcode, // VMXOFF
   27: undefinedOpcode, // VMXON
   [ExitReason.CR_ACCESS]: crExit,
-  [ExitReason.IO]: ioExit,
+  [ExitReason.IO_INSTRUCTION]: ioExit,
   [ExitReason.RDMSR]: rdmsrExit,
   [ExitReason.WRMSR]: wrmsrExit,
-  [ExitReason.ENTRY_FAIL_GUEST]: entryFailure,
-  [ExitReason.ENTRY_FAIL_MSR]: entryFailure,
+  [ExitReason.INVALID_GUEST_STATE]: entryFailure,
+  [ExitReason.MSR_LOADING]: entryFailure,
   [ExitReason.MWAIT]: undefinedOpcode,
   [ExitReason.MONITOR]: undefinedOpcode,
   [ExitReason.PAUSE]: stepOver,
@@ -193,7 +194,7 @@ export const EXIT_HANDLERS: Readonly<Record<number, ExitHandler>> = {
 /** Whether handling `x` reads guest time: the VMM asks SystemClock first. */
 export function needsClock(x: Exit): boolean {
   switch (x.reason) {
-    case ExitReason.IO:
+    case ExitReason.IO_INSTRUCTION:
       return ioNeedsClock(x);
     case ExitReason.RDTSC:
       return true;

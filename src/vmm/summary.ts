@@ -1,7 +1,7 @@
 // What the VMM did, as plain data the CLI can print: exits by reason, I/O exits by port (with the
 // virtual chip behind each), injections by vector, the policies' counters and how the guest ended.
 
-import { exitReasonName, ExitReason } from "../l4/api.js";
+import { exitName } from "../l4/api.js";
 import { DEV_NAMES, deviceAt } from "./devices.js";
 import type { VmmState, VmmStatus } from "./state.js";
 
@@ -44,18 +44,12 @@ export interface VmmSummary {
   postCode: number;
 }
 
-function nameOf(reason: number): string {
-  if (reason === ExitReason.STARTUP) return "STARTUP";
-  if (reason === ExitReason.RECALL) return "RECALL";
-  return exitReasonName(reason);
-}
-
 const byCount = <T extends { count: number }>(a: T, b: T) => b.count - a.count;
 
 export function vmmSummary(s: VmmState): VmmSummary {
   const st = s.stats;
   const exits = Object.entries(st.exits)
-    .map(([r, count]) => ({ reason: Number(r), name: nameOf(Number(r)), count }))
+    .map(([r, count]) => ({ reason: Number(r), name: exitName(Number(r)), count }))
     .sort((a, b) => byCount(a, b) || a.reason - b.reason);
   const io = Object.entries(st.io)
     .map(([p, [ins, outs]]) => ({ port: Number(p), device: DEV_NAMES[deviceAt(Number(p))], ins, outs }))

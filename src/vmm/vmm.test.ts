@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import {
   EventType,
   ExitReason,
+  VcpuReason,
   GuestField as F,
   Rights,
   globalId,
@@ -97,7 +98,7 @@ type Set = [GuestField, number][];
 function outExit(port: number, al: number, eip: number, after = 1000, eflags = 0x2): ScriptedExit {
   return {
     after,
-    exit: vexit(ExitReason.IO, { qualification: ioQualification(port, 1, false), instructionLength: 1 }),
+    exit: vexit(ExitReason.IO_INSTRUCTION, { qualification: ioQualification(port, 1, false), instructionLength: 1 }),
     set: [[F.EAX, al], [F.EIP, eip], [F.EFLAGS, eflags]] as Set,
   };
 }
@@ -105,7 +106,7 @@ function outExit(port: number, al: number, eip: number, after = 1000, eflags = 0
 function inExit(port: number, eip: number, after = 1000): ScriptedExit {
   return {
     after,
-    exit: vexit(ExitReason.IO, { qualification: ioQualification(port, 1, true), instructionLength: 1 }),
+    exit: vexit(ExitReason.IO_INSTRUCTION, { qualification: ioQualification(port, 1, true), instructionLength: 1 }),
     set: [[F.EAX, 0], [F.EIP, eip], [F.EFLAGS, 0x2]] as Set,
   };
 }
@@ -152,7 +153,7 @@ describe("the VMM on the L4 kernel", () => {
     expect([f[F.EIP], f[F.CS_ATTR], f[F.CR0], f[F.CR0_SHADOW], f[F.CR4]]).toEqual([0x7c00, 0x9b, 0x60000030, 0x60000010, 0x2000]);
     expect(k.threadState(V)).not.toBe("dead");
     expect(k.eptRootOf(V)).toBeGreaterThanOrEqual(60 * MiB);
-    expect(s.stats.exits[ExitReason.STARTUP]).toBe(1);
+    expect(s.stats.exits[VcpuReason.STARTUP]).toBe(1);
     // The image is not kept once loaded.
     expect(s.boot).toBeNull();
     expect(s.setup).toEqual([]);
@@ -219,7 +220,7 @@ describe("the VMM on the L4 kernel", () => {
     k.run(20_000_000);
     const s = vmm();
     expect(s.stats.recalls).toBe(1);
-    expect(s.stats.exits[ExitReason.RECALL]).toBe(1);
+    expect(s.stats.exits[VcpuReason.RECALL]).toBe(1);
     expect(s.stats.injections[0x20]).toBe(2);
     expect(p.vcpu(v).fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x20, EventType.EXTERNAL));
     expect(s.stats.exits[ExitReason.CPUID]).toBeUndefined();
@@ -234,7 +235,7 @@ describe("the VMM on the L4 kernel", () => {
       v,
       {
         after: 1000,
-        exit: vexit(ExitReason.IO, { qualification: ioQualification(0x3f8, 1, false, true, true), instructionLength: 2, guestLinear: 0x7c10 }),
+        exit: vexit(ExitReason.IO_INSTRUCTION, { qualification: ioQualification(0x3f8, 1, false, true, true), instructionLength: 2, guestLinear: 0x7c10 }),
         set: [[F.ECX, 5], [F.ESI, 0x7c10], [F.EDX, 0x3f8], [F.EIP, 0x7c00]],
       },
       hltExit(0x7c02, 0x2),

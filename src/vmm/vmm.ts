@@ -102,7 +102,7 @@ export const VCPU_MASKS: VcpuConfig = {
     [ExitReason.RDPMC, BASE | Xfer.GPR_ACDB],
     [ExitReason.VMCALL, BASE | Xfer.GPR_ACDB | Xfer.CS_SS],
     [ExitReason.CR_ACCESS, BASE | GPRS | Xfer.CR],
-    [ExitReason.IO, BASE | Xfer.GPR_ACDB | Xfer.GPR_BSD | DECODE],
+    [ExitReason.IO_INSTRUCTION, BASE | Xfer.GPR_ACDB | Xfer.GPR_BSD | DECODE],
     [ExitReason.RDMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER],
     [ExitReason.WRMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER],
     [ExitReason.EPT_VIOLATION, BASE | GPRS | DECODE],

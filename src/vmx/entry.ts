@@ -17,7 +17,8 @@ import {
   controlsAllowed, cr0Allowed, cr4Allowed, patValid,
 } from "./controls.js";
 import { eptpValid } from "./ept.js";
-import { EntryFailureQual, IntType, exceptionHasErrorCode } from "./exits.js";
+import { hasErrorCode } from "../x86/vectors.js";
+import { EntryFailureQual, IntType } from "./exits.js";
 import { Field, guestArField, guestBaseField, guestLimitField, guestSelectorField, hostSelectorField } from "./fields.js";
 import { VMCS_REVISION_ID, VmInsnError, type PhysWords, type Vmcs } from "./vmcs.js";
 
@@ -162,7 +163,7 @@ const CONTROL_CHECKS: readonly Check[] = [
   ["deliver-error-code is set exactly for a hardware exception that pushes one, in protected mode or without unrestricted guest",
     (c) => {
       if (!injValid(c)) return true;
-      const wants = (!unrestricted(c) || (guestCr0(c) & CR0_PE) !== 0) && injType(c) === IntType.HARDWARE_EXCEPTION && exceptionHasErrorCode(injVector(c));
+      const wants = (!unrestricted(c) || (guestCr0(c) & CR0_PE) !== 0) && injType(c) === IntType.HARDWARE_EXCEPTION && hasErrorCode(injVector(c));
       return ((inj(c) & 0x800) !== 0) === wants;
     }],
   ["bits 30:12 of the VM-entry interruption information are 0", (c) => !injValid(c) || (inj(c) & 0x7ffff000) === 0],

@@ -2,10 +2,11 @@ import { describe, expect, it } from "vitest";
 import {
   CrAccess, EXIT_REASONS, ExitReason, GuestLinear, IntType, TaskSource, crQualification, decodeCrQualification,
   decodeDrQualification, decodeEptViolation, decodeIntInfo, decodeIoQualification, decodeTaskSwitch, drQualification,
-  entryFailureReason, eptViolationQualification, exceptionHasErrorCode, exceptionType, exitReasonName, insOutsInfo,
+  entryFailureReason, eptViolationQualification, exceptionType, exitReasonName, insOutsInfo,
   intInfo, ioQualification, isVmxInstructionExit, recordExit, recordExitEvent, recordIdtVectoring,
   recordsInstructionLength, taskSwitchQualification, vmxInsnInfo,
 } from "./exits.js";
+import { hasErrorCode } from "../x86/vectors.js";
 import { Field } from "./fields.js";
 import { Vmcs } from "./vmcs.js";
 
@@ -121,7 +122,7 @@ describe("interruption information", () => {
   });
 
   it("knows which exceptions push an error code and how each event reports its type", () => {
-    expect([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 18].filter(exceptionHasErrorCode)).toEqual([8, 10, 11, 12, 13, 14, 17]);
+    expect([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 18].filter(hasErrorCode)).toEqual([8, 10, 11, 12, 13, 14, 17]);
     expect(exceptionType(14)).toBe(IntType.HARDWARE_EXCEPTION);
     expect(exceptionType(2)).toBe(IntType.NMI);
     expect(exceptionType(3, true)).toBe(IntType.SOFTWARE_EXCEPTION);

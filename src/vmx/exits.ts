@@ -4,6 +4,7 @@
 // instruction information. Encoders are allocation-free integer functions for the CPU; decoders
 // return small objects for the kernel, the debugger and tests.
 
+import { Vec } from "../x86/vectors.js";
 import { Field } from "./fields.js";
 import type { Vmcs } from "./vmcs.js";
 
@@ -391,11 +392,6 @@ export function decodeIntInfo(info: number): IntInfo {
   };
 }
 
-/** Exception vectors that push an error code: #DF #TS #NP #SS #GP #PF #AC. */
-export function exceptionHasErrorCode(vector: number): boolean {
-  return vector === 8 || (vector >= 10 && vector <= 14) || vector === 17;
-}
-
 /**
  * The interruption type an exception reports in exit and IDT-vectoring information: #BP from INT3
  * and #OF from INTO are software exceptions, #DB from INT1 (ICEBP) a privileged software exception,
@@ -404,7 +400,7 @@ export function exceptionHasErrorCode(vector: number): boolean {
 export function exceptionType(vector: number, fromInt3OrInto = false, fromInt1 = false): IntType {
   if (fromInt1) return IntType.PRIVILEGED_SOFTWARE_EXCEPTION;
   if (fromInt3OrInto) return IntType.SOFTWARE_EXCEPTION;
-  return vector === 2 ? IntType.NMI : IntType.HARDWARE_EXCEPTION;
+  return vector === Vec.NMI ? IntType.NMI : IntType.HARDWARE_EXCEPTION;
 }
 
 // ------------------------------------------------------------------------------------------------

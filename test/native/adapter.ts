@@ -6,7 +6,7 @@
 
 import { Cpu, SegAttr } from "../../src/machine/cpu/cpu.js";
 import { loadSeg, writeDescriptor, writeGate } from "../../src/machine/cpu/segments.js";
-import { hasErrorCode } from "../../src/machine/cpu/interrupts.js";
+import { hasErrorCode } from "../../src/x86/vectors.js";
 import { PhysMem } from "../../src/machine/memory.js";
 import { Seg } from "../../src/x86/insn.js";
 import { RecordingIo } from "../support/cpu.js";

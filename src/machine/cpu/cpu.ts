@@ -5,6 +5,7 @@
 import { decode, lastDecodeTooLong } from "../../x86/decoder.js";
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
+import { Vec } from "../../x86/vectors.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
@@ -14,12 +15,6 @@ import { handlerFor, type Handler } from "./table.js";
 import { Fpu, type FpuState } from "./fpu/fpu.js";
 import type { Vmx } from "./vmx.js";
 import "./ops/index.js";
-
-/** Exception vectors (SDM vol. 3, 6.3.1). */
-export const enum Vec {
-  DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8,
-  TS = 10, NP = 11, SS = 12, GP = 13, PF = 14, MF = 16, AC = 17, MC = 18, XM = 19,
-}
 
 /** Descriptor-cache attribute bits, in the layout of descriptor bytes 5–6 (type..G). */
 export const enum SegAttr {

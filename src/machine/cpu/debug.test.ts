@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { Flag } from "../../x86/eflags.js";
 import { Reg } from "../../x86/insn.js";
 import { bareCpu, CODE_BASE, nasm, runAsm } from "../../../test/support/cpu.js";
-import { SegAttr, Stop, Vec, type Cpu } from "./cpu.js";
+import { SegAttr, Stop, type Cpu } from "./cpu.js";
+import { Vec } from "../../x86/vectors.js";
 import { writeDescriptor, writeGate } from "./segments.js";
 
 /** Runs until `int3`, collecting the EIP of every #DB stop (trapExceptions stops without delivering). */

@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { Reg } from "../../x86/insn.js";
 import { runAsm } from "../../../test/support/cpu.js";
-import { Stop, Vec, type Cpu } from "./cpu.js";
+import { Stop, type Cpu } from "./cpu.js";
+import { Vec } from "../../x86/vectors.js";
 import { REP_CHUNK } from "./ops/string.js";
 
 const P = 1, RW = 2, US = 4;

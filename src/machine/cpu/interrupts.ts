@@ -8,15 +8,12 @@
 
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
-import { FAULT, SegAttr, Stop, Vec, type Cpu } from "./cpu.js";
+import { FAULT, SegAttr, Stop, type Cpu } from "./cpu.js";
+import { hasErrorCode, Vec } from "../../x86/vectors.js";
 import { desc, dplOf, inSegment, loadCsReal, markAccessed, readDescriptor, selCode, v86 } from "./segments.js";
 import { sysRd16, sysRd32 } from "./sysmem.js";
-import { isAvailableTss, pushAfterSwitch, switchTask, TaskSource } from "./task.js";
-
-/** Vectors that push an error code (SDM vol. 3, table 6-1). */
-export function hasErrorCode(vector: number): boolean {
-  return vector === Vec.DF || (vector >= Vec.TS && vector <= Vec.PF) || vector === Vec.AC;
-}
+import { isAvailableTss, pushAfterSwitch, switchTask } from "./task.js";
+import { TaskSource } from "../../vmx/exits.js";
 
 const enum Class { BENIGN = 0, CONTRIBUTORY = 1, PAGE_FAULT = 2 }
 
@@ -249,7 +246,7 @@ function taskGate(cpu: Cpu, vector: number, code: number, software: boolean, tss
   // Only an available TSS: a busy one (the task is already running or nested) is #GP.
   if (!isAvailableTss(desc.attr)) cpu.gp(selCode(tss, ext));
   if ((desc.attr & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(tss, ext));
-  switchTask(cpu, tss, TaskSource.INT, ext);
+  switchTask(cpu, tss, TaskSource.TASK_GATE, ext);
   if (!software && code >= 0 && hasErrorCode(vector)) pushAfterSwitch(cpu, code);
   if ((cpu.segFast[Seg.CS] & 1) === 0 && cpu.eip >>> 0 > cpu.segLimit[Seg.CS]) cpu.gp(ext);
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Reg, Seg } from "../../x86/insn.js";
 import { runAsm } from "../../../test/support/cpu.js";
-import { Stop, Vec, type Cpu } from "./cpu.js";
+import { Stop, type Cpu } from "./cpu.js";
+import { Vec } from "../../x86/vectors.js";
 
 const P = 1, RW = 2, US = 4, PS = 0x80, G = 0x100;
 const XD = 0x80000000 | 0;

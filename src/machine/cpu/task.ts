@@ -11,14 +11,13 @@
 
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
-import { SegAttr, Vec, type Cpu } from "./cpu.js";
+import { SegAttr, type Cpu } from "./cpu.js";
+import { Vec } from "../../x86/vectors.js";
+import { TaskSource } from "../../vmx/exits.js";
 import { DR7_LOCAL, debugRegsChanged, taskSwitchTrap } from "./debug.js";
 import { taskCommitted } from "./interrupts.js";
 import { desc, dplOf, markAccessed, readDescriptor, selCode } from "./segments.js";
 import { sysProbeWrite, sysRd16, sysRd32, sysRd8, sysWr16, sysWr32, sysWr8 } from "./sysmem.js";
-
-/** What started the switch: it decides busy bits, NT and the back link (SDM table 7-2). */
-export const enum TaskSource { JMP = 0, CALL = 1, IRET = 2, INT = 3 }
 
 /** System descriptor types of TSSs (SDM vol. 3, table 3-2). */
 export const enum TssType { AVAIL16 = 1, BUSY16 = 3, AVAIL32 = 9, BUSY32 = 11 }
@@ -48,7 +47,9 @@ const nextSegs = new Uint16Array(6); // in Seg order: ES CS SS DS FS GS
 /**
  * Switches to the task whose TSS descriptor `readDescriptor` left in `desc` (selector `sel`); the
  * caller has made the checks of its own instruction (type, busy, DPL, present). `ext` is the
- * EXT bit of error codes (1 when an external event or exception caused the switch).
+ * EXT bit of error codes (1 when an external event or exception caused the switch). `source`, what
+ * started the switch (a gate in the IDT is TASK_GATE), decides busy bits, NT and the back link
+ * (SDM table 7-2); its numbering is the one a task-switch VM exit reports.
  */
 export function switchTask(cpu: Cpu, sel: number, source: TaskSource, ext: number): void {
   const newBase = desc.base, newLimit = desc.limit, newAttr = desc.attr, newDescAddr = desc.addr;
@@ -60,7 +61,7 @@ export function switchTask(cpu: Cpu, sel: number, source: TaskSource, ext: numbe
   // Every page the switch touches must be there before anything changes.
   if (old32) sysProbeWrite(cpu, (oldBase + T32.EIP) | 0, T32.LDT - T32.EIP);
   else sysProbeWrite(cpu, (oldBase + T16.IP) | 0, T16.LDT - T16.IP);
-  if (source === TaskSource.CALL || source === TaskSource.INT) sysProbeWrite(cpu, newBase, 2);
+  if (source === TaskSource.CALL || source === TaskSource.TASK_GATE) sysProbeWrite(cpu, newBase, 2);
   readNewState(cpu, newBase, new32);
 
   // The old TSS's descriptor stops being busy for JMP and IRET; IRET clears the saved NT.
@@ -70,7 +71,7 @@ export function switchTask(cpu: Cpu, sel: number, source: TaskSource, ext: numbe
   saveOldState(cpu, oldBase, old32, eflags);
 
   // Nesting: the new task links back to the old one and runs with NT.
-  if (source === TaskSource.CALL || source === TaskSource.INT) {
+  if (source === TaskSource.CALL || source === TaskSource.TASK_GATE) {
     sysWr16(cpu, newBase, cpu.trSel);
     next.eflags |= Flag.NT;
   }

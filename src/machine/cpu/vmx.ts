@@ -37,9 +37,10 @@ import {
   recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue,
   cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
-import { Stop, Vec, type Cpu } from "./cpu.js";
+import { Stop, type Cpu } from "./cpu.js";
+import { hasErrorCode, Vec } from "../../x86/vectors.js";
 import type { Access, GuestPhys, WalkMem } from "./mmu.js";
-import { INTERRUPTS, hasErrorCode } from "./interrupts.js";
+import { INTERRUPTS } from "./interrupts.js";
 
 /** The pseudo-vector an exiting instruction raises (see the file comment). */
 export const EXIT_VECTOR = -2;

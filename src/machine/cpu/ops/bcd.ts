@@ -5,7 +5,8 @@
 // CF and AF.
 
 import { Flag } from "../../../x86/eflags.js";
-import { Vec, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
 import { def } from "../table.js";
 
 const AL = 0, AH = 1; // byte offsets in the register file

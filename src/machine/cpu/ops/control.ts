@@ -7,14 +7,16 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
-import { SegAttr, Stop, Vec, type Cpu } from "../cpu.js";
+import { SegAttr, Stop, type Cpu } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
 import {
   checkFarCode, checkReturnCode, checkReturnStack, desc, dplOf, dropInaccessibleSegs, inSegment, loadCsFromDesc,
   loadCsReal, loadSsFromDesc, markAccessed, readDescriptor, selCode, v86,
 } from "../segments.js";
 import { Dr6 } from "../debug.js";
 import { sysRd16, sysRd32 } from "../sysmem.js";
-import { isAvailableTss, isBusyTss, switchTask, TaskSource } from "../task.js";
+import { isAvailableTss, isBusyTss, switchTask } from "../task.js";
+import { TaskSource } from "../../../vmx/exits.js";
 import { def, defGroup } from "../table.js";
 
 /** Sets EIP to `target` (already truncated to the operand size) after the CS limit check. */

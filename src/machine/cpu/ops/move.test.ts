@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { Vec } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
 
 
 const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, DF = 0x400;

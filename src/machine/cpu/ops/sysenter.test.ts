@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Reg, Seg } from "../../../x86/insn.js";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { Vec } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
 
 describe("SYSENTER and SYSEXIT", () => {
   it("round-trips kernel → SYSEXIT → user → SYSENTER → kernel with the flat segments SYSENTER_CS implies", () => {

@@ -3,7 +3,8 @@
 // them are CPL 0 only in protected mode, except SGDT/SIDT/SMSW, which user code may run on i686.
 
 import { Reg, type Insn } from "../../../x86/insn.js";
-import { Vec, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
 import { def, defGroup } from "../table.js";
 import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
 import { vmxAlways, vmxClts, vmxLmsw, vmxMovFromCr, vmxMovToCr, vmxMsr, vmxProc, vmxReadCr } from "../vmx.js";

@@ -4,7 +4,8 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
-import { Stop, Vec, type Cpu } from "../cpu.js";
+import { Stop, type Cpu } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
 import { loadSeg, v86 } from "../segments.js";
 import { sysRd16 } from "../sysmem.js";
 import { def } from "../table.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { Vec } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
 
 const CF = 0x1, ZF = 0x40, SF = 0x80, OF = 0x800;
 

@@ -6,7 +6,8 @@
 
 import { Reg, type Insn } from "../../../x86/insn.js";
 import { Flag } from "../../../x86/eflags.js";
-import { Vec, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
 import { LazyOp } from "../lazy-flags.js";
 import { def, defGroup } from "../table.js";
 
