@@ -74,10 +74,16 @@ function register(): void {
       cpu.setSp(sp);
     });
     if (pop < 0) continue;
+    // The stack pointer moves by the width of the stack the value came from: a POP SS that
+    // switches between 16- and 32-bit stacks still moves SP (or ESP) as the old SS.B says. A load
+    // that faults leaves it unchanged.
     const h = (size: 2 | 4) => (cpu: Cpu): void => {
+      const oldStack32 = cpu.stack32;
       const v = cpu.rd16(cpu.linR(Seg.SS, cpu.sp(), size));
+      const sp = cpu.spPlus(size);
       loadSeg(cpu, seg, v);
-      cpu.setSp(cpu.spPlus(size));
+      if (oldStack32) cpu.r32[Reg.ESP] = sp;
+      else cpu.r16[Reg.ESP << 1] = sp;
       if (seg === Seg.SS) inhibitInterrupts(cpu);
     };
     def(pop, h(2), h(4));
