@@ -148,10 +148,12 @@ function register(): void {
       setZF(cpu, raise);
       return;
     }
-    const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
-    const dst = cpu.rd16(lin);
+    // The destination is written only when its RPL changes (SDM ARPL Operation; the 386 does
+    // not fault on a read-only segment or page otherwise).
+    const off = cpu.ea(i);
+    const dst = cpu.read16(i.seg, off);
     const raise = (dst & 3) < (src & 3);
-    if (raise) cpu.wr16(lin, (dst & ~3) | (src & 3));
+    if (raise) cpu.write16(i.seg, off, (dst & ~3) | (src & 3));
     setZF(cpu, raise);
   });
 }
