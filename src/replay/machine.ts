@@ -36,6 +36,8 @@ export interface Machine {
   guestPc(): { cs: number; eip: number };
   /** One line on why the guest stopped, when the machine knows more than the Stop says. */
   stopDetail(): string | undefined;
+  /** The guest's POST port 0x80 latch: the last code it wrote there, 0 after power-on. */
+  postCode(): number;
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -94,5 +96,15 @@ export class BareMachine implements Machine {
   stopDetail(): string | undefined {
     const cpu = this.pc.cpu;
     return cpu.stopReason === Stop.EXCEPTION ? `exception ${cpu.excVector} (error code ${cpu.excCode})` : undefined;
+  }
+
+  postCode(): number {
+    return this.pc.post.latched();
+  }
+
+  /** Calls `fn` with each code the guest writes to port 0x80, and the icount of the OUT. */
+  onPost(fn: (code: number, icount: number) => void): void {
+    const cpu = this.pc.cpu;
+    this.pc.post.sink = (code) => fn(code, cpu.icount);
   }
 }

@@ -292,6 +292,27 @@ export class Session {
     this.exitListeners.push(fn);
   }
 
+  /** The guest's POST port 0x80 latch (0 after power-on): the PC's port, or the VMM's virtual one. */
+  postCode(): number {
+    return this.m.postCode();
+  }
+
+  /**
+   * Calls `fn` with each code the guest writes to the POST port 0x80 and the icount of the write
+   * (on the stack: of the VM exit for the OUT). Until called, a write costs nothing more.
+   */
+  onPost(fn: (code: number, icount: number) => void): void {
+    const m = this.m;
+    if (m instanceof Stack) {
+      this.onExit((e) => {
+        const code = m.postWrite(m.vmm().vcpu, e.reason, e.qualification);
+        if (code >= 0) fn(code, e.icount);
+      });
+    } else if (m instanceof BareMachine) {
+      m.onPost(fn);
+    }
+  }
+
   /** An exit at the L4 boundary: logged in record mode, checked against the recording in replay. */
   private exited(stack: Stack, vcpu: number, reason: number, qualification: number): void {
     const e: ExitEvent = { n: this.exitsSeen++, icount: stack.pc.cpu.icount, reason, qualification: qualification >>> 0, eip: stack.exitEip(vcpu) };
