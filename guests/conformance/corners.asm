@@ -2,7 +2,8 @@
 ; POP SS/DS/ES/FS/GS with both operand sizes on 16- and 32-bit stacks (the stack pointer moves by
 ; the width of the stack the value came from; a faulting POP SS leaves it); ENTER on a 16-bit
 ; stack, with nesting levels, and its check of the final stack pointer; ARPL on a read-only
-; segment; the hint-NOP space 0F 18-0F 1F with memory operands on a not-present page, and ENDBR32.
+; segment; the hint-NOP space 0F 18-0F 1F with memory operands on a not-present page, and ENDBR32;
+; single-step traps through REP string instructions and across MOV SS and POP SS.
 ; Build: nasm -f bin -o corners.bin corners.asm
 
 %include "lib.inc"
@@ -248,6 +249,57 @@ main:
     db 0xf0, 0x0f, 0x18, 0x00
     ENDCASE
 
+; ---------------------------------------------------------------------------------------------
+; Single-step: a REP string instruction traps after each iteration; MOV SS and POP SS hold the
+; trap until the next instruction has run. Each #DB prints its EIP (and the hook CX), then IRETs.
+
+    CASE "tf-rep-movsb-traps-each-iteration"
+    mov dword [exc_hook], hook_db
+    mov esi, 0x3000
+    mov edi, 0x3100
+    mov ecx, 3
+    pushfd
+    or dword [esp], 0x100
+    popfd
+    rep movsb
+    nop
+    pushfd
+    and dword [esp], ~0x100
+    popfd
+    ENDCASE
+
+    CASE "tf-repe-cmpsb-stops-on-mismatch"
+    mov dword [exc_hook], hook_db
+    mov dword [0x3000], 0x44332211
+    mov dword [0x3100], 0x44ff2211
+    mov esi, 0x3000
+    mov edi, 0x3100
+    mov ecx, 4
+    pushfd
+    or dword [esp], 0x100
+    popfd
+    repe cmpsb
+    pushfd
+    and dword [esp], ~0x100
+    popfd
+    ENDCASE
+
+    CASE "tf-mov-ss-holds-the-trap"
+    mov dword [exc_hook], hook_db
+    pushfd
+    or dword [esp], 0x100
+    popfd
+    mov ax, ss
+    mov ss, ax
+    mov ebx, 1
+    push ss
+    pop ss
+    mov ecx, 2
+    pushfd
+    and dword [esp], ~0x100
+    popfd
+    ENDCASE
+
     jmp finish
 
 ; ---------------------------------------------------------------------------------------------
@@ -257,6 +309,13 @@ hook_esp:
     lea eax, [esp + FRAME + 20]
     PHEX32 "esp", eax
     jmp recover
+
+; A hook for single-step traps: CX at the trap, then back to the stepped code.
+hook_db:
+    PHEX16 "cx", [esp + 24]
+    popad
+    add esp, 8                        ; the vector and the error code slot
+    iret
 
 ; A hook: the doubleword at [peek_addr] after the fault.
 hook_peek:

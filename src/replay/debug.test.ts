@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
+import { nasm } from "../../test/support/cpu.js";
 import { Stop } from "../machine/cpu/cpu.js";
 import { Debugger, parseExitReason, type DebugStop } from "./debug.js";
 import { describeExit } from "./exit-log.js";
@@ -91,6 +92,23 @@ describe.each(["stack", "bare"] as const)("the debugger on the %s machine", (mac
     const w = cont(d, 100);
     expect(w).toEqual({ kind: "watch", watch: "write", addr: esp - 4 });
     expect(d.registers().esp).toBe(esp - 4); // a push or call wrote it, and has completed
+  });
+
+  it("single-steps a REP string instruction one iteration at a time, the icount moving once at its end", () => {
+    // gdb's stepi on silicon traps after each iteration (TF); EIP stays at the REP until CX is 0.
+    const image = nasm("mov si, 0x9000\n mov di, 0x9100\n mov cx, 3\n rep movsb\n cli\n hlt", 16, 0x7c00);
+    const d = new Debugger(new Session({ guest: { kind: "image", bytes: image }, machine, ramSize: 8 * MiB, console: () => {}, rtcEpochSeconds: 1_700_000_000 }));
+    d.toFirstInstruction();
+    for (let k = 0; k < 3; k++) expect(d.step()).toEqual({ kind: "step" });
+    const rep = d.registers().eip;
+    const at = d.position().icount;
+    const seen: [number, number, number][] = [];
+    for (let k = 0; k < 3; k++) {
+      expect(d.step()).toEqual({ kind: "step" });
+      const r = d.registers();
+      seen.push([r.eip - rep, r.ecx & 0xffff, d.position().icount - at]);
+    }
+    expect(seen).toEqual([[0, 2, 0], [0, 1, 0], [2, 0, 1]]);
   });
 
   it("runs the guest to its halt and reports it", () => {

@@ -474,10 +474,19 @@ export class Debugger {
     }
   }
 
-  /** Executes one guest instruction (or stops before it at an exit that matches, or the end). */
+  /**
+   * Executes one guest instruction (or stops before it at an exit that matches, or the end). A
+   * repeated string instruction steps one iteration at a time, as gdb's stepi does on silicon
+   * with TF: EIP stays at it until its count runs out, and the icount moves only then.
+   */
   step(): DebugStop {
-    const s = this.run({ maxInsns: 1, first: true });
-    return s.kind === "budget" ? { kind: "step" } : s;
+    this.hd.step = true;
+    try {
+      const s = this.run({ maxInsns: 1, first: true });
+      return s.kind === "budget" ? { kind: "step" } : s;
+    } finally {
+      this.hd.step = false;
+    }
   }
 
   /**
@@ -510,6 +519,7 @@ export class Debugger {
     if (hit !== null) {
       if (hit.kind === "exit" && this.exitHit !== null) return { kind: "exit", exit: this.exitHit };
       if (hit.kind === "next") return { kind: "start" };
+      if (hit.kind === "step") return { kind: "budget" };
       if (hit.kind === "exec") {
         const kinds = this.bps.get(hit.lin);
         // The address gdb set is the linear one; with a flat CS it is EIP.

@@ -47,6 +47,59 @@ describe("debug exceptions", () => {
     expect(cpu.r32[Reg.ECX]).toBe(3);
   });
 
+  it("single-steps a REP string instruction one iteration at a time, EIP at it while ECX is not 0", () => {
+    // SDM vol. 3, 17.3.1.4; QEMU agrees (guests/conformance/corners.asm).
+    const { code, labels } = program(`
+      mov esi, 0x3000
+      mov edi, 0x4000
+      mov ecx, 3
+      pushfd
+      or dword [esp], 0x100
+      popfd
+    a: rep movsb
+    b: nop
+      int3`);
+    const { cpu } = bareCpu(code);
+    const ecx: number[] = [];
+    const eips: number[] = [];
+    const icounts: number[] = [];
+    for (let k = 0; k < 10; k++) {
+      const stop = cpu.run(1000);
+      if (stop !== Stop.EXCEPTION || cpu.excVector !== Vec.DB) break;
+      eips.push(cpu.eip);
+      ecx.push(cpu.r32[Reg.ECX]);
+      icounts.push(cpu.icount);
+    }
+    // After the third iteration ECX is 0 and the instruction is done: the trap has EIP past it.
+    expect(eips).toEqual([labels.a, labels.a, labels.b, labels.b + 1]);
+    expect(ecx).toEqual([2, 1, 0, 0]);
+    // Six instructions before it; the REP retires once, with its last iteration.
+    expect(icounts).toEqual([6, 6, 7, 8]);
+    expect(cpu.mem.read8(0x4002)).toBe(cpu.mem.read8(0x3002));
+  });
+
+  it("holds the single-step trap after MOV SS and POP SS until the next instruction has run", () => {
+    // SDM vol. 3, 6.8.3: one trap, after the instruction that follows the stack switch.
+    const { code, labels } = program(`
+      pushfd
+      or dword [esp], 0x100
+      popfd
+    a: mov ax, ss
+    b: mov ss, ax
+    c: mov ebx, 1
+    d: push ss
+    e: pop ss
+    f: mov ecx, 2
+    g: nop
+      int3`);
+    const { cpu } = bareCpu(code);
+    cpu.gdtrBase = 0x500;
+    cpu.gdtrLimit = 0x17;
+    writeDescriptor(cpu, 0x510, 0, 0xfffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.DB | SegAttr.G);
+    expect(trace(cpu)).toEqual([labels.b, labels.d, labels.e, labels.g, labels.g + 1]);
+    expect(cpu.r32[Reg.ECX]).toBe(2);
+  });
+
   it("delivers single-step traps through the IDT, with TF clear in the handler and back on after IRET", () => {
     // The #DB handler counts its calls in EDI; the stepped code runs three instructions after POPF.
     const { cpu, stop } = runAsm(`

@@ -141,6 +141,7 @@ export type HostHit =
   | { kind: "exec"; lin: number }
   | { kind: "watch"; slot: number }
   | { kind: "next" }
+  | { kind: "step" }
   | { kind: "exit" };
 
 export class HostDebug {
@@ -152,6 +153,11 @@ export class HostDebug {
   readonly watchRw = new Int32Array(HOST_WATCHES);
   /** Stop before the next instruction, whatever it is (a debugger attaching at the first one). */
   stopNext = false;
+  /**
+   * A single step is under way: a repeated string instruction runs one iteration and stops with
+   * EIP still at it (hit "step"), as TF single-stepping traps after each iteration (./ops/string.ts).
+   */
+  step = false;
   /** A resumed run does not stop at the breakpoint it starts on: the instruction at (icount, lin). */
   skipIcount = -1;
   skipLin = 0;

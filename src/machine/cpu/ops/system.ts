@@ -11,7 +11,7 @@ import { sysRd16 } from "../sysmem.js";
 import { def } from "../table.js";
 import { vmxAlways, vmxIo, vmxProc, vmxTsc } from "../vmx.js";
 import { ExitReason, Proc } from "../../../vmx/index.js";
-import { inhibitInterrupts } from "./stack.js";
+import { inhibitInterrupts, stackSwitchShadow } from "./stack.js";
 
 // ------------------------------------------------------------------------------------------------
 // I/O protection
@@ -205,11 +205,12 @@ function register(): void {
     if (i.mod === 3) cpu.r32[i.rm] = cpu.segSel[i.reg];
     else cpu.writeE16(i, cpu.segSel[i.reg]);
   });
-  // MOV Sreg, Ew: CS is not a valid destination. MOV SS delays interrupts one instruction.
+  // MOV Sreg, Ew: CS is not a valid destination. MOV SS delays interrupts and debug traps one
+  // instruction.
   def(0x8e, (cpu, i) => {
     if (i.reg === Seg.CS || i.reg > 5) cpu.raise(Vec.UD);
     loadSeg(cpu, i.reg, cpu.readE16(i));
-    if (i.reg === Seg.SS) inhibitInterrupts(cpu);
+    if (i.reg === Seg.SS) stackSwitchShadow(cpu);
   });
 
   // LES, LDS, LSS, LFS, LGS
