@@ -21,7 +21,7 @@ import { DEBUGCON_PORT } from "../devices/debugcon.js";
 import { I8042, type I8042State } from "../devices/i8042.js";
 import { pciHostBridges, type PciConfigBus, type PciState } from "../devices/pci.js";
 import { Pic8259, type PicState } from "../devices/pic8259.js";
-import { PIT_HZ, Pit8254, type PitState } from "../devices/pit8254.js";
+import { Pit8254, nsOfPitTick, pitTickAt, type PitState } from "../devices/pit8254.js";
 import type { AccessSize, PortHandler } from "../devices/port.js";
 import { POST_PORT, PostPort, type PostState } from "../devices/post.js";
 import { Rtc146818, type RtcState } from "../devices/rtc146818.js";
@@ -78,17 +78,6 @@ export function deviceAt(port: number): Dev {
 /** The chips that run on guest time: an access first brings them up to the present. */
 export function isTimedDevice(d: Dev): boolean {
   return d === Dev.PIT || d === Dev.RTC;
-}
-
-// Guest time in ns to the PIT's 1.193182 MHz ticks and back, exactly for any safe-integer ns.
-export function pitTickAt(ns: number): number {
-  const s = Math.floor(ns / 1e9);
-  return s * PIT_HZ + Math.floor(((ns - s * 1e9) * PIT_HZ) / 1e9);
-}
-
-export function nsOfPitTick(tick: number): number {
-  const s = Math.floor(tick / PIT_HZ);
-  return s * 1e9 + Math.ceil(((tick - s * PIT_HZ) * 1e9) / PIT_HZ);
 }
 
 /** What the chips need besides their registers: RAM size for the CMOS, the wall clock. */

@@ -29,18 +29,13 @@
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
 import {
-  Activity, CR4_VMXE, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType,
-  Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry,
-  crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits,
-  guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits,
-  ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent,
-  recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue,
-  cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
+  Activity, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType, Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry, crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits, guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits, ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent, recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue, cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
 import { Stop, type Cpu } from "./cpu.js";
 import { hasErrorCode, Vec } from "../../x86/vectors.js";
 import type { Access, GuestPhys, WalkMem } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
+import { Cr4 } from "../../x86/paging.js";
 
 /** The pseudo-vector an exiting instruction raises (see the file comment). */
 export const EXIT_VECTOR = -2;
@@ -146,7 +141,7 @@ export class Vmx {
   /** VMXON with the VMXON region at `ptr`: needs CR4.VMXE. */
   vmxon(ptr: number): VmxResult | VmInsnError {
     const cpu = this.cpu;
-    if ((cpu.cr4 & CR4_VMXE) === 0) throw new Error("VMXON with CR4.VMXE clear (#UD)");
+    if ((cpu.cr4 & Cr4.VMXE) === 0) throw new Error("VMXON with CR4.VMXE clear (#UD)");
     if (this.on) return this.fail(VmInsnError.VMXON_IN_ROOT);
     if (!vmxPointerValid(ptr, 0) || cpu.mem.read32(ptr) >>> 0 !== VMCS_REVISION_ID) return VmxResult.FAIL_INVALID;
     this.on = true;

@@ -52,6 +52,15 @@ export const f80 = (se: number, m: bigint): F80 => ({ se: se & 0xffff, m: m & M6
 export const signOf = (a: F80): number => (a.se >> 15) & 1;
 export const neg = (a: F80): F80 => ({ se: a.se ^ 0x8000, m: a.m });
 export const abs = (a: F80): F80 => ({ se: a.se & 0x7fff, m: a.m });
+
+/** The value's 10 bytes as memory holds them (FSTP m80, FSAVE): significand, then sign and exponent, little-endian. */
+export function f80Bytes(a: F80): Uint8Array {
+  const b = new Uint8Array(10);
+  const dv = new DataView(b.buffer);
+  dv.setBigUint64(0, a.m, true);
+  dv.setUint16(8, a.se, true);
+  return b;
+}
 const inf = (sign: number): F80 => ({ se: (sign << 15) | 0x7fff, m: J });
 const zero = (sign: number): F80 => ({ se: sign << 15, m: 0n });
 const isNaNCls = (c: Cls): boolean => c === Cls.QNAN || c === Cls.SNAN;
