@@ -31,7 +31,9 @@ import {
   type Timeout,
 } from "./api.js";
 import { COSTS } from "./costs.js";
-import { armTimeout, block, dequeue, disarmTimeout, dueTimeouts, enqueue, makeReady, orphan, startThread } from "./sched.js";
+import {
+  armTimeout, block, dequeue, disarmTimeout, dueTimeouts, enqueue, makeReady, orphan, startThread,
+} from "./sched.js";
 import { mapItem } from "./space.js";
 import { lookup, type KernelContext, type KernelIpc, type Tcb } from "./state.js";
 import { applyVreply } from "./vcpu-state.js";

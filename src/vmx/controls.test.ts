@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
-  CAPS, CR0_FIXED0, EPT_CAP_LO, EntryCtl, ExitCtl, Pin, Proc, Proc2, VmxMsr, controlsAllowed, cr0Allowed, cr4Allowed, patValid, readVmxMsr,
+  CAPS, CR0_FIXED0, EPT_CAP_LO, EntryCtl, ExitCtl, Pin, Proc, Proc2, VmxMsr, controlsAllowed,
+  cr0Allowed, cr4Allowed, readVmxMsr,
 } from "./controls.js";
+import { patValid } from "../x86/msr.js";
 import { VMCS_REVISION_ID } from "./vmcs.js";
 import { Cr4 } from "../x86/paging.js";
 

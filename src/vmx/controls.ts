@@ -6,6 +6,7 @@
 import { HIGHEST_FIELD_INDEX } from "./fields.js";
 import { VMCS_REGION_SIZE, VMCS_REVISION_ID } from "./vmcs.js";
 import { Cr0, Cr4 } from "../x86/paging.js";
+import { Efer } from "../x86/msr.js";
 
 /** Pin-based VM-execution controls (24.6.1). */
 export const enum Pin {
@@ -286,14 +287,5 @@ export function readVmxMsr(msr: number): [lo: number, hi: number] | undefined {
   }
 }
 
-/** IA32_PAT memory types a PAT byte may hold: UC WC WT WP WB UC- (0, 1, 4, 5, 6, 7). */
-export function patValid(lo: number, hi: number): boolean {
-  for (let k = 0; k < 4; k++) {
-    const a = (lo >>> (8 * k)) & 0xff, b = (hi >>> (8 * k)) & 0xff;
-    if (a === 2 || a === 3 || a > 7 || b === 2 || b === 3 || b > 7) return false;
-  }
-  return true;
-}
-
 /** EFER bits this CPU has: NXE only (no SCE, no long mode). */
-export const EFER_VALID = 0x800;
+export const EFER_VALID = Efer.NXE;

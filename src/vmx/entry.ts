@@ -13,12 +13,16 @@
 
 import { Flag } from "../x86/eflags.js";
 import {
-  Activity, CAPS, CR3_TARGETS, EFER_VALID, EntryCtl, ExitCtl, Interruptibility, Pin, Proc, Proc2, controlsAllowed, cr0Allowed, cr4Allowed, patValid,
+  Activity, CAPS, CR3_TARGETS, EFER_VALID, EntryCtl, ExitCtl, Interruptibility, Pin, Proc, Proc2,
+  controlsAllowed, cr0Allowed, cr4Allowed,
 } from "./controls.js";
+import { patValid } from "../x86/msr.js";
 import { eptpValid } from "./ept.js";
 import { hasErrorCode } from "../x86/vectors.js";
 import { EntryFailureQual, IntType } from "./exits.js";
-import { Field, guestArField, guestBaseField, guestLimitField, guestSelectorField, hostSelectorField } from "./fields.js";
+import {
+  Field, guestArField, guestBaseField, guestLimitField, guestSelectorField, hostSelectorField,
+} from "./fields.js";
 import { VMCS_REVISION_ID, VmInsnError, type PhysWords, type Vmcs } from "./vmcs.js";
 import { Cr0, Cr4, pdpteReserved } from "../x86/paging.js";
 

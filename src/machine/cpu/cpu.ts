@@ -6,6 +6,7 @@ import { decode, lastDecodeTooLong } from "../../x86/decoder.js";
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
+import { I686, type CpuModel } from "../../x86/cpuid.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
@@ -54,34 +55,6 @@ export const enum Stop {
 
 /** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
 export const FAULT: { readonly fault: true } = Object.freeze({ fault: true });
-
-/** CPU model knobs that are visible to software (CPUID). */
-export interface CpuModel {
-  vendor: string; // 12 characters
-  family: number;
-  model: number;
-  stepping: number;
-  /** CPUID.1:EDX feature bits. */
-  features: number;
-  /** CPUID.80000001h:EDX feature bits (NX is bit 20). */
-  extFeatures?: number;
-  brand: string; // up to 48 characters
-}
-
-/** A Pentium II-class core with x87, FXSAVE, TSC, CX8, CMOV, SEP, PGE, PSE, PAE and NX, APIC-less. */
-export const I686: CpuModel = {
-  vendor: "GenuineIntel",
-  family: 6,
-  model: 5,
-  stepping: 2,
-  // FPU PSE TSC MSR PAE MCE CX8 SEP PGE CMOV PAT FXSR (no VME, DE's I/O breakpoints, MTRRs, MCA
-  // banks or MMX)
-  features: (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) |
-    (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 24),
-  // NX (EFER.NXE, PAE execute-disable)
-  extFeatures: 1 << 20,
-  brand: "Afterglow IA32 i686",
-};
 
 /** A CPU's architectural state as plain data (see Cpu.save). */
 export interface CpuState {
@@ -154,7 +127,7 @@ const BYTE_REG = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
 export class Cpu extends LazyFlags implements ByteSource {
   readonly mem: PhysMem;
   io: IoBus;
-  model: CpuModel = I686;
+  model: Readonly<CpuModel> = I686;
 
   // --- General registers: one buffer seen as 32-, 16- and 8-bit registers.
   readonly r32 = new Int32Array(8);

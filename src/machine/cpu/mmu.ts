@@ -21,6 +21,7 @@
 
 import type { PhysMem } from "../memory.js";
 import { Cr0, Cr4, Pte, pdpteReserved } from "../../x86/paging.js";
+import { Efer } from "../../x86/msr.js";
 
 /** #PF error-code bits. */
 export const enum PfErr { P = 1, W = 2, U = 4, RSVD = 8, ID = 0x10 }
@@ -39,7 +40,6 @@ export const GUEST_WATCHES = 4;
 export const HOST_WATCHES = 4;
 const WATCH_SLOTS = GUEST_WATCHES + HOST_WATCHES;
 
-const EFER_NXE = 0x800;
 
 /** Reserved bits of a 2 MiB PAE PDE (low dword): 20:13. */
 const PDE2M_RSVD_LO = 0x1fe000;
@@ -323,7 +323,7 @@ export class Mmu {
   private walkPae(lin: number, access: Access, user: boolean): void {
     const mem = this.mem;
     const err = this.errBase(access, user);
-    const nxe = (this.host.efer & EFER_NXE) !== 0;
+    const nxe = (this.host.efer & Efer.NXE) !== 0;
     // Bits 62:32 of PDEs and PTEs are reserved here (frames below 4 GiB), 63 too without NXE.
     const rsvdHi = nxe ? 0x7fffffff : -1;
     const k = lin >>> 30;
@@ -356,7 +356,7 @@ export class Mmu {
   private errBase(access: Access, user: boolean): number {
     let err = (access === Access.WRITE ? PfErr.W : 0) | (user ? PfErr.U : 0);
     // I/D is reported only where execute-disable exists (PAE with NXE).
-    if (access === Access.EXEC && (this.host.efer & EFER_NXE) !== 0 && this.pae) err |= PfErr.ID;
+    if (access === Access.EXEC && (this.host.efer & Efer.NXE) !== 0 && this.pae) err |= PfErr.ID;
     return err;
   }
 
@@ -369,7 +369,7 @@ export class Mmu {
     if (user && (rights & Pte.US) === 0) this.fault(lin, err | PfErr.P);
     let perm = Tlb.R | Tlb.X;
     if ((rights & Pte.RW) !== 0 || (!user && (this.host.cr0 & Cr0.WP) === 0)) perm |= Tlb.W;
-    if (hiOr < 0 && (this.host.efer & EFER_NXE) !== 0) perm &= ~Tlb.X;
+    if (hiOr < 0 && (this.host.efer & Efer.NXE) !== 0) perm &= ~Tlb.X;
     if (access === Access.WRITE && (perm & Tlb.W) === 0) this.fault(lin, err | PfErr.P);
     if (access === Access.EXEC && (perm & Tlb.X) === 0) this.fault(lin, err | PfErr.P);
     return perm;

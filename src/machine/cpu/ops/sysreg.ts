@@ -10,22 +10,7 @@ import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
 import { vmxAlways, vmxClts, vmxLmsw, vmxMovFromCr, vmxMovToCr, vmxMsr, vmxProc, vmxReadCr } from "../vmx.js";
 import { ExitReason, Proc } from "../../../vmx/index.js";
 import { Cr0, Cr4 } from "../../../x86/paging.js";
-
-/** MSRs an i686 kernel touches; unknown ones raise #GP(0) as on hardware. */
-export const enum Msr {
-  TSC = 0x10,
-  /** IA32_PLATFORM_ID: bits 52:50 say which microcode images fit; ours is platform 0. */
-  PLATFORM_ID = 0x17,
-  APIC_BASE = 0x1b,
-  /** IA32_BIOS_SIGN_ID: the loaded microcode's revision (high half), which no microcode updates. */
-  BIOS_SIGN_ID = 0x8b,
-  SYSENTER_CS = 0x174,
-  SYSENTER_ESP = 0x175,
-  SYSENTER_EIP = 0x176,
-  MISC_ENABLE = 0x1a0,
-  PAT = 0x277,
-  EFER = 0xc0000080,
-}
+import { Efer, Msr } from "../../../x86/msr.js";
 
 function requireCpl0(cpu: Cpu): void {
   if (cpu.protectedMode() && cpu.cpl !== 0) cpu.gp(0);
@@ -160,7 +145,7 @@ function wrmsr(cpu: Cpu, n: number, lo: number, hi: number): void {
     case Msr.PAT: cpu.patLo = lo; cpu.patHi = hi; return;
     case Msr.EFER:
       // Only NXE (bit 11) exists on a 32-bit CPU.
-      if ((lo & ~0x800) !== 0 || hi !== 0) cpu.gp(0);
+      if ((lo & ~Efer.NXE) !== 0 || hi !== 0) cpu.gp(0);
       cpu.efer = lo;
       cpu.paging.changed();
       return;
