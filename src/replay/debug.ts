@@ -15,7 +15,7 @@
 import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonName, GuestField } from "../l4/api.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
 import { Stop } from "../machine/cpu/cpu.js";
-import { f80Bytes } from "../machine/cpu/fpu/float80.js";
+import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
 import { HOST_WATCHES } from "../machine/cpu/mmu.js";
 import { Seg } from "../x86/insn.js";
 import { peekTranslate } from "../x86/paging.js";

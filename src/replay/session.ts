@@ -24,7 +24,6 @@ import {
   type ImageRef,
   type InputRecord,
   type ReadRecording,
-  type Record,
 } from "./recording.js";
 import { Stack, type StackSummary } from "./stack.js";
 

@@ -116,11 +116,6 @@ export const enum VmxMsr {
   TRUE_ENTRY_CTLS = 0x490,
 }
 
-/** CPUID.1:ECX.VMX: the processor supports VMX operation. */
-export const CPUID1_ECX_VMX = 1 << 5;
-
-/** CR4.VMXE. */
-
 /** Allowed settings of one control word: bits that must be 1, bits that may be 1. */
 export interface Allowed {
   /** Allowed 0-settings (capability MSR bits 31:0): a 1 here means the control must be 1. */
@@ -220,9 +215,6 @@ export const CR3_TARGETS = 4;
  * VMWRITE to exit-information fields (bit 29), no zero-length software-event injection (bit 30).
  */
 export const MISC_LO = (1 << 5) | (1 << 6) | (CR3_TARGETS << 16);
-
-/** Recommended maximum entries in each MSR list: 512 * (MISC bits 27:25 + 1). */
-export const MSR_LIST_MAX = 512;
 
 /** EPT capabilities (IA32_VMX_EPT_VPID_CAP, low half). */
 export const enum EptCap {

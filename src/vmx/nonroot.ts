@@ -21,14 +21,6 @@ export interface PhysBytes {
 // ------------------------------------------------------------------------------------------------
 // Controls
 
-export function pinControls(v: Vmcs): number {
-  return v.read(Field.PIN_BASED_CTLS);
-}
-
-export function primaryControls(v: Vmcs): number {
-  return v.read(Field.PROC_BASED_CTLS);
-}
-
 /** The secondary controls in effect: 0 unless "activate secondary controls" is 1 (24.6.2). */
 export function secondaryControls(v: Vmcs): number {
   return (v.read(Field.PROC_BASED_CTLS) & Proc.ACTIVATE_SECONDARY) !== 0 ? v.read(Field.PROC_BASED_CTLS2) : 0;

@@ -26,7 +26,6 @@
 // exits during event delivery other than injection (no IDT-vectoring information for them), NMI injection and NMI windows, the monitor
 // trap flag, MOV DR exiting, task-switch exits.
 
-import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
 import {
   Activity, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType, Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry, crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits, guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits, ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent, recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue, cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
@@ -74,8 +73,6 @@ export class Vmx {
   currentPtr = -1;
   /** The current VMCS: the processor's copy of the region at currentPtr. */
   readonly vmcs = new Vmcs();
-  /** The exit an instruction recorded before raising EXIT_VECTOR (finished by the deliverer). */
-  private pendingReason = -1;
   private readonly deliverer = {
     deliver: (cpu: Cpu, vector: number, code: number, software: boolean): boolean => this.deliver(cpu, vector, code, software),
   };
@@ -107,7 +104,6 @@ export class Vmx {
     this.vmxonPtr = s.vmxonPtr;
     this.currentPtr = s.currentPtr;
     this.vmcs.restore(s.vmcs);
-    this.pendingReason = -1;
     this.isExternal = false;
     if (cpu.nonRoot) {
       cpu.interrupts = INTERRUPTS;
@@ -346,14 +342,12 @@ export class Vmx {
   instructionExit(reason: ExitReason, qualification = 0, info = 0, linear = 0): never {
     const cpu = this.cpu;
     recordExit(this.vmcs, reason, qualification, (cpu.eip - cpu.insnEip) & cpu.ipMask, info, linear);
-    this.pendingReason = reason;
     return cpu.raise(EXIT_VECTOR);
   }
 
   /** An EPT violation or misconfiguration (from EptPort): records it and ends the instruction. */
   eptExit(reason: ExitReason, qualification: number, linear: number, gpa: number): never {
     recordExit(this.vmcs, reason, qualification, 0, 0, linear, gpa);
-    this.pendingReason = reason;
     return this.cpu.raise(EXIT_VECTOR);
   }
 
@@ -364,7 +358,6 @@ export class Vmx {
     const blocking = cpu.icount === cpu.irqShadowAt ? Interruptibility.BLOCKING_BY_STI : 0;
     if (interruptWindowExits(this.vmcs, cpu.materialize(), blocking)) {
       recordExit(this.vmcs, ExitReason.INTERRUPT_WINDOW);
-      this.pendingReason = ExitReason.INTERRUPT_WINDOW;
       cpu.raise(EXIT_VECTOR);
     }
   }
@@ -488,7 +481,6 @@ export class Vmx {
 
   private leave(): void {
     const cpu = this.cpu;
-    this.pendingReason = -1;
     this.saveGuest();
     cpu.nonRoot = false;
     cpu.interrupts = INTERRUPTS;
