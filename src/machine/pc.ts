@@ -16,7 +16,8 @@ import { Uart16550 } from "../devices/uart16550.js";
 import { Flag } from "../x86/eflags.js";
 import { Seg } from "../x86/insn.js";
 import { NS_PER_INSN } from "./clock.js";
-import { Cpu, Stop, type CpuState } from "./cpu/cpu.js";
+import { Cpu, type CpuState } from "./cpu/cpu.js";
+import { Stop } from "./cpu/arch.js";
 import { PortBus } from "./iobus.js";
 import { PhysMem } from "./memory.js";
 

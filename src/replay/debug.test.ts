@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { Debugger, parseExitReason, type DebugStop } from "./debug.js";
 import { describeExit } from "./exit-log.js";
 import { readRecording } from "./recording.js";

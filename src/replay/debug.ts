@@ -14,7 +14,7 @@
 
 import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonName, GuestField } from "../l4/api.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
 import { HOST_WATCHES } from "../machine/cpu/mmu.js";
 import { Seg } from "../x86/insn.js";

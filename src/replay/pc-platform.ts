@@ -12,7 +12,7 @@
 import { GuestField, type GuestField as Gf } from "../l4/api.js";
 import type { Platform, VcpuExit, VcpuRun } from "../l4/platform.js";
 import { NS_PER_INSN } from "../machine/clock.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { Vmx, VmxResult, type VmxState } from "../machine/cpu/vmx.js";
 import type { Pc } from "../machine/pc.js";
 import {

@@ -6,7 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { exitName } from "../l4/api.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";

@@ -8,7 +8,7 @@
 import { exitName, GuestField } from "../l4/api.js";
 import { PC_PORTS } from "../devices/pc-ports.js";
 import { Kernel, type KernelState } from "../l4/kernel.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
 import { BareMachine, digest, type Machine, type RunOptions } from "./machine.js";

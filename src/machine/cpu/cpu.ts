@@ -7,6 +7,7 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
 import { I686, type CpuModel } from "../../x86/cpuid.js";
+import { FAULT, SegAttr, Stop, type IoBus } from "./arch.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
@@ -16,45 +17,6 @@ import { handlerFor, type Handler } from "./table.js";
 import { Fpu, type FpuState } from "./fpu/fpu.js";
 import type { Vmx } from "./vmx.js";
 import "./ops/index.js";
-
-/** Descriptor-cache attribute bits, in the layout of descriptor bytes 5–6 (type..G). */
-export const enum SegAttr {
-  /** Type field bits 0–3: accessed, writable/readable, expand-down/conforming, code. */
-  ACCESSED = 0x1, RW = 0x2, DC = 0x4, CODE = 0x8,
-  /** S: code/data (1) or system (0). */
-  S = 0x10,
-  DPL_SHIFT = 5, DPL = 0x60,
-  P = 0x80,
-  AVL = 0x1000,
-  /** D/B: 32-bit code or stack. */
-  DB = 0x4000,
-  G = 0x8000,
-}
-
-/** Port I/O as the CPU sees it; the machine decides what answers. */
-export interface IoBus {
-  in8(port: number): number;
-  in16(port: number): number;
-  in32(port: number): number;
-  out8(port: number, v: number): void;
-  out16(port: number, v: number): void;
-  out32(port: number, v: number): void;
-}
-
-/** Why `run` returned. */
-export const enum Stop {
-  BUDGET = 0, // the instruction budget is spent
-  HALT = 1, // HLT with interrupts masked or nothing to wake it (the machine decides)
-  EXCEPTION = 2, // an exception with `trapExceptions` set, or one that could not be delivered
-  SHUTDOWN = 3, // triple fault
-  REQUEST = 4, // requestStop() from a device or the host
-  RESET = 5, // the guest pulsed the reset line (how a PC reboots)
-  IDLE = 6, // halted with interrupts on and no event due: only input from outside can wake it
-  VMEXIT = 7, // a VM exit ended VMX non-root operation (./vmx.ts); the exit is in the current VMCS
-}
-
-/** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
-export const FAULT: { readonly fault: true } = Object.freeze({ fault: true });
 
 /** A CPU's architectural state as plain data (see Cpu.save). */
 export interface CpuState {

@@ -24,7 +24,8 @@
 
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
-import { Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { GUEST_WATCHES, HOST_WATCHES } from "./mmu.js";
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { Reg, Seg } from "../../x86/insn.js";
 import { runAsm } from "../../../test/support/cpu.js";
-import { Stop } from "./cpu.js";
+import { FAULT, Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { Cr0, Cr4, NOT_PRESENT, Pte, peekTranslate } from "../../x86/paging.js";
 import { PhysMem } from "../memory.js";
-import { Cpu, FAULT } from "./cpu.js";
+import { Cpu } from "./cpu.js";
 
 const P = 1, RW = 2, US = 4, PS = 0x80, G = 0x100;
 const XD = 0x80000000 | 0;

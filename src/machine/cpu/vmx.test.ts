@@ -6,7 +6,8 @@ import {
   decodeIntInfo, decodeIoQualification, intInfo, INT_INFO_VALID, EXIT_REASON_ENTRY_FAILURE, Proc2, makeEptp,
   decodeEptViolation, eptMap, PAGE_4K, insOutsInfo,
 } from "../../vmx/index.js";
-import { Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { Stop } from "./arch.js";
 import { Vmx, VmxResult } from "./vmx.js";
 
 const VMXON = 0x10000, VMCS = 0x11000, VMCS2 = 0x12000, PD = 0x2000, IDT = 0x3000, GDT = 0x4000;

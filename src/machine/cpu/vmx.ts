@@ -30,7 +30,8 @@ import { Reg, Seg } from "../../x86/insn.js";
 import {
   Activity, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType, Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry, crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits, guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits, ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent, recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue, cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
-import { Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { Stop } from "./arch.js";
 import { hasErrorCode, Vec } from "../../x86/vectors.js";
 import type { Access, GuestPhys, WalkMem } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";

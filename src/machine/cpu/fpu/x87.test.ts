@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { Stop } from "../cpu.js";
+import { Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import * as F from "./float80.js";
 import * as T from "./transcendental.js";

@@ -4,7 +4,8 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
-import { Stop, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { cpuidLeaf } from "../../../x86/cpuid.js";
 import { loadSeg, v86 } from "../segments.js";

@@ -7,7 +7,8 @@
 // delivered — #MF when CR0.NE = 1, else FERR# through `Fpu.ferr` (the PC's IRQ13 / IGNNE# path).
 
 import type { Insn } from "../../../x86/insn.js";
-import { Stop, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { def, defGroup } from "../table.js";
 import { Sw, type Fpu } from "../fpu/fpu.js";
