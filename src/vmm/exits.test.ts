@@ -15,7 +15,7 @@ import {
   injectionInfo,
   type GuestField,
 } from "../l4/api.js";
-import { crQualification, ioQualification } from "./hand-exits.js";
+import { crQualification, ioQualification } from "./testing/hand-exits.js";
 import { planGuest } from "./boot.js";
 import { Outcome, Vm } from "./context.js";
 import { Hypercall, HYPERCALL_MAGIC, needsClock, runExit } from "./exits.js";
