@@ -41,3 +41,16 @@ export const enum Stop {
 
 /** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
 export const FAULT: { readonly fault: true } = Object.freeze({ fault: true });
+
+/**
+ * Why the run loop calls Cpu.debugBefore before each instruction (`Cpu.dbgArmed`, besides TF and
+ * RF): a bit for each reason, so that with none of them an instruction pays one test.
+ */
+export const enum Armed {
+  /** DR7 enables a breakpoint or watchpoint of the guest's (./debug.ts). */
+  GUEST = 1,
+  /** Interrupt-window exiting is on in VMX non-root operation: the window is checked (./vmx.ts). */
+  INTR_WINDOW = 2,
+  /** The host debugger has breakpoints, watchpoints or a stop before the next instruction (./debug.ts). */
+  HOST = 4,
+}

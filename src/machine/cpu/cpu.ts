@@ -7,12 +7,12 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
 import { I686, type CpuModel } from "../../x86/cpuid.js";
-import { FAULT, SegAttr, Stop, type IoBus } from "./arch.js";
+import { Armed, FAULT, SegAttr, Stop, type IoBus } from "./arch.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
-import { debugAfter, debugBefore, debugRegsChanged, HOST_ARMED, HOST_BREAK, hostDebugBefore, type HostDebug } from "./debug.js";
+import { debugAfter, debugBefore, debugRegsChanged, HOST_BREAK, hostDebugBefore, type HostDebug } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
 import { Fpu, type FpuState } from "./fpu/fpu.js";
 import type { Vmx } from "./vmx.js";
@@ -192,7 +192,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   private csBase = 0;
 
   // --- Debug exceptions (./debug.ts, which states the run loop's part).
-  /** 1 while DR7 enables a breakpoint: the run loop calls debugBefore before every instruction. */
+  /** Why the run loop calls debugBefore before every instruction (Armed bits; 0: no reason). */
   dbgArmed = 0;
   /** Set by debugBefore (and task switches): the run loop calls debugAfter after the instruction. */
   dbgPending = 0;
@@ -811,8 +811,8 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /** Debug checks before an instruction: see ./debug.ts for the run loop's contract. */
   debugBefore(): void {
-    if ((this.dbgArmed & 2) !== 0) this.vmx?.boundary(); // interrupt-window exiting (./vmx.ts)
-    if ((this.dbgArmed & HOST_ARMED) !== 0) hostDebugBefore(this);
+    if ((this.dbgArmed & Armed.INTR_WINDOW) !== 0) this.vmx?.boundary();
+    if ((this.dbgArmed & Armed.HOST) !== 0) hostDebugBefore(this);
     debugBefore(this);
   }
 

@@ -16,7 +16,7 @@
 // is this unit's deliverer: it finishes the exit (saves the guest state, loads the host's) and
 // returns false with `Stop.VMEXIT`. Exceptions and external interrupts reach the same deliverer,
 // which decides with the exception bitmap and the pin-based controls. The interrupt window is
-// checked before each instruction through the debug hook (`dbgArmed` bit 1) only while the
+// checked before each instruction through the debug hook (`Armed.INTR_WINDOW` in `dbgArmed`) only while the
 // control asks for it.
 //
 // With EPT the MMU translates every guest-physical address through the EPT (./mmu.ts's GuestPhys,
@@ -31,7 +31,7 @@ import {
   Activity, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType, Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry, crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits, guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits, ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent, recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue, cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
 import { type Cpu } from "./cpu.js";
-import { Stop } from "./arch.js";
+import { Armed, Stop } from "./arch.js";
 import { hasErrorCode, Vec } from "../../x86/vectors.js";
 import type { Access, GuestPhys, WalkMem } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
@@ -58,9 +58,6 @@ export interface VmxState {
   nonRoot: boolean;
   vmcs: VmcsState;
 }
-
-/** dbgArmed bit that makes the run loop call debugBefore, where the interrupt window is checked. */
-const WINDOW_ARMED = 2;
 
 const SEGS = [Seg.ES, Seg.CS, Seg.SS, Seg.DS, Seg.FS, Seg.GS];
 
@@ -111,7 +108,7 @@ export class Vmx {
       cpu.acknowledgeIntr = this.savedAck;
     }
     cpu.nonRoot = s.nonRoot;
-    cpu.dbgArmed &= ~WINDOW_ARMED;
+    cpu.dbgArmed &= ~Armed.INTR_WINDOW;
     cpu.extIntExiting = false;
     if (!s.nonRoot) {
       cpu.paging.setEpt(null);
@@ -122,7 +119,7 @@ export class Vmx {
     cpu.interrupts = this.deliverer;
     cpu.acknowledgeIntr = this.acknowledge;
     cpu.extIntExiting = extIntExits(v);
-    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
+    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= Armed.INTR_WINDOW;
     this.ept.eptp = v.read(Field.EPT_POINTER);
     cpu.paging.setEpt(eptEnabled(v) ? this.ept : null);
   }
@@ -249,7 +246,7 @@ export class Vmx {
     cpu.interrupts = this.deliverer;
     cpu.acknowledgeIntr = this.acknowledge;
     cpu.extIntExiting = extIntExits(v);
-    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
+    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= Armed.INTR_WINDOW;
     return this.inject() ? VmxResult.SUCCEED : VmxResult.EXITED;
   }
 
@@ -486,7 +483,7 @@ export class Vmx {
     cpu.nonRoot = false;
     cpu.interrupts = INTERRUPTS;
     cpu.acknowledgeIntr = this.savedAck;
-    cpu.dbgArmed &= ~WINDOW_ARMED;
+    cpu.dbgArmed &= ~Armed.INTR_WINDOW;
     cpu.extIntExiting = false;
     cpu.paging.setEpt(null);
     this.loadHost();
