@@ -5,7 +5,9 @@ import { DEFAULT_HASH_EVERY, Session, Stop, endReasonOf, type Guest, type Machin
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
-import { runUnderGdb } from "./gdb.js";
+import { runUnderGdb } from "./gdb-serve.js";
+import { parsePositive } from "./options.js";
+import { Progress } from "./progress.js";
 
 const STOP_NAMES: Record<Stop, string> = {
   [Stop.BUDGET]: "instruction limit reached",
@@ -203,41 +205,4 @@ export async function runToStop(session: Session, con: HostConsole, maxInsns: nu
   process.stderr.write(`POST      0x${hex2(session.postCode())} (port 0x80's latch: the last code written, 00 after power-on)\n`);
   if (stop !== Stop.HALT && stop !== Stop.RESET && stop !== Stop.IDLE && stop !== Stop.REQUEST) process.exitCode = 2;
   return stop;
-}
-
-/** One status line on stderr, rewritten about once a second: instructions, guest time, speed. */
-export class Progress {
-  private last = 0n;
-
-  constructor(
-    private readonly session: Session,
-    private readonly t0: bigint,
-  ) {}
-
-  /** Only where it is seen and does not garble the guest's output: stderr a terminal, stdout not. */
-  static wanted(): boolean {
-    return process.stderr.isTTY === true && !process.stdout.isTTY;
-  }
-
-  show(): void {
-    const now = process.hrtime.bigint();
-    if (now - this.last < 1_000_000_000n) return;
-    this.last = now;
-    const icount = this.session.position().icount;
-    const secs = Number(now - this.t0) / 1e9;
-    process.stderr.write(
-      `\r\x1b[K${(icount / 1e6).toFixed(0)}M instructions, ${(this.session.guestTimeNs() / 1e9).toFixed(2)} s guest, ` +
-        `${secs.toFixed(0)} s host, ${(icount / secs / 1e6).toFixed(1)} MIPS`,
-    );
-  }
-
-  clear(): void {
-    process.stderr.write("\r\x1b[K");
-  }
-}
-
-export function parsePositive(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} wants a positive integer, not "${v}"`);
-  return n;
 }

@@ -14,9 +14,11 @@
 
 import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonName, GuestField } from "../l4/api.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
+import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
 import { HOST_WATCHES } from "../machine/cpu/mmu.js";
 import { Seg } from "../x86/insn.js";
+import { peekTranslate } from "../x86/paging.js";
 import type { ExitEvent } from "./exit-log.js";
 import type { Machine } from "./machine.js";
 import { DivergenceError, type Session } from "./session.js";
@@ -101,9 +103,6 @@ export interface ThreadInfo {
 
 const PAGE = 4096;
 const EXIT_RING = 1024;
-const CR0_PG = 0x80000000;
-const CR4_PSE = 0x10, CR4_PAE = 0x20;
-const PTE_P = 1, PTE_PS = 0x80;
 
 /** Short names a user types for exit reasons, besides the SDM's (IO_INSTRUCTION or io_instruction). */
 const REASON_ALIASES: { [name: string]: number } = {
@@ -122,14 +121,6 @@ export function parseExitReason(text: string): number | "any" | undefined {
   if (REASON_ALIASES[t] !== undefined) return REASON_ALIASES[t];
   for (let r = 0; r < 80; r++) if (exitReasonName(r).toLowerCase() === t.replace(/-/g, "_")) return r;
   return undefined;
-}
-
-function f80Bytes(v: { se: number; m: bigint }): Uint8Array {
-  const b = new Uint8Array(10);
-  const dv = new DataView(b.buffer);
-  dv.setBigUint64(0, v.m, true);
-  dv.setUint16(8, v.se, true);
-  return b;
 }
 
 /**
@@ -313,24 +304,9 @@ export class Debugger {
   translate(addr: GuestVirt): number {
     const lin = addr >>> 0;
     if (this.stack !== null && this.vcpuNo() < 0) return lin; // before the VM: guest-physical is all there is
-    const cr0 = this.reg32(GuestField.CR0), cr3 = this.reg32(GuestField.CR3), cr4 = this.reg32(GuestField.CR4);
-    if ((cr0 & CR0_PG) === 0) return lin;
-    if ((cr4 & CR4_PAE) !== 0) {
-      const pdpte = this.phys32(((cr3 & ~0x1f) >>> 0) + 8 * (lin >>> 30));
-      if ((pdpte & PTE_P) === 0) return -1;
-      const pde = this.phys32(((pdpte & ~0xfff) >>> 0) + 8 * ((lin >>> 21) & 0x1ff));
-      if ((pde & PTE_P) === 0) return -1;
-      if ((pde & PTE_PS) !== 0) return ((pde & 0xffe00000) | (lin & 0x1fffff)) >>> 0;
-      const pte = this.phys32(((pde & ~0xfff) >>> 0) + 8 * ((lin >>> 12) & 0x1ff));
-      if ((pte & PTE_P) === 0) return -1;
-      return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
-    }
-    const pde = this.phys32(((cr3 & ~0xfff) >>> 0) + 4 * (lin >>> 22));
-    if ((pde & PTE_P) === 0) return -1;
-    if ((pde & PTE_PS) !== 0 && (cr4 & CR4_PSE) !== 0) return ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
-    const pte = this.phys32(((pde & ~0xfff) >>> 0) + 4 * ((lin >>> 12) & 0x3ff));
-    if ((pte & PTE_P) === 0) return -1;
-    return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
+    const paging = { cr0: this.reg32(GuestField.CR0), cr3: this.reg32(GuestField.CR3), cr4: this.reg32(GuestField.CR4) };
+    const gpa = peekTranslate({ read32: (pa) => this.phys32(pa) }, paging, lin);
+    return gpa < 0 ? -1 : gpa;
   }
 
   /** Reads guest-virtual memory: the readable prefix (empty when the first byte is unmapped). */

@@ -4,7 +4,7 @@
 
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import type { Pc } from "../machine/pc.js";
 
 export interface RunOptions {

@@ -6,7 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { exitName } from "../l4/api.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
@@ -24,7 +24,6 @@ import {
   type ImageRef,
   type InputRecord,
   type ReadRecording,
-  type Record,
 } from "./recording.js";
 import { Stack, type StackSummary } from "./stack.js";
 

@@ -7,8 +7,9 @@
 
 import { decodeIoQualification, ExitReason, exitName, GuestField } from "../l4/api.js";
 import { POST_PORT } from "../devices/post.js";
+import { PC_PORTS } from "../devices/pc-ports.js";
 import { Kernel, type KernelState } from "../l4/kernel.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
 import { BareMachine, digest, type Machine, type RunOptions } from "./machine.js";
@@ -21,7 +22,7 @@ const KERNEL_MEMORY = { base: 2 * MiB, size: 2 * MiB };
 /** Where the VMM's frames for guest RAM start (the VMM's first fit from 4 MiB up). */
 const GUEST_RAM_PHYS = 4 * MiB;
 /** Ports of the platform's own chips (the PIC pair, its ELCR, the PIT): no task may have them. */
-const RESERVED_PORTS: [number, number][] = [[0x20, 2], [0xa0, 2], [0x4d0, 2], [0x40, 4], [0x61, 1]];
+const RESERVED_PORTS = [...PC_PORTS.pic, ...PC_PORTS.pit];
 
 export interface StackConfig {
   /** Guest RAM in bytes (the PC has that much more for the kernel, the VMM's frames and the platform). */

@@ -16,16 +16,17 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Session, Stop } from "../../src/replay/session.js";
 import { nasm } from "../support/cpu.js";
 import { ROOT } from "../layers.js";
+import { oracle, runs } from "../support/oracle.js";
 
 const DIR = join(ROOT, "guests/conformance");
 const KERNELS = ["exceptions", "privilege", "paging", "tasks", "x87", "corners"] as const;
 type Kernel = (typeof KERNELS)[number];
 const UPDATE = process.env.CONFORMANCE_UPDATE === "1";
 
-const have = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
-const QEMU = have("qemu-system-i386", "--version");
+const QEMU = oracle("qemu-system-i386", runs("qemu-system-i386", "--version"), "apt-get install qemu-system-x86");
+// The host runs the x87 kernel's cases natively: only an x86 host can.
 const HOST_X86 = process.arch === "x64" || process.arch === "ia32";
-const LD = have("ld", "--version");
+const LD = oracle("ld (binutils)", runs("ld", "--version"), "apt-get install binutils");
 
 const tmp = mkdtempSync(join(tmpdir(), "afterglow-conformance-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

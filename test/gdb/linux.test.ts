@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { oracle } from "../support/oracle.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "bin", "afterglow.js");
@@ -20,11 +21,8 @@ const GDB = process.env.GDB ?? "gdb";
 
 // scripts/fetch-debian.sh fetches the kernel and busybox; the initramfs is built here (CI has none
 // in guests/cache, and another test may be writing one there).
-const haveGuest = existsSync(KERNEL) && existsSync(BUSYBOX);
-const haveSymbols = existsSync(SYMBOLS);
-if (haveGuest && !haveSymbols) {
-  console.warn(`test/gdb/linux.test.ts: ${SYMBOLS} is missing (bash scripts/fetch-debian.sh --dbg fetches it): the tests that need the kernel's symbols are skipped`);
-}
+const haveGuest = oracle("Debian's i386 kernel and busybox in guests/cache", existsSync(KERNEL) && existsSync(BUSYBOX), "bash scripts/fetch-debian.sh");
+const haveSymbols = haveGuest && oracle(`the kernel's DWARF symbols, ${SYMBOLS}`, existsSync(SYMBOLS), "bash scripts/fetch-debian.sh --dbg");
 
 let dir: string;
 let rec: string;

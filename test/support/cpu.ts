@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Seg } from "../../src/x86/insn.js";
 import { PhysMem } from "../../src/machine/memory.js";
-import { Cpu, SegAttr, Stop, type IoBus } from "../../src/machine/cpu/cpu.js";
+import { Cpu } from "../../src/machine/cpu/cpu.js";
+import { SegAttr, Stop, type IoBus } from "../../src/machine/cpu/arch.js";
 
 /** Assembles NASM source (a `bits` directive is prepended) to a flat binary. */
 export function nasm(source: string, bits: 16 | 32 = 32, org = 0): Uint8Array {

@@ -24,7 +24,8 @@
 
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
-import { Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { Armed, Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { GUEST_WATCHES, HOST_WATCHES } from "./mmu.js";
 
@@ -64,7 +65,7 @@ export function debugRegsChanged(cpu: Cpu): void {
   cpu.dbgExec = exec;
   cpu.paging.setWatches(wLin, wLen, wRw);
   const guest = exec !== 0 || wLen[0] + wLen[1] + wLen[2] + wLen[3] > 0;
-  cpu.dbgArmed = (cpu.dbgArmed & HOST_ARMED) | (guest ? 1 : 0);
+  cpu.dbgArmed = (cpu.dbgArmed & Armed.HOST) | (guest ? Armed.GUEST : 0);
   if (had !== cpu.paging.watchCount) cpu.paging.hits = 0;
 }
 
@@ -124,14 +125,11 @@ export function taskSwitchTrap(cpu: Cpu): void {
 // ------------------------------------------------------------------------------------------------
 // The host debugger's breakpoints and watchpoints (src/replay/debug.ts). They live here, in the
 // emulator, and never in guest memory or the guest's debug registers; they are not guest state
-// (never saved). Armed, they make the run loop call debugBefore/debugAfter (`dbgArmed` bit 2, as
-// DR7 does for the guest); unarmed they cost nothing. An instruction breakpoint stops the CPU
+// (never saved). Armed, they make the run loop call debugBefore/debugAfter (`Armed.HOST` in
+// `dbgArmed`, as DR7 does for the guest with `Armed.GUEST`); unarmed they cost nothing. An instruction breakpoint stops the CPU
 // before the instruction (run returns REQUEST with EIP at it); a watchpoint after the accessing
 // instruction. The check is per instruction, so a stop lands on the same icount however the run
 // is sliced.
-
-/** dbgArmed bit: the host debugger has breakpoints, watchpoints or a stop before the next instruction. */
-export const HOST_ARMED = 4;
 
 /** Thrown by the before-instruction check to leave the run loop with nothing executed. */
 export const HOST_BREAK: { readonly hostBreak: true } = Object.freeze({ hostBreak: true });
@@ -173,11 +171,11 @@ export class HostDebug {
     let watches = 0;
     for (let k = 0; k < HOST_WATCHES; k++) watches += this.watchLen[k];
     const armed = this.exec.size > 0 || watches > 0 || this.stopNext;
-    cpu.dbgArmed = armed ? cpu.dbgArmed | HOST_ARMED : cpu.dbgArmed & ~HOST_ARMED;
+    cpu.dbgArmed = armed ? cpu.dbgArmed | Armed.HOST : cpu.dbgArmed & ~Armed.HOST;
   }
 }
 
-/** Before an instruction, with HOST_ARMED: throws HOST_BREAK at a breakpoint. */
+/** Before an instruction, with Armed.HOST: throws HOST_BREAK at a breakpoint. */
 export function hostDebugBefore(cpu: Cpu): void {
   const h = cpu.hostDebug;
   if (h === null) return;

@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { Reg } from "../../x86/insn.js";
 import { runAsm } from "../../../test/support/cpu.js";
-import { Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { REP_CHUNK } from "./ops/string.js";
 

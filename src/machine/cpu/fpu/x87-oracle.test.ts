@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
+import { HOST_CODE, HOST_CODE_INSTALL, hostCodeTools, oracle } from "../../../../test/support/oracle.js";
 
 const IN_REC = 32, OUT_REC = 48;
 const IN = 0x20000, OUT = 0x40000;
@@ -268,15 +269,7 @@ function records(c: Case): Uint8Array {
 
 // ------------------------------------------------------------------------------------------------
 
-const hasTools = (() => {
-  try {
-    execFileSync("nasm", ["-v"], { stdio: "pipe" });
-    execFileSync("gcc", ["--version"], { stdio: "pipe" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, hostCodeTools(), HOST_CODE_INSTALL);
 
 const DRIVER = `
 #include <stdio.h>
@@ -304,8 +297,6 @@ function key(v: [number, bigint]): bigint {
   return v[0] & 0x8000 ? -mag : mag;
 }
 const hex80 = (v: [number, bigint]): string => `${v[0].toString(16).padStart(4, "0")}:${v[1].toString(16).padStart(16, "0")}`;
-
-if (!hasTools) console.warn("x87 host oracle skipped: nasm and gcc (-m32) are needed");
 
 describe.skipIf(!hasTools)("the x87 against the host CPU", () => {
   let dir = "";

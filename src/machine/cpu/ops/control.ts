@@ -7,7 +7,8 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
-import { SegAttr, Stop, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { SegAttr, Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import {
   checkFarCode, checkReturnCode, checkReturnStack, desc, dplOf, dropInaccessibleSegs, inSegment, loadCsFromDesc,

@@ -4,7 +4,8 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import type { Insn } from "../../../x86/insn.js";
-import { SegAttr, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { SegAttr } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { desc, dplOf, readDescriptor, selCode } from "../segments.js";
 import { sysWr8 } from "../sysmem.js";

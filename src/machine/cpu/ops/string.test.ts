@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg } from "../../../x86/insn.js";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { SegAttr, Stop } from "../cpu.js";
+import { SegAttr, Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { REP_CHUNK } from "./string.js";
 
