@@ -4,7 +4,7 @@
 // the Debugger. The monitor commands reach the layers gdb does not know: the position in history
 // (`when`), the VMM's exits (`exits`, `break-exit`) and the L4 kernel's threads.
 
-import { parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
+import { ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
 import { monitorDispatcher, parseNumberArg } from "./monitor.js";
 import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
@@ -132,13 +132,14 @@ export class SessionTarget implements DebugTarget {
 
   resume(req: ResumeRequest): ResumeResult | TargetError {
     if (req.direction === "reverse") return { error: "unsupported", message: "reverse execution is not there yet" };
-    const s = req.action === "step" ? this.dbg.step() : this.dbg.run({ maxInsns: req.budget, first: req.first });
+    const s = this.dbg.run({ maxInsns: req.budget, first: req.first, step: req.action === "step" ? ONE_INSTRUCTION : undefined });
     if (s.kind === "budget") return { state: "running" };
     this.last = this.stopOf(s);
     return { state: "stopped", stop: this.last };
   }
 
   interrupt(): StopReason {
+    this.dbg.endStep();
     this.last = { kind: "signal", signal: 2 };
     return this.last;
   }

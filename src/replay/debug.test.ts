@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
 import { nasm } from "../../test/support/cpu.js";
 import { Stop } from "../machine/cpu/arch.js";
-import { Debugger, parseExitReason, type DebugStop } from "./debug.js";
+import { Debugger, ONE_INSTRUCTION, parseExitReason, type DebugStop, type StepRange } from "./debug.js";
 import { describeExit } from "./exit-log.js";
 import { readRecording } from "./recording.js";
 import { Session, type MachineKind } from "./session.js";
@@ -35,14 +35,19 @@ function recorded(machine: MachineKind): Uint8Array {
   return Buffer.concat(chunks);
 }
 
-/** Continues in slices of `slice` instructions until something other than the budget stops it. */
-function cont(d: Debugger, slice: number): DebugStop {
+/** Continues (or steps through `step`) in slices of `slice` instructions until something other than the budget stops it. */
+function cont(d: Debugger, slice: number, step?: StepRange): DebugStop {
   let first = true;
   for (;;) {
-    const s = d.run({ maxInsns: slice, first });
+    const s = d.run({ maxInsns: slice, first, step });
     first = false;
     if (s.kind !== "budget") return s;
   }
+}
+
+/** One instruction. */
+function stepi(d: Debugger): DebugStop {
+  return cont(d, 1000, ONE_INSTRUCTION);
 }
 
 describe.each(["stack", "bare"] as const)("the debugger on the %s machine", (machine) => {
@@ -85,8 +90,11 @@ describe.each(["stack", "bare"] as const)("the debugger on the %s machine", (mac
     expect(cont(d, 1000).kind).toBe("breakpoint");
     d.clearBreakpoint("sw", PUTC_OUT);
     const at = d.position().icount;
-    expect(d.step()).toEqual({ kind: "step" });
-    expect(d.position().icount).toBe(at + 1);
+    expect(stepi(d)).toEqual({ kind: "step" });
+    // One instruction: the `out dx, al`. Under the stack it exits and the VMM emulates it, so it
+    // retires no icount, but the step still ends before the next instruction.
+    expect(d.registers().eip).toBe(PUTC_OUT + 1);
+    expect(d.position().icount).toBe(machine === "stack" ? at : at + 1);
     const esp = d.registers().esp;
     d.setWatchpoint("write", esp - 4, 4);
     const w = cont(d, 100);
@@ -99,12 +107,12 @@ describe.each(["stack", "bare"] as const)("the debugger on the %s machine", (mac
     const image = nasm("mov si, 0x9000\n mov di, 0x9100\n mov cx, 3\n rep movsb\n cli\n hlt", 16, 0x7c00);
     const d = new Debugger(new Session({ guest: { kind: "image", bytes: image }, machine, ramSize: 8 * MiB, console: () => {}, rtcEpochSeconds: 1_700_000_000 }));
     d.toFirstInstruction();
-    for (let k = 0; k < 3; k++) expect(d.step()).toEqual({ kind: "step" });
+    for (let k = 0; k < 3; k++) expect(stepi(d)).toEqual({ kind: "step" });
     const rep = d.registers().eip;
     const at = d.position().icount;
     const seen: [number, number, number][] = [];
     for (let k = 0; k < 3; k++) {
-      expect(d.step()).toEqual({ kind: "step" });
+      expect(stepi(d)).toEqual({ kind: "step" });
       const r = d.registers();
       seen.push([r.eip - rep, r.ecx & 0xffff, d.position().icount - at]);
     }
@@ -128,7 +136,7 @@ describe("the debugger on a replay", () => {
       d.registers();
       d.readMemory(d.registers().esp, 16);
       d.readMemory(0xc0000000, 4);
-      expect(d.step().kind).toBe("step");
+      expect(stepi(d).kind).toBe("step");
     }
     expect(d.writeMemory(0x7c00, new Uint8Array([0x90]))).toMatchObject({ error: "refused" });
     expect(d.writeRegisters({ eax: 1 })).toMatchObject({ error: "refused" });

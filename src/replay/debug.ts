@@ -16,7 +16,6 @@ import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonNam
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
-import { HOST_WATCHES } from "../machine/cpu/mmu.js";
 import { Seg } from "../x86/insn.js";
 import { peekTranslate } from "../x86/paging.js";
 import type { ExitEvent } from "./exit-log.js";
@@ -50,6 +49,15 @@ export type WatchKind = "write" | "read" | "access";
 export interface ExitEntry extends ExitEvent {
   ns: number;
 }
+
+/** A step's range of EIPs to keep going through: [start, end); empty (start = end) for one instruction. */
+export interface StepRange {
+  start: number;
+  end: number;
+}
+
+/** One instruction: the step ends before the next. */
+export const ONE_INSTRUCTION: StepRange = { start: 0, end: 0 };
 
 /** Which exits stop a run: a reason (or any), optionally one port, CR or qualification. */
 export interface ExitFilter {
@@ -103,6 +111,8 @@ export interface ThreadInfo {
 
 const PAGE = 4096;
 const EXIT_RING = 1024;
+/** The longest watchpoint: gdb watches a whole object with one (`watch some_struct`). */
+const MAX_WATCH = 1 << 20;
 
 /** Short names a user types for exit reasons, besides the SDM's (IO_INSTRUCTION or io_instruction). */
 const REASON_ALIASES: { [name: string]: number } = {
@@ -133,7 +143,8 @@ export class Debugger {
   private readonly stack: Stack | null;
   private readonly hd: HostDebug;
   private readonly bps = new Map<number, Set<BreakKind>>();
-  private readonly watches: ({ addr: number; length: number; kind: WatchKind } | null)[] = new Array(HOST_WATCHES).fill(null);
+  /** Watchpoints in the order the CPU reports them (HostHit's index): as many as the debugger sets. */
+  private watches: { addr: number; length: number; kind: WatchKind }[] = [];
   private readonly ring: ExitEntry[] = [];
   private exitFilters: ExitFilter[] = [];
   private exitHit: ExitEntry | null = null;
@@ -164,8 +175,10 @@ export class Debugger {
     const cpu = this.m.pc.cpu;
     this.bps.clear();
     this.hd.exec.clear();
-    this.hd.watchLen.fill(0);
+    this.watches = [];
+    this.hd.setWatches([]);
     this.hd.stopNext = false;
+    this.hd.stepIcount = -1;
     this.hd.changed();
     cpu.hostDebug = null;
     this.closed = true;
@@ -368,27 +381,25 @@ export class Debugger {
   }
 
   setWatchpoint(kind: WatchKind, addr: GuestVirt, length: number): DebugResult {
-    if (length < 1 || length > PAGE) return { error: "invalid", message: `a watchpoint of ${length} bytes` };
+    if (length < 1 || length > MAX_WATCH) return { error: "invalid", message: `a watchpoint of ${length} bytes (at most ${MAX_WATCH})` };
     const a = addr >>> 0;
-    if (this.watches.some((w) => w !== null && w.addr === a && w.length === length && w.kind === kind)) return undefined;
-    const k = this.watches.indexOf(null);
-    if (k < 0) return { error: "refused", message: `at most ${HOST_WATCHES} watchpoints` };
-    this.watches[k] = { addr: a, length, kind };
-    this.hd.watchLin[k] = a | 0;
-    this.hd.watchLen[k] = length;
-    this.hd.watchRw[k] = kind === "write" ? 1 : kind === "read" ? 2 : 3;
-    this.hd.changed();
+    if (this.watches.some((w) => w.addr === a && w.length === length && w.kind === kind)) return undefined;
+    this.watches.push({ addr: a, length, kind });
+    this.watchesChanged();
     return undefined;
   }
 
   clearWatchpoint(kind: WatchKind, addr: GuestVirt, length: number): DebugResult {
     const a = addr >>> 0;
-    const k = this.watches.findIndex((w) => w !== null && w.addr === a && w.length === length && w.kind === kind);
+    const k = this.watches.findIndex((w) => w.addr === a && w.length === length && w.kind === kind);
     if (k < 0) return undefined;
-    this.watches[k] = null;
-    this.hd.watchLen[k] = 0;
-    this.hd.changed();
+    this.watches.splice(k, 1);
+    this.watchesChanged();
     return undefined;
+  }
+
+  private watchesChanged(): void {
+    this.hd.setWatches(this.watches.map((w) => ({ lin: w.addr | 0, len: w.length, rw: w.kind === "write" ? 1 : w.kind === "read" ? 2 : 3 })));
   }
 
   // --- VM exits (the stack) ---------------------------------------------------------------------
@@ -451,33 +462,31 @@ export class Debugger {
   }
 
   /**
-   * Executes one guest instruction (or stops before it at an exit that matches, or the end). A
-   * repeated string instruction steps one iteration at a time, as gdb's stepi does on silicon
-   * with TF: EIP stays at it until its count runs out, and the icount moves only then.
+   * Runs at most `maxInsns` guest instructions; returns why it stopped ("budget" when nothing did:
+   * call again without `first` to go on). With `first`, a breakpoint at the instruction it starts on
+   * does not stop it, and `step` starts a step: it ends before the guest's next instruction (an
+   * empty range), or, as gdb's range stepping, before the first one after it whose EIP is outside
+   * [start, end); the step goes on over later calls until it ends or something else stops it. A
+   * one-instruction step runs a repeated string instruction one iteration at a time, as gdb's
+   * stepi does on silicon with TF: EIP stays at it until its count runs out, and the icount moves
+   * only then (a range step runs it whole).
    */
-  step(): DebugStop {
-    this.hd.step = true;
-    try {
-      const s = this.run({ maxInsns: 1, first: true });
-      return s.kind === "budget" ? { kind: "step" } : s;
-    } finally {
-      this.hd.step = false;
-    }
-  }
-
-  /**
-   * Runs at most `maxInsns` guest instructions; returns why it stopped ("budget" when nothing did).
-   * With `first`, a breakpoint at the instruction it starts on does not stop it.
-   */
-  run(opts: { maxInsns: number; first: boolean }): DebugStop {
+  run(opts: { maxInsns: number; first: boolean; step?: StepRange }): DebugStop {
     if (this.diverged !== null) return { kind: "diverged", message: this.diverged };
     const cpu = this.m.pc.cpu;
     const hd = this.hd;
     hd.hit = null;
     this.exitHit = null;
     if (opts.first) {
+      const eip = this.reg32(GuestField.EIP);
       hd.skipIcount = cpu.icount;
-      hd.skipLin = (this.reg32(GuestField.CS_BASE) + this.reg32(GuestField.EIP)) | 0;
+      hd.skipLin = (this.reg32(GuestField.CS_BASE) + eip) | 0;
+      hd.stepIcount = opts.step === undefined ? -1 : cpu.icount;
+      hd.stepEip = eip | 0;
+      hd.rangeStart = opts.step?.start ?? 0;
+      hd.rangeEnd = opts.step?.end ?? 0;
+      hd.step = opts.step !== undefined && hd.rangeStart === hd.rangeEnd;
+      hd.changed();
     } else hd.skipIcount = -1;
     const start = cpu.icount;
     let stop: Stop;
@@ -486,24 +495,40 @@ export class Debugger {
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
       this.diverged = e.message;
+      this.endStep();
       return { kind: "diverged", message: e.message };
     } finally {
       hd.skipIcount = -1;
     }
+    const s = this.stopOf(stop);
+    if (s.kind !== "budget") this.endStep();
+    return s;
+  }
+
+  /** A step interrupted (or ended): the CPU stops checking for its end. */
+  endStep(): void {
+    if (this.hd.stepIcount < 0) return;
+    this.hd.stepIcount = -1;
+    this.hd.step = false;
+    this.hd.changed();
+  }
+
+  private stopOf(stop: Stop): DebugStop {
+    const hd = this.hd;
     const hit = hd.hit as HostHit | null; // set by the CPU during the run
     hd.hit = null;
     if (hit !== null) {
       if (hit.kind === "exit" && this.exitHit !== null) return { kind: "exit", exit: this.exitHit };
       if (hit.kind === "next") return { kind: "start" };
-      if (hit.kind === "step") return { kind: "budget" };
+      if (hit.kind === "step") return { kind: "step" };
       if (hit.kind === "exec") {
         const kinds = this.bps.get(hit.lin);
         // The address gdb set is the linear one; with a flat CS it is EIP.
         return { kind: "breakpoint", type: kinds?.has("sw") ? "sw" : "hw", addr: hit.lin >>> 0 };
       }
       if (hit.kind === "watch") {
-        const w = this.watches[hit.slot];
-        if (w !== null) return { kind: "watch", watch: w.kind, addr: w.addr };
+        const w = this.watches[hit.index];
+        if (w !== undefined) return { kind: "watch", watch: w.kind, addr: w.addr };
       }
     }
     if (this.mode === "replay" && this.session.replayDone()) return { kind: "end" };
