@@ -132,7 +132,8 @@ export class SessionTarget implements DebugTarget {
 
   resume(req: ResumeRequest): ResumeResult | TargetError {
     if (req.direction === "reverse") return { error: "unsupported", message: "reverse execution is not there yet" };
-    const s = this.dbg.run({ maxInsns: req.budget, first: req.first, step: req.action === "step" ? ONE_INSTRUCTION : undefined });
+    const step = req.action === "step" ? (req.range ?? ONE_INSTRUCTION) : undefined;
+    const s = this.dbg.run({ maxInsns: req.budget, first: req.first, step });
     if (s.kind === "budget") return { state: "running" };
     this.last = this.stopOf(s);
     return { state: "stopped", stop: this.last };

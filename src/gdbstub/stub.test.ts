@@ -6,6 +6,8 @@ import { REGISTER_BYTES, REGS, targetXml } from "./registers.js";
 import { GdbConnection, stopReply, type StubOptions } from "./stub.js";
 
 const bytes = (s: string) => Uint8Array.from(Buffer.from(s, "latin1"));
+/** A stop reply without its expedited registers (`04:f08f0000;`...), which one test checks on its own. */
+const plain = (reply: string) => reply.replace(/[0-9a-f]{2}:[0-9a-f]{8};/g, "");
 
 /** A gdb stand-in talking to a GdbConnection in memory: what it sends, what comes back. */
 function client(target = new FakeMachine(), options: StubOptions = {}) {
@@ -37,8 +39,9 @@ function client(target = new FakeMachine(), options: StubOptions = {}) {
     expect(r, payload).toHaveLength(1);
     return r[0];
   };
-  /** Sends a resume packet and waits for its stop reply, which may come after many slices. */
-  const resume = async (payload: string, then?: () => void): Promise<string> => {
+  /** Sends a resume packet and waits for its stop reply (without the expedited registers), which may come after many slices. */
+  const resume = async (payload: string, then?: () => void): Promise<string> => plain(await resumeRaw(payload, then));
+  const resumeRaw = async (payload: string, then?: () => void): Promise<string> => {
     replies.length = 0;
     send(frame(payload));
     then?.();
@@ -46,7 +49,7 @@ function client(target = new FakeMachine(), options: StubOptions = {}) {
     expect(replies, payload).toHaveLength(1);
     return replies.splice(0)[0];
   };
-  return { target, conn, send, ask, one, resume, raw, replies, state };
+  return { target, conn, send, ask, one, resume, resumeRaw, raw, replies, state };
 }
 
 const eipOf = (c: ReturnType<typeof client>) => c.one("p8");
@@ -125,7 +128,7 @@ describe("gdb stub: queries", () => {
   });
 
   it("reports the stop reason for ?", () => {
-    expect(client().one("?")).toBe("T05thread:1;");
+    expect(plain(client().one("?"))).toBe("T05thread:1;");
   });
 });
 
@@ -204,9 +207,36 @@ describe("gdb stub: running", () => {
     expect(c.one("p0")).toBe(u32le(0x12345678));
   });
 
+  it("expedites esp, ebp and eip in every stop reply, as gdbserver does on i386", async () => {
+    const c = client();
+    c.target.regs.ebp = 0x8fe0;
+    const esp = REGS.findIndex((r) => r.name === "esp"), ebp = esp + 1, eip = REGS.findIndex((r) => r.name === "eip");
+    expect([esp, ebp, eip]).toEqual([4, 5, 8]);
+    expect(await c.resumeRaw("s")).toBe(`T0504:${u32le(0x8ff0)};05:${u32le(0x8fe0)};08:${u32le(PROGRAM.incEax)};thread:1;`);
+    c.one(`Z0,${PROGRAM.store.toString(16)},1`);
+    expect(await c.resumeRaw("c")).toBe(`T05swbreak:;04:${u32le(0x8ff0)};05:${u32le(0x8fe0)};08:${u32le(PROGRAM.store)};thread:1;`);
+    expect(c.one("?")).toBe(`T05swbreak:;04:${u32le(0x8ff0)};05:${u32le(0x8fe0)};08:${u32le(PROGRAM.store)};thread:1;`);
+  });
+
+  it("range-steps with vCont;r until the eip leaves the range, or a breakpoint inside it stops it", async () => {
+    const c = client();
+    // mov eax; inc eax; inc ebx; fld1 lie in [movEax, store): four instructions, then out of the range.
+    expect(await c.resume(`vCont;r${PROGRAM.movEax.toString(16)},${PROGRAM.store.toString(16)}:1;c`)).toBe("T05thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.store));
+    c.target.reset();
+    c.one(`Z0,${PROGRAM.incEbx.toString(16)},1`);
+    expect(await c.resume(`vCont;r${PROGRAM.movEax.toString(16)},${PROGRAM.store.toString(16)}`)).toBe("T05swbreak:;thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.incEbx));
+    // A range that does not hold the eip: one instruction, as a plain step.
+    c.target.reset();
+    expect(await c.resume("vCont;r2000,2010:1")).toBe("T05thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.incEax));
+    expect(c.one("vCont;rxyz,10")).toBe("E16");
+  });
+
   it("steps and continues through vCont", async () => {
     const c = client();
-    expect(c.one("vCont?")).toBe("vCont;c;C;s;S");
+    expect(c.one("vCont?")).toBe("vCont;c;C;s;S;r");
     expect(await c.resume("vCont;s:1")).toBe("T05thread:1;");
     expect(eipOf(c)).toBe(u32le(PROGRAM.incEax));
     expect(await c.resume("vCont;s:1;c")).toBe("T05thread:1;");
@@ -275,7 +305,7 @@ describe("gdb stub: running", () => {
     expect(stop).toBe("T02thread:1;");
     expect(c.target.log.filter((l) => l.startsWith("continue")).length).toBeGreaterThan(1);
     expect(c.target.log.filter((l) => l.endsWith("first"))).toHaveLength(1);
-    expect(c.one("?")).toBe("T02thread:1;");
+    expect(plain(c.one("?"))).toBe("T02thread:1;");
   });
 
   it("answers packets that arrive during a run after the stop reply", async () => {
@@ -284,14 +314,14 @@ describe("gdb stub: running", () => {
     expect(c.replies).toEqual([]);
     c.send("\x03");
     for (let i = 0; i < 100 && c.replies.length < 2; i++) await new Promise((r) => setImmediate(r));
-    expect(c.replies).toEqual(["T02thread:1;", "QC1"]);
+    expect(c.replies.map(plain)).toEqual(["T02thread:1;", "QC1"]);
   });
 
   it("stops on a Ctrl-C that arrives in the same chunk as the continue", async () => {
     const c = client();
     c.send(frame(`c${PROGRAM.loop.toString(16)}`) + "\x03");
     for (let i = 0; i < 100 && c.replies.length < 1; i++) await new Promise((r) => setImmediate(r));
-    expect(c.replies).toEqual(["T02thread:1;"]);
+    expect(c.replies.map(plain)).toEqual(["T02thread:1;"]);
   });
 
   it("reports an illegal instruction and a fetch from unmapped memory as signals", async () => {
@@ -305,7 +335,7 @@ describe("gdb stub: running", () => {
     const c = client();
     c.send("\x03");
     expect(c.replies).toEqual([]);
-    expect(c.one("?")).toBe("T05thread:1;");
+    expect(plain(c.one("?"))).toBe("T05thread:1;");
   });
 });
 
@@ -375,7 +405,7 @@ describe("gdb stub: the protocol around the packets", () => {
   it("answers an oversized packet with an error and carries on", () => {
     const c = client(new FakeMachine(), { maxPacket: 64 });
     expect(c.one("M2000,40:" + "00".repeat(0x40))).toBe("E07");
-    expect(c.one("?")).toBe("T05thread:1;");
+    expect(plain(c.one("?"))).toBe("T05thread:1;");
   });
 
   it("answers broken run-length encoding with an error", () => {

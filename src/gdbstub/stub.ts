@@ -15,7 +15,7 @@ import {
   unescapeBinary,
   type PacketEvent,
 } from "./packet.js";
-import { REGISTER_BYTES, REGS, packRegister, packRegisters, targetXml, unpackRegister, unpackRegisters } from "./registers.js";
+import { REGISTER_BYTES, REGS, packRegister, packRegisters, targetXml, unpackRegister, unpackRegisters, type RegisterFile } from "./registers.js";
 import {
   isTargetError,
   type Breakpoint,
@@ -75,7 +75,7 @@ export class GdbConnection {
   private lastSent: string | undefined;
   private queue: PacketEvent[] = [];
   private pumping = false;
-  private running: { action: ResumeRequest["action"]; direction: Direction; first: boolean } | undefined;
+  private running: { action: ResumeRequest["action"]; direction: Direction; range?: ResumeRequest["range"]; first: boolean } | undefined;
   private interruptPending = false;
   private budget: number;
   private closed = false;
@@ -174,7 +174,7 @@ export class GdbConnection {
   private dispatch(p: string): Reply {
     switch (p[0]) {
       case "?":
-        return stopReply(this.target.stopReason());
+        return stopReply(this.target.stopReason(), this.expedited());
       case "g":
         return toHex(packRegisters(this.target.readRegisters()));
       case "G":
@@ -268,7 +268,7 @@ export class GdbConnection {
   }
 
   private vPacket(p: string): Reply {
-    if (p === "vCont?") return "vCont;c;C;s;S";
+    if (p === "vCont?") return "vCont;c;C;s;S;r";
     if (p.startsWith("vCont;")) return this.vCont(p.slice("vCont;".length));
     if (p.startsWith("vKill")) {
       this.reply("OK");
@@ -278,9 +278,16 @@ export class GdbConnection {
     return "";
   }
 
-  // vCont;action[:thread];... - with one thread the first action applies to it.
+  // vCont;action[:thread];... - with one thread the first action applies to it. `rSTART,END` is a
+  // range step: step, and keep stepping while the eip stays in [START, END).
   private vCont(actions: string): Reply {
     const first = actions.split(";")[0];
+    const range = /^r([0-9a-fA-F]+),([0-9a-fA-F]+)(?::(-1|p?[0-9a-fA-F.-]+))?$/.exec(first);
+    if (range) {
+      const start = parseU32(range[1]), end = parseU32(range[2]);
+      if (start === undefined || end === undefined) return E_INVALID;
+      return this.startResume("step", "forward", { start, end });
+    }
     const m = /^([cCsS])([0-9a-fA-F]{1,2})?(?::(-1|p?[0-9a-fA-F.-]+))?$/.exec(first);
     if (!m) return E_INVALID;
     const signalled = m[1] === "C" || m[1] === "S";
@@ -303,8 +310,8 @@ export class GdbConnection {
     return this.startResume(action, "reverse");
   }
 
-  private startResume(action: ResumeRequest["action"], direction: Direction): Reply {
-    this.running = { action, direction, first: true };
+  private startResume(action: ResumeRequest["action"], direction: Direction, range?: ResumeRequest["range"]): Reply {
+    this.running = { action, direction, range, first: true };
     this.interruptPending = false;
     this.slice();
     return undefined;
@@ -322,7 +329,7 @@ export class GdbConnection {
     const started = performance.now();
     let result: ResumeResult | TargetError;
     try {
-      result = this.target.resume({ action: run.action, direction: run.direction, first: run.first, budget: this.budget });
+      result = this.target.resume({ action: run.action, direction: run.direction, range: run.range, first: run.first, budget: this.budget });
       run.first = false;
     } catch (e) {
       this.log(`target.resume threw: ${(e as Error)?.stack ?? e}`);
@@ -349,8 +356,18 @@ export class GdbConnection {
 
   private finishResume(stop: StopReason): void {
     this.running = undefined;
-    this.reply(stopReply(stop));
+    this.reply(stopReply(stop, this.expedited()));
     this.pump();
+  }
+
+  /** The registers a stop reply carries, so gdb need not ask for them all after each step. */
+  private expedited(): RegisterFile | undefined {
+    try {
+      return this.target.readRegisters();
+    } catch (e) {
+      this.log(`target.readRegisters threw: ${(e as Error)?.message ?? e}`);
+      return undefined;
+    }
   }
 
   private writeAllRegisters(hex: string): Reply {
@@ -494,9 +511,16 @@ export class GdbConnection {
   }
 }
 
-/** The stop reply for a stop reason: `T05swbreak:;thread:1;`, `W00`, ... */
-export function stopReply(stop: StopReason): string {
-  const t = (sig: number, extra = "") => `T${sig.toString(16).padStart(2, "0")}${extra}thread:${THREAD};`;
+/**
+ * The registers a stop reply expedites, by gdb number: those gdb needs to find the frame it
+ * stopped in (gdbserver's i386 set: ebp, esp, eip).
+ */
+const EXPEDITED = ["esp", "ebp", "eip"].map((name) => REGS.findIndex((r) => r.name === name));
+
+/** The stop reply for a stop reason: `T05swbreak:;04:…;05:…;08:…;thread:1;`, `W00`, ... */
+export function stopReply(stop: StopReason, regs?: RegisterFile): string {
+  const expedite = regs === undefined ? "" : EXPEDITED.map((n) => `${n.toString(16).padStart(2, "0")}:${toHex(packRegister(regs, n))};`).join("");
+  const t = (sig: number, extra = "") => `T${sig.toString(16).padStart(2, "0")}${extra}${expedite}thread:${THREAD};`;
   switch (stop.kind) {
     case "signal":
       return t(stop.signal & 0xff);

@@ -51,9 +51,16 @@ export interface ResumeRequest {
   action: "step" | "continue";
   direction: Direction;
   /**
-   * How much to do before returning: roughly this many instructions. A step does one instruction
-   * whatever the budget; a continue that has not stopped after its budget returns "running" and
-   * the stub calls resume again from the event loop.
+   * With a step: gdb's range stepping (`vCont;r`): after the first instruction, go on stepping while
+   * the eip stays in [start, end), and stop before the first instruction outside it (or for
+   * anything else that stops a continue).
+   */
+  range?: { start: GuestVirt; end: GuestVirt };
+  /**
+   * How much to do before returning: roughly this many instructions. A step or continue that has
+   * not stopped after its budget returns "running" and the stub calls resume again from the event
+   * loop (a step normally stops within its first slice; a range step, or a step over a long halt,
+   * may not).
    */
   budget: number;
   /**
