@@ -109,7 +109,7 @@ export class SessionTarget implements DebugTarget {
       }
     }
     if (Object.keys(w).length === 0) return undefined;
-    return this.dbg.writeRegisters(w);
+    return this.refusal(this.dbg.writeRegisters(w));
   }
 
   readMemory(addr: number, length: number): Uint8Array {
@@ -117,7 +117,13 @@ export class SessionTarget implements DebugTarget {
   }
 
   writeMemory(addr: number, bytes: Uint8Array): TargetResult {
-    return this.dbg.writeMemory(addr, bytes);
+    return this.refusal(this.dbg.writeMemory(addr, bytes));
+  }
+
+  /** A refused write, said on this side too: gdb 13 shows a refused memory write as "Cannot access memory". */
+  private refusal(r: TargetResult): TargetResult {
+    if (r?.error === "refused" && r.message !== undefined) this.options.onMessage?.(`afterglow: ${r.message}`);
+    return r;
   }
 
   insertBreakpoint(bp: Breakpoint): TargetResult {

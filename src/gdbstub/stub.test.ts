@@ -4,6 +4,7 @@ import { hexOfText, textOfHex, u32le } from "./hex.js";
 import { PacketDecoder, escapeBinary, frame } from "./packet.js";
 import { REGISTER_BYTES, REGS, targetXml } from "./registers.js";
 import { GdbConnection, stopReply, type StubOptions } from "./stub.js";
+import type { TargetError } from "./target.js";
 
 const bytes = (s: string) => Uint8Array.from(Buffer.from(s, "latin1"));
 /** A stop reply without its expedited registers (`04:f08f0000;`...), which one test checks on its own. */
@@ -196,6 +197,22 @@ describe("gdb stub: registers and memory", () => {
     expect(c.one("X2000,2:a")).toBe("E16");
     expect(c.one("X2000,1:}")).toBe("E16");
     expect(c.one("M5000,1:00")).toBe("E0e");
+  });
+
+  it("answers every write the target refuses with E. and its reason, which gdb prints", async () => {
+    const target = new FakeMachine();
+    const no: TargetError = { error: "refused", message: "a replay cannot change history: $state# is read-only" };
+    target.writeMemory = () => no;
+    target.writeRegisters = () => no;
+    const c = client(target);
+    const reply = "E.a replay cannot change history: ?state? is read-only";
+    expect(c.one(`M${DATA.toString(16)},2:abcd`)).toBe(reply);
+    expect(c.one(`X${DATA.toString(16)},1:a`)).toBe(reply);
+    expect(c.one("P0=01000000")).toBe(reply);
+    expect(c.one("G" + "00".repeat(REGISTER_BYTES))).toBe(reply);
+    expect(c.one("c2000")).toBe(reply);
+    target.writeMemory = () => ({ error: "refused" });
+    expect(c.one(`M${DATA.toString(16)},1:ab`)).toBe("E0d");
   });
 });
 

@@ -542,15 +542,27 @@ export function stopReply(stop: StopReason, regs?: RegisterFile): string {
   }
 }
 
+/**
+ * The error reply for a target error. A refusal with a reason is `E.reason`, which gdb prints
+ * ("Could not write register "eax"; remote failure reply 'E.a replay cannot change history: …'");
+ * the rest are errno codes. (gdb 13 words every failed memory write "Cannot access memory at
+ * address …" whatever the reply: the target says why on its own side too.)
+ */
 function errorReply(err: TargetError): string {
   switch (err.error) {
     case "fault":
       return E_FAULT;
     case "refused":
-      return E_REFUSED;
+    case "unsupported":
+      return err.message !== undefined ? "E." + errorText(err.message) : err.error === "refused" ? E_REFUSED : E_INVALID;
     default:
       return E_INVALID;
   }
+}
+
+/** A message as an `E.` reply carries it: printable ASCII, without the framing characters. */
+function errorText(message: string): string {
+  return message.replace(/[^\x20-\x7e]|[$#*}]/g, "?");
 }
 
 function okOrError(err: TargetError | undefined): string {
