@@ -6,6 +6,7 @@
 
 import { ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
+import type { KernelPlacement } from "../replay/kaslr.js";
 import { monitorDispatcher, parseNumberArg } from "./monitor.js";
 import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
 import type {
@@ -17,6 +18,8 @@ const WRITABLE = new Set<string>(["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi
 export interface SessionTargetOptions {
   /** A line for the user (a divergence, the end of a replay), e.g. to stderr. */
   onMessage?: (line: string) => void;
+  /** Where a Linux guest's kernel runs (src/replay/kaslr.ts), or why that is not known. */
+  kernel?: KernelPlacement | { error: string };
 }
 
 export class SessionTarget implements DebugTarget {
@@ -70,6 +73,16 @@ export class SessionTarget implements DebugTarget {
           const err = dbg.addExitBreak({ reason, value, direction, text: args.join(" ") });
           if (err) return err;
           return `will stop at VM exits matching: ${args.join(" ")}\n`;
+        },
+      },
+      {
+        name: "kaslr",
+        help: "where the Linux kernel runs against its link address: the offset gdb adds to its symbols",
+        run: () => {
+          const k = options.kernel;
+          if (k === undefined) return "the guest is not a Linux kernel this replay placed\n";
+          if ("error" in k) return `the kernel's placement is not known: ${k.error}\n`;
+          return `offset 0x${k.offset.toString(16)} physical 0x${k.physical.toString(16)}\n${k.how}\n`;
         },
       },
       {
@@ -143,6 +156,11 @@ export class SessionTarget implements DebugTarget {
     if (s.kind === "budget") return { state: "running" };
     this.last = this.stopOf(s);
     return { state: "stopped", stop: this.last };
+  }
+
+  sectionOffsets(): number | undefined {
+    const k = this.options.kernel;
+    return k === undefined || "error" in k ? undefined : k.offset;
   }
 
   interrupt(): StopReason {

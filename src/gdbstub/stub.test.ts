@@ -107,6 +107,11 @@ describe("gdb stub: queries", () => {
     for (const p of ["qTStatus", "vMustReplyEmpty", "!", "qOffsets", "jfoo", "vFile:open:0"]) expect(c.one(p)).toBe("");
   });
 
+  it("tells gdb how far the target moved its symbol file's sections with qOffsets", () => {
+    const target = Object.assign(new FakeMachine(), { sectionOffsets: () => 0x5000000 });
+    expect(client(target).one("qOffsets")).toBe("Text=5000000;Data=5000000;Bss=5000000");
+  });
+
   it("refuses reverse execution when the target cannot do it", () => {
     const c = client();
     expect(c.one("bc")).toBe("");

@@ -262,6 +262,13 @@ export class GdbConnection {
         return "l";
       case "qSymbol::":
         return "OK";
+      case "qOffsets": {
+        // gdb asks once, as it attaches, and relocates the symbol file's sections by it.
+        const offset = this.target.sectionOffsets?.();
+        if (offset === undefined) return "";
+        const hex = (offset >>> 0).toString(16);
+        return `Text=${hex};Data=${hex};Bss=${hex}`;
+      }
       default:
         return "";
     }

@@ -122,6 +122,12 @@ export interface DebugTarget {
   /** Why the target is stopped now, for `?` (the last stop reason, or SIGTRAP at the start). */
   stopReason(): StopReason;
 
+  /**
+   * What to add to the addresses of the guest's symbol file (gdb's qOffsets): a kernel that runs
+   * away from its link address (KASLR). Undefined: gdb keeps the symbols where they were linked.
+   */
+  sectionOffsets?(): number | undefined;
+
   /** Runs a `monitor` command and returns its output (newline-terminated lines), or an error. */
   monitor(command: string): string | TargetError;
 
