@@ -19,6 +19,8 @@ const MiB = 1 << 20;
 /** The built-in guest's `out dx, al` to COM1: the UART set-up's divisor write, and putc's (see guests/builtin/hello.asm). */
 const UART_INIT_OUT = 0x8018;
 const PUTC_OUT = 0x8036;
+/** The user program's sieve (guests/builtin/hello.asm's SIEVE). */
+const SIEVE = 0x100000;
 
 function live(machine: MachineKind, out: number[] = []): Session {
   return new Session({ guest: { kind: "image", bytes: HELLO }, machine, ramSize: 8 * MiB, console: (b) => out.push(b), rtcEpochSeconds: 1_700_000_000 });
@@ -117,6 +119,18 @@ describe.each(["stack", "bare"] as const)("the debugger on the %s machine", (mac
       seen.push([r.eip - rep, r.ecx & 0xffff, d.position().icount - at]);
     }
     expect(seen).toEqual([[0, 2, 0], [0, 1, 0], [2, 0, 1]]);
+  });
+
+  it("reports the watchpoints one instruction touched one at a time, running nothing in between", () => {
+    const d = new Debugger(live(machine));
+    d.toFirstInstruction();
+    // The user program's sieve starts with a rep stosb over SIEVE, which fills these bytes in one go.
+    const addrs = [SIEVE + 9, SIEVE + 4, SIEVE + 6];
+    for (const a of addrs) d.setWatchpoint("write", a, 1);
+    const stops = addrs.map(() => ({ stop: cont(d, 100_000), icount: d.position().icount }));
+    expect(stops.map((s) => s.stop)).toEqual(addrs.map((addr) => ({ kind: "watch", watch: "write", addr })));
+    expect(new Set(stops.map((s) => s.icount)).size).toBe(1);
+    expect(Array.from(d.readMemory(SIEVE + 4, 6))).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   it("runs the guest to its halt and reports it", () => {

@@ -50,6 +50,13 @@ export interface ExitEntry extends ExitEvent {
   ns: number;
 }
 
+/** A watchpoint: the guest-virtual range and the accesses it stops at. */
+interface Watch {
+  addr: number;
+  length: number;
+  kind: WatchKind;
+}
+
 /** A step's range of EIPs to keep going through: [start, end); empty (start = end) for one instruction. */
 export interface StepRange {
   start: number;
@@ -144,7 +151,9 @@ export class Debugger {
   private readonly hd: HostDebug;
   private readonly bps = new Map<number, Set<BreakKind>>();
   /** Watchpoints in the order the CPU reports them (HostHit's index): as many as the debugger sets. */
-  private watches: { addr: number; length: number; kind: WatchKind }[] = [];
+  private watches: Watch[] = [];
+  /** Watchpoints the last stop's instruction touched that it did not report (see run). */
+  private pendingWatches: Watch[] = [];
   private readonly ring: ExitEntry[] = [];
   private exitFilters: ExitFilter[] = [];
   private exitHit: ExitEntry | null = null;
@@ -176,6 +185,7 @@ export class Debugger {
     this.bps.clear();
     this.hd.exec.clear();
     this.watches = [];
+    this.pendingWatches = [];
     this.hd.setWatches([]);
     this.hd.stopNext = false;
     this.hd.stepIcount = -1;
@@ -473,6 +483,14 @@ export class Debugger {
    */
   run(opts: { maxInsns: number; first: boolean; step?: StepRange }): DebugStop {
     if (this.diverged !== null) return { kind: "diverged", message: this.diverged };
+    // The instruction that stopped the last run touched more watchpoints than its stop reported:
+    // gdb hears of one watchpoint a stop, so each next run reports one more, running nothing.
+    // (gdb removes its watchpoints at each stop and inserts them again to resume: a watchpoint
+    // still set is one with the same range and kind.)
+    while (opts.first && this.pendingWatches.length > 0) {
+      const w = this.pendingWatches.shift()!;
+      if (this.watches.some((x) => x.addr === w.addr && x.length === w.length && x.kind === w.kind)) return { kind: "watch", watch: w.kind, addr: w.addr };
+    }
     const cpu = this.m.pc.cpu;
     const hd = this.hd;
     hd.hit = null;
@@ -527,7 +545,8 @@ export class Debugger {
         return { kind: "breakpoint", type: kinds?.has("sw") ? "sw" : "hw", addr: hit.lin >>> 0 };
       }
       if (hit.kind === "watch") {
-        const w = this.watches[hit.index];
+        const [w, ...more] = hit.indexes.map((k) => this.watches[k]).filter((x) => x !== undefined);
+        this.pendingWatches = more;
         if (w !== undefined) return { kind: "watch", watch: w.kind, addr: w.addr };
       }
     }

@@ -93,6 +93,29 @@ describe("gdb through the CLI on the built-in guest", () => {
     }
   });
 
+  it("stops at each of six watchpoints, those one instruction wrote one after another", async () => {
+    const s = await server(["replay", rec, "--gdb", "0"]);
+    try {
+      // The user program's sieve (hello.asm's SIEVE, 0x100000) begins with a rep stosb that sets
+      // its first page in one go, then the second; gdb has no cap on hardware watchpoints.
+      const addrs = [0x100004, 0x100006, 0x10000a, 0x100010, 0x100017, 0x101000];
+      const out = await gdbBatch(s.port, [
+        ...addrs.map((a) => `watch *(char *)0x${a.toString(16)}`),
+        ...addrs.flatMap(() => ["continue", "monitor when"]),
+        "kill",
+      ]);
+      const hits = [...out.matchAll(/^Hardware watchpoint (\d): \*\(char \*\)0x([0-9a-f]+)\n\nOld value = 0 '\\000'\nNew value = 1 '\\001'$/gm)];
+      expect(hits.map((m) => Number(m[1])), out).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(hits.map((m) => parseInt(m[2], 16))).toEqual(addrs);
+      // The first five in one execution of the rep stosb: reported one by one, running nothing between.
+      const when = out.match(/^icount \d+ exit \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm) ?? [];
+      expect(when).toHaveLength(6);
+      expect(new Set(when.slice(0, 5)).size).toBe(1);
+    } finally {
+      s.proc.kill();
+    }
+  });
+
   it("replays to the recording's end under gdb and reports the edge of history", async () => {
     const s = await server(["replay", rec, "--gdb", "127.0.0.1:0"]);
     try {

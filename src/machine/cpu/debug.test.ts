@@ -250,10 +250,21 @@ describe("the host debugger's watchpoints and steps", () => {
     const stops = [];
     for (let k = 0; k < 7; k++) stops.push(hostRun(cpu, h));
     const after = (label: string) => labels[String.fromCharCode(label.charCodeAt(0) + 1)];
-    expect(stops.map((s) => s.hit)).toEqual([2, 1, 3, 3, 4, 5, 0].map((index) => ({ kind: "watch", index })));
+    expect(stops.map((s) => s.hit)).toEqual([2, 1, 3, 3, 4, 5, 0].map((index) => ({ kind: "watch", indexes: [index] })));
     expect(stops.map((s) => s.eip)).toEqual(["a", "b", "c", "d", "e", "f", "g"].map(after));
     h.setWatches([]);
     expect(cpu.run(100)).toBe(Stop.EXCEPTION);
+  });
+
+  it("reports every watchpoint one instruction touches", () => {
+    const { code, labels } = program(`
+      a: mov dword [0x3000], 1
+      b: int3`);
+    const { cpu } = bareCpu(code);
+    const h = new HostDebug(cpu);
+    cpu.hostDebug = h;
+    h.setWatches([{ lin: 0x3003, len: 1, rw: 1 }, { lin: 0x2fff, len: 2, rw: 3 }, { lin: 0x3004, len: 4, rw: 1 }]);
+    expect(hostRun(cpu, h)).toEqual({ hit: { kind: "watch", indexes: [0, 1] }, eip: labels.b });
   });
 
   it("ends a step before the next instruction, and a range step at the first instruction outside the range", () => {

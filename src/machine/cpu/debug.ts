@@ -99,7 +99,7 @@ export function debugAfter(cpu: Cpu): void {
   const bits = cpu.dbgTrap | (hits & 0xf);
   cpu.dbgTrap = 0;
   cpu.paging.hits = 0;
-  if ((hits & HOST_WATCH_HIT) !== 0) hostWatchHit(cpu, cpu.paging.hostHit);
+  if ((hits & HOST_WATCH_HIT) !== 0) hostWatchHit(cpu, cpu.paging.hostHits);
   if (bits === 0) return;
   cpu.dr[6] = (cpu.dr[6] & ~0xf) | bits;
   deliverDebugTrap(cpu);
@@ -138,8 +138,8 @@ export const HOST_BREAK: { readonly hostBreak: true } = Object.freeze({ hostBrea
 /** What stopped the CPU for the host debugger. */
 export type HostHit =
   | { kind: "exec"; lin: number }
-  /** Watchpoint `index` in the order HostDebug.setWatches was given them. */
-  | { kind: "watch"; index: number }
+  /** The watchpoints one instruction touched, by their index in HostDebug.setWatches' list, in order. */
+  | { kind: "watch"; indexes: number[] }
   | { kind: "step" }
   | { kind: "next" }
   | { kind: "exit" };
@@ -227,11 +227,11 @@ export function hostDebugBefore(cpu: Cpu): void {
   throw HOST_BREAK;
 }
 
-/** The instruction just completed touched host watchpoint `index`. */
-function hostWatchHit(cpu: Cpu, index: number): void {
+/** The instruction just completed touched these host watchpoints. */
+function hostWatchHit(cpu: Cpu, indexes: readonly number[]): void {
   const h = cpu.hostDebug;
   if (h === null) return;
-  h.hit = { kind: "watch", index };
+  h.hit = { kind: "watch", indexes: [...indexes].sort((a, b) => a - b) };
   // A HLT that asked to stop still halts: the CPU resumes halted.
   if (!cpu.stopRequested || cpu.stopReason === Stop.HALT) cpu.requestStop(Stop.REQUEST);
 }

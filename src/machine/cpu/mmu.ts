@@ -108,7 +108,7 @@ export class Mmu {
   // Data breakpoints: slots 0–3 from DR0–DR3/DR7 (set by ./debug.ts), then any number of the host
   // debugger's (never guest state). Linear start, length, and what is watched as a mask (1 = writes,
   // 2 = reads: DR7's 1 = write-only and 3 = read/write); `hits` collects bit k for guest slot k
-  // (DR6's B0–B3) and HOST_WATCH_HIT for a host watchpoint, the lowest-numbered one in `hostHit`.
+  // (DR6's B0–B3) and HOST_WATCH_HIT for host watchpoints, which `hostHits` lists.
   readonly watchLin = new Int32Array(GUEST_WATCHES);
   readonly watchLen = new Int32Array(GUEST_WATCHES);
   readonly watchRw = new Int32Array(GUEST_WATCHES);
@@ -120,8 +120,8 @@ export class Mmu {
   /** Enabled data breakpoints, guest's and host's. */
   watchCount = 0;
   hits = 0;
-  /** With HOST_WATCH_HIT in `hits`: the index of the first host watchpoint the access touched. */
-  hostHit = 0;
+  /** With HOST_WATCH_HIT in `hits`: the indexes of the host watchpoints the instruction touched. */
+  readonly hostHits: number[] = [];
 
   /** What the walk reads tables through: RAM, or the guest-physical view under EPT. */
   private mem: WalkMem;
@@ -423,10 +423,10 @@ export class Mmu {
     for (let k = 0; k < this.hostLen.length; k++) {
       if ((this.hostRw[k] & rw) === 0) continue;
       const w = this.hostLin[k] >>> 0;
-      if (a < w + this.hostLen[k] && w < b && ((this.hits & HOST_WATCH_HIT) === 0 || k < this.hostHit)) {
-        this.hits |= HOST_WATCH_HIT;
-        this.hostHit = k;
-      }
+      if (a >= w + this.hostLen[k] || w >= b) continue;
+      if ((this.hits & HOST_WATCH_HIT) === 0) this.hostHits.length = 0;
+      this.hits |= HOST_WATCH_HIT;
+      if (!this.hostHits.includes(k)) this.hostHits.push(k);
     }
   }
 
@@ -442,7 +442,7 @@ export class Mmu {
 
   /**
    * Sets the host debugger's watchpoints, as many as it has (each of length at least 1; watchpoint k
-   * is reported as `hostHit` k), and flushes the TLB so their pages miss.
+   * is reported as k in `hostHits`), and flushes the TLB so their pages miss.
    */
   setHostWatches(lins: Int32Array, lens: Int32Array, rws: Int32Array): void {
     this.hostLin = lins.slice();
