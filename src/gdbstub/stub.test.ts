@@ -81,13 +81,18 @@ describe("gdb stub: queries", () => {
     expect(c.one("qXfer:features:read:target.xml:zz,100")).toBe("E16");
   });
 
-  it("describes registers in gdb's i386 order with x87 data registers of 80 bits", () => {
-    expect(REGS.map((r) => r.name).slice(0, 16)).toEqual([
+  it("describes registers in the order of QEMU's i386 target, with x87 data registers of 80 bits", () => {
+    expect(REGS.map((r) => r.name).slice(0, 25)).toEqual([
       "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags", "cs", "ss", "ds", "es", "fs", "gs",
+      "fs_base", "gs_base", "k_gs_base", "cr0", "cr2", "cr3", "cr4", "cr8", "efer",
     ]);
-    expect(REGS.slice(16, 24).every((r) => r.size === 10)).toBe(true);
-    expect(REGS.slice(24).map((r) => r.name)).toEqual(["fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"]);
-    expect(REGISTER_BYTES).toBe(16 * 4 + 8 * 10 + 8 * 4);
+    expect(REGS.slice(25, 33).every((r) => r.size === 10)).toBe(true);
+    expect(REGS.slice(33).map((r) => r.name)).toEqual([
+      "fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop", "gdtr_base", "gdtr_limit", "idtr_base", "idtr_limit",
+    ]);
+    expect(REGISTER_BYTES).toBe(25 * 4 + 8 * 10 + 12 * 4);
+    expect(targetXml()).toMatch(/<reg name="cr0" bitsize="32" type="i386_cr0" regnum="19"\/>/);
+    expect(targetXml()).toMatch(/<flags id="i386_cr0" size="4">\n\s*<field name="PG" start="31" end="31"\/>/);
   });
 
   it("answers the thread queries for its one thread", () => {
@@ -105,6 +110,23 @@ describe("gdb stub: queries", () => {
   it("answers unknown packets with the empty reply", () => {
     const c = client();
     for (const p of ["qTStatus", "vMustReplyEmpty", "!", "qOffsets", "jfoo", "vFile:open:0"]) expect(c.one(p)).toBe("");
+  });
+
+  it("switches m, M and X to physical addresses with QEMU's Qqemu.PhyMemMode, when the target has physical memory", () => {
+    expect(client().one("Qqemu.PhyMemMode:1")).toBe("");
+    const physical = new Uint8Array(0x100).map((_, i) => i);
+    const target = Object.assign(new FakeMachine(), { readPhysical: (addr: number, len: number) => physical.slice(addr, addr + len) });
+    const c = client(target);
+    expect(c.one("qqemu.PhyMemMode")).toBe("0");
+    expect(c.one("m10,4")).toBe("E0e"); // virtual 0x10 is unmapped on the toy machine
+    expect(c.one("Qqemu.PhyMemMode:1")).toBe("OK");
+    expect(c.one("qqemu.PhyMemMode")).toBe("1");
+    expect(c.one("m10,4")).toBe("10111213");
+    expect(c.one("mfe,4")).toBe("feff");
+    expect(c.one("M10,1:00")).toBe("E.physical memory is read-only here");
+    expect(c.one("Qqemu.PhyMemMode:2")).toBe("E16");
+    expect(c.one("Qqemu.PhyMemMode:0")).toBe("OK");
+    expect(c.one(`m${DATA.toString(16)},4`)).toBe(u32le(0xdeadbeef));
   });
 
   it("tells gdb how far the target moved its symbol file's sections with qOffsets", () => {
@@ -154,8 +176,8 @@ describe("gdb stub: registers and memory", () => {
     expect(c.one("p0")).toBe(u32le(0x11223344));
     expect(c.one("P3=" + u32le(0xcafe))).toBe("OK");
     expect(c.target.regs.ebx).toBe(0xcafe);
-    expect(c.one("P10=" + "00".repeat(9) + "40")).toBe("OK"); // st0
-    expect(c.one("p10")).toBe("00".repeat(9) + "40");
+    expect(c.one("P19=" + "00".repeat(9) + "40")).toBe("OK"); // st0
+    expect(c.one("p19")).toBe("00".repeat(9) + "40");
   });
 
   it("answers malformed register packets with an error", () => {

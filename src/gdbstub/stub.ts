@@ -79,6 +79,8 @@ export class GdbConnection {
   private interruptPending = false;
   private budget: number;
   private closed = false;
+  /** QEMU's physical memory mode (Qqemu.PhyMemMode:1): m, M and X address guest-physical memory. */
+  private physical = false;
   /** Breakpoints this client inserted, removed again when it goes away. */
   private readonly inserted = new Map<string, Breakpoint>();
 
@@ -250,6 +252,15 @@ export class GdbConnection {
     }
     if (p.startsWith("qXfer:features:read:")) return this.features(p.slice("qXfer:features:read:".length));
     if (p.startsWith("qRcmd,")) return this.monitor(p.slice("qRcmd,".length));
+    if (p.startsWith("Qqemu.PhyMemMode:") || p === "qqemu.PhyMemMode") {
+      // As QEMU answers it (gdb sends it with `maint packet`): "OK" to set, "0"/"1" to ask.
+      if (this.target.readPhysical === undefined) return "";
+      if (p[0] === "q") return this.physical ? "1" : "0";
+      const mode = p.slice("Qqemu.PhyMemMode:".length);
+      if (mode !== "0" && mode !== "1") return E_INVALID;
+      this.physical = mode === "1";
+      return "OK";
+    }
     switch (p) {
       case "qAttached":
         // "Attached to an existing process": on quit gdb detaches instead of killing the session.
@@ -407,7 +418,7 @@ export class GdbConnection {
     // A reply carries two hex digits a byte; gdb accepts a short read and asks for the rest.
     const want = Math.min(len, Math.floor(this.maxPacket / 2), 2 ** 32 - addr);
     if (want === 0) return len === 0 ? "" : E_FAULT;
-    const bytes = this.target.readMemory(addr, want);
+    const bytes = this.physical ? this.target.readPhysical!(addr, want) : this.target.readMemory(addr, want);
     return bytes.length === 0 ? E_FAULT : toHex(bytes.subarray(0, want));
   }
 
@@ -423,6 +434,7 @@ export class GdbConnection {
     // gdb probes for X support with a zero-length write.
     if (len === 0) return "OK";
     if (addr + len > 2 ** 32) return E_FAULT;
+    if (this.physical) return okOrError(this.target.writePhysical?.(addr, bytes) ?? { error: "refused", message: "physical memory is read-only here" });
     return okOrError(this.target.writeMemory(addr, bytes));
   }
 

@@ -106,6 +106,14 @@ export interface DebugTarget {
   /** Writes guest-virtual memory, all or nothing. */
   writeMemory(addr: GuestVirt, bytes: Uint8Array): TargetResult;
 
+  /**
+   * Guest-physical memory, for QEMU's physical memory mode (`maint packet Qqemu.PhyMemMode:1`, then
+   * `m`/`M`/`X` address it): the readable prefix, as readMemory.
+   */
+  readPhysical?(addr: number, length: number): Uint8Array;
+  /** Writes guest-physical memory, all or nothing. */
+  writePhysical?(addr: number, bytes: Uint8Array): TargetResult;
+
   /** Inserting the same breakpoint twice is one breakpoint; removing one never inserted is fine. */
   insertBreakpoint(bp: Breakpoint): TargetResult;
   removeBreakpoint(bp: Breakpoint): TargetResult;

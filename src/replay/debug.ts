@@ -16,6 +16,7 @@ import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonNam
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
+import { Activity, FIELDS, guestTsc } from "../vmx/index.js";
 import { Seg } from "../x86/insn.js";
 import { peekTranslate } from "../x86/paging.js";
 import type { ExitEvent } from "./exit-log.js";
@@ -41,6 +42,46 @@ export interface GuestRegisters {
 }
 
 export type WritableRegister = (typeof GPR_NAMES)[number] | "eip" | "eflags";
+
+/**
+ * A segment register with its descriptor cache. `attr` is in the VMX access-rights layout (type
+ * 3:0, S 4, DPL 6:5, P 7, AVL 12, D/B 14, G 15), as the CPU and the VMCS keep it.
+ */
+export interface SegmentCache {
+  sel: number;
+  base: number;
+  limit: number;
+  attr: number;
+}
+
+/** The guest's system state: what QEMU shows beyond gdb's core registers. */
+export interface SystemRegisters {
+  /** CR0 and CR4 as the guest reads them: the VMM's read shadows for the bits it owns. */
+  cr0: number;
+  cr2: number;
+  cr3: number;
+  cr4: number;
+  efer: number;
+  /** DR0–DR3, DR6, DR7. */
+  dr: number[];
+  /** ES, CS, SS, DS, FS, GS (the SDM's segment numbering), then LDTR and TR. */
+  segs: SegmentCache[];
+  ldtr: SegmentCache;
+  tr: SegmentCache;
+  gdtr: { base: number; limit: number };
+  idtr: { base: number; limit: number };
+  cpl: number;
+  halted: boolean;
+  /** Interrupts held off for one instruction (after STI or MOV SS). */
+  interruptShadow: boolean;
+}
+
+/** The VMCS of the guest's VCPU: every field, in encoding order, by its SDM name (64-bit fields as bigints). */
+export interface VmcsDump {
+  /** The guest is in the CPU: the guest-state area is as a VM exit now would leave it. */
+  live: boolean;
+  fields: { enc: number; name: string; value: number | bigint }[];
+}
 
 export type BreakKind = "sw" | "hw";
 export type WatchKind = "write" | "read" | "access";
@@ -120,6 +161,8 @@ const PAGE = 4096;
 const EXIT_RING = 1024;
 /** The longest watchpoint: gdb watches a whole object with one (`watch some_struct`). */
 const MAX_WATCH = 1 << 20;
+/** An LDT descriptor's access rights: present, system type 2. */
+const LDT_ATTR = 0x82;
 
 /** Short names a user types for exit reasons, besides the SDM's (IO_INSTRUCTION or io_instruction). */
 const REASON_ALIASES: { [name: string]: number } = {
@@ -280,6 +323,63 @@ export class Debugger {
     return r;
   }
 
+  /** The guest's control, debug and descriptor-table registers, segment caches and EFER. */
+  systemRegisters(): SystemRegisters {
+    const cpu = this.m.pc.cpu;
+    const id = this.vcpuNo();
+    const p = this.stack?.platform;
+    const peek = (f: GuestField) => (p === undefined || id < 0 ? 0 : p.peek(id, f));
+    const dr = [cpu.dr[0], cpu.dr[1], cpu.dr[2], cpu.dr[3], cpu.dr[6]].map((v) => v >>> 0);
+    let r: SystemRegisters;
+    if (this.inCpu()) {
+      const seg = (k: number): SegmentCache => ({ sel: cpu.segSel[k], base: cpu.segBase[k] >>> 0, limit: cpu.segLimit[k] >>> 0, attr: cpu.segAttr[k] });
+      r = {
+        cr0: cpu.cr0 >>> 0, cr2: cpu.cr2 >>> 0, cr3: cpu.cr3 >>> 0, cr4: cpu.cr4 >>> 0, efer: cpu.efer >>> 0,
+        dr: [...dr, cpu.dr[7] >>> 0],
+        segs: [0, 1, 2, 3, 4, 5].map(seg),
+        // The CPU keeps no attributes for the LDTR: it can only be a present LDT descriptor.
+        ldtr: { sel: cpu.ldtrSel, base: cpu.ldtrBase >>> 0, limit: cpu.ldtrLimit >>> 0, attr: LDT_ATTR },
+        tr: { sel: cpu.trSel, base: cpu.trBase >>> 0, limit: cpu.trLimit >>> 0, attr: cpu.trAttr },
+        gdtr: { base: cpu.gdtrBase >>> 0, limit: cpu.gdtrLimit }, idtr: { base: cpu.idtrBase >>> 0, limit: cpu.idtrLimit },
+        cpl: cpu.cpl, halted: cpu.halted, interruptShadow: cpu.irqShadowAt === cpu.icount,
+      };
+    } else {
+      const seg = (sel: GuestField): SegmentCache => ({ sel: peek(sel), base: peek(sel + 1), limit: peek(sel + 2), attr: peek(sel + 3) });
+      const segs = [GuestField.ES_SEL, GuestField.CS_SEL, GuestField.SS_SEL, GuestField.DS_SEL, GuestField.FS_SEL, GuestField.GS_SEL].map(seg);
+      r = {
+        cr0: peek(GuestField.CR0), cr2: peek(GuestField.CR2), cr3: peek(GuestField.CR3), cr4: peek(GuestField.CR4), efer: peek(GuestField.EFER),
+        dr: [...dr, peek(GuestField.DR7)],
+        segs, ldtr: seg(GuestField.LDTR_SEL), tr: seg(GuestField.TR_SEL),
+        gdtr: { base: peek(GuestField.GDTR_BASE), limit: peek(GuestField.GDTR_LIMIT) },
+        idtr: { base: peek(GuestField.IDTR_BASE), limit: peek(GuestField.IDTR_LIMIT) },
+        // In VMX guest state the CPL is SS's DPL.
+        cpl: (segs[Seg.SS].attr >>> 5) & 3, halted: peek(GuestField.ACTIVITY) === Activity.HLT, interruptShadow: (peek(GuestField.INTERRUPTIBILITY) & 3) !== 0,
+      };
+    }
+    if (p !== undefined && id >= 0) {
+      const own = (real: number, mask: number, shadow: number) => ((real & ~mask) | (shadow & mask)) >>> 0;
+      r.cr0 = own(r.cr0, peek(GuestField.CR0_MASK), peek(GuestField.CR0_SHADOW));
+      r.cr4 = own(r.cr4, peek(GuestField.CR4_MASK), peek(GuestField.CR4_SHADOW));
+    }
+    return r;
+  }
+
+  /** The time-stamp counter as the guest's RDTSC reads it (its VMCS's TSC offset applied). */
+  tsc(): bigint {
+    const host = this.m.pc.cpu.tsc();
+    const id = this.vcpuNo();
+    return id < 0 ? host : guestTsc(this.stack!.platform.vmcsOf(id)!, host);
+  }
+
+  /** The VMCS of the guest's VCPU, or null (the bare machine, or before the VMM made its VCPU). */
+  vmcs(): VmcsDump | null {
+    const id = this.vcpuNo();
+    const v = id < 0 ? undefined : this.stack!.platform.vmcsOf(id);
+    if (v === undefined) return null;
+    const values = v.dump();
+    return { live: this.inCpu(), fields: FIELDS.map(([enc, name]) => ({ enc, name, value: values[name] })) };
+  }
+
   /** Writes general registers, EIP or EFLAGS (live and record sessions only). */
   writeRegisters(values: Partial<Record<WritableRegister, number>>): DebugResult {
     if (this.mode === "replay") return { error: "refused", message: "a replay cannot change history: registers are read-only" };
@@ -348,6 +448,29 @@ export class Debugger {
       done += n;
     }
     return out.subarray(0, done);
+  }
+
+  /** Reads guest-physical memory: the part within guest RAM (empty from its end on). */
+  readPhysical(gpa: number, length: number): Uint8Array {
+    const h = this.hostPhys(gpa >>> 0);
+    if (h < 0) return new Uint8Array(0);
+    const n = Math.min(length, this.hostPhys(0) + this.ramSize() - h);
+    return this.m.pc.mem.u8.slice(h, h + n);
+  }
+
+  /** Writes guest-physical memory, all or nothing (live and record sessions only). */
+  writePhysical(gpa: number, bytes: Uint8Array): DebugResult {
+    if (this.mode === "replay") return { error: "refused", message: "a replay cannot change history: memory is read-only" };
+    const h = this.hostPhys(gpa >>> 0);
+    if (h < 0 || (gpa >>> 0) + bytes.length > this.ramSize()) return { error: "fault", message: `0x${(gpa >>> 0).toString(16)}+${bytes.length} is beyond guest RAM` };
+    // Through PhysMem, so decoded instructions on the pages are dropped.
+    bytes.forEach((b, i) => this.m.pc.mem.write8(h + i, b));
+    return undefined;
+  }
+
+  /** Bytes of guest RAM. */
+  private ramSize(): number {
+    return this.stack === null ? this.m.pc.mem.size : this.stack.guestRam.size;
   }
 
   /** Writes guest-virtual memory, all or nothing (live and record sessions only). */

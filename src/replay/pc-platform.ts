@@ -204,6 +204,19 @@ export class PcPlatform implements Platform {
     return copy.read(enc) >>> 0;
   }
 
+  /**
+   * A copy of VCPU `id`'s VMCS, its guest-state area as of now (the CPU's registers while the
+   * guest is in it), or undefined when there is no such VCPU. For debuggers: nothing changes.
+   */
+  vmcsOf(id: number): Vmcs | undefined {
+    const slot = this.s.vcpus[id];
+    if (slot === undefined) return undefined;
+    if (this.vmx.currentPtr === slot.vmcs) return this.vmx.peekVmcs();
+    const copy = new Vmcs();
+    copy.loadFrom(this.pc.mem, slot.vmcs);
+    return copy;
+  }
+
   // --- time --------------------------------------------------------------------------------------
 
   now(): number {

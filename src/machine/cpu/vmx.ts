@@ -489,9 +489,21 @@ export class Vmx {
     this.loadHost();
   }
 
-  /** Saves the guest state (27.3): EIP is the instruction to restart at (or return to). */
-  private saveGuest(): void {
-    const v = this.vmcs, cpu = this.cpu;
+  /**
+   * A copy of the current VMCS as a VM exit now would leave its guest-state area (in non-root
+   * operation the guest's registers are the CPU's; the VMCS has them as of the last entry). For
+   * debuggers: nothing changes.
+   */
+  peekVmcs(): Vmcs {
+    const copy = new Vmcs();
+    copy.restore(this.vmcs.save());
+    if (this.cpu.nonRoot) this.saveGuest(copy);
+    return copy;
+  }
+
+  /** Saves the guest state (27.3) into `v`: EIP is the instruction to restart at (or return to). */
+  private saveGuest(v = this.vmcs): void {
+    const cpu = this.cpu;
     v.write(Field.GUEST_CR0, cpu.cr0);
     v.write(Field.GUEST_CR3, cpu.cr3);
     v.write(Field.GUEST_CR4, cpu.cr4);
