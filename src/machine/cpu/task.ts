@@ -16,7 +16,7 @@ import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { TaskSource } from "../../vmx/exits.js";
 import { DR7_LOCAL, debugRegsChanged, taskSwitchTrap } from "./debug.js";
-import { desc, dplOf, markAccessed, readDescriptor, selCode } from "./segments.js";
+import { desc, dplOf, loadSegV86, markAccessed, readDescriptor, selCode } from "./segments.js";
 import { sysProbeWrite, sysRd16, sysRd32, sysRd8, sysWr16, sysWr32, sysWr8 } from "./sysmem.js";
 
 /**
@@ -143,9 +143,6 @@ function setBusy(cpu: Cpu, sel: number, busy: boolean): void {
   sysWr8(cpu, at, busy ? b | 2 : b & ~2);
 }
 
-// P | S | DPL 3 | RW | accessed: virtual-8086 segments (a literal: see segments.ts on the cycle).
-const V86_ATTR = 0xf3;
-
 /** Loads the new task's registers, CR3, LDTR and segments (after the commit point). */
 function loadNewState(cpu: Cpu, is32: boolean, ext: number): void {
   if (is32) {
@@ -174,10 +171,7 @@ function loadNewState(cpu: Cpu, is32: boolean, ext: number): void {
   }
 
   if (vm) {
-    for (let s = 0; s < 6; s++) {
-      const sel = nextSegs[s];
-      cpu.setSegCache(s, sel, sel << 4, 0xffff, s === Seg.CS ? V86_ATTR | SegAttr.CODE : V86_ATTR);
-    }
+    for (let s = 0; s < 6; s++) loadSegV86(cpu, s, nextSegs[s]);
     return;
   }
   const cpl = cpu.cpl;
