@@ -544,6 +544,16 @@ describe("guest memory: EPT violations", () => {
     expect(s.status).not.toBe("failed");
   });
 
+  it("decodes a virtual-8086 guest's MMIO instruction at CS * 16 + IP as 16-bit code", () => {
+    const { vm } = newVm();
+    const ram = new Uint8Array(16 * MiB);
+    ram.set([0x8b, 0x07], 0x1240); // mov ax, [bx] (32-bit code would read it as mov eax, [edi])
+    const v86: Fields = { [F.CS_SEL]: 0x123, [F.CS_BASE]: 0x1230, [F.CS_ATTR]: 0xf3, [F.SS_ATTR]: 0xf3, [F.EFLAGS]: 0x20002, [F.CR0]: 0x11 | Cr0.NE };
+    const r = run(vm, vmFaultMessage(0xfee00000, Rights.R, 0x10, { mask: maskFor(ExitReason.EPT_VIOLATION), fields: { ...FLAT, ...v86, [F.EAX]: 0x12345678 } }), { ram });
+    expect(r.reply.fields[F.EAX]).toBe(0x1234ffff);
+    expect(r.reply.fields[F.EIP]).toBe(0x12);
+  });
+
   it("stops with a clear report on MMIO by an instruction it cannot emulate, or code fetched outside RAM", () => {
     const { s, vm } = newVm();
     const ram = new Uint8Array(16 * MiB);

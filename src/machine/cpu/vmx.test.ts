@@ -163,6 +163,62 @@ describe("VMX operation of the CPU", () => {
     expect(b.cpu.nonRoot).toBe(true);
   });
 
+  describe("a virtual-8086 guest", () => {
+    /** `vm()`'s guest turned into a virtual-8086 one at 0100:0000 (CODE_BASE), IOPL 3, user-mode paging. */
+    function v86Guest(source: string, proc = 0): { cpu: Cpu; x: Vmx; out: [number, number, number][] } {
+      const g = vm(`bits 16\n${source}`, proc);
+      g.cpu.mem.write32(PD, 0x87); // the 4 MiB page is a user page: virtual-8086 mode is CPL 3
+      const w = (f: number, value: number): void => expect(g.x.vmwrite(f, value)).toBe(VmxResult.SUCCEED);
+      w(Field.GUEST_RFLAGS, 0x20000 | 0x3000 | 2);
+      w(Field.GUEST_RIP, 0);
+      w(Field.GUEST_RSP, 0xfff0);
+      for (const [s, sel] of [[0, 0x0500], [1, 0x0100], [2, 0x0700], [3, 0x0500], [4, 0], [5, 0]]) {
+        w(Field.GUEST_ES_SELECTOR + 2 * s, sel);
+        w(Field.GUEST_ES_BASE + 2 * s, sel << 4);
+        w(Field.GUEST_ES_LIMIT + 2 * s, 0xffff);
+        w(Field.GUEST_ES_AR + 2 * s, 0xf3);
+      }
+      return g;
+    }
+
+    it("enters with RFLAGS.VM; its OUT exits with the qualification, the segments saved as virtual-8086 mode has them", () => {
+      const { cpu, x, out } = v86Guest("mov ax, 0x1234\nmov ds, ax\nmov dx, 0x80\nout dx, al\nmov bx, ds\nhlt", Proc.UNCOND_IO_EXITING);
+      expect(x.launch()).toBe(VmxResult.SUCCEED);
+      expect(cpu.cpl).toBe(3);
+      expect(cpu.run(100)).toBe(Stop.VMEXIT);
+      expect(out).toEqual([]);
+      expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.IO_INSTRUCTION);
+      expect(decodeIoQualification(read(x, Field.EXIT_QUALIFICATION))).toEqual({ port: 0x80, size: 1, input: false, string: false, rep: false, immediate: false });
+      expect(read(x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(1);
+      expect(read(x, Field.GUEST_RIP)).toBe(8);
+      expect(read(x, Field.GUEST_RFLAGS) & 0x23000).toBe(0x23000);
+      expect([Field.GUEST_DS_SELECTOR, Field.GUEST_DS_BASE, Field.GUEST_DS_LIMIT, Field.GUEST_DS_AR].map((f) => read(x, f))).toEqual([0x1234, 0x12340, 0xffff, 0xf3]);
+      expect([Field.GUEST_CS_SELECTOR, Field.GUEST_CS_BASE, Field.GUEST_CS_LIMIT, Field.GUEST_CS_AR].map((f) => read(x, f))).toEqual([0x100, 0x1000, 0xffff, 0xf3]);
+      // The saved state passes the entry checks for virtual-8086 guests: the host steps over the OUT.
+      x.vmwrite(Field.GUEST_RIP, 9);
+      expect(x.resume()).toBe(VmxResult.SUCCEED);
+      expect(cpu.getEflags() & 0x20000).toBe(0x20000);
+      // HLT at CPL 3 is #GP(0) before it could exit (here the exception bitmap makes the #GP exit).
+      x.vmwrite(Field.EXCEPTION_BITMAP, 1 << 13);
+      expect(x.resume()).toBe(VmxResult.SUCCEED);
+      expect(cpu.run(100)).toBe(Stop.VMEXIT);
+      expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.EXCEPTION_NMI);
+      expect(decodeIntInfo(read(x, Field.VM_EXIT_INTR_INFO))).toMatchObject({ vector: 13, type: IntType.HARDWARE_EXCEPTION, errorCode: true });
+      expect(read(x, Field.VM_EXIT_INTR_ERROR_CODE)).toBe(0);
+      expect(read(x, Field.GUEST_RIP)).toBe(11);
+      expect(cpu.r16[Reg.EBX << 1]).toBe(0x1234);
+    });
+
+    it("VM entry refuses virtual-8086 segments that are not selector * 16 with limit 0xFFFF and access rights 0xF3", () => {
+      for (const [f, v] of [[Field.GUEST_SS_BASE, 0x7001], [Field.GUEST_FS_LIMIT, 0xfffff], [Field.GUEST_CS_AR, 0xfb]]) {
+        const { x } = v86Guest("hlt");
+        x.vmwrite(f, v);
+        expect(x.launch()).toBe(VmxResult.ENTRY_FAILED);
+        expect(read(x, Field.VM_EXIT_REASON)).toBe((EXIT_REASON_ENTRY_FAILURE | ExitReason.INVALID_GUEST_STATE) >>> 0);
+      }
+    });
+  });
+
   it("RDMSR and WRMSR exit per the MSR bitmaps; MOV to CR3 per CR3-load exiting with its qualification", () => {
     const a = vm("mov ecx, 0x174\nrdmsr\nwrmsr\nhlt", Proc.USE_MSR_BITMAPS);
     a.cpu.mem.write8(MSR_BITMAP + 0x800 + (0x174 >>> 3), 1 << (0x174 & 7)); // write bitmap, low MSRs
