@@ -112,9 +112,11 @@ function readNewState(cpu: Cpu, base: number, is32: boolean): void {
     next.trap = sysRd8(cpu, (base + T32.TRAP) | 0) & 1;
   } else {
     next.eip = sysRd16(cpu, (base + T16.IP) | 0);
-    // The upper halves of EFLAGS and the general registers keep their values (undefined in the SDM).
+    // EFLAGS keeps its upper half (but VM and RF). The general registers' upper halves are not
+    // kept either (SDM vol. 3, 7.6: "modified and not maintained"): the 386 sets them to all
+    // ones, as Bochs has it; QEMU keeps them.
     next.eflags = (cpu.materialize() & 0xffff0000 & ~(Flag.VM | Flag.RF)) | sysRd16(cpu, (base + T16.FLAGS) | 0);
-    for (let r = 0; r < 8; r++) nextRegs[r] = (cpu.r32[r] & 0xffff0000) | sysRd16(cpu, (base + T16.REGS + 2 * r) | 0);
+    for (let r = 0; r < 8; r++) nextRegs[r] = 0xffff0000 | sysRd16(cpu, (base + T16.REGS + 2 * r) | 0);
     for (let s = 0; s < 4; s++) nextSegs[s] = sysRd16(cpu, (base + T16.SEGS + 2 * s) | 0);
     nextSegs[Seg.FS] = nextSegs[Seg.GS] = 0;
     next.ldt = sysRd16(cpu, (base + T16.LDT) | 0);
