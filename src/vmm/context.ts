@@ -61,6 +61,8 @@ export const REG_FIELD: readonly GuestField[] = [
   GuestField.ESP, GuestField.EBP, GuestField.ESI, GuestField.EDI,
 ];
 
+const CR0_PE = 1;
+
 /** Segment access rights (VMX format): the D/B bit. */
 export const AR_DB = 1 << 14;
 
@@ -144,11 +146,16 @@ export class ExitCtx {
     this.set(GuestField.ENTRY_INSTR_LEN, type >= EventType.SOFTWARE_INTERRUPT ? this.x.length : 0);
   }
 
-  /** Raises a hardware exception in the guest instead of completing the instruction. */
+  /**
+   * Raises a hardware exception in the guest instead of completing the instruction. In real mode
+   * no exception pushes an error code (and VM entry refuses to deliver one there): the handlers
+   * that may fault have CR0 in their exit's transfer mask.
+   */
   fault(vector: Vec, errorCode?: number): Outcome {
     const st = this.s.stats.exceptions;
     st[vector] = (st[vector] ?? 0) + 1;
-    this.inject(vector, EventType.HARDWARE_EXCEPTION, errorCode);
+    const real = this.has(GuestField.CR0) && (this.get(GuestField.CR0) & CR0_PE) === 0;
+    this.inject(vector, EventType.HARDWARE_EXCEPTION, real ? undefined : errorCode);
     return Outcome.REPLY;
   }
 

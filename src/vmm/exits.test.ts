@@ -409,6 +409,13 @@ describe("CPUID, MSRs, TSC", () => {
     expect(s.stats.exceptions[13]).toBe(3);
   });
 
+  it("raises #GP without an error code in real mode, where VM entry delivers none", () => {
+    const { vm } = newVm();
+    const r = run(vm, vfault(ExitReason.RDMSR, { [F.ECX]: 0x1b, [F.EIP]: 0x10, [F.CR0]: 0x10 | Cr0.NE }, 0, 2));
+    expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(13, EventType.HARDWARE_EXCEPTION, false));
+    expect(r.reply.fields[F.EIP]).toBeUndefined();
+  });
+
   it("reads the TSC from guest time, and a TSC write becomes an offset that RDTSC also sees", () => {
     const { s, vm } = newVm();
     const t = run(vm, vfault(ExitReason.RDMSR, { [F.ECX]: 0x10 }, 0, 2), { now: 5_000_000_000 }).reply.fields;

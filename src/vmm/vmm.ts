@@ -103,8 +103,8 @@ export const VCPU_MASKS: VcpuConfig = {
     [ExitReason.VMCALL, BASE | Xfer.GPR_ACDB | Xfer.CS_SS],
     [ExitReason.CR_ACCESS, BASE | GPRS | Xfer.CR],
     [ExitReason.IO_INSTRUCTION, BASE | Xfer.GPR_ACDB | Xfer.GPR_BSD | DECODE],
-    [ExitReason.RDMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER],
-    [ExitReason.WRMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER],
+    [ExitReason.RDMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER | Xfer.CR],
+    [ExitReason.WRMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER | Xfer.CR],
     [ExitReason.EPT_VIOLATION, BASE | GPRS | DECODE],
   ],
 };
