@@ -330,6 +330,9 @@ export {
  */
 export { Proc, Proc2 } from "../vmx/controls.js";
 
+/** The guest activity states of GuestField.ACTIVITY (active, HLT...). */
+export { Activity } from "../vmx/controls.js";
+
 /**
  * Guest-state words, in transfer order. A vfault message carries the words of the groups its
  * transfer mask names (see Xfer), group by group in ascending bit order, each group's words in
@@ -381,6 +384,12 @@ export const enum GuestField {
   // 32-bit CPU). RDMSR/WRMSR always exit; the VMM's emulation keeps it here so the CPU's guest
   // paging sees EFER.NXE
   EFER,
+  // Xfer.RETIRE (written by replies, reads as 0): guest instructions the handler completed for
+  // the guest, its exiting instruction once (or one chunk of a repeated string instruction,
+  // src/x86/rep.ts). The platform counts them as retired, as the CPU counts those it runs, so a
+  // guest retires the same instructions bare and in a VM (src/vmm/README.md, "Retired
+  // instructions").
+  RETIRED,
   COUNT,
 }
 
@@ -410,9 +419,10 @@ export const enum Xfer {
   PDPTE = 1 << 21,
   WINDOW = 1 << 22,
   EFER = 1 << 23,
+  RETIRE = 1 << 24,
 }
 
-export const XFER_GROUPS = 24;
+export const XFER_GROUPS = 25;
 
 /** Every group the kernel knows. */
 export const XFER_ALL = (1 << XFER_GROUPS) - 1;
@@ -427,7 +437,7 @@ export const XFER_GROUP_FIRST: readonly number[] = [
   GuestField.GDTR_BASE, GuestField.IDTR_BASE, GuestField.CR0, GuestField.DR7, GuestField.SYSENTER_CS,
   GuestField.GUEST_LINEAR, GuestField.INTERRUPTIBILITY, GuestField.EXIT_INTR_INFO,
   GuestField.ENTRY_INTR_INFO, GuestField.CR0_MASK, GuestField.TSC_OFFSET_LO, GuestField.PDPTE0_LO,
-  GuestField.INTR_WINDOW, GuestField.EFER, GuestField.COUNT,
+  GuestField.INTR_WINDOW, GuestField.EFER, GuestField.RETIRED, GuestField.COUNT,
 ];
 
 /** Number of words a transfer mask names. */

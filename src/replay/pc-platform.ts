@@ -122,7 +122,8 @@ export class PcPlatform implements Platform {
   private timer = -1;
   private readonly area: number;
 
-  constructor(readonly pc: Pc) {
+  /** `chargeCosts` false: the kernel's charges take no guest time (see StackConfig.chargeCosts). */
+  constructor(readonly pc: Pc, private readonly chargeCosts = true) {
     const cpu = pc.cpu;
     this.area = pc.mem.size - PLATFORM_AREA;
     this.memorySize = this.area;
@@ -224,7 +225,7 @@ export class PcPlatform implements Platform {
   }
 
   charge(ns: number): void {
-    this.pc.passTime(ns);
+    if (this.chargeCosts) this.pc.passTime(ns);
   }
 
   setTimer(deadlineNs: number): void {
@@ -464,6 +465,7 @@ export class PcPlatform implements Platform {
     const v = this.vmx.vmcs;
     switch (field) {
       case GuestField.CR2: return slot.cr2;
+      case GuestField.RETIRED: return 0;
       case GuestField.PROC_CTLS: return v.read(Field.PROC_BASED_CTLS) >>> 0;
       case GuestField.PROC_CTLS2: return v.read(Field.PROC_BASED_CTLS2) >>> 0;
       case GuestField.INTR_WINDOW: return (v.read(Field.PROC_BASED_CTLS) & Proc.INTR_WINDOW_EXITING) !== 0 ? 1 : 0;
@@ -486,6 +488,11 @@ export class PcPlatform implements Platform {
     switch (field) {
       case GuestField.CR2:
         slot.cr2 = value;
+        return;
+      case GuestField.RETIRED:
+        // Instructions the VMM completed for the guest retire as those the CPU runs do: the
+        // instruction count, and with it the clock, moves by them.
+        this.pc.cpu.icount += value;
         return;
       case GuestField.PROC_CTLS: {
         // The VMM chooses its exits; the bits the CPU requires, and the interrupt window (the

@@ -47,7 +47,7 @@ export class Vm {
 export const enum Outcome {
   /** Answer the VCPU with `ctx.reply` (after the event logic adds injections). */
   REPLY,
-  /** Do not answer: the VCPU is parked on HLT until an interrupt is due. */
+  /** Answer with `ctx.reply`, the VCPU halted first: parked on HLT until an interrupt is due (or for good). */
   PARK,
   /** Do not answer ever: the guest stopped (see the VMM's status). */
   STOP,
@@ -127,16 +127,25 @@ export class ExitCtx {
   }
 
   /**
-   * The instruction is done: EIP past it, and the one-instruction interrupt shadow of a
+   * The instruction is done: retired, EIP past it, and the one-instruction interrupt shadow of a
    * preceding STI or MOV SS is over.
    */
   advance(length = this.x.length): Outcome {
+    this.retire();
     this.set(GuestField.EIP, (this.get(GuestField.EIP) + length) >>> 0);
     if (this.has(GuestField.INTERRUPTIBILITY)) {
       const blocking = this.get(GuestField.INTERRUPTIBILITY);
       if (blocking & BLOCKING_STI_MOVSS) this.set(GuestField.INTERRUPTIBILITY, blocking & ~BLOCKING_STI_MOVSS);
     }
     return Outcome.REPLY;
+  }
+
+  /**
+   * The exiting instruction (or, for a repeated string instruction, one chunk of it) is complete:
+   * the platform counts it as retired, once (see the README, "Retired instructions").
+   */
+  retire(): void {
+    this.set(GuestField.RETIRED, 1);
   }
 
   /** Injects an event at the next VM entry. */

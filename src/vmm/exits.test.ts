@@ -21,7 +21,6 @@ import { Outcome, Vm } from "./context.js";
 import { Hypercall, HYPERCALL_MAGIC, needsClock, runExit } from "./exits.js";
 import { decodeReply, parseExit, vfaultMessage, vmFaultMessage, type DecodedReply, type Exit } from "./message.js";
 import { guestTsc } from "./msr.js";
-import { wakeReply } from "./events.js";
 import { VCPU_MASKS, vmmState } from "./vmm.js";
 import type { VmmState } from "./state.js";
 import { nsOfPitTick } from "../devices/pit8254.js";
@@ -105,7 +104,8 @@ describe("I/O exits", () => {
     const { s, vm } = newVm();
     const r = out(vm, 0x3f8, 0x48, { [F.EIP]: 0x1234 });
     expect(r.outcome).toBe(Outcome.REPLY);
-    expect(r.reply.mask).toBe(Xfer.EIP);
+    expect(r.reply.mask).toBe(Xfer.EIP | Xfer.RETIRE);
+    expect(r.reply.fields[F.RETIRED]).toBe(1);
     expect(r.reply.fields[F.EIP]).toBe(0x1235);
     expect(vm.dev.console).toEqual([0x48]);
     expect(s.stats.io[0x3f8]).toEqual([0, 1]);
@@ -117,7 +117,7 @@ describe("I/O exits", () => {
     const r = inb(vm, 0x3fd);
     expect(r.reply.fields[F.EAX]).toBe(0x12345660); // THRE | TEMT
     expect(r.reply.fields[F.EIP]).toBe(0x1001);
-    expect(r.reply.mask).toBe(Xfer.GPR_ACDB | Xfer.EIP);
+    expect(r.reply.mask).toBe(Xfer.GPR_ACDB | Xfer.EIP | Xfer.RETIRE);
   });
 
   it("reads all ones from a port no chip claims, ignores writes there, and counts both", () => {
@@ -211,7 +211,7 @@ describe("I/O exits", () => {
     dv.setUint32(0x22000 + 1 * 4, 0x1000 | 1, true); // linear 0x1000 -> 0x1000
     for (let i = 0; i < 4; i++) dv.setUint32(0x21000 + i * 4, (0x100000 + i * 0x1000) | 1, true);
     ram.set([0x66, 0xf3, 0x6d], 0x1000); // rep insw with a 66 prefix in 32-bit code: words
-    const n = 3000; // 6000 bytes: more than one chunk
+    const n = 3000; // REP_CHUNK (1024) words per exit
     const r = run(
       vm,
       vfault(
@@ -222,12 +222,13 @@ describe("I/O exits", () => {
       ),
       { ram },
     );
-    // 2048 words this time (4 KiB), across a page boundary; EIP stays on the REP.
-    expect(r.reply.fields[F.ECX]).toBe(n - 2048);
-    expect(r.reply.fields[F.EDI]).toBe(0xc0000ffe + 4096);
+    // 1024 words this time, across a page boundary; EIP stays on the REP, which has not retired yet.
+    expect(r.reply.fields[F.ECX]).toBe(n - 1024);
+    expect(r.reply.fields[F.EDI]).toBe(0xc0000ffe + 2048);
     expect(r.reply.fields[F.EIP]).toBeUndefined();
+    expect(r.reply.fields[F.RETIRED]).toBeUndefined();
     const total = r.writes.reduce((k, [, b]) => k + b.length, 0);
-    expect(total).toBe(4096);
+    expect(total).toBe(2048);
     expect(r.writes[0][0]).toBe(0x100ffe);
     expect(r.writes[1][0]).toBe(0x101000);
     expect(r.writes.every(([, b]) => b.every((v) => v === 0xff))).toBe(true);
@@ -247,6 +248,29 @@ describe("I/O exits", () => {
     expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(14, EventType.HARDWARE_EXCEPTION, true));
     expect(r.reply.fields[F.CR2]).toBe(0x5000);
     expect(r.reply.fields[F.EIP]).toBeUndefined();
+  });
+
+  it("moves the elements before a page that is not there, then raises #PF for it, as the CPU does", () => {
+    const { s, vm } = newVm();
+    const ram = new Uint8Array(16 * MiB);
+    const dv = new DataView(ram.buffer);
+    dv.setUint32(0x20000, 0x22000 | 1, true);
+    dv.setUint32(0x22000 + 4, 0x1000 | 1, true); // the code
+    dv.setUint32(0x22000 + 5 * 4, 0x5000 | 1, true); // linear 0x5000 present, 0x6000 not, 0x4000 not
+    ram.set([0xf3, 0x6e], 0x1000); // rep outsb
+    ram.set([0x61, 0x62, 0x63, 0x64], 0x5ffc);
+    const paging = { [F.CR0]: 0x80000011 | Cr0.NE, [F.CR3]: 0x20000 };
+    const up = run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EIP]: 0x1000, [F.ECX]: 5, [F.ESI]: 0x5ffd, [F.GUEST_LINEAR]: 0x5ffd, ...paging }, ioQualification(0x3f8, 1, false, true, true), 2), { ram });
+    expect(vm.dev.console).toEqual([0x62, 0x63, 0x64]);
+    expect([up.reply.fields[F.ESI], up.reply.fields[F.ECX], up.reply.fields[F.CR2]]).toEqual([0x6000, 2, 0x6000]);
+    expect(up.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(14, EventType.HARDWARE_EXCEPTION, true));
+    expect([up.reply.fields[F.EIP], up.reply.fields[F.RETIRED]]).toEqual([undefined, undefined]);
+    // Downwards, words: the first fits, the second straddles into the absent page below (CR2 its first byte).
+    const down = run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EIP]: 0x1000, [F.ECX]: 3, [F.EDI]: 0x5001, [F.GUEST_LINEAR]: 0x5001, [F.EFLAGS]: 0x2 | 0x400, ...paging }, ioQualification(0x300, 2, true, true, true), 3), { ram });
+    expect([down.reply.fields[F.EDI], down.reply.fields[F.ECX], down.reply.fields[F.CR2]]).toEqual([0x4fff, 2, 0x4fff]);
+    expect(down.reply.fields[F.ENTRY_ERROR_CODE]).toBe(2);
+    expect(down.writes).toEqual([[0x5001, new Uint8Array([0xff, 0xff])]]);
+    expect(s.stats.stringElements).toBe(4);
   });
 });
 
@@ -313,7 +337,7 @@ describe("interrupts into the guest", () => {
 });
 
 describe("HLT", () => {
-  it("parks the VCPU (no reply) when nothing is pending, and a timer tick wakes it with the vector injected", () => {
+  it("retires the HLT and parks the guest in the HLT state when nothing is pending; the RECALL exit after a tick injects", () => {
     const { s, vm } = newVm();
     initPic(vm, 0xfe); // only IRQ0
     out(vm, 0x43, 0x34, { [F.EFLAGS]: 0x2 });
@@ -326,17 +350,14 @@ describe("HLT", () => {
     const h = run(vm, vfault(ExitReason.HLT, { [F.EIP]: 0x4000 }, 0, 1));
     expect(h.outcome).toBe(Outcome.PARK);
     expect(s.vcpuBook.mode).toBe("parked");
-    expect(s.vcpuBook.parkedEip).toBe(0x4001);
-    expect(wakeReply(vm)).toBeNull();
+    expect([h.reply.fields[F.EIP], h.reply.fields[F.ACTIVITY], h.reply.fields[F.RETIRED]]).toEqual([0x4001, 1, 1]);
+    expect(h.reply.fields[F.ENTRY_INTR_INFO]).toBeUndefined();
     vm.dev.advanceTo(vm.dev.nextEventNs()); // the falling edge
     vm.dev.advanceTo(vm.dev.nextEventNs()); // the rising edge: IRQ0
-    const w = wakeReply(vm)!;
-    const mr = new Uint32Array(64);
-    w.encode(mr, null);
-    const d = decodeReply(mr);
-    expect(d.fields[F.EIP]).toBe(0x4001);
-    expect(d.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x20, EventType.EXTERNAL));
-    expect([d.fields[F.INTERRUPTIBILITY], d.fields[F.ACTIVITY]]).toEqual([0, 0]);
+    // The VMM resumes and recalls the VCPU (vmm.ts); the reply to its RECALL exit injects.
+    const r = run(vm, vfault(VcpuReason.RECALL, { [F.EIP]: 0x4001, [F.ACTIVITY]: 1 }));
+    expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x20, EventType.EXTERNAL));
+    expect(r.reply.fields[F.RETIRED]).toBeUndefined();
   });
 
   it("answers at once, injecting, when an interrupt is already pending", () => {
@@ -346,14 +367,15 @@ describe("HLT", () => {
     out(vm, 0x3f9, 0x02, { [F.EFLAGS]: 0x2 });
     const h = run(vm, vfault(ExitReason.HLT, { [F.EIP]: 0x4000 }, 0, 1));
     expect(h.outcome).toBe(Outcome.REPLY);
-    expect(h.reply.fields[F.EIP]).toBe(0x4001);
+    expect([h.reply.fields[F.EIP], h.reply.fields[F.RETIRED]]).toEqual([0x4001, 1]);
     expect(h.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x24, EventType.EXTERNAL));
   });
 
-  it("reports a halt with interrupts off as the guest's end", () => {
+  it("reports a halt with interrupts off as the guest's end, the HLT retired and the guest left halted", () => {
     const { s, vm } = newVm();
     const h = run(vm, vfault(ExitReason.HLT, { [F.EIP]: 0x4000, [F.EFLAGS]: 0x2 }, 0, 1));
-    expect(h.outcome).toBe(Outcome.STOP);
+    expect(h.outcome).toBe(Outcome.PARK);
+    expect([h.reply.fields[F.EIP], h.reply.fields[F.ACTIVITY], h.reply.fields[F.RETIRED]]).toEqual([0x4001, 1, 1]);
     expect([s.status, s.reason, s.vcpuBook.mode]).toEqual(["halted", "the guest halted with interrupts off", "halted"]);
   });
 });

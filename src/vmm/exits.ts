@@ -25,7 +25,7 @@
 // | EPT_VIOLATION 48      | ept.ts: map guest RAM, or emulate MMIO                           |
 // | anything else         | stop, naming the exit                                            |
 
-import { EventType, ExitReason, GuestField, IntType, VcpuReason, decodeIntInfo, exitReasonName } from "../l4/api.js";
+import { Activity, EventType, ExitReason, GuestField, IntType, VcpuReason, decodeIntInfo, exitReasonName } from "../l4/api.js";
 import { Flag } from "../x86/eflags.js";
 import { Reg } from "../x86/insn.js";
 import { crExit, setControls } from "./cr.js";
@@ -88,14 +88,17 @@ function exception(c: ExitCtx): Outcome {
   return Outcome.REPLY;
 }
 
+/**
+ * HLT retires at once, as on the CPU, and leaves the guest in the HLT activity state: with an
+ * interrupt due the event logic injects it (which wakes the guest); else the VCPU is parked
+ * until one is, or for good with interrupts off (the guest's end).
+ */
 function hlt(c: ExitCtx): Outcome {
-  if ((c.get(GuestField.EFLAGS) & Flag.IF) === 0) {
-    c.vm.stop("halted", "the guest halted with interrupts off");
-    return Outcome.STOP;
-  }
-  if (c.dev.hasInterrupt()) return c.advance();
-  c.s.vcpuBook.parkedEip = (c.get(GuestField.EIP) + c.x.length) >>> 0;
-  c.s.stats.parks++;
+  c.advance();
+  if (c.dev.hasInterrupt() && (c.get(GuestField.EFLAGS) & Flag.IF) !== 0) return Outcome.REPLY;
+  c.set(GuestField.ACTIVITY, Activity.HLT);
+  if ((c.get(GuestField.EFLAGS) & Flag.IF) === 0) c.vm.stop("halted", "the guest halted with interrupts off");
+  else c.s.stats.parks++;
   return Outcome.PARK;
 }
 
@@ -233,6 +236,6 @@ export function runExit(vm: Vm, x: Exit, now: number, fetched: readonly (readonl
   if (outcome === Outcome.REPLY) {
     finishReply(c);
     book.mode = "running";
-  } else if (outcome === Outcome.PARK) book.mode = "parked";
+  } else if (outcome === Outcome.PARK && book.mode !== "halted") book.mode = "parked";
   return { outcome, ctx: c };
 }

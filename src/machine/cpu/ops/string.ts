@@ -35,9 +35,9 @@ import { LazyOp } from "../lazy-flags.js";
 import { def } from "../table.js";
 import { checkIo } from "./system.js";
 import { vmxStringIo } from "../vmx.js";
+import { REP_CHUNK } from "../../../x86/rep.js";
 
-/** Iterations of a repeated string instruction per execution (see the file comment). */
-export const REP_CHUNK = 1024;
+export { REP_CHUNK };
 
 /** Iterations this execution may run: one when a single step waits (TF, or the host's step). */
 function chunk(cpu: Cpu): number {
