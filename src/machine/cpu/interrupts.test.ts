@@ -175,6 +175,18 @@ describe("protected-mode delivery through the IDT", () => {
     expect(stack(cpu, 0)).toBe(0x40 * 8 + 2);
   });
 
+  it("retires INT n when it is delivered, and not when a fault is delivered in its place (its frame returns to the INT)", () => {
+    const ok = runAsm(`int 0x40\n${handler(1)}\nhlt`, (c) => { system(c); gate(c, 0x40, 0x1100); });
+    expect(ok.cpu.icount).toBe(2); // INT, HLT
+    const bad = runAsm(`int 0x40\n${handler(1)}\nhlt`, (c) => {
+      system(c);
+      gate(c, Vec.NP, 0x1100);
+      c.mem.write8(IDT + 0x40 * 8 + 5, 0x0e); // a 32-bit interrupt gate with P = 0
+    });
+    expect(stack(bad.cpu, 1)).toBe(0x1000);
+    expect(bad.cpu.icount).toBe(1); // HLT only
+  });
+
   it("sets EXT in the error code of a fault raised while delivering an exception", () => {
     const { cpu } = runAsm(`
       ud2

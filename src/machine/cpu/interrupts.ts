@@ -48,6 +48,17 @@ function save(cpu: Cpu): void {
   saved.flags = cpu.materialize();
 }
 
+/** Set by `deliver` when a fault was delivered in place of the event it was asked for. */
+let substituted = false;
+
+/**
+ * Whether the last delivery put a fault in place of its event: for INT n, that its instruction
+ * did not complete (the fault's frame returns to it, and it runs again).
+ */
+export function deliveredInstead(): boolean {
+  return substituted;
+}
+
 function restore(cpu: Cpu): void {
   cpu.cpl = saved.cpl;
   cpu.setSegCache(Seg.CS, saved.csSel, saved.csBase, saved.csLimit, saved.csAttr);
@@ -69,6 +80,7 @@ export function deliver(cpu: Cpu, vector: number, code: number, software: boolea
   // A fault raised while delivering returns to the instruction that caused the event, except for
   // external events, which return to where the interrupted program was going to continue.
   let faultEip = software ? cpu.insnEip : cpu.eip;
+  substituted = false;
   for (;;) {
     save(cpu);
     taskSwitch.committed = false;
@@ -103,6 +115,7 @@ export function deliver(cpu: Cpu, vector: number, code: number, software: boolea
         code = cpu.excCode;
       }
       software = false;
+      substituted = true;
       if (cpu.trapExceptions) {
         cpu.excVector = vector;
         cpu.excCode = code;

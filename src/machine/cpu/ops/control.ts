@@ -17,6 +17,7 @@ import {
 import { Dr6 } from "../debug.js";
 import { sysRd16, sysRd32 } from "../sysmem.js";
 import { isAvailableTss, isBusyTss, switchTask } from "../task.js";
+import { deliveredInstead } from "../interrupts.js";
 import { TaskSource } from "../../../vmx/exits.js";
 import { def, defGroup } from "../table.js";
 
@@ -46,7 +47,14 @@ export function softwareInterrupt(cpu: Cpu, vector: number): void {
     cpu.requestStop(Stop.EXCEPTION);
     return;
   }
-  if (!cpu.interrupts.deliver(cpu, vector, -1, true)) cpu.requestStop(cpu.stopReason);
+  const ok = cpu.interrupts.deliver(cpu, vector, -1, true);
+  if (ok && !deliveredInstead()) return;
+  // The instruction did not complete: its delivery raised a fault, delivered in its place with a
+  // frame that returns to the INT n, or it ended the run (a shutdown, or in a VM an exit that the
+  // VMM finishes). The count the run loop makes as this handler returns is taken back here
+  // (src/vmm/README.md, "Retired instructions").
+  cpu.icount--;
+  if (!ok) cpu.requestStop(cpu.stopReason);
 }
 
 // ------------------------------------------------------------------------------------------------
