@@ -311,6 +311,7 @@ export {
   ExitReason,
   CrAccess,
   IntType,
+  TaskSource,
   decodeCrQualification,
   decodeDrQualification,
   decodeEptViolation,
@@ -358,8 +359,8 @@ export const enum GuestField {
   GDTR_BASE, GDTR_LIMIT, IDTR_BASE, IDTR_LIMIT,
   // Xfer.CR
   CR0, CR2, CR3, CR4,
-  // Xfer.DR7
-  DR7,
+  // Xfer.DR: DR7, and DR6 (which the VMCS does not hold: the platform keeps it with the GPRs)
+  DR7, DR6,
   // Xfer.SYSENTER
   SYSENTER_CS, SYSENTER_ESP, SYSENTER_EIP,
   // Xfer.QUAL (read only)
@@ -408,7 +409,7 @@ export const enum Xfer {
   GDTR = 1 << 10,
   IDTR = 1 << 11,
   CR = 1 << 12,
-  DR7 = 1 << 13,
+  DR = 1 << 13,
   SYSENTER = 1 << 14,
   QUAL = 1 << 15,
   STATE = 1 << 16,

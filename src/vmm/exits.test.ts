@@ -15,7 +15,7 @@ import {
   injectionInfo,
   type GuestField,
 } from "../l4/api.js";
-import { crQualification, ioQualification } from "./testing/hand-exits.js";
+import { crQualification, ioQualification, taskSwitchQualification } from "./testing/hand-exits.js";
 import { planGuest } from "./boot.js";
 import { Outcome, Vm } from "./context.js";
 import { Hypercall, HYPERCALL_MAGIC, needsClock, runExit } from "./exits.js";
@@ -271,6 +271,75 @@ describe("I/O exits", () => {
     expect(down.reply.fields[F.ENTRY_ERROR_CODE]).toBe(2);
     expect(down.writes).toEqual([[0x5001, new Uint8Array([0xff, 0xff])]]);
     expect(s.stats.stringElements).toBe(4);
+  });
+});
+
+describe("task switches", () => {
+  /** RAM with a GDT at 0x1000 (08 flat code, 10 flat data, 18 the old TSS at 0x2000, busy, 20 a new one at 0x3000) and the new TSS. */
+  function tasks(newEflags = 0x2): Uint8Array {
+    const ram = new Uint8Array(16 * MiB);
+    const dv = new DataView(ram.buffer);
+    const d = (at: number, lo: number, hi: number) => { dv.setUint32(0x1000 + at, lo, true); dv.setUint32(0x1000 + at + 4, hi, true); };
+    d(0x08, 0x0000ffff, 0x00cf9b00);
+    d(0x10, 0x0000ffff, 0x00cf9300);
+    d(0x18, 0x20000067, 0x00008b00);
+    d(0x20, 0x30000067, 0x00008900);
+    const t = 0x3000;
+    dv.setUint32(t + 0x20, 0x5000, true); // EIP
+    dv.setUint32(t + 0x24, newEflags, true);
+    for (let r = 0; r < 8; r++) dv.setUint32(t + 0x28 + 4 * r, r === 4 ? 0x7000 : 0x11111111 * (r + 1), true);
+    for (const [s, sel] of [[0, 0x10], [1, 0x08], [2, 0x10], [3, 0x10], [4, 0], [5, 0]]) dv.setUint16(t + 0x48 + 4 * s, sel, true);
+    return ram;
+  }
+  const state: Fields = {
+    [F.EIP]: 0x100, [F.EFLAGS]: 0x46, [F.EAX]: 0xaaaa0001, [F.ESP]: 0x9000,
+    [F.CS_SEL]: 0x08, [F.CS_LIMIT]: 0xffffffff, [F.CS_ATTR]: 0xc09b, [F.SS_SEL]: 0x10, [F.SS_LIMIT]: 0xffffffff, [F.SS_ATTR]: 0xc093,
+    [F.DS_SEL]: 0x10, [F.DS_ATTR]: 0xc093, [F.ES_SEL]: 0x10, [F.ES_ATTR]: 0xc093, [F.FS_ATTR]: 0x10000, [F.GS_ATTR]: 0x10000,
+    [F.TR_SEL]: 0x18, [F.TR_BASE]: 0x2000, [F.TR_LIMIT]: 0x67, [F.TR_ATTR]: 0x8b, [F.LDTR_ATTR]: 0x10000,
+    [F.GDTR_BASE]: 0x1000, [F.GDTR_LIMIT]: 0x27, [F.DR7]: 0x455, [F.DR6]: 0xffff0ff0,
+  };
+  const written = (r: { writes: [number, Uint8Array][] }, at: number): number[] => {
+    const w = r.writes.find(([a]) => a === at);
+    return w ? Array.from(w[1]) : [];
+  };
+
+  it("does a CALL's switch as the CPU would: the old task saved, busy bits, back link and NT, the new task loaded", () => {
+    const { vm } = newVm();
+    const ram = tasks();
+    const r = run(vm, vfault(ExitReason.TASK_SWITCH, state, taskSwitchQualification(0x20, 0), 7), { ram });
+    const f = r.reply.fields;
+    expect([f[F.EIP], f[F.EAX], f[F.ESP], f[F.EFLAGS]! & 0x4000, f[F.CR0]! & 8, f[F.RETIRED]]).toEqual([0x5000, 0x11111111, 0x7000, 0x4000, 8, 1]);
+    expect([f[F.TR_SEL], f[F.TR_BASE], f[F.TR_ATTR], f[F.CS_SEL], f[F.CS_ATTR], f[F.SS_ATTR], f[F.FS_ATTR]]).toEqual([0x20, 0x3000, 0x8b, 0x08, 0xc09b, 0xc093, 0x10000]);
+    expect(f[F.DR7]).toBe(0x400); // the local enables cleared
+    expect(f[F.ENTRY_INTR_INFO]).toBe(0);
+    expect(written(r, 0x2020)).toEqual([0x07, 0x01, 0, 0]); // the old task's EIP: past the CALL
+    expect(written(r, 0x2028)).toEqual([0x01, 0x00, 0xaa, 0xaa]); // its EAX
+    expect(written(r, 0x3000)).toEqual([0x18, 0]); // the back link
+    expect(written(r, 0x1025)).toEqual([0x8b]); // the new TSS busy; the old one stays busy (CALL)
+    expect(written(r, 0x101d)).toEqual([]);
+  });
+
+  it("raises a fault after the commit point in the new task, and does not retire the instruction", () => {
+    const { vm } = newVm();
+    const ram = tasks();
+    new DataView(ram.buffer).setUint16(0x3000 + 0x48 + 4 * 3, 0x38, true); // DS beyond the GDT
+    const r = run(vm, vfault(ExitReason.TASK_SWITCH, state, taskSwitchQualification(0x20, 2), 7), { ram });
+    const f = r.reply.fields;
+    expect(f[F.ENTRY_INTR_INFO]).toBe(injectionInfo(10, EventType.HARDWARE_EXCEPTION, true));
+    expect(f[F.ENTRY_ERROR_CODE]).toBe(0x38);
+    expect([f[F.EIP], f[F.TR_SEL], f[F.DS_SEL], f[F.DS_ATTR], f[F.RETIRED]]).toEqual([0x5000, 0x20, 0x38, 0x10000, undefined]);
+    expect(written(r, 0x101d)).toEqual([0x89]); // JMP: the old TSS is not busy any more
+  });
+
+  it("delivers an exception through an IDT task gate by the switch, its error code on the new task's stack", () => {
+    const { vm } = newVm();
+    const ram = tasks();
+    const gp = injectionInfo(13, EventType.HARDWARE_EXCEPTION, true);
+    const r = run(vm, vfault(ExitReason.TASK_SWITCH, { ...state, [F.IDT_VECTORING_INFO]: gp, [F.IDT_VECTORING_ERROR]: 0x50 }, taskSwitchQualification(0x20, 3), 0), { ram });
+    const f = r.reply.fields;
+    expect([f[F.ENTRY_INTR_INFO], f[F.ESP], f[F.RETIRED]]).toEqual([0, 0x7000 - 4, undefined]);
+    expect(written(r, 0x7000 - 4)).toEqual([0x50, 0, 0, 0]);
+    expect(written(r, 0x2020)).toEqual([0x00, 0x01, 0, 0]); // the old task resumes at the faulting instruction
   });
 });
 

@@ -10,7 +10,7 @@
 // | TRIPLE_FAULT 2        | stop: a reported guest failure                                   |
 // | INIT 3, SIPI 4        | stop                                                             |
 // | INTERRUPT_WINDOW 7    | nothing: the reply injects                                       |
-// | TASK_SWITCH 9         | stop: hardware task switches are not emulated                    |
+// | TASK_SWITCH 9         | task.ts: the switch, as the CPU makes it                         |
 // | CPUID 10              | cpuid.ts: the i686 model without VMX                             |
 // | GETSEC 11, VMX 19-27, INVEPT 50, INVVPID 53, XSETBV 55, MWAIT 36, MONITOR 39 | #UD      |
 // | HLT 12                | park until an interrupt is due (or at once if one is)            |
@@ -37,6 +37,7 @@ import { finishReply } from "./events.js";
 import { ioExit, ioNeedsClock } from "./io.js";
 import type { Exit } from "./message.js";
 import { guestTsc, msrNeedsClock, rdmsrExit, wrmsrExit } from "./msr.js";
+import { taskSwitchExit } from "./task.js";
 
 export type ExitHandler = (c: ExitCtx) => Outcome;
 
@@ -158,7 +159,7 @@ export const EXIT_HANDLERS: Readonly<Record<number, ExitHandler>> = {
   [ExitReason.INIT]: (c) => c.stop("INIT signal"),
   [ExitReason.SIPI]: (c) => c.stop("start-up IPI"),
   [ExitReason.INTERRUPT_WINDOW]: nothing,
-  [ExitReason.TASK_SWITCH]: (c) => c.stop(`hardware task switch at EIP 0x${c.get(GuestField.EIP).toString(16)} (not emulated)`),
+  [ExitReason.TASK_SWITCH]: taskSwitchExit,
   [ExitReason.CPUID]: cpuidExit,
   11: undefinedOpcode, // GETSEC
   [ExitReason.HLT]: hlt,

@@ -105,6 +105,7 @@ export const VCPU_MASKS: VcpuConfig = {
     [ExitReason.RDMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER | Xfer.CR],
     [ExitReason.WRMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER | Xfer.CR],
     [ExitReason.EPT_VIOLATION, BASE | GPRS | DECODE],
+    [ExitReason.TASK_SWITCH, BASE | GPRS | Xfer.DS_ES | Xfer.FS_GS | Xfer.CS_SS | Xfer.TR | Xfer.LDTR | Xfer.GDTR | Xfer.CR | Xfer.DR],
   ],
 };
 

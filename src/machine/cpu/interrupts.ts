@@ -12,27 +12,11 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
 import { type Cpu } from "./cpu.js";
 import { FAULT, SegAttr, Stop } from "./arch.js";
-import { hasErrorCode, Vec } from "../../x86/vectors.js";
+import { hasErrorCode, isDoubleFault, Vec } from "../../x86/vectors.js";
 import { desc, dplOf, inSegment, loadCsReal, markAccessed, readDescriptor, selCode, v86 } from "./segments.js";
 import { sysRd16, sysRd32 } from "./sysmem.js";
 import { isAvailableTss, pushAfterSwitch, switchTask, taskSwitch } from "./task.js";
 import { TaskSource } from "../../vmx/exits.js";
-
-const enum Class { BENIGN = 0, CONTRIBUTORY = 1, PAGE_FAULT = 2 }
-
-function classOf(vector: number): Class {
-  if (vector === Vec.DE || (vector >= Vec.TS && vector <= Vec.GP)) return Class.CONTRIBUTORY;
-  if (vector === Vec.PF) return Class.PAGE_FAULT;
-  return Class.BENIGN;
-}
-
-/** SDM vol. 3, table 6-5: does `second`, raised while delivering `first`, make a double fault? */
-function isDoubleFault(first: number, second: number): boolean {
-  const a = classOf(first), b = classOf(second);
-  if (a === Class.CONTRIBUTORY) return b === Class.CONTRIBUTORY;
-  if (a === Class.PAGE_FAULT) return b !== Class.BENIGN;
-  return false;
-}
 
 // State a failed delivery rolls back to (plain numbers, reused: delivery allocates nothing).
 const saved = { csSel: 0, csBase: 0, csLimit: 0, csAttr: 0, ssSel: 0, ssBase: 0, ssLimit: 0, ssAttr: 0, esp: 0, eip: 0, cpl: 0, flags: 0 };
@@ -116,6 +100,8 @@ export function deliver(cpu: Cpu, vector: number, code: number, software: boolea
       }
       software = false;
       substituted = true;
+      // In a guest, an exit from here on reports this event as the one being delivered.
+      if (cpu.nonRoot && cpu.vmx !== null) cpu.vmx.nowDelivering(vector, code);
       if (cpu.trapExceptions) {
         cpu.excVector = vector;
         cpu.excCode = code;

@@ -11,6 +11,7 @@ import { type Cpu } from "./cpu.js";
 import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { sysRd32, sysWr8 } from "./sysmem.js";
+import { descAttr, descBase, descLimit } from "../../x86/descriptor.js";
 
 /** The last descriptor fetched by `readDescriptor`, parsed. */
 export const desc = {
@@ -25,22 +26,6 @@ export const desc = {
   /** Descriptor bytes 5–6 in the layout of SegAttr (limit bits 19:16 masked out). */
   attr: 0,
 };
-
-/** Base address of a segment descriptor, as an int32. */
-export function descBase(lo: number, hi: number): number {
-  return ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) | 0;
-}
-
-/** Limit of a segment descriptor in bytes (granularity applied), as a uint32. */
-export function descLimit(lo: number, hi: number): number {
-  const raw = (lo & 0xffff) | (hi & 0xf0000);
-  return (hi & (1 << 23)) !== 0 ? ((raw << 12) | 0xfff) >>> 0 : raw;
-}
-
-/** Attributes (descriptor bytes 5–6 without the limit nibble), in the layout of SegAttr. */
-export function descAttr(hi: number): number {
-  return (hi >>> 8) & 0xf0ff;
-}
 
 /** Descriptor privilege level of an attribute word. */
 export function dplOf(attr: number): number {

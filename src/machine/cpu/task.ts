@@ -15,9 +15,11 @@ import { type Cpu } from "./cpu.js";
 import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { TaskSource } from "../../vmx/exits.js";
-import { DR7_LOCAL, debugRegsChanged, taskSwitchTrap } from "./debug.js";
+import { debugRegsChanged, taskSwitchTrap } from "./debug.js";
+import { DR7_LOCAL } from "../../x86/debugregs.js";
 import { desc, dplOf, loadSegV86, markAccessed, readDescriptor, selCode } from "./segments.js";
 import { sysProbeWrite, sysRd16, sysRd32, sysRd8, sysWr16, sysWr32, sysWr8 } from "./sysmem.js";
+import { T16, T32, TSS16_MIN_LIMIT, TSS32_MIN_LIMIT, TssType } from "../../x86/tss.js";
 
 /**
  * Set by a task switch once it passed its commit point: a later fault in the same event delivery
@@ -25,14 +27,6 @@ import { sysProbeWrite, sysRd16, sysRd32, sysRd8, sysWr16, sysWr32, sysWr8 } fro
  * task's EIP (it clears the flag around each delivery).
  */
 export const taskSwitch = { committed: false };
-
-/** System descriptor types of TSSs (SDM vol. 3, table 3-2). */
-export const enum TssType { AVAIL16 = 1, BUSY16 = 3, AVAIL32 = 9, BUSY32 = 11 }
-
-/** 32-bit TSS field offsets (SDM figure 7-2). */
-const enum T32 { LINK = 0, CR3 = 0x1c, EIP = 0x20, EFLAGS = 0x24, REGS = 0x28, SEGS = 0x48, LDT = 0x60, TRAP = 0x64 }
-/** 16-bit TSS field offsets (SDM figure 7-11). */
-const enum T16 { LINK = 0, IP = 0x0e, FLAGS = 0x10, REGS = 0x12, SEGS = 0x22, LDT = 0x2a }
 
 /** True when `attr` is an available TSS (either size). */
 export function isAvailableTss(attr: number): boolean {
@@ -61,7 +55,10 @@ const nextSegs = new Uint16Array(6); // in Seg order: ES CS SS DS FS GS
 export function switchTask(cpu: Cpu, sel: number, source: TaskSource, ext: number): void {
   const newBase = desc.base, newLimit = desc.limit, newAttr = desc.attr, newDescAddr = desc.addr;
   const new32 = (newAttr & 0x8) !== 0;
-  if (newLimit < (new32 ? 0x67 : 0x2b)) cpu.raise(Vec.TS, selCode(sel, ext));
+  if (newLimit < (new32 ? TSS32_MIN_LIMIT : TSS16_MIN_LIMIT)) cpu.raise(Vec.TS, selCode(sel, ext));
+  // In a VM every task switch exits, once the gate, selector and descriptor passed (SDM vol. 3,
+  // 25.4.2): the VMM does the rest (src/vmm/task.ts).
+  if (cpu.nonRoot) cpu.vmx!.taskSwitch(sel, source);
   const old32 = (cpu.trAttr & 0x8) !== 0;
   const oldBase = cpu.trBase;
 

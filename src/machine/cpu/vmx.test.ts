@@ -4,7 +4,7 @@ import { bareCpu, CODE_BASE, nasm } from "../../../test/support/cpu.js";
 import {
   CAPS, ExitCtl, ExitReason, Field, IntType, Pin, Proc, VMCS_REVISION_ID, VmInsnError, crQualification, CrAccess,
   decodeIntInfo, decodeIoQualification, intInfo, INT_INFO_VALID, EXIT_REASON_ENTRY_FAILURE, Proc2, makeEptp,
-  decodeEptViolation, eptMap, PAGE_4K, insOutsInfo,
+  decodeEptViolation, eptMap, PAGE_4K, insOutsInfo, decodeTaskSwitch, TaskSource,
 } from "../../vmx/index.js";
 import { type Cpu } from "./cpu.js";
 import { Armed, Stop } from "./arch.js";
@@ -432,6 +432,44 @@ describe("VMX operation of the CPU", () => {
     expect(b.cpu.icount).toBe(a.cpu.icount);
     expect(b.x.save()).toEqual(a.x.save());
     expect(b.cpu.save()).toEqual(a.cpu.save());
+  });
+
+  it("every task switch exits, after the checks on its TSS descriptor, with the selector and source in the qualification", () => {
+    // GDT 0x20: an available 32-bit TSS; 0x28: a TSS whose limit is too small.
+    const tss = (c: Cpu, at: number, limit: number): void => {
+      c.mem.write32(GDT + at, (limit & 0xffff) | (0x6000 << 16));
+      c.mem.write32(GDT + at + 4, 0x00008900);
+    };
+    const a = vm("call 0x20:0\nhlt");
+    tss(a.cpu, 0x20, 0x67);
+    a.x.vmwrite(Field.GUEST_GDTR_LIMIT, 0x2f);
+    a.x.launch();
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(a.x, Field.VM_EXIT_REASON)).toBe(ExitReason.TASK_SWITCH);
+    expect(decodeTaskSwitch(read(a.x, Field.EXIT_QUALIFICATION))).toEqual({ selector: 0x20, source: TaskSource.CALL });
+    expect(read(a.x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(7);
+    expect(read(a.x, Field.GUEST_RIP)).toBe(CODE_BASE);
+    expect(read(a.x, Field.GUEST_TR_SELECTOR)).toBe(0x18); // nothing of the switch done
+    expect(a.cpu.mem.read8(GDT + 0x25)).toBe(0x89);
+    // A TSS limit below 0x67 is #TS before any exit (here to the guest's IDT handler).
+    const b = vm("call 0x28:0\nhlt\nhandler: pop ebx\nhlt");
+    tss(b.cpu, 0x28, 0x60);
+    b.x.vmwrite(Field.GUEST_GDTR_LIMIT, 0x2f);
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.HALT);
+    expect(b.cpu.r32[Reg.EBX]).toBe(0x28);
+    // Through a task gate in the IDT: the event is in the IDT-vectoring information.
+    const g = vm("int 0x21\nhlt");
+    tss(g.cpu, 0x20, 0x67);
+    g.x.vmwrite(Field.GUEST_GDTR_LIMIT, 0x2f);
+    g.cpu.mem.write32(IDT + 0x21 * 8, 0x20 << 16);
+    g.cpu.mem.write32(IDT + 0x21 * 8 + 4, 0x8500);
+    g.x.launch();
+    expect(g.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(decodeTaskSwitch(read(g.x, Field.EXIT_QUALIFICATION))).toEqual({ selector: 0x20, source: TaskSource.TASK_GATE });
+    expect(decodeIntInfo(read(g.x, Field.IDT_VECTORING_INFO))).toMatchObject({ valid: true, vector: 0x21, type: IntType.SOFTWARE_INTERRUPT });
+    expect(read(g.x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
+    expect(read(g.x, Field.GUEST_RIP)).toBe(CODE_BASE);
   });
 
   describe("with EPT", () => {

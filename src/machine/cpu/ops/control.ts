@@ -14,7 +14,7 @@ import {
   checkFarCode, checkReturnCode, checkReturnStack, desc, dplOf, dropInaccessibleSegs, inSegment, loadCsFromDesc,
   loadCsReal, loadSegV86, loadSsFromDesc, markAccessed, readDescriptor, selCode, v86, v86Sensitive,
 } from "../segments.js";
-import { Dr6 } from "../debug.js";
+import { Dr6 } from "../../../x86/debugregs.js";
 import { sysRd16, sysRd32 } from "../sysmem.js";
 import { isAvailableTss, isBusyTss, switchTask } from "../task.js";
 import { deliveredInstead } from "../interrupts.js";

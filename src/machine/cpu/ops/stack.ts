@@ -5,7 +5,7 @@
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
 import type { Cpu } from "../cpu.js";
-import { Dr6 } from "../debug.js";
+import { Dr6 } from "../../../x86/debugregs.js";
 import { loadSeg, v86, v86Sensitive } from "../segments.js";
 import { def, defGroup } from "../table.js";
 

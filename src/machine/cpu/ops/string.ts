@@ -30,7 +30,7 @@ import { Flag } from "../../../x86/eflags.js";
 import { Prefix, Reg, Seg, type Insn } from "../../../x86/insn.js";
 import { Stop } from "../arch.js";
 import type { Cpu } from "../cpu.js";
-import { Dr6 } from "../debug.js";
+import { Dr6 } from "../../../x86/debugregs.js";
 import { LazyOp } from "../lazy-flags.js";
 import { def } from "../table.js";
 import { checkIo } from "./system.js";
