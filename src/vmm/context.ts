@@ -76,6 +76,12 @@ export const BLOCKING_STI_MOVSS = 3;
 export class ExitCtx {
   readonly reply = new Reply();
   readonly mem: GuestMemory;
+  /**
+   * The length of the instruction a software event in the IDT-vectoring information comes from
+   * (INT n, INT3, INTO), for delivering it again: the exit's instruction length, or, for a VM page
+   * fault, which carries none, the length of the instruction at EIP (see `vectoredInstruction`).
+   */
+  eventLength: number;
 
   constructor(
     readonly vm: Vm,
@@ -85,6 +91,22 @@ export class ExitCtx {
     fetched: readonly (readonly [number, Uint8Array])[] = [],
   ) {
     this.mem = new GuestMemory(vm.s.ramSize, fetched);
+    this.eventLength = x.length;
+  }
+
+  /**
+   * For an exit during the delivery of a software interrupt or exception that brings no
+   * instruction length (a VM page fault): decodes the instruction at EIP, the one the event came
+   * from, for `eventLength`. False while its bytes are being read (the handler must wait).
+   */
+  vectoredInstruction(): boolean {
+    if (this.x.length !== 0 || !this.has(GuestField.IDT_VECTORING_INFO) || !this.has(GuestField.CS_BASE)) return true;
+    const info = this.get(GuestField.IDT_VECTORING_INFO);
+    if ((info & 0x80000000) === 0 || ((info >>> 8) & 7) < EventType.SOFTWARE_INTERRUPT) return true;
+    const insn = this.instruction();
+    if (insn === null) return false;
+    if (!isFault(insn)) this.eventLength = insn.len;
+    return true;
   }
 
   get s(): VmmState {

@@ -32,9 +32,9 @@ export function finishReply(c: ExitCtx): void {
     if (info & VALID) {
       c.set(GuestField.ENTRY_INTR_INFO, (info & VECTORING_KEEP) >>> 0);
       c.set(GuestField.ENTRY_ERROR_CODE, c.get(GuestField.IDT_VECTORING_ERROR));
-      c.set(GuestField.ENTRY_INSTR_LEN, c.x.length);
+      c.set(GuestField.ENTRY_INSTR_LEN, c.eventLength);
       // A software interrupt or exception delivered again with its length completes its instruction.
-      if (((info >>> 8) & 7) >= EventType.SOFTWARE_INTERRUPT && c.x.length > 0) c.retire();
+      if (((info >>> 8) & 7) >= EventType.SOFTWARE_INTERRUPT && c.eventLength > 0) c.retire();
       st.reinjections++;
     }
   }

@@ -394,6 +394,16 @@ describe("interrupts into the guest", () => {
     expect(s.stats.reinjections).toBe(1);
   });
 
+  it("delivers again an INT n whose delivery an EPT violation interrupted, past its instruction, which retires", () => {
+    const { vm } = newVm();
+    const ram = new Uint8Array(16 * MiB);
+    ram.set([0xcd, 0x80], 0x1000); // int 0x80 (the VM page fault brings no instruction length)
+    const vectoring = injectionInfo(0x80, EventType.SOFTWARE_INTERRUPT);
+    const r = run(vm, vmFaultMessage(0x5000, Rights.W, 0x1000, { mask: maskFor(ExitReason.EPT_VIOLATION), fields: { ...FLAT, [F.IDT_VECTORING_INFO]: vectoring } }), { ram });
+    expect([r.reply.fields[F.ENTRY_INTR_INFO], r.reply.fields[F.ENTRY_INSTR_LEN], r.reply.fields[F.RETIRED]]).toEqual([vectoring, 2, 1]);
+    expect(r.reply.items).toHaveLength(1);
+  });
+
   it("reflects an exception the exception bitmap caught, with CR2 for a page fault", () => {
     const { vm } = newVm();
     const info = injectionInfo(14, EventType.HARDWARE_EXCEPTION, true);

@@ -223,6 +223,7 @@ export interface ExitResult {
 export function runExit(vm: Vm, x: Exit, now: number, fetched: readonly (readonly [number, Uint8Array])[] = []): ExitResult {
   if (now >= 0) vm.dev.advanceTo(now);
   const c = new ExitCtx(vm, x, now, fetched);
+  if (!c.vectoredInstruction()) return { outcome: Outcome.NEED, ctx: c };
   const handler = EXIT_HANDLERS[x.reason] ?? unhandled;
   let outcome = handler(c);
   if (outcome === Outcome.NEED) return { outcome, ctx: c };
