@@ -1,12 +1,13 @@
 // One definition of a retired instruction: a flat image retires the same instructions on the bare
 // PC and in a VM under L4 and the VMM, whether the CPU runs an instruction or the VMM emulates it
-// after its exit (I/O, string I/O chunk by chunk, CPUID, MSRs, control registers, HLT, MMIO), and
-// whatever faults the VMM injects. So the two machines end at the same instruction count with the
-// same guest registers: the built-in guests, and 200 seeded random images of real- and
-// protected-mode code (see `randomImage`; a failure names its seed, and RETIRED_SEED=n runs one).
+// after its exit (I/O, string I/O chunk by chunk, CPUID, MSRs, control registers, HLT, MMIO, task
+// switches), and whatever faults the VMM injects. So the two machines end at the same instruction
+// count with the same guest registers: the built-in guests, the conformance kernels, and 200
+// seeded random images of real- and protected-mode code (see `randomImage`; a failure names its
+// seed, and RETIRED_SEED=n runs one).
 //
-// The random images never look at the clock, so the stack with its kernel's and VMM's costs must
-// agree with the bare PC. The built-in guests run on timer interrupts, which come at the same
+// The conformance kernels and the random images never look at the clock, so the stack with its
+// kernel's and VMM's costs must agree with the bare PC. The built-in guests run on timer interrupts, which come at the same
 // instruction on both machines only when the stack's kernel and VMM take no guest time: they run
 // on the stack with costs off (StackConfig.chargeCosts).
 
@@ -272,6 +273,14 @@ describe("one definition of a retired instruction", () => {
     it(`the built-in ${name} guest ends at the same icount with the same registers bare and in a VM whose kernel and VMM take no time`, () => {
       const image = new Uint8Array(readFileSync(join(ROOT, "guests/builtin", `${name}.bin`)));
       const msg = differ(runBare(image, max), runStack(image, max, false));
+      expect(msg, msg).toBe("");
+    }, 120_000);
+  }
+
+  for (const name of ["exceptions", "privilege", "paging", "tasks", "x87", "v86"]) {
+    it(`the ${name} conformance kernel ends at the same icount with the same registers bare and in a VM`, () => {
+      const image = new Uint8Array(readFileSync(join(ROOT, "guests/conformance", `${name}.bin`)));
+      const msg = differ(runBare(image, 50_000_000), runStack(image, 50_000_000, true));
       expect(msg, msg).toBe("");
     }, 120_000);
   }
