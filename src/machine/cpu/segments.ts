@@ -92,10 +92,9 @@ export function v86Sensitive(cpu: Cpu): void {
 /**
  * The attributes of every segment register in virtual-8086 mode, CS included: present, DPL 3,
  * read/write data, accessed (SDM vol. 3, 20.1.1; the access rights VMX saves and requires for a
- * virtual-8086 guest, 26.3.1.2). A literal: this module is evaluated inside cpu.ts's import
- * cycle, before SegAttr exists at run time.
+ * virtual-8086 guest, 26.3.1.2).
  */
-const V86_ATTR = 0xf3;
+const V86_ATTR = SegAttr.P | (3 << SegAttr.DPL_SHIFT) | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED;
 
 /** Loads segment register `seg` the virtual-8086 way: base = selector * 16, limit 0xFFFF. */
 export function loadSegV86(cpu: Cpu, seg: number, sel: number): void {

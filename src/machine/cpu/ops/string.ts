@@ -37,8 +37,6 @@ import { checkIo } from "./system.js";
 import { vmxStringIo } from "../vmx.js";
 import { REP_CHUNK } from "../../../x86/rep.js";
 
-export { REP_CHUNK };
-
 /** Iterations this execution may run: one when a single step waits (TF, or the host's step). */
 function chunk(cpu: Cpu): number {
   if (cpu.dbgPending !== 0 && (cpu.dbgTrap & Dr6.BS) !== 0) return 1;
