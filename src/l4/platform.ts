@@ -75,6 +75,7 @@ export interface Platform {
    */
   runVcpu(vcpu: VcpuRun, untilNs: number): VcpuExit | null;
   guestRead(id: number, field: GuestField): number;
+  /** Writes a guest-state word; writing RETIRED counts that many guest instructions as retired. */
   guestWrite(id: number, field: GuestField, value: number): void;
   /** INVEPT for the EPT rooted at eptRoot, after the kernel removed or reduced entries. */
   invalidateEpt(eptRoot: number): void;

@@ -30,6 +30,13 @@ export interface StackConfig {
   boot: BootImage;
   console: (byte: number) => void;
   rtcEpochSeconds: number;
+  /**
+   * Whether the kernel's and the VMM's work costs guest time (src/l4/costs.ts), as it does by
+   * default. Without (false), time runs only with the guest's instructions and its idling, as on
+   * the bare PC: a guest then cannot tell the stack from the bare PC even by its clock, which is
+   * how a test compares the two instruction for instruction.
+   */
+  chargeCosts?: boolean;
 }
 
 export interface StackState {
@@ -65,7 +72,7 @@ export class Stack implements Machine {
     this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
     this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
-    this.platform = new PcPlatform(this.pc);
+    this.platform = new PcPlatform(this.pc, cfg.chargeCosts ?? true);
     this.kernel = new Kernel(this.platform, {
       programs: VMM_PROGRAMS,
       kernelMemory: KERNEL_MEMORY,
@@ -89,8 +96,8 @@ export class Stack implements Machine {
   run(opts: RunOptions): Stop {
     const host = this.platform.host;
     const timed = opts.untilNs !== undefined && opts.untilNs > -Infinity;
-    // A position with a time is reached by time (the guest's instructions follow from it, and an
-    // exiting instruction retires none); without one, by the instruction count.
+    // A position with a time is reached by time (the guest's instructions follow from it);
+    // without one, by the instruction count.
     host.insnLimit = timed ? Infinity : (opts.maxInsns ?? Infinity);
     host.stopped = null;
     host.onSlice = opts.onSlice;
@@ -110,9 +117,10 @@ export class Stack implements Machine {
     }
   }
 
-  /** How the guest ended, once the VMM says it did. */
+  /** How the guest ended, once the VMM says it did and has done what it had left to do (its last reply). */
   private guestStop(): Stop | null {
     const s = this.vmm();
+    if (s.outbox.length > 0) return null;
     switch (s.status) {
       case "starting":
       case "running":

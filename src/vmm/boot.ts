@@ -57,6 +57,7 @@ export function planGuest(boot: BootImage, ramSize: number): GuestStart | string
       [GuestField.GDTR_BASE, plan.gdtr.base], [GuestField.GDTR_LIMIT, plan.gdtr.limit],
       [GuestField.IDTR_BASE, plan.idtr.base], [GuestField.IDTR_LIMIT, plan.idtr.limit],
       [GuestField.DR7, 0x400],
+      [GuestField.DR6, 0xffff0ff0],
     ];
     const sg = plan.segments;
     const seg = (field: GuestField, s: BootSegment) => segment(f, field, s);
@@ -88,6 +89,7 @@ export function planGuest(boot: BootImage, ramSize: number): GuestStart | string
     [GuestField.GDTR_BASE, 0], [GuestField.GDTR_LIMIT, 0xffff],
     [GuestField.IDTR_BASE, 0], [GuestField.IDTR_LIMIT, 0xffff],
     [GuestField.DR7, 0x400],
+    [GuestField.DR6, 0xffff0ff0],
   ];
   const data = { selector: 0, base: 0, limit: 0xffff, accessRights: 0x93 };
   for (const s of [GuestField.DS_SEL, GuestField.ES_SEL, GuestField.FS_SEL, GuestField.GS_SEL, GuestField.SS_SEL]) segment(f, s, data);

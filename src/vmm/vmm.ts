@@ -69,7 +69,6 @@ import {
 import { Outcome, Vm } from "./context.js";
 import { CR0_OWNED, CR4_OWNED } from "./cr.js";
 import { VirtualDevices } from "./devices.js";
-import { wakeReply } from "./events.js";
 import { needsClock, runExit } from "./exits.js";
 import { IRQ_PROGRAM, VmmLabel, deadlineWords, irqImage } from "./irq.js";
 import { parseExit } from "./message.js";
@@ -103,9 +102,10 @@ export const VCPU_MASKS: VcpuConfig = {
     [ExitReason.VMCALL, BASE | Xfer.GPR_ACDB | Xfer.CS_SS],
     [ExitReason.CR_ACCESS, BASE | GPRS | Xfer.CR],
     [ExitReason.IO_INSTRUCTION, BASE | Xfer.GPR_ACDB | Xfer.GPR_BSD | DECODE],
-    [ExitReason.RDMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER],
-    [ExitReason.WRMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER],
+    [ExitReason.RDMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER | Xfer.CR],
+    [ExitReason.WRMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER | Xfer.CR],
     [ExitReason.EPT_VIOLATION, BASE | GPRS | DECODE],
+    [ExitReason.TASK_SWITCH, BASE | GPRS | Xfer.DS_ES | Xfer.FS_GS | Xfer.CS_SS | Xfer.TR | Xfer.LDTR | Xfer.GDTR | Xfer.CR | Xfer.DR],
   ],
 };
 
@@ -142,7 +142,6 @@ export function vmmState(cfg: VmmConfig): VmmState {
     initial: [],
     vcpuBook: {
       mode: "starting",
-      parkedEip: 0,
       cr0Shadow: 0,
       cr4Shadow: 0,
       cr0Mask: CR0_OWNED,
@@ -372,18 +371,19 @@ function syncDeadline(vm: Vm): void {
   push(s, { kind: "send", call: send(s.irq, ZERO), mr: [msgTag(VmmLabel.DEADLINE, 2, 0), ...deadlineWords(d)] });
 }
 
-/** After a timer or input event: wake a parked VCPU, or recall a running one, if an interrupt is due. */
+/**
+ * After a timer or input event, if an interrupt is due: resume a parked VCPU and recall it (its
+ * RECALL exit's reply injects, waking the guest from HLT), or recall a running one.
+ */
 function wake(vm: Vm): void {
   const s = vm.s;
   const b = s.vcpuBook;
+  if (!vm.dev.hasInterrupt()) return;
   if (b.mode === "parked") {
-    const r = wakeReply(vm);
-    if (!r) return;
-    const mr = new Uint32Array(64);
-    const n = r.encode(mr, null);
-    push(s, { kind: "reply", call: reply(s.vcpu), mr: Array.from(mr.subarray(0, n)) });
-    b.mode = "running";
-  } else if (b.mode === "running" && vm.dev.hasInterrupt()) {
+    push(s, { kind: "wake", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.SET_HALT | ExregCtrl.RECALL } });
+    s.stats.wakes++;
+    b.mode = "recalled";
+  } else if (b.mode === "running") {
     push(s, { kind: "recall", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.RECALL } });
     b.mode = "recalled";
   }
@@ -416,7 +416,10 @@ function vcpuMessage(vm: Vm): Syscall | null {
     push(s, { kind: "write", call: { op: "write", addr: s.ramWindow + gpa, data: bytes } });
   }
   syncDeadline(vm);
-  if (outcome === Outcome.REPLY) {
+  // A parked VCPU gets its reply (its HLT retired, the guest in the HLT state) but is halted
+  // first, so that it stays out of the guest until wake() resumes it.
+  if (outcome === Outcome.PARK) push(s, { kind: "park", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.SET_HALT | ExregCtrl.HALT } });
+  if (outcome === Outcome.REPLY || outcome === Outcome.PARK) {
     const mr = new Uint32Array(64);
     const n = ctx.reply.encode(mr, x);
     push(s, { kind: "reply", call: reply(s.vcpu), mr: Array.from(mr.subarray(0, n)) });

@@ -16,6 +16,8 @@ export interface ScriptedExit {
 
 export interface FakeVcpu {
   fields: number[];
+  /** Guest instructions the VCPU's handler retired (GuestField.RETIRED writes). */
+  retired: number;
   script: ScriptedExit[];
   /** Each entry into the guest (how often depends on how the host cut its runs). */
   runs: { eptRoot: number; from: number }[];
@@ -79,7 +81,7 @@ export class FakePlatform implements Platform {
   }
 
   vcpu(id: number): FakeVcpu {
-    return (this.s.vcpus[id] ??= { fields: new Array(GuestField.COUNT).fill(0), script: [], runs: [] });
+    return (this.s.vcpus[id] ??= { fields: new Array(GuestField.COUNT).fill(0), retired: 0, script: [], runs: [] });
   }
 
   private fire(): void {
@@ -202,11 +204,12 @@ export class FakePlatform implements Platform {
   }
 
   guestRead(id: number, field: GuestField): number {
-    return this.vcpu(id).fields[field];
+    return field === GuestField.RETIRED ? 0 : this.vcpu(id).fields[field];
   }
 
   guestWrite(id: number, field: GuestField, value: number): void {
-    this.vcpu(id).fields[field] = value >>> 0;
+    if (field === GuestField.RETIRED) this.vcpu(id).retired += value >>> 0;
+    else this.vcpu(id).fields[field] = value >>> 0;
   }
 
   invalidateEpt(): void {
