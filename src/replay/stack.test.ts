@@ -50,7 +50,7 @@ describe("the full stack", () => {
     // Every exit is at least a message to the VMM and its reply.
     expect(sum.ipcs).toBeGreaterThan(sum.totalExits);
     expect(sum.contextSwitches).toBeGreaterThan(sum.totalExits);
-    expect(sum.vmm.injections).toEqual([{ vector: 0x20, count: 22 }]);
+    expect(sum.vmm.injections).toEqual([{ vector: 0x20, count: 18 }]);
     expect(sum.instructions).toBe(s.pc.cpu.icount);
   });
 
