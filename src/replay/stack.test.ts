@@ -187,6 +187,17 @@ describe("the full stack", () => {
     expect(vm.cycles / vm.polls).toBeLessThan(300);
   });
 
+  it("passes the io_delay port 0x80 through to the guest: its first write exits, the rest reach the PC's POST port", () => {
+    const out: number[] = [];
+    const s = stack(nasm("mov cx, 100\ndelay: mov al, cl\nout 0x80, al\nloop delay\nin al, 0x80\nmov dx, 0x3f8\nout dx, al\ncli\nhlt", 16, 0x7c00), out);
+    expect(s.run({})).toBe(Stop.HALT);
+    expect(s.vmm().stats.io[0x80]).toEqual([0, 1]);
+    expect(s.vmm().passed).toEqual([0x80]);
+    // The last write (CX = 1) is in the physical POST latch, and the guest's IN reads it back.
+    expect(s.pc.post.save().last).toBe(1);
+    expect(out).toEqual([1]);
+  });
+
   it("reports an idle guest when only input could wake it", () => {
     // Interrupts on, no timer programmed, asleep in HLT: the VMM parks the VCPU and has no
     // deadline, so every thread waits and the kernel says so.

@@ -61,6 +61,7 @@ import { processorControls, planGuest } from "./boot.js";
 import {
   COM1,
   DEFAULT_MAP_LOG2,
+  DEFAULT_PASS_THROUGH,
   DEFAULT_PRIORITIES,
   DEFAULT_RAM_WINDOW,
   DEFAULT_TSC_HZ,
@@ -139,6 +140,9 @@ export function vmmState(cfg: VmmConfig): VmmState {
     setup: [],
     setupAt: -1,
     consoleGranted: false,
+    passThrough: [...(cfg.passThrough ?? DEFAULT_PASS_THROUGH)],
+    passable: [],
+    passed: [],
     initial: [],
     vcpuBook: {
       mode: "starting",
@@ -252,6 +256,16 @@ function buildSetup(s: VmmState, kip: KernelInfo): string | null {
       what: `the console's ports 0x${s.console.port.toString(16)}-0x${(s.console.port + 7).toString(16)} from sigma0`,
     });
   }
+  for (const port of s.passThrough) {
+    steps.push({
+      call: call(s.sigma0),
+      mr: [msgTag(Label.SIGMA0, 2, 0), ioFpage(port, 0, Rights.RWX), 0],
+      acceptor: acceptor(COMPLETE_FPAGE),
+      check: "port",
+      port,
+      what: `port 0x${port.toString(16)} from sigma0, for the guest`,
+    });
+  }
   for (const w of g.writes) {
     for (let off = 0; off < w.bytes.length; off += LOAD_CHUNK) {
       const data = w.bytes.subarray(off, Math.min(w.bytes.length, off + LOAD_CHUNK));
@@ -281,6 +295,7 @@ function setupPassed(st: SetupStep, u: Utcb, r: SyscallResult): boolean {
       return true;
     case "sigma0":
     case "console":
+    case "port":
       return r.op === "ipc" && !ipcFailed(r.tag) && tagT(r.tag) >= 2 && u.mr[2 + tagU(r.tag)] !== 0;
     default:
       switch (r.op) {
@@ -304,14 +319,16 @@ function setupStep(s: VmmState, u: Utcb, r: SyscallResult): Syscall {
   } else {
     const st = s.setup[s.setupAt];
     if (!setupPassed(st, u, r)) {
+      // A port not granted for the guest stays emulated: its accesses exit as any other's.
       if (st.check === "console") s.consoleGranted = false;
-      else {
+      else if (st.check !== "port") {
         const e = u.errorCode;
         const code = r.op === "ipc" ? "IPC failed" : (L4_ERRORS[e] ?? `error ${e}`);
         const privilege = e === L4Error.NO_PRIVILEGE || (r.op === "schedule" && e === L4Error.INVALID_PARAM);
         return fail(s, `setup failed: ${st.what} (${code})${privilege ? ": the VMM needs a privileged space (run it as the root task)" : ""}`);
       }
     } else if (st.check === "console") s.consoleGranted = true;
+    else if (st.check === "port") s.passable.push(st.port!);
     s.setupAt++;
   }
   while (s.setupAt < s.setup.length) {
