@@ -25,6 +25,7 @@ import {
   ExitReason,
   L4Error,
   Label,
+  MR_COUNT,
   NEVER,
   NIL_THREAD,
   Rights,
@@ -73,7 +74,7 @@ import { VirtualDevices } from "./devices.js";
 import { wakeReply } from "./events.js";
 import { needsClock, runExit } from "./exits.js";
 import { IRQ_PROGRAM, VmmLabel, deadlineWords, irqImage } from "./irq.js";
-import { parseExit } from "./message.js";
+import { mrWords, parseExit, type Exit, type Reply } from "./message.js";
 import { newStats, type OutItem, type SetupStep, type VmmState } from "./state.js";
 
 const MiB = 1 << 20;
@@ -362,6 +363,15 @@ function push(s: VmmState, item: OutItem): void {
   s.outbox.push(item);
 }
 
+/** Where a reply is encoded on its way into the outbox: overwritten by every use, never kept. */
+const REPLY_MRS = new Uint32Array(MR_COUNT);
+
+/** The VCPU's reply (`x`: the exit it answers, which supplies the words the handler left). */
+function pushReply(s: VmmState, r: Reply, x: Exit | null): void {
+  const n = r.encode(REPLY_MRS, x);
+  push(s, { kind: "reply", call: reply(s.vcpu), mr: mrWords(REPLY_MRS, 0, n) });
+}
+
 /** Console bytes the chips produced go to the physical UART (or are counted as dropped). */
 function queueConsole(vm: Vm): void {
   const s = vm.s;
@@ -396,9 +406,7 @@ function wake(vm: Vm): void {
   if (b.mode === "parked") {
     const r = wakeReply(vm);
     if (!r) return;
-    const mr = new Uint32Array(64);
-    const n = r.encode(mr, null);
-    push(s, { kind: "reply", call: reply(s.vcpu), mr: Array.from(mr.subarray(0, n)) });
+    pushReply(s, r, null);
     b.mode = "running";
   } else if (b.mode === "running" && vm.dev.hasInterrupt()) {
     push(s, { kind: "recall", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.RECALL } });
@@ -434,9 +442,7 @@ function vcpuMessage(vm: Vm): Syscall | null {
   }
   syncDeadline(vm);
   if (outcome === Outcome.REPLY) {
-    const mr = new Uint32Array(64);
-    const n = ctx.reply.encode(mr, x);
-    push(s, { kind: "reply", call: reply(s.vcpu), mr: Array.from(mr.subarray(0, n)) });
+    pushReply(s, ctx.reply, x);
   }
   return null;
 }
@@ -498,7 +504,7 @@ function takeResult(s: VmmState, u: Utcb, r: SyscallResult): void {
         return;
       }
       const n = 1 + tagU(r.tag) + tagT(r.tag);
-      s.job = { msg: Array.from(u.mr.subarray(0, n)), from: r.from, clock: -1, fetched: [], reads: [], reading: null };
+      s.job = { msg: mrWords(u.mr, 0, n), from: r.from, clock: -1, fetched: [], reads: [], reading: null };
       return;
     }
     case "clock":
