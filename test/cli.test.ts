@@ -99,7 +99,8 @@ describe("the afterglow command", () => {
     expect(posts(bare.stderr)).toEqual(["POST 0x1a at icount 1", "POST 0x2b at icount 3", "POST 0x3c at icount 6"]);
     expect(bare.stderr).toContain(last);
     expect(bare.status).toBe(0);
-    // The stack: the VMM's virtual port, each write seen at its VM exit (icounts of the whole PC).
+    // The stack: the first write exits and the VMM passes the port through; the guest runs the OUT
+    // again, and it and the rest reach the PC's port itself.
     const stack = afterglow("run", "--image", image, "--post");
     const lines = posts(stack.stderr);
     expect(lines.map((l) => l.replace(/ at icount \d+$/, ""))).toEqual(["POST 0x1a", "POST 0x2b", "POST 0x3c"]);
