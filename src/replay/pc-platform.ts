@@ -402,6 +402,12 @@ export class PcPlatform implements Platform {
       const slot = this.slot(run.id);
       x.vmcs.write(Field.EPT_POINTER, makeEptp(run.eptRoot));
       x.vmcs.write(Field.EPT_POINTER | 1, 0);
+      if (run.ioBitmaps.length === 2) {
+        x.vmcs.write(Field.IO_BITMAP_A, run.ioBitmaps[0]);
+        x.vmcs.write(Field.IO_BITMAP_A | 1, 0);
+        x.vmcs.write(Field.IO_BITMAP_B, run.ioBitmaps[1]);
+        x.vmcs.write(Field.IO_BITMAP_B | 1, 0);
+      }
       for (const r of GPRS) cpu.r32[r] = slot.gprs[r];
       cpu.cr2 = slot.cr2;
       cpu.dr[6] = slot.dr6 | 0;

@@ -178,19 +178,32 @@ export class Stack implements Machine {
     return t ? this.platform.peek(t.no, GuestField.EIP) : 0;
   }
 
-  /** The VMM's virtual POST port latch: the last code the guest wrote to port 0x80, 0 after power-on. */
+  /**
+   * The guest's POST port latch: the last code it wrote to port 0x80, 0 after power-on. The VMM
+   * passes the port through at the guest's first access (then the PC's own port holds the codes);
+   * if sigma0 did not grant it, the VMM's virtual port does.
+   */
   postCode(): number {
-    return this.vmm().devices.post.last;
+    const vmm = this.vmm();
+    return vmm.passed.includes(POST_PORT) ? this.pc.post.latched() : vmm.devices.post.last;
+  }
+
+  /** Calls `fn` with each code the guest writes to the PC's port 0x80 itself (passed through). */
+  onPost(fn: (code: number, icount: number) => void): void {
+    const cpu = this.pc.cpu;
+    this.pc.post.sink = (code) => fn(code, cpu.icount);
   }
 
   /**
-   * The code an exit writes to the POST port: AL at an OUT to port 0x80 (which the VMM emulates
-   * after the exit), else -1. A string OUTS there is not seen.
+   * The code an exit writes to the VMM's virtual POST port: AL at an OUT to port 0x80 that the
+   * VMM emulates after the exit, else -1. Not the exit that passes the port through (the guest
+   * runs the OUT again, on the PC's port: onPost sees it). A string OUTS there is not seen.
    */
   postWrite(vcpu: number, reason: number, qualification: number): number {
     if (reason !== ExitReason.IO_INSTRUCTION) return -1;
     const q = decodeIoQualification(qualification);
     if (q.port !== POST_PORT || q.input || q.string) return -1;
+    if (q.size === 1 && this.vmm().passable.includes(POST_PORT)) return -1;
     const t = this.kernel.thread(vcpu);
     return t ? this.platform.peek(t.no, GuestField.EAX) & 0xff : -1;
   }

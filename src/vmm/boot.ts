@@ -100,13 +100,14 @@ export function planGuest(boot: BootImage, ramSize: number): GuestStart | string
 }
 
 /**
- * The exits the VMM wants (VMX processor-based controls): HLT, every I/O instruction, and the
- * optional RDTSC, INVLPG and CR3 exits; EPT and unrestricted guest. MSR accesses exit without
- * MSR bitmaps; CPUID, VMCALL and triple faults always exit. Reserved bits that must be 1 are the
- * platform's business.
+ * The exits the VMM wants (VMX processor-based controls): HLT, every I/O instruction but those to
+ * the ports it mapped into the VM (I/O bitmaps, which the kernel keeps), and the optional RDTSC,
+ * INVLPG and CR3 exits; EPT and unrestricted guest. MSR accesses exit without MSR bitmaps;
+ * CPUID, VMCALL and triple faults always exit. Reserved bits that must be 1 are the platform's
+ * business.
  */
 export function processorControls(exits: { rdtsc: boolean; invlpg: boolean; cr3: boolean }): [number, number] {
-  let p = Proc.HLT_EXITING | Proc.UNCOND_IO_EXITING | Proc.ACTIVATE_SECONDARY;
+  let p = Proc.HLT_EXITING | Proc.USE_IO_BITMAPS | Proc.ACTIVATE_SECONDARY;
   if (exits.rdtsc) p |= Proc.RDTSC_EXITING;
   if (exits.invlpg) p |= Proc.INVLPG_EXITING;
   if (exits.cr3) p |= Proc.CR3_LOAD_EXITING | Proc.CR3_STORE_EXITING;

@@ -12,6 +12,7 @@ import {
   Rights,
   Xfer,
   fpage,
+  ioFpage,
   injectionInfo,
   type GuestField,
 } from "../l4/api.js";
@@ -129,6 +130,19 @@ describe("I/O exits", () => {
     expect(d.reply.fields[F.EAX]).toBe(0xffffffff);
     out(vm, 0x2f8, 1);
     expect([s.stats.unknownPortReads, s.stats.unknownPortWrites]).toEqual([3, 1]);
+  });
+
+  it("maps a passed-through port into the VM at its first access and lets the guest run the instruction again", () => {
+    const { s, vm } = newVm();
+    s.passable = [0x80]; // sigma0 granted it
+    const first = out(vm, 0x80, 0x42, { [F.EIP]: 0x1234 });
+    expect(first.outcome).toBe(Outcome.REPLY);
+    expect(first.reply.items).toEqual([{ fpage: ioFpage(0x80, 0, Rights.RWX), sndBase: 0 }]);
+    expect(first.reply.fields[F.EIP]).toBeUndefined();
+    expect([s.passable, s.passed, s.stats.postCode]).toEqual([[], [0x80], -1]);
+    // Should the port exit again (say the guest widened its access), the virtual POST port answers it.
+    expect(out(vm, 0x80, 0x43).reply.items).toEqual([]);
+    expect(s.stats.postCode).toBe(0x43);
   });
 
   it("routes the debug console port 0xe9 to the console and answers 0xe9 to a probe", () => {
@@ -730,7 +744,7 @@ describe("the rest of the table", () => {
     const f = r.reply.fields;
     expect([f[F.EIP], f[F.CS_SEL], f[F.CS_LIMIT], f[F.CS_ATTR], f[F.EDX], f[F.EFLAGS]]).toEqual([0x7c00, 0, 0xffff, 0x9b, 0x652, 2]);
     expect([f[F.CR0], f[F.CR0_SHADOW], f[F.CR0_MASK], f[F.CR4], f[F.CR4_SHADOW]]).toEqual([0x60000030, 0x60000010, Cr0.NE, Cr4.VMXE, 0]);
-    expect(f[F.PROC_CTLS]! & ((1 << 7) | (1 << 24))).toBe((1 << 7) | (1 << 24)); // HLT and I/O exits
+    expect(f[F.PROC_CTLS]! & ((1 << 7) | (1 << 24) | (1 << 25))).toBe((1 << 7) | (1 << 25)); // HLT exits, I/O bitmaps
     expect(f[F.PROC_CTLS2]).toBe(0x82); // EPT, unrestricted guest
     expect(f[F.LDTR_ATTR]! & 0x10000).toBe(0x10000);
     expect(r.reply.mask & Xfer.INJ).toBe(0);

@@ -2,7 +2,7 @@
 // virtual chips (devices.ts). A port no chip claims reads as all ones and ignores writes, like an
 // empty ISA bus; both are counted.
 
-import { GuestField, decodeIoQualification, type IoQual } from "../l4/api.js";
+import { GuestField, Rights, decodeIoQualification, ioFpage, type IoQual } from "../l4/api.js";
 import type { AccessSize } from "../devices/port.js";
 import { Flag } from "../x86/eflags.js";
 import { Reg } from "../x86/insn.js";
@@ -51,6 +51,7 @@ export function ioExit(c: ExitCtx): Outcome {
   const q = decodeIoQualification(c.x.qualification);
   if (q.string) return stringIo(c, q);
   count(c, q.port, q.input);
+  if (q.size === 1 && passThrough(c, q.port)) return Outcome.REPLY;
   const m = SIZE_MASK[q.size];
   if (q.input) {
     const v = portIn(c, q.port, q.size);
@@ -59,6 +60,21 @@ export function ioExit(c: ExitCtx): Outcome {
     portOut(c, q.port, q.size, c.gpr(Reg.EAX) & m);
   }
   return c.advance();
+}
+
+/**
+ * The first access to a port the VMM passes through: the reply maps it into the VM (the kernel
+ * clears it in the VM's I/O bitmaps) and the guest runs the instruction again, now on the port
+ * itself, as it retries an access to RAM after an EPT violation. False for any other port.
+ */
+function passThrough(c: ExitCtx, port: number): boolean {
+  const s = c.s;
+  const i = s.passable.indexOf(port);
+  if (i < 0) return false;
+  s.passable.splice(i, 1);
+  s.passed.push(port);
+  c.reply.map(ioFpage(port, 0, Rights.RWX), 0);
+  return true;
 }
 
 /**

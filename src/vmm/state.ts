@@ -148,6 +148,12 @@ export interface VmmState {
   setupAt: number;
   /** Whether the physical console's ports were granted. */
   consoleGranted: boolean;
+  /** Ports to pass through to the guest (the configuration's). */
+  passThrough: number[];
+  /** Those sigma0 granted, until the guest's first access maps them into the VM. */
+  passable: number[];
+  /** Those mapped into the VM: the guest reaches them without exits. */
+  passed: number[];
   /** The initial guest state the STARTUP reply loads: [GuestField, value]. */
   initial: [number, number][];
 
@@ -177,7 +183,9 @@ export interface SetupStep {
   mr?: number[];
   acceptor?: number;
   /** "sigma0": the reply must carry a map item; "ok": the result must report success. */
-  check: "sigma0" | "ok" | "none" | "console";
+  check: "sigma0" | "ok" | "none" | "console" | "port";
+  /** The port a "port" step asks for. */
+  port?: number;
   /** Skipped when the console's ports were not granted. */
   onlyIfConsole?: boolean;
   what: string;

@@ -25,6 +25,7 @@ import {
   ExitReason,
   L4Error,
   Label,
+  MR_COUNT,
   NEVER,
   NIL_THREAD,
   Rights,
@@ -61,6 +62,7 @@ import { processorControls, planGuest } from "./boot.js";
 import {
   COM1,
   DEFAULT_MAP_LOG2,
+  DEFAULT_PASS_THROUGH,
   DEFAULT_PRIORITIES,
   DEFAULT_RAM_WINDOW,
   DEFAULT_TSC_HZ,
@@ -71,7 +73,7 @@ import { CR0_OWNED, CR4_OWNED } from "./cr.js";
 import { VirtualDevices } from "./devices.js";
 import { needsClock, runExit } from "./exits.js";
 import { IRQ_PROGRAM, VmmLabel, deadlineWords, irqImage } from "./irq.js";
-import { parseExit } from "./message.js";
+import { mrWords, parseExit, type Exit, type Reply } from "./message.js";
 import { newStats, type OutItem, type SetupStep, type VmmState } from "./state.js";
 
 const MiB = 1 << 20;
@@ -139,6 +141,9 @@ export function vmmState(cfg: VmmConfig): VmmState {
     setup: [],
     setupAt: -1,
     consoleGranted: false,
+    passThrough: [...(cfg.passThrough ?? DEFAULT_PASS_THROUGH)],
+    passable: [],
+    passed: [],
     initial: [],
     vcpuBook: {
       mode: "starting",
@@ -251,6 +256,16 @@ function buildSetup(s: VmmState, kip: KernelInfo): string | null {
       what: `the console's ports 0x${s.console.port.toString(16)}-0x${(s.console.port + 7).toString(16)} from sigma0`,
     });
   }
+  for (const port of s.passThrough) {
+    steps.push({
+      call: call(s.sigma0),
+      mr: [msgTag(Label.SIGMA0, 2, 0), ioFpage(port, 0, Rights.RWX), 0],
+      acceptor: acceptor(COMPLETE_FPAGE),
+      check: "port",
+      port,
+      what: `port 0x${port.toString(16)} from sigma0, for the guest`,
+    });
+  }
   for (const w of g.writes) {
     for (let off = 0; off < w.bytes.length; off += LOAD_CHUNK) {
       const data = w.bytes.subarray(off, Math.min(w.bytes.length, off + LOAD_CHUNK));
@@ -280,6 +295,7 @@ function setupPassed(st: SetupStep, u: Utcb, r: SyscallResult): boolean {
       return true;
     case "sigma0":
     case "console":
+    case "port":
       return r.op === "ipc" && !ipcFailed(r.tag) && tagT(r.tag) >= 2 && u.mr[2 + tagU(r.tag)] !== 0;
     default:
       switch (r.op) {
@@ -303,14 +319,16 @@ function setupStep(s: VmmState, u: Utcb, r: SyscallResult): Syscall {
   } else {
     const st = s.setup[s.setupAt];
     if (!setupPassed(st, u, r)) {
+      // A port not granted for the guest stays emulated: its accesses exit as any other's.
       if (st.check === "console") s.consoleGranted = false;
-      else {
+      else if (st.check !== "port") {
         const e = u.errorCode;
         const code = r.op === "ipc" ? "IPC failed" : (L4_ERRORS[e] ?? `error ${e}`);
         const privilege = e === L4Error.NO_PRIVILEGE || (r.op === "schedule" && e === L4Error.INVALID_PARAM);
         return fail(s, `setup failed: ${st.what} (${code})${privilege ? ": the VMM needs a privileged space (run it as the root task)" : ""}`);
       }
     } else if (st.check === "console") s.consoleGranted = true;
+    else if (st.check === "port") s.passable.push(st.port!);
     s.setupAt++;
   }
   while (s.setupAt < s.setup.length) {
@@ -342,6 +360,15 @@ function setupStep(s: VmmState, u: Utcb, r: SyscallResult): Syscall {
 
 function push(s: VmmState, item: OutItem): void {
   s.outbox.push(item);
+}
+
+/** Where a reply is encoded on its way into the outbox: overwritten by every use, never kept. */
+const REPLY_MRS = new Uint32Array(MR_COUNT);
+
+/** The VCPU's reply (`x`: the exit it answers, which supplies the words the handler left). */
+function pushReply(s: VmmState, r: Reply, x: Exit | null): void {
+  const n = r.encode(REPLY_MRS, x);
+  push(s, { kind: "reply", call: reply(s.vcpu), mr: mrWords(REPLY_MRS, 0, n) });
 }
 
 /** Console bytes the chips produced go to the physical UART (or are counted as dropped). */
@@ -420,9 +447,7 @@ function vcpuMessage(vm: Vm): Syscall | null {
   // first, so that it stays out of the guest until wake() resumes it.
   if (outcome === Outcome.PARK) push(s, { kind: "park", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.SET_HALT | ExregCtrl.HALT } });
   if (outcome === Outcome.REPLY || outcome === Outcome.PARK) {
-    const mr = new Uint32Array(64);
-    const n = ctx.reply.encode(mr, x);
-    push(s, { kind: "reply", call: reply(s.vcpu), mr: Array.from(mr.subarray(0, n)) });
+    pushReply(s, ctx.reply, x);
   }
   return null;
 }
@@ -484,7 +509,7 @@ function takeResult(s: VmmState, u: Utcb, r: SyscallResult): void {
         return;
       }
       const n = 1 + tagU(r.tag) + tagT(r.tag);
-      s.job = { msg: Array.from(u.mr.subarray(0, n)), from: r.from, clock: -1, fetched: [], reads: [], reading: null };
+      s.job = { msg: mrWords(u.mr, 0, n), from: r.from, clock: -1, fetched: [], reads: [], reading: null };
       return;
     }
     case "clock":

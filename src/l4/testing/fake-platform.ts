@@ -20,7 +20,7 @@ export interface FakeVcpu {
   retired: number;
   script: ScriptedExit[];
   /** Each entry into the guest (how often depends on how the host cut its runs). */
-  runs: { eptRoot: number; from: number }[];
+  runs: { eptRoot: number; ioBitmaps: readonly number[]; from: number }[];
 }
 
 export interface FakePlatformState {
@@ -177,7 +177,7 @@ export class FakePlatform implements Platform {
 
   runVcpu(v: VcpuRun, untilNs: number): VcpuExit | null {
     const vc = this.vcpu(v.id);
-    vc.runs.push({ eptRoot: v.eptRoot, from: this.s.time });
+    vc.runs.push({ eptRoot: v.eptRoot, ioBitmaps: v.ioBitmaps, from: this.s.time });
     const ev = this.s.irqEvents;
     const irqAt = ev.length > 0 ? ev[0].at : Infinity;
     const next = vc.script[0];
