@@ -1,0 +1,128 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { PageFlag } from "../machine/memory.js";
+import { ROOT } from "../../test/layers.js";
+import { readRecording } from "./recording.js";
+import { Session } from "./session.js";
+import { comparePositions, targetOf, Timeline, type Position } from "./timeline.js";
+
+function replay(file: string): { session: Session; out: number[] } {
+  const rec = readRecording(new Uint8Array(readFileSync(join(ROOT, "recordings", file))), file);
+  const out: number[] = [];
+  return { session: Session.replay(rec, (b) => out.push(b)), out };
+}
+
+/** A seeded generator (mulberry32), so a failing order can be replayed. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs the whole replay forward once, noting the full state hash at every `every` instructions and at every VM exit. */
+function referenceRun(file: string, every: number, interval: number): { session: Session; timeline: Timeline; marks: { pos: Position; hash: string }[]; out: number[] } {
+  const { session, out } = replay(file);
+  const timeline = new Timeline(session, "step", { interval });
+  const marks: { pos: Position; hash: string }[] = [];
+  // Positions at exits: pause at each one the recording has (two exits at one icount included).
+  const exits = session.recordedExits();
+  let nextExit = 0;
+  for (let icount = every; !session.replayDone(); ) {
+    const exitAt = nextExit < exits.length ? exits[nextExit].icount : Infinity;
+    if (exitAt < icount) {
+      session.pauseAtExit(nextExit + 1);
+      session.run({ maxInsns: exitAt + 1 });
+      session.pauseAtExit(-1);
+      nextExit++;
+      // Every eighth exit, and each that shares its icount with the one before.
+      const noted = nextExit % 8 === 0 || (nextExit > 1 && exits[nextExit - 2].icount === exitAt);
+      if (session.exitCount() === nextExit && noted) {
+        marks.push({ pos: timeline.here("exit"), hash: session.stateHash() });
+        timeline.maybeCheckpoint(timeline.here("exit"));
+      }
+      continue;
+    }
+    session.run({ maxInsns: icount });
+    const pos = timeline.here("step");
+    marks.push({ pos, hash: session.stateHash() });
+    timeline.maybeCheckpoint(pos);
+    icount += every;
+  }
+  return { session, timeline, marks, out };
+}
+
+describe("the Timeline", () => {
+  for (const file of ["hello-vm.rec", "echo-vm.rec", "hello.rec", "echo.rec"]) {
+    it(`moves ${file} to seeded random positions with the full state hash a forward run had there, and still replays to the end`, () => {
+      const every = file.startsWith("echo") ? 37 : 7919;
+      const { session, timeline, marks, out } = referenceRun(file, every, every * 5);
+      const end = session.stateHash();
+      const output = Buffer.from(out).toString("latin1");
+      expect(timeline.checkpoints().length).toBeGreaterThan(3);
+      expect(marks.some((m) => m.pos.at === "exit") || !file.includes("vm")).toBe(true);
+      const rnd = seeded(12);
+      let current: Position = timeline.here("step");
+      for (let k = 0; k < 60; k++) {
+        const m = marks[Math.floor(rnd() * marks.length)];
+        current = timeline.seek(targetOf(m.pos), rnd() < 0.5 ? current : undefined);
+        expect(comparePositions(current, m.pos)).toBe(0);
+        expect(session.stateHash(), `at ${JSON.stringify(m.pos)}`).toBe(m.hash);
+      }
+      // Forward from there, every record and exit is checked again; the host console saw each byte once.
+      session.run();
+      expect(session.replayDone()).toBe(true);
+      expect(session.stateHash()).toBe(end);
+      expect(Buffer.from(out).toString("latin1")).toBe(output);
+    });
+  }
+
+  it("lands on the moment before the next instruction after the exits at the same icount", () => {
+    const { session, timeline, marks } = referenceRun("hello-vm.rec", 7919, 40_000);
+    const exits = session.recordedExits();
+    // Two exits at one icount: an exit retires no guest instruction.
+    const k = exits.findIndex((e, i) => i > 0 && e.icount === exits[i - 1].icount);
+    expect(k).toBeGreaterThan(0);
+    const first = marks.find((m) => m.pos.at === "exit" && m.pos.exits === k)!;
+    const second = marks.find((m) => m.pos.at === "exit" && m.pos.exits === k + 1)!;
+    expect(first.pos.icount).toBe(second.pos.icount);
+    expect(first.hash).not.toBe(second.hash);
+    timeline.seek(targetOf(second.pos));
+    expect(session.stateHash()).toBe(second.hash);
+    timeline.seek(targetOf(first.pos));
+    expect(session.stateHash()).toBe(first.hash);
+    const insn = timeline.seek({ at: "insn", icount: second.pos.icount, exits: second.pos.exits });
+    expect(insn.exits).toBe(second.pos.exits);
+    expect(comparePositions(insn, second.pos)).toBeGreaterThan(0);
+  });
+
+  it("restores only the pages that differ, and keeps the decoded code of the others", () => {
+    const { session, timeline } = referenceRun("hello-vm.rec", 7919, 40_000);
+    const mem = session.machine.pc.mem;
+    const cps = timeline.checkpoints();
+    timeline.restore(cps.length - 2);
+    const code = [...mem.pageFlags.keys()].filter((p) => (mem.pageFlags[p] & PageFlag.CODE) !== 0);
+    expect(code.length).toBeGreaterThan(0);
+    timeline.restore(cps.length - 1);
+    timeline.restore(cps.length - 2);
+    // The guest's code pages were not written between the two: their decoded instructions stay.
+    const still = code.filter((p) => (mem.pageFlags[p] & PageFlag.CODE) !== 0);
+    expect(still.length).toBeGreaterThan(0);
+  });
+
+  it("thins checkpoints to stay within its memory budget instead of failing", () => {
+    const { session } = replay("hello-vm.rec");
+    const timeline = new Timeline(session, "step", { interval: 10_000, budgetBytes: 64 * 4096 });
+    for (let i = 10_000; !session.replayDone(); i += 10_000) {
+      session.run({ maxInsns: i });
+      timeline.maybeCheckpoint(timeline.here("step"));
+    }
+    expect(timeline.memoryBytes).toBeLessThanOrEqual(64 * 4096 + 8 * 1024 * 1024);
+    expect(timeline.checkpoints().length).toBeGreaterThan(2);
+  });
+});
