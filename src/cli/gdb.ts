@@ -42,6 +42,8 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   dbg.onIdle = opts.onIdle;
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
+  // A replay can go back in time: its history starts here.
+  if (session.mode === "replay") dbg.startTimeTravel();
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n") });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));

@@ -6,7 +6,8 @@
 
 import { parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
-import { monitorDispatcher, parseNumberArg } from "./monitor.js";
+import { formatPosition } from "../replay/timeline.js";
+import { monitorDispatcher, parseNumberArg, type MonitorCommand } from "./monitor.js";
 import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
 import type {
   Breakpoint, DebugTarget, ResumeRequest, ResumeResult, StopReason, TargetCapabilities, TargetError, TargetResult,
@@ -20,21 +21,19 @@ export interface SessionTargetOptions {
 }
 
 export class SessionTarget implements DebugTarget {
-  readonly capabilities: TargetCapabilities = { reverse: false };
+  readonly capabilities: TargetCapabilities;
   private last: StopReason = { kind: "signal", signal: 5 };
   /** The session is over (a replay that diverged): there is nothing left to debug. */
   ended = false;
   readonly monitor: (command: string) => string | TargetError;
 
   constructor(private readonly dbg: Debugger, private readonly options: SessionTargetOptions = {}) {
+    this.capabilities = { reverse: dbg.reverse !== null };
     this.monitor = monitorDispatcher([
       {
         name: "when",
         help: "where the machine is: icount, VM exit number, guest time, EIP",
-        run: () => {
-          const p = dbg.position();
-          return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}\n`;
-        },
+        run: () => `${formatWhen(dbg)}\n`,
       },
       {
         name: "exits",
@@ -72,6 +71,7 @@ export class SessionTarget implements DebugTarget {
           return `will stop at VM exits matching: ${args.join(" ")}\n`;
         },
       },
+      ...timeTravelCommands(dbg),
       {
         name: "l4 threads",
         help: "the L4 kernel's threads and their states",
@@ -131,14 +131,24 @@ export class SessionTarget implements DebugTarget {
   }
 
   resume(req: ResumeRequest): ResumeResult | TargetError {
-    if (req.direction === "reverse") return { error: "unsupported", message: "reverse execution is not there yet" };
-    const s = req.action === "step" ? this.dbg.step() : this.dbg.run({ maxInsns: req.budget, first: req.first });
-    if (s.kind === "budget") return { state: "running" };
+    let s: DebugStop | null;
+    if (req.direction === "reverse") {
+      const rev = this.dbg.reverse;
+      if (rev === null) return { error: "unsupported", message: "reverse execution needs a replay" };
+      if (req.action === "step") s = rev.step();
+      else {
+        if (req.first) rev.startContinue();
+        s = rev.continueSlice(req.budget);
+      }
+    } else s = req.action === "step" ? this.dbg.step() : this.dbg.run({ maxInsns: req.budget, first: req.first });
+    if (s === null || s.kind === "budget") return { state: "running" };
     this.last = this.stopOf(s);
     return { state: "stopped", stop: this.last };
   }
 
   interrupt(): StopReason {
+    // A reverse continue stops where its last slice did: a position like any other.
+    this.dbg.reverse?.interrupt();
     this.last = { kind: "signal", signal: 2 };
     return this.last;
   }
@@ -171,6 +181,46 @@ export class SessionTarget implements DebugTarget {
         return { kind: "exited", code: 1 };
       case "budget":
         return { kind: "signal", signal: 5 };
+      case "begin":
+        return { kind: "historyEdge", edge: "begin" };
     }
   }
+}
+
+/** The monitor commands of time travel (a replay's): seek and checkpoints. */
+function timeTravelCommands(dbg: Debugger): MonitorCommand[] {
+  const none = (): TargetError => ({ error: "refused", message: "time travel needs a replay" });
+  return [
+    {
+      name: "seek",
+      args: "icount N | exit N | ns N",
+      help: "move to a position in history: after instruction N, at VM exit N, or where guest time reaches N ns",
+      run: (args) => {
+        const tl = dbg.timeline;
+        if (tl === null) return none();
+        const n = args.length === 2 ? parseNumberArg(args[1]) : undefined;
+        if (n === undefined || !["icount", "exit", "ns"].includes(args[0])) return { error: "invalid", message: "seek: expected icount N, exit N or ns N" };
+        const r = args[0] === "ns" ? dbg.seekTime(n) : dbg.seek(args[0] === "icount" ? { at: "step", icount: n } : { at: "exit", exits: n + 1 });
+        if ("error" in r) return r;
+        return `${formatWhen(dbg)}\n(gdb still shows the old registers and frames: maint flush register-cache)\n`;
+      },
+    },
+    {
+      name: "checkpoints",
+      help: "the checkpoints time travel keeps: where they are, and their memory",
+      run: () => {
+        const tl = dbg.timeline;
+        if (tl === null) return none();
+        const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+        const rows = tl.checkpoints().map((c, i) => `${String(i).padStart(4)}  ${formatPosition(c.pos)}${c.codeToNext === null ? "" : `  ${c.codeToNext.length} code pages to the next`}`);
+        return `${rows.length} checkpoints, ${mib(tl.memoryBytes)} of RAM pages (budget ${mib(tl.budgetBytes)})\n${rows.join("\n")}\n`;
+      },
+    },
+  ];
+}
+
+/** `monitor when`'s line. */
+function formatWhen(dbg: Debugger): string {
+  const p = dbg.position();
+  return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}`;
 }

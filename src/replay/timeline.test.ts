@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PageFlag } from "../machine/memory.js";
 import { ROOT } from "../../test/layers.js";
+import { seeded } from "../../test/support/random.js";
 import { readRecording } from "./recording.js";
 import { Session } from "./session.js";
 import { comparePositions, targetOf, Timeline, type Position } from "./timeline.js";
@@ -11,18 +12,6 @@ function replay(file: string): { session: Session; out: number[] } {
   const rec = readRecording(new Uint8Array(readFileSync(join(ROOT, "recordings", file))), file);
   const out: number[] = [];
   return { session: Session.replay(rec, (b) => out.push(b)), out };
-}
-
-/** A seeded generator (mulberry32), so a failing order can be replayed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Runs the whole replay forward once, noting the full state hash at every `every` instructions and at every VM exit. */

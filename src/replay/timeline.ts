@@ -342,16 +342,45 @@ export class Timeline {
     return this.advanceTo(target);
   }
 
-  /** Runs forward, with no debugger stop and no exit listener, to `target`, which the machine reaches. */
-  private advanceTo(target: Target): Position {
+  /**
+   * Moves to the instruction boundary where guest time reaches `ns` (or the end of the recording):
+   * the position after the instruction retired at which the time passed, reached as seek reaches
+   * it.
+   */
+  seekTime(ns: number): Position {
+    let i = this.cps.length - 1;
+    while (i > 0 && this.cps[i].pos.ns > ns) i--;
+    this.restore(i);
+    const icount = this.quietly(() => {
+      this.session.run({ maxNs: ns });
+      return this.session.machine.pc.cpu.icount;
+    });
+    // The run may have paused inside a halted guest's idle time: the boundary is reached afresh.
+    return this.seek({ at: "step", icount });
+  }
+
+  /** Runs `fn` with the Timeline's own breakpoint-free debug hooks and no exit listener. */
+  private quietly<T>(fn: () => T): T {
     const s = this.session;
     const cpu = s.machine.pc.cpu;
     const theirs = cpu.hostDebug;
-    const mine = this.landingDebug;
-    cpu.hostDebug = mine;
-    mine.changed();
+    cpu.hostDebug = this.landingDebug;
+    this.landingDebug.changed();
     s.muted = true;
     try {
+      return fn();
+    } finally {
+      s.muted = false;
+      cpu.hostDebug = theirs;
+      if (theirs !== null) theirs.changed();
+    }
+  }
+
+  /** Runs forward, with no debugger stop and no exit listener, to `target`, which the machine reaches. */
+  private advanceTo(target: Target): Position {
+    return this.quietly(() => {
+      const s = this.session;
+      const mine = this.landingDebug;
       if (target.at === "step") {
         this.runQuietly(target.icount);
         return this.landed(target, this.here("step"));
@@ -380,11 +409,7 @@ export class Timeline {
         mine.changed();
       }
       return this.landed(target, this.here("insn"));
-    } finally {
-      s.muted = false;
-      cpu.hostDebug = theirs;
-      if (theirs !== null) theirs.changed();
-    }
+    });
   }
 
   private runQuietly(maxInsns: number): Stop {
