@@ -4,7 +4,9 @@ import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type ReadRecording, type Record } from "../replay/recording.js";
+import { Debugger, GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
 import { Session, Stop, exitHistogram, sha256 } from "../replay/session.js";
+import type { Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
@@ -24,8 +26,10 @@ export function registerReplay(program: Command): void {
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
     .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string }) => {
+    .option("--to <position>", "replay to icount:N (after instruction N) or exit:N (at VM exit N) and print where it is and the registers", parseTarget)
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target }) => {
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
+      if (opts.to !== undefined) return replayTo(file, opts.to, opts);
       const rec = load(file);
       const con = new HostConsole(undefined, { input: false });
       try {
@@ -86,6 +90,36 @@ export function registerReplay(program: Command): void {
       writeFileSync(out, Buffer.concat(chunks));
       process.stderr.write(`afterglow: packed ${header.images.map((i) => i.name).join(", ")} into ${out}\n`);
     });
+}
+
+/** `--to icount:N | exit:N`. */
+export function parseTarget(v: string): Target {
+  const m = /^(icount|exit):(\d+)$/.exec(v);
+  const n = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(n)) throw new Error(`--to wants icount:N or exit:N, not "${v}"`);
+  return m[1] === "icount" ? { at: "step", icount: n } : { at: "exit", exits: n + 1 };
+}
+
+/** `afterglow replay FILE --to POSITION`: the `when` line and the registers there, on stdout. */
+function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string }): void {
+  const rec = load(file);
+  // For scripts: stdout has the position and registers only, not the guest's console.
+  const session = Session.replay(rec, () => {}, images(rec, file, opts));
+  const dbg = new Debugger(session);
+  dbg.startTimeTravel();
+  const r = dbg.seek(to);
+  if ("error" in r) {
+    process.stderr.write(`afterglow: ${r.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const p = dbg.position();
+  const regs = dbg.registers() as unknown as { [k: string]: number };
+  const hex = (v: number, digits = 8) => `0x${(v >>> 0).toString(16).padStart(digits, "0")}`;
+  const line = (names: readonly string[], digits = 8) => names.map((n) => `${n} ${hex(regs[n], digits)}`).join(" ");
+  process.stdout.write(
+    `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip ${hex(p.eip)}\n${line(GPR_NAMES)}\n${line(["eip", "eflags"])} ${line(SEG_NAMES, 4)}\n`,
+  );
 }
 
 function load(file: string): ReadRecording {
