@@ -6,15 +6,18 @@ import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress } from "../gdbstub/server.js";
 import { SessionTarget } from "../gdbstub/session-target.js";
+import { parseBudget, startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { Debugger } from "../replay/debug.js";
 import { Session } from "../replay/session.js";
 import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
 import { loadRecording, recordingImages } from "./replay.js";
 
-export interface GdbServeOptions {
+export interface GdbServeOptions extends TimeTravelOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
   symbols?: string;
+  /** A replay's recording file: its checkpoints are kept between sessions. */
+  recording?: string;
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
 }
@@ -37,13 +40,13 @@ export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
  * Serves gdb on the session until gdb kills it (`kill`, or quitting from `afterglow gdb`): the
  * guest stops at its first instruction first. Resolves when the debug session is over.
  */
-export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void> }> {
+export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void>; end: () => void }> {
   const dbg = new Debugger(session);
   dbg.onIdle = opts.onIdle;
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
-  // A replay can go back in time: its history starts here.
-  if (session.mode === "replay") dbg.startTimeTravel();
+  // A replay can go back in time: its history starts here, with the checkpoints of the last session.
+  const travel = session.mode === "replay" && opts.recording !== undefined ? startTimeTravel(dbg, opts.recording, opts) : undefined;
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n") });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -66,7 +69,14 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
         `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
     );
   }
-  return { server, done: done.then(() => dbg.close()) };
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    travel?.save();
+    dbg.close();
+  };
+  return { server, done: done.then(end), end };
 }
 
 export function registerGdb(program: Command): void {
@@ -81,13 +91,14 @@ export function registerGdb(program: Command): void {
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .option("--gdb-path <path>", "the gdb to run", "gdb")
     .option("-x, --command <file>", "a gdb command file to run after attaching")
-    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string }) => {
+    .option("--checkpoint-budget <MiB>", "memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
+    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string } & TimeTravelOptions) => {
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
         const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
         let attach!: ListenAddress;
-        const { server, done } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a) });
+        const { server, end } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), recording: file, checkpointBudget: opts.checkpointBudget });
         const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
         if (opts.command) args.push("-x", opts.command);
         if (opts.symbols) args.unshift(opts.symbols);
@@ -104,7 +115,7 @@ export function registerGdb(program: Command): void {
         });
         process.off("SIGINT", ignore);
         await server.close();
-        void done;
+        end();
         process.exitCode = code;
       } finally {
         con.close();
@@ -113,13 +124,13 @@ export function registerGdb(program: Command): void {
 }
 
 /** `afterglow replay FILE --gdb [HOST:]PORT`. */
-export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string }): Promise<void> {
+export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string } & TimeTravelOptions): Promise<void> {
   const at = parseGdbAddress(listen);
   const rec = loadRecording(file);
   const con = new HostConsole(undefined, { input: false });
   try {
     const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
-    const { done } = await serveGdb(session, at, { symbols: opts.symbols });
+    const { done } = await serveGdb(session, at, { symbols: opts.symbols, recording: file, checkpointBudget: opts.checkpointBudget });
     await done;
   } finally {
     con.close();

@@ -12,6 +12,7 @@ import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { Progress, parsePositive } from "./run.js";
 import { replayUnderGdb } from "./gdb.js";
+import { parseBudget, startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 
 const ROLE_OPTION: { [role: string]: "image" | "kernel" | "initrd" } = { "boot image": "image", kernel: "kernel", initrd: "initrd" };
 
@@ -26,8 +27,9 @@ export function registerReplay(program: Command): void {
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
     .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
+    .option("--checkpoint-budget <MiB>", "with --gdb or --to: memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
     .option("--to <position>", "replay to icount:N (after instruction N) or exit:N (at VM exit N) and print where it is and the registers", parseTarget)
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target }) => {
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target } & TimeTravelOptions) => {
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
       if (opts.to !== undefined) return replayTo(file, opts.to, opts);
       const rec = load(file);
@@ -101,13 +103,14 @@ export function parseTarget(v: string): Target {
 }
 
 /** `afterglow replay FILE --to POSITION`: the `when` line and the registers there, on stdout. */
-function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string }): void {
+function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string } & TimeTravelOptions): void {
   const rec = load(file);
   // For scripts: stdout has the position and registers only, not the guest's console.
   const session = Session.replay(rec, () => {}, images(rec, file, opts));
   const dbg = new Debugger(session);
-  dbg.startTimeTravel();
+  const travel = startTimeTravel(dbg, file, opts);
   const r = dbg.seek(to);
+  travel.save();
   if ("error" in r) {
     process.stderr.write(`afterglow: ${r.message}\n`);
     process.exitCode = 1;

@@ -137,6 +137,9 @@ export class Timeline {
   private readonly maxCheckpoints: number;
   /** Where the user last stopped: checkpoints are kept densest there. */
   private focus = 0;
+  /** Instructions run before the last restore, and the icount the machine has run on from since. */
+  private workBefore = 0;
+  private runFrom = 0;
 
   /**
    * A timeline over a replay Session, its first checkpoint (the start of history) at the current
@@ -154,7 +157,31 @@ export class Timeline {
     this.cps.push(first);
     this.pages.add(first.ram);
     this.from = first;
+    this.runFrom = first.pos.icount;
     cpu.traceCode(this.trace);
+  }
+
+  /**
+   * Takes over the checkpoints a previous session of the same recording kept
+   * (./checkpoint-cache.ts), in order, when this timeline has only its start: those after the
+   * start, and the code pages of their stretches (the start's too, when it is the same position).
+   * Thins to the budget; returns how many it took.
+   */
+  adopt(saved: readonly Checkpoint[]): number {
+    if (this.cps.length !== 1) return 0;
+    const start = this.cps[0];
+    let added = 0;
+    for (const cp of saved) {
+      const c = comparePositions(cp.pos, start.pos);
+      if (c === 0) start.codeToNext = cp.codeToNext;
+      if (c <= 0) continue;
+      this.cps.push({ ...cp });
+      this.pages.add(cp.ram);
+      added++;
+    }
+    if (added === 0) start.codeToNext = null;
+    this.thin();
+    return added;
   }
 
   /** Detaches from the CPU (the checkpoints stay readable). */
@@ -177,6 +204,11 @@ export class Timeline {
 
   checkpoints(): readonly Checkpoint[] {
     return this.cps;
+  }
+
+  /** Instructions this timeline has run (what moving around has cost, restores aside). */
+  get work(): number {
+    return this.workBefore + this.session.machine.pc.cpu.icount - this.runFrom;
   }
 
   /** Bytes of distinct RAM pages the checkpoints hold. */
@@ -290,6 +322,8 @@ export class Timeline {
   /** Puts the machine in checkpoint `i`'s state. */
   restore(i: number): Position {
     const cp = this.cps[i];
+    this.workBefore = this.work;
+    this.runFrom = cp.pos.icount;
     const mem = this.session.machine.pc.mem;
     restoreRam(mem, this.base, cp.ram);
     this.base = cp.ram;
