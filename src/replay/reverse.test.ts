@@ -10,6 +10,7 @@ import { Debugger, type DebugStop, type GuestRegisters } from "./debug.js";
 import { readRecording, type ReadRecording } from "./recording.js";
 import { Session } from "./session.js";
 import { seeded } from "../../test/support/random.js";
+import { comparePositions, targetOf, type Position } from "./timeline.js";
 
 const REC: ReadRecording = readRecording(new Uint8Array(readFileSync(join(ROOT, "recordings", "hello-vm.rec"))), "hello-vm.rec");
 /** guests/builtin/hello.asm: timer_handler (IRQ0, 1 kHz, also while the guest idles in HLT), its `inc dword [ticks]`, and ticks. */
@@ -118,6 +119,27 @@ describe("reverse execution", () => {
     expect(reverseCont(d)).toEqual({ kind: "begin" });
     expect(d.position()).toMatchObject({ icount: 0 });
     expect(d.registers().eip).toBe(0x7c00);
+  });
+
+  it("an interrupted reverse-continue stops at a position the replay can leave, come back to, and run on from", () => {
+    const session = Session.replay(REC, () => {});
+    const d = new Debugger(session);
+    d.toFirstInstruction();
+    d.startTimeTravel({ interval: 20_000 });
+    expect(cont(d)).toEqual({ kind: "end" });
+    const end = d.where();
+    // A watchpoint that never hits: the scan would run every stretch, all the way back.
+    d.setWatchpoint("write", 0x1234, 4);
+    d.reverse!.startContinue();
+    for (let k = 0; k < 3; k++) expect(d.reverse!.continueSlice(2000)).toBeNull();
+    d.reverse!.interrupt();
+    const here = d.where();
+    expect(comparePositions(here, end)).toBeLessThan(0);
+    const hash = session.stateHash();
+    d.seek({ at: "step", icount: 100 });
+    expect(comparePositions(d.seek(targetOf(here)) as Position, here)).toBe(0);
+    expect(session.stateHash()).toBe(hash);
+    expect(cont(d)).toEqual({ kind: "end" });
   });
 
   it("after seeded random seeks and reverse moves, running forward still matches every state hash and VM exit", () => {
