@@ -41,6 +41,7 @@ export function startTimeTravel(dbg: Debugger, file: string, opts: TimeTravelOpt
   tl.adopt(loadCheckpoints(entry));
   return {
     save: () => {
+      if (!tl.changed) return;
       try {
         saveCheckpoints(entry, tl.checkpoints());
       } catch (e) {

@@ -213,7 +213,11 @@ function timeTravelCommands(dbg: Debugger): MonitorCommand[] {
         if (tl === null) return none();
         const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
         const rows = tl.checkpoints().map((c, i) => `${String(i).padStart(4)}  ${formatPosition(c.pos)}${c.codeToNext === null ? "" : `  ${c.codeToNext.length} code pages to the next`}`);
-        return `${rows.length} checkpoints, ${mib(tl.memoryBytes)} of RAM pages (budget ${mib(tl.budgetBytes)})\n${rows.join("\n")}\n`;
+        const cpu = process.cpuUsage();
+        return (
+          `${rows.length} checkpoints, ${mib(tl.memoryBytes)} of RAM pages (budget ${mib(tl.budgetBytes)})\n${rows.join("\n")}\n` +
+          `this session ran ${tl.work} instructions of history, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU in all\n`
+        );
       },
     },
   ];

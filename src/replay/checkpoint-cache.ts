@@ -23,6 +23,8 @@ import type { Checkpoint } from "./timeline.js";
 const FORMAT = 1;
 /** The layers whose code decides what a checkpoint holds. */
 const CODE_DIRS = ["machine", "vmx", "l4", "vmm", "devices", "x86", "replay"];
+/** In those, the debugger's modules: how it moves through history changes no state it keeps. */
+const NOT_STATE = new Set(["debug.js", "reverse.js", "debug.ts", "reverse.ts"]);
 
 export const DEFAULT_CACHE_BYTES = 4 * 1024 ** 3;
 
@@ -51,7 +53,7 @@ function emulatorCode(): string {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (/\.(js|ts)$/.test(name) && !/\.test\.|\.d\.ts$/.test(name)) h.update(name).update(readFileSync(p));
+      else if (/\.(js|ts)$/.test(name) && !/\.test\.|\.d\.ts$/.test(name) && !NOT_STATE.has(name)) h.update(name).update(readFileSync(p));
     }
   };
   for (const d of CODE_DIRS) if (existsSync(join(src, d))) walk(join(src, d));

@@ -566,18 +566,23 @@ export class Debugger {
 
   /**
    * Runs at most `maxInsns` guest instructions; returns why it stopped ("budget" when nothing did).
-   * With `first`, a breakpoint at the instruction it starts on does not stop it.
+   * With `first`, a breakpoint at the instruction it starts on does not stop it. With time travel,
+   * stretches of history known not to stop the run are jumped over first, at no cost to the budget.
    */
   run(opts: { maxInsns: number; first: boolean }): DebugStop {
     const tl = this.tl;
-    const start = this.m.pc.cpu.icount;
+    let first = opts.first;
     if (tl !== null && this.diverged === null && opts.maxInsns > 1 && !this.hd.stopNext) {
-      // Stretches of history already run that cannot stop this run are skipped: the machine jumps
-      // to the checkpoint at their end (the replay checked them when they were first run).
-      const j = tl.skipTarget(this.where(), this.stopSet(), start + opts.maxInsns);
-      if (j >= 0) this.movedTo(tl.restore(j));
+      // Stretches of history already run that cannot stop this run are skipped, at no cost to its
+      // budget: the machine jumps to the checkpoint at their end (the replay checked them when
+      // they were first run).
+      const j = tl.skipTarget(this.where(), this.stopSet(), Infinity);
+      if (j >= 0) {
+        this.movedTo(tl.restore(j));
+        first = false;
+      }
     }
-    const s = this.runSlice({ maxInsns: Math.max(1, start + opts.maxInsns - this.m.pc.cpu.icount), first: opts.first && this.m.pc.cpu.icount === start });
+    const s = this.runSlice({ maxInsns: opts.maxInsns, first });
     this.at = momentOf(s);
     if (tl !== null && s.kind !== "diverged") tl.maybeCheckpoint(this.where());
     return s;

@@ -137,6 +137,8 @@ export class Timeline {
   private readonly maxCheckpoints: number;
   /** Where the user last stopped: checkpoints are kept densest there. */
   private focus = 0;
+  /** Checkpoints added or dropped since the start (or since adopting a previous session's). */
+  private changes = 0;
   /** Instructions run before the last restore, and the icount the machine has run on from since. */
   private workBefore = 0;
   private runFrom = 0;
@@ -181,6 +183,7 @@ export class Timeline {
     }
     if (added === 0) start.codeToNext = null;
     this.thin();
+    this.changes = 0;
     return added;
   }
 
@@ -209,6 +212,11 @@ export class Timeline {
   /** Instructions this timeline has run (what moving around has cost, restores aside). */
   get work(): number {
     return this.workBefore + this.session.machine.pc.cpu.icount - this.runFrom;
+  }
+
+  /** Whether checkpoints were added or dropped since the start, or since adopting saved ones. */
+  get changed(): boolean {
+    return this.changes > 0;
   }
 
   /** Bytes of distinct RAM pages the checkpoints hold. */
@@ -255,6 +263,7 @@ export class Timeline {
     this.pages.add(cp.ram);
     this.base = cp.ram;
     this.from = cp;
+    this.changes++;
     this.thin();
   }
 
@@ -285,6 +294,7 @@ export class Timeline {
     prev.codeToNext = unionPages(prev.codeToNext, c.codeToNext);
     this.pages.remove(c.ram);
     if (this.from === c) this.from = prev;
+    this.changes++;
   }
 
   /** The index of the last checkpoint at or before `pos` (strictly before, unless `orAt`). */

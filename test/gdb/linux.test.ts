@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seeded } from "../support/random.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "bin", "afterglow.js");
@@ -48,8 +49,8 @@ afterAll(() => {
 });
 
 /** A fresh replay of the recording under `--gdb 0`, stopped at the first instruction: its port. */
-function replayServer(): Promise<{ port: number; proc: ChildProcess; stderr: () => string }> {
-  const proc = spawn(process.execPath, [CLI, "replay", rec, "--kernel", KERNEL, "--initrd", INITRD, "--gdb", "0"], { stdio: ["ignore", "ignore", "pipe"] });
+function replayServer(env: NodeJS.ProcessEnv = process.env): Promise<{ port: number; proc: ChildProcess; stderr: () => string }> {
+  const proc = spawn(process.execPath, [CLI, "replay", rec, "--kernel", KERNEL, "--initrd", INITRD, "--gdb", "0"], { stdio: ["ignore", "ignore", "pipe"], env });
   let err = "";
   return new Promise((resolve, reject) => {
     proc.stderr!.on("data", (d: Buffer) => {
@@ -62,9 +63,10 @@ function replayServer(): Promise<{ port: number; proc: ChildProcess; stderr: () 
 }
 
 /** Runs gdb in batch mode against a fresh replay: the commands, then `kill` (which ends the replay). */
-async function gdb(commands: string[], { symbols = true } = {}): Promise<string> {
-  const server = await replayServer();
-  const args = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set width 0", "-ex", "set confirm off"];
+async function gdb(commands: string[], { symbols = true, env = process.env } = {}): Promise<string> {
+  const server = await replayServer(env);
+  // A seek or a reverse move answers when it has landed: on a loaded machine that can take longer than gdb's 2 s default.
+  const args = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set width 0", "-ex", "set confirm off", "-ex", "set remotetimeout 600"];
   if (symbols) args.push(SYMBOLS);
   args.push("-ex", `target remote 127.0.0.1:${server.port}`);
   for (const c of commands) args.push("-ex", c);
@@ -77,7 +79,8 @@ async function gdb(commands: string[], { symbols = true } = {}): Promise<string>
       });
     });
   } finally {
-    server.proc.kill();
+    // After kill the replay saves its checkpoints, then exits.
+    await new Promise((resolve) => (server.proc.exitCode !== null ? resolve(null) : server.proc.on("exit", resolve)));
   }
 }
 
@@ -183,6 +186,131 @@ describe.skipIf(!haveGuest)("gdb on a replayed Linux boot under the stack", () =
       server.proc.kill();
     }
   }, 600_000);
+
+  it.skipIf(!haveSymbols)("reverse-continue stops at the do_timer hits of ten continues, in reverse order, and continue reproduces them", async () => {
+    const out = await gdb([
+      "break do_timer",
+      ...Array.from({ length: 10 }, () => ["continue", "monitor when"]).flat(),
+      ...Array.from({ length: 9 }, () => ["reverse-continue", "monitor when"]).flat(),
+      ...Array.from({ length: 9 }, () => ["continue", "monitor when"]).flat(),
+    ]);
+    // gdb prints monitor output on stderr: the when lines come in order after the rest.
+    const w = whens(out).map((x) => x.line);
+    expect(w, out).toHaveLength(28);
+    const [fwd, rev, again] = [w.slice(0, 10), w.slice(10, 19), w.slice(19)];
+    expect(new Set(fwd).size).toBe(10);
+    expect(rev).toEqual(fwd.slice(0, 9).reverse());
+    expect(again).toEqual(fwd.slice(1));
+    expect(out.match(/Breakpoint 1, do_timer \(ticks=/g)).toHaveLength(28);
+  }, 600_000);
+
+  it.skipIf(!haveSymbols)("reverse-stepi at 20 seeded random positions lands on icount-1, and stepi from there leaves the registers of the position", async () => {
+    const rnd = seeded(2026);
+    const commands: string[] = [];
+    const positions: number[] = [];
+    for (let k = 0; k < 20; k++) {
+      const n = 1_000_000 + Math.floor(rnd() * 300_000_000);
+      positions.push(n);
+      commands.push(
+        `monitor seek icount ${n}`, "maint flush register-cache", "echo ===at\n", "info registers", "echo ===\n",
+        "reverse-stepi", "monitor when", "stepi", "monitor when", "echo ===after\n", "info registers", "echo ===\n",
+      );
+    }
+    const out = await gdb(commands);
+    const at = [...out.matchAll(/^===at\n([^]*?)^===$/gm)].map((m) => m[1]);
+    const after = [...out.matchAll(/^===after\n([^]*?)^===$/gm)].map((m) => m[1]);
+    const w = whens(out);
+    expect(at, out).toHaveLength(20);
+    for (let k = 0; k < 20; k++) {
+      expect(w[2 * k].icount).toBe(positions[k] - 1);
+      expect(w[2 * k + 1].icount).toBe(positions[k]);
+      expect(at[k]).toMatch(/^eax\s+0x/m);
+      expect(after[k]).toBe(at[k]);
+    }
+  }, 600_000);
+
+  it.skipIf(!haveSymbols)("reverse-continue with watch jiffies stops right after the write before; reverse-finish and reverse-next go back through the caller", async () => {
+    const out = await gdb([
+      "break start_kernel", "continue", "delete", "watch jiffies", "continue", "monitor when", "continue", "print jiffies", "monitor when",
+      "reverse-continue", "print jiffies", "monitor when", "bt 2",
+      "delete", "reverse-finish", "x/i $pc", "bt 1", "monitor when",
+      "reverse-next", "bt 1", "monitor when",
+    ]);
+    const values = [...out.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(values, out).toHaveLength(2);
+    expect(values[1]).toBe(values[0] - 1);
+    const [w0, w1, w2, w3, w4] = whens(out);
+    expect(w2.icount).toBeLessThan(w1.icount);
+    // Right after the previous write: where the forward continue stopped for it.
+    expect(w2.line).toBe(w0.line);
+    expect(out).toMatch(/#0 {2}0x[0-9a-f]+ in do_timer \(ticks=/);
+    // reverse-finish: at the call of do_timer in its caller.
+    expect(out).toMatch(/=> 0x[0-9a-f]+ <(\w+)\+\d+>:\tcall\s+0x[0-9a-f]+ <do_timer>/);
+    const caller = /=> 0x[0-9a-f]+ <(\w+)\+\d+>:\tcall\s+0x[0-9a-f]+ <do_timer>/.exec(out)![1];
+    expect(w3.icount).toBeLessThan(w2.icount);
+    // reverse-next: one line back in the same caller, over whatever it called.
+    expect(w4.icount).toBeLessThan(w3.icount);
+    const frames = [...out.matchAll(/^#0 {2}(?:0x[0-9a-f]+ in )?(\w+) \(/gm)].map((m) => m[1]);
+    expect(frames.slice(-2)).toEqual([caller, caller]);
+  }, 600_000);
+
+  it("reverse-continue with no breakpoint ends at the start of history, as gdb reports it", async () => {
+    const out = await gdb(["monitor when", "monitor seek icount 50000000", "maint flush register-cache", "reverse-continue", "monitor when"], { symbols: false });
+    expect(out).toMatch(/No more reverse-execution history\./);
+    const [start, , end] = whens(out);
+    expect(end.line).toBe(start.line);
+  });
+
+  it("after seeded random seeks and reverse moves, a continue to the end still matches every state hash and VM exit", async () => {
+    const rnd = seeded(12);
+    const commands: string[] = [];
+    for (let k = 0; k < 8; k++) {
+      const r = rnd();
+      if (r < 0.4) commands.push(`monitor seek icount ${Math.floor(rnd() * 380_000_000)}`);
+      else if (r < 0.6) commands.push(`monitor seek exit ${Math.floor(rnd() * 50_000)}`);
+      else if (r < 0.8) commands.push("maint flush register-cache", "reverse-stepi");
+      else commands.push("maint flush register-cache", "monitor break-exit hlt", "reverse-continue", "monitor break-exit clear");
+    }
+    const server = await replayServer();
+    try {
+      const args = ["-batch", "-nx", "-ex", `target remote 127.0.0.1:${server.port}`];
+      for (const c of [...commands, "maint flush register-cache", "continue", "monitor when", "kill"]) args.push("-ex", c);
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(GDB, args, { timeout: 600_000 }, (err, stdout, stderr) => {
+          if (err && err.killed) reject(new Error(`gdb timed out:\n${stdout}\n${stderr}\n${server.stderr()}`));
+          else resolve(stdout + stderr);
+        });
+      });
+      expect(out).toMatch(/No more reverse-execution history/);
+      expect(server.stderr()).toMatch(/replay reached the end of the recording/);
+      expect(server.stderr()).not.toMatch(/diverged/);
+    } finally {
+      server.proc.kill();
+    }
+  }, 600_000);
+
+  it.skipIf(!haveSymbols)("a second gdb session on the recording reaches a breakpoint late in the boot from the checkpoint cache within 2 s of CPU", async () => {
+    const env = { ...process.env, AFTERGLOW_CACHE: mkdtempSync(join(tmpdir(), "afterglow-warm-")) };
+    try {
+      const commands = ["break run_init_process", "continue", "monitor when", "monitor checkpoints"];
+      const cold = await gdb(commands, { env });
+      const t0 = performance.now();
+      const warm = await gdb(commands, { env });
+      const wall = (performance.now() - t0) / 1000;
+      expect(warm).toMatch(/Breakpoint 1, run_init_process \(init_filename=/);
+      expect(whens(warm)[0].line).toBe(whens(cold)[0].line);
+      const work = (out: string) => Number(/^this session ran (\d+) instructions of history, ([\d.]+) s of CPU in all$/m.exec(out)![1]);
+      const cpu = (out: string) => Number(/^this session ran (\d+) instructions of history, ([\d.]+) s of CPU in all$/m.exec(out)![2]);
+      // Cold, the replay ran the whole way; warm, it jumped between checkpoints and ran the last stretch.
+      expect(work(cold)).toBe(whens(cold)[0].icount);
+      expect(work(warm)).toBeLessThan(20_000_000);
+      expect(cpu(warm)).toBeLessThanOrEqual(2);
+      // Wall time on a shared machine is only a sanity bound.
+      expect(wall).toBeLessThan(60);
+    } finally {
+      rmSync(env.AFTERGLOW_CACHE, { recursive: true, force: true });
+    }
+  }, 900_000);
 
   it("gives the same stops, at the same icount and exit, on two replays", async () => {
     const commands = ["monitor break-exit io 0x3f8", "continue", "monitor when", "monitor break-exit clear", "stepi", "monitor when"];
