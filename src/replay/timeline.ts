@@ -426,12 +426,14 @@ export class Timeline {
       const s = this.session;
       const mine = this.landingDebug;
       if (target.at === "step") {
-        this.runQuietly(target.icount);
+        this.approach(target.icount);
         return this.landed(target, this.here("step"));
       }
       const exits = s.recordedExits();
       const lastExit = target.exits > 0 ? exits[target.exits - 1] : undefined;
       if (target.at === "exit" || (lastExit !== undefined && lastExit.icount === target.icount && s.exitCount() < target.exits)) {
+        // Every state before the instruction the exit's count ends with comes before the exit.
+        if (lastExit !== undefined && s.exitCount() < target.exits) this.approach(lastExit.icount - 1);
         // At the exit: the pause is armed from the start, since the exit may come while the
         // replay plays its records at that count.
         s.pauseAtExit(target.exits);
@@ -442,7 +444,7 @@ export class Timeline {
         }
         if (target.at === "exit") return this.landed(target, this.here("exit"));
       } else {
-        this.runQuietly(target.icount);
+        this.approach(target.icount);
       }
       mine.stopNext = true;
       mine.changed();
@@ -454,6 +456,21 @@ export class Timeline {
       }
       return this.landed(target, this.here("insn"));
     });
+  }
+
+  /**
+   * Runs to right after instruction `icount` (when the machine is before it), leaving checkpoints
+   * on the way as a forward run does: a far seek is replay work the next one need not repeat.
+   */
+  private approach(icount: number): void {
+    const cpu = this.session.machine.pc.cpu;
+    while (cpu.icount < icount) {
+      const to = Math.min(icount, cpu.icount + this.interval);
+      this.runQuietly(to);
+      if (cpu.icount !== to) return; // the recording ended, or the guest stopped
+      if (to < icount) this.maybeCheckpoint(this.here("step"));
+    }
+    if (cpu.icount === icount) this.runQuietly(icount); // the records due at the count itself
   }
 
   private runQuietly(maxInsns: number): Stop {
