@@ -3,7 +3,7 @@
 // the oracle for symbols, frames, disassembly and stops is gdb reading Debian's vmlinux. Each test
 // replays the recording afresh with `afterglow replay FILE --gdb 0` and drives gdb in batch mode.
 
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -228,9 +228,12 @@ describe.skipIf(!haveGuest)("gdb on a replayed Linux boot under the stack", () =
     const after = [...out.matchAll(/^===after\n([^]*?)^===$/gm)].map((m) => m[1]);
     const w = whens(out);
     expect(at, out).toHaveLength(20);
+    // Three when lines each: the seek's, after reverse-stepi, after stepi.
+    expect(w).toHaveLength(60);
     for (let k = 0; k < 20; k++) {
-      expect(w[2 * k].icount).toBe(positions[k] - 1);
-      expect(w[2 * k + 1].icount).toBe(positions[k]);
+      expect(w[3 * k].icount).toBe(positions[k]);
+      expect(w[3 * k + 1].icount).toBe(positions[k] - 1);
+      expect(w[3 * k + 2].icount).toBe(positions[k]);
       expect(at[k]).toMatch(/^eax\s+0x/m);
       expect(after[k]).toBe(at[k]);
     }
@@ -317,11 +320,13 @@ describe.skipIf(!haveGuest || !haveSymbols || !existsSync(BZIMAGE))("the checkpo
   let bz: string;
   beforeAll(() => {
     bz = join(dir, "bz.rec");
-    execFileSync(
+    // Cut a little past start_kernel: the run ends at its instruction limit (exit status 1).
+    const r = spawnSync(
       process.execPath,
       [CLI, "record", "-o", bz, "--kernel", BZIMAGE, "--initrd", INITRD, "--append", "console=ttyS0 panic=-1 nokaslr", "--ram", "128", "--max-insns", "2400000000"],
-      { stdio: ["ignore", "ignore", "pipe"], timeout: 1_800_000 },
+      { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", timeout: 1_800_000 },
     );
+    expect(r.stderr).toMatch(/instruction limit reached .* after 2,400,000,000 instructions/);
   }, 1_800_000);
 
   it("a second gdb session reaches start_kernel within 2 s of CPU", async () => {
