@@ -15,7 +15,11 @@ const ROOT = fileURLToPath(new URL(".", import.meta.url));
 const SRC = join(ROOT, "src");
 const BUILT = join(ROOT, "dist", "src");
 
-/** Resolves each production module under src/ to its build under dist/src/. */
+/**
+ * Resolves each production module under src/ to its build under dist/src/. Test scaffolding in a
+ * `testing/` folder (a fake platform, hand-built messages) is not part of the build
+ * (tsconfig.build.json): Vite runs it from source, and what it imports from production, built.
+ */
 function builtSources(): Plugin {
   return {
     name: "afterglow:built-sources",
@@ -24,7 +28,7 @@ function builtSources(): Plugin {
       const r = await this.resolve(source, importer, { ...options, skipSelf: true });
       if (!r || r.external) return null;
       const file = r.id.split("?")[0];
-      if (!file.startsWith(SRC + "/") || !file.endsWith(".ts") || file.endsWith(".test.ts")) return null;
+      if (!file.startsWith(SRC + "/") || !file.endsWith(".ts") || file.endsWith(".test.ts") || file.includes("/testing/")) return null;
       return join(BUILT, relative(SRC, file).replace(/\.ts$/, ".js"));
     },
   };

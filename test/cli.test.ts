@@ -59,7 +59,7 @@ describe("the afterglow command", () => {
     const stack = afterglow("run");
     const r = afterglow("run", "--bare");
     expect(r.stdout).toBe(stack.stdout);
-    expect(r.stderr).toMatch(/^afterglow: guest halted at 0008:[0-9a-f]{8} after [\d,]+ instructions, .* MIPS\n$/);
+    expect(r.stderr).toMatch(/^afterglow: guest halted at 0008:[0-9a-f]{8} after [\d,]+ instructions, .* MIPS\nPOST      0x00 .*\n$/);
     expect(r.status).toBe(0);
   });
 
@@ -87,8 +87,33 @@ describe("the afterglow command", () => {
     expect(r.status).toBe(2);
     const bare = afterglow("run", "--bare", "--image", image);
     expect(bare.stderr).toMatch(/^afterglow: triple fault \(shutdown\) at 0000:00007c[0-9a-f]{2} after 1 instructions/);
-    expect(bare.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bare.stderr.trim().split("\n")).toHaveLength(2); // the stop, and the POST latch
     expect(bare.status).toBe(2);
+  });
+
+  it("prints each POST code with --post and the last one in the summary, bare and on the stack", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const image = join(dir, "post.bin");
+    writeFileSync(image, nasm("mov al, 0x1a\n out 0x80, al\n mov al, 0x2b\n out 0x80, al\n mov dx, 0x80\n mov al, 0x3c\n out dx, al\n cli\n hlt", 16, 0x7c00));
+    const posts = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("POST 0x"));
+    const last = "\nPOST      0x3c (port 0x80's latch: the last code written, 00 after power-on)\n";
+    // Bare: the icount of each OUT is the number of instructions before it.
+    const bare = afterglow("run", "--bare", "--image", image, "--post");
+    expect(posts(bare.stderr)).toEqual(["POST 0x1a at icount 1", "POST 0x2b at icount 3", "POST 0x3c at icount 6"]);
+    expect(bare.stderr).toContain(last);
+    expect(bare.status).toBe(0);
+    // The stack: the VMM's virtual port, each write seen at its VM exit (icounts of the whole PC).
+    const stack = afterglow("run", "--image", image, "--post");
+    const lines = posts(stack.stderr);
+    expect(lines.map((l) => l.replace(/ at icount \d+$/, ""))).toEqual(["POST 0x1a", "POST 0x2b", "POST 0x3c"]);
+    const icounts = lines.map((l) => Number(/icount (\d+)$/.exec(l)![1]));
+    expect(icounts[0]).toBeLessThan(icounts[1]);
+    expect(icounts[1]).toBeLessThan(icounts[2]);
+    expect(stack.stderr).toContain(last);
+    // Without --post only the summary tells.
+    const quiet = afterglow("run", "--image", image);
+    expect(posts(quiet.stderr)).toEqual([]);
+    expect(quiet.stderr).toContain(last);
   });
 
   describe("record, replay and info", () => {

@@ -837,6 +837,29 @@ function genNop(): void {
   }
 }
 
+/**
+ * The hint-NOP space 0F 18–0F 1F: every ModRM.reg in register form, with a memory operand in the
+ * data region and with one nowhere mapped, under no prefix, 66, F3 and F2 (ENDBR32 and RDSSPD
+ * included); a LOCK prefix raises #UD.
+ */
+function genHintNop(): void {
+  const bytes = (b: number[]) => `db ${b.map((x) => hex(x)).join(", ")}`;
+  const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+  for (const prefix of [[], [0x66], [0xf3], [0xf2]]) {
+    for (let op = 0x18; op <= 0x1f; op++) {
+      for (let reg = 0; reg < 8; reg++) {
+        add("hintnop", bytes([...prefix, 0x0f, op, 0xc0 | (reg << 3) | reg]));
+        add("hintnop", bytes([...prefix, 0x0f, op, 0x05 | (reg << 3), ...le32(BLOCK)]));
+        add("hintnop", bytes([...prefix, 0x0f, op, reg << 3]), { r: { eax: 0x00400000 }, note: "not mapped" });
+      }
+    }
+  }
+  add("hintnop", "endbr32");
+  add("hintnop", bytes([0xf3, 0x0f, 0x1e, 0xc8]), { note: "rdsspd eax: a NOP without CET" });
+  add("hintnop", bytes([0xf0, 0x0f, 0x18, 0x00]), { exc: 6 });
+  add("hintnop", bytes([0xf0, 0x0f, 0x1f, 0xc0]), { exc: 6 });
+}
+
 function genFar(): void {
   const t = INSN_ADDR + 0x40;
   add("far", `jmp ${hex(USER_CS)}:${hex(t)}`);
@@ -1044,7 +1067,7 @@ function main(): void {
     ["convert", genConvert], ["shift", genShift], ["shiftd", genShiftDouble], ["bittest", genBitTest], ["bitscan", genBitScan],
     ["setcc", genSetcc], ["cmov", genCmov], ["branch", genBranch], ["exchange", genExchange], ["mov", genMov], ["lea", genLea],
     ["addr16", genAddr16], ["stack", genStack], ["flags", genFlags], ["string", genString], ["nop", genNop], ["far", genFar],
-    ["seg", genSeg], ["traps", genTraps],
+    ["seg", genSeg], ["traps", genTraps], ["hintnop", genHintNop],
   ];
   for (const [, g] of families) g();
   const pattern = makePattern();

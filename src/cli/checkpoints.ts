@@ -17,13 +17,6 @@ export function checkpointCacheDir(): string | null {
   return join(root, "checkpoints");
 }
 
-/** `--checkpoint-budget MiB`. */
-export function parseBudget(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--checkpoint-budget wants a positive number of MiB, not "${v}"`);
-  return n;
-}
-
 export interface TimeTravelOptions {
   /** The checkpoints' memory budget, in MiB (default: twice the machine's RAM). */
   checkpointBudget?: number;

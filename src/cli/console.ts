@@ -52,6 +52,11 @@ export class HostConsole {
     if (byte === LF || this.out.length >= 4096) this.flush();
   }
 
+  /** How a host line on stderr ends: a raw terminal needs the carriage return. */
+  lineEnd(): string {
+    return this.tty ? "\r\n" : "\n";
+  }
+
   /** Whether the last byte written ended a line (so a status line can follow without a break). */
   atLineStart(): boolean {
     return this.lastByte === LF;

@@ -30,6 +30,8 @@ export interface InitramfsOptions {
   busybox: Uint8Array;
   /** Shell commands run as /workload between the two markers. */
   workload?: string;
+  /** More programs for the workload, as /bin/NAME (e.g. a statically linked test program). */
+  programs?: { name: string; data: Uint8Array }[];
 }
 
 /** The initramfs's files, in archive order. */
@@ -44,6 +46,7 @@ export function initramfsEntries(opts: InitramfsOptions): CpioEntry[] {
     { type: "symlink", name: "bin/sh", target: "busybox" },
     { type: "file", name: "init", data: enc.encode(INIT_SCRIPT), mode: 0o755 },
   ];
+  for (const p of opts.programs ?? []) entries.push({ type: "file", name: `bin/${p.name}`, data: p.data, mode: 0o755 });
   if (opts.workload !== undefined) {
     entries.push({ type: "file", name: "workload", data: enc.encode(`#!/bin/sh\n${opts.workload}\n`), mode: 0o755 });
   }

@@ -1,20 +1,18 @@
 // `afterglow replay | info | pack`: reading recordings back.
 
-import { existsSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type ReadRecording, type Record } from "../replay/recording.js";
+import { FORMAT_VERSION, MAGIC, RecordingWriter, type ReadRecording, type Record } from "../replay/recording.js";
 import { Debugger, GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
-import { Session, Stop, exitHistogram, sha256 } from "../replay/session.js";
+import { Session, Stop, exitHistogram } from "../replay/session.js";
 import type { Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
-import { builtinGuestPath, readImage } from "./images.js";
-import { Progress, parsePositive } from "./run.js";
-import { replayUnderGdb } from "./gdb.js";
-import { parseBudget, startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
-
-const ROLE_OPTION: { [role: string]: "image" | "kernel" | "initrd" } = { "boot image": "image", kernel: "kernel", initrd: "initrd" };
+import { replayUnderGdb } from "./gdb-serve.js";
+import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
+import { parseBudget, parsePositive, parseTarget } from "./options.js";
+import { Progress } from "./progress.js";
+import { loadRecording, recordingImages } from "./recordings.js";
 
 export function registerReplay(program: Command): void {
   program
@@ -32,10 +30,10 @@ export function registerReplay(program: Command): void {
     .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target } & TimeTravelOptions) => {
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
       if (opts.to !== undefined) return replayTo(file, opts.to, opts);
-      const rec = load(file);
+      const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
-        const session = Session.replay(rec, (b) => con.output(b), images(rec, file, opts));
+        const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
         const t0 = process.hrtime.bigint();
         const progress = Progress.wanted() ? new Progress(session, t0) : undefined;
         const stop = session.run({ maxInsns: opts.maxInsns, onProgress: progress && (() => progress.show()) });
@@ -67,7 +65,7 @@ export function registerReplay(program: Command): void {
     .argument("<file>", "a recording")
     .description("describe a recording: header, images, duration, inputs, end")
     .action((file: string) => {
-      process.stdout.write(describe(load(file), file));
+      process.stdout.write(describe(loadRecording(file), file));
     });
 
   program
@@ -79,8 +77,8 @@ export function registerReplay(program: Command): void {
     .option("--kernel <file>", "the kernel, when not found beside the recording")
     .option("--initrd <file>", "the initrd, when not found beside the recording")
     .action((file: string, opts: { output?: string; image?: string; kernel?: string; initrd?: string }) => {
-      const rec = load(file);
-      const have = images(rec, file, opts);
+      const rec = loadRecording(file);
+      const have = recordingImages(rec, file, opts);
       const header = { ...rec.header, images: rec.header.images.map((i) => ({ ...i, data: i.data ?? have[i.role] })) };
       // Verify before writing: Session.replay checks each image against its hash.
       Session.replay({ ...rec, header }, () => {});
@@ -94,19 +92,11 @@ export function registerReplay(program: Command): void {
     });
 }
 
-/** `--to icount:N | exit:N`. */
-export function parseTarget(v: string): Target {
-  const m = /^(icount|exit):(\d+)$/.exec(v);
-  const n = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isSafeInteger(n)) throw new Error(`--to wants icount:N or exit:N, not "${v}"`);
-  return m[1] === "icount" ? { at: "step", icount: n } : { at: "exit", exits: n + 1 };
-}
-
 /** `afterglow replay FILE --to POSITION`: the `when` line and the registers there, on stdout. */
 function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string } & TimeTravelOptions): void {
-  const rec = load(file);
+  const rec = loadRecording(file);
   // For scripts: stdout has the position and registers only, not the guest's console.
-  const session = Session.replay(rec, () => {}, images(rec, file, opts));
+  const session = Session.replay(rec, () => {}, recordingImages(rec, file, opts));
   const dbg = new Debugger(session);
   const travel = startTimeTravel(dbg, file, opts);
   const r = dbg.seek(to);
@@ -125,26 +115,6 @@ function replayTo(file: string, to: Target, opts: { image?: string; kernel?: str
   );
 }
 
-function load(file: string): ReadRecording {
-  return readRecording(readImage(file), file);
-}
-
-/** The images a recording needs and does not carry: from options, else the recorded names beside the recording. */
-function images(rec: ReadRecording, file: string, opts: { image?: string; kernel?: string; initrd?: string }): { [role: string]: Uint8Array } {
-  const out: { [role: string]: Uint8Array } = {};
-  for (const ref of rec.header.images) {
-    if (ref.data) continue;
-    const given = opts[ROLE_OPTION[ref.role] ?? "image"];
-    const beside = join(dirname(file), ref.name);
-    const builtin = ref.role === "boot image" && sha256(readImage(builtinGuestPath())) === ref.sha256 ? builtinGuestPath() : undefined;
-    const path = given ?? (existsSync(beside) ? beside : builtin);
-    if (path === undefined) {
-      throw new RecordingError(`${file} needs its ${ref.role} ${ref.name}: give it with --${ROLE_OPTION[ref.role] ?? "image"}, or replay a packed recording`);
-    }
-    out[ref.role] = readImage(path);
-  }
-  return out;
-}
 
 function describe(rec: ReadRecording, file: string): string {
   const h = rec.header;
@@ -174,5 +144,3 @@ function describe(rec: ReadRecording, file: string): string {
   }
   return lines.join("\n") + "\n";
 }
-
-export { load as loadRecording, images as recordingImages };

@@ -5,7 +5,9 @@ import { DEFAULT_HASH_EVERY, Session, Stop, endReasonOf, type Guest, type Machin
 import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
-import { runUnderGdb } from "./gdb.js";
+import { runUnderGdb } from "./gdb-serve.js";
+import { parsePositive } from "./options.js";
+import { Progress } from "./progress.js";
 
 const STOP_NAMES: Record<Stop, string> = {
   [Stop.BUDGET]: "instruction limit reached",
@@ -30,6 +32,7 @@ export interface RunOptions {
   append: string;
   maxInsns?: number;
   ram?: number;
+  post?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -42,7 +45,7 @@ export function registerRun(program: Command): void {
         const { guest, ramSize, machine } = loadGuest(opts);
         const session = new Session({ guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) });
         if (opts.gdb !== undefined) return await runUnderGdb(session, con, opts.gdb, opts.symbols);
-        await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER);
+        await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER, opts.post ? new PostLog(session, con) : undefined);
       } finally {
         con.close();
       }
@@ -72,7 +75,7 @@ export function registerRun(program: Command): void {
       );
       let stop: Stop;
       try {
-        stop = await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER);
+        stop = await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER, opts.post ? new PostLog(session, con) : undefined);
       } catch (err) {
         session.end("host-error", err instanceof Error ? err.message : String(err));
         throw err;
@@ -96,6 +99,7 @@ function guestOptions(cmd: Command): Command {
     .option("--append <cmdline>", "kernel command line for --kernel", "console=ttyS0")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--ram <MiB>", "RAM size in MiB (default: 32, or 256 for Linux)", (v) => parsePositive(v, "--ram"))
+    .option("--post", "print each POST code the guest writes to port 0x80 on stderr (the summary shows the last one)")
     .addHelpText(
       "after",
       "\nBy default the guest runs in a VM: the L4 microkernel and the user-level VMM run on the emulated PC\n" +
@@ -126,8 +130,37 @@ function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number; machine: 
   return { guest, ramSize: mib * 2 ** 20, machine };
 }
 
+/**
+ * `--post`: each code the guest writes to port 0x80, one line on stderr ("POST 0x1a at icount
+ * 12345"). Linux writes the port as an I/O delay thousands of times, so lines are gathered and
+ * written per slice, not per write.
+ */
+export class PostLog {
+  private readonly lines: string[] = [];
+
+  constructor(
+    session: Session,
+    private readonly con: HostConsole,
+  ) {
+    session.onPost((code, icount) => {
+      this.lines.push(`POST 0x${hex2(code)} at icount ${icount}`);
+      if (this.lines.length >= 4096) this.flush();
+    });
+  }
+
+  flush(): void {
+    if (this.lines.length === 0) return;
+    this.con.flush();
+    const eol = this.con.lineEnd();
+    process.stderr.write(`${this.lines.join(eol)}${eol}`);
+    this.lines.length = 0;
+  }
+}
+
+const hex2 = (v: number): string => v.toString(16).padStart(2, "0");
+
 /** Runs the session to its stop, feeding it console input, and prints the summary line. */
-export async function runToStop(session: Session, con: HostConsole, maxInsns: number): Promise<Stop> {
+export async function runToStop(session: Session, con: HostConsole, maxInsns: number, post?: PostLog): Promise<Stop> {
   const t0 = process.hrtime.bigint();
   const progress = Progress.wanted() ? new Progress(session, t0) : undefined;
   let stop: Stop;
@@ -136,6 +169,7 @@ export async function runToStop(session: Session, con: HostConsole, maxInsns: nu
     const maxNs = session.guestTimeNs() + SLICE_NS;
     stop = session.run({ maxInsns: target, maxNs, onIdle: () => con.feedIdle(session) });
     con.flush();
+    post?.flush();
     progress?.show();
     if (stop === Stop.IDLE) {
       // Nothing but input can wake the guest: type what is pending, or wait for the user.
@@ -168,43 +202,7 @@ export async function runToStop(session: Session, con: HostConsole, maxInsns: nu
   process.stderr.write(`${con.atLineStart() ? "" : "\n"}${line}\n`);
   const summary = session.summary();
   if (summary) process.stderr.write(`${formatSummary(summary, secs)}\n`);
+  process.stderr.write(`POST      0x${hex2(session.postCode())} (port 0x80's latch: the last code written, 00 after power-on)\n`);
   if (stop !== Stop.HALT && stop !== Stop.RESET && stop !== Stop.IDLE && stop !== Stop.REQUEST) process.exitCode = 2;
   return stop;
-}
-
-/** One status line on stderr, rewritten about once a second: instructions, guest time, speed. */
-export class Progress {
-  private last = 0n;
-
-  constructor(
-    private readonly session: Session,
-    private readonly t0: bigint,
-  ) {}
-
-  /** Only where it is seen and does not garble the guest's output: stderr a terminal, stdout not. */
-  static wanted(): boolean {
-    return process.stderr.isTTY === true && !process.stdout.isTTY;
-  }
-
-  show(): void {
-    const now = process.hrtime.bigint();
-    if (now - this.last < 1_000_000_000n) return;
-    this.last = now;
-    const icount = this.session.position().icount;
-    const secs = Number(now - this.t0) / 1e9;
-    process.stderr.write(
-      `\r\x1b[K${(icount / 1e6).toFixed(0)}M instructions, ${(this.session.guestTimeNs() / 1e9).toFixed(2)} s guest, ` +
-        `${secs.toFixed(0)} s host, ${(icount / secs / 1e6).toFixed(1)} MIPS`,
-    );
-  }
-
-  clear(): void {
-    process.stderr.write("\r\x1b[K");
-  }
-}
-
-export function parsePositive(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} wants a positive integer, not "${v}"`);
-  return n;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Pit8254 } from "./pit8254.js";
+import { nsOfPitTick, Pit8254, PIT_HZ, pitTickAt } from "./pit8254.js";
 
 function withEdges(): { pit: Pit8254; edges: [number, boolean][] } {
   const edges: [number, boolean][] = [];
@@ -253,5 +253,32 @@ describe("the 8254 PIT", () => {
     expect(b.edges).toEqual(a.edges.filter(([t]) => t > 1234));
     expect(b.pit.read(0x42, 1)).toBe(a.pit.read(0x42, 1));
     expect(b.pit.save()).toEqual(a.pit.save());
+  });
+});
+
+describe("guest time and PIT ticks", () => {
+  // The oracle: the same conversions in exact integer arithmetic.
+  const tickOf = (ns: number) => Number((BigInt(ns) * BigInt(PIT_HZ)) / 1_000_000_000n);
+  const nsOf = (tick: number) => Number((BigInt(tick) * 1_000_000_000n + BigInt(PIT_HZ) - 1n) / BigInt(PIT_HZ));
+  // Past 2^53 / PIT_HZ ns (about 7.5 s) ns × PIT_HZ is no longer exact in a double.
+  const times = [0, 1, 837, 838, 999_999_999, 1e9, 7_549_000_000, 7_550_000_000, 7_600_000_001, 60e9 + 123_456_789,
+    15_478_437_489, 3600e9 - 1, 86_400e9 + 987_654_321, 2 ** 53 - 1];
+
+  it("finds the last whole tick at any guest time, past 7.5 s as before it", () => {
+    for (const ns of times) expect(pitTickAt(ns), `ns ${ns}`).toBe(tickOf(ns));
+    // The last nanosecond before tick 18,468,593 (15.5 s): there ns × PIT_HZ / 1e9 in doubles
+    // rounds up to that tick.
+    const ns = 15_478_437_489;
+    expect(Math.floor((ns * PIT_HZ) / 1e9)).not.toBe(tickOf(ns));
+    expect(pitTickAt(ns)).toBe(tickOf(ns));
+  });
+
+  it("puts a tick at the first nanosecond that reaches it, past 7.5 s as before it", () => {
+    for (const ns of times) {
+      const tick = tickOf(ns);
+      expect(nsOfPitTick(tick), `tick ${tick}`).toBe(nsOf(tick));
+      expect(pitTickAt(nsOfPitTick(tick))).toBe(tick);
+      if (nsOfPitTick(tick) > 0) expect(pitTickAt(nsOfPitTick(tick) - 1)).toBe(tick - 1);
+    }
   });
 });

@@ -14,8 +14,24 @@
 
 import type { AccessSize, Line, PortHandler } from "./port.js";
 
-/** The 8254's input clock on the PC, in Hz. */
+/** The 8254's input clock on the PC, in Hz (the 14.31818 MHz crystal divided by 12). */
 export const PIT_HZ = 1_193_182;
+
+/**
+ * The PIT tick at guest time `ns` (the last whole tick), exactly for any safe-integer ns: whole
+ * seconds and the rest are converted apart, so no product exceeds 2^53 (ns × PIT_HZ would past
+ * about 7.5 s of guest time).
+ */
+export function pitTickAt(ns: number): number {
+  const s = Math.floor(ns / 1e9);
+  return s * PIT_HZ + Math.floor(((ns - s * 1e9) * PIT_HZ) / 1e9);
+}
+
+/** Guest time of PIT tick `tick`, rounded up to a whole nanosecond (exactly, as pitTickAt). */
+export function nsOfPitTick(tick: number): number {
+  const s = Math.floor(tick / PIT_HZ);
+  return s * 1e9 + Math.ceil(((tick - s * PIT_HZ) * 1e9) / PIT_HZ);
+}
 export const PIT_PORT = 0x40;
 export const PIT_CONTROL_PORT = 0x43;
 export const SYSTEM_PORT_B = 0x61;

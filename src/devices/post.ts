@@ -13,7 +13,13 @@ export interface PostState {
 export class PostPort implements PortHandler {
   private last = 0;
 
-  constructor(private readonly sink?: (code: number) => void) {}
+  /** `sink` sees every write (a host-side log such as `afterglow run --post`): wiring, not state. */
+  constructor(public sink?: (code: number) => void) {}
+
+  /** The latch: the last code written, 0 after power-on (as a POST card's display shows). */
+  latched(): number {
+    return this.last;
+  }
 
   read(_port: number, size: AccessSize): number {
     return size === 1 ? this.last : size === 2 ? this.last | 0xff00 : (this.last | 0xffffff00) >>> 0;

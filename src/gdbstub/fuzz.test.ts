@@ -1,5 +1,7 @@
-// Random and malformed input for a bounded time: the stub must never throw, never hang, and must
-// still answer a well-formed `?` afterwards. The generator is seeded; a failure names its seed.
+// Random and malformed input, a fixed number of chunks from a seeded generator: the stub must never
+// throw, never hang, and must still answer a well-formed `?` afterwards. Each run prints its seed;
+// FUZZ_SEED=n reruns one seed (FUZZ_CHUNKS=n changes how many chunks):
+//   FUZZ_SEED=12345 npx vitest run src/gdbstub/fuzz.test.ts
 
 import { describe, expect, it } from "vitest";
 import { FakeMachine } from "../../test/gdb/fake-machine.js";
@@ -7,7 +9,11 @@ import { hexOfText } from "./hex.js";
 import { PacketDecoder, frame } from "./packet.js";
 import { GdbConnection } from "./stub.js";
 
-const FUZZ_MS = 2000;
+/** The seeds every run tries, or the one FUZZ_SEED names. */
+const SEEDS = process.env.FUZZ_SEED ? [Number(process.env.FUZZ_SEED) >>> 0] : [1, 0x5eed, 0x9e3779b9];
+/** Chunks per seed (about a second's worth each). */
+const CHUNKS = Number(process.env.FUZZ_CHUNKS) || 4000;
+const rerun = (seed: number) => `rerun with FUZZ_SEED=${seed} npx vitest run src/gdbstub/fuzz.test.ts`;
 
 /** xorshift32: reproducible from its seed. */
 function rng(seed: number) {
@@ -27,7 +33,7 @@ function rng(seed: number) {
 
 const COMMANDS = [
   "?", "g", "G", "p", "P", "m", "M", "X", "Z0,", "Z1,", "Z2,", "Z3,", "Z4,", "z0,", "z2,", "Z9,", "s", "c", "S", "C",
-  "vCont?", "vCont;", "vCont;c", "vCont;s:1", "vCont;C05", "vKill;1", "D", "k", "H", "T", "bs", "bc", "qSupported:",
+  "vCont?", "vCont;", "vCont;c", "vCont;s:1", "vCont;r1000,1010:1", "vCont;r1000", "vCont;C05", "vKill;1", "D", "k", "H", "T", "bs", "bc", "qSupported:",
   "qXfer:features:read:", "qXfer:features:read:target.xml:", "qRcmd,", "qAttached", "qC", "qfThreadInfo",
   "QStartNoAckMode", "vMustReplyEmpty", "!", "",
 ];
@@ -59,9 +65,8 @@ function randomChunk(r: ReturnType<typeof rng>): string {
 }
 
 describe("gdb stub under fuzzing", () => {
-  it("survives random and malformed bytes and packets, then still answers ?", async () => {
-    // FUZZ_SEED=n replays a failure.
-    const seed = Number(process.env.FUZZ_SEED) || (Date.now() ^ (process.pid << 8)) >>> 0;
+  it.each(SEEDS)("survives random and malformed bytes and packets, then still answers ? (seed %i)", async (seed) => {
+    console.log(`gdb stub fuzz: seed ${seed}, ${CHUNKS} chunks (${rerun(seed)})`);
     const r = rng(seed);
     const target = new FakeMachine();
     const internal: string[] = [];
@@ -86,9 +91,8 @@ describe("gdb stub under fuzzing", () => {
 
     let conn = open();
     let chunks = 0;
-    const end = Date.now() + FUZZ_MS;
     try {
-      while (Date.now() < end) {
+      while (chunks < CHUNKS) {
         // Like a reconnecting gdb after `D` or `k`.
         if (closed) {
           conn.dispose();
@@ -114,12 +118,11 @@ describe("gdb stub under fuzzing", () => {
         }
       }
     } catch (e) {
-      throw new Error(`fuzz seed ${seed}: ${(e as Error).stack}`);
+      throw new Error(`fuzz seed ${seed} (${rerun(seed)}): ${(e as Error).stack}`);
     }
 
-    expect(chunks, `seed ${seed}`).toBeGreaterThan(1000);
-    expect(replies.at(-1), `seed ${seed}: ${JSON.stringify(replies)}`).toMatch(/^[TS][0-9a-f]{2}/);
+    expect(replies.at(-1), `seed ${seed} (${rerun(seed)}): ${JSON.stringify(replies)}`).toMatch(/^[TS][0-9a-f]{2}/);
     // The toy target never throws, so any internal error is the stub's own bug.
-    expect(internal.filter((l) => !l.includes("bad checksum")), `seed ${seed}`).toEqual([]);
+    expect(internal.filter((l) => !l.includes("bad checksum")), `seed ${seed} (${rerun(seed)})`).toEqual([]);
   });
 });

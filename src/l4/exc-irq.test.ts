@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ExcMr, L4Error, Label, globalId, msgTag, reply, replyWait, tagLabel, tagU, wait } from "./api.js";
-import { bootTest, scriptLog, script } from "./testing.js";
+import { bootTest, scriptLog, script } from "./testing/programs.js";
 
 const tid = (no: number) => globalId(no, 1);
 const A = tid(40);

@@ -21,9 +21,9 @@ import {
   wait,
   type SyscallResult,
 } from "./api.js";
-import { FakePlatform } from "./fake-platform.js";
+import { FakePlatform } from "./testing/fake-platform.js";
 import { Kernel } from "./kernel.js";
-import { TEST_PROGRAMS, echo, script, type EchoState, type ScriptState } from "./testing.js";
+import { TEST_PROGRAMS, echo, script, type EchoState, type ScriptState } from "./testing/programs.js";
 
 const MB = 1 << 20;
 

@@ -31,7 +31,9 @@ import {
   type Timeout,
 } from "./api.js";
 import { COSTS } from "./costs.js";
-import { armTimeout, block, dequeue, disarmTimeout, dueTimeouts, enqueue, makeReady, orphan, startThread } from "./sched.js";
+import {
+  armTimeout, block, dequeue, disarmTimeout, dueTimeouts, enqueue, makeReady, orphan, startThread,
+} from "./sched.js";
 import { mapItem } from "./space.js";
 import { lookup, type KernelContext, type KernelIpc, type Tcb } from "./state.js";
 import { applyVreply } from "./vcpu-state.js";
@@ -317,25 +319,24 @@ function kernelIpcFailed(k: KernelContext, t: Tcb): void {
 /** A user access to `addr` found no mapping with the rights it needs: a page-fault IPC to the pager, `op` redone after it. */
 export function pageFault(k: KernelContext, t: Tcb, addr: number, rwx: number, op: Syscall): void {
   k.s.stats.pageFaults++;
-  saveMrs(t);
-  t.pendingOp = op;
-  const mr = t.utcb.mr;
-  mr[0] = msgTag(Label.PAGE_FAULT | rwx, 2, 0);
-  mr[1] = addr >>> 0;
-  mr[2] = t.ip >>> 0;
-  kernelCall(k, t, "pagefault", t.utcb.pager);
+  pagerCall(k, t, "pagefault", Label.PAGE_FAULT | rwx, addr, op);
 }
 
 /** A user port access found no mapping of the port: an I/O-fault IPC to the pager, `op` redone after it. */
 export function ioFault(k: KernelContext, t: Tcb, port: number, rwx: number, op: Syscall): void {
   k.s.stats.ioFaults++;
+  pagerCall(k, t, "iofault", Label.IO_FAULT | rwx, ioFpage(port, 0, rwx), op);
+}
+
+/** A fault message to t's pager (MR1 what faulted, MR2 the IP); `op` is redone after the reply. */
+function pagerCall(k: KernelContext, t: Tcb, kind: KernelIpc, label: number, what: number, op: Syscall): void {
   saveMrs(t);
   t.pendingOp = op;
   const mr = t.utcb.mr;
-  mr[0] = msgTag(Label.IO_FAULT | rwx, 2, 0);
-  mr[1] = ioFpage(port, 0, rwx);
+  mr[0] = msgTag(label, 2, 0);
+  mr[1] = what >>> 0;
   mr[2] = t.ip >>> 0;
-  kernelCall(k, t, "iofault", t.utcb.pager);
+  kernelCall(k, t, kind, t.utcb.pager);
 }
 
 /** A CPU exception of a user thread: an exception IPC to its handler. */

@@ -21,7 +21,10 @@ import type { Platform } from "./platform.js";
 import { account, idle, nextWake, pick, switchTo } from "./sched.js";
 import { SIGMA0, sigma0Image } from "./sigma0.js";
 import { eptMapped, eptUnmapped } from "./space.js";
-import { MAX_PRIORITY, lookup, type KernelContext, type KernelObserver, type KernelState, type KernelStats, type Tcb, type ThreadState } from "./state.js";
+import {
+  MAX_PRIORITY, lookup, type KernelContext, type KernelObserver, type KernelState,
+  type KernelStats, type Tcb, type ThreadState,
+} from "./state.js";
 import { runUser } from "./syscalls.js";
 import { spawnAt, type SpawnOptions } from "./thread.js";
 import { leaveGuestIfNeeded, runVcpuThread } from "./vcpu.js";

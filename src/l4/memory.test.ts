@@ -22,7 +22,7 @@ import {
   type UserProgram,
   type Utcb,
 } from "./api.js";
-import { bootTest, scriptLog, script } from "./testing.js";
+import { bootTest, scriptLog, script } from "./testing/programs.js";
 
 const tid = (no: number) => globalId(no, 1);
 const A = tid(40);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { L4Error, NIL_THREAD, ThreadStateCode, call, globalId, msgTag, type ThreadId } from "./api.js";
 import { COSTS } from "./costs.js";
-import { bootTest, echo, scriptLog, script, type ScriptStep } from "./testing.js";
+import { bootTest, echo, scriptLog, script, type ScriptStep } from "./testing/programs.js";
 import type { Kernel } from "./kernel.js";
 
 const tid = (no: number) => globalId(no, 1);

@@ -2,7 +2,10 @@
 // transitions (ready, blocked, halted, started), timeslices, IPC timeouts, and the Schedule and
 // ThreadSwitch system calls.
 
-import { L4Error, NIL_THREAD, ThreadStateCode, type Syscall, type SyscallResult, type ThreadId, type Timeout } from "./api.js";
+import {
+  L4Error, NIL_THREAD, ThreadStateCode, type Syscall, type SyscallResult, type ThreadId,
+  type Timeout,
+} from "./api.js";
 import { COSTS } from "./costs.js";
 import { MAX_PRIORITY, lookup, privileged, type KernelContext, type Tcb, type ThreadState } from "./state.js";
 

@@ -12,9 +12,9 @@ import {
   wait,
   type Syscall,
 } from "./api.js";
-import type { FakePlatform } from "./fake-platform.js";
+import type { FakePlatform } from "./testing/fake-platform.js";
 import type { Kernel } from "./kernel.js";
-import { bootTest, echo, scriptLog, script } from "./testing.js";
+import { bootTest, echo, scriptLog, script } from "./testing/programs.js";
 
 const tid = (no: number) => globalId(no, 1);
 const CLIENT = tid(40);

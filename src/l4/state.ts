@@ -3,7 +3,10 @@
 // space.h: the objects, with no behaviour of their own; ipc.ts, sched.ts, thread.ts, space.ts,
 // interrupts.ts, vcpu.ts and syscalls.ts are the functions over them.
 
-import { ANY_THREAD, NIL_THREAD, threadNo, type ProgramTable, type Syscall, type SyscallResult, type ThreadId, type Timeout, type Utcb } from "./api.js";
+import {
+  ANY_THREAD, NIL_THREAD, threadNo, type ProgramTable, type Syscall, type SyscallResult,
+  type ThreadId, type Timeout, type Utcb,
+} from "./api.js";
 import type { EptFrames } from "../vmx/ept.js";
 import type { FramePool } from "./ept.js";
 import type { MapDb, MapDbState } from "./mapdb.js";

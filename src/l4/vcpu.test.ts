@@ -35,7 +35,7 @@ import {
 } from "./api.js";
 import { eptLookup } from "./ept.js";
 import type { VcpuExit } from "./platform.js";
-import { MB, bootTest, scriptLog, script } from "./testing.js";
+import { MB, bootTest, scriptLog, script } from "./testing/programs.js";
 
 const tid = (no: number) => globalId(no, 1);
 const VMM = tid(50);

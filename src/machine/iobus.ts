@@ -2,7 +2,7 @@
 // ignore writes, like an ISA bus with nothing on it.
 
 import type { PortHandler } from "../devices/port.js";
-import type { IoBus } from "./cpu/cpu.js";
+import type { IoBus } from "./cpu/arch.js";
 
 export class PortBus implements IoBus {
   private readonly devices: (PortHandler | undefined)[] = new Array(0x10000);

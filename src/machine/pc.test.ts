@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Stop } from "./cpu/cpu.js";
+import { Stop } from "./cpu/arch.js";
 import { Pc } from "./pc.js";
 import { nasm } from "../../test/support/cpu.js";
 

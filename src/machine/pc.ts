@@ -3,19 +3,21 @@
 // all driven by one virtual clock. The machine runs the CPU in slices that end at the next chip
 // event, brings the chips up to date at each, and skips idle time when the CPU halts.
 
-import { DEBUGCON_PORT, DebugCon } from "../devices/debugcon.js";
+import { DebugCon } from "../devices/debugcon.js";
 import { I8042 } from "../devices/i8042.js";
 import { pciHostBridges, type PciConfigBus } from "../devices/pci.js";
 import { Pic8259 } from "../devices/pic8259.js";
-import { Pit8254 } from "../devices/pit8254.js";
+import { nsOfPitTick, Pit8254, pitTickAt } from "../devices/pit8254.js";
 import type { PortHandler } from "../devices/port.js";
+import { PC_PORTS } from "../devices/pc-ports.js";
 import { PostPort } from "../devices/post.js";
 import { Rtc146818 } from "../devices/rtc146818.js";
 import { Uart16550 } from "../devices/uart16550.js";
 import { Flag } from "../x86/eflags.js";
 import { Seg } from "../x86/insn.js";
-import { NS_PER_INSN, nsOfPitTick, pitTickAt } from "./clock.js";
-import { Cpu, Stop, type CpuState } from "./cpu/cpu.js";
+import { NS_PER_INSN } from "./clock.js";
+import { Cpu, type CpuState } from "./cpu/cpu.js";
+import { Stop } from "./cpu/arch.js";
 import { PortBus } from "./iobus.js";
 import { PhysMem } from "./memory.js";
 
@@ -78,9 +80,7 @@ export class Pc {
     });
     this.kbc = new I8042({ keyboard: false, irq1: (level) => this.pic.setIrq(1, level), irq12: (level) => this.pic.setIrq(12, level), reset });
     const io = this.io;
-    io.attach(0x20, 2, this.pic);
-    io.attach(0xa0, 2, this.pic);
-    io.attach(0x4d0, 2, this.pic);
+    for (const [first, count] of PC_PORTS.pic) io.attach(first, count, this.pic);
     // The timer chips: an access first brings them up to the present instruction, and a write,
     // which may move their next event closer, ends the CPU's slice so the new deadline counts.
     // Otherwise when an event was seen would depend on where slices happen to end.
@@ -96,16 +96,16 @@ export class Pc {
       },
     });
     const pit = timed(this.pit);
-    io.attach(0x40, 4, pit);
-    io.attach(0x61, 1, pit);
-    io.attach(0x3f8, 8, this.uart);
-    io.attach(0x70, 2, timed(this.rtc));
-    io.attach(0x60, 1, this.kbc);
-    io.attach(0x64, 1, this.kbc);
+    for (const [first, count] of PC_PORTS.pit) io.attach(first, count, pit);
+    for (const [first, count] of PC_PORTS.uart) io.attach(first, count, this.uart);
+    const rtc = timed(this.rtc);
+    for (const [first, count] of PC_PORTS.rtc) io.attach(first, count, rtc);
+    for (const [first, count] of PC_PORTS.kbc) io.attach(first, count, this.kbc);
     this.pci = pciHostBridges({ reset });
-    io.attach(0xcf8, 8, this.pci);
-    io.attach(0x80, 1, this.post);
-    io.attach(DEBUGCON_PORT, 1, new DebugCon(cfg.console));
+    for (const [first, count] of PC_PORTS.pci) io.attach(first, count, this.pci);
+    for (const [first, count] of PC_PORTS.post) io.attach(first, count, this.post);
+    const debugcon = new DebugCon(cfg.console);
+    for (const [first, count] of PC_PORTS.debugcon) io.attach(first, count, debugcon);
   }
 
   /** Guest time now, in nanoseconds since power-on. */

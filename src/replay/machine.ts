@@ -4,7 +4,7 @@
 
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import type { Pc, PcState } from "../machine/pc.js";
 
 export interface RunOptions {
@@ -43,6 +43,8 @@ export interface Machine {
   saveState(): MachineState;
   /** Puts back saveState's state; RAM is left as it is. */
   restoreState(s: MachineState): void;
+  /** The guest's POST port 0x80 latch: the last code it wrote there, 0 after power-on. */
+  postCode(): number;
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -109,5 +111,15 @@ export class BareMachine implements Machine {
   stopDetail(): string | undefined {
     const cpu = this.pc.cpu;
     return cpu.stopReason === Stop.EXCEPTION ? `exception ${cpu.excVector} (error code ${cpu.excCode})` : undefined;
+  }
+
+  postCode(): number {
+    return this.pc.post.latched();
+  }
+
+  /** Calls `fn` with each code the guest writes to port 0x80, and the icount of the OUT. */
+  onPost(fn: (code: number, icount: number) => void): void {
+    const cpu = this.pc.cpu;
+    this.pc.post.sink = (code) => fn(code, cpu.icount);
   }
 }

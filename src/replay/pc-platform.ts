@@ -12,12 +12,13 @@
 import { GuestField, type GuestField as Gf } from "../l4/api.js";
 import type { Platform, VcpuExit, VcpuRun } from "../l4/platform.js";
 import { NS_PER_INSN } from "../machine/clock.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { Vmx, VmxResult, type VmxState } from "../machine/cpu/vmx.js";
 import type { Pc } from "../machine/pc.js";
 import {
-  CAPS, CR4_VMXE, EntryCtl, ExitCtl, Field, Pin, Proc, VMCS_REVISION_ID, Vmcs, makeEptp,
+  CAPS, EntryCtl, ExitCtl, Field, Pin, Proc, VMCS_REVISION_ID, Vmcs, makeEptp,
 } from "../vmx/index.js";
+import { Cr4 } from "../x86/paging.js";
 
 /** Bytes at the top of physical RAM the platform keeps for itself (like firmware-reserved memory). */
 export const PLATFORM_AREA = 64 * 1024;
@@ -145,7 +146,7 @@ export class PcPlatform implements Platform {
     for (let i = 0; i < 1024 && i << 22 < mem.size; i++) mem.write32(pd + 4 * i, ((i << 22) | 0x83) >>> 0);
     const vmxon = this.area + PAGE;
     mem.write32(vmxon, VMCS_REVISION_ID);
-    cpu.cr4 |= CR4_VMXE;
+    cpu.cr4 |= Cr4.VMXE;
     if (this.vmx.vmxon(vmxon) !== VmxResult.SUCCEED) throw new Error("platform: VMXON failed");
   }
 
@@ -201,6 +202,19 @@ export class PcPlatform implements Platform {
     const copy = new Vmcs();
     copy.loadFrom(this.pc.mem, slot.vmcs);
     return copy.read(enc) >>> 0;
+  }
+
+  /**
+   * A copy of VCPU `id`'s VMCS, its guest-state area as of now (the CPU's registers while the
+   * guest is in it), or undefined when there is no such VCPU. For debuggers: nothing changes.
+   */
+  vmcsOf(id: number): Vmcs | undefined {
+    const slot = this.s.vcpus[id];
+    if (slot === undefined) return undefined;
+    if (this.vmx.currentPtr === slot.vmcs) return this.vmx.peekVmcs();
+    const copy = new Vmcs();
+    copy.loadFrom(this.pc.mem, slot.vmcs);
+    return copy;
   }
 
   // --- time --------------------------------------------------------------------------------------
@@ -342,7 +356,7 @@ export class PcPlatform implements Platform {
     v.write(Field.VMCS_LINK_POINTER | 1, 0xffffffff);
     v.write(Field.HOST_CR0, 0x80000031);
     v.write(Field.HOST_CR3, this.area);
-    v.write(Field.HOST_CR4, CR4_VMXE | 0x10);
+    v.write(Field.HOST_CR4, Cr4.VMXE | 0x10);
     v.write(Field.HOST_CS_SELECTOR, 0x08);
     for (const f of [Field.HOST_SS_SELECTOR, Field.HOST_DS_SELECTOR, Field.HOST_ES_SELECTOR]) v.write(f, 0x10);
     v.write(Field.HOST_TR_SELECTOR, 0x18);

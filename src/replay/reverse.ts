@@ -1,7 +1,8 @@
 // Reverse execution for the Debugger, the rr way, on the Timeline (./timeline.ts).
 //
-// A reverse step goes to the instruction before: the position right after instruction icount-1
-// retired, from which a forward step comes back here. It restores the nearest checkpoint and runs
+// A reverse step goes to the instruction before: the check before the guest's next instruction
+// once instruction icount-1 retired, where a forward step from the instruction before that ends,
+// and from which a forward step comes back here. It restores the nearest checkpoint and runs
 // forward; to keep that cheap it first leaves a checkpoint a little behind the user, so a run of
 // reverse steps (gdb builds reverse-step, -next and -finish from them) each replays only a few
 // hundred thousand instructions.
@@ -48,11 +49,14 @@ export class Reverse {
     const cps = tl.checkpoints();
     let i = cps.length - 1;
     while (i > 0 && !tl.reaches(cps[i].pos, target)) i--;
+    let now = here;
     if (target.icount - cps[i].pos.icount > NEAR) {
       const back: Target = { at: "step", icount: target.icount - NEAR / 2 };
-      tl.maybeCheckpoint(tl.seek(back, here), true);
+      now = tl.seek(back, here);
+      tl.maybeCheckpoint(now, true);
     }
-    this.dbg.movedTo(tl.seek(target, this.dbg.where()));
+    tl.seek(target, now);
+    this.dbg.movedTo(tl.nextInstruction());
     return { kind: "step" };
   }
 

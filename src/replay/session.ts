@@ -6,7 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { exitName } from "../l4/api.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
@@ -24,7 +24,6 @@ import {
   type ImageRef,
   type InputRecord,
   type ReadRecording,
-  type Record,
 } from "./recording.js";
 import { Stack, type StackSummary } from "./stack.js";
 
@@ -320,6 +319,27 @@ export class Session {
   /** Calls `fn` at every VM exit, as the kernel takes it (for debuggers: exit logs, break-on-exit). */
   onExit(fn: (e: ExitEvent) => void): void {
     this.exitListeners.push(fn);
+  }
+
+  /** The guest's POST port 0x80 latch (0 after power-on): the PC's port, or the VMM's virtual one. */
+  postCode(): number {
+    return this.m.postCode();
+  }
+
+  /**
+   * Calls `fn` with each code the guest writes to the POST port 0x80 and the icount of the write
+   * (on the stack: of the VM exit for the OUT). Until called, a write costs nothing more.
+   */
+  onPost(fn: (code: number, icount: number) => void): void {
+    const m = this.m;
+    if (m instanceof Stack) {
+      this.onExit((e) => {
+        const code = m.postWrite(m.vmm().vcpu, e.reason, e.qualification);
+        if (code >= 0) fn(code, e.icount);
+      });
+    } else if (m instanceof BareMachine) {
+      m.onPost(fn);
+    }
   }
 
   /** An exit at the L4 boundary: logged in record mode, checked against the recording in replay. */

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
 import { nasm } from "../../test/support/cpu.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { Pc } from "../machine/pc.js";
 import { BareMachine } from "./machine.js";
 import { Stack } from "./stack.js";

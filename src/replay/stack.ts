@@ -5,9 +5,11 @@
 // Physical memory: [0, 2 MiB) sigma0's, [2, 4 MiB) the kernel's (EPT tables), [4 MiB, 4 MiB +
 // guest RAM) the VMM's frames that back guest RAM, then the platform's area (VMXON, VMCSs).
 
-import { exitName, GuestField } from "../l4/api.js";
+import { decodeIoQualification, ExitReason, exitName, GuestField } from "../l4/api.js";
+import { POST_PORT } from "../devices/post.js";
+import { PC_PORTS } from "../devices/pc-ports.js";
 import { Kernel, type KernelState } from "../l4/kernel.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
 import { BareMachine, digest, type Machine, type MachineState, type RunOptions } from "./machine.js";
@@ -20,7 +22,7 @@ const KERNEL_MEMORY = { base: 2 * MiB, size: 2 * MiB };
 /** Where the VMM's frames for guest RAM start (the VMM's first fit from 4 MiB up). */
 const GUEST_RAM_PHYS = 4 * MiB;
 /** Ports of the platform's own chips (the PIC pair, its ELCR, the PIT): no task may have them. */
-const RESERVED_PORTS: [number, number][] = [[0x20, 2], [0xa0, 2], [0x4d0, 2], [0x40, 4], [0x61, 1]];
+const RESERVED_PORTS = [...PC_PORTS.pic, ...PC_PORTS.pit];
 
 export interface StackConfig {
   /** Guest RAM in bytes (the PC has that much more for the kernel, the VMM's frames and the platform). */
@@ -175,6 +177,23 @@ export class Stack implements Machine {
   exitEip(vcpu: number): number {
     const t = this.kernel.thread(vcpu);
     return t ? this.platform.peek(t.no, GuestField.EIP) : 0;
+  }
+
+  /** The VMM's virtual POST port latch: the last code the guest wrote to port 0x80, 0 after power-on. */
+  postCode(): number {
+    return this.vmm().devices.post.last;
+  }
+
+  /**
+   * The code an exit writes to the POST port: AL at an OUT to port 0x80 (which the VMM emulates
+   * after the exit), else -1. A string OUTS there is not seen.
+   */
+  postWrite(vcpu: number, reason: number, qualification: number): number {
+    if (reason !== ExitReason.IO_INSTRUCTION) return -1;
+    const q = decodeIoQualification(qualification);
+    if (q.port !== POST_PORT || q.input || q.string) return -1;
+    const t = this.kernel.thread(vcpu);
+    return t ? this.platform.peek(t.no, GuestField.EAX) & 0xff : -1;
   }
 
   /** The VCPU's thread number (the platform's name for it), or -1 before it exists. */

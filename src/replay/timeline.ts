@@ -15,7 +15,7 @@
 // `afterglow replay --to`); nothing here knows gdb.
 
 import { HostDebug } from "../machine/cpu/debug.js";
-import { Stop } from "../machine/cpu/cpu.js";
+import { Stop } from "../machine/cpu/arch.js";
 import { captureRam, PageCount, restoreRam, type RamImage } from "./checkpoint.js";
 import type { MachineState } from "./machine.js";
 import type { ReplayCursor, Session } from "./session.js";
@@ -23,9 +23,9 @@ import type { ReplayCursor, Session } from "./session.js";
 /**
  * Which instant at a count of instructions and exits the machine is at:
  * - "step": right after instruction `icount` retired and the replay's records due at that count
- *   were played: where a step, a watchpoint or a run of N instructions stops;
+ *   were played: where a watchpoint or a run of N instructions stops;
  * - "exit": right after the kernel took VM exit number `exits - 1`, before the VMM handles it;
- * - "insn": at the check before the guest's next instruction, where a breakpoint stops.
+ * - "insn": at the check before the guest's next instruction, where a breakpoint or a step stops.
  * At one icount and exit count, "exit" comes before "step", which comes before "insn". Guest time
  * follows from the three (a halted guest's idle time passes between them).
  */
@@ -446,16 +446,34 @@ export class Timeline {
       } else {
         this.approach(target.icount);
       }
-      mine.stopNext = true;
-      mine.changed();
-      try {
-        this.runQuietly(target.icount + 1);
-      } finally {
-        mine.stopNext = false;
-        mine.changed();
-      }
-      return this.landed(target, this.here("insn"));
+      return this.landed(target, this.toCheck());
     });
+  }
+
+  /**
+   * From right after an instruction retired (a "step" moment, the current state), moves to the
+   * check before the guest's next instruction: the "insn" moment a forward step from the
+   * instruction before ends at. Throws a TimelineError when the recording ends first.
+   */
+  nextInstruction(): Position {
+    const now = this.quietly(() => this.toCheck());
+    if (now.at !== "insn") throw new TimelineError(`no instruction follows: the replay came to ${formatPosition(now)}`);
+    return now;
+  }
+
+  /** Runs to the check before the next instruction; a "step" position when none came. */
+  private toCheck(): Position {
+    const mine = this.landingDebug;
+    mine.stopNext = true;
+    mine.changed();
+    try {
+      this.runQuietly(this.session.machine.pc.cpu.icount + 1);
+      // The check clears stopNext when it stops the run there.
+      return this.here(mine.stopNext ? "step" : "insn");
+    } finally {
+      mine.stopNext = false;
+      mine.changed();
+    }
   }
 
   /**

@@ -6,7 +6,8 @@ import { decode, MAX_INSN_LEN } from "../x86/decoder.js";
 import { Reg, type Insn } from "../x86/insn.js";
 import { Vec } from "../x86/vectors.js";
 import { devicesOf, type VirtualDevices } from "./devices.js";
-import { GuestMemory, isFault, readLinear, type PageFault, type Paging } from "./memory.js";
+import { GuestMemory, isFault, readLinear, type PageFault } from "./memory.js";
+import type { Paging } from "../x86/paging.js";
 import { fieldOf, hasField, Reply, type Exit } from "./message.js";
 import type { VmmState, VmmStatus } from "./state.js";
 

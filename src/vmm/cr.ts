@@ -11,27 +11,17 @@
 
 import { CrAccess, GuestField, decodeCrQualification } from "../l4/api.js";
 import { Outcome, type ExitCtx } from "./context.js";
+import { Cr0, Cr4, pdpteReserved } from "../x86/paging.js";
 
-export const CR0_PE = 1 << 0;
-export const CR0_TS = 1 << 3;
-export const CR0_ET = 1 << 4;
-export const CR0_NE = 1 << 5;
-export const CR0_NW = 1 << 29;
-export const CR0_CD = 1 << 30;
-export const CR0_PG = 0x80000000;
 /** Bits CR0 has on this CPU: PE MP EM TS ET NE WP AM NW CD PG. */
 export const CR0_VALID = 0xe005003f;
 
-export const CR4_PSE = 1 << 4;
-export const CR4_PAE = 1 << 5;
-export const CR4_PGE = 1 << 7;
-export const CR4_VMXE = 1 << 13;
 /** Bits the guest may set in CR4: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT (no VME/PVI, no VMXE). */
 export const CR4_GUEST_VALID = 0x7fc;
 
 /** Owned bits: VMX operation needs them set in the real registers. */
-export const CR0_OWNED = CR0_NE;
-export const CR4_OWNED = CR4_VMXE;
+export const CR0_OWNED = Cr0.NE;
+export const CR4_OWNED = Cr4.VMXE;
 
 /** What the guest sees of a control register: its real bits, the shadow's where the VMM owns them. */
 export function guestView(real: number, shadow: number, mask: number): number {
@@ -50,8 +40,6 @@ export function setControls(c: ExitCtx): void {
   c.set(GuestField.PROC_CTLS2, b.procCtls2);
 }
 
-const PDPTE_RESERVED = 0x1e6; // bits 1-2 and 5-8 of a present PDPTE
-
 /**
  * Loads the PDPTEs of the PDPT at `cr3` into the reply (as MOV to CR0/CR3/CR4 does with PAE
  * paging): REPLY, NEED while the PDPT is being read, or a #GP for a reserved bit.
@@ -63,7 +51,7 @@ function loadPdptes(c: ExitCtx, cr3: number): Outcome {
   for (let i = 0; i < 4; i++) {
     const lo = w(i * 8);
     const hi = w(i * 8 + 4);
-    if (lo & 1 && ((lo & PDPTE_RESERVED) !== 0 || hi !== 0)) return c.gp();
+    if (pdpteReserved(lo, hi)) return c.gp();
   }
   for (let i = 0; i < 8; i++) c.set(GuestField.PDPTE0_LO + i, w(i * 4));
   return Outcome.REPLY;
@@ -81,10 +69,10 @@ function cr4View(c: ExitCtx): number {
 
 export function writeCr0(c: ExitCtx, v: number): Outcome {
   v >>>= 0;
-  if ((v & ~CR0_VALID) !== 0 || (v & CR0_PG && !(v & CR0_PE)) || (v & CR0_NW && !(v & CR0_CD))) return c.gp();
+  if ((v & ~CR0_VALID) !== 0 || (v & Cr0.PG && !(v & Cr0.PE)) || (v & Cr0.NW && !(v & Cr0.CD))) return c.gp();
   const old = cr0View(c);
   const cr4 = c.get(GuestField.CR4);
-  if (v & CR0_PG && !(old & CR0_PG) && cr4 & CR4_PAE) {
+  if (v & Cr0.PG && !(old & Cr0.PG) && cr4 & Cr4.PAE) {
     const o = loadPdptes(c, c.get(GuestField.CR3));
     if (o !== Outcome.REPLY || c.reply.has(GuestField.ENTRY_INTR_INFO)) return o;
   }
@@ -98,7 +86,7 @@ export function writeCr0(c: ExitCtx, v: number): Outcome {
 
 export function writeCr3(c: ExitCtx, v: number): Outcome {
   v >>>= 0;
-  if (cr0View(c) & CR0_PG && c.get(GuestField.CR4) & CR4_PAE) {
+  if (cr0View(c) & Cr0.PG && c.get(GuestField.CR4) & Cr4.PAE) {
     const o = loadPdptes(c, v);
     if (o !== Outcome.REPLY || c.reply.has(GuestField.ENTRY_INTR_INFO)) return o;
   }
@@ -113,7 +101,7 @@ export function writeCr4(c: ExitCtx, v: number): Outcome {
   if ((v & ~CR4_GUEST_VALID) !== 0) return c.gp();
   const old = cr4View(c);
   const changed = old ^ v;
-  if (cr0View(c) & CR0_PG && v & CR4_PAE && changed & (CR4_PAE | CR4_PGE | CR4_PSE)) {
+  if (cr0View(c) & Cr0.PG && v & Cr4.PAE && changed & (Cr4.PAE | Cr4.PGE | Cr4.PSE)) {
     const o = loadPdptes(c, c.get(GuestField.CR3));
     if (o !== Outcome.REPLY || c.reply.has(GuestField.ENTRY_INTR_INFO)) return o;
   }
@@ -143,11 +131,11 @@ export function crExit(c: ExitCtx): Outcome {
       return c.advance();
     }
     case CrAccess.CLTS:
-      return writeCr0(c, cr0View(c) & ~CR0_TS);
+      return writeCr0(c, cr0View(c) & ~Cr0.TS);
     default: {
       // LMSW loads PE MP EM TS and cannot clear PE.
       const cur = cr0View(c);
-      return writeCr0(c, (cur & ~0xe) | (q.lmswSource & 0xf) | (cur & CR0_PE));
+      return writeCr0(c, (cur & ~0xe) | (q.lmswSource & 0xf) | (cur & Cr0.PE));
     }
   }
 }

@@ -21,11 +21,12 @@ import { DEBUGCON_PORT } from "../devices/debugcon.js";
 import { I8042, type I8042State } from "../devices/i8042.js";
 import { pciHostBridges, type PciConfigBus, type PciState } from "../devices/pci.js";
 import { Pic8259, type PicState } from "../devices/pic8259.js";
-import { PIT_HZ, Pit8254, type PitState } from "../devices/pit8254.js";
+import { Pit8254, nsOfPitTick, pitTickAt, type PitState } from "../devices/pit8254.js";
+import { PC_PORTS, type PortRange } from "../devices/pc-ports.js";
 import type { AccessSize, PortHandler } from "../devices/port.js";
-import { POST_PORT, PostPort, type PostState } from "../devices/post.js";
+import { PostPort, type PostState } from "../devices/post.js";
 import { Rtc146818, type RtcState } from "../devices/rtc146818.js";
-import { COM1_IRQ, COM1_PORT, Uart16550, type UartState } from "../devices/uart16550.js";
+import { COM1_IRQ, Uart16550, type UartState } from "../devices/uart16550.js";
 
 export interface DeviceStates {
   /** Bumped at every write-back; a cache built from another version is stale. */
@@ -58,18 +59,11 @@ const PORT_MAP = new Uint8Array(0x10000);
 function claim(first: number, count: number, d: Dev): void {
   for (let p = first; p < first + count; p++) PORT_MAP[p] = d;
 }
-claim(0x20, 2, Dev.PIC);
-claim(0xa0, 2, Dev.PIC);
-claim(0x4d0, 2, Dev.PIC);
-claim(0x40, 4, Dev.PIT);
-claim(0x61, 1, Dev.PIT);
-claim(COM1_PORT, 8, Dev.UART);
-claim(0x70, 2, Dev.RTC);
-claim(0x60, 1, Dev.KBC);
-claim(0x64, 1, Dev.KBC);
-claim(0xcf8, 8, Dev.PCI);
-claim(POST_PORT, 1, Dev.POST);
-claim(DEBUGCON_PORT, 1, Dev.DEBUGCON);
+const CLAIMS: [readonly PortRange[], Dev][] = [
+  [PC_PORTS.pic, Dev.PIC], [PC_PORTS.pit, Dev.PIT], [PC_PORTS.uart, Dev.UART], [PC_PORTS.rtc, Dev.RTC],
+  [PC_PORTS.kbc, Dev.KBC], [PC_PORTS.pci, Dev.PCI], [PC_PORTS.post, Dev.POST], [PC_PORTS.debugcon, Dev.DEBUGCON],
+];
+for (const [ranges, d] of CLAIMS) for (const [first, count] of ranges) claim(first, count, d);
 
 export function deviceAt(port: number): Dev {
   return PORT_MAP[port & 0xffff] as Dev;
@@ -78,17 +72,6 @@ export function deviceAt(port: number): Dev {
 /** The chips that run on guest time: an access first brings them up to the present. */
 export function isTimedDevice(d: Dev): boolean {
   return d === Dev.PIT || d === Dev.RTC;
-}
-
-// Guest time in ns to the PIT's 1.193182 MHz ticks and back, exactly for any safe-integer ns.
-export function pitTickAt(ns: number): number {
-  const s = Math.floor(ns / 1e9);
-  return s * PIT_HZ + Math.floor(((ns - s * 1e9) * PIT_HZ) / 1e9);
-}
-
-export function nsOfPitTick(tick: number): number {
-  const s = Math.floor(tick / PIT_HZ);
-  return s * 1e9 + Math.ceil(((tick - s * PIT_HZ) * 1e9) / PIT_HZ);
 }
 
 /** What the chips need besides their registers: RAM size for the CMOS, the wall clock. */

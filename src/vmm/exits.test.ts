@@ -15,17 +15,17 @@ import {
   injectionInfo,
   type GuestField,
 } from "../l4/api.js";
-import { crQualification, ioQualification } from "./hand-exits.js";
+import { crQualification, ioQualification } from "./testing/hand-exits.js";
 import { planGuest } from "./boot.js";
 import { Outcome, Vm } from "./context.js";
-import { CR0_NE, CR4_PAE, CR4_PSE, CR4_VMXE } from "./cr.js";
 import { Hypercall, HYPERCALL_MAGIC, needsClock, runExit } from "./exits.js";
 import { decodeReply, parseExit, vfaultMessage, vmFaultMessage, type DecodedReply, type Exit } from "./message.js";
 import { guestTsc } from "./msr.js";
 import { wakeReply } from "./events.js";
 import { VCPU_MASKS, vmmState } from "./vmm.js";
 import type { VmmState } from "./state.js";
-import { nsOfPitTick } from "./devices.js";
+import { nsOfPitTick } from "../devices/pit8254.js";
+import { Cr0, Cr4 } from "../x86/paging.js";
 
 const MiB = 1 << 20;
 const IF = 0x200;
@@ -44,7 +44,7 @@ function newVm(ramSize = 16 * MiB): { s: VmmState; vm: Vm } {
 type Fields = Partial<Record<GuestField, number>>;
 
 /** A 32-bit flat code segment, interrupts on, no shadow: the usual state of a Linux guest. */
-const FLAT: Fields = { [F.CS_ATTR]: 0xc09b, [F.SS_ATTR]: 0xc093, [F.EFLAGS]: 0x2 | IF, [F.CR0]: 0x11 | CR0_NE, [F.CR4]: CR4_VMXE };
+const FLAT: Fields = { [F.CS_ATTR]: 0xc09b, [F.SS_ATTR]: 0xc093, [F.EFLAGS]: 0x2 | IF, [F.CR0]: 0x11 | Cr0.NE, [F.CR4]: Cr4.VMXE };
 
 function vfault(reason: number, fields: Fields, qualification = 0, length = 0): Uint32Array {
   return vfaultMessage(reason, { qualification, length, mask: maskFor(reason), fields: { ...FLAT, ...fields } });
@@ -216,7 +216,7 @@ describe("I/O exits", () => {
       vm,
       vfault(
         ExitReason.IO_INSTRUCTION,
-        { [F.EIP]: 0x1000, [F.ECX]: n, [F.EDI]: 0xc0000ffe, [F.GUEST_LINEAR]: 0xc0000ffe, [F.CR0]: 0x80000011 | CR0_NE, [F.CR3]: 0x20000 },
+        { [F.EIP]: 0x1000, [F.ECX]: n, [F.EDI]: 0xc0000ffe, [F.GUEST_LINEAR]: 0xc0000ffe, [F.CR0]: 0x80000011 | Cr0.NE, [F.CR3]: 0x20000 },
         ioQualification(0x300, 2, true, true, true),
         3,
       ),
@@ -241,7 +241,7 @@ describe("I/O exits", () => {
     ram.set([0x6e], 0x1000); // outsb
     const r = run(
       vm,
-      vfault(ExitReason.IO_INSTRUCTION, { [F.EIP]: 0x1000, [F.ESI]: 0x5000, [F.GUEST_LINEAR]: 0x5000, [F.CR0]: 0x80000011 | CR0_NE, [F.CR3]: 0x20000 }, ioQualification(0x3f8, 1, false, true), 1),
+      vfault(ExitReason.IO_INSTRUCTION, { [F.EIP]: 0x1000, [F.ESI]: 0x5000, [F.GUEST_LINEAR]: 0x5000, [F.CR0]: 0x80000011 | Cr0.NE, [F.CR3]: 0x20000 }, ioQualification(0x3f8, 1, false, true), 1),
       { ram },
     );
     expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(14, EventType.HARDWARE_EXCEPTION, true));
@@ -430,7 +430,7 @@ describe("control registers", () => {
     const r = run(vm, vfault(ExitReason.CR_ACCESS, { [F.EAX]: 0x80050033, [F.CR0]: 0x31, [F.CR3]: 0x9000, [F.EIP]: 0x50 }, crQualification(0, 0, 0), 3));
     expect(r.reply.fields[F.CR0]).toBe(0x80050033);
     expect(r.reply.fields[F.CR0_SHADOW]).toBe(0x80050033);
-    expect(r.reply.fields[F.CR0_MASK]).toBe(CR0_NE);
+    expect(r.reply.fields[F.CR0_MASK]).toBe(Cr0.NE);
     expect(r.reply.fields[F.EIP]).toBe(0x53);
     // The guest clears NE: the real CR0 keeps it, the shadow does not.
     const c = run(vm, vfault(ExitReason.CR_ACCESS, { [F.EBX]: 0x80050013, [F.CR0]: 0x80050033 }, crQualification(0, 0, 3), 3));
@@ -440,12 +440,12 @@ describe("control registers", () => {
 
   it("hides CR4.VMXE: setting it is #GP, and other writes keep it set underneath", () => {
     const { s, vm } = newVm();
-    const gp = run(vm, vfault(ExitReason.CR_ACCESS, { [F.EAX]: CR4_VMXE }, crQualification(4, 0, 0), 3));
+    const gp = run(vm, vfault(ExitReason.CR_ACCESS, { [F.EAX]: Cr4.VMXE }, crQualification(4, 0, 0), 3));
     expect(gp.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(13, EventType.HARDWARE_EXCEPTION, true));
-    const ok = run(vm, vfault(ExitReason.CR_ACCESS, { [F.ECX]: CR4_PSE }, crQualification(4, 0, 1), 3));
-    expect(ok.reply.fields[F.CR4]).toBe(CR4_PSE | CR4_VMXE);
-    expect(ok.reply.fields[F.CR4_SHADOW]).toBe(CR4_PSE);
-    expect(s.vcpuBook.cr4Shadow).toBe(CR4_PSE);
+    const ok = run(vm, vfault(ExitReason.CR_ACCESS, { [F.ECX]: Cr4.PSE }, crQualification(4, 0, 1), 3));
+    expect(ok.reply.fields[F.CR4]).toBe(Cr4.PSE | Cr4.VMXE);
+    expect(ok.reply.fields[F.CR4_SHADOW]).toBe(Cr4.PSE);
+    expect(s.vcpuBook.cr4Shadow).toBe(Cr4.PSE);
   });
 
   it("loads the PDPTEs from guest memory when a write turns on PAE paging", () => {
@@ -455,7 +455,7 @@ describe("control registers", () => {
     for (let i = 0; i < 4; i++) dv.setUint32(0x30000 + i * 8, (0x31000 + i * 0x1000) | 1, true);
     const r = run(
       vm,
-      vfault(ExitReason.CR_ACCESS, { [F.EAX]: 0x80000011 | CR0_NE, [F.CR0]: 0x11 | CR0_NE, [F.CR3]: 0x30000, [F.CR4]: CR4_PAE | CR4_VMXE }, crQualification(0, 0, 0), 3),
+      vfault(ExitReason.CR_ACCESS, { [F.EAX]: 0x80000011 | Cr0.NE, [F.CR0]: 0x11 | Cr0.NE, [F.CR3]: 0x30000, [F.CR4]: Cr4.PAE | Cr4.VMXE }, crQualification(0, 0, 0), 3),
       { ram },
     );
     expect(r.reads).toBe(1);
@@ -611,7 +611,7 @@ describe("the rest of the table", () => {
     const r = run(vm, vfault(VcpuReason.STARTUP, { [F.EIP]: 0, [F.EFLAGS]: 0 }));
     const f = r.reply.fields;
     expect([f[F.EIP], f[F.CS_SEL], f[F.CS_LIMIT], f[F.CS_ATTR], f[F.EDX], f[F.EFLAGS]]).toEqual([0x7c00, 0, 0xffff, 0x9b, 0x652, 2]);
-    expect([f[F.CR0], f[F.CR0_SHADOW], f[F.CR0_MASK], f[F.CR4], f[F.CR4_SHADOW]]).toEqual([0x60000030, 0x60000010, CR0_NE, CR4_VMXE, 0]);
+    expect([f[F.CR0], f[F.CR0_SHADOW], f[F.CR0_MASK], f[F.CR4], f[F.CR4_SHADOW]]).toEqual([0x60000030, 0x60000010, Cr0.NE, Cr4.VMXE, 0]);
     expect(f[F.PROC_CTLS]! & ((1 << 7) | (1 << 24))).toBe((1 << 7) | (1 << 24)); // HLT and I/O exits
     expect(f[F.PROC_CTLS2]).toBe(0x82); // EPT, unrestricted guest
     expect(f[F.LDTR_ATTR]! & 0x10000).toBe(0x10000);

@@ -5,12 +5,10 @@
 // "need", the VMM reads it and runs the handler again from the start. So handlers read first and
 // change nothing until every read succeeded; their writes are effects done after they finish.
 //
-// Linear addresses go through the guest's page tables (2-level, PSE, PAE), read the same way.
+// Linear addresses go through the guest's page tables (2-level, PSE, PAE; src/x86/paging.ts's
+// walk), read the same way: a table not read yet is MISSING.
 
-/** A translation that cannot finish until a paging-structure entry has been read. */
-export const MISSING = -2;
-/** A translation that found a non-present entry: the access would #PF. */
-export const NOT_PRESENT = -1;
+import { MISSING, NOT_PRESENT, peekTranslate, type Paging } from "../x86/paging.js";
 
 export class GuestMemory {
   /** Reads the handler asked for that have not been done: [guest-physical address, length]. */
@@ -61,50 +59,6 @@ export class GuestMemory {
   }
 }
 
-/** The guest's paging registers. */
-export interface Paging {
-  cr0: number;
-  cr3: number;
-  cr4: number;
-}
-
-const CR0_PG = 0x80000000;
-const CR4_PSE = 1 << 4;
-const CR4_PAE = 1 << 5;
-const PRESENT = 1;
-const PAGE_SIZE_BIT = 1 << 7;
-
-/**
- * The guest-physical address of linear `lin`: a number, NOT_PRESENT, or MISSING. Walks the
- * guest's tables as the CPU would (PDPTEs read from the PDPT that CR3 names), checking presence
- * only: the CPU already checked the access's permissions before it exited.
- */
-export function translate(mem: GuestMemory, p: Paging, lin: number): number {
-  lin >>>= 0;
-  if ((p.cr0 & CR0_PG) === 0) return lin;
-  if (p.cr4 & CR4_PAE) {
-    const pdpte = mem.read32(((p.cr3 & 0xffffffe0) + (lin >>> 30) * 8) >>> 0);
-    if (pdpte === null) return MISSING;
-    if ((pdpte & PRESENT) === 0) return NOT_PRESENT;
-    const pde = mem.read32(((pdpte & 0xfffff000) + ((lin >>> 21) & 0x1ff) * 8) >>> 0);
-    if (pde === null) return MISSING;
-    if ((pde & PRESENT) === 0) return NOT_PRESENT;
-    if (pde & PAGE_SIZE_BIT) return ((pde & 0xffe00000) | (lin & 0x1fffff)) >>> 0;
-    const pte = mem.read32(((pde & 0xfffff000) + ((lin >>> 12) & 0x1ff) * 8) >>> 0);
-    if (pte === null) return MISSING;
-    if ((pte & PRESENT) === 0) return NOT_PRESENT;
-    return ((pte & 0xfffff000) | (lin & 0xfff)) >>> 0;
-  }
-  const pde = mem.read32(((p.cr3 & 0xfffff000) + (lin >>> 22) * 4) >>> 0);
-  if (pde === null) return MISSING;
-  if ((pde & PRESENT) === 0) return NOT_PRESENT;
-  if (pde & PAGE_SIZE_BIT && p.cr4 & CR4_PSE) return ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
-  const pte = mem.read32(((pde & 0xfffff000) + ((lin >>> 12) & 0x3ff) * 4) >>> 0);
-  if (pte === null) return MISSING;
-  if ((pte & PRESENT) === 0) return NOT_PRESENT;
-  return ((pte & 0xfffff000) | (lin & 0xfff)) >>> 0;
-}
-
 /** A linear access that found a page not present: the linear address to report in CR2. */
 export interface PageFault {
   fault: number;
@@ -117,7 +71,7 @@ export function readLinear(mem: GuestMemory, p: Paging, lin: number, len: number
   for (let done = 0; done < len; ) {
     const a = (lin + done) >>> 0;
     const chunk = Math.min(len - done, 0x1000 - (a & 0xfff));
-    const gpa = translate(mem, p, a);
+    const gpa = peekTranslate(mem, p, a);
     if (gpa === NOT_PRESENT) return { fault: a };
     if (gpa === MISSING) missing = true;
     else {
@@ -137,7 +91,7 @@ export function writeLinear(mem: GuestMemory, p: Paging, lin: number, bytes: Uin
   for (let done = 0; done < bytes.length; ) {
     const a = (lin + done) >>> 0;
     const chunk = Math.min(bytes.length - done, 0x1000 - (a & 0xfff));
-    const gpa = translate(mem, p, a);
+    const gpa = peekTranslate(mem, p, a);
     if (gpa === NOT_PRESENT) return { fault: a };
     if (gpa === MISSING) missing = true;
     else pieces.push([gpa, bytes.subarray(done, done + chunk)]);

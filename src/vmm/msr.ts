@@ -12,24 +12,11 @@
 
 import { GuestField, Proc } from "../l4/api.js";
 import { Reg } from "../x86/insn.js";
+import { Efer, Msr, patValid } from "../x86/msr.js";
 import { setControls } from "./cr.js";
 import type { ExitCtx, Outcome } from "./context.js";
 import type { Exit } from "./message.js";
 import { fieldOf, hasField } from "./message.js";
-
-export const enum Msr {
-  TSC = 0x10,
-  PLATFORM_ID = 0x17,
-  BIOS_SIGN_ID = 0x8b,
-  SYSENTER_CS = 0x174,
-  SYSENTER_ESP = 0x175,
-  SYSENTER_EIP = 0x176,
-  MISC_ENABLE = 0x1a0,
-  PAT = 0x277,
-  EFER = 0xc0000080,
-}
-
-const EFER_NXE = 1 << 11;
 
 export function msrNeedsClock(x: Exit): boolean {
   return hasField(x, GuestField.ECX) && fieldOf(x, GuestField.ECX) === Msr.TSC;
@@ -93,15 +80,6 @@ export function rdmsrExit(c: ExitCtx): Outcome {
   return c.advance();
 }
 
-/** PAT entries must be memory types 0, 1, 4, 5, 6 or 7. */
-function patValid(w: number): boolean {
-  for (let i = 0; i < 4; i++) {
-    const t = (w >>> (8 * i)) & 0xff;
-    if (t === 2 || t === 3 || t > 7) return false;
-  }
-  return true;
-}
-
 export function wrmsrExit(c: ExitCtx): Outcome {
   const n = c.gpr(Reg.ECX) >>> 0;
   const lo = c.gpr(Reg.EAX) >>> 0;
@@ -136,13 +114,13 @@ export function wrmsrExit(c: ExitCtx): Outcome {
       b.miscEnable = lo;
       break;
     case Msr.PAT:
-      if (!patValid(lo) || !patValid(hi)) return c.gp();
+      if (!patValid(lo, hi)) return c.gp();
       b.patLo = lo;
       b.patHi = hi;
       break;
     case Msr.EFER:
       // Only NXE exists on a 32-bit CPU.
-      if ((lo & ~EFER_NXE) !== 0 || hi !== 0) return c.gp();
+      if ((lo & ~Efer.NXE) !== 0 || hi !== 0) return c.gp();
       c.set(GuestField.EFER, lo);
       break;
     default:

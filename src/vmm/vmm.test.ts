@@ -17,10 +17,10 @@ import {
   type GuestField,
 } from "../l4/api.js";
 import { eptLookup } from "../l4/ept.js";
-import { FakePlatform, type ScriptedExit } from "../l4/fake-platform.js";
+import { FakePlatform, type ScriptedExit } from "../l4/testing/fake-platform.js";
 import { Kernel } from "../l4/kernel.js";
 import type { VcpuExit } from "../l4/platform.js";
-import { ioQualification } from "./hand-exits.js";
+import { ioQualification } from "./testing/hand-exits.js";
 import { planLinuxBoot } from "../x86/linux-boot.js";
 import type { VmmConfig } from "./config.js";
 import type { IrqState } from "./irq.js";

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
-  CAPS, CR0_FIXED0, CR4_VMXE, EPT_CAP_LO, EntryCtl, ExitCtl, Pin, Proc, Proc2, VmxMsr, controlsAllowed, cr0Allowed,
-  cr4Allowed, patValid, readVmxMsr,
+  CAPS, CR0_FIXED0, EPT_CAP_LO, EntryCtl, ExitCtl, Pin, Proc, Proc2, VmxMsr, controlsAllowed,
+  cr0Allowed, cr4Allowed, readVmxMsr,
 } from "./controls.js";
+import { patValid } from "../x86/msr.js";
 import { VMCS_REVISION_ID } from "./vmcs.js";
+import { Cr4 } from "../x86/paging.js";
 
 /** An MSR as a 64-bit bigint. */
 function msr(n: number): bigint {
@@ -77,7 +79,7 @@ describe("the VMX capability MSRs", () => {
   it("fix CR0.PE, NE and PG and CR4.VMXE, and let unrestricted guests clear PE and PG", () => {
     expect(allowed0(VmxMsr.CR0_FIXED0)).toBe(CR0_FIXED0);
     expect(CR0_FIXED0).toBe(0x80000021);
-    expect(allowed0(VmxMsr.CR4_FIXED0)).toBe(CR4_VMXE);
+    expect(allowed0(VmxMsr.CR4_FIXED0)).toBe(Cr4.VMXE);
     expect(cr0Allowed(0x80000031)).toBe(true);
     expect(cr0Allowed(0x00000031)).toBe(false);
     expect(cr0Allowed(0x00000030, true)).toBe(true); // real mode, NE and ET

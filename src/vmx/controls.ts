@@ -5,6 +5,8 @@
 
 import { HIGHEST_FIELD_INDEX } from "./fields.js";
 import { VMCS_REGION_SIZE, VMCS_REVISION_ID } from "./vmcs.js";
+import { Cr0, Cr4 } from "../x86/paging.js";
+import { Efer } from "../x86/msr.js";
 
 /** Pin-based VM-execution controls (24.6.1). */
 export const enum Pin {
@@ -114,12 +116,6 @@ export const enum VmxMsr {
   TRUE_ENTRY_CTLS = 0x490,
 }
 
-/** CPUID.1:ECX.VMX: the processor supports VMX operation. */
-export const CPUID1_ECX_VMX = 1 << 5;
-
-/** CR4.VMXE. */
-export const CR4_VMXE = 1 << 13;
-
 /** Allowed settings of one control word: bits that must be 1, bits that may be 1. */
 export interface Allowed {
   /** Allowed 0-settings (capability MSR bits 31:0): a 1 here means the control must be 1. */
@@ -170,24 +166,22 @@ export const CAPS = {
 // ------------------------------------------------------------------------------------------------
 // CR0 and CR4 in VMX operation (A.7, A.8)
 
-export const CR0_PE = 1 << 0, CR0_MP = 1 << 1, CR0_EM = 1 << 2, CR0_TS = 1 << 3, CR0_NE = 1 << 5;
-export const CR0_PG = 1 << 31;
 
 /** CR0 bits that must be 1 in VMX operation: PE, NE, PG. */
-export const CR0_FIXED0 = (CR0_PE | CR0_NE | CR0_PG) >>> 0;
+export const CR0_FIXED0 = (Cr0.PE | Cr0.NE | Cr0.PG) >>> 0;
 /** CR0 bits that may be 1: the ones this CPU has (PE MP EM TS ET NE WP AM NW CD PG). */
 export const CR0_FIXED1 = 0xe005003f;
 /** CR4 bits that must be 1: VMXE. */
-export const CR4_FIXED0 = CR4_VMXE;
+export const CR4_FIXED0 = Cr4.VMXE;
 /** CR4 bits that may be 1: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT, and VMXE. */
-export const CR4_FIXED1 = 0x7fc | CR4_VMXE;
+export const CR4_FIXED1 = 0x7fc | Cr4.VMXE;
 
 /**
  * A CR0 value VMX operation allows. `unrestricted` (the guest's "unrestricted guest" control)
  * frees PE and PG from FIXED0, as VM entry and MOV to CR0 in non-root operation do (26.3.1.1, 25.3).
  */
 export function cr0Allowed(cr0: number, unrestricted = false): boolean {
-  const must1 = unrestricted ? (CR0_FIXED0 & ~(CR0_PE | CR0_PG)) >>> 0 : CR0_FIXED0;
+  const must1 = unrestricted ? (CR0_FIXED0 & ~(Cr0.PE | Cr0.PG)) >>> 0 : CR0_FIXED0;
   return ((cr0 & must1) >>> 0) === must1 && (cr0 & ~CR0_FIXED1) === 0;
 }
 
@@ -221,9 +215,6 @@ export const CR3_TARGETS = 4;
  * VMWRITE to exit-information fields (bit 29), no zero-length software-event injection (bit 30).
  */
 export const MISC_LO = (1 << 5) | (1 << 6) | (CR3_TARGETS << 16);
-
-/** Recommended maximum entries in each MSR list: 512 * (MISC bits 27:25 + 1). */
-export const MSR_LIST_MAX = 512;
 
 /** EPT capabilities (IA32_VMX_EPT_VPID_CAP, low half). */
 export const enum EptCap {
@@ -288,14 +279,5 @@ export function readVmxMsr(msr: number): [lo: number, hi: number] | undefined {
   }
 }
 
-/** IA32_PAT memory types a PAT byte may hold: UC WC WT WP WB UC- (0, 1, 4, 5, 6, 7). */
-export function patValid(lo: number, hi: number): boolean {
-  for (let k = 0; k < 4; k++) {
-    const a = (lo >>> (8 * k)) & 0xff, b = (hi >>> (8 * k)) & 0xff;
-    if (a === 2 || a === 3 || a > 7 || b === 2 || b === 3 || b > 7) return false;
-  }
-  return true;
-}
-
 /** EFER bits this CPU has: NXE only (no SCE, no long mode). */
-export const EFER_VALID = 0x800;
+export const EFER_VALID = Efer.NXE;

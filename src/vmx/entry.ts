@@ -13,14 +13,18 @@
 
 import { Flag } from "../x86/eflags.js";
 import {
-  Activity, CAPS, CR0_PE, CR0_PG, CR3_TARGETS, EFER_VALID, EntryCtl, ExitCtl, Interruptibility, Pin, Proc, Proc2,
-  controlsAllowed, cr0Allowed, cr4Allowed, patValid,
+  Activity, CAPS, CR3_TARGETS, EFER_VALID, EntryCtl, ExitCtl, Interruptibility, Pin, Proc, Proc2,
+  controlsAllowed, cr0Allowed, cr4Allowed,
 } from "./controls.js";
+import { patValid } from "../x86/msr.js";
 import { eptpValid } from "./ept.js";
 import { hasErrorCode } from "../x86/vectors.js";
 import { EntryFailureQual, IntType } from "./exits.js";
-import { Field, guestArField, guestBaseField, guestLimitField, guestSelectorField, hostSelectorField } from "./fields.js";
+import {
+  Field, guestArField, guestBaseField, guestLimitField, guestSelectorField, hostSelectorField,
+} from "./fields.js";
 import { VMCS_REVISION_ID, VmInsnError, type PhysWords, type Vmcs } from "./vmcs.js";
+import { Cr0, Cr4, pdpteReserved } from "../x86/paging.js";
 
 /** Segment access-rights bits as the VMCS holds them (24.4.1, table 24-2): descriptor bytes 5-6 plus "unusable". */
 export const enum Ar {
@@ -163,7 +167,7 @@ const CONTROL_CHECKS: readonly Check[] = [
   ["deliver-error-code is set exactly for a hardware exception that pushes one, in protected mode or without unrestricted guest",
     (c) => {
       if (!injValid(c)) return true;
-      const wants = (!unrestricted(c) || (guestCr0(c) & CR0_PE) !== 0) && injType(c) === IntType.HARDWARE_EXCEPTION && hasErrorCode(injVector(c));
+      const wants = (!unrestricted(c) || (guestCr0(c) & Cr0.PE) !== 0) && injType(c) === IntType.HARDWARE_EXCEPTION && hasErrorCode(injVector(c));
       return ((inj(c) & 0x800) !== 0) === wants;
     }],
   ["bits 30:12 of the VM-entry interruption information are 0", (c) => !injValid(c) || (inj(c) & 0x7ffff000) === 0],
@@ -207,23 +211,18 @@ const PENDING_BS = 1 << 14;
 const DEBUGCTL_VALID = 0x3;
 const DEBUGCTL_BTF = 0x2;
 
-/** A present PAE PDPTE with reserved bits set (2:1, 8:5, or any of 63:32: frames below 4 GiB). */
-function pdpteBad(lo: number, hiWord: number): boolean {
-  return (lo & 1) !== 0 && ((lo & 0x1e6) !== 0 || hiWord !== 0);
-}
-
 function pdptesOk(c: Ctx): boolean {
   const cr0 = guestCr0(c), cr4 = read(c, Field.GUEST_CR4);
-  if ((cr0 & CR0_PG) === 0 || (cr4 & 0x20) === 0) return true;
+  if ((cr0 & Cr0.PG) === 0 || (cr4 & Cr4.PAE) === 0) return true;
   if ((proc2(c) & Proc2.ENABLE_EPT) !== 0) {
     for (let k = 0; k < 4; k++) {
       const f = Field.GUEST_PDPTE0 + 2 * k;
-      if (pdpteBad(read(c, f), read(c, f | 1))) return false;
+      if (pdpteReserved(read(c, f), read(c, f | 1))) return false;
     }
     return true;
   }
   const base = (read(c, Field.GUEST_CR3) & ~0x1f) >>> 0;
-  for (let k = 0; k < 4; k++) if (pdpteBad(c.mem.read32(base + 8 * k), c.mem.read32(base + 8 * k + 4))) return false;
+  for (let k = 0; k < 4; k++) if (pdpteReserved(c.mem.read32(base + 8 * k), c.mem.read32(base + 8 * k + 4))) return false;
   return true;
 }
 
@@ -242,7 +241,7 @@ const activity = (c: Ctx): number => read(c, Field.GUEST_ACTIVITY_STATE);
 const GUEST_CHECKS: readonly Check[] = [
   // 26.3.1.1: control registers, debug registers, MSRs
   ["guest CR0 has the bits VMX operation fixes (PE and PG free under unrestricted guest)", (c) => cr0Allowed(guestCr0(c), unrestricted(c))],
-  ["guest CR0.PG requires CR0.PE", (c) => (guestCr0(c) & CR0_PG) === 0 || (guestCr0(c) & CR0_PE) !== 0],
+  ["guest CR0.PG requires CR0.PE", (c) => (guestCr0(c) & Cr0.PG) === 0 || (guestCr0(c) & Cr0.PE) !== 0],
   ["guest CR4 has the bits VMX operation fixes (IA32_VMX_CR4_FIXED0/1)", (c) => cr4Allowed(read(c, Field.GUEST_CR4))],
   ["a loaded guest IA32_DEBUGCTL has only LBR and BTF set",
     (c) => (entryCtl(c) & EntryCtl.LOAD_DEBUG_CONTROLS) === 0 || ((read(c, Field.GUEST_IA32_DEBUGCTL) & ~DEBUGCTL_VALID) === 0 && hi(c, Field.GUEST_IA32_DEBUGCTL) === 0)],
@@ -276,7 +275,7 @@ const GUEST_CHECKS: readonly Check[] = [
       return true;
     }],
   ["guest SS.DPL equals SS.RPL without unrestricted guest", (c) => v86(c) || unrestricted(c) || dpl(c, SS) === (sel(c, SS) & 3)],
-  ["guest SS.DPL is 0 with a data-type CS or CR0.PE clear", (c) => v86(c) || (type(c, CS) !== 3 && (guestCr0(c) & CR0_PE) !== 0) || dpl(c, SS) === 0],
+  ["guest SS.DPL is 0 with a data-type CS or CR0.PE clear", (c) => v86(c) || (type(c, CS) !== 3 && (guestCr0(c) & Cr0.PE) !== 0) || dpl(c, SS) === 0],
   ["usable guest DS ES FS GS that are data or non-conforming code have DPL at least RPL (without unrestricted guest)",
     (c) => v86(c) || unrestricted(c) || every(DATA_SEGS, (s) => !usable(c, s) || type(c, s) > 11 || dpl(c, s) >= (sel(c, s) & 3))],
   ["guest CS and the usable data segments are present", (c) => v86(c) || every(ALL_SEGS, (s) => !checked(c, s) || (ar(c, s) & Ar.P) !== 0)],
@@ -305,7 +304,7 @@ const GUEST_CHECKS: readonly Check[] = [
   // 26.3.1.4: RIP and RFLAGS
   ["guest RFLAGS has bits 31:22, 15, 5 and 3 clear and bit 1 set",
     (c) => (read(c, Field.GUEST_RFLAGS) & RFLAGS_RESERVED) === 0 && (read(c, Field.GUEST_RFLAGS) & Flag.FIXED) !== 0],
-  ["guest RFLAGS.VM is 0 when CR0.PE is 0", (c) => !v86(c) || (guestCr0(c) & CR0_PE) !== 0],
+  ["guest RFLAGS.VM is 0 when CR0.PE is 0", (c) => !v86(c) || (guestCr0(c) & Cr0.PE) !== 0],
   ["guest RFLAGS.IF is 1 when an external interrupt is injected", (c) => !injecting(c, IntType.EXTERNAL) || (read(c, Field.GUEST_RFLAGS) & Flag.IF) !== 0],
 
   // 26.3.1.5: non-register state

@@ -203,7 +203,7 @@ function tableAt(mem: PhysWords, addr: number, frames: EptFrames): number {
 }
 
 /** Frees the page table a PDE references (not a large leaf). */
-function dropTable(mem: PhysWords, pde: number, frames: EptFrames): void {
+function dropTable(pde: number, frames: EptFrames): void {
   if ((pde & 7) !== 0 && (pde & Ept.LARGE) === 0) frames.free?.((pde & ~0xfff) >>> 0);
 }
 
@@ -229,7 +229,7 @@ export function eptMap(mem: PhysWords, pml4: number, gpa: number, hpa: number, r
   const pdeAddr = pd + 8 * ((gpa >>> 21) & 0x1ff);
   const leaf = (hpa | (rights & Ept.RWX) | (memType << Ept.MEMTYPE_SHIFT)) >>> 0;
   if (size === PAGE_2M) {
-    dropTable(mem, mem.read32(pdeAddr), frames);
+    dropTable(mem.read32(pdeAddr), frames);
     setEntry(mem, pdeAddr, (rights & Ept.RWX) === 0 ? 0 : leaf | Ept.LARGE);
     return;
   }
@@ -253,7 +253,7 @@ export function eptUnmap(mem: PhysWords, pml4: number, gpa: number, size: number
   const pde = mem.read32(pdeAddr);
   if ((pde & 7) === 0) return false;
   if (size === PAGE_2M) {
-    dropTable(mem, pde, frames);
+    dropTable(pde, frames);
     setEntry(mem, pdeAddr, 0);
     return true;
   }

@@ -188,11 +188,6 @@ export const EXIT_REASON_ENTRY_FAILURE = 1 << 31;
 /** Bit 28: a pending MTF VM exit. */
 export const EXIT_REASON_PENDING_MTF = 1 << 28;
 
-/** The exit-reason field's basic reason (bits 15:0). */
-export function basicExitReason(field: number): number {
-  return field & 0xffff;
-}
-
 /** The exit-reason field of a failed VM entry (33 invalid guest state, 34 MSR loading, 41 #MC). */
 export function entryFailureReason(basic: ExitReason): number {
   return (basic | EXIT_REASON_ENTRY_FAILURE) >>> 0;

@@ -176,11 +176,6 @@ export function fieldIndex(enc: number): number {
   return (enc >>> 1) & 0x1ff;
 }
 
-/** True for an encoding with the high access type (bit 0), which only 64-bit fields accept. */
-export function isHighAccess(enc: number): boolean {
-  return (enc & 1) !== 0;
-}
-
 /** The encoding of a 64-bit field's high half. */
 export function high(enc: Field): number {
   return enc | 1;

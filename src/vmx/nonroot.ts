@@ -8,9 +8,10 @@
 // low halves: VM entry checked that the high halves are 0 (physical addresses are 32 bits).
 
 import { Flag } from "../x86/eflags.js";
-import { CR0_PE, CR0_TS, CR3_TARGETS, Interruptibility, Pin, Proc, Proc2, cr0Allowed, cr4Allowed, ExitCtl } from "./controls.js";
+import { CR3_TARGETS, Interruptibility, Pin, Proc, Proc2, cr0Allowed, cr4Allowed, ExitCtl } from "./controls.js";
 import { Field } from "./fields.js";
 import type { Vmcs } from "./vmcs.js";
+import { Cr0 } from "../x86/paging.js";
 
 /** Reads bytes of physical memory (src/machine's PhysMem satisfies this). */
 export interface PhysBytes {
@@ -19,14 +20,6 @@ export interface PhysBytes {
 
 // ------------------------------------------------------------------------------------------------
 // Controls
-
-export function pinControls(v: Vmcs): number {
-  return v.read(Field.PIN_BASED_CTLS);
-}
-
-export function primaryControls(v: Vmcs): number {
-  return v.read(Field.PROC_BASED_CTLS);
-}
 
 /** The secondary controls in effect: 0 unless "activate secondary controls" is 1 (24.6.2). */
 export function secondaryControls(v: Vmcs): number {
@@ -166,12 +159,12 @@ export function guestCr4Allowed(cr4: number): boolean {
 
 /** CLTS exits when CR0.TS is host-owned and set in the read shadow. */
 export function cltsExits(v: Vmcs): boolean {
-  return (v.read(Field.CR0_GUEST_HOST_MASK) & v.read(Field.CR0_READ_SHADOW) & CR0_TS) !== 0;
+  return (v.read(Field.CR0_GUEST_HOST_MASK) & v.read(Field.CR0_READ_SHADOW) & Cr0.TS) !== 0;
 }
 
 /** CR0 after a CLTS that did not exit: TS cleared, unless the host owns it (then unchanged). */
 export function cltsValue(v: Vmcs, cr0: number): number {
-  return ((v.read(Field.CR0_GUEST_HOST_MASK) & CR0_TS) !== 0 ? cr0 : cr0 & ~CR0_TS) >>> 0;
+  return ((v.read(Field.CR0_GUEST_HOST_MASK) & Cr0.TS) !== 0 ? cr0 : cr0 & ~Cr0.TS) >>> 0;
 }
 
 /**
@@ -180,7 +173,7 @@ export function cltsValue(v: Vmcs, cr0: number): number {
  */
 export function lmswExits(v: Vmcs, source: number): boolean {
   const mask = v.read(Field.CR0_GUEST_HOST_MASK), shadow = v.read(Field.CR0_READ_SHADOW);
-  if ((mask & source & CR0_PE) !== 0 && (shadow & CR0_PE) === 0) return true;
+  if ((mask & source & Cr0.PE) !== 0 && (shadow & Cr0.PE) === 0) return true;
   return ((source ^ shadow) & mask & 0xe) !== 0;
 }
 

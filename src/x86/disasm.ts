@@ -104,7 +104,7 @@ function prefixWords(insn: Insn, e: OpEntry, bad: boolean, src: ByteSource | und
   const hle = memory && (e.flags & EntryFlag.Lockable) !== 0 && ((p & Prefix.LOCK) !== 0 || e.mnem === "xchg");
   const used = [
     !bad && usesSegment(insn, e),
-    mandatory && !repConsumed ? true : !bad && usesOpsize(insn, e),
+    mandatory && !repConsumed ? true : !bad && (e.flags & EntryFlag.NamesPrefixes) === 0 && usesOpsize(insn, e),
     !bad && usesAdsize(insn, e),
     false,
     repConsumed,

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildInitramfs } from "../cli/guest.js";
 import { nasm } from "../../test/support/cpu.js";
 import { type BootPlan, E820Type, LinuxBootError, parseSetupHeader, planLinuxBoot } from "./linux-boot.js";
+import { oracle, runs } from "../../test/support/oracle.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const CACHE = join(ROOT, "guests/cache");
@@ -348,7 +349,7 @@ describe("Debian's i386 686 kernel", () => {
   });
 
   describe("booted from the plan by QEMU, with no BIOS", () => {
-    const qemu = spawnSync("qemu-system-i386", ["--version"], { encoding: "utf8" }).status === 0;
+    const qemu = oracle("qemu-system-i386", runs("qemu-system-i386", "--version"), "apt-get install qemu-system-x86");
     let dir: string;
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), "afterglow-boot-"));

@@ -3,7 +3,8 @@
 // with every accepted kind of difference listed below with its reason.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -140,5 +141,73 @@ describe("the disassembler agrees with objdump on Debian's i386 binaries", () =>
     const r = await compareSection(join(CACHE, "vmlinux"), ".text");
     report("vmlinux", r);
     expectAgreement(r);
+  });
+});
+
+/**
+ * Every ModRM form of the hint-NOP space 0F 18–0F 1F (prefetch hints, CLDEMOTE, the MPX forms,
+ * ENDBR32 and RDSSPD's slot, NOP Ev) under no prefix, 66, F3 and F2, with 32- and 16-bit
+ * addressing: each instruction's bytes and where it starts.
+ */
+function hintNopSpace(): { bytes: Uint8Array; starts: number[] } {
+  const out: number[] = [];
+  const starts: number[] = [];
+  for (const prefix of [[], [0x66], [0xf3], [0xf2], [0x67], [0xf3, 0x66], [0xf2, 0x66]]) {
+    const a16 = prefix.includes(0x67);
+    for (let op = 0x18; op <= 0x1f; op++) {
+      // objdump gives up on MPX forms with 16-bit addressing ("addr16 bndldx bnd0,(bad)", the
+      // displacement not counted); without MPX they are hint NOPs decoded as any ModRM operand.
+      if (a16 && (op === 0x1a || op === 0x1b)) continue;
+      for (let modrm = 0; modrm < 256; modrm++) {
+        const mod = modrm >> 6, rm = modrm & 7;
+        const insn = [...prefix, 0x0f, op, modrm];
+        if (!a16 && mod !== 3 && rm === 4) insn.push(0x8d); // SIB: [ebp+ecx*4] forms
+        const dispBytes = a16 ? (mod === 1 ? 1 : mod === 2 || (mod === 0 && rm === 6) ? 2 : 0)
+          : mod === 1 ? 1 : mod === 2 || (mod === 0 && (rm === 5 || (rm === 4))) ? 4 : 0;
+        for (let k = 0; k < dispBytes; k++) insn.push(0x11 * (k + 1));
+        starts.push(out.length);
+        out.push(...insn);
+      }
+    }
+  }
+  return { bytes: Uint8Array.from(out), starts };
+}
+
+describe("the disassembler names the hint-NOP space as objdump does", () => {
+  it("agrees with objdump -M intel on every ModRM form of 0F 18–0F 1F under each prefix", () => {
+    const { bytes, starts } = hintNopSpace();
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-hintnop-"));
+    let dump: string;
+    try {
+      writeFileSync(join(dir, "hint.bin"), bytes);
+      dump = spawnSync("objdump", ["-D", "-b", "binary", "-m", "i386", "-M", "intel", join(dir, "hint.bin")], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // objdump's text and length per start address (continuation lines add to the length).
+    const theirs = new Map<number, { text: string; len: number }>();
+    let last: { text: string; len: number } | undefined;
+    for (const l of dump.split("\n")) {
+      const m = /^\s*([0-9a-f]+):\t([0-9a-f ]+)(?:\t(.*))?$/.exec(l);
+      if (!m) continue;
+      const n = m[2].trim().split(" ").length;
+      if (m[3] === undefined) {
+        if (last) last.len += n;
+        continue;
+      }
+      last = { text: m[3].trimEnd(), len: n };
+      theirs.set(parseInt(m[1], 16), last);
+    }
+    const src = new BufferSource(bytes, 0);
+    const bad: string[] = [];
+    for (const at of starts) {
+      const insn = decode(src, at, true);
+      const ours = formatInsn(insn, at, src);
+      const t = theirs.get(at);
+      const hex = Array.from(bytes.subarray(at, at + insn.len), (b) => b.toString(16).padStart(2, "0")).join(" ");
+      if (t === undefined || t.text !== ours || t.len !== insn.len) bad.push(`${hex}: objdump "${t?.text}" (${t?.len} bytes), ours "${ours}" (${insn.len} bytes)`);
+    }
+    expect(starts.length).toBe(7 * 8 * 256 - 2 * 256);
+    expect(bad.slice(0, 20), `${bad.length} of ${starts.length} differ`).toEqual([]);
   });
 });

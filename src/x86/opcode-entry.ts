@@ -147,6 +147,11 @@ export const enum EntryFlag {
   Release = 1024,
   /** An undefined form that objdump shows as a bare "(bad)", its prefixes unnamed. */
   QuietBad = 2048,
+  /**
+   * A hint NOP in a column that F3 or F2 selects (0F 1B, 1C, 1E): objdump names the F3/F2, and a
+   * 66 too, although the 66 still sizes the operand ("repz data16 nop WORD PTR [eax]").
+   */
+  NamesPrefixes = 4096,
 }
 
 /** What immediate bytes follow the ModRM/SIB/displacement. */
@@ -361,6 +366,19 @@ export function byPrefix(none: Cell, p66: Cell | null = "", pF3: Cell | null = "
   const plain = node(none);
   const prefixed = (c: Cell | null) => (c === null ? plain : withFlags(node(c), EntryFlag.MandatoryPrefix));
   return new Choice(NodeKind.ByPrefix, [plain, prefixed(p66), prefixed(pF3), prefixed(pF2)]);
+}
+
+/**
+ * Forms selected by prefix, each cell saying itself whether it consumes the prefix (see
+ * `mandatory`): for the hint-NOP space, where one column mixes new instructions with NOPs.
+ */
+export function byPrefixMixed(none: Cell, p66: Cell, pF3: Cell, pF2: Cell): Choice {
+  return new Choice(NodeKind.ByPrefix, [node(none), node(p66), node(pF3), node(pF2)]);
+}
+
+/** The cell as an instruction that its mandatory prefix selected (for `byPrefixMixed`). */
+export function mandatory(c: Cell): OpNode {
+  return withFlags(node(c), EntryFlag.MandatoryPrefix);
 }
 
 /** The node with `flags` added to every entry under it. */

@@ -3,7 +3,7 @@
 // mandatory prefixes select, and the 0F 38 / 0F 3A maps, are in opcodes-simd.ts. Mnemonics are
 // spelled as objdump spells them in Intel syntax, so the disassembler prints them unchanged.
 
-import { BAD, byMod, byPrefix, byReg, byRm, type Cell, node, type OpNode } from "./opcode-entry.js";
+import { BAD, byMod, byPrefix, byPrefixMixed, byReg, byRm, type Cell, EntryFlag, mandatory, node, type OpNode } from "./opcode-entry.js";
 import { SIMD_0F, MAP_0F38, MAP_0F3A } from "./opcodes-simd.js";
 import { OpMap } from "./insn.js";
 
@@ -130,6 +130,8 @@ for (let i = 0; i < 8; i++) ONE_BYTE[0xd8 + i] = X87[i];
 // The 0F map (integer and system instructions; SSE/MMX forms come from SIMD_0F).
 
 const nopEv = "nop Ev";
+/** NOP Ev in a column F3 or F2 selected (EntryFlag.NamesPrefixes). */
+const hintNop = node(nopEv, EntryFlag.NamesPrefixes);
 const TWO_BYTE: Cell[] = new Array<Cell>(256).fill("");
 
 Object.assign(TWO_BYTE, {
@@ -152,13 +154,15 @@ Object.assign(TWO_BYTE, {
     byMod("prefetchnta Mb", nopEv), byMod("prefetcht0 Mb", nopEv), byMod("prefetcht1 Mb", nopEv),
     byMod("prefetcht2 Mb", nopEv), nopEv, nopEv, nopEv, nopEv,
   ]),
-  0x19: nopEv, 0x1c: byReg([byMod("cldemote Mb", nopEv), nopEv, nopEv, nopEv, nopEv, nopEv, nopEv, nopEv]), 0x1d: nopEv, 0x1f: nopEv,
-  // F3 0F 1E FB is ENDBR32; everything else in the hint space is NOP Ev.
-  0x1e: byPrefix(nopEv, null, byMod(nopEv, byReg([nopEv, nopEv, nopEv, nopEv, nopEv, nopEv, nopEv,
-    byRm([nopEv, nopEv, nopEv, "endbr32", "endbr64", nopEv, nopEv, nopEv])])), null),
+  0x19: nopEv, 0x1d: nopEv, 0x1f: nopEv,
+  // CLDEMOTE takes no prefix; under F3 or F2 the hint space is a NOP that names them.
+  0x1c: byPrefixMixed(byReg([byMod("cldemote Mb", nopEv), nopEv, nopEv, nopEv, nopEv, nopEv, nopEv, nopEv]), nopEv, hintNop, hintNop),
+  // F3 0F 1E FB is ENDBR32 (FA: ENDBR64), F3 0F 1E /1 with a register RDSSPD: NOPs without CET.
+  0x1e: byPrefixMixed(nopEv, nopEv, byMod(hintNop, byReg([hintNop, mandatory("rdsspd Rd"), hintNop, hintNop, hintNop, hintNop, hintNop,
+    byRm([hintNop, hintNop, mandatory("endbr64"), mandatory("endbr32"), hintNop, hintNop, hintNop, hintNop])])), nopEv),
   // MPX: on CPUs without it these are hint NOPs, which is what the register forms of 0F 1A/1B are.
   0x1a: byPrefix(byMod("bndldx Bnd,M", nopEv), "bndmov Bnd,BndE", "bndcl Bnd,Edn", "bndcu Bnd,Edn"),
-  0x1b: byPrefix(byMod("bndstx M,Bnd", nopEv), "bndmov BndE,Bnd", byMod("bndmk Bnd,M", nopEv), "bndcn Bnd,Edn"),
+  0x1b: byPrefixMixed(byMod("bndstx M,Bnd", nopEv), mandatory("bndmov BndE,Bnd"), byMod(mandatory("bndmk Bnd,M"), hintNop), mandatory("bndcn Bnd,Edn")),
   0x20: "mov Rd,Cd", 0x21: "mov Rd,Dd", 0x22: "mov Cd,Rd", 0x23: "mov Dd,Rd", 0x24: "mov Rd,Td", 0x26: "mov Td,Rd",
   0x30: "wrmsr", 0x31: "rdtsc", 0x32: "rdmsr", 0x33: "rdpmc", 0x34: "sysenter", 0x35: "sysexit",
   0x37: "getsec", 0x78: byPrefix("vmread Ed,Gd"), 0x79: byPrefix("vmwrite Gd,Ed"),

@@ -1,10 +1,11 @@
 // Debian's unmodified i386 kernels boot to the initramfs's marker, on the bare emulated PC and in
 // a VM under the L4 kernel and the VMM (the full stack, `afterglow run`'s default), and a workload
-// of busybox programs prints exactly what the same busybox binary prints when the host CPU runs
-// it natively. Guest images come from scripts/fetch-debian.sh (CI fetches them first).
+// of busybox programs, and a C program built with `gcc -m32 -static`, prints exactly what the same
+// binaries print when the host CPU runs them natively. Guest images come from
+// scripts/fetch-debian.sh (CI fetches them first).
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,10 +52,24 @@ function workloadOutput(console: string): string {
   return lines.filter((l) => !/^\[\s*\d+\.\d+\] /.test(l)).join("\n");
 }
 
-/** The workload's output from the same busybox run natively, its applets on PATH, in `scratch`. */
-function nativeWorkload(scratch: string): string {
+/**
+ * test/linux/static-libc.c built as the user of a Debian host would, `gcc -m32 -static`, into
+ * `scratch`. Debian's i386 glibc carries ENDBR32, which the guest must run as a NOP: the binary
+ * must hold some, or the workload would not test it.
+ */
+function buildStaticLibc(scratch: string): Uint8Array {
+  const exe = join(scratch, "static-libc");
+  execFileSync("gcc", ["-m32", "-static", "-O2", "-o", exe, join(ROOT, "test", "linux", "static-libc.c")], { stdio: "pipe" });
+  const data = new Uint8Array(readFileSync(exe));
+  expect(Buffer.from(data).includes(Buffer.from([0xf3, 0x0f, 0x1e, 0xfb])), "the static binary holds no ENDBR32").toBe(true);
+  return data;
+}
+
+/** The workload's output from the same busybox (and C program) run natively, on PATH, in `scratch`. */
+function nativeWorkload(scratch: string, staticLibc: Uint8Array): string {
   const bin = join(scratch, "bin");
   mkdirSync(bin);
+  writeFileSync(join(bin, "static-libc"), staticLibc, { mode: 0o755 });
   const bb = join(bin, "busybox");
   execFileSync("cp", [join(CACHE, "busybox"), bb]);
   for (const applet of execFileSync(bb, ["--list"], { encoding: "utf8" }).trim().split("\n")) {
@@ -71,10 +86,12 @@ describe("Debian's 686 kernel", () => {
   let busybox: Uint8Array;
   let scratch: string;
   let native: string;
+  let staticLibc: Uint8Array;
   beforeAll(() => {
     busybox = cached("busybox");
     scratch = mkdtempSync(join(tmpdir(), "afterglow-linux-"));
-    native = nativeWorkload(scratch);
+    staticLibc = buildStaticLibc(scratch);
+    native = nativeWorkload(scratch, staticLibc);
   });
   afterAll(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -83,7 +100,7 @@ describe("Debian's 686 kernel", () => {
   // The ELF vmlinux inside Debian's bzImage (scripts/extract-vmlinux.sh): the same kernel without
   // its in-guest xz decompressor, which the 686-pae test runs. 1.6 G instructions with the workload.
   it.each(["stack", "bare"] as const)("boots the kernel (%s) to the marker and runs a workload whose output equals the host CPU's", (machine) => {
-    const initrd = buildInitramfs({ busybox, workload: WORKLOAD });
+    const initrd = buildInitramfs({ busybox, workload: WORKLOAD, programs: [{ name: "static-libc", data: staticLibc }] });
     const r = boot(machine, cached("vmlinux"), initrd);
     expect(r.text).toMatch(/\nBOOT-OK 6\.\d+\.\d+-\d+-686\n/);
     expect(r.text).toContain("Kernel command line: " + CMDLINE);
@@ -91,6 +108,7 @@ describe("Debian's 686 kernel", () => {
     expect(r.stop).toBe(Stop.RESET);
     expect(workloadOutput(r.text)).toBe(native);
     expect(native.split("\n").length).toBeGreaterThan(25);
+    expect(native).toContain("libc setjmp 21\n");
   }, 1_800_000);
 
   // The bzImage as Debian ships it: the decompressor runs in the guest (about 2.3 G instructions).

@@ -31,3 +31,5 @@ for z in gzip bzip2 lzop; do
   echo "$z $(wc -c < data.z) $(md5sum < data.z) $($z -dc < data.z | md5sum)"
 done
 echo "factor $(factor 600851475143 2147483647 1234567891011)"
+# A C program built with gcc -m32 -static (test/linux/static-libc.c): glibc's code carries ENDBR32.
+static-libc

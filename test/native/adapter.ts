@@ -4,7 +4,8 @@
 // TSS whose ring-0 stack catches the exception frame. Exceptions are really delivered (privilege
 // checks, stack switch, error code) and read back from that frame, not short-circuited.
 
-import { Cpu, SegAttr } from "../../src/machine/cpu/cpu.js";
+import { Cpu } from "../../src/machine/cpu/cpu.js";
+import { SegAttr } from "../../src/machine/cpu/arch.js";
 import { loadSeg, writeDescriptor, writeGate } from "../../src/machine/cpu/segments.js";
 import { hasErrorCode } from "../../src/x86/vectors.js";
 import { PhysMem } from "../../src/machine/memory.js";

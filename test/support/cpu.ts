@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Seg } from "../../src/x86/insn.js";
 import { PhysMem } from "../../src/machine/memory.js";
-import { Cpu, SegAttr, Stop, type IoBus } from "../../src/machine/cpu/cpu.js";
+import { Cpu } from "../../src/machine/cpu/cpu.js";
+import { SegAttr, Stop, type IoBus } from "../../src/machine/cpu/arch.js";
 
 /** Assembles NASM source (a `bits` directive is prepended) to a flat binary. */
 export function nasm(source: string, bits: 16 | 32 = 32, org = 0): Uint8Array {
@@ -70,3 +71,25 @@ export function runAsm(source: string, setup?: (cpu: Cpu) => void, opts: { mode?
   const stop = cpu.run(opts.budget ?? 100_000);
   return { cpu, io, stop };
 }
+
+/** Page directory and the one page table of `identityPaging`. */
+export const PAGING_PD = 0xf0000;
+const PAGING_PT = 0xf1000;
+
+/**
+ * 32-bit paging tables mapping the first 1 MiB identically, each page present, writable and user
+ * unless `flags` says otherwise for it (P = 1, RW = 2, US = 4); source that turns paging on
+ * follows in `PAGING_ON`.
+ */
+export function identityPaging(cpu: Cpu, flags: (page: number) => number = () => 7): void {
+  cpu.mem.write32(PAGING_PD, PAGING_PT | 7);
+  for (let p = 0; p < 256; p++) cpu.mem.write32(PAGING_PT + 4 * p, (p << 12) | flags(p));
+}
+
+/** Assembly that loads CR3 with `identityPaging`'s directory and sets CR0.PG (and WP). */
+export const PAGING_ON = `
+  mov eax, ${PAGING_PD}
+  mov cr3, eax
+  mov eax, cr0
+  or eax, 0x80010000
+  mov cr0, eax`;

@@ -6,82 +6,17 @@ import { decode, lastDecodeTooLong } from "../../x86/decoder.js";
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
+import { I686, type CpuModel } from "../../x86/cpuid.js";
+import { Armed, FAULT, SegAttr, Stop, type IoBus } from "./arch.js";
 import { PAGE_SHIFT, PageFlag, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
-import { debugAfter, debugBefore, debugRegsChanged, HOST_ARMED, HOST_BREAK, hostDebugBefore, type HostDebug } from "./debug.js";
+import { debugAfter, debugBefore, debugRegsChanged, HOST_BREAK, hostDebugBefore, type HostDebug } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
 import { Fpu, type FpuState } from "./fpu/fpu.js";
 import type { Vmx } from "./vmx.js";
 import "./ops/index.js";
-
-/** Descriptor-cache attribute bits, in the layout of descriptor bytes 5–6 (type..G). */
-export const enum SegAttr {
-  /** Type field bits 0–3: accessed, writable/readable, expand-down/conforming, code. */
-  ACCESSED = 0x1, RW = 0x2, DC = 0x4, CODE = 0x8,
-  /** S: code/data (1) or system (0). */
-  S = 0x10,
-  DPL_SHIFT = 5, DPL = 0x60,
-  P = 0x80,
-  AVL = 0x1000,
-  /** D/B: 32-bit code or stack. */
-  DB = 0x4000,
-  G = 0x8000,
-}
-
-/** Port I/O as the CPU sees it; the machine decides what answers. */
-export interface IoBus {
-  in8(port: number): number;
-  in16(port: number): number;
-  in32(port: number): number;
-  out8(port: number, v: number): void;
-  out16(port: number, v: number): void;
-  out32(port: number, v: number): void;
-}
-
-/** Why `run` returned. */
-export const enum Stop {
-  BUDGET = 0, // the instruction budget is spent
-  HALT = 1, // HLT with interrupts masked or nothing to wake it (the machine decides)
-  EXCEPTION = 2, // an exception with `trapExceptions` set, or one that could not be delivered
-  SHUTDOWN = 3, // triple fault
-  REQUEST = 4, // requestStop() from a device or the host
-  RESET = 5, // the guest pulsed the reset line (how a PC reboots)
-  IDLE = 6, // halted with interrupts on and no event due: only input from outside can wake it
-  VMEXIT = 7, // a VM exit ended VMX non-root operation (./vmx.ts); the exit is in the current VMCS
-}
-
-/** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
-export const FAULT: { readonly fault: true } = Object.freeze({ fault: true });
-
-/** CPU model knobs that are visible to software (CPUID). */
-export interface CpuModel {
-  vendor: string; // 12 characters
-  family: number;
-  model: number;
-  stepping: number;
-  /** CPUID.1:EDX feature bits. */
-  features: number;
-  /** CPUID.80000001h:EDX feature bits (NX is bit 20). */
-  extFeatures?: number;
-  brand: string; // up to 48 characters
-}
-
-/** A Pentium II-class core with x87, FXSAVE, TSC, CX8, CMOV, SEP, PGE, PSE, PAE and NX, APIC-less. */
-export const I686: CpuModel = {
-  vendor: "GenuineIntel",
-  family: 6,
-  model: 5,
-  stepping: 2,
-  // FPU PSE TSC MSR PAE MCE CX8 SEP PGE CMOV PAT FXSR (no VME, DE's I/O breakpoints, MTRRs, MCA
-  // banks or MMX)
-  features: (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) |
-    (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 24),
-  // NX (EFER.NXE, PAE execute-disable)
-  extFeatures: 1 << 20,
-  brand: "Afterglow IA32 i686",
-};
 
 /** A CPU's architectural state as plain data (see Cpu.save). */
 export interface CpuState {
@@ -154,7 +89,7 @@ const BYTE_REG = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
 export class Cpu extends LazyFlags implements ByteSource {
   readonly mem: PhysMem;
   io: IoBus;
-  model: CpuModel = I686;
+  model: Readonly<CpuModel> = I686;
 
   // --- General registers: one buffer seen as 32-, 16- and 8-bit registers.
   readonly r32 = new Int32Array(8);
@@ -257,7 +192,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   private csBase = 0;
 
   // --- Debug exceptions (./debug.ts, which states the run loop's part).
-  /** 1 while DR7 enables a breakpoint: the run loop calls debugBefore before every instruction. */
+  /** Why the run loop calls debugBefore before every instruction (Armed bits; 0: no reason). */
   dbgArmed = 0;
   /** Set by debugBefore (and task switches): the run loop calls debugAfter after the instruction. */
   dbgPending = 0;
@@ -892,8 +827,8 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /** Debug checks before an instruction: see ./debug.ts for the run loop's contract. */
   debugBefore(): void {
-    if ((this.dbgArmed & 2) !== 0) this.vmx?.boundary(); // interrupt-window exiting (./vmx.ts)
-    if ((this.dbgArmed & HOST_ARMED) !== 0) hostDebugBefore(this);
+    if ((this.dbgArmed & Armed.INTR_WINDOW) !== 0) this.vmx?.boundary();
+    if ((this.dbgArmed & Armed.HOST) !== 0) hostDebugBefore(this);
     debugBefore(this);
   }
 

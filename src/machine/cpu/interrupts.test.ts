@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
 import { runAsm } from "../../../test/support/cpu.js";
-import { SegAttr, Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { SegAttr, Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { writeDescriptor, writeGate } from "./segments.js";
 

@@ -8,11 +8,12 @@
 
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
-import { FAULT, SegAttr, Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { FAULT, SegAttr, Stop } from "./arch.js";
 import { hasErrorCode, Vec } from "../../x86/vectors.js";
 import { desc, dplOf, inSegment, loadCsReal, markAccessed, readDescriptor, selCode, v86 } from "./segments.js";
 import { sysRd16, sysRd32 } from "./sysmem.js";
-import { isAvailableTss, pushAfterSwitch, switchTask } from "./task.js";
+import { isAvailableTss, pushAfterSwitch, switchTask, taskSwitch } from "./task.js";
 import { TaskSource } from "../../vmx/exits.js";
 
 const enum Class { BENIGN = 0, CONTRIBUTORY = 1, PAGE_FAULT = 2 }
@@ -45,17 +46,6 @@ function save(cpu: Cpu): void {
   saved.flags = cpu.materialize();
 }
 
-/**
- * Set by a task switch once it passed its commit point: a later fault in this delivery belongs to
- * the new task, so there is nothing to roll back and it returns to the new task's EIP.
- */
-let committed = false;
-
-/** Called by ./task.ts at a task switch's commit point (see `committed`). */
-export function taskCommitted(_cpu: Cpu): void {
-  committed = true;
-}
-
 function restore(cpu: Cpu): void {
   cpu.cpl = saved.cpl;
   cpu.setSegCache(Seg.CS, saved.csSel, saved.csBase, saved.csLimit, saved.csAttr);
@@ -79,17 +69,17 @@ export function deliver(cpu: Cpu, vector: number, code: number, software: boolea
   let faultEip = software ? cpu.insnEip : cpu.eip;
   for (;;) {
     save(cpu);
-    committed = false;
+    taskSwitch.committed = false;
     try {
       deliverOnce(cpu, vector, code, software);
       cpu.halted = false;
-      committed = false;
+      taskSwitch.committed = false;
       return true;
     } catch (e) {
       if (e !== FAULT) throw e;
-      if (committed) {
+      if (taskSwitch.committed) {
         // The fault came after a task switch's commit point: it happened in the new task.
-        committed = false;
+        taskSwitch.committed = false;
         faultEip = cpu.insnEip;
       } else {
         restore(cpu);

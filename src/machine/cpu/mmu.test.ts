@@ -1,8 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { Reg, Seg } from "../../x86/insn.js";
 import { runAsm } from "../../../test/support/cpu.js";
-import { Stop, type Cpu } from "./cpu.js";
+import { FAULT, Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
+import { Cr0, Cr4, NOT_PRESENT, Pte, peekTranslate } from "../../x86/paging.js";
+import { PhysMem } from "../memory.js";
+import { Cpu } from "./cpu.js";
 
 const P = 1, RW = 2, US = 4, PS = 0x80, G = 0x100;
 const XD = 0x80000000 | 0;
@@ -62,9 +65,11 @@ describe("PAE paging", () => {
     expect(cpu.mem.read32(PT + 16) & 0x60).toBe(0x20); // only A on the read one
     expect(cpu.mem.read32(PD + 8) & 0x20).toBe(0x20);
     expect(cpu.mem.read32(PD + 16) & 0x60).toBe(0x20);
-    expect(cpu.paging.peek(0x200123)).toBe(0x30123);
-    expect(cpu.paging.peek(0x4abcde)).toBe(0xabcde);
-    expect(cpu.paging.peek(0x600000)).toBe(-1);
+    // The debugger's and the VMM's walk finds the same pages without touching A/D bits.
+    const peek = (lin: number) => peekTranslate(cpu.mem, cpu, lin);
+    expect(peek(0x200123)).toBe(0x30123);
+    expect(peek(0x4abcde)).toBe(0xabcde);
+    expect(peek(0x600000)).toBe(NOT_PRESENT);
   });
 
   it("raises #PF with the I/D bit on a fetch from an execute-disable page when EFER.NXE is set", () => {
@@ -194,4 +199,73 @@ describe("PAE paging", () => {
     expect(cpu.segSel[Seg.DS]).toBe(0x23); // DS was loaded from the supervisor page
     expect(cpu.mem.read8(0x525) & 1).toBe(1); // and its accessed bit written there
   });
+});
+
+describe("the peek walk (src/x86/paging.ts) against the CPU's", () => {
+  /** xorshift32: the tables are random but the same on every run. */
+  function rng(seed: number): () => number {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+  }
+
+  /**
+   * Random tables in 4 MiB of RAM (no reserved bits set, frames anywhere in 4 GiB), then every
+   * linear address tried: the CPU's supervisor read either faults where the peek finds nothing
+   * present, or reaches the same physical address.
+   */
+  function agree(mode: "2-level" | "pse" | "pae", seed: number): void {
+    const r = rng(seed);
+    const cpu = new Cpu(new PhysMem(4 << 20), { in8: () => 0, in16: () => 0, in32: () => 0, out8() {}, out16() {}, out32() {} });
+    const present = () => (r() % 4 !== 0 ? Pte.P | Pte.RW : 0);
+    const frame = () => r() & 0xfffff000;
+    // Tables live in the first 4 MiB; entries that point to tables point there, leaves anywhere.
+    const table = () => (r() % 1024) * 0x1000;
+    for (let a = 0; a < 4 << 20; a += 4) cpu.mem.write32(a, 0);
+    let cr3: number;
+    if (mode === "pae") {
+      cr3 = 0x3fffe0;
+      for (let k = 0; k < 4; k++) cpu.mem.write32(cr3 + 8 * k, (table() | (r() % 4 !== 0 ? Pte.P : 0)) >>> 0);
+      for (let a = 0; a < 0x3ff000; a += 8) {
+        const large = r() % 3 === 0;
+        cpu.mem.write32(a, ((large ? frame() & 0xffe00000 : table()) | (large ? Pte.PS : 0) | present()) >>> 0);
+      }
+    } else {
+      cr3 = 0x3ff000;
+      for (let a = 0; a < 0x400000; a += 4) {
+        const large = r() % 3 === 0;
+        cpu.mem.write32(a, ((large ? frame() & 0xffc00000 : table()) | (large ? Pte.PS : 0) | present()) >>> 0);
+      }
+    }
+    cpu.cr3 = cr3;
+    cpu.cr4 = mode === "pae" ? Cr4.PAE : mode === "pse" ? Cr4.PSE : 0;
+    cpu.cr0 = (Cr0.PE | Cr0.PG) | 0;
+    cpu.paging.changed();
+    cpu.paging.cr3Changed();
+    let tried = 0, mapped = 0;
+    for (let page = 0; page < 1 << 20; page += 1 + (r() % 251)) {
+      const lin = (page * 0x1000 + (r() & 0xfff)) >>> 0;
+      const peek = peekTranslate(cpu.mem, cpu, lin);
+      let walked: number;
+      try {
+        walked = cpu.paging.translateSys(lin, false) >>> 0;
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        walked = NOT_PRESENT;
+      }
+      expect(peek, `${mode} lin 0x${lin.toString(16)}`).toBe(walked);
+      tried++;
+      if (walked !== NOT_PRESENT) mapped++;
+    }
+    expect(tried).toBeGreaterThan(5000);
+    expect(mapped).toBeGreaterThan(tried / 4);
+  }
+
+  it("finds what 2-level paging finds", () => agree("2-level", 1));
+  it("finds what 2-level paging with 4 MiB pages finds", () => agree("pse", 2));
+  it("finds what PAE paging finds", () => agree("pae", 3));
 });

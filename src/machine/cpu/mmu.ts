@@ -20,8 +20,8 @@
 // MOV to CR3/CR0/CR4 that loads them).
 
 import type { PhysMem } from "../memory.js";
-
-const PTE_P = 1, PTE_RW = 2, PTE_US = 4, PTE_A = 0x20, PTE_D = 0x40, PTE_PS = 0x80, PTE_G = 0x100;
+import { Cr0, Cr4, Pte, pdpteReserved } from "../../x86/paging.js";
+import { Efer } from "../../x86/msr.js";
 
 /** #PF error-code bits. */
 export const enum PfErr { P = 1, W = 2, U = 4, RSVD = 8, ID = 0x10 }
@@ -35,17 +35,12 @@ export const enum Tlb { R = 1, W = 2, X = 4, G = 8, LARGE = 0x10 }
 /** Offset of the user entries in the TLB array (and the value of `Mmu.user` at CPL 3). */
 export const USER_HALF = 1 << 20;
 
-/** Data-breakpoint slots: DR0–DR3's, then as many for a debugger on the host. */
+/** Data-breakpoint slots of the guest: DR0–DR3's. */
 export const GUEST_WATCHES = 4;
-export const HOST_WATCHES = 4;
-const WATCH_SLOTS = GUEST_WATCHES + HOST_WATCHES;
+/** The `hits` bit for the host debugger's watchpoints (bits 0–3 are DR0–DR3's); `hostHit` says which. */
+export const HOST_WATCH_HIT = 1 << GUEST_WATCHES;
 
-const CR0_WP = 0x10000, CR0_PG = 0x80000000 | 0;
-const CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80;
-const EFER_NXE = 0x800;
 
-/** Reserved bits of a present PAE PDPTE (low dword): 2:1 and 8:5. */
-const PDPTE_RSVD_LO = 0x1e6;
 /** Reserved bits of a 2 MiB PAE PDE (low dword): 20:13. */
 const PDE2M_RSVD_LO = 0x1fe000;
 /** Reserved bits of a 4 MiB PDE without PSE-36: 21:13. */
@@ -110,15 +105,23 @@ export class Mmu {
   /** Counts invalidations, so holders of a translation (the CPU's fetch path) can tell it is stale. */
   generation = 0;
 
-  // Data breakpoints: slots 0–3 from DR0–DR3/DR7 (set by ./debug.ts), slots 4–7 the host
+  // Data breakpoints: slots 0–3 from DR0–DR3/DR7 (set by ./debug.ts), then any number of the host
   // debugger's (never guest state). Linear start, length, and what is watched as a mask (1 = writes,
-  // 2 = reads: DR7's 1 = write-only and 3 = read/write); `hits` collects bit k for slot k (bits 0–3
-  // are DR6's B0–B3).
-  readonly watchLin = new Int32Array(WATCH_SLOTS);
-  readonly watchLen = new Int32Array(WATCH_SLOTS);
-  readonly watchRw = new Int32Array(WATCH_SLOTS);
+  // 2 = reads: DR7's 1 = write-only and 3 = read/write); `hits` collects bit k for guest slot k
+  // (DR6's B0–B3) and HOST_WATCH_HIT for host watchpoints, which `hostHits` lists.
+  readonly watchLin = new Int32Array(GUEST_WATCHES);
+  readonly watchLen = new Int32Array(GUEST_WATCHES);
+  readonly watchRw = new Int32Array(GUEST_WATCHES);
+  private hostLin = new Int32Array(0);
+  private hostLen = new Int32Array(0);
+  private hostRw = new Int32Array(0);
+  /** Linear pages some host watchpoint covers (one may span several). */
+  private hostPages = new Set<number>();
+  /** Enabled data breakpoints, guest's and host's. */
   watchCount = 0;
   hits = 0;
+  /** With HOST_WATCH_HIT in `hits`: the indexes of the host watchpoints the instruction touched. */
+  readonly hostHits: number[] = [];
 
   /** What the walk reads tables through: RAM, or the guest-physical view under EPT. */
   private mem: WalkMem;
@@ -138,11 +141,11 @@ export class Mmu {
   }
 
   private get paged(): boolean {
-    return (this.host.cr0 & CR0_PG) !== 0;
+    return (this.host.cr0 & Cr0.PG) !== 0;
   }
 
   private get pae(): boolean {
-    return (this.host.cr4 & CR4_PAE) !== 0;
+    return (this.host.cr4 & Cr4.PAE) !== 0;
   }
 
   /**
@@ -158,7 +161,7 @@ export class Mmu {
   /** MOV to CR3 (or a task switch): reload the PDPTEs under PAE, forget non-global translations. */
   cr3Changed(): void {
     if (this.paged && this.pae) this.loadPdptes(this.host.cr3);
-    if ((this.host.cr4 & CR4_PGE) === 0) return this.flushAll();
+    if ((this.host.cr4 & Cr4.PGE) === 0) return this.flushAll();
     this.generation++;
     this.host.tlbFlushed();
     const t = this.tlb, listed = this.listed;
@@ -219,7 +222,7 @@ export class Mmu {
     const base = (cr3 & ~0x1f) >>> 0;
     for (let k = 0; k < 4; k++) {
       const lo = this.mem.read32(base + 8 * k), hi = this.mem.read32(base + 8 * k + 4);
-      if ((lo & PTE_P) !== 0 && ((lo & PDPTE_RSVD_LO) !== 0 || hi !== 0)) return false;
+      if (pdpteReserved(lo, hi)) return false;
     }
     return true;
   }
@@ -305,8 +308,8 @@ export class Mmu {
     const err = this.errBase(access, user);
     const pdeAddr = ((host.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0;
     const pde = mem.read32(pdeAddr);
-    if ((pde & PTE_P) === 0) this.fault(lin, err);
-    if ((pde & PTE_PS) !== 0 && (host.cr4 & CR4_PSE) !== 0) {
+    if ((pde & Pte.P) === 0) this.fault(lin, err);
+    if ((pde & Pte.PS) !== 0 && (host.cr4 & Cr4.PSE) !== 0) {
       if ((pde & PDE4M_RSVD) !== 0) this.fault(lin, err | PfErr.P | PfErr.RSVD);
       const perm = this.permit(lin, pde, 0, access, user, err);
       this.setAD(pdeAddr, pde, access);
@@ -316,10 +319,10 @@ export class Mmu {
     }
     const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
     const pte = mem.read32(pteAddr);
-    if ((pte & PTE_P) === 0) this.fault(lin, err);
+    if ((pte & Pte.P) === 0) this.fault(lin, err);
     // Both levels must allow the access.
     const perm = this.permit(lin, pde & pte, 0, access, user, err);
-    if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
+    if ((pde & Pte.A) === 0) mem.write32(pdeAddr, pde | Pte.A);
     this.setAD(pteAddr, pte, access);
     this.wPhys = ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
     this.wPerm = this.finish(perm, pte, access, false);
@@ -328,17 +331,17 @@ export class Mmu {
   private walkPae(lin: number, access: Access, user: boolean): void {
     const mem = this.mem;
     const err = this.errBase(access, user);
-    const nxe = (this.host.efer & EFER_NXE) !== 0;
+    const nxe = (this.host.efer & Efer.NXE) !== 0;
     // Bits 62:32 of PDEs and PTEs are reserved here (frames below 4 GiB), 63 too without NXE.
     const rsvdHi = nxe ? 0x7fffffff : -1;
     const k = lin >>> 30;
     const pdptLo = this.pdpte[2 * k];
-    if ((pdptLo & PTE_P) === 0) this.fault(lin, err);
+    if ((pdptLo & Pte.P) === 0) this.fault(lin, err);
     const pdeAddr = ((pdptLo & ~0xfff) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
     const pde = mem.read32(pdeAddr), pdeHi = mem.read32(pdeAddr + 4);
-    if ((pde & PTE_P) === 0) this.fault(lin, err);
+    if ((pde & Pte.P) === 0) this.fault(lin, err);
     if ((pdeHi & rsvdHi) !== 0) this.fault(lin, err | PfErr.P | PfErr.RSVD);
-    if ((pde & PTE_PS) !== 0) {
+    if ((pde & Pte.PS) !== 0) {
       if ((pde & PDE2M_RSVD_LO) !== 0) this.fault(lin, err | PfErr.P | PfErr.RSVD);
       const perm = this.permit(lin, pde, pdeHi, access, user, err);
       this.setAD(pdeAddr, pde, access);
@@ -348,10 +351,10 @@ export class Mmu {
     }
     const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
     const pte = mem.read32(pteAddr), pteHi = mem.read32(pteAddr + 4);
-    if ((pte & PTE_P) === 0) this.fault(lin, err);
+    if ((pte & Pte.P) === 0) this.fault(lin, err);
     if ((pteHi & rsvdHi) !== 0) this.fault(lin, err | PfErr.P | PfErr.RSVD);
     const perm = this.permit(lin, pde & pte, pdeHi | pteHi, access, user, err);
-    if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
+    if ((pde & Pte.A) === 0) mem.write32(pdeAddr, pde | Pte.A);
     this.setAD(pteAddr, pte, access);
     this.wPhys = ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
     this.wPerm = this.finish(perm, pte, access, false);
@@ -361,7 +364,7 @@ export class Mmu {
   private errBase(access: Access, user: boolean): number {
     let err = (access === Access.WRITE ? PfErr.W : 0) | (user ? PfErr.U : 0);
     // I/D is reported only where execute-disable exists (PAE with NXE).
-    if (access === Access.EXEC && (this.host.efer & EFER_NXE) !== 0 && this.pae) err |= PfErr.ID;
+    if (access === Access.EXEC && (this.host.efer & Efer.NXE) !== 0 && this.pae) err |= PfErr.ID;
     return err;
   }
 
@@ -371,10 +374,10 @@ export class Mmu {
    * among them.
    */
   private permit(lin: number, rights: number, hiOr: number, access: Access, user: boolean, err: number): number {
-    if (user && (rights & PTE_US) === 0) this.fault(lin, err | PfErr.P);
+    if (user && (rights & Pte.US) === 0) this.fault(lin, err | PfErr.P);
     let perm = Tlb.R | Tlb.X;
-    if ((rights & PTE_RW) !== 0 || (!user && (this.host.cr0 & CR0_WP) === 0)) perm |= Tlb.W;
-    if (hiOr < 0 && (this.host.efer & EFER_NXE) !== 0) perm &= ~Tlb.X;
+    if ((rights & Pte.RW) !== 0 || (!user && (this.host.cr0 & Cr0.WP) === 0)) perm |= Tlb.W;
+    if (hiOr < 0 && (this.host.efer & Efer.NXE) !== 0) perm &= ~Tlb.X;
     if (access === Access.WRITE && (perm & Tlb.W) === 0) this.fault(lin, err | PfErr.P);
     if (access === Access.EXEC && (perm & Tlb.X) === 0) this.fault(lin, err | PfErr.P);
     return perm;
@@ -382,14 +385,14 @@ export class Mmu {
 
   /** Sets the accessed bit, and the dirty bit for a write, in the final-level entry. */
   private setAD(addr: number, entry: number, access: Access): void {
-    const want = entry | PTE_A | (access === Access.WRITE ? PTE_D : 0);
+    const want = entry | Pte.A | (access === Access.WRITE ? Pte.D : 0);
     if (want !== entry) this.mem.write32(addr, want);
   }
 
   /** The TLB entry's permission bits: writes only once the page is dirty; G under CR4.PGE. */
   private finish(perm: number, entry: number, access: Access, large: boolean): number {
-    if ((entry & PTE_D) === 0 && access !== Access.WRITE) perm &= ~Tlb.W;
-    if ((entry & PTE_G) !== 0 && (this.host.cr4 & CR4_PGE) !== 0) perm |= Tlb.G;
+    if ((entry & Pte.D) === 0 && access !== Access.WRITE) perm &= ~Tlb.W;
+    if ((entry & Pte.G) !== 0 && (this.host.cr4 & Cr4.PGE) !== 0) perm |= Tlb.G;
     if (large) perm |= Tlb.LARGE;
     return perm;
   }
@@ -403,67 +406,61 @@ export class Mmu {
   // Data breakpoints
 
   private watched(page: number): boolean {
-    for (let k = 0; k < WATCH_SLOTS; k++) {
+    for (let k = 0; k < GUEST_WATCHES; k++) {
       if (this.watchLen[k] !== 0 && this.watchLin[k] >>> 12 === page) return true;
     }
-    return false;
+    return this.hostPages.has(page);
   }
 
   private checkWatch(lin: number, size: number, write: boolean): void {
-    const a = lin >>> 0, b = a + size;
-    for (let k = 0; k < WATCH_SLOTS; k++) {
+    const a = lin >>> 0, b = a + size, rw = write ? 1 : 2;
+    for (let k = 0; k < GUEST_WATCHES; k++) {
       const len = this.watchLen[k];
-      if (len === 0 || (this.watchRw[k] & (write ? 1 : 2)) === 0) continue;
+      if (len === 0 || (this.watchRw[k] & rw) === 0) continue;
       const w = this.watchLin[k] >>> 0;
       if (a < w + len && w < b) this.hits |= 1 << k;
+    }
+    for (let k = 0; k < this.hostLen.length; k++) {
+      if ((this.hostRw[k] & rw) === 0) continue;
+      const w = this.hostLin[k] >>> 0;
+      if (a >= w + this.hostLen[k] || w >= b) continue;
+      if ((this.hits & HOST_WATCH_HIT) === 0) this.hostHits.length = 0;
+      this.hits |= HOST_WATCH_HIT;
+      if (!this.hostHits.includes(k)) this.hostHits.push(k);
     }
   }
 
   /** Sets the guest's data breakpoints (`len` 0 = none) and flushes the TLB so their pages miss. */
   setWatches(lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
-    this.setSlots(0, lins, lens, rws);
-  }
-
-  /** Sets the host debugger's watchpoints (up to HOST_WATCHES; `len` 0 = none), slots 4–7. */
-  setHostWatches(lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
-    this.setSlots(GUEST_WATCHES, lins, lens, rws);
-  }
-
-  private setSlots(first: number, lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
     for (let k = 0; k < GUEST_WATCHES; k++) {
-      this.watchLin[first + k] = lins[k] ?? 0;
-      this.watchLen[first + k] = lens[k] ?? 0;
-      this.watchRw[first + k] = rws[k] ?? 0;
+      this.watchLin[k] = lins[k] ?? 0;
+      this.watchLen[k] = lens[k] ?? 0;
+      this.watchRw[k] = rws[k] ?? 0;
     }
-    let n = 0;
-    for (let k = 0; k < WATCH_SLOTS; k++) if (this.watchLen[k] !== 0) n++;
+    this.watchesChanged();
+  }
+
+  /**
+   * Sets the host debugger's watchpoints, as many as it has (each of length at least 1; watchpoint k
+   * is reported as k in `hostHits`), and flushes the TLB so their pages miss.
+   */
+  setHostWatches(lins: Int32Array, lens: Int32Array, rws: Int32Array): void {
+    this.hostLin = lins.slice();
+    this.hostLen = lens.slice();
+    this.hostRw = rws.slice();
+    this.hostPages.clear();
+    for (let k = 0; k < lins.length; k++) {
+      const first = lins[k] >>> 12, last = Math.floor(((lins[k] >>> 0) + lens[k] - 1) / 4096);
+      for (let page = first; page <= last; page++) this.hostPages.add(page & 0xfffff);
+    }
+    this.watchesChanged();
+  }
+
+  private watchesChanged(): void {
+    let n = this.hostLen.length;
+    for (let k = 0; k < GUEST_WATCHES; k++) if (this.watchLen[k] !== 0) n++;
     this.watchCount = n;
     this.enabled = this.paged || n > 0 || this.ept !== null;
     this.flushAll();
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Debugger translation
-
-  /** Translation for a debugger or loader: no faults, no A/D updates, no TLB; -1 when unmapped. */
-  peek(lin: number): number {
-    if (!this.paged) return lin >>> 0;
-    const mem = this.mem;
-    if (this.pae) {
-      const pdptLo = this.pdpte[2 * (lin >>> 30)];
-      if ((pdptLo & PTE_P) === 0) return -1;
-      const pde = mem.read32(((pdptLo & ~0xfff) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0);
-      if ((pde & PTE_P) === 0) return -1;
-      if ((pde & PTE_PS) !== 0) return ((pde & 0xffe00000) | (lin & 0x1fffff)) >>> 0;
-      const pte = mem.read32(((pde & ~0xfff) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0);
-      if ((pte & PTE_P) === 0) return -1;
-      return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
-    }
-    const pde = mem.read32(((this.host.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0);
-    if ((pde & PTE_P) === 0) return -1;
-    if ((pde & PTE_PS) !== 0 && (this.host.cr4 & CR4_PSE) !== 0) return ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0;
-    const pte = mem.read32(((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0);
-    if ((pte & PTE_P) === 0) return -1;
-    return ((pte & ~0xfff) | (lin & 0xfff)) >>> 0;
   }
 }

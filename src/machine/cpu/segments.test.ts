@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Seg } from "../../x86/insn.js";
 import { runAsm } from "../../../test/support/cpu.js";
-import { SegAttr, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { descAttr, descBase, descLimit, writeDescriptor } from "./segments.js";
 

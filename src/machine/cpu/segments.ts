@@ -7,7 +7,8 @@
 
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
-import { SegAttr, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { sysRd32, sysWr8 } from "./sysmem.js";
 

@@ -7,17 +7,24 @@
 // the checks that make them (TSS limit, pages of both TSSs) run before anything is written. Faults
 // after it — while loading the new task's LDT and segment registers — are raised in the context
 // of the new task: EIP and `insnEip` already hold the new task's EIP, so both the run loop and
-// interrupt delivery report them there (./interrupts.ts is told through `taskCommitted`).
+// interrupt delivery report them there (./interrupts.ts reads `taskSwitch.committed`).
 
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
-import { SegAttr, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { TaskSource } from "../../vmx/exits.js";
 import { DR7_LOCAL, debugRegsChanged, taskSwitchTrap } from "./debug.js";
-import { taskCommitted } from "./interrupts.js";
 import { desc, dplOf, markAccessed, readDescriptor, selCode } from "./segments.js";
 import { sysProbeWrite, sysRd16, sysRd32, sysRd8, sysWr16, sysWr32, sysWr8 } from "./sysmem.js";
+
+/**
+ * Set by a task switch once it passed its commit point: a later fault in the same event delivery
+ * belongs to the new task, so ./interrupts.ts has nothing to roll back and returns to the new
+ * task's EIP (it clears the flag around each delivery).
+ */
+export const taskSwitch = { committed: false };
 
 /** System descriptor types of TSSs (SDM vol. 3, table 3-2). */
 export const enum TssType { AVAIL16 = 1, BUSY16 = 3, AVAIL32 = 9, BUSY32 = 11 }
@@ -85,7 +92,7 @@ export function switchTask(cpu: Cpu, sel: number, source: TaskSource, ext: numbe
   cpu.cr0 |= 8; // TS: the FPU state belongs to another task
   cpu.eip = next.eip;
   cpu.insnEip = next.eip;
-  taskCommitted(cpu);
+  taskSwitch.committed = true;
   loadNewState(cpu, new32, ext);
   if ((cpu.dr[7] & DR7_LOCAL) !== 0) {
     cpu.dr[7] &= ~DR7_LOCAL;

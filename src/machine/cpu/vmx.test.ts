@@ -6,7 +6,8 @@ import {
   decodeIntInfo, decodeIoQualification, intInfo, INT_INFO_VALID, EXIT_REASON_ENTRY_FAILURE, Proc2, makeEptp,
   decodeEptViolation, eptMap, PAGE_4K, insOutsInfo,
 } from "../../vmx/index.js";
-import { Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { Armed, Stop } from "./arch.js";
 import { Vmx, VmxResult } from "./vmx.js";
 
 const VMXON = 0x10000, VMCS = 0x11000, VMCS2 = 0x12000, PD = 0x2000, IDT = 0x3000, GDT = 0x4000;
@@ -291,7 +292,7 @@ describe("VMX operation of the CPU", () => {
     expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.INTERRUPT_WINDOW);
     expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE + 3); // after STI and the one shadowed NOP
     expect(read(x, Field.GUEST_RFLAGS) & 0x200).toBe(0x200);
-    expect(cpu.dbgArmed & 2).toBe(0);
+    expect(cpu.dbgArmed & Armed.INTR_WINDOW).toBe(0);
   });
 
   it("an external interrupt exits and stays pending at the controller; with acknowledge-on-exit its vector is in the VMCS", () => {

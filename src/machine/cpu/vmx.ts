@@ -16,7 +16,7 @@
 // is this unit's deliverer: it finishes the exit (saves the guest state, loads the host's) and
 // returns false with `Stop.VMEXIT`. Exceptions and external interrupts reach the same deliverer,
 // which decides with the exception bitmap and the pin-based controls. The interrupt window is
-// checked before each instruction through the debug hook (`dbgArmed` bit 1) only while the
+// checked before each instruction through the debug hook (`Armed.INTR_WINDOW` in `dbgArmed`) only while the
 // control asks for it.
 //
 // With EPT the MMU translates every guest-physical address through the EPT (./mmu.ts's GuestPhys,
@@ -26,21 +26,16 @@
 // exits during event delivery other than injection (no IDT-vectoring information for them), NMI injection and NMI windows, the monitor
 // trap flag, MOV DR exiting, task-switch exits.
 
-import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
 import {
-  Activity, CR4_VMXE, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType,
-  Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry,
-  crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits,
-  guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits,
-  ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent,
-  recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue,
-  cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
+  Activity, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType, Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry, crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits, guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits, ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent, recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue, cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
-import { Stop, type Cpu } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { Armed, Stop } from "./arch.js";
 import { hasErrorCode, Vec } from "../../x86/vectors.js";
 import type { Access, GuestPhys, WalkMem } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
+import { Cr4 } from "../../x86/paging.js";
 
 /** The pseudo-vector an exiting instruction raises (see the file comment). */
 export const EXIT_VECTOR = -2;
@@ -64,9 +59,6 @@ export interface VmxState {
   vmcs: VmcsState;
 }
 
-/** dbgArmed bit that makes the run loop call debugBefore, where the interrupt window is checked. */
-const WINDOW_ARMED = 2;
-
 const SEGS = [Seg.ES, Seg.CS, Seg.SS, Seg.DS, Seg.FS, Seg.GS];
 
 /** The VMX unit of a CPU; `new Vmx(cpu)` makes `cpu.vmx` this unit. */
@@ -79,8 +71,6 @@ export class Vmx {
   currentPtr = -1;
   /** The current VMCS: the processor's copy of the region at currentPtr. */
   readonly vmcs = new Vmcs();
-  /** The exit an instruction recorded before raising EXIT_VECTOR (finished by the deliverer). */
-  private pendingReason = -1;
   private readonly deliverer = {
     deliver: (cpu: Cpu, vector: number, code: number, software: boolean): boolean => this.deliver(cpu, vector, code, software),
   };
@@ -112,14 +102,13 @@ export class Vmx {
     this.vmxonPtr = s.vmxonPtr;
     this.currentPtr = s.currentPtr;
     this.vmcs.restore(s.vmcs);
-    this.pendingReason = -1;
     this.isExternal = false;
     if (cpu.nonRoot) {
       cpu.interrupts = INTERRUPTS;
       cpu.acknowledgeIntr = this.savedAck;
     }
     cpu.nonRoot = s.nonRoot;
-    cpu.dbgArmed &= ~WINDOW_ARMED;
+    cpu.dbgArmed &= ~Armed.INTR_WINDOW;
     cpu.extIntExiting = false;
     if (!s.nonRoot) {
       cpu.paging.setEpt(null);
@@ -130,7 +119,7 @@ export class Vmx {
     cpu.interrupts = this.deliverer;
     cpu.acknowledgeIntr = this.acknowledge;
     cpu.extIntExiting = extIntExits(v);
-    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
+    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= Armed.INTR_WINDOW;
     this.ept.eptp = v.read(Field.EPT_POINTER);
     cpu.paging.setEpt(eptEnabled(v) ? this.ept : null);
   }
@@ -146,7 +135,7 @@ export class Vmx {
   /** VMXON with the VMXON region at `ptr`: needs CR4.VMXE. */
   vmxon(ptr: number): VmxResult | VmInsnError {
     const cpu = this.cpu;
-    if ((cpu.cr4 & CR4_VMXE) === 0) throw new Error("VMXON with CR4.VMXE clear (#UD)");
+    if ((cpu.cr4 & Cr4.VMXE) === 0) throw new Error("VMXON with CR4.VMXE clear (#UD)");
     if (this.on) return this.fail(VmInsnError.VMXON_IN_ROOT);
     if (!vmxPointerValid(ptr, 0) || cpu.mem.read32(ptr) >>> 0 !== VMCS_REVISION_ID) return VmxResult.FAIL_INVALID;
     this.on = true;
@@ -257,7 +246,7 @@ export class Vmx {
     cpu.interrupts = this.deliverer;
     cpu.acknowledgeIntr = this.acknowledge;
     cpu.extIntExiting = extIntExits(v);
-    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= WINDOW_ARMED;
+    if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= Armed.INTR_WINDOW;
     return this.inject() ? VmxResult.SUCCEED : VmxResult.EXITED;
   }
 
@@ -351,14 +340,12 @@ export class Vmx {
   instructionExit(reason: ExitReason, qualification = 0, info = 0, linear = 0): never {
     const cpu = this.cpu;
     recordExit(this.vmcs, reason, qualification, (cpu.eip - cpu.insnEip) & cpu.ipMask, info, linear);
-    this.pendingReason = reason;
     return cpu.raise(EXIT_VECTOR);
   }
 
   /** An EPT violation or misconfiguration (from EptPort): records it and ends the instruction. */
   eptExit(reason: ExitReason, qualification: number, linear: number, gpa: number): never {
     recordExit(this.vmcs, reason, qualification, 0, 0, linear, gpa);
-    this.pendingReason = reason;
     return this.cpu.raise(EXIT_VECTOR);
   }
 
@@ -369,7 +356,6 @@ export class Vmx {
     const blocking = cpu.icount === cpu.irqShadowAt ? Interruptibility.BLOCKING_BY_STI : 0;
     if (interruptWindowExits(this.vmcs, cpu.materialize(), blocking)) {
       recordExit(this.vmcs, ExitReason.INTERRUPT_WINDOW);
-      this.pendingReason = ExitReason.INTERRUPT_WINDOW;
       cpu.raise(EXIT_VECTOR);
     }
   }
@@ -493,20 +479,31 @@ export class Vmx {
 
   private leave(): void {
     const cpu = this.cpu;
-    this.pendingReason = -1;
     this.saveGuest();
     cpu.nonRoot = false;
     cpu.interrupts = INTERRUPTS;
     cpu.acknowledgeIntr = this.savedAck;
-    cpu.dbgArmed &= ~WINDOW_ARMED;
+    cpu.dbgArmed &= ~Armed.INTR_WINDOW;
     cpu.extIntExiting = false;
     cpu.paging.setEpt(null);
     this.loadHost();
   }
 
-  /** Saves the guest state (27.3): EIP is the instruction to restart at (or return to). */
-  private saveGuest(): void {
-    const v = this.vmcs, cpu = this.cpu;
+  /**
+   * A copy of the current VMCS as a VM exit now would leave its guest-state area (in non-root
+   * operation the guest's registers are the CPU's; the VMCS has them as of the last entry). For
+   * debuggers: nothing changes.
+   */
+  peekVmcs(): Vmcs {
+    const copy = new Vmcs();
+    copy.restore(this.vmcs.save());
+    if (this.cpu.nonRoot) this.saveGuest(copy);
+    return copy;
+  }
+
+  /** Saves the guest state (27.3) into `v`: EIP is the instruction to restart at (or return to). */
+  private saveGuest(v = this.vmcs): void {
+    const cpu = this.cpu;
     v.write(Field.GUEST_CR0, cpu.cr0);
     v.write(Field.GUEST_CR3, cpu.cr3);
     v.write(Field.GUEST_CR4, cpu.cr4);

@@ -400,14 +400,6 @@ export function sqrt(env: FpEnv, a: F80): F80 | null {
   return round80(env, 0, r, (x.e - k) / 2, r * r !== n, precisionBits(env.cw));
 }
 
-/** Rounds a register value to precision `p` (64: unchanged) — the FPU's PC applied to a load. */
-export function roundToPrecision(env: FpEnv, a: F80, p: number): F80 {
-  const c = classify(a);
-  if (c !== Cls.NORMAL && c !== Cls.DENORMAL) return a;
-  const u = unpack(a);
-  return round80(env, u.sign, u.sig, u.e, false, p);
-}
-
 // ------------------------------------------------------------------------------------------------
 // Comparison
 
@@ -730,18 +722,13 @@ export function remainder(env: FpEnv, a: F80, b: F80, ieee: boolean): Remainder 
 // ------------------------------------------------------------------------------------------------
 // Conversions for tests and debuggers
 
-/** The 10 little-endian bytes of a value. */
-export function toBytes(a: F80): number[] {
-  const out: number[] = [];
-  for (let k = 0; k < 8; k++) out.push(Number((a.m >> BigInt(8 * k)) & 0xffn));
-  out.push(a.se & 0xff, (a.se >> 8) & 0xff);
-  return out;
-}
-
-export function fromBytes(b: ArrayLike<number>): F80 {
-  let m = 0n;
-  for (let k = 7; k >= 0; k--) m = (m << 8n) | BigInt(b[k]);
-  return { se: b[8] | (b[9] << 8), m };
+/** The value's 10 bytes as memory holds them (FSTP m80, FSAVE): significand, then sign and exponent, little-endian. */
+export function toBytes(a: F80): Uint8Array {
+  const b = new Uint8Array(10);
+  const dv = new DataView(b.buffer);
+  dv.setBigUint64(0, a.m, true);
+  dv.setUint16(8, a.se, true);
+  return b;
 }
 
 /** The nearest double, for display only. */

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
+import { HOST_CODE, HOST_CODE_INSTALL, hostCodeTools, oracle } from "../../../../test/support/oracle.js";
 
 const IN_REC = 32, OUT_REC = 48;
 const IN = 0x20000, OUT = 0x40000;
@@ -33,7 +34,15 @@ interface Case {
   flags?: number;
   /** Allowed distance in units in the last place (transcendentals). */
   ulps?: number;
+  /** Inputs whose result differs between x86 parts, so the host cannot be the oracle for them. */
+  partDependent?: (cw: number, a: [number, bigint]) => boolean;
 }
+
+// FSIN and FSINCOS of a value at the bottom of the normal range with underflow unmasked: the true
+// result lies just under the smallest normal. Some parts (the Xeon of CI's 2026-12 machines)
+// return the operand unchanged; others, and we, deliver the underflow's bias-adjusted result
+// (exponent + 24576). Both are silicon, so neither is checked.
+const tinyUnmaskedUnderflow = (cw: number, a: [number, bigint]): boolean => (cw & 0x10) === 0 && (a[0] & 0x7fff) <= 1;
 
 const ALL_SW = 0xffff;
 const cases: Case[] = [
@@ -94,10 +103,10 @@ const cases: Case[] = [
   { name: "ficomp word", insn: "ficomp word [esi+16]", inputs: "i16", swMask: ALL_SW },
   { name: "fbld", insn: "fbld tword [esi+16]", inputs: "bcd" },
   { name: "constants", insn: "fldpi\n fstp tword [edi+24]\n fldl2t\n fstp tword [edi+34]\n fldl2e\n fxch st2\n fldlg2\n fxch st3\n fldln2", inputs: "none", memBytes: 20 },
-  { name: "fsin", insn: "fsin", inputs: "trig", ulps: 2, swMask: 0x3800 | 0x47 | SW_C2 },
+  { name: "fsin", insn: "fsin", inputs: "trig", ulps: 2, swMask: 0x3800 | 0x47 | SW_C2, partDependent: tinyUnmaskedUnderflow },
   { name: "fcos", insn: "fcos", inputs: "trig", ulps: 2, swMask: 0x3800 | 0x47 | SW_C2 },
   { name: "fptan", insn: "fptan", inputs: "trig", ulps: 2, swMask: 0x3800 | 0x47 | SW_C2 },
-  { name: "fsincos", insn: "fsincos", inputs: "trig", ulps: 2, swMask: 0x3800 | 0x47 | SW_C2 },
+  { name: "fsincos", insn: "fsincos", inputs: "trig", ulps: 2, swMask: 0x3800 | 0x47 | SW_C2, partDependent: tinyUnmaskedUnderflow },
   { name: "fpatan", insn: "fpatan", inputs: "binary", ulps: 1, swMask: 0x3800 | 0x47 },
   { name: "fyl2x", insn: "fyl2x", inputs: "log", ulps: 1, swMask: 0x3800 | 0x47 },
   { name: "fyl2xp1", insn: "fyl2xp1", inputs: "small", ulps: 1, swMask: 0x3800 | 0x47 },
@@ -260,15 +269,7 @@ function records(c: Case): Uint8Array {
 
 // ------------------------------------------------------------------------------------------------
 
-const hasTools = (() => {
-  try {
-    execFileSync("nasm", ["-v"], { stdio: "pipe" });
-    execFileSync("gcc", ["--version"], { stdio: "pipe" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, hostCodeTools(), HOST_CODE_INSTALL);
 
 const DRIVER = `
 #include <stdio.h>
@@ -296,8 +297,6 @@ function key(v: [number, bigint]): bigint {
   return v[0] & 0x8000 ? -mag : mag;
 }
 const hex80 = (v: [number, bigint]): string => `${v[0].toString(16).padStart(4, "0")}:${v[1].toString(16).padStart(16, "0")}`;
-
-if (!hasTools) console.warn("x87 host oracle skipped: nasm and gcc (-m32) are needed");
 
 describe.skipIf(!hasTools)("the x87 against the host CPU", () => {
   let dir = "";
@@ -336,6 +335,7 @@ describe.skipIf(!hasTools)("the x87 against the host CPU", () => {
       const o = r * OUT_REC;
       const cw = inp[r * IN_REC] | (inp[r * IN_REC + 1] << 8);
       const where = `cw ${cw.toString(16)} a ${hex80(f80At(inp, r * IN_REC + 4))} b ${hex80(f80At(inp, r * IN_REC + 16))}`;
+      if (c.partDependent?.(cw, f80At(inp, r * IN_REC + 4))) continue;
       const sw = (b: Uint8Array): number => (b[o + 10] | (b[o + 11] << 8)) & swMask;
       if (sw(got) !== sw(native)) {
         mismatches.push(`${where}: sw ${sw(got).toString(16)}, host ${sw(native).toString(16)}`);

@@ -8,20 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { Stop } from "../cpu.js";
+import { Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import * as F from "./float80.js";
 import * as T from "./transcendental.js";
+import { HOST_CODE, HOST_CODE_INSTALL, hostCodeTools, oracle } from "../../../../test/support/oracle.js";
 
-const hasTools = (() => {
-  try {
-    execFileSync("nasm", ["-v"], { stdio: "pipe" });
-    execFileSync("gcc", ["--version"], { stdio: "pipe" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, hostCodeTools(), HOST_CODE_INSTALL);
 
 /** Runs `code` natively with EDI pointing at a 1 KiB zeroed buffer; returns the buffer. */
 function onHost(code: string): Uint8Array {

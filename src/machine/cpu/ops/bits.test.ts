@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
 import { Seg } from "../../../x86/insn.js";
-import { SegAttr } from "../cpu.js";
+import { SegAttr } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 
 const CF = 0x1, ZF = 0x40;

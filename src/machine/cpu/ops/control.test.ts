@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg } from "../../../x86/insn.js";
-import { bareCpu, nasm, runAsm } from "../../../../test/support/cpu.js";
-import { SegAttr, Stop, type Cpu } from "../cpu.js";
+import { bareCpu, identityPaging, nasm, PAGING_PD, runAsm } from "../../../../test/support/cpu.js";
+import { type Cpu } from "../cpu.js";
+import { SegAttr, Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { writeDescriptor, writeGate } from "../segments.js";
 
@@ -207,6 +208,82 @@ describe("ENTER and LEAVE", () => {
     expect(cpu.reg16(Reg.EAX)).toBe(0xfff6);
     expect(cpu.reg16(Reg.ESP)).toBe(0xfffe);
     expect(cpu.reg16(Reg.EBP)).toBe(0x7000);
+  });
+
+  /** SS as a 16-bit stack (B = 0) at 0x50000 with a 64 KiB limit. */
+  const stack16 = (c: Cpu): void => c.setSegCache(Seg.SS, 0x10, 0x50000, 0xffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED);
+
+  it("o32 ENTER on a 16-bit stack changes BP and SP but not the upper halves of EBP and ESP", () => {
+    // QEMU agrees (gen_enter writes EBP at the stack's address size): guests/conformance/corners.asm.
+    const { cpu } = runAsm(`o32 enter 8, 0\n int3`, (c) => {
+      stack16(c);
+      c.r32[Reg.ESP] = 0xabcd1000 | 0;
+      c.r32[Reg.EBP] = 0x12345678;
+    });
+    expect(cpu.r32[Reg.EBP] >>> 0).toBe(0x12340ffc);
+    expect(cpu.r32[Reg.ESP] >>> 0).toBe(0xabcd0ff4);
+    expect(cpu.mem.read32(0x50ffc)).toBe(0x12345678);
+  });
+
+  it("o32 ENTER with a nesting level on a 16-bit stack copies doublewords through BP", () => {
+    const { cpu } = runAsm(`o32 enter 4, 2\n int3`, (c) => {
+      stack16(c);
+      c.r32[Reg.ESP] = 0x1000;
+      c.r32[Reg.EBP] = 0x77772000;
+      c.mem.write32(0x51ffc, 0xdeadbeef | 0);
+    });
+    expect(cpu.mem.read32(0x50ffc)).toBe(0x77772000);
+    expect(cpu.mem.read32(0x50ff8) >>> 0).toBe(0xdeadbeef);
+    // FrameTemp is SP on a 16-bit stack (SDM ENTER), pushed as a doubleword.
+    expect(cpu.mem.read32(0x50ff4)).toBe(0x0ffc);
+    expect(cpu.r32[Reg.EBP] >>> 0).toBe(0x77770ffc);
+    expect(cpu.r32[Reg.ESP]).toBe(0x0ff0);
+  });
+
+  // SDM ENTER, Protected Mode Exceptions: "#PF(fault-code) if a page fault occurs or if a write
+  // using the final value of the stack pointer (within the current stack segment) would cause a
+  // page fault". QEMU never checks the final stack pointer.
+  /** CPL 3 with paging on; 0x60000 is a supervisor page. */
+  const ring3 = (c: Cpu): void => {
+    user(c);
+    identityPaging(c, (p) => (p === 0x60 ? 3 : 7));
+    c.cr3 = PAGING_PD;
+    c.cr0 |= 0x80010000;
+    c.paging.changed();
+  };
+
+  it("faults when the final stack pointer lies on a supervisor page, having written nothing", () => {
+    const { cpu } = runAsm(`enter 0x20, 0\n int3`, (c) => {
+      ring3(c);
+      c.r32[Reg.ESP] = 0x61008;
+      c.r32[Reg.EBP] = 0x11111111;
+    });
+    expect([cpu.excVector, cpu.excCode, cpu.cr2]).toEqual([Vec.PF, 7, 0x60fe4]);
+    expect(cpu.mem.read32(0x61004)).toBe(0);
+    expect(cpu.r32[Reg.EBP]).toBe(0x11111111);
+    expect(cpu.r32[Reg.ESP]).toBe(0x61008);
+  });
+
+  it("faults on a frame pointer copy of a nesting level before writing the saved EBP", () => {
+    const { cpu } = runAsm(`enter 0, 3\n int3`, (c) => {
+      ring3(c);
+      c.r32[Reg.ESP] = 0x61004;
+      c.r32[Reg.EBP] = 0x61100;
+    });
+    expect([cpu.excVector, cpu.excCode, cpu.cr2]).toEqual([Vec.PF, 7, 0x60ffc]);
+    expect(cpu.mem.read32(0x61000)).toBe(0);
+    expect(cpu.r32[Reg.ESP]).toBe(0x61004);
+  });
+
+  it("raises #SS when the final stack pointer is outside an expand-down stack's limit, having written nothing", () => {
+    const { cpu } = runAsm(`enter 0x20, 0\n int3`, (c) => {
+      c.setSegCache(Seg.SS, 0x10, 0, 0x1000, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.DC | SegAttr.DB);
+      c.r32[Reg.ESP] = 0x1010;
+      c.r32[Reg.EBP] = 0x5555;
+    });
+    expect([cpu.excVector, cpu.excCode]).toEqual([Vec.SS, 0]);
+    expect(cpu.mem.read32(0x100c)).toBe(0);
+    expect(cpu.r32[Reg.ESP]).toBe(0x1010);
   });
 
   it("LEAVE restores the caller's frame", () => {

@@ -7,7 +7,8 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
-import { SegAttr, Stop, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { SegAttr, Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import {
   checkFarCode, checkReturnCode, checkReturnStack, desc, dplOf, dropInaccessibleSegs, inSegment, loadCsFromDesc,
@@ -353,19 +354,32 @@ export function iret(cpu: Cpu, size32: boolean): void {
 // ------------------------------------------------------------------------------------------------
 // ENTER / LEAVE
 
-/** ENTER imm16, imm8 (SDM vol. 2, ENTER Operation), committing registers only at the end. */
+/**
+ * ENTER imm16, imm8 (SDM vol. 2, ENTER Operation). Every access is checked before anything is
+ * written: the push of (E)BP, the frame pointers a nesting level copies and their pushes, and a
+ * write at the final stack pointer (the SDM's #SS/#PF "if a write using the final value of the
+ * stack pointer would fault"; QEMU skips that check). Then the copies run in the SDM's order, a
+ * read after each earlier push (they may overlap, as the host CPU shows for ENTER 0, 31). (E)BP
+ * and (E)SP move at the stack's width, as QEMU does: an o32 ENTER on a 16-bit stack changes BP,
+ * not all of EBP.
+ */
 function enter(cpu: Cpu, i: Insn, size32: boolean): void {
   const alloc = i.imm & 0xffff;
   const level = i.imm2 & 31;
   const n = size32 ? 4 : 2;
   const s32 = cpu.stack32;
-  let sp = cpu.sp();
-  sp = wrap(s32, sp - n);
-  if (size32) cpu.write32(Seg.SS, sp, cpu.r32[Reg.EBP]);
-  else cpu.write16(Seg.SS, sp, cpu.reg16(Reg.EBP));
-  const frameTemp = sp;
-  let bp = s32 ? cpu.r32[Reg.EBP] : cpu.reg16(Reg.EBP);
+  const frameTemp = wrap(s32, cpu.sp() - n);
+  const bp0 = s32 ? cpu.r32[Reg.EBP] : cpu.reg16(Reg.EBP);
+  probeStack(cpu, frameTemp, n, true);
+  for (let k = 1; k < level; k++) probeStack(cpu, wrap(s32, bp0 - n * k), n, false);
+  for (let k = 1; k <= level; k++) probeStack(cpu, wrap(s32, frameTemp - n * k), n, true);
+  const finalSp = wrap(s32, frameTemp - n * level - alloc);
+  probeStack(cpu, finalSp, n, true);
+  // Nothing below can fault.
+  if (size32) cpu.write32(Seg.SS, frameTemp, cpu.r32[Reg.EBP]);
+  else cpu.write16(Seg.SS, frameTemp, cpu.reg16(Reg.EBP));
   if (level > 0) {
+    let bp = bp0, sp = frameTemp;
     for (let k = 1; k < level; k++) {
       bp = wrap(s32, bp - n);
       sp = wrap(s32, sp - n);
@@ -376,10 +390,17 @@ function enter(cpu: Cpu, i: Insn, size32: boolean): void {
     if (size32) cpu.write32(Seg.SS, sp, frameTemp);
     else cpu.write16(Seg.SS, sp, frameTemp);
   }
-  sp = wrap(s32, sp - alloc);
-  if (size32) cpu.r32[Reg.EBP] = frameTemp;
+  if (s32) cpu.r32[Reg.EBP] = frameTemp;
   else cpu.setReg16(Reg.EBP, frameTemp);
-  cpu.setSp(sp);
+  cpu.setSp(finalSp);
+}
+
+/** Faults as a `size`-byte access at SS:`off` would (segment, then each page), touching nothing. */
+function probeStack(cpu: Cpu, off: number, size: number, write: boolean): void {
+  const lin = write ? cpu.linW(Seg.SS, off, size) : cpu.linR(Seg.SS, off, size);
+  if (!cpu.paging.enabled) return;
+  cpu.paging.translate(lin, write);
+  if ((lin & 0xfff) + size > 0x1000) cpu.paging.translate(((lin | 0xfff) + 1) | 0, write);
 }
 
 function wrap(s32: boolean, v: number): number {

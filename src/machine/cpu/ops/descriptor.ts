@@ -4,7 +4,8 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import type { Insn } from "../../../x86/insn.js";
-import { SegAttr, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { SegAttr } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { desc, dplOf, readDescriptor, selCode } from "../segments.js";
 import { sysWr8 } from "../sysmem.js";
@@ -148,10 +149,12 @@ function register(): void {
       setZF(cpu, raise);
       return;
     }
-    const lin = cpu.linRmw(i.seg, cpu.ea(i), 2);
-    const dst = cpu.rd16(lin);
+    // The destination is written only when its RPL changes (SDM ARPL Operation; the 386 does
+    // not fault on a read-only segment or page otherwise).
+    const off = cpu.ea(i);
+    const dst = cpu.read16(i.seg, off);
     const raise = (dst & 3) < (src & 3);
-    if (raise) cpu.wr16(lin, (dst & ~3) | (src & 3));
+    if (raise) cpu.write16(i.seg, off, (dst & ~3) | (src & 3));
     setZF(cpu, raise);
   });
 }

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
+import { HOST_CODE, HOST_CODE_INSTALL, hostCodeTools, oracle } from "../../../../test/support/oracle.js";
 
 const C = 0x001, P = 0x004, A = 0x010, Z = 0x040, S = 0x080, O = 0x800, D = 0x400;
 const ALL = C | P | A | Z | S | O;
@@ -203,15 +204,7 @@ for (let cc = 0; cc < 16; cc++) {
     inputs: randomInputs(64, () => [pick(), pick(), pick(), pick(), (rnd() & ALL) | 2]) });
 }
 
-const hasTools = (() => {
-  try {
-    execFileSync("nasm", ["-v"], { stdio: "pipe" });
-    execFileSync("gcc", ["--version"], { stdio: "pipe" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, hostCodeTools(), HOST_CODE_INSTALL);
 
 const DRIVER = `
 #include <stdio.h>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { runAsm } from "../../../../test/support/cpu.js";
+import { identityPaging, PAGING_ON, runAsm } from "../../../../test/support/cpu.js";
 import { Vec } from "../../../x86/vectors.js";
 
 
@@ -94,5 +94,35 @@ describe("MOV, LEA, XCHG, XADD, CMPXCHG, XLAT and the flag moves", () => {
     const { cpu } = runAsm("mov eax, 3\n pause\n nop\n nop dword [eax+eax*1+0x100]\n int3");
     expect(cpu.r32[0]).toBe(3);
     expect(cpu.excVector).toBe(3);
+  });
+});
+
+describe("the hint-NOP space 0F 18–0F 1F", () => {
+  // Every ModRM.reg and register form is a NOP on P6 and later silicon (test/native's hintnop
+  // family ran them on the host CPU); QEMU raises #UD for 0F 18 /0–/3 with a register operand.
+  const forms = [
+    "prefetchnta [0x50000]", "prefetcht0 [ebx+0x50000]", "prefetcht1 [0x50000]", "prefetcht2 [0x50000]",
+    "db 0x0f, 0x18, 0xc0", "db 0x0f, 0x18, 0x25, 0x00, 0x00, 0x05, 0x00", "db 0x0f, 0x19, 0x05, 0x00, 0x00, 0x05, 0x00",
+    "db 0x0f, 0x1a, 0x05, 0x00, 0x00, 0x05, 0x00", "db 0x66, 0x0f, 0x1b, 0x05, 0x00, 0x00, 0x05, 0x00",
+    "db 0x0f, 0x1c, 0x05, 0x00, 0x00, 0x05, 0x00", "db 0x0f, 0x1d, 0xc1", "db 0xf3, 0x0f, 0x1e, 0xfb", "db 0xf3, 0x0f, 0x1e, 0xc8",
+    "nop dword [0x50000]", "nop word [eax+eax*1+0x50000]",
+  ];
+
+  it("executes every form as a NOP that never reads its memory operand (no #PF on a not-present page)", () => {
+    for (const form of forms) {
+      const { cpu } = runAsm(`${PAGING_ON}\n mov eax, 0x12345678\n ${form}\n int3`, (c) => identityPaging(c, (p) => (p === 0x50 ? 0 : 7)));
+      expect([form, cpu.excVector]).toEqual([form, Vec.BP]);
+      expect(cpu.r32[0]).toBe(0x12345678);
+    }
+  });
+
+  it("runs ENDBR32 as a NOP, as any CPU without CET does", () => {
+    const { cpu } = runAsm("endbr32\n mov eax, 7\n int3");
+    expect([cpu.excVector, cpu.r32[0]]).toEqual([Vec.BP, 7]);
+  });
+
+  it("raises #UD for a LOCK prefix on a hint NOP", () => {
+    const { cpu } = runAsm("db 0xf0, 0x0f, 0x18, 0x00");
+    expect(cpu.excVector).toBe(Vec.UD);
   });
 });

@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg } from "../../../x86/insn.js";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { SegAttr, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { SegAttr } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
+import { writeDescriptor } from "../segments.js";
 
 const CODE3 = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.DB | SegAttr.G | (3 << SegAttr.DPL_SHIFT);
 const DATA3 = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.DB | SegAttr.G | (3 << SegAttr.DPL_SHIFT);
@@ -104,6 +106,81 @@ describe("PUSH and POP", () => {
     expect(cpu.reg16(Reg.EAX)).toBe(0x1111);
     expect(cpu.reg16(Reg.EDI)).toBe(0x8888);
     expect(cpu.reg16(Reg.ESP)).toBe(0xfffe);
+  });
+});
+
+/**
+ * GDT at 0x500: 08 flat code, 10 flat 32-bit data (B = 1), 18 a 16-bit stack (B = 0) at 0x50000
+ * with a 64 KiB limit, 20 read-only data. SS starts as the 16-bit stack with ESP's upper half set.
+ */
+function stack16(c: Cpu): void {
+  const data = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED;
+  c.gdtrBase = 0x500;
+  c.gdtrLimit = 0x27;
+  writeDescriptor(c, 0x508, 0, 0xfffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
+  writeDescriptor(c, 0x510, 0, 0xfffff, data | SegAttr.DB | SegAttr.G);
+  writeDescriptor(c, 0x518, 0x50000, 0xffff, data);
+  writeDescriptor(c, 0x520, 0, 0xfffff, (data & ~SegAttr.RW) | SegAttr.DB | SegAttr.G);
+  c.setSegCache(Seg.SS, 0x18, 0x50000, 0xffff, data);
+}
+
+describe("POP of a segment register", () => {
+  // SDM POP: the stack pointer is incremented by the operand size, with the address size of the
+  // stack the value was read from; QEMU agrees (guests/conformance/corners.asm).
+  it("o32 POP SS from a 16-bit stack to a 32-bit SS moves SP by four as a 16-bit stack", () => {
+    const { cpu } = runAsm(`o32 pop ss\n int3`, (c) => {
+      stack16(c);
+      c.r32[Reg.ESP] = 0xabcdfffc | 0;
+      c.mem.write32(0x5fffc, 0xffff0010 | 0);
+    });
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.segSel[Seg.SS]).toBe(0x10);
+    expect(cpu.r32[Reg.ESP] >>> 0).toBe(0xabcd0000);
+  });
+
+  it("o16 POP SS from a 16-bit stack to a 32-bit SS moves SP by two as a 16-bit stack", () => {
+    const { cpu } = runAsm(`o16 pop ss\n int3`, (c) => {
+      stack16(c);
+      c.r32[Reg.ESP] = 0xabcdfffe | 0;
+      c.mem.write16(0x5fffe, 0x10);
+    });
+    expect(cpu.segSel[Seg.SS]).toBe(0x10);
+    expect(cpu.r32[Reg.ESP] >>> 0).toBe(0xabcd0000);
+  });
+
+  it("POP SS from a 32-bit stack to a 16-bit SS moves all of ESP", () => {
+    const { cpu } = runAsm(`o32 pop ss\n int3`, (c) => {
+      stack16(c);
+      c.setSegCache(Seg.SS, 0x10, 0, 0xffffffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
+      c.r32[Reg.ESP] = 0x1fffc;
+      c.mem.write32(0x1fffc, 0x18);
+    });
+    expect(cpu.segSel[Seg.SS]).toBe(0x18);
+    expect(cpu.r32[Reg.ESP]).toBe(0x20000);
+  });
+
+  for (const [seg, n] of [["ds", Seg.DS], ["es", Seg.ES], ["fs", Seg.FS], ["gs", Seg.GS]] as const) {
+    it(`o32 and o16 POP ${seg.toUpperCase()} on a 16-bit stack move SP by four and two, wrapping in 64 KiB`, () => {
+      const { cpu } = runAsm(`o32 pop ${seg}\n o16 pop ${seg}\n int3`, (c) => {
+        stack16(c);
+        c.r32[Reg.ESP] = 0xabcdfffa | 0;
+        c.mem.write32(0x5fffa, 0x10);
+        c.mem.write16(0x5fffe, 0x20);
+      });
+      expect(cpu.segSel[n]).toBe(0x20);
+      expect(cpu.r32[Reg.ESP] >>> 0).toBe(0xabcd0000);
+    });
+  }
+
+  it("a POP SS that faults leaves SP unchanged", () => {
+    const { cpu } = runAsm(`o32 pop ss\n int3`, (c) => {
+      stack16(c);
+      c.r32[Reg.ESP] = 0xabcdfffc | 0;
+      c.mem.write32(0x5fffc, 0x20);
+    });
+    expect([cpu.excVector, cpu.excCode]).toEqual([Vec.GP, 0x20]);
+    expect(cpu.r32[Reg.ESP] >>> 0).toBe(0xabcdfffc);
+    expect(cpu.segSel[Seg.SS]).toBe(0x18);
   });
 });
 

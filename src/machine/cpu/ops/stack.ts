@@ -5,6 +5,7 @@
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
 import type { Cpu } from "../cpu.js";
+import { Dr6 } from "../debug.js";
 import { loadSeg, v86 } from "../segments.js";
 import { def, defGroup } from "../table.js";
 
@@ -14,6 +15,17 @@ import { def, defGroup } from "../table.js";
  */
 export function inhibitInterrupts(cpu: Cpu): void {
   cpu.irqShadowAt = cpu.icount + 1;
+}
+
+/**
+ * After MOV SS and POP SS: external interrupts and debug exceptions wait until the next
+ * instruction has run (SDM vol. 3, 6.8.3), so no handler runs on a half-switched stack. The
+ * single-step trap this instruction would take is dropped: TF is unchanged, so the next
+ * instruction's own trap, after it, is the delayed one (one trap for the two, as on silicon).
+ */
+export function stackSwitchShadow(cpu: Cpu): void {
+  inhibitInterrupts(cpu);
+  cpu.dbgTrap &= ~Dr6.BS;
 }
 
 /** Flags POPF/IRET may write at CPL 0 with a 32-bit operand (VM, VIF and VIP never: SDM POPF). */
@@ -74,11 +86,17 @@ function register(): void {
       cpu.setSp(sp);
     });
     if (pop < 0) continue;
+    // The stack pointer moves by the width of the stack the value came from: a POP SS that
+    // switches between 16- and 32-bit stacks still moves SP (or ESP) as the old SS.B says. A load
+    // that faults leaves it unchanged.
     const h = (size: 2 | 4) => (cpu: Cpu): void => {
+      const oldStack32 = cpu.stack32;
       const v = cpu.rd16(cpu.linR(Seg.SS, cpu.sp(), size));
+      const sp = cpu.spPlus(size);
       loadSeg(cpu, seg, v);
-      cpu.setSp(cpu.spPlus(size));
-      if (seg === Seg.SS) inhibitInterrupts(cpu);
+      if (oldStack32) cpu.r32[Reg.ESP] = sp;
+      else cpu.r16[Reg.ESP << 1] = sp;
+      if (seg === Seg.SS) stackSwitchShadow(cpu);
     };
     def(pop, h(2), h(4));
   }

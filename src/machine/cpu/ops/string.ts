@@ -7,11 +7,19 @@
 // - Every iteration commits (E)SI, (E)DI and (E)CX before the next one starts, so a fault in
 //   iteration k leaves the registers as they were after k-1 iterations, with EIP at the
 //   instruction: resuming after the fault continues the loop where it stopped.
-// - A repeated instruction runs at most REP_CHUNK iterations per execution. If more remain it
-//   leaves EIP at itself and retires; the next fetch continues it. For the virtual clock each
-//   chunk counts as one instruction (icount + 1), so every icount is a real instruction boundary
-//   a replay can stop at, and interrupts are taken between chunks as a real CPU takes them
-//   between iterations.
+// - A repeated instruction runs at most REP_CHUNK iterations per execution, and one when a single
+//   step waits for it (TF latched before it, or the host debugger's step: SDM vol. 3, 17.3.1.4,
+//   a REP string instruction traps after each iteration). If more remain it leaves EIP at itself
+//   and the next fetch continues it; interrupts and the single-step trap come in between, as a
+//   real CPU takes them between iterations.
+// - The icount (retired instructions, the virtual clock's source) counts a repeated instruction
+//   once, when it completes: when its count runs out or REPE/REPNE's condition ends it, in the
+//   execution that does its last iteration. An execution that stops short of that (the chunk
+//   ran out, a single step, an interrupt or a fault in an iteration) retires nothing: the
+//   instruction is still under way, registers committed, EIP at it. So the same REP counts one
+//   on every machine however it was sliced, interrupted or emulated (a VMM that emulates a whole
+//   REP INS/OUTS counts it once too); several executions may share an icount, and a position is
+//   the icount plus the string registers. A compiled block must count the same way.
 // - REP MOVS and REP STOS with 32-bit addressing and flat segments move whole runs of iterations
 //   at once while source and destination stay within pages the TLB already holds (bulkMovs,
 //   bulkStos): the same bytes, registers and chunking as one iteration at a time, since no
@@ -20,7 +28,9 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import { Prefix, Reg, Seg, type Insn } from "../../../x86/insn.js";
+import { Stop } from "../arch.js";
 import type { Cpu } from "../cpu.js";
+import { Dr6 } from "../debug.js";
 import { LazyOp } from "../lazy-flags.js";
 import { def } from "../table.js";
 import { checkIo } from "./system.js";
@@ -28,6 +38,29 @@ import { vmxStringIo } from "../vmx.js";
 
 /** Iterations of a repeated string instruction per execution (see the file comment). */
 export const REP_CHUNK = 1024;
+
+/** Iterations this execution may run: one when a single step waits (TF, or the host's step). */
+function chunk(cpu: Cpu): number {
+  if (cpu.dbgPending !== 0 && (cpu.dbgTrap & Dr6.BS) !== 0) return 1;
+  const h = cpu.hostDebug;
+  return h !== null && h.step ? 1 : REP_CHUNK;
+}
+
+/**
+ * The execution stops short of the instruction's end: EIP stays at it and it does not retire (the
+ * run loop's count is taken back; see the file comment). The interrupt shadow of a MOV SS or STI
+ * before it has covered the first iteration. The host debugger's step ends here.
+ */
+function unfinished(cpu: Cpu): void {
+  cpu.eip = cpu.insnEip;
+  cpu.icount--;
+  cpu.irqShadowAt = -1;
+  const h = cpu.hostDebug;
+  if (h !== null && h.step) {
+    h.hit = { kind: "step" };
+    cpu.requestStop(Stop.REQUEST);
+  }
+}
 
 const REP_ANY = Prefix.REP | Prefix.REPNE;
 
@@ -91,7 +124,7 @@ function movs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     return;
   }
   let c = count(cpu, a32);
-  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     if (a32 && n > 1) {
       const k = bulkMovs(cpu, seg, size, d, n);
       if (k > 0) {
@@ -105,7 +138,7 @@ function movs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     step(cpu, Reg.EDI, d, a32);
     setCount(cpu, --c, a32);
   }
-  if (c !== 0) cpu.eip = cpu.insnEip;
+  if (c !== 0) unfinished(cpu);
 }
 
 /**
@@ -183,7 +216,7 @@ function stos(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     return;
   }
   let c = count(cpu, a32);
-  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     if (a32 && n > 1) {
       const k = bulkStos(cpu, size, d, n, v);
       if (k > 0) {
@@ -196,7 +229,7 @@ function stos(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     step(cpu, Reg.EDI, d, a32);
     setCount(cpu, --c, a32);
   }
-  if (c !== 0) cpu.eip = cpu.insnEip;
+  if (c !== 0) unfinished(cpu);
 }
 
 function lods(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
@@ -207,12 +240,12 @@ function lods(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     return;
   }
   let c = count(cpu, a32);
-  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     setAcc(cpu, rd(cpu, seg, idx(cpu, Reg.ESI, a32), size), size);
     step(cpu, Reg.ESI, d, a32);
     setCount(cpu, --c, a32);
   }
-  if (c !== 0) cpu.eip = cpu.insnEip;
+  if (c !== 0) unfinished(cpu);
 }
 
 /** CMPS (`scas` false: [seg:SI] - ES:[DI]) and SCAS (`scas` true: eAX - ES:[DI]). */
@@ -222,7 +255,7 @@ function compare(cpu: Cpu, i: Insn, size: 1 | 2 | 4, scas: boolean): void {
   let c = rep === 0 ? 1 : count(cpu, a32);
   // REPE stops when ZF = 0, REPNE when ZF = 1 (F2 wins when both are present).
   const stopOnZ = (rep & Prefix.REPNE) !== 0;
-  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     let a: number;
     if (scas) a = acc(cpu, size);
     else a = rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
@@ -234,7 +267,7 @@ function compare(cpu: Cpu, i: Insn, size: 1 | 2 | 4, scas: boolean): void {
     setCount(cpu, --c, a32);
     if (((a - b) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) === 0 ? stopOnZ : !stopOnZ) return;
   }
-  if (rep !== 0 && c !== 0) cpu.eip = cpu.insnEip;
+  if (rep !== 0 && c !== 0) unfinished(cpu);
 }
 
 function ins(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
@@ -244,7 +277,7 @@ function ins(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
   const rep = (i.prefixes & REP_ANY) !== 0;
   if (cpu.nonRoot) vmxStringIo(cpu, port, size, true, rep, a32, Seg.ES, idx(cpu, Reg.EDI, a32));
   let c = rep ? count(cpu, a32) : 1;
-  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     // The destination is checked before the port is read, so a faulting INS reads nothing.
     const lin = cpu.linW(Seg.ES, idx(cpu, Reg.EDI, a32), size);
     if (size === 1) cpu.wr8(lin, cpu.io.in8(port));
@@ -254,7 +287,7 @@ function ins(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     if (!rep) return;
     setCount(cpu, --c, a32);
   }
-  if (rep && c !== 0) cpu.eip = cpu.insnEip;
+  if (rep && c !== 0) unfinished(cpu);
 }
 
 function outs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
@@ -264,7 +297,7 @@ function outs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
   const rep = (i.prefixes & REP_ANY) !== 0;
   if (cpu.nonRoot) vmxStringIo(cpu, port, size, false, rep, a32, seg, idx(cpu, Reg.ESI, a32));
   let c = rep ? count(cpu, a32) : 1;
-  for (let n = c < REP_CHUNK ? c : REP_CHUNK; n > 0; n--) {
+  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     const v = rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
     if (size === 1) cpu.io.out8(port, v);
     else if (size === 2) cpu.io.out16(port, v);
@@ -273,7 +306,7 @@ function outs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     if (!rep) return;
     setCount(cpu, --c, a32);
   }
-  if (rep && c !== 0) cpu.eip = cpu.insnEip;
+  if (rep && c !== 0) unfinished(cpu);
 }
 
 function register(): void {

@@ -9,22 +9,8 @@ import { def, defGroup } from "../table.js";
 import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
 import { vmxAlways, vmxClts, vmxLmsw, vmxMovFromCr, vmxMovToCr, vmxMsr, vmxProc, vmxReadCr } from "../vmx.js";
 import { ExitReason, Proc } from "../../../vmx/index.js";
-
-/** MSRs an i686 kernel touches; unknown ones raise #GP(0) as on hardware. */
-export const enum Msr {
-  TSC = 0x10,
-  /** IA32_PLATFORM_ID: bits 52:50 say which microcode images fit; ours is platform 0. */
-  PLATFORM_ID = 0x17,
-  APIC_BASE = 0x1b,
-  /** IA32_BIOS_SIGN_ID: the loaded microcode's revision (high half), which no microcode updates. */
-  BIOS_SIGN_ID = 0x8b,
-  SYSENTER_CS = 0x174,
-  SYSENTER_ESP = 0x175,
-  SYSENTER_EIP = 0x176,
-  MISC_ENABLE = 0x1a0,
-  PAT = 0x277,
-  EFER = 0xc0000080,
-}
+import { Cr0, Cr4 } from "../../../x86/paging.js";
+import { Efer, Msr } from "../../../x86/msr.js";
 
 function requireCpl0(cpu: Cpu): void {
   if (cpu.protectedMode() && cpu.cpl !== 0) cpu.gp(0);
@@ -52,16 +38,13 @@ function storeTableReg(cpu: Cpu, i: Insn, base: number, limit: number): void {
   cpu.write32(i.seg, (off + 2) | 0, base);
 }
 
-const CR0_PE = 1, CR0_WP = 0x10000, CR0_PG = 0x80000000 | 0;
-const CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80;
 /** CR4 bits this CPU has: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT (not VME or PVI). */
 const CR4_VALID = 0x7fc;
 /** CR4.VMXE, valid on a CPU with a VMX unit (in a guest it stays set, host-owned). */
-const CR4_VMXE = 0x2000;
 
 /** PAE paging with these CR0/CR4 values: the PDPTEs CR3 names must be valid (else #GP(0)). */
 function checkPdptes(cpu: Cpu, cr0: number, cr3: number, cr4: number): void {
-  if ((cr0 & CR0_PG) !== 0 && (cr4 & CR4_PAE) !== 0 && !cpu.paging.pdptesValid(cr3)) cpu.gp(0);
+  if ((cr0 & Cr0.PG) !== 0 && (cr4 & Cr4.PAE) !== 0 && !cpu.paging.pdptesValid(cr3)) cpu.gp(0);
 }
 
 /** MOV to CR0..CR4 (CR1 and CR5+ are #UD). */
@@ -73,10 +56,10 @@ function writeCr(cpu: Cpu, n: number, v: number): void {
       if ((v & 0x20000000) !== 0 && (v & 0x40000000) === 0) cpu.gp(0);
       v |= 0x10; // ET is hardwired on a P6
       const diff = cpu.cr0 ^ v;
-      if ((diff & CR0_PG) !== 0) checkPdptes(cpu, v, cpu.cr3, cpu.cr4);
+      if ((diff & Cr0.PG) !== 0) checkPdptes(cpu, v, cpu.cr3, cpu.cr4);
       cpu.cr0 = v;
       // Only PE, WP and PG change translations (TS, MP, EM and the cache bits do not).
-      if ((diff & (CR0_PE | CR0_WP | CR0_PG)) !== 0) cpu.paging.changed();
+      if ((diff & (Cr0.PE | Cr0.WP | Cr0.PG)) !== 0) cpu.paging.changed();
       return;
     }
     case 2:
@@ -88,12 +71,12 @@ function writeCr(cpu: Cpu, n: number, v: number): void {
       cpu.paging.cr3Changed();
       return;
     case 4: {
-      if ((v & ~(cpu.vmx !== null ? CR4_VALID | CR4_VMXE : CR4_VALID)) !== 0) cpu.gp(0);
+      if ((v & ~(cpu.vmx !== null ? CR4_VALID | Cr4.VMXE : CR4_VALID)) !== 0) cpu.gp(0);
       const diff = cpu.cr4 ^ v;
-      if ((diff & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) checkPdptes(cpu, cpu.cr0, cpu.cr3, v);
+      if ((diff & (Cr4.PSE | Cr4.PAE | Cr4.PGE)) !== 0) checkPdptes(cpu, cpu.cr0, cpu.cr3, v);
       cpu.cr4 = v;
       // A change of PSE, PAE or PGE flushes the TLB, global entries included.
-      if ((diff & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) cpu.paging.changed();
+      if ((diff & (Cr4.PSE | Cr4.PAE | Cr4.PGE)) !== 0) cpu.paging.changed();
       return;
     }
     default:
@@ -162,7 +145,7 @@ function wrmsr(cpu: Cpu, n: number, lo: number, hi: number): void {
     case Msr.PAT: cpu.patLo = lo; cpu.patHi = hi; return;
     case Msr.EFER:
       // Only NXE (bit 11) exists on a 32-bit CPU.
-      if ((lo & ~0x800) !== 0 || hi !== 0) cpu.gp(0);
+      if ((lo & ~Efer.NXE) !== 0 || hi !== 0) cpu.gp(0);
       cpu.efer = lo;
       cpu.paging.changed();
       return;

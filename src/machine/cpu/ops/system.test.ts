@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg } from "../../../x86/insn.js";
-import { runAsm } from "../../../../test/support/cpu.js";
-import { SegAttr, Stop, type Cpu } from "../cpu.js";
+import { identityPaging, PAGING_ON, runAsm } from "../../../../test/support/cpu.js";
+import { type Cpu } from "../cpu.js";
+import { SegAttr, Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { writeDescriptor } from "../segments.js";
 
@@ -258,5 +259,43 @@ describe("RDPMC", () => {
 
   it("is #GP(0) for a counter the P6 does not have", () => {
     expect(fault(runAsm(`mov ecx, 2\n rdpmc\n int3`))).toEqual([Vec.GP, 0]);
+  });
+});
+
+describe("ARPL", () => {
+  const readOnly = (c: Cpu): void => c.setSegCache(Seg.DS, 0x10, 0, 0xffffffff, SegAttr.P | SegAttr.S | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
+
+  it("leaves a memory selector on a read-only data segment alone, without a fault, when its RPL is high enough", () => {
+    // SDM ARPL: DEST is written only when its RPL is raised; QEMU agrees (it checks no segment types).
+    const { cpu } = runAsm(`mov ax, 1\n arpl [0x3000], ax\n int3`, (c) => {
+      c.mem.write16(0x3000, 0x13);
+      readOnly(c);
+    });
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.getEflags() & Flag.ZF).toBe(0);
+    expect(cpu.mem.read16(0x3000)).toBe(0x13);
+  });
+
+  it("does not write to a read-only page (CR0.WP) when the RPL stays", () => {
+    const { cpu } = runAsm(`${PAGING_ON}\n mov ax, 2\n arpl [0x3000], ax\n int3`, (c) => {
+      c.mem.write16(0x3000, 0x12);
+      identityPaging(c, (p) => (p === 3 ? 5 : 7));
+    });
+    expect(cpu.excVector).toBe(Vec.BP);
+  });
+
+  it("raises #GP(0) when it must raise the RPL of a selector on a read-only segment", () => {
+    const { cpu } = runAsm(`mov ax, 3\n arpl [0x3000], ax\n int3`, (c) => {
+      c.mem.write16(0x3000, 0x10);
+      readOnly(c);
+    });
+    expect([cpu.excVector, cpu.excCode]).toEqual([Vec.GP, 0]);
+    expect(cpu.mem.read16(0x3000)).toBe(0x10);
+  });
+
+  it("raises the RPL of a writable memory selector and sets ZF", () => {
+    const { cpu } = runAsm(`mov ax, 3\n arpl [0x3000], ax\n int3`, (c) => c.mem.write16(0x3000, 0x10));
+    expect(cpu.mem.read16(0x3000)).toBe(0x13);
+    expect(cpu.getEflags() & Flag.ZF).toBe(Flag.ZF);
   });
 });

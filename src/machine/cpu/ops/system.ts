@@ -4,14 +4,16 @@
 
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
-import { Stop, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
+import { cpuidLeaf } from "../../../x86/cpuid.js";
 import { loadSeg, v86 } from "../segments.js";
 import { sysRd16 } from "../sysmem.js";
 import { def } from "../table.js";
 import { vmxAlways, vmxIo, vmxProc, vmxTsc } from "../vmx.js";
 import { ExitReason, Proc } from "../../../vmx/index.js";
-import { inhibitInterrupts } from "./stack.js";
+import { inhibitInterrupts, stackSwitchShadow } from "./stack.js";
 
 // ------------------------------------------------------------------------------------------------
 // I/O protection
@@ -37,49 +39,9 @@ export function checkIo(cpu: Cpu, port: number, size: number): void {
 // ------------------------------------------------------------------------------------------------
 // CPUID
 
-/** The highest basic leaf this model answers. */
-const MAX_BASIC = 1;
-const MAX_EXT = 0x80000004;
-
-function str4(s: string, at: number): number {
-  let v = 0;
-  for (let k = 3; k >= 0; k--) v = (v << 8) | (s.charCodeAt(at + k) & 0xff);
-  return v | 0;
-}
-
-/** CPUID: leaves 0, 1 and 0x80000000–0x80000004; other leaves answer like the highest basic one (Intel). */
+/** CPUID: the model's leaves (src/x86/cpuid.ts). */
 export function cpuid(cpu: Cpu): void {
-  let leaf = cpu.r32[Reg.EAX] >>> 0;
-  const m = cpu.model;
-  if (!(leaf <= MAX_BASIC || (leaf >= 0x80000000 && leaf <= MAX_EXT))) leaf = MAX_BASIC;
-  let a = 0, b = 0, c = 0, d = 0;
-  switch (leaf) {
-    case 0:
-      a = MAX_BASIC;
-      b = str4(m.vendor, 0);
-      d = str4(m.vendor, 4);
-      c = str4(m.vendor, 8);
-      break;
-    case 1:
-      a = ((m.family & 0xf) << 8) | ((m.model & 0xf) << 4) | (m.stepping & 0xf);
-      if (m.family > 15) a |= ((m.family - 15) & 0xff) << 20;
-      d = m.features;
-      break;
-    case 0x80000000:
-      a = MAX_EXT;
-      break;
-    case 0x80000001:
-      d = m.extFeatures ?? 0;
-      break;
-    default: {
-      const at = (leaf - 0x80000002) * 16;
-      const brand = m.brand.padEnd(48, "\0");
-      a = str4(brand, at);
-      b = str4(brand, at + 4);
-      c = str4(brand, at + 8);
-      d = str4(brand, at + 12);
-    }
-  }
+  const [a, b, c, d] = cpuidLeaf(cpu.model, cpu.r32[Reg.EAX]);
   cpu.r32[Reg.EAX] = a;
   cpu.r32[Reg.EBX] = b;
   cpu.r32[Reg.ECX] = c;
@@ -205,11 +167,12 @@ function register(): void {
     if (i.mod === 3) cpu.r32[i.rm] = cpu.segSel[i.reg];
     else cpu.writeE16(i, cpu.segSel[i.reg]);
   });
-  // MOV Sreg, Ew: CS is not a valid destination. MOV SS delays interrupts one instruction.
+  // MOV Sreg, Ew: CS is not a valid destination. MOV SS delays interrupts and debug traps one
+  // instruction.
   def(0x8e, (cpu, i) => {
     if (i.reg === Seg.CS || i.reg > 5) cpu.raise(Vec.UD);
     loadSeg(cpu, i.reg, cpu.readE16(i));
-    if (i.reg === Seg.SS) inhibitInterrupts(cpu);
+    if (i.reg === Seg.SS) stackSwitchShadow(cpu);
   });
 
   // LES, LDS, LSS, LFS, LGS

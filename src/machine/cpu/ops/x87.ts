@@ -7,15 +7,16 @@
 // delivered — #MF when CR0.NE = 1, else FERR# through `Fpu.ferr` (the PC's IRQ13 / IGNNE# path).
 
 import type { Insn } from "../../../x86/insn.js";
-import { Stop, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { def, defGroup } from "../table.js";
 import { Sw, type Fpu } from "../fpu/fpu.js";
 import * as F from "../fpu/float80.js";
 import { Cls, Cmp, Exc, type F80, type FpEnv } from "../fpu/float80.js";
 import * as T from "../fpu/transcendental.js";
+import { Cr0 } from "../../../x86/paging.js";
 
-const CR0_MP = 0x2, CR0_EM = 0x4, CR0_TS = 0x8, CR0_NE = 0x20;
 
 /** Which prologue an instruction has. */
 const enum Kind {
@@ -32,7 +33,7 @@ const enum Kind {
  * CPU must wait for the FERR# interrupt (the instruction is restarted after it).
  */
 function deliverPending(cpu: Cpu): boolean {
-  if (cpu.cr0 & CR0_NE) cpu.raise(Vec.MF);
+  if (cpu.cr0 & Cr0.NE) cpu.raise(Vec.MF);
   const f = cpu.fpu;
   if (f.ferr === null || f.ferr(true)) return true;
   cpu.eip = cpu.insnEip;
@@ -45,7 +46,7 @@ function deliverPending(cpu: Cpu): boolean {
  * WAIT/FWAIT (9B): #NM when CR0.MP and CR0.TS are both set, then any pending unmasked exception.
  */
 export function fpuWait(cpu: Cpu): void {
-  if ((cpu.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) cpu.raise(Vec.NM);
+  if ((cpu.cr0 & (Cr0.MP | Cr0.TS)) === (Cr0.MP | Cr0.TS)) cpu.raise(Vec.NM);
   if (cpu.fpu.sw & Sw.ES) deliverPending(cpu);
 }
 
@@ -53,7 +54,7 @@ type Body = (cpu: Cpu, f: Fpu, i: Insn) => void;
 
 function x87(kind: Kind, body: Body): (cpu: Cpu, i: Insn) => void {
   return (cpu, i) => {
-    if (cpu.cr0 & (CR0_EM | CR0_TS)) cpu.raise(Vec.NM);
+    if (cpu.cr0 & (Cr0.EM | Cr0.TS)) cpu.raise(Vec.NM);
     const f = cpu.fpu;
     if (kind !== Kind.NOWAIT && (f.sw & Sw.ES) !== 0 && !deliverPending(cpu)) return;
     f.flags = 0;
@@ -532,7 +533,7 @@ function frstor(cpu: Cpu, f: Fpu, i: Insn): void {
 
 // FXSAVE/FXRSTOR: the 512-byte image (32-bit form), registers in ST order, abridged tags.
 function fxsave(cpu: Cpu, i: Insn): void {
-  if (cpu.cr0 & (CR0_EM | CR0_TS)) cpu.raise(Vec.NM);
+  if (cpu.cr0 & (Cr0.EM | Cr0.TS)) cpu.raise(Vec.NM);
   const f = cpu.fpu;
   const off = cpu.ea(i);
   if (off & 15) cpu.gp(0);
@@ -555,7 +556,7 @@ function fxsave(cpu: Cpu, i: Insn): void {
 }
 
 function fxrstor(cpu: Cpu, i: Insn): void {
-  if (cpu.cr0 & (CR0_EM | CR0_TS)) cpu.raise(Vec.NM);
+  if (cpu.cr0 & (Cr0.EM | Cr0.TS)) cpu.raise(Vec.NM);
   const f = cpu.fpu;
   const off = cpu.ea(i);
   if (off & 15) cpu.gp(0);

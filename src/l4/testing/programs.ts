@@ -19,9 +19,9 @@ import {
   type ThreadId,
   type UserProgram,
   type Utcb,
-} from "./api.js";
+} from "../api.js";
 import { FakePlatform } from "./fake-platform.js";
-import { Kernel, type KernelConfig } from "./kernel.js";
+import { Kernel, type KernelConfig } from "../kernel.js";
 
 export interface ScriptStep {
   call: Syscall;

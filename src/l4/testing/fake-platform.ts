@@ -3,8 +3,8 @@
 // times, RAM as a byte array, ports that log, and VCPUs whose exits are scripted. Deterministic,
 // and save()/restore() capture all of it.
 
-import { ExitReason, GuestField } from "./api.js";
-import type { Platform, VcpuExit, VcpuRun } from "./platform.js";
+import { ExitReason, GuestField } from "../api.js";
+import type { Platform, VcpuExit, VcpuRun } from "../platform.js";
 
 /** A scripted exit: after `after` ns of guest time, exit with this reason (and these fields). */
 export interface ScriptedExit {

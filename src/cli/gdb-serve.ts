@@ -1,0 +1,129 @@
+// gdb on the guest: `afterglow replay FILE --gdb [HOST:]PORT` and `afterglow run … --gdb …` stop
+// at the guest's first instruction and wait for gdb, printing the command line that attaches (as
+// rr does); `afterglow gdb FILE` (./gdb.ts) serves the same way to the gdb it starts.
+
+import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress } from "../gdbstub/server.js";
+import { SessionTarget } from "../gdbstub/session-target.js";
+import { Debugger } from "../replay/debug.js";
+import { findKernelPlacement, type KernelPlacement } from "../replay/kaslr.js";
+import type { ReadRecording } from "../replay/recording.js";
+import { Session } from "../replay/session.js";
+import type { HostConsole as Console } from "./console.js";
+import { HostConsole } from "./console.js";
+import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
+import { loadRecording, recordingImages } from "./recordings.js";
+
+export interface GdbServeOptions extends TimeTravelOptions {
+  /** An ELF with the guest's symbols, for the printed gdb command line. */
+  symbols?: string;
+  /** Where a Linux guest's kernel runs: gdb's symbols are moved by its offset (qOffsets). */
+  kernel?: KernelPlacement | { error: string };
+  /** A replay's recording file: its checkpoints are kept between sessions. */
+  recording?: string;
+  /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
+  onListening?: (at: ListenAddress) => void;
+}
+
+/** `--gdb`'s argument: [HOST:]PORT, 127.0.0.1 unless a host is given. */
+export function parseGdbAddress(text: string): ListenAddress {
+  const at = parseListenAddress(text);
+  if (at === undefined) throw new Error(`--gdb wants [HOST:]PORT, not "${text}"`);
+  return at;
+}
+
+/** The command that attaches gdb, quoted for a POSIX shell. */
+export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
+  const host = at.host === "0.0.0.0" || at.host === "::" ? "127.0.0.1" : at.host.includes(":") ? `[${at.host}]` : at.host;
+  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  return `gdb -ex ${q(`target remote ${host}:${at.port}`)}${symbols ? " " + q(symbols) : ""}`;
+}
+
+/**
+ * Serves gdb on the session until gdb kills it (`kill`, or quitting from `afterglow gdb`): the
+ * guest stops at its first instruction first. Resolves when the debug session is over.
+ */
+export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void>; end: () => void }> {
+  const dbg = new Debugger(session);
+  dbg.onIdle = opts.onIdle;
+  const first = dbg.toFirstInstruction();
+  if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
+  // A replay can go back in time: its history starts here, with the checkpoints of the last session.
+  const travel = session.mode === "replay" && opts.recording !== undefined ? startTimeTravel(dbg, opts.recording, opts) : undefined;
+  const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel });
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const server = await listenGdb(target, at, {
+    onKill: () => {
+      void server.close().then(finish);
+    },
+    // A replay that diverged has no history left: once gdb has seen it exit, so does the stub.
+    onClient: (event) => {
+      if (event === "disconnect" && target.ended) {
+        process.exitCode = 1;
+        void server.close().then(finish);
+      }
+    },
+  });
+  if (opts.onListening) opts.onListening(server.address);
+  else {
+    process.stderr.write(
+      `afterglow: the guest is stopped at its first instruction, waiting for gdb on ${server.address.host}:${server.address.port}; attach with\n` +
+        `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
+    );
+  }
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    travel?.save();
+    dbg.close();
+  };
+  return { server, done: done.then(end), end };
+}
+
+/**
+ * Where the recording's Linux kernel runs, said in one line when KASLR moved it (or when that
+ * cannot be known): a short replay of its decompressor (src/replay/kaslr.ts). Undefined for a
+ * guest that is not Linux.
+ */
+export function placeKernel(rec: ReadRecording, images: { [role: string]: Uint8Array }): KernelPlacement | { error: string } | undefined {
+  if (rec.header.guest.kind !== "linux") return undefined;
+  const k = findKernelPlacement(rec, images);
+  if ("error" in k) process.stderr.write(`afterglow: where the kernel runs is not known (${k.error}): gdb's symbols stay at their link addresses\n`);
+  else if (k.offset !== 0) process.stderr.write(`afterglow: ${k.how}; gdb's symbols are moved by 0x${k.offset.toString(16)} (qOffsets)\n`);
+  return k;
+}
+
+/** `afterglow replay FILE --gdb [HOST:]PORT`. */
+export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string } & TimeTravelOptions): Promise<void> {
+  const at = parseGdbAddress(listen);
+  const rec = loadRecording(file);
+  const con = new HostConsole(undefined, { input: false });
+  try {
+    const images = recordingImages(rec, file, opts);
+    const session = Session.replay(rec, (b) => con.output(b), images);
+    const { done } = await serveGdb(session, at, { symbols: opts.symbols, kernel: placeKernel(rec, images), recording: file, checkpointBudget: opts.checkpointBudget });
+    await done;
+  } finally {
+    con.close();
+  }
+}
+
+/**
+ * `afterglow run … --gdb [HOST:]PORT`: a live session under gdb. The guest's console stays on this
+ * terminal (typed input reaches the guest while gdb lets it run; Ctrl-A x ends the session).
+ */
+export async function runUnderGdb(session: Session, con: Console, listen: string, symbols?: string): Promise<void> {
+  const at = parseGdbAddress(listen);
+  const { server, done } = await serveGdb(session, at, { symbols, onIdle: () => con.feedIdle(session) });
+  const poll = setInterval(() => {
+    con.flush();
+    con.feedTyped(session);
+    if (con.quit) void server.close().then(() => process.exit(0));
+  }, 100);
+  try {
+    await done;
+  } finally {
+    clearInterval(poll);
+  }
+}

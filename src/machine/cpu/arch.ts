@@ -1,0 +1,56 @@
+// The CPU's architectural vocabulary, which the interpreter (cpu.ts), its instruction families
+// (ops/), its units (interrupts, segments, tasks, VMX, debug) and the machine around it all use:
+// a leaf module, so that none of them imports cpu.ts for more than the Cpu type. (Exception
+// vectors are src/x86/vectors.ts, the CPU model src/x86/cpuid.ts.)
+
+/** Descriptor-cache attribute bits, in the layout of descriptor bytes 5–6 (type..G). */
+export const enum SegAttr {
+  /** Type field bits 0–3: accessed, writable/readable, expand-down/conforming, code. */
+  ACCESSED = 0x1, RW = 0x2, DC = 0x4, CODE = 0x8,
+  /** S: code/data (1) or system (0). */
+  S = 0x10,
+  DPL_SHIFT = 5, DPL = 0x60,
+  P = 0x80,
+  AVL = 0x1000,
+  /** D/B: 32-bit code or stack. */
+  DB = 0x4000,
+  G = 0x8000,
+}
+
+/** Port I/O as the CPU sees it; the machine decides what answers. */
+export interface IoBus {
+  in8(port: number): number;
+  in16(port: number): number;
+  in32(port: number): number;
+  out8(port: number, v: number): void;
+  out16(port: number, v: number): void;
+  out32(port: number, v: number): void;
+}
+
+/** Why `run` returned. */
+export const enum Stop {
+  BUDGET = 0, // the instruction budget is spent
+  HALT = 1, // HLT with interrupts masked or nothing to wake it (the machine decides)
+  EXCEPTION = 2, // an exception with `trapExceptions` set, or one that could not be delivered
+  SHUTDOWN = 3, // triple fault
+  REQUEST = 4, // requestStop() from a device or the host
+  RESET = 5, // the guest pulsed the reset line (how a PC reboots)
+  IDLE = 6, // halted with interrupts on and no event due: only input from outside can wake it
+  VMEXIT = 7, // a VM exit ended VMX non-root operation (./vmx.ts); the exit is in the current VMCS
+}
+
+/** The sentinel thrown by `raise`; the vector and error code are on the CPU. */
+export const FAULT: { readonly fault: true } = Object.freeze({ fault: true });
+
+/**
+ * Why the run loop calls Cpu.debugBefore before each instruction (`Cpu.dbgArmed`, besides TF and
+ * RF): a bit for each reason, so that with none of them an instruction pays one test.
+ */
+export const enum Armed {
+  /** DR7 enables a breakpoint or watchpoint of the guest's (./debug.ts). */
+  GUEST = 1,
+  /** Interrupt-window exiting is on in VMX non-root operation: the window is checked (./vmx.ts). */
+  INTR_WINDOW = 2,
+  /** The host debugger has breakpoints, watchpoints, a step or a stop before the next instruction (./debug.ts). */
+  HOST = 4,
+}
