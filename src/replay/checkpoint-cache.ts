@@ -104,14 +104,15 @@ export function loadCheckpoints(entry: string): Checkpoint[] {
     if (meta.format !== FORMAT || blob.length !== meta.pageCount * PAGE_SIZE) return [];
     const now = new Date();
     utimesSync(join(entry, "meta"), now, now);
-    const pages: Page[] = [];
-    for (let k = 0; k < meta.pageCount; k++) pages.push(blob.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
-    return meta.checkpoints.map((c) => ({
-      pos: c.pos,
-      state: c.state,
-      ram: { pages: Array.from(c.pages, (k) => (k === 0 ? ZERO_PAGE : pages[k - 1])) },
-      codeToNext: c.codeToNext,
-    }));
+    // By the saved index: 0 the zero page, k the pages file's page k-1.
+    const byIndex: Page[] = [ZERO_PAGE];
+    for (let k = 0; k < meta.pageCount; k++) byIndex.push(blob.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
+    return meta.checkpoints.map((c) => {
+      // A plain loop: a session's first command waits on this, some ten million pages.
+      const pages = new Array<Page>(c.pages.length);
+      for (let p = 0; p < pages.length; p++) pages[p] = byIndex[c.pages[p]];
+      return { pos: c.pos, state: c.state, ram: { pages }, codeToNext: c.codeToNext };
+    });
   } catch {
     return [];
   }
