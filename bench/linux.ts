@@ -11,7 +11,8 @@
 //
 // Knobs (environment): BENCH_LINUX=0 skips this part; BENCH_LINUX_INSNS is the instruction budget
 // (default 20e9); BENCH_LINUX_KERNEL picks another kernel image (e.g. guests/cache/vmlinux, the
-// ELF kernel, which skips the decompressor); BENCH_LINUX_MACHINES=bare,stack,replay picks runs.
+// ELF kernel, which skips the decompressor); BENCH_LINUX_MACHINES=bare,stack,replay,timetravel picks
+// runs (timetravel: ./timetravel.ts, on the replay's recording).
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ import { packageRoot } from "../src/cli/images.js";
 import { exitTable } from "../src/cli/summary.js";
 import { readRecording } from "../src/replay/recording.js";
 import { Session, Stop, endReasonOf, type MachineKind, type StackSummary } from "../src/replay/session.js";
+import { benchTimeTravel } from "./timetravel.js";
 
 const MARKER = "BOOT-OK";
 /** Instructions between looks at the console (the marker's icount is taken exactly, in the console callback). */
@@ -152,7 +154,7 @@ export function benchLinux(): void {
     return;
   }
   const budget = Number(process.env.BENCH_LINUX_INSNS ?? 20e9);
-  const runs = (process.env.BENCH_LINUX_MACHINES ?? "bare,stack,replay").split(",");
+  const runs = (process.env.BENCH_LINUX_MACHINES ?? "bare,stack,replay,timetravel").split(",");
   const kernel = new Uint8Array(readFileSync(kernelPath));
   const initrd = new Uint8Array(readFileSync(initrdPath));
   const tty = process.stderr.isTTY;
@@ -201,5 +203,6 @@ export function benchLinux(): void {
       `replay: ${p.icount.toLocaleString("en-US")} instructions and ${p.exits.toLocaleString("en-US")} exits checked in ${p.cpuSecs.toFixed(1)} s CPU ` +
         `(${repMips.toFixed(1)} MIPS), ${((100 * repMips) / recMips).toFixed(0)}% of the recording run's speed`,
     );
+    if (runs.includes("timetravel")) benchTimeTravel(stack.recording, { kernel, initrd }, p.cpuSecs);
   }
 }

@@ -10,13 +10,16 @@ import type { ReadRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
 import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
+import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 
-export interface GdbServeOptions {
+export interface GdbServeOptions extends TimeTravelOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
   symbols?: string;
   /** Where a Linux guest's kernel runs: gdb's symbols are moved by its offset (qOffsets). */
   kernel?: KernelPlacement | { error: string };
+  /** A replay's recording file: its checkpoints are kept between sessions. */
+  recording?: string;
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
 }
@@ -39,11 +42,13 @@ export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
  * Serves gdb on the session until gdb kills it (`kill`, or quitting from `afterglow gdb`): the
  * guest stops at its first instruction first. Resolves when the debug session is over.
  */
-export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void> }> {
+export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void>; end: () => void }> {
   const dbg = new Debugger(session);
   dbg.onIdle = opts.onIdle;
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
+  // A replay can go back in time: its history starts here, with the checkpoints of the last session.
+  const travel = session.mode === "replay" && opts.recording !== undefined ? startTimeTravel(dbg, opts.recording, opts) : undefined;
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -66,7 +71,14 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
         `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
     );
   }
-  return { server, done: done.then(() => dbg.close()) };
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    travel?.save();
+    dbg.close();
+  };
+  return { server, done: done.then(end), end };
 }
 
 /**
@@ -83,14 +95,14 @@ export function placeKernel(rec: ReadRecording, images: { [role: string]: Uint8A
 }
 
 /** `afterglow replay FILE --gdb [HOST:]PORT`. */
-export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string }): Promise<void> {
+export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string } & TimeTravelOptions): Promise<void> {
   const at = parseGdbAddress(listen);
   const rec = loadRecording(file);
   const con = new HostConsole(undefined, { input: false });
   try {
     const images = recordingImages(rec, file, opts);
     const session = Session.replay(rec, (b) => con.output(b), images);
-    const { done } = await serveGdb(session, at, { symbols: opts.symbols, kernel: placeKernel(rec, images) });
+    const { done } = await serveGdb(session, at, { symbols: opts.symbols, kernel: placeKernel(rec, images), recording: file, checkpointBudget: opts.checkpointBudget });
     await done;
   } finally {
     con.close();

@@ -3,11 +3,14 @@
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { FORMAT_VERSION, MAGIC, RecordingWriter, type ReadRecording, type Record } from "../replay/recording.js";
+import { Debugger, GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
 import { Session, Stop, exitHistogram } from "../replay/session.js";
+import type { Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { replayUnderGdb } from "./gdb-serve.js";
-import { parsePositive } from "./options.js";
+import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
+import { parseBudget, parsePositive, parseTarget } from "./options.js";
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 
@@ -22,8 +25,11 @@ export function registerReplay(program: Command): void {
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
     .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string }) => {
+    .option("--checkpoint-budget <MiB>", "with --gdb or --to: memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
+    .option("--to <position>", "replay to icount:N (after instruction N) or exit:N (at VM exit N) and print where it is and the registers", parseTarget)
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target } & TimeTravelOptions) => {
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
+      if (opts.to !== undefined) return replayTo(file, opts.to, opts);
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
@@ -86,7 +92,28 @@ export function registerReplay(program: Command): void {
     });
 }
 
-
+/** `afterglow replay FILE --to POSITION`: the `when` line and the registers there, on stdout. */
+function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string } & TimeTravelOptions): void {
+  const rec = loadRecording(file);
+  // For scripts: stdout has the position and registers only, not the guest's console.
+  const session = Session.replay(rec, () => {}, recordingImages(rec, file, opts));
+  const dbg = new Debugger(session);
+  const travel = startTimeTravel(dbg, file, opts);
+  const r = dbg.seek(to);
+  travel.save();
+  if ("error" in r) {
+    process.stderr.write(`afterglow: ${r.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const p = dbg.position();
+  const regs = dbg.registers() as unknown as { [k: string]: number };
+  const hex = (v: number, digits = 8) => `0x${(v >>> 0).toString(16).padStart(digits, "0")}`;
+  const line = (names: readonly string[], digits = 8) => names.map((n) => `${n} ${hex(regs[n], digits)}`).join(" ");
+  process.stdout.write(
+    `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip ${hex(p.eip)}\n${line(GPR_NAMES)}\n${line(["eip", "eflags"])} ${line(SEG_NAMES, 4)}\n`,
+  );
+}
 
 function describe(rec: ReadRecording, file: string): string {
   const h = rec.header;

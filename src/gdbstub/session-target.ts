@@ -6,8 +6,9 @@
 
 import { ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
+import { formatPosition } from "../replay/timeline.js";
 import type { KernelPlacement } from "../replay/kaslr.js";
-import { monitorDispatcher, parseNumberArg } from "./monitor.js";
+import { monitorDispatcher, parseNumberArg, type MonitorCommand } from "./monitor.js";
 import { infoRegisters, parseXp, physicalDump, vmcsLines, XP_MAX } from "./qemu-monitor.js";
 import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
 import {
@@ -28,21 +29,19 @@ export interface SessionTargetOptions {
 }
 
 export class SessionTarget implements DebugTarget {
-  readonly capabilities: TargetCapabilities = { reverse: false };
+  readonly capabilities: TargetCapabilities;
   private last: StopReason = { kind: "signal", signal: 5 };
   /** The session is over (a replay that diverged): there is nothing left to debug. */
   ended = false;
   readonly monitor: (command: string) => string | TargetError;
 
   constructor(private readonly dbg: Debugger, private readonly options: SessionTargetOptions = {}) {
+    this.capabilities = { reverse: dbg.reverse !== null };
     this.monitor = monitorDispatcher([
       {
         name: "when",
         help: "where the machine is: icount, VM exit number, guest time, EIP",
-        run: () => {
-          const p = dbg.position();
-          return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}\n`;
-        },
+        run: () => `${formatWhen(dbg)}\n`,
       },
       {
         name: "exits",
@@ -80,6 +79,7 @@ export class SessionTarget implements DebugTarget {
           return `will stop at VM exits matching: ${args.join(" ")}\n`;
         },
       },
+      ...timeTravelCommands(dbg),
       {
         name: "info registers",
         help: "the CPU's registers as QEMU's monitor shows them: control, debug and descriptor-table registers, segment caches, EFER, the TSC, the x87",
@@ -195,10 +195,20 @@ export class SessionTarget implements DebugTarget {
   }
 
   resume(req: ResumeRequest): ResumeResult | TargetError {
-    if (req.direction === "reverse") return { error: "unsupported", message: "reverse execution is not there yet" };
-    const step = req.action === "step" ? (req.range ?? ONE_INSTRUCTION) : undefined;
-    const s = this.dbg.run({ maxInsns: req.budget, first: req.first, step });
-    if (s.kind === "budget") return { state: "running" };
+    let s: DebugStop | null;
+    if (req.direction === "reverse") {
+      const rev = this.dbg.reverse;
+      if (rev === null) return { error: "unsupported", message: "reverse execution needs a replay" };
+      if (req.action === "step") s = rev.step();
+      else {
+        if (req.first) rev.startContinue();
+        s = rev.continueSlice(req.budget);
+      }
+    } else {
+      const step = req.action === "step" ? (req.range ?? ONE_INSTRUCTION) : undefined;
+      s = this.dbg.run({ maxInsns: req.budget, first: req.first, step });
+    }
+    if (s === null || s.kind === "budget") return { state: "running" };
     this.last = this.stopOf(s);
     return { state: "stopped", stop: this.last };
   }
@@ -209,6 +219,8 @@ export class SessionTarget implements DebugTarget {
   }
 
   interrupt(): StopReason {
+    // A reverse continue stops where its last slice did: a position like any other.
+    this.dbg.reverse?.interrupt();
     this.dbg.endStep();
     this.last = { kind: "signal", signal: 2 };
     return this.last;
@@ -242,6 +254,50 @@ export class SessionTarget implements DebugTarget {
         return { kind: "exited", code: 1 };
       case "budget":
         return { kind: "signal", signal: 5 };
+      case "begin":
+        return { kind: "historyEdge", edge: "begin" };
     }
   }
+}
+
+/** The monitor commands of time travel (a replay's): seek and checkpoints. */
+function timeTravelCommands(dbg: Debugger): MonitorCommand[] {
+  const none = (): TargetError => ({ error: "refused", message: "time travel needs a replay" });
+  return [
+    {
+      name: "seek",
+      args: "icount N | exit N | ns N",
+      help: "move to a position in history: after instruction N, at VM exit N, or where guest time reaches N ns",
+      run: (args) => {
+        const tl = dbg.timeline;
+        if (tl === null) return none();
+        const n = args.length === 2 ? parseNumberArg(args[1]) : undefined;
+        if (n === undefined || !["icount", "exit", "ns"].includes(args[0])) return { error: "invalid", message: "seek: expected icount N, exit N or ns N" };
+        const r = args[0] === "ns" ? dbg.seekTime(n) : dbg.seek(args[0] === "icount" ? { at: "step", icount: n } : { at: "exit", exits: n + 1 });
+        if ("error" in r) return r;
+        return `${formatWhen(dbg)}\n(gdb still shows the old registers and frames: maint flush register-cache)\n`;
+      },
+    },
+    {
+      name: "checkpoints",
+      help: "the checkpoints time travel keeps: where they are, and their memory",
+      run: () => {
+        const tl = dbg.timeline;
+        if (tl === null) return none();
+        const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+        const rows = tl.checkpoints().map((c, i) => `${String(i).padStart(4)}  ${formatPosition(c.pos)}${c.codeToNext === null ? "" : `  ${c.codeToNext.length} code pages to the next`}`);
+        const cpu = process.cpuUsage();
+        return (
+          `${rows.length} checkpoints, ${mib(tl.memoryBytes)} of RAM pages (budget ${mib(tl.budgetBytes)})\n${rows.join("\n")}\n` +
+          `this session ran ${tl.work} instructions of history, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU in all\n`
+        );
+      },
+    },
+  ];
+}
+
+/** `monitor when`'s line. */
+function formatWhen(dbg: Debugger): string {
+  const p = dbg.position();
+  return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}`;
 }

@@ -6,18 +6,33 @@ export type PhysAddr = number;
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 
+/**
+ * The per-page flags byte of PhysMem.pageFlags. Any nonzero flag sends a write to the page down
+ * the slow path (PhysMem.written): the CPU's write fast paths and bulk string operations test the
+ * byte against zero, so a flag costs nothing until the page is written.
+ */
+export const enum PageFlag {
+  /** Decoded instructions (the CPU's decode cache) come from this page: a write must drop them. */
+  CODE = 1,
+  /**
+   * Not written since the last checkpoint (src/replay/checkpoint.ts): the first write clears the
+   * flag, which marks the page dirty, and later writes take the fast path again.
+   */
+  CLEAN = 2,
+}
+
 export class PhysMem {
   readonly size: number;
   readonly u8: Uint8Array;
   readonly u16: Uint16Array;
   readonly i32: Int32Array;
   private readonly view: DataView;
-  /**
-   * One byte per physical page: nonzero when decoded instructions from that page are cached, so
-   * a write there must drop them. The CPU installs `onCodeWrite` to do the dropping.
-   */
-  readonly codePages: Uint8Array;
+  /** One PageFlag byte per physical page. */
+  readonly pageFlags: Uint8Array;
+  /** Called when a page with decoded instructions is written (the CPU drops them). */
   onCodeWrite: (page: number) => void = () => {};
+  /** Whether writes are being tracked (CLEAN flags are set at each checkpoint). */
+  private tracking = false;
 
   constructor(size: number) {
     if (size <= 0 || size % PAGE_SIZE !== 0) throw new Error(`RAM size must be a positive multiple of 4 KiB, not ${size}`);
@@ -27,7 +42,17 @@ export class PhysMem {
     this.u16 = new Uint16Array(buf);
     this.i32 = new Int32Array(buf);
     this.view = new DataView(buf);
-    this.codePages = new Uint8Array(size >>> PAGE_SHIFT);
+    this.pageFlags = new Uint8Array(size >>> PAGE_SHIFT);
+  }
+
+  /**
+   * The write barrier: `page` is about to be written and has a flag set. Every write to RAM calls
+   * it (the CPU's fast paths only skip it for pages whose flags are all clear).
+   */
+  written(page: number): void {
+    const f = this.pageFlags[page];
+    this.pageFlags[page] = 0;
+    if ((f & PageFlag.CODE) !== 0) this.onCodeWrite(page);
   }
 
   // Reads outside RAM return all-ones, like an open bus; writes there are dropped.
@@ -50,7 +75,7 @@ export class PhysMem {
 
   write8(a: PhysAddr, v: number): void {
     if (a >= this.size) return;
-    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT);
+    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT);
     this.u8[a] = v;
   }
 
@@ -60,7 +85,7 @@ export class PhysMem {
       this.write8(a + 1, v >>> 8);
       return;
     }
-    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT);
+    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT);
     if ((a & 1) === 0) this.u16[a >>> 1] = v;
     else this.view.setUint16(a, v, true);
   }
@@ -71,7 +96,7 @@ export class PhysMem {
       this.write16(a + 2, v >>> 16);
       return;
     }
-    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT);
+    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT);
     if ((a & 3) === 0) this.i32[a >>> 2] = v;
     else this.view.setInt32(a, v, true);
   }
@@ -79,10 +104,39 @@ export class PhysMem {
   /** Copies bytes in (a loader's "write these bytes here"); drops any cached code they overwrite. */
   load(a: PhysAddr, bytes: Uint8Array): void {
     if (a < 0 || a + bytes.length > this.size) throw new Error(`image of ${bytes.length} bytes at 0x${a.toString(16)} does not fit in RAM`);
+    this.writing(a, bytes.length);
     this.u8.set(bytes, a);
-    for (let p = a >>> PAGE_SHIFT; p <= (a + bytes.length - 1) >>> PAGE_SHIFT; p++) {
-      if (this.codePages[p] !== 0) this.onCodeWrite(p);
+  }
+
+  /** The barrier for a write of `length` bytes at `a` done on the arrays directly (bulk copies). */
+  writing(a: PhysAddr, length: number): void {
+    if (length <= 0) return;
+    for (let p = a >>> PAGE_SHIFT; p <= (a + length - 1) >>> PAGE_SHIFT; p++) {
+      if (this.pageFlags[p] !== 0) this.written(p);
     }
+  }
+
+  // --- write tracking, for checkpoints ------------------------------------------------------------
+
+  /**
+   * Starts a new tracking epoch: every page becomes clean, and from now on the first write to a
+   * page marks it dirty. Costs one pass over the flags, nothing per write after the first.
+   */
+  markClean(): void {
+    const f = this.pageFlags;
+    for (let p = 0; p < f.length; p++) f[p] |= PageFlag.CLEAN;
+    this.tracking = true;
+  }
+
+  /** Whether `page` was written since the last markClean (every page is, before the first). */
+  isDirty(page: number): boolean {
+    return !this.tracking || (this.pageFlags[page] & PageFlag.CLEAN) === 0;
+  }
+
+  /** Puts a page's bytes back (a checkpoint's restore), through the barrier. */
+  restorePage(page: number, bytes: Uint8Array): void {
+    if (this.pageFlags[page] !== 0) this.written(page);
+    this.u8.set(bytes, page << PAGE_SHIFT);
   }
 
   save(): { size: number; bytes: Uint8Array } {
@@ -91,7 +145,7 @@ export class PhysMem {
 
   restore(s: { size: number; bytes: Uint8Array }): void {
     if (s.size !== this.size) throw new Error(`snapshot RAM size ${s.size} differs from ${this.size}`);
+    this.writing(0, this.size);
     this.u8.set(s.bytes);
-    for (let p = 0; p < this.codePages.length; p++) if (this.codePages[p] !== 0) this.onCodeWrite(p);
   }
 }

@@ -23,6 +23,8 @@ import type { ExitEvent } from "./exit-log.js";
 import type { Machine } from "./machine.js";
 import { DivergenceError, type Session } from "./session.js";
 import { Stack } from "./stack.js";
+import { Reverse } from "./reverse.js";
+import { Timeline, TimelineError, type Moment, type Position, type StopSet, type Target, type TimelineOptions } from "./timeline.js";
 
 /** A guest-virtual (linear) address, translated through the guest's current page tables. */
 export type GuestVirt = number & { readonly __brand?: "GuestVirt" };
@@ -86,10 +88,8 @@ export interface VmcsDump {
 export type BreakKind = "sw" | "hw";
 export type WatchKind = "write" | "read" | "access";
 
-/** One VM exit as the debugger logs it: as replay checks it, and when in guest time. */
-export interface ExitEntry extends ExitEvent {
-  ns: number;
-}
+/** One VM exit as the debugger logs it: as replay checks it (a replay's come from its recording). */
+export type ExitEntry = ExitEvent;
 
 /** A watchpoint: the guest-virtual range and the accesses it stops at. */
 interface Watch {
@@ -133,7 +133,9 @@ export type DebugStop =
   /** Replay reached the end of the recording (or of its readable part). */
   | { kind: "end" }
   /** Replay departed from the recording: no further history. */
-  | { kind: "diverged"; message: string };
+  | { kind: "diverged"; message: string }
+  /** Reverse execution reached the start of history. */
+  | { kind: "begin" };
 
 export type DebugError = { error: "fault" | "refused" | "invalid"; message: string };
 export type DebugResult = DebugError | undefined;
@@ -204,6 +206,11 @@ export class Debugger {
   private closed = false;
   /** Live sessions: asked when the guest is about to idle, true if the host has just typed input (Session.run's onIdle). */
   onIdle?: () => boolean;
+  /** Time travel in a replay, once startTimeTravel was called. */
+  private tl: Timeline | null = null;
+  private rev: Reverse | null = null;
+  /** Which moment the machine is at (./timeline.ts): how the last run or step stopped. */
+  private at: Moment = "step";
 
   constructor(private readonly session: Session) {
     this.mode = session.mode;
@@ -217,7 +224,7 @@ export class Debugger {
       const stack = this.stack;
       // The Session's exit hook (the kernel's observer, host-side): called once the exit was checked against a replay's recording.
       session.onExit((e) => {
-        if (!this.closed) this.exited(stack, { ...e, ns: stack.nowNs() });
+        if (!this.closed) this.exited(stack, e);
       });
     }
   }
@@ -250,6 +257,78 @@ export class Debugger {
       ns: this.m.nowNs(),
       exits: this.session.exitCount(),
       eip: this.reg32(GuestField.EIP),
+    };
+  }
+
+  /** The current position in history, exactly (see ./timeline.ts). */
+  where(): Position {
+    return { icount: this.m.pc.cpu.icount, exits: this.session.exitCount(), ns: this.m.nowNs(), at: this.at };
+  }
+
+  /**
+   * Starts time travel (replay only): the Timeline's first checkpoint, the start of history, is
+   * the current position.
+   */
+  startTimeTravel(opts?: TimelineOptions): Timeline {
+    if (this.tl === null) {
+      this.tl = new Timeline(this.session, this.at, opts);
+      this.rev = new Reverse(this, this.tl);
+    }
+    return this.tl;
+  }
+
+  get timeline(): Timeline | null {
+    return this.tl;
+  }
+
+  /** Moves to a position in history (time travel must have started). */
+  seek(target: Target): Position | DebugError {
+    return this.travel((tl) => tl.seek(target, this.where()));
+  }
+
+  /** Moves to where guest time reaches `ns` (time travel must have started). */
+  seekTime(ns: number): Position | DebugError {
+    return this.travel((tl) => tl.seekTime(ns));
+  }
+
+  private travel(move: (tl: Timeline) => Position): Position | DebugError {
+    const tl = this.tl;
+    if (tl === null) return { error: "refused", message: "time travel needs a replay" };
+    try {
+      const p = move(tl);
+      this.movedTo(p);
+      return p;
+    } catch (e) {
+      if (e instanceof TimelineError) return { error: "invalid", message: e.message };
+      if (e instanceof DivergenceError) {
+        this.diverged = e.message;
+        return { error: "refused", message: e.message };
+      }
+      throw e;
+    }
+  }
+
+  /** Reverse step and continue, once time travel started. */
+  get reverse(): Reverse | null {
+    return this.rev;
+  }
+
+  /** The machine was moved (by the Timeline): it is now at `p`. */
+  movedTo(p: Position): void {
+    this.at = p.at;
+    this.hd.hit = null;
+    this.exitHit = null;
+    this.tl?.setFocus(p);
+  }
+
+  /** What would stop a forward run now: for skipping stretches of history that cannot. */
+  stopSet(): StopSet {
+    const exits = this.session.recordedExits();
+    const filters = this.exitFilters;
+    return {
+      exec: this.hd.exec,
+      watches: this.watches.some((w) => w !== null),
+      exitStops: filters.length === 0 ? undefined : (n) => n >= 0 && n < exits.length && filters.some((f) => matches(f, exits[n])),
     };
   }
 
@@ -548,8 +627,13 @@ export class Debugger {
     }
   }
 
-  /** The last `n` VM exits, oldest first (at most the last 1024 are kept). */
+  /** The last `n` VM exits, oldest first (at most the last 1024 are kept; a replay has them all). */
   exits(n: number): ExitEntry[] {
+    if (this.mode === "replay") {
+      // The recording's: right wherever time travel has taken the replay.
+      const to = this.session.exitCount();
+      return this.session.recordedExits().slice(Math.max(0, to - Math.min(n, EXIT_RING)), to).map((e) => ({ ...e }));
+    }
     return this.ring.slice(Math.max(0, this.ring.length - n));
   }
 
@@ -602,9 +686,29 @@ export class Debugger {
    * [start, end); the step goes on over later calls until it ends or something else stops it. A
    * one-instruction step runs a repeated string instruction one iteration at a time, as gdb's
    * stepi does on silicon with TF: EIP stays at it until its count runs out, and the icount moves
-   * only then (a range step runs it whole).
+   * only then (a range step runs it whole). With time travel, a run that is not a step first jumps
+   * over the stretches of history known not to stop it, at no cost to its budget.
    */
   run(opts: { maxInsns: number; first: boolean; step?: StepRange }): DebugStop {
+    const tl = this.tl;
+    let first = opts.first;
+    const hd = this.hd;
+    if (tl !== null && this.diverged === null && opts.step === undefined && hd.stepIcount < 0 && !hd.stopNext && this.pendingWatches.length === 0) {
+      // Stretches of history already run that cannot stop this run are skipped: the machine jumps
+      // to the checkpoint at their end (the replay checked them when they were first run).
+      const j = tl.skipTarget(this.where(), this.stopSet(), Infinity);
+      if (j >= 0) {
+        this.movedTo(tl.restore(j));
+        first = false;
+      }
+    }
+    const s = this.runSlice({ maxInsns: opts.maxInsns, first, step: opts.step });
+    this.at = momentOf(s);
+    if (tl !== null && s.kind !== "diverged") tl.maybeCheckpoint(this.where());
+    return s;
+  }
+
+  private runSlice(opts: { maxInsns: number; first: boolean; step?: StepRange }): DebugStop {
     if (this.diverged !== null) return { kind: "diverged", message: this.diverged };
     // The instruction that stopped the last run touched more watchpoints than its stop reported:
     // gdb hears of one watchpoint a stop, so each next run reports one more, running nothing.
@@ -685,6 +789,21 @@ export class Debugger {
       default:
         return { kind: "halted", stop, detail: this.session.stopDetail() };
     }
+  }
+}
+
+/** The moment a run that stopped so is at (./timeline.ts). */
+function momentOf(s: DebugStop): Moment {
+  switch (s.kind) {
+    case "breakpoint":
+    case "start":
+    case "step":
+      // A step ends at the check before the guest's next instruction, as a breakpoint stops.
+      return "insn";
+    case "exit":
+      return "exit";
+    default:
+      return "step";
   }
 }
 

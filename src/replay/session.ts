@@ -11,7 +11,7 @@ import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
 import { decodeExits, describeExit, ExitEncoder, type ExitEvent } from "./exit-log.js";
-import { BareMachine, type Machine } from "./machine.js";
+import { BareMachine, type Machine, type MachineState } from "./machine.js";
 import {
   FORMAT_VERSION,
   RecordingError,
@@ -68,6 +68,18 @@ export interface Position {
   ns: number;
   cs: number;
   eip: number;
+}
+
+/**
+ * Where a replay is in its recording, beside the machine's state: the next record due, the VM
+ * exits so far, the console bytes the guest has written so far. A checkpoint keeps it with the
+ * machine, so that running forward from a restored checkpoint checks every later record and exit.
+ */
+export interface ReplayCursor {
+  records: number;
+  exits: number;
+  consoleBytes: number;
+  ended: boolean;
 }
 
 /** A replay that departed from its recording: where, what was expected, what happened. */
@@ -129,10 +141,28 @@ export class Session {
   private exitLog?: ExitEncoder;
   private expectedExits: ExitEvent[] = [];
   private readonly exitListeners: ((e: ExitEvent) => void)[] = [];
+  /** Guest console bytes written so far, and how many of them the host console has had (the most ever). */
+  private consoleBytes = 0;
+  private consoleShown = 0;
+  /** Replay: pause once this many VM exits have been taken (a position at an exit), or -1. */
+  private pauseAtExits = -1;
+  private pausedAtExit = false;
+  /** Exit listeners are not called (a Timeline landing on a known position: ./timeline.ts). */
+  muted = false;
 
   /** A live session; with `record`, a recording one. Throws a LinuxBootError when Linux cannot be loaded. */
   constructor(cfg: SessionConfig, record?: RecordOptions) {
     const g = cfg.guest;
+    // A replay that goes back in time writes the same bytes again: the host sees each once.
+    const hostConsole = cfg.console;
+    cfg = {
+      ...cfg,
+      console: (byte) => {
+        if (this.consoleBytes++ < this.consoleShown) return;
+        this.consoleShown++;
+        hostConsole(byte);
+      },
+    };
     this.machineKind = cfg.machine ?? "stack";
     // Planned here for both machines, so a kernel that cannot boot is one clear error up front.
     if (g.kind === "linux") this.bootPlan = planLinuxBoot({ kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline, ramSize: cfg.ramSize });
@@ -216,7 +246,7 @@ export class Session {
   run(opts: { maxInsns?: number; maxNs?: number; onProgress?: () => void; onIdle?: () => boolean } = {}): Stop {
     const max = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
     const maxNs = opts.maxNs;
-    if (this.mode === "replay") return this.replayTo(max, opts.onProgress);
+    if (this.mode === "replay") return this.replayTo(max, maxNs, opts.onProgress);
     const m = this.m;
     if (this.mode === "live") return m.run({ maxInsns: max, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
     for (;;) {
@@ -325,7 +355,43 @@ export class Session {
         throw new DivergenceError({ icount: e.icount, ns: stack.nowNs() }, describeExit(want), describeExit(e), e.n);
       }
     }
-    for (const fn of this.exitListeners) fn(e);
+    if (!this.muted) for (const fn of this.exitListeners) fn(e);
+    if (e.n + 1 === this.pauseAtExits) {
+      this.pausedAtExit = true;
+      stack.platform.host.stopped = Stop.REQUEST;
+    }
+  }
+
+  /**
+   * Replay: the next run also pauses (REQUEST) once `exits` VM exits have been taken, right after
+   * the kernel took the last of them and before the VMM handles it; -1 for none.
+   */
+  pauseAtExit(exits: number): void {
+    this.pauseAtExits = exits;
+  }
+
+  /** The replay's cursor (see ReplayCursor). */
+  cursorState(): ReplayCursor {
+    return { records: this.cursor, exits: this.exitsSeen, consoleBytes: this.consoleBytes, ended: this.ended };
+  }
+
+  /** The machine's state but RAM, and the replay's cursor: what a checkpoint keeps besides RAM pages. */
+  saveState(): { machine: MachineState; cursor: ReplayCursor } {
+    return { machine: this.m.saveState(), cursor: this.cursorState() };
+  }
+
+  /** Puts back saveState's state (RAM is the caller's: see ./checkpoint.ts). */
+  restoreState(s: { machine: MachineState; cursor: ReplayCursor }): void {
+    this.m.restoreState(structuredClone(s.machine));
+    this.cursor = s.cursor.records;
+    this.exitsSeen = s.cursor.exits;
+    this.consoleBytes = s.cursor.consoleBytes;
+    this.ended = s.cursor.ended;
+  }
+
+  /** The recording's VM exits (replay), for tools that look ahead or back in history. */
+  recordedExits(): readonly ExitEvent[] {
+    return this.expectedExits;
   }
 
   private flushExits(): void {
@@ -348,19 +414,23 @@ export class Session {
     return this.cursor >= this.script.length;
   }
 
-  private replayTo(max: number, onProgress?: () => void): Stop {
+  private replayTo(max: number, maxNs: number | undefined, onProgress?: () => void): Stop {
     const m = this.m;
+    this.pausedAtExit = false;
     for (;;) {
       const next = this.script[this.cursor];
       if (next === undefined) {
         // Past the last record (a recording cut short): nothing more is known to be true.
         return Stop.REQUEST;
       }
-      if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
-      const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
-      // A debugger's breakpoint (./debug.ts) stopped the run short of the record: a pause, not a divergence.
-      if (stop === Stop.REQUEST && m.pc.cpu.hostDebug?.hit != null) return stop;
+      if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, maxNs, onSlice: onProgress });
+      const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, maxNs, onSlice: onProgress });
+      // A debugger's breakpoint (./debug.ts) or a pause at an exit stopped the run short of the
+      // record: a pause, not a divergence.
+      if (stop === Stop.REQUEST && (m.pc.cpu.hostDebug?.hit != null || this.pausedAtExit)) return stop;
       const here = { icount: m.pc.cpu.icount, ns: m.nowNs() };
+      // The host's pause in guest time came first.
+      if (stop === Stop.BUDGET && maxNs !== undefined && here.ns >= maxNs && (here.icount !== next.icount || here.ns !== next.ns)) return stop;
       if (next.t === "end") {
         // A stop the recording did not end with, or the end's position missed: diverged. (At
         // the position itself, an idle guest may report BUDGET: its idle time was cut there.)

@@ -12,7 +12,7 @@ import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
-import { BareMachine, digest, type Machine, type RunOptions } from "./machine.js";
+import { BareMachine, digest, type Machine, type MachineState, type RunOptions } from "./machine.js";
 import { PLATFORM_AREA, PcPlatform, type PcPlatformState } from "./pc-platform.js";
 
 const MiB = 1 << 20;
@@ -152,18 +152,27 @@ export class Stack implements Machine {
     return (this.vmm().devices.uart.ier & IER_RDI) !== 0;
   }
 
-  save(): StackState {
-    return { pc: this.pc.save(), platform: this.platform.save(), kernel: this.kernel.save() };
+  /** The whole state; `{ ram: false }` leaves RAM out (see Machine.saveState). */
+  save(opts: { ram?: boolean } = {}): StackState {
+    return { pc: this.pc.save(opts), platform: this.platform.save(), kernel: this.kernel.save() };
   }
 
-  restore(s: StackState): void {
-    this.pc.restore(s.pc);
+  restore(s: StackState, opts: { ram?: boolean } = {}): void {
+    this.pc.restore(s.pc, opts);
     this.platform.restore(s.platform);
     this.kernel.restore(s.kernel);
   }
 
   stateHash(): string {
-    return digest(this.pc.mem.u8, { pc: this.pc.save({ ram: false }), platform: this.platform.save(), kernel: this.kernel.save() });
+    return digest(this.pc.mem.u8, this.save({ ram: false }));
+  }
+
+  saveState(): MachineState {
+    return this.save({ ram: false });
+  }
+
+  restoreState(s: MachineState): void {
+    this.restore(s as StackState, { ram: false });
   }
 
   guestPc(): { cs: number; eip: number } {

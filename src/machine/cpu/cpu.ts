@@ -8,7 +8,7 @@ import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
 import { I686, type CpuModel } from "../../x86/cpuid.js";
 import { Armed, FAULT, SegAttr, Stop, type IoBus } from "./arch.js";
-import { PAGE_SHIFT, type PhysMem } from "../memory.js";
+import { PAGE_SHIFT, PageFlag, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
@@ -185,7 +185,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   private readonly ram8: Uint8Array;
   private readonly ram16: Uint16Array;
   private readonly ram32: Int32Array;
-  private readonly codePages: Uint8Array;
+  private readonly pageFlags: Uint8Array;
   /** CS needs no limit check on fetch (flat, readable): segFast[CS] bit 0. */
   private csFlat = false;
   /** segBase[CS], as a plain field for the fetch path. */
@@ -215,6 +215,12 @@ export class Cpu extends LazyFlags implements ByteSource {
   private fetchLinPage = -1;
   private fetchPhysPage = -1;
   private fetchLines: Insn[] = [];
+  /**
+   * Linear code pages fetched from, one byte per page of the 4 GiB space, marked each time the
+   * fetch moves to another page (not per instruction); null when nobody asks. The Timeline
+   * (src/replay/timeline.ts) skips a stretch of history in which no breakpoint's page was marked.
+   */
+  private codeTrace: Uint8Array | null = null;
 
   constructor(mem: PhysMem, io: IoBus) {
     super();
@@ -226,12 +232,11 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.ram8 = mem.u8;
     this.ram16 = mem.u16;
     this.ram32 = mem.i32;
-    this.codePages = mem.codePages;
+    this.pageFlags = mem.pageFlags;
     mem.onCodeWrite = (page) => {
       this.icache[page << 1] = undefined;
       this.icache[(page << 1) | 1] = undefined;
       if (page === this.fetchPhysPage) this.fetchLinPage = -1;
-      mem.codePages[page] = 0;
     };
     this.reset();
   }
@@ -265,7 +270,8 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.paging.changed();
     this.icache = [];
     this.fetchLinPage = -1;
-    this.mem.codePages.fill(0);
+    const flags = this.mem.pageFlags;
+    for (let p = 0; p < flags.length; p++) flags[p] &= ~PageFlag.CODE;
   }
 
   /** Current privilege level. The TLB half and the fetch path follow it. */
@@ -474,7 +480,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
     if ((e & Tlb.W) !== 0) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePages[p >>> 12] === 0) {
+      if (this.pageFlags[p >>> 12] === 0) {
         this.ram8[p] = v;
         return;
       }
@@ -485,7 +491,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
     if ((e & Tlb.W) !== 0 && (lin & 1) === 0) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePages[p >>> 12] === 0) {
+      if (this.pageFlags[p >>> 12] === 0) {
         this.ram16[p >>> 1] = v;
         return;
       }
@@ -506,7 +512,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
     if ((e & Tlb.W) !== 0 && (lin & 3) === 0) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePages[p >>> 12] === 0) {
+      if (this.pageFlags[p >>> 12] === 0) {
         this.ram32[p >>> 2] = v;
         return;
       }
@@ -650,12 +656,22 @@ export class Cpu extends LazyFlags implements ByteSource {
     if (lines === undefined) {
       lines = new Array<Insn>(1 << PAGE_SHIFT);
       this.icache[key] = lines;
-      this.mem.codePages[page] = 1;
+      this.pageFlags[page] |= PageFlag.CODE;
     }
+    if (this.codeTrace !== null) this.codeTrace[lin >>> PAGE_SHIFT] = 1;
     this.fetchLinPage = lin >>> PAGE_SHIFT;
     this.fetchPhysPage = page;
     this.fetchLines = lines;
     return lines;
+  }
+
+  /**
+   * Starts marking fetched code pages into `marks` (a fresh stretch: the current page counts
+   * again), or stops with null.
+   */
+  traceCode(marks: Uint8Array | null): void {
+    this.codeTrace = marks;
+    this.fetchLinPage = -1;
   }
 
   private decodeAt(lin: number, lines: Insn[], off: number): Insn {
@@ -738,7 +754,9 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /**
    * The architectural state as plain data (arrays of numbers, a bigint for the TSC offset). The
-   * TLB and the decode cache are caches: a restored CPU rebuilds them.
+   * TLB is a cache a restored CPU rebuilds. The decode cache is kept: it depends only on the bytes
+   * of its pages, and whoever puts RAM back does so through PhysMem's barrier, which drops the
+   * decoded instructions of every page it changes (and only those).
    */
   save(): CpuState {
     return {
@@ -791,8 +809,6 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.fpu.restore(s.fpu);
     this.stopRequested = false;
     this.paging.changed();
-    this.icache = [];
-    this.mem.codePages.fill(0);
     this.fetchLinPage = -1;
   }
 
