@@ -8,7 +8,8 @@
 import { exitHistogram, Session } from "../session.js";
 import { cacheEntry, loadCheckpoints, saveCheckpoints } from "../checkpoint-cache.js";
 import { Debugger, ONE_INSTRUCTION, parseExitReason, type DebugStop, type ExitFilter } from "../debug.js";
-import { describeExit, type ExitEvent } from "../exit-log.js";
+import { exitName } from "../../l4/api.js";
+import { describeExit, describeQualification, type ExitEvent } from "../exit-log.js";
 import { readRecording, type ReadRecording } from "../recording.js";
 import { comparePositions, type Position, type Target, type Timeline } from "../timeline.js";
 import { decode, emptyInsn } from "../../x86/decoder.js";
@@ -401,7 +402,7 @@ export class ReplayDriver {
       memory: { label: typeof memAddr === "number" ? this.memoryAt : "esp", addr: mem, bytes: [...dbg.readMemory(mem, 128)] },
       exit: last === undefined ? null : this.exitView(last, where.at === "exit" && last.n === where.exits - 1, bits),
       atExit: where.at === "exit",
-      recentExits: recent.map((e) => ({ n: e.n, text: describeExit(e) })),
+      recentExits: recent.map((e) => ({ n: e.n, icount: e.icount, reason: exitName(e.reason), qualification: describeQualification(e) })),
       threads: dbg.threads().map((t) => ({ no: t.no, id: t.id, kind: t.kind, state: t.state, program: t.program })),
       kernel: summary === null ? null : { ipcs: summary.ipcs, contextSwitches: summary.contextSwitches, syscalls: summary.syscalls, irqs: summary.irqs },
       devices: summary === null ? [] : this.devices(summary.vmm),
@@ -418,7 +419,7 @@ export class ReplayDriver {
   }
 
   private exitView(e: ExitEvent, here: boolean, bits: 16 | 32): ExitView {
-    const view: ExitView = { exit: e, text: describeExit(e) };
+    const view: ExitView = { exit: e, reason: exitName(e.reason), qualification: describeQualification(e) };
     if (here) {
       const lines = this.disassemble((this.dbg.systemRegisters().segs[CS].base + e.eip) >>> 0, bits, 0, 1);
       if (lines.length > 0) view.insn = lines[0].text;

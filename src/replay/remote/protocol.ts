@@ -99,8 +99,9 @@ export interface DisasmLine {
 
 export interface ExitView {
   exit: ExitEvent;
-  /** describeExit's line. */
-  text: string;
+  /** The reason's name, and what the qualification says (../exit-log.ts). */
+  reason: string;
+  qualification: string;
   /** The guest instruction at the exit's EIP, as disassembled now (under the guest's current paging). */
   insn?: string;
 }
@@ -124,7 +125,7 @@ export interface Snapshot {
   /** The exit the replay is at (moment "exit"), else the last one taken; null before the first. */
   exit: ExitView | null;
   atExit: boolean;
-  recentExits: { n: number; text: string }[];
+  recentExits: { n: number; icount: number; reason: string; qualification: string }[];
   threads: ThreadView[];
   kernel: { ipcs: number; contextSwitches: number; syscalls: number; irqs: number } | null;
   /** The VMM's virtual devices in brief: per device the port accesses, and the vectors injected. */
