@@ -132,16 +132,17 @@ function guestPane(v: ViewState, width: number, height: number): Line[] {
   if (memory.length === 0) memory.push([{ text: `${hex(s.memory.addr)} not mapped`, style: "dim" }]);
   const codeRows = Math.max(1, height - 1 - regs.length - 1 - memory.length);
   const cur = s.disasm.findIndex((d) => d.current);
+  const here = s.disasm[cur] as (typeof s.disasm)[number] | undefined;
   const first = Math.max(0, Math.min(cur - Math.floor(codeRows / 3), s.disasm.length - codeRows));
   const code: Line[] = s.disasm.slice(first, first + codeRows).map((d) => {
-    const line: Line = [{ text: `${d.current ? ">" : " "}${hex(d.addr)} `, style: d.current ? "current" : "dim" }, { text: d.text.replace(/ +/, " ").padEnd(Math.min(28, width - 10)), style: d.current ? "current" : undefined }];
+    const line: Line = [{ text: `${d.current ? ">" : " "}${hex(d.addr)} `, style: d.current ? "current" : "dim" }, { text: d.text.replace(/ +/, " "), style: d.current ? "current" : undefined }];
     if (d.symbol !== undefined) line.push({ text: ` <${d.symbol}>`, style: "dim" });
     return line;
   });
   if (code.length === 0) code.push([{ text: `${hex(s.pos.eip)} not mapped`, style: "dim" }]);
   return block(
     [
-      title("Guest", v.focus === "guest", `${s.bits}-bit`),
+      title("Guest", v.focus === "guest", `${s.bits}-bit${here?.symbol !== undefined ? ` in ${here.symbol}` : ""}`),
       ...regs,
       ...block(code, width, codeRows),
       title("memory", false, `@${s.memory.label} ${hex(s.memory.addr)}`),
