@@ -1,6 +1,7 @@
 // `afterglow tui [FILE]`: the terminal UI (src/tui) on a recording; with no file it records the
 // built-in guest in a VM first, in memory, and opens that.
 
+import { basename } from "node:path";
 import type { Command } from "commander";
 import { Session, Stop, endReasonOf } from "../replay/session.js";
 import type { OpenReplay } from "../replay/remote/protocol.js";
@@ -33,7 +34,7 @@ export function openFor(file: string | undefined, opts: { symbols?: string; imag
   const cache = checkpointCacheDir() ?? undefined;
   if (file === undefined) return { recording: recordBuiltin(), name: "built-in guest", images: {}, symbols };
   const rec = loadRecording(file);
-  return { recording: readImage(file), name: file, images: recordingImages(rec, file, opts), symbols, checkpointCache: cache };
+  return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, checkpointCache: cache };
 }
 
 /** Records the built-in guest from power-on to its halt, in memory, with its image embedded. */

@@ -342,7 +342,7 @@ export class ReplayDriver {
     }
     this.dbg.setBreakpoint("hw", a);
     this.breaks.push(label);
-    return `breakpoint at ${label}`;
+    return `breakpoint set at ${label}`;
   }
 
   private watch(text: string, length: number): string | { error: string } {
