@@ -51,10 +51,12 @@ export class ReplayDriver {
   private memoryAt = "esp";
   private cancelled = false;
   private lastStop: string | undefined;
+  private readonly slice: number;
 
   /** Throws a RecordingError (or an Error for a bad symbol file) when the replay cannot start. */
   constructor(open: OpenReplay, private readonly progress: (what: string, p: Position) => void = () => {}) {
     this.rec = readRecording(open.recording, open.name);
+    this.slice = open.slice ?? SLICE;
     this.symbols = open.symbols === undefined ? null : new Symbols(open.symbols);
     this.session = Session.replay(this.rec, (b) => this.consoleByte(b), open.images);
     this.dbg = new Debugger(this.session);
@@ -165,28 +167,28 @@ export class ReplayDriver {
     const dbg = this.dbg;
     switch (m.op) {
       case "step": {
-        let s = dbg.run({ maxInsns: SLICE, first: true, step: ONE_INSTRUCTION });
-        while (s.kind === "budget" && !(await this.yieldOrCancel("stepping"))) s = dbg.run({ maxInsns: SLICE, first: false });
+        let s = dbg.run({ maxInsns: this.slice, first: true, step: ONE_INSTRUCTION });
+        while (s.kind === "budget" && !(await this.yieldOrCancel("stepping"))) s = dbg.run({ maxInsns: this.slice, first: false });
         if (s.kind === "budget") dbg.endStep();
         return this.stopText(s);
       }
       case "reverse-step":
         return this.stopText(dbg.reverse!.step());
       case "continue": {
-        let s = dbg.run({ maxInsns: SLICE, first: true });
-        while (s.kind === "budget" && !(await this.yieldOrCancel("continuing"))) s = dbg.run({ maxInsns: SLICE, first: false });
+        let s = dbg.run({ maxInsns: this.slice, first: true });
+        while (s.kind === "budget" && !(await this.yieldOrCancel("continuing"))) s = dbg.run({ maxInsns: this.slice, first: false });
         return this.stopText(s);
       }
       case "reverse-continue": {
         const rev = dbg.reverse!;
         rev.startContinue();
-        let s = rev.continueSlice(SLICE);
+        let s = rev.continueSlice(this.slice);
         while (s === null) {
           if (await this.yieldOrCancel("reverse continuing")) {
             rev.interrupt();
             return "cancelled";
           }
-          s = rev.continueSlice(SLICE);
+          s = rev.continueSlice(this.slice);
         }
         return this.stopText(s);
       }
@@ -248,8 +250,8 @@ export class ReplayDriver {
       while (i >= 0 && !tl.reaches(cps[i].pos, target)) i--;
       if (i < 0) break; // the seek says why
       const start = tl.reaches(here, target) && comparePositions(here, cps[i].pos) >= 0 ? here.icount : cps[i].pos.icount;
-      if (goal - start <= SLICE) break;
-      const p = dbg.seek({ at: "step", icount: start + SLICE });
+      if (goal - start <= this.slice) break;
+      const p = dbg.seek({ at: "step", icount: start + this.slice });
       if ("error" in p) return { error: p.message };
       if (await this.yieldOrCancel(`going to ${what}`)) return "cancelled";
     }
@@ -266,7 +268,7 @@ export class ReplayDriver {
     while (k < 0) {
       const from = Math.max(dbg.where().icount, this.byteAt.at(-1)?.icount ?? 0);
       if (from >= this.info.endIcount) return { error: `the guest never prints "${text}"` };
-      const p = dbg.seek({ at: "step", icount: Math.min(this.info.endIcount, from + SLICE) });
+      const p = dbg.seek({ at: "step", icount: Math.min(this.info.endIcount, from + this.slice) });
       if ("error" in p) return { error: p.message };
       k = Buffer.from(this.console.buffer, 0, this.consoleLength).indexOf(want);
       if (k < 0 && (await this.yieldOrCancel(`looking for "${text}"`))) return "cancelled";

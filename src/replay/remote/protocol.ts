@@ -17,8 +17,8 @@ export interface OpenReplay {
   symbols?: Uint8Array;
   /** Where checkpoints are kept between sessions (src/replay/checkpoint-cache.ts), or none. */
   checkpointCache?: string;
-  /** Bytes of memory the view shows at the stack pointer. */
-  stackBytes?: number;
+  /** Instructions a slice of a long move runs between looks for a cancel (default: the driver's SLICE). */
+  slice?: number;
 }
 
 /** Where to go: after instruction N, at VM exit N, a guest time, a share of the recording, a console text. */

@@ -1,0 +1,101 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { decodeExits } from "../exit-log.js";
+import { readRecording, type Record } from "../recording.js";
+import { ReplayDriver } from "./driver.js";
+import type { Reply, Request } from "./protocol.js";
+
+const REC = fileURLToPath(new URL("../../../recordings/hello-vm.rec", import.meta.url));
+const bytes = readFileSync(REC);
+const recordedExits = decodeExits(readRecording(bytes).records.filter((r): r is Extract<Record, { t: "exits" }> => r.t === "exits"));
+
+let id = 0;
+async function ask(d: ReplayDriver, r: Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never): Promise<Extract<Reply, { ok: true }>> {
+  const reply = await d.handle({ ...r, id: ++id } as Exclude<Request, { op: "cancel" }>);
+  if (!reply.ok) throw new Error(reply.error);
+  return reply;
+}
+
+const open = (slice?: number) => new ReplayDriver({ recording: bytes, name: "hello-vm.rec", images: {}, slice });
+
+describe("the replay driver", () => {
+  it("describes the recording: its end, its exits and their density along it", () => {
+    const d = open();
+    expect(d.info.exits).toBe(recordedExits.length);
+    expect(d.info.endIcount).toBe(readRecording(bytes).end!.icount);
+    expect(d.info.density.reduce((a, b) => a + b, 0)).toBe(recordedExits.length);
+    d.close();
+  });
+
+  it("goes to exit N: at the recording's exit N, before the VMM handles it", async () => {
+    const d = open();
+    for (const n of [100, 5, 700]) {
+      const { snapshot: s } = await ask(d, { op: "go", to: { kind: "exit", n } });
+      expect(s.atExit).toBe(true);
+      expect(s.exit?.exit).toEqual(recordedExits[n]);
+      expect(s.pos).toMatchObject({ icount: recordedExits[n].icount, exits: n + 1, at: "exit" });
+    }
+    d.close();
+  });
+
+  it("goes to the instant a console line was printed: one step back, the line is not yet whole", async () => {
+    const d = open();
+    const at = await ask(d, { op: "go", to: { kind: "console", text: "crc32(" } });
+    expect(at.snapshot.console.endsWith("crc32(123456789): 0xcbf43926\n")).toBe(true);
+    const before = await ask(d, { op: "reverse-step" });
+    expect(before.snapshot.console.endsWith("crc32(123456789): 0xcbf43926\n")).toBe(false);
+    expect(before.snapshot.console.endsWith("crc32(123456789): 0xcbf43926")).toBe(true);
+    d.close();
+  });
+
+  it("steps next and previous exits in the recording's order", async () => {
+    const d = open();
+    await ask(d, { op: "go", to: { kind: "exit", n: 40 } });
+    expect((await ask(d, { op: "next-exit" })).snapshot.exit?.exit.n).toBe(41);
+    expect((await ask(d, { op: "previous-exit" })).snapshot.exit?.exit.n).toBe(40);
+    await ask(d, { op: "step" });
+    // From after exit 40: the previous exit is 40 itself.
+    expect((await ask(d, { op: "previous-exit" })).snapshot.exit?.exit.n).toBe(40);
+    d.close();
+  });
+
+  it("continues to a breakpoint on an exit reason and reverse continues to the one before", async () => {
+    const d = open();
+    await ask(d, { op: "break-exit", filter: "hlt" });
+    const hlts = recordedExits.filter((e) => e.reason === 12);
+    const first = await ask(d, { op: "continue" });
+    expect(first.snapshot.exit?.exit).toEqual(hlts[0]);
+    const second = await ask(d, { op: "continue" });
+    expect(second.snapshot.exit?.exit).toEqual(hlts[1]);
+    const back = await ask(d, { op: "reverse-continue" });
+    expect(back.snapshot.exit?.exit).toEqual(hlts[0]);
+    expect(back.snapshot.marks.hits).toContain(hlts[1].icount);
+    d.close();
+  });
+
+  it("stops a cancelled continue at a slice's end, from where it goes on to the same stop", async () => {
+    const d = open(10_000);
+    const moving = d.handle({ id: 1, op: "continue" });
+    d.cancel();
+    const r = await moving;
+    expect(r.ok && r.note).toBe("cancelled");
+    expect(r.snapshot!.pos.icount).toBeLessThan(d.info.endIcount);
+    expect(r.snapshot!.pos.icount).toBeGreaterThan(0);
+    const end = await ask(d, { op: "continue" });
+    expect(end.note).toMatch(/the guest stopped|the end of the recording/);
+    expect(end.snapshot.pos.icount).toBe(d.info.endIcount);
+    d.close();
+  });
+
+  it("refuses what does not exist in one line, and stays where it was", async () => {
+    const d = open();
+    const r = await d.handle({ id: 1, op: "go", to: { kind: "exit", n: 5000 } });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toBe("the recording has 792 VM exits (0 to 791): there is no exit 5000");
+    expect(r.snapshot?.pos.icount).toBe(0);
+    const b = await d.handle({ id: 2, op: "break", at: "no_such_symbol" });
+    expect(!b.ok && b.error).toMatch(/is not an address/);
+    d.close();
+  });
+});
