@@ -46,7 +46,10 @@ describe("the TUI", () => {
     const { ui, replay } = open();
     ui.stdin.write("gicount:42\r");
     await settle();
-    expect(replay.requests).toEqual([{ op: "go", to: { kind: "icount", n: 42 } }]);
+    // A terminal may turn Enter into a newline.
+    ui.stdin.write("gexit:7\n");
+    await settle();
+    expect(replay.requests).toEqual([{ op: "go", to: { kind: "icount", n: 42 } }, { op: "go", to: { kind: "exit", n: 7 } }]);
   });
 
   it("sets breakpoints with b and e, and drops a prompt on Esc", async () => {

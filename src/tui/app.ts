@@ -113,7 +113,10 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
   useInput((input: string, key: Key) => {
     // Keys typed faster than the terminal is read come as one string: each in turn.
     if (input.length > 1 && !key.ctrl && !key.meta) {
-      for (const ch of input) onKey(ch === "\r" ? "" : ch, { ...key, return: ch === "\r" });
+      for (const ch of input) {
+        const enter = ch === "\r" || ch === "\n";
+        onKey(enter ? "" : ch, { ...key, return: enter });
+      }
     } else onKey(input, key);
   });
 
