@@ -1,5 +1,5 @@
 import { createElement as h } from "react";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { FakeReplay, snapshot } from "./testing/fake-replay.js";
 
 // Colours on, whatever the test's output is: ink's chalk decides when it is loaded.
@@ -9,12 +9,17 @@ const { App, parseGoTo } = await import("./app.js");
 
 /** A frame without its colours and attributes. */
 const plain = (frame: string | undefined) => (frame ?? "").replace(/\x1b\[[0-9;]*m/g, "");
-const settle = () => new Promise((r) => setTimeout(r, 20));
+const settle = () => new Promise((r) => setTimeout(r, 30));
+/** Waits (on a loaded machine too) until the assertion holds. */
+const eventually = (check: () => void) => vi.waitFor(check, { timeout: 5_000, interval: 20 });
 const ESC = "\x1b";
 
-function open(replay = new FakeReplay(), mono = false) {
+async function open(replay = new FakeReplay(), mono = false) {
   let quit = 0;
   const ui = render(h(App, { replay, mono, onQuit: () => quit++ }));
+  // The first frame is drawn once ink listens for keys.
+  await eventually(() => expect(plain(ui.lastFrame())).toContain("? help"));
+  await settle();
   return { ui, replay, quits: () => quit };
 }
 
@@ -22,128 +27,120 @@ afterEach(() => cleanup());
 
 describe("the TUI", () => {
   it("turns s, S, n, N, c and C into moves of the replay", async () => {
-    const { ui, replay } = open();
-    for (const k of ["s", "S", "n", "N", "c", "C"]) {
+    const { ui, replay } = await open();
+    for (const [i, k] of ["s", "S", "n", "N", "c", "C"].entries()) {
       ui.stdin.write(k);
-      await settle();
+      // Each once the one before has its reply: keys during a move only cancel it.
+      await eventually(() => expect(replay.requests).toHaveLength(i + 1));
+      await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
     }
     expect(replay.requests).toEqual([{ op: "step" }, { op: "reverse-step" }, { op: "next-exit" }, { op: "previous-exit" }, { op: "continue" }, { op: "reverse-continue" }]);
   });
 
   it("asks where to go on g and goes there on Enter", async () => {
-    const { ui, replay } = open();
+    const { ui, replay } = await open();
     ui.stdin.write("g");
-    await settle();
-    expect(plain(ui.lastFrame())).toContain("go to");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("go to"));
     ui.stdin.write("exit:5");
     await settle();
     ui.stdin.write("\r");
-    await settle();
-    expect(replay.requests).toEqual([{ op: "go", to: { kind: "exit", n: 5 } }]);
+    await eventually(() => expect(replay.requests).toEqual([{ op: "go", to: { kind: "exit", n: 5 } }]));
   });
 
   it("takes keys typed in one burst in order, the prompt's text included", async () => {
-    const { ui, replay } = open();
+    const { ui, replay } = await open();
     ui.stdin.write("gicount:42\r");
     await settle();
     // A terminal may turn Enter into a newline.
     ui.stdin.write("gexit:7\n");
-    await settle();
-    expect(replay.requests).toEqual([{ op: "go", to: { kind: "icount", n: 42 } }, { op: "go", to: { kind: "exit", n: 7 } }]);
+    await eventually(() => expect(replay.requests).toEqual([{ op: "go", to: { kind: "icount", n: 42 } }, { op: "go", to: { kind: "exit", n: 7 } }]));
   });
 
   it("sets breakpoints with b and e, and drops a prompt on Esc", async () => {
-    const { ui, replay } = open();
+    const { ui, replay } = await open();
     ui.stdin.write("b");
-    await settle();
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("breakpoint at:"));
     ui.stdin.write("uart_wait\r");
-    await settle();
+    await eventually(() => expect(replay.requests).toHaveLength(1));
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
     ui.stdin.write("e");
-    await settle();
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("break on exit:"));
     ui.stdin.write("io 0x3f8 out\r");
-    await settle();
+    await eventually(() => expect(replay.requests).toHaveLength(2));
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
     ui.stdin.write("g");
-    await settle();
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("go to"));
     ui.stdin.write(ESC);
-    await settle();
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("go to"));
     expect(replay.requests).toEqual([{ op: "break", at: "uart_wait" }, { op: "break-exit", filter: "io 0x3f8 out" }]);
-    expect(plain(ui.lastFrame())).not.toContain("go to");
   });
 
   it("shows progress during a long move and cancels it on Esc", async () => {
-    const { ui, replay } = open();
+    const { ui, replay } = await open();
     replay.hold = true;
     ui.stdin.write("c");
-    await settle();
+    await eventually(() => expect(replay.requests).toHaveLength(1));
     replay.onProgress({ event: "progress", what: "continuing", icount: 5000, exits: 7 });
-    await settle();
-    expect(plain(ui.lastFrame())).toContain("continuing… icount 5000 exits 7");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("continuing… icount 5000 exits 7"));
     ui.stdin.write("s");
     await settle();
     ui.stdin.write(ESC);
-    await settle();
-    expect(replay.cancels).toBe(1);
+    await eventually(() => expect(replay.cancels).toBe(1));
     // Moves are not queued behind a running one.
     expect(replay.requests).toEqual([{ op: "continue" }]);
     replay.release();
-    await settle();
-    expect(plain(ui.lastFrame())).not.toContain("Esc cancels");
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
   });
 
   it("shows the snapshot a move answers with, the changed registers highlighted", async () => {
-    const { ui, replay } = open();
+    const { ui, replay } = await open();
     const first = replay.first;
     replay.next = snapshot({ pos: { ...first.pos, icount: 6263, at: "insn" }, registers: first.registers.map((r) => (r.name === "eax" ? { ...r, value: 0xabcd } : r)) });
     ui.stdin.write("s");
-    await settle();
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("icount 6263"));
     const frame = ui.lastFrame()!;
-    expect(plain(frame)).toContain("icount 6263");
     // Yellow and bold: the changed register.
     expect(frame).toMatch(/\x1b\[33m[^\n]*0000abcd/);
   });
 
   it("toggles the help with ? and moves the focus with Tab", async () => {
-    const { ui } = open();
+    const { ui } = await open();
     ui.stdin.write("?");
-    await settle();
-    expect(plain(ui.lastFrame())).toContain("reverse continue to a breakpoint");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("reverse continue to a breakpoint"));
     ui.stdin.write("?");
-    await settle();
-    expect(plain(ui.lastFrame())).not.toContain("reverse continue to a breakpoint");
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("reverse continue to a breakpoint"));
     ui.stdin.write("\t");
-    await settle();
     // The VMM pane's title is now the focused one (inverse).
-    expect(ui.lastFrame()).toMatch(/\x1b\[7m[^\n]* VMM /);
+    await eventually(() => expect(ui.lastFrame()).toMatch(/\x1b\[7m[^\n]* VMM /));
   });
 
   it("redraws at the new size when the terminal is resized", async () => {
-    const { ui } = open();
+    const { ui } = await open();
     await settle();
     const stdout = ui.stdout as unknown as { rows: number; columns: number; emit(e: string): void };
     Object.defineProperty(stdout, "rows", { value: 40, configurable: true });
     Object.defineProperty(stdout, "columns", { value: 120, configurable: true });
     stdout.emit("resize");
-    await settle();
-    const lines = ui.lastFrame()!.split("\n");
-    expect(lines).toHaveLength(39);
+    await eventually(() => expect(ui.lastFrame()!.split("\n")).toHaveLength(39));
+    // ink drops trailing blanks: lines reach past the 100 columns before, and no further than 120.
+    const widths = plain(ui.lastFrame()).split("\n").map((l) => l.length);
+    expect(Math.max(...widths)).toBeGreaterThan(100);
+    expect(Math.max(...widths)).toBeLessThanOrEqual(120);
   });
 
   it("draws no colour in monochrome (NO_COLOR), and colour otherwise", async () => {
-    const colour = open();
-    await settle();
-    expect(colour.ui.lastFrame()).toMatch(/\x1b\[3\dm/);
+    const colour = await open();
+    await eventually(() => expect(colour.ui.lastFrame()).toMatch(/\x1b\[3\dm/));
     cleanup();
-    const mono = open(new FakeReplay(), true);
-    await settle();
-    expect(mono.ui.lastFrame()).not.toMatch(/\x1b\[(3\d|4\d|9\d|10\d)m/);
+    const mono = await open(new FakeReplay(), true);
+    await eventually(() => expect(mono.ui.lastFrame()).not.toMatch(/\x1b\[(3\d|4\d|9\d|10\d)m/));
     expect(mono.ui.lastFrame()).toMatch(/\x1b\[7m/);
   });
 
   it("quits on q", async () => {
-    const { ui, quits } = open();
+    const { ui, quits } = await open();
     ui.stdin.write("q");
-    await settle();
-    expect(quits()).toBe(1);
+    await eventually(() => expect(quits()).toBe(1));
   });
 });
 

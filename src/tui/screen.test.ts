@@ -64,6 +64,12 @@ describe("the screen", () => {
     expect(all).toContain("in port 0x3fd (1 byte)");
   });
 
+  it("shows the VMM's reply to the exit the replay has just left", () => {
+    const snap = snapshot({ atExit: false, reply: { exit: 100, registers: [{ name: "eax", value: 0xe0010060, digits: 8 }, { name: "eip", value: 0x802d, digits: 8 }], injected: [0x20] } });
+    const right = screen(view({ snap }), 80, 24).map((l) => text(l).split("|")[1] ?? "").join("\n");
+    expect(right).toMatch(/reply eax=e0010060 eip=0000802d\s*\n\s*inject 0x20/);
+  });
+
   it("ends the console pane with the last line the guest printed by this instant", () => {
     const lines = screen(view(), 80, 24).map(text);
     const at = lines.findIndex((l) => l.startsWith(" Console "));

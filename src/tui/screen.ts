@@ -162,6 +162,12 @@ function vmmPane(v: ViewState, width: number, height: number): Line[] {
     lines.push([{ text: ` ${e.qualification}` }]);
     lines.push([{ text: ` eip ${hex(e.exit.eip)} icount ${e.exit.icount}`, style: "dim" }]);
     if (e.insn !== undefined) lines.push([{ text: ` ${e.insn.replace(/ +/, " ")}` }]);
+    if (s.reply !== null && s.reply.exit === e.exit.n) {
+      const regs = s.reply.registers.map((r) => `${r.name}=${hex(r.value, r.digits)}`);
+      const inject = s.reply.injected.map((v) => `inject 0x${v.toString(16)}`);
+      const cells: Line[] = [...regs, ...inject].map((t) => [{ text: t }]);
+      lines.push(...flow([[{ text: "reply", style: "mark" }], ...(cells.length > 0 ? cells : [[{ text: "nothing changed" }]])], width));
+    } else if (s.atExit) lines.push([{ text: "reply: s to see it", style: "dim" }]);
   } else if (v.info.machine === "stack") lines.push([{ text: "no VM exit yet", style: "dim" }]);
   for (const d of s.devices) lines.push([{ text: d, style: "dim" }]);
   for (const e of [...s.recentExits].reverse().slice(1)) lines.push([{ text: `#${e.n} ${e.reason} ${e.qualification}`, style: "dim" }]);

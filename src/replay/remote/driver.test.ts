@@ -60,6 +60,25 @@ describe("the replay driver", () => {
     d.close();
   });
 
+  it("shows the VMM's reply once a step from an exit has it: the IN's result and EIP past it, an injected interrupt", async () => {
+    const d = open();
+    await ask(d, { op: "go", to: { kind: "exit", n: 100 } });
+    const io = await ask(d, { op: "step" });
+    // Exit 100 is `in al,dx` (one byte, ec) at 0x802c.
+    expect(io.snapshot.reply?.exit).toBe(100);
+    expect(io.snapshot.reply?.registers.map((r) => r.name)).toEqual(["eax", "eip"]);
+    expect(io.snapshot.reply?.registers.find((r) => r.name === "eip")?.value).toBe(recordedExits[100].eip + 1);
+    // Its reply stays shown only while the guest has not run on.
+    expect((await ask(d, { op: "step" })).snapshot.reply).toBeNull();
+    await ask(d, { op: "break-exit", filter: "intwin" });
+    const win = await ask(d, { op: "continue" });
+    expect(win.snapshot.exit?.reason).toBe("INTERRUPT_WINDOW");
+    const injected = await ask(d, { op: "step" });
+    // The guest programmed its PIC's base at 0x20: the timer's IRQ 0 is vector 0x20.
+    expect(injected.snapshot.reply?.injected).toEqual([0x20]);
+    d.close();
+  });
+
   it("continues to a breakpoint on an exit reason and reverse continues to the one before", async () => {
     const d = open();
     await ask(d, { op: "break-exit", filter: "hlt" });

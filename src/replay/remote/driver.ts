@@ -15,7 +15,7 @@ import { comparePositions, type Position, type Target, type Timeline } from "../
 import { decode, emptyInsn } from "../../x86/decoder.js";
 import { BufferSource, formatInsn } from "../../x86/disasm.js";
 import { Symbols } from "./symbols.js";
-import { DENSITY_BUCKETS, type DisasmLine, type ExitView, type GoTo, type Move, type OpenReplay, type ReplayInfo, type Reply, type Request, type Snapshot } from "./protocol.js";
+import { DENSITY_BUCKETS, type RegisterValue, type DisasmLine, type ExitView, type GoTo, type Move, type OpenReplay, type ReplayInfo, type Reply, type Request, type Snapshot } from "./protocol.js";
 
 /** Instructions a slice of a long move runs before the driver looks for a cancel. */
 export const SLICE = 2_000_000;
@@ -52,6 +52,8 @@ export class ReplayDriver {
   private cancelled = false;
   private lastStop: string | undefined;
   private readonly slice: number;
+  /** The guest's registers and the VMM's injections when the replay was last at an exit. */
+  private atExit: { exits: number; registers: RegisterValue[]; injections: Map<number, number> } | null = null;
 
   /** Throws a RecordingError (or an Error for a bad symbol file) when the replay cannot start. */
   constructor(open: OpenReplay, private readonly progress: (what: string, p: Position) => void = () => {}) {
@@ -396,14 +398,18 @@ export class ReplayDriver {
     const consoleEnd = this.session.cursorState().consoleBytes;
     const memAddr = this.address(this.memoryAt);
     const mem = typeof memAddr === "number" ? memAddr : (sys.segs[SS].base + regs.esp) >>> 0;
+    const registers = REGISTER_ORDER.map((name) => ({ name, value: regs[name] >>> 0, digits: name.length === 2 ? 4 : 8 }));
+    const injections = new Map((summary?.vmm.injections ?? []).map((v) => [v.vector, v.count]));
+    if (where.at === "exit") this.atExit = { exits: where.exits, registers, injections };
     return {
       pos: { icount: where.icount, exits: where.exits, ns: where.ns, at: where.at, eip: regs.eip },
-      registers: REGISTER_ORDER.map((name) => ({ name, value: regs[name] >>> 0, digits: name.length === 2 ? 4 : 8 })),
+      registers,
       bits,
       disasm: this.disassemble(eipLin, bits),
       memory: { label: typeof memAddr === "number" ? this.memoryAt : "esp", addr: mem, bytes: [...dbg.readMemory(mem, 128)] },
       exit: last === undefined ? null : this.exitView(last, where.at === "exit" && last.n === where.exits - 1, bits),
       atExit: where.at === "exit",
+      reply: this.reply(where, registers, injections),
       recentExits: recent.map((e) => ({ n: e.n, icount: e.icount, reason: exitName(e.reason), qualification: describeQualification(e) })),
       threads: dbg.threads().map((t) => ({ no: t.no, id: t.id, kind: t.kind, state: t.state, program: t.program })),
       kernel: summary === null ? null : { ipcs: summary.ipcs, contextSwitches: summary.contextSwitches, syscalls: summary.syscalls, irqs: summary.irqs },
@@ -417,6 +423,18 @@ export class ReplayDriver {
       breakpoints: [...this.breaks],
       exitBreaks: dbg.exitBreaks().map((f) => f.text),
       stop: this.lastStop,
+    };
+  }
+
+  /** The VMM's reply to the exit the replay was last at, when it is right after that exit now. */
+  private reply(where: Position, registers: RegisterValue[], injections: Map<number, number>): Snapshot["reply"] {
+    const a = this.atExit;
+    if (a === null || where.at === "exit" || where.exits !== a.exits) return null;
+    if (this.session.recordedExits()[a.exits - 1]?.icount !== where.icount) return null;
+    return {
+      exit: a.exits - 1,
+      registers: registers.filter((r, i) => r.value !== a.registers[i].value),
+      injected: [...injections].filter(([v, n]) => n > (a.injections.get(v) ?? 0)).map(([v]) => v),
     };
   }
 

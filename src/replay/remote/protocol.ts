@@ -125,6 +125,12 @@ export interface Snapshot {
   /** The exit the replay is at (moment "exit"), else the last one taken; null before the first. */
   exit: ExitView | null;
   atExit: boolean;
+  /**
+   * The VMM's reply to the last exit, when the replay is right after it (the guest's next
+   * instruction not yet run) and was at the exit before: the guest registers it changed and the
+   * vectors it injected.
+   */
+  reply: { exit: number; registers: RegisterValue[]; injected: number[] } | null;
   recentExits: { n: number; icount: number; reason: string; qualification: string }[];
   threads: ThreadView[];
   kernel: { ipcs: number; contextSwitches: number; syscalls: number; irqs: number } | null;
