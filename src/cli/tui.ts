@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { Session, Stop, endReasonOf } from "../replay/session.js";
 import type { OpenReplay } from "../replay/remote/protocol.js";
 import { runTui } from "../tui/main.js";
+import { elf32Symbols } from "../x86/elf32.js";
 import { checkpointCacheDir } from "./checkpoints.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
@@ -30,11 +31,22 @@ export function registerTui(program: Command): void {
 
 /** What the TUI's worker opens for FILE (or the built-in guest, recorded now). */
 export function openFor(file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string }): OpenReplay {
-  const symbols = opts.symbols === undefined ? undefined : readImage(opts.symbols);
+  const symbols = opts.symbols === undefined ? undefined : readSymbols(opts.symbols);
   const cache = checkpointCacheDir() ?? undefined;
   if (file === undefined) return { recording: recordBuiltin(), name: "built-in guest", images: {}, symbols };
   const rec = loadRecording(file);
   return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, checkpointCache: cache };
+}
+
+/** The ELF `--symbols` names, checked here so that a bad one is reported with its name. */
+function readSymbols(path: string): Uint8Array {
+  const bytes = readImage(path);
+  try {
+    elf32Symbols(bytes);
+  } catch (e) {
+    throw new Error(`--symbols ${path}: ${(e as Error).message}`);
+  }
+  return bytes;
 }
 
 /** Records the built-in guest from power-on to its halt, in memory, with its image embedded. */

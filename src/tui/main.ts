@@ -17,15 +17,15 @@ export function monochrome(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /** Opens the replay and runs the TUI until the user quits; rejects when the replay cannot start. */
 export async function runTui(open: OpenReplay): Promise<void> {
+  if (process.stdin.isTTY !== true || process.stdout.isTTY !== true) throw new Error("the TUI needs a terminal: its input and output must be a TTY");
   const replay = await RemoteReplay.open(open);
-  const tty = process.stdout.isTTY === true;
-  if (tty) process.stdout.write(ALT_SCREEN_ON);
+  process.stdout.write(ALT_SCREEN_ON);
   let quitting: Promise<void> | undefined;
   const app = render(h(App, { replay, mono: monochrome(), onQuit: () => (quitting = replay.close()) }), { exitOnCtrlC: false, patchConsole: false });
   try {
     await app.waitUntilExit();
     await quitting;
   } finally {
-    if (tty) process.stdout.write(ALT_SCREEN_OFF);
+    process.stdout.write(ALT_SCREEN_OFF);
   }
 }

@@ -149,3 +149,39 @@ describe.skipIf(!HAVE_TMUX)("afterglow tui in an 80x24 terminal (tmux)", () => {
     expect(s).not.toContain("Console");
   });
 });
+
+describe.skipIf(!HAVE_TMUX)("the other ways in", () => {
+  afterAll(() => {
+    spawnSync("tmux", ["-L", SOCKET, "kill-server"], { stdio: "ignore" });
+  });
+
+  it.each([
+    ["afterglow tui with no file records the built-in guest and opens it", ["tui"], "built-in guest"],
+    ["afterglow replay FILE --tui opens FILE", ["replay", REC, "--tui"], "hello-vm.rec"],
+  ])("%s", async (_what, args, name) => {
+    const cmd = `AFTERGLOW_CACHE=off ${process.execPath} ${CLI} ${args.join(" ")}; echo "tui exited $?"; sleep 60`;
+    tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "tui", "sh", "-c", cmd);
+    try {
+      const s = await until((s) => header(s).includes(name) && header(s).includes("icount 0 "), "the first frame");
+      expect(s).toContain(" VMM ");
+      keys("q");
+      await until((s) => s.includes("tui exited 0"), "the exit");
+    } finally {
+      tmux("kill-session", "-t", "tui");
+    }
+  });
+});
+
+describe("afterglow tui on bad input", () => {
+  it.each([
+    [["tui", "no-such.rec"], "afterglow: cannot read no-such.rec: no such file"],
+    [["tui", join(ROOT, "README.md")], `afterglow: ${join(ROOT, "README.md")} is not an afterglow recording (no AGLOWREC signature)`],
+    [["tui", REC, "--symbols", join(ROOT, "README.md")], `afterglow: --symbols ${join(ROOT, "README.md")}: not an ELF file`],
+    [["tui", REC], "afterglow: the TUI needs a terminal: its input and output must be a TTY"],
+    [["replay", REC, "--tui", "--gdb", "0"], "afterglow: --tui and --gdb together are not supported yet: use one of them"],
+  ])("afterglow %j says so in one line and exits 1", (args, line) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    expect(r.stderr).toBe(line + "\n");
+    expect(r.status).toBe(1);
+  });
+});
