@@ -120,7 +120,6 @@ function replayTo(file: string, to: Target, opts: { image?: string; kernel?: str
   );
 }
 
-
 function describe(rec: ReadRecording, file: string): string {
   const h = rec.header;
   const lines: string[] = [];

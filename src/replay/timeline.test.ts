@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PageFlag } from "../machine/memory.js";
+import { ExitReason } from "../vmx/exits.js";
 import { ROOT } from "../../test/layers.js";
 import { seeded } from "../../test/support/random.js";
 import { readRecording } from "./recording.js";
@@ -19,7 +20,7 @@ function referenceRun(file: string, every: number, interval: number): { session:
   const { session, out } = replay(file);
   const timeline = new Timeline(session, "step", { interval });
   const marks: { pos: Position; hash: string }[] = [];
-  // Positions at exits: pause at each one the recording has (two exits at one icount included).
+  // Positions at exits: pause at each one the recording has.
   const exits = session.recordedExits();
   let nextExit = 0;
   for (let icount = every; !session.replayDone(); ) {
@@ -29,8 +30,8 @@ function referenceRun(file: string, every: number, interval: number): { session:
       session.run({ maxInsns: exitAt + 1 });
       session.pauseAtExit(-1);
       nextExit++;
-      // Every eighth exit, and each that shares its icount with the one before.
-      const noted = nextExit % 8 === 0 || (nextExit > 1 && exits[nextExit - 2].icount === exitAt);
+      // Every eighth exit, and each interrupt window (which retires no guest instruction).
+      const noted = nextExit % 8 === 0 || exits[nextExit - 1].reason === ExitReason.INTERRUPT_WINDOW;
       if (session.exitCount() === nextExit && noted) {
         marks.push({ pos: timeline.here("exit"), hash: session.stateHash() });
         timeline.maybeCheckpoint(timeline.here("exit"));
@@ -71,23 +72,27 @@ describe("the Timeline", () => {
     });
   }
 
-  it("lands on the moment before the next instruction after the exits at the same icount", () => {
+  it("tells apart the step before an exit that retires nothing, the exit, and the check before the next instruction", () => {
     const { session, timeline, marks } = referenceRun("hello-vm.rec", 7919, 40_000);
     const exits = session.recordedExits();
-    // Two exits at one icount: an exit retires no guest instruction.
-    const k = exits.findIndex((e, i) => i > 0 && e.icount === exits[i - 1].icount);
+    // An interrupt window exit retires no guest instruction: the instruction before it, the exit
+    // and the guest's next instruction (the interrupt's handler) share one icount.
+    const k = exits.findIndex((e, i) => i > 0 && e.reason === ExitReason.INTERRUPT_WINDOW);
     expect(k).toBeGreaterThan(0);
-    const first = marks.find((m) => m.pos.at === "exit" && m.pos.exits === k)!;
-    const second = marks.find((m) => m.pos.at === "exit" && m.pos.exits === k + 1)!;
-    expect(first.pos.icount).toBe(second.pos.icount);
-    expect(first.hash).not.toBe(second.hash);
-    timeline.seek(targetOf(second.pos));
-    expect(session.stateHash()).toBe(second.hash);
-    timeline.seek(targetOf(first.pos));
-    expect(session.stateHash()).toBe(first.hash);
-    const insn = timeline.seek({ at: "insn", icount: second.pos.icount, exits: second.pos.exits });
-    expect(insn.exits).toBe(second.pos.exits);
-    expect(comparePositions(insn, second.pos)).toBeGreaterThan(0);
+    const exit = marks.find((m) => m.pos.at === "exit" && m.pos.exits === k + 1)!;
+    expect(exit.pos.icount).toBe(exits[k].icount);
+    const before = timeline.seek({ at: "step", icount: exit.pos.icount });
+    const beforeHash = session.stateHash();
+    expect(before.exits).toBe(k);
+    timeline.seek(targetOf(exit.pos));
+    expect(session.stateHash()).toBe(exit.hash);
+    expect(exit.hash).not.toBe(beforeHash);
+    const insn = timeline.seek({ at: "insn", icount: exit.pos.icount, exits: exit.pos.exits });
+    expect(insn).toMatchObject({ icount: exit.pos.icount, exits: k + 1 });
+    expect(comparePositions(before, exit.pos)).toBeLessThan(0);
+    expect(comparePositions(insn, exit.pos)).toBeGreaterThan(0);
+    timeline.seek({ at: "step", icount: exit.pos.icount });
+    expect(session.stateHash()).toBe(beforeHash);
   });
 
   it("restores only the pages that differ, and keeps the decoded code of the others", () => {

@@ -22,6 +22,7 @@
 // Data breakpoints are checked in the MMU's slow path: pages holding one never enter the TLB
 // (see ./mmu.ts), so the hot memory path is untouched.
 
+import { Dr6, DR7_GD } from "../../x86/debugregs.js";
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
 import { type Cpu } from "./cpu.js";
@@ -29,13 +30,6 @@ import { Armed, Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { HOST_WATCH_HIT } from "./mmu.js";
 
-/** DR6 bits. */
-export const enum Dr6 { B0 = 1, B1 = 2, B2 = 4, B3 = 8, BD = 0x2000, BS = 0x4000, BT = 0x8000 }
-
-/** DR7.GD: general detect. */
-export const DR7_GD = 0x2000;
-/** DR7 local enables (L0–L3 and LE), which a task switch clears. */
-export const DR7_LOCAL = 0x155;
 
 /** Byte length of a breakpoint by DR7's LEN field (2 = 8 bytes on later CPUs; undefined on P6). */
 const LEN_BYTES = [1, 2, 8, 4];
