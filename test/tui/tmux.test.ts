@@ -17,9 +17,15 @@ const HAVE_TMUX = oracle("tmux", spawnSync("tmux", ["-V"], { stdio: "ignore" }).
 const HAVE_GDB = oracle("gdb", spawnSync(GDB, ["--version"], { stdio: "ignore" }).status === 0, "apt-get install gdb");
 
 const tmux = (...args: string[]): string => execFileSync("tmux", ["-L", SOCKET, ...args], { encoding: "utf8" });
-const screen = (): string => tmux("capture-pane", "-p", "-t", "tui");
-const keys = (...k: string[]): void => void tmux("send-keys", "-t", "tui", ...k);
-const type = (text: string): void => void tmux("send-keys", "-t", "tui", "-l", text);
+/** The tmux session the helpers below talk to. */
+let session = "tui";
+const screen = (): string => tmux("capture-pane", "-p", "-t", session);
+const keys = (...k: string[]): void => void tmux("send-keys", "-t", session, ...k);
+const type = (text: string): void => void tmux("send-keys", "-t", session, "-l", text);
+
+afterAll(() => {
+  spawnSync("tmux", ["-L", SOCKET, "kill-server"], { stdio: "ignore" });
+});
 
 /** Waits until the screen satisfies `ok`; fails with the last screen. */
 async function until(ok: (s: string) => boolean, what: string, ms = 30_000): Promise<string> {
@@ -79,7 +85,7 @@ describe.skipIf(!HAVE_TMUX)("afterglow tui in an 80x24 terminal (tmux)", () => {
   });
 
   afterAll(() => {
-    spawnSync("tmux", ["-L", SOCKET, "kill-server"], { stdio: "ignore" });
+    spawnSync("tmux", ["-L", SOCKET, "kill-session", "-t", "tui"], { stdio: "ignore" });
   });
 
   it("opens on the recording's first instruction, its frame within the terminal", async () => {
@@ -151,23 +157,20 @@ describe.skipIf(!HAVE_TMUX)("afterglow tui in an 80x24 terminal (tmux)", () => {
 });
 
 describe.skipIf(!HAVE_TMUX)("the other ways in", () => {
-  afterAll(() => {
-    spawnSync("tmux", ["-L", SOCKET, "kill-server"], { stdio: "ignore" });
-  });
-
   it.each([
     ["afterglow tui with no file records the built-in guest and opens it", ["tui"], "built-in guest"],
     ["afterglow replay FILE --tui opens FILE", ["replay", REC, "--tui"], "hello-vm.rec"],
   ])("%s", async (_what, args, name) => {
     const cmd = `AFTERGLOW_CACHE=off ${process.execPath} ${CLI} ${args.join(" ")}; echo "tui exited $?"; sleep 60`;
-    tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "tui", "sh", "-c", cmd);
+    session = `ways-${args[0]}`;
+    tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", session, "sh", "-c", cmd);
     try {
       const s = await until((s) => header(s).includes(name) && header(s).includes("icount 0 "), "the first frame");
       expect(s).toContain(" VMM ");
       keys("q");
       await until((s) => s.includes("tui exited 0"), "the exit");
     } finally {
-      tmux("kill-session", "-t", "tui");
+      tmux("kill-session", "-t", session);
     }
   });
 });

@@ -33,6 +33,13 @@ const SEG_DB = 1 << 14;
 
 const REGISTER_ORDER = ["eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags", "cs", "ss", "ds", "es", "fs", "gs"] as const;
 
+/** The guest's registers and the VMM's injections so far at an exit. */
+interface ExitState {
+  exits: number;
+  registers: RegisterValue[];
+  injections: Map<number, number>;
+}
+
 export class ReplayDriver {
   readonly info: ReplayInfo;
   private readonly rec: ReadRecording;
@@ -53,7 +60,9 @@ export class ReplayDriver {
   private lastStop: string | undefined;
   private readonly slice: number;
   /** The guest's registers and the VMM's injections when the replay was last at an exit. */
-  private atExit: { exits: number; registers: RegisterValue[]; injections: Map<number, number> } | null = null;
+  private atExit: ExitState | null = null;
+  /** The exit the last move stepped from, whose reply the snapshots show until the next move. */
+  private replyTo: ExitState | null = null;
 
   /** Throws a RecordingError (or an Error for a bad symbol file) when the replay cannot start. */
   constructor(open: OpenReplay, private readonly progress: (what: string, p: Position) => void = () => {}) {
@@ -159,6 +168,9 @@ export class ReplayDriver {
   /** Makes a move; returns why it stopped, or an error. */
   private async move(m: Move): Promise<string | { error: string }> {
     const dbg = this.dbg;
+    const before = dbg.where();
+    // A step from an exit runs the VMM's handling of it and stops before the guest's next instruction.
+    this.replyTo = m.op === "step" && before.at === "exit" && this.atExit?.exits === before.exits ? this.atExit : null;
     const r = await this.moveOnly(m);
     if (typeof r === "string") this.lastStop = r;
     this.tl.setFocus(dbg.where());
@@ -409,7 +421,7 @@ export class ReplayDriver {
       memory: { label: typeof memAddr === "number" ? this.memoryAt : "esp", addr: mem, bytes: [...dbg.readMemory(mem, 128)] },
       exit: last === undefined ? null : this.exitView(last, where.at === "exit" && last.n === where.exits - 1, bits),
       atExit: where.at === "exit",
-      reply: this.reply(where, registers, injections),
+      reply: this.reply(registers, injections),
       recentExits: recent.map((e) => ({ n: e.n, icount: e.icount, reason: exitName(e.reason), qualification: describeQualification(e) })),
       threads: dbg.threads().map((t) => ({ no: t.no, id: t.id, kind: t.kind, state: t.state, program: t.program })),
       kernel: summary === null ? null : { ipcs: summary.ipcs, contextSwitches: summary.contextSwitches, syscalls: summary.syscalls, irqs: summary.irqs },
@@ -426,11 +438,10 @@ export class ReplayDriver {
     };
   }
 
-  /** The VMM's reply to the exit the replay was last at, when it is right after that exit now. */
-  private reply(where: Position, registers: RegisterValue[], injections: Map<number, number>): Snapshot["reply"] {
-    const a = this.atExit;
-    if (a === null || where.at === "exit" || where.exits !== a.exits) return null;
-    if (this.session.recordedExits()[a.exits - 1]?.icount !== where.icount) return null;
+  /** The VMM's reply to the exit the last move stepped from: what changed since. */
+  private reply(registers: RegisterValue[], injections: Map<number, number>): Snapshot["reply"] {
+    const a = this.replyTo;
+    if (a === null) return null;
     return {
       exit: a.exits - 1,
       registers: registers.filter((r, i) => r.value !== a.registers[i].value),

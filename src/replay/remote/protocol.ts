@@ -126,9 +126,8 @@ export interface Snapshot {
   exit: ExitView | null;
   atExit: boolean;
   /**
-   * The VMM's reply to the last exit, when the replay is right after it (the guest's next
-   * instruction not yet run) and was at the exit before: the guest registers it changed and the
-   * vectors it injected.
+   * The VMM's reply to the exit the last move (a step) left: the guest registers it changed and
+   * the vectors it injected, as the replay stands before the guest's next instruction.
    */
   reply: { exit: number; registers: RegisterValue[]; injected: number[] } | null;
   recentExits: { n: number; icount: number; reason: string; qualification: string }[];
