@@ -10,6 +10,7 @@ import { cacheEntry, loadCheckpoints, saveCheckpoints } from "../checkpoint-cach
 import { Debugger, ONE_INSTRUCTION, parseExitReason, type DebugStop, type ExitFilter } from "../debug.js";
 import { exitName } from "../../l4/api.js";
 import { describeExit, describeQualification, type ExitEvent } from "../exit-log.js";
+import { findKernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
 import { comparePositions, type Position, type Target, type Timeline } from "../timeline.js";
 import { decode, emptyInsn } from "../../x86/decoder.js";
@@ -68,7 +69,7 @@ export class ReplayDriver {
   constructor(open: OpenReplay, private readonly progress: (what: string, p: Position) => void = () => {}) {
     this.rec = readRecording(open.recording, open.name);
     this.slice = open.slice ?? SLICE;
-    this.symbols = open.symbols === undefined ? null : new Symbols(open.symbols);
+    this.symbols = open.symbols === undefined ? null : new Symbols(open.symbols, this.kernelOffset(open.images));
     this.session = Session.replay(this.rec, (b) => this.consoleByte(b), open.images);
     this.dbg = new Debugger(this.session);
     this.dbg.toFirstInstruction();
@@ -76,6 +77,13 @@ export class ReplayDriver {
     this.cacheEntry = open.checkpointCache === undefined ? null : cacheEntry(open.checkpointCache, open.recording);
     if (this.cacheEntry !== null) this.tl.adopt(loadCheckpoints(this.cacheEntry));
     this.info = this.describe(open.name);
+  }
+
+  /** Where a Linux guest's kernel runs against its link address (KASLR), so that symbols match; 0 else. */
+  private kernelOffset(images: { [role: string]: Uint8Array }): number {
+    if (this.rec.header.guest.kind !== "linux") return 0;
+    const k = findKernelPlacement(this.rec, images);
+    return "error" in k ? 0 : k.offset;
   }
 
   private describe(name: string): ReplayInfo {

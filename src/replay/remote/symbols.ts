@@ -9,8 +9,11 @@ export class Symbols {
   private readonly byAddr: Elf32Symbol[];
   private readonly byName = new Map<string, number>();
 
-  /** Throws an Error naming what is wrong with the ELF. */
-  constructor(elf: Uint8Array) {
+  /**
+   * `offset`: how far from its link address the code runs (a kernel moved by KASLR). Throws an
+   * Error naming what is wrong with the ELF.
+   */
+  constructor(elf: Uint8Array, private readonly offset = 0) {
     this.byAddr = elf32Symbols(elf).filter((s) => s.addr !== 0);
     for (const s of this.byAddr) if (!this.byName.has(s.name)) this.byName.set(s.name, s.addr);
   }
@@ -21,7 +24,7 @@ export class Symbols {
 
   /** `name+0xoff` (or `name` at its start) for the symbol `addr` is in, or undefined. */
   name(addr: number): string | undefined {
-    const a = addr >>> 0;
+    const a = (addr - this.offset) >>> 0;
     let lo = 0;
     let hi = this.byAddr.length - 1;
     let best = -1;
@@ -41,6 +44,7 @@ export class Symbols {
 
   /** The address of a symbol, or undefined. */
   address(name: string): number | undefined {
-    return this.byName.get(name);
+    const a = this.byName.get(name);
+    return a === undefined ? undefined : (a + this.offset) >>> 0;
   }
 }
