@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { Session, Stop, endReasonOf } from "../replay/session.js";
 import type { OpenReplay } from "../replay/remote/protocol.js";
 import { runTui } from "../tui/main.js";
-import { elf32Symbols } from "../x86/elf32.js";
+import { elf32Symbols, type Elf32Symbol } from "../x86/elf32.js";
 import { checkpointCacheDir } from "./checkpoints.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
@@ -38,15 +38,13 @@ export function openFor(file: string | undefined, opts: { symbols?: string; imag
   return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, checkpointCache: cache };
 }
 
-/** The ELF `--symbols` names, checked here so that a bad one is reported with its name. */
-function readSymbols(path: string): Uint8Array {
-  const bytes = readImage(path);
+/** The symbols of the ELF `--symbols` names; a bad one is reported with its name. */
+function readSymbols(path: string): Elf32Symbol[] {
   try {
-    elf32Symbols(bytes);
+    return elf32Symbols(readImage(path));
   } catch (e) {
     throw new Error(`--symbols ${path}: ${(e as Error).message}`);
   }
-  return bytes;
 }
 
 /** Records the built-in guest from power-on to its halt, in memory, with its image embedded. */

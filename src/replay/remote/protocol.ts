@@ -5,6 +5,7 @@
 
 import type { ExitEvent } from "../exit-log.js";
 import type { Moment } from "../timeline.js";
+import type { Elf32Symbol } from "../../x86/elf32.js";
 
 /** What the worker opens: a recording's bytes and what it needs besides them. */
 export interface OpenReplay {
@@ -13,8 +14,8 @@ export interface OpenReplay {
   name: string;
   /** Images the recording does not carry, by role ("boot image", "kernel", "initrd"). */
   images: { [role: string]: Uint8Array };
-  /** An ELF whose symbol table names guest addresses. */
-  symbols?: Uint8Array;
+  /** The functions and objects of an ELF's symbol table (../../x86/elf32.ts), to name guest addresses. */
+  symbols?: Elf32Symbol[];
   /** Where checkpoints are kept between sessions (src/replay/checkpoint-cache.ts), or none. */
   checkpointCache?: string;
   /** Instructions a slice of a long move runs between looks for a cancel (default: the driver's SLICE). */

@@ -1,6 +1,6 @@
 // Guest addresses by name: the nearest function or object of an ELF's symbol table, and back.
 
-import { elf32Symbols, type Elf32Symbol } from "../../x86/elf32.js";
+import type { Elf32Symbol } from "../../x86/elf32.js";
 
 /** How far past a symbol of unknown size an address is still named after it. */
 const UNSIZED_REACH = 0x1000;
@@ -9,12 +9,9 @@ export class Symbols {
   private readonly byAddr: Elf32Symbol[];
   private readonly byName = new Map<string, number>();
 
-  /**
-   * `offset`: how far from its link address the code runs (a kernel moved by KASLR). Throws an
-   * Error naming what is wrong with the ELF.
-   */
-  constructor(elf: Uint8Array, private readonly offset = 0) {
-    this.byAddr = elf32Symbols(elf).filter((s) => s.addr !== 0);
+  /** `symbols` sorted by address; `offset`: how far from its link address the code runs (a kernel moved by KASLR). */
+  constructor(symbols: readonly Elf32Symbol[], private readonly offset = 0) {
+    this.byAddr = symbols.filter((s) => s.addr !== 0);
     for (const s of this.byAddr) if (!this.byName.has(s.name)) this.byName.set(s.name, s.addr);
   }
 
