@@ -114,6 +114,22 @@ describe("the TUI", () => {
     await eventually(() => expect(ui.lastFrame()).toMatch(/\x1b\[7m[^\n]* VMM /));
   });
 
+  it("scrolls memory with Up/Down in the Guest pane and moves along the timeline with Left/Right in its own", async () => {
+    const { ui, replay } = await open();
+    ui.stdin.write("\x1b[B");
+    await eventually(() => expect(replay.requests).toEqual([{ op: "memory", at: "0x8fff8" }]));
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+    // Four Tabs in one burst: Guest, VMM, L4, Console, Timeline.
+    ui.stdin.write("\t\t\t\t");
+    await settle();
+    ui.stdin.write("\x1b[C");
+    await eventually(() => expect(replay.requests).toHaveLength(2));
+    const go = replay.requests[1] as { op: string; to: { kind: string; p: number } };
+    // From 6262 of 643874 instructions, one column of 100 further.
+    expect(go.op).toBe("go");
+    expect(go.to.p).toBeCloseTo((100 * 6262) / 643874 + 1, 6);
+  });
+
   it("redraws at the new size when the terminal is resized", async () => {
     const { ui } = await open();
     await settle();

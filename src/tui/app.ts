@@ -38,6 +38,8 @@ const PROMPTS = {
   m: "memory at",
 } as const;
 type PromptKey = keyof typeof PROMPTS;
+/** Bytes Up and Down move the memory view by. */
+const MEMORY_STEP = 16;
 
 export interface AppProps {
   replay: Replay;
@@ -115,7 +117,8 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
     if (input.length > 1 && !key.ctrl && !key.meta) {
       for (const ch of input) {
         const enter = ch === "\r" || ch === "\n";
-        onKey(enter ? "" : ch, { ...key, return: enter });
+        const tab = ch === "\t";
+        onKey(enter || tab ? "" : ch, { ...key, return: enter, tab });
       }
     } else onKey(input, key);
   });
@@ -142,6 +145,16 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
     if (key.escape) return set(() => ({ help: false, message: null }));
     if (key.upArrow && view.focus === "console") return set((v) => ({ consoleBack: v.consoleBack + 1 }));
     if (key.downArrow && view.focus === "console") return set((v) => ({ consoleBack: Math.max(0, v.consoleBack - 1) }));
+    if ((key.upArrow || key.downArrow) && view.focus === "guest") {
+      const at = (view.snap.memory.addr + (key.upArrow ? -MEMORY_STEP : MEMORY_STEP)) >>> 0;
+      return ask({ op: "memory", at: `0x${at.toString(16)}` }, "reading memory", false);
+    }
+    if ((key.leftArrow || key.rightArrow) && view.focus === "timeline") {
+      // One column of the strip: the same share of the recording.
+      const here = (100 * view.snap.pos.icount) / view.info.endIcount;
+      const p = Math.min(100, Math.max(0, here + (key.leftArrow ? -100 : 100) / size.cols));
+      return ask({ op: "go", to: { kind: "percent", p } }, `going to ${p.toFixed(1)}%`, true);
+    }
     switch (input) {
       case "?":
         return set((v) => ({ help: !v.help }));
