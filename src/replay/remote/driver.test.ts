@@ -49,6 +49,22 @@ describe("the replay driver", () => {
     d.close();
   });
 
+  it("goes to a guest time: the first instruction boundary at or past it", async () => {
+    const d = open();
+    const at = await ask(d, { op: "go", to: { kind: "ns", n: 5_000_000 } });
+    expect(at.snapshot.pos.ns).toBeGreaterThanOrEqual(5_000_000);
+    const before = await ask(d, { op: "reverse-step" });
+    expect(before.snapshot.pos.ns).toBeLessThan(5_000_000);
+    d.close();
+  });
+
+  it("goes to a share of the recording's instructions", async () => {
+    const d = open();
+    const half = await ask(d, { op: "go", to: { kind: "percent", p: 50 } });
+    expect(half.snapshot.pos.icount).toBe(Math.round(d.info.endIcount / 2));
+    d.close();
+  });
+
   it("steps next and previous exits in the recording's order", async () => {
     const d = open();
     await ask(d, { op: "go", to: { kind: "exit", n: 40 } });
