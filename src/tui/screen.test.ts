@@ -60,7 +60,7 @@ describe("the screen", () => {
 
   it("shows the VM exit the replay is at, decoded", () => {
     const all = screen(view(), 80, 24).map(text).join("\n");
-    expect(all).toContain("exit 100 IO_INSTRUCTION  (at it)");
+    expect(all).toContain("exit 100 IO_INSTRUCTION (here)");
     expect(all).toContain("in port 0x3fd (1 byte)");
   });
 

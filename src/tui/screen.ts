@@ -159,7 +159,7 @@ function vmmPane(v: ViewState, width: number, height: number): Line[] {
   const lines: Line[] = [title("VMM", v.focus === "vmm", v.info.machine === "bare" ? "bare machine: no VMM" : `${v.info.exits} exits`)];
   if (s.exit !== null) {
     const e = s.exit;
-    lines.push([{ text: `exit ${e.exit.n}`, style: "mark" }, { text: ` ${e.reason}` }, { text: s.atExit ? "  (at it)" : "  (last)", style: "dim" }]);
+    lines.push([{ text: `exit ${e.exit.n}`, style: "mark" }, { text: ` ${e.reason}` }, { text: s.atExit ? " (here)" : " (last)", style: "dim" }]);
     lines.push([{ text: ` ${e.qualification}` }]);
     lines.push([{ text: ` eip ${hex(e.exit.eip)} icount ${e.exit.icount}`, style: "dim" }]);
     if (e.insn !== undefined) lines.push([{ text: ` ${e.insn.replace(/ +/, " ")}` }]);

@@ -111,7 +111,7 @@ describe.skipIf(!HAVE_TMUX)("afterglow tui in an 80x24 terminal (tmux)", () => {
     type("exit:100");
     keys("Enter");
     const s = await until((s) => header(s).includes("exit 100 (at)"), "exit 100");
-    expect(s).toContain("exit 100 IO_INSTRUCTION  (at it)");
+    expect(s).toContain("exit 100 IO_INSTRUCTION (here)");
     expect(s).toContain("in port 0x3fd (1 byte)");
     const gdb = gdbRegisters(await gdbAt(["monitor seek exit 100", "maint flush register-cache", "info registers"]));
     expect(Object.keys(gdb)).toHaveLength(16);
