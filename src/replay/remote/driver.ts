@@ -52,7 +52,7 @@ export class ReplayDriver {
   /** Every console byte the replay has shown so far (the furthest it has run), and where each was written. */
   private console = new Uint8Array(4096);
   private consoleLength = 0;
-  private byteAt: { icount: number; exits: number }[] = [];
+  private byteIcount: number[] = [];
   private lines: number[] = [];
   private hits: number[] = [];
   private breaks: string[] = [];
@@ -112,10 +112,10 @@ export class ReplayDriver {
     }
     this.console[this.consoleLength++] = b;
     // The byte is written now: by the guest's instruction (the bare machine) or by the VMM handling an exit.
-    const at = { icount: this.session.position().icount, exits: this.session.exitCount() };
-    this.byteAt.push(at);
+    const icount = this.session.position().icount;
+    this.byteIcount.push(icount);
     if (b === 0x0a) {
-      this.lines.push(at.icount);
+      this.lines.push(icount);
       if (this.lines.length > 2 * LINE_MARKS) this.lines = this.lines.filter((_, i) => i % 2 === 0);
     }
   }
@@ -288,7 +288,7 @@ export class ReplayDriver {
     let k = Buffer.from(this.console.buffer, 0, this.consoleLength).indexOf(want);
     // Not printed yet as far as the replay has run: run on (the furthest known point first).
     while (k < 0) {
-      const from = Math.max(dbg.where().icount, this.byteAt.at(-1)?.icount ?? 0);
+      const from = Math.max(dbg.where().icount, this.byteIcount.at(-1) ?? 0);
       if (from >= this.info.endIcount) return { error: `the guest never prints "${text}"` };
       const p = dbg.seek({ at: "step", icount: Math.min(this.info.endIcount, from + this.slice) });
       if ("error" in p) return { error: p.message };
@@ -298,11 +298,9 @@ export class ReplayDriver {
     const shown = Buffer.from(this.console.buffer, 0, this.consoleLength);
     const nl = shown.indexOf(0x0a, k + Math.max(0, want.length - 1));
     const last = nl < 0 ? k + want.length - 1 : nl;
-    const at = this.byteAt[last];
-    // Written by the VMM at an exit: before the guest's next instruction; by the guest's own
-    // instruction: once it retired.
-    let p = dbg.seek({ at: "insn", icount: at.icount, exits: at.exits });
-    if ("error" in p || this.session.cursorState().consoleBytes <= last) p = dbg.seek({ at: "step", icount: at.icount + 1 });
+    // The byte was written by the instruction that retires next: the guest's OUT on the bare
+    // machine, or the VMM emulating it at its exit (the OUT retires once the VMM has handled it).
+    const p = dbg.seek({ at: "step", icount: this.byteIcount[last] + 1 });
     if ("error" in p) return { error: p.message };
     return `at the line "${text}" was printed`;
   }
