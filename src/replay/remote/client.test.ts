@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { RemoteReplay } from "./client.js";
@@ -21,6 +22,15 @@ describe("a replay in a worker thread", () => {
     } finally {
       await r.close();
     }
+  });
+
+  it("answers the requests a dead worker owed, and those after, with why", async () => {
+    const r = await RemoteReplay.open({ recording: readFileSync(REC), name: "hello-vm.rec", images: {}, slice: 1_000 });
+    const moving = r.request({ op: "continue" });
+    // As a crash would: the worker ends under the request.
+    await (r as unknown as { worker: Worker }).worker.terminate();
+    expect(await moving).toMatchObject({ ok: false, error: "the replay's worker ended (exit code 1)" });
+    expect(await r.request({ op: "step" })).toMatchObject({ ok: false, error: "the replay is closed" });
   });
 
   it("fails to open with one line when the bytes are not a recording", async () => {

@@ -14,6 +14,14 @@ export class RemoteReplay {
   onProgress: (e: Extract<Event, { event: "progress" }>) => void = () => {};
 
   private constructor(private readonly worker: Worker, readonly info: ReplayInfo, readonly first: Snapshot) {
+    // A worker that dies answers what it owed with why, once: the tool says so and can quit.
+    const died = (why: string): void => {
+      this.closed = true;
+      for (const [id, done] of this.pending) done({ id, ok: false, error: why });
+      this.pending.clear();
+    };
+    worker.on("error", (e: Error) => died(`the replay's worker failed: ${e.message}`));
+    worker.on("exit", (code) => died(`the replay's worker ended (exit code ${code})`));
     worker.on("message", (m: FromWorker) => {
       if ("event" in m) {
         if (m.event === "progress") this.onProgress(m);
@@ -45,7 +53,7 @@ export class RemoteReplay {
   }
 
   request(r: Ask): Promise<Reply> {
-    if (this.closed) return Promise.reject(new Error("the replay is closed"));
+    if (this.closed) return Promise.resolve({ id: 0, ok: false, error: "the replay is closed" });
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
