@@ -5,7 +5,7 @@
 import { createElement as h, useEffect, useRef, useState, type ReactElement } from "react";
 import { Box, Text, useApp, useInput, useStdout, type Key } from "ink";
 import type { Event, GoTo, Reply, ReplayInfo, Request, Snapshot } from "../replay/remote/protocol.js";
-import { PANES, screen, type Line, type Style, type ViewState } from "./screen.js";
+import { PANES, screen, type Style, type ViewState } from "./screen.js";
 
 type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 

@@ -100,7 +100,6 @@ export class ReplayDriver {
       endNs: last && "ns" in last ? last.ns : 0,
       exits: exits.length,
       density,
-      hasSymbols: this.symbols !== null,
     };
   }
 

@@ -77,7 +77,6 @@ export interface ReplayInfo {
   exits: number;
   /** VM exits in each of DENSITY_BUCKETS equal stretches of instructions from 0 to endIcount. */
   density: number[];
-  hasSymbols: boolean;
 }
 
 export const DENSITY_BUCKETS = 512;

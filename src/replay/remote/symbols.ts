@@ -15,10 +15,6 @@ export class Symbols {
     for (const s of this.byAddr) if (!this.byName.has(s.name)) this.byName.set(s.name, s.addr);
   }
 
-  get size(): number {
-    return this.byAddr.length;
-  }
-
   /** `name+0xoff` (or `name` at its start) for the symbol `addr` is in, or undefined. */
   name(addr: number): string | undefined {
     const a = (addr - this.offset) >>> 0;

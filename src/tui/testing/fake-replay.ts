@@ -38,7 +38,6 @@ export const INFO: ReplayInfo = {
   endNs: 24_000_000,
   exits: 792,
   density: Array.from({ length: DENSITY_BUCKETS }, (_, k) => (k < 8 || k > 500 ? 40 : k % 50 === 0 ? 2 : 0)),
-  hasSymbols: true,
 };
 
 export class FakeReplay implements Replay {
