@@ -96,6 +96,14 @@ describe("the replay driver", () => {
     d.close();
   });
 
+  it("shows the VMM's virtual chips as the guest programmed them (guests/builtin/hello.asm)", async () => {
+    const d = open();
+    const later = await ask(d, { op: "go", to: { kind: "exit", n: 400 } });
+    // Vectors 0x20/0x28, all masked but IRQ0; channel 0 in mode 2 at 1193 ticks.
+    expect(later.snapshot.devices.slice(0, 2)).toEqual(["pic imr fe/ff irr 00/00 isr 00/00", "pit0 mode 2 count 1193"]);
+    d.close();
+  });
+
   it("continues to a breakpoint on an exit reason and reverse continues to the one before", async () => {
     const d = open();
     await ask(d, { op: "break-exit", filter: "hlt" });

@@ -12,6 +12,7 @@ import { exitName } from "../../l4/api.js";
 import { describeExit, describeQualification, type ExitEvent } from "../exit-log.js";
 import { findKernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
+import { Stack } from "../stack.js";
 import { comparePositions, type Position, type Target, type Timeline } from "../timeline.js";
 import { decode, emptyInsn } from "../../x86/decoder.js";
 import { BufferSource, formatInsn } from "../../x86/disasm.js";
@@ -430,7 +431,7 @@ export class ReplayDriver {
       recentExits: recent.map((e) => ({ n: e.n, icount: e.icount, reason: exitName(e.reason), qualification: describeQualification(e) })),
       threads: dbg.threads().map((t) => ({ no: t.no, id: t.id, kind: t.kind, state: t.state, program: t.program })),
       kernel: summary === null ? null : { ipcs: summary.ipcs, contextSwitches: summary.contextSwitches, syscalls: summary.syscalls, irqs: summary.irqs },
-      devices: summary === null ? [] : this.devices(summary.vmm),
+      devices: summary === null ? [] : [...this.chips(), ...this.devices(summary.vmm)],
       console: Buffer.from(this.console.buffer, Math.max(0, consoleEnd - CONSOLE_TAIL), Math.min(consoleEnd, CONSOLE_TAIL)).toString("latin1"),
       marks: {
         checkpoints: this.tl.checkpoints().map((c) => c.pos.icount),
@@ -461,6 +462,21 @@ export class ReplayDriver {
       if (lines.length > 0) view.insn = lines[0].text;
     }
     return view;
+  }
+
+  /** The VMM's virtual chips in brief: the PIC's masks and requests, the PIT's channel 0, the UART's registers. */
+  private chips(): string[] {
+    const m = this.session.machine;
+    if (!(m instanceof Stack)) return [];
+    const d = m.vmm().devices;
+    const h2 = (v: number) => v.toString(16).padStart(2, "0");
+    const pic = [d.pic.master, d.pic.slave];
+    const ch0 = d.pit.channels[0];
+    return [
+      `pic imr ${pic.map((c) => h2(c.imr)).join("/")} irr ${pic.map((c) => h2(c.irr)).join("/")} isr ${pic.map((c) => h2(c.isr)).join("/")}`,
+      `pit0 mode ${ch0.mode} count ${ch0.reg}`,
+      `uart ier ${h2(d.uart.ier)} lcr ${h2(d.uart.lcr)} mcr ${h2(d.uart.mcr)}`,
+    ];
   }
 
   private devices(vmm: NonNullable<ReturnType<Session["summary"]>>["vmm"]): string[] {
