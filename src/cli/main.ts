@@ -5,6 +5,7 @@ import { registerGdb } from "./gdb.js";
 import { registerGuest } from "./guest.js";
 import { registerReplay } from "./replay.js";
 import { registerRun } from "./run.js";
+import { registerTui } from "./tui.js";
 
 const program = new Command("afterglow")
   .description("Deterministic record/replay debugger for an emulated IA32 PC")
@@ -17,6 +18,7 @@ registerReplay(program);
 registerGdb(program);
 registerDisasm(program);
 registerGuest(program);
+registerTui(program);
 
 try {
   await program.parseAsync(process.argv);

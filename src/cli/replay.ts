@@ -9,6 +9,8 @@ import type { Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { replayUnderGdb } from "./gdb-serve.js";
+import { openFor } from "./tui.js";
+import { runTui } from "../tui/main.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { parseBudget, parsePositive, parseTarget } from "./options.js";
 import { Progress } from "./progress.js";
@@ -24,10 +26,13 @@ export function registerReplay(program: Command): void {
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
-    .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
+    .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed; with --tui: names guest addresses")
     .option("--checkpoint-budget <MiB>", "with --gdb or --to: memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
+    .option("--tui", "open the replay in the terminal UI (as `afterglow tui FILE`)")
     .option("--to <position>", "replay to icount:N (after instruction N) or exit:N (at VM exit N) and print where it is and the registers", parseTarget)
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target } & TimeTravelOptions) => {
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target; tui?: boolean } & TimeTravelOptions) => {
+      if (opts.tui && opts.gdb !== undefined) throw new Error("--tui and --gdb together are not supported yet: use one of them");
+      if (opts.tui) return runTui(openFor(file, opts));
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
       if (opts.to !== undefined) return replayTo(file, opts.to, opts);
       const rec = loadRecording(file);
