@@ -22,14 +22,16 @@ import { account, idle, nextWake, pick, switchTo } from "./sched.js";
 import { SIGMA0, sigma0Image } from "./sigma0.js";
 import { eptMapped, eptUnmapped } from "./space.js";
 import {
-  MAX_PRIORITY, lookup, type KernelContext, type KernelObserver, type KernelState,
+  MAX_PRIORITY, eventCount, lookup, type KernelContext, type KernelObserver, type KernelState,
   type KernelStats, type Tcb, type ThreadState,
 } from "./state.js";
 import { runUser } from "./syscalls.js";
 import { spawnAt, type SpawnOptions } from "./thread.js";
 import { leaveGuestIfNeeded, runVcpuThread } from "./vcpu.js";
 
+export { eventCount } from "./state.js";
 export type {
+  FaultKind,
   IrqState,
   KernelIpc,
   KernelObserver,
@@ -192,6 +194,11 @@ export class Kernel {
 
   get stats(): KernelStats {
     return this.k.s.stats;
+  }
+
+  /** Where the kernel is in its own history (state.ts's eventCount of its statistics). */
+  events(): number {
+    return eventCount(this.k.s.stats);
   }
 
   thread(id: ThreadId): Tcb | null {
