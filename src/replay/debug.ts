@@ -20,11 +20,12 @@ import { Activity, FIELDS, guestTsc } from "../vmx/index.js";
 import { Seg } from "../x86/insn.js";
 import { peekTranslate } from "../x86/paging.js";
 import type { ExitEvent } from "./exit-log.js";
+import { matchesL4, type L4Event, type L4Filter } from "./l4-events.js";
 import type { Machine } from "./machine.js";
 import { DivergenceError, type Session } from "./session.js";
-import { Stack } from "./stack.js";
+import { Stack, type StackState } from "./stack.js";
 import { Reverse } from "./reverse.js";
-import { Timeline, TimelineError, type Moment, type Position, type StopSet, type Target, type TimelineOptions } from "./timeline.js";
+import { targetOf, Timeline, TimelineError, type Moment, type Position, type StopSet, type Target, type TimelineOptions } from "./timeline.js";
 
 /** A guest-virtual (linear) address, translated through the guest's current page tables. */
 export type GuestVirt = number & { readonly __brand?: "GuestVirt" };
@@ -114,6 +115,8 @@ export interface ExitFilter {
   value?: number;
   /** For IO_INSTRUCTION: only reads (in) or only writes (out). */
   direction?: "in" | "out";
+  /** Stop before the VMM handles the exit (default), or once its reply entered the guest: before the guest's next instruction. */
+  when?: "before" | "after";
   /** As the user wrote it. */
   text: string;
 }
@@ -125,7 +128,9 @@ export type DebugStop =
   | { kind: "start" }
   | { kind: "breakpoint"; type: BreakKind; addr: GuestVirt }
   | { kind: "watch"; watch: WatchKind; addr: GuestVirt }
-  | { kind: "exit"; exit: ExitEntry }
+  | { kind: "exit"; exit: ExitEntry; when?: "after" }
+  /** An L4 event breakpoint (./l4-events.ts). */
+  | { kind: "l4"; event: L4Event }
   /** The slice's budget is spent: nothing stopped it (a continue goes on). */
   | { kind: "budget" }
   /** The guest stopped for good (halt, reset, triple fault, exception) or idles with nothing to wake it. */
@@ -211,6 +216,19 @@ export class Debugger {
   private rev: Reverse | null = null;
   /** Which moment the machine is at (./timeline.ts): how the last run or step stopped. */
   private at: Moment = "step";
+  /** At an "event" moment: the event's count. */
+  private atEvents = 0;
+  private l4Filters: L4Filter[] = [];
+  /** L4 event hits of the last kernel step not reported yet: each next run reports one, running nothing. */
+  private l4Pending: L4Event[] = [];
+  /** A stop due before the guest's next instruction (a VM entry, an exit's reply entered): the CPU's stopNext is armed for it. */
+  private atNext: DebugStop | null = null;
+  /** The L4 events a Timeline landing passed while the listener is on (for the hits of its last step, and the IPC log). */
+  private landing: L4Event[] = [];
+  /** The Session's restore count when `landing` began. */
+  private landingFrom = -1;
+  /** The IPC log is being gathered: the L4 listener stays on without breakpoints. */
+  private gathering = false;
 
   constructor(private readonly session: Session) {
     this.mode = session.mode;
@@ -242,6 +260,8 @@ export class Debugger {
     this.hd.changed();
     cpu.hostDebug = null;
     this.closed = true;
+    this.l4Filters = [];
+    this.listen();
   }
 
   /** Whether the machine is the stack (VM exits and L4 threads exist). */
@@ -262,7 +282,8 @@ export class Debugger {
 
   /** The current position in history, exactly (see ./timeline.ts). */
   where(): Position {
-    return { icount: this.m.pc.cpu.icount, exits: this.session.exitCount(), ns: this.m.nowNs(), at: this.at };
+    const events = this.at === "event" ? this.atEvents : this.session.eventCount();
+    return { icount: this.m.pc.cpu.icount, exits: this.session.exitCount(), ns: this.m.nowNs(), events, at: this.at };
   }
 
   /**
@@ -316,8 +337,18 @@ export class Debugger {
   /** The machine was moved (by the Timeline): it is now at `p`. */
   movedTo(p: Position): void {
     this.at = p.at;
+    this.atEvents = p.events;
     this.hd.hit = null;
     this.exitHit = null;
+    this.l4Pending = [];
+    if (this.atNext !== null) {
+      this.atNext = null;
+      this.hd.stopNext = false;
+      this.hd.changed();
+    }
+    // At an event, the step's later hits are still to be reported, as after the forward stop.
+    if (p.at === "event") for (const e of this.landing) if (e.n > p.events && this.l4Filters.some((f) => matchesL4(f, e))) this.l4Hit(e);
+    this.landing = [];
     this.tl?.setFocus(p);
   }
 
@@ -329,6 +360,7 @@ export class Debugger {
       exec: this.hd.exec,
       watches: this.watches.some((w) => w !== null),
       exitStops: filters.length === 0 ? undefined : (n) => n >= 0 && n < exits.length && filters.some((f) => matches(f, exits[n])),
+      events: this.l4Filters.length > 0,
     };
   }
 
@@ -619,12 +651,22 @@ export class Debugger {
   private exited(stack: Stack, e: ExitEntry): void {
     if (this.ring.length >= EXIT_RING) this.ring.shift();
     this.ring.push(e);
-    if (this.exitFilters.length > 0 && this.exitHit === null && this.exitFilters.some((f) => matches(f, e))) {
+    if (this.exitFilters.length === 0) return;
+    if (this.exitHit === null && this.exitFilters.some((f) => f.when !== "after" && matches(f, e))) {
       // Stop once the kernel has taken this exit (between its steps, as any host stop).
       this.exitHit = e;
       this.hd.hit = { kind: "exit" };
       stack.platform.host.stopped = Stop.REQUEST;
     }
+    if (this.exitFilters.some((f) => f.when === "after" && matches(f, e))) this.stopBeforeNext({ kind: "exit", exit: e, when: "after" });
+  }
+
+  /** Stops before the guest's next instruction, reporting `s` (unless such a stop is due already). */
+  private stopBeforeNext(s: DebugStop): void {
+    if (this.atNext !== null) return;
+    this.atNext = s;
+    this.hd.stopNext = true;
+    this.hd.changed();
   }
 
   /** The last `n` VM exits, oldest first (at most the last 1024 are kept; a replay has them all). */
@@ -653,6 +695,95 @@ export class Debugger {
   }
 
   // --- L4 -----------------------------------------------------------------------------------------
+
+  /** Stop at L4 events that match (the stack only; see ./l4-events.ts). */
+  addL4Break(f: L4Filter): DebugResult {
+    if (this.stack === null) return { error: "refused", message: "the bare machine runs no L4 kernel" };
+    this.l4Filters.push(f);
+    this.listen();
+    return undefined;
+  }
+
+  l4Breaks(): readonly L4Filter[] {
+    return this.l4Filters;
+  }
+
+  clearL4Breaks(): void {
+    this.l4Filters = [];
+    this.l4Pending = [];
+    this.listen();
+  }
+
+  /** The kernel's event hooks are on only while something wants them. */
+  private listen(): void {
+    const on = !this.closed && (this.l4Filters.length > 0 || this.gathering);
+    this.session.onL4(on ? (e) => this.l4Event(e) : null);
+  }
+
+  private l4Event(e: L4Event): void {
+    if (this.session.muted) {
+      // A Timeline landing: its last run from a restored checkpoint is what counts.
+      if (this.landingFrom !== this.session.restores) {
+        this.landing = [];
+        this.landingFrom = this.session.restores;
+      }
+      this.landing.push(e);
+      return;
+    }
+    if (this.l4Filters.some((f) => matchesL4(f, e))) this.l4Hit(e);
+  }
+
+  /** A matching event: the run stops at the end of the kernel's step (an entry: before the guest's next instruction). */
+  private l4Hit(e: L4Event): void {
+    if (e.kind === "entry") {
+      this.stopBeforeNext({ kind: "l4", event: e });
+      return;
+    }
+    this.l4Pending.push(e);
+    if (this.l4Pending.length === 1 && this.hd.hit === null) {
+      this.hd.hit = { kind: "event" };
+      this.stack!.platform.host.stopped = Stop.REQUEST;
+    }
+  }
+
+  /**
+   * The last `n` IPCs up to the current position, oldest first, with their message registers:
+   * gathered by replaying from a checkpoint far enough back (replay only), which changes nothing.
+   */
+  ipcLog(n: number): L4Event[] | DebugError {
+    const tl = this.tl;
+    const stack = this.stack;
+    if (stack === null) return { error: "refused", message: "the bare machine runs no L4 kernel" };
+    if (tl === null) return { error: "refused", message: "the IPC log replays history: it needs a replay" };
+    const here = this.where();
+    const ipcs = stack.kernel.stats.ipcs;
+    const cps = tl.checkpoints();
+    let i = tl.indexBefore(here, false);
+    const ipcsAt = (k: number): number => (cps[k].state.machine as StackState).kernel.stats.ipcs;
+    while (i > 0 && ipcs - ipcsAt(i) < n) i--;
+    if (i < 0) return [];
+    const pending = this.l4Pending;
+    const next = this.atNext;
+    this.gathering = true;
+    this.listen();
+    this.landing = [];
+    let log: L4Event[];
+    try {
+      const p = tl.seekFrom(i, targetOf(here));
+      log = this.landing.filter((e) => e.kind === "ipc" && e.n <= here.events);
+      this.movedTo(p);
+    } catch (e) {
+      if (e instanceof TimelineError) return { error: "invalid", message: e.message };
+      throw e;
+    } finally {
+      this.gathering = false;
+      this.listen();
+    }
+    // Where it was, with what it had still to report.
+    this.l4Pending = pending;
+    if (next !== null) this.stopBeforeNext(next);
+    return log.slice(Math.max(0, log.length - n));
+  }
 
   /** The L4 threads and their states (empty on the bare machine). */
   threads(): ThreadInfo[] {
@@ -693,7 +824,7 @@ export class Debugger {
     const tl = this.tl;
     let first = opts.first;
     const hd = this.hd;
-    if (tl !== null && this.diverged === null && opts.step === undefined && hd.stepIcount < 0 && !hd.stopNext && this.pendingWatches.length === 0) {
+    if (tl !== null && this.diverged === null && opts.step === undefined && hd.stepIcount < 0 && !hd.stopNext && this.pendingWatches.length === 0 && this.l4Pending.length === 0) {
       // Stretches of history already run that cannot stop this run are skipped: the machine jumps
       // to the checkpoint at their end (the replay checked them when they were first run).
       const j = tl.skipTarget(this.where(), this.stopSet(), Infinity);
@@ -702,8 +833,11 @@ export class Debugger {
         first = false;
       }
     }
-    const s = this.runSlice({ maxInsns: opts.maxInsns, first, step: opts.step });
+    // The last kernel step had more hits than its stop reported: each run reports the next.
+    const pending = opts.step === undefined ? this.l4Pending.shift() : undefined;
+    const s: DebugStop = pending !== undefined ? { kind: "l4", event: pending } : this.runSlice({ maxInsns: opts.maxInsns, first, step: opts.step });
     this.at = momentOf(s);
+    if (s.kind === "l4") this.atEvents = s.event.n;
     if (tl !== null && s.kind !== "diverged") tl.maybeCheckpoint(this.where());
     return s;
   }
@@ -764,7 +898,12 @@ export class Debugger {
     hd.hit = null;
     if (hit !== null) {
       if (hit.kind === "exit" && this.exitHit !== null) return { kind: "exit", exit: this.exitHit };
-      if (hit.kind === "next") return { kind: "start" };
+      if (hit.kind === "event" && this.l4Pending.length > 0) return { kind: "l4", event: this.l4Pending.shift()! };
+      if (hit.kind === "next") {
+        const s = this.atNext ?? { kind: "start" };
+        this.atNext = null;
+        return s;
+      }
       if (hit.kind === "step") return { kind: "step" };
       if (hit.kind === "exec") {
         const kinds = this.bps.get(hit.lin);
@@ -801,7 +940,9 @@ function momentOf(s: DebugStop): Moment {
       // A step ends at the check before the guest's next instruction, as a breakpoint stops.
       return "insn";
     case "exit":
-      return "exit";
+      return s.when === "after" ? "insn" : "exit";
+    case "l4":
+      return s.event.kind === "entry" ? "insn" : "event";
     default:
       return "step";
   }
