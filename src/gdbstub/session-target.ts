@@ -6,7 +6,7 @@
 
 import { ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
-import { describeL4Event, parseL4Filter } from "../replay/l4-events.js";
+import { describeL4Event, describeVfaultReply, parseL4Filter } from "../replay/l4-events.js";
 import { formatPosition } from "../replay/timeline.js";
 import type { KernelPlacement } from "../replay/kaslr.js";
 import { monitorDispatcher, parseNumberArg, type MonitorCommand } from "./monitor.js";
@@ -111,6 +111,20 @@ export class SessionTarget implements DebugTarget {
           const log = dbg.ipcLog(n);
           if ("error" in log) return log;
           return log.length === 0 ? "no IPCs yet\n" : log.map((e) => describeL4Event(e) + "\n").join("");
+        },
+      },
+      {
+        name: "vmm exit",
+        help: "the VM exit being handled and the VMM's view of it: the guest instruction, the virtual device, the VMM's reply",
+        run: () => {
+          const v = dbg.vmmExit();
+          if ("error" in v) return v;
+          return [
+            `exit ${describeExit(v.exit)}`,
+            `instruction: ${v.insn ?? "(not readable)"}`,
+            ...(v.device !== null ? [`device: ${v.device}`] : []),
+            `reply: ${v.reply === null ? (dbg.timeline === null ? "(needs a replay)" : "none before the next exit") : describeVfaultReply(v.reply.mr)}`,
+          ].join("\n") + "\n";
         },
       },
       ...timeTravelCommands(dbg),

@@ -13,6 +13,9 @@
 // stop when an exit matches a filter, and lists the L4 threads.
 
 import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonName, GuestField } from "../l4/api.js";
+import { DEV_NAMES, deviceAt } from "../vmm/index.js";
+import { decode } from "../x86/decoder.js";
+import { formatInsn } from "../x86/disasm.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
@@ -144,6 +147,17 @@ export type DebugStop =
 
 export type DebugError = { error: "fault" | "refused" | "invalid"; message: string };
 export type DebugResult = DebugError | undefined;
+
+/** `monitor vmm exit`: the exit being handled and the VMM's view of it. */
+export interface VmmExitView {
+  exit: ExitEntry;
+  /** The guest instruction at the exit's EIP (objdump's spelling), when its bytes are readable. */
+  insn: string | null;
+  /** The VMM's virtual device at the port of an I/O exit. */
+  device: string | null;
+  /** The VMM's reply, the IPC to the VCPU thread (null: none before the next exit, or not a replay). */
+  reply: Extract<L4Event, { kind: "ipc" }> | null;
+}
 
 /** Where the machine is: a position that can be typed back (icount, and the exit number under the stack). */
 export interface DebugPosition {
@@ -762,27 +776,82 @@ export class Debugger {
     const ipcsAt = (k: number): number => (cps[k].state.machine as StackState).kernel.stats.ipcs;
     while (i > 0 && ipcs - ipcsAt(i) < n) i--;
     if (i < 0) return [];
+    const log = this.gather(() => {
+      tl.seekFrom(i, targetOf(here));
+      return this.landing.filter((e) => e.kind === "ipc" && e.n <= here.events);
+    });
+    return "error" in log ? log : log.slice(Math.max(0, log.length - n));
+  }
+
+  /**
+   * Runs `fn`, which moves the machine with the Timeline and reads the L4 events its landings
+   * passed (this.landing), then comes back where the machine was, with the stops it still had to
+   * report: history is only read.
+   */
+  private gather<T>(fn: () => T): T | DebugError {
+    const tl = this.tl!;
+    const here = this.where();
     const pending = this.l4Pending;
     const next = this.atNext;
     this.gathering = true;
     this.listen();
     this.landing = [];
-    let log: L4Event[];
+    this.landingFrom = -1;
     try {
-      const p = tl.seekFrom(i, targetOf(here));
-      log = this.landing.filter((e) => e.kind === "ipc" && e.n <= here.events);
-      this.movedTo(p);
+      return fn();
     } catch (e) {
       if (e instanceof TimelineError) return { error: "invalid", message: e.message };
       throw e;
     } finally {
       this.gathering = false;
       this.listen();
+      this.landing = [];
+      this.movedTo(tl.seek(targetOf(here), this.where()));
+      this.l4Pending = pending;
+      if (next !== null) this.stopBeforeNext(next);
     }
-    // Where it was, with what it had still to report.
-    this.l4Pending = pending;
-    if (next !== null) this.stopBeforeNext(next);
-    return log.slice(Math.max(0, log.length - n));
+  }
+
+  /**
+   * The VM exit being handled (the last one taken), as the VMM sees it: the guest instruction
+   * that caused it, the virtual device it reaches, and the VMM's reply to it (replay only: found
+   * by running on to the reply and coming back).
+   */
+  vmmExit(): VmmExitView | DebugError {
+    const stack = this.stack;
+    if (stack === null) return { error: "refused", message: "the bare machine runs no VMM" };
+    const n = this.session.exitCount();
+    const exit = this.mode === "replay" ? this.session.recordedExits()[n - 1] : this.ring.at(-1);
+    if (n === 0 || exit === undefined) return { error: "invalid", message: "no VM exit yet" };
+    const cs = this.systemRegisters().segs[Seg.CS];
+    const lin = (cs.base + exit.eip) >>> 0;
+    const bytes = this.readMemory(lin, 15);
+    let insn: string | null = null;
+    if (bytes.length > 0) {
+      const i = decode({ byte: (a) => bytes[(a - lin) >>> 0] ?? 0 }, lin, (cs.attr & (1 << 14)) !== 0);
+      if (i.len <= bytes.length) insn = formatInsn(i, lin);
+    }
+    const io = exit.reason === ExitReason.IO_INSTRUCTION ? decodeIoQualification(exit.qualification) : null;
+    const device = io === null ? null : DEV_NAMES[deviceAt(io.port)];
+    const tl = this.tl;
+    if (tl === null) return { exit, insn, device, reply: null };
+    const vcpu = stack.vmm().vcpu;
+    const reply = this.gather(() => {
+      // From the exit, as far as the reply: the handler's IPC to the VCPU thread, before the next exit.
+      tl.seek({ at: "exit", exits: n }, this.where());
+      const from = this.session.eventCount();
+      for (let ahead = 16; ahead <= 4096; ahead *= 2) {
+        this.landing = [];
+        this.landingFrom = -1;
+        tl.seek({ at: "event", events: from + ahead }, this.where());
+        const r = this.landing.find((e) => e.n > from && e.kind === "ipc" && e.to === vcpu && e.from !== vcpu);
+        if (r !== undefined && r.kind === "ipc") return r;
+        if (this.session.exitCount() > n) return null;
+      }
+      return null;
+    });
+    if (reply !== null && "error" in reply) return reply;
+    return { exit, insn, device, reply };
   }
 
   /** The L4 threads and their states (empty on the bare machine). */
@@ -832,6 +901,12 @@ export class Debugger {
         this.movedTo(tl.restore(j));
         first = false;
       }
+    }
+    // At an exit, before the VMM handles it: an exit breakpoint for after it applies to it too.
+    if (this.at === "exit" && this.atNext === null && this.exitFilters.some((f) => f.when === "after")) {
+      const n = this.session.exitCount() - 1;
+      const e = this.mode === "replay" ? this.session.recordedExits()[n] : this.ring.at(-1);
+      if (e !== undefined && e.n === n && this.exitFilters.some((f) => f.when === "after" && matches(f, e))) this.stopBeforeNext({ kind: "exit", exit: e, when: "after" });
     }
     // The last kernel step had more hits than its stop reported: each run reports the next.
     const pending = opts.step === undefined ? this.l4Pending.shift() : undefined;

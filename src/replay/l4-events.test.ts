@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
 import { ExitReason } from "../l4/api.js";
 import { Debugger, type DebugStop } from "./debug.js";
-import { describeL4Event, parseL4Filter, type L4Event, type L4EventKind } from "./l4-events.js";
+import { describeL4Event, describeVfaultReply, parseL4Filter, type L4Event, type L4EventKind } from "./l4-events.js";
 import { parseNumberArg } from "../gdbstub/monitor.js";
 import { readRecording, type ReadRecording } from "./recording.js";
 import { Session } from "./session.js";
@@ -170,5 +170,28 @@ describe("after L4 event breakpoints and their travels", () => {
     reverseCont(d);
     d.clearL4Breaks();
     expect(cont(d).kind).toMatch(/^(end|halted)$/);
+  });
+});
+
+describe("monitor vmm exit", () => {
+  it("shows the exit's instruction, device and the reply the guest then resumes with, and leaves the machine where it was", () => {
+    const { d } = debuggerOn(HELLO);
+    d.addExitBreak({ reason: ExitReason.IO_INSTRUCTION, value: 0x3f8, direction: "out", text: "io 0x3f8 out" });
+    for (let k = 0; k < 3; k++) expect(cont(d)).toMatchObject({ kind: "exit" });
+    const here = JSON.stringify(d.where());
+    const v = d.vmmExit();
+    if ("error" in v) throw new Error(v.message);
+    expect(JSON.stringify(d.where())).toBe(here);
+    expect(v.insn).toBe("out    dx,al");
+    expect(v.device).toBe("uart");
+    expect(v.reply).not.toBeNull();
+    const reply = describeVfaultReply(v.reply!.mr);
+    expect(reply).toMatch(/retire=0x1/);
+    // The reply's EIP is where the guest goes on: the stop once the reply entered the guest.
+    const eip = /eip=0x([0-9a-f]+)/.exec(reply)![1];
+    d.clearExitBreaks();
+    d.addExitBreak({ reason: ExitReason.IO_INSTRUCTION, value: 0x3f8, direction: "out", when: "after", text: "io 0x3f8 out after" });
+    expect(cont(d)).toMatchObject({ kind: "exit", when: "after", exit: { n: v.exit.n } });
+    expect(d.registers().eip.toString(16)).toBe(eip);
   });
 });

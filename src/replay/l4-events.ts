@@ -5,7 +5,7 @@
 // own counter of that kind of event (stats.ipcs for an IPC, stats.contextSwitches for a switch,
 // the fault's counter, stats.irqs, stats.vmExits for the entry after that exit).
 
-import { NIL_THREAD, tagLabel, threadNo, type ThreadId } from "../l4/api.js";
+import { NIL_THREAD, tagLabel, tagU, threadNo, Xfer, XFER_GROUP_FIRST, XFER_GROUP_NAMES, XFER_GROUPS, type ThreadId } from "../l4/api.js";
 import type { FaultKind } from "../l4/kernel.js";
 
 export type L4EventKind = "ipc" | "switch" | "fault" | "irq" | "entry";
@@ -110,4 +110,27 @@ export function describeL4Event(e: L4Event): string {
     case "entry":
       return `entry after exit #${e.seq - 1}: VCPU ${thread(e.vcpu)} enters the guest`;
   }
+}
+
+const EVENT_TYPES = ["external interrupt", "reserved", "NMI", "hardware exception", "software interrupt", "privileged software exception", "software exception", "other"];
+
+/**
+ * A VMM's reply to a virtualization fault, as the kernel reads it (MR1 the mask of the groups
+ * written back, MR2... their words): each group by name with its words, an injection decoded.
+ */
+export function describeVfaultReply(mr: readonly number[]): string {
+  if (tagU(mr[0] ?? 0) === 0) return "resume unchanged";
+  const mask = mr[1] ?? 0;
+  const parts: string[] = [];
+  let w = 2;
+  for (let g = 0; g < XFER_GROUPS; g++) {
+    if ((mask & (1 << g)) === 0) continue;
+    const words = mr.slice(w, w + XFER_GROUP_FIRST[g + 1] - XFER_GROUP_FIRST[g]);
+    w += words.length;
+    if (1 << g === Xfer.INJ && ((words[0] ?? 0) & 0x80000000) !== 0) {
+      const info = words[0];
+      parts.push(`inject vector ${info & 0xff} (${EVENT_TYPES[(info >>> 8) & 7]})${info & (1 << 11) ? ` error ${hex(words[1] ?? 0)}` : ""}`);
+    } else parts.push(`${XFER_GROUP_NAMES[g]}=${words.length === 1 ? hex(words[0]) : `[${words.map(hex).join(" ")}]`}`);
+  }
+  return `${parts.join(" ")} (mask ${hex(mask)})`;
 }
