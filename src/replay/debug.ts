@@ -806,7 +806,8 @@ export class Debugger {
       this.gathering = false;
       this.listen();
       this.landing = [];
-      this.movedTo(tl.seek(targetOf(here), this.where()));
+      // From wherever fn left the machine (this.where() does not know: fn moved it underneath).
+      this.movedTo(tl.seek(targetOf(here)));
       this.l4Pending = pending;
       if (next !== null) this.stopBeforeNext(next);
     }
@@ -838,12 +839,12 @@ export class Debugger {
     const vcpu = stack.vmm().vcpu;
     const reply = this.gather(() => {
       // From the exit, as far as the reply: the handler's IPC to the VCPU thread, before the next exit.
-      tl.seek({ at: "exit", exits: n }, this.where());
+      let at = tl.seek({ at: "exit", exits: n }, this.where());
       const from = this.session.eventCount();
       for (let ahead = 16; ahead <= 4096; ahead *= 2) {
         this.landing = [];
         this.landingFrom = -1;
-        tl.seek({ at: "event", events: from + ahead }, this.where());
+        at = tl.seek({ at: "event", events: from + ahead }, at);
         const r = this.landing.find((e) => e.n > from && e.kind === "ipc" && e.to === vcpu && e.from !== vcpu);
         if (r !== undefined && r.kind === "ipc") return r;
         if (this.session.exitCount() > n) return null;

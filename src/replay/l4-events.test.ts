@@ -195,3 +195,20 @@ describe("monitor vmm exit", () => {
     expect(d.registers().eip.toString(16)).toBe(eip);
   });
 });
+
+describe("reading history at an L4 event stop", () => {
+  it("monitor vmm exit and l4 ipc leave the machine at the event: the next reverse-continue finds the one before", () => {
+    const { d, stats } = debuggerOn(HELLO);
+    d.addL4Break(filter(`ipc label ${0xf800 | ExitReason.IO_INSTRUCTION}`));
+    const hits = forward(d, stats, 3);
+    const regs = JSON.stringify(d.registers());
+    expect("error" in d.vmmExit()).toBe(false);
+    expect("error" in d.ipcLog(4)).toBe(false);
+    expect(JSON.stringify(d.where())).toBe(hits[2].where);
+    expect(JSON.stringify(d.registers())).toBe(regs);
+    expect(stats().ipcs).toBe(hits[2].counter);
+    const s = reverseCont(d);
+    expect(s).toMatchObject({ kind: "l4", event: { seq: hits[1].e.seq } });
+    expect(JSON.stringify(d.where())).toBe(hits[1].where);
+  });
+});
