@@ -59,7 +59,7 @@ export function debugRegsChanged(cpu: Cpu): void {
   cpu.dbgExec = exec;
   cpu.paging.setWatches(wLin, wLen, wRw);
   const guest = exec !== 0 || wLen[0] + wLen[1] + wLen[2] + wLen[3] > 0;
-  cpu.dbgArmed = (cpu.dbgArmed & Armed.HOST) | (guest ? Armed.GUEST : 0);
+  cpu.dbgArmed = (cpu.dbgArmed & ~Armed.GUEST) | (guest ? Armed.GUEST : 0);
   if (had !== cpu.paging.watchCount) cpu.paging.hits = 0;
 }
 
