@@ -174,6 +174,7 @@ export function listenGdbOnChannel(target: DebugTarget, options: ServerOptions =
     }
   };
   process.on("message", onMessage);
+  send({ t: "ready" });
   return {
     address: { host: "channel", port: 0 },
     get attached() {

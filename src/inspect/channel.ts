@@ -20,8 +20,8 @@ export interface ListenAddress {
 
 /** From the parent to the child: a gdb client came, sent bytes (latin1), went away. */
 export type ToMachine = { t: "connect"; remote: string } | { t: "data"; b: string } | { t: "disconnect"; remote: string };
-/** From the child: bytes for gdb, or the stub closed the connection. */
-export type FromMachine = { t: "data"; b: string } | { t: "close" };
+/** From the child: it listens (messages before are lost), bytes for gdb, or the stub closed the connection. */
+export type FromMachine = { t: "ready" } | { t: "data"; b: string } | { t: "close" };
 
 export interface InspectOptions {
   /** gdb's address: the child serves gdb through this process. Without, the child replays waiting at its start for the inspector. */
@@ -47,6 +47,12 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
   const ended = new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   if (opts.gdb === undefined) return ended;
   let client: Socket | undefined;
+  // What gdb sends before the child listens waits for it.
+  let early: ToMachine[] | null = [];
+  const toChild = (m: ToMachine): void => {
+    if (early !== null) early.push(m);
+    else if (child.connected) child.send(m);
+  };
   const server = createServer((socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     if (client !== undefined) {
@@ -55,9 +61,6 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
     }
     client = socket;
     socket.setNoDelay(true);
-    const toChild = (m: ToMachine): void => {
-      if (child.connected) child.send(m);
-    };
     toChild({ t: "connect", remote });
     socket.on("data", (chunk) => toChild({ t: "data", b: chunk.toString("latin1") }));
     socket.on("error", () => {});
@@ -67,7 +70,11 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
     });
   });
   child.on("message", (m: FromMachine) => {
-    if (m.t === "data") client?.write(Buffer.from(m.b, "latin1"));
+    if (m.t === "ready") {
+      const queued = early ?? [];
+      early = null;
+      for (const q of queued) toChild(q);
+    } else if (m.t === "data") client?.write(Buffer.from(m.b, "latin1"));
     else client?.end();
   });
   await new Promise<void>((resolve, reject) => {
