@@ -83,8 +83,8 @@ export class SessionTarget implements DebugTarget {
       },
       {
         name: "break-l4",
-        args: "[ipc|switch|fault|irq|entry [from T] [to T] [label L] [line N] [page|io|exception|vm]] | clear",
-        help: "stop at L4 kernel events: IPC (by sender, receiver, label), thread switch, fault, interrupt, VM entry; no argument lists them",
+        args: "[ipc|switch|fault|irq|entry|map|unmap [from T] [to T] [label L] [line N] [space S] [page|io|exception|vm]] | clear",
+        help: "stop at L4 kernel events: IPC (by sender, receiver, label), thread switch, fault, interrupt, VM entry, map, unmap; no argument lists them",
         run: (args) => {
           if (args.length === 0) {
             const l = dbg.l4Breaks();

@@ -109,9 +109,18 @@ export class Kernel {
       s,
       platform,
       mapdb: new MapDb(s.mapdb, {
-        mapped: (n: MapNode) => eptMapped(k, n),
-        unmapped: (n: MapNode) => eptUnmapped(k, n),
-        rightsChanged: (n: MapNode) => eptMapped(k, n),
+        mapped: (n: MapNode) => {
+          eptMapped(k, n);
+          k.observer?.map?.(n.space, n.io, n.vaddr, n.log2, n.paddr, n.rights);
+        },
+        unmapped: (n: MapNode) => {
+          eptUnmapped(k, n);
+          k.observer?.unmap?.(n.space, n.io, n.vaddr, n.log2, n.paddr, n.rights);
+        },
+        rightsChanged: (n: MapNode) => {
+          eptMapped(k, n);
+          k.observer?.map?.(n.space, n.io, n.vaddr, n.log2, n.paddr, n.rights);
+        },
       }),
       observer: null,
       programs: { sigma0: SIGMA0, ...config.programs },

@@ -150,6 +150,12 @@ export interface KernelObserver {
   vmEntry?(vcpu: ThreadId): void;
   /** A fault IPC is about to go to the pager or handler: the address (port fpage, vector) and the IP. */
   fault?(thread: ThreadId, kind: FaultKind, what: number, ip: number): void;
+  /**
+   * A mapping entered into a space (or its rights changed), or removed: `io` for ports. No counter
+   * of its own: it happens within an IPC (map items) or an Unmap call, which the kernel counts.
+   */
+  map?(space: number, io: boolean, vaddr: number, log2: number, paddr: number, rights: number): void;
+  unmap?(space: number, io: boolean, vaddr: number, log2: number, paddr: number, rights: number): void;
   /** An interrupt taken from the platform (stats.irqs). */
   irq?(line: number): void;
   syscall?(thread: ThreadId, op: string): void;

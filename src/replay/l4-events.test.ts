@@ -51,6 +51,8 @@ function counter(st: KernelStats, e: L4Event): number {
     case "irq": return st.irqs;
     case "entry": return st.vmExits;
     case "fault": return e.fault === "vm" ? st.vmPageFaults : e.fault === "page" ? st.pageFaults : e.fault === "io" ? st.ioFaults : st.exceptions;
+    case "map":
+    case "unmap": throw new Error("maps have no counter of their own");
   }
 }
 
@@ -210,5 +212,28 @@ describe("reading history at an L4 event stop", () => {
     const s = reverseCont(d);
     expect(s).toMatchObject({ kind: "l4", event: { seq: hits[1].e.seq } });
     expect(JSON.stringify(d.where())).toBe(hits[1].where);
+  });
+});
+
+describe("map breakpoints", () => {
+  it("stop at each mapping the kernel enters, which its mapping database then holds", () => {
+    const s = Session.replay(HELLO, () => {});
+    const d = new Debugger(s);
+    d.toFirstInstruction();
+    d.startTimeTravel({ interval: 20_000 });
+    const kernel = (s.machine as Stack).kernel;
+    d.addL4Break(filter("map"));
+    let maps = 0;
+    for (;;) {
+      const st = cont(d);
+      if (st.kind !== "l4") break;
+      const e = st.event;
+      if (e.kind !== "map") throw new Error(`expected a map, got ${describeL4Event(e)}`);
+      const holder = Object.values(kernel.s.threads).find((t) => t.space === e.space)!;
+      const nodes = kernel.mappings(holder.id, e.vaddr, e.log2, e.io);
+      expect(nodes.some((n) => n.vaddr === e.vaddr && n.log2 === e.log2 && n.paddr === e.paddr)).toBe(true);
+      maps++;
+    }
+    expect(maps).toBeGreaterThan(0);
   });
 });

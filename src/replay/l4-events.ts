@@ -3,13 +3,14 @@
 // line for each. An event carries where it is in the kernel's history: `n`, the kernel's event
 // count right after it (its position, see ./timeline.ts's "event" moment), and `seq`, the kernel's
 // own counter of that kind of event (stats.ipcs for an IPC, stats.contextSwitches for a switch,
-// the fault's counter, stats.irqs, stats.vmExits for the entry after that exit).
+// the fault's counter, stats.irqs, stats.vmExits for the entry after that exit; a map or unmap has
+// none of its own: its `seq` is `n`, and the map items of one IPC share it).
 
 import { NIL_THREAD, tagLabel, tagU, threadNo, Xfer, XFER_GROUP_FIRST, XFER_GROUP_NAMES, XFER_GROUPS, type ThreadId } from "../l4/api.js";
 import type { FaultKind } from "../l4/kernel.js";
 
-export type L4EventKind = "ipc" | "switch" | "fault" | "irq" | "entry";
-export const L4_EVENT_KINDS: readonly L4EventKind[] = ["ipc", "switch", "fault", "irq", "entry"];
+export type L4EventKind = "ipc" | "switch" | "fault" | "irq" | "entry" | "map" | "unmap";
+export const L4_EVENT_KINDS: readonly L4EventKind[] = ["ipc", "switch", "fault", "irq", "entry", "map", "unmap"];
 
 interface EventBase {
   /** The kernel's event count right after the event. */
@@ -28,13 +29,16 @@ export type L4Event = EventBase &
     | { kind: "irq"; line: number }
     /** The kernel entered the VM of VCPU thread `vcpu`: the guest's next instruction follows. */
     | { kind: "entry"; vcpu: ThreadId }
+    /** A mapping of 2^log2 bytes (ports, with `io`) at `vaddr` in `space`, to `paddr`, entered (or its rights changed) or removed. */
+    | { kind: "map" | "unmap"; space: number; io: boolean; vaddr: number; log2: number; paddr: number; rights: number }
   );
 
 /**
  * Which events stop a run. Threads are matched by thread number (what `monitor l4 threads` lists)
  * or global id; for an IPC `from` is the sender (an interrupt's line number for its delivery),
  * `to` the receiver, `label` the tag's label; for a switch, `to` the thread switched to; for a
- * fault, `from` the faulting thread and `fault` its kind; for an interrupt, `line`.
+ * fault, `from` the faulting thread and `fault` its kind; for an interrupt, `line`; for a map or
+ * unmap, `space` the address space.
  */
 export interface L4Filter {
   kind: L4EventKind;
@@ -43,6 +47,7 @@ export interface L4Filter {
   label?: number;
   line?: number;
   fault?: FaultKind;
+  space?: number;
   /** As the user wrote it. */
   text: string;
 }
@@ -60,8 +65,8 @@ export function parseL4Filter(words: readonly string[], number: (s: string | und
       f.fault = w as FaultKind;
       continue;
     }
-    const key = w as "from" | "to" | "label" | "line";
-    const allowed = kind === "ipc" ? ["from", "to", "label"] : kind === "switch" ? ["to"] : kind === "fault" ? ["from"] : kind === "irq" ? ["line"] : [];
+    const key = w as "from" | "to" | "label" | "line" | "space";
+    const allowed = kind === "ipc" ? ["from", "to", "label"] : kind === "switch" ? ["to"] : kind === "fault" ? ["from"] : kind === "irq" ? ["line"] : kind === "map" || kind === "unmap" ? ["space"] : [];
     const v = number(words[i + 1]);
     if (!allowed.includes(key) || v === undefined) return `break-l4 ${kind}: expected ${allowed.map((a) => `[${a} N]`).join(" ") || "no filter"}${kind === "fault" ? " [page|io|exception|vm]" : ""}, got ${words.slice(1).join(" ")}`;
     f[key] = v;
@@ -88,6 +93,9 @@ export function matchesL4(f: L4Filter, e: L4Event): boolean {
       return f.line === undefined || e.line === f.line;
     case "entry":
       return true;
+    case "map":
+    case "unmap":
+      return f.space === undefined || e.space === f.space;
   }
 }
 
@@ -109,6 +117,9 @@ export function describeL4Event(e: L4Event): string {
       return `irq #${e.seq}: line ${e.line}`;
     case "entry":
       return `entry after exit #${e.seq - 1}: VCPU ${thread(e.vcpu)} enters the guest`;
+    case "map":
+    case "unmap":
+      return `${e.kind} in space ${e.space}: ${e.io ? "ports" : "pages"} ${hex(e.vaddr)}+2^${e.log2} ${e.kind === "map" ? `-> ${hex(e.paddr)} rights ${e.rights}` : ""}`.trimEnd();
   }
 }
 

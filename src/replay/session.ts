@@ -352,6 +352,8 @@ export class Session {
             },
             irq: (line) => fn({ kind: "irq", n: k.events(), seq: k.stats.irqs, line }),
             vmEntry: (vcpu) => fn({ kind: "entry", n: k.events(), seq: k.stats.vmExits, vcpu }),
+            map: (space, io, vaddr, log2, paddr, rights) => fn({ kind: "map", n: k.events(), seq: k.events(), space, io, vaddr, log2, paddr, rights }),
+            unmap: (space, io, vaddr, log2, paddr, rights) => fn({ kind: "unmap", n: k.events(), seq: k.events(), space, io, vaddr, log2, paddr, rights }),
           };
     k.observer = this.observer;
   }
