@@ -16,7 +16,7 @@ const REC = join(ROOT, "recordings", "hello-vm.rec");
 const MAIN = join(ROOT, "dist", "src", "cli", "main.js");
 
 function explain(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, "explain-exit", ...args], { encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [MAIN, "explain-exit", ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, AFTERGLOW_CACHE: "off" } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

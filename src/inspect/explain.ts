@@ -16,6 +16,8 @@ import type { FromMachine, ToMachine } from "./channel.js";
 import { jsLocationOf, ROOT, tsLocationOf } from "./source-map.js";
 
 const DISPATCH_TS = "src/vmm/exits.ts";
+/** How long the child may take to save its checkpoints once told to end, in ms. */
+const SAVE_WAIT = 60_000;
 /** Steps at most: a handler that loops longer is cut short (said in the output). */
 const MAX_STEPS = 5000;
 
@@ -122,7 +124,6 @@ export async function explainExit(file: string, n: number, opts: ExplainOptions 
   const main = join(ROOT, "dist", "src", "cli", "main.js");
   const child = spawn(process.execPath, ["--inspect=127.0.0.1:0", main, "replay", file, ...(opts.args ?? []), "--gdb-channel"], {
     stdio: ["ignore", "ignore", "pipe", "ipc"],
-    env: { ...process.env, AFTERGLOW_CACHE: "off" },
   });
   let stderr = "";
   const ready = new Promise<void>((resolve) => child.on("message", (m: FromMachine) => m.t === "ready" && resolve()));
@@ -146,8 +147,10 @@ export async function explainExit(file: string, n: number, opts: ExplainOptions 
       return await trace(cdp, rsp, n, depth);
     } finally {
       await cdp.close();
-      // gdb's kill ends the session; the child goes without a reply.
+      // gdb's kill ends the session (no reply): the child saves its checkpoints for the next
+      // session on the recording, as every replay that travels does, and exits.
       void rsp.request("k");
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, SAVE_WAIT).unref())]);
     }
   } finally {
     child.kill();
