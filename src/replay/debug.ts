@@ -28,7 +28,7 @@ import type { Machine } from "./machine.js";
 import { DivergenceError, type Session } from "./session.js";
 import { Stack, type StackState } from "./stack.js";
 import { Reverse } from "./reverse.js";
-import { targetOf, Timeline, TimelineError, type Moment, type Position, type StopSet, type Target, type TimelineOptions } from "./timeline.js";
+import { targetOf, Timeline, TimelineError, type Checkpoint, type Moment, type Position, type StopSet, type Target, type TimelineOptions } from "./timeline.js";
 
 /** A guest-virtual (linear) address, translated through the guest's current page tables. */
 export type GuestVirt = number & { readonly __brand?: "GuestVirt" };
@@ -374,7 +374,7 @@ export class Debugger {
       exec: this.hd.exec,
       watches: this.watches.some((w) => w !== null),
       exitStops: filters.length === 0 ? undefined : (n) => n >= 0 && n < exits.length && filters.some((f) => matches(f, exits[n])),
-      events: this.l4Filters.length > 0,
+      events: this.l4Filters.length === 0 ? undefined : (a, b) => this.l4Filters.some((f) => mayHappen(f.kind, a, b)),
     };
   }
 
@@ -1021,6 +1021,22 @@ function momentOf(s: DebugStop): Moment {
       return s.event.kind === "entry" ? "insn" : "event";
     default:
       return "step";
+  }
+}
+
+/** Whether an L4 event of `kind` may happen between two checkpoints: its kernel counter moved (a map has none). */
+function mayHappen(kind: L4Filter["kind"], a: Checkpoint, b: Checkpoint): boolean {
+  const x = (a.state.machine as StackState).kernel.stats;
+  const y = (b.state.machine as StackState).kernel.stats;
+  switch (kind) {
+    case "ipc": return x.ipcs !== y.ipcs;
+    case "switch": return x.contextSwitches !== y.contextSwitches;
+    case "irq": return x.irqs !== y.irqs;
+    case "fault": return x.pageFaults !== y.pageFaults || x.ioFaults !== y.ioFaults || x.exceptions !== y.exceptions || x.vmPageFaults !== y.vmPageFaults;
+    // An entry has no counter (a checkpoint may fall between an exit and its entry), a map neither.
+    case "entry":
+    case "map":
+    case "unmap": return true;
   }
 }
 

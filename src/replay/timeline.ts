@@ -120,8 +120,11 @@ export interface StopSet {
   watches: boolean;
   /** Whether a VM exit (by its number in the recording) would stop the run. */
   exitStops?: (n: number) => boolean;
-  /** Any L4 event breakpoint (the recording does not know the kernel's events: never skipped). */
-  events?: boolean;
+  /**
+   * With L4 event breakpoints: whether one could stop between two checkpoints (the recording does
+   * not know the kernel's events, but the checkpoints hold its counters).
+   */
+  events?: (from: Checkpoint, to: Checkpoint) => boolean;
 }
 
 export const DEFAULT_INTERVAL = 10_000_000;
@@ -581,7 +584,8 @@ export class Timeline {
    */
   stretchClear(i: number, stops: StopSet, execPages: number[], fromExit: number, toExit: number): boolean {
     const pages = this.cps[i].codeToNext;
-    if (pages === null || stops.watches || stops.events) return false;
+    if (pages === null || stops.watches) return false;
+    if (stops.events !== undefined && (i + 1 >= this.cps.length || stops.events(this.cps[i], this.cps[i + 1]))) return false;
     for (const p of execPages) if (hasPage(pages, p)) return false;
     if (stops.exitStops) for (let n = fromExit; n < toExit; n++) if (stops.exitStops(n)) return false;
     return true;
