@@ -4,7 +4,7 @@
 // the Debugger. The monitor commands reach the layers gdb does not know: the position in history
 // (`when`), the VMM's exits (`exits`, `break-exit`) and the L4 kernel's threads.
 
-import { ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
+import { DEVICE_NAMES, deviceWrites, ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
 import { describeL4Event, describeVfaultReply, parseL4Filter } from "../replay/l4-events.js";
 import { formatPosition } from "../replay/timeline.js";
@@ -79,6 +79,25 @@ export class SessionTarget implements DebugTarget {
           const err = dbg.addExitBreak({ reason, value, direction, when, text: args.join(" ") });
           if (err) return err;
           return `will stop at VM exits matching: ${args.join(" ")}\n`;
+        },
+      },
+      {
+        name: "break-dev",
+        args: `${DEVICE_NAMES.join("|")} [REG] [before|after]`,
+        help: "stop when the guest writes a register of the VMM's virtual device (REG: the port's offset from the device's first), an exit breakpoint (cleared by break-exit clear)",
+        run: (args) => {
+          const rest = [...args];
+          const when = rest.at(-1) === "before" || rest.at(-1) === "after" ? (rest.pop() as "before" | "after") : undefined;
+          const reg = rest[1] === undefined ? undefined : parseNumberArg(rest[1]);
+          if (rest.length === 0 || rest.length > 2 || (rest[1] !== undefined && reg === undefined)) {
+            return { error: "invalid", message: `break-dev: expected ${DEVICE_NAMES.join("|")} [REG] [before|after], got ${args.join(" ")}` };
+          }
+          const f = deviceWrites(rest[0], reg, when, `dev ${args.join(" ")}`);
+          if (typeof f === "string") return { error: "invalid", message: `break-dev: ${f}` };
+          const err = dbg.addExitBreak(f);
+          if (err) return err;
+          const ports = f.ports!.map(([a, c]) => `0x${a.toString(16)}${c > 1 ? `-0x${(a + c - 1).toString(16)}` : ""}`).join(", ");
+          return `will stop when the guest writes ${rest[0]}${reg === undefined ? "" : ` register ${reg}`} (port ${ports})\n`;
         },
       },
       {

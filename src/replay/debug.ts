@@ -13,6 +13,7 @@
 // stop when an exit matches a filter, and lists the L4 threads.
 
 import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonName, GuestField } from "../l4/api.js";
+import { PC_PORTS, type PortRange } from "../devices/pc-ports.js";
 import { DEV_NAMES, deviceAt } from "../vmm/index.js";
 import { decode } from "../x86/decoder.js";
 import { formatInsn } from "../x86/disasm.js";
@@ -118,6 +119,8 @@ export interface ExitFilter {
   value?: number;
   /** For IO_INSTRUCTION: only reads (in) or only writes (out). */
   direction?: "in" | "out";
+  /** For IO_INSTRUCTION: any port in these ranges (a virtual device's registers), instead of `value`. */
+  ports?: readonly PortRange[];
   /** Stop before the VMM handles the exit (default), or once its reply entered the guest: before the guest's next instruction. */
   when?: "before" | "after";
   /** As the user wrote it. */
@@ -193,6 +196,22 @@ const REASON_ALIASES: { [name: string]: number } = {
   msr: ExitReason.RDMSR, rdmsr: ExitReason.RDMSR, wrmsr: ExitReason.WRMSR, hlt: ExitReason.HLT,
   cpuid: ExitReason.CPUID, invlpg: ExitReason.INVLPG, rdtsc: ExitReason.RDTSC, vmcall: ExitReason.VMCALL,
 };
+
+/** The virtual devices `deviceWrites` knows, by the PC port map's names. */
+export const DEVICE_NAMES = Object.keys(PC_PORTS);
+
+/**
+ * The exit filter for the guest's writes to a virtual device's registers: any of its ports, or the
+ * one `reg` ports from its first; a message when there is no such device or register.
+ */
+export function deviceWrites(name: string, reg: number | undefined, when: ExitFilter["when"], text: string): ExitFilter | string {
+  const ranges = PC_PORTS[name as keyof typeof PC_PORTS] as readonly PortRange[] | undefined;
+  if (ranges === undefined) return `no virtual device ${name} (${DEVICE_NAMES.join(", ")})`;
+  const size = ranges.reduce((n, [, count]) => n + count, 0);
+  if (reg !== undefined && (reg < 0 || reg >= ranges[0][1])) return `${name} has registers 0 to ${ranges[0][1] - 1} at its first port 0x${ranges[0][0].toString(16)} (${size} ports in all)`;
+  const ports: readonly PortRange[] = reg === undefined ? ranges : [[ranges[0][0] + reg, 1]];
+  return { reason: ExitReason.IO_INSTRUCTION, direction: "out", ports, when, text };
+}
 
 /** The exit reason a name or number stands for, "any", or undefined. */
 export function parseExitReason(text: string): number | "any" | undefined {
@@ -1044,6 +1063,7 @@ function matches(f: ExitFilter, e: ExitEntry): boolean {
   if (f.reason !== "any" && f.reason !== e.reason) return false;
   const io = e.reason === ExitReason.IO_INSTRUCTION ? decodeIoQualification(e.qualification) : null;
   const dirOk = f.direction === undefined || (io !== null && (io.input ? "in" : "out") === f.direction);
+  if (f.ports !== undefined) return io !== null && dirOk && f.ports.some(([first, count]) => io.port >= first && io.port < first + count);
   if (f.value === undefined) return dirOk;
   if (io !== null) return io.port === f.value && dirOk;
   if (e.reason === ExitReason.CR_ACCESS) return decodeCrQualification(e.qualification).cr === f.value;

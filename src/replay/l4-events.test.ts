@@ -7,8 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
-import { ExitReason } from "../l4/api.js";
-import { Debugger, type DebugStop } from "./debug.js";
+import { decodeIoQualification, ExitReason } from "../l4/api.js";
+import { Debugger, deviceWrites, type DebugStop } from "./debug.js";
 import { describeL4Event, describeVfaultReply, parseL4Filter, type L4Event, type L4EventKind } from "./l4-events.js";
 import { parseNumberArg } from "../gdbstub/monitor.js";
 import { readRecording, type ReadRecording } from "./recording.js";
@@ -235,5 +235,31 @@ describe("map breakpoints", () => {
       maps++;
     }
     expect(maps).toBeGreaterThan(0);
+  });
+});
+
+describe("virtual device register writes", () => {
+  it("break-dev uart stops at exactly the guest's OUTs to the UART's ports, forward and in reverse", () => {
+    const { d } = debuggerOn(ECHO);
+    const f = deviceWrites("uart", undefined, undefined, "dev uart");
+    if (typeof f === "string") throw new Error(f);
+    d.addExitBreak(f);
+    const seen: number[] = [];
+    for (;;) {
+      const s = cont(d);
+      if (s.kind !== "exit") break;
+      seen.push(s.exit.n);
+    }
+    // The oracle: the recording's own exit log, decoded independently of the filter.
+    const want = Session.replay(ECHO, () => {})
+      .recordedExits()
+      .filter((e) => e.reason === ExitReason.IO_INSTRUCTION && !decodeIoQualification(e.qualification).input && (decodeIoQualification(e.qualification).port & ~7) === 0x3f8)
+      .map((e) => e.n);
+    expect(seen).toEqual(want);
+    expect(seen.length).toBeGreaterThan(3);
+    expect(reverseCont(d)).toMatchObject({ kind: "exit", exit: { n: want.at(-1) } });
+    expect(reverseCont(d)).toMatchObject({ kind: "exit", exit: { n: want.at(-2) } });
+    expect(deviceWrites("uart", 8, undefined, "")).toMatch(/registers 0 to 7/);
+    expect(deviceWrites("nic", undefined, undefined, "")).toMatch(/no virtual device nic/);
   });
 });
