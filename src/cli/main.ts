@@ -1,6 +1,7 @@
 // The `afterglow` command. Each subcommand lives in its own module and registers itself here.
 import { Command, CommanderError } from "commander";
 import { registerDisasm } from "./disasm.js";
+import { registerExplain } from "./explain.js";
 import { registerGdb } from "./gdb.js";
 import { registerGuest } from "./guest.js";
 import { registerReplay } from "./replay.js";
@@ -16,6 +17,7 @@ const program = new Command("afterglow")
 registerRun(program);
 registerReplay(program);
 registerGdb(program);
+registerExplain(program);
 registerDisasm(program);
 registerGuest(program);
 registerTui(program);

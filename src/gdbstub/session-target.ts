@@ -4,8 +4,9 @@
 // the Debugger. The monitor commands reach the layers gdb does not know: the position in history
 // (`when`), the VMM's exits (`exits`, `break-exit`) and the L4 kernel's threads.
 
-import { ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
+import { DEVICE_NAMES, deviceWrites, ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
+import { describeL4Event, describeVfaultReply, parseL4Filter } from "../replay/l4-events.js";
 import { formatPosition } from "../replay/timeline.js";
 import type { KernelPlacement } from "../replay/kaslr.js";
 import { monitorDispatcher, parseNumberArg, type MonitorCommand } from "./monitor.js";
@@ -57,8 +58,8 @@ export class SessionTarget implements DebugTarget {
       },
       {
         name: "break-exit",
-        args: "[REASON [PORT|CR|QUAL] [in|out]] | clear",
-        help: "stop when a VM exit matches (e.g. io 0x3f8 out, cr 3, hlt, any); no argument lists them",
+        args: "[REASON [PORT|CR|QUAL] [in|out] [before|after]] | clear",
+        help: "stop when a VM exit matches (e.g. io 0x3f8 out, cr 3, hlt, any): before the VMM handles it, or after (its reply entered the guest); no argument lists them",
         run: (args) => {
           if (args.length === 0) {
             const l = dbg.exitBreaks();
@@ -71,12 +72,78 @@ export class SessionTarget implements DebugTarget {
           const reason = parseExitReason(args[0]);
           if (reason === undefined) return { error: "invalid", message: `break-exit: unknown exit reason ${args[0]}` };
           const rest = args.slice(1);
+          const when = rest.at(-1) === "before" || rest.at(-1) === "after" ? (rest.pop() as "before" | "after") : undefined;
           const direction = rest.at(-1) === "in" || rest.at(-1) === "out" ? (rest.pop() as "in" | "out") : undefined;
           const value = rest[0] === undefined ? undefined : parseNumberArg(rest[0]);
-          if (rest.length > 1 || (rest[0] !== undefined && value === undefined)) return { error: "invalid", message: `break-exit: expected REASON [NUMBER] [in|out], got ${args.join(" ")}` };
-          const err = dbg.addExitBreak({ reason, value, direction, text: args.join(" ") });
+          if (rest.length > 1 || (rest[0] !== undefined && value === undefined)) return { error: "invalid", message: `break-exit: expected REASON [NUMBER] [in|out] [before|after], got ${args.join(" ")}` };
+          const err = dbg.addExitBreak({ reason, value, direction, when, text: args.join(" ") });
           if (err) return err;
           return `will stop at VM exits matching: ${args.join(" ")}\n`;
+        },
+      },
+      {
+        name: "break-dev",
+        args: `${DEVICE_NAMES.join("|")} [REG] [before|after]`,
+        help: "stop when the guest writes a register of the VMM's virtual device (REG: the port's offset from the device's first), an exit breakpoint (cleared by break-exit clear)",
+        run: (args) => {
+          const rest = [...args];
+          const when = rest.at(-1) === "before" || rest.at(-1) === "after" ? (rest.pop() as "before" | "after") : undefined;
+          const reg = rest[1] === undefined ? undefined : parseNumberArg(rest[1]);
+          if (rest.length === 0 || rest.length > 2 || (rest[1] !== undefined && reg === undefined)) {
+            return { error: "invalid", message: `break-dev: expected ${DEVICE_NAMES.join("|")} [REG] [before|after], got ${args.join(" ")}` };
+          }
+          const f = deviceWrites(rest[0], reg, when, `dev ${args.join(" ")}`);
+          if (typeof f === "string") return { error: "invalid", message: `break-dev: ${f}` };
+          const err = dbg.addExitBreak(f);
+          if (err) return err;
+          const ports = f.ports!.map(([a, c]) => `0x${a.toString(16)}${c > 1 ? `-0x${(a + c - 1).toString(16)}` : ""}`).join(", ");
+          return `will stop when the guest writes ${rest[0]}${reg === undefined ? "" : ` register ${reg}`} (port ${ports})\n`;
+        },
+      },
+      {
+        name: "break-l4",
+        args: "[ipc|switch|fault|irq|entry|map|unmap [from T] [to T] [label L] [line N] [space S] [page|io|exception|vm]] | clear",
+        help: "stop at L4 kernel events: IPC (by sender, receiver, label), thread switch, fault, interrupt, VM entry, map, unmap; no argument lists them",
+        run: (args) => {
+          if (args.length === 0) {
+            const l = dbg.l4Breaks();
+            return l.length === 0 ? "no L4 event breakpoints\n" : l.map((f, i) => `${i + 1}: ${f.text}\n`).join("");
+          }
+          if (args[0] === "clear" || args[0] === "delete") {
+            dbg.clearL4Breaks();
+            return "L4 event breakpoints cleared\n";
+          }
+          const f = parseL4Filter(args, parseNumberArg);
+          if (typeof f === "string") return { error: "invalid", message: f };
+          const err = dbg.addL4Break(f);
+          if (err) return err;
+          return `will stop at L4 events matching: ${f.text}\n`;
+        },
+      },
+      {
+        name: "l4 ipc",
+        args: "[N]",
+        help: "the last N IPCs (default 10) up to here, oldest first, with their message registers (a replay's)",
+        run: (args) => {
+          const n = args.length === 0 ? 10 : parseNumberArg(args[0]);
+          if (n === undefined) return { error: "invalid", message: `l4 ipc: not a number: ${args[0]}` };
+          const log = dbg.ipcLog(n);
+          if ("error" in log) return log;
+          return log.length === 0 ? "no IPCs yet\n" : log.map((e) => describeL4Event(e) + "\n").join("");
+        },
+      },
+      {
+        name: "vmm exit",
+        help: "the VM exit being handled and the VMM's view of it: the guest instruction, the virtual device, the VMM's reply",
+        run: () => {
+          const v = dbg.vmmExit();
+          if ("error" in v) return v;
+          return [
+            `exit ${describeExit(v.exit)}`,
+            `instruction: ${v.insn ?? "(not readable)"}`,
+            ...(v.device !== null ? [`device: ${v.device}`] : []),
+            `reply: ${v.reply === null ? (dbg.timeline === null ? "(needs a replay)" : "none before the next exit") : describeVfaultReply(v.reply.mr)}`,
+          ].join("\n") + "\n";
         },
       },
       ...timeTravelCommands(dbg),
@@ -240,7 +307,10 @@ export class SessionTarget implements DebugTarget {
       case "watch":
         return { kind: "watch", watch: s.watch, addr: s.addr };
       case "exit":
-        this.options.onMessage?.(`afterglow: stopped at VM exit ${describeExit(s.exit)}`);
+        this.options.onMessage?.(`afterglow: stopped ${s.when === "after" ? "after" : "at"} VM exit ${describeExit(s.exit)}`);
+        return { kind: "signal", signal: 5 };
+      case "l4":
+        this.options.onMessage?.(`afterglow: stopped at L4 ${describeL4Event(s.event)}`);
         return { kind: "signal", signal: 5 };
       case "halted":
         this.options.onMessage?.(`afterglow: the guest stopped${s.detail ? `: ${s.detail}` : ""}`);

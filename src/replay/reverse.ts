@@ -101,6 +101,7 @@ export class Reverse {
         case "breakpoint":
         case "watch":
         case "exit":
+        case "l4":
           if (comparePositions(p, scan.bound) < 0) scan.best = { pos: p, stop: s };
           if (comparePositions(p, scan.bound) < 0) return null;
           break;

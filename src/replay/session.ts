@@ -5,7 +5,8 @@
 // delivers each input at its position and stops at the first place the run departs from it.
 
 import { createHash } from "node:crypto";
-import { exitName } from "../l4/api.js";
+import { exitName, tagT, tagU, MR_COUNT } from "../l4/api.js";
+import type { KernelObserver } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
@@ -25,6 +26,7 @@ import {
   type InputRecord,
   type ReadRecording,
 } from "./recording.js";
+import type { L4Event } from "./l4-events.js";
 import { Stack, type StackSummary } from "./stack.js";
 
 export { Stop, type StackSummary };
@@ -149,6 +151,10 @@ export class Session {
   private pausedAtExit = false;
   /** Exit listeners are not called (a Timeline landing on a known position: ./timeline.ts). */
   muted = false;
+  /** How many times restoreState put back an earlier state (for tools that watch runs: history started again). */
+  restores = 0;
+  /** The kernel's observer: the exit hook, and the L4 event hooks while a listener wants them. */
+  private observer: KernelObserver = {};
 
   /** A live session; with `record`, a recording one. Throws a LinuxBootError when Linux cannot be loaded. */
   constructor(cfg: SessionConfig, record?: RecordOptions) {
@@ -182,7 +188,8 @@ export class Session {
     this.mode = record ? "record" : "live";
     if (this.m instanceof Stack) {
       const stack = this.m;
-      stack.kernel.observer = { vmExit: (vcpu, reason, qualification) => this.exited(stack, vcpu, reason, qualification) };
+      this.observer = { vmExit: (vcpu, reason, qualification) => this.exited(stack, vcpu, reason, qualification) };
+      stack.kernel.observer = this.observer;
     }
     if (record) {
       this.hashEvery = this.nextHashAt = record.hashEvery ?? DEFAULT_HASH_EVERY;
@@ -321,6 +328,53 @@ export class Session {
     this.exitListeners.push(fn);
   }
 
+  /**
+   * Calls `fn` at every L4 event (IPC, thread switch, fault, interrupt, VM entry) as the kernel
+   * counts it, also while muted (the listener decides); null removes it. The kernel's hooks are
+   * set only while there is a listener: without one an event costs one property check.
+   */
+  onL4(fn: ((e: L4Event) => void) | null): void {
+    const m = this.m;
+    if (!(m instanceof Stack)) return;
+    const k = m.kernel;
+    const { vmExit } = this.observer;
+    this.observer =
+      fn === null
+        ? { vmExit }
+        : {
+            vmExit,
+            ipc: (from, to, tag, mr) => fn({ kind: "ipc", n: k.events(), seq: k.stats.ipcs, from, to, tag, mr: Array.from(mr.subarray(0, Math.min(MR_COUNT, 1 + tagU(tag) + tagT(tag)))) }),
+            switchTo: (from, to) => fn({ kind: "switch", n: k.events(), seq: k.stats.contextSwitches, from, to }),
+            fault: (thread, fault, what, ip) => {
+              const st = k.stats; // a restore replaces the kernel's state: read it each time
+              const seq = fault === "page" ? st.pageFaults : fault === "io" ? st.ioFaults : fault === "exception" ? st.exceptions : st.vmPageFaults;
+              fn({ kind: "fault", n: k.events(), seq, thread, fault, what, ip });
+            },
+            irq: (line) => fn({ kind: "irq", n: k.events(), seq: k.stats.irqs, line }),
+            vmEntry: (vcpu) => fn({ kind: "entry", n: k.events(), seq: k.stats.vmExits, vcpu }),
+            map: (space, io, vaddr, log2, paddr, rights) => fn({ kind: "map", n: k.events(), seq: k.events(), space, io, vaddr, log2, paddr, rights }),
+            unmap: (space, io, vaddr, log2, paddr, rights) => fn({ kind: "unmap", n: k.events(), seq: k.events(), space, io, vaddr, log2, paddr, rights }),
+          };
+    k.observer = this.observer;
+  }
+
+  /** The L4 kernel's event count (src/l4/state.ts's eventCount): where it is in its own history; 0 on the bare machine. */
+  eventCount(): number {
+    return this.m instanceof Stack ? this.m.kernel.events() : 0;
+  }
+
+  /**
+   * The next run also pauses (REQUEST) at the end of the kernel's scheduling step that brings its
+   * event count to `n` (Infinity: none). `pausedAtEvents` says whether the last run did.
+   */
+  pauseAtEvents(n: number): void {
+    if (this.m instanceof Stack) this.m.pauseAtEvents = n;
+  }
+
+  get pausedAtEvents(): boolean {
+    return this.m instanceof Stack && this.m.pausedAtEvents;
+  }
+
   /** The guest's POST port 0x80 latch (0 after power-on): the PC's port, or the VMM's virtual one. */
   postCode(): number {
     return this.m.postCode();
@@ -382,6 +436,7 @@ export class Session {
 
   /** Puts back saveState's state (RAM is the caller's: see ./checkpoint.ts). */
   restoreState(s: { machine: MachineState; cursor: ReplayCursor }): void {
+    this.restores++;
     this.m.restoreState(structuredClone(s.machine));
     this.cursor = s.cursor.records;
     this.exitsSeen = s.cursor.exits;
@@ -427,7 +482,7 @@ export class Session {
       const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, maxNs, onSlice: onProgress });
       // A debugger's breakpoint (./debug.ts) or a pause at an exit stopped the run short of the
       // record: a pause, not a divergence.
-      if (stop === Stop.REQUEST && (m.pc.cpu.hostDebug?.hit != null || this.pausedAtExit)) return stop;
+      if (stop === Stop.REQUEST && (m.pc.cpu.hostDebug?.hit != null || this.pausedAtExit || this.pausedAtEvents)) return stop;
       const here = { icount: m.pc.cpu.icount, ns: m.nowNs() };
       // The host's pause in guest time came first.
       if (stop === Stop.BUDGET && maxNs !== undefined && here.ns >= maxNs && (here.icount !== next.icount || here.ns !== next.ns)) return stop;

@@ -66,6 +66,10 @@ export class Stack implements Machine {
   /** Guest RAM in the PC's RAM: the VMM's frames, from `phys` on (guest-physical 0 is there). */
   readonly guestRam: { readonly phys: number; readonly size: number };
   private readonly bare: BareMachine;
+  /** A run pauses (REQUEST) at the end of the first kernel step that brings the kernel's event count to this; host-side, not state. */
+  pauseAtEvents = Infinity;
+  /** The last run paused so. */
+  pausedAtEvents = false;
 
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
@@ -102,12 +106,13 @@ export class Stack implements Machine {
     host.stopped = null;
     host.onSlice = opts.onSlice;
     host.onIdle = opts.onIdle;
+    this.pausedAtEvents = false;
     const until = Math.min(timed ? opts.untilNs! : Infinity, opts.maxNs ?? Infinity);
     try {
       let stop = this.guestStop();
       if (stop !== null) return stop;
       if (!timed && this.pc.cpu.icount >= host.insnLimit) return Stop.BUDGET;
-      const r = this.kernel.run(until, () => host.stopped !== null || this.guestStop() !== null);
+      const r = this.kernel.run(until, () => this.eventsReached() || host.stopped !== null || this.guestStop() !== null);
       stop = this.guestStop();
       if (stop !== null) return stop;
       if (r === "idle") return Stop.IDLE;
@@ -115,6 +120,14 @@ export class Stack implements Machine {
     } finally {
       host.onSlice = host.onIdle = undefined;
     }
+  }
+
+  /** After a kernel step: whether the pause at an event count is due (one compare when none is armed). */
+  private eventsReached(): boolean {
+    if (this.pauseAtEvents === Infinity || this.kernel.events() < this.pauseAtEvents) return false;
+    this.pausedAtEvents = true;
+    this.platform.host.stopped = Stop.REQUEST;
+    return true;
   }
 
   /** How the guest ended, once the VMM says it did and has done what it had left to do (its last reply). */

@@ -25,11 +25,14 @@ import type { ReplayCursor, Session } from "./session.js";
  * - "step": right after instruction `icount` retired and the replay's records due at that count
  *   were played: where a watchpoint or a run of N instructions stops;
  * - "exit": right after the kernel took VM exit number `exits - 1`, before the VMM handles it;
- * - "insn": at the check before the guest's next instruction, where a breakpoint or a step stops.
- * At one icount and exit count, "exit" comes before "step", which comes before "insn". Guest time
- * follows from the three (a halted guest's idle time passes between them).
+ * - "insn": at the check before the guest's next instruction, where a breakpoint or a step stops;
+ * - "event": at the end of the L4 kernel's scheduling step in which its event count reached
+ *   `events` (an L4 event breakpoint's stop: ./l4-events.ts). The state is the step's end, so two
+ *   events of one step are two positions at one state.
+ * At one icount, exit count and kernel event count, "exit" comes before "event", before "step",
+ * before "insn". Guest time follows from them (a halted guest's idle time passes between them).
  */
-export type Moment = "step" | "exit" | "insn";
+export type Moment = "step" | "exit" | "insn" | "event";
 
 export interface Position {
   icount: number;
@@ -37,6 +40,8 @@ export interface Position {
   exits: number;
   /** Guest time, ns. */
   ns: number;
+  /** The L4 kernel's event count (src/l4/state.ts's eventCount); at an "event" moment, the event's. */
+  events: number;
   at: Moment;
 }
 
@@ -48,13 +53,15 @@ export interface Position {
 export type Target =
   | { at: "step"; icount: number }
   | { at: "exit"; exits: number }
-  | { at: "insn"; icount: number; exits: number };
+  | { at: "insn"; icount: number; exits: number }
+  | { at: "event"; events: number };
 
-const MOMENT_RANK: { [M in Moment]: number } = { exit: 0, step: 1, insn: 2 };
+const MOMENT_RANK: { [M in Moment]: number } = { exit: 0, event: 1, step: 2, insn: 3 };
 
 /** Orders positions in history: negative when a comes first. */
 export function comparePositions(a: Position, b: Position): number {
-  return a.icount - b.icount || a.exits - b.exits || MOMENT_RANK[a.at] - MOMENT_RANK[b.at];
+  // Every count only grows, so ordering by them in turn orders by time.
+  return a.icount - b.icount || a.exits - b.exits || a.events - b.events || MOMENT_RANK[a.at] - MOMENT_RANK[b.at];
 }
 
 export function samePosition(a: Position, b: Position): boolean {
@@ -67,12 +74,13 @@ export function targetOf(p: Position): Target {
     case "step": return { at: "step", icount: p.icount };
     case "exit": return { at: "exit", exits: p.exits };
     case "insn": return { at: "insn", icount: p.icount, exits: p.exits };
+    case "event": return { at: "event", events: p.events };
   }
 }
 
 /** A position as the user types it back. */
 export function formatPosition(p: Position): string {
-  return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} (${p.at})`;
+  return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} (${p.at === "event" ? `L4 event ${p.events}` : p.at})`;
 }
 
 function formatTarget(t: Target): string {
@@ -80,6 +88,7 @@ function formatTarget(t: Target): string {
     case "step": return `icount ${t.icount}`;
     case "exit": return `exit ${t.exits - 1}`;
     case "insn": return `icount ${t.icount} exit ${t.exits} (before the next instruction)`;
+    case "event": return `L4 event ${t.events}`;
   }
 }
 
@@ -111,6 +120,11 @@ export interface StopSet {
   watches: boolean;
   /** Whether a VM exit (by its number in the recording) would stop the run. */
   exitStops?: (n: number) => boolean;
+  /**
+   * With L4 event breakpoints: whether one could stop between two checkpoints (the recording does
+   * not know the kernel's events, but the checkpoints hold its counters).
+   */
+  events?: (from: Checkpoint, to: Checkpoint) => boolean;
 }
 
 export const DEFAULT_INTERVAL = 10_000_000;
@@ -197,7 +211,7 @@ export class Timeline {
   /** The current position, at moment `at` (the caller knows how the last run stopped). */
   here(at: Moment): Position {
     const m = this.session.machine;
-    return { icount: m.pc.cpu.icount, exits: this.session.exitCount(), ns: m.nowNs(), at };
+    return { icount: m.pc.cpu.icount, exits: this.session.exitCount(), ns: m.nowNs(), events: this.session.eventCount(), at };
   }
 
   /** The start of history: the first checkpoint. */
@@ -236,6 +250,8 @@ export class Timeline {
    * the user will come back to).
    */
   maybeCheckpoint(pos: Position, force = false): void {
+    // The state at an event moment may be past the event's count: not a place to start from.
+    if (pos.at === "event") return;
     const i = this.indexBefore(pos, true);
     const prev = this.cps[i];
     if (samePosition(prev.pos, pos)) return;
@@ -353,6 +369,9 @@ export class Timeline {
         return p.exits < t.exits || (p.exits === t.exits && p.at === "exit");
       case "insn":
         return p.exits < t.exits || (p.exits === t.exits && p.icount <= t.icount);
+      case "event":
+        // At an event moment the state's own count may be past the position's.
+        return p.at !== "event" && p.events < t.events;
     }
   }
 
@@ -362,6 +381,7 @@ export class Timeline {
       case "step": return p.at === "step" && p.icount === t.icount;
       case "exit": return p.at === "exit" && p.exits === t.exits;
       case "insn": return p.at === "insn" && p.icount === t.icount && p.exits === t.exits;
+      case "event": return p.at === "event" && p.events === t.events;
     }
   }
 
@@ -383,6 +403,16 @@ export class Timeline {
     // Running on from where the machine is beats a restore when it is no further from the target.
     const fromHere = current !== undefined && this.reaches(current, target) && comparePositions(current, cp.pos) >= 0;
     if (!fromHere) this.restore(i);
+    return this.advanceTo(target);
+  }
+
+  /**
+   * Restores checkpoint `i` and runs forward to `target` from there, whatever checkpoints lie
+   * between: for a tool that watches the way (the last IPCs before a position).
+   */
+  seekFrom(i: number, target: Target): Position {
+    if (!this.reaches(this.cps[i].pos, target)) throw new TimelineError(`checkpoint ${i} does not reach ${formatTarget(target)}`);
+    this.restore(i);
     return this.advanceTo(target);
   }
 
@@ -429,6 +459,7 @@ export class Timeline {
         this.approach(target.icount);
         return this.landed(target, this.here("step"));
       }
+      if (target.at === "event") return this.landed(target, this.toEvents(target.events));
       const exits = s.recordedExits();
       const lastExit = target.exits > 0 ? exits[target.exits - 1] : undefined;
       if (target.at === "exit" || (lastExit !== undefined && lastExit.icount === target.icount && s.exitCount() < target.exits)) {
@@ -491,6 +522,27 @@ export class Timeline {
     if (cpu.icount === icount) this.runQuietly(icount); // the records due at the count itself
   }
 
+  /**
+   * Runs to the end of the kernel step that brings its event count to `n` (from before it),
+   * leaving checkpoints on the way: the "event" position of count `n`, or where the run ended.
+   */
+  private toEvents(n: number): Position {
+    const s = this.session;
+    const cpu = s.machine.pc.cpu;
+    s.pauseAtEvents(n);
+    try {
+      for (;;) {
+        const to = cpu.icount + this.interval;
+        const stop = this.runQuietly(to);
+        if (s.pausedAtEvents) return { ...this.here("event"), events: n };
+        if (cpu.icount !== to || stop !== Stop.BUDGET) return this.here("step");
+        this.maybeCheckpoint(this.here("step"));
+      }
+    } finally {
+      s.pauseAtEvents(Infinity);
+    }
+  }
+
   private runQuietly(maxInsns: number): Stop {
     this.landingDebug.hit = null;
     try {
@@ -533,6 +585,7 @@ export class Timeline {
   stretchClear(i: number, stops: StopSet, execPages: number[], fromExit: number, toExit: number): boolean {
     const pages = this.cps[i].codeToNext;
     if (pages === null || stops.watches) return false;
+    if (stops.events !== undefined && (i + 1 >= this.cps.length || stops.events(this.cps[i], this.cps[i + 1]))) return false;
     for (const p of execPages) if (hasPage(pages, p)) return false;
     if (stops.exitStops) for (let n = fromExit; n < toExit; n++) if (stops.exitStops(n)) return false;
     return true;

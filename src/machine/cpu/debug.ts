@@ -136,7 +136,9 @@ export type HostHit =
   | { kind: "watch"; indexes: number[] }
   | { kind: "step" }
   | { kind: "next" }
-  | { kind: "exit" };
+  | { kind: "exit" }
+  /** The debugger stopped the run at an event of the kernel above (not the CPU's). */
+  | { kind: "event" };
 
 /** A host watchpoint: linear start, length in bytes (at least 1), and what it watches. */
 export interface HostWatch {

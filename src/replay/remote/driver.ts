@@ -9,6 +9,7 @@ import { exitHistogram, Session } from "../session.js";
 import { cacheEntry, loadCheckpoints, saveCheckpoints } from "../checkpoint-cache.js";
 import { Debugger, ONE_INSTRUCTION, parseExitReason, type DebugStop, type ExitFilter } from "../debug.js";
 import { exitName } from "../../l4/api.js";
+import { describeL4Event } from "../l4-events.js";
 import { describeExit, describeQualification, type ExitEvent } from "../exit-log.js";
 import { findKernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
@@ -322,6 +323,9 @@ export class ReplayDriver {
       case "exit":
         hit();
         return `exit ${describeExit(s.exit)}`;
+      case "l4":
+        hit();
+        return `L4 ${describeL4Event(s.event)}`;
       case "halted":
         return `the guest stopped${s.detail ? `: ${s.detail}` : ""}`;
       case "end":
