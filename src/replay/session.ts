@@ -12,6 +12,7 @@ import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
 import { decodeExits, describeExit, ExitEncoder, type ExitEvent } from "./exit-log.js";
 import { BareMachine, type Machine } from "./machine.js";
+import type { MachineKind, MachineTiming } from "./machine-config.js";
 import {
   FORMAT_VERSION,
   RecordingError,
@@ -29,13 +30,19 @@ import { Stack, type StackSummary } from "./stack.js";
 
 export { Stop, type StackSummary };
 
-/** What runs the guest: the full stack (L4, the VMM, the guest in a VM) or the bare PC. */
-export type MachineKind = "stack" | "bare";
+export type { MachineKind, MachineTiming };
 
-/** What the machine boots: a flat image in real mode, or Linux by its 32-bit boot protocol. */
+/**
+ * What the machine boots: a flat image in real mode, or Linux by its 32-bit boot protocol. Names
+ * are for messages; paths (absolute) go into a recording's header, so that a replay on the same
+ * machine finds the images.
+ */
 export type Guest =
-  | { kind: "image"; bytes: Uint8Array; name?: string }
-  | { kind: "linux"; kernel: Uint8Array; initrd?: Uint8Array; cmdline: string; kernelName?: string; initrdName?: string };
+  | { kind: "image"; bytes: Uint8Array; name?: string; path?: string }
+  | {
+      kind: "linux"; kernel: Uint8Array; initrd?: Uint8Array; cmdline: string;
+      kernelName?: string; initrdName?: string; kernelPath?: string; initrdPath?: string;
+    };
 
 export interface SessionConfig {
   guest: Guest;
@@ -47,6 +54,8 @@ export interface SessionConfig {
   console: (byte: number) => void;
   /** Wall-clock time at power-on (seconds since the epoch): a recorded input in record mode. */
   rtcEpochSeconds: number;
+  /** The machine's timing among those hardware allows (default: the default machine's). */
+  timing?: MachineTiming;
 }
 
 export interface RecordOptions {
@@ -142,9 +151,10 @@ export class Session {
         boot: g.kind === "image" ? { kind: "flat", image: g.bytes } : { kind: "linux", kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline },
         console: cfg.console,
         rtcEpochSeconds: cfg.rtcEpochSeconds,
+        timing: cfg.timing,
       });
     } else {
-      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing: cfg.timing });
       if (g.kind === "image") pc.loadBootImage(g.bytes);
       else startLinux(pc.cpu, pc.mem, this.bootPlan!);
       this.m = new BareMachine(pc);

@@ -13,6 +13,7 @@ import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
 import { BareMachine, digest, type Machine, type RunOptions } from "./machine.js";
+import type { MachineTiming } from "./machine-config.js";
 import { PLATFORM_AREA, PcPlatform, type PcPlatformState } from "./pc-platform.js";
 
 const MiB = 1 << 20;
@@ -30,6 +31,8 @@ export interface StackConfig {
   boot: BootImage;
   console: (byte: number) => void;
   rtcEpochSeconds: number;
+  /** The PC's and the VM's timing, and the kernel's timeslice (default: the default machine's). */
+  timing?: MachineTiming;
 }
 
 export interface StackState {
@@ -62,7 +65,8 @@ export class Stack implements Machine {
 
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
-    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+    const timing = cfg.timing;
+    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing });
     this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
     this.platform = new PcPlatform(this.pc);
@@ -70,7 +74,11 @@ export class Stack implements Machine {
       programs: VMM_PROGRAMS,
       kernelMemory: KERNEL_MEMORY,
       reservedPorts: RESERVED_PORTS,
-      root: vmmImage({ ramSize: cfg.ramSize, ramPhys: GUEST_RAM_PHYS, boot: cfg.boot, rtcEpochSeconds: cfg.rtcEpochSeconds }),
+      timeslice: timing?.timesliceNs,
+      root: vmmImage({
+        ramSize: cfg.ramSize, ramPhys: GUEST_RAM_PHYS, boot: cfg.boot, rtcEpochSeconds: cfg.rtcEpochSeconds,
+        ...(timing ? { timing: { rtcPhaseTicks: timing.rtcPhaseTicks, pitPhaseNs: timing.pitPhaseNs, irqLatencyNs: timing.irqLatencyNs } } : {}),
+      }),
     });
   }
 
