@@ -39,14 +39,18 @@ export function registerReplay(program: Command): void {
         const prefix = con.atLineStart() ? "" : "\n";
         if (session.replayDone() && rec.end) {
           process.stderr.write(
-            `${prefix}afterglow: replayed to the recording's end (${rec.end.reason}) at icount ${p.icount.toLocaleString("en-US")}, ` +
+            `${prefix}afterglow: replayed to the recording's end (${rec.end.reason}${rec.end.detail ? `: ${rec.end.detail}` : ""}) at icount ${p.icount.toLocaleString("en-US")}, ` +
               `guest ${(p.ns / 1e9).toFixed(2)} s; every state hash${session.exitCount() > 0 ? ` and all ${session.exitCount().toLocaleString("en-US")} VM exits` : ""} matched; ${secs.toFixed(2)} s host, ${speed}\n`,
           );
         } else if (stop === Stop.BUDGET && opts.maxInsns !== undefined && p.icount >= opts.maxInsns) {
           process.stderr.write(`${prefix}afterglow: stopped at --max-insns, icount ${p.icount.toLocaleString("en-US")}, ${speed}\n`);
         } else {
           const cut = rec.truncatedAt !== undefined ? `is truncated at byte ${rec.truncatedAt}` : "has no end record";
-          process.stderr.write(`${prefix}afterglow: ${file} ${cut}: replayed its readable part, up to icount ${p.icount.toLocaleString("en-US")}\n`);
+          const exits = session.exitCount() > 0 ? ` and all ${session.exitCount().toLocaleString("en-US")} VM exits` : "";
+          process.stderr.write(
+            `${prefix}afterglow: ${file} ${cut} (cut off while recording): replayed all it holds, to icount ${p.icount.toLocaleString("en-US")}, ` +
+              `guest ${(p.ns / 1e9).toFixed(2)} s; every state hash${exits} matched\n`,
+          );
           process.exitCode = 1;
         }
       } finally {
@@ -93,8 +97,19 @@ function describe(rec: ReadRecording, file: string): string {
   const lines: string[] = [];
   lines.push(`${file}: afterglow recording, format ${h.format} (this afterglow reads ${FORMAT_VERSION}), ${MAGIC.toString("latin1")}`);
   lines.push(`made by    ${h.tool} on Node ${h.node}: afterglow ${h.argv.join(" ")}`);
-  lines.push(`machine    ${h.machine.ramSize / 2 ** 20} MiB RAM; guest ${h.guest.kind === "linux" ? `Linux, command line "${h.guest.cmdline}"` : "flat boot image"}`);
-  for (const i of h.images) lines.push(`image      ${i.role.padEnd(10)} ${i.name} ${i.size} bytes sha256 ${i.sha256.slice(0, 16)}…${i.data ? " (embedded)" : ""}`);
+  const kind = (h.machine.kind ?? "bare") === "stack" ? "in a VM under L4 and the VMM" : "on the bare PC";
+  lines.push(`machine    ${h.machine.ramSize / 2 ** 20} MiB RAM, ${kind}; guest ${h.guest.kind === "linux" ? `Linux, command line "${h.guest.cmdline}"` : "flat boot image"}`);
+  const t = h.machine.timing;
+  if (t) {
+    lines.push(
+      `timing     ${h.seed !== undefined ? `chaos seed ${h.seed}: ` : ""}RTC phase ${t.rtcPhaseTicks}/32768 s, PIT phase ${t.pitPhaseNs} ns, ` +
+        `interrupt latency ${t.irqLatencyNs} ns, L4 timeslice ${t.timesliceNs / 1e6} ms`,
+    );
+  }
+  for (const i of h.images) {
+    const where = i.data ? " (embedded)" : i.path ? ` at ${i.path}` : "";
+    lines.push(`image      ${i.role.padEnd(10)} ${i.name} ${i.size} bytes sha256 ${i.sha256.slice(0, 16)}…${where}`);
+  }
   const inputs = rec.records.filter((r): r is Extract<Record, { t: "input" }> => r.t === "input");
   const consoleBytes = inputs.reduce((n, r) => n + (r.kind === "console" ? r.data.length : 0), 0);
   const rtc = inputs.find((r) => r.kind === "rtc");

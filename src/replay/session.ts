@@ -24,6 +24,7 @@ import {
   type HeaderRecord,
   type ImageRef,
   type InputRecord,
+  type PosRecord,
   type ReadRecording,
 } from "./recording.js";
 import { Stack, type StackSummary } from "./stack.js";
@@ -129,7 +130,7 @@ export class Session {
   private hashEvery = DEFAULT_HASH_EVERY;
   private nextHashAt = DEFAULT_HASH_EVERY;
   /** Replay: the recording's records after the header, and the next one due. */
-  private script: (InputRecord | HashRecord | EndRecord)[] = [];
+  private script: (InputRecord | HashRecord | EndRecord | PosRecord)[] = [];
   private cursor = 0;
   private ended = false;
   /** VM exits so far (the stack's; the bare machine has none). */
@@ -138,6 +139,8 @@ export class Session {
   private exitLog?: ExitEncoder;
   private expectedExits: ExitEvent[] = [];
   private readonly exitListeners: ((e: ExitEvent) => void)[] = [];
+  /** Replay of a recording cut short, past its last record: stop once its last VM exit is taken. */
+  private toLastExit = false;
 
   /** A live session; with `record`, a recording one. Throws a LinuxBootError when Linux cannot be loaded. */
   constructor(cfg: SessionConfig, record?: RecordOptions) {
@@ -172,7 +175,7 @@ export class Session {
         tool: record.tool,
         node: process.version,
         argv: record.argv,
-        machine: { ramSize: cfg.ramSize, kind: this.machineKind },
+        machine: { ramSize: cfg.ramSize, kind: this.machineKind, ...(cfg.timing ? { timing: cfg.timing } : {}) },
         guest: g.kind === "image" ? { kind: "image" } : { kind: "linux", cmdline: g.cmdline },
         images: imageRefs(g, record.embedImages === true),
         hashEvery: this.hashEvery,
@@ -205,9 +208,11 @@ export class Session {
       h.guest.kind === "image"
         ? { kind: "image", bytes: bytes("boot image")! }
         : { kind: "linux", kernel: bytes("kernel")!, initrd: bytes("initrd"), cmdline: h.guest.cmdline };
-    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0 });
+    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0, timing: h.machine.timing });
     (s as { mode: Session["mode"] }).mode = "replay";
-    s.script = rec.records.filter((r): r is InputRecord | HashRecord | EndRecord => (r.t === "input" && r.kind !== "rtc") || r.t === "hash" || r.t === "end");
+    s.script = rec.records.filter(
+      (r): r is InputRecord | HashRecord | EndRecord | PosRecord => (r.t === "input" && r.kind !== "rtc") || r.t === "hash" || r.t === "end" || r.t === "pos",
+    );
     try {
       s.expectedExits = decodeExits(rec.records.filter((r) => r.t === "exits"));
     } catch (err) {
@@ -239,6 +244,8 @@ export class Session {
       }
       if (stop !== Stop.BUDGET || m.pc.cpu.icount >= max || m.nowNs() >= (maxNs ?? Infinity)) {
         this.flushExits();
+        // A pause: the position goes with the chunk, so a recording cut off later replays to here.
+        if (stop === Stop.BUDGET) this.writer!.add({ t: "pos", icount: m.pc.cpu.icount, ns: m.nowNs() });
         this.writer!.flush();
         return stop;
       }
@@ -333,6 +340,7 @@ export class Session {
       if (want.icount !== e.icount || want.reason !== e.reason || want.qualification !== e.qualification || want.eip !== e.eip) {
         throw new DivergenceError({ icount: e.icount, ns: stack.nowNs() }, describeExit(want), describeExit(e), e.n);
       }
+      if (this.toLastExit && e.n + 1 === this.expectedExits.length) stack.platform.host.stopped = Stop.REQUEST;
     }
     for (const fn of this.exitListeners) fn(e);
   }
@@ -352,9 +360,9 @@ export class Session {
     return this.m;
   }
 
-  /** Replay: whether every record has been played (the run reached the recording's end). */
+  /** Replay: whether every record and VM exit has been played (the run reached the recording's end). */
   replayDone(): boolean {
-    return this.cursor >= this.script.length;
+    return this.cursor >= this.script.length && this.exitsSeen >= this.expectedExits.length;
   }
 
   private replayTo(max: number, onProgress?: () => void): Stop {
@@ -362,8 +370,17 @@ export class Session {
     for (;;) {
       const next = this.script[this.cursor];
       if (next === undefined) {
-        // Past the last record (a recording cut short): nothing more is known to be true.
-        return Stop.REQUEST;
+        // Past the last record of a recording cut short. Its VM exits may reach further (they
+        // are written in batches of their own): run on through the last one, checking each.
+        // Beyond that nothing more is known to be true.
+        if (this.exitsSeen >= this.expectedExits.length) return Stop.REQUEST;
+        this.toLastExit = true;
+        try {
+          const stop = m.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
+          return stop === Stop.BUDGET ? stop : Stop.REQUEST;
+        } finally {
+          this.toLastExit = false;
+        }
       }
       if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
       const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
@@ -387,12 +404,12 @@ export class Session {
       if (stop !== Stop.BUDGET || here.icount !== next.icount || here.ns !== next.ns) {
         throw new DivergenceError(
           here,
-          `to reach icount ${next.icount} at guest ${next.ns} ns (${next.t === "hash" ? "a state hash" : `${next.kind} input`})`,
+          `to reach icount ${next.icount} at guest ${next.ns} ns (${next.t === "hash" ? "a state hash" : next.t === "pos" ? "a position the recording reached" : `${next.kind} input`})`,
           `${endReasonOf(stop)} at icount ${here.icount}, guest ${here.ns} ns`,
         );
       }
       if (next.t === "hash") this.check(next.hash, here, "state hash");
-      else if (next.kind === "console") {
+      else if (next.t === "input" && next.kind === "console") {
         const n = m.consoleInput(next.data);
         if (n !== next.data.length) throw new DivergenceError(here, `the UART to take ${next.data.length} input bytes`, `room for ${n}`);
       }
@@ -429,15 +446,16 @@ export function sha256(b: Uint8Array): string {
 }
 
 function imageRefs(g: Guest, embed: boolean): ImageRef[] {
-  const ref = (role: string, name: string, data: Uint8Array): ImageRef => ({
+  const ref = (role: string, name: string, data: Uint8Array, path: string | undefined): ImageRef => ({
     role,
     name,
     size: data.length,
     sha256: sha256(data),
-    ...(embed ? { data } : {}),
+    // Embedded, the bytes are all a replay needs; else where they were, for a replay on this machine.
+    ...(embed ? { data } : path !== undefined ? { path } : {}),
   });
-  if (g.kind === "image") return [ref("boot image", g.name ?? "boot image", g.bytes)];
-  const refs = [ref("kernel", g.kernelName ?? "kernel", g.kernel)];
-  if (g.initrd) refs.push(ref("initrd", g.initrdName ?? "initrd", g.initrd));
+  if (g.kind === "image") return [ref("boot image", g.name ?? "boot image", g.bytes, g.path)];
+  const refs = [ref("kernel", g.kernelName ?? "kernel", g.kernel, g.kernelPath)];
+  if (g.initrd) refs.push(ref("initrd", g.initrdName ?? "initrd", g.initrd, g.initrdPath));
   return refs;
 }
