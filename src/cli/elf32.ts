@@ -11,6 +11,11 @@ export interface Elf32Section {
   size: number;
 }
 
+/** A file that is not the ELF32 file it should be; the message says what is wrong. */
+export class ElfError extends Error {
+  override name = "ElfError";
+}
+
 /** sh_flags bit: the section holds machine instructions. */
 export const SHF_EXECINSTR = 0x4;
 const SHT_NOBITS = 8;
@@ -23,16 +28,16 @@ export function isElf(buf: Uint8Array): boolean {
 /** The section headers of a little-endian ELF32 file; throws an Error naming what is wrong. */
 export function elf32Sections(buf: Uint8Array): Elf32Section[] {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (!isElf(buf)) throw new Error("not an ELF file");
-  if (buf.length < 52) throw new Error("truncated ELF header");
-  if (buf[4] !== 1) throw new Error("not a 32-bit ELF file");
-  if (buf[5] !== 1) throw new Error("not a little-endian ELF file");
+  if (!isElf(buf)) throw new ElfError("not an ELF file");
+  if (buf.length < 52) throw new ElfError("truncated ELF header");
+  if (buf[4] !== 1) throw new ElfError("not a 32-bit ELF file");
+  if (buf[5] !== 1) throw new ElfError("not a little-endian ELF file");
   const shoff = view.getUint32(32, true);
   const shentsize = view.getUint16(46, true);
   const shnum = view.getUint16(48, true);
   const shstrndx = view.getUint16(50, true);
   if (shnum === 0) return [];
-  if (shentsize < 40 || shoff + shnum * shentsize > buf.length) throw new Error("truncated ELF section header table");
+  if (shentsize < 40 || shoff + shnum * shentsize > buf.length) throw new ElfError("truncated ELF section header table");
 
   const raw = [];
   for (let k = 0; k < shnum; k++) {
@@ -47,7 +52,7 @@ export function elf32Sections(buf: Uint8Array): Elf32Section[] {
     });
   }
   const strtab = raw[shstrndx];
-  if (!strtab || strtab.offset + strtab.size > buf.length) throw new Error("truncated ELF section name table");
+  if (!strtab || strtab.offset + strtab.size > buf.length) throw new ElfError("truncated ELF section name table");
   const sections: Elf32Section[] = raw.map((r) => {
     let end = strtab.offset + r.nameOff;
     while (end < strtab.offset + strtab.size && buf[end] !== 0) end++;
@@ -55,7 +60,7 @@ export function elf32Sections(buf: Uint8Array): Elf32Section[] {
     return { name, type: r.type, flags: r.flags, addr: r.addr, offset: r.offset, size: r.size };
   });
   for (const s of sections) {
-    if (s.type !== SHT_NOBITS && s.offset + s.size > buf.length) throw new Error(`truncated ELF section ${s.name}`);
+    if (s.type !== SHT_NOBITS && s.offset + s.size > buf.length) throw new ElfError(`truncated ELF section ${s.name}`);
   }
   return sections;
 }

@@ -9,6 +9,7 @@ import { Session } from "../replay/session.js";
 import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+import { UsageError } from "./errors.js";
 
 export interface GdbServeOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
@@ -20,7 +21,7 @@ export interface GdbServeOptions {
 /** `--gdb`'s argument: [HOST:]PORT, 127.0.0.1 unless a host is given. */
 export function parseGdbAddress(text: string): ListenAddress {
   const at = parseListenAddress(text);
-  if (at === undefined) throw new Error(`--gdb wants [HOST:]PORT, not "${text}"`);
+  if (at === undefined) throw new UsageError(`--gdb wants [HOST:]PORT, not "${text}"`);
   return at;
 }
 

@@ -7,6 +7,7 @@ import { Session } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { serveGdb } from "./gdb-serve.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+import { UsageError } from "./errors.js";
 
 export function registerGdb(program: Command): void {
   program
@@ -38,7 +39,7 @@ export function registerGdb(program: Command): void {
         const ignore = () => {};
         process.on("SIGINT", ignore);
         const code = await new Promise<number>((resolve, reject) => {
-          child.on("error", (e) => reject(new Error(`cannot start ${opts.gdbPath}: ${e.message}`)));
+          child.on("error", (e) => reject(new UsageError(`cannot start ${opts.gdbPath}: ${e.message}`)));
           child.on("exit", (c) => resolve(c ?? 1));
         });
         process.off("SIGINT", ignore);

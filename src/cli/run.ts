@@ -1,8 +1,10 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
+import { ramSizeProblem } from "../replay/machine-config.js";
 import { DEFAULT_HASH_EVERY, Session, Stop, endReasonOf, type Guest, type MachineKind } from "../replay/session.js";
 import { HostConsole } from "./console.js";
+import { UsageError } from "./errors.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
@@ -66,7 +68,7 @@ export function registerRun(program: Command): void {
       try {
         fd = openSync(opts.output, "w");
       } catch (err) {
-        throw new Error(`cannot write ${opts.output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        throw new UsageError(`cannot write ${opts.output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
       const out = fd;
       const session = new Session(
@@ -110,8 +112,8 @@ function guestOptions(cmd: Command): Command {
 }
 
 function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number; machine: MachineKind } {
-  if (opts.image !== undefined && opts.kernel !== undefined) throw new Error("--image and --kernel exclude each other");
-  if (opts.initrd !== undefined && opts.kernel === undefined) throw new Error("--initrd needs --kernel");
+  if (opts.image !== undefined && opts.kernel !== undefined) throw new UsageError("--image and --kernel exclude each other");
+  if (opts.initrd !== undefined && opts.kernel === undefined) throw new UsageError("--initrd needs --kernel");
   const guest: Guest =
     opts.kernel !== undefined
       ? {
@@ -125,8 +127,8 @@ function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number; machine: 
       : { kind: "image", bytes: readImage(opts.image ?? builtinGuestPath()), name: basename(opts.image ?? builtinGuestPath()) };
   const mib = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
   const machine: MachineKind = opts.bare ? "bare" : "stack";
-  // The VMM maps guest RAM in 4 MiB pieces.
-  if (machine === "stack" && mib % 4 !== 0) throw new Error(`--ram must be a multiple of 4 MiB for a guest in a VM (got ${mib}); or use --bare`);
+  const problem = ramSizeProblem(mib * 2 ** 20, machine);
+  if (problem !== undefined) throw new UsageError(`--ram ${mib}: ${problem}${machine === "stack" ? " (or use --bare)" : ""}`);
   return { guest, ramSize: mib * 2 ** 20, machine };
 }
 
