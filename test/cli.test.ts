@@ -62,7 +62,7 @@ describe("the afterglow command", () => {
 
   it("stops at an instruction limit with a non-zero status", () => {
     const r = afterglow("run", "--max-insns", "1000");
-    expect(r.stderr).toMatch(/instruction limit reached .* after 1,000 instructions/);
+    expect(r.stderr).toMatch(/^afterglow: limit reached at [0-9a-f]{4}:[0-9a-f]{8} after 1,000 instructions \(--max-insns: 1,000 instructions\)/);
     expect(r.status).toBe(2);
   });
 
@@ -129,7 +129,7 @@ describe("the afterglow command", () => {
       expect(recorded.stderr).toContain(`afterglow: recorded to ${rec}\n`);
       const r = spawnSync(process.execPath, [BIN, "replay", rec, "--image", echo], { input: "ignored\n", encoding: "utf8", timeout: 60_000 });
       expect(r.stdout).toBe(recorded.stdout);
-      expect(r.stderr).toMatch(/^afterglow: replayed to the recording's end \(halt\) at icount [\d,]+, guest [\d.]+ s; every state hash and all [\d,]+ VM exits matched;/);
+      expect(r.stderr).toMatch(/^afterglow: replayed to the recording's end \(halt: the guest halted with interrupts off\) at icount [\d,]+, guest [\d.]+ s; every state hash and all [\d,]+ VM exits matched;/);
       expect(r.status).toBe(0);
     });
 
@@ -138,7 +138,7 @@ describe("the afterglow command", () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toContain("image      boot image echo.bin 290 bytes sha256 ");
       expect(r.stdout).toContain("inputs     3 console deliveries, 9 bytes");
-      expect(r.stdout).toMatch(/end        halt at icount [\d,]+, guest [\d.]+ s/);
+      expect(r.stdout).toMatch(/end        halt \(the guest halted with interrupts off\) at icount [\d,]+, guest [\d.]+ s/);
       // The exit histogram: the guest polls and writes its UART, sleeps in HLT between inputs.
       expect(r.stdout).toMatch(/\nexits      [\d,]+ VM exits\n  IO_INSTRUCTION +[\d,]+ +\d+\.\d% +#+\n/);
       expect(r.stdout).toMatch(/\n  HLT +[\d,]+ +\d+\.\d% +#+\n/);

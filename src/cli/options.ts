@@ -9,3 +9,13 @@ export function parsePositive(v: string, name: string): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${name} wants a positive integer, not "${v}"`);
   return n;
 }
+
+/** Seconds (a decimal number greater than zero), as nanoseconds, or an error naming the option. */
+export function parseSeconds(v: string, name: string): number {
+  const s = Number(v);
+  const ns = Math.round(s * 1e9);
+  if (!/^\s*[0-9.]+(e[+-]?\d+)?\s*$/i.test(v) || !Number.isFinite(s) || ns <= 0 || !Number.isSafeInteger(ns)) {
+    throw new UsageError(`${name} wants a number of seconds greater than zero, not "${v}"`);
+  }
+  return ns;
+}

@@ -219,7 +219,8 @@ export class Pc {
     for (;;) {
       if (this.nowNs() >= maxNs) return Stop.BUDGET;
       if (cpu.icount < max) {
-        const deadline = this.nextEventNs();
+        // A slice ends at the next chip event, and at the host's pause (which cuts it, changing nothing).
+        const deadline = Math.min(this.nextEventNs(), maxNs);
         const toEvent = Math.ceil((deadline - this.nowNs()) / NS_PER_INSN);
         const stop = cpu.run(Math.max(1, Math.min(MAX_SLICE, max - cpu.icount, toEvent)));
         this.advanceChips();
@@ -238,7 +239,11 @@ export class Pc {
         continue;
       }
       if (opts.onIdle?.()) continue;
-      const wake = Math.min(atMax ? Math.min(this.nextEventNs(), untilNs) : this.nextEventNs(), maxNs);
+      // No event will ever come: only input can wake the CPU, however long the host waits (at
+      // the position asked for, its time is what counts).
+      const next = this.nextEventNs();
+      if (next === Infinity && !atMax) return Stop.IDLE;
+      const wake = Math.min(atMax ? Math.min(next, untilNs) : next, maxNs);
       if (wake === Infinity) return Stop.IDLE;
       if (atMax && wake <= this.nowNs()) return Stop.BUDGET;
       this.passTime(wake - this.nowNs());

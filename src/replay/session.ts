@@ -279,6 +279,11 @@ export class Session {
     return this.m.consoleListening();
   }
 
+  /** Whether console input could interrupt the guest now (an idle guest that cannot be woken so has hung). */
+  inputCanWake(): boolean {
+    return this.m.inputCanWake();
+  }
+
   /** Guest time since power-on, in nanoseconds. */
   guestTimeNs(): number {
     return this.m.nowNs();
@@ -389,9 +394,11 @@ export class Session {
       const here = { icount: m.pc.cpu.icount, ns: m.nowNs() };
       if (next.t === "end") {
         // A stop the recording did not end with, or the end's position missed: diverged. (At
-        // the position itself, an idle guest may report BUDGET: its idle time was cut there.)
+        // the position itself, an idle guest may report BUDGET: its idle time was cut there.
+        // The ends the host decided — a panic, a hang, a limit — are positions: the final hash
+        // says whether the machine is there as it was.)
         const want = STOP_OF_END[next.reason];
-        if ((stop !== Stop.BUDGET && stop !== want) || here.icount !== next.icount || here.ns !== next.ns) {
+        if ((want !== undefined && stop !== Stop.BUDGET && stop !== want) || here.icount !== next.icount || here.ns !== next.ns) {
           throw new DivergenceError(here, `the run to end (${next.reason}) at icount ${next.icount}, guest ${next.ns} ns`, `${endReasonOf(stop)} at icount ${here.icount}, guest ${here.ns} ns`);
         }
         if (this.exitsSeen !== this.expectedExits.length) {

@@ -6,7 +6,9 @@
 // guest RAM) the VMM's frames that back guest RAM, then the platform's area (VMXON, VMCSs).
 
 import { decodeIoQualification, ExitReason, exitName, GuestField } from "../l4/api.js";
+import { irqUnmasked } from "../devices/pic8259.js";
 import { POST_PORT } from "../devices/post.js";
+import { COM1_IRQ, receiveInterrupts } from "../devices/uart16550.js";
 import { PC_PORTS } from "../devices/pc-ports.js";
 import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
@@ -100,6 +102,7 @@ export class Stack implements Machine {
     // A position with a time is reached by time (the guest's instructions follow from it, and an
     // exiting instruction retires none); without one, by the instruction count.
     host.insnLimit = timed ? Infinity : (opts.maxInsns ?? Infinity);
+    host.idleTo = timed ? opts.untilNs! : -Infinity;
     host.stopped = null;
     host.onSlice = opts.onSlice;
     host.onIdle = opts.onIdle;
@@ -115,6 +118,7 @@ export class Stack implements Machine {
       return host.stopped ?? Stop.BUDGET;
     } finally {
       host.onSlice = host.onIdle = undefined;
+      host.idleTo = -Infinity;
     }
   }
 
@@ -150,6 +154,12 @@ export class Stack implements Machine {
   /** The guest's own UART, the VMM's virtual one, is what must be listening. */
   consoleListening(): boolean {
     return (this.vmm().devices.uart.ier & IER_RDI) !== 0;
+  }
+
+  /** The VMM's virtual chips pass input on, and the guest waits for an interrupt (the VMM parks it only with IF set). */
+  inputCanWake(): boolean {
+    const v = this.vmm();
+    return v.vcpuBook.mode === "parked" && receiveInterrupts(v.devices.uart) && irqUnmasked(v.devices.pic, COM1_IRQ);
   }
 
   save(): StackState {
