@@ -14,6 +14,8 @@ import { UsageError } from "./errors.js";
 export interface GdbServeOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
   symbols?: string;
+  /** The host's limits (--max-insns, --max-time): gdb's continue stops there. */
+  limits?: { maxInsns?: number; maxNs?: number };
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
 }
@@ -23,6 +25,24 @@ export function parseGdbAddress(text: string): ListenAddress {
   const at = parseListenAddress(text);
   if (at === undefined) throw new UsageError(`--gdb wants [HOST:]PORT, not "${text}"`);
   return at;
+}
+
+/** Whether gdb listening on `host` is reachable only from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The warning for a stub that listens beyond this machine: whoever reaches the port can read
+ * the guest, and in a live run change it.
+ */
+export function exposureWarning(at: ListenAddress, mode: Session["mode"]): string | undefined {
+  if (isLoopback(at.host)) return undefined;
+  const writes = mode === "replay" ? "writes are refused (a replay cannot change history)" : "writes to registers and memory are allowed (a live run)";
+  return (
+    `afterglow: warning: gdb listens on ${at.host}:${at.port}, beyond this machine, with no authentication: ` +
+    `anyone who reaches it can read the guest's registers and memory; ${writes}`
+  );
 }
 
 /** The command that attaches gdb, quoted for a POSIX shell. */
@@ -39,12 +59,14 @@ export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
 export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void> }> {
   const dbg = new Debugger(session);
   dbg.onIdle = opts.onIdle;
+  dbg.limits = opts.limits ?? {};
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n") });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const server = await listenGdb(target, at, {
+    log: (line) => process.stderr.write(`afterglow: gdb: ${line}\n`),
     onKill: () => {
       void server.close().then(finish);
     },
@@ -56,6 +78,8 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
       }
     },
   });
+  const warning = exposureWarning(server.address, session.mode);
+  if (warning !== undefined) process.stderr.write(`${warning}\n`);
   if (opts.onListening) opts.onListening(server.address);
   else {
     process.stderr.write(
@@ -67,13 +91,17 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
 }
 
 /** `afterglow replay FILE --gdb [HOST:]PORT`. */
-export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string }): Promise<void> {
+export async function replayUnderGdb(
+  file: string,
+  listen: string,
+  opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; maxInsns?: number },
+): Promise<void> {
   const at = parseGdbAddress(listen);
   const rec = loadRecording(file);
   const con = new HostConsole(undefined, { input: false });
   try {
     const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
-    const { done } = await serveGdb(session, at, { symbols: opts.symbols });
+    const { done } = await serveGdb(session, at, { symbols: opts.symbols, limits: { maxInsns: opts.maxInsns } });
     await done;
   } finally {
     con.close();
@@ -84,9 +112,9 @@ export async function replayUnderGdb(file: string, listen: string, opts: { image
  * `afterglow run … --gdb [HOST:]PORT`: a live session under gdb. The guest's console stays on this
  * terminal (typed input reaches the guest while gdb lets it run; Ctrl-A x ends the session).
  */
-export async function runUnderGdb(session: Session, con: Console, listen: string, symbols?: string): Promise<void> {
+export async function runUnderGdb(session: Session, con: Console, listen: string, opts: GdbServeOptions = {}): Promise<void> {
   const at = parseGdbAddress(listen);
-  const { server, done } = await serveGdb(session, at, { symbols, onIdle: () => con.feedIdle(session) });
+  const { server, done } = await serveGdb(session, at, { ...opts, onIdle: () => con.feedIdle(session) });
   const poll = setInterval(() => {
     con.flush();
     con.feedTyped(session);

@@ -63,7 +63,7 @@ export function registerRun(program: Command): void {
             con.output(b);
           },
         });
-        if (opts.gdb !== undefined) return await runUnderGdb(session, con, opts.gdb, opts.symbols);
+        if (opts.gdb !== undefined) return await runUnderGdb(session, con, opts.gdb, { symbols: opts.symbols, limits: limitsOf(opts) });
         watch = new EndWatch(session, limitsOf(opts));
         await runToEnd(session, con, watch, opts.post ? new PostLog(session, con) : undefined);
       } finally {

@@ -76,6 +76,8 @@ export type DebugStop =
   | { kind: "halted"; stop: Stop; detail?: string }
   /** Replay reached the end of the recording (or of its readable part). */
   | { kind: "end" }
+  /** The run reached a limit the host set (--max-insns, --max-time): it goes no further. */
+  | { kind: "limit"; message: string }
   /** Replay departed from the recording: no further history. */
   | { kind: "diverged"; message: string };
 
@@ -141,6 +143,8 @@ export class Debugger {
   private closed = false;
   /** Live sessions: asked when the guest is about to idle, true if the host has just typed input (Session.run's onIdle). */
   onIdle?: () => boolean;
+  /** The host's limits (--max-insns; --max-time, live): a run stops there and goes no further. */
+  limits: { maxInsns?: number; maxNs?: number } = {};
 
   constructor(private readonly session: Session) {
     this.mode = session.mode;
@@ -465,6 +469,15 @@ export class Debugger {
     }
   }
 
+  /** The limit stop, once the run is at one of the host's limits; else null. */
+  private limitReached(): DebugStop | null {
+    const p = this.position();
+    const { maxInsns, maxNs } = this.limits;
+    if (maxInsns !== undefined && p.icount >= maxInsns) return { kind: "limit", message: `the run reached --max-insns (${maxInsns} instructions)` };
+    if (maxNs !== undefined && this.mode !== "replay" && p.ns >= maxNs) return { kind: "limit", message: `the run reached --max-time (guest time ${p.ns} ns)` };
+    return null;
+  }
+
   /**
    * Runs at most `maxInsns` guest instructions; returns why it stopped ("budget" when nothing did).
    * With `first`, a breakpoint at the instruction it starts on does not stop it.
@@ -480,9 +493,12 @@ export class Debugger {
       hd.skipLin = (this.reg32(GuestField.CS_BASE) + this.reg32(GuestField.EIP)) | 0;
     } else hd.skipIcount = -1;
     const start = cpu.icount;
+    const limit = this.limitReached();
+    if (limit !== null) return limit;
     let stop: Stop;
     try {
-      stop = this.session.run({ maxInsns: start + Math.max(1, opts.maxInsns), onIdle: this.onIdle });
+      const maxInsns = Math.min(start + Math.max(1, opts.maxInsns), this.limits.maxInsns ?? Infinity);
+      stop = this.session.run({ maxInsns, maxNs: this.limits.maxNs, onIdle: this.onIdle });
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
       this.diverged = e.message;
@@ -509,10 +525,11 @@ export class Debugger {
     if (this.mode === "replay" && this.session.replayDone()) return { kind: "end" };
     switch (stop) {
       case Stop.BUDGET:
-        return { kind: "budget" };
+        return this.limitReached() ?? { kind: "budget" };
       case Stop.IDLE:
-        // Live: only input can wake it. Replay: the recording's next input comes at a later time.
-        return this.mode === "replay" ? { kind: "end" } : { kind: "budget" };
+        // Live: only input can wake it, if anything can. Replay: the recording's next input comes at a later time.
+        if (this.mode === "replay") return { kind: "end" };
+        return this.session.inputCanWake() ? { kind: "budget" } : { kind: "halted", stop, detail: "hung: halted, and nothing can interrupt it" };
       case Stop.REQUEST:
         return this.mode === "replay" ? { kind: "end" } : { kind: "budget" };
       default:
