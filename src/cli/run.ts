@@ -1,5 +1,5 @@
-import { closeSync, openSync, writeSync } from "node:fs";
-import { basename } from "node:path";
+import { closeSync, existsSync, openSync, realpathSync, writeSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_HANG_NS, EndWatch, formatSeconds, type EndLimits, type RunEnd } from "../replay/ends.js";
 import { ramSizeProblem } from "../replay/machine-config.js";
@@ -83,6 +83,7 @@ export function registerRun(program: Command): void {
     let fd: number | undefined;
     try {
       const { guest, ramSize, machine } = loadGuest(opts);
+      refuseOverwritingInput(opts.output, guest);
       try {
         fd = openSync(opts.output, "w");
       } catch (err) {
@@ -160,16 +161,28 @@ export function loadGuest(opts: GuestOptions): { guest: Guest; ramSize: number; 
           kind: "linux",
           kernel: readImage(opts.kernel),
           kernelName: basename(opts.kernel),
+          kernelPath: resolve(opts.kernel),
           initrd: opts.initrd === undefined ? undefined : readImage(opts.initrd),
           initrdName: opts.initrd === undefined ? undefined : basename(opts.initrd),
+          initrdPath: opts.initrd === undefined ? undefined : resolve(opts.initrd),
           cmdline: opts.append,
         }
-      : { kind: "image", bytes: readImage(image), name: basename(image) };
+      : { kind: "image", bytes: readImage(image), name: basename(image), path: resolve(image) };
   const mib = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
   const machine: MachineKind = opts.bare ? "bare" : "stack";
   const problem = ramSizeProblem(mib * 2 ** 20, machine);
   if (problem !== undefined) throw new UsageError(`--ram ${mib}: ${problem}${machine === "stack" ? " (or use --bare)" : ""}`);
   return { guest, ramSize: mib * 2 ** 20, machine };
+}
+
+/** `record -o FILE` must not write the recording over one of the images it records. */
+function refuseOverwritingInput(output: string, guest: Guest): void {
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
+  const out = real(output);
+  const inputs = guest.kind === "image" ? [guest.path] : [guest.kernelPath, guest.initrdPath];
+  for (const p of inputs) {
+    if (p !== undefined && real(p) === out) throw new UsageError(`refusing to write the recording ${output} over its own input image ${p}: choose another -o`);
+  }
 }
 
 /**
