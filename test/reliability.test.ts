@@ -116,7 +116,7 @@ describe("a host that nothing breaks", () => {
     w.flush();
     const bad = join(dir, "null-field.rec");
     writeFileSync(bad, Buffer.concat(chunks));
-    for (const cmd of ["replay", "info"]) {
+    for (const cmd of ["replay", "info", "triage"]) {
       const r = afterglow([cmd, bad]);
       expect(r.stderr, cmd).toMatch(/^afterglow: .*null-field\.rec is corrupt: chunk 0 at byte 8 holds a malformed record: record\.machine\.ramSize is null; it must be an integer from 1 to \d+\n$/);
       expect(r.status).toBe(1);

@@ -20,6 +20,8 @@ export interface GdbServeOptions {
   limits?: { maxInsns?: number; maxNs?: number };
   /** Where a Linux guest's kernel runs: gdb's symbols are moved by its offset (qOffsets). */
   kernel?: KernelPlacement | { error: string };
+  /** Where gdb finds the guest: before the instruction after this many (default: the first). */
+  at?: number;
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
 }
@@ -66,6 +68,10 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   dbg.limits = opts.limits ?? {};
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
+  else if (opts.at !== undefined) {
+    const reached = runTo(dbg, opts.at);
+    if (reached.icount !== opts.at) process.stderr.write(`afterglow: the guest ended (${reached.stop}) at icount ${reached.icount}, before --at ${opts.at}\n`);
+  }
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -87,11 +93,21 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   if (opts.onListening) opts.onListening(server.address);
   else {
     process.stderr.write(
-      `afterglow: the guest is stopped at its first instruction, waiting for gdb on ${server.address.host}:${server.address.port}; attach with\n` +
+      `afterglow: the guest is stopped at ${opts.at === undefined ? "its first instruction" : `icount ${dbg.position().icount}`}, waiting for gdb on ${server.address.host}:${server.address.port}; attach with\n` +
         `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
     );
   }
   return { server, done: done.then(() => dbg.close()) };
+}
+
+/** Runs the debugger forward until `icount` instructions have retired, or the guest stops first. */
+function runTo(dbg: Debugger, icount: number): { icount: number; stop: string } {
+  for (;;) {
+    const now = dbg.position().icount;
+    if (now >= icount) return { icount: now, stop: "at" };
+    const s = dbg.run({ maxInsns: icount - now, first: false });
+    if (s.kind !== "budget") return { icount: dbg.position().icount, stop: s.kind };
+  }
 }
 
 /**
@@ -111,7 +127,7 @@ export function placeKernel(rec: ReadRecording, images: { [role: string]: Uint8A
 export async function replayUnderGdb(
   file: string,
   listen: string,
-  opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; maxInsns?: number },
+  opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; maxInsns?: number; at?: number },
 ): Promise<void> {
   const at = parseGdbAddress(listen);
   const rec = loadRecording(file);
@@ -119,7 +135,7 @@ export async function replayUnderGdb(
   try {
     const images = recordingImages(rec, file, opts);
     const session = Session.replay(rec, (b) => con.output(b), images);
-    const { done } = await serveGdb(session, at, { symbols: opts.symbols, kernel: placeKernel(rec, images), limits: { maxInsns: opts.maxInsns } });
+    const { done } = await serveGdb(session, at, { symbols: opts.symbols, kernel: placeKernel(rec, images), limits: { maxInsns: opts.maxInsns }, at: opts.at });
     await done;
   } finally {
     con.close();

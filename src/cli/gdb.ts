@@ -6,6 +6,7 @@ import type { ListenAddress } from "../gdbstub/server.js";
 import { Session } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { placeKernel, serveGdb } from "./gdb-serve.js";
+import { parseCount } from "./options.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
 
@@ -21,14 +22,15 @@ export function registerGdb(program: Command): void {
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .option("--gdb-path <path>", "the gdb to run", "gdb")
     .option("-x, --command <file>", "a gdb command file to run after attaching")
-    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string }) => {
+    .option("--at <icount>", "attach with the guest stopped after this many instructions (as `afterglow triage` prints)", (v) => parseCount(v, "--at"))
+    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string; at?: number }) => {
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
         const images = recordingImages(rec, file, opts);
         const session = Session.replay(rec, (b) => con.output(b), images);
         let attach!: ListenAddress;
-        const { server, done } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), kernel: placeKernel(rec, images) });
+        const { server, done } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), kernel: placeKernel(rec, images), at: opts.at });
         const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
         if (opts.command) args.push("-x", opts.command);
         if (opts.symbols) args.unshift(opts.symbols);

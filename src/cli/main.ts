@@ -6,6 +6,7 @@ import { registerGdb } from "./gdb.js";
 import { registerGuest } from "./guest.js";
 import { registerReplay } from "./replay.js";
 import { registerRun } from "./run.js";
+import { registerTriage } from "./triage.js";
 
 const program = new Command("afterglow")
   .description("Deterministic record/replay debugger for an emulated IA32 PC")
@@ -17,6 +18,7 @@ const program = new Command("afterglow")
 registerRun(program);
 registerReplay(program);
 registerGdb(program);
+registerTriage(program);
 registerDisasm(program);
 registerGuest(program);
 

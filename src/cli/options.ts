@@ -10,6 +10,13 @@ export function parsePositive(v: string, name: string): number {
   return n;
 }
 
+/** A count from zero (a whole number of instructions), or an error naming the option. */
+export function parseCount(v: string, name: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${name} wants a whole number from 0, not "${v}"`);
+  return n;
+}
+
 /** Seconds (a decimal number greater than zero), as nanoseconds, or an error naming the option. */
 export function parseSeconds(v: string, name: string): number {
   const s = Number(v);

@@ -7,7 +7,8 @@ import { Session, Stop, exitHistogram } from "../replay/session.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { replayUnderGdb } from "./gdb-serve.js";
-import { parsePositive } from "./options.js";
+import { UsageError } from "./errors.js";
+import { parseCount, parsePositive } from "./options.js";
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 
@@ -22,8 +23,10 @@ export function registerReplay(program: Command): void {
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
     .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string }) => {
+    .option("--at <icount>", "with --gdb: wait for gdb with the guest stopped after this many instructions", (v) => parseCount(v, "--at"))
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number }) => {
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
+      if (opts.at !== undefined) throw new UsageError("--at goes with --gdb (without it, --max-insns stops the replay)");
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {

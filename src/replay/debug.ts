@@ -14,9 +14,10 @@
 
 import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonName, GuestField } from "../l4/api.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
-import { Stop } from "../machine/cpu/arch.js";
+import { SegAttr, Stop } from "../machine/cpu/arch.js";
 import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
 import { Activity, FIELDS, guestTsc } from "../vmx/index.js";
+import { Flag } from "../x86/eflags.js";
 import { Seg } from "../x86/insn.js";
 import { peekTranslate } from "../x86/paging.js";
 import type { ExitEvent } from "./exit-log.js";
@@ -286,11 +287,20 @@ export class Debugger {
         case GuestField.CR3: return cpu.cr3 >>> 0;
         case GuestField.CR4: return cpu.cr4 >>> 0;
         case GuestField.CS_BASE: return cpu.segBase[Seg.CS] >>> 0;
+        case GuestField.CS_ATTR: return cpu.segAttr[Seg.CS];
       }
       throw new Error(`debug: no CPU source for guest field ${f}`);
     }
     const id = this.vcpuNo();
     return id < 0 ? 0 : this.stack!.platform.peek(id, f);
+  }
+
+  /** Where the guest's next instruction is: its linear address, and whether it runs 16- or 32-bit code. */
+  codeAt(): { linear: GuestVirt; bits: 16 | 32 } {
+    const linear = (this.reg32(GuestField.CS_BASE) + this.reg32(GuestField.EIP)) >>> 0;
+    const pe = (this.reg32(GuestField.CR0) & 1) !== 0;
+    const vm = (this.reg32(GuestField.EFLAGS) & Flag.VM) !== 0;
+    return { linear, bits: pe && !vm && (this.reg32(GuestField.CS_ATTR) & SegAttr.DB) !== 0 ? 32 : 16 };
   }
 
   registers(): GuestRegisters {
