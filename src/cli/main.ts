@@ -1,5 +1,6 @@
 // The `afterglow` command. Each subcommand lives in its own module and registers itself here.
 import { Command } from "commander";
+import { registerChaos } from "./chaos.js";
 import { registerDisasm } from "./disasm.js";
 import { reportOf } from "./errors.js";
 import { registerGdb } from "./gdb.js";
@@ -19,6 +20,7 @@ registerRun(program);
 registerReplay(program);
 registerGdb(program);
 registerTriage(program);
+registerChaos(program);
 registerDisasm(program);
 registerGuest(program);
 

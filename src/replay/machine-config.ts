@@ -1,6 +1,7 @@
 // What a machine can be configured with, in one place: the guest RAM each machine takes, and the
-// timing parameters real hardware leaves open (MachineTiming). A recording's header is checked
-// against these limits when it is read (./recording.ts).
+// timing parameters real hardware leaves open (MachineTiming). The CLI checks a user's --ram
+// against these limits, a recording's header is checked against them when it is read
+// (./recording.ts), and chaos mode (./chaos.ts) picks timings within their ranges.
 
 import { int, object, type Schema } from "./schema.js";
 
@@ -28,9 +29,9 @@ export function ramSizeProblem(bytes: number, kind: MachineKind): string | undef
 }
 
 /**
- * The timing of one machine among those real hardware allows, all zero but the timeslice in the
- * default machine. Plain data, chosen by the host before the run and kept in the recording's
- * header, so a replay builds the same machine.
+ * The timing of one machine among those real hardware allows: the parameters a chaos run
+ * perturbs (./chaos.ts), all zero but the timeslice in the default machine. Plain data, chosen by
+ * the host before the run and kept in the recording's header, so a replay builds the same machine.
  */
 export interface MachineTiming {
   /** Where the RTC's divider chain is at power-on, in ticks of its 32.768 kHz time base into its first second. */
@@ -43,7 +44,7 @@ export interface MachineTiming {
   timesliceNs: number;
 }
 
-/** The ranges a machine's timing must be in. */
+/** The ranges chaos picks from and a recording's timing must be in. */
 export const TIMING_LIMITS: { readonly [K in keyof MachineTiming]: { readonly min: number; readonly max: number } } = {
   rtcPhaseTicks: { min: 0, max: 32767 },
   pitPhaseNs: { min: 0, max: 838 },

@@ -69,6 +69,8 @@ export interface RecordOptions {
   hashEvery?: number;
   /** Put the images' bytes into the recording, so it replays without them. */
   embedImages?: boolean;
+  /** A chaos run's seed, for the header. */
+  seed?: number;
 }
 
 export interface Position {
@@ -179,6 +181,7 @@ export class Session {
         guest: g.kind === "image" ? { kind: "image" } : { kind: "linux", cmdline: g.cmdline },
         images: imageRefs(g, record.embedImages === true),
         hashEvery: this.hashEvery,
+        ...(record.seed !== undefined ? { seed: record.seed } : {}),
       };
       this.writer = new RecordingWriter(record.sink, header);
       if (this.m instanceof Stack) this.exitLog = new ExitEncoder();
