@@ -392,7 +392,13 @@ export class Session {
         }
       }
       if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
-      const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
+      let stop = m.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
+      // A fault the run ended with may come after the last instruction retired (a fault while
+      // delivering a fault, from virtual-8086 mode to its handler): run on to it, by count alone,
+      // so that no further instruction may retire.
+      if (next.t === "end" && stop === Stop.BUDGET && m.pc.cpu.icount === next.icount && (STOP_OF_END[next.reason] === Stop.SHUTDOWN || STOP_OF_END[next.reason] === Stop.EXCEPTION)) {
+        stop = m.run({ maxInsns: next.icount + 1, untilNs: -Infinity, onSlice: onProgress });
+      }
       // A debugger's breakpoint (./debug.ts) stopped the run short of the record: a pause, not a divergence.
       if (stop === Stop.REQUEST && m.pc.cpu.hostDebug?.hit != null) return stop;
       const here = { icount: m.pc.cpu.icount, ns: m.nowNs() };
