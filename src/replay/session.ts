@@ -245,6 +245,9 @@ export class Session {
         this.writer!.add({ t: "hash", icount: m.pc.cpu.icount, ns: m.nowNs(), hash: m.stateHash() });
         this.nextHashAt += this.hashEvery;
       }
+      // A VM exit the VMM answers by emulating many iterations (a string instruction's) can carry
+      // the count past the next hash: that hash is skipped, or no later run could reach it.
+      while (this.nextHashAt <= m.pc.cpu.icount) this.nextHashAt += this.hashEvery;
       if (stop !== Stop.BUDGET || m.pc.cpu.icount >= max || m.nowNs() >= (maxNs ?? Infinity)) {
         this.flushExits();
         // A pause: the position goes with the chunk, so a recording cut off later replays to here.
