@@ -65,7 +65,7 @@ describe("the afterglow command", () => {
 
   it("stops at an instruction limit with a non-zero status", () => {
     const r = afterglow("run", "--max-insns", "1000");
-    expect(r.stderr).toMatch(/instruction limit reached .* after 1,000 instructions/);
+    expect(r.stderr).toMatch(/^afterglow: limit reached at [0-9a-f]{4}:[0-9a-f]{8} after 1,000 instructions \(--max-insns: 1,000 instructions\)/);
     expect(r.status).toBe(2);
   });
 
@@ -133,7 +133,7 @@ describe("the afterglow command", () => {
       expect(recorded.stderr).toContain(`afterglow: recorded to ${rec}\n`);
       const r = spawnSync(process.execPath, [BIN, "replay", rec, "--image", echo], { input: "ignored\n", encoding: "utf8", timeout: 60_000 });
       expect(r.stdout).toBe(recorded.stdout);
-      expect(r.stderr).toMatch(/^afterglow: replayed to the recording's end \(halt\) at icount [\d,]+, guest [\d.]+ s; every state hash and all [\d,]+ VM exits matched;/);
+      expect(r.stderr).toMatch(/^afterglow: replayed to the recording's end \(halt: the guest halted with interrupts off\) at icount [\d,]+, guest [\d.]+ s; every state hash and all [\d,]+ VM exits matched;/);
       expect(r.status).toBe(0);
     });
 
@@ -163,7 +163,7 @@ describe("the afterglow command", () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toContain("image      boot image echo.bin 290 bytes sha256 ");
       expect(r.stdout).toContain("inputs     3 console deliveries, 9 bytes");
-      expect(r.stdout).toMatch(/end        halt at icount [\d,]+, guest [\d.]+ s/);
+      expect(r.stdout).toMatch(/end        halt \(the guest halted with interrupts off\) at icount [\d,]+, guest [\d.]+ s/);
       // The exit histogram: the guest polls and writes its UART, sleeps in HLT between inputs.
       expect(r.stdout).toMatch(/\nexits      [\d,]+ VM exits\n  IO_INSTRUCTION +[\d,]+ +\d+\.\d% +#+\n/);
       expect(r.stdout).toMatch(/\n  HLT +[\d,]+ +\d+\.\d% +#+\n/);
@@ -199,9 +199,9 @@ describe("the afterglow command", () => {
       writeFileSync(newer, future);
       const cases: [string, string[], RegExp][] = [
         ["corrupt", ["replay", corrupt, "--image", echo], /^afterglow: .*corrupt\.rec is corrupt: chunk \d+ at byte \d+ fails its checksum\n$/],
-        ["truncated", ["replay", cut, "--image", echo], /^afterglow: .*cut\.rec is truncated at byte \d+: replayed its readable part, up to icount [\d,]+\n$/],
+        ["truncated", ["replay", cut, "--image", echo], /^afterglow: .*cut\.rec is truncated at byte \d+ \(cut off while recording\): replayed all it holds, to icount [\d,]+, guest [\d.]+ s; every state hash and all [\d,]+ VM exits matched\n$/],
         ["foreign", ["replay", foreign], /^afterglow: .*foreign\.rec is not an afterglow recording \(no AGLOWREC signature\)\n$/],
-        ["newer", ["info", newer], /^afterglow: .*newer\.rec is format version 9; this afterglow reads versions 1 to 2\n$/],
+        ["newer", ["info", newer], /^afterglow: .*newer\.rec is format version 9; this afterglow reads versions 1 to 3\n$/],
         ["wrong image", ["replay", rec, "--image", join(ROOT, "guests", "builtin", "hello.bin")], /^afterglow: wrong boot image: it has sha256 [0-9a-f]{16}…, the recording was made with echo\.bin/],
       ];
       for (const [what, args, message] of cases) {

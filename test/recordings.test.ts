@@ -14,7 +14,10 @@ const OUTPUT: { [file: string]: RegExp } = {
   "echo.rec": /^echo: type; q quits\nAFTERGLOW\n[0-9A-F]{4}\nRECORDS\n[0-9A-F]{4}\nQ/,
   "hello-vm.rec": /^afterglow: real mode ok\n[^]*\nafterglow: done\n$/,
   "echo-vm.rec": /^echo: type; q quits\nAFTERGLOW\n[0-9A-F]{4}\nRECORDS\n[0-9A-F]{4}\nQ/,
+  "race-chaos.rec": /^race: boot\n$/,
 };
+/** The VM exits each of the stack's recordings holds at least (a short failing boot has few). */
+const MIN_EXITS: { [file: string]: number } = { "race-chaos.rec": 25 };
 /** Made before the stack existed: the bare machine, and no VM exits. */
 const BARE = ["hello.rec", "echo.rec"];
 
@@ -38,7 +41,7 @@ describe("the committed recordings", () => {
       expect(session.stateHash()).toBe(rec.end!.hash);
       // The stack's recordings check every VM exit too.
       if (BARE.includes(file)) expect(session.exitCount()).toBe(0);
-      else expect(session.exitCount()).toBeGreaterThan(200);
+      else expect(session.exitCount()).toBeGreaterThan(MIN_EXITS[file] ?? 200);
       expect(Buffer.from(out).toString("latin1")).toMatch(OUTPUT[file]);
     });
   }

@@ -84,6 +84,11 @@ export class HostConsole {
     return this.feed(target, nl < 0 ? this.pending.length : nl + 1);
   }
 
+  /** Whether more input may still be typed: some is pending, or stdin is open (a terminal, a pipe not yet closed). */
+  inputOpen(): boolean {
+    return this.pending.length > 0 || (this.listening && !this.ended && !this.quit);
+  }
+
   /** Resolves when there is input to type (true), or when none will ever come or the user quit (false). */
   async waitForInput(): Promise<boolean> {
     while (this.pending.length === 0 && !this.ended && !this.quit) {

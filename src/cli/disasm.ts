@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { readImage } from "./images.js";
 import { disassembleBuffer } from "../x86/disasm.js";
 import { elf32Sections, isElf, SHF_EXECINSTR, sectionBytes } from "../x86/elf32.js";
+import { UsageError } from "./errors.js";
 
 interface DisasmOptions {
   base: number;
@@ -13,12 +14,12 @@ interface DisasmOptions {
 
 function parseAddress(s: string): number {
   const v = /^0x[0-9a-f]+$/i.test(s) ? parseInt(s, 16) : /^\d+$/.test(s) ? parseInt(s, 10) : NaN;
-  if (!Number.isSafeInteger(v) || v > 0xffffffff) throw new Error(`--base: not an address: ${s}`);
+  if (!Number.isSafeInteger(v) || v > 0xffffffff) throw new UsageError(`--base: not an address: ${s}`);
   return v;
 }
 
 function parseBits(s: string): 16 | 32 {
-  if (s !== "16" && s !== "32") throw new Error(`--bits: must be 16 or 32, not ${s}`);
+  if (s !== "16" && s !== "32") throw new UsageError(`--bits: must be 16 or 32, not ${s}`);
   return s === "16" ? 16 : 32;
 }
 
@@ -46,7 +47,7 @@ export function disasmFile(file: string, opts: DisasmOptions, out: (line: string
   try {
     sections = elf32Sections(buf);
   } catch (err) {
-    throw new Error(`disasm: ${file}: ${(err as Error).message}`);
+    throw new UsageError(`disasm: ${file}: ${(err as Error).message}`);
   }
   // objdump's headers, less its symbol lines ("c1000000 <.text>:").
   out("");

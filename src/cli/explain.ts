@@ -4,6 +4,7 @@
 import type { Command } from "commander";
 import { ExplainError, explainExit } from "../inspect/explain.js";
 import { parsePositive } from "./options.js";
+import { UsageError } from "./errors.js";
 
 export function registerExplain(program: Command): void {
   program
@@ -16,14 +17,14 @@ export function registerExplain(program: Command): void {
     .option("--kernel <file>", "the kernel, when the recording does not carry it")
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .action(async (file: string, n: string, opts: { depth?: number; image?: string; kernel?: string; initrd?: string }) => {
-      if (!/^\d+$/.test(n)) throw new Error(`explain-exit: the exit number must be a number, not "${n}"`);
+      if (!/^\d+$/.test(n)) throw new UsageError(`explain-exit: the exit number must be a number, not "${n}"`);
       const args: string[] = [];
       for (const k of ["image", "kernel", "initrd"] as const) if (opts[k] !== undefined) args.push(`--${k}`, opts[k]!);
       try {
         const lines = await explainExit(file, Number(n), { depth: opts.depth, args });
         process.stdout.write(lines.join("\n") + "\n");
       } catch (e) {
-        if (e instanceof ExplainError) throw new Error(`explain-exit: ${e.message}`);
+        if (e instanceof ExplainError) throw new UsageError(`explain-exit: ${e.message}`);
         throw e;
       }
     });

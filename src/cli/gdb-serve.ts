@@ -15,14 +15,19 @@ import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+import { UsageError } from "./errors.js";
 
 export interface GdbServeOptions extends TimeTravelOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
   symbols?: string;
+  /** The host's limits (--max-insns, --max-time): gdb's continue stops there. */
+  limits?: { maxInsns?: number; maxNs?: number };
   /** Where a Linux guest's kernel runs: gdb's symbols are moved by its offset (qOffsets). */
   kernel?: KernelPlacement | { error: string };
   /** A replay's recording file: its checkpoints are kept between sessions. */
   recording?: string;
+  /** Where gdb finds the guest: before the instruction after this many (default: the first). */
+  at?: number;
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
   /** How gdb reaches the stub (default: a TCP server at the address; src/inspect: the parent's channel). */
@@ -32,8 +37,26 @@ export interface GdbServeOptions extends TimeTravelOptions {
 /** `--gdb`'s argument: [HOST:]PORT, 127.0.0.1 unless a host is given. */
 export function parseGdbAddress(text: string): ListenAddress {
   const at = parseListenAddress(text);
-  if (at === undefined) throw new Error(`--gdb wants [HOST:]PORT, not "${text}"`);
+  if (at === undefined) throw new UsageError(`--gdb wants [HOST:]PORT, not "${text}"`);
   return at;
+}
+
+/** Whether gdb listening on `host` is reachable only from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The warning for a stub that listens beyond this machine: whoever reaches the port can read
+ * the guest, and in a live run change it.
+ */
+export function exposureWarning(at: ListenAddress, mode: Session["mode"]): string | undefined {
+  if (isLoopback(at.host)) return undefined;
+  const writes = mode === "replay" ? "writes are refused (a replay cannot change history)" : "writes to registers and memory are allowed (a live run)";
+  return (
+    `afterglow: warning: gdb listens on ${at.host}:${at.port}, beyond this machine, with no authentication: ` +
+    `anyone who reaches it can read the guest's registers and memory; ${writes}`
+  );
 }
 
 /** The command that attaches gdb, quoted for a POSIX shell. */
@@ -50,15 +73,21 @@ export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
 export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void>; end: () => void }> {
   const dbg = new Debugger(session);
   dbg.onIdle = opts.onIdle;
+  dbg.limits = opts.limits ?? {};
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
   // A replay can go back in time: its history starts here, with the checkpoints of the last session.
   const travel = session.mode === "replay" && opts.recording !== undefined ? startTimeTravel(dbg, opts.recording, opts) : undefined;
+  if (first.kind === "start" && opts.at !== undefined) {
+    const reached = runTo(dbg, opts.at);
+    if (reached.icount !== opts.at) process.stderr.write(`afterglow: the guest ended (${reached.stop}) at icount ${reached.icount}, before --at ${opts.at}\n`);
+  }
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const listen = opts.listen ?? ((t: SessionTarget, o: ServerOptions) => listenGdb(t, at, o));
   const server: GdbServer = await listen(target, {
+    log: (line) => process.stderr.write(`afterglow: gdb: ${line}\n`),
     onKill: () => {
       void server.close().then(finish);
     },
@@ -70,10 +99,12 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
       }
     },
   });
+  const warning = exposureWarning(server.address, session.mode);
+  if (warning !== undefined) process.stderr.write(`${warning}\n`);
   if (opts.onListening) opts.onListening(server.address);
   else {
     process.stderr.write(
-      `afterglow: the guest is stopped at its first instruction, waiting for gdb on ${server.address.host}:${server.address.port}; attach with\n` +
+      `afterglow: the guest is stopped at ${opts.at === undefined ? "its first instruction" : `icount ${dbg.position().icount}`}, waiting for gdb on ${server.address.host}:${server.address.port}; attach with\n` +
         `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
     );
   }
@@ -85,6 +116,16 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
     dbg.close();
   };
   return { server, done: done.then(end), end };
+}
+
+/** Runs the debugger forward until `icount` instructions have retired, or the guest stops first. */
+function runTo(dbg: Debugger, icount: number): { icount: number; stop: string } {
+  for (;;) {
+    const now = dbg.position().icount;
+    if (now >= icount) return { icount: now, stop: "at" };
+    const s = dbg.run({ maxInsns: icount - now, first: false });
+    if (s.kind !== "budget") return { icount: dbg.position().icount, stop: s.kind };
+  }
 }
 
 /**
@@ -104,7 +145,12 @@ export function placeKernel(rec: ReadRecording, images: { [role: string]: Uint8A
  * `afterglow replay FILE --gdb [HOST:]PORT`; with `channel`, gdb's connection is the parent's
  * IPC channel (`--inspect`, src/inspect/channel.ts) and the parent says where to attach.
  */
-export async function replayUnderGdb(file: string, listen: string | undefined, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string } & TimeTravelOptions, channel?: GdbServeOptions["listen"]): Promise<void> {
+export async function replayUnderGdb(
+  file: string,
+  listen: string | undefined,
+  opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; maxInsns?: number; at?: number } & TimeTravelOptions,
+  channel?: GdbServeOptions["listen"],
+): Promise<void> {
   const at = listen === undefined ? { host: "channel", port: 0 } : parseGdbAddress(listen);
   const rec = loadRecording(file);
   const con = new HostConsole(undefined, { input: false });
@@ -113,6 +159,7 @@ export async function replayUnderGdb(file: string, listen: string | undefined, o
     const session = Session.replay(rec, (b) => con.output(b), images);
     const { done } = await serveGdb(session, at, {
       symbols: opts.symbols, kernel: placeKernel(rec, images), recording: file, checkpointBudget: opts.checkpointBudget,
+      limits: { maxInsns: opts.maxInsns }, at: opts.at,
       ...(channel ? { listen: channel, onListening: () => {} } : {}),
     });
     await done;
@@ -125,9 +172,9 @@ export async function replayUnderGdb(file: string, listen: string | undefined, o
  * `afterglow run … --gdb [HOST:]PORT`: a live session under gdb. The guest's console stays on this
  * terminal (typed input reaches the guest while gdb lets it run; Ctrl-A x ends the session).
  */
-export async function runUnderGdb(session: Session, con: Console, listen: string, symbols?: string): Promise<void> {
+export async function runUnderGdb(session: Session, con: Console, listen: string, opts: GdbServeOptions = {}): Promise<void> {
   const at = parseGdbAddress(listen);
-  const { server, done } = await serveGdb(session, at, { symbols, onIdle: () => con.feedIdle(session) });
+  const { server, done } = await serveGdb(session, at, { ...opts, onIdle: () => con.feedIdle(session) });
   const poll = setInterval(() => {
     con.flush();
     con.feedTyped(session);
@@ -143,7 +190,7 @@ export async function runUnderGdb(session: Session, con: Console, listen: string
 /** `--inspect`'s argument: [HOST:]PORT, 127.0.0.1 unless a host is given (port 0: any free one). */
 export function parseInspectAddress(text: string): ListenAddress {
   const at = parseListenAddress(text);
-  if (at === undefined) throw new Error(`--inspect wants [HOST:]PORT, not "${text}"`);
+  if (at === undefined) throw new UsageError(`--inspect wants [HOST:]PORT, not "${text}"`);
   return at;
 }
 

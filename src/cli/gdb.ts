@@ -8,7 +8,9 @@ import type { TimeTravelOptions } from "./checkpoints.js";
 import { parseBudget } from "./options.js";
 import { HostConsole } from "./console.js";
 import { placeKernel, serveGdb } from "./gdb-serve.js";
+import { parseCount } from "./options.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+import { UsageError } from "./errors.js";
 
 export function registerGdb(program: Command): void {
   program
@@ -23,7 +25,8 @@ export function registerGdb(program: Command): void {
     .option("--gdb-path <path>", "the gdb to run", "gdb")
     .option("-x, --command <file>", "a gdb command file to run after attaching")
     .option("--checkpoint-budget <MiB>", "memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
-    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string } & TimeTravelOptions) => {
+    .option("--at <icount>", "attach with the guest stopped after this many instructions (as `afterglow triage` prints)", (v) => parseCount(v, "--at"))
+    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string; at?: number } & TimeTravelOptions) => {
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
@@ -31,7 +34,7 @@ export function registerGdb(program: Command): void {
         const session = Session.replay(rec, (b) => con.output(b), images);
         let attach!: ListenAddress;
         const kernel = placeKernel(rec, images);
-        const { server, end } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), kernel, recording: file, checkpointBudget: opts.checkpointBudget });
+        const { server, end } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), kernel, recording: file, checkpointBudget: opts.checkpointBudget, at: opts.at });
         const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
         if (opts.command) args.push("-x", opts.command);
         if (opts.symbols) args.unshift(opts.symbols);
@@ -43,7 +46,7 @@ export function registerGdb(program: Command): void {
         const ignore = () => {};
         process.on("SIGINT", ignore);
         const code = await new Promise<number>((resolve, reject) => {
-          child.on("error", (e) => reject(new Error(`cannot start ${opts.gdbPath}: ${e.message}`)));
+          child.on("error", (e) => reject(new UsageError(`cannot start ${opts.gdbPath}: ${e.message}`)));
           child.on("exit", (c) => resolve(c ?? 1));
         });
         process.off("SIGINT", ignore);

@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import type { Command } from "commander";
 import { type CpioEntry, writeCpio } from "./cpio.js";
 import { packageRoot, readImage } from "./images.js";
+import { UsageError } from "./errors.js";
 
 /** The guest's /init, as the reference guest's (bench/linux-guest.sh): a marker line, the
  * workload, a second marker, reboot — and, when the kernel command line says `shell`, an
@@ -61,15 +62,15 @@ export function buildInitramfs(opts: InitramfsOptions): Uint8Array {
 /** Refuses a busybox the guest could not run: not i386 ELF, or dynamically linked. */
 function checkBusybox(b: Uint8Array): void {
   const ok = b.length >= 52 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
-  if (!ok) throw new Error("busybox is not an ELF executable");
+  if (!ok) throw new UsageError("busybox is not an ELF executable");
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b[4] !== 1 || v.getUint16(18, true) !== 3) throw new Error("busybox is not a 32-bit i386 executable: use Debian's busybox-static:i386");
+  if (b[4] !== 1 || v.getUint16(18, true) !== 3) throw new UsageError("busybox is not a 32-bit i386 executable: use Debian's busybox-static:i386");
   const phoff = v.getUint32(28, true);
   const phentsize = v.getUint16(42, true);
   for (let k = 0; k < v.getUint16(44, true); k++) {
     const p = phoff + k * phentsize;
     if (p + 4 <= b.length && v.getUint32(p, true) === 3 /* PT_INTERP */) {
-      throw new Error("busybox is dynamically linked and the initramfs has no libc: use a static one (busybox-static)");
+      throw new UsageError("busybox is dynamically linked and the initramfs has no libc: use a static one (busybox-static)");
     }
   }
 }
@@ -90,7 +91,7 @@ export interface FetchResult {
 export function fetchLinux(opts: { dir: string; pae?: boolean; workload?: string }): FetchResult {
   const dir = resolve(opts.dir);
   if (spawnSync("apt-get", ["--version"], { stdio: "ignore" }).status !== 0) {
-    throw new Error(
+    throw new UsageError(
       "guest fetch needs Debian's apt-get; elsewhere, get a bzImage and an i386 busybox-static yourself and run `afterglow guest build-initramfs`",
     );
   }
@@ -98,7 +99,7 @@ export function fetchLinux(opts: { dir: string; pae?: boolean; workload?: string
   const archs = spawnSync("dpkg", ["--print-foreign-architectures"], { encoding: "utf8" }).stdout ?? "";
   const lists = spawnSync("apt-cache", ["show", "busybox-static:i386"], { stdio: "ignore" }).status === 0;
   if (!root && (!/^i386$/m.test(archs) || !lists)) {
-    throw new Error(
+    throw new UsageError(
       "the i386 package lists are missing and adding them needs root: run `sudo dpkg --add-architecture i386 && sudo apt-get update` once, then `guest fetch` works unprivileged",
     );
   }
@@ -107,7 +108,7 @@ export function fetchLinux(opts: { dir: string; pae?: boolean; workload?: string
   const r = spawnSync("sh", [script, ...(opts.pae ? ["--pae"] : []), dir], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   if (r.status !== 0) {
     const lines = `${r.stderr ?? ""}${r.error ? String(r.error) : ""}`.trim().split("\n").filter((l) => !/^W: /.test(l));
-    throw new Error(`fetching Debian's packages failed: ${lines.at(-1) ?? `exit status ${r.status}`}`);
+    throw new UsageError(`fetching Debian's packages failed: ${lines.at(-1) ?? `exit status ${r.status}`}`);
   }
   const initrd = join(dir, "initramfs.cpio.gz");
   writeFileSync(initrd, buildInitramfs({ busybox: readImage(join(dir, "busybox")), workload: opts.workload }));
@@ -127,7 +128,7 @@ export function registerGuest(program: Command): void {
     .option("--pae", "also fetch the 686-pae kernel and use it")
     .option("--workload <commands>", "shell commands the guest runs after booting")
     .action((what: string, opts: { dir?: string; pae?: boolean; workload?: string }) => {
-      if (what !== "linux") throw new Error(`guest fetch knows only "linux", not "${what}"`);
+      if (what !== "linux") throw new UsageError(`guest fetch knows only "linux", not "${what}"`);
       const r = fetchLinux({ dir: opts.dir ?? defaultGuestDir(), pae: opts.pae, workload: opts.workload });
       const pkg = r.versions.split("\n").find((l) => l.startsWith(opts.pae ? "linux-image-686-pae " : "linux-image-686 "));
       process.stdout.write(

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { UsageError } from "./errors.js";
 
 /** The package's root directory, found from this module whether it runs from src/ or dist/. */
 export function packageRoot(): string {
@@ -27,7 +28,7 @@ export function readImage(path: string): Uint8Array {
     bytes = readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read ${path}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code ?? String(err)}`);
+    throw new UsageError(`cannot read ${path}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code ?? String(err)}`);
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }

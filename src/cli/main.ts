@@ -1,16 +1,20 @@
 // The `afterglow` command. Each subcommand lives in its own module and registers itself here.
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
+import { registerChaos } from "./chaos.js";
 import { registerDisasm } from "./disasm.js";
 import { registerExplain } from "./explain.js";
+import { reportOf } from "./errors.js";
 import { registerGdb } from "./gdb.js";
 import { registerGuest } from "./guest.js";
 import { registerReplay } from "./replay.js";
 import { registerRun } from "./run.js";
 import { registerTui } from "./tui.js";
+import { registerTriage } from "./triage.js";
 
 const program = new Command("afterglow")
   .description("Deterministic record/replay debugger for an emulated IA32 PC")
   .version("0.1.0")
+  .option("--debug", "on an internal error, print its stack (it may go anywhere on the command line)")
   .showHelpAfterError()
   .exitOverride();
 
@@ -18,15 +22,24 @@ registerRun(program);
 registerReplay(program);
 registerGdb(program);
 registerExplain(program);
+registerTriage(program);
+registerChaos(program);
 registerDisasm(program);
 registerGuest(program);
 registerTui(program);
 
+// --debug anywhere before a `--` (after it, arguments are for gdb).
+const argv = process.argv.slice(2);
+const dashes = argv.indexOf("--");
+const ours = dashes < 0 ? argv : argv.slice(0, dashes);
+const debug = ours.includes("--debug");
+const args = [...ours.filter((a) => a !== "--debug"), ...(dashes < 0 ? [] : argv.slice(dashes))];
+
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(args, { from: "user" });
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
-  // Bad input is reported in one line, never as a stack trace.
-  console.error(`afterglow: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  // Bad input is reported in one line, never as a stack trace; a bug says it is one.
+  const { text, status } = reportOf(err, debug);
+  process.stderr.write(text);
+  process.exit(status);
 }

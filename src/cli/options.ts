@@ -2,18 +2,19 @@
 // that names the option, which the CLI prints as one line.
 
 import type { Target } from "../replay/timeline.js";
+import { UsageError } from "./errors.js";
 
 /** A positive safe integer, or an error naming the option. */
 export function parsePositive(v: string, name: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} wants a positive integer, not "${v}"`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${name} wants a positive integer, not "${v}"`);
   return n;
 }
 
 /** `--checkpoint-budget MiB`. */
 export function parseBudget(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--checkpoint-budget wants a positive number of MiB, not "${v}"`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--checkpoint-budget wants a positive number of MiB, not "${v}"`);
   return n;
 }
 
@@ -21,6 +22,23 @@ export function parseBudget(v: string): number {
 export function parseTarget(v: string): Target {
   const m = /^(icount|exit):(\d+)$/.exec(v);
   const n = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isSafeInteger(n)) throw new Error(`--to wants icount:N or exit:N, not "${v}"`);
+  if (!m || !Number.isSafeInteger(n)) throw new UsageError(`--to wants icount:N or exit:N, not "${v}"`);
   return m[1] === "icount" ? { at: "step", icount: n } : { at: "exit", exits: n + 1 };
+}
+
+/** A count from zero (a whole number of instructions), or an error naming the option. */
+export function parseCount(v: string, name: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${name} wants a whole number from 0, not "${v}"`);
+  return n;
+}
+
+/** Seconds (a decimal number greater than zero), as nanoseconds, or an error naming the option. */
+export function parseSeconds(v: string, name: string): number {
+  const s = Number(v);
+  const ns = Math.round(s * 1e9);
+  if (!/^\s*[0-9.]+(e[+-]?\d+)?\s*$/i.test(v) || !Number.isFinite(s) || ns <= 0 || !Number.isSafeInteger(ns)) {
+    throw new UsageError(`${name} wants a number of seconds greater than zero, not "${v}"`);
+  }
+  return ns;
 }

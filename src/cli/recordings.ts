@@ -1,5 +1,7 @@
 // Recordings as the commands find them: the file read, and the images it needs that it does not
-// carry, from the options or beside the recording.
+// carry — given by an option, else where they were when recorded (the absolute path in the
+// header, as rr remembers its trace's files), else by their recorded names beside the recording,
+// else the built-in guest; each found one checked by its SHA-256.
 
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,19 +16,35 @@ export function loadRecording(file: string): ReadRecording {
   return readRecording(readImage(file), file);
 }
 
-/** The images a recording needs and does not carry: from options, else the recorded names beside the recording. */
+/** The images a recording needs and does not carry (see the top of this file). */
 export function recordingImages(rec: ReadRecording, file: string, opts: { image?: string; kernel?: string; initrd?: string }): { [role: string]: Uint8Array } {
   const out: { [role: string]: Uint8Array } = {};
   for (const ref of rec.header.images) {
     if (ref.data) continue;
-    const given = opts[ROLE_OPTION[ref.role] ?? "image"];
-    const beside = join(dirname(file), ref.name);
-    const builtin = ref.role === "boot image" && sha256(readImage(builtinGuestPath())) === ref.sha256 ? builtinGuestPath() : undefined;
-    const path = given ?? (existsSync(beside) ? beside : builtin);
-    if (path === undefined) {
-      throw new RecordingError(`${file} needs its ${ref.role} ${ref.name}: give it with --${ROLE_OPTION[ref.role] ?? "image"}, or replay a packed recording`);
+    const option = ROLE_OPTION[ref.role] ?? "image";
+    const given = opts[option];
+    // Given: used as it is (a wrong one is reported by its hash when the replay starts).
+    if (given !== undefined) {
+      out[ref.role] = readImage(given);
+      continue;
     }
-    out[ref.role] = readImage(path);
+    const changed: string[] = [];
+    const candidates = [ref.path, join(dirname(file), ref.name), ref.role === "boot image" ? builtinGuestPath() : undefined];
+    for (const path of candidates) {
+      if (path === undefined || !existsSync(path)) continue;
+      const bytes = readImage(path);
+      if (sha256(bytes) === ref.sha256) {
+        out[ref.role] = bytes;
+        break;
+      }
+      if (path !== candidates[2]) changed.push(path);
+    }
+    if (out[ref.role] === undefined) {
+      const why = changed.length > 0 ? `: ${changed.join(" and ")} ${changed.length > 1 ? "have" : "has"} changed since it was recorded` : "";
+      throw new RecordingError(
+        `${file} needs its ${ref.role} ${ref.name} (sha256 ${ref.sha256.slice(0, 16)}…)${why}; give it with --${option}, or replay a packed recording`,
+      );
+    }
   }
   return out;
 }

@@ -13,7 +13,8 @@ import { gdbCommandLine, listenGdbOnChannel, parseGdbAddress, parseInspectAddres
 import { openFor } from "./tui.js";
 import { runTui } from "../tui/main.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
-import { parseBudget, parsePositive, parseTarget } from "./options.js";
+import { UsageError } from "./errors.js";
+import { parseBudget, parseCount, parsePositive, parseTarget } from "./options.js";
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 
@@ -50,14 +51,16 @@ export function registerReplay(program: Command): void {
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
     .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed; with --tui: names guest addresses")
+    .option("--at <icount>", "with --gdb: wait for gdb with the guest stopped after this many instructions", (v) => parseCount(v, "--at"))
     .option("--checkpoint-budget <MiB>", "with --gdb or --to: memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
     .option("--to <position>", "replay to icount:N (after instruction N) or exit:N (at VM exit N) and print where it is and the registers", parseTarget)
     .option("--tui", "open the replay in the terminal UI (as `afterglow tui FILE`)")
     .option("--inspect <[host:]port>", "run the machine in a child process with the V8 inspector open here (127.0.0.1 unless a host is given): breakpoints by TypeScript line in src/vmm and src/l4; with --gdb, gdb attaches through this process")
     .addOption(new Option("--gdb-channel", "serve gdb over the parent's IPC channel (--inspect's child)").hideHelp())
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target; tui?: boolean; inspect?: string; gdbChannel?: boolean } & TimeTravelOptions) => {
-      if (opts.tui && opts.gdb !== undefined) throw new Error("--tui and --gdb together are not supported yet: use one of them");
-      if (opts.tui && opts.inspect !== undefined) throw new Error("--tui and --inspect together are not supported yet: use one of them");
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number; to?: Target; tui?: boolean; inspect?: string; gdbChannel?: boolean } & TimeTravelOptions) => {
+      if (opts.tui && opts.gdb !== undefined) throw new UsageError("--tui and --gdb together are not supported yet: use one of them");
+      if (opts.tui && opts.inspect !== undefined) throw new UsageError("--tui and --inspect together are not supported yet: use one of them");
+      if (opts.at !== undefined && opts.gdb === undefined) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
       if (opts.tui) return runTui(openFor(file, opts));
       if (opts.inspect !== undefined) return inspected(file, opts.inspect, opts);
       if (opts.gdbChannel) return replayUnderGdb(file, undefined, opts, (target, o) => listenGdbOnChannel(target, o));
@@ -78,14 +81,18 @@ export function registerReplay(program: Command): void {
         const prefix = con.atLineStart() ? "" : "\n";
         if (session.replayDone() && rec.end) {
           process.stderr.write(
-            `${prefix}afterglow: replayed to the recording's end (${rec.end.reason}) at icount ${p.icount.toLocaleString("en-US")}, ` +
+            `${prefix}afterglow: replayed to the recording's end (${rec.end.reason}${rec.end.detail ? `: ${rec.end.detail}` : ""}) at icount ${p.icount.toLocaleString("en-US")}, ` +
               `guest ${(p.ns / 1e9).toFixed(2)} s; every state hash${session.exitCount() > 0 ? ` and all ${session.exitCount().toLocaleString("en-US")} VM exits` : ""} matched; ${secs.toFixed(2)} s host, ${speed}\n`,
           );
         } else if (stop === Stop.BUDGET && opts.maxInsns !== undefined && p.icount >= opts.maxInsns) {
           process.stderr.write(`${prefix}afterglow: stopped at --max-insns, icount ${p.icount.toLocaleString("en-US")}, ${speed}\n`);
         } else {
           const cut = rec.truncatedAt !== undefined ? `is truncated at byte ${rec.truncatedAt}` : "has no end record";
-          process.stderr.write(`${prefix}afterglow: ${file} ${cut}: replayed its readable part, up to icount ${p.icount.toLocaleString("en-US")}\n`);
+          const exits = session.exitCount() > 0 ? ` and all ${session.exitCount().toLocaleString("en-US")} VM exits` : "";
+          process.stderr.write(
+            `${prefix}afterglow: ${file} ${cut} (cut off while recording): replayed all it holds, to icount ${p.icount.toLocaleString("en-US")}, ` +
+              `guest ${(p.ns / 1e9).toFixed(2)} s; every state hash${exits} matched\n`,
+          );
           process.exitCode = 1;
         }
       } finally {
@@ -153,8 +160,19 @@ function describe(rec: ReadRecording, file: string): string {
   const lines: string[] = [];
   lines.push(`${file}: afterglow recording, format ${h.format} (this afterglow reads ${FORMAT_VERSION}), ${MAGIC.toString("latin1")}`);
   lines.push(`made by    ${h.tool} on Node ${h.node}: afterglow ${h.argv.join(" ")}`);
-  lines.push(`machine    ${h.machine.ramSize / 2 ** 20} MiB RAM; guest ${h.guest.kind === "linux" ? `Linux, command line "${h.guest.cmdline}"` : "flat boot image"}`);
-  for (const i of h.images) lines.push(`image      ${i.role.padEnd(10)} ${i.name} ${i.size} bytes sha256 ${i.sha256.slice(0, 16)}…${i.data ? " (embedded)" : ""}`);
+  const kind = (h.machine.kind ?? "bare") === "stack" ? "in a VM under L4 and the VMM" : "on the bare PC";
+  lines.push(`machine    ${h.machine.ramSize / 2 ** 20} MiB RAM, ${kind}; guest ${h.guest.kind === "linux" ? `Linux, command line "${h.guest.cmdline}"` : "flat boot image"}`);
+  const t = h.machine.timing;
+  if (t) {
+    lines.push(
+      `timing     ${h.seed !== undefined ? `chaos seed ${h.seed}: ` : ""}RTC phase ${t.rtcPhaseTicks}/32768 s, PIT phase ${t.pitPhaseNs} ns, ` +
+        `interrupt latency ${t.irqLatencyNs} ns, L4 timeslice ${t.timesliceNs / 1e6} ms`,
+    );
+  }
+  for (const i of h.images) {
+    const where = i.data ? " (embedded)" : i.path ? ` at ${i.path}` : "";
+    lines.push(`image      ${i.role.padEnd(10)} ${i.name} ${i.size} bytes sha256 ${i.sha256.slice(0, 16)}…${where}`);
+  }
   const inputs = rec.records.filter((r): r is Extract<Record, { t: "input" }> => r.t === "input");
   const consoleBytes = inputs.reduce((n, r) => n + (r.kind === "console" ? r.data.length : 0), 0);
   const rtc = inputs.find((r) => r.kind === "rtc");

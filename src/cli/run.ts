@@ -1,36 +1,48 @@
-import { closeSync, openSync, writeSync } from "node:fs";
-import { basename } from "node:path";
+import { closeSync, existsSync, openSync, realpathSync, writeSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import type { Command } from "commander";
-import { DEFAULT_HASH_EVERY, Session, Stop, endReasonOf, type Guest, type MachineKind } from "../replay/session.js";
+import { DEFAULT_HANG_NS, EndWatch, formatSeconds, type EndLimits, type RunEnd } from "../replay/ends.js";
+import { ramSizeProblem } from "../replay/machine-config.js";
+import type { EndReason } from "../replay/recording.js";
+import { DEFAULT_HASH_EVERY, Session, Stop, type Guest, type MachineKind } from "../replay/session.js";
 import { HostConsole } from "./console.js";
+import { UsageError } from "./errors.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
-import { parsePositive } from "./options.js";
+import { parsePositive, parseSeconds } from "./options.js";
 import { Progress } from "./progress.js";
 
-const STOP_NAMES: Record<Stop, string> = {
-  [Stop.BUDGET]: "instruction limit reached",
-  [Stop.HALT]: "guest halted",
-  [Stop.EXCEPTION]: "unhandled exception",
-  [Stop.SHUTDOWN]: "triple fault (shutdown)",
-  [Stop.REQUEST]: "stopped on request",
-  [Stop.RESET]: "guest rebooted",
-  [Stop.IDLE]: "guest idle and console input ended",
-  [Stop.VMEXIT]: "VM exit",
+/** The summary line's name for each end. */
+const END_NAMES: Record<EndReason, string> = {
+  halt: "guest halted",
+  reboot: "guest rebooted",
+  "triple-fault": "triple fault (shutdown)",
+  exception: "unhandled exception",
+  panic: "kernel panic",
+  hang: "guest hung",
+  idle: "guest idle and console input ended",
+  "user-stop": "stopped on request",
+  limit: "limit reached",
+  "host-error": "host error",
 };
+
+/** Ends that are not a failure of the guest or a limit: exit status 0. */
+const CLEAN_ENDS: readonly EndReason[] = ["halt", "reboot", "idle", "user-stop"];
 
 /** Instructions, and guest time for a guest that idles, between looks at the host (console input, Ctrl-A x, progress). */
 const SLICE = 4_000_000;
 const SLICE_NS = 100_000_000;
 
-export interface RunOptions {
+export interface GuestOptions {
   bare?: boolean;
   image?: string;
   kernel?: string;
   initrd?: string;
   append: string;
   maxInsns?: number;
+  maxTime?: number;
+  hangTime: number;
   ram?: number;
   post?: boolean;
 }
@@ -39,13 +51,21 @@ export function registerRun(program: Command): void {
   guestOptions(program.command("run").description("run a guest (default: the built-in guest) with its serial console on this terminal"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
     .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
-    .action(async (opts: RunOptions & { gdb?: string; symbols?: string }) => {
+    .action(async (opts: GuestOptions & { gdb?: string; symbols?: string }) => {
       const con = new HostConsole();
       try {
         const { guest, ramSize, machine } = loadGuest(opts);
-        const session = new Session({ guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) });
-        if (opts.gdb !== undefined) return await runUnderGdb(session, con, opts.gdb, opts.symbols);
-        await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER, opts.post ? new PostLog(session, con) : undefined);
+        let watch: EndWatch | undefined;
+        const session = new Session({
+          guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000),
+          console: (b) => {
+            watch?.output(b);
+            con.output(b);
+          },
+        });
+        if (opts.gdb !== undefined) return await runUnderGdb(session, con, opts.gdb, { symbols: opts.symbols, limits: limitsOf(opts) });
+        watch = new EndWatch(session, limitsOf(opts));
+        await runToEnd(session, con, watch, opts.post ? new PostLog(session, con) : undefined);
       } finally {
         con.close();
       }
@@ -58,29 +78,38 @@ export function registerRun(program: Command): void {
       .option("-o, --output <file>", "the recording to write", "afterglow.rec")
       .option("--embed", "put the guest images into the recording, so it replays anywhere (as `afterglow pack` does)")
       .option("--hash-every <n>", "instructions between state hashes", (v) => parsePositive(v, "--hash-every"), DEFAULT_HASH_EVERY),
-  ).action(async (opts: RunOptions & { output: string; embed?: boolean; hashEvery: number }) => {
+  ).action(async (opts: GuestOptions & { output: string; embed?: boolean; hashEvery: number }) => {
     const con = new HostConsole();
     let fd: number | undefined;
     try {
       const { guest, ramSize, machine } = loadGuest(opts);
+      refuseOverwritingInput(opts.output, guest);
       try {
         fd = openSync(opts.output, "w");
       } catch (err) {
-        throw new Error(`cannot write ${opts.output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        throw new UsageError(`cannot write ${opts.output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
       const out = fd;
+      let watch: EndWatch | undefined;
       const session = new Session(
-        { guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) },
+        {
+          guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000),
+          console: (b) => {
+            watch?.output(b);
+            con.output(b);
+          },
+        },
         { sink: (bytes) => writeSync(out, bytes), argv: process.argv.slice(2), tool: `afterglow ${program.version() ?? ""}`.trim(), embedImages: opts.embed === true, hashEvery: opts.hashEvery },
       );
-      let stop: Stop;
+      watch = new EndWatch(session, limitsOf(opts));
+      let end: RunEnd;
       try {
-        stop = await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER, opts.post ? new PostLog(session, con) : undefined);
+        end = await runToEnd(session, con, watch, opts.post ? new PostLog(session, con) : undefined);
       } catch (err) {
         session.end("host-error", err instanceof Error ? err.message : String(err));
         throw err;
       }
-      session.end(endReasonOf(stop));
+      session.end(end.reason, end.detail);
       process.stderr.write(`afterglow: recorded to ${opts.output}\n`);
     } finally {
       if (fd !== undefined) closeSync(fd);
@@ -89,8 +118,8 @@ export function registerRun(program: Command): void {
   });
 }
 
-/** The options that say which guest to run, shared by run and record. */
-function guestOptions(cmd: Command): Command {
+/** The options that say which guest to run and for how long, shared by run, record and chaos. */
+export function guestOptions(cmd: Command): Command {
   return cmd
     .option("--bare", "run the guest straight on the emulated PC, without the L4 kernel and the VMM")
     .option("--image <file>", "flat boot image loaded at 0x7c00 in real mode (default: built-in guest)")
@@ -98,6 +127,13 @@ function guestOptions(cmd: Command): Command {
     .option("--initrd <file>", "initial ramdisk for --kernel")
     .option("--append <cmdline>", "kernel command line for --kernel", "console=ttyS0")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
+    .option("--max-time <seconds>", "stop after this much guest time", (v) => parseSeconds(v, "--max-time"))
+    .option(
+      "--hang-time <seconds>",
+      `a guest that retires no instruction and prints nothing for this much guest time has hung (default ${formatSeconds(DEFAULT_HANG_NS)})`,
+      (v) => parseSeconds(v, "--hang-time"),
+      DEFAULT_HANG_NS,
+    )
     .option("--ram <MiB>", "RAM size in MiB (default: 32, or 256 for Linux)", (v) => parsePositive(v, "--ram"))
     .option("--post", "print each POST code the guest writes to port 0x80 on stderr (the summary shows the last one)")
     .addHelpText(
@@ -105,29 +141,48 @@ function guestOptions(cmd: Command): Command {
       "\nBy default the guest runs in a VM: the L4 microkernel and the user-level VMM run on the emulated PC\n" +
         "and the guest under them; a summary of the layers' work is printed at the end.\n" +
         "On a terminal the console is raw: Ctrl-A x quits, Ctrl-A s shows the summary, Ctrl-A Ctrl-A types Ctrl-A.\n" +
-        "Piped input is typed a line at a time whenever the guest waits for it.",
+        "Piped input is typed a line at a time whenever the guest waits for it.\n" +
+        "A run ends when the guest halts or reboots, fails (triple fault, an exception it cannot take, a kernel\n" +
+        "panic, a hang), or reaches a limit; the exit status is 0 only for a halt, a reboot or a quit.",
     );
 }
 
-function loadGuest(opts: RunOptions): { guest: Guest; ramSize: number; machine: MachineKind } {
-  if (opts.image !== undefined && opts.kernel !== undefined) throw new Error("--image and --kernel exclude each other");
-  if (opts.initrd !== undefined && opts.kernel === undefined) throw new Error("--initrd needs --kernel");
+export function limitsOf(opts: GuestOptions): EndLimits {
+  return { maxInsns: opts.maxInsns, maxNs: opts.maxTime, hangNs: opts.hangTime };
+}
+
+export function loadGuest(opts: GuestOptions): { guest: Guest; ramSize: number; machine: MachineKind } {
+  if (opts.image !== undefined && opts.kernel !== undefined) throw new UsageError("--image and --kernel exclude each other");
+  if (opts.initrd !== undefined && opts.kernel === undefined) throw new UsageError("--initrd needs --kernel");
+  const image = opts.image ?? builtinGuestPath();
   const guest: Guest =
     opts.kernel !== undefined
       ? {
           kind: "linux",
           kernel: readImage(opts.kernel),
           kernelName: basename(opts.kernel),
+          kernelPath: resolve(opts.kernel),
           initrd: opts.initrd === undefined ? undefined : readImage(opts.initrd),
           initrdName: opts.initrd === undefined ? undefined : basename(opts.initrd),
+          initrdPath: opts.initrd === undefined ? undefined : resolve(opts.initrd),
           cmdline: opts.append,
         }
-      : { kind: "image", bytes: readImage(opts.image ?? builtinGuestPath()), name: basename(opts.image ?? builtinGuestPath()) };
+      : { kind: "image", bytes: readImage(image), name: basename(image), path: resolve(image) };
   const mib = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
   const machine: MachineKind = opts.bare ? "bare" : "stack";
-  // The VMM maps guest RAM in 4 MiB pieces.
-  if (machine === "stack" && mib % 4 !== 0) throw new Error(`--ram must be a multiple of 4 MiB for a guest in a VM (got ${mib}); or use --bare`);
+  const problem = ramSizeProblem(mib * 2 ** 20, machine);
+  if (problem !== undefined) throw new UsageError(`--ram ${mib}: ${problem}${machine === "stack" ? " (or use --bare)" : ""}`);
   return { guest, ramSize: mib * 2 ** 20, machine };
+}
+
+/** `record -o FILE` must not write the recording over one of the images it records. */
+function refuseOverwritingInput(output: string, guest: Guest): void {
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
+  const out = real(output);
+  const inputs = guest.kind === "image" ? [guest.path] : [guest.kernelPath, guest.initrdPath];
+  for (const p of inputs) {
+    if (p !== undefined && real(p) === out) throw new UsageError(`refusing to write the recording ${output} over its own input image ${p}: choose another -o`);
+  }
 }
 
 /**
@@ -159,31 +214,28 @@ export class PostLog {
 
 const hex2 = (v: number): string => v.toString(16).padStart(2, "0");
 
-/** Runs the session to its stop, feeding it console input, and prints the summary line. */
-export async function runToStop(session: Session, con: HostConsole, maxInsns: number, post?: PostLog): Promise<Stop> {
+/** Runs the session to its end, feeding it console input, and prints the summary line. */
+export async function runToEnd(session: Session, con: HostConsole, watch: EndWatch, post?: PostLog): Promise<RunEnd> {
   const t0 = process.hrtime.bigint();
   const progress = Progress.wanted() ? new Progress(session, t0) : undefined;
-  let stop: Stop;
-  for (;;) {
-    const target = Math.min(maxInsns, session.position().icount + SLICE);
-    const maxNs = session.guestTimeNs() + SLICE_NS;
-    stop = session.run({ maxInsns: target, maxNs, onIdle: () => con.feedIdle(session) });
+  let end: RunEnd | null = null;
+  while (end === null) {
+    let stop = session.run({ ...watch.bounds(SLICE, SLICE_NS), onIdle: () => con.feedIdle(session) });
     con.flush();
     post?.flush();
     progress?.show();
     if (stop === Stop.IDLE) {
-      // Nothing but input can wake the guest: type what is pending, or wait for the user.
-      if (con.feedIdle(session, true) || ((await con.waitForInput()) && con.feedIdle(session, true))) continue;
+      // Nothing but input can wake the guest: type what is pending, or wait for the user when
+      // input could wake it at all.
+      if (con.feedIdle(session, true)) continue;
+      if (session.inputCanWake() && (await con.waitForInput()) && con.feedIdle(session, true)) continue;
       if (con.quit) stop = Stop.REQUEST;
-      break;
     }
-    if (stop !== Stop.BUDGET || session.position().icount >= maxInsns) break;
+    end = watch.check(stop, con.inputOpen());
+    if (end !== null) break;
     // Let the host's events in (typed bytes, Ctrl-A x) between slices.
     await new Promise((resolve) => setImmediate(resolve));
-    if (con.quit) {
-      stop = Stop.REQUEST;
-      break;
-    }
+    if (con.quit) end = { reason: "user-stop", stop: Stop.REQUEST };
     if (con.summaryWanted) {
       con.summaryWanted = false;
       const summary = session.summary();
@@ -195,14 +247,13 @@ export async function runToStop(session: Session, con: HostConsole, maxInsns: nu
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const pos = session.position();
   const where = `${pos.cs.toString(16).padStart(4, "0")}:${pos.eip.toString(16).padStart(8, "0")}`;
-  let line = `afterglow: ${STOP_NAMES[stop]} at ${where} after ${pos.icount.toLocaleString("en-US")} instructions`;
-  const detail = session.stopDetail();
-  if (detail !== undefined && stop !== Stop.BUDGET && stop !== Stop.REQUEST && stop !== Stop.IDLE) line += ` (${detail})`;
+  let line = `afterglow: ${END_NAMES[end.reason]} at ${where} after ${pos.icount.toLocaleString("en-US")} instructions`;
+  if (end.detail !== undefined && end.reason !== "user-stop" && end.reason !== "idle") line += ` (${end.detail})`;
   line += `, ${(session.guestTimeNs() / 1e9).toFixed(2)} s guest, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
   process.stderr.write(`${con.atLineStart() ? "" : "\n"}${line}\n`);
   const summary = session.summary();
   if (summary) process.stderr.write(`${formatSummary(summary, secs)}\n`);
   process.stderr.write(`POST      0x${hex2(session.postCode())} (port 0x80's latch: the last code written, 00 after power-on)\n`);
-  if (stop !== Stop.HALT && stop !== Stop.RESET && stop !== Stop.IDLE && stop !== Stop.REQUEST) process.exitCode = 2;
-  return stop;
+  if (!CLEAN_ENDS.includes(end.reason)) process.exitCode = 2;
+  return end;
 }

@@ -10,6 +10,7 @@ import { elf32Symbols, type Elf32Symbol } from "../x86/elf32.js";
 import { checkpointCacheDir } from "./checkpoints.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+import { UsageError } from "./errors.js";
 
 /** The built-in guest's machine, as recordings/hello-vm.rec was made: the stack with 8 MiB. */
 const BUILTIN_RAM = 8 * 2 ** 20;
@@ -43,7 +44,7 @@ function readSymbols(path: string): Elf32Symbol[] {
   try {
     return elf32Symbols(readImage(path));
   } catch (e) {
-    throw new Error(`--symbols ${path}: ${(e as Error).message}`);
+    throw new UsageError(`--symbols ${path}: ${(e as Error).message}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Pic8259 } from "./pic8259.js";
+import { irqUnmasked, Pic8259 } from "./pic8259.js";
 
 /** Linux's init_8259A: master at vector 0x30, slave at 0x38, cascade on IR2, normal EOI. */
 function linuxInit(pic: Pic8259, opts: { autoEoi?: boolean } = {}): void {
@@ -24,6 +24,28 @@ function readIsr(pic: Pic8259, port: number): number {
 }
 
 describe("the 8259A pair", () => {
+  it("says a line can interrupt exactly when a request on it raises INTR", () => {
+    // Oracle: the chip itself, driven line by line from the states a guest leaves it in.
+    const masks: [number, number][] = [[0xff, 0xff], [0xef, 0xff], [0xfb, 0xfe], [0xff, 0xfe], [0xfa, 0x00], [0x00, 0x00]];
+    for (const [m, sl] of masks) {
+      for (let irq = 0; irq < 16; irq++) {
+        if (irq === 2) continue;
+        const pic = new Pic8259();
+        linuxInit(pic);
+        pic.write(0x21, 1, m);
+        pic.write(0xa1, 1, sl);
+        const open = irqUnmasked(pic.save(), irq);
+        pic.setIrq(irq, true);
+        expect(open, `irq ${irq} masks ${m.toString(16)}/${sl.toString(16)}`).toBe(pic.hasInterrupt());
+      }
+    }
+    // Mid-initialization (ICW1 written, no ICW2 yet) nothing can interrupt.
+    const pic = new Pic8259();
+    linuxInit(pic);
+    pic.write(0x20, 1, 0x11);
+    expect(irqUnmasked(pic.save(), 0)).toBe(false);
+  });
+
   it("reads back the mask register, which is how Linux probes for the PIC", () => {
     const pic = new Pic8259();
     pic.write(0xa1, 1, 0xff);

@@ -51,6 +51,17 @@ export interface PicState {
   intr: boolean;
 }
 
+/**
+ * Whether a request on ISA line `irq` could reach INTR: the chip is not waiting for its
+ * initialization words and the line is unmasked there, and a slave's line also at the master's
+ * cascade input.
+ */
+export function irqUnmasked(s: PicState, irq: number): boolean {
+  const open = (c: PicChipState, line: number) => c.initStep === 0 && (c.imr & (1 << line)) === 0;
+  if (irq === PIC_CASCADE_IRQ) irq = 9;
+  return irq < 8 ? open(s.master, irq) : open(s.slave, irq & 7) && open(s.master, PIC_CASCADE_IRQ);
+}
+
 const ICW1_IC4 = 0x01;
 const ICW1_SNGL = 0x02;
 const ICW1_LTIM = 0x08;

@@ -45,6 +45,28 @@ describe("the MC146818 RTC", () => {
     expect(rtc.epochSeconds()).toBe(utc(2000, 2, 29));
   });
 
+  it("starts its divider chain at the phase it is given: the first update and periodic interrupt come that much sooner", () => {
+    const phase = 12_000; // ticks of 1/32768 s into the first second at power-on
+    const on = (p: number) => {
+      const rtc = new Rtc146818({ epochSeconds: utc(2024, 1, 1), phaseTicks: p });
+      setCmos(rtc, 0x0b, 0x02 | 0x40 | 0x10); // 24h, PIE, UIE: 1024 Hz periodic and the update
+      return rtc;
+    };
+    const zero = on(0);
+    const shifted = on(phase);
+    // The update cycle: one second after power-on at phase 0, (32768 - phase) ticks at `phase`.
+    shifted.advanceTo(rtcTicksToNs(32768 - phase) - 1);
+    expect(clockRegs(shifted).at(-1)).toBe(0x00);
+    shifted.advanceTo(rtcTicksToNs(32768 - phase));
+    expect(clockRegs(shifted).at(-1)).toBe(0x01);
+    zero.advanceTo(rtcTicksToNs(32768 - phase));
+    expect(clockRegs(zero).at(-1)).toBe(0x00);
+    // Periodic interrupts at 1024 Hz (every 32 ticks) fall on the shifted chain's boundaries.
+    expect(nsToRtcTicks(on(0).nextEventNs())).toBe(32);
+    expect(nsToRtcTicks(on(phase).nextEventNs())).toBe(32 - (phase % 32));
+    expect(() => new Rtc146818({ epochSeconds: 0, phaseTicks: 32768 })).toThrow(/phase/);
+  });
+
   it("shows update-in-progress in the last 244 us before each update", () => {
     const rtc = new Rtc146818({ epochSeconds: 0 });
     rtc.advanceTo(SEC - 300_000);

@@ -75,6 +75,12 @@ export interface RtcOptions {
   irq?: Line;
   /** The machine's virtual time in nanoseconds; with it, port accesses bring the chip up to date. */
   clock?: () => number;
+  /**
+   * Where the divider chain is at virtual time zero, in ticks into its second (0..32767; default
+   * 0): a chip powered on mid-second has its first update cycle and periodic interrupts that much
+   * sooner. Real hardware leaves it open; chaos runs choose it.
+   */
+  phaseTicks?: number;
 }
 
 export interface RtcState {
@@ -145,6 +151,10 @@ export class Rtc146818 implements PortHandler {
   constructor(opts: RtcOptions) {
     this.irq = opts.irq;
     this.clock = opts.clock;
+    const phase = opts.phaseTicks ?? 0;
+    if (!Number.isInteger(phase) || phase < 0 || phase >= HZ) throw new Error(`rtc: phase of ${phase} ticks is not 0..${HZ - 1}`);
+    this.nextUpdate = HZ - phase;
+    this.divBase = 0 - phase; // +0, not -0, for phase 0: the state is hashed as msgpack
     const c = this.cmos;
     c[REG_A] = A_DV_RUN | 0x06; // 32.768 kHz, 1024 Hz periodic rate
     c[REG_B] = (opts.hour12 ? 0 : B_24H) | (opts.binary ? B_DM_BINARY : 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Uart16550 } from "./uart16550.js";
+import { receiveInterrupts, Uart16550 } from "./uart16550.js";
 
 const B = 0x3f8;
 const [RBR, IER, IIR, LCR, MCR, LSR, MSR, SCR] = [0, 1, 2, 3, 4, 5, 6, 7].map((r) => B + r);
@@ -16,6 +16,21 @@ const rd = (u: Uart16550, p: number) => u.read(p, 1);
 const wr = (u: Uart16550, p: number, v: number) => u.write(p, 1, v);
 
 describe("the 16550A UART", () => {
+  it("says a received byte would interrupt exactly when receiving one raises its IRQ", () => {
+    // (Without the transmitter-empty interrupt, which would hold the line up already.)
+    for (const ier of [0, 1, 4, 5, 0x0d]) {
+      for (const mcr of [0, 0x08, 0x0b, 0x18, 0x03]) {
+        const { u, irqs } = uart();
+        wr(u, IER, ier);
+        wr(u, MCR, mcr);
+        const would = receiveInterrupts(u.save());
+        irqs.length = 0;
+        u.receive(0x41);
+        expect(would, `IER ${ier} MCR ${mcr}`).toBe(irqs.includes(true));
+      }
+    }
+  });
+
   it("passes the 8250 driver's autoconfig as a 16550A", () => {
     const { u } = uart();
     // IER scratch test: bits 3:0 stick, nothing else.

@@ -82,6 +82,14 @@ export interface UartState {
   irq: boolean;
 }
 
+/**
+ * Whether a byte received would raise the chip's interrupt on the bus: the received-data
+ * interrupt enabled, OUT2 set (a PC's gate of the line) and loopback off.
+ */
+export function receiveInterrupts(s: UartState): boolean {
+  return (s.ier & IER_RDI) !== 0 && (s.mcr & MCR_OUT2) !== 0 && (s.mcr & MCR_LOOP) === 0;
+}
+
 export interface UartOptions {
   /** First of the eight ports (default COM1, 0x3F8). */
   base?: number;

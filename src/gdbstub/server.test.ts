@@ -2,7 +2,7 @@ import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeMachine } from "../../test/gdb/fake-machine.js";
 import { PacketDecoder, frame } from "./packet.js";
-import { listenGdb, parseListenAddress, type GdbServer } from "./server.js";
+import { listenGdb, parseListenAddress, REFUSAL, type GdbServer } from "./server.js";
 
 /** A raw TCP client that collects reply packets. */
 async function dial(port: number) {
@@ -56,7 +56,11 @@ describe("gdb server", () => {
     server = await listenGdb(new FakeMachine(), { host: "127.0.0.1", port: 0 }, { log: (l) => log.push(l) });
     const first = await dial(server.address.port);
     expect(await first.ask("qC")).toBe("QC1");
+    // The second is told why, in an error reply gdb prints, and dropped.
     const second = await dial(server.address.port);
+    expect(await second.ask("qSupported:swbreak+")).toBe(REFUSAL);
+    expect(REFUSAL).toMatch(/^E\.afterglow: another gdb is already attached/);
+    second.socket.destroy();
     await second.closed;
     expect(log.some((l) => l.includes("already attached"))).toBe(true);
     expect(await first.ask("qC")).toBe("QC1");

@@ -1,8 +1,11 @@
 // The transport: a TCP listener that serves one gdb at a time. A second client is turned away
-// while one is attached (two debuggers steering one machine would fight); when the client
-// detaches or drops, the listener stays up so gdb can reconnect.
+// while one is attached (two debuggers steering one machine would fight): each packet it sends is
+// answered with an `E.` error that says why, which gdb prints ("Remote failure reply: E.…"), and
+// the connection is closed. When the client detaches or drops, the listener stays up so gdb can
+// reconnect.
 
 import { createServer, type Server, type Socket } from "node:net";
+import { PacketDecoder, frame } from "./packet.js";
 import { GdbConnection, type StubOptions } from "./stub.js";
 import type { DebugTarget } from "./target.js";
 
@@ -37,13 +40,28 @@ export interface GdbServer {
   close(): Promise<void>;
 }
 
+/** What a second client is told, once per packet, until it goes (gdb gives up after two). */
+export const REFUSAL = "E.afterglow: another gdb is already attached to this session; only one can be at a time";
+/** A refused client that does not go is dropped after this long. */
+const REFUSAL_MS = 2000;
+
+function refuse(socket: Socket): void {
+  const decoder = new PacketDecoder();
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_MS);
+  socket.on("close", () => clearTimeout(timer));
+  socket.on("error", () => socket.destroy());
+  socket.on("data", (chunk) => {
+    for (const ev of decoder.feed(chunk)) if (ev.type === "packet") socket.write(`+${frame(REFUSAL)}`);
+  });
+}
+
 export function listenGdb(target: DebugTarget, at: ListenAddress, options: ServerOptions = {}): Promise<GdbServer> {
   let client: { socket: Socket; conn: GdbConnection } | undefined;
   const server: Server = createServer((socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     if (client !== undefined) {
       options.log?.(`refused ${remote}: a debugger is already attached`);
-      socket.destroy();
+      refuse(socket);
       return;
     }
     socket.setNoDelay(true);

@@ -318,6 +318,10 @@ export class SessionTarget implements DebugTarget {
       case "end":
         this.options.onMessage?.("afterglow: replay reached the end of the recording");
         return { kind: "historyEdge", edge: "end" };
+      case "limit":
+        // gdb's SIGXCPU, "CPU time limit exceeded": the state there can be looked at, not run on.
+        this.options.onMessage?.(`afterglow: ${s.message}; it goes no further`);
+        return { kind: "signal", signal: 24 };
       case "diverged":
         this.options.onMessage?.(`afterglow: ${s.message}`);
         this.ended = true;

@@ -46,6 +46,72 @@ describe("the PC", () => {
     expect({ ...end2, ram: null }).toEqual({ ...end, ram: null });
   });
 
+  it("delivers an interrupt the configured latency after the PIC raises INTR, whatever the slicing", () => {
+    // The PIT's channel 0 (mode 0, count 1000: OUT0 rises 1000 ticks after the count is written)
+    // unmasked at the PIC; the guest counts in a loop until its IRQ0 handler stops it.
+    const image = nasm(
+      `cli
+      mov word [0x20 * 4], isr
+      mov word [0x20 * 4 + 2], 0
+      mov al, 0x11
+      out 0x20, al
+      mov al, 0x20
+      out 0x21, al
+      mov al, 4
+      out 0x21, al
+      mov al, 1
+      out 0x21, al
+      mov al, 0xfe
+      out 0x21, al
+      mov al, 0x30
+      out 0x43, al
+      mov al, 0xe8
+      out 0x40, al
+      mov al, 0x03
+      out 0x40, al
+      xor ecx, ecx
+      sti
+      count: inc ecx
+      jmp count
+      isr: cli
+      hlt`,
+      16,
+      0x7c00,
+    );
+    const counted = (latency: number, slice: number) => {
+      const pc = new Pc({ ramSize: 1 << 20, console: () => {}, rtcEpochSeconds: 0, timing: { rtcPhaseTicks: 0, pitPhaseNs: 0, irqLatencyNs: latency } });
+      pc.loadBootImage(image);
+      while (pc.run({ maxInsns: pc.cpu.icount + slice }) === Stop.BUDGET);
+      return { loops: pc.cpu.r32[1], at: pc.nowNs() };
+    };
+    const prompt = counted(0, 1_000_000);
+    const late = counted(20_000, 1_000_000);
+    // 20 µs later: 2000 more instructions, 1000 more loops of two.
+    expect(late.at - prompt.at).toBe(20_000);
+    expect(late.loops - prompt.loops).toBe(1000);
+    expect(counted(20_000, 7)).toEqual(late);
+  });
+
+  it("counts the PIT from its clock's phase: a count written starts at the next tick of its own clock", () => {
+    const firstEdge = (phase: number) => {
+      const pc = new Pc({ ramSize: 1 << 20, console: () => {}, rtcEpochSeconds: 0, timing: { rtcPhaseTicks: 0, pitPhaseNs: phase, irqLatencyNs: 0 } });
+      pc.loadBootImage(nasm("mov al, 0x30\nout 0x43, al\nmov al, 100\nout 0x40, al\nmov al, 0\nout 0x40, al\ncli\nhlt", 16, 0x7c00));
+      pc.run({ maxInsns: 6 });
+      return pc.nextEventNs() - pc.nowNs();
+    };
+    // 100 ticks of 838.1 ns; the count starts at the tick the write falls in, so a phase moves the
+    // edge earlier by up to a tick.
+    const zero = firstEdge(0);
+    expect(zero).toBeGreaterThan(99 * 838);
+    expect(zero).toBeLessThanOrEqual(100 * 839);
+    for (const phase of [100, 400, 838]) {
+      const d = zero - firstEdge(phase);
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThan(839);
+    }
+    expect(new Set([0, 100, 400, 838].map(firstEdge)).size).toBeGreaterThan(1);
+  });
+
   it("runs the same way twice: the machine has no hidden inputs", () => {
     const a: number[] = [];
     const b: number[] = [];

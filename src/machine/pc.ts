@@ -28,6 +28,21 @@ export interface PcConfig {
   console: (byte: number) => void;
   /** Wall-clock time at power-on, seconds since the Unix epoch: an input, never the host's clock. */
   rtcEpochSeconds: number;
+  /** Timing that real PCs leave open (default: all zero). */
+  timing?: PcTiming;
+}
+
+/**
+ * The PC's timing among those real hardware allows: fixed for a machine, chosen by its maker
+ * (chaos runs perturb them), never by the host during a run.
+ */
+export interface PcTiming {
+  /** The RTC's divider chain at power-on: ticks of its 32.768 kHz base into its first second. */
+  rtcPhaseTicks: number;
+  /** The PIT's input clock against the CPU's, in ns (below one tick): when a count written starts counting. */
+  pitPhaseNs: number;
+  /** Interrupt delivery latency in ns: from the 8259A raising INTR to the CPU seeing it. */
+  irqLatencyNs: number;
 }
 
 /** The whole machine's state as plain data: a snapshot. */
@@ -42,6 +57,8 @@ export interface PcState {
   kbc: ReturnType<I8042["save"]>;
   pci: ReturnType<PciConfigBus["save"]>;
   post: ReturnType<PostPort["save"]>;
+  /** With an interrupt latency: when INTR reaches the CPU (-1: not on its way). Absent without one. */
+  intrAt?: number;
 }
 
 /** Where a flat boot image is loaded and started, in real mode: like a boot sector. */
@@ -63,20 +80,28 @@ export class Pc {
   readonly post = new PostPort();
   /** Guest time the CPU spent halted, skipped rather than executed. */
   idleNs = 0;
+  private readonly pitPhaseNs: number;
+  private readonly irqLatencyNs: number;
+  /** With an interrupt latency: the guest time INTR reaches the CPU, or -1. */
+  private intrAt = -1;
 
   constructor(cfg: PcConfig) {
     this.mem = new PhysMem(cfg.ramSize);
     const cpu = (this.cpu = new Cpu(this.mem, this.io));
     const reset = () => cpu.requestStop(Stop.RESET);
-    this.pic = new Pic8259({ intr: (level) => (cpu.intr = level) });
+    const t = cfg.timing;
+    this.pitPhaseNs = t?.pitPhaseNs ?? 0;
+    this.irqLatencyNs = t?.irqLatencyNs ?? 0;
+    this.pic = new Pic8259({ intr: this.irqLatencyNs === 0 ? (level) => (cpu.intr = level) : (level) => this.intrLater(level) });
     cpu.acknowledgeIntr = () => this.pic.acknowledge();
-    this.pit = new Pit8254({ out0: (level) => this.pic.setIrq(0, level), clock: () => pitTickAt(this.nowNs()) });
+    this.pit = new Pit8254({ out0: (level) => this.pic.setIrq(0, level), clock: () => this.pitTick() });
     this.uart = new Uart16550({ tx: cfg.console, irq: (level) => this.pic.setIrq(4, level) });
     this.rtc = new Rtc146818({
       epochSeconds: cfg.rtcEpochSeconds,
       memoryBytes: cfg.ramSize,
       irq: (level) => this.pic.setIrq(8, level),
       clock: () => this.nowNs(),
+      phaseTicks: t?.rtcPhaseTicks,
     });
     this.kbc = new I8042({ keyboard: false, irq1: (level) => this.pic.setIrq(1, level), irq12: (level) => this.pic.setIrq(12, level), reset });
     const io = this.io;
@@ -126,6 +151,7 @@ export class Pc {
       kbc: this.kbc.save(),
       pci: this.pci.save(),
       post: this.post.save(),
+      ...(this.irqLatencyNs > 0 ? { intrAt: this.intrAt } : {}),
     };
   }
 
@@ -140,8 +166,24 @@ export class Pc {
     this.kbc.restore(s.kbc);
     this.pci.restore(s.pci);
     this.post.restore(s.post);
+    this.intrAt = s.intrAt ?? -1;
     // Last: the chips' restores may drive lines; the CPU's saved INTR is the truth.
     this.cpu.restore(s.cpu);
+  }
+
+  /** INTR with a latency: it reaches the CPU irqLatencyNs after the 8259A raised it (a drop is at once). */
+  private intrLater(level: boolean): void {
+    if (!level) {
+      this.cpu.intr = false;
+      this.intrAt = -1;
+    } else if (!this.cpu.intr && this.intrAt < 0) {
+      this.intrAt = this.nowNs() + this.irqLatencyNs;
+    }
+  }
+
+  /** The PIT's input clock now, in its ticks. */
+  private pitTick(): number {
+    return pitTickAt(this.nowNs() + this.pitPhaseNs);
   }
 
   /** Loads a flat boot image at BOOT_ADDR and points CS:IP at it. */
@@ -178,7 +220,8 @@ export class Pc {
     for (;;) {
       if (this.nowNs() >= maxNs) return Stop.BUDGET;
       if (cpu.icount < max) {
-        const deadline = this.nextEventNs();
+        // A slice ends at the next chip event, and at the host's pause (which cuts it, changing nothing).
+        const deadline = Math.min(this.nextEventNs(), maxNs);
         const toEvent = Math.ceil((deadline - this.nowNs()) / NS_PER_INSN);
         const stop = cpu.run(Math.max(1, Math.min(MAX_SLICE, max - cpu.icount, toEvent)));
         this.advanceChips();
@@ -197,7 +240,11 @@ export class Pc {
         continue;
       }
       if (opts.onIdle?.()) continue;
-      const wake = Math.min(atMax ? Math.min(this.nextEventNs(), untilNs) : this.nextEventNs(), maxNs);
+      // No event will ever come: only input can wake the CPU, however long the host waits (at
+      // the position asked for, its time is what counts).
+      const next = this.nextEventNs();
+      if (next === Infinity && !atMax) return Stop.IDLE;
+      const wake = Math.min(atMax ? Math.min(next, untilNs) : next, maxNs);
       if (wake === Infinity) return Stop.IDLE;
       if (atMax && wake <= this.nowNs()) return Stop.BUDGET;
       this.passTime(wake - this.nowNs());
@@ -207,14 +254,19 @@ export class Pc {
   /** The next moment a chip changes by itself (a timer edge, an RTC interrupt), or Infinity. */
   nextEventNs(): number {
     const pit = this.pit.nextEventTick();
-    return Math.min(pit === Infinity ? Infinity : nsOfPitTick(pit), this.rtc.nextEventNs());
+    const next = Math.min(pit === Infinity ? Infinity : nsOfPitTick(pit) - this.pitPhaseNs, this.rtc.nextEventNs());
+    return this.intrAt >= 0 ? Math.min(next, this.intrAt) : next;
   }
 
-  /** Brings the timer chips up to the present. */
+  /** Brings the timer chips up to the present (and an interrupt on its way, when it arrives). */
   advanceChips(): void {
     const now = this.nowNs();
-    this.pit.advanceTo(pitTickAt(now));
+    this.pit.advanceTo(this.pitTick());
     this.rtc.advanceTo(now);
+    if (this.intrAt >= 0 && now >= this.intrAt) {
+      this.intrAt = -1;
+      this.cpu.intr = true;
+    }
   }
 
   /**

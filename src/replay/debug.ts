@@ -18,9 +18,10 @@ import { DEV_NAMES, deviceAt } from "../vmm/index.js";
 import { decode } from "../x86/decoder.js";
 import { formatInsn } from "../x86/disasm.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
-import { Stop } from "../machine/cpu/arch.js";
+import { SegAttr, Stop } from "../machine/cpu/arch.js";
 import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
 import { Activity, FIELDS, guestTsc } from "../vmx/index.js";
+import { Flag } from "../x86/eflags.js";
 import { Seg } from "../x86/insn.js";
 import { peekTranslate } from "../x86/paging.js";
 import type { ExitEvent } from "./exit-log.js";
@@ -143,6 +144,8 @@ export type DebugStop =
   | { kind: "halted"; stop: Stop; detail?: string }
   /** Replay reached the end of the recording (or of its readable part). */
   | { kind: "end" }
+  /** The run reached a limit the host set (--max-insns, --max-time): it goes no further. */
+  | { kind: "limit"; message: string }
   /** Replay departed from the recording: no further history. */
   | { kind: "diverged"; message: string }
   /** Reverse execution reached the start of history. */
@@ -262,6 +265,8 @@ export class Debugger {
   private landingFrom = -1;
   /** The IPC log is being gathered: the L4 listener stays on without breakpoints. */
   private gathering = false;
+  /** The host's limits (--max-insns; --max-time, live): a run stops there and goes no further. */
+  limits: { maxInsns?: number; maxNs?: number } = {};
 
   constructor(private readonly session: Session) {
     this.mode = session.mode;
@@ -426,11 +431,20 @@ export class Debugger {
         case GuestField.CR3: return cpu.cr3 >>> 0;
         case GuestField.CR4: return cpu.cr4 >>> 0;
         case GuestField.CS_BASE: return cpu.segBase[Seg.CS] >>> 0;
+        case GuestField.CS_ATTR: return cpu.segAttr[Seg.CS];
       }
       throw new Error(`debug: no CPU source for guest field ${f}`);
     }
     const id = this.vcpuNo();
     return id < 0 ? 0 : this.stack!.platform.peek(id, f);
+  }
+
+  /** Where the guest's next instruction is: its linear address, and whether it runs 16- or 32-bit code. */
+  codeAt(): { linear: GuestVirt; bits: 16 | 32 } {
+    const linear = (this.reg32(GuestField.CS_BASE) + this.reg32(GuestField.EIP)) >>> 0;
+    const pe = (this.reg32(GuestField.CR0) & 1) !== 0;
+    const vm = (this.reg32(GuestField.EFLAGS) & Flag.VM) !== 0;
+    return { linear, bits: pe && !vm && (this.reg32(GuestField.CS_ATTR) & SegAttr.DB) !== 0 ? 32 : 16 };
   }
 
   registers(): GuestRegisters {
@@ -898,6 +912,15 @@ export class Debugger {
     }
   }
 
+  /** The limit stop, once the run is at one of the host's limits; else null. */
+  private limitReached(): DebugStop | null {
+    const p = this.position();
+    const { maxInsns, maxNs } = this.limits;
+    if (maxInsns !== undefined && p.icount >= maxInsns) return { kind: "limit", message: `the run reached --max-insns (${maxInsns} instructions)` };
+    if (maxNs !== undefined && this.mode !== "replay" && p.ns >= maxNs) return { kind: "limit", message: `the run reached --max-time (guest time ${p.ns} ns)` };
+    return null;
+  }
+
   /**
    * Runs at most `maxInsns` guest instructions; returns why it stopped ("budget" when nothing did:
    * call again without `first` to go on). With `first`, a breakpoint at the instruction it starts on
@@ -947,6 +970,8 @@ export class Debugger {
       const w = this.pendingWatches.shift()!;
       if (this.watches.some((x) => x.addr === w.addr && x.length === w.length && x.kind === w.kind)) return { kind: "watch", watch: w.kind, addr: w.addr };
     }
+    const limit = this.limitReached();
+    if (limit !== null) return limit;
     const cpu = this.m.pc.cpu;
     const hd = this.hd;
     hd.hit = null;
@@ -965,7 +990,8 @@ export class Debugger {
     const start = cpu.icount;
     let stop: Stop;
     try {
-      stop = this.session.run({ maxInsns: start + Math.max(1, opts.maxInsns), onIdle: this.onIdle });
+      const maxInsns = Math.min(start + Math.max(1, opts.maxInsns), this.limits.maxInsns ?? Infinity);
+      stop = this.session.run({ maxInsns, maxNs: this.limits.maxNs, onIdle: this.onIdle });
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
       this.diverged = e.message;
@@ -1014,10 +1040,11 @@ export class Debugger {
     if (this.mode === "replay" && this.session.replayDone()) return { kind: "end" };
     switch (stop) {
       case Stop.BUDGET:
-        return { kind: "budget" };
+        return this.limitReached() ?? { kind: "budget" };
       case Stop.IDLE:
-        // Live: only input can wake it. Replay: the recording's next input comes at a later time.
-        return this.mode === "replay" ? { kind: "end" } : { kind: "budget" };
+        // Live: only input can wake it, if anything can. Replay: the recording's next input comes at a later time.
+        if (this.mode === "replay") return { kind: "end" };
+        return this.session.inputCanWake() ? { kind: "budget" } : { kind: "halted", stop, detail: "hung: halted, and nothing can interrupt it" };
       case Stop.REQUEST:
         return this.mode === "replay" ? { kind: "end" } : { kind: "budget" };
       default:

@@ -4,8 +4,11 @@
 
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
+import { irqUnmasked } from "../devices/pic8259.js";
+import { COM1_IRQ, receiveInterrupts } from "../devices/uart16550.js";
 import { Stop } from "../machine/cpu/arch.js";
 import type { Pc, PcState } from "../machine/pc.js";
+import { Flag } from "../x86/eflags.js";
 
 export interface RunOptions {
   /** Stop when this many instructions have retired in total (the guest's own instructions). */
@@ -33,6 +36,11 @@ export interface Machine {
   consoleInput(bytes: Uint8Array): number;
   /** Whether the guest's serial driver listens (its UART's receive interrupt is enabled). */
   consoleListening(): boolean;
+  /**
+   * Whether console input could interrupt the guest now: its UART would raise its IRQ for a byte
+   * received, the interrupt controller passes that line, and the guest takes interrupts.
+   */
+  inputCanWake(): boolean;
   /** The digest of the whole state (what recordings' hash records hold). */
   stateHash(): string;
   /** Where the guest is: its code segment selector and EIP. */
@@ -92,6 +100,11 @@ export class BareMachine implements Machine {
     return this.pc.uart.receiverListening();
   }
 
+  inputCanWake(): boolean {
+    const pc = this.pc;
+    return (pc.cpu.flags & Flag.IF) !== 0 && receiveInterrupts(pc.uart.save()) && irqUnmasked(pc.pic.save(), COM1_IRQ);
+  }
+
   stateHash(): string {
     return digest(this.pc.mem.u8, this.pc.save({ ram: false }));
   }
@@ -110,6 +123,7 @@ export class BareMachine implements Machine {
 
   stopDetail(): string | undefined {
     const cpu = this.pc.cpu;
+    if (cpu.stopReason === Stop.SHUTDOWN) return `triple fault at EIP 0x${(cpu.eip >>> 0).toString(16)}`;
     return cpu.stopReason === Stop.EXCEPTION ? `exception ${cpu.excVector} (error code ${cpu.excCode})` : undefined;
   }
 

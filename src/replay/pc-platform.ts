@@ -110,6 +110,11 @@ export interface HostControl {
   onSlice?: () => void;
   /** Asked whenever the CPU is about to idle: true if the host has just given the machine work (input). */
   onIdle?: () => boolean;
+  /**
+   * A position in history to reach has a guest time: until then an idle machine lets time pass
+   * even when no event is due (-Infinity: none; with nothing due, the kernel reports idle).
+   */
+  idleTo: number;
 }
 
 export class PcPlatform implements Platform {
@@ -117,7 +122,7 @@ export class PcPlatform implements Platform {
   /** RAM the kernel manages: all of it below the platform's area. */
   readonly memorySize: number;
   readonly vmx: Vmx;
-  readonly host: HostControl = { insnLimit: Infinity, stopped: null };
+  readonly host: HostControl = { insnLimit: Infinity, stopped: null, idleTo: -Infinity };
   private s: PcPlatformState;
   /** The kernel arms its timer right before each idle; between steps it holds nothing. */
   private timer = -1;
@@ -238,7 +243,11 @@ export class PcPlatform implements Platform {
     if (this.pendingIrq() >= 0) return true;
     if (this.host.onIdle?.() && this.pendingIrq() >= 0) return true;
     const now = this.pc.nowNs();
-    const wake = Math.min(this.timer >= 0 ? this.timer : Infinity, this.pc.nextEventNs(), limitNs);
+    const next = Math.min(this.timer >= 0 ? this.timer : Infinity, this.pc.nextEventNs());
+    // Nothing will ever come but input: idle, however long the host waits (unless a position
+    // in history asks for time to pass).
+    if (next === Infinity && this.host.idleTo <= now) return false;
+    const wake = Math.min(next, limitNs);
     if (wake === Infinity) return false;
     if (wake > now) this.pc.passTime(wake - now);
     this.pc.advanceChips();

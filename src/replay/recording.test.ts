@@ -136,30 +136,99 @@ describe("recordings", () => {
     for (const r of [few, many]) expect(replay(r.file).out).toBe(r.out);
   });
 
-  it("replay the readable prefix of a recording cut at any byte", () => {
-    const r = record(ECHO, ["abc\n", "def\n", "q"], 200);
-    const full = readRecording(r.file);
-    // A deterministic spread of cut points (a fixed LCG: tests never read randomness).
-    let x = 12345;
-    for (let k = 0; k < 40; k++) {
-      x = (x * 1103515245 + 12345) % 2 ** 31;
-      const cut = MAGIC.length + (x % (r.file.length - MAGIC.length));
-      let rec;
-      try {
-        rec = readRecording(r.file.subarray(0, cut));
-      } catch (e) {
-        // Only a cut inside the header chunk leaves nothing to replay.
-        expect((e as Error).message).toBe("recording is truncated before its header");
-        continue;
-      }
-      expect(rec.truncatedAt).toBeDefined();
-      expect(rec.records.length).toBeLessThan(full.records.length);
+  it("replay everything whole that a recording cut at 50 seeded points during input and VM exits holds", () => {
+    // The CLI's way of recording: the host looks in every 100 ms of guest time (a chunk each) and
+    // types a line when the guest has waited for one a while; the echo guest's timer keeps VM
+    // exits coming.
+    const chunks: Uint8Array[] = [];
+    const out: number[] = [];
+    const session = new Session(
+      { guest: { kind: "image", bytes: ECHO }, ramSize: 4 << 20, rtcEpochSeconds: 1_700_000_000, console: (b) => out.push(b) },
+      { sink: (b) => chunks.push(Uint8Array.from(b)), argv: [], tool: "test", embedImages: true },
+    );
+    const lines = [...Array.from({ length: 40 }, (_, k) => `line ${k}\n`), "q"].map((l) => new TextEncoder().encode(l));
+    let waitingSince = -1;
+    const type = (): boolean => {
+      if (lines.length === 0 || !session.consoleListening()) return false;
+      const now = session.guestTimeNs();
+      if (waitingSince < 0) waitingSince = now;
+      if (now < waitingSince + [30, 170, 60][lines.length % 3] * 1e6) return false;
+      waitingSince = -1;
+      return session.consoleInput(lines.shift()!) > 0;
+    };
+    let stop: Stop;
+    do stop = session.run({ maxInsns: session.position().icount + 4_000_000, maxNs: session.guestTimeNs() + 100_000_000, onIdle: type });
+    while (stop === Stop.BUDGET);
+    expect(stop).toBe(Stop.HALT);
+    session.end("halt");
+    const file = Buffer.concat(chunks);
+    const full = readRecording(file);
+    expect(chunks.length).toBeGreaterThan(30);
+    const fullOut = Buffer.from(out).toString("latin1");
+    const exitsIn = (records: Record[]) => records.reduce((n, r) => n + (r.t === "exits" ? r.count : 0), 0);
+    // Seeded cut points over the whole file past its header (a fixed LCG: tests read no host randomness).
+    let x = 0x5eed;
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const headerEnd = MAGIC.length + chunks[1].length;
+    for (let k = 0; k < 50; k++) {
+      const cut = headerEnd + Math.floor(rnd() * (file.length - headerEnd));
+      const rec = readRecording(file.subarray(0, cut));
       expect(rec.records).toEqual(full.records.slice(0, rec.records.length));
-      const out: number[] = [];
-      const s = Session.replay(rec, (b) => out.push(b));
-      expect(s.run()).toBe(Stop.REQUEST); // ran out of recording, not diverged
-      expect(r.out.startsWith(Buffer.from(out).toString("latin1"))).toBe(true);
+      const replayed: number[] = [];
+      const s = Session.replay(rec, (b) => replayed.push(b));
+      s.run();
+      expect(s.replayDone()).toBe(true);
+      // Every VM exit of every whole chunk, checked; every position it records, reached.
+      expect(s.exitCount(), `cut at ${cut}`).toBe(exitsIn(rec.records));
+      const last = rec.records.filter((r): r is Extract<Record, { icount: number }> => r.t === "pos" || r.t === "input" || r.t === "hash").at(-1);
+      if (last) expect(s.position().icount).toBeGreaterThanOrEqual(last.icount);
+      expect(fullOut.startsWith(Buffer.from(replayed).toString("latin1"))).toBe(true);
+      // Without its positions (as recordings before format 3 are), its VM exits still carry it
+      // through every whole chunk.
+      const bare = Session.replay({ ...rec, records: rec.records.filter((x) => x.t !== "pos") }, () => {});
+      bare.run();
+      expect(bare.exitCount(), `cut at ${cut}, no positions`).toBe(exitsIn(rec.records));
     }
+  });
+
+  it("name the field a recording holds wrong, whatever the record, and the RAM it cannot have", () => {
+    const r = record(ECHO, ["q"]);
+    const rec = readRecording(r.file);
+    // A recording rewritten with good checksums but a field of the wrong type (as by a tool that
+    // edits recordings): the reader says which field, never leaves it for the replay to trip on.
+    const rewrite = (edit: (h: HeaderRecord, records: Record[]) => void): Uint8Array => {
+      const h = structuredClone(rec.header);
+      const records = structuredClone(rec.records);
+      edit(h, records);
+      const chunks: Uint8Array[] = [];
+      const w = new RecordingWriter((b) => chunks.push(Uint8Array.from(b)), h);
+      for (const x of records) w.add(x);
+      w.flush();
+      return Buffer.concat(chunks);
+    };
+    const cases: [string, (h: HeaderRecord, records: Record[]) => void, string][] = [
+      ["ramSize null", (h) => ((h.machine as { ramSize: unknown }).ramSize = null), "record.machine.ramSize is null; it must be an integer from 1 to 9007199254740991"],
+      ["sha256 a number", (h) => ((h.images[0] as { sha256: unknown }).sha256 = 7), "record.images[0].sha256 is 7; it must be 64 hex digits"],
+      ["cmdline missing", (h) => (h.guest = { kind: "linux" } as HeaderRecord["guest"]), "record.guest.cmdline is missing; it must be a string"],
+      ["unknown end", (_, rs) => ((rs.at(-1) as { reason: unknown }).reason = "exploded"), "record.reason is \"exploded\"; it must be one of halt, reboot"],
+      ["input data", (_, rs) => ((rs.find((x) => x.t === "input" && x.kind === "console") as { data: unknown }).data = "q"), "record.data is \"q\"; it must be bytes"],
+      ["timing out of range", (h) => (h.machine.timing = { rtcPhaseTicks: 40000, pitPhaseNs: 0, irqLatencyNs: 0, timesliceNs: 10_000_000 }), "record.machine.timing.rtcPhaseTicks is 40000; it must be an integer from 0 to 32767"],
+    ];
+    for (const [what, edit, message] of cases) {
+      let err: unknown;
+      try {
+        readRecording(rewrite(edit), "x.rec");
+      } catch (e) {
+        err = e;
+      }
+      expect(err, what).toBeInstanceOf(RecordingError);
+      expect((err as Error).message, what).toMatch(/^x\.rec is corrupt: chunk \d+ at byte \d+ holds a malformed record: /);
+      expect((err as Error).message, what).toContain(message);
+    }
+    // 4 GiB of guest RAM: no machine has it.
+    expect(() => readRecording(rewrite((h) => (h.machine.ramSize = 4096 * 2 ** 20)), "x.rec")).toThrow(
+      "x.rec is corrupt: its header asks for 4294967296 bytes of RAM, and guest RAM in a VM is 4 to 2048 MiB in multiples of 4",
+    );
   });
 
   it("reject corrupt, foreign and newer-format files with one line", () => {

@@ -11,12 +11,18 @@
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
 import type { ExitsRecord } from "./exit-log.js";
+import { ramSizeProblem, timingSchema, type MachineKind, type MachineTiming } from "./machine-config.js";
+import { bytes, int, listOf, object, oneOf, str, variants, type Schema } from "./schema.js";
 
 export type { ExitsRecord };
 
 export const MAGIC = Buffer.from("AGLOWREC", "latin1");
-/** 2 added VM exits (ExitsRecord); version 1 recordings (bare machine only) still read. */
-export const FORMAT_VERSION = 2;
+/**
+ * 2 added VM exits (ExitsRecord); 3 the machine's timing and the chaos seed, where the images were
+ * (ImageRef.path), positions reached (PosRecord), and the failure ends "panic" and "hang".
+ * Versions 1 (bare machine only) and 2 still read.
+ */
+export const FORMAT_VERSION = 3;
 const OLDEST_FORMAT = 1;
 const CHUNK_HEAD = 8;
 /** A chunk longer than this is a corrupt length field, not a real chunk. */
@@ -31,6 +37,8 @@ export interface ImageRef {
   sha256: string;
   /** The bytes themselves, in a portable (packed) recording. */
   data?: Uint8Array;
+  /** The absolute path it was read from on the machine that recorded (a replay there finds it, checked by its hash). */
+  path?: string;
 }
 
 export interface HeaderRecord {
@@ -40,12 +48,17 @@ export interface HeaderRecord {
   node: string;
   /** The command line that made the recording. */
   argv: string[];
-  /** kind: absent in recordings made before the stack existed (they are all of the bare machine). */
-  machine: { ramSize: number; kind?: "stack" | "bare" };
+  /**
+   * kind: absent in recordings made before the stack existed (they are all of the bare machine).
+   * timing: absent for the default machine's.
+   */
+  machine: { ramSize: number; kind?: MachineKind; timing?: MachineTiming };
   guest: { kind: "image" } | { kind: "linux"; cmdline: string };
   images: ImageRef[];
   /** Instructions between state hashes. */
   hashEvery: number;
+  /** A chaos run's seed, from which its timing and input delays were chosen (./chaos.ts). */
+  seed?: number;
 }
 
 /** Something that entered the machine from the host, at the position it was delivered. */
@@ -60,7 +73,18 @@ export interface HashRecord {
   hash: string;
 }
 
-export type EndReason = "halt" | "reboot" | "triple-fault" | "exception" | "idle" | "user-stop" | "limit" | "host-error";
+/**
+ * How a run ended. The guest's own ends: it halted for good, rebooted, or (failures) triple
+ * faulted, died on an exception it could not take, panicked (a kernel's panic line on its console,
+ * then its halt, reboot or silence), or hung (nothing retired and nothing printed for the hang
+ * limit of guest time, or halted where nothing could ever wake it). Idle: it waits for console
+ * input that will not come. The host's: a limit (--max-insns, --max-time), the user, a host error.
+ */
+export const END_REASONS = ["halt", "reboot", "triple-fault", "exception", "panic", "hang", "idle", "user-stop", "limit", "host-error"] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+/** The ends that are the guest's failures: what triage explains and chaos keeps. */
+export const FAILURE_ENDS: readonly EndReason[] = ["triple-fault", "exception", "panic", "hang"];
 
 export interface EndRecord {
   t: "end";
@@ -68,11 +92,18 @@ export interface EndRecord {
   ns: number;
   reason: EndReason;
   hash: string;
-  /** For "host-error": the message. */
+  /** One line on the cause: the panic line, what hung, the host error's message, the limit. */
   detail?: string;
 }
 
-export type Record = HeaderRecord | InputRecord | HashRecord | EndRecord | ExitsRecord;
+/** A position the recording run reached (written whenever it flushes): a recording cut short replays at least this far. */
+export interface PosRecord {
+  t: "pos";
+  icount: number;
+  ns: number;
+}
+
+export type Record = HeaderRecord | InputRecord | HashRecord | EndRecord | ExitsRecord | PosRecord;
 
 /** A recording that cannot be read or used; the message is one line fit for a user. */
 export class RecordingError extends Error {
@@ -162,6 +193,8 @@ export function readRecording(bytes: Uint8Array, name = "recording"): ReadRecord
   const header = records.shift();
   if (header === undefined) throw new RecordingError(`${name} is truncated before its header`);
   if (header.t !== "header") throw new RecordingError(`${name} is corrupt: it does not start with a header`);
+  if (records.some((r) => r.t === "header")) throw new RecordingError(`${name} is corrupt: it has a second header`);
+  if (records.some((r, i) => r.t === "end" && i !== records.length - 1)) throw new RecordingError(`${name} is corrupt: records follow its end record`);
   if (!(header.format >= OLDEST_FORMAT && header.format <= FORMAT_VERSION)) {
     throw new RecordingError(`${name} is format version ${header.format}; this afterglow reads versions ${OLDEST_FORMAT} to ${FORMAT_VERSION}`);
   }
@@ -169,27 +202,48 @@ export function readRecording(bytes: Uint8Array, name = "recording"): ReadRecord
   return { header, records, truncatedAt, end: last?.t === "end" ? last : undefined };
 }
 
+const position = { icount: int(), ns: int() };
+const HASH = str(/^[0-9a-f]{32}$/, "32 hex digits");
+const IMAGE = object(
+  { role: oneOf("boot image", "kernel", "initrd"), name: str(), size: int(), sha256: str(/^[0-9a-f]{64}$/, "64 hex digits") },
+  { data: bytes, path: str() },
+);
+const HEADER = object(
+  {
+    format: int(),
+    tool: str(),
+    node: str(),
+    argv: listOf(str()),
+    machine: object({ ramSize: int(1) }, { kind: oneOf("stack", "bare"), timing: timingSchema }),
+    guest: variants("kind", { image: object({}), linux: object({ cmdline: str() }) }),
+    images: listOf(IMAGE, 3),
+    hashEvery: int(1),
+  },
+  { seed: int(0, 2 ** 32 - 1) },
+);
+const RECORD: Schema = variants("t", {
+  header: (v, path) => {
+    // A format this afterglow does not read is reported by its version, not by its fields.
+    const f = (v as { format?: unknown }).format;
+    return Number.isSafeInteger(f) && ((f as number) > FORMAT_VERSION || (f as number) < OLDEST_FORMAT) ? undefined : HEADER(v, path);
+  },
+  input: variants("kind", {
+    console: object({ ...position, data: bytes }),
+    rtc: object({ ...position, epochSeconds: int(0, 2 ** 33) }),
+  }),
+  hash: object({ ...position, hash: HASH }),
+  end: object({ ...position, reason: oneOf(...END_REASONS), hash: HASH }, { detail: str() }),
+  exits: object({ first: int(), count: int(), data: bytes }),
+  pos: object(position),
+});
+
 function checkRecord(r: unknown, name: string, chunk: number, off: number): Record {
-  const bad = () => new RecordingError(`${name} is corrupt: chunk ${chunk} at byte ${off} holds a malformed record`);
-  if (typeof r !== "object" || r === null) throw bad();
-  const o = r as { [k: string]: unknown };
-  switch (o.t) {
-    case "header":
-      if (typeof o.format !== "number") throw bad();
-      if (o.format >= OLDEST_FORMAT && o.format <= FORMAT_VERSION && !(Array.isArray(o.images) && typeof o.hashEvery === "number" && typeof o.machine === "object")) throw bad();
-      return r as HeaderRecord;
-    case "input":
-    case "hash":
-    case "end":
-      if (!Number.isSafeInteger(o.icount) || !Number.isSafeInteger(o.ns)) throw bad();
-      if (o.t === "input" && o.kind === "console" && !(o.data instanceof Uint8Array)) throw bad();
-      if (o.t === "input" && o.kind !== "console" && !(o.kind === "rtc" && typeof o.epochSeconds === "number")) throw bad();
-      if (o.t !== "input" && typeof o.hash !== "string") throw bad();
-      return r as Record;
-    case "exits":
-      if (!Number.isSafeInteger(o.first) || !Number.isSafeInteger(o.count) || !(o.data instanceof Uint8Array)) throw bad();
-      return r as ExitsRecord;
-    default:
-      throw bad();
+  const problem = RECORD(r, "record");
+  if (problem !== undefined) throw new RecordingError(`${name} is corrupt: chunk ${chunk} at byte ${off} holds a malformed record: ${problem}`);
+  if ((r as Record).t === "header") {
+    const h = r as HeaderRecord;
+    const ram = h.format >= OLDEST_FORMAT && h.format <= FORMAT_VERSION ? ramSizeProblem(h.machine.ramSize, h.machine.kind ?? "bare") : undefined;
+    if (ram !== undefined) throw new RecordingError(`${name} is corrupt: its header asks for ${h.machine.ramSize} bytes of RAM, and ${ram}`);
   }
+  return r as Record;
 }

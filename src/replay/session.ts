@@ -13,6 +13,7 @@ import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
 import { decodeExits, describeExit, ExitEncoder, type ExitEvent } from "./exit-log.js";
 import { BareMachine, type Machine, type MachineState } from "./machine.js";
+import type { MachineKind, MachineTiming } from "./machine-config.js";
 import {
   FORMAT_VERSION,
   RecordingError,
@@ -24,6 +25,7 @@ import {
   type HeaderRecord,
   type ImageRef,
   type InputRecord,
+  type PosRecord,
   type ReadRecording,
 } from "./recording.js";
 import type { L4Event } from "./l4-events.js";
@@ -31,13 +33,19 @@ import { Stack, type StackSummary } from "./stack.js";
 
 export { Stop, type StackSummary };
 
-/** What runs the guest: the full stack (L4, the VMM, the guest in a VM) or the bare PC. */
-export type MachineKind = "stack" | "bare";
+export type { MachineKind, MachineTiming };
 
-/** What the machine boots: a flat image in real mode, or Linux by its 32-bit boot protocol. */
+/**
+ * What the machine boots: a flat image in real mode, or Linux by its 32-bit boot protocol. Names
+ * are for messages; paths (absolute) go into a recording's header, so that a replay on the same
+ * machine finds the images.
+ */
 export type Guest =
-  | { kind: "image"; bytes: Uint8Array; name?: string }
-  | { kind: "linux"; kernel: Uint8Array; initrd?: Uint8Array; cmdline: string; kernelName?: string; initrdName?: string };
+  | { kind: "image"; bytes: Uint8Array; name?: string; path?: string }
+  | {
+      kind: "linux"; kernel: Uint8Array; initrd?: Uint8Array; cmdline: string;
+      kernelName?: string; initrdName?: string; kernelPath?: string; initrdPath?: string;
+    };
 
 export interface SessionConfig {
   guest: Guest;
@@ -49,6 +57,8 @@ export interface SessionConfig {
   console: (byte: number) => void;
   /** Wall-clock time at power-on (seconds since the epoch): a recorded input in record mode. */
   rtcEpochSeconds: number;
+  /** The machine's timing among those hardware allows (default: the default machine's). */
+  timing?: MachineTiming;
 }
 
 export interface RecordOptions {
@@ -61,6 +71,8 @@ export interface RecordOptions {
   hashEvery?: number;
   /** Put the images' bytes into the recording, so it replays without them. */
   embedImages?: boolean;
+  /** A chaos run's seed, for the header. */
+  seed?: number;
 }
 
 export interface Position {
@@ -134,7 +146,7 @@ export class Session {
   private hashEvery = DEFAULT_HASH_EVERY;
   private nextHashAt = DEFAULT_HASH_EVERY;
   /** Replay: the recording's records after the header, and the next one due. */
-  private script: (InputRecord | HashRecord | EndRecord)[] = [];
+  private script: (InputRecord | HashRecord | EndRecord | PosRecord)[] = [];
   private cursor = 0;
   private ended = false;
   /** VM exits so far (the stack's; the bare machine has none). */
@@ -155,6 +167,8 @@ export class Session {
   restores = 0;
   /** The kernel's observer: the exit hook, and the L4 event hooks while a listener wants them. */
   private observer: KernelObserver = {};
+  /** Replay of a recording cut short, past its last record: stop once its last VM exit is taken. */
+  private toLastExit = false;
 
   /** A live session; with `record`, a recording one. Throws a LinuxBootError when Linux cannot be loaded. */
   constructor(cfg: SessionConfig, record?: RecordOptions) {
@@ -178,9 +192,10 @@ export class Session {
         boot: g.kind === "image" ? { kind: "flat", image: g.bytes } : { kind: "linux", kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline },
         console: cfg.console,
         rtcEpochSeconds: cfg.rtcEpochSeconds,
+        timing: cfg.timing,
       });
     } else {
-      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing: cfg.timing });
       if (g.kind === "image") pc.loadBootImage(g.bytes);
       else startLinux(pc.cpu, pc.mem, this.bootPlan!);
       this.m = new BareMachine(pc);
@@ -199,10 +214,11 @@ export class Session {
         tool: record.tool,
         node: process.version,
         argv: record.argv,
-        machine: { ramSize: cfg.ramSize, kind: this.machineKind },
+        machine: { ramSize: cfg.ramSize, kind: this.machineKind, ...(cfg.timing ? { timing: cfg.timing } : {}) },
         guest: g.kind === "image" ? { kind: "image" } : { kind: "linux", cmdline: g.cmdline },
         images: imageRefs(g, record.embedImages === true),
         hashEvery: this.hashEvery,
+        ...(record.seed !== undefined ? { seed: record.seed } : {}),
       };
       this.writer = new RecordingWriter(record.sink, header);
       if (this.m instanceof Stack) this.exitLog = new ExitEncoder();
@@ -232,9 +248,11 @@ export class Session {
       h.guest.kind === "image"
         ? { kind: "image", bytes: bytes("boot image")! }
         : { kind: "linux", kernel: bytes("kernel")!, initrd: bytes("initrd"), cmdline: h.guest.cmdline };
-    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0 });
+    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0, timing: h.machine.timing });
     (s as { mode: Session["mode"] }).mode = "replay";
-    s.script = rec.records.filter((r): r is InputRecord | HashRecord | EndRecord => (r.t === "input" && r.kind !== "rtc") || r.t === "hash" || r.t === "end");
+    s.script = rec.records.filter(
+      (r): r is InputRecord | HashRecord | EndRecord | PosRecord => (r.t === "input" && r.kind !== "rtc") || r.t === "hash" || r.t === "end" || r.t === "pos",
+    );
     try {
       s.expectedExits = decodeExits(rec.records.filter((r) => r.t === "exits"));
     } catch (err) {
@@ -264,8 +282,13 @@ export class Session {
         this.writer!.add({ t: "hash", icount: m.pc.cpu.icount, ns: m.nowNs(), hash: m.stateHash() });
         this.nextHashAt += this.hashEvery;
       }
+      // A VM exit the VMM answers by emulating many iterations (a string instruction's) can carry
+      // the count past the next hash: that hash is skipped, or no later run could reach it.
+      while (this.nextHashAt <= m.pc.cpu.icount) this.nextHashAt += this.hashEvery;
       if (stop !== Stop.BUDGET || m.pc.cpu.icount >= max || m.nowNs() >= (maxNs ?? Infinity)) {
         this.flushExits();
+        // A pause: the position goes with the chunk, so a recording cut off later replays to here.
+        if (stop === Stop.BUDGET) this.writer!.add({ t: "pos", icount: m.pc.cpu.icount, ns: m.nowNs() });
         this.writer!.flush();
         return stop;
       }
@@ -297,6 +320,11 @@ export class Session {
   /** Whether the guest's serial driver listens for input (it has enabled the receive interrupt). */
   consoleListening(): boolean {
     return this.m.consoleListening();
+  }
+
+  /** Whether console input could interrupt the guest now (an idle guest that cannot be woken so has hung). */
+  inputCanWake(): boolean {
+    return this.m.inputCanWake();
   }
 
   /** Guest time since power-on, in nanoseconds. */
@@ -408,6 +436,7 @@ export class Session {
       if (want.icount !== e.icount || want.reason !== e.reason || want.qualification !== e.qualification || want.eip !== e.eip) {
         throw new DivergenceError({ icount: e.icount, ns: stack.nowNs() }, describeExit(want), describeExit(e), e.n);
       }
+      if (this.toLastExit && e.n + 1 === this.expectedExits.length) stack.platform.host.stopped = Stop.REQUEST;
     }
     if (!this.muted) for (const fn of this.exitListeners) fn(e);
     if (e.n + 1 === this.pauseAtExits) {
@@ -464,9 +493,9 @@ export class Session {
     return this.m;
   }
 
-  /** Replay: whether every record has been played (the run reached the recording's end). */
+  /** Replay: whether every record and VM exit has been played (the run reached the recording's end). */
   replayDone(): boolean {
-    return this.cursor >= this.script.length;
+    return this.cursor >= this.script.length && this.exitsSeen >= this.expectedExits.length;
   }
 
   private replayTo(max: number, maxNs: number | undefined, onProgress?: () => void): Stop {
@@ -475,11 +504,26 @@ export class Session {
     for (;;) {
       const next = this.script[this.cursor];
       if (next === undefined) {
-        // Past the last record (a recording cut short): nothing more is known to be true.
-        return Stop.REQUEST;
+        // Past the last record of a recording cut short. Its VM exits may reach further (they
+        // are written in batches of their own): run on through the last one, checking each.
+        // Beyond that nothing more is known to be true.
+        if (this.exitsSeen >= this.expectedExits.length) return Stop.REQUEST;
+        this.toLastExit = true;
+        try {
+          const stop = m.run({ maxInsns: max, untilNs: -Infinity, maxNs, onSlice: onProgress });
+          return stop === Stop.BUDGET ? stop : Stop.REQUEST;
+        } finally {
+          this.toLastExit = false;
+        }
       }
       if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, maxNs, onSlice: onProgress });
-      const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, maxNs, onSlice: onProgress });
+      let stop = m.run({ maxInsns: next.icount, untilNs: next.ns, maxNs, onSlice: onProgress });
+      // A fault the run ended with may come after the last instruction retired (a fault while
+      // delivering a fault, from virtual-8086 mode to its handler): run on to it, by count alone,
+      // so that no further instruction may retire.
+      if (next.t === "end" && stop === Stop.BUDGET && m.pc.cpu.icount === next.icount && (STOP_OF_END[next.reason] === Stop.SHUTDOWN || STOP_OF_END[next.reason] === Stop.EXCEPTION)) {
+        stop = m.run({ maxInsns: next.icount + 1, untilNs: -Infinity, maxNs, onSlice: onProgress });
+      }
       // A debugger's breakpoint (./debug.ts) or a pause at an exit stopped the run short of the
       // record: a pause, not a divergence.
       if (stop === Stop.REQUEST && (m.pc.cpu.hostDebug?.hit != null || this.pausedAtExit || this.pausedAtEvents)) return stop;
@@ -488,9 +532,11 @@ export class Session {
       if (stop === Stop.BUDGET && maxNs !== undefined && here.ns >= maxNs && (here.icount !== next.icount || here.ns !== next.ns)) return stop;
       if (next.t === "end") {
         // A stop the recording did not end with, or the end's position missed: diverged. (At
-        // the position itself, an idle guest may report BUDGET: its idle time was cut there.)
+        // the position itself, an idle guest may report BUDGET: its idle time was cut there.
+        // The ends the host decided — a panic, a hang, a limit — are positions: the final hash
+        // says whether the machine is there as it was.)
         const want = STOP_OF_END[next.reason];
-        if ((stop !== Stop.BUDGET && stop !== want) || here.icount !== next.icount || here.ns !== next.ns) {
+        if ((want !== undefined && stop !== Stop.BUDGET && stop !== want) || here.icount !== next.icount || here.ns !== next.ns) {
           throw new DivergenceError(here, `the run to end (${next.reason}) at icount ${next.icount}, guest ${next.ns} ns`, `${endReasonOf(stop)} at icount ${here.icount}, guest ${here.ns} ns`);
         }
         if (this.exitsSeen !== this.expectedExits.length) {
@@ -503,12 +549,12 @@ export class Session {
       if (stop !== Stop.BUDGET || here.icount !== next.icount || here.ns !== next.ns) {
         throw new DivergenceError(
           here,
-          `to reach icount ${next.icount} at guest ${next.ns} ns (${next.t === "hash" ? "a state hash" : `${next.kind} input`})`,
+          `to reach icount ${next.icount} at guest ${next.ns} ns (${next.t === "hash" ? "a state hash" : next.t === "pos" ? "a position the recording reached" : `${next.kind} input`})`,
           `${endReasonOf(stop)} at icount ${here.icount}, guest ${here.ns} ns`,
         );
       }
       if (next.t === "hash") this.check(next.hash, here, "state hash");
-      else if (next.kind === "console") {
+      else if (next.t === "input" && next.kind === "console") {
         const n = m.consoleInput(next.data);
         if (n !== next.data.length) throw new DivergenceError(here, `the UART to take ${next.data.length} input bytes`, `room for ${n}`);
       }
@@ -545,15 +591,16 @@ export function sha256(b: Uint8Array): string {
 }
 
 function imageRefs(g: Guest, embed: boolean): ImageRef[] {
-  const ref = (role: string, name: string, data: Uint8Array): ImageRef => ({
+  const ref = (role: string, name: string, data: Uint8Array, path: string | undefined): ImageRef => ({
     role,
     name,
     size: data.length,
     sha256: sha256(data),
-    ...(embed ? { data } : {}),
+    // Embedded, the bytes are all a replay needs; else where they were, for a replay on this machine.
+    ...(embed ? { data } : path !== undefined ? { path } : {}),
   });
-  if (g.kind === "image") return [ref("boot image", g.name ?? "boot image", g.bytes)];
-  const refs = [ref("kernel", g.kernelName ?? "kernel", g.kernel)];
-  if (g.initrd) refs.push(ref("initrd", g.initrdName ?? "initrd", g.initrd));
+  if (g.kind === "image") return [ref("boot image", g.name ?? "boot image", g.bytes, g.path)];
+  const refs = [ref("kernel", g.kernelName ?? "kernel", g.kernel, g.kernelPath)];
+  if (g.initrd) refs.push(ref("initrd", g.initrdName ?? "initrd", g.initrd, g.initrdPath));
   return refs;
 }

@@ -6,13 +6,16 @@
 // guest RAM) the VMM's frames that back guest RAM, then the platform's area (VMXON, VMCSs).
 
 import { decodeIoQualification, ExitReason, exitName, GuestField } from "../l4/api.js";
+import { irqUnmasked } from "../devices/pic8259.js";
 import { POST_PORT } from "../devices/post.js";
+import { COM1_IRQ, receiveInterrupts } from "../devices/uart16550.js";
 import { PC_PORTS } from "../devices/pc-ports.js";
 import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
 import { BareMachine, digest, type Machine, type MachineState, type RunOptions } from "./machine.js";
+import type { MachineTiming } from "./machine-config.js";
 import { PLATFORM_AREA, PcPlatform, type PcPlatformState } from "./pc-platform.js";
 
 const MiB = 1 << 20;
@@ -30,6 +33,8 @@ export interface StackConfig {
   boot: BootImage;
   console: (byte: number) => void;
   rtcEpochSeconds: number;
+  /** The PC's and the VM's timing, and the kernel's timeslice (default: the default machine's). */
+  timing?: MachineTiming;
   /**
    * Whether the kernel's and the VMM's work costs guest time (src/l4/costs.ts), as it does by
    * default. Without (false), time runs only with the guest's instructions and its idling, as on
@@ -73,7 +78,8 @@ export class Stack implements Machine {
 
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
-    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+    const timing = cfg.timing;
+    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing });
     this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
     this.platform = new PcPlatform(this.pc, cfg.chargeCosts ?? true);
@@ -81,7 +87,11 @@ export class Stack implements Machine {
       programs: VMM_PROGRAMS,
       kernelMemory: KERNEL_MEMORY,
       reservedPorts: RESERVED_PORTS,
-      root: vmmImage({ ramSize: cfg.ramSize, ramPhys: GUEST_RAM_PHYS, boot: cfg.boot, rtcEpochSeconds: cfg.rtcEpochSeconds }),
+      timeslice: timing?.timesliceNs,
+      root: vmmImage({
+        ramSize: cfg.ramSize, ramPhys: GUEST_RAM_PHYS, boot: cfg.boot, rtcEpochSeconds: cfg.rtcEpochSeconds,
+        ...(timing ? { timing: { rtcPhaseTicks: timing.rtcPhaseTicks, pitPhaseNs: timing.pitPhaseNs, irqLatencyNs: timing.irqLatencyNs } } : {}),
+      }),
     });
   }
 
@@ -103,6 +113,7 @@ export class Stack implements Machine {
     // A position with a time is reached by time (the guest's instructions follow from it);
     // without one, by the instruction count.
     host.insnLimit = timed ? Infinity : (opts.maxInsns ?? Infinity);
+    host.idleTo = timed ? opts.untilNs! : -Infinity;
     host.stopped = null;
     host.onSlice = opts.onSlice;
     host.onIdle = opts.onIdle;
@@ -119,6 +130,7 @@ export class Stack implements Machine {
       return host.stopped ?? Stop.BUDGET;
     } finally {
       host.onSlice = host.onIdle = undefined;
+      host.idleTo = -Infinity;
     }
   }
 
@@ -163,6 +175,12 @@ export class Stack implements Machine {
   /** The guest's own UART, the VMM's virtual one, is what must be listening. */
   consoleListening(): boolean {
     return (this.vmm().devices.uart.ier & IER_RDI) !== 0;
+  }
+
+  /** The VMM's virtual chips pass input on, and the guest waits for an interrupt (the VMM parks it only with IF set). */
+  inputCanWake(): boolean {
+    const v = this.vmm();
+    return v.vcpuBook.mode === "parked" && receiveInterrupts(v.devices.uart) && irqUnmasked(v.devices.pic, COM1_IRQ);
   }
 
   /** The whole state; `{ ram: false }` leaves RAM out (see Machine.saveState). */

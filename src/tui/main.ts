@@ -15,9 +15,14 @@ export function monochrome(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.NO_COLOR !== undefined && env.NO_COLOR !== "";
 }
 
+/** The TUI cannot run here (no terminal): the user's to fix, told in one line. */
+export class TerminalError extends Error {
+  override name = "TerminalError";
+}
+
 /** Opens the replay and runs the TUI until the user quits; rejects when the replay cannot start. */
 export async function runTui(open: OpenReplay): Promise<void> {
-  if (process.stdin.isTTY !== true || process.stdout.isTTY !== true) throw new Error("the TUI needs a terminal: its input and output must be a TTY");
+  if (process.stdin.isTTY !== true || process.stdout.isTTY !== true) throw new TerminalError("the TUI needs a terminal: its input and output must be a TTY");
   const replay = await RemoteReplay.open(open);
   process.stdout.write(ALT_SCREEN_ON);
   let quitting: Promise<void> | undefined;

@@ -51,6 +51,18 @@ export interface VmmConfig {
    * of sigma0 and mapped into the VM; one not granted stays emulated.
    */
   readonly passThrough?: readonly number[];
+  /** The virtual chips' timing among those real hardware allows (default: all zero). */
+  readonly timing?: VmmTiming;
+}
+
+/** Timing real hardware leaves open, for the virtual chips: fixed for a VM, chosen by whoever starts it. */
+export interface VmmTiming {
+  /** The virtual RTC's divider chain at power-on: ticks of its 32.768 kHz base into its first second. */
+  readonly rtcPhaseTicks: number;
+  /** The virtual PIT's input clock against guest time, in ns (below one tick). */
+  readonly pitPhaseNs: number;
+  /** Interrupt delivery latency in ns: the IRQ thread's tick comes this long after a chip's event. */
+  readonly irqLatencyNs: number;
 }
 
 export const DEFAULT_RAM_WINDOW = 0x40000000;

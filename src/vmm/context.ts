@@ -16,7 +16,7 @@ export class Vm {
   readonly dev: VirtualDevices;
 
   constructor(readonly s: VmmState) {
-    this.dev = devicesOf(s.devices, { ramSize: s.ramSize, rtcEpochSeconds: s.rtcEpochSeconds });
+    this.dev = devicesOf(s.devices, { ramSize: s.ramSize, rtcEpochSeconds: s.rtcEpochSeconds, timing: s.timing });
   }
 
   /** Writes the chips back into the plain state: the end of every message handled. */

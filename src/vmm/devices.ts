@@ -27,6 +27,7 @@ import type { AccessSize, PortHandler } from "../devices/port.js";
 import { PostPort, type PostState } from "../devices/post.js";
 import { Rtc146818, nsToRtcTicks, type RtcState } from "../devices/rtc146818.js";
 import { COM1_IRQ, Uart16550, type UartState } from "../devices/uart16550.js";
+import type { VmmTiming } from "./config.js";
 
 export interface DeviceStates {
   /** Bumped at every write-back; a cache built from another version is stale. */
@@ -74,10 +75,11 @@ export function isTimedDevice(d: Dev): boolean {
   return d === Dev.PIT || d === Dev.RTC;
 }
 
-/** What the chips need besides their registers: RAM size for the CMOS, the wall clock. */
+/** What the chips need besides their registers: RAM size for the CMOS, the wall clock, their timing. */
 export interface DeviceConfig {
   readonly ramSize: number;
   readonly rtcEpochSeconds: number;
+  readonly timing?: VmmTiming;
 }
 
 const DIRTY_PIC = 1 << 0;
@@ -104,14 +106,16 @@ export class VirtualDevices {
   /** The guest asked for a reset (the 8042's pulse, PCI 0xcf9): why. */
   reset: string | null = null;
   private dirty = 0;
+  private readonly pitPhaseNs: number;
   /** The RTC tick the RTC was last run to (-1: unknown), so a run to the same tick is skipped. */
   private rtcTick = -1;
 
   constructor(cfg: DeviceConfig) {
+    this.pitPhaseNs = cfg.timing?.pitPhaseNs ?? 0;
     const pic = (this.pic = new Pic8259());
     this.pit = new Pit8254({ out0: (l) => pic.setIrq(0, l) });
     this.uart = new Uart16550({ tx: (b) => this.console.push(b), irq: (l) => pic.setIrq(COM1_IRQ, l) });
-    this.rtc = new Rtc146818({ epochSeconds: cfg.rtcEpochSeconds, memoryBytes: cfg.ramSize, irq: (l) => pic.setIrq(8, l) });
+    this.rtc = new Rtc146818({ epochSeconds: cfg.rtcEpochSeconds, memoryBytes: cfg.ramSize, irq: (l) => pic.setIrq(8, l), phaseTicks: cfg.timing?.rtcPhaseTicks });
     this.kbc = new I8042({
       keyboard: false,
       irq1: (l) => pic.setIrq(1, l),
@@ -168,7 +172,7 @@ export class VirtualDevices {
 
   /** Runs the timed chips forward to guest time `ns` (their edges reach the PIC). */
   advanceTo(ns: number): void {
-    this.pit.advanceTo(pitTickAt(ns));
+    this.pit.advanceTo(pitTickAt(ns + this.pitPhaseNs));
     this.dirty |= DIRTY_PIT | DIRTY_PIC;
     // The RTC counts at 32,768 Hz: most exits come within one of its ticks, and running it then
     // changes nothing that needs writing back (its state is 128 bytes of CMOS).
@@ -182,7 +186,7 @@ export class VirtualDevices {
   /** The next guest time at which a chip changes by itself (a PIT edge, an RTC interrupt), or -1. */
   nextEventNs(): number {
     const t = this.pit.nextEventTick();
-    const next = Math.min(t === Infinity ? Infinity : nsOfPitTick(t), this.rtc.nextEventNs());
+    const next = Math.min(t === Infinity ? Infinity : nsOfPitTick(t) - this.pitPhaseNs, this.rtc.nextEventNs());
     return next === Infinity ? -1 : next;
   }
 

@@ -4,7 +4,7 @@
 // counters of the summary.
 
 import type { Syscall, ThreadId } from "../l4/api.js";
-import type { BootImage, ConsoleConfig } from "./config.js";
+import type { BootImage, ConsoleConfig, VmmTiming } from "./config.js";
 import type { DeviceStates } from "./devices.js";
 
 /** Where the VCPU is, from the VMM's side. */
@@ -136,6 +136,8 @@ export interface VmmState {
   priorities: { vmm: number; irq: number; vcpu: number };
   /** The guest to load; dropped (null) once it is in guest RAM. */
   boot: BootImage | null;
+  /** The virtual chips' timing; absent for the default (all zero). */
+  timing?: VmmTiming;
 
   // Who is who.
   self: ThreadId;

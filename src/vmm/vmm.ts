@@ -122,7 +122,7 @@ export function vmmState(cfg: VmmConfig): VmmState {
   if (mapLog2 < 12 || mapLog2 > 22) throw new Error(`vmm: mapLog2 ${mapLog2} is not 12..22`);
   const exitsWanted = { rdtsc: cfg.exits?.rdtsc ?? false, invlpg: cfg.exits?.invlpg ?? false, cr3: cfg.exits?.cr3 ?? false };
   const [procCtls, procCtls2] = processorControls(exitsWanted);
-  const dc = { ramSize: cfg.ramSize, rtcEpochSeconds: cfg.rtcEpochSeconds };
+  const dc = { ramSize: cfg.ramSize, rtcEpochSeconds: cfg.rtcEpochSeconds, timing: cfg.timing };
   return {
     ramSize: cfg.ramSize,
     ramPhys: cfg.ramPhys ?? -1,
@@ -134,6 +134,7 @@ export function vmmState(cfg: VmmConfig): VmmState {
     exitsWanted,
     priorities: { ...DEFAULT_PRIORITIES, ...cfg.priorities },
     boot: cfg.boot,
+    ...(cfg.timing ? { timing: { ...cfg.timing } } : {}),
     self: NIL_THREAD,
     irq: cfg.irqThread !== undefined ? globalId(cfg.irqThread, 1) : NIL_THREAD,
     vcpu: cfg.vcpuThread !== undefined ? globalId(cfg.vcpuThread, 1) : NIL_THREAD,
@@ -384,10 +385,14 @@ function queueConsole(vm: Vm): void {
   out.length = 0;
 }
 
-/** The IRQ thread's deadline, after the chips may have moved theirs (none once the guest is over). */
+/**
+ * The IRQ thread's deadline, after the chips may have moved theirs (none once the guest is over):
+ * the next chip event, plus the interrupt delivery latency.
+ */
 function nextDeadline(vm: Vm): number {
   const m = vm.s.vcpuBook.mode;
-  return m === "stopped" || m === "halted" ? -1 : vm.dev.nextEventNs();
+  const next = m === "stopped" || m === "halted" ? -1 : vm.dev.nextEventNs();
+  return next < 0 ? next : next + (vm.s.timing?.irqLatencyNs ?? 0);
 }
 
 function syncDeadline(vm: Vm): void {

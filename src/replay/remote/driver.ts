@@ -330,6 +330,8 @@ export class ReplayDriver {
         return `the guest stopped${s.detail ? `: ${s.detail}` : ""}`;
       case "end":
         return "the end of the recording";
+      case "limit":
+        return s.message;
       case "diverged":
         return `diverged: ${s.message}`;
       case "begin":

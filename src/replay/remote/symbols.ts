@@ -1,38 +1,22 @@
-// Guest addresses by name: the nearest function or object of an ELF's symbol table, and back.
+// Guest addresses by name, and back: triage's naming (gdb's `info symbol`), shifted by where the
+// code runs (a kernel moved by KASLR).
 
-import type { Elf32Symbol } from "../../x86/elf32.js";
-
-/** How far past a symbol of unknown size an address is still named after it. */
-const UNSIZED_REACH = 0x1000;
+import { symbolize, type Elf32Symbol } from "../../x86/elf32.js";
 
 export class Symbols {
-  private readonly byAddr: Elf32Symbol[];
   private readonly byName = new Map<string, number>();
 
-  /** `symbols` sorted by address; `offset`: how far from its link address the code runs (a kernel moved by KASLR). */
-  constructor(symbols: readonly Elf32Symbol[], private readonly offset = 0) {
-    this.byAddr = symbols.filter((s) => s.addr !== 0);
-    for (const s of this.byAddr) if (!this.byName.has(s.name)) this.byName.set(s.name, s.addr);
+  /** `symbols` sorted by address; `offset`: how far from its link address the code runs. */
+  constructor(
+    private readonly symbols: readonly Elf32Symbol[],
+    private readonly offset = 0,
+  ) {
+    for (const s of symbols) if (s.value !== 0 && !this.byName.has(s.name)) this.byName.set(s.name, s.value);
   }
 
-  /** `name+0xoff` (or `name` at its start) for the symbol `addr` is in, or undefined. */
+  /** `name+off` (or `name` at its start) for the symbol `addr` is in, as gdb names it; or undefined. */
   name(addr: number): string | undefined {
-    const a = (addr - this.offset) >>> 0;
-    let lo = 0;
-    let hi = this.byAddr.length - 1;
-    let best = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.byAddr[mid].addr <= a) {
-        best = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    if (best < 0) return undefined;
-    const s = this.byAddr[best];
-    const off = a - s.addr;
-    if (off >= (s.size > 0 ? s.size : UNSIZED_REACH)) return undefined;
-    return off === 0 ? s.name : `${s.name}+0x${off.toString(16)}`;
+    return symbolize(this.symbols, (addr - this.offset) >>> 0);
   }
 
   /** The address of a symbol, or undefined. */

@@ -1,0 +1,163 @@
+// `afterglow chaos --runs N --jobs J [guest options]`: many runs of a guest, each on a machine whose
+// timing one seed perturbs (src/replay/chaos.ts), spread over worker threads. Runs that fail, or
+// whose console departs from --expect, are kept as recordings (chaos-SEED.rec); the others are
+// dropped. A table of the ends closes the campaign.
+
+import { mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { Command } from "commander";
+import { CHAOS_EPOCH_SECONDS, type ChaosConfig } from "../replay/chaos.js";
+import { formatSeconds } from "../replay/ends.js";
+import { FAILURE_ENDS } from "../replay/recording.js";
+import { UsageError } from "./errors.js";
+import type { ChaosAnswer, ChaosJob } from "./chaos-worker.js";
+import { readImage } from "./images.js";
+import { parsePositive } from "./options.js";
+import { guestOptions, limitsOf, loadGuest, type GuestOptions } from "./run.js";
+import { shellQuote } from "./triage.js";
+
+interface ChaosOptions extends GuestOptions {
+  runs: number;
+  jobs: number;
+  seed?: number;
+  dir: string;
+  expect?: string;
+  input?: string;
+  embed?: boolean;
+  hashEvery?: number;
+}
+
+const n = (v: number): string => v.toLocaleString("en-US");
+
+export function registerChaos(program: Command): void {
+  guestOptions(
+    program
+      .command("chaos")
+      .description("run a guest many times, each on a machine whose timing a seed perturbs within what hardware allows; keep the runs that fail")
+      .option("--runs <n>", "how many runs", (v) => parsePositive(v, "--runs"), 20)
+      .option("--jobs <n>", "runs at a time, on worker threads (default: one per core)", (v) => parsePositive(v, "--jobs"), availableParallelism())
+      .option("--seed <n>", "the first run's seed (the next runs take the next numbers; default: picked at random)", (v) => parseSeed(v))
+      .option("--dir <dir>", "where failing runs' recordings go (chaos-SEED.rec)", "chaos")
+      .option("--expect <regex>", "a run whose console does not match this regular expression failed too")
+      .option("--input <file>", "console input typed into every run, a line at a time as the guest waits for it")
+      .option("--embed", "put the guest images into the kept recordings")
+      .option("--hash-every <n>", "instructions between state hashes in the kept recordings", (v) => parsePositive(v, "--hash-every")),
+  )
+    .addHelpText(
+      "after",
+      "\nEach run perturbs, by its seed: the RTC's start time and divider phase, the PIT's clock phase,\n" +
+        "interrupt delivery latency, the L4 kernel's timeslice, and when each input line arrives. The seed\n" +
+        "and the timing are in the recording's header: `afterglow replay` and `triage` reproduce the run.",
+    )
+    .action(async (opts: ChaosOptions) => {
+      const { guest, ramSize, machine } = loadGuest(opts);
+      if (opts.expect !== undefined) {
+        try {
+          new RegExp(opts.expect, "m");
+        } catch (err) {
+          throw new UsageError(`--expect: not a regular expression: ${(err as Error).message}`);
+        }
+      }
+      const config: ChaosConfig = {
+        guest,
+        machine,
+        ramSize,
+        limits: limitsOf(opts),
+        input: opts.input === undefined ? new Uint8Array(0) : readImage(opts.input),
+        epochSeconds: CHAOS_EPOCH_SECONDS,
+        expect: opts.expect,
+        argv: process.argv.slice(2),
+        tool: `afterglow ${program.version() ?? ""}`.trim(),
+        embed: opts.embed === true,
+        hashEvery: opts.hashEvery,
+      };
+      mkdirSync(opts.dir, { recursive: true });
+      const first = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+      const seeds = Array.from({ length: opts.runs }, (_, k) => (first + k) >>> 0);
+      const what = guest.kind === "linux" ? `Linux (${guest.kernelName})` : guest.name ?? "the built-in guest";
+      process.stderr.write(
+        `afterglow: chaos: ${n(opts.runs)} runs of ${what} ${machine === "stack" ? "in a VM" : "on the bare PC"}, seeds ${seeds[0]}..${seeds.at(-1)}, ${Math.min(opts.jobs, opts.runs)} at a time\n`,
+      );
+      const answers = await runPool(config, opts.dir, seeds, Math.min(opts.jobs, opts.runs), (a) => {
+        if ("error" in a) process.stderr.write(`afterglow: chaos: seed ${a.seed}: internal error: ${a.error.split("\n")[0]}\n`);
+        else if (a.failed) process.stderr.write(`afterglow: chaos: seed ${a.seed}: ${a.end.reason}${a.end.detail ? ` (${a.end.detail})` : ""}, kept ${a.kept}\n`);
+      });
+      process.stdout.write(formatChaosSummary(answers));
+      if (answers.some((a) => "error" in a)) process.exitCode = 70;
+      else if (answers.some((a) => "failed" in a && a.failed)) process.exitCode = 2;
+    });
+}
+
+function parseSeed(v: string): number {
+  const s = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(s) || s > 0xffffffff) throw new UsageError(`--seed wants an integer from 0 to 4294967295, not "${v}"`);
+  return s;
+}
+
+/** Runs every seed on `jobs` worker threads; calls `each` as runs finish; resolves with all answers in seed order. */
+function runPool(config: ChaosConfig, dir: string, seeds: number[], jobs: number, each: (a: ChaosAnswer) => void): Promise<ChaosAnswer[]> {
+  const queue = [...seeds];
+  const answers: ChaosAnswer[] = [];
+  return new Promise((resolve, reject) => {
+    let live = 0;
+    const start = () => {
+      const w = new Worker(new URL("./chaos-worker.js", import.meta.url), { workerData: { config, dir } });
+      live++;
+      const next = () => {
+        const seed = queue.shift();
+        if (seed === undefined) {
+          void w.terminate();
+          return;
+        }
+        w.postMessage({ seed } satisfies ChaosJob);
+      };
+      w.on("message", (a: ChaosAnswer) => {
+        answers.push(a);
+        each(a);
+        next();
+      });
+      w.on("error", reject);
+      w.on("exit", () => {
+        if (--live === 0) resolve(answers.sort((a, b) => seeds.indexOf(a.seed) - seeds.indexOf(b.seed)));
+      });
+      next();
+    };
+    for (let k = 0; k < jobs; k++) start();
+  });
+}
+
+/** The campaign's table: ends by count with their seeds, the failing runs kept, how to look at one. */
+export function formatChaosSummary(answers: readonly ChaosAnswer[]): string {
+  const ok = answers.filter((a): a is Exclude<ChaosAnswer, { error: string }> => !("error" in a));
+  const byEnd = new Map<string, { seeds: number[]; failed: boolean }>();
+  for (const a of ok) {
+    const key = a.failed && !FAILURE_ENDS.includes(a.end.reason) ? `${a.end.reason}, not --expect` : a.end.reason;
+    const row = byEnd.get(key) ?? { seeds: [], failed: a.failed };
+    row.seeds.push(a.seed);
+    byEnd.set(key, row);
+  }
+  const failed = ok.filter((a) => a.failed);
+  const errors = answers.length - ok.length;
+  const lines: string[] = [];
+  lines.push(`chaos: ${n(answers.length)} runs, ${n(failed.length)} failed${errors > 0 ? `, ${n(errors)} internal errors` : ""}`);
+  const rows = [...byEnd].sort((a, b) => b[1].seeds.length - a[1].seeds.length);
+  const width = Math.max(8, ...rows.map(([k]) => k.length));
+  lines.push(`  ${"end".padEnd(width)}  ${"runs".padStart(6)}  ${"share".padStart(6)}  seeds`);
+  for (const [k, row] of rows) {
+    const share = ((100 * row.seeds.length) / Math.max(1, answers.length)).toFixed(1);
+    const seeds = row.seeds.slice(0, 8).join(" ") + (row.seeds.length > 8 ? " …" : "");
+    lines.push(`  ${k.padEnd(width)}  ${n(row.seeds.length).padStart(6)}  ${share.padStart(5)}%  ${seeds}${row.failed ? "  (failed)" : ""}`);
+  }
+  if (failed.length > 0) {
+    lines.push("kept:");
+    for (const a of failed.slice(0, 20)) {
+      lines.push(`  ${a.kept}  ${a.end.reason}${a.end.detail ? `: ${a.end.detail}` : ""} (icount ${n(a.icount)}, guest ${formatSeconds(a.ns)})`);
+    }
+    if (failed.length > 20) lines.push(`  … and ${n(failed.length - 20)} more`);
+    lines.push(`look at one: afterglow triage ${shellQuote(failed[0].kept!)}`);
+  }
+  const host = ok.reduce((t, a) => t + a.hostMs, 0) / 1000;
+  lines.push(`host time: ${host.toFixed(1)} s in all runs`);
+  return lines.join("\n") + "\n";
+}
