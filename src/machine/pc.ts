@@ -3,6 +3,7 @@
 // all driven by one virtual clock. The machine runs the CPU in slices that end at the next chip
 // event, brings the chips up to date at each, and skips idle time when the CPU halts.
 
+import { restoreChips, saveChips, type ChipSetState } from "../devices/chipset.js";
 import { DebugCon } from "../devices/debugcon.js";
 import { I8042 } from "../devices/i8042.js";
 import { pciHostBridges, type PciConfigBus } from "../devices/pci.js";
@@ -46,17 +47,10 @@ export interface PcTiming {
 }
 
 /** The whole machine's state as plain data: a snapshot. */
-export interface PcState {
+export interface PcState extends ChipSetState {
   cpu: CpuState;
   ram: Uint8Array;
   idleNs: number;
-  pic: ReturnType<Pic8259["save"]>;
-  pit: ReturnType<Pit8254["save"]>;
-  uart: ReturnType<Uart16550["save"]>;
-  rtc: ReturnType<Rtc146818["save"]>;
-  kbc: ReturnType<I8042["save"]>;
-  pci: ReturnType<PciConfigBus["save"]>;
-  post: ReturnType<PostPort["save"]>;
   /** With an interrupt latency: when INTR reaches the CPU (-1: not on its way). Absent without one. */
   intrAt?: number;
 }
@@ -144,13 +138,7 @@ export class Pc {
       cpu: this.cpu.save(),
       ram: opts.ram === false ? new Uint8Array(0) : this.mem.u8.slice(),
       idleNs: this.idleNs,
-      pic: this.pic.save(),
-      pit: this.pit.save(),
-      uart: this.uart.save(),
-      rtc: this.rtc.save(),
-      kbc: this.kbc.save(),
-      pci: this.pci.save(),
-      post: this.post.save(),
+      ...saveChips(this),
       ...(this.irqLatencyNs > 0 ? { intrAt: this.intrAt } : {}),
     };
   }
@@ -159,13 +147,7 @@ export class Pc {
   restore(s: PcState, opts: { ram?: boolean } = {}): void {
     if (opts.ram !== false) this.mem.restore({ size: s.ram.length, bytes: s.ram });
     this.idleNs = s.idleNs;
-    this.pic.restore(s.pic);
-    this.pit.restore(s.pit);
-    this.uart.restore(s.uart);
-    this.rtc.restore(s.rtc);
-    this.kbc.restore(s.kbc);
-    this.pci.restore(s.pci);
-    this.post.restore(s.post);
+    restoreChips(this, s);
     this.intrAt = s.intrAt ?? -1;
     // Last: the chips' restores may drive lines; the CPU's saved INTR is the truth.
     this.cpu.restore(s.cpu);

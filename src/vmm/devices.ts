@@ -17,28 +17,22 @@
 // VMM handles, so the kernel's save()/restore() of the program state is all there is: a restored
 // (cloned) state object finds no cache and rebuilds its chips from the plain data.
 
+import { restoreChips, saveChips, type ChipSetState } from "../devices/chipset.js";
 import { DEBUGCON_PORT } from "../devices/debugcon.js";
-import { I8042, type I8042State } from "../devices/i8042.js";
-import { pciHostBridges, type PciConfigBus, type PciState } from "../devices/pci.js";
-import { Pic8259, type PicState } from "../devices/pic8259.js";
-import { Pit8254, nsOfPitTick, pitTickAt, type PitState } from "../devices/pit8254.js";
+import { I8042 } from "../devices/i8042.js";
+import { pciHostBridges, type PciConfigBus } from "../devices/pci.js";
+import { Pic8259 } from "../devices/pic8259.js";
+import { Pit8254, nsOfPitTick, pitTickAt } from "../devices/pit8254.js";
 import { PC_PORTS, type PortRange } from "../devices/pc-ports.js";
 import type { AccessSize, PortHandler } from "../devices/port.js";
-import { PostPort, type PostState } from "../devices/post.js";
-import { Rtc146818, nsToRtcTicks, type RtcState } from "../devices/rtc146818.js";
-import { COM1_IRQ, Uart16550, type UartState } from "../devices/uart16550.js";
+import { PostPort } from "../devices/post.js";
+import { Rtc146818, nsToRtcTicks } from "../devices/rtc146818.js";
+import { COM1_IRQ, Uart16550 } from "../devices/uart16550.js";
 import type { VmmTiming } from "./config.js";
 
-export interface DeviceStates {
+export interface DeviceStates extends ChipSetState {
   /** Bumped at every write-back; a cache built from another version is stale. */
   version: number;
-  pic: PicState;
-  pit: PitState;
-  uart: UartState;
-  rtc: RtcState;
-  kbc: I8042State;
-  pci: PciState;
-  post: PostState;
 }
 
 /** Which chip answers a port (by the first port of an access, as the PC's bus does). */
@@ -129,27 +123,11 @@ export class VirtualDevices {
   /** Fresh chips' state, as after power-on. */
   static initialStates(cfg: DeviceConfig): DeviceStates {
     const d = new VirtualDevices(cfg);
-    return {
-      version: 0,
-      pic: d.pic.save(),
-      pit: d.pit.save(),
-      uart: d.uart.save(),
-      rtc: d.rtc.save(),
-      kbc: d.kbc.save(),
-      pci: d.pci.save(),
-      post: d.post.save(),
-    };
+    return { version: 0, ...saveChips(d) };
   }
 
   load(s: DeviceStates): void {
-    // The PIC last: the others' restores do not drive lines, but its saved INTR is the truth.
-    this.pit.restore(s.pit);
-    this.uart.restore(s.uart);
-    this.rtc.restore(s.rtc);
-    this.kbc.restore(s.kbc);
-    this.pci.restore(s.pci);
-    this.post.restore(s.post);
-    this.pic.restore(s.pic);
+    restoreChips(this, s);
     this.version = s.version;
     this.dirty = 0;
     this.rtcTick = -1;
