@@ -162,8 +162,9 @@ export class HostDebug {
    * A step in progress (-1: none): it began at the instruction at (stepIcount, stepEip) and ends
    * before the first instruction after it whose EIP is outside [rangeStart, rangeEnd) — an empty
    * range for one instruction, a source line's for gdb's range stepping. "After it" is told by the
-   * icount or the EIP moving: an instruction the VMM emulates (a VM exit) retires no icount but
-   * moves EIP, and one that exits to be restarted (an EPT violation) moves neither.
+   * icount or the EIP moving: an instruction the VMM emulates retires when its reply steps past
+   * it (both move), one that exits to be restarted (an EPT violation) moves neither, and a REP
+   * iteration moves neither either (the step flag above ends it).
    */
   stepIcount = -1;
   stepEip = 0;
