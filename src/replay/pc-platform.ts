@@ -298,7 +298,7 @@ export class PcPlatform implements Platform {
   }
 
   writeBytes(paddr: number, src: Uint8Array): void {
-    this.pc.mem.u8.set(src, paddr);
+    this.pc.mem.load(paddr, src); // through the write barrier: the bytes may be cached code
   }
 
   ioRead(port: number, size: 1 | 2 | 4): number {
