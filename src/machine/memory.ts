@@ -89,9 +89,23 @@ export class PhysMem {
     return { size: this.size, bytes: this.u8.slice() };
   }
 
+  /**
+   * Takes RAM back to `s`. Cached code survives on the pages whose bytes do not change (time
+   * travel restores often, and mostly to the same code); the others drop theirs.
+   */
   restore(s: { size: number; bytes: Uint8Array }): void {
     if (s.size !== this.size) throw new Error(`snapshot RAM size ${s.size} differs from ${this.size}`);
-    this.u8.set(s.bytes);
-    for (let p = 0; p < this.codePages.length; p++) if (this.codePages[p] !== 0) this.onCodeWrite(p);
+    const u8 = this.u8, bytes = s.bytes;
+    for (let p = 0; p < this.codePages.length; p++) {
+      if (this.codePages[p] === 0) continue;
+      const from = p << PAGE_SHIFT, to = from + PAGE_SIZE;
+      for (let a = from; a < to; a++) {
+        if (u8[a] !== bytes[a]) {
+          this.onCodeWrite(p);
+          break;
+        }
+      }
+    }
+    u8.set(bytes);
   }
 }

@@ -7,13 +7,14 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
 import { I686, type CpuModel } from "../../x86/cpuid.js";
-import { Armed, FAULT, SegAttr, Stop, type IoBus } from "./arch.js";
+import { Armed, FAULT, JitMode, SegAttr, Stop, type IoBus } from "./arch.js";
 import { PAGE_SHIFT, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
 import { debugAfter, debugBefore, debugRegsChanged, HOST_BREAK, hostDebugBefore, type HostDebug } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
+import { compileBlock, type Block } from "./jit/compile.js";
 import { Fpu, type FpuState } from "./fpu/fpu.js";
 import type { Vmx } from "./vmx.js";
 import "./ops/index.js";
@@ -47,6 +48,15 @@ export interface CpuState {
 /** The linear address of the first byte of the page after the one `lin` lies in. */
 function nextPage(lin: number): number {
   return ((lin | 0xfff) + 1) | 0;
+}
+
+/** A code page's decoded instructions (by page offset) and compiled blocks. */
+class CodePage {
+  readonly lines: Insn[] = new Array<Insn>(1 << PAGE_SHIFT);
+  /** Compiled blocks by the offset of their first instruction (allocated with the first). */
+  blocks: (Block | undefined)[] | null = null;
+  /** How often the interpreter reached each offset with no block there (saturating at 255). */
+  readonly heat = new Uint8Array(1 << PAGE_SHIFT);
 }
 
 /** The handler of an instruction longer than 15 bytes. */
@@ -180,8 +190,8 @@ export class Cpu extends LazyFlags implements ByteSource {
   readonly paging: Mmu;
   // The memory fast paths' view of the TLB and of RAM (the same arrays the MMU and PhysMem own).
   private readonly tlb: Int32Array;
-  /** The TLB half of the current privilege: USER_HALF at CPL 3, else 0. */
-  private tlbUser = 0;
+  /** The TLB half of the current privilege: USER_HALF at CPL 3, else 0 (compiled code reads it). */
+  tlbUser = 0;
   private readonly ram8: Uint8Array;
   private readonly ram16: Uint16Array;
   private readonly ram32: Int32Array;
@@ -208,13 +218,29 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** The x87 FPU (./fpu/, instructions in ./ops/x87.ts). */
   readonly fpu = new Fpu();
 
-  /** Decoded instructions per physical code page, indexed by page offset. */
-  /** Decode caches, keyed by physical page << 1 | CS.D (the default operand size decoded under). */
-  private icache: (Insn[] | undefined)[] = [];
+  /** Code pages (decoded instructions, compiled blocks), keyed by physical page << 1 | CS.D. */
+  private icache: (CodePage | undefined)[] = [];
   // The code page the last instruction came from (see fetch).
   private fetchLinPage = -1;
   private fetchPhysPage = -1;
   private fetchLines: Insn[] = [];
+  private fetchCode: CodePage = new CodePage();
+
+  // --- The compiler (./jit/).
+  /** Compile hot code (the interpreter stays the reference: see ./jit/README.md). */
+  private jitOn = false;
+  /** JitMode bits of the current state. */
+  jitMode = 0;
+  /** Set during a compiled block when it must end after the current instruction. */
+  jitBreak = 0;
+  /** Times the interpreter reaches an instruction before a block is compiled from it (1 to 255). */
+  jitThreshold = 32;
+  /** Longest block, in instructions. */
+  jitBlockLimit = 64;
+  /** Blocks compiled so far (a statistic). */
+  jitCompiled = 0;
+  /** Sees each block as it is compiled and may wrap it (differential tests: test/support/lockstep.ts). */
+  jitOnCompile: ((b: Block) => Block) | null = null;
 
   constructor(mem: PhysMem, io: IoBus) {
     super();
@@ -230,7 +256,10 @@ export class Cpu extends LazyFlags implements ByteSource {
     mem.onCodeWrite = (page) => {
       this.icache[page << 1] = undefined;
       this.icache[(page << 1) | 1] = undefined;
-      if (page === this.fetchPhysPage) this.fetchLinPage = -1;
+      if (page === this.fetchPhysPage) {
+        this.fetchLinPage = -1;
+        this.jitBreak = 1; // a running block may have just overwritten its own code
+      }
       mem.codePages[page] = 0;
     };
     this.reset();
@@ -284,6 +313,30 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.fetchLinPage = -1;
   }
 
+  /** A data breakpoint (the guest's or the host debugger's) matched an access: a compiled block ends after the instruction. */
+  watchHit(): void {
+    this.jitBreak = 1;
+  }
+
+  /** Whether hot code is compiled (off: the interpreter runs everything). */
+  get jit(): boolean {
+    return this.jitOn;
+  }
+
+  set jit(on: boolean) {
+    this.jitOn = on;
+    this.updateJitMode();
+  }
+
+  private updateJitMode(): void {
+    const fast = this.segFast, base = this.segBase;
+    this.jitMode = (this.jitOn && this.code32 && this.csFlat ? JitMode.OK : 0) | (this.stack32 ? JitMode.STACK32 : 0) |
+      (fast[Seg.ES] === 3 && base[Seg.ES] === 0 ? JitMode.FLAT_ES : 0) |
+      (fast[Seg.SS] === 3 && base[Seg.SS] === 0 ? JitMode.FLAT_SS : 0) |
+      (fast[Seg.DS] === 3 && base[Seg.DS] === 0 ? JitMode.FLAT_DS : 0) |
+      (fast[Seg.FS] === 3 ? JitMode.FAST_FS : 0) | (fast[Seg.GS] === 3 ? JitMode.FAST_GS : 0);
+  }
+
   // ------------------------------------------------------------------------------------------
   // Registers
 
@@ -333,6 +386,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     } else if (seg === Seg.SS) {
       this.stack32 = (attr & SegAttr.DB) !== 0 && this.protectedMode();
     }
+    this.updateJitMode();
   }
 
   protectedMode(): boolean {
@@ -646,16 +700,17 @@ export class Cpu extends LazyFlags implements ByteSource {
     const phys = this.codePhys(lin);
     const page = phys >>> PAGE_SHIFT;
     const key = (page << 1) | (this.code32 ? 1 : 0);
-    let lines = this.icache[key];
-    if (lines === undefined) {
-      lines = new Array<Insn>(1 << PAGE_SHIFT);
-      this.icache[key] = lines;
+    let code = this.icache[key];
+    if (code === undefined) {
+      code = new CodePage();
+      this.icache[key] = code;
       this.mem.codePages[page] = 1;
     }
     this.fetchLinPage = lin >>> PAGE_SHIFT;
     this.fetchPhysPage = page;
-    this.fetchLines = lines;
-    return lines;
+    this.fetchLines = code.lines;
+    this.fetchCode = code;
+    return code.lines;
   }
 
   private decodeAt(lin: number, lines: Insn[], off: number): Insn {
@@ -687,9 +742,22 @@ export class Cpu extends LazyFlags implements ByteSource {
           if (this.intr && this.interruptible() && !this.acceptInterrupt()) return this.stopReason;
           // Set before the fetch, so a fault in the fetch (CS limit, page fault) restarts here.
           this.insnEip = this.eip;
-          if (((this.flags & (Flag.TF | Flag.RF)) | this.dbgArmed) !== 0) this.debugBefore();
           const eip = this.eip;
           const lin = (this.csBase + eip) | 0;
+          const dbg = (this.flags & (Flag.TF | Flag.RF)) | this.dbgArmed;
+          // A compiled block, when one may run here (see ./jit/README.md): no interrupt can be
+          // taken before it ends, and no debug check is due but the host debugger's.
+          if ((this.jitMode & JitMode.OK) !== 0 && (dbg === 0 || dbg === Armed.HOST) &&
+            (!this.intr || ((this.flags & Flag.IF) === 0 && !this.extIntExiting)) && this.runBlock(lin, end, dbg)) {
+            if (this.paging.hits !== 0) this.dbgPending = 1; // the host debugger's watchpoints (debugAfter)
+            if (this.dbgPending !== 0) this.debugAfter();
+            if (this.stopRequested) {
+              this.stopRequested = false;
+              return this.stopReason;
+            }
+            continue;
+          }
+          if (dbg !== 0) this.debugBefore();
           const lines = (lin >>> PAGE_SHIFT) === this.fetchLinPage ? this.fetchLines : this.fetchPage(lin);
           const off = lin & ((1 << PAGE_SHIFT) - 1);
           const i = lines[off] ?? this.decodeAt(lin, lines, off);
@@ -729,6 +797,36 @@ export class Cpu extends LazyFlags implements ByteSource {
   }
 
   /**
+   * Runs the compiled block that starts at linear `lin` if there is one for the current mode and
+   * the budget up to `end` covers it (compiling it once the code is hot); false when the
+   * interpreter is to run the instruction instead. With the host debugger armed (`dbg`) only a
+   * block clear of its breakpoints runs, and only from the code page already current.
+   */
+  private runBlock(lin: number, end: number, dbg: number): boolean {
+    if (lin >>> PAGE_SHIFT !== this.fetchLinPage) {
+      if (dbg !== 0) return false;
+      this.fetchPage(lin);
+    }
+    const code = this.fetchCode;
+    const off = lin & ((1 << PAGE_SHIFT) - 1);
+    let b = code.blocks === null ? undefined : code.blocks[off];
+    if (b === undefined || (this.jitMode & b.mask) !== b.mode) {
+      if (++code.heat[off] < this.jitThreshold) return false;
+      code.heat[off] = 0;
+      const made = compileBlock(this, code.lines, this.fetchPhysPage, lin);
+      if (made === null) return false;
+      this.jitCompiled++;
+      b = this.jitOnCompile === null ? made : this.jitOnCompile(made);
+      (code.blocks ??= new Array<Block | undefined>(1 << PAGE_SHIFT))[off] = b;
+    }
+    if (b.n > end - this.icount) return false;
+    if (dbg !== 0 && this.hostDebug !== null && !this.hostDebug.clearOf(lin, b.bytes)) return false;
+    this.jitBreak = 0;
+    b.run(this, end);
+    return true;
+  }
+
+  /**
    * Delivers a fault through the IVT/IDT; returns false when the CPU cannot go on (shutdown,
    * or delivery not possible in this mode), with `stopReason` saying why.
    */
@@ -738,7 +836,8 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /**
    * The architectural state as plain data (arrays of numbers, a bigint for the TSC offset). The
-   * TLB and the decode cache are caches: a restored CPU rebuilds them.
+   * TLB is a cache a restored CPU rebuilds; the decoded and compiled code, kept by physical page
+   * and mode, stays valid for as long as RAM's bytes are what they were decoded from.
    */
   save(): CpuState {
     return {
@@ -791,8 +890,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.fpu.restore(s.fpu);
     this.stopRequested = false;
     this.paging.changed();
-    this.icache = [];
-    this.mem.codePages.fill(0);
+    // The code caches stay: they follow RAM's bytes, which PhysMem.restore keeps them true to.
     this.fetchLinPage = -1;
   }
 
@@ -825,6 +923,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   requestStop(reason: Stop): void {
     this.stopReason = reason;
     this.stopRequested = true;
+    this.jitBreak = 1;
   }
 
   // Installed by ./interrupts.ts so this file need not know the delivery rules.

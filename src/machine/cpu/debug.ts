@@ -162,11 +162,27 @@ export class HostDebug {
   /** Why the CPU stopped for the debugger; cleared by the debugger before each run. */
   hit: HostHit | null = null;
 
+  /** `exec` as an array (for clearOf, which must not allocate), refreshed by changed(). */
+  private execList = new Int32Array(0);
+
   constructor(private readonly cpu: Cpu) {}
+
+  /**
+   * Whether a compiled block of `bytes` bytes at linear `lin` may run while armed: no stop before
+   * the next instruction is asked for and no breakpoint lies in the block, so the per-instruction
+   * check would find nothing in it (a watchpoint ends the block after the access that hits it).
+   */
+  clearOf(lin: number, bytes: number): boolean {
+    if (this.stopNext) return false;
+    const list = this.execList;
+    for (let k = 0; k < list.length; k++) if ((list[k] - lin) >>> 0 < bytes) return false;
+    return true;
+  }
 
   /** Breakpoints, watchpoints or stopNext changed: arm the run loop's checks and the MMU's watches. */
   changed(): void {
     const cpu = this.cpu;
+    this.execList = Int32Array.from(this.exec);
     cpu.paging.setHostWatches(this.watchLin, this.watchLen, this.watchRw);
     let watches = 0;
     for (let k = 0; k < HOST_WATCHES; k++) watches += this.watchLen[k];

@@ -79,6 +79,8 @@ export interface MmuHost {
   pageFault(code: number): never;
   /** Some translations were dropped (holders of one, like the CPU's fetch path, must look again). */
   tlbFlushed(): void;
+  /** An access matched a data breakpoint (`hits` says which). */
+  watchHit(): void;
 }
 
 /** The TLB is dropped and rebuilt after this many fills without a full flush (INVLPG refills). */
@@ -410,7 +412,10 @@ export class Mmu {
       const len = this.watchLen[k];
       if (len === 0 || (this.watchRw[k] & (write ? 1 : 2)) === 0) continue;
       const w = this.watchLin[k] >>> 0;
-      if (a < w + len && w < b) this.hits |= 1 << k;
+      if (a < w + len && w < b) {
+        this.hits |= 1 << k;
+        this.host.watchHit();
+      }
     }
   }
 

@@ -1,0 +1,163 @@
+// Differential testing of the compiler (src/machine/cpu/jit) against the interpreter: two
+// machines from the same state, one compiling every block the first time it is reached and
+// returning to the caller after each, the other interpreting; after every block the interpreter is
+// run to the same instruction count and the whole state — registers, flags, segments, control
+// and debug registers, FPU, icount, RAM — must be the same.
+
+import { decode } from "../../src/x86/decoder.js";
+import { formatInsn } from "../../src/x86/disasm.js";
+import { Stop } from "../../src/machine/cpu/arch.js";
+import type { Cpu, CpuState } from "../../src/machine/cpu/cpu.js";
+import { peekTranslate } from "../../src/x86/paging.js";
+import type { Pc, PcState } from "../../src/machine/pc.js";
+
+/** Makes `cpu` compile everything at first sight and leave `run` after each block. */
+export function compileEverything(cpu: Cpu): void {
+  cpu.jit = true;
+  cpu.jitThreshold = 1;
+  cpu.jitOnCompile = (b) => ({
+    ...b,
+    run: (c, end) => {
+      b.run(c, end);
+      if (!c.stopRequested) c.requestStop(Stop.REQUEST);
+    },
+  });
+}
+
+/** The CPU's architectural state, with the lazy flags folded in but left lazy in the CPU. */
+export function cpuState(cpu: Cpu): CpuState {
+  const lazy = [cpu.flags, cpu.lzMask, cpu.lzOp, cpu.lzA, cpu.lzB, cpu.lzR, cpu.lzW, cpu.lzSign] as const;
+  const s = cpu.save();
+  [cpu.flags, cpu.lzMask, cpu.lzOp, cpu.lzA, cpu.lzB, cpu.lzR, cpu.lzW, cpu.lzSign] = lazy;
+  return s;
+}
+
+/**
+ * The CPU's architectural state as numbers, cheaply (compared after every block; the full
+ * `cpuState` is built only to describe a difference).
+ */
+function fingerprint(cpu: Cpu, out: number[]): number[] {
+  out.length = 0;
+  for (let r = 0; r < 8; r++) out.push(cpu.r32[r]);
+  out.push(cpu.eip, (cpu.flags & ~0x8d5) | cpu.arith(), cpu.icount, cpu.cr0, cpu.cr2, cpu.cr3, cpu.cr4, cpu.cpl);
+  for (let s = 0; s < 6; s++) out.push(cpu.segSel[s], cpu.segBase[s], cpu.segLimit[s], cpu.segAttr[s]);
+  for (let r = 0; r < 8; r++) out.push(cpu.dr[r]);
+  out.push(cpu.gdtrBase, cpu.gdtrLimit, cpu.idtrBase, cpu.idtrLimit, cpu.ldtrSel, cpu.ldtrBase, cpu.trSel, cpu.trBase);
+  out.push(cpu.efer, cpu.sysenterCs, cpu.sysenterEsp, cpu.sysenterEip, cpu.halted ? 1 : 0, cpu.irqShadowAt, cpu.intr ? 1 : 0);
+  const f = cpu.fpu;
+  out.push(f.cw, f.sw, f.empty, f.fip, f.fcs, f.fdp, f.fds, f.fop);
+  for (let r = 0; r < 8; r++) out.push(f.se[r], Number(f.m[r] >> 32n), Number(f.m[r] & 0xffffffffn));
+  return out;
+}
+
+function sameNumbers(a: number[], b: number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+const fa: number[] = [], fb: number[] = [];
+
+const hex = (v: unknown): string => (typeof v === "number" ? "0x" + (v >>> 0).toString(16) : typeof v === "bigint" ? v.toString() : JSON.stringify(v));
+
+/** The fields where `a` and `b` differ, one line each ("" when they do not). */
+export function stateDiff(a: unknown, b: unknown, path = ""): string[] {
+  if (a === b) return [];
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return [`${path}: compiled ${hex(a)}, interpreted ${hex(b)}`];
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return [`${path}[${hex(k)}]: compiled ${hex(a[k])}, interpreted ${hex(b[k])}`];
+    return a.length === b.length ? [] : [`${path}: lengths ${a.length} and ${b.length}`];
+  }
+  const out: string[] = [];
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) out.push(...stateDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+  return out;
+}
+
+function ramDiff(a: Uint8Array, b: Uint8Array): string[] {
+  if (Buffer.compare(a, b) === 0) return [];
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return [`ram[${hex(k)}]: compiled ${hex(a[k])}, interpreted ${hex(b[k])}`];
+  return [];
+}
+
+/** The instructions from EIP `eip` on (up to `n`), as the interpreter's copy would read them, for a report. */
+function listing(cpu: Cpu, eip: number, n = 12): string {
+  const src = { byte: (lin: number) => cpu.mem.read8(peekTranslate(cpu.mem, cpu, lin) >>> 0) };
+  const out: string[] = [];
+  let lin = (cpu.segBase[1] + eip) | 0;
+  for (let k = 0; k < n; k++) {
+    const i = decode(src, lin, cpu.code32);
+    out.push(`    ${(lin >>> 0).toString(16)}: ${formatInsn(i, lin)}`);
+    lin += i.len;
+  }
+  return out.join("\n");
+}
+
+export interface LockstepResult {
+  /** Blocks run (each compared). */
+  blocks: number;
+  /** How `a` stopped last. */
+  stop: Stop;
+  icount: number;
+}
+
+/**
+ * Runs bare CPUs `a` (compiling; see compileEverything) and `b` (interpreting) in lock-step for
+ * up to `budget` instructions or until `a` stops otherwise; throws at the first difference.
+ */
+export function lockstepCpus(a: Cpu, b: Cpu, budget: number): LockstepResult {
+  compileEverything(a);
+  const end = a.icount + budget;
+  let blocks = 0;
+  let stop: Stop = Stop.BUDGET;
+  while (a.icount < end) {
+    const from = a.eip;
+    stop = a.run(end - a.icount);
+    let sb: Stop = Stop.BUDGET;
+    while (b.icount < a.icount) {
+      sb = b.run(a.icount - b.icount);
+      if (sb !== Stop.BUDGET) break;
+    }
+    blocks++;
+    const same = sameNumbers(fingerprint(a, fa), fingerprint(b, fb));
+    const diffs = [...(same ? [] : stateDiff(cpuState(a), cpuState(b))), ...ramDiff(a.mem.u8, b.mem.u8)];
+    if (!same && diffs.length === 0) diffs.push("the CPUs' fingerprints differ");
+    if (stop !== Stop.REQUEST && stop !== sb) diffs.push(`stop: compiled ${stop}, interpreted ${sb}`);
+    if (diffs.length > 0) throw new Error(`after the block at EIP ${hex(from)} (icount ${a.icount}):\n  ${diffs.join("\n  ")}\n  the code:\n${listing(b, from)}`);
+    if (stop !== Stop.REQUEST && stop !== Stop.BUDGET) break;
+  }
+  return { blocks, stop, icount: a.icount };
+}
+
+function pcState(pc: Pc): PcState {
+  const s = pc.save({ ram: false });
+  s.cpu = cpuState(pc.cpu);
+  return s;
+}
+
+/**
+ * Runs machines `a` (compiling) and `b` (interpreting) in lock-step up to `budget` instructions
+ * or until `a` stops (halts with interrupts off, resets, shuts down); throws at the first difference.
+ * The CPUs and RAM are compared after every block; the chips, which only I/O instructions (run by
+ * the same handlers in both) and time change, every 64 blocks and at the end.
+ */
+export function lockstepPcs(a: Pc, b: Pc, budget: number): LockstepResult {
+  compileEverything(a.cpu);
+  const end = a.cpu.icount + budget;
+  let blocks = 0;
+  let stop: Stop = Stop.BUDGET;
+  while (a.cpu.icount < end) {
+    const from = a.cpu.eip;
+    stop = a.run({ maxInsns: end });
+    const sb = b.run({ maxInsns: a.cpu.icount, untilNs: a.nowNs() });
+    blocks++;
+    const whole = (blocks & 63) === 0 || stop !== Stop.REQUEST;
+    const same = sameNumbers(fingerprint(a.cpu, fa), fingerprint(b.cpu, fb));
+    const diffs = [...(same && !whole ? [] : stateDiff(pcState(a), pcState(b))), ...ramDiff(a.mem.u8, b.mem.u8)];
+    if (!same && diffs.length === 0) diffs.push("the CPUs' fingerprints differ");
+    if (stop !== Stop.REQUEST && stop !== Stop.BUDGET && stop !== sb) diffs.push(`stop: compiled ${stop}, interpreted ${sb}`);
+    if (diffs.length > 0) throw new Error(`after the block at EIP ${hex(from)} (icount ${a.cpu.icount}):\n  ${diffs.join("\n  ")}\n  the code:\n${listing(b.cpu, from)}`);
+    if (stop !== Stop.REQUEST) break;
+  }
+  return { blocks, stop, icount: a.cpu.icount };
+}
