@@ -820,7 +820,7 @@ export class Cpu extends LazyFlags implements ByteSource {
       (code.blocks ??= new Array<Block | undefined>(1 << PAGE_SHIFT))[off] = b;
     }
     if (b.n > end - this.icount) return false;
-    if (dbg !== 0 && this.hostDebug !== null && !this.hostDebug.clearOf(lin, b.bytes)) return false;
+    if (dbg !== 0 && this.hostDebug !== null && !this.hostDebug.clearOf((lin + b.from) | 0, b.bytes)) return false;
     this.jitBreak = 0;
     b.run(this, end);
     return true;

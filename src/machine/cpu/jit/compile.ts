@@ -1,4 +1,4 @@
-// Block formation and code generation: a run of decoded instructions within one physical code
+// Block formation and code generation: a trace of decoded instructions within one physical code
 // page becomes one JavaScript function (see ./README.md for the contract with the run loop).
 
 import { decode } from "../../../x86/decoder.js";
@@ -7,15 +7,16 @@ import { PAGE_SHIFT, PAGE_SIZE } from "../../memory.js";
 import { JitMode } from "../arch.js";
 import type { Cpu } from "../cpu.js";
 import { handlerFor } from "../table.js";
-import { emitInsn, Emitter } from "./emit.js";
+import { emitInsn, Emitter, Step } from "./emit.js";
 import { Role, roleOf } from "./role.js";
 
 /** A compiled block: `run` executes it from its first instruction (see ./README.md). */
 export interface Block {
   readonly run: (cpu: Cpu, end: number) => void;
-  /** Instructions in the block: a run retires all of them unless one faults or the block is cut short. */
+  /** Instructions in the block at most: a run retires them all unless it leaves early. */
   readonly n: number;
-  /** Bytes of code from the first instruction: a host breakpoint in [start, start + bytes) keeps the block from running. */
+  /** The bytes its instructions occupy: [start + from, start + from + bytes), `from` <= 0. */
+  readonly from: number;
   readonly bytes: number;
   /** The Cpu.jitMode bits the code relies on, and their values when it was generated. */
   readonly mask: number;
@@ -39,20 +40,30 @@ class PageBytes implements ByteSource {
 
 let bytes: PageBytes | null = null;
 
+const isJcc = (op: number): boolean => (op >= 0x70 && op < 0x80) || (op >= 0x180 && op < 0x190);
+
 /**
  * Compiles the block that starts at linear `lin` in the code page whose decoded instructions are
  * `lines` (physical page `page`, decoded with CS.D = cpu.code32), for the CPU's current mode.
  * Null when the first instruction cannot be compiled (the interpreter runs it).
+ *
+ * The block is a trace: it follows the code through PLAIN instructions, through unconditional
+ * near jumps and calls to targets in the same page, and past conditional jumps (taken, they leave
+ * the block), until an instruction that must end it, one it has already taken in, the page's end
+ * or Cpu.jitBlockLimit instructions. A jump back to the first instruction makes the block a loop.
  */
 export function compileBlock(cpu: Cpu, lines: Insn[], page: number, lin: number): Block | null {
   if (bytes === null || bytes.ram !== cpu.mem.u8) bytes = new PageBytes(cpu.mem.u8);
   bytes.linBase = lin & ~(PAGE_SIZE - 1);
   bytes.physBase = page << PAGE_SHIFT;
-  const insns: Insn[] = [];
-  let off = lin & (PAGE_SIZE - 1);
-  const first = off;
+  const first = lin & (PAGE_SIZE - 1);
+  const stack32 = (cpu.jitMode & JitMode.STACK32) !== 0;
+  const insns: Insn[] = [], starts: number[] = [], nexts: number[] = [], steps: Step[] = [];
+  const seen = new Set<number>();
+  let off = first;
+  let lo = PAGE_SIZE, hi = 0;
   const max = cpu.jitBlockLimit;
-  while (insns.length < max) {
+  while (insns.length < max && !seen.has(off)) {
     let i = lines[off];
     if (i === undefined) {
       i = decode(bytes, bytes.linBase + off, cpu.code32);
@@ -65,13 +76,35 @@ export function compileBlock(cpu: Cpu, lines: Insn[], page: number, lin: number)
     } else if (i.invalid || handlerFor(i) !== i.exec) {
       break;
     }
+    seen.add(off);
+    lo = Math.min(lo, off);
+    hi = Math.max(hi, off + i.len);
+    const start = off - first, fall = start + i.len;
+    const target = fall + (i.imm | 0);
+    const inPage = first + target >= 0 && first + target < PAGE_SIZE;
+    let step: Step, next = fall;
+    if (roleOf(i) === Role.PLAIN) step = fall + first < PAGE_SIZE ? Step.NEXT : Step.LAST;
+    else if (i.opsize === 32 && (i.op === 0xe9 || i.op === 0xeb) && inPage && target !== 0) [step, next] = [Step.JUMP, target];
+    else if (i.opsize === 32 && i.op === 0xe8 && stack32 && inPage && target !== 0) [step, next] = [Step.CALL, target];
+    else if (i.opsize === 32 && isJcc(i.op) && target !== 0 && fall + first < PAGE_SIZE) step = Step.BRANCH;
+    else step = Step.LAST;
     insns.push(i);
-    off += i.len;
-    if (roleOf(i) === Role.LAST || off >= PAGE_SIZE) break;
+    starts.push(start);
+    nexts.push(next);
+    steps.push(step);
+    if (step === Step.LAST) break;
+    off = first + next;
   }
   if (insns.length === 0) return null;
+  const n = insns.length;
+  // A trace cut short (by its length, or by reaching code it holds) ends after its last
+  // instruction however that instruction goes on.
+  if (steps[n - 1] !== Step.LAST && steps[n - 1] !== Step.NEXT) {
+    steps[n - 1] = Step.LAST;
+    nexts[n - 1] = starts[n - 1] + insns[n - 1].len;
+  }
   const e = new Emitter(cpu, lin);
-  for (let k = 0; k < insns.length; k++) emitInsn(e, insns[k], k, k === insns.length - 1);
+  for (let k = 0; k < n; k++) emitInsn(e, insns[k], k, starts[k], nexts[k], steps[k]);
   const mask = e.modeMask | JitMode.OK;
-  return { run: e.finish(insns.length), n: insns.length, bytes: off - first, mask, mode: cpu.jitMode & mask };
+  return { run: e.finish(n, nexts[n - 1]), n, from: lo - first, bytes: hi - lo, mask, mode: cpu.jitMode & mask };
 }

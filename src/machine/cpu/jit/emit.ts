@@ -3,24 +3,31 @@
 // its handler from the interpreter's table, so every instruction has the interpreter's semantics
 // and the uncommon ones share its code (see ./README.md for the contract).
 //
-// The generated function, for a block of n instructions starting at EIP e:
+// The generated function, for a block of n instructions entered at EIP e:
 //
 //   function block_<lin>(cpu, end) {
 //     let ic = cpu.icount; const e = cpu.eip, u = cpu.tlbUser; let k = 0, ...;
-//     try { ...instruction 0..n-1... } catch (x) { if (k >= 0) { cpu.icount = ic + k; cpu.insnEip = e + offset[k]; } throw x; }
-//     cpu.icount = ic + n;
+//     try { ...the instructions... } catch (x) { if (k >= 0) { icount, insnEip, flags of instruction k } throw x; }
+//     cpu.eip = ...; cpu.icount = ic + n;
 //   }
 //
 // An inlined instruction that may fault first sets k to its index, so the catch restores the
 // icount and EIP the interpreter would have at that fault (the run loop's catch then delivers it).
 // A handler call sets icount, insnEip and EIP before the call, as the interpreter does, since
-// handlers read them (and may move insnEip: a task switch), and k to -1. Registers, memory and the lazy flags are written through as each instruction
-// completes: at any exit the CPU's state is the interpreter's. After an instruction that touched
-// memory or called a handler, `cpu.jitBreak` set (a write to this code page, a watchpoint hit, a
-// stop request) ends the block there.
+// handlers read them (and may move insnEip: a task switch), and k to -1. Registers and memory are
+// written through as each instruction completes. The lazy flags are deferred: the record of the
+// last flag-setting instruction stays in locals and goes to the CPU only where something can look
+// at it — before a handler call, on every way out of the block (its end, a side exit, a fault:
+// the catch writes the record pending at the faulting instruction), and where a flag is needed
+// that the locals cannot give — so at any exit the CPU's state is the interpreter's. After an
+// instruction that touched memory or called a handler, `cpu.jitBreak` set (a write to this code
+// page, a watchpoint hit, a stop request) ends the block there.
+//
+// Locals named after an instruction's index (x3, r3...) hold its operands and result for as long
+// as a flag record may refer to them; a, o, t, v, p, s are scratch.
 
 import { Flag } from "../../../x86/eflags.js";
-import { Reg, Seg, type Insn } from "../../../x86/insn.js";
+import { Seg, type Insn } from "../../../x86/insn.js";
 import { JitMode } from "../arch.js";
 import type { Cpu } from "../cpu.js";
 import { LazyOp } from "../lazy-flags.js";
@@ -29,6 +36,7 @@ import { LazyOp } from "../lazy-flags.js";
 const BYTE_REG = [0, 4, 8, 12, 1, 5, 9, 13];
 const ALL_ARITH = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
 const CF_OF_AF = Flag.CF | Flag.OF | Flag.AF;
+const LAZY_RESULT = Flag.PF | Flag.ZF | Flag.SF;
 
 type Size = 1 | 2 | 4;
 
@@ -36,19 +44,38 @@ const WIDTH = { 1: "255", 2: "65535", 4: "-1" } as const;
 const SIGN = { 1: "128", 2: "32768", 4: "-2147483648" } as const;
 
 /**
- * What the emitter knows of the lazy flags at a point in the block: the operation that last set
- * them and the locals holding its operands and result (the same values are in the CPU's lazy-flag
- * registers), or nothing (after a handler call, at the block's start).
+ * The lazy flags as an instruction of the block left them: the operation, the locals holding its
+ * operands and result (or its eager CF/OF/AF), CF as an expression, and the code that writes the
+ * record into the CPU's lazy-flag registers exactly as the interpreter would have.
  */
 interface FlagRec {
   kind: "arith" | "logic" | "incdec" | "result";
-  /** LazyOp of arith and incdec; for arith ADC/SBB a local holding the op chosen at run time. */
+  /** LazyOp of arith (ADD or SUB; with `carry`, ADC or SBB when the carry-in is 1) and incdec. */
   op: LazyOp;
-  carryIn: string | null;
+  /** Local holding the carry-in of an ADC/SBB (0 or 1), else null. */
+  carry: string | null;
   a: string;
   b: string;
   r: string;
+  /** Local holding CF | OF << 11 (| AF) of a "result" record. */
+  eager: string;
   size: Size;
+  cf: string;
+  store: string;
+}
+
+/** How the trace goes on after an instruction (see ./compile.ts). */
+export const enum Step {
+  /** To the next instruction in memory. */
+  NEXT = 0,
+  /** The block ends after it. */
+  LAST = 1,
+  /** An unconditional JMP followed to its target. */
+  JUMP = 2,
+  /** A CALL followed to its target (the return address pushed). */
+  CALL = 3,
+  /** A conditional jump: taken, the block is left for the target; not taken, it goes on. */
+  BRANCH = 4,
 }
 
 /** Builds one block's function. */
@@ -58,12 +85,16 @@ export class Emitter {
   private readonly names: string[] = [];
   private readonly body: string[] = [];
   private readonly locals = new Set<string>(["a", "o", "t", "v", "p", "s"]);
-  /** Offset of each instruction's EIP from the block's first, and past the last. */
-  readonly offsets: number[] = [0];
+  /** Offset of each instruction's EIP from the block's first. */
+  readonly offsets: number[] = [];
+  /** Per instruction that may fault: the flag record its catch must write. */
+  private readonly catchFlags = new Map<number, string>();
   /** The Cpu.jitMode bits the code relies on. */
   modeMask = 0;
-  /** The flags as the last inlined instruction left them, when known. */
+  /** The flags as the instructions so far left them, when known. */
   flags: FlagRec | null = null;
+  /** `flags` is not in the CPU's registers yet. */
+  pending = false;
   /** The block's last instruction set cpu.eip itself. */
   eipSet = false;
   /** The block loops to its own start (see loopBack). */
@@ -98,21 +129,19 @@ export class Emitter {
     this.body.push(s);
   }
 
-  /** The mode the block is compiled for. */
-  get mode(): number {
-    return this.cpu.jitMode;
-  }
-
-  /** Relies on mode bit `bit` having its current value. */
+  /** Relies on mode bit `bit` having its current value; returns whether it is set. */
   uses(bit: JitMode): boolean {
     this.modeMask |= bit;
     return (this.cpu.jitMode & bit) !== 0;
   }
 
-  /** The block's function; `n` instructions. */
-  finish(n: number): (cpu: Cpu, end: number) => void {
+  /** The block's function; `n` instructions, the last continuing (if it does) at offset `next`. */
+  finish(n: number, next: number): (cpu: Cpu, end: number) => void {
     const offsets = this.constant("O", Int32Array.from(this.offsets));
+    if (!this.loops) this.line(this.exitFlush());
     const body = this.loops ? ["for (;;) {", ...this.body, "}"] : this.body;
+    const cases = [...this.catchFlags].map(([k, code]) => `case ${k}: ${code} break;`);
+    const flagsOnFault = cases.length === 0 ? "" : ` switch (k) { ${cases.join(" ")} }`;
     const src = [
       `"use strict";`,
       `return function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
@@ -120,8 +149,8 @@ export class Emitter {
       `let k = 0, ${[...this.locals].map((l) => `${l} = 0`).join(", ")};`,
       `try {`,
       ...body,
-      `} catch (x) { if (k >= 0) { cpu.icount = ic + k; cpu.insnEip = (e + ${offsets}[k]) | 0; } throw x; }`,
-      this.eipSet ? "" : `cpu.eip = (e + ${this.offsets[n]}) | 0;`,
+      `} catch (x) { if (k >= 0) { cpu.icount = ic + k; cpu.insnEip = (e + ${offsets}[k]) | 0;${flagsOnFault} } throw x; }`,
+      this.eipSet ? "" : `cpu.eip = (e + ${next}) | 0;`,
       `cpu.icount = ic + ${n};`,
       `};`,
     ].join("\n");
@@ -146,6 +175,16 @@ export class Emitter {
     return `((${terms.join(" + ")}) & 65535)`;
   }
 
+  /** The mode bit that makes `seg` flat (base 0, no checks), or 0. */
+  private static flatBit(seg: number): JitMode | 0 {
+    return seg === Seg.ES ? JitMode.FLAT_ES : seg === Seg.SS ? JitMode.FLAT_SS : seg === Seg.DS ? JitMode.FLAT_DS : 0;
+  }
+
+  /** The mode bit that frees `seg` of checks (any base), or 0. */
+  private static fastBit(seg: number): JitMode | 0 {
+    return seg === Seg.FS ? JitMode.FAST_FS : seg === Seg.GS ? JitMode.FAST_GS : 0;
+  }
+
   /**
    * Emits `o = offset; a = linear address` for an access of `size` bytes through segment `seg`
    * (`write`: checked for writing). Flat segments need no code; others go through the CPU's
@@ -153,14 +192,13 @@ export class Emitter {
    */
   address(seg: number, offset: string, size: Size, write: boolean): void {
     this.line(`o = ${offset};`);
-    const flat = seg === Seg.ES ? JitMode.FLAT_ES : seg === Seg.SS ? JitMode.FLAT_SS : seg === Seg.DS ? JitMode.FLAT_DS : 0;
-    const fast = seg === Seg.FS ? JitMode.FAST_FS : seg === Seg.GS ? JitMode.FAST_GS : 0;
+    const flat = Emitter.flatBit(seg), fast = Emitter.fastBit(seg);
     if (flat !== 0 && this.uses(flat)) this.line(`a = o;`);
     else if (fast !== 0 && this.uses(fast)) this.line(`a = (SB[${seg}] + o) | 0;`);
     else this.line(`a = cpu.${write ? "linW" : "linR"}(${seg}, o, ${size});`);
   }
 
-  /** Emits `v = ` the `size`-byte value at linear `a` (zero-extended; int32 for dwords). */
+  /** Emits `into = ` the `size`-byte value at linear `a` (zero-extended; int32 for dwords). */
   load(size: Size, into = "v"): void {
     this.line(`t = T[(a >>> 12) | u];`);
     if (size === 4) this.line(`${into} = (t & 1) !== 0 && (a & 3) === 0 ? M32[((t & -4096) | (a & 4095)) >> 2] : cpu.rd32(a);`);
@@ -176,7 +214,7 @@ export class Emitter {
     this.line(`if ((t & 2) !== 0${align} && CP[t >>> 12] === 0) ${slot} = ${value}; else cpu.wr${size * 8}(a, ${value});`);
   }
 
-  /** Emits the read of the instruction's memory operand into `v` (the address in o/a). */
+  /** Emits the read of the instruction's memory operand into `into`. */
   loadE(i: Insn, size: Size, into = "v"): void {
     this.address(i.seg, this.ea(i), size, false);
     this.load(size, into);
@@ -184,13 +222,12 @@ export class Emitter {
 
   /**
    * Emits a read-modify-write of the memory operand: `v` = the value, then `compute()` (which
-   * emits code leaving the result in `r` and may set flags), then the write-back. The destination
-   * is checked for writing before the read, as the interpreter's linRmw does.
+   * emits code leaving the result in `result` and may set flags), then the write-back. The
+   * destination is checked for writing before the read, as the interpreter's linRmw does.
    */
   rmw(i: Insn, size: Size, result: string, compute: () => void): void {
     const seg = i.seg;
-    const flat = seg === Seg.ES ? JitMode.FLAT_ES : seg === Seg.SS ? JitMode.FLAT_SS : seg === Seg.DS ? JitMode.FLAT_DS : 0;
-    const fast = seg === Seg.FS ? JitMode.FAST_FS : seg === Seg.GS ? JitMode.FAST_GS : 0;
+    const flat = Emitter.flatBit(seg), fast = Emitter.fastBit(seg);
     this.line(`o = ${this.ea(i)};`);
     const generic = !((flat !== 0 && this.uses(flat)) || (fast !== 0 && this.uses(fast)));
     if (generic) this.line(`a = cpu.linRmw(${seg}, o, ${size});`);
@@ -212,120 +249,159 @@ export class Emitter {
   // ------------------------------------------------------------------------------------------
   // Flags
 
-  /** Emits the lazy-flag record of an ADD/ADC/SUB/SBB (Cpu.setLazy); `opExpr` when chosen at run time. */
-  setArith(op: LazyOp, opExpr: string | null, a: string, b: string, r: string, size: Size): void {
-    this.line(`cpu.lzMask = ${ALL_ARITH}; cpu.lzOp = ${opExpr ?? op}; cpu.lzA = ${a}; cpu.lzB = ${b}; cpu.lzR = ${r}; cpu.lzW = ${WIDTH[size]}; cpu.lzSign = ${SIGN[size]};`);
-    this.flags = { kind: "arith", op, carryIn: opExpr, a, b, r, size };
+  /** The code that writes lazy-flag record fields common to all kinds. */
+  private static lazyTail(r: string, size: Size): string {
+    return `cpu.lzR = ${r}; cpu.lzW = ${WIDTH[size]}; cpu.lzSign = ${SIGN[size]};`;
   }
 
-  /** Emits Cpu.setLogic. */
+  private record(rec: FlagRec): void {
+    this.flags = rec;
+    this.pending = true;
+  }
+
+  /** ADD/ADC/SUB/SBB of `a` and `b` into `r` (Cpu.setLazy); `carry` is the ADC/SBB carry-in local. */
+  setArith(op: LazyOp.ADD | LazyOp.SUB, carry: string | null, a: string, b: string, r: string, size: Size): void {
+    const [ua, ub, ur] = unsigned(a, b, r, size);
+    const sub = op === LazyOp.SUB;
+    const lt = sub ? `${ua} < ${ub}` : `${ur} < ${ua}`, le = sub ? `${ua} <= ${ub}` : `${ur} <= ${ua}`;
+    const cf = carry === null ? `(${lt} ? 1 : 0)` : `((${carry} !== 0 ? ${le} : ${lt}) ? 1 : 0)`;
+    const opExpr = carry === null ? String(op) : `(${carry} !== 0 ? ${sub ? LazyOp.SBB : LazyOp.ADC} : ${op})`;
+    const store = `cpu.lzMask = ${ALL_ARITH}; cpu.lzOp = ${opExpr}; cpu.lzA = ${a}; cpu.lzB = ${b}; ${Emitter.lazyTail(r, size)}`;
+    this.record({ kind: "arith", op, carry, a, b, r, eager: "", size, cf, store });
+  }
+
+  /** AND/OR/XOR/TEST result `r` (Cpu.setLogic). */
   setLogic(r: string, size: Size): void {
-    this.line(`cpu.flags &= ${~CF_OF_AF}; cpu.lzMask = ${Flag.PF | Flag.ZF | Flag.SF}; cpu.lzOp = ${LazyOp.LOGIC}; cpu.lzR = ${r}; cpu.lzW = ${WIDTH[size]}; cpu.lzSign = ${SIGN[size]};`);
-    this.flags = { kind: "logic", op: LazyOp.LOGIC, carryIn: null, a: "0", b: "0", r, size };
+    const store = `cpu.flags &= ${~CF_OF_AF}; cpu.lzMask = ${LAZY_RESULT}; cpu.lzOp = ${LazyOp.LOGIC}; ${Emitter.lazyTail(r, size)}`;
+    this.record({ kind: "logic", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager: "", size, cf: "0", store });
   }
 
-  /** Emits Cpu.setResult with CF/OF/AF given by `eager` (an expression). */
+  /** Result `r` with CF/OF/AF in local `eager` (Cpu.setResult). */
   setResult(r: string, size: Size, eager: string): void {
-    this.line(this.setResultCode(r, size, eager));
-    this.noteResult(r, size);
+    this.record({ kind: "result", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager, size, cf: `(${eager} & 1)`, store: Emitter.resultCode(r, size, eager) });
   }
 
-  /** The code of Cpu.setResult (for the caller to place). */
-  setResultCode(r: string, size: Size, eager: string): string {
-    return `cpu.flags = (cpu.flags & ${~CF_OF_AF}) | ((${eager}) & ${CF_OF_AF}); cpu.lzMask = ${Flag.PF | Flag.ZF | Flag.SF}; cpu.lzOp = ${LazyOp.LOGIC}; cpu.lzR = ${r}; cpu.lzW = ${WIDTH[size]}; cpu.lzSign = ${SIGN[size]};`;
+  /** The code of Cpu.setResult. */
+  static resultCode(r: string, size: Size, eager: string): string {
+    return `cpu.flags = (cpu.flags & ${~CF_OF_AF}) | (${eager} & ${CF_OF_AF}); cpu.lzMask = ${LAZY_RESULT}; cpu.lzOp = ${LazyOp.LOGIC}; ${Emitter.lazyTail(r, size)}`;
   }
 
-  /** The flags are now Cpu.setResult's of `r`. */
-  noteResult(r: string, size: Size): void {
-    this.flags = { kind: "result", op: LazyOp.LOGIC, carryIn: null, a: "0", b: "0", r, size };
-  }
-
-  /** Emits Cpu.setIncDec (CF keeps its value, computed from the flags before). */
+  /** INC/DEC of `a` into `r` (Cpu.setIncDec): CF keeps the value the flags before give it. */
   setIncDec(op: LazyOp.ADD | LazyOp.SUB, a: string, r: string, size: Size): void {
-    this.line(`cpu.flags = (cpu.flags & -2) | (${this.cf()}); cpu.lzMask = ${ALL_ARITH & ~Flag.CF}; cpu.lzOp = ${op}; cpu.lzA = ${a}; cpu.lzB = 1; cpu.lzR = ${r}; cpu.lzW = ${WIDTH[size]}; cpu.lzSign = ${SIGN[size]};`);
-    this.flags = { kind: "incdec", op, carryIn: null, a, b: "1", r, size };
+    const cf = this.cf();
+    const store = `cpu.flags = (cpu.flags & -2) | ${cf}; cpu.lzMask = ${ALL_ARITH & ~Flag.CF}; cpu.lzOp = ${op}; cpu.lzA = ${a}; cpu.lzB = 1; ${Emitter.lazyTail(r, size)}`;
+    this.record({ kind: "incdec", op, carry: null, a, b: "1", r, eager: "", size, cf, store });
   }
 
-  /** The flags are whatever a handler left: nothing known. */
+  /** Writes the pending flag record into the CPU (the main path goes on with it there). */
+  flush(): void {
+    if (this.pending && this.flags !== null) this.line(this.flags.store);
+    this.pending = false;
+  }
+
+  /** The code a way out of the block runs to leave the flags in the CPU (the main path keeps them pending). */
+  exitFlush(): string {
+    return this.pending && this.flags !== null ? this.flags.store : "";
+  }
+
+  /** The flags are whatever a handler left in the CPU: nothing known, nothing pending. */
   forgetFlags(): void {
     this.flags = null;
+    this.pending = false;
   }
 
   /** CF as 0 or 1, as an expression. */
   cf(): string {
-    const f = this.flags;
-    if (f !== null && f.kind === "arith" && f.carryIn === null) {
-      const [a, b, r] = this.unsigned(f);
-      return f.op === LazyOp.SUB ? `(${a} < ${b} ? 1 : 0)` : `(${r} < ${a} ? 1 : 0)`;
-    }
-    if (f !== null && f.kind === "logic") return "0";
-    return "cpu.cf()";
-  }
-
-  /** Operands and result masked to the width, as unsigned numbers. */
-  private unsigned(f: FlagRec): [string, string, string] {
-    if (f.size === 4) return [`(${f.a} >>> 0)`, `(${f.b} >>> 0)`, `(${f.r} >>> 0)`];
-    const w = WIDTH[f.size];
-    return [`(${f.a} & ${w})`, `(${f.b} & ${w})`, `(${f.r} & ${w})`];
-  }
-
-  /** Operand `x` of the flag record sign-extended to 32 bits. */
-  private signed(x: string, size: Size): string {
-    return size === 4 ? `(${x} | 0)` : size === 2 ? `((${x} << 16) >> 16)` : `((${x} << 24) >> 24)`;
+    return this.flags === null ? "cpu.cf()" : this.flags.cf;
   }
 
   /** The Jcc/SETcc/CMOVcc condition `cc` as a boolean expression. */
   cond(cc: number): string {
     const f = this.flags;
     const not = (cc & 1) !== 0;
-    const base = cc & ~1;
     let s: string | null = null;
     if (f !== null) {
+      const base = cc & ~1;
       const zf = `((${f.r} & ${WIDTH[f.size]}) === 0)`;
       const sf = `((${f.r} & ${SIGN[f.size]}) !== 0)`;
-      if (f.kind === "arith" && f.op === LazyOp.SUB && f.carryIn === null) {
-        const [ua, ub] = this.unsigned(f);
-        const sa = this.signed(f.a, f.size), sb = this.signed(f.b, f.size);
+      const cf = `(${f.cf} !== 0)`;
+      let of: string;
+      if (f.kind === "logic") of = "false";
+      else if (f.kind === "result") of = `((${f.eager} & ${Flag.OF}) !== 0)`;
+      else if (f.op === LazyOp.ADD) of = `(((${f.a} ^ ${f.r}) & (${f.b} ^ ${f.r}) & ${SIGN[f.size]}) !== 0)`;
+      else of = `(((${f.a} ^ ${f.b}) & (${f.a} ^ ${f.r}) & ${SIGN[f.size]}) !== 0)`;
+      if (f.kind === "arith" && f.op === LazyOp.SUB && f.carry === null) {
+        // A compare: the conditions are the comparisons themselves.
+        const [ua, ub] = unsigned(f.a, f.b, f.r, f.size);
+        const sa = signed(f.a, f.size), sb = signed(f.b, f.size);
         switch (base) {
           case 0x2: s = `(${ua} < ${ub})`; break;
-          case 0x4: s = zf; break;
           case 0x6: s = `(${ua} <= ${ub})`; break;
-          case 0x8: s = sf; break;
           case 0xc: s = `(${sa} < ${sb})`; break;
           case 0xe: s = `(${sa} <= ${sb})`; break;
         }
       } else if (f.kind === "logic") {
         switch (base) {
-          case 0x0: s = "false"; break;
           case 0x2: s = "false"; break;
-          case 0x4: case 0x6: s = zf; break;
-          case 0x8: case 0xc: s = sf; break;
+          case 0x6: s = zf; break;
+          case 0xc: s = sf; break;
           case 0xe: s = `(${zf} || ${sf})`; break;
         }
-      } else {
+      }
+      if (s === null) {
         switch (base) {
+          case 0x0: s = of; break;
+          case 0x2: s = cf; break;
           case 0x4: s = zf; break;
+          case 0x6: s = `(${cf} || ${zf})`; break;
           case 0x8: s = sf; break;
+          case 0xc: s = `(${sf} !== ${of})`; break;
+          case 0xe: s = `(${zf} || ${sf} !== ${of})`; break;
         }
       }
     }
-    if (s === null) return `cpu.cond(${cc})`;
+    if (s === null) {
+      // Parity, or nothing known: the CPU's own evaluation, from its registers.
+      this.flush();
+      return `cpu.cond(${cc})`;
+    }
     return not ? `!${s}` : s;
   }
 
   // ------------------------------------------------------------------------------------------
-  // Instruction boundaries
+  // Instruction boundaries and ways out
 
-  /** Before instruction `j`, which may fault: the catch must know which it was. */
+  /** Instruction `j` may fault from here on: the catch must know which it was. */
   mayFault(j: number): void {
+    if (this.catchFlags.has(j)) return;
     this.line(`k = ${j};`);
+    const code = this.exitFlush();
+    this.catchFlags.set(j, code);
+    if (code === "") this.catchFlags.delete(j);
   }
 
-  /** After instruction `j` (not the last), which touched memory or called a handler. */
-  breakCheck(j: number, eipDone: boolean): void {
-    const eip = eipDone ? "" : ` cpu.eip = (e + ${this.offsets[j + 1]}) | 0;`;
-    this.line(`if (cpu.jitBreak !== 0) {${eip} cpu.icount = ic + ${j + 1}; return; }`);
+  /** After instruction `j` (not the last), which touched memory or called a handler; `next` is where the block goes on. */
+  breakCheck(j: number, next: number, eipDone: boolean): void {
+    const eip = eipDone ? "" : ` cpu.eip = (e + ${next}) | 0;`;
+    this.line(`if (cpu.jitBreak !== 0) { ${this.exitFlush()}${eip} cpu.icount = ic + ${j + 1}; return; }`);
   }
+
+  /** Leaves the block after instruction `j` for offset `to` when `cond` holds. */
+  sideExit(j: number, cond: string, to: number): void {
+    this.line(`if (${cond}) { ${this.exitFlush()} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return; }`);
+  }
+}
+
+/** Operands and result masked to the width, as unsigned numbers. */
+function unsigned(a: string, b: string, r: string, size: Size): [string, string, string] {
+  if (size === 4) return [`(${a} >>> 0)`, `(${b} >>> 0)`, `(${r} >>> 0)`];
+  const w = WIDTH[size];
+  return [`(${a} & ${w})`, `(${b} & ${w})`, `(${r} & ${w})`];
+}
+
+/** `x` sign-extended from `size` bytes to 32 bits. */
+function signed(x: string, size: Size): string {
+  return size === 4 ? `(${x} | 0)` : size === 2 ? `((${x} << 16) >> 16)` : `((${x} << 24) >> 24)`;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -341,24 +417,37 @@ const enum Done {
   JUMP = 2,
 }
 
-/** Emits instruction `j` of the block (`last`: the block ends after it). */
-export function emitInsn(e: Emitter, i: Insn, j: number, last: boolean): void {
-  const start = e.offsets[j];
-  const next = start + i.len;
-  e.offsets.push(next);
-  const done = inline(e, i, j, start, next, last);
+/**
+ * Emits instruction `j` of the block at offset `start` from its first EIP; the block goes on at
+ * offset `next` after it, as `step` says (./compile.ts decides).
+ */
+export function emitInsn(e: Emitter, i: Insn, j: number, start: number, next: number, step: Step): void {
+  e.offsets.push(start);
+  const last = step === Step.LAST;
+  let done: Done | null;
+  if (step === Step.JUMP) done = Done.PURE;
+  else if (step === Step.CALL) {
+    e.uses(JitMode.STACK32);
+    e.mayFault(j);
+    push(e, `(e + ${start + i.len}) | 0`);
+    done = Done.MEMORY;
+  } else if (step === Step.BRANCH) {
+    e.sideExit(j, e.cond(i.op & 15), start + i.len + (i.imm | 0));
+    done = Done.PURE;
+  } else done = inline(e, i, j, start, last);
   if (done === null) {
     const h = e.constant(null, i.exec), ins = e.constant(null, i);
+    e.flush();
     // The handler's faults leave icount and insnEip as it has them (a task switch moves insnEip).
     e.line(`k = -1; cpu.icount = ic + ${j}; cpu.insnEip = (e + ${start}) | 0;`);
-    e.line(`cpu.eip = (e + ${next}) | 0; ${h}(cpu, ${ins});`);
+    e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${h}(cpu, ${ins});`);
     e.forgetFlags();
     if (last) e.eipSet = true;
-    else e.breakCheck(j, true);
+    else e.breakCheck(j, next, true);
     return;
   }
   if (done === Done.JUMP) e.eipSet = true;
-  else if (done === Done.MEMORY && !last) e.breakCheck(j, false);
+  else if (done === Done.MEMORY && !last) e.breakCheck(j, next, false);
 }
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
@@ -384,8 +473,7 @@ function aluOp(e: Emitter, op: number, x: string, y: string, r: string, size: Si
       e.line(`${c} = ${e.cf()};`);
       const add = op === Alu.ADC;
       e.line(`${r} = (${x} ${add ? "+" : "-"} ${y} ${add ? "+" : "-"} ${c}) | 0;`);
-      const lop = add ? LazyOp.ADD : LazyOp.SUB;
-      e.setArith(lop, `(${c} !== 0 ? ${add ? LazyOp.ADC : LazyOp.SBB} : ${lop})`, x, y, r, size);
+      e.setArith(add ? LazyOp.ADD : LazyOp.SUB, c, x, y, r, size);
       return;
     }
     default: {
@@ -408,9 +496,10 @@ function vsize(i: Insn): Size {
 
 /**
  * Emits instruction `i` inline when the compiler knows it; null leaves it to a handler call.
- * `start` and `next` are its EIP's and the next instruction's offsets from the block's first EIP.
+ * `start` is its EIP's offset from the block's first EIP.
  */
-function inline(e: Emitter, i: Insn, j: number, start: number, next: number, last: boolean): Done | null {
+function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): Done | null {
+  const next = start + i.len;
   const op = i.op;
   const mem = i.mod !== 3;
   // ALU r/m, reg and reg, r/m forms; AL/eAX, imm; group 1.
@@ -697,38 +786,34 @@ function imul(e: Emitter, i: Insn, j: number, other: string): Done {
     e.mayFault(j);
     e.loadE(i, 4, y);
   } else e.line(`${y} = R[${i.rm}];`);
-  const x = e.local(`x${j}`);
+  const x = e.local(`x${j}`), f = e.local(`f${j}`);
   e.line(`${x} = ${other}; ${r} = Math.imul(${y}, ${x});`);
-  // Overflow when the exact product differs from the truncated one (both fit a double's 53 bits
-  // only as |product| < 2^53: compare via the high half instead).
-  e.line(`v = ${y} * ${x};`);
-  e.setResult(r, 4, `(v === ${r} ? 0 : ${Flag.CF | Flag.OF})`);
+  // CF = OF = the product does not fit 32 bits: then the double product is at least 2^31 in
+  // magnitude (exact below 2^53, larger beyond), never equal to the truncated one.
+  e.line(`${f} = ${y} * ${x} === ${r} ? 0 : ${Flag.CF | Flag.OF};`);
+  e.setResult(r, 4, f);
   e.line(`R[${i.reg}] = ${r};`);
   return mem ? Done.MEMORY : Done.PURE;
 }
 
 /** SHL/SHR/SAR r32 by `count` (an immediate already masked) or CL (null). */
 function shift(e: Emitter, i: Insn, j: number, count: string | null): Done {
-  const x = e.local(`x${j}`), r = e.local(`r${j}`), n = e.local(`n${j}`);
-  e.line(`${n} = ${count ?? "R8[4] & 31"};`);
+  const x = e.local(`x${j}`), r = e.local(`r${j}`), n = e.local(`n${j}`), f = e.local(`f${j}`);
   if (count === "0") return Done.PURE;
-  const guard = count === null ? `if (${n} !== 0) ` : "";
-  const kind = i.reg;
   let body: string;
-  if (kind === 4) {
-    body = `${r} = ${x} << ${n}; v = (${x} >>> (32 - ${n})) & 1;`;
-    body += ` ${e.setResultCode(r, 4, `v | ((v ^ (${r} >>> 31)) << 11)`)}`;
-  } else if (kind === 5) {
-    body = `${r} = ${x} >>> ${n}; v = (${x} >>> (${n} - 1)) & 1;`;
-    body += ` ${e.setResultCode(r, 4, `v | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11)`)}`;
-  } else {
-    body = `${r} = ${x} >> ${n}; v = (${x} >> (${n} - 1)) & 1;`;
-    body += ` ${e.setResultCode(r, 4, "v")}`;
+  if (i.reg === 4) body = `${r} = ${x} << ${n}; ${f} = (${x} >>> (32 - ${n})) & 1; ${f} |= (${f} ^ (${r} >>> 31)) << 11;`;
+  else if (i.reg === 5) body = `${r} = ${x} >>> ${n}; ${f} = ((${x} >>> (${n} - 1)) & 1) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11);`;
+  else body = `${r} = ${x} >> ${n}; ${f} = (${x} >> (${n} - 1)) & 1;`;
+  if (count !== null) {
+    e.line(`${n} = ${count}; ${x} = R[${i.rm}]; ${body} R[${i.rm}] = ${r};`);
+    e.setResult(r, 4, f);
+    return Done.PURE;
   }
-  e.line(`${x} = R[${i.rm}]; ${guard}{ ${body} R[${i.rm}] = ${r}; }`);
-  // With a CL count of zero nothing changes, flags included: what is known of them is unsure.
-  if (count === null) e.forgetFlags();
-  else e.noteResult(r, 4);
+  // A CL count of zero changes nothing, flags included: the record is written in place, if at all.
+  e.flush();
+  e.line(`${n} = R8[4] & 31; ${x} = R[${i.rm}];`);
+  e.line(`if (${n} !== 0) { ${body} ${Emitter.resultCode(r, 4, f)} R[${i.rm}] = ${r}; }`);
+  e.forgetFlags();
   return Done.PURE;
 }
 
@@ -737,9 +822,10 @@ function shift(e: Emitter, i: Insn, j: number, count: string | null): Done {
  * while the budget (`end`) covers another pass, else leaves EIP at its start.
  */
 function loopBack(e: Emitter, cond: string, next: number): Done {
-  const n = e.offsets.length - 1;
+  const n = e.offsets.length;
   e.loops = true;
-  e.line(`if (!${cond}) { cpu.eip = (e + ${next}) | 0; break; }`);
+  e.line(`if (!${cond}) { ${e.exitFlush()} cpu.eip = (e + ${next}) | 0; break; }`);
+  e.flush();
   e.line(`ic += ${n};`);
   e.line(`if (ic + ${n} > end) { cpu.eip = e; cpu.icount = ic; return; }`);
   return Done.JUMP;
