@@ -14,10 +14,11 @@ export class PhysMem {
   private readonly view: DataView;
   /**
    * One byte per physical page: nonzero when decoded instructions from that page are cached, so
-   * a write there must drop them. The CPU installs `onCodeWrite` to do the dropping.
+   * a write there takes the slow path and tells `onCodeWrite`, which the CPU installs to drop what
+   * the bytes written `[addr, addr + len)` (within the page) invalidate.
    */
   readonly codePages: Uint8Array;
-  onCodeWrite: (page: number) => void = () => {};
+  onCodeWrite: (page: number, addr: PhysAddr, len: number) => void = () => {};
 
   constructor(size: number) {
     if (size <= 0 || size % PAGE_SIZE !== 0) throw new Error(`RAM size must be a positive multiple of 4 KiB, not ${size}`);
@@ -50,7 +51,7 @@ export class PhysMem {
 
   write8(a: PhysAddr, v: number): void {
     if (a >= this.size) return;
-    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT);
+    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT, a, 1);
     this.u8[a] = v;
   }
 
@@ -60,7 +61,7 @@ export class PhysMem {
       this.write8(a + 1, v >>> 8);
       return;
     }
-    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT);
+    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT, a, 2);
     if ((a & 1) === 0) this.u16[a >>> 1] = v;
     else this.view.setUint16(a, v, true);
   }
@@ -71,7 +72,7 @@ export class PhysMem {
       this.write16(a + 2, v >>> 16);
       return;
     }
-    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT);
+    if (this.codePages[a >>> PAGE_SHIFT] !== 0) this.onCodeWrite(a >>> PAGE_SHIFT, a, 4);
     if ((a & 3) === 0) this.i32[a >>> 2] = v;
     else this.view.setInt32(a, v, true);
   }
@@ -80,8 +81,11 @@ export class PhysMem {
   load(a: PhysAddr, bytes: Uint8Array): void {
     if (a < 0 || a + bytes.length > this.size) throw new Error(`image of ${bytes.length} bytes at 0x${a.toString(16)} does not fit in RAM`);
     this.u8.set(bytes, a);
-    for (let p = a >>> PAGE_SHIFT; p <= (a + bytes.length - 1) >>> PAGE_SHIFT; p++) {
-      if (this.codePages[p] !== 0) this.onCodeWrite(p);
+    const end = a + bytes.length;
+    for (let p = a >>> PAGE_SHIFT; p <= (end - 1) >>> PAGE_SHIFT; p++) {
+      if (this.codePages[p] === 0) continue;
+      const from = Math.max(a, p << PAGE_SHIFT), to = Math.min(end, (p + 1) << PAGE_SHIFT);
+      this.onCodeWrite(p, from, to - from);
     }
   }
 
@@ -90,21 +94,21 @@ export class PhysMem {
   }
 
   /**
-   * Takes RAM back to `s`. Cached code survives on the pages whose bytes do not change (time
-   * travel restores often, and mostly to the same code); the others drop theirs.
+   * Takes RAM back to `s`. Cached code survives where the bytes do not change (time travel
+   * restores often, and mostly to the same code).
    */
   restore(s: { size: number; bytes: Uint8Array }): void {
     if (s.size !== this.size) throw new Error(`snapshot RAM size ${s.size} differs from ${this.size}`);
     const u8 = this.u8, bytes = s.bytes;
     for (let p = 0; p < this.codePages.length; p++) {
       if (this.codePages[p] === 0) continue;
-      const from = p << PAGE_SHIFT, to = from + PAGE_SIZE;
-      for (let a = from; a < to; a++) {
-        if (u8[a] !== bytes[a]) {
-          this.onCodeWrite(p);
-          break;
-        }
+      let lo = -1, hi = -1;
+      for (let a = p << PAGE_SHIFT, to = a + PAGE_SIZE; a < to; a++) {
+        if (u8[a] === bytes[a]) continue;
+        if (lo < 0) lo = a;
+        hi = a;
       }
+      if (lo >= 0) this.onCodeWrite(p, lo, hi - lo + 1);
     }
     u8.set(bytes);
   }

@@ -51,12 +51,27 @@ function nextPage(lin: number): number {
 }
 
 /** A code page's decoded instructions (by page offset) and compiled blocks. */
-class CodePage {
+export class CodePage {
   readonly lines: Insn[] = new Array<Insn>(1 << PAGE_SHIFT);
+  /** 1 for each byte of a decoded instruction: only writes to these invalidate the page. */
+  readonly code = new Uint8Array(1 << PAGE_SHIFT);
   /** Compiled blocks by the offset of their first instruction (allocated with the first). */
   blocks: (Block | undefined)[] | null = null;
   /** How often the interpreter reached each offset with no block there (saturating at 255). */
   readonly heat = new Uint8Array(1 << PAGE_SHIFT);
+
+  /** Caches `i`, decoded at `off`. */
+  put(off: number, i: Insn): void {
+    this.lines[off] = i;
+    this.code.fill(1, off, off + i.len);
+  }
+
+  /** Whether any of the `len` bytes at `off` belongs to a decoded instruction. */
+  holds(off: number, len: number): boolean {
+    const code = this.code;
+    for (let q = off, end = Math.min(off + len, 1 << PAGE_SHIFT); q < end; q++) if (code[q] !== 0) return true;
+    return false;
+  }
 }
 
 /** The handler of an instruction longer than 15 bytes. */
@@ -253,16 +268,25 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.ram16 = mem.u16;
     this.ram32 = mem.i32;
     this.codePages = mem.codePages;
-    mem.onCodeWrite = (page) => {
-      this.icache[page << 1] = undefined;
-      this.icache[(page << 1) | 1] = undefined;
-      if (page === this.fetchPhysPage) {
-        this.fetchLinPage = -1;
-        this.jitBreak = 1; // a running block may have just overwritten its own code
-      }
-      mem.codePages[page] = 0;
+    mem.onCodeWrite = (page, addr, len) => {
+      // Data beside code (a variable in a code page) leaves the code alone.
+      const off = addr & ((1 << PAGE_SHIFT) - 1);
+      const a = this.icache[page << 1], b = this.icache[(page << 1) | 1];
+      if ((a !== undefined && a.holds(off, len)) || (b !== undefined && b.holds(off, len))) this.dropCode(page);
+      else if (a === undefined && b === undefined) mem.codePages[page] = 0;
     };
     this.reset();
+  }
+
+  /** Forgets the decoded and compiled code of physical page `page` (its bytes are being written). */
+  private dropCode(page: number): void {
+    this.icache[page << 1] = undefined;
+    this.icache[(page << 1) | 1] = undefined;
+    if (page === this.fetchPhysPage) {
+      this.fetchLinPage = -1;
+      this.jitBreak = 1; // a running block may have just overwritten its own code
+    }
+    this.mem.codePages[page] = 0;
   }
 
   /** The state after RESET (SDM vol. 3, 9.1.1): real mode at F000:FFF0. */
@@ -719,7 +743,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     // instruction longer than 15 bytes is invalid too, but raises #GP(0).
     i.exec = (!i.invalid ? handlerFor(i) : lastDecodeTooLong() ? tooLong : undefined) ?? undefinedOpcode;
     // An instruction that crosses into the next page is not cached: a write there would not drop it.
-    if (off + i.len <= 1 << PAGE_SHIFT) lines[off] = i;
+    if (off + i.len <= 1 << PAGE_SHIFT) this.fetchCode.put(off, i);
     return i;
   }
 
@@ -813,7 +837,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     if (b === undefined || (this.jitMode & b.mask) !== b.mode) {
       if (++code.heat[off] < this.jitThreshold) return false;
       code.heat[off] = 0;
-      const made = compileBlock(this, code.lines, this.fetchPhysPage, lin);
+      const made = compileBlock(this, code, this.fetchPhysPage, lin);
       if (made === null) return false;
       this.jitCompiled++;
       b = this.jitOnCompile === null ? made : this.jitOnCompile(made);

@@ -5,7 +5,7 @@ import { decode } from "../../../x86/decoder.js";
 import type { ByteSource, Insn } from "../../../x86/insn.js";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../memory.js";
 import { JitMode } from "../arch.js";
-import type { Cpu } from "../cpu.js";
+import type { CodePage, Cpu } from "../cpu.js";
 import { handlerFor } from "../table.js";
 import { emitInsn, Emitter, Step } from "./emit.js";
 import { Role, roleOf } from "./role.js";
@@ -43,8 +43,8 @@ let bytes: PageBytes | null = null;
 const isJcc = (op: number): boolean => (op >= 0x70 && op < 0x80) || (op >= 0x180 && op < 0x190);
 
 /**
- * Compiles the block that starts at linear `lin` in the code page whose decoded instructions are
- * `lines` (physical page `page`, decoded with CS.D = cpu.code32), for the CPU's current mode.
+ * Compiles the block that starts at linear `lin` in `code` (physical page `page`, decoded with
+ * CS.D = cpu.code32), for the CPU's current mode.
  * Null when the first instruction cannot be compiled (the interpreter runs it).
  *
  * The block is a trace: it follows the code through PLAIN instructions, through unconditional
@@ -52,7 +52,8 @@ const isJcc = (op: number): boolean => (op >= 0x70 && op < 0x80) || (op >= 0x180
  * the block), until an instruction that must end it, one it has already taken in, the page's end
  * or Cpu.jitBlockLimit instructions. A jump back to the first instruction makes the block a loop.
  */
-export function compileBlock(cpu: Cpu, lines: Insn[], page: number, lin: number): Block | null {
+export function compileBlock(cpu: Cpu, code: CodePage, page: number, lin: number): Block | null {
+  const lines = code.lines;
   if (bytes === null || bytes.ram !== cpu.mem.u8) bytes = new PageBytes(cpu.mem.u8);
   bytes.linBase = lin & ~(PAGE_SIZE - 1);
   bytes.physBase = page << PAGE_SHIFT;
@@ -72,7 +73,7 @@ export function compileBlock(cpu: Cpu, lines: Insn[], page: number, lin: number)
       const h = handlerFor(i);
       if (h === undefined) break;
       i.exec = h;
-      lines[off] = i;
+      code.put(off, i);
     } else if (i.invalid || handlerFor(i) !== i.exec) {
       break;
     }
