@@ -11,7 +11,10 @@ import type { Cpu, CpuState } from "../../src/machine/cpu/cpu.js";
 import { peekTranslate } from "../../src/x86/paging.js";
 import type { Pc, PcState } from "../../src/machine/pc.js";
 
-/** Makes `cpu` compile everything at first sight and leave `run` after each block. */
+/**
+ * Makes `cpu` compile everything at first sight and leave `run` after each block (which so
+ * chains to no other: the tests of ./jit.test.ts run chained blocks).
+ */
 export function compileEverything(cpu: Cpu): void {
   cpu.jit = true;
   cpu.jitThreshold = 1;
@@ -20,6 +23,7 @@ export function compileEverything(cpu: Cpu): void {
     run: (c, end) => {
       b.run(c, end);
       if (!c.stopRequested) c.requestStop(Stop.REQUEST);
+      return null;
     },
   });
 }

@@ -62,8 +62,6 @@ export const enum Armed {
 export const enum JitMode {
   /** The compiler is on and CS is a flat 32-bit code segment: blocks may run. */
   OK = 1,
-  /** SS.B: the stack pointer is ESP. */
-  STACK32 = 2,
   /** ES, SS, DS: readable and writable with no checks, base 0. */
   FLAT_ES = 4, FLAT_SS = 8, FLAT_DS = 16,
   /** FS, GS: readable and writable with no checks (any base). */

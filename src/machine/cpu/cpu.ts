@@ -57,8 +57,8 @@ export class CodePage {
   readonly code = new Uint8Array(1 << PAGE_SHIFT);
   /** Compiled blocks by the offset of their first instruction (allocated with the first). */
   blocks: (Block | undefined)[] | null = null;
-  /** How often the interpreter reached each offset with no block there (saturating at 255). */
-  readonly heat = new Uint8Array(1 << PAGE_SHIFT);
+  /** How often the interpreter reached each offset with no block there. */
+  readonly heat = new Uint16Array(1 << PAGE_SHIFT);
 
   /** Caches `i`, decoded at `off`. */
   put(off: number, i: Insn): void {
@@ -248,7 +248,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   jitMode = 0;
   /** Set during a compiled block when it must end after the current instruction. */
   jitBreak = 0;
-  /** Times the interpreter reaches an instruction before a block is compiled from it (1 to 255). */
+  /** Times the interpreter reaches an instruction before a block is compiled from it (1 to 65535). */
   jitThreshold = 32;
   /** Longest block, in instructions. */
   jitBlockLimit = 64;
@@ -354,7 +354,7 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   private updateJitMode(): void {
     const fast = this.segFast, base = this.segBase;
-    this.jitMode = (this.jitOn && this.code32 && this.csFlat ? JitMode.OK : 0) | (this.stack32 ? JitMode.STACK32 : 0) |
+    this.jitMode = (this.jitOn && this.code32 && this.csFlat ? JitMode.OK : 0) |
       (fast[Seg.ES] === 3 && base[Seg.ES] === 0 ? JitMode.FLAT_ES : 0) |
       (fast[Seg.SS] === 3 && base[Seg.SS] === 0 ? JitMode.FLAT_SS : 0) |
       (fast[Seg.DS] === 3 && base[Seg.DS] === 0 ? JitMode.FLAT_DS : 0) |
@@ -846,8 +846,23 @@ export class Cpu extends LazyFlags implements ByteSource {
     if (b.n > end - this.icount) return false;
     if (dbg !== 0 && this.hostDebug !== null && !this.hostDebug.clearOf((lin + b.from) | 0, b.bytes)) return false;
     this.jitBreak = 0;
-    b.run(this, end);
+    for (let next: Block | null = b; next !== null;) next = next.run(this, end);
     return true;
+  }
+
+  /**
+   * The block to chain to from a compiled block that left by one of its own exits, with EIP and
+   * icount set (./jit/README.md): the one starting at EIP, if it is in the same code page, compiled
+   * for the current mode and covered by the budget up to `end`; else null, and the run loop
+   * looks. Nothing the run loop decides on between instructions can have changed since the
+   * block started: such changes come from handlers, and a block ending in one does not chain.
+   */
+  jitNext(end: number): Block | null {
+    const lin = (this.csBase + this.eip) | 0;
+    if (lin >>> PAGE_SHIFT !== this.fetchLinPage || this.dbgArmed !== 0) return null;
+    const b = (this.fetchCode.blocks as (Block | undefined)[])[lin & ((1 << PAGE_SHIFT) - 1)];
+    if (b === undefined || (this.jitMode & b.mask) !== b.mode || b.n > end - this.icount) return null;
+    return b;
   }
 
   /**

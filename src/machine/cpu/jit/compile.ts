@@ -7,12 +7,12 @@ import { PAGE_SHIFT, PAGE_SIZE } from "../../memory.js";
 import { JitMode } from "../arch.js";
 import type { CodePage, Cpu } from "../cpu.js";
 import { handlerFor } from "../table.js";
-import { emitInsn, Emitter, Step } from "./emit.js";
+import { emitInsn, Emitter, Step, type BlockFn } from "./emit.js";
 import { Role, roleOf } from "./role.js";
 
 /** A compiled block: `run` executes it from its first instruction (see ./README.md). */
 export interface Block {
-  readonly run: (cpu: Cpu, end: number) => void;
+  readonly run: BlockFn;
   /** Instructions in the block at most: a run retires them all unless it leaves early. */
   readonly n: number;
   /** The bytes its instructions occupy: [start + from, start + from + bytes), `from` <= 0. */
@@ -48,9 +48,10 @@ const isJcc = (op: number): boolean => (op >= 0x70 && op < 0x80) || (op >= 0x180
  * Null when the first instruction cannot be compiled (the interpreter runs it).
  *
  * The block is a trace: it follows the code through PLAIN instructions, through unconditional
- * near jumps and calls to targets in the same page, and past conditional jumps (taken, they leave
- * the block), until an instruction that must end it, one it has already taken in, the page's end
- * or Cpu.jitBlockLimit instructions. A jump back to the first instruction makes the block a loop.
+ * near jumps and calls to targets in the same page, and through conditional jumps — to a target
+ * backwards (a loop), else past them — leaving the block the other way; until an instruction
+ * that must end it, one it has already taken in, the page's end or Cpu.jitBlockLimit
+ * instructions. A jump back to the first instruction makes the block a loop.
  */
 export function compileBlock(cpu: Cpu, code: CodePage, page: number, lin: number): Block | null {
   const lines = code.lines;
@@ -58,7 +59,6 @@ export function compileBlock(cpu: Cpu, code: CodePage, page: number, lin: number
   bytes.linBase = lin & ~(PAGE_SIZE - 1);
   bytes.physBase = page << PAGE_SHIFT;
   const first = lin & (PAGE_SIZE - 1);
-  const stack32 = (cpu.jitMode & JitMode.STACK32) !== 0;
   const insns: Insn[] = [], starts: number[] = [], nexts: number[] = [], steps: Step[] = [];
   const seen = new Set<number>();
   let off = first;
@@ -84,10 +84,14 @@ export function compileBlock(cpu: Cpu, code: CodePage, page: number, lin: number
     const target = fall + (i.imm | 0);
     const inPage = first + target >= 0 && first + target < PAGE_SIZE;
     let step: Step, next = fall;
+    const fresh = inPage && target !== 0 && !seen.has(first + target);
     if (roleOf(i) === Role.PLAIN) step = fall + first < PAGE_SIZE ? Step.NEXT : Step.LAST;
-    else if (i.opsize === 32 && (i.op === 0xe9 || i.op === 0xeb) && inPage && target !== 0) [step, next] = [Step.JUMP, target];
-    else if (i.opsize === 32 && i.op === 0xe8 && stack32 && inPage && target !== 0) [step, next] = [Step.CALL, target];
-    else if (i.opsize === 32 && isJcc(i.op) && target !== 0 && fall + first < PAGE_SIZE) step = Step.BRANCH;
+    else if (i.opsize !== 32) step = Step.LAST;
+    else if ((i.op === 0xe9 || i.op === 0xeb) && fresh) [step, next] = [Step.JUMP, target];
+    else if (i.op === 0xe8 && fresh) [step, next] = [Step.CALL, target];
+    // A conditional jump backwards is taken the more often (a loop); else it falls through.
+    else if (isJcc(i.op) && fresh && target < start) [step, next] = [Step.BRANCH_TAKEN, target];
+    else if (isJcc(i.op) && target !== 0 && fall + first < PAGE_SIZE) step = Step.BRANCH;
     else step = Step.LAST;
     insns.push(i);
     starts.push(start);
@@ -105,7 +109,7 @@ export function compileBlock(cpu: Cpu, code: CodePage, page: number, lin: number
     nexts[n - 1] = starts[n - 1] + insns[n - 1].len;
   }
   const e = new Emitter(cpu, lin);
-  for (let k = 0; k < n; k++) emitInsn(e, insns[k], k, starts[k], nexts[k], steps[k]);
+  for (let k = 0; k < n; k++) emitInsn(e, insns[k], k, starts[k], steps[k]);
   const mask = e.modeMask | JitMode.OK;
   return { run: e.finish(n, nexts[n - 1]), n, from: lo - first, bytes: hi - lo, mask, mode: cpu.jitMode & mask };
 }

@@ -8,7 +8,7 @@
 //   function block_<lin>(cpu, end) {
 //     let ic = cpu.icount; const e = cpu.eip, u = cpu.tlbUser; let k = 0, ...;
 //     try { ...the instructions... } catch (x) { if (k >= 0) { icount, insnEip, flags of instruction k } throw x; }
-//     cpu.eip = ...; cpu.icount = ic + n;
+//     cpu.eip = ...; cpu.icount = ic + n; return cpu.jitNext(end);
 //   }
 //
 // An inlined instruction that may fault first sets k to its index, so the catch restores the
@@ -23,14 +23,27 @@
 // instruction that touched memory or called a handler, `cpu.jitBreak` set (a write to this code
 // page, a watchpoint hit, a stop request) ends the block there.
 //
-// Locals named after an instruction's index (x3, r3...) hold its operands and result for as long
-// as a flag record may refer to them; a, o, t, v, p, s are scratch.
+// Memory goes through the CPU's own accessors (cpu.rd32, cpu.wr32, cpu.linRmw, cpu.push32...):
+// the interpreter's TLB fast paths, which TurboFan inlines into a hot block, so the generated code
+// stays small (cheap to compile) and the fast paths exist once. Locals named after an
+// instruction's index (x3, r3...) hold its operands and result for as long as a flag record may
+// refer to them; a, o, v are scratch.
 
 import { Flag } from "../../../x86/eflags.js";
 import { Seg, type Insn } from "../../../x86/insn.js";
 import { JitMode } from "../arch.js";
 import type { Cpu } from "../cpu.js";
+import type { Block } from "./compile.js";
+
+/**
+ * A block's code: runs it from its first instruction and returns the block to run next when it
+ * left by a way the compiler controls (Cpu.jitNext), else null (see ./README.md).
+ */
+export type BlockFn = (cpu: Cpu, end: number) => Block | null;
 import { LazyOp } from "../lazy-flags.js";
+
+/** Thrown by a block to leave through its catch after an instruction (Emitter.breakCheck); never seen outside. */
+const BLOCK_BREAK: { readonly blockBreak: true } = Object.freeze({ blockBreak: true });
 
 /** Byte-register offsets into the register file: AL CL DL BL AH CH DH BH. */
 const BYTE_REG = [0, 4, 8, 12, 1, 5, 9, 13];
@@ -76,6 +89,8 @@ export const enum Step {
   CALL = 3,
   /** A conditional jump: taken, the block is left for the target; not taken, it goes on. */
   BRANCH = 4,
+  /** A conditional jump followed to its target: not taken, the block is left. */
+  BRANCH_TAKEN = 5,
 }
 
 /** Builds one block's function. */
@@ -84,11 +99,12 @@ export class Emitter {
   private readonly consts: unknown[] = [];
   private readonly names: string[] = [];
   private readonly body: string[] = [];
-  private readonly locals = new Set<string>(["a", "o", "t", "v", "p", "s"]);
+  private readonly locals = new Set<string>(["a", "o", "v"]);
   /** Offset of each instruction's EIP from the block's first. */
   readonly offsets: number[] = [];
-  /** Per instruction that may fault: the flag record its catch must write. */
+  /** Per instruction the catch may be reached before (a fault in it, a break after the one before): the flag record to write. */
   private readonly catchFlags = new Map<number, string>();
+  private readonly faulting = new Set<number>();
   /** The Cpu.jitMode bits the code relies on. */
   modeMask = 0;
   /** The flags as the instructions so far left them, when known. */
@@ -97,6 +113,8 @@ export class Emitter {
   pending = false;
   /** The block's last instruction set cpu.eip itself. */
   eipSet = false;
+  /** The block ends with a handler call, after which the run loop must look at the CPU. */
+  endsInHandler = false;
   /** The block loops to its own start (see loopBack). */
   loops = false;
 
@@ -104,12 +122,8 @@ export class Emitter {
     this.constant("R", cpu.r32);
     this.constant("R16", cpu.r16);
     this.constant("R8", cpu.r8);
-    this.constant("T", cpu.paging.tlb);
-    this.constant("M8", cpu.mem.u8);
-    this.constant("M16", cpu.mem.u16);
-    this.constant("M32", cpu.mem.i32);
-    this.constant("CP", cpu.mem.codePages);
     this.constant("SB", cpu.segBase);
+    this.constant("BRK", BLOCK_BREAK);
   }
 
   /** Gives `value` the name `name` in the generated code (a fresh name when none is given). */
@@ -136,25 +150,28 @@ export class Emitter {
   }
 
   /** The block's function; `n` instructions, the last continuing (if it does) at offset `next`. */
-  finish(n: number, next: number): (cpu: Cpu, end: number) => void {
+  finish(n: number, next: number): BlockFn {
     const offsets = this.constant("O", Int32Array.from(this.offsets));
     if (!this.loops) this.line(this.exitFlush());
     const body = this.loops ? ["for (;;) {", ...this.body, "}"] : this.body;
-    const cases = [...this.catchFlags].map(([k, code]) => `case ${k}: ${code} break;`);
+    const byCode = new Map<string, number[]>();
+    for (const [k, code] of this.catchFlags) if (code !== "") byCode.set(code, [...(byCode.get(code) ?? []), k]);
+    const cases = [...byCode].map(([code, ks]) => `${ks.map((k) => `case ${k}:`).join(" ")} ${code} break;`);
     const flagsOnFault = cases.length === 0 ? "" : ` switch (k) { ${cases.join(" ")} }`;
     const src = [
       `"use strict";`,
       `return function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
-      `let ic = cpu.icount; const e = cpu.eip, u = cpu.tlbUser;`,
+      `let ic = cpu.icount; const e = cpu.eip;`,
       `let k = 0, ${[...this.locals].map((l) => `${l} = 0`).join(", ")};`,
       `try {`,
       ...body,
-      `} catch (x) { if (k >= 0) { cpu.icount = ic + k; cpu.insnEip = (e + ${offsets}[k]) | 0;${flagsOnFault} } throw x; }`,
+      `} catch (x) { if (x === BRK) k++; if (k >= 0) { cpu.icount = ic + k; cpu.insnEip = (e + ${offsets}[k]) | 0;${flagsOnFault} if (x === BRK) { cpu.eip = cpu.insnEip; return null; } } throw x; }`,
       this.eipSet ? "" : `cpu.eip = (e + ${next}) | 0;`,
       `cpu.icount = ic + ${n};`,
+      this.endsInHandler ? "return null;" : "return cpu.jitNext(end);",
       `};`,
     ].join("\n");
-    return new Function(...this.names, src)(...this.consts) as (cpu: Cpu, end: number) => void;
+    return new Function(...this.names, src)(...this.consts) as BlockFn;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -186,59 +203,41 @@ export class Emitter {
   }
 
   /**
-   * Emits `o = offset; a = linear address` for an access of `size` bytes through segment `seg`
-   * (`write`: checked for writing). Flat segments need no code; others go through the CPU's
-   * checks, which may fault.
+   * The linear address of an access of `size` bytes at `offset` (an expression) through segment
+   * `seg`, as an expression (`write`: checked for writing). Flat segments need no code; others go
+   * through the CPU's checks, which may fault.
    */
-  address(seg: number, offset: string, size: Size, write: boolean): void {
-    this.line(`o = ${offset};`);
+  linear(seg: number, offset: string, size: Size, write: boolean): string {
     const flat = Emitter.flatBit(seg), fast = Emitter.fastBit(seg);
-    if (flat !== 0 && this.uses(flat)) this.line(`a = o;`);
-    else if (fast !== 0 && this.uses(fast)) this.line(`a = (SB[${seg}] + o) | 0;`);
-    else this.line(`a = cpu.${write ? "linW" : "linR"}(${seg}, o, ${size});`);
+    if (flat !== 0 && this.uses(flat)) return offset;
+    if (fast !== 0 && this.uses(fast)) return `((SB[${seg}] + ${offset}) | 0)`;
+    return `cpu.${write ? "linW" : "linR"}(${seg}, ${offset}, ${size})`;
   }
 
-  /** Emits `into = ` the `size`-byte value at linear `a` (zero-extended; int32 for dwords). */
-  load(size: Size, into = "v"): void {
-    this.line(`t = T[(a >>> 12) | u];`);
-    if (size === 4) this.line(`${into} = (t & 1) !== 0 && (a & 3) === 0 ? M32[((t & -4096) | (a & 4095)) >> 2] : cpu.rd32(a);`);
-    else if (size === 2) this.line(`${into} = (t & 1) !== 0 && (a & 1) === 0 ? M16[((t & -4096) | (a & 4095)) >> 1] : cpu.rd16(a);`);
-    else this.line(`${into} = (t & 1) !== 0 ? M8[(t & -4096) | (a & 4095)] : cpu.rd8(a);`);
-  }
-
-  /** Emits the store of `value` (an expression) at linear `a`. */
-  store(size: Size, value: string): void {
-    this.line(`t = T[(a >>> 12) | u];`);
-    const align = size === 4 ? " && (a & 3) === 0" : size === 2 ? " && (a & 1) === 0" : "";
-    const slot = size === 4 ? `M32[((t & -4096) | (a & 4095)) >> 2]` : size === 2 ? `M16[((t & -4096) | (a & 4095)) >> 1]` : `M8[(t & -4096) | (a & 4095)]`;
-    this.line(`if ((t & 2) !== 0${align} && CP[t >>> 12] === 0) ${slot} = ${value}; else cpu.wr${size * 8}(a, ${value});`);
+  /** The instruction's memory operand of `size` bytes, read, as an expression (zero-extended; int32 for dwords). */
+  readE(i: Insn, size: Size): string {
+    return `cpu.rd${size * 8}(${this.linear(i.seg, this.ea(i), size, false)})`;
   }
 
   /** Emits the read of the instruction's memory operand into `into`. */
   loadE(i: Insn, size: Size, into = "v"): void {
-    this.address(i.seg, this.ea(i), size, false);
-    this.load(size, into);
+    this.line(`${into} = ${this.readE(i, size)};`);
+  }
+
+  /** Emits the write of `value` (an expression) to the instruction's memory operand. */
+  writeE(i: Insn, size: Size, value: string): void {
+    this.line(`cpu.wr${size * 8}(${this.linear(i.seg, this.ea(i), size, true)}, ${value});`);
   }
 
   /**
    * Emits a read-modify-write of the memory operand: `v` = the value, then `compute()` (which
    * emits code leaving the result in `result` and may set flags), then the write-back. The
-   * destination is checked for writing before the read, as the interpreter's linRmw does.
+   * destination is checked for writing before the read (Cpu.linRmw), as the interpreter does.
    */
   rmw(i: Insn, size: Size, result: string, compute: () => void): void {
-    const seg = i.seg;
-    const flat = Emitter.flatBit(seg), fast = Emitter.fastBit(seg);
-    this.line(`o = ${this.ea(i)};`);
-    const generic = !((flat !== 0 && this.uses(flat)) || (fast !== 0 && this.uses(fast)));
-    if (generic) this.line(`a = cpu.linRmw(${seg}, o, ${size});`);
-    else this.line(flat !== 0 ? `a = o;` : `a = (SB[${seg}] + o) | 0;`);
-    const align = size === 4 ? " && (a & 3) === 0" : size === 2 ? " && (a & 1) === 0" : "";
-    const slot = size === 4 ? `M32[p >> 2]` : size === 2 ? `M16[p >> 1]` : `M8[p]`;
-    this.line(`t = T[(a >>> 12) | u];`);
-    this.line(`if ((t & 2) !== 0${align} && CP[t >>> 12] === 0) { p = (t & -4096) | (a & 4095); v = ${slot}; }`);
-    this.line(`else { ${generic ? "" : `a = cpu.linRmw(${seg}, o, ${size}); `}v = cpu.rd${size * 8}(a); p = -1; }`);
+    this.line(`o = ${this.ea(i)}; a = cpu.linRmw(${i.seg}, o, ${size}); v = cpu.rd${size * 8}(a);`);
     compute();
-    this.line(`if (p >= 0) ${slot} = ${result}; else cpu.wr${size * 8}(a, ${result});`);
+    this.line(`cpu.wr${size * 8}(a, ${result});`);
   }
 
   /** A register operand of `size` as an expression (zero-extended below 32 bits). */
@@ -248,11 +247,6 @@ export class Emitter {
 
   // ------------------------------------------------------------------------------------------
   // Flags
-
-  /** The code that writes lazy-flag record fields common to all kinds. */
-  private static lazyTail(r: string, size: Size): string {
-    return `cpu.lzR = ${r}; cpu.lzW = ${WIDTH[size]}; cpu.lzSign = ${SIGN[size]};`;
-  }
 
   private record(rec: FlagRec): void {
     this.flags = rec;
@@ -266,13 +260,13 @@ export class Emitter {
     const lt = sub ? `${ua} < ${ub}` : `${ur} < ${ua}`, le = sub ? `${ua} <= ${ub}` : `${ur} <= ${ua}`;
     const cf = carry === null ? `(${lt} ? 1 : 0)` : `((${carry} !== 0 ? ${le} : ${lt}) ? 1 : 0)`;
     const opExpr = carry === null ? String(op) : `(${carry} !== 0 ? ${sub ? LazyOp.SBB : LazyOp.ADC} : ${op})`;
-    const store = `cpu.lzMask = ${ALL_ARITH}; cpu.lzOp = ${opExpr}; cpu.lzA = ${a}; cpu.lzB = ${b}; ${Emitter.lazyTail(r, size)}`;
+    const store = `cpu.setLazy(${opExpr}, ${a}, ${b}, ${r}, ${size});`;
     this.record({ kind: "arith", op, carry, a, b, r, eager: "", size, cf, store });
   }
 
   /** AND/OR/XOR/TEST result `r` (Cpu.setLogic). */
   setLogic(r: string, size: Size): void {
-    const store = `cpu.flags &= ${~CF_OF_AF}; cpu.lzMask = ${LAZY_RESULT}; cpu.lzOp = ${LazyOp.LOGIC}; ${Emitter.lazyTail(r, size)}`;
+    const store = `cpu.setLogic(${r}, ${size});`;
     this.record({ kind: "logic", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager: "", size, cf: "0", store });
   }
 
@@ -283,13 +277,13 @@ export class Emitter {
 
   /** The code of Cpu.setResult. */
   static resultCode(r: string, size: Size, eager: string): string {
-    return `cpu.flags = (cpu.flags & ${~CF_OF_AF}) | (${eager} & ${CF_OF_AF}); cpu.lzMask = ${LAZY_RESULT}; cpu.lzOp = ${LazyOp.LOGIC}; ${Emitter.lazyTail(r, size)}`;
+    return `cpu.setResult(${r}, ${size}, ${eager});`;
   }
 
   /** INC/DEC of `a` into `r` (Cpu.setIncDec): CF keeps the value the flags before give it. */
   setIncDec(op: LazyOp.ADD | LazyOp.SUB, a: string, r: string, size: Size): void {
     const cf = this.cf();
-    const store = `cpu.flags = (cpu.flags & -2) | ${cf}; cpu.lzMask = ${ALL_ARITH & ~Flag.CF}; cpu.lzOp = ${op}; cpu.lzA = ${a}; cpu.lzB = 1; ${Emitter.lazyTail(r, size)}`;
+    const store = `cpu.setIncDecCf(${op}, ${a}, ${r}, ${size}, ${cf});`;
     this.record({ kind: "incdec", op, carry: null, a, b: "1", r, eager: "", size, cf, store });
   }
 
@@ -373,22 +367,26 @@ export class Emitter {
 
   /** Instruction `j` may fault from here on: the catch must know which it was. */
   mayFault(j: number): void {
-    if (this.catchFlags.has(j)) return;
+    if (this.faulting.has(j)) return;
+    this.faulting.add(j);
     this.line(`k = ${j};`);
-    const code = this.exitFlush();
-    this.catchFlags.set(j, code);
-    if (code === "") this.catchFlags.delete(j);
+    this.catchFlags.set(j, this.exitFlush());
   }
 
-  /** After instruction `j` (not the last), which touched memory or called a handler; `next` is where the block goes on. */
-  breakCheck(j: number, next: number, eipDone: boolean): void {
-    const eip = eipDone ? "" : ` cpu.eip = (e + ${next}) | 0;`;
-    this.line(`if (cpu.jitBreak !== 0) { ${this.exitFlush()}${eip} cpu.icount = ic + ${j + 1}; return; }`);
+  /**
+   * After instruction `j` (not the last), which touched memory or called a handler, with k = j:
+   * a set cpu.jitBreak leaves the block by the catch, as at a fault before instruction j + 1 but
+   * with nothing to deliver (it is rare: a write to this code page, a watchpoint hit, a stop
+   * request).
+   */
+  breakCheck(j: number): void {
+    this.catchFlags.set(j + 1, this.exitFlush());
+    this.line(`if (cpu.jitBreak !== 0) throw BRK;`);
   }
 
   /** Leaves the block after instruction `j` for offset `to` when `cond` holds. */
   sideExit(j: number, cond: string, to: number): void {
-    this.line(`if (${cond}) { ${this.exitFlush()} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return; }`);
+    this.line(`if (${cond}) { ${this.exitFlush()} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return cpu.jitNext(end); }`);
   }
 }
 
@@ -417,22 +415,21 @@ const enum Done {
   JUMP = 2,
 }
 
-/**
- * Emits instruction `j` of the block at offset `start` from its first EIP; the block goes on at
- * offset `next` after it, as `step` says (./compile.ts decides).
- */
-export function emitInsn(e: Emitter, i: Insn, j: number, start: number, next: number, step: Step): void {
+/** Emits instruction `j` of the block at offset `start` from its first EIP, going on as `step` says (./compile.ts decides). */
+export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: Step): void {
   e.offsets.push(start);
   const last = step === Step.LAST;
   let done: Done | null;
   if (step === Step.JUMP) done = Done.PURE;
   else if (step === Step.CALL) {
-    e.uses(JitMode.STACK32);
     e.mayFault(j);
-    push(e, `(e + ${start + i.len}) | 0`);
+    e.line(`cpu.push32((e + ${start + i.len}) | 0);`);
     done = Done.MEMORY;
   } else if (step === Step.BRANCH) {
     e.sideExit(j, e.cond(i.op & 15), start + i.len + (i.imm | 0));
+    done = Done.PURE;
+  } else if (step === Step.BRANCH_TAKEN) {
+    e.sideExit(j, e.cond((i.op & 15) ^ 1), start + i.len);
     done = Done.PURE;
   } else done = inline(e, i, j, start, last);
   if (done === null) {
@@ -442,12 +439,15 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, next: nu
     e.line(`k = -1; cpu.icount = ic + ${j}; cpu.insnEip = (e + ${start}) | 0;`);
     e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${h}(cpu, ${ins});`);
     e.forgetFlags();
-    if (last) e.eipSet = true;
-    else e.breakCheck(j, next, true);
+    if (last) e.eipSet = e.endsInHandler = true;
+    else {
+      e.line(`k = ${j};`);
+      e.breakCheck(j);
+    }
     return;
   }
   if (done === Done.JUMP) e.eipSet = true;
-  else if (done === Done.MEMORY && !last) e.breakCheck(j, next, false);
+  else if (done === Done.MEMORY && !last) e.breakCheck(j);
 }
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
@@ -557,8 +557,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
         return Done.PURE;
       }
       e.mayFault(j);
-      e.address(i.seg, e.ea(i), size, true);
-      e.store(size, e.reg(i.reg, size));
+      e.writeE(i, size, e.reg(i.reg, size));
       return Done.MEMORY;
     }
     case 0x8a: case 0x8b: { // MOV reg, r/m
@@ -568,22 +567,19 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
         return Done.PURE;
       }
       e.mayFault(j);
-      e.loadE(i, size);
-      e.line(`${e.reg(i.reg, size)} = v;`);
+      e.line(`${e.reg(i.reg, size)} = ${e.readE(i, size)};`);
       return Done.MEMORY;
     }
     case 0xa0: case 0xa1: { // MOV AL/eAX, moffs
       const size: Size = op === 0xa0 ? 1 : vsize(i);
       e.mayFault(j);
-      e.loadE(i, size);
-      e.line(`${e.reg(0, size)} = v;`);
+      e.line(`${e.reg(0, size)} = ${e.readE(i, size)};`);
       return Done.MEMORY;
     }
     case 0xa2: case 0xa3: { // MOV moffs, AL/eAX
       const size: Size = op === 0xa2 ? 1 : vsize(i);
       e.mayFault(j);
-      e.address(i.seg, e.ea(i), size, true);
-      e.store(size, e.reg(0, size));
+      e.writeE(i, size, e.reg(0, size));
       return Done.MEMORY;
     }
     case 0xc6: case 0xc7: { // MOV r/m, imm
@@ -594,8 +590,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
         return Done.PURE;
       }
       e.mayFault(j);
-      e.address(i.seg, e.ea(i), size, true);
-      e.store(size, immOf(i, size));
+      e.writeE(i, size, immOf(i, size));
       return Done.MEMORY;
     }
     case 0x8d: { // LEA
@@ -660,31 +655,23 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     return Done.MEMORY;
   }
   if (op >= 0x50 && op < 0x60 && i.opsize === 32) { // PUSH/POP r32
-    if (!e.uses(JitMode.STACK32)) return null;
     const n = op & 7;
     e.mayFault(j);
-    if (op < 0x58) push(e, `R[${n}]`);
-    else {
-      e.line(`s = R[4];`);
-      e.address(Seg.SS, "s", 4, false);
-      e.load(4);
-      e.line(`R[4] = (s + 4) | 0; R[${n}] = v;`);
-    }
+    if (op < 0x58) e.line(`cpu.push32(R[${n}]);`);
+    else e.line(`v = cpu.pop32(); R[${n}] = v;`);
     return Done.MEMORY;
   }
   if ((op === 0x68 || op === 0x6a) && i.opsize === 32) { // PUSH imm
-    if (!e.uses(JitMode.STACK32)) return null;
     e.mayFault(j);
-    push(e, String(i.imm | 0));
+    e.line(`cpu.push32(${i.imm | 0});`);
     return Done.MEMORY;
   }
   if (op === 0xff && i.reg === 6 && i.opsize === 32) { // PUSH r/m32
-    if (!e.uses(JitMode.STACK32)) return null;
     e.mayFault(j);
     if (mem) {
-      e.loadE(i, 4, e.local(`y${j}`));
-      push(e, `y${j}`);
-    } else push(e, `R[${i.rm}]`);
+      e.loadE(i, 4);
+      e.line(`cpu.push32(v);`);
+    } else e.line(`cpu.push32(R[${i.rm}]);`);
     return Done.MEMORY;
   }
   if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && (i.reg === 4 || i.reg === 5 || i.reg === 7) && i.opsize === 32 && !mem) {
@@ -715,23 +702,17 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     return Done.JUMP;
   }
   if (op === 0xe8 && i.opsize === 32) { // CALL rel32
-    if (!e.uses(JitMode.STACK32)) return null;
     e.mayFault(j);
-    push(e, `(e + ${next}) | 0`);
-    e.line(`cpu.eip = (e + ${next + (i.imm | 0)}) | 0;`);
+    e.line(`cpu.push32((e + ${next}) | 0); cpu.eip = (e + ${next + (i.imm | 0)}) | 0;`);
     return Done.JUMP;
   }
   if ((op === 0xc3 || op === 0xc2) && i.opsize === 32) { // RET [imm16]
-    if (!e.uses(JitMode.STACK32)) return null;
     e.mayFault(j);
-    e.line(`s = R[4];`);
-    e.address(Seg.SS, "s", 4, false);
-    e.load(4);
-    e.line(`R[4] = (s + ${4 + (op === 0xc2 ? i.imm & 0xffff : 0)}) | 0; cpu.eip = v;`);
+    const imm = op === 0xc2 ? i.imm & 0xffff : 0;
+    e.line(`v = cpu.pop32();${imm !== 0 ? ` cpu.setSp(cpu.spPlus(${imm}));` : ""} cpu.eip = v;`);
     return Done.JUMP;
   }
   if (op === 0xff && (i.reg === 2 || i.reg === 4) && i.opsize === 32) { // CALL/JMP r/m32
-    if (i.reg === 2 && !e.uses(JitMode.STACK32)) return null;
     const y = e.local(`y${j}`);
     if (mem) {
       e.mayFault(j);
@@ -739,7 +720,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     } else e.line(`${y} = R[${i.rm}];`);
     if (i.reg === 2) {
       e.mayFault(j);
-      push(e, `(e + ${next}) | 0`);
+      e.line(`cpu.push32((e + ${next}) | 0);`);
     }
     e.line(`cpu.eip = ${y};`);
     return Done.JUMP;
@@ -768,14 +749,6 @@ function aluRm(e: Emitter, i: Insn, j: number, alu: number, src: string, size: S
     aluOp(e, alu, x, y, r, size);
   });
   return Done.MEMORY;
-}
-
-/** Emits a 32-bit push of `value` (an expression evaluated before ESP moves). */
-function push(e: Emitter, value: string): void {
-  e.line(`v = ${value}; s = (R[4] - 4) | 0;`);
-  e.address(Seg.SS, "s", 4, true);
-  e.store(4, "v");
-  e.line(`R[4] = s;`);
 }
 
 /** IMUL r32, r/m32[, imm]: the product of r/m and `other`. */
@@ -827,6 +800,6 @@ function loopBack(e: Emitter, cond: string, next: number): Done {
   e.line(`if (!${cond}) { ${e.exitFlush()} cpu.eip = (e + ${next}) | 0; break; }`);
   e.flush();
   e.line(`ic += ${n};`);
-  e.line(`if (ic + ${n} > end) { cpu.eip = e; cpu.icount = ic; return; }`);
+  e.line(`if (ic + ${n} > end) { cpu.eip = e; cpu.icount = ic; return null; }`);
   return Done.JUMP;
 }
