@@ -9,6 +9,7 @@ import { Session } from "../replay/session.js";
 import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+import { jitOption } from "./options.js";
 
 export interface GdbServeOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
@@ -66,12 +67,12 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
 }
 
 /** `afterglow replay FILE --gdb [HOST:]PORT`. */
-export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string }): Promise<void> {
+export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; interpret?: boolean }): Promise<void> {
   const at = parseGdbAddress(listen);
   const rec = loadRecording(file);
   const con = new HostConsole(undefined, { input: false });
   try {
-    const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
+    const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts), { jit: jitOption(opts) });
     const { done } = await serveGdb(session, at, { symbols: opts.symbols });
     await done;
   } finally {

@@ -7,3 +7,11 @@ export function parsePositive(v: string, name: string): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} wants a positive integer, not "${v}"`);
   return n;
 }
+
+/** The help of --interpret, which run, record and replay take. */
+export const INTERPRET_HELP = "run every instruction on the interpreter, compiling nothing: slower, and the very same run";
+
+/** The machine's `jit` setting for --interpret: off with it, else the machine's default. */
+export function jitOption(opts: { interpret?: boolean }): boolean | undefined {
+  return opts.interpret === true ? false : undefined;
+}

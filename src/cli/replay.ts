@@ -7,7 +7,7 @@ import { Session, Stop, exitHistogram } from "../replay/session.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { replayUnderGdb } from "./gdb-serve.js";
-import { parsePositive } from "./options.js";
+import { INTERPRET_HELP, jitOption, parsePositive } from "./options.js";
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 
@@ -22,12 +22,13 @@ export function registerReplay(program: Command): void {
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
     .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string }) => {
+    .option("--interpret", INTERPRET_HELP)
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; interpret?: boolean }) => {
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
-        const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
+        const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts), { jit: jitOption(opts) });
         const t0 = process.hrtime.bigint();
         const progress = Progress.wanted() ? new Progress(session, t0) : undefined;
         const stop = session.run({ maxInsns: opts.maxInsns, onProgress: progress && (() => progress.show()) });

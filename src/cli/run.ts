@@ -6,7 +6,7 @@ import { HostConsole } from "./console.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
-import { parsePositive } from "./options.js";
+import { INTERPRET_HELP, jitOption, parsePositive } from "./options.js";
 import { Progress } from "./progress.js";
 
 const STOP_NAMES: Record<Stop, string> = {
@@ -33,6 +33,7 @@ export interface RunOptions {
   maxInsns?: number;
   ram?: number;
   post?: boolean;
+  interpret?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -43,7 +44,7 @@ export function registerRun(program: Command): void {
       const con = new HostConsole();
       try {
         const { guest, ramSize, machine } = loadGuest(opts);
-        const session = new Session({ guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) });
+        const session = new Session({ guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b), jit: jitOption(opts) });
         if (opts.gdb !== undefined) return await runUnderGdb(session, con, opts.gdb, opts.symbols);
         await runToStop(session, con, opts.maxInsns ?? Number.MAX_SAFE_INTEGER, opts.post ? new PostLog(session, con) : undefined);
       } finally {
@@ -70,7 +71,7 @@ export function registerRun(program: Command): void {
       }
       const out = fd;
       const session = new Session(
-        { guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b) },
+        { guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: (b) => con.output(b), jit: jitOption(opts) },
         { sink: (bytes) => writeSync(out, bytes), argv: process.argv.slice(2), tool: `afterglow ${program.version() ?? ""}`.trim(), embedImages: opts.embed === true, hashEvery: opts.hashEvery },
       );
       let stop: Stop;
@@ -100,6 +101,7 @@ function guestOptions(cmd: Command): Command {
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--ram <MiB>", "RAM size in MiB (default: 32, or 256 for Linux)", (v) => parsePositive(v, "--ram"))
     .option("--post", "print each POST code the guest writes to port 0x80 on stderr (the summary shows the last one)")
+    .option("--interpret", INTERPRET_HELP)
     .addHelpText(
       "after",
       "\nBy default the guest runs in a VM: the L4 microkernel and the user-level VMM run on the emulated PC\n" +

@@ -28,6 +28,11 @@ export interface PcConfig {
   console: (byte: number) => void;
   /** Wall-clock time at power-on, seconds since the Unix epoch: an input, never the host's clock. */
   rtcEpochSeconds: number;
+  /**
+   * Compile hot guest code (src/machine/cpu/jit; default: off). It changes nothing the guest or a
+   * recording can see, only how fast the machine gets there.
+   */
+  jit?: boolean;
 }
 
 /** The whole machine's state as plain data: a snapshot. */
@@ -67,6 +72,7 @@ export class Pc {
   constructor(cfg: PcConfig) {
     this.mem = new PhysMem(cfg.ramSize);
     const cpu = (this.cpu = new Cpu(this.mem, this.io));
+    cpu.jit = cfg.jit ?? false;
     const reset = () => cpu.requestStop(Stop.RESET);
     this.pic = new Pic8259({ intr: (level) => (cpu.intr = level) });
     cpu.acknowledgeIntr = () => this.pic.acknowledge();

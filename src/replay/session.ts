@@ -47,6 +47,8 @@ export interface SessionConfig {
   console: (byte: number) => void;
   /** Wall-clock time at power-on (seconds since the epoch): a recorded input in record mode. */
   rtcEpochSeconds: number;
+  /** Compile hot guest code (PcConfig.jit): how fast, never what happens, so no recording notes it. */
+  jit?: boolean;
 }
 
 export interface RecordOptions {
@@ -142,9 +144,10 @@ export class Session {
         boot: g.kind === "image" ? { kind: "flat", image: g.bytes } : { kind: "linux", kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline },
         console: cfg.console,
         rtcEpochSeconds: cfg.rtcEpochSeconds,
+        jit: cfg.jit,
       });
     } else {
-      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, jit: cfg.jit });
       if (g.kind === "image") pc.loadBootImage(g.bytes);
       else startLinux(pc.cpu, pc.mem, this.bootPlan!);
       this.m = new BareMachine(pc);
@@ -177,7 +180,7 @@ export class Session {
    * A session that replays `rec`. `images` are the guest's images when the recording does not
    * carry them; each must have the content the recording was made with.
    */
-  static replay(rec: ReadRecording, console: (byte: number) => void, images: { [role: string]: Uint8Array } = {}): Session {
+  static replay(rec: ReadRecording, console: (byte: number) => void, images: { [role: string]: Uint8Array } = {}, opts: { jit?: boolean } = {}): Session {
     const h = rec.header;
     const bytes = (role: string): Uint8Array | undefined => {
       const ref = h.images.find((i) => i.role === role);
@@ -195,7 +198,7 @@ export class Session {
       h.guest.kind === "image"
         ? { kind: "image", bytes: bytes("boot image")! }
         : { kind: "linux", kernel: bytes("kernel")!, initrd: bytes("initrd"), cmdline: h.guest.cmdline };
-    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0 });
+    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0, jit: opts.jit });
     (s as { mode: Session["mode"] }).mode = "replay";
     s.script = rec.records.filter((r): r is InputRecord | HashRecord | EndRecord => (r.t === "input" && r.kind !== "rtc") || r.t === "hash" || r.t === "end");
     try {

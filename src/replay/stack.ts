@@ -30,6 +30,8 @@ export interface StackConfig {
   boot: BootImage;
   console: (byte: number) => void;
   rtcEpochSeconds: number;
+  /** Compile hot code (the PC's PcConfig.jit). */
+  jit?: boolean;
 }
 
 export interface StackState {
@@ -62,7 +64,7 @@ export class Stack implements Machine {
 
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
-    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds });
+    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, jit: cfg.jit });
     this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
     this.platform = new PcPlatform(this.pc);
