@@ -235,6 +235,8 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /** Code pages (decoded instructions, compiled blocks), keyed by physical page << 1 | CS.D. */
   private icache: (CodePage | undefined)[] = [];
+  /** Code pages outside RAM (their bytes never change: writes there go nowhere). */
+  private icacheHigh = new Map<number, CodePage>();
   // The code page the last instruction came from (see fetch).
   private fetchLinPage = -1;
   private fetchPhysPage = -1;
@@ -316,7 +318,9 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.halted = false;
     this.stopRequested = false;
     this.paging.changed();
-    this.icache = [];
+    // Preallocated to cover RAM, so the array stays one of fast elements, not a dictionary.
+    this.icache = new Array<CodePage | undefined>(2 * (this.mem.size >>> PAGE_SHIFT)).fill(undefined);
+    this.icacheHigh.clear();
     this.fetchLinPage = -1;
     this.mem.codePages.fill(0);
   }
@@ -724,11 +728,14 @@ export class Cpu extends LazyFlags implements ByteSource {
     const phys = this.codePhys(lin);
     const page = phys >>> PAGE_SHIFT;
     const key = (page << 1) | (this.code32 ? 1 : 0);
-    let code = this.icache[key];
+    const inRam = key < this.icache.length;
+    let code = inRam ? this.icache[key] : this.icacheHigh.get(key);
     if (code === undefined) {
       code = new CodePage();
-      this.icache[key] = code;
-      this.mem.codePages[page] = 1;
+      if (inRam) {
+        this.icache[key] = code;
+        this.mem.codePages[page] = 1;
+      } else this.icacheHigh.set(key, code);
     }
     this.fetchLinPage = lin >>> PAGE_SHIFT;
     this.fetchPhysPage = page;
