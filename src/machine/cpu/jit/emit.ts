@@ -160,7 +160,7 @@ export class Emitter {
     const flagsOnFault = cases.length === 0 ? "" : ` switch (k) { ${cases.join(" ")} }`;
     const src = [
       `"use strict";`,
-      `return function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
+      `return (function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
       `let ic = cpu.icount; const e = cpu.eip;`,
       `let k = 0, ${[...this.locals].map((l) => `${l} = 0`).join(", ")};`,
       `try {`,
@@ -169,7 +169,8 @@ export class Emitter {
       this.eipSet ? "" : `cpu.eip = (e + ${next}) | 0;`,
       `cpu.icount = ic + ${n};`,
       this.endsInHandler ? "return null;" : "return cpu.jitNext(end);",
-      `};`,
+      // Parenthesised, so V8 compiles the function now rather than parsing it again on its first call.
+      `});`,
     ].join("\n");
     return new Function(...this.names, src)(...this.consts) as BlockFn;
   }
