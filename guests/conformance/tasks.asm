@@ -310,6 +310,31 @@ main:
     PHEX16 "saved-ax", [TSS_16 + 0x12]
     call print_types
     ENDCASE
+    TCASE "16-bit-tss-loads-the-low-halves-of-registers"
+    call init_task16
+    mov word [TSS_16 + 0x0e], task16_regs
+    mov word [TSS_16 + 0x12], 0x1111  ; AX
+    mov word [TSS_16 + 0x14], 0x2222  ; CX
+    mov word [TSS_16 + 0x16], 0x3333  ; DX
+    mov word [TSS_16 + 0x18], 0x4444  ; BX
+    mov word [TSS_16 + 0x1a], 0x5555  ; SP
+    mov word [TSS_16 + 0x1c], 0x6666  ; BP
+    mov word [TSS_16 + 0x1e], 0x7777  ; SI
+    mov word [TSS_16 + 0x20], 0x8888  ; DI
+    mov eax, 0xa1a10000
+    mov ecx, 0xa2a20000
+    mov edx, 0xa3a30000
+    mov ebx, 0xa4a40000
+    mov ebp, 0xa6a60000
+    mov esi, 0xa7a70000
+    mov edi, 0xa8a80000
+    call SEL_T16:0
+%assign r 0
+%rep 8
+    PHEX32 "r", [task16_saved + r * 4]
+%assign r r + 1
+%endrep
+    ENDCASE
     TCASE "tss-t-bit-traps-in-new-task"
     mov dword [exc_hook], print_dr6
     TASK TSS_B, task_iret, STACK_B
@@ -516,6 +541,19 @@ init_task16:
 task16:
     mov ax, 0x1616
     iret
+
+; task16_regs: the 16-bit task keeps its eight registers, whole, in task16_saved.
+task16_regs:
+    mov [task16_saved], eax
+    mov [task16_saved + 4], ecx
+    mov [task16_saved + 8], edx
+    mov [task16_saved + 12], ebx
+    mov [task16_saved + 16], esp
+    mov [task16_saved + 20], ebp
+    mov [task16_saved + 24], esi
+    mov [task16_saved + 28], edi
+    iret
+task16_saved: times 8 dd 0
 
 ; reset_tasks: every TSS available, the kernel's task in TR, no LDT.
 reset_tasks:

@@ -5,6 +5,8 @@
 import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress } from "../gdbstub/server.js";
 import { SessionTarget } from "../gdbstub/session-target.js";
 import { Debugger } from "../replay/debug.js";
+import { findKernelPlacement, type KernelPlacement } from "../replay/kaslr.js";
+import type { ReadRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
 import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
@@ -14,6 +16,8 @@ import { jitOption } from "./options.js";
 export interface GdbServeOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
   symbols?: string;
+  /** Where a Linux guest's kernel runs: gdb's symbols are moved by its offset (qOffsets). */
+  kernel?: KernelPlacement | { error: string };
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
 }
@@ -41,7 +45,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   dbg.onIdle = opts.onIdle;
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
-  const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n") });
+  const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const server = await listenGdb(target, at, {
@@ -66,14 +70,28 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   return { server, done: done.then(() => dbg.close()) };
 }
 
+/**
+ * Where the recording's Linux kernel runs, said in one line when KASLR moved it (or when that
+ * cannot be known): a short replay of its decompressor (src/replay/kaslr.ts). Undefined for a
+ * guest that is not Linux.
+ */
+export function placeKernel(rec: ReadRecording, images: { [role: string]: Uint8Array }): KernelPlacement | { error: string } | undefined {
+  if (rec.header.guest.kind !== "linux") return undefined;
+  const k = findKernelPlacement(rec, images);
+  if ("error" in k) process.stderr.write(`afterglow: where the kernel runs is not known (${k.error}): gdb's symbols stay at their link addresses\n`);
+  else if (k.offset !== 0) process.stderr.write(`afterglow: ${k.how}; gdb's symbols are moved by 0x${k.offset.toString(16)} (qOffsets)\n`);
+  return k;
+}
+
 /** `afterglow replay FILE --gdb [HOST:]PORT`. */
 export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; interpret?: boolean }): Promise<void> {
   const at = parseGdbAddress(listen);
   const rec = loadRecording(file);
   const con = new HostConsole(undefined, { input: false });
   try {
-    const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts), { jit: jitOption(opts) });
-    const { done } = await serveGdb(session, at, { symbols: opts.symbols });
+    const images = recordingImages(rec, file, opts);
+    const session = Session.replay(rec, (b) => con.output(b), images, { jit: jitOption(opts) });
+    const { done } = await serveGdb(session, at, { symbols: opts.symbols, kernel: placeKernel(rec, images) });
     await done;
   } finally {
     con.close();

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import type { ListenAddress } from "../gdbstub/server.js";
 import { Session } from "../replay/session.js";
 import { HostConsole } from "./console.js";
-import { serveGdb } from "./gdb-serve.js";
+import { placeKernel, serveGdb } from "./gdb-serve.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 
 export function registerGdb(program: Command): void {
@@ -24,9 +24,10 @@ export function registerGdb(program: Command): void {
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
-        const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
+        const images = recordingImages(rec, file, opts);
+        const session = Session.replay(rec, (b) => con.output(b), images);
         let attach!: ListenAddress;
-        const { server, done } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a) });
+        const { server, done } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), kernel: placeKernel(rec, images) });
         const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
         if (opts.command) args.push("-x", opts.command);
         if (opts.symbols) args.unshift(opts.symbols);

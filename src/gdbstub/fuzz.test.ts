@@ -33,7 +33,7 @@ function rng(seed: number) {
 
 const COMMANDS = [
   "?", "g", "G", "p", "P", "m", "M", "X", "Z0,", "Z1,", "Z2,", "Z3,", "Z4,", "z0,", "z2,", "Z9,", "s", "c", "S", "C",
-  "vCont?", "vCont;", "vCont;c", "vCont;s:1", "vCont;C05", "vKill;1", "D", "k", "H", "T", "bs", "bc", "qSupported:",
+  "vCont?", "vCont;", "vCont;c", "vCont;s:1", "vCont;r1000,1010:1", "vCont;r1000", "vCont;C05", "vKill;1", "D", "k", "H", "T", "bs", "bc", "qSupported:",
   "qXfer:features:read:", "qXfer:features:read:target.xml:", "qRcmd,", "qAttached", "qC", "qfThreadInfo",
   "QStartNoAckMode", "vMustReplyEmpty", "!", "",
 ];

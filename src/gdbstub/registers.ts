@@ -1,14 +1,19 @@
 // The i386 register file as gdb numbers it, and the target description that tells gdb so. One
 // table drives both the `g`/`p` byte layout and the XML, so they cannot disagree. The order and
-// types are those of gdb's org.gnu.gdb.i386.core feature (gdb/features/i386/32bit-core.xml):
-// 8 general registers, eip, eflags, 6 segment selectors, st0-st7 as 80-bit extended values, then
-// the 8 x87 control registers. SSE is not described: the core feature alone is a valid i386
-// description (gdb then assumes an x87-only XCR0), and the Session has no use for xmm yet.
+// types are those of QEMU's i386 target (gdb-xml/i386-32bit.xml), which QEMU users' gdb sessions
+// know: gdb's org.gnu.gdb.i386.core (8 general registers, eip, eflags, 6 segment selectors), then
+// QEMU's system registers (fs_base, gs_base, k_gs_base, cr0, cr2, cr3, cr4, cr8, efer: `info
+// registers cr0`, `p $cr3`), st0-st7 as 80-bit extended values and the 8 x87 control registers;
+// after those, where QEMU has SSE (which this CPU has not), the descriptor-table registers
+// gdtr_base, gdtr_limit, idtr_base and idtr_limit. k_gs_base and cr8 exist only in 64-bit mode and
+// with a local APIC: they read 0, as they do under QEMU's i386 target.
 
 export const REG32_NAMES = [
   "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi",
   "eip", "eflags", "cs", "ss", "ds", "es", "fs", "gs",
+  "fs_base", "gs_base", "k_gs_base", "cr0", "cr2", "cr3", "cr4", "cr8", "efer",
   "fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop",
+  "gdtr_base", "gdtr_limit", "idtr_base", "idtr_limit",
 ] as const;
 export const ST_NAMES = ["st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7"] as const;
 
@@ -40,10 +45,14 @@ export const REGS: readonly RegDef[] = [
   int32("esp", "data_ptr"), int32("ebp", "data_ptr"), int32("esi"), int32("edi"),
   int32("eip", "code_ptr"), int32("eflags", "i386_eflags"),
   int32("cs"), int32("ss"), int32("ds"), int32("es"), int32("fs"), int32("gs"),
+  int32("fs_base"), int32("gs_base"), int32("k_gs_base"),
+  int32("cr0", "i386_cr0"), int32("cr2"), int32("cr3", "i386_cr3"), int32("cr4", "i386_cr4"), int32("cr8"),
+  int32("efer", "i386_efer"),
   ...ST_NAMES.map((name): RegDef => ({ name, size: 10, type: "i387_ext" })),
   ...(["fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"] as const).map((n) =>
     int32(n, "int", "float"),
   ),
+  int32("gdtr_base", "data_ptr"), int32("gdtr_limit"), int32("idtr_base", "data_ptr"), int32("idtr_limit"),
 ];
 
 /** Size of the `g` packet's register block in bytes. */
@@ -92,15 +101,39 @@ export function unpackRegister(index: number, bytes: Uint8Array): Partial<Regist
   return { [r.name]: new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) } as Partial<RegisterFile>;
 }
 
-// EFLAGS bits gdb shows by name in `info registers` (`[ ZF PF IF ]`).
-const EFLAGS_FIELDS: [string, number][] = [
-  ["CF", 0], ["", 1], ["PF", 2], ["AF", 4], ["ZF", 6], ["SF", 7], ["TF", 8], ["IF", 9], ["DF", 10],
-  ["OF", 11], ["NT", 14], ["RF", 16], ["VM", 17], ["AC", 18], ["VIF", 19], ["VIP", 20], ["ID", 21],
+// Bits gdb shows by name (`[ ZF PF IF ]`, `[ PG WP PE ]`), as QEMU's description names them.
+type Fields = [string, number, number?][];
+const FLAGS: { id: string; fields: Fields }[] = [
+  {
+    id: "i386_eflags",
+    fields: [
+      ["CF", 0], ["", 1], ["PF", 2], ["AF", 4], ["ZF", 6], ["SF", 7], ["TF", 8], ["IF", 9], ["DF", 10],
+      ["OF", 11], ["NT", 14], ["RF", 16], ["VM", 17], ["AC", 18], ["VIF", 19], ["VIP", 20], ["ID", 21],
+    ],
+  },
+  {
+    id: "i386_cr0",
+    fields: [["PG", 31], ["CD", 30], ["NW", 29], ["AM", 18], ["WP", 16], ["NE", 5], ["ET", 4], ["TS", 3], ["EM", 2], ["MP", 1], ["PE", 0]],
+  },
+  { id: "i386_cr3", fields: [["PDBR", 12, 31], ["PCID", 0, 11]] },
+  {
+    id: "i386_cr4",
+    fields: [
+      ["SMAP", 21], ["SMEP", 20], ["OSXSAVE", 18], ["PCIDE", 17], ["FSGSBASE", 16], ["SMXE", 14], ["VMXE", 13],
+      ["UMIP", 11], ["OSXMMEXCPT", 10], ["OSFXSR", 9], ["PCE", 8], ["PGE", 7], ["MCE", 6], ["PAE", 5], ["PSE", 4],
+      ["DE", 3], ["TSD", 2], ["PVI", 1], ["VME", 0],
+    ],
+  },
+  { id: "i386_efer", fields: [["NXE", 11], ["LMA", 10], ["LME", 8], ["SCE", 0]] },
 ];
 
 /** The target description gdb fetches with `qXfer:features:read:target.xml`. */
 export function targetXml(): string {
-  const flags = EFLAGS_FIELDS.map(([n, bit]) => `      <field name="${n}" start="${bit}" end="${bit}"/>`);
+  const flags = FLAGS.flatMap(({ id, fields }) => [
+    `    <flags id="${id}" size="4">`,
+    ...fields.map(([n, start, end = start]) => `      <field name="${n}" start="${start}" end="${end}"/>`),
+    "    </flags>",
+  ]);
   const regs = REGS.map(
     (r, i) =>
       `    <reg name="${r.name}" bitsize="${r.size * 8}" type="${r.type}" regnum="${i}"` +
@@ -113,9 +146,7 @@ export function targetXml(): string {
     '<target version="1.0">',
     "  <architecture>i386</architecture>",
     '  <feature name="org.gnu.gdb.i386.core">',
-    '    <flags id="i386_eflags" size="4">',
     ...flags,
-    "    </flags>",
     ...regs,
     "  </feature>",
     "</target>",

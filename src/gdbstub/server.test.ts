@@ -47,7 +47,7 @@ describe("gdb server", () => {
     server = await listenGdb(new FakeMachine(), { host: "127.0.0.1", port: 0 });
     expect(server.address.port).toBeGreaterThan(0);
     const c = await dial(server.address.port);
-    expect(await c.ask("?")).toBe("T05thread:1;");
+    expect(await c.ask("?")).toBe("T0504:f08f0000;05:00000000;08:00100000;thread:1;");
     c.socket.destroy();
   });
 
@@ -80,7 +80,7 @@ describe("gdb server", () => {
     expect(target.hwBreaks.size).toBe(0);
 
     const c = await dial(server.address.port);
-    expect(await c.ask("?")).toBe("T05thread:1;");
+    expect(await c.ask("?")).toBe("T0504:f08f0000;05:00000000;08:00100000;thread:1;");
     c.socket.destroy();
   });
 

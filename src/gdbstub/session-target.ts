@@ -4,19 +4,27 @@
 // the Debugger. The monitor commands reach the layers gdb does not know: the position in history
 // (`when`), the VMM's exits (`exits`, `break-exit`) and the L4 kernel's threads.
 
-import { parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
+import { ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
+import type { KernelPlacement } from "../replay/kaslr.js";
 import { monitorDispatcher, parseNumberArg } from "./monitor.js";
+import { infoRegisters, parseXp, physicalDump, vmcsLines, XP_MAX } from "./qemu-monitor.js";
 import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
-import type {
-  Breakpoint, DebugTarget, ResumeRequest, ResumeResult, StopReason, TargetCapabilities, TargetError, TargetResult,
+import {
+  isTargetError,
+  type Breakpoint, type DebugTarget, type ResumeRequest, type ResumeResult, type StopReason, type TargetCapabilities,
+  type TargetError, type TargetResult,
 } from "./target.js";
 
 const WRITABLE = new Set<string>(["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags"]);
+/** FS and GS in SystemRegisters.segs (the SDM's segment numbering). */
+const FS = 4, GS = 5;
 
 export interface SessionTargetOptions {
   /** A line for the user (a divergence, the end of a replay), e.g. to stderr. */
   onMessage?: (line: string) => void;
+  /** Where a Linux guest's kernel runs (src/replay/kaslr.ts), or why that is not known. */
+  kernel?: KernelPlacement | { error: string };
 }
 
 export class SessionTarget implements DebugTarget {
@@ -73,6 +81,43 @@ export class SessionTarget implements DebugTarget {
         },
       },
       {
+        name: "info registers",
+        help: "the CPU's registers as QEMU's monitor shows them: control, debug and descriptor-table registers, segment caches, EFER, the TSC, the x87",
+        run: () => infoRegisters(dbg.registers(), dbg.systemRegisters(), dbg.tsc()),
+      },
+      {
+        name: "xp",
+        args: "/NFU ADDR | ADDR [LEN]",
+        help: "guest-physical memory as QEMU's xp dumps it (N units of U = b h w g, as F = x d u o c; or LEN bytes)",
+        run: (args) => {
+          const xp = parseXp(args, parseNumberArg);
+          if (isTargetError(xp)) return xp;
+          const bytes = xp.fmt.count * xp.fmt.size;
+          if (bytes > XP_MAX) return { error: "invalid", message: `xp: at most ${XP_MAX} bytes at a time` };
+          return physicalDump(xp.addr, xp.fmt, dbg.readPhysical(xp.addr, bytes));
+        },
+      },
+      {
+        name: "vmcs",
+        args: "[NAME-PART]",
+        help: "the VMCS of the guest's VCPU, every field (or those whose name contains NAME-PART, e.g. guest_cr)",
+        run: (args) => {
+          if (!dbg.hasStack) return "the bare machine runs no VM: there is no VMCS\n";
+          const v = dbg.vmcs();
+          return v === null ? "the VMM has not made its VCPU yet\n" : vmcsLines(v, args[0]);
+        },
+      },
+      {
+        name: "kaslr",
+        help: "where the Linux kernel runs against its link address: the offset gdb adds to its symbols",
+        run: () => {
+          const k = options.kernel;
+          if (k === undefined) return "the guest is not a Linux kernel this replay placed\n";
+          if ("error" in k) return `the kernel's placement is not known: ${k.error}\n`;
+          return `offset 0x${k.offset.toString(16)} physical 0x${k.physical.toString(16)}\n${k.how}\n`;
+        },
+      },
+      {
         name: "l4 threads",
         help: "the L4 kernel's threads and their states",
         run: () => {
@@ -89,9 +134,14 @@ export class SessionTarget implements DebugTarget {
 
   readRegisters(): RegisterFile {
     const r = this.dbg.registers();
-    const out = {} as RegisterFile;
+    const sys = this.dbg.systemRegisters();
+    const out = {
+      fs_base: sys.segs[FS].base, gs_base: sys.segs[GS].base, k_gs_base: 0,
+      cr0: sys.cr0, cr2: sys.cr2, cr3: sys.cr3, cr4: sys.cr4, cr8: 0, efer: sys.efer,
+      gdtr_base: sys.gdtr.base, gdtr_limit: sys.gdtr.limit, idtr_base: sys.idtr.base, idtr_limit: sys.idtr.limit,
+    } as RegisterFile;
     const src = r as unknown as { [k: string]: number };
-    for (const n of REG32_NAMES) (out as unknown as { [k: string]: number })[n] = src[n] >>> 0;
+    for (const n of REG32_NAMES) if (src[n] !== undefined) (out as unknown as { [k: string]: number })[n] = src[n] >>> 0;
     ST_NAMES.forEach((n, i) => (out[n] = r.st[i]));
     return out;
   }
@@ -109,7 +159,7 @@ export class SessionTarget implements DebugTarget {
       }
     }
     if (Object.keys(w).length === 0) return undefined;
-    return this.dbg.writeRegisters(w);
+    return this.refusal(this.dbg.writeRegisters(w));
   }
 
   readMemory(addr: number, length: number): Uint8Array {
@@ -117,7 +167,21 @@ export class SessionTarget implements DebugTarget {
   }
 
   writeMemory(addr: number, bytes: Uint8Array): TargetResult {
-    return this.dbg.writeMemory(addr, bytes);
+    return this.refusal(this.dbg.writeMemory(addr, bytes));
+  }
+
+  readPhysical(addr: number, length: number): Uint8Array {
+    return this.dbg.readPhysical(addr, length);
+  }
+
+  writePhysical(addr: number, bytes: Uint8Array): TargetResult {
+    return this.refusal(this.dbg.writePhysical(addr, bytes));
+  }
+
+  /** A refused write, said on this side too: gdb 13 shows a refused memory write as "Cannot access memory". */
+  private refusal(r: TargetResult): TargetResult {
+    if (r?.error === "refused" && r.message !== undefined) this.options.onMessage?.(`afterglow: ${r.message}`);
+    return r;
   }
 
   insertBreakpoint(bp: Breakpoint): TargetResult {
@@ -132,13 +196,20 @@ export class SessionTarget implements DebugTarget {
 
   resume(req: ResumeRequest): ResumeResult | TargetError {
     if (req.direction === "reverse") return { error: "unsupported", message: "reverse execution is not there yet" };
-    const s = req.action === "step" ? this.dbg.step() : this.dbg.run({ maxInsns: req.budget, first: req.first });
+    const step = req.action === "step" ? (req.range ?? ONE_INSTRUCTION) : undefined;
+    const s = this.dbg.run({ maxInsns: req.budget, first: req.first, step });
     if (s.kind === "budget") return { state: "running" };
     this.last = this.stopOf(s);
     return { state: "stopped", stop: this.last };
   }
 
+  sectionOffsets(): number | undefined {
+    const k = this.options.kernel;
+    return k === undefined || "error" in k ? undefined : k.offset;
+  }
+
   interrupt(): StopReason {
+    this.dbg.endStep();
     this.last = { kind: "signal", signal: 2 };
     return this.last;
   }

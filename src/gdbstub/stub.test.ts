@@ -4,8 +4,11 @@ import { hexOfText, textOfHex, u32le } from "./hex.js";
 import { PacketDecoder, escapeBinary, frame } from "./packet.js";
 import { REGISTER_BYTES, REGS, targetXml } from "./registers.js";
 import { GdbConnection, stopReply, type StubOptions } from "./stub.js";
+import type { TargetError } from "./target.js";
 
 const bytes = (s: string) => Uint8Array.from(Buffer.from(s, "latin1"));
+/** A stop reply without its expedited registers (`04:f08f0000;`...), which one test checks on its own. */
+const plain = (reply: string) => reply.replace(/[0-9a-f]{2}:[0-9a-f]{8};/g, "");
 
 /** A gdb stand-in talking to a GdbConnection in memory: what it sends, what comes back. */
 function client(target = new FakeMachine(), options: StubOptions = {}) {
@@ -37,8 +40,9 @@ function client(target = new FakeMachine(), options: StubOptions = {}) {
     expect(r, payload).toHaveLength(1);
     return r[0];
   };
-  /** Sends a resume packet and waits for its stop reply, which may come after many slices. */
-  const resume = async (payload: string, then?: () => void): Promise<string> => {
+  /** Sends a resume packet and waits for its stop reply (without the expedited registers), which may come after many slices. */
+  const resume = async (payload: string, then?: () => void): Promise<string> => plain(await resumeRaw(payload, then));
+  const resumeRaw = async (payload: string, then?: () => void): Promise<string> => {
     replies.length = 0;
     send(frame(payload));
     then?.();
@@ -46,7 +50,7 @@ function client(target = new FakeMachine(), options: StubOptions = {}) {
     expect(replies, payload).toHaveLength(1);
     return replies.splice(0)[0];
   };
-  return { target, conn, send, ask, one, resume, raw, replies, state };
+  return { target, conn, send, ask, one, resume, resumeRaw, raw, replies, state };
 }
 
 const eipOf = (c: ReturnType<typeof client>) => c.one("p8");
@@ -77,13 +81,18 @@ describe("gdb stub: queries", () => {
     expect(c.one("qXfer:features:read:target.xml:zz,100")).toBe("E16");
   });
 
-  it("describes registers in gdb's i386 order with x87 data registers of 80 bits", () => {
-    expect(REGS.map((r) => r.name).slice(0, 16)).toEqual([
+  it("describes registers in the order of QEMU's i386 target, with x87 data registers of 80 bits", () => {
+    expect(REGS.map((r) => r.name).slice(0, 25)).toEqual([
       "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags", "cs", "ss", "ds", "es", "fs", "gs",
+      "fs_base", "gs_base", "k_gs_base", "cr0", "cr2", "cr3", "cr4", "cr8", "efer",
     ]);
-    expect(REGS.slice(16, 24).every((r) => r.size === 10)).toBe(true);
-    expect(REGS.slice(24).map((r) => r.name)).toEqual(["fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"]);
-    expect(REGISTER_BYTES).toBe(16 * 4 + 8 * 10 + 8 * 4);
+    expect(REGS.slice(25, 33).every((r) => r.size === 10)).toBe(true);
+    expect(REGS.slice(33).map((r) => r.name)).toEqual([
+      "fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop", "gdtr_base", "gdtr_limit", "idtr_base", "idtr_limit",
+    ]);
+    expect(REGISTER_BYTES).toBe(25 * 4 + 8 * 10 + 12 * 4);
+    expect(targetXml()).toMatch(/<reg name="cr0" bitsize="32" type="i386_cr0" regnum="19"\/>/);
+    expect(targetXml()).toMatch(/<flags id="i386_cr0" size="4">\n\s*<field name="PG" start="31" end="31"\/>/);
   });
 
   it("answers the thread queries for its one thread", () => {
@@ -101,6 +110,28 @@ describe("gdb stub: queries", () => {
   it("answers unknown packets with the empty reply", () => {
     const c = client();
     for (const p of ["qTStatus", "vMustReplyEmpty", "!", "qOffsets", "jfoo", "vFile:open:0"]) expect(c.one(p)).toBe("");
+  });
+
+  it("switches m, M and X to physical addresses with QEMU's Qqemu.PhyMemMode, when the target has physical memory", () => {
+    expect(client().one("Qqemu.PhyMemMode:1")).toBe("");
+    const physical = new Uint8Array(0x100).map((_, i) => i);
+    const target = Object.assign(new FakeMachine(), { readPhysical: (addr: number, len: number) => physical.slice(addr, addr + len) });
+    const c = client(target);
+    expect(c.one("qqemu.PhyMemMode")).toBe("0");
+    expect(c.one("m10,4")).toBe("E0e"); // virtual 0x10 is unmapped on the toy machine
+    expect(c.one("Qqemu.PhyMemMode:1")).toBe("OK");
+    expect(c.one("qqemu.PhyMemMode")).toBe("1");
+    expect(c.one("m10,4")).toBe("10111213");
+    expect(c.one("mfe,4")).toBe("feff");
+    expect(c.one("M10,1:00")).toBe("E.physical memory is read-only here");
+    expect(c.one("Qqemu.PhyMemMode:2")).toBe("E16");
+    expect(c.one("Qqemu.PhyMemMode:0")).toBe("OK");
+    expect(c.one(`m${DATA.toString(16)},4`)).toBe(u32le(0xdeadbeef));
+  });
+
+  it("tells gdb how far the target moved its symbol file's sections with qOffsets", () => {
+    const target = Object.assign(new FakeMachine(), { sectionOffsets: () => 0x5000000 });
+    expect(client(target).one("qOffsets")).toBe("Text=5000000;Data=5000000;Bss=5000000");
   });
 
   it("refuses reverse execution when the target cannot do it", () => {
@@ -125,7 +156,7 @@ describe("gdb stub: queries", () => {
   });
 
   it("reports the stop reason for ?", () => {
-    expect(client().one("?")).toBe("T05thread:1;");
+    expect(plain(client().one("?"))).toBe("T05thread:1;");
   });
 });
 
@@ -145,8 +176,8 @@ describe("gdb stub: registers and memory", () => {
     expect(c.one("p0")).toBe(u32le(0x11223344));
     expect(c.one("P3=" + u32le(0xcafe))).toBe("OK");
     expect(c.target.regs.ebx).toBe(0xcafe);
-    expect(c.one("P10=" + "00".repeat(9) + "40")).toBe("OK"); // st0
-    expect(c.one("p10")).toBe("00".repeat(9) + "40");
+    expect(c.one("P19=" + "00".repeat(9) + "40")).toBe("OK"); // st0
+    expect(c.one("p19")).toBe("00".repeat(9) + "40");
   });
 
   it("answers malformed register packets with an error", () => {
@@ -194,6 +225,22 @@ describe("gdb stub: registers and memory", () => {
     expect(c.one("X2000,1:}")).toBe("E16");
     expect(c.one("M5000,1:00")).toBe("E0e");
   });
+
+  it("answers every write the target refuses with E. and its reason, which gdb prints", async () => {
+    const target = new FakeMachine();
+    const no: TargetError = { error: "refused", message: "a replay cannot change history: $state# is read-only" };
+    target.writeMemory = () => no;
+    target.writeRegisters = () => no;
+    const c = client(target);
+    const reply = "E.a replay cannot change history: ?state? is read-only";
+    expect(c.one(`M${DATA.toString(16)},2:abcd`)).toBe(reply);
+    expect(c.one(`X${DATA.toString(16)},1:a`)).toBe(reply);
+    expect(c.one("P0=01000000")).toBe(reply);
+    expect(c.one("G" + "00".repeat(REGISTER_BYTES))).toBe(reply);
+    expect(c.one("c2000")).toBe(reply);
+    target.writeMemory = () => ({ error: "refused" });
+    expect(c.one(`M${DATA.toString(16)},1:ab`)).toBe("E0d");
+  });
 });
 
 describe("gdb stub: running", () => {
@@ -204,9 +251,36 @@ describe("gdb stub: running", () => {
     expect(c.one("p0")).toBe(u32le(0x12345678));
   });
 
+  it("expedites esp, ebp and eip in every stop reply, as gdbserver does on i386", async () => {
+    const c = client();
+    c.target.regs.ebp = 0x8fe0;
+    const esp = REGS.findIndex((r) => r.name === "esp"), ebp = esp + 1, eip = REGS.findIndex((r) => r.name === "eip");
+    expect([esp, ebp, eip]).toEqual([4, 5, 8]);
+    expect(await c.resumeRaw("s")).toBe(`T0504:${u32le(0x8ff0)};05:${u32le(0x8fe0)};08:${u32le(PROGRAM.incEax)};thread:1;`);
+    c.one(`Z0,${PROGRAM.store.toString(16)},1`);
+    expect(await c.resumeRaw("c")).toBe(`T05swbreak:;04:${u32le(0x8ff0)};05:${u32le(0x8fe0)};08:${u32le(PROGRAM.store)};thread:1;`);
+    expect(c.one("?")).toBe(`T05swbreak:;04:${u32le(0x8ff0)};05:${u32le(0x8fe0)};08:${u32le(PROGRAM.store)};thread:1;`);
+  });
+
+  it("range-steps with vCont;r until the eip leaves the range, or a breakpoint inside it stops it", async () => {
+    const c = client();
+    // mov eax; inc eax; inc ebx; fld1 lie in [movEax, store): four instructions, then out of the range.
+    expect(await c.resume(`vCont;r${PROGRAM.movEax.toString(16)},${PROGRAM.store.toString(16)}:1;c`)).toBe("T05thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.store));
+    c.target.reset();
+    c.one(`Z0,${PROGRAM.incEbx.toString(16)},1`);
+    expect(await c.resume(`vCont;r${PROGRAM.movEax.toString(16)},${PROGRAM.store.toString(16)}`)).toBe("T05swbreak:;thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.incEbx));
+    // A range that does not hold the eip: one instruction, as a plain step.
+    c.target.reset();
+    expect(await c.resume("vCont;r2000,2010:1")).toBe("T05thread:1;");
+    expect(eipOf(c)).toBe(u32le(PROGRAM.incEax));
+    expect(c.one("vCont;rxyz,10")).toBe("E16");
+  });
+
   it("steps and continues through vCont", async () => {
     const c = client();
-    expect(c.one("vCont?")).toBe("vCont;c;C;s;S");
+    expect(c.one("vCont?")).toBe("vCont;c;C;s;S;r");
     expect(await c.resume("vCont;s:1")).toBe("T05thread:1;");
     expect(eipOf(c)).toBe(u32le(PROGRAM.incEax));
     expect(await c.resume("vCont;s:1;c")).toBe("T05thread:1;");
@@ -275,7 +349,7 @@ describe("gdb stub: running", () => {
     expect(stop).toBe("T02thread:1;");
     expect(c.target.log.filter((l) => l.startsWith("continue")).length).toBeGreaterThan(1);
     expect(c.target.log.filter((l) => l.endsWith("first"))).toHaveLength(1);
-    expect(c.one("?")).toBe("T02thread:1;");
+    expect(plain(c.one("?"))).toBe("T02thread:1;");
   });
 
   it("answers packets that arrive during a run after the stop reply", async () => {
@@ -284,14 +358,14 @@ describe("gdb stub: running", () => {
     expect(c.replies).toEqual([]);
     c.send("\x03");
     for (let i = 0; i < 100 && c.replies.length < 2; i++) await new Promise((r) => setImmediate(r));
-    expect(c.replies).toEqual(["T02thread:1;", "QC1"]);
+    expect(c.replies.map(plain)).toEqual(["T02thread:1;", "QC1"]);
   });
 
   it("stops on a Ctrl-C that arrives in the same chunk as the continue", async () => {
     const c = client();
     c.send(frame(`c${PROGRAM.loop.toString(16)}`) + "\x03");
     for (let i = 0; i < 100 && c.replies.length < 1; i++) await new Promise((r) => setImmediate(r));
-    expect(c.replies).toEqual(["T02thread:1;"]);
+    expect(c.replies.map(plain)).toEqual(["T02thread:1;"]);
   });
 
   it("reports an illegal instruction and a fetch from unmapped memory as signals", async () => {
@@ -305,7 +379,7 @@ describe("gdb stub: running", () => {
     const c = client();
     c.send("\x03");
     expect(c.replies).toEqual([]);
-    expect(c.one("?")).toBe("T05thread:1;");
+    expect(plain(c.one("?"))).toBe("T05thread:1;");
   });
 });
 
@@ -375,7 +449,7 @@ describe("gdb stub: the protocol around the packets", () => {
   it("answers an oversized packet with an error and carries on", () => {
     const c = client(new FakeMachine(), { maxPacket: 64 });
     expect(c.one("M2000,40:" + "00".repeat(0x40))).toBe("E07");
-    expect(c.one("?")).toBe("T05thread:1;");
+    expect(plain(c.one("?"))).toBe("T05thread:1;");
   });
 
   it("answers broken run-length encoding with an error", () => {

@@ -15,7 +15,7 @@ import {
   unescapeBinary,
   type PacketEvent,
 } from "./packet.js";
-import { REGISTER_BYTES, REGS, packRegister, packRegisters, targetXml, unpackRegister, unpackRegisters } from "./registers.js";
+import { REGISTER_BYTES, REGS, packRegister, packRegisters, targetXml, unpackRegister, unpackRegisters, type RegisterFile } from "./registers.js";
 import {
   isTargetError,
   type Breakpoint,
@@ -75,10 +75,12 @@ export class GdbConnection {
   private lastSent: string | undefined;
   private queue: PacketEvent[] = [];
   private pumping = false;
-  private running: { action: ResumeRequest["action"]; direction: Direction; first: boolean } | undefined;
+  private running: { action: ResumeRequest["action"]; direction: Direction; range?: ResumeRequest["range"]; first: boolean } | undefined;
   private interruptPending = false;
   private budget: number;
   private closed = false;
+  /** QEMU's physical memory mode (Qqemu.PhyMemMode:1): m, M and X address guest-physical memory. */
+  private physical = false;
   /** Breakpoints this client inserted, removed again when it goes away. */
   private readonly inserted = new Map<string, Breakpoint>();
 
@@ -174,7 +176,7 @@ export class GdbConnection {
   private dispatch(p: string): Reply {
     switch (p[0]) {
       case "?":
-        return stopReply(this.target.stopReason());
+        return stopReply(this.target.stopReason(), this.expedited());
       case "g":
         return toHex(packRegisters(this.target.readRegisters()));
       case "G":
@@ -250,6 +252,15 @@ export class GdbConnection {
     }
     if (p.startsWith("qXfer:features:read:")) return this.features(p.slice("qXfer:features:read:".length));
     if (p.startsWith("qRcmd,")) return this.monitor(p.slice("qRcmd,".length));
+    if (p.startsWith("Qqemu.PhyMemMode:") || p === "qqemu.PhyMemMode") {
+      // As QEMU answers it (gdb sends it with `maint packet`): "OK" to set, "0"/"1" to ask.
+      if (this.target.readPhysical === undefined) return "";
+      if (p[0] === "q") return this.physical ? "1" : "0";
+      const mode = p.slice("Qqemu.PhyMemMode:".length);
+      if (mode !== "0" && mode !== "1") return E_INVALID;
+      this.physical = mode === "1";
+      return "OK";
+    }
     switch (p) {
       case "qAttached":
         // "Attached to an existing process": on quit gdb detaches instead of killing the session.
@@ -262,13 +273,20 @@ export class GdbConnection {
         return "l";
       case "qSymbol::":
         return "OK";
+      case "qOffsets": {
+        // gdb asks once, as it attaches, and relocates the symbol file's sections by it.
+        const offset = this.target.sectionOffsets?.();
+        if (offset === undefined) return "";
+        const hex = (offset >>> 0).toString(16);
+        return `Text=${hex};Data=${hex};Bss=${hex}`;
+      }
       default:
         return "";
     }
   }
 
   private vPacket(p: string): Reply {
-    if (p === "vCont?") return "vCont;c;C;s;S";
+    if (p === "vCont?") return "vCont;c;C;s;S;r";
     if (p.startsWith("vCont;")) return this.vCont(p.slice("vCont;".length));
     if (p.startsWith("vKill")) {
       this.reply("OK");
@@ -278,9 +296,16 @@ export class GdbConnection {
     return "";
   }
 
-  // vCont;action[:thread];... - with one thread the first action applies to it.
+  // vCont;action[:thread];... - with one thread the first action applies to it. `rSTART,END` is a
+  // range step: step, and keep stepping while the eip stays in [START, END).
   private vCont(actions: string): Reply {
     const first = actions.split(";")[0];
+    const range = /^r([0-9a-fA-F]+),([0-9a-fA-F]+)(?::(-1|p?[0-9a-fA-F.-]+))?$/.exec(first);
+    if (range) {
+      const start = parseU32(range[1]), end = parseU32(range[2]);
+      if (start === undefined || end === undefined) return E_INVALID;
+      return this.startResume("step", "forward", { start, end });
+    }
     const m = /^([cCsS])([0-9a-fA-F]{1,2})?(?::(-1|p?[0-9a-fA-F.-]+))?$/.exec(first);
     if (!m) return E_INVALID;
     const signalled = m[1] === "C" || m[1] === "S";
@@ -303,8 +328,8 @@ export class GdbConnection {
     return this.startResume(action, "reverse");
   }
 
-  private startResume(action: ResumeRequest["action"], direction: Direction): Reply {
-    this.running = { action, direction, first: true };
+  private startResume(action: ResumeRequest["action"], direction: Direction, range?: ResumeRequest["range"]): Reply {
+    this.running = { action, direction, range, first: true };
     this.interruptPending = false;
     this.slice();
     return undefined;
@@ -322,7 +347,7 @@ export class GdbConnection {
     const started = performance.now();
     let result: ResumeResult | TargetError;
     try {
-      result = this.target.resume({ action: run.action, direction: run.direction, first: run.first, budget: this.budget });
+      result = this.target.resume({ action: run.action, direction: run.direction, range: run.range, first: run.first, budget: this.budget });
       run.first = false;
     } catch (e) {
       this.log(`target.resume threw: ${(e as Error)?.stack ?? e}`);
@@ -349,8 +374,18 @@ export class GdbConnection {
 
   private finishResume(stop: StopReason): void {
     this.running = undefined;
-    this.reply(stopReply(stop));
+    this.reply(stopReply(stop, this.expedited()));
     this.pump();
+  }
+
+  /** The registers a stop reply carries, so gdb need not ask for them all after each step. */
+  private expedited(): RegisterFile | undefined {
+    try {
+      return this.target.readRegisters();
+    } catch (e) {
+      this.log(`target.readRegisters threw: ${(e as Error)?.message ?? e}`);
+      return undefined;
+    }
   }
 
   private writeAllRegisters(hex: string): Reply {
@@ -383,7 +418,7 @@ export class GdbConnection {
     // A reply carries two hex digits a byte; gdb accepts a short read and asks for the rest.
     const want = Math.min(len, Math.floor(this.maxPacket / 2), 2 ** 32 - addr);
     if (want === 0) return len === 0 ? "" : E_FAULT;
-    const bytes = this.target.readMemory(addr, want);
+    const bytes = this.physical ? this.target.readPhysical!(addr, want) : this.target.readMemory(addr, want);
     return bytes.length === 0 ? E_FAULT : toHex(bytes.subarray(0, want));
   }
 
@@ -399,6 +434,7 @@ export class GdbConnection {
     // gdb probes for X support with a zero-length write.
     if (len === 0) return "OK";
     if (addr + len > 2 ** 32) return E_FAULT;
+    if (this.physical) return okOrError(this.target.writePhysical?.(addr, bytes) ?? { error: "refused", message: "physical memory is read-only here" });
     return okOrError(this.target.writeMemory(addr, bytes));
   }
 
@@ -494,9 +530,16 @@ export class GdbConnection {
   }
 }
 
-/** The stop reply for a stop reason: `T05swbreak:;thread:1;`, `W00`, ... */
-export function stopReply(stop: StopReason): string {
-  const t = (sig: number, extra = "") => `T${sig.toString(16).padStart(2, "0")}${extra}thread:${THREAD};`;
+/**
+ * The registers a stop reply expedites, by gdb number: those gdb needs to find the frame it
+ * stopped in (gdbserver's i386 set: ebp, esp, eip).
+ */
+const EXPEDITED = ["esp", "ebp", "eip"].map((name) => REGS.findIndex((r) => r.name === name));
+
+/** The stop reply for a stop reason: `T05swbreak:;04:…;05:…;08:…;thread:1;`, `W00`, ... */
+export function stopReply(stop: StopReason, regs?: RegisterFile): string {
+  const expedite = regs === undefined ? "" : EXPEDITED.map((n) => `${n.toString(16).padStart(2, "0")}:${toHex(packRegister(regs, n))};`).join("");
+  const t = (sig: number, extra = "") => `T${sig.toString(16).padStart(2, "0")}${extra}${expedite}thread:${THREAD};`;
   switch (stop.kind) {
     case "signal":
       return t(stop.signal & 0xff);
@@ -518,15 +561,27 @@ export function stopReply(stop: StopReason): string {
   }
 }
 
+/**
+ * The error reply for a target error. A refusal with a reason is `E.reason`, which gdb prints
+ * ("Could not write register "eax"; remote failure reply 'E.a replay cannot change history: …'");
+ * the rest are errno codes. (gdb 13 words every failed memory write "Cannot access memory at
+ * address …" whatever the reply: the target says why on its own side too.)
+ */
 function errorReply(err: TargetError): string {
   switch (err.error) {
     case "fault":
       return E_FAULT;
     case "refused":
-      return E_REFUSED;
+    case "unsupported":
+      return err.message !== undefined ? "E." + errorText(err.message) : err.error === "refused" ? E_REFUSED : E_INVALID;
     default:
       return E_INVALID;
   }
+}
+
+/** A message as an `E.` reply carries it: printable ASCII, without the framing characters. */
+function errorText(message: string): string {
+  return message.replace(/[^\x20-\x7e]|[$#*}]/g, "?");
 }
 
 function okOrError(err: TargetError | undefined): string {

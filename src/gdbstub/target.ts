@@ -51,9 +51,16 @@ export interface ResumeRequest {
   action: "step" | "continue";
   direction: Direction;
   /**
-   * How much to do before returning: roughly this many instructions. A step does one instruction
-   * whatever the budget; a continue that has not stopped after its budget returns "running" and
-   * the stub calls resume again from the event loop.
+   * With a step: gdb's range stepping (`vCont;r`): after the first instruction, go on stepping while
+   * the eip stays in [start, end), and stop before the first instruction outside it (or for
+   * anything else that stops a continue).
+   */
+  range?: { start: GuestVirt; end: GuestVirt };
+  /**
+   * How much to do before returning: roughly this many instructions. A step or continue that has
+   * not stopped after its budget returns "running" and the stub calls resume again from the event
+   * loop (a step normally stops within its first slice; a range step, or a step over a long halt,
+   * may not).
    */
   budget: number;
   /**
@@ -99,6 +106,14 @@ export interface DebugTarget {
   /** Writes guest-virtual memory, all or nothing. */
   writeMemory(addr: GuestVirt, bytes: Uint8Array): TargetResult;
 
+  /**
+   * Guest-physical memory, for QEMU's physical memory mode (`maint packet Qqemu.PhyMemMode:1`, then
+   * `m`/`M`/`X` address it): the readable prefix, as readMemory.
+   */
+  readPhysical?(addr: number, length: number): Uint8Array;
+  /** Writes guest-physical memory, all or nothing. */
+  writePhysical?(addr: number, bytes: Uint8Array): TargetResult;
+
   /** Inserting the same breakpoint twice is one breakpoint; removing one never inserted is fine. */
   insertBreakpoint(bp: Breakpoint): TargetResult;
   removeBreakpoint(bp: Breakpoint): TargetResult;
@@ -114,6 +129,12 @@ export interface DebugTarget {
 
   /** Why the target is stopped now, for `?` (the last stop reason, or SIGTRAP at the start). */
   stopReason(): StopReason;
+
+  /**
+   * What to add to the addresses of the guest's symbol file (gdb's qOffsets): a kernel that runs
+   * away from its link address (KASLR). Undefined: gdb keeps the symbols where they were linked.
+   */
+  sectionOffsets?(): number | undefined;
 
   /** Runs a `monitor` command and returns its output (newline-terminated lines), or an error. */
   monitor(command: string): string | TargetError;

@@ -311,6 +311,7 @@ export {
   ExitReason,
   CrAccess,
   IntType,
+  TaskSource,
   decodeCrQualification,
   decodeDrQualification,
   decodeEptViolation,
@@ -329,6 +330,9 @@ export {
  * carry them: a VMM chooses its exits (HLT, RDTSC, INVLPG, CR3, I/O...) by these bits.
  */
 export { Proc, Proc2 } from "../vmx/controls.js";
+
+/** The guest activity states of GuestField.ACTIVITY (active, HLT...). */
+export { Activity } from "../vmx/controls.js";
 
 /**
  * Guest-state words, in transfer order. A vfault message carries the words of the groups its
@@ -355,8 +359,8 @@ export const enum GuestField {
   GDTR_BASE, GDTR_LIMIT, IDTR_BASE, IDTR_LIMIT,
   // Xfer.CR
   CR0, CR2, CR3, CR4,
-  // Xfer.DR7
-  DR7,
+  // Xfer.DR: DR7, and DR6 (which the VMCS does not hold: the platform keeps it with the GPRs)
+  DR7, DR6,
   // Xfer.SYSENTER
   SYSENTER_CS, SYSENTER_ESP, SYSENTER_EIP,
   // Xfer.QUAL (read only)
@@ -381,6 +385,12 @@ export const enum GuestField {
   // 32-bit CPU). RDMSR/WRMSR always exit; the VMM's emulation keeps it here so the CPU's guest
   // paging sees EFER.NXE
   EFER,
+  // Xfer.RETIRE (written by replies, reads as 0): guest instructions the handler completed for
+  // the guest, its exiting instruction once (or one chunk of a repeated string instruction,
+  // src/x86/rep.ts). The platform counts them as retired, as the CPU counts those it runs, so a
+  // guest retires the same instructions bare and in a VM (src/vmm/README.md, "Retired
+  // instructions").
+  RETIRED,
   COUNT,
 }
 
@@ -399,7 +409,7 @@ export const enum Xfer {
   GDTR = 1 << 10,
   IDTR = 1 << 11,
   CR = 1 << 12,
-  DR7 = 1 << 13,
+  DR = 1 << 13,
   SYSENTER = 1 << 14,
   QUAL = 1 << 15,
   STATE = 1 << 16,
@@ -410,9 +420,10 @@ export const enum Xfer {
   PDPTE = 1 << 21,
   WINDOW = 1 << 22,
   EFER = 1 << 23,
+  RETIRE = 1 << 24,
 }
 
-export const XFER_GROUPS = 24;
+export const XFER_GROUPS = 25;
 
 /** Every group the kernel knows. */
 export const XFER_ALL = (1 << XFER_GROUPS) - 1;
@@ -427,7 +438,7 @@ export const XFER_GROUP_FIRST: readonly number[] = [
   GuestField.GDTR_BASE, GuestField.IDTR_BASE, GuestField.CR0, GuestField.DR7, GuestField.SYSENTER_CS,
   GuestField.GUEST_LINEAR, GuestField.INTERRUPTIBILITY, GuestField.EXIT_INTR_INFO,
   GuestField.ENTRY_INTR_INFO, GuestField.CR0_MASK, GuestField.TSC_OFFSET_LO, GuestField.PDPTE0_LO,
-  GuestField.INTR_WINDOW, GuestField.EFER, GuestField.COUNT,
+  GuestField.INTR_WINDOW, GuestField.EFER, GuestField.RETIRED, GuestField.COUNT,
 ];
 
 /** Number of words a transfer mask names. */

@@ -11,6 +11,11 @@ export interface VcpuRun {
   readonly id: number;
   /** Physical address of the EPT PML4 of the VCPU's VM space (the EPTP without its flags). */
   readonly eptRoot: number;
+  /**
+   * Physical addresses of the VM space's I/O bitmaps A and B (for the VMCS; they take effect when
+   * the VCPU's handler sets "use I/O bitmaps"): the ports mapped into the space are clear.
+   */
+  readonly ioBitmaps: readonly number[];
 }
 
 /**
@@ -75,6 +80,7 @@ export interface Platform {
    */
   runVcpu(vcpu: VcpuRun, untilNs: number): VcpuExit | null;
   guestRead(id: number, field: GuestField): number;
+  /** Writes a guest-state word; writing RETIRED counts that many guest instructions as retired. */
   guestWrite(id: number, field: GuestField, value: number): void;
   /** INVEPT for the EPT rooted at eptRoot, after the kernel removed or reduced entries. */
   invalidateEpt(eptRoot: number): void;

@@ -1,6 +1,6 @@
 // Address spaces and mapping (Pistachio's space.cc and the mapping part of ipc.cc): creating and
 // deleting spaces, SpaceControl, the map and grant items of a message placed by the receive
-// window, Unmap, and the EPT kept in step with the mappings of a VM space.
+// window, Unmap, and the EPT and I/O bitmaps kept in step with the mappings of a VM space.
 
 import {
   ANY_THREAD,
@@ -21,6 +21,7 @@ import {
 } from "./api.js";
 import { COSTS } from "./costs.js";
 import { eptCreate, eptDestroy, eptMapRegion, eptUnmapRegion } from "./ept.js";
+import { ioBitmapsCreate, ioBitmapsDestroy, ioBitmapsSet } from "./iobitmap.js";
 import type { MapNode } from "./mapdb.js";
 import { lookup, privileged, type KernelContext, type SpaceState, type Tcb } from "./state.js";
 
@@ -29,18 +30,27 @@ const UNMAP_DONE: SyscallResult = { op: "unmap" };
 export function newSpace(k: KernelContext, isPrivileged: boolean): number {
   const id = k.s.nextSpace++;
   k.s.spaces[id] = {
-    id, vm: false, privileged: isPrivileged, initialized: false, eptRoot: -1, threads: 0, kipArea: 0, utcbArea: 0, redirector: ANY_THREAD,
+    id, vm: false, privileged: isPrivileged, initialized: false, eptRoot: -1, ioBitmaps: [], threads: 0, kipArea: 0, utcbArea: 0, redirector: ANY_THREAD,
   };
   k.mapdb.addSpace(id);
   return id;
 }
 
-/** Makes a space a VM space with an empty EPT; false when the kernel has no frame for its root. */
+/**
+ * Makes a space a VM space with an empty EPT and I/O bitmaps that make every port exit; false
+ * when the kernel has no frames for them.
+ */
 export function makeVmSpace(k: KernelContext, space: SpaceState): boolean {
   const root = eptCreate(k.platform, k.s.frames);
   if (root < 0) return false;
+  const io = ioBitmapsCreate(k.platform, k.s.frames);
+  if (!io) {
+    eptDestroy(k.platform, k.s.frames, root);
+    return false;
+  }
   space.vm = true;
   space.eptRoot = root;
+  space.ioBitmaps = io;
   return true;
 }
 
@@ -50,6 +60,7 @@ export function releaseSpace(k: KernelContext, space: SpaceState): void {
   k.mapdb.deleteSpace(space.id);
   chargeMapOps(k);
   if (space.eptRoot >= 0) eptDestroy(k.platform, k.s.frames, space.eptRoot);
+  ioBitmapsDestroy(k.s.frames, space.ioBitmaps);
   delete k.s.spaces[space.id];
 }
 
@@ -139,19 +150,28 @@ export function chargeMapOps(k: KernelContext): void {
 }
 
 // ------------------------------------------------------------------------------------------------
-// EPT upkeep for nodes of VM spaces (the mapping database's hooks).
+// EPT and I/O bitmap upkeep for nodes of VM spaces (the mapping database's hooks).
+
+/** Ports mapped into a VM space are the guest's own (no exit); unmapped ones exit again. */
+function ioBitmapsUpdate(k: KernelContext, n: MapNode, exit: boolean): void {
+  const space = k.s.spaces[n.space];
+  if (!space || !space.vm) return;
+  k.platform.charge(COSTS.EPT_ENTRY * ioBitmapsSet(k.platform, space.ioBitmaps, n.vaddr, 2 ** n.log2, exit));
+}
 
 export function eptMapped(k: KernelContext, n: MapNode): void {
+  if (n.io) return ioBitmapsUpdate(k, n, false);
   const space = k.s.spaces[n.space];
-  if (!space || !space.vm || n.io) return;
+  if (!space || !space.vm) return;
   const written = eptMapRegion(k.platform, k.eptFrames, space.eptRoot, n.vaddr, n.paddr, n.log2, n.rights);
   k.platform.charge(COSTS.EPT_ENTRY * written);
   k.platform.invalidateEpt(space.eptRoot);
 }
 
 export function eptUnmapped(k: KernelContext, n: MapNode): void {
+  if (n.io) return ioBitmapsUpdate(k, n, true);
   const space = k.s.spaces[n.space];
-  if (!space || !space.vm || n.io) return;
+  if (!space || !space.vm) return;
   const cleared = eptUnmapRegion(k.platform, k.eptFrames, space.eptRoot, n.vaddr, n.log2);
   k.platform.charge(COSTS.EPT_ENTRY * cleared);
   k.platform.invalidateEpt(space.eptRoot);

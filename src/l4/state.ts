@@ -32,7 +32,7 @@ export interface VcpuState {
   inGuest: boolean;
   xferDefault: number;
   xfer: Record<number, number>;
-  run: { id: number; eptRoot: number };
+  run: { id: number; eptRoot: number; ioBitmaps: number[] };
   lastReason: number;
   lastQualification: number;
 }
@@ -81,6 +81,8 @@ export interface SpaceState {
   privileged: boolean;
   initialized: boolean;
   eptRoot: number;
+  /** A VM space's VMCS I/O bitmaps (A, B): the ports mapped into it do not exit. */
+  ioBitmaps: number[];
   threads: number;
   kipArea: number;
   utcbArea: number;

@@ -148,7 +148,9 @@ function activate(k: KernelContext, t: Tcb): void {
   space.initialized = true;
   if (space.vm) {
     t.kind = "vcpu";
-    vcpuState(t).run.eptRoot = space.eptRoot;
+    const run = vcpuState(t).run;
+    run.eptRoot = space.eptRoot;
+    run.ioBitmaps = space.ioBitmaps;
   }
   t.kipc = "start";
   t.recvFrom = t.utcb.pager;
@@ -277,7 +279,9 @@ export function spawnAt(k: KernelContext, id: ThreadId, opts: SpawnOptions): Thr
   sp.initialized = true;
   if (sp.vm) {
     t.kind = "vcpu";
-    vcpuState(t).run.eptRoot = sp.eptRoot;
+    const run = vcpuState(t).run;
+    run.eptRoot = sp.eptRoot;
+    run.ioBitmaps = sp.ioBitmaps;
   }
   startThread(k, t);
   return id;

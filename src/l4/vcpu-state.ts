@@ -11,7 +11,7 @@ import type { KernelContext, Tcb, VcpuState } from "./state.js";
 export function vcpuState(t: Tcb): VcpuState {
   t.vcpu ??= {
     created: false, startup: false, recall: false, inGuest: false, xferDefault: 0, xfer: {},
-    run: { id: t.no, eptRoot: -1 }, lastReason: -1, lastQualification: 0,
+    run: { id: t.no, eptRoot: -1, ioBitmaps: [] }, lastReason: -1, lastQualification: 0,
   };
   return t.vcpu;
 }

@@ -17,6 +17,7 @@ import {
   decodeIoQualification,
   fpage,
   globalId,
+  ioFpage,
   injectionInfo,
   msgTag,
   putMapItem,
@@ -178,6 +179,40 @@ describe("VM spaces and virtualization-fault IPC", () => {
     expect(eptLookup(p, root, 0x3abc)).toBeNull();
     expect(k.translate(V, 0x3000)).toBeNull();
     expect(p.s.invalidations).toBeGreaterThan(inval);
+  });
+
+  it("keeps the ports mapped into a VM space clear in its I/O bitmaps, and sets them again when unmapped", () => {
+    const { k, p } = bootTest();
+    p.scriptExits(60, { after: 1000, exit: exit(ExitReason.IO_INSTRUCTION, { instructionLength: 2 }) }, { after: 1000, exit: exit(ExitReason.CPUID) });
+    const port80 = ioFpage(0x80, 0, Rights.RWX);
+    k.spawn(50, {
+      privileged: true,
+      priority: 200,
+      pager: k.sigma0,
+      program: script(
+        { call: call(k.sigma0), mr: [msgTag(Label.SIGMA0, 2, 0), port80, 0], acceptor: WHOLE },
+        { call: wait() },
+        { call: replyWait(V), mr: [msgTag(0, 0, 0)] },
+        // The I/O exit's reply maps the port into the VM.
+        { call: replyWait(V), mr: mapMsg(port80, 0) },
+        { call: { op: "unmap", control: unmapControl(1, false) }, mr: [port80] },
+      ),
+    });
+    k.spawn(60, { vm: true, pager: VMM, exceptionHandler: VMM, vcpu: { xferDefault: 0 } });
+    const exits = (port: number): boolean => {
+      const [a, b] = p.vcpu(60).runs[0].ioBitmaps;
+      const byte = new Uint8Array(1);
+      p.readBytes((port < 0x8000 ? a : b) + ((port & 0x7fff) >>> 3), byte);
+      return ((byte[0] >>> (port & 7)) & 1) === 1;
+    };
+    while (!k.stats.exitsByReason[ExitReason.IO_INSTRUCTION]) k.step();
+    expect([0x80, 0x81, 0x7f, 0x61, 0x8080, 0xffff].map(exits)).toEqual([true, true, true, true, true, true]);
+    while (!k.stats.exitsByReason[ExitReason.CPUID]) k.step();
+    expect(k.translate(V, 0x80, true)).toEqual({ paddr: 0x80, rights: Rights.RWX });
+    expect([0x80, 0x81, 0x7f, 0x8080].map(exits)).toEqual([false, true, true, true]);
+    k.run(k.platform.now() + 1_000_000);
+    expect(scriptLog(k, VMM)[4].result.op).toBe("unmap");
+    expect(exits(0x80)).toBe(true);
   });
 
   it("carries the registered state on a VCPU's page fault too, and takes state back in its reply", () => {

@@ -16,7 +16,7 @@ import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonNam
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
-import { HOST_WATCHES } from "../machine/cpu/mmu.js";
+import { Activity, FIELDS, guestTsc } from "../vmx/index.js";
 import { Seg } from "../x86/insn.js";
 import { peekTranslate } from "../x86/paging.js";
 import type { ExitEvent } from "./exit-log.js";
@@ -43,6 +43,46 @@ export interface GuestRegisters {
 
 export type WritableRegister = (typeof GPR_NAMES)[number] | "eip" | "eflags";
 
+/**
+ * A segment register with its descriptor cache. `attr` is in the VMX access-rights layout (type
+ * 3:0, S 4, DPL 6:5, P 7, AVL 12, D/B 14, G 15), as the CPU and the VMCS keep it.
+ */
+export interface SegmentCache {
+  sel: number;
+  base: number;
+  limit: number;
+  attr: number;
+}
+
+/** The guest's system state: what QEMU shows beyond gdb's core registers. */
+export interface SystemRegisters {
+  /** CR0 and CR4 as the guest reads them: the VMM's read shadows for the bits it owns. */
+  cr0: number;
+  cr2: number;
+  cr3: number;
+  cr4: number;
+  efer: number;
+  /** DR0–DR3, DR6, DR7. */
+  dr: number[];
+  /** ES, CS, SS, DS, FS, GS (the SDM's segment numbering), then LDTR and TR. */
+  segs: SegmentCache[];
+  ldtr: SegmentCache;
+  tr: SegmentCache;
+  gdtr: { base: number; limit: number };
+  idtr: { base: number; limit: number };
+  cpl: number;
+  halted: boolean;
+  /** Interrupts held off for one instruction (after STI or MOV SS). */
+  interruptShadow: boolean;
+}
+
+/** The VMCS of the guest's VCPU: every field, in encoding order, by its SDM name (64-bit fields as bigints). */
+export interface VmcsDump {
+  /** The guest is in the CPU: the guest-state area is as a VM exit now would leave it. */
+  live: boolean;
+  fields: { enc: number; name: string; value: number | bigint }[];
+}
+
 export type BreakKind = "sw" | "hw";
 export type WatchKind = "write" | "read" | "access";
 
@@ -50,6 +90,22 @@ export type WatchKind = "write" | "read" | "access";
 export interface ExitEntry extends ExitEvent {
   ns: number;
 }
+
+/** A watchpoint: the guest-virtual range and the accesses it stops at. */
+interface Watch {
+  addr: number;
+  length: number;
+  kind: WatchKind;
+}
+
+/** A step's range of EIPs to keep going through: [start, end); empty (start = end) for one instruction. */
+export interface StepRange {
+  start: number;
+  end: number;
+}
+
+/** One instruction: the step ends before the next. */
+export const ONE_INSTRUCTION: StepRange = { start: 0, end: 0 };
 
 /** Which exits stop a run: a reason (or any), optionally one port, CR or qualification. */
 export interface ExitFilter {
@@ -103,6 +159,10 @@ export interface ThreadInfo {
 
 const PAGE = 4096;
 const EXIT_RING = 1024;
+/** The longest watchpoint: gdb watches a whole object with one (`watch some_struct`). */
+const MAX_WATCH = 1 << 20;
+/** An LDT descriptor's access rights: present, system type 2. */
+const LDT_ATTR = 0x82;
 
 /** Short names a user types for exit reasons, besides the SDM's (IO_INSTRUCTION or io_instruction). */
 const REASON_ALIASES: { [name: string]: number } = {
@@ -133,7 +193,10 @@ export class Debugger {
   private readonly stack: Stack | null;
   private readonly hd: HostDebug;
   private readonly bps = new Map<number, Set<BreakKind>>();
-  private readonly watches: ({ addr: number; length: number; kind: WatchKind } | null)[] = new Array(HOST_WATCHES).fill(null);
+  /** Watchpoints in the order the CPU reports them (HostHit's index): as many as the debugger sets. */
+  private watches: Watch[] = [];
+  /** Watchpoints the last stop's instruction touched that it did not report (see run). */
+  private pendingWatches: Watch[] = [];
   private readonly ring: ExitEntry[] = [];
   private exitFilters: ExitFilter[] = [];
   private exitHit: ExitEntry | null = null;
@@ -164,8 +227,11 @@ export class Debugger {
     const cpu = this.m.pc.cpu;
     this.bps.clear();
     this.hd.exec.clear();
-    this.hd.watchLen.fill(0);
+    this.watches = [];
+    this.pendingWatches = [];
+    this.hd.setWatches([]);
     this.hd.stopNext = false;
+    this.hd.stepIcount = -1;
     this.hd.changed();
     cpu.hostDebug = null;
     this.closed = true;
@@ -257,6 +323,63 @@ export class Debugger {
     return r;
   }
 
+  /** The guest's control, debug and descriptor-table registers, segment caches and EFER. */
+  systemRegisters(): SystemRegisters {
+    const cpu = this.m.pc.cpu;
+    const id = this.vcpuNo();
+    const p = this.stack?.platform;
+    const peek = (f: GuestField) => (p === undefined || id < 0 ? 0 : p.peek(id, f));
+    const dr = [cpu.dr[0], cpu.dr[1], cpu.dr[2], cpu.dr[3], cpu.dr[6]].map((v) => v >>> 0);
+    let r: SystemRegisters;
+    if (this.inCpu()) {
+      const seg = (k: number): SegmentCache => ({ sel: cpu.segSel[k], base: cpu.segBase[k] >>> 0, limit: cpu.segLimit[k] >>> 0, attr: cpu.segAttr[k] });
+      r = {
+        cr0: cpu.cr0 >>> 0, cr2: cpu.cr2 >>> 0, cr3: cpu.cr3 >>> 0, cr4: cpu.cr4 >>> 0, efer: cpu.efer >>> 0,
+        dr: [...dr, cpu.dr[7] >>> 0],
+        segs: [0, 1, 2, 3, 4, 5].map(seg),
+        // The CPU keeps no attributes for the LDTR: it can only be a present LDT descriptor.
+        ldtr: { sel: cpu.ldtrSel, base: cpu.ldtrBase >>> 0, limit: cpu.ldtrLimit >>> 0, attr: LDT_ATTR },
+        tr: { sel: cpu.trSel, base: cpu.trBase >>> 0, limit: cpu.trLimit >>> 0, attr: cpu.trAttr },
+        gdtr: { base: cpu.gdtrBase >>> 0, limit: cpu.gdtrLimit }, idtr: { base: cpu.idtrBase >>> 0, limit: cpu.idtrLimit },
+        cpl: cpu.cpl, halted: cpu.halted, interruptShadow: cpu.irqShadowAt === cpu.icount,
+      };
+    } else {
+      const seg = (sel: GuestField): SegmentCache => ({ sel: peek(sel), base: peek(sel + 1), limit: peek(sel + 2), attr: peek(sel + 3) });
+      const segs = [GuestField.ES_SEL, GuestField.CS_SEL, GuestField.SS_SEL, GuestField.DS_SEL, GuestField.FS_SEL, GuestField.GS_SEL].map(seg);
+      r = {
+        cr0: peek(GuestField.CR0), cr2: peek(GuestField.CR2), cr3: peek(GuestField.CR3), cr4: peek(GuestField.CR4), efer: peek(GuestField.EFER),
+        dr: [...dr, peek(GuestField.DR7)],
+        segs, ldtr: seg(GuestField.LDTR_SEL), tr: seg(GuestField.TR_SEL),
+        gdtr: { base: peek(GuestField.GDTR_BASE), limit: peek(GuestField.GDTR_LIMIT) },
+        idtr: { base: peek(GuestField.IDTR_BASE), limit: peek(GuestField.IDTR_LIMIT) },
+        // In VMX guest state the CPL is SS's DPL.
+        cpl: (segs[Seg.SS].attr >>> 5) & 3, halted: peek(GuestField.ACTIVITY) === Activity.HLT, interruptShadow: (peek(GuestField.INTERRUPTIBILITY) & 3) !== 0,
+      };
+    }
+    if (p !== undefined && id >= 0) {
+      const own = (real: number, mask: number, shadow: number) => ((real & ~mask) | (shadow & mask)) >>> 0;
+      r.cr0 = own(r.cr0, peek(GuestField.CR0_MASK), peek(GuestField.CR0_SHADOW));
+      r.cr4 = own(r.cr4, peek(GuestField.CR4_MASK), peek(GuestField.CR4_SHADOW));
+    }
+    return r;
+  }
+
+  /** The time-stamp counter as the guest's RDTSC reads it (its VMCS's TSC offset applied). */
+  tsc(): bigint {
+    const host = this.m.pc.cpu.tsc();
+    const id = this.vcpuNo();
+    return id < 0 ? host : guestTsc(this.stack!.platform.vmcsOf(id)!, host);
+  }
+
+  /** The VMCS of the guest's VCPU, or null (the bare machine, or before the VMM made its VCPU). */
+  vmcs(): VmcsDump | null {
+    const id = this.vcpuNo();
+    const v = id < 0 ? undefined : this.stack!.platform.vmcsOf(id);
+    if (v === undefined) return null;
+    const values = v.dump();
+    return { live: this.inCpu(), fields: FIELDS.map(([enc, name]) => ({ enc, name, value: values[name] })) };
+  }
+
   /** Writes general registers, EIP or EFLAGS (live and record sessions only). */
   writeRegisters(values: Partial<Record<WritableRegister, number>>): DebugResult {
     if (this.mode === "replay") return { error: "refused", message: "a replay cannot change history: registers are read-only" };
@@ -327,6 +450,29 @@ export class Debugger {
     return out.subarray(0, done);
   }
 
+  /** Reads guest-physical memory: the part within guest RAM (empty from its end on). */
+  readPhysical(gpa: number, length: number): Uint8Array {
+    const h = this.hostPhys(gpa >>> 0);
+    if (h < 0) return new Uint8Array(0);
+    const n = Math.min(length, this.hostPhys(0) + this.ramSize() - h);
+    return this.m.pc.mem.u8.slice(h, h + n);
+  }
+
+  /** Writes guest-physical memory, all or nothing (live and record sessions only). */
+  writePhysical(gpa: number, bytes: Uint8Array): DebugResult {
+    if (this.mode === "replay") return { error: "refused", message: "a replay cannot change history: memory is read-only" };
+    const h = this.hostPhys(gpa >>> 0);
+    if (h < 0 || (gpa >>> 0) + bytes.length > this.ramSize()) return { error: "fault", message: `0x${(gpa >>> 0).toString(16)}+${bytes.length} is beyond guest RAM` };
+    // Through PhysMem, so decoded instructions on the pages are dropped.
+    bytes.forEach((b, i) => this.m.pc.mem.write8(h + i, b));
+    return undefined;
+  }
+
+  /** Bytes of guest RAM. */
+  private ramSize(): number {
+    return this.stack === null ? this.m.pc.mem.size : this.stack.guestRam.size;
+  }
+
   /** Writes guest-virtual memory, all or nothing (live and record sessions only). */
   writeMemory(addr: GuestVirt, bytes: Uint8Array): DebugResult {
     if (this.mode === "replay") return { error: "refused", message: "a replay cannot change history: memory is read-only" };
@@ -368,27 +514,25 @@ export class Debugger {
   }
 
   setWatchpoint(kind: WatchKind, addr: GuestVirt, length: number): DebugResult {
-    if (length < 1 || length > PAGE) return { error: "invalid", message: `a watchpoint of ${length} bytes` };
+    if (length < 1 || length > MAX_WATCH) return { error: "invalid", message: `a watchpoint of ${length} bytes (at most ${MAX_WATCH})` };
     const a = addr >>> 0;
-    if (this.watches.some((w) => w !== null && w.addr === a && w.length === length && w.kind === kind)) return undefined;
-    const k = this.watches.indexOf(null);
-    if (k < 0) return { error: "refused", message: `at most ${HOST_WATCHES} watchpoints` };
-    this.watches[k] = { addr: a, length, kind };
-    this.hd.watchLin[k] = a | 0;
-    this.hd.watchLen[k] = length;
-    this.hd.watchRw[k] = kind === "write" ? 1 : kind === "read" ? 2 : 3;
-    this.hd.changed();
+    if (this.watches.some((w) => w.addr === a && w.length === length && w.kind === kind)) return undefined;
+    this.watches.push({ addr: a, length, kind });
+    this.watchesChanged();
     return undefined;
   }
 
   clearWatchpoint(kind: WatchKind, addr: GuestVirt, length: number): DebugResult {
     const a = addr >>> 0;
-    const k = this.watches.findIndex((w) => w !== null && w.addr === a && w.length === length && w.kind === kind);
+    const k = this.watches.findIndex((w) => w.addr === a && w.length === length && w.kind === kind);
     if (k < 0) return undefined;
-    this.watches[k] = null;
-    this.hd.watchLen[k] = 0;
-    this.hd.changed();
+    this.watches.splice(k, 1);
+    this.watchesChanged();
     return undefined;
+  }
+
+  private watchesChanged(): void {
+    this.hd.setWatches(this.watches.map((w) => ({ lin: w.addr | 0, len: w.length, rw: w.kind === "write" ? 1 : w.kind === "read" ? 2 : 3 })));
   }
 
   // --- VM exits (the stack) ---------------------------------------------------------------------
@@ -451,33 +595,39 @@ export class Debugger {
   }
 
   /**
-   * Executes one guest instruction (or stops before it at an exit that matches, or the end). A
-   * repeated string instruction steps one iteration at a time, as gdb's stepi does on silicon
-   * with TF: EIP stays at it until its count runs out, and the icount moves only then.
+   * Runs at most `maxInsns` guest instructions; returns why it stopped ("budget" when nothing did:
+   * call again without `first` to go on). With `first`, a breakpoint at the instruction it starts on
+   * does not stop it, and `step` starts a step: it ends before the guest's next instruction (an
+   * empty range), or, as gdb's range stepping, before the first one after it whose EIP is outside
+   * [start, end); the step goes on over later calls until it ends or something else stops it. A
+   * one-instruction step runs a repeated string instruction one iteration at a time, as gdb's
+   * stepi does on silicon with TF: EIP stays at it until its count runs out, and the icount moves
+   * only then (a range step runs it whole).
    */
-  step(): DebugStop {
-    this.hd.step = true;
-    try {
-      const s = this.run({ maxInsns: 1, first: true });
-      return s.kind === "budget" ? { kind: "step" } : s;
-    } finally {
-      this.hd.step = false;
-    }
-  }
-
-  /**
-   * Runs at most `maxInsns` guest instructions; returns why it stopped ("budget" when nothing did).
-   * With `first`, a breakpoint at the instruction it starts on does not stop it.
-   */
-  run(opts: { maxInsns: number; first: boolean }): DebugStop {
+  run(opts: { maxInsns: number; first: boolean; step?: StepRange }): DebugStop {
     if (this.diverged !== null) return { kind: "diverged", message: this.diverged };
+    // The instruction that stopped the last run touched more watchpoints than its stop reported:
+    // gdb hears of one watchpoint a stop, so each next run reports one more, running nothing.
+    // (gdb removes its watchpoints at each stop and inserts them again to resume: a watchpoint
+    // still set is one with the same range and kind.)
+    while (opts.first && this.pendingWatches.length > 0) {
+      const w = this.pendingWatches.shift()!;
+      if (this.watches.some((x) => x.addr === w.addr && x.length === w.length && x.kind === w.kind)) return { kind: "watch", watch: w.kind, addr: w.addr };
+    }
     const cpu = this.m.pc.cpu;
     const hd = this.hd;
     hd.hit = null;
     this.exitHit = null;
     if (opts.first) {
+      const eip = this.reg32(GuestField.EIP);
       hd.skipIcount = cpu.icount;
-      hd.skipLin = (this.reg32(GuestField.CS_BASE) + this.reg32(GuestField.EIP)) | 0;
+      hd.skipLin = (this.reg32(GuestField.CS_BASE) + eip) | 0;
+      hd.stepIcount = opts.step === undefined ? -1 : cpu.icount;
+      hd.stepEip = eip | 0;
+      hd.rangeStart = opts.step?.start ?? 0;
+      hd.rangeEnd = opts.step?.end ?? 0;
+      hd.step = opts.step !== undefined && hd.rangeStart === hd.rangeEnd;
+      hd.changed();
     } else hd.skipIcount = -1;
     const start = cpu.icount;
     let stop: Stop;
@@ -486,24 +636,41 @@ export class Debugger {
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
       this.diverged = e.message;
+      this.endStep();
       return { kind: "diverged", message: e.message };
     } finally {
       hd.skipIcount = -1;
     }
+    const s = this.stopOf(stop);
+    if (s.kind !== "budget") this.endStep();
+    return s;
+  }
+
+  /** A step interrupted (or ended): the CPU stops checking for its end. */
+  endStep(): void {
+    if (this.hd.stepIcount < 0) return;
+    this.hd.stepIcount = -1;
+    this.hd.step = false;
+    this.hd.changed();
+  }
+
+  private stopOf(stop: Stop): DebugStop {
+    const hd = this.hd;
     const hit = hd.hit as HostHit | null; // set by the CPU during the run
     hd.hit = null;
     if (hit !== null) {
       if (hit.kind === "exit" && this.exitHit !== null) return { kind: "exit", exit: this.exitHit };
       if (hit.kind === "next") return { kind: "start" };
-      if (hit.kind === "step") return { kind: "budget" };
+      if (hit.kind === "step") return { kind: "step" };
       if (hit.kind === "exec") {
         const kinds = this.bps.get(hit.lin);
         // The address gdb set is the linear one; with a flat CS it is EIP.
         return { kind: "breakpoint", type: kinds?.has("sw") ? "sw" : "hw", addr: hit.lin >>> 0 };
       }
       if (hit.kind === "watch") {
-        const w = this.watches[hit.slot];
-        if (w !== null) return { kind: "watch", watch: w.kind, addr: w.addr };
+        const [w, ...more] = hit.indexes.map((k) => this.watches[k]).filter((x) => x !== undefined);
+        this.pendingWatches = more;
+        if (w !== undefined) return { kind: "watch", watch: w.kind, addr: w.addr };
       }
     }
     if (this.mode === "replay" && this.session.replayDone()) return { kind: "end" };

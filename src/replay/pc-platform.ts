@@ -86,6 +86,7 @@ interface VcpuSlot {
   /** EAX ECX EDX EBX (ESP unused) EBP ESI EDI, while the guest is not in the CPU. */
   gprs: number[];
   cr2: number;
+  dr6: number;
 }
 
 export interface PcPlatformState {
@@ -122,7 +123,8 @@ export class PcPlatform implements Platform {
   private timer = -1;
   private readonly area: number;
 
-  constructor(readonly pc: Pc) {
+  /** `chargeCosts` false: the kernel's charges take no guest time (see StackConfig.chargeCosts). */
+  constructor(readonly pc: Pc, private readonly chargeCosts = true) {
     const cpu = pc.cpu;
     this.area = pc.mem.size - PLATFORM_AREA;
     this.memorySize = this.area;
@@ -195,6 +197,7 @@ export class PcPlatform implements Platform {
     const r = GPR_REG[field];
     if (r !== undefined) return slot.gprs[r];
     if (field === GuestField.CR2) return slot.cr2;
+    if (field === GuestField.DR6) return slot.dr6;
     const enc = VMCS_FIELD[field];
     if (enc === undefined) return 0;
     // Another VCPU's VMCS may be the current one: read the region without VMPTRLD.
@@ -204,6 +207,19 @@ export class PcPlatform implements Platform {
     return copy.read(enc) >>> 0;
   }
 
+  /**
+   * A copy of VCPU `id`'s VMCS, its guest-state area as of now (the CPU's registers while the
+   * guest is in it), or undefined when there is no such VCPU. For debuggers: nothing changes.
+   */
+  vmcsOf(id: number): Vmcs | undefined {
+    const slot = this.s.vcpus[id];
+    if (slot === undefined) return undefined;
+    if (this.vmx.currentPtr === slot.vmcs) return this.vmx.peekVmcs();
+    const copy = new Vmcs();
+    copy.loadFrom(this.pc.mem, slot.vmcs);
+    return copy;
+  }
+
   // --- time --------------------------------------------------------------------------------------
 
   now(): number {
@@ -211,7 +227,7 @@ export class PcPlatform implements Platform {
   }
 
   charge(ns: number): void {
-    this.pc.passTime(ns);
+    if (this.chargeCosts) this.pc.passTime(ns);
   }
 
   setTimer(deadlineNs: number): void {
@@ -330,7 +346,7 @@ export class PcPlatform implements Platform {
     this.pc.mem.write32(vmcs, VMCS_REVISION_ID);
     x.vmclear(vmcs);
     x.vmptrld(vmcs);
-    this.s.vcpus[id] = { vmcs, gprs: [0, 0, 0, 0, 0, 0, 0, 0], cr2: 0 };
+    this.s.vcpus[id] = { vmcs, gprs: [0, 0, 0, 0, 0, 0, 0, 0], cr2: 0, dr6: 0xffff0ff0 };
     const v = x.vmcs;
     // The controls that are the kernel's, not the VMM's: physical interrupts exit (and stay
     // pending at the PIC for the kernel), EFER comes from the VMCS on every entry.
@@ -376,6 +392,7 @@ export class PcPlatform implements Platform {
     const cpu = this.pc.cpu;
     for (const r of GPRS) slot.gprs[r] = cpu.r32[r] >>> 0;
     slot.cr2 = cpu.cr2 >>> 0;
+    slot.dr6 = cpu.dr[6] >>> 0;
   }
 
   runVcpu(run: VcpuRun, untilNs: number): VcpuExit | null {
@@ -385,8 +402,15 @@ export class PcPlatform implements Platform {
       const slot = this.slot(run.id);
       x.vmcs.write(Field.EPT_POINTER, makeEptp(run.eptRoot));
       x.vmcs.write(Field.EPT_POINTER | 1, 0);
+      if (run.ioBitmaps.length === 2) {
+        x.vmcs.write(Field.IO_BITMAP_A, run.ioBitmaps[0]);
+        x.vmcs.write(Field.IO_BITMAP_A | 1, 0);
+        x.vmcs.write(Field.IO_BITMAP_B, run.ioBitmaps[1]);
+        x.vmcs.write(Field.IO_BITMAP_B | 1, 0);
+      }
       for (const r of GPRS) cpu.r32[r] = slot.gprs[r];
       cpu.cr2 = slot.cr2;
+      cpu.dr[6] = slot.dr6 | 0;
       const r = x.vmcs.launched ? x.resume() : x.launch();
       if (r === VmxResult.EXITED || r === VmxResult.ENTRY_FAILED) return this.exited(slot);
       if (r !== VmxResult.SUCCEED) {
@@ -451,6 +475,8 @@ export class PcPlatform implements Platform {
     const v = this.vmx.vmcs;
     switch (field) {
       case GuestField.CR2: return slot.cr2;
+      case GuestField.DR6: return slot.dr6;
+      case GuestField.RETIRED: return 0;
       case GuestField.PROC_CTLS: return v.read(Field.PROC_BASED_CTLS) >>> 0;
       case GuestField.PROC_CTLS2: return v.read(Field.PROC_BASED_CTLS2) >>> 0;
       case GuestField.INTR_WINDOW: return (v.read(Field.PROC_BASED_CTLS) & Proc.INTR_WINDOW_EXITING) !== 0 ? 1 : 0;
@@ -473,6 +499,14 @@ export class PcPlatform implements Platform {
     switch (field) {
       case GuestField.CR2:
         slot.cr2 = value;
+        return;
+      case GuestField.DR6:
+        slot.dr6 = value;
+        return;
+      case GuestField.RETIRED:
+        // Instructions the VMM completed for the guest retire as those the CPU runs do: the
+        // instruction count, and with it the clock, moves by them.
+        this.pc.cpu.icount += value;
         return;
       case GuestField.PROC_CTLS: {
         // The VMM chooses its exits; the bits the CPU requires, and the interrupt window (the

@@ -306,6 +306,7 @@ export class Session {
   onPost(fn: (code: number, icount: number) => void): void {
     const m = this.m;
     if (m instanceof Stack) {
+      m.onPost(fn);
       this.onExit((e) => {
         const code = m.postWrite(m.vmm().vcpu, e.reason, e.qualification);
         if (code >= 0) fn(code, e.icount);

@@ -32,6 +32,13 @@ export interface StackConfig {
   rtcEpochSeconds: number;
   /** Compile hot code (the PC's PcConfig.jit). */
   jit?: boolean;
+  /**
+   * Whether the kernel's and the VMM's work costs guest time (src/l4/costs.ts), as it does by
+   * default. Without (false), time runs only with the guest's instructions and its idling, as on
+   * the bare PC: a guest then cannot tell the stack from the bare PC even by its clock, which is
+   * how a test compares the two instruction for instruction.
+   */
+  chargeCosts?: boolean;
 }
 
 export interface StackState {
@@ -67,7 +74,7 @@ export class Stack implements Machine {
     this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, jit: cfg.jit });
     this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
-    this.platform = new PcPlatform(this.pc);
+    this.platform = new PcPlatform(this.pc, cfg.chargeCosts ?? true);
     this.kernel = new Kernel(this.platform, {
       programs: VMM_PROGRAMS,
       kernelMemory: KERNEL_MEMORY,
@@ -91,8 +98,8 @@ export class Stack implements Machine {
   run(opts: RunOptions): Stop {
     const host = this.platform.host;
     const timed = opts.untilNs !== undefined && opts.untilNs > -Infinity;
-    // A position with a time is reached by time (the guest's instructions follow from it, and an
-    // exiting instruction retires none); without one, by the instruction count.
+    // A position with a time is reached by time (the guest's instructions follow from it);
+    // without one, by the instruction count.
     host.insnLimit = timed ? Infinity : (opts.maxInsns ?? Infinity);
     host.stopped = null;
     host.onSlice = opts.onSlice;
@@ -112,9 +119,10 @@ export class Stack implements Machine {
     }
   }
 
-  /** How the guest ended, once the VMM says it did. */
+  /** How the guest ended, once the VMM says it did and has done what it had left to do (its last reply). */
   private guestStop(): Stop | null {
     const s = this.vmm();
+    if (s.outbox.length > 0) return null;
     switch (s.status) {
       case "starting":
       case "running":
@@ -172,19 +180,32 @@ export class Stack implements Machine {
     return t ? this.platform.peek(t.no, GuestField.EIP) : 0;
   }
 
-  /** The VMM's virtual POST port latch: the last code the guest wrote to port 0x80, 0 after power-on. */
+  /**
+   * The guest's POST port latch: the last code it wrote to port 0x80, 0 after power-on. The VMM
+   * passes the port through at the guest's first access (then the PC's own port holds the codes);
+   * if sigma0 did not grant it, the VMM's virtual port does.
+   */
   postCode(): number {
-    return this.vmm().devices.post.last;
+    const vmm = this.vmm();
+    return vmm.passed.includes(POST_PORT) ? this.pc.post.latched() : vmm.devices.post.last;
+  }
+
+  /** Calls `fn` with each code the guest writes to the PC's port 0x80 itself (passed through). */
+  onPost(fn: (code: number, icount: number) => void): void {
+    const cpu = this.pc.cpu;
+    this.pc.post.sink = (code) => fn(code, cpu.icount);
   }
 
   /**
-   * The code an exit writes to the POST port: AL at an OUT to port 0x80 (which the VMM emulates
-   * after the exit), else -1. A string OUTS there is not seen.
+   * The code an exit writes to the VMM's virtual POST port: AL at an OUT to port 0x80 that the
+   * VMM emulates after the exit, else -1. Not the exit that passes the port through (the guest
+   * runs the OUT again, on the PC's port: onPost sees it). A string OUTS there is not seen.
    */
   postWrite(vcpu: number, reason: number, qualification: number): number {
     if (reason !== ExitReason.IO_INSTRUCTION) return -1;
     const q = decodeIoQualification(qualification);
     if (q.port !== POST_PORT || q.input || q.string) return -1;
+    if (q.size === 1 && this.vmm().passable.includes(POST_PORT)) return -1;
     const t = this.kernel.thread(vcpu);
     return t ? this.platform.peek(t.no, GuestField.EAX) & 0xff : -1;
   }

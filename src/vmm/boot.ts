@@ -57,6 +57,7 @@ export function planGuest(boot: BootImage, ramSize: number): GuestStart | string
       [GuestField.GDTR_BASE, plan.gdtr.base], [GuestField.GDTR_LIMIT, plan.gdtr.limit],
       [GuestField.IDTR_BASE, plan.idtr.base], [GuestField.IDTR_LIMIT, plan.idtr.limit],
       [GuestField.DR7, 0x400],
+      [GuestField.DR6, 0xffff0ff0],
     ];
     const sg = plan.segments;
     const seg = (field: GuestField, s: BootSegment) => segment(f, field, s);
@@ -88,6 +89,7 @@ export function planGuest(boot: BootImage, ramSize: number): GuestStart | string
     [GuestField.GDTR_BASE, 0], [GuestField.GDTR_LIMIT, 0xffff],
     [GuestField.IDTR_BASE, 0], [GuestField.IDTR_LIMIT, 0xffff],
     [GuestField.DR7, 0x400],
+    [GuestField.DR6, 0xffff0ff0],
   ];
   const data = { selector: 0, base: 0, limit: 0xffff, accessRights: 0x93 };
   for (const s of [GuestField.DS_SEL, GuestField.ES_SEL, GuestField.FS_SEL, GuestField.GS_SEL, GuestField.SS_SEL]) segment(f, s, data);
@@ -98,13 +100,14 @@ export function planGuest(boot: BootImage, ramSize: number): GuestStart | string
 }
 
 /**
- * The exits the VMM wants (VMX processor-based controls): HLT, every I/O instruction, and the
- * optional RDTSC, INVLPG and CR3 exits; EPT and unrestricted guest. MSR accesses exit without
- * MSR bitmaps; CPUID, VMCALL and triple faults always exit. Reserved bits that must be 1 are the
- * platform's business.
+ * The exits the VMM wants (VMX processor-based controls): HLT, every I/O instruction but those to
+ * the ports it mapped into the VM (I/O bitmaps, which the kernel keeps), and the optional RDTSC,
+ * INVLPG and CR3 exits; EPT and unrestricted guest. MSR accesses exit without MSR bitmaps;
+ * CPUID, VMCALL and triple faults always exit. Reserved bits that must be 1 are the platform's
+ * business.
  */
 export function processorControls(exits: { rdtsc: boolean; invlpg: boolean; cr3: boolean }): [number, number] {
-  let p = Proc.HLT_EXITING | Proc.UNCOND_IO_EXITING | Proc.ACTIVATE_SECONDARY;
+  let p = Proc.HLT_EXITING | Proc.USE_IO_BITMAPS | Proc.ACTIVATE_SECONDARY;
   if (exits.rdtsc) p |= Proc.RDTSC_EXITING;
   if (exits.invlpg) p |= Proc.INVLPG_EXITING;
   if (exits.cr3) p |= Proc.CR3_LOAD_EXITING | Proc.CR3_STORE_EXITING;

@@ -46,10 +46,20 @@ export interface VmmConfig {
   readonly exits?: { readonly rdtsc?: boolean; readonly invlpg?: boolean; readonly cr3?: boolean };
   /** Rate of the TSC the VMM reports (RDMSR 0x10, exiting RDTSC), in Hz (default 100 MHz). */
   readonly tscHz?: number;
+  /**
+   * Ports the guest reaches directly, without exits (default: 0x80, as KVM does). Each is asked
+   * of sigma0 and mapped into the VM; one not granted stays emulated.
+   */
+  readonly passThrough?: readonly number[];
 }
 
 export const DEFAULT_RAM_WINDOW = 0x40000000;
 export const DEFAULT_MAP_LOG2 = 22;
 export const DEFAULT_TSC_HZ = 100_000_000;
+/**
+ * The POST port, which Linux writes after slow port accesses as a delay (io_delay; the PIT's
+ * programming every timer tick): an exit each, for nothing. KVM has passed it through since 2007.
+ */
+export const DEFAULT_PASS_THROUGH: readonly number[] = [0x80];
 export const COM1: ConsoleConfig = { port: 0x3f8, irq: 4 };
 export const DEFAULT_PRIORITIES = { vmm: 200, irq: 210, vcpu: 100 } as const;

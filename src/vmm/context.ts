@@ -47,7 +47,7 @@ export class Vm {
 export const enum Outcome {
   /** Answer the VCPU with `ctx.reply` (after the event logic adds injections). */
   REPLY,
-  /** Do not answer: the VCPU is parked on HLT until an interrupt is due. */
+  /** Answer with `ctx.reply`, the VCPU halted first: parked on HLT until an interrupt is due (or for good). */
   PARK,
   /** Do not answer ever: the guest stopped (see the VMM's status). */
   STOP,
@@ -60,6 +60,8 @@ export const REG_FIELD: readonly GuestField[] = [
   GuestField.EAX, GuestField.ECX, GuestField.EDX, GuestField.EBX,
   GuestField.ESP, GuestField.EBP, GuestField.ESI, GuestField.EDI,
 ];
+
+const CR0_PE = 1;
 
 /** Segment access rights (VMX format): the D/B bit. */
 export const AR_DB = 1 << 14;
@@ -74,6 +76,12 @@ export const BLOCKING_STI_MOVSS = 3;
 export class ExitCtx {
   readonly reply = new Reply();
   readonly mem: GuestMemory;
+  /**
+   * The length of the instruction a software event in the IDT-vectoring information comes from
+   * (INT n, INT3, INTO), for delivering it again: the exit's instruction length, or, for a VM page
+   * fault, which carries none, the length of the instruction at EIP (see `vectoredInstruction`).
+   */
+  eventLength: number;
 
   constructor(
     readonly vm: Vm,
@@ -83,6 +91,22 @@ export class ExitCtx {
     fetched: readonly (readonly [number, Uint8Array])[] = [],
   ) {
     this.mem = new GuestMemory(vm.s.ramSize, fetched);
+    this.eventLength = x.length;
+  }
+
+  /**
+   * For an exit during the delivery of a software interrupt or exception that brings no
+   * instruction length (a VM page fault): decodes the instruction at EIP, the one the event came
+   * from, for `eventLength`. False while its bytes are being read (the handler must wait).
+   */
+  vectoredInstruction(): boolean {
+    if (this.x.length !== 0 || !this.has(GuestField.IDT_VECTORING_INFO) || !this.has(GuestField.CS_BASE)) return true;
+    const info = this.get(GuestField.IDT_VECTORING_INFO);
+    if ((info & 0x80000000) === 0 || ((info >>> 8) & 7) < EventType.SOFTWARE_INTERRUPT) return true;
+    const insn = this.instruction();
+    if (insn === null) return false;
+    if (!isFault(insn)) this.eventLength = insn.len;
+    return true;
   }
 
   get s(): VmmState {
@@ -125,16 +149,25 @@ export class ExitCtx {
   }
 
   /**
-   * The instruction is done: EIP past it, and the one-instruction interrupt shadow of a
+   * The instruction is done: retired, EIP past it, and the one-instruction interrupt shadow of a
    * preceding STI or MOV SS is over.
    */
   advance(length = this.x.length): Outcome {
+    this.retire();
     this.set(GuestField.EIP, (this.get(GuestField.EIP) + length) >>> 0);
     if (this.has(GuestField.INTERRUPTIBILITY)) {
       const blocking = this.get(GuestField.INTERRUPTIBILITY);
       if (blocking & BLOCKING_STI_MOVSS) this.set(GuestField.INTERRUPTIBILITY, blocking & ~BLOCKING_STI_MOVSS);
     }
     return Outcome.REPLY;
+  }
+
+  /**
+   * The exiting instruction (or, for a repeated string instruction, one chunk of it) is complete:
+   * the platform counts it as retired, once (see the README, "Retired instructions").
+   */
+  retire(): void {
+    this.set(GuestField.RETIRED, 1);
   }
 
   /** Injects an event at the next VM entry. */
@@ -144,11 +177,16 @@ export class ExitCtx {
     this.set(GuestField.ENTRY_INSTR_LEN, type >= EventType.SOFTWARE_INTERRUPT ? this.x.length : 0);
   }
 
-  /** Raises a hardware exception in the guest instead of completing the instruction. */
+  /**
+   * Raises a hardware exception in the guest instead of completing the instruction. In real mode
+   * no exception pushes an error code (and VM entry refuses to deliver one there): the handlers
+   * that may fault have CR0 in their exit's transfer mask.
+   */
   fault(vector: Vec, errorCode?: number): Outcome {
     const st = this.s.stats.exceptions;
     st[vector] = (st[vector] ?? 0) + 1;
-    this.inject(vector, EventType.HARDWARE_EXCEPTION, errorCode);
+    const real = this.has(GuestField.CR0) && (this.get(GuestField.CR0) & CR0_PE) === 0;
+    this.inject(vector, EventType.HARDWARE_EXCEPTION, real ? undefined : errorCode);
     return Outcome.REPLY;
   }
 

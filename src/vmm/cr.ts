@@ -44,7 +44,7 @@ export function setControls(c: ExitCtx): void {
  * Loads the PDPTEs of the PDPT at `cr3` into the reply (as MOV to CR0/CR3/CR4 does with PAE
  * paging): REPLY, NEED while the PDPT is being read, or a #GP for a reserved bit.
  */
-function loadPdptes(c: ExitCtx, cr3: number): Outcome {
+export function loadPdptes(c: ExitCtx, cr3: number): Outcome {
   const b = c.mem.read((cr3 & 0xffffffe0) >>> 0, 32);
   if (!b) return Outcome.NEED;
   const w = (i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;

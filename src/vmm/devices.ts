@@ -25,7 +25,7 @@ import { Pit8254, nsOfPitTick, pitTickAt, type PitState } from "../devices/pit82
 import { PC_PORTS, type PortRange } from "../devices/pc-ports.js";
 import type { AccessSize, PortHandler } from "../devices/port.js";
 import { PostPort, type PostState } from "../devices/post.js";
-import { Rtc146818, type RtcState } from "../devices/rtc146818.js";
+import { Rtc146818, nsToRtcTicks, type RtcState } from "../devices/rtc146818.js";
 import { COM1_IRQ, Uart16550, type UartState } from "../devices/uart16550.js";
 
 export interface DeviceStates {
@@ -104,6 +104,8 @@ export class VirtualDevices {
   /** The guest asked for a reset (the 8042's pulse, PCI 0xcf9): why. */
   reset: string | null = null;
   private dirty = 0;
+  /** The RTC tick the RTC was last run to (-1: unknown), so a run to the same tick is skipped. */
+  private rtcTick = -1;
 
   constructor(cfg: DeviceConfig) {
     const pic = (this.pic = new Pic8259());
@@ -146,6 +148,7 @@ export class VirtualDevices {
     this.pic.restore(s.pic);
     this.version = s.version;
     this.dirty = 0;
+    this.rtcTick = -1;
   }
 
   /** Writes the chips changed since the last write-back into `s`. */
@@ -166,8 +169,14 @@ export class VirtualDevices {
   /** Runs the timed chips forward to guest time `ns` (their edges reach the PIC). */
   advanceTo(ns: number): void {
     this.pit.advanceTo(pitTickAt(ns));
+    this.dirty |= DIRTY_PIT | DIRTY_PIC;
+    // The RTC counts at 32,768 Hz: most exits come within one of its ticks, and running it then
+    // changes nothing that needs writing back (its state is 128 bytes of CMOS).
+    const t = nsToRtcTicks(ns);
+    if (t === this.rtcTick) return;
     this.rtc.advanceTo(ns);
-    this.dirty |= DIRTY_PIT | DIRTY_RTC | DIRTY_PIC;
+    this.rtcTick = t;
+    this.dirty |= DIRTY_RTC;
   }
 
   /** The next guest time at which a chip changes by itself (a PIT edge, an RTC interrupt), or -1. */

@@ -4,10 +4,9 @@
 // delivery of an event (IDT-vectoring information valid: say, an EPT violation on the guest's
 // stack while it pushed an interrupt frame) delivers that event again first.
 
-import { EventType, GuestField, injectionInfo } from "../l4/api.js";
+import { EventType, GuestField } from "../l4/api.js";
 import { Flag } from "../x86/eflags.js";
 import { BLOCKING_STI_MOVSS, type ExitCtx, type Vm } from "./context.js";
-import { Reply } from "./message.js";
 
 const VALID = 0x80000000;
 /** IDT-vectoring information keeps valid, deliver-error-code, type and vector; bit 12 is undefined. */
@@ -33,7 +32,9 @@ export function finishReply(c: ExitCtx): void {
     if (info & VALID) {
       c.set(GuestField.ENTRY_INTR_INFO, (info & VECTORING_KEEP) >>> 0);
       c.set(GuestField.ENTRY_ERROR_CODE, c.get(GuestField.IDT_VECTORING_ERROR));
-      c.set(GuestField.ENTRY_INSTR_LEN, c.x.length);
+      c.set(GuestField.ENTRY_INSTR_LEN, c.eventLength);
+      // A software interrupt or exception delivered again with its length completes its instruction.
+      if (((info >>> 8) & 7) >= EventType.SOFTWARE_INTERRUPT && c.eventLength > 0) c.retire();
       st.reinjections++;
     }
   }
@@ -46,27 +47,4 @@ export function finishReply(c: ExitCtx): void {
   }
   c.set(GuestField.INTR_WINDOW, 1);
   st.windows++;
-}
-
-/**
- * The reply that wakes a VCPU parked on HLT (interrupts on): past the HLT, active, with the PIC's
- * highest request injected. Null when no interrupt is due.
- */
-export function wakeReply(vm: Vm): Reply | null {
-  const dev = vm.dev;
-  if (!dev.hasInterrupt()) return null;
-  const r = new Reply();
-  r.set(GuestField.EIP, vm.s.vcpuBook.parkedEip);
-  r.set(GuestField.INTERRUPTIBILITY, 0);
-  r.set(GuestField.ACTIVITY, 0);
-  const vector = counted(vm, dev.acknowledge());
-  r.set(GuestField.ENTRY_INTR_INFO, injectionInfo(vector, EventType.EXTERNAL));
-  r.set(GuestField.ENTRY_ERROR_CODE, 0);
-  r.set(GuestField.ENTRY_INSTR_LEN, 0);
-  if (dev.hasInterrupt()) {
-    r.set(GuestField.INTR_WINDOW, 1);
-    vm.s.stats.windows++;
-  }
-  vm.s.stats.wakes++;
-  return r;
 }

@@ -12,16 +12,16 @@ import {
   Rights,
   Xfer,
   fpage,
+  ioFpage,
   injectionInfo,
   type GuestField,
 } from "../l4/api.js";
-import { crQualification, ioQualification } from "./testing/hand-exits.js";
+import { crQualification, ioQualification, taskSwitchQualification } from "./testing/hand-exits.js";
 import { planGuest } from "./boot.js";
 import { Outcome, Vm } from "./context.js";
 import { Hypercall, HYPERCALL_MAGIC, needsClock, runExit } from "./exits.js";
 import { decodeReply, parseExit, vfaultMessage, vmFaultMessage, type DecodedReply, type Exit } from "./message.js";
 import { guestTsc } from "./msr.js";
-import { wakeReply } from "./events.js";
 import { VCPU_MASKS, vmmState } from "./vmm.js";
 import type { VmmState } from "./state.js";
 import { nsOfPitTick } from "../devices/pit8254.js";
@@ -105,7 +105,8 @@ describe("I/O exits", () => {
     const { s, vm } = newVm();
     const r = out(vm, 0x3f8, 0x48, { [F.EIP]: 0x1234 });
     expect(r.outcome).toBe(Outcome.REPLY);
-    expect(r.reply.mask).toBe(Xfer.EIP);
+    expect(r.reply.mask).toBe(Xfer.EIP | Xfer.RETIRE);
+    expect(r.reply.fields[F.RETIRED]).toBe(1);
     expect(r.reply.fields[F.EIP]).toBe(0x1235);
     expect(vm.dev.console).toEqual([0x48]);
     expect(s.stats.io[0x3f8]).toEqual([0, 1]);
@@ -117,7 +118,7 @@ describe("I/O exits", () => {
     const r = inb(vm, 0x3fd);
     expect(r.reply.fields[F.EAX]).toBe(0x12345660); // THRE | TEMT
     expect(r.reply.fields[F.EIP]).toBe(0x1001);
-    expect(r.reply.mask).toBe(Xfer.GPR_ACDB | Xfer.EIP);
+    expect(r.reply.mask).toBe(Xfer.GPR_ACDB | Xfer.EIP | Xfer.RETIRE);
   });
 
   it("reads all ones from a port no chip claims, ignores writes there, and counts both", () => {
@@ -129,6 +130,19 @@ describe("I/O exits", () => {
     expect(d.reply.fields[F.EAX]).toBe(0xffffffff);
     out(vm, 0x2f8, 1);
     expect([s.stats.unknownPortReads, s.stats.unknownPortWrites]).toEqual([3, 1]);
+  });
+
+  it("maps a passed-through port into the VM at its first access and lets the guest run the instruction again", () => {
+    const { s, vm } = newVm();
+    s.passable = [0x80]; // sigma0 granted it
+    const first = out(vm, 0x80, 0x42, { [F.EIP]: 0x1234 });
+    expect(first.outcome).toBe(Outcome.REPLY);
+    expect(first.reply.items).toEqual([{ fpage: ioFpage(0x80, 0, Rights.RWX), sndBase: 0 }]);
+    expect(first.reply.fields[F.EIP]).toBeUndefined();
+    expect([s.passable, s.passed, s.stats.postCode]).toEqual([[], [0x80], -1]);
+    // Should the port exit again (say the guest widened its access), the virtual POST port answers it.
+    expect(out(vm, 0x80, 0x43).reply.items).toEqual([]);
+    expect(s.stats.postCode).toBe(0x43);
   });
 
   it("routes the debug console port 0xe9 to the console and answers 0xe9 to a probe", () => {
@@ -211,7 +225,7 @@ describe("I/O exits", () => {
     dv.setUint32(0x22000 + 1 * 4, 0x1000 | 1, true); // linear 0x1000 -> 0x1000
     for (let i = 0; i < 4; i++) dv.setUint32(0x21000 + i * 4, (0x100000 + i * 0x1000) | 1, true);
     ram.set([0x66, 0xf3, 0x6d], 0x1000); // rep insw with a 66 prefix in 32-bit code: words
-    const n = 3000; // 6000 bytes: more than one chunk
+    const n = 3000; // REP_CHUNK (1024) words per exit
     const r = run(
       vm,
       vfault(
@@ -222,12 +236,13 @@ describe("I/O exits", () => {
       ),
       { ram },
     );
-    // 2048 words this time (4 KiB), across a page boundary; EIP stays on the REP.
-    expect(r.reply.fields[F.ECX]).toBe(n - 2048);
-    expect(r.reply.fields[F.EDI]).toBe(0xc0000ffe + 4096);
+    // 1024 words this time, across a page boundary; EIP stays on the REP, which has not retired yet.
+    expect(r.reply.fields[F.ECX]).toBe(n - 1024);
+    expect(r.reply.fields[F.EDI]).toBe(0xc0000ffe + 2048);
     expect(r.reply.fields[F.EIP]).toBeUndefined();
+    expect(r.reply.fields[F.RETIRED]).toBeUndefined();
     const total = r.writes.reduce((k, [, b]) => k + b.length, 0);
-    expect(total).toBe(4096);
+    expect(total).toBe(2048);
     expect(r.writes[0][0]).toBe(0x100ffe);
     expect(r.writes[1][0]).toBe(0x101000);
     expect(r.writes.every(([, b]) => b.every((v) => v === 0xff))).toBe(true);
@@ -247,6 +262,98 @@ describe("I/O exits", () => {
     expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(14, EventType.HARDWARE_EXCEPTION, true));
     expect(r.reply.fields[F.CR2]).toBe(0x5000);
     expect(r.reply.fields[F.EIP]).toBeUndefined();
+  });
+
+  it("moves the elements before a page that is not there, then raises #PF for it, as the CPU does", () => {
+    const { s, vm } = newVm();
+    const ram = new Uint8Array(16 * MiB);
+    const dv = new DataView(ram.buffer);
+    dv.setUint32(0x20000, 0x22000 | 1, true);
+    dv.setUint32(0x22000 + 4, 0x1000 | 1, true); // the code
+    dv.setUint32(0x22000 + 5 * 4, 0x5000 | 1, true); // linear 0x5000 present, 0x6000 not, 0x4000 not
+    ram.set([0xf3, 0x6e], 0x1000); // rep outsb
+    ram.set([0x61, 0x62, 0x63, 0x64], 0x5ffc);
+    const paging = { [F.CR0]: 0x80000011 | Cr0.NE, [F.CR3]: 0x20000 };
+    const up = run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EIP]: 0x1000, [F.ECX]: 5, [F.ESI]: 0x5ffd, [F.GUEST_LINEAR]: 0x5ffd, ...paging }, ioQualification(0x3f8, 1, false, true, true), 2), { ram });
+    expect(vm.dev.console).toEqual([0x62, 0x63, 0x64]);
+    expect([up.reply.fields[F.ESI], up.reply.fields[F.ECX], up.reply.fields[F.CR2]]).toEqual([0x6000, 2, 0x6000]);
+    expect(up.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(14, EventType.HARDWARE_EXCEPTION, true));
+    expect([up.reply.fields[F.EIP], up.reply.fields[F.RETIRED]]).toEqual([undefined, undefined]);
+    // Downwards, words: the first fits, the second straddles into the absent page below (CR2 its first byte).
+    const down = run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EIP]: 0x1000, [F.ECX]: 3, [F.EDI]: 0x5001, [F.GUEST_LINEAR]: 0x5001, [F.EFLAGS]: 0x2 | 0x400, ...paging }, ioQualification(0x300, 2, true, true, true), 3), { ram });
+    expect([down.reply.fields[F.EDI], down.reply.fields[F.ECX], down.reply.fields[F.CR2]]).toEqual([0x4fff, 2, 0x4fff]);
+    expect(down.reply.fields[F.ENTRY_ERROR_CODE]).toBe(2);
+    expect(down.writes).toEqual([[0x5001, new Uint8Array([0xff, 0xff])]]);
+    expect(s.stats.stringElements).toBe(4);
+  });
+});
+
+describe("task switches", () => {
+  /** RAM with a GDT at 0x1000 (08 flat code, 10 flat data, 18 the old TSS at 0x2000, busy, 20 a new one at 0x3000) and the new TSS. */
+  function tasks(newEflags = 0x2): Uint8Array {
+    const ram = new Uint8Array(16 * MiB);
+    const dv = new DataView(ram.buffer);
+    const d = (at: number, lo: number, hi: number) => { dv.setUint32(0x1000 + at, lo, true); dv.setUint32(0x1000 + at + 4, hi, true); };
+    d(0x08, 0x0000ffff, 0x00cf9b00);
+    d(0x10, 0x0000ffff, 0x00cf9300);
+    d(0x18, 0x20000067, 0x00008b00);
+    d(0x20, 0x30000067, 0x00008900);
+    const t = 0x3000;
+    dv.setUint32(t + 0x20, 0x5000, true); // EIP
+    dv.setUint32(t + 0x24, newEflags, true);
+    for (let r = 0; r < 8; r++) dv.setUint32(t + 0x28 + 4 * r, r === 4 ? 0x7000 : 0x11111111 * (r + 1), true);
+    for (const [s, sel] of [[0, 0x10], [1, 0x08], [2, 0x10], [3, 0x10], [4, 0], [5, 0]]) dv.setUint16(t + 0x48 + 4 * s, sel, true);
+    return ram;
+  }
+  const state: Fields = {
+    [F.EIP]: 0x100, [F.EFLAGS]: 0x46, [F.EAX]: 0xaaaa0001, [F.ESP]: 0x9000,
+    [F.CS_SEL]: 0x08, [F.CS_LIMIT]: 0xffffffff, [F.CS_ATTR]: 0xc09b, [F.SS_SEL]: 0x10, [F.SS_LIMIT]: 0xffffffff, [F.SS_ATTR]: 0xc093,
+    [F.DS_SEL]: 0x10, [F.DS_ATTR]: 0xc093, [F.ES_SEL]: 0x10, [F.ES_ATTR]: 0xc093, [F.FS_ATTR]: 0x10000, [F.GS_ATTR]: 0x10000,
+    [F.TR_SEL]: 0x18, [F.TR_BASE]: 0x2000, [F.TR_LIMIT]: 0x67, [F.TR_ATTR]: 0x8b, [F.LDTR_ATTR]: 0x10000,
+    [F.GDTR_BASE]: 0x1000, [F.GDTR_LIMIT]: 0x27, [F.DR7]: 0x455, [F.DR6]: 0xffff0ff0,
+  };
+  const written = (r: { writes: [number, Uint8Array][] }, at: number): number[] => {
+    const w = r.writes.find(([a]) => a === at);
+    return w ? Array.from(w[1]) : [];
+  };
+
+  it("does a CALL's switch as the CPU would: the old task saved, busy bits, back link and NT, the new task loaded", () => {
+    const { vm } = newVm();
+    const ram = tasks();
+    const r = run(vm, vfault(ExitReason.TASK_SWITCH, state, taskSwitchQualification(0x20, 0), 7), { ram });
+    const f = r.reply.fields;
+    expect([f[F.EIP], f[F.EAX], f[F.ESP], f[F.EFLAGS]! & 0x4000, f[F.CR0]! & 8, f[F.RETIRED]]).toEqual([0x5000, 0x11111111, 0x7000, 0x4000, 8, 1]);
+    expect([f[F.TR_SEL], f[F.TR_BASE], f[F.TR_ATTR], f[F.CS_SEL], f[F.CS_ATTR], f[F.SS_ATTR], f[F.FS_ATTR]]).toEqual([0x20, 0x3000, 0x8b, 0x08, 0xc09b, 0xc093, 0x10000]);
+    expect(f[F.DR7]).toBe(0x400); // the local enables cleared
+    expect(f[F.ENTRY_INTR_INFO]).toBe(0);
+    expect(written(r, 0x2020)).toEqual([0x07, 0x01, 0, 0]); // the old task's EIP: past the CALL
+    expect(written(r, 0x2028)).toEqual([0x01, 0x00, 0xaa, 0xaa]); // its EAX
+    expect(written(r, 0x3000)).toEqual([0x18, 0]); // the back link
+    expect(written(r, 0x1025)).toEqual([0x8b]); // the new TSS busy; the old one stays busy (CALL)
+    expect(written(r, 0x101d)).toEqual([]);
+  });
+
+  it("raises a fault after the commit point in the new task, and does not retire the instruction", () => {
+    const { vm } = newVm();
+    const ram = tasks();
+    new DataView(ram.buffer).setUint16(0x3000 + 0x48 + 4 * 3, 0x38, true); // DS beyond the GDT
+    const r = run(vm, vfault(ExitReason.TASK_SWITCH, state, taskSwitchQualification(0x20, 2), 7), { ram });
+    const f = r.reply.fields;
+    expect(f[F.ENTRY_INTR_INFO]).toBe(injectionInfo(10, EventType.HARDWARE_EXCEPTION, true));
+    expect(f[F.ENTRY_ERROR_CODE]).toBe(0x38);
+    expect([f[F.EIP], f[F.TR_SEL], f[F.DS_SEL], f[F.DS_ATTR], f[F.RETIRED]]).toEqual([0x5000, 0x20, 0x38, 0x10000, undefined]);
+    expect(written(r, 0x101d)).toEqual([0x89]); // JMP: the old TSS is not busy any more
+  });
+
+  it("delivers an exception through an IDT task gate by the switch, its error code on the new task's stack", () => {
+    const { vm } = newVm();
+    const ram = tasks();
+    const gp = injectionInfo(13, EventType.HARDWARE_EXCEPTION, true);
+    const r = run(vm, vfault(ExitReason.TASK_SWITCH, { ...state, [F.IDT_VECTORING_INFO]: gp, [F.IDT_VECTORING_ERROR]: 0x50 }, taskSwitchQualification(0x20, 3), 0), { ram });
+    const f = r.reply.fields;
+    expect([f[F.ENTRY_INTR_INFO], f[F.ESP], f[F.RETIRED]]).toEqual([0, 0x7000 - 4, undefined]);
+    expect(written(r, 0x7000 - 4)).toEqual([0x50, 0, 0, 0]);
+    expect(written(r, 0x2020)).toEqual([0x00, 0x01, 0, 0]); // the old task resumes at the faulting instruction
   });
 });
 
@@ -301,6 +408,16 @@ describe("interrupts into the guest", () => {
     expect(s.stats.reinjections).toBe(1);
   });
 
+  it("delivers again an INT n whose delivery an EPT violation interrupted, past its instruction, which retires", () => {
+    const { vm } = newVm();
+    const ram = new Uint8Array(16 * MiB);
+    ram.set([0xcd, 0x80], 0x1000); // int 0x80 (the VM page fault brings no instruction length)
+    const vectoring = injectionInfo(0x80, EventType.SOFTWARE_INTERRUPT);
+    const r = run(vm, vmFaultMessage(0x5000, Rights.W, 0x1000, { mask: maskFor(ExitReason.EPT_VIOLATION), fields: { ...FLAT, [F.IDT_VECTORING_INFO]: vectoring } }), { ram });
+    expect([r.reply.fields[F.ENTRY_INTR_INFO], r.reply.fields[F.ENTRY_INSTR_LEN], r.reply.fields[F.RETIRED]]).toEqual([vectoring, 2, 1]);
+    expect(r.reply.items).toHaveLength(1);
+  });
+
   it("reflects an exception the exception bitmap caught, with CR2 for a page fault", () => {
     const { vm } = newVm();
     const info = injectionInfo(14, EventType.HARDWARE_EXCEPTION, true);
@@ -313,7 +430,7 @@ describe("interrupts into the guest", () => {
 });
 
 describe("HLT", () => {
-  it("parks the VCPU (no reply) when nothing is pending, and a timer tick wakes it with the vector injected", () => {
+  it("retires the HLT and parks the guest in the HLT state when nothing is pending; the RECALL exit after a tick injects", () => {
     const { s, vm } = newVm();
     initPic(vm, 0xfe); // only IRQ0
     out(vm, 0x43, 0x34, { [F.EFLAGS]: 0x2 });
@@ -326,17 +443,14 @@ describe("HLT", () => {
     const h = run(vm, vfault(ExitReason.HLT, { [F.EIP]: 0x4000 }, 0, 1));
     expect(h.outcome).toBe(Outcome.PARK);
     expect(s.vcpuBook.mode).toBe("parked");
-    expect(s.vcpuBook.parkedEip).toBe(0x4001);
-    expect(wakeReply(vm)).toBeNull();
+    expect([h.reply.fields[F.EIP], h.reply.fields[F.ACTIVITY], h.reply.fields[F.RETIRED]]).toEqual([0x4001, 1, 1]);
+    expect(h.reply.fields[F.ENTRY_INTR_INFO]).toBeUndefined();
     vm.dev.advanceTo(vm.dev.nextEventNs()); // the falling edge
     vm.dev.advanceTo(vm.dev.nextEventNs()); // the rising edge: IRQ0
-    const w = wakeReply(vm)!;
-    const mr = new Uint32Array(64);
-    w.encode(mr, null);
-    const d = decodeReply(mr);
-    expect(d.fields[F.EIP]).toBe(0x4001);
-    expect(d.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x20, EventType.EXTERNAL));
-    expect([d.fields[F.INTERRUPTIBILITY], d.fields[F.ACTIVITY]]).toEqual([0, 0]);
+    // The VMM resumes and recalls the VCPU (vmm.ts); the reply to its RECALL exit injects.
+    const r = run(vm, vfault(VcpuReason.RECALL, { [F.EIP]: 0x4001, [F.ACTIVITY]: 1 }));
+    expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x20, EventType.EXTERNAL));
+    expect(r.reply.fields[F.RETIRED]).toBeUndefined();
   });
 
   it("answers at once, injecting, when an interrupt is already pending", () => {
@@ -346,14 +460,15 @@ describe("HLT", () => {
     out(vm, 0x3f9, 0x02, { [F.EFLAGS]: 0x2 });
     const h = run(vm, vfault(ExitReason.HLT, { [F.EIP]: 0x4000 }, 0, 1));
     expect(h.outcome).toBe(Outcome.REPLY);
-    expect(h.reply.fields[F.EIP]).toBe(0x4001);
+    expect([h.reply.fields[F.EIP], h.reply.fields[F.RETIRED]]).toEqual([0x4001, 1]);
     expect(h.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x24, EventType.EXTERNAL));
   });
 
-  it("reports a halt with interrupts off as the guest's end", () => {
+  it("reports a halt with interrupts off as the guest's end, the HLT retired and the guest left halted", () => {
     const { s, vm } = newVm();
     const h = run(vm, vfault(ExitReason.HLT, { [F.EIP]: 0x4000, [F.EFLAGS]: 0x2 }, 0, 1));
-    expect(h.outcome).toBe(Outcome.STOP);
+    expect(h.outcome).toBe(Outcome.PARK);
+    expect([h.reply.fields[F.EIP], h.reply.fields[F.ACTIVITY], h.reply.fields[F.RETIRED]]).toEqual([0x4001, 1, 1]);
     expect([s.status, s.reason, s.vcpuBook.mode]).toEqual(["halted", "the guest halted with interrupts off", "halted"]);
   });
 });
@@ -407,6 +522,13 @@ describe("CPUID, MSRs, TSC", () => {
     }
     expect(s.stats.unknownMsrs).toBe(1);
     expect(s.stats.exceptions[13]).toBe(3);
+  });
+
+  it("raises #GP without an error code in real mode, where VM entry delivers none", () => {
+    const { vm } = newVm();
+    const r = run(vm, vfault(ExitReason.RDMSR, { [F.ECX]: 0x1b, [F.EIP]: 0x10, [F.CR0]: 0x10 | Cr0.NE }, 0, 2));
+    expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(13, EventType.HARDWARE_EXCEPTION, false));
+    expect(r.reply.fields[F.EIP]).toBeUndefined();
   });
 
   it("reads the TSC from guest time, and a TSC write becomes an offset that RDTSC also sees", () => {
@@ -544,6 +666,16 @@ describe("guest memory: EPT violations", () => {
     expect(s.status).not.toBe("failed");
   });
 
+  it("decodes a virtual-8086 guest's MMIO instruction at CS * 16 + IP as 16-bit code", () => {
+    const { vm } = newVm();
+    const ram = new Uint8Array(16 * MiB);
+    ram.set([0x8b, 0x07], 0x1240); // mov ax, [bx] (32-bit code would read it as mov eax, [edi])
+    const v86: Fields = { [F.CS_SEL]: 0x123, [F.CS_BASE]: 0x1230, [F.CS_ATTR]: 0xf3, [F.SS_ATTR]: 0xf3, [F.EFLAGS]: 0x20002, [F.CR0]: 0x11 | Cr0.NE };
+    const r = run(vm, vmFaultMessage(0xfee00000, Rights.R, 0x10, { mask: maskFor(ExitReason.EPT_VIOLATION), fields: { ...FLAT, ...v86, [F.EAX]: 0x12345678 } }), { ram });
+    expect(r.reply.fields[F.EAX]).toBe(0x1234ffff);
+    expect(r.reply.fields[F.EIP]).toBe(0x12);
+  });
+
   it("stops with a clear report on MMIO by an instruction it cannot emulate, or code fetched outside RAM", () => {
     const { s, vm } = newVm();
     const ram = new Uint8Array(16 * MiB);
@@ -612,7 +744,7 @@ describe("the rest of the table", () => {
     const f = r.reply.fields;
     expect([f[F.EIP], f[F.CS_SEL], f[F.CS_LIMIT], f[F.CS_ATTR], f[F.EDX], f[F.EFLAGS]]).toEqual([0x7c00, 0, 0xffff, 0x9b, 0x652, 2]);
     expect([f[F.CR0], f[F.CR0_SHADOW], f[F.CR0_MASK], f[F.CR4], f[F.CR4_SHADOW]]).toEqual([0x60000030, 0x60000010, Cr0.NE, Cr4.VMXE, 0]);
-    expect(f[F.PROC_CTLS]! & ((1 << 7) | (1 << 24))).toBe((1 << 7) | (1 << 24)); // HLT and I/O exits
+    expect(f[F.PROC_CTLS]! & ((1 << 7) | (1 << 24) | (1 << 25))).toBe((1 << 7) | (1 << 25)); // HLT exits, I/O bitmaps
     expect(f[F.PROC_CTLS2]).toBe(0x82); // EPT, unrestricted guest
     expect(f[F.LDTR_ATTR]! & 0x10000).toBe(0x10000);
     expect(r.reply.mask & Xfer.INJ).toBe(0);

@@ -10,7 +10,7 @@
 // | TRIPLE_FAULT 2        | stop: a reported guest failure                                   |
 // | INIT 3, SIPI 4        | stop                                                             |
 // | INTERRUPT_WINDOW 7    | nothing: the reply injects                                       |
-// | TASK_SWITCH 9         | stop: hardware task switches are not emulated                    |
+// | TASK_SWITCH 9         | task.ts: the switch, as the CPU makes it                         |
 // | CPUID 10              | cpuid.ts: the i686 model without VMX                             |
 // | GETSEC 11, VMX 19-27, INVEPT 50, INVVPID 53, XSETBV 55, MWAIT 36, MONITOR 39 | #UD      |
 // | HLT 12                | park until an interrupt is due (or at once if one is)            |
@@ -25,7 +25,7 @@
 // | EPT_VIOLATION 48      | ept.ts: map guest RAM, or emulate MMIO                           |
 // | anything else         | stop, naming the exit                                            |
 
-import { EventType, ExitReason, GuestField, IntType, VcpuReason, decodeIntInfo, exitReasonName } from "../l4/api.js";
+import { Activity, EventType, ExitReason, GuestField, IntType, VcpuReason, decodeIntInfo, exitReasonName } from "../l4/api.js";
 import { Flag } from "../x86/eflags.js";
 import { Reg } from "../x86/insn.js";
 import { crExit, setControls } from "./cr.js";
@@ -37,6 +37,7 @@ import { finishReply } from "./events.js";
 import { ioExit, ioNeedsClock } from "./io.js";
 import type { Exit } from "./message.js";
 import { guestTsc, msrNeedsClock, rdmsrExit, wrmsrExit } from "./msr.js";
+import { taskSwitchExit } from "./task.js";
 
 export type ExitHandler = (c: ExitCtx) => Outcome;
 
@@ -88,14 +89,17 @@ function exception(c: ExitCtx): Outcome {
   return Outcome.REPLY;
 }
 
+/**
+ * HLT retires at once, as on the CPU, and leaves the guest in the HLT activity state: with an
+ * interrupt due the event logic injects it (which wakes the guest); else the VCPU is parked
+ * until one is, or for good with interrupts off (the guest's end).
+ */
 function hlt(c: ExitCtx): Outcome {
-  if ((c.get(GuestField.EFLAGS) & Flag.IF) === 0) {
-    c.vm.stop("halted", "the guest halted with interrupts off");
-    return Outcome.STOP;
-  }
-  if (c.dev.hasInterrupt()) return c.advance();
-  c.s.vcpuBook.parkedEip = (c.get(GuestField.EIP) + c.x.length) >>> 0;
-  c.s.stats.parks++;
+  c.advance();
+  if (c.dev.hasInterrupt() && (c.get(GuestField.EFLAGS) & Flag.IF) !== 0) return Outcome.REPLY;
+  c.set(GuestField.ACTIVITY, Activity.HLT);
+  if ((c.get(GuestField.EFLAGS) & Flag.IF) === 0) c.vm.stop("halted", "the guest halted with interrupts off");
+  else c.s.stats.parks++;
   return Outcome.PARK;
 }
 
@@ -155,7 +159,7 @@ export const EXIT_HANDLERS: Readonly<Record<number, ExitHandler>> = {
   [ExitReason.INIT]: (c) => c.stop("INIT signal"),
   [ExitReason.SIPI]: (c) => c.stop("start-up IPI"),
   [ExitReason.INTERRUPT_WINDOW]: nothing,
-  [ExitReason.TASK_SWITCH]: (c) => c.stop(`hardware task switch at EIP 0x${c.get(GuestField.EIP).toString(16)} (not emulated)`),
+  [ExitReason.TASK_SWITCH]: taskSwitchExit,
   [ExitReason.CPUID]: cpuidExit,
   11: undefinedOpcode, // GETSEC
   [ExitReason.HLT]: hlt,
@@ -219,6 +223,7 @@ export interface ExitResult {
 export function runExit(vm: Vm, x: Exit, now: number, fetched: readonly (readonly [number, Uint8Array])[] = []): ExitResult {
   if (now >= 0) vm.dev.advanceTo(now);
   const c = new ExitCtx(vm, x, now, fetched);
+  if (!c.vectoredInstruction()) return { outcome: Outcome.NEED, ctx: c };
   const handler = EXIT_HANDLERS[x.reason] ?? unhandled;
   let outcome = handler(c);
   if (outcome === Outcome.NEED) return { outcome, ctx: c };
@@ -233,6 +238,6 @@ export function runExit(vm: Vm, x: Exit, now: number, fetched: readonly (readonl
   if (outcome === Outcome.REPLY) {
     finishReply(c);
     book.mode = "running";
-  } else if (outcome === Outcome.PARK) book.mode = "parked";
+  } else if (outcome === Outcome.PARK && book.mode !== "halted") book.mode = "parked";
   return { outcome, ctx: c };
 }

@@ -2,17 +2,15 @@
 // virtual chips (devices.ts). A port no chip claims reads as all ones and ignores writes, like an
 // empty ISA bus; both are counted.
 
-import { GuestField, decodeIoQualification, type IoQual } from "../l4/api.js";
+import { GuestField, Rights, decodeIoQualification, ioFpage, type IoQual } from "../l4/api.js";
 import type { AccessSize } from "../devices/port.js";
 import { Flag } from "../x86/eflags.js";
 import { Reg } from "../x86/insn.js";
+import { REP_CHUNK } from "../x86/rep.js";
 import { Outcome, type ExitCtx } from "./context.js";
 import { Dev, deviceAt, isTimedDevice } from "./devices.js";
-import { isFault, readLinear, writeLinear } from "./memory.js";
+import { isFault, readLinear, writeLinear, type PageFault } from "./memory.js";
 import type { Exit } from "./message.js";
-
-/** Most bytes one string I/O exit moves; a longer REP goes on after the guest re-executes it. */
-export const STRING_IO_CHUNK = 4096;
 
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
 
@@ -53,6 +51,7 @@ export function ioExit(c: ExitCtx): Outcome {
   const q = decodeIoQualification(c.x.qualification);
   if (q.string) return stringIo(c, q);
   count(c, q.port, q.input);
+  if (q.size === 1 && passThrough(c, q.port)) return Outcome.REPLY;
   const m = SIZE_MASK[q.size];
   if (q.input) {
     const v = portIn(c, q.port, q.size);
@@ -64,10 +63,27 @@ export function ioExit(c: ExitCtx): Outcome {
 }
 
 /**
+ * The first access to a port the VMM passes through: the reply maps it into the VM (the kernel
+ * clears it in the VM's I/O bitmaps) and the guest runs the instruction again, now on the port
+ * itself, as it retries an access to RAM after an EPT violation. False for any other port.
+ */
+function passThrough(c: ExitCtx, port: number): boolean {
+  const s = c.s;
+  const i = s.passable.indexOf(port);
+  if (i < 0) return false;
+  s.passable.splice(i, 1);
+  s.passed.push(port);
+  c.reply.map(ioFpage(port, 0, Rights.RWX), 0);
+  return true;
+}
+
+/**
  * INS/OUTS: the first element's linear address is the exit's guest-linear address; the address
- * size (which of CX/ECX, SI/ESI, DI/EDI count) comes from decoding the instruction. Up to
- * STRING_IO_CHUNK bytes move per exit; a REP with more to do leaves EIP on the instruction, so
- * the guest runs it again (and can take an interrupt in between, as on the CPU).
+ * size (which of CX/ECX, SI/ESI, DI/EDI count) comes from decoding the instruction. A REP moves
+ * one chunk per exit (REP_CHUNK elements at most, 4 KiB, as the CPU runs one per execution); with
+ * more to do EIP stays on the instruction, so the guest runs it again (and can take an interrupt
+ * in between), and it retires with its last chunk, as on the CPU. An element whose page is not
+ * present ends the chunk with #PF after the elements before it, their registers committed.
  */
 function stringIo(c: ExitCtx, q: IoQual): Outcome {
   const insn = c.instruction();
@@ -76,54 +92,73 @@ function stringIo(c: ExitCtx, q: IoQual): Outcome {
   const a32 = insn.adsize === 32;
   const amask = a32 ? 0xffffffff : 0xffff;
   const ecx = c.gpr(Reg.ECX);
-  const total = q.rep ? ecx & amask : 1;
+  const total = q.rep ? (ecx & amask) >>> 0 : 1;
   if (total === 0) return c.advance();
   const size = q.size;
-  const n = Math.min(total, Math.floor(STRING_IO_CHUNK / size));
   const down = (c.get(GuestField.EFLAGS) & Flag.DF) !== 0;
   const lin = c.get(GuestField.GUEST_LINEAR);
-  const span = n * size;
-  const low = (down ? lin - (n - 1) * size : lin) >>> 0;
   const p = c.paging();
-  /** Byte offset in [low, low + span) of element k (the order the instruction moves them). */
-  const at = (k: number) => (down ? (n - 1 - k) * size : k * size);
-
-  if (!q.input) {
-    const bytes = readLinear(c.mem, p, low, span);
-    if (bytes === null) return Outcome.NEED;
-    if (isFault(bytes)) return c.pageFault(bytes.fault, false);
-    for (let k = 0; k < n; k++) {
-      const o = at(k);
-      let v = 0;
-      for (let b = size - 1; b >= 0; b--) v = (v << 8) | bytes[o + b];
-      portOut(c, q.port, size, v >>> 0);
-    }
-  } else {
-    // Every translation before the first port read: reads from a chip cannot be taken back.
-    const probe = writeLinear(c.mem, p, low, new Uint8Array(span));
-    if (probe === null) return Outcome.NEED;
-    if (isFault(probe)) return c.pageFault(probe.fault, true);
+  /** Linear address of element k (the order the instruction moves them). */
+  const at = (k: number) => (lin + (down ? -k : k) * size) >>> 0;
+  /** The lowest address of elements 0..n-1. */
+  const low = (n: number) => (down ? at(n - 1) : lin);
+  // Whether `len` bytes at `a` can be moved: their bytes (OUTS), true (INS: translations only,
+  // nothing written yet), null while reads are missing, or the page fault.
+  const probe = (a: number, len: number): Uint8Array | true | null | PageFault => {
+    if (!q.input) return readLinear(c.mem, p, a, len);
+    const r = writeLinear(c.mem, p, a, new Uint8Array(len));
     c.mem.writes.length = 0;
-    const bytes = new Uint8Array(span);
-    for (let k = 0; k < n; k++) {
-      const v = portIn(c, q.port, size);
-      const o = at(k);
-      for (let b = 0; b < size; b++) bytes[o + b] = (v >>> (8 * b)) & 0xff;
+    return r;
+  };
+
+  // The elements of this chunk whose pages are there, in order: all, or those before a fault.
+  const chunk = Math.min(total, REP_CHUNK);
+  let n = chunk;
+  let fault: PageFault | null = null;
+  const whole = probe(low(chunk), chunk * size);
+  if (whole === null) return Outcome.NEED;
+  if (isFault(whole)) {
+    for (n = 0; n < chunk; n++) {
+      const e = probe(at(n), size);
+      if (e === null) return Outcome.NEED;
+      if (isFault(e)) {
+        fault = e;
+        break;
+      }
     }
-    writeLinear(c.mem, p, low, bytes);
+  }
+  if (n > 0) {
+    const span = n * size;
+    /** Byte offset of element k in [low(n), low(n) + span). */
+    const off = (k: number) => (down ? (n - 1 - k) * size : k * size);
+    if (!q.input) {
+      const bytes = n === chunk ? (whole as Uint8Array) : (readLinear(c.mem, p, low(n), span) as Uint8Array);
+      for (let k = 0; k < n; k++) {
+        let v = 0;
+        for (let i = size - 1; i >= 0; i--) v = (v << 8) | bytes[off(k) + i];
+        portOut(c, q.port, size, v >>> 0);
+      }
+    } else {
+      // Every translation was made before the first port read: reads from a chip cannot be taken back.
+      const bytes = new Uint8Array(span);
+      for (let k = 0; k < n; k++) {
+        const v = portIn(c, q.port, size);
+        for (let i = 0; i < size; i++) bytes[off(k) + i] = (v >>> (8 * i)) & 0xff;
+      }
+      writeLinear(c.mem, p, low(n), bytes);
+    }
   }
   count(c, q.port, q.input, n);
   c.s.stats.stringIo++;
   c.s.stats.stringElements += n;
 
   const idx = q.input ? Reg.EDI : Reg.ESI;
-  const step = down ? -span : span;
   const old = c.gpr(idx);
-  c.setGpr(idx, ((old & ~amask) | ((old + step) & amask)) >>> 0);
-  if (q.rep) {
-    const left = total - n;
-    c.setGpr(Reg.ECX, ((ecx & ~amask) | (left & amask)) >>> 0);
-    if (left > 0) return Outcome.REPLY;
-  }
+  c.setGpr(idx, ((old & ~amask) | ((old + (down ? -n : n) * size) & amask)) >>> 0);
+  const left = total - n;
+  if (q.rep) c.setGpr(Reg.ECX, ((ecx & ~amask) | (left & amask)) >>> 0);
+  if (fault) return c.pageFault(fault.fault, q.input);
+  // Not done: EIP stays on the instruction, which has not retired (it does when its last chunk is).
+  if (left > 0) return Outcome.REPLY;
   return c.advance();
 }

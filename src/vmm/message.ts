@@ -48,7 +48,7 @@ export interface Exit {
   /** Which guest-state groups `state` holds. */
   mask: number;
   /** The guest-state words, laid out by `mask`. */
-  state: Uint32Array;
+  state: number[];
 }
 
 const layouts = new Map<number, Int8Array>();
@@ -80,7 +80,7 @@ export function parseExit(mr: ArrayLike<number>): Exit | null {
       length: mr[VfaultMr.INSTRUCTION_LENGTH] >>> 0,
       gpa: 0,
       mask,
-      state: copyWords(mr, VfaultMr.STATE, 1 + u),
+      state: mrWords(mr, VfaultMr.STATE, 1 + u),
     };
   }
   if (isPageFaultLabel(label)) {
@@ -91,13 +91,13 @@ export function parseExit(mr: ArrayLike<number>): Exit | null {
       length: 0,
       gpa: mr[VmFaultMr.ADDRESS] >>> 0,
       mask,
-      state: mask ? copyWords(mr, VmFaultMr.STATE, 1 + u) : new Uint32Array(0),
+      state: mask ? mrWords(mr, VmFaultMr.STATE, 1 + u) : [],
     };
     // MR2 is guest EIP even when no mask was registered.
     if (!(mask & (1 << xferGroupOf(GuestField.EIP)))) {
       x.mask = mask | (1 << xferGroupOf(GuestField.EIP));
       const l = layoutOf(x.mask);
-      const s = new Uint32Array(x.state.length + 1);
+      const s: number[] = new Array<number>(x.state.length + 1).fill(0);
       const old = layoutOf(mask);
       for (let f = 0; f < GuestField.COUNT; f++) if (old[f] >= 0) s[l[f]] = x.state[old[f]];
       s[l[GuestField.EIP]] = mr[VmFaultMr.IP] >>> 0;
@@ -108,9 +108,14 @@ export function parseExit(mr: ArrayLike<number>): Exit | null {
   return null;
 }
 
-function copyWords(mr: ArrayLike<number>, from: number, to: number): Uint32Array {
-  const out = new Uint32Array(Math.max(0, to - from));
-  for (let i = from; i < to; i++) out[i - from] = mr[i];
+/**
+ * Message registers [from, to) as a plain array, for an exit's words and the VMM's state (its job
+ * and its outbox): a typed array of this size lives outside V8's heap and is slow to make, and
+ * there is one per exit.
+ */
+export function mrWords(mr: ArrayLike<number>, from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let i = from; i < to; i++) out.push(mr[i] >>> 0);
   return out;
 }
 
@@ -132,23 +137,22 @@ export function fieldOf(x: Exit, f: GuestField): number {
  */
 export class Reply {
   mask = 0;
-  private readonly values = new Float64Array(GuestField.COUNT);
-  private readonly isSet = new Uint8Array(GuestField.COUNT);
+  /** The words set, by GuestField (a handler sets a few: a sparse array, not one per field). */
+  private readonly values: (number | undefined)[] = [];
   /** Map items: [fpage in the VMM's space, send base (the guest-physical address)]. */
   readonly items: [Fpage, Word][] = [];
 
   set(f: GuestField, value: number): void {
     this.mask |= 1 << xferGroupOf(f);
     this.values[f] = value >>> 0;
-    this.isSet[f] = 1;
   }
 
   has(f: GuestField): boolean {
-    return this.isSet[f] === 1;
+    return this.values[f] !== undefined;
   }
 
   get(f: GuestField): number {
-    return this.values[f];
+    return this.values[f] ?? 0;
   }
 
   map(f: Fpage, sndBase: Word): void {
@@ -163,7 +167,7 @@ export class Reply {
       for (let g = 0; g < XFER_GROUPS; g++) {
         if ((this.mask & (1 << g)) === 0) continue;
         for (let f = XFER_GROUP_FIRST[g]; f < XFER_GROUP_FIRST[g + 1]; f++) {
-          mr[i++] = this.isSet[f] ? this.values[f] : x ? fieldOf(x, f) : missing(f);
+          mr[i++] = this.values[f] ?? (x ? fieldOf(x, f) : missing(f));
         }
       }
     } else i = 1;

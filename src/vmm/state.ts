@@ -15,19 +15,17 @@ export type VcpuMode =
   | "running"
   /** Its exit is being handled: a reply is due. */
   | "exit"
-  /** Halted (HLT) with interrupts on: the reply waits until an interrupt is due. */
+  /** Halted (HLT) with interrupts on: retired and answered, but held (L4-halted) until an interrupt is due. */
   | "parked"
   /** A RECALL was requested: its RECALL exit is coming. */
   | "recalled"
-  /** Halted with interrupts off: nothing will ever wake it (the guest's end). */
+  /** Halted with interrupts off, its HLT retired: nothing will ever wake it (the guest's end). */
   | "halted"
   /** Stopped for good: a triple fault, an exit the VMM cannot handle, a reset. */
   | "stopped";
 
 export interface VcpuBook {
   mode: VcpuMode;
-  /** For a parked VCPU: the EIP after its HLT. */
-  parkedEip: number;
   /** CR0 and CR4 as the guest believes them (the read shadows) and the bits the VMM owns. */
   cr0Shadow: number;
   cr4Shadow: number;
@@ -65,8 +63,11 @@ export interface OutItem {
   call: Syscall;
   /** Loaded into MR0... first. */
   mr?: number[];
-  /** "reply": a send whose partner waits (may become a ReplyWait when it comes last). */
-  kind: "reply" | "send" | "out" | "write" | "recall";
+  /**
+   * "reply": a send whose partner waits (may become a ReplyWait when it comes last); "park" and
+   * "wake": ExchangeRegisters that halt the VCPU, and resume and recall it.
+   */
+  kind: "reply" | "send" | "out" | "write" | "recall" | "park" | "wake";
 }
 
 export interface VmmStats {
@@ -147,6 +148,12 @@ export interface VmmState {
   setupAt: number;
   /** Whether the physical console's ports were granted. */
   consoleGranted: boolean;
+  /** Ports to pass through to the guest (the configuration's). */
+  passThrough: number[];
+  /** Those sigma0 granted, until the guest's first access maps them into the VM. */
+  passable: number[];
+  /** Those mapped into the VM: the guest reaches them without exits. */
+  passed: number[];
   /** The initial guest state the STARTUP reply loads: [GuestField, value]. */
   initial: [number, number][];
 
@@ -160,7 +167,7 @@ export interface VmmState {
   job: Job | null;
   outbox: OutItem[];
   /** What the last system call was, to read its result. */
-  last: "setup" | "recv" | "clock" | "read" | "reply" | "send" | "out" | "write" | "recall";
+  last: "setup" | "recv" | "clock" | "read" | OutItem["kind"];
 
   status: VmmStatus;
   /** One line on why the guest stopped (a failure, a reset, the guest's own halt). */
@@ -176,7 +183,9 @@ export interface SetupStep {
   mr?: number[];
   acceptor?: number;
   /** "sigma0": the reply must carry a map item; "ok": the result must report success. */
-  check: "sigma0" | "ok" | "none" | "console";
+  check: "sigma0" | "ok" | "none" | "console" | "port";
+  /** The port a "port" step asks for. */
+  port?: number;
   /** Skipped when the console's ports were not granted. */
   onlyIfConsole?: boolean;
   what: string;

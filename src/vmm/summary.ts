@@ -12,6 +12,8 @@ export interface VmmSummary {
   exits: { reason: number; name: string; count: number }[];
   totalExits: number;
   io: { port: number; device: string; ins: number; outs: number }[];
+  /** Ports the guest reaches without exits (mapped into the VM at their first access). */
+  passedThrough: number[];
   unknownPorts: { reads: number; writes: number };
   injections: { vector: number; count: number }[];
   reinjections: number;
@@ -65,6 +67,7 @@ export function vmmSummary(s: VmmState): VmmSummary {
     exits,
     totalExits: exits.reduce((n, e) => n + e.count, 0),
     io,
+    passedThrough: [...s.passed],
     unknownPorts: { reads: st.unknownPortReads, writes: st.unknownPortWrites },
     injections: vectors(st.injections),
     reinjections: st.reinjections,
@@ -112,6 +115,7 @@ export function formatVmmSummary(v: VmmSummary): string[] {
     out.push("I/O exits by port:");
     for (const p of v.io) out.push(`  ${hex(p.port, 4)} ${p.device.padEnd(9)} in ${String(p.ins).padStart(9)}  out ${String(p.outs).padStart(9)}`);
   }
+  if (v.passedThrough.length > 0) out.push(`passed through to the guest (no exits after the first): ${v.passedThrough.map((p) => hex(p, 4)).join(" ")}`);
   if (v.unknownPorts.reads || v.unknownPorts.writes) {
     out.push(`unclaimed ports: ${v.unknownPorts.reads} reads (all ones), ${v.unknownPorts.writes} writes (ignored)`);
   }

@@ -164,7 +164,8 @@ describe("the VMM on the L4 kernel", () => {
     p.scriptExits(v, outExit(0x3f8, 0x48, 0x100), outExit(0x3f8, 0x69, 0x101), outExit(0xe9, 0x21, 0x102), hltExit(0x103, 0x2));
     runToIdle(k);
     expect(physicalOut(p, 0x3f8)).toEqual([0x48, 0x69, 0x21]);
-    expect(p.vcpu(v).fields[F.EIP]).toBe(0x103);
+    // The final HLT retired (EIP past it), the guest left in the HLT state; four emulated instructions.
+    expect([p.vcpu(v).fields[F.EIP], p.vcpu(v).fields[F.ACTIVITY], p.vcpu(v).retired]).toEqual([0x104, 1, 4]);
     const s = vmm();
     expect([s.status, s.reason]).toEqual(["halted", "the guest halted with interrupts off"]);
     expect(s.stats.consoleBytes).toBe(3);
@@ -190,6 +191,10 @@ describe("the VMM on the L4 kernel", () => {
     const parkedAt = p.now();
     expect(irq().deadline).toBeGreaterThan(parkedAt);
     expect(p.vcpu(v).fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x20, EventType.EXTERNAL));
+    // Parked: answered, its HLT retired, in the HLT state, and halted in L4 until woken.
+    while (vmm().last !== "recv") k.step();
+    expect([p.vcpu(v).fields[F.EIP], p.vcpu(v).fields[F.ACTIVITY]]).toEqual([0x203, 1]);
+    expect(k.threadState(vmm().vcpu)).toBe("halted");
     const runs = p.vcpu(v).runs.length;
     while (vmm().stats.wakes === 0) k.step();
     // Woken at the PIT's next rising edge, about 1 ms after it was programmed; not entered before.
@@ -201,7 +206,7 @@ describe("the VMM on the L4 kernel", () => {
     const s = vmm();
     expect(s.stats.injections[0x20]).toBe(2);
     expect(s.stats.ticks).toBeGreaterThanOrEqual(1);
-    expect(p.vcpu(v).fields[F.EIP]).toBe(0x300);
+    expect(p.vcpu(v).fields[F.EIP]).toBe(0x301);
     expect(s.status).toBe("halted");
     // The guest is over: the IRQ thread was told there is nothing more to wait for.
     expect(irq().deadline).toBe(-1);
@@ -294,7 +299,8 @@ describe("the VMM on the L4 kernel", () => {
     p.type([0x0d], 5_000_000);
     while (vmm().stats.parks === 0) k.step();
     expect(p.now()).toBeLessThan(5_000_000);
-    while (p.vcpu(v).fields[F.EIP] !== 0x123) k.step();
+    while ((p.vcpu(v).fields[F.ENTRY_INTR_INFO] & 0x80000000) === 0) k.step();
+    expect(p.vcpu(v).fields[F.EIP]).toBe(0x123);
     expect(vmm().stats.wakes).toBe(1);
     expect(p.now()).toBeGreaterThan(5_000_000);
     expect(p.vcpu(v).fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(0x24, EventType.EXTERNAL));

@@ -25,6 +25,7 @@ import {
   ExitReason,
   L4Error,
   Label,
+  MR_COUNT,
   NEVER,
   NIL_THREAD,
   Rights,
@@ -61,6 +62,7 @@ import { processorControls, planGuest } from "./boot.js";
 import {
   COM1,
   DEFAULT_MAP_LOG2,
+  DEFAULT_PASS_THROUGH,
   DEFAULT_PRIORITIES,
   DEFAULT_RAM_WINDOW,
   DEFAULT_TSC_HZ,
@@ -69,10 +71,9 @@ import {
 import { Outcome, Vm } from "./context.js";
 import { CR0_OWNED, CR4_OWNED } from "./cr.js";
 import { VirtualDevices } from "./devices.js";
-import { wakeReply } from "./events.js";
 import { needsClock, runExit } from "./exits.js";
 import { IRQ_PROGRAM, VmmLabel, deadlineWords, irqImage } from "./irq.js";
-import { parseExit } from "./message.js";
+import { mrWords, parseExit, type Exit, type Reply } from "./message.js";
 import { newStats, type OutItem, type SetupStep, type VmmState } from "./state.js";
 
 const MiB = 1 << 20;
@@ -103,9 +104,10 @@ export const VCPU_MASKS: VcpuConfig = {
     [ExitReason.VMCALL, BASE | Xfer.GPR_ACDB | Xfer.CS_SS],
     [ExitReason.CR_ACCESS, BASE | GPRS | Xfer.CR],
     [ExitReason.IO_INSTRUCTION, BASE | Xfer.GPR_ACDB | Xfer.GPR_BSD | DECODE],
-    [ExitReason.RDMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER],
-    [ExitReason.WRMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER],
+    [ExitReason.RDMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER | Xfer.CR],
+    [ExitReason.WRMSR, BASE | Xfer.GPR_ACDB | Xfer.SYSENTER | Xfer.EFER | Xfer.CR],
     [ExitReason.EPT_VIOLATION, BASE | GPRS | DECODE],
+    [ExitReason.TASK_SWITCH, BASE | GPRS | Xfer.DS_ES | Xfer.FS_GS | Xfer.CS_SS | Xfer.TR | Xfer.LDTR | Xfer.GDTR | Xfer.CR | Xfer.DR],
   ],
 };
 
@@ -139,10 +141,12 @@ export function vmmState(cfg: VmmConfig): VmmState {
     setup: [],
     setupAt: -1,
     consoleGranted: false,
+    passThrough: [...(cfg.passThrough ?? DEFAULT_PASS_THROUGH)],
+    passable: [],
+    passed: [],
     initial: [],
     vcpuBook: {
       mode: "starting",
-      parkedEip: 0,
       cr0Shadow: 0,
       cr4Shadow: 0,
       cr0Mask: CR0_OWNED,
@@ -252,6 +256,16 @@ function buildSetup(s: VmmState, kip: KernelInfo): string | null {
       what: `the console's ports 0x${s.console.port.toString(16)}-0x${(s.console.port + 7).toString(16)} from sigma0`,
     });
   }
+  for (const port of s.passThrough) {
+    steps.push({
+      call: call(s.sigma0),
+      mr: [msgTag(Label.SIGMA0, 2, 0), ioFpage(port, 0, Rights.RWX), 0],
+      acceptor: acceptor(COMPLETE_FPAGE),
+      check: "port",
+      port,
+      what: `port 0x${port.toString(16)} from sigma0, for the guest`,
+    });
+  }
   for (const w of g.writes) {
     for (let off = 0; off < w.bytes.length; off += LOAD_CHUNK) {
       const data = w.bytes.subarray(off, Math.min(w.bytes.length, off + LOAD_CHUNK));
@@ -281,6 +295,7 @@ function setupPassed(st: SetupStep, u: Utcb, r: SyscallResult): boolean {
       return true;
     case "sigma0":
     case "console":
+    case "port":
       return r.op === "ipc" && !ipcFailed(r.tag) && tagT(r.tag) >= 2 && u.mr[2 + tagU(r.tag)] !== 0;
     default:
       switch (r.op) {
@@ -304,14 +319,16 @@ function setupStep(s: VmmState, u: Utcb, r: SyscallResult): Syscall {
   } else {
     const st = s.setup[s.setupAt];
     if (!setupPassed(st, u, r)) {
+      // A port not granted for the guest stays emulated: its accesses exit as any other's.
       if (st.check === "console") s.consoleGranted = false;
-      else {
+      else if (st.check !== "port") {
         const e = u.errorCode;
         const code = r.op === "ipc" ? "IPC failed" : (L4_ERRORS[e] ?? `error ${e}`);
         const privilege = e === L4Error.NO_PRIVILEGE || (r.op === "schedule" && e === L4Error.INVALID_PARAM);
         return fail(s, `setup failed: ${st.what} (${code})${privilege ? ": the VMM needs a privileged space (run it as the root task)" : ""}`);
       }
     } else if (st.check === "console") s.consoleGranted = true;
+    else if (st.check === "port") s.passable.push(st.port!);
     s.setupAt++;
   }
   while (s.setupAt < s.setup.length) {
@@ -345,6 +362,15 @@ function push(s: VmmState, item: OutItem): void {
   s.outbox.push(item);
 }
 
+/** Where a reply is encoded on its way into the outbox: overwritten by every use, never kept. */
+const REPLY_MRS = new Uint32Array(MR_COUNT);
+
+/** The VCPU's reply (`x`: the exit it answers, which supplies the words the handler left). */
+function pushReply(s: VmmState, r: Reply, x: Exit | null): void {
+  const n = r.encode(REPLY_MRS, x);
+  push(s, { kind: "reply", call: reply(s.vcpu), mr: mrWords(REPLY_MRS, 0, n) });
+}
+
 /** Console bytes the chips produced go to the physical UART (or are counted as dropped). */
 function queueConsole(vm: Vm): void {
   const s = vm.s;
@@ -372,18 +398,19 @@ function syncDeadline(vm: Vm): void {
   push(s, { kind: "send", call: send(s.irq, ZERO), mr: [msgTag(VmmLabel.DEADLINE, 2, 0), ...deadlineWords(d)] });
 }
 
-/** After a timer or input event: wake a parked VCPU, or recall a running one, if an interrupt is due. */
+/**
+ * After a timer or input event, if an interrupt is due: resume a parked VCPU and recall it (its
+ * RECALL exit's reply injects, waking the guest from HLT), or recall a running one.
+ */
 function wake(vm: Vm): void {
   const s = vm.s;
   const b = s.vcpuBook;
+  if (!vm.dev.hasInterrupt()) return;
   if (b.mode === "parked") {
-    const r = wakeReply(vm);
-    if (!r) return;
-    const mr = new Uint32Array(64);
-    const n = r.encode(mr, null);
-    push(s, { kind: "reply", call: reply(s.vcpu), mr: Array.from(mr.subarray(0, n)) });
-    b.mode = "running";
-  } else if (b.mode === "running" && vm.dev.hasInterrupt()) {
+    push(s, { kind: "wake", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.SET_HALT | ExregCtrl.RECALL } });
+    s.stats.wakes++;
+    b.mode = "recalled";
+  } else if (b.mode === "running") {
     push(s, { kind: "recall", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.RECALL } });
     b.mode = "recalled";
   }
@@ -416,10 +443,11 @@ function vcpuMessage(vm: Vm): Syscall | null {
     push(s, { kind: "write", call: { op: "write", addr: s.ramWindow + gpa, data: bytes } });
   }
   syncDeadline(vm);
-  if (outcome === Outcome.REPLY) {
-    const mr = new Uint32Array(64);
-    const n = ctx.reply.encode(mr, x);
-    push(s, { kind: "reply", call: reply(s.vcpu), mr: Array.from(mr.subarray(0, n)) });
+  // A parked VCPU gets its reply (its HLT retired, the guest in the HLT state) but is halted
+  // first, so that it stays out of the guest until wake() resumes it.
+  if (outcome === Outcome.PARK) push(s, { kind: "park", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.SET_HALT | ExregCtrl.HALT } });
+  if (outcome === Outcome.REPLY || outcome === Outcome.PARK) {
+    pushReply(s, ctx.reply, x);
   }
   return null;
 }
@@ -481,7 +509,7 @@ function takeResult(s: VmmState, u: Utcb, r: SyscallResult): void {
         return;
       }
       const n = 1 + tagU(r.tag) + tagT(r.tag);
-      s.job = { msg: Array.from(u.mr.subarray(0, n)), from: r.from, clock: -1, fetched: [], reads: [], reading: null };
+      s.job = { msg: mrWords(u.mr, 0, n), from: r.from, clock: -1, fetched: [], reads: [], reading: null };
       return;
     }
     case "clock":

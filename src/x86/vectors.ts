@@ -10,3 +10,22 @@ export const enum Vec {
 export function hasErrorCode(vector: number): boolean {
   return vector === Vec.DF || (vector >= Vec.TS && vector <= Vec.PF) || vector === Vec.AC;
 }
+
+const enum Class { BENIGN = 0, CONTRIBUTORY = 1, PAGE_FAULT = 2 }
+
+function classOf(vector: number): Class {
+  if (vector === Vec.DE || (vector >= Vec.TS && vector <= Vec.GP)) return Class.CONTRIBUTORY;
+  if (vector === Vec.PF) return Class.PAGE_FAULT;
+  return Class.BENIGN;
+}
+
+/**
+ * SDM vol. 3, table 6-5: does exception `second`, raised while delivering exception `first`, make
+ * a double fault? (The CPU's delivery, and the VMM's task switch through an IDT task gate.)
+ */
+export function isDoubleFault(first: number, second: number): boolean {
+  const a = classOf(first), b = classOf(second);
+  if (a === Class.CONTRIBUTORY) return b === Class.CONTRIBUTORY;
+  if (a === Class.PAGE_FAULT) return b !== Class.BENIGN;
+  return false;
+}

@@ -150,12 +150,13 @@ export class FakeMachine implements DebugTarget {
 
   resume(req: ResumeRequest): ResumeResult | TargetError {
     this.check("resume");
-    this.log.push(`${req.action} ${req.direction}${req.first ? " first" : ""}`);
+    this.log.push(`${req.action}${req.range ? ` ${req.range.start.toString(16)}-${req.range.end.toString(16)}` : ""} ${req.direction}${req.first ? " first" : ""}`);
     if (req.direction === "reverse") return { error: "unsupported" };
-    const n = req.action === "step" ? 1 : Math.max(1, req.budget);
+    const range = req.action === "step" ? req.range : undefined;
+    const n = req.action === "step" && range === undefined ? 1 : Math.max(1, req.budget);
     for (let i = 0; i < n; i++) {
       const eip = this.regs.eip;
-      if (req.action === "continue" && !(req.first && i === 0)) {
+      if ((req.action === "continue" || range !== undefined) && !(req.first && i === 0)) {
         if (this.swBreaks.has(eip)) return this.stop({ kind: "swbreak" });
         if (this.hwBreaks.has(eip)) return this.stop({ kind: "hwbreak" });
       }
@@ -164,8 +165,9 @@ export class FakeMachine implements DebugTarget {
       if (hit === "illegal") return this.stop({ kind: "signal", signal: 4 });
       if (hit === "halt") return this.stop({ kind: "halted" });
       if (hit !== undefined) return this.stop({ kind: "watch", watch: hit.watch, addr: hit.addr });
+      if (range !== undefined && (this.regs.eip < range.start || this.regs.eip >= range.end)) return this.stop({ kind: "signal", signal: 5 });
     }
-    return req.action === "step" ? this.stop({ kind: "signal", signal: 5 }) : { state: "running" };
+    return req.action === "step" && range === undefined ? this.stop({ kind: "signal", signal: 5 }) : { state: "running" };
   }
 
   private stop(reason: StopReason): ResumeResult {

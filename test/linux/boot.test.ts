@@ -29,7 +29,7 @@ function cached(name: string): Uint8Array {
 }
 
 /** Boots `kernel` with `initrd` and returns the console text (CR LF folded to LF) and how it stopped. */
-function boot(machine: MachineKind, kernel: Uint8Array, initrd: Uint8Array, cmdline = CMDLINE): { text: string; stop: Stop } {
+function boot(machine: MachineKind, kernel: Uint8Array, initrd: Uint8Array, cmdline = CMDLINE): { text: string; stop: Stop; exits: { [reason: string]: number } } {
   const out: number[] = [];
   const session = new Session({
     guest: { kind: "linux", kernel, initrd, cmdline },
@@ -39,7 +39,8 @@ function boot(machine: MachineKind, kernel: Uint8Array, initrd: Uint8Array, cmdl
     console: (b) => out.push(b),
   });
   const stop = session.run({ maxInsns: BUDGET });
-  return { text: Buffer.from(out).toString("latin1").replace(/\r\n/g, "\n"), stop };
+  const exits = Object.fromEntries((session.summary()?.exits ?? []).map((e) => [e.name, e.count]));
+  return { text: Buffer.from(out).toString("latin1").replace(/\r\n/g, "\n"), stop, exits };
 }
 
 /** The workload's own lines: between the markers, without the kernel's interleaved log lines. */
@@ -109,6 +110,15 @@ describe("Debian's 686 kernel", () => {
     expect(workloadOutput(r.text)).toBe(native);
     expect(native.split("\n").length).toBeGreaterThan(25);
     expect(native).toContain("libc setjmp 21\n");
+    // The kernel keeps time as on hardware: it calibrates its TSC against PIT channel 2 (in the
+    // VM, the VMM's PIT read through I/O exits) to within its 500 ppm of the TSC's 100 MHz, and
+    // reads the clock from the TSC (in the VM without exits).
+    expect(r.text).toContain("tsc: Fast TSC calibration using PIT\n");
+    const mhz = Number(/tsc: Detected (\d+\.\d+) MHz processor\n/.exec(r.text)?.[1]);
+    expect(Math.abs(mhz - 100)).toBeLessThanOrEqual(0.05);
+    expect(r.text).toContain("clocksource: Switched to clocksource tsc\n");
+    expect(r.text).not.toMatch(/TSC unstable|Unable to calibrate/);
+    expect(r.exits.RDTSC).toBeUndefined();
   }, 1_800_000);
 
   // The bzImage as Debian ships it: the decompressor runs in the guest (about 2.3 G instructions).

@@ -16,9 +16,11 @@ export interface ScriptedExit {
 
 export interface FakeVcpu {
   fields: number[];
+  /** Guest instructions the VCPU's handler retired (GuestField.RETIRED writes). */
+  retired: number;
   script: ScriptedExit[];
   /** Each entry into the guest (how often depends on how the host cut its runs). */
-  runs: { eptRoot: number; from: number }[];
+  runs: { eptRoot: number; ioBitmaps: readonly number[]; from: number }[];
 }
 
 export interface FakePlatformState {
@@ -79,7 +81,7 @@ export class FakePlatform implements Platform {
   }
 
   vcpu(id: number): FakeVcpu {
-    return (this.s.vcpus[id] ??= { fields: new Array(GuestField.COUNT).fill(0), script: [], runs: [] });
+    return (this.s.vcpus[id] ??= { fields: new Array(GuestField.COUNT).fill(0), retired: 0, script: [], runs: [] });
   }
 
   private fire(): void {
@@ -175,7 +177,7 @@ export class FakePlatform implements Platform {
 
   runVcpu(v: VcpuRun, untilNs: number): VcpuExit | null {
     const vc = this.vcpu(v.id);
-    vc.runs.push({ eptRoot: v.eptRoot, from: this.s.time });
+    vc.runs.push({ eptRoot: v.eptRoot, ioBitmaps: v.ioBitmaps, from: this.s.time });
     const ev = this.s.irqEvents;
     const irqAt = ev.length > 0 ? ev[0].at : Infinity;
     const next = vc.script[0];
@@ -202,11 +204,12 @@ export class FakePlatform implements Platform {
   }
 
   guestRead(id: number, field: GuestField): number {
-    return this.vcpu(id).fields[field];
+    return field === GuestField.RETIRED ? 0 : this.vcpu(id).fields[field];
   }
 
   guestWrite(id: number, field: GuestField, value: number): void {
-    this.vcpu(id).fields[field] = value >>> 0;
+    if (field === GuestField.RETIRED) this.vcpu(id).retired += value >>> 0;
+    else this.vcpu(id).fields[field] = value >>> 0;
   }
 
   invalidateEpt(): void {

@@ -51,7 +51,7 @@ export const enum Armed {
   GUEST = 1,
   /** Interrupt-window exiting is on in VMX non-root operation: the window is checked (./vmx.ts). */
   INTR_WINDOW = 2,
-  /** The host debugger has breakpoints, watchpoints or a stop before the next instruction (./debug.ts). */
+  /** The host debugger has breakpoints, watchpoints, a step or a stop before the next instruction (./debug.ts). */
   HOST = 4,
 }
 

@@ -3,8 +3,9 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg } from "../../x86/insn.js";
 import { bareCpu, CODE_BASE, nasm, runAsm } from "../../../test/support/cpu.js";
 import { type Cpu } from "./cpu.js";
-import { SegAttr, Stop } from "./arch.js";
+import { Armed, SegAttr, Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
+import { HostDebug } from "./debug.js";
 import { writeDescriptor, writeGate } from "./segments.js";
 
 /** Runs until `int3`, collecting the EIP of every #DB stop (trapExceptions stops without delivering). */
@@ -215,5 +216,82 @@ describe("debug exceptions", () => {
     const icebp = runAsm(`db 0xf1\nnop`);
     expect(icebp.cpu.excVector).toBe(Vec.DB);
     expect(icebp.cpu.eip).toBe(CODE_BASE + 1);
+  });
+});
+
+describe("the host debugger's watchpoints and steps", () => {
+  /** Runs until the host debugger stops the CPU; what stopped it and where. */
+  function hostRun(cpu: Cpu, h: HostDebug): { hit: HostDebug["hit"]; eip: number } {
+    h.hit = null;
+    const stop = cpu.run(10_000);
+    expect(stop).toBe(Stop.REQUEST);
+    return { hit: h.hit, eip: cpu.eip };
+  }
+
+  it("reports each of six watchpoints after the instruction that wrote it, and one spanning two pages", () => {
+    const { code, labels } = program(`
+      a: mov dword [0x3000], 1
+      b: mov byte [0x3105], 2
+      c: mov word [0x4ffe], 3
+      d: mov ebx, [0x5001]
+      e: mov dword [0x5800], 4
+      f: mov dword [0x6000], 5
+      g: mov dword [0x7000], 6
+      h: int3`);
+    const { cpu } = bareCpu(code);
+    const h = new HostDebug(cpu);
+    cpu.hostDebug = h;
+    const watches = [
+      { lin: 0x7000, len: 4, rw: 1 }, { lin: 0x3104, len: 4, rw: 1 }, { lin: 0x3000, len: 1, rw: 1 },
+      // Two bytes either side of a page boundary, read and written: the read at d touches the second page only.
+      { lin: 0x4fff, len: 3, rw: 3 }, { lin: 0x5802, len: 2, rw: 1 }, { lin: 0x6000, len: 4, rw: 1 },
+    ];
+    h.setWatches(watches);
+    const stops = [];
+    for (let k = 0; k < 7; k++) stops.push(hostRun(cpu, h));
+    const after = (label: string) => labels[String.fromCharCode(label.charCodeAt(0) + 1)];
+    expect(stops.map((s) => s.hit)).toEqual([2, 1, 3, 3, 4, 5, 0].map((index) => ({ kind: "watch", indexes: [index] })));
+    expect(stops.map((s) => s.eip)).toEqual(["a", "b", "c", "d", "e", "f", "g"].map(after));
+    h.setWatches([]);
+    expect(cpu.run(100)).toBe(Stop.EXCEPTION);
+  });
+
+  it("reports every watchpoint one instruction touches", () => {
+    const { code, labels } = program(`
+      a: mov dword [0x3000], 1
+      b: int3`);
+    const { cpu } = bareCpu(code);
+    const h = new HostDebug(cpu);
+    cpu.hostDebug = h;
+    h.setWatches([{ lin: 0x3003, len: 1, rw: 1 }, { lin: 0x2fff, len: 2, rw: 3 }, { lin: 0x3004, len: 4, rw: 1 }]);
+    expect(hostRun(cpu, h)).toEqual({ hit: { kind: "watch", indexes: [0, 1] }, eip: labels.b });
+  });
+
+  it("ends a step before the next instruction, and a range step at the first instruction outside the range", () => {
+    const { code, labels } = program(`
+      start: mov ecx, 3
+      loop: dec ecx
+      jnz loop
+      out: nop
+      int3`);
+    const { cpu } = bareCpu(code);
+    const h = new HostDebug(cpu);
+    cpu.hostDebug = h;
+    const step = (start: number, end: number) => {
+      h.stepIcount = cpu.icount;
+      h.stepEip = cpu.eip;
+      h.rangeStart = start;
+      h.rangeEnd = end;
+      h.changed();
+      const r = hostRun(cpu, h);
+      h.stepIcount = -1;
+      h.changed();
+      return r;
+    };
+    expect(step(0, 0)).toEqual({ hit: { kind: "step" }, eip: labels.loop });
+    expect(cpu.icount).toBe(1);
+    expect(step(labels.loop, labels.out)).toEqual({ hit: { kind: "step" }, eip: labels.out });
+    expect(cpu.icount).toBe(7); // three times dec and jnz
+    expect(cpu.dbgArmed & Armed.HOST).toBe(0);
   });
 });

@@ -22,20 +22,14 @@
 // Data breakpoints are checked in the MMU's slow path: pages holding one never enter the TLB
 // (see ./mmu.ts), so the hot memory path is untouched.
 
+import { Dr6, DR7_GD } from "../../x86/debugregs.js";
 import { Flag } from "../../x86/eflags.js";
 import { Seg } from "../../x86/insn.js";
 import { type Cpu } from "./cpu.js";
 import { Armed, Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
-import { GUEST_WATCHES, HOST_WATCHES } from "./mmu.js";
+import { HOST_WATCH_HIT } from "./mmu.js";
 
-/** DR6 bits. */
-export const enum Dr6 { B0 = 1, B1 = 2, B2 = 4, B3 = 8, BD = 0x2000, BS = 0x4000, BT = 0x8000 }
-
-/** DR7.GD: general detect. */
-export const DR7_GD = 0x2000;
-/** DR7 local enables (L0–L3 and LE), which a task switch clears. */
-export const DR7_LOCAL = 0x155;
 
 /** Byte length of a breakpoint by DR7's LEN field (2 = 8 bytes on later CPUs; undefined on P6). */
 const LEN_BYTES = [1, 2, 8, 4];
@@ -99,7 +93,7 @@ export function debugAfter(cpu: Cpu): void {
   const bits = cpu.dbgTrap | (hits & 0xf);
   cpu.dbgTrap = 0;
   cpu.paging.hits = 0;
-  if (hits >>> GUEST_WATCHES !== 0) hostWatchHit(cpu, hits >>> GUEST_WATCHES);
+  if ((hits & HOST_WATCH_HIT) !== 0) hostWatchHit(cpu, cpu.paging.hostHits);
   if (bits === 0) return;
   cpu.dr[6] = (cpu.dr[6] & ~0xf) | bits;
   deliverDebugTrap(cpu);
@@ -123,13 +117,14 @@ export function taskSwitchTrap(cpu: Cpu): void {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The host debugger's breakpoints and watchpoints (src/replay/debug.ts). They live here, in the
-// emulator, and never in guest memory or the guest's debug registers; they are not guest state
+// The host debugger's breakpoints, watchpoints and steps (src/replay/debug.ts). They live here, in
+// the emulator, and never in guest memory or the guest's debug registers; they are not guest state
 // (never saved). Armed, they make the run loop call debugBefore/debugAfter (`Armed.HOST` in
-// `dbgArmed`, as DR7 does for the guest with `Armed.GUEST`); unarmed they cost nothing. An instruction breakpoint stops the CPU
-// before the instruction (run returns REQUEST with EIP at it); a watchpoint after the accessing
-// instruction. The check is per instruction, so a stop lands on the same icount however the run
-// is sliced.
+// `dbgArmed`, as DR7 does for the guest with `Armed.GUEST`); unarmed they cost nothing. An
+// instruction breakpoint stops the CPU before the instruction (run returns REQUEST with EIP at
+// it); a watchpoint after the accessing instruction; a step before the first instruction of the
+// guest's next one. The checks are per instruction, so a stop lands on the same icount however the
+// run is sliced.
 
 /** Thrown by the before-instruction check to leave the run loop with nothing executed. */
 export const HOST_BREAK: { readonly hostBreak: true } = Object.freeze({ hostBreak: true });
@@ -137,18 +132,23 @@ export const HOST_BREAK: { readonly hostBreak: true } = Object.freeze({ hostBrea
 /** What stopped the CPU for the host debugger. */
 export type HostHit =
   | { kind: "exec"; lin: number }
-  | { kind: "watch"; slot: number }
-  | { kind: "next" }
+  /** The watchpoints one instruction touched, by their index in HostDebug.setWatches' list, in order. */
+  | { kind: "watch"; indexes: number[] }
   | { kind: "step" }
+  | { kind: "next" }
   | { kind: "exit" };
+
+/** A host watchpoint: linear start, length in bytes (at least 1), and what it watches. */
+export interface HostWatch {
+  lin: number;
+  len: number;
+  /** 1 writes, 2 reads, 3 both. */
+  rw: number;
+}
 
 export class HostDebug {
   /** Linear addresses of instruction breakpoints (as int32). */
   readonly exec = new Set<number>();
-  /** Watchpoints by host slot: linear start, length (0 = free), mask (1 writes, 2 reads). */
-  readonly watchLin = new Int32Array(HOST_WATCHES);
-  readonly watchLen = new Int32Array(HOST_WATCHES);
-  readonly watchRw = new Int32Array(HOST_WATCHES);
   /** Stop before the next instruction, whatever it is (a debugger attaching at the first one). */
   stopNext = false;
   /**
@@ -156,11 +156,23 @@ export class HostDebug {
    * EIP still at it (hit "step"), as TF single-stepping traps after each iteration (./ops/string.ts).
    */
   step = false;
+  /**
+   * A step in progress (-1: none): it began at the instruction at (stepIcount, stepEip) and ends
+   * before the first instruction after it whose EIP is outside [rangeStart, rangeEnd) — an empty
+   * range for one instruction, a source line's for gdb's range stepping. "After it" is told by the
+   * icount or the EIP moving: an instruction the VMM emulates (a VM exit) retires no icount but
+   * moves EIP, and one that exits to be restarted (an EPT violation) moves neither.
+   */
+  stepIcount = -1;
+  stepEip = 0;
+  rangeStart = 0;
+  rangeEnd = 0;
   /** A resumed run does not stop at the breakpoint it starts on: the instruction at (icount, lin). */
   skipIcount = -1;
   skipLin = 0;
   /** Why the CPU stopped for the debugger; cleared by the debugger before each run. */
   hit: HostHit | null = null;
+  private watchCount = 0;
 
   /** `exec` as an array (for clearOf, which must not allocate), refreshed by changed(). */
   private execList = new Int32Array(0);
@@ -169,29 +181,40 @@ export class HostDebug {
 
   /**
    * Whether a compiled block of `bytes` bytes at linear `lin` may run while armed: no stop before
-   * the next instruction is asked for and no breakpoint lies in the block, so the per-instruction
-   * check would find nothing in it (a watchpoint ends the block after the access that hits it).
+   * the next instruction is asked for, no step is under way and no breakpoint lies in the block, so
+   * the per-instruction check would find nothing in it (a watchpoint ends the block after the
+   * access that hits it).
    */
   clearOf(lin: number, bytes: number): boolean {
-    if (this.stopNext) return false;
+    if (this.stopNext || this.stepIcount >= 0 || this.step) return false;
     const list = this.execList;
     for (let k = 0; k < list.length; k++) if ((list[k] - lin) >>> 0 < bytes) return false;
     return true;
   }
 
-  /** Breakpoints, watchpoints or stopNext changed: arm the run loop's checks and the MMU's watches. */
+  /** Sets the watchpoints (any number) in the MMU, which checks them on the accesses to their pages. */
+  setWatches(watches: readonly HostWatch[]): void {
+    const lin = new Int32Array(watches.length), len = new Int32Array(watches.length), rw = new Int32Array(watches.length);
+    watches.forEach((w, k) => {
+      lin[k] = w.lin;
+      len[k] = w.len;
+      rw[k] = w.rw;
+    });
+    this.cpu.paging.setHostWatches(lin, len, rw);
+    this.watchCount = watches.length;
+    this.changed();
+  }
+
+  /** Breakpoints, watchpoints, the step or stopNext changed: arm or disarm the run loop's checks. */
   changed(): void {
     const cpu = this.cpu;
     this.execList = Int32Array.from(this.exec);
-    cpu.paging.setHostWatches(this.watchLin, this.watchLen, this.watchRw);
-    let watches = 0;
-    for (let k = 0; k < HOST_WATCHES; k++) watches += this.watchLen[k];
-    const armed = this.exec.size > 0 || watches > 0 || this.stopNext;
+    const armed = this.exec.size > 0 || this.watchCount > 0 || this.stopNext || this.stepIcount >= 0;
     cpu.dbgArmed = armed ? cpu.dbgArmed | Armed.HOST : cpu.dbgArmed & ~Armed.HOST;
   }
 }
 
-/** Before an instruction, with Armed.HOST: throws HOST_BREAK at a breakpoint. */
+/** Before an instruction, with Armed.HOST: throws HOST_BREAK where a step ends or at a breakpoint. */
 export function hostDebugBefore(cpu: Cpu): void {
   const h = cpu.hostDebug;
   if (h === null) return;
@@ -201,6 +224,13 @@ export function hostDebugBefore(cpu: Cpu): void {
     h.hit = { kind: "next" };
     throw HOST_BREAK;
   }
+  if (h.stepIcount >= 0 && (cpu.icount !== h.stepIcount || cpu.eip !== h.stepEip)) {
+    const eip = cpu.eip >>> 0;
+    if (eip < h.rangeStart || eip >= h.rangeEnd) {
+      h.hit = { kind: "step" };
+      throw HOST_BREAK;
+    }
+  }
   if (h.exec.size === 0) return;
   const lin = (cpu.segBase[Seg.CS] + cpu.eip) | 0;
   if (!h.exec.has(lin) || (cpu.icount === h.skipIcount && lin === h.skipLin)) return;
@@ -208,11 +238,11 @@ export function hostDebugBefore(cpu: Cpu): void {
   throw HOST_BREAK;
 }
 
-/** The instruction just completed touched a host watchpoint (`slots`: bit k for host slot k). */
-function hostWatchHit(cpu: Cpu, slots: number): void {
+/** The instruction just completed touched these host watchpoints. */
+function hostWatchHit(cpu: Cpu, indexes: readonly number[]): void {
   const h = cpu.hostDebug;
   if (h === null) return;
-  h.hit = { kind: "watch", slot: 31 - Math.clz32(slots & -slots) };
+  h.hit = { kind: "watch", indexes: [...indexes].sort((a, b) => a - b) };
   // A HLT that asked to stop still halts: the CPU resumes halted.
   if (!cpu.stopRequested || cpu.stopReason === Stop.HALT) cpu.requestStop(Stop.REQUEST);
 }

@@ -8,7 +8,7 @@ import { runAsm } from "../../../test/support/cpu.js";
 import { type Cpu } from "./cpu.js";
 import { Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
-import { REP_CHUNK } from "./ops/string.js";
+import { REP_CHUNK } from "../../x86/rep.js";
 
 const P = 1, RW = 2, US = 4;
 const PD = 0x10000, PT = 0x11000;

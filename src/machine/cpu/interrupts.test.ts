@@ -175,6 +175,18 @@ describe("protected-mode delivery through the IDT", () => {
     expect(stack(cpu, 0)).toBe(0x40 * 8 + 2);
   });
 
+  it("retires INT n when it is delivered, and not when a fault is delivered in its place (its frame returns to the INT)", () => {
+    const ok = runAsm(`int 0x40\n${handler(1)}\nhlt`, (c) => { system(c); gate(c, 0x40, 0x1100); });
+    expect(ok.cpu.icount).toBe(2); // INT, HLT
+    const bad = runAsm(`int 0x40\n${handler(1)}\nhlt`, (c) => {
+      system(c);
+      gate(c, Vec.NP, 0x1100);
+      c.mem.write8(IDT + 0x40 * 8 + 5, 0x0e); // a 32-bit interrupt gate with P = 0
+    });
+    expect(stack(bad.cpu, 1)).toBe(0x1000);
+    expect(bad.cpu.icount).toBe(1); // HLT only
+  });
+
   it("sets EXT in the error code of a fault raised while delivering an exception", () => {
     const { cpu } = runAsm(`
       ud2
@@ -221,5 +233,90 @@ describe("protected-mode delivery through the IDT", () => {
     expect(cpu.r32[Reg.ESP]).toBe(0x80000 - 6);
     expect(cpu.mem.read16(0x80000 - 6)).toBe(0x1002);
     expect(cpu.mem.read16(0x80000 - 4)).toBe(0x08);
+  });
+});
+
+describe("virtual-8086 mode", () => {
+  /** Ring-0 code at 0x1000 that IRETDs to 0100:0100 (linear 0x1100) in virtual-8086 mode, IOPL and IF from `flags`. */
+  const toV86 = (flags: number, v86code: string, rest = ""): string => `
+      push dword 0x0404      ; GS
+      push dword 0x0303      ; FS
+      push dword 0x0202      ; DS
+      push dword 0x0101      ; ES
+      push dword 0x0700      ; SS
+      push dword 0x12340ff0  ; ESP
+      push dword 0x${(flags | Flag.VM | Flag.FIXED).toString(16)}
+      push dword 0x0100      ; CS
+      push dword 0x0100      ; EIP
+      iretd
+      ${handler(1)}
+      bits 16
+      ${v86code}
+      bits 32
+      ${rest}`;
+
+  it("IRETD at CPL 0 to a frame with VM enters it at CPL 3, every segment loaded the real-mode way", () => {
+    const { cpu } = runAsm(toV86(Flag.IOPL, "mov ax, ds\nint3"), (c) => { c.cr0 |= 1; });
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.cpl).toBe(3);
+    expect(cpu.getEflags() & Flag.VM).toBe(Flag.VM);
+    expect(cpu.reg16(Reg.EAX)).toBe(0x0202);
+    expect(cpu.r32[Reg.ESP] >>> 0).toBe(0x12340ff0);
+    for (const [seg, sel] of [[Seg.ES, 0x101], [Seg.CS, 0x100], [Seg.SS, 0x700], [Seg.DS, 0x202], [Seg.FS, 0x303], [Seg.GS, 0x404]]) {
+      expect([cpu.segSel[seg], cpu.segBase[seg], cpu.segLimit[seg], cpu.segAttr[seg]]).toEqual([sel, sel << 4, 0xffff, 0xf3]);
+    }
+  });
+
+  it("an interrupt out of it enters the ring-0 handler with GS, FS, DS and ES pushed under the frame, and null", () => {
+    const { cpu } = runAsm(toV86(Flag.IOPL, "int 0x80", `${handler(2)}\nhlt`), (c) => {
+      system(c);
+      gate(c, 0x80, 0x1200, INT32, 3);
+    });
+    expect(cpu.halted).toBe(true);
+    expect(cpu.cpl).toBe(0);
+    expect(cpu.getEflags() & Flag.VM).toBe(0);
+    expect(cpu.r32[Reg.ESP]).toBe(0x9000 - 36);
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 8].map((k) => stack(cpu, k) >>> 0)).toEqual([0x102, 0x100, Flag.VM | Flag.IOPL | Flag.FIXED, 0x12340ff0, 0x700, 0x101, 0x202, 0x303, 0x404]);
+    for (const seg of [Seg.ES, Seg.DS, Seg.FS, Seg.GS]) expect(cpu.segSel[seg]).toBe(0);
+  });
+
+  it("the handler's IRETD goes back to it, segments from the frame", () => {
+    const { cpu } = runAsm(toV86(Flag.IOPL, "int 0x80\nmov bx, ds\nhlt", `${handler(2)}\nmov eax, 0x55\niretd\n${handler(3)}\nhlt`), (c) => {
+      system(c);
+      gate(c, 0x80, 0x1200, INT32, 3);
+      gate(c, Vec.GP, 0x1300);
+    });
+    // HLT at CPL 3 faults: the #GP handler halts.
+    expect(cpu.halted).toBe(true);
+    expect(cpu.r32[Reg.EAX]).toBe(0x55);
+    expect(cpu.reg16(Reg.EBX)).toBe(0x202);
+    expect(stack(cpu, 3) & Flag.VM).toBe(Flag.VM);
+  });
+
+  it("CLI, STI, PUSHF, POPF, INT n and IRET fault with #GP(0) below IOPL 3, INT3 does not", () => {
+    for (const insn of ["cli", "sti", "pushf", "popf", "o32 pushf", "int 0x80", "iret", "o32 iret"]) {
+      const { cpu } = runAsm(toV86(2 << 12, insn), (c) => { c.cr0 |= 1; });
+      expect([insn, cpu.excVector, cpu.excCode]).toEqual([insn, Vec.GP, 0]);
+      expect(cpu.eip).toBe(0x100);
+    }
+    const { cpu } = runAsm(toV86(0, "int3"), (c) => { c.cr0 |= 1; });
+    expect(cpu.excVector).toBe(Vec.BP);
+  });
+
+  it("POPF and IRET at IOPL 3 change neither IOPL nor VM", () => {
+    const { cpu } = runAsm(toV86(Flag.IOPL, "push word 0x0cd5\npopf\npush dword 0x00000cd5\npush dword 0x100\npush dword next - 0x1000\no32 iret\nnext: int3"), (c) => { c.cr0 |= 1; });
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.getEflags() & (Flag.VM | Flag.IOPL | 0xfff)).toBe(Flag.VM | Flag.IOPL | 0xcd7);
+  });
+
+  it("a gate to a handler other than non-conforming ring 0 faults with #GP(selector)", () => {
+    const { cpu } = runAsm(toV86(Flag.IOPL, "int 0x80", `${handler(2)}\nhlt`), (c) => {
+      system(c);
+      gate(c, 0x80, 0x1200, INT32, 3, 0x18);
+      gate(c, Vec.GP, 0x1200);
+    });
+    expect(cpu.halted).toBe(true);
+    expect(stack(cpu, 0)).toBe(0x18);
+    expect(stack(cpu, 1)).toBe(0x100);
   });
 });

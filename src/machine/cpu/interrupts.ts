@@ -1,6 +1,8 @@
 // Interrupt and exception delivery (SDM vol. 3, chapter 6; the INT n / IRET Operation sections):
 // through the IVT in real mode, through the IDT's interrupt and trap gates in protected mode, with
 // the stack switch to the TSS's inner stack, error codes, and the double- and triple-fault rules.
+// Out of virtual-8086 mode (vol. 3, 20.3.1.1) only to a ring-0 handler, which finds ES, DS, FS and
+// GS on its stack under the usual frame and null in their registers.
 //
 // `deliver` is what Cpu.interrupts.deliver points to. It is called with EIP already set to the
 // address the handler returns to: the faulting instruction for faults (the run loop rewinds), the
@@ -10,27 +12,11 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg } from "../../x86/insn.js";
 import { type Cpu } from "./cpu.js";
 import { FAULT, SegAttr, Stop } from "./arch.js";
-import { hasErrorCode, Vec } from "../../x86/vectors.js";
+import { hasErrorCode, isDoubleFault, Vec } from "../../x86/vectors.js";
 import { desc, dplOf, inSegment, loadCsReal, markAccessed, readDescriptor, selCode, v86 } from "./segments.js";
 import { sysRd16, sysRd32 } from "./sysmem.js";
 import { isAvailableTss, pushAfterSwitch, switchTask, taskSwitch } from "./task.js";
 import { TaskSource } from "../../vmx/exits.js";
-
-const enum Class { BENIGN = 0, CONTRIBUTORY = 1, PAGE_FAULT = 2 }
-
-function classOf(vector: number): Class {
-  if (vector === Vec.DE || (vector >= Vec.TS && vector <= Vec.GP)) return Class.CONTRIBUTORY;
-  if (vector === Vec.PF) return Class.PAGE_FAULT;
-  return Class.BENIGN;
-}
-
-/** SDM vol. 3, table 6-5: does `second`, raised while delivering `first`, make a double fault? */
-function isDoubleFault(first: number, second: number): boolean {
-  const a = classOf(first), b = classOf(second);
-  if (a === Class.CONTRIBUTORY) return b === Class.CONTRIBUTORY;
-  if (a === Class.PAGE_FAULT) return b !== Class.BENIGN;
-  return false;
-}
 
 // State a failed delivery rolls back to (plain numbers, reused: delivery allocates nothing).
 const saved = { csSel: 0, csBase: 0, csLimit: 0, csAttr: 0, ssSel: 0, ssBase: 0, ssLimit: 0, ssAttr: 0, esp: 0, eip: 0, cpl: 0, flags: 0 };
@@ -44,6 +30,17 @@ function save(cpu: Cpu): void {
   saved.eip = cpu.eip;
   saved.cpl = cpu.cpl;
   saved.flags = cpu.materialize();
+}
+
+/** Set by `deliver` when a fault was delivered in place of the event it was asked for. */
+let substituted = false;
+
+/**
+ * Whether the last delivery put a fault in place of its event: for INT n, that its instruction
+ * did not complete (the fault's frame returns to it, and it runs again).
+ */
+export function deliveredInstead(): boolean {
+  return substituted;
 }
 
 function restore(cpu: Cpu): void {
@@ -67,6 +64,7 @@ export function deliver(cpu: Cpu, vector: number, code: number, software: boolea
   // A fault raised while delivering returns to the instruction that caused the event, except for
   // external events, which return to where the interrupted program was going to continue.
   let faultEip = software ? cpu.insnEip : cpu.eip;
+  substituted = false;
   for (;;) {
     save(cpu);
     taskSwitch.committed = false;
@@ -101,6 +99,9 @@ export function deliver(cpu: Cpu, vector: number, code: number, software: boolea
         code = cpu.excCode;
       }
       software = false;
+      substituted = true;
+      // In a guest, an exit from here on reports this event as the one being delivered.
+      if (cpu.nonRoot && cpu.vmx !== null) cpu.vmx.nowDelivering(vector, code);
       if (cpu.trapExceptions) {
         cpu.excVector = vector;
         cpu.excCode = code;
@@ -116,10 +117,6 @@ export const INTERRUPTS = { deliver };
 
 function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean): void {
   if (!cpu.protectedMode()) return deliverReal(cpu, vector);
-  if (v86(cpu)) {
-    // TODO(virtual-8086 issue): interrupts from virtual-8086 mode save and null the data segments.
-    cpu.gp(0);
-  }
   const ext = software ? 0 : 1;
   const gateCode = (vector << 3) | 2 | ext;
   if (((vector << 3) | 7) > cpu.idtrLimit >>> 0) cpu.gp(gateCode);
@@ -150,6 +147,11 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
   const dpl = dplOf(a);
   if ((a & (SegAttr.S | SegAttr.CODE)) !== (SegAttr.S | SegAttr.CODE) || dpl > cpu.cpl) cpu.gp(selCode(sel, ext));
   if ((a & SegAttr.P) === 0) cpu.raise(Vec.NP, selCode(sel, ext));
+  const fromV86 = v86(cpu);
+  const inner = (a & SegAttr.DC) === 0 && dpl < cpu.cpl;
+  // Out of virtual-8086 mode only to a non-conforming ring-0 handler, on the TSS's ring-0 stack
+  // (SDM INT n, INTERRUPT-FROM-VIRTUAL-8086-MODE; vol. 3, 20.3.1.1).
+  if (fromV86 && (!inner || dpl !== 0)) cpu.gp(selCode(sel, ext));
   if (offset >>> 0 > desc.limit) cpu.gp(ext);
   const csBase = desc.base, csLimit = desc.limit;
   let csAttr = a;
@@ -162,7 +164,7 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
   const oldCs = cpu.segSel[Seg.CS];
   const oldEip = cpu.eip;
 
-  if ((a & SegAttr.DC) === 0 && dpl < cpu.cpl) {
+  if (inner) {
     // Inner privilege: the new stack comes from the TSS.
     const tss32 = (cpu.trAttr & 0x8) !== 0;
     const slot = tss32 ? 4 + dpl * 8 : 2 + dpl * 4;
@@ -175,7 +177,8 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
     if ((newSs & 3) !== dpl || dplOf(sa) !== dpl ||
       (sa & (SegAttr.S | SegAttr.CODE | SegAttr.RW)) !== (SegAttr.S | SegAttr.RW)) cpu.raise(Vec.TS, selCode(newSs, ext));
     if ((sa & SegAttr.P) === 0) cpu.raise(Vec.SS, selCode(newSs, ext));
-    const frame = size * (pushCode ? 6 : 5);
+    // From virtual-8086 mode the frame also holds GS, FS, DS and ES.
+    const frame = size * ((pushCode ? 6 : 5) + (fromV86 ? 4 : 0));
     const ss32 = (sa & SegAttr.DB) !== 0;
     const top = ss32 ? newEsp : newEsp & 0xffff;
     if (!inSegment(sa, desc.limit, ss32 ? (top - frame) | 0 : (top - frame) & 0xffff, frame)) {
@@ -189,6 +192,12 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
     cpu.setSegCache(Seg.SS, newSs, desc.base, desc.limit, desc.attr | SegAttr.ACCESSED);
     if (ss32) cpu.r32[Reg.ESP] = newEsp;
     else cpu.setReg16(Reg.ESP, newEsp);
+    if (fromV86) {
+      for (const s of V86_FRAME_SEGS) {
+        if (gate32) cpu.push32(cpu.segSel[s]);
+        else cpu.push16(cpu.segSel[s]);
+      }
+    }
     if (gate32) {
       cpu.push32(oldSs);
       cpu.push32(oldEsp);
@@ -218,7 +227,12 @@ function deliverOnce(cpu: Cpu, vector: number, code: number, software: boolean):
   let clear = Flag.TF | Flag.NT | Flag.RF | Flag.VM;
   if (!trap) clear |= Flag.IF;
   cpu.flags = (eflags & ~clear) >>> 0;
+  // The virtual-8086 segments, saved on the stack, are null in the handler.
+  if (fromV86) for (const s of V86_FRAME_SEGS) cpu.setSegCache(s, 0, 0, 0, 0);
 }
+
+/** The data segment registers an interrupt out of virtual-8086 mode pushes, in push order. */
+const V86_FRAME_SEGS = [Seg.GS, Seg.FS, Seg.DS, Seg.ES];
 
 function rd16(cpu: Cpu, lin: number): number {
   return sysRd16(cpu, lin | 0);

@@ -35,10 +35,10 @@ export const enum Tlb { R = 1, W = 2, X = 4, G = 8, LARGE = 0x10 }
 /** Offset of the user entries in the TLB array (and the value of `Mmu.user` at CPL 3). */
 export const USER_HALF = 1 << 20;
 
-/** Data-breakpoint slots: DR0–DR3's, then as many for a debugger on the host. */
+/** Data-breakpoint slots of the guest: DR0–DR3's. */
 export const GUEST_WATCHES = 4;
-export const HOST_WATCHES = 4;
-const WATCH_SLOTS = GUEST_WATCHES + HOST_WATCHES;
+/** The `hits` bit for the host debugger's watchpoints (bits 0–3 are DR0–DR3's); `hostHit` says which. */
+export const HOST_WATCH_HIT = 1 << GUEST_WATCHES;
 
 
 /** Reserved bits of a 2 MiB PAE PDE (low dword): 20:13. */
@@ -107,15 +107,23 @@ export class Mmu {
   /** Counts invalidations, so holders of a translation (the CPU's fetch path) can tell it is stale. */
   generation = 0;
 
-  // Data breakpoints: slots 0–3 from DR0–DR3/DR7 (set by ./debug.ts), slots 4–7 the host
+  // Data breakpoints: slots 0–3 from DR0–DR3/DR7 (set by ./debug.ts), then any number of the host
   // debugger's (never guest state). Linear start, length, and what is watched as a mask (1 = writes,
-  // 2 = reads: DR7's 1 = write-only and 3 = read/write); `hits` collects bit k for slot k (bits 0–3
-  // are DR6's B0–B3).
-  readonly watchLin = new Int32Array(WATCH_SLOTS);
-  readonly watchLen = new Int32Array(WATCH_SLOTS);
-  readonly watchRw = new Int32Array(WATCH_SLOTS);
+  // 2 = reads: DR7's 1 = write-only and 3 = read/write); `hits` collects bit k for guest slot k
+  // (DR6's B0–B3) and HOST_WATCH_HIT for host watchpoints, which `hostHits` lists.
+  readonly watchLin = new Int32Array(GUEST_WATCHES);
+  readonly watchLen = new Int32Array(GUEST_WATCHES);
+  readonly watchRw = new Int32Array(GUEST_WATCHES);
+  private hostLin = new Int32Array(0);
+  private hostLen = new Int32Array(0);
+  private hostRw = new Int32Array(0);
+  /** Linear pages some host watchpoint covers (one may span several). */
+  private hostPages = new Set<number>();
+  /** Enabled data breakpoints, guest's and host's. */
   watchCount = 0;
   hits = 0;
+  /** With HOST_WATCH_HIT in `hits`: the indexes of the host watchpoints the instruction touched. */
+  readonly hostHits: number[] = [];
 
   /** What the walk reads tables through: RAM, or the guest-physical view under EPT. */
   private mem: WalkMem;
@@ -400,43 +408,63 @@ export class Mmu {
   // Data breakpoints
 
   private watched(page: number): boolean {
-    for (let k = 0; k < WATCH_SLOTS; k++) {
+    for (let k = 0; k < GUEST_WATCHES; k++) {
       if (this.watchLen[k] !== 0 && this.watchLin[k] >>> 12 === page) return true;
     }
-    return false;
+    return this.hostPages.has(page);
   }
 
   private checkWatch(lin: number, size: number, write: boolean): void {
-    const a = lin >>> 0, b = a + size;
-    for (let k = 0; k < WATCH_SLOTS; k++) {
+    const a = lin >>> 0, b = a + size, rw = write ? 1 : 2;
+    for (let k = 0; k < GUEST_WATCHES; k++) {
       const len = this.watchLen[k];
-      if (len === 0 || (this.watchRw[k] & (write ? 1 : 2)) === 0) continue;
+      if (len === 0 || (this.watchRw[k] & rw) === 0) continue;
       const w = this.watchLin[k] >>> 0;
       if (a < w + len && w < b) {
         this.hits |= 1 << k;
         this.host.watchHit();
       }
     }
+    for (let k = 0; k < this.hostLen.length; k++) {
+      if ((this.hostRw[k] & rw) === 0) continue;
+      const w = this.hostLin[k] >>> 0;
+      if (a >= w + this.hostLen[k] || w >= b) continue;
+      if ((this.hits & HOST_WATCH_HIT) === 0) this.hostHits.length = 0;
+      this.hits |= HOST_WATCH_HIT;
+      if (!this.hostHits.includes(k)) this.hostHits.push(k);
+      this.host.watchHit();
+    }
   }
 
   /** Sets the guest's data breakpoints (`len` 0 = none) and flushes the TLB so their pages miss. */
   setWatches(lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
-    this.setSlots(0, lins, lens, rws);
-  }
-
-  /** Sets the host debugger's watchpoints (up to HOST_WATCHES; `len` 0 = none), slots 4–7. */
-  setHostWatches(lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
-    this.setSlots(GUEST_WATCHES, lins, lens, rws);
-  }
-
-  private setSlots(first: number, lins: ArrayLike<number>, lens: ArrayLike<number>, rws: ArrayLike<number>): void {
     for (let k = 0; k < GUEST_WATCHES; k++) {
-      this.watchLin[first + k] = lins[k] ?? 0;
-      this.watchLen[first + k] = lens[k] ?? 0;
-      this.watchRw[first + k] = rws[k] ?? 0;
+      this.watchLin[k] = lins[k] ?? 0;
+      this.watchLen[k] = lens[k] ?? 0;
+      this.watchRw[k] = rws[k] ?? 0;
     }
-    let n = 0;
-    for (let k = 0; k < WATCH_SLOTS; k++) if (this.watchLen[k] !== 0) n++;
+    this.watchesChanged();
+  }
+
+  /**
+   * Sets the host debugger's watchpoints, as many as it has (each of length at least 1; watchpoint k
+   * is reported as k in `hostHits`), and flushes the TLB so their pages miss.
+   */
+  setHostWatches(lins: Int32Array, lens: Int32Array, rws: Int32Array): void {
+    this.hostLin = lins.slice();
+    this.hostLen = lens.slice();
+    this.hostRw = rws.slice();
+    this.hostPages.clear();
+    for (let k = 0; k < lins.length; k++) {
+      const first = lins[k] >>> 12, last = Math.floor(((lins[k] >>> 0) + lens[k] - 1) / 4096);
+      for (let page = first; page <= last; page++) this.hostPages.add(page & 0xfffff);
+    }
+    this.watchesChanged();
+  }
+
+  private watchesChanged(): void {
+    let n = this.hostLen.length;
+    for (let k = 0; k < GUEST_WATCHES; k++) if (this.watchLen[k] !== 0) n++;
     this.watchCount = n;
     this.enabled = this.paged || n > 0 || this.ept !== null;
     this.flushAll();

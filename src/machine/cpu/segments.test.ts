@@ -4,7 +4,8 @@ import { runAsm } from "../../../test/support/cpu.js";
 import { type Cpu } from "./cpu.js";
 import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
-import { descAttr, descBase, descLimit, writeDescriptor } from "./segments.js";
+import { writeDescriptor } from "./segments.js";
+import { descAttr, descBase, descLimit } from "../../x86/descriptor.js";
 
 const CODE32 = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.DB | SegAttr.G;
 const DATA32 = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.DB | SegAttr.G;

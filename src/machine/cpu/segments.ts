@@ -11,6 +11,7 @@ import { type Cpu } from "./cpu.js";
 import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { sysRd32, sysWr8 } from "./sysmem.js";
+import { descAttr, descBase, descLimit } from "../../x86/descriptor.js";
 
 /** The last descriptor fetched by `readDescriptor`, parsed. */
 export const desc = {
@@ -25,22 +26,6 @@ export const desc = {
   /** Descriptor bytes 5–6 in the layout of SegAttr (limit bits 19:16 masked out). */
   attr: 0,
 };
-
-/** Base address of a segment descriptor, as an int32. */
-export function descBase(lo: number, hi: number): number {
-  return ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) | 0;
-}
-
-/** Limit of a segment descriptor in bytes (granularity applied), as a uint32. */
-export function descLimit(lo: number, hi: number): number {
-  const raw = (lo & 0xffff) | (hi & 0xf0000);
-  return (hi & (1 << 23)) !== 0 ? ((raw << 12) | 0xfff) >>> 0 : raw;
-}
-
-/** Attributes (descriptor bytes 5–6 without the limit nibble), in the layout of SegAttr. */
-export function descAttr(hi: number): number {
-  return (hi >>> 8) & 0xf0ff;
-}
 
 /** Descriptor privilege level of an attribute word. */
 export function dplOf(attr: number): number {
@@ -95,9 +80,27 @@ export function v86(cpu: Cpu): boolean {
   return (cpu.flags & Flag.VM) !== 0;
 }
 
-// P | S | DPL 3 | RW | accessed, as a literal: this module is evaluated inside cpu.ts's import
-// cycle, before SegAttr exists at run time.
-const V86_ATTR = 0xf3;
+/**
+ * An IOPL-sensitive instruction (CLI, STI, PUSHF, POPF, INT n, IRET) in virtual-8086 mode faults
+ * with #GP(0) below IOPL 3, for the virtual-8086 monitor to emulate (SDM vol. 3, 20.2.7; this CPU
+ * has no VME).
+ */
+export function v86Sensitive(cpu: Cpu): void {
+  if ((cpu.flags & Flag.VM) !== 0 && ((cpu.flags >>> 12) & 3) < 3) cpu.gp(0);
+}
+
+/**
+ * The attributes of every segment register in virtual-8086 mode, CS included: present, DPL 3,
+ * read/write data, accessed (SDM vol. 3, 20.1.1; the access rights VMX saves and requires for a
+ * virtual-8086 guest, 26.3.1.2).
+ */
+const V86_ATTR = SegAttr.P | (3 << SegAttr.DPL_SHIFT) | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED;
+
+/** Loads segment register `seg` the virtual-8086 way: base = selector * 16, limit 0xFFFF. */
+export function loadSegV86(cpu: Cpu, seg: number, sel: number): void {
+  sel &= 0xffff;
+  cpu.setSegCache(seg, sel, sel << 4, 0xffff, V86_ATTR);
+}
 
 /**
  * Loads data or stack segment register `seg` (not CS) from selector `sel`, as MOV Sreg, POP Sreg
@@ -110,10 +113,7 @@ export function loadSeg(cpu: Cpu, seg: number, sel: number): void {
     cpu.setSegCache(seg, sel, sel << 4, cpu.segLimit[seg], cpu.segAttr[seg]);
     return;
   }
-  if (v86(cpu)) {
-    cpu.setSegCache(seg, sel, sel << 4, 0xffff, V86_ATTR);
-    return;
-  }
+  if (v86(cpu)) return loadSegV86(cpu, seg, sel);
   const rpl = sel & 3;
   if (seg === Seg.SS) {
     if ((sel & 0xfffc) === 0) cpu.gp(0);
@@ -225,10 +225,10 @@ export function loadSsFromDesc(cpu: Cpu, sel: number): void {
   cpu.setSegCache(Seg.SS, sel, desc.base, desc.limit, desc.attr);
 }
 
-/** Real-mode (and virtual-8086) CS load: base = selector << 4, limit and attributes kept. */
+/** Real-mode CS load (base = selector << 4, limit and attributes kept), or virtual-8086's. */
 export function loadCsReal(cpu: Cpu, sel: number): void {
   sel &= 0xffff;
-  if (v86(cpu)) cpu.setSegCache(Seg.CS, sel, sel << 4, 0xffff, V86_ATTR | SegAttr.CODE);
+  if (v86(cpu)) loadSegV86(cpu, Seg.CS, sel);
   else cpu.setSegCache(Seg.CS, sel, sel << 4, cpu.segLimit[Seg.CS], cpu.segAttr[Seg.CS]);
 }
 

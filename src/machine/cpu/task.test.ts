@@ -143,3 +143,26 @@ describe("hardware task switches", () => {
     expect(badCs.cpu.eip).toBe(0x1100);
   });
 });
+
+describe("a 16-bit (286) TSS", () => {
+  it("loads the low halves of the general registers and sets the upper halves to all ones, as the 386 does", () => {
+    const { cpu } = runAsm(`
+      mov eax, 0xa1a10000
+      mov ebx, 0xa4a40000
+      mov esi, 0xa7a70000
+      call 0x20:0
+      ${at(1)}
+      hlt`, (c) => {
+      tasks(c, 0);
+      writeDescriptor(c, 0x520, OTHER_TSS, 0x2b, SegAttr.P | 0x1); // a 16-bit TSS, available
+      const t = OTHER_TSS;
+      c.mem.write16(t + 0x0e, 0x1100); // IP
+      c.mem.write16(t + 0x10, 0x2); // FLAGS
+      for (let r = 0; r < 8; r++) c.mem.write16(t + 0x12 + 2 * r, 0x1111 * (r + 1));
+      for (const [off, sel] of [[0x22, 0x10], [0x24, 0x08], [0x26, 0x10], [0x28, 0x10]]) c.mem.write16(t + off, sel);
+    });
+    expect(cpu.halted).toBe(true);
+    expect(cpu.trSel).toBe(0x20);
+    for (let r = 0; r < 8; r++) expect(cpu.r32[r] >>> 0).toBe((0xffff0000 | (0x1111 * (r + 1))) >>> 0);
+  });
+});

@@ -15,9 +15,11 @@ import { type Cpu } from "./cpu.js";
 import { SegAttr } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { TaskSource } from "../../vmx/exits.js";
-import { DR7_LOCAL, debugRegsChanged, taskSwitchTrap } from "./debug.js";
-import { desc, dplOf, markAccessed, readDescriptor, selCode } from "./segments.js";
+import { debugRegsChanged, taskSwitchTrap } from "./debug.js";
+import { DR7_LOCAL } from "../../x86/debugregs.js";
+import { desc, dplOf, loadSegV86, markAccessed, readDescriptor, selCode } from "./segments.js";
 import { sysProbeWrite, sysRd16, sysRd32, sysRd8, sysWr16, sysWr32, sysWr8 } from "./sysmem.js";
+import { T16, T32, TSS16_MIN_LIMIT, TSS32_MIN_LIMIT, TssType } from "../../x86/tss.js";
 
 /**
  * Set by a task switch once it passed its commit point: a later fault in the same event delivery
@@ -25,14 +27,6 @@ import { sysProbeWrite, sysRd16, sysRd32, sysRd8, sysWr16, sysWr32, sysWr8 } fro
  * task's EIP (it clears the flag around each delivery).
  */
 export const taskSwitch = { committed: false };
-
-/** System descriptor types of TSSs (SDM vol. 3, table 3-2). */
-export const enum TssType { AVAIL16 = 1, BUSY16 = 3, AVAIL32 = 9, BUSY32 = 11 }
-
-/** 32-bit TSS field offsets (SDM figure 7-2). */
-const enum T32 { LINK = 0, CR3 = 0x1c, EIP = 0x20, EFLAGS = 0x24, REGS = 0x28, SEGS = 0x48, LDT = 0x60, TRAP = 0x64 }
-/** 16-bit TSS field offsets (SDM figure 7-11). */
-const enum T16 { LINK = 0, IP = 0x0e, FLAGS = 0x10, REGS = 0x12, SEGS = 0x22, LDT = 0x2a }
 
 /** True when `attr` is an available TSS (either size). */
 export function isAvailableTss(attr: number): boolean {
@@ -61,7 +55,10 @@ const nextSegs = new Uint16Array(6); // in Seg order: ES CS SS DS FS GS
 export function switchTask(cpu: Cpu, sel: number, source: TaskSource, ext: number): void {
   const newBase = desc.base, newLimit = desc.limit, newAttr = desc.attr, newDescAddr = desc.addr;
   const new32 = (newAttr & 0x8) !== 0;
-  if (newLimit < (new32 ? 0x67 : 0x2b)) cpu.raise(Vec.TS, selCode(sel, ext));
+  if (newLimit < (new32 ? TSS32_MIN_LIMIT : TSS16_MIN_LIMIT)) cpu.raise(Vec.TS, selCode(sel, ext));
+  // In a VM every task switch exits, once the gate, selector and descriptor passed (SDM vol. 3,
+  // 25.4.2): the VMM does the rest (src/vmm/task.ts).
+  if (cpu.nonRoot) cpu.vmx!.taskSwitch(sel, source);
   const old32 = (cpu.trAttr & 0x8) !== 0;
   const oldBase = cpu.trBase;
 
@@ -112,9 +109,11 @@ function readNewState(cpu: Cpu, base: number, is32: boolean): void {
     next.trap = sysRd8(cpu, (base + T32.TRAP) | 0) & 1;
   } else {
     next.eip = sysRd16(cpu, (base + T16.IP) | 0);
-    // The upper halves of EFLAGS and the general registers keep their values (undefined in the SDM).
+    // EFLAGS keeps its upper half (but VM and RF). The general registers' upper halves are not
+    // kept either (SDM vol. 3, 7.6: "modified and not maintained"): the 386 sets them to all
+    // ones, as Bochs has it; QEMU keeps them.
     next.eflags = (cpu.materialize() & 0xffff0000 & ~(Flag.VM | Flag.RF)) | sysRd16(cpu, (base + T16.FLAGS) | 0);
-    for (let r = 0; r < 8; r++) nextRegs[r] = (cpu.r32[r] & 0xffff0000) | sysRd16(cpu, (base + T16.REGS + 2 * r) | 0);
+    for (let r = 0; r < 8; r++) nextRegs[r] = 0xffff0000 | sysRd16(cpu, (base + T16.REGS + 2 * r) | 0);
     for (let s = 0; s < 4; s++) nextSegs[s] = sysRd16(cpu, (base + T16.SEGS + 2 * s) | 0);
     nextSegs[Seg.FS] = nextSegs[Seg.GS] = 0;
     next.ldt = sysRd16(cpu, (base + T16.LDT) | 0);
@@ -142,9 +141,6 @@ function setBusy(cpu: Cpu, sel: number, busy: boolean): void {
   const b = sysRd8(cpu, at);
   sysWr8(cpu, at, busy ? b | 2 : b & ~2);
 }
-
-// P | S | DPL 3 | RW | accessed: virtual-8086 segments (a literal: see segments.ts on the cycle).
-const V86_ATTR = 0xf3;
 
 /** Loads the new task's registers, CR3, LDTR and segments (after the commit point). */
 function loadNewState(cpu: Cpu, is32: boolean, ext: number): void {
@@ -174,10 +170,7 @@ function loadNewState(cpu: Cpu, is32: boolean, ext: number): void {
   }
 
   if (vm) {
-    for (let s = 0; s < 6; s++) {
-      const sel = nextSegs[s];
-      cpu.setSegCache(s, sel, sel << 4, 0xffff, s === Seg.CS ? V86_ATTR | SegAttr.CODE : V86_ATTR);
-    }
+    for (let s = 0; s < 6; s++) loadSegV86(cpu, s, nextSegs[s]);
     return;
   }
   const cpl = cpu.cpl;

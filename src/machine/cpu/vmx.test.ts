@@ -4,7 +4,7 @@ import { bareCpu, CODE_BASE, nasm } from "../../../test/support/cpu.js";
 import {
   CAPS, ExitCtl, ExitReason, Field, IntType, Pin, Proc, VMCS_REVISION_ID, VmInsnError, crQualification, CrAccess,
   decodeIntInfo, decodeIoQualification, intInfo, INT_INFO_VALID, EXIT_REASON_ENTRY_FAILURE, Proc2, makeEptp,
-  decodeEptViolation, eptMap, PAGE_4K, insOutsInfo,
+  decodeEptViolation, eptMap, PAGE_4K, insOutsInfo, decodeTaskSwitch, TaskSource,
 } from "../../vmx/index.js";
 import { type Cpu } from "./cpu.js";
 import { Armed, Stop } from "./arch.js";
@@ -161,6 +161,62 @@ describe("VMX operation of the CPU", () => {
     b.x.launch();
     expect(b.cpu.run(100)).toBe(Stop.HALT);
     expect(b.cpu.nonRoot).toBe(true);
+  });
+
+  describe("a virtual-8086 guest", () => {
+    /** `vm()`'s guest turned into a virtual-8086 one at 0100:0000 (CODE_BASE), IOPL 3, user-mode paging. */
+    function v86Guest(source: string, proc = 0): { cpu: Cpu; x: Vmx; out: [number, number, number][] } {
+      const g = vm(`bits 16\n${source}`, proc);
+      g.cpu.mem.write32(PD, 0x87); // the 4 MiB page is a user page: virtual-8086 mode is CPL 3
+      const w = (f: number, value: number): void => expect(g.x.vmwrite(f, value)).toBe(VmxResult.SUCCEED);
+      w(Field.GUEST_RFLAGS, 0x20000 | 0x3000 | 2);
+      w(Field.GUEST_RIP, 0);
+      w(Field.GUEST_RSP, 0xfff0);
+      for (const [s, sel] of [[0, 0x0500], [1, 0x0100], [2, 0x0700], [3, 0x0500], [4, 0], [5, 0]]) {
+        w(Field.GUEST_ES_SELECTOR + 2 * s, sel);
+        w(Field.GUEST_ES_BASE + 2 * s, sel << 4);
+        w(Field.GUEST_ES_LIMIT + 2 * s, 0xffff);
+        w(Field.GUEST_ES_AR + 2 * s, 0xf3);
+      }
+      return g;
+    }
+
+    it("enters with RFLAGS.VM; its OUT exits with the qualification, the segments saved as virtual-8086 mode has them", () => {
+      const { cpu, x, out } = v86Guest("mov ax, 0x1234\nmov ds, ax\nmov dx, 0x80\nout dx, al\nmov bx, ds\nhlt", Proc.UNCOND_IO_EXITING);
+      expect(x.launch()).toBe(VmxResult.SUCCEED);
+      expect(cpu.cpl).toBe(3);
+      expect(cpu.run(100)).toBe(Stop.VMEXIT);
+      expect(out).toEqual([]);
+      expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.IO_INSTRUCTION);
+      expect(decodeIoQualification(read(x, Field.EXIT_QUALIFICATION))).toEqual({ port: 0x80, size: 1, input: false, string: false, rep: false, immediate: false });
+      expect(read(x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(1);
+      expect(read(x, Field.GUEST_RIP)).toBe(8);
+      expect(read(x, Field.GUEST_RFLAGS) & 0x23000).toBe(0x23000);
+      expect([Field.GUEST_DS_SELECTOR, Field.GUEST_DS_BASE, Field.GUEST_DS_LIMIT, Field.GUEST_DS_AR].map((f) => read(x, f))).toEqual([0x1234, 0x12340, 0xffff, 0xf3]);
+      expect([Field.GUEST_CS_SELECTOR, Field.GUEST_CS_BASE, Field.GUEST_CS_LIMIT, Field.GUEST_CS_AR].map((f) => read(x, f))).toEqual([0x100, 0x1000, 0xffff, 0xf3]);
+      // The saved state passes the entry checks for virtual-8086 guests: the host steps over the OUT.
+      x.vmwrite(Field.GUEST_RIP, 9);
+      expect(x.resume()).toBe(VmxResult.SUCCEED);
+      expect(cpu.getEflags() & 0x20000).toBe(0x20000);
+      // HLT at CPL 3 is #GP(0) before it could exit (here the exception bitmap makes the #GP exit).
+      x.vmwrite(Field.EXCEPTION_BITMAP, 1 << 13);
+      expect(x.resume()).toBe(VmxResult.SUCCEED);
+      expect(cpu.run(100)).toBe(Stop.VMEXIT);
+      expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.EXCEPTION_NMI);
+      expect(decodeIntInfo(read(x, Field.VM_EXIT_INTR_INFO))).toMatchObject({ vector: 13, type: IntType.HARDWARE_EXCEPTION, errorCode: true });
+      expect(read(x, Field.VM_EXIT_INTR_ERROR_CODE)).toBe(0);
+      expect(read(x, Field.GUEST_RIP)).toBe(11);
+      expect(cpu.r16[Reg.EBX << 1]).toBe(0x1234);
+    });
+
+    it("VM entry refuses virtual-8086 segments that are not selector * 16 with limit 0xFFFF and access rights 0xF3", () => {
+      for (const [f, v] of [[Field.GUEST_SS_BASE, 0x7001], [Field.GUEST_FS_LIMIT, 0xfffff], [Field.GUEST_CS_AR, 0xfb]]) {
+        const { x } = v86Guest("hlt");
+        x.vmwrite(f, v);
+        expect(x.launch()).toBe(VmxResult.ENTRY_FAILED);
+        expect(read(x, Field.VM_EXIT_REASON)).toBe((EXIT_REASON_ENTRY_FAILURE | ExitReason.INVALID_GUEST_STATE) >>> 0);
+      }
+    });
   });
 
   it("RDMSR and WRMSR exit per the MSR bitmaps; MOV to CR3 per CR3-load exiting with its qualification", () => {
@@ -376,6 +432,44 @@ describe("VMX operation of the CPU", () => {
     expect(b.cpu.icount).toBe(a.cpu.icount);
     expect(b.x.save()).toEqual(a.x.save());
     expect(b.cpu.save()).toEqual(a.cpu.save());
+  });
+
+  it("every task switch exits, after the checks on its TSS descriptor, with the selector and source in the qualification", () => {
+    // GDT 0x20: an available 32-bit TSS; 0x28: a TSS whose limit is too small.
+    const tss = (c: Cpu, at: number, limit: number): void => {
+      c.mem.write32(GDT + at, (limit & 0xffff) | (0x6000 << 16));
+      c.mem.write32(GDT + at + 4, 0x00008900);
+    };
+    const a = vm("call 0x20:0\nhlt");
+    tss(a.cpu, 0x20, 0x67);
+    a.x.vmwrite(Field.GUEST_GDTR_LIMIT, 0x2f);
+    a.x.launch();
+    expect(a.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(a.x, Field.VM_EXIT_REASON)).toBe(ExitReason.TASK_SWITCH);
+    expect(decodeTaskSwitch(read(a.x, Field.EXIT_QUALIFICATION))).toEqual({ selector: 0x20, source: TaskSource.CALL });
+    expect(read(a.x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(7);
+    expect(read(a.x, Field.GUEST_RIP)).toBe(CODE_BASE);
+    expect(read(a.x, Field.GUEST_TR_SELECTOR)).toBe(0x18); // nothing of the switch done
+    expect(a.cpu.mem.read8(GDT + 0x25)).toBe(0x89);
+    // A TSS limit below 0x67 is #TS before any exit (here to the guest's IDT handler).
+    const b = vm("call 0x28:0\nhlt\nhandler: pop ebx\nhlt");
+    tss(b.cpu, 0x28, 0x60);
+    b.x.vmwrite(Field.GUEST_GDTR_LIMIT, 0x2f);
+    b.x.launch();
+    expect(b.cpu.run(100)).toBe(Stop.HALT);
+    expect(b.cpu.r32[Reg.EBX]).toBe(0x28);
+    // Through a task gate in the IDT: the event is in the IDT-vectoring information.
+    const g = vm("int 0x21\nhlt");
+    tss(g.cpu, 0x20, 0x67);
+    g.x.vmwrite(Field.GUEST_GDTR_LIMIT, 0x2f);
+    g.cpu.mem.write32(IDT + 0x21 * 8, 0x20 << 16);
+    g.cpu.mem.write32(IDT + 0x21 * 8 + 4, 0x8500);
+    g.x.launch();
+    expect(g.cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(decodeTaskSwitch(read(g.x, Field.EXIT_QUALIFICATION))).toEqual({ selector: 0x20, source: TaskSource.TASK_GATE });
+    expect(decodeIntInfo(read(g.x, Field.IDT_VECTORING_INFO))).toMatchObject({ valid: true, vector: 0x21, type: IntType.SOFTWARE_INTERRUPT });
+    expect(read(g.x, Field.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
+    expect(read(g.x, Field.GUEST_RIP)).toBe(CODE_BASE);
   });
 
   describe("with EPT", () => {

@@ -24,11 +24,11 @@
 //
 // Not modelled yet: the MSR-load/-store lists, the PDPTEs from the VMCS under PAE with EPT,
 // exits during event delivery other than injection (no IDT-vectoring information for them), NMI injection and NMI windows, the monitor
-// trap flag, MOV DR exiting, task-switch exits.
+// trap flag, MOV DR exiting.
 
 import { Reg, Seg } from "../../x86/insn.js";
 import {
-  Activity, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType, Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry, crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits, guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits, ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent, recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue, cltsExits, cltsValue, lmswExits, lmswValue, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
+  Activity, CrAccess, EntryCtl, ExitCtl, ExitReason, Field, INT_INFO_ERROR_CODE, INT_INFO_VALID, IntType, Interruptibility, Proc, VmInsnError, Vmcs, type VmcsState, VMCS_REVISION_ID, arFromAttr, attrFromAr, checkVmEntry, crQualification, decodeIntInfo, eptEnabled, entryFailureReason, exceptionExits, exceptionType, extIntExits, guestBaseField, guestLimitField, guestArField, guestSelectorField, intInfo, interruptWindowExits, ioExits, ioQualification, launchError, movFromCrExits, movToCrExits, msrExits, procExits, recordExit, recordExitEvent, recordIdtVectoring, insOutsInfo, cr0WriteValue, cr4WriteValue, guestCr0Allowed, guestCr4Allowed, cr0ReadValue, cr4ReadValue, cltsExits, cltsValue, lmswExits, lmswValue, taskSwitchQualification, type TaskSource, guestTsc, EptAccess, EptOutcome, EptWalk, GuestLinear, eptTranslate, eptViolationQualification, vmclearError, vmclearRegion, vmptrldError, vmxPointerValid, hostSelectorField,
 } from "../../vmx/index.js";
 import { type Cpu } from "./cpu.js";
 import { Armed, Stop } from "./arch.js";
@@ -343,6 +343,16 @@ export class Vmx {
     return cpu.raise(EXIT_VECTOR);
   }
 
+  /**
+   * A task switch, after the checks on the gate, the selector and the new TSS's descriptor: in
+   * VMX non-root operation it always exits (SDM vol. 3, 25.4.2), with the TSS selector and what
+   * started it in the qualification; a switch through a task gate in the IDT has the event in the
+   * IDT-vectoring information (it exits during the event's delivery).
+   */
+  taskSwitch(selector: number, source: TaskSource): never {
+    return this.instructionExit(ExitReason.TASK_SWITCH, taskSwitchQualification(selector, source));
+  }
+
   /** An EPT violation or misconfiguration (from EptPort): records it and ends the instruction. */
   eptExit(reason: ExitReason, qualification: number, linear: number, gpa: number): never {
     recordExit(this.vmcs, reason, qualification, 0, 0, linear, gpa);
@@ -436,6 +446,15 @@ export class Vmx {
     return true;
   }
 
+  /**
+   * Delivery goes on with another exception in place of the event (the fault it raised, or a
+   * double fault): the IDT-vectoring information of an exit during it names that one.
+   */
+  nowDelivering(vector: number, code: number): void {
+    this.delivering = intInfo(vector, exceptionType(vector), code >= 0 && hasErrorCode(vector));
+    this.deliveringCode = code;
+  }
+
   /** CR2 as the guest had it before the page fault being examined (an exiting #PF leaves CR2). */
   private cr2BeforeFault = 0;
   /** The guest was in the HLT state when the interrupt came (an exit saves activity state HLT). */
@@ -489,9 +508,21 @@ export class Vmx {
     this.loadHost();
   }
 
-  /** Saves the guest state (27.3): EIP is the instruction to restart at (or return to). */
-  private saveGuest(): void {
-    const v = this.vmcs, cpu = this.cpu;
+  /**
+   * A copy of the current VMCS as a VM exit now would leave its guest-state area (in non-root
+   * operation the guest's registers are the CPU's; the VMCS has them as of the last entry). For
+   * debuggers: nothing changes.
+   */
+  peekVmcs(): Vmcs {
+    const copy = new Vmcs();
+    copy.restore(this.vmcs.save());
+    if (this.cpu.nonRoot) this.saveGuest(copy);
+    return copy;
+  }
+
+  /** Saves the guest state (27.3) into `v`: EIP is the instruction to restart at (or return to). */
+  private saveGuest(v = this.vmcs): void {
+    const cpu = this.cpu;
     v.write(Field.GUEST_CR0, cpu.cr0);
     v.write(Field.GUEST_CR3, cpu.cr3);
     v.write(Field.GUEST_CR4, cpu.cr4);

@@ -11,3 +11,8 @@ export function ioQualification(port: number, size: 1 | 2 | 4, input: boolean, s
 export function crQualification(cr: number, access: 0 | 1 | 2 | 3, gpr = 0, lmswMemory = false, lmswSource = 0): number {
   return ((cr & 0xf) | (access << 4) | (lmswMemory ? 1 << 6 : 0) | ((gpr & 0xf) << 8) | ((lmswSource & 0xffff) << 16)) >>> 0;
 }
+
+/** Task switch (table 28-2): TSS selector (15:0), source (31:30: 0 CALL, 1 IRET, 2 JMP, 3 IDT task gate). */
+export function taskSwitchQualification(selector: number, source: 0 | 1 | 2 | 3): number {
+  return ((selector & 0xffff) | (source << 30)) >>> 0;
+}

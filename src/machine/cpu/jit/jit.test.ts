@@ -172,12 +172,9 @@ describe("compiled blocks", () => {
     const a = machine(code, true), b = machine(code, false);
     for (const c of [a, b]) {
       c.hostDebug = new HostDebug(c);
-      c.hostDebug.watchLin[0] = watch;
-      c.hostDebug.watchLen[0] = 4;
-      c.hostDebug.watchRw[0] = 1;
-      c.hostDebug.changed();
+      c.hostDebug.setWatches([{ lin: watch, len: 4, rw: 1 }]);
       expect(c.run(10_000)).toBe(Stop.REQUEST);
-      expect(c.hostDebug.hit).toEqual({ kind: "watch", slot: 0 });
+      expect(c.hostDebug.hit).toEqual({ kind: "watch", indexes: [0] });
       expect(c.r32[Reg.ECX]).toBe(7);
     }
     expectSame(a, b);

@@ -12,11 +12,12 @@ import { SegAttr, Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import {
   checkFarCode, checkReturnCode, checkReturnStack, desc, dplOf, dropInaccessibleSegs, inSegment, loadCsFromDesc,
-  loadCsReal, loadSsFromDesc, markAccessed, readDescriptor, selCode, v86,
+  loadCsReal, loadSegV86, loadSsFromDesc, markAccessed, readDescriptor, selCode, v86, v86Sensitive,
 } from "../segments.js";
-import { Dr6 } from "../debug.js";
+import { Dr6 } from "../../../x86/debugregs.js";
 import { sysRd16, sysRd32 } from "../sysmem.js";
 import { isAvailableTss, isBusyTss, switchTask } from "../task.js";
+import { deliveredInstead } from "../interrupts.js";
 import { TaskSource } from "../../../vmx/exits.js";
 import { def, defGroup } from "../table.js";
 
@@ -46,7 +47,14 @@ export function softwareInterrupt(cpu: Cpu, vector: number): void {
     cpu.requestStop(Stop.EXCEPTION);
     return;
   }
-  if (!cpu.interrupts.deliver(cpu, vector, -1, true)) cpu.requestStop(cpu.stopReason);
+  const ok = cpu.interrupts.deliver(cpu, vector, -1, true);
+  if (ok && !deliveredInstead()) return;
+  // The instruction did not complete: its delivery raised a fault, delivered in its place with a
+  // frame that returns to the INT n, or it ended the run (a shutdown, or in a VM an exit that the
+  // VMM finishes). The count the run loop makes as this handler returns is taken back here
+  // (src/vmm/README.md, "Retired instructions").
+  cpu.icount--;
+  if (!ok) cpu.requestStop(cpu.stopReason);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -297,7 +305,8 @@ function iretTask(cpu: Cpu): void {
 
 /** IRET / IRETD. */
 export function iret(cpu: Cpu, size32: boolean): void {
-  if ((cpu.flags & Flag.NT) !== 0 && cpu.protectedMode() && !v86(cpu)) return iretTask(cpu);
+  if (v86(cpu)) return iretV86(cpu, size32);
+  if ((cpu.flags & Flag.NT) !== 0 && cpu.protectedMode()) return iretTask(cpu);
   const sp = cpu.sp();
   const n = size32 ? 4 : 2;
   const off = size32 ? cpu.read32(Seg.SS, sp) : cpu.read16(Seg.SS, sp);
@@ -314,14 +323,7 @@ export function iret(cpu: Cpu, size32: boolean): void {
     cpu.flags = ((old & ~mask) | (fl & mask) | Flag.FIXED) >>> 0;
     return;
   }
-  if (v86(cpu)) {
-    // TODO(virtual-8086 issue): IRET in virtual-8086 mode (IOPL-sensitive, VME).
-    cpu.gp(0);
-  }
-  if (size32 && (fl & Flag.VM) !== 0 && cpu.cpl === 0) {
-    // TODO(virtual-8086 issue): IRET to virtual-8086 mode.
-    cpu.gp(0);
-  }
+  if (size32 && (fl & Flag.VM) !== 0 && cpu.cpl === 0) return iretToV86(cpu, off, sel, fl);
   checkReturnCode(cpu, sel);
   const rpl = sel & 3;
   const oldCpl = cpu.cpl;
@@ -350,6 +352,52 @@ export function iret(cpu: Cpu, size32: boolean): void {
   }
   cpu.flags = ((old & ~mask) | (fl & mask) | Flag.FIXED) >>> 0;
 }
+
+/**
+ * IRET in virtual-8086 mode (SDM IRET, RETURN-FROM-VIRTUAL-8086-MODE): #GP(0) below IOPL 3, for
+ * the virtual-8086 monitor to emulate; at IOPL 3 a real-mode-style return that stays in
+ * virtual-8086 mode and changes neither IOPL nor VM (nor VIF and VIP).
+ */
+function iretV86(cpu: Cpu, size32: boolean): void {
+  v86Sensitive(cpu);
+  const sp = cpu.sp();
+  const off = size32 ? cpu.read32(Seg.SS, sp) : cpu.read16(Seg.SS, sp);
+  const sel = (size32 ? cpu.read32(Seg.SS, cpu.spPlus(4)) : cpu.read16(Seg.SS, cpu.spPlus(2))) & 0xffff;
+  const fl = size32 ? cpu.read32(Seg.SS, cpu.spPlus(8)) : cpu.read16(Seg.SS, cpu.spPlus(4));
+  if (off >>> 0 > 0xffff) cpu.gp(0);
+  const old = cpu.materialize();
+  loadCsReal(cpu, sel);
+  cpu.eip = off;
+  cpu.setSp(cpu.spPlus(size32 ? 12 : 6));
+  const mask = (size32 ? RETURN_FLAGS : RETURN_FLAGS & 0xffff) & ~Flag.IOPL;
+  cpu.flags = ((old & ~mask) | (fl & mask) | Flag.FIXED) >>> 0;
+}
+
+/** Flags an IRETD at CPL 0 loads when it returns to virtual-8086 mode: all of them. */
+const V86_RETURN_FLAGS = RETURN_FLAGS | Flag.VM | Flag.VIF | Flag.VIP;
+
+/**
+ * IRETD at CPL 0 to a frame with VM set (SDM IRET, RETURN-TO-VIRTUAL-8086-MODE): after EIP, CS
+ * and EFLAGS it pops ESP, SS, ES, DS, FS and GS (doublewords, upper halves ignored) and resumes
+ * at CPL 3 with every segment register loaded the virtual-8086 way.
+ */
+function iretToV86(cpu: Cpu, off: number, sel: number, fl: number): void {
+  const popped = v86Scratch;
+  for (let k = 0; k < 6; k++) popped[k] = cpu.read32(Seg.SS, cpu.spPlus(12 + 4 * k));
+  if (off >>> 0 > 0xffff) cpu.gp(0);
+  cpu.flags = ((fl & V86_RETURN_FLAGS) | Flag.FIXED) >>> 0;
+  cpu.cpl = 3;
+  loadSegV86(cpu, Seg.CS, sel);
+  loadSegV86(cpu, Seg.SS, popped[1]);
+  loadSegV86(cpu, Seg.ES, popped[2]);
+  loadSegV86(cpu, Seg.DS, popped[3]);
+  loadSegV86(cpu, Seg.FS, popped[4]);
+  loadSegV86(cpu, Seg.GS, popped[5]);
+  cpu.r32[Reg.ESP] = popped[0];
+  cpu.eip = off;
+}
+/** ESP, SS, ES, DS, FS, GS as IRETD pops them on the way to virtual-8086 mode. */
+const v86Scratch = new Int32Array(6);
 
 // ------------------------------------------------------------------------------------------------
 // ENTER / LEAVE
@@ -546,7 +594,7 @@ function register(): void {
   // INT3, INT n, INTO
   def(0xcc, (cpu) => softwareInterrupt(cpu, Vec.BP));
   def(0xcd, (cpu, i) => {
-    if (v86(cpu) && ((cpu.flags >>> 12) & 3) < 3) cpu.gp(0); // TODO(virtual-8086 issue): VME redirection
+    v86Sensitive(cpu);
     softwareInterrupt(cpu, i.imm & 0xff);
   });
   def(0xce, (cpu) => {

@@ -5,8 +5,8 @@
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg, type Insn } from "../../../x86/insn.js";
 import type { Cpu } from "../cpu.js";
-import { Dr6 } from "../debug.js";
-import { loadSeg, v86 } from "../segments.js";
+import { Dr6 } from "../../../x86/debugregs.js";
+import { loadSeg, v86, v86Sensitive } from "../segments.js";
 import { def, defGroup } from "../table.js";
 
 /**
@@ -126,21 +126,22 @@ function register(): void {
     cpu.setSp(cpu.spPlus(32));
   });
 
-  // PUSHF / PUSHFD: VM and RF read as 0 in the pushed image.
+  // PUSHF / PUSHFD: VM and RF read as 0 in the pushed image. Both, and POPF, are IOPL-sensitive
+  // in virtual-8086 mode.
   def(0x9c, (cpu) => {
-    if (v86(cpu) && ((cpu.flags >>> 12) & 3) < 3) cpu.gp(0); // TODO(virtual-8086 issue): VME
+    v86Sensitive(cpu);
     cpu.push16(cpu.materialize());
   }, (cpu) => {
-    if (v86(cpu) && ((cpu.flags >>> 12) & 3) < 3) cpu.gp(0);
+    v86Sensitive(cpu);
     cpu.push32(cpu.materialize() & ~(Flag.VM | Flag.RF));
   });
   def(0x9d, (cpu) => {
-    if (v86(cpu) && ((cpu.flags >>> 12) & 3) < 3) cpu.gp(0);
+    v86Sensitive(cpu);
     const v = cpu.read16(Seg.SS, cpu.sp());
     popf(cpu, v, false);
     cpu.setSp(cpu.spPlus(2));
   }, (cpu) => {
-    if (v86(cpu) && ((cpu.flags >>> 12) & 3) < 3) cpu.gp(0);
+    v86Sensitive(cpu);
     const v = cpu.read32(Seg.SS, cpu.sp());
     popf(cpu, v, true);
     cpu.setSp(cpu.spPlus(4));

@@ -4,7 +4,7 @@ import { Reg, Seg } from "../../../x86/insn.js";
 import { runAsm } from "../../../../test/support/cpu.js";
 import { SegAttr, Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
-import { REP_CHUNK } from "./string.js";
+import { REP_CHUNK } from "../../../x86/rep.js";
 
 const DATA32 = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.DB;
 

@@ -30,14 +30,12 @@ import { Flag } from "../../../x86/eflags.js";
 import { Prefix, Reg, Seg, type Insn } from "../../../x86/insn.js";
 import { Stop } from "../arch.js";
 import type { Cpu } from "../cpu.js";
-import { Dr6 } from "../debug.js";
+import { Dr6 } from "../../../x86/debugregs.js";
 import { LazyOp } from "../lazy-flags.js";
 import { def } from "../table.js";
 import { checkIo } from "./system.js";
 import { vmxStringIo } from "../vmx.js";
-
-/** Iterations of a repeated string instruction per execution (see the file comment). */
-export const REP_CHUNK = 1024;
+import { REP_CHUNK } from "../../../x86/rep.js";
 
 /** Iterations this execution may run: one when a single step waits (TF, or the host's step). */
 function chunk(cpu: Cpu): number {

@@ -6,11 +6,12 @@ import { Reg, type Insn } from "../../../x86/insn.js";
 import { type Cpu } from "../cpu.js";
 import { Vec } from "../../../x86/vectors.js";
 import { def, defGroup } from "../table.js";
-import { debugRegsChanged, Dr6, DR7_GD } from "../debug.js";
+import { debugRegsChanged } from "../debug.js";
+import { Dr6, DR7_GD } from "../../../x86/debugregs.js";
 import { vmxAlways, vmxClts, vmxLmsw, vmxMovFromCr, vmxMovToCr, vmxMsr, vmxProc, vmxReadCr } from "../vmx.js";
 import { ExitReason, Proc } from "../../../vmx/index.js";
 import { Cr0, Cr4 } from "../../../x86/paging.js";
-import { Efer, Msr } from "../../../x86/msr.js";
+import { Efer, Msr, patValid } from "../../../x86/msr.js";
 
 function requireCpl0(cpu: Cpu): void {
   if (cpu.protectedMode() && cpu.cpl !== 0) cpu.gp(0);
@@ -142,7 +143,11 @@ function wrmsr(cpu: Cpu, n: number, lo: number, hi: number): void {
     case Msr.SYSENTER_ESP: cpu.sysenterEsp = lo; return;
     case Msr.SYSENTER_EIP: cpu.sysenterEip = lo; return;
     case Msr.MISC_ENABLE: cpu.miscEnable = lo; return;
-    case Msr.PAT: cpu.patLo = lo; cpu.patHi = hi; return;
+    case Msr.PAT:
+      if (!patValid(lo, hi)) cpu.gp(0);
+      cpu.patLo = lo;
+      cpu.patHi = hi;
+      return;
     case Msr.EFER:
       // Only NXE (bit 11) exists on a 32-bit CPU.
       if ((lo & ~Efer.NXE) !== 0 || hi !== 0) cpu.gp(0);

@@ -244,6 +244,13 @@ describe("RDMSR and WRMSR", () => {
     expect(fault(w)).toEqual([Vec.GP, 0]);
   });
 
+  it("raises #GP(0) for a write of IA32_PAT with a reserved memory type in an entry, and keeps a valid one", () => {
+    expect(fault(runAsm(`mov ecx, 0x277\n mov eax, 0x00070406\n mov edx, 0x00070306\n wrmsr\n int3`))).toEqual([Vec.GP, 0]);
+    expect(fault(runAsm(`mov ecx, 0x277\n mov eax, 0x00080406\n xor edx, edx\n wrmsr\n int3`))).toEqual([Vec.GP, 0]);
+    const { cpu } = runAsm(`mov ecx, 0x277\n mov eax, 0x00010506\n mov edx, 0x07040100\n wrmsr\n rdmsr\n int3`);
+    expect([cpu.excVector, cpu.r32[Reg.EAX], cpu.r32[Reg.EDX]]).toEqual([Vec.BP, 0x00010506, 0x07040100]);
+  });
+
   it("raises #GP(0) for an MSR the model does not have", () => {
     const r = runAsm(`mov ecx, 0x186\n rdmsr\n int3`);
     expect(fault(r)).toEqual([Vec.GP, 0]);

@@ -8,7 +8,7 @@ import { type Cpu } from "../cpu.js";
 import { Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { cpuidLeaf } from "../../../x86/cpuid.js";
-import { loadSeg, v86 } from "../segments.js";
+import { loadSeg, v86, v86Sensitive } from "../segments.js";
 import { sysRd16 } from "../sysmem.js";
 import { def } from "../table.js";
 import { vmxAlways, vmxIo, vmxProc, vmxTsc } from "../vmx.js";
@@ -55,11 +55,11 @@ function requireCpl0(cpu: Cpu): void {
   if (cpu.protectedMode() && (cpu.cpl > 0 || v86(cpu))) cpu.gp(0);
 }
 
-/** CLI/STI are IOPL-sensitive in protected and virtual-8086 mode (PVI/VME are a later issue). */
+/** CLI/STI need CPL ≤ IOPL in protected mode, IOPL 3 in virtual-8086 mode (this CPU has no PVI or VME). */
 function checkIopl(cpu: Cpu): void {
   if (!cpu.protectedMode()) return;
-  const iopl = (cpu.flags >>> 12) & 3;
-  if (v86(cpu) ? iopl < 3 : cpu.cpl > iopl) cpu.gp(0);
+  if (v86(cpu)) return v86Sensitive(cpu);
+  if (cpu.cpl > ((cpu.flags >>> 12) & 3)) cpu.gp(0);
 }
 
 /** LDS/LES/LFS/LGS/LSS: loads the segment register first (it may fault), then the offset. */
