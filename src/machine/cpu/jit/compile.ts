@@ -45,7 +45,7 @@ const isJcc = (op: number): boolean => (op >= 0x70 && op < 0x80) || (op >= 0x180
 /**
  * Compiles the block that starts at linear `lin` in `code` (physical page `page`, decoded with
  * CS.D = cpu.code32), for the CPU's current mode.
- * Null when the first instruction cannot be compiled (the interpreter runs it).
+ * Null when the first instruction cannot be compiled, or the page is not RAM (the interpreter runs it).
  *
  * The block is a trace: it follows the code through PLAIN instructions, through unconditional
  * near jumps and calls to targets in the same page, and through conditional jumps — to a target
@@ -54,6 +54,8 @@ const isJcc = (op: number): boolean => (op >= 0x70 && op < 0x80) || (op >= 0x180
  * instructions. A jump back to the first instruction makes the block a loop.
  */
 export function compileBlock(cpu: Cpu, code: CodePage, page: number, lin: number): Block | null {
+  // Code above RAM (all 0xff bytes, the interpreter's #UD) is never compiled.
+  if (page >= cpu.mem.size >>> PAGE_SHIFT) return null;
   const lines = code.lines;
   if (bytes === null || bytes.ram !== cpu.mem.u8) bytes = new PageBytes(cpu.mem.u8);
   bytes.linBase = lin & ~(PAGE_SIZE - 1);

@@ -230,4 +230,15 @@ describe("compiled blocks", () => {
     expect(a.mem.read32(0x104)).toBe(10);
     expect(a.mem.read32(0x20104)).toBe(14);
   });
+
+  it("are never made from code above RAM, which reads as 0xff bytes", () => {
+    // RAM is 1 MiB: a jump to 0x200000 fetches FF FF there, #UD, on both machines.
+    const a = machine("mov eax, 0x200000\njmp eax", true), b = machine("mov eax, 0x200000\njmp eax", false);
+    for (const c of [a, b]) {
+      expect(c.run(100)).toBe(Stop.EXCEPTION);
+      expect(c.excVector).toBe(Vec.UD);
+      expect(c.eip).toBe(0x200000);
+    }
+    expectSame(a, b);
+  });
 });
