@@ -34,13 +34,16 @@ describe("compiled code in lock-step with the interpreter", () => {
   }
 
   // RAM is compared after every block: each kernel gets the least it runs the same in. The
-  // built-in guest adds timer interrupts, paging and user mode.
+  // built-in guest adds timer interrupts, paging and user mode. Virtual-8086 code is 16-bit and stays
+  // on the interpreter; the protected-mode monitor around it compiles.
   const kernels = {
     "the exceptions conformance kernel": ["conformance/exceptions", 1],
     "the privilege conformance kernel": ["conformance/privilege", 1],
     "the paging conformance kernel": ["conformance/paging", 4],
     "the tasks conformance kernel": ["conformance/tasks", 1],
     "the x87 conformance kernel": ["conformance/x87", 1],
+    "the corners conformance kernel": ["conformance/corners", 4],
+    "the virtual-8086 conformance kernel": ["conformance/v86", 1],
     "the built-in guest": ["builtin/hello", 5],
   } as const;
   for (const [name, [path, mib]] of Object.entries(kernels)) {
