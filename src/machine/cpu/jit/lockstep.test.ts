@@ -23,8 +23,16 @@ function randomMachine(code: Uint8Array): ReturnType<typeof bareCpu>["cpu"] {
   return cpu;
 }
 
+/**
+ * The random programs' seeds, each in its test's name: 1 to LOCKSTEP_PROGRAMS (default 16), or the
+ * one LOCKSTEP_SEED names (to rerun a failure).
+ */
+const SEEDS = process.env.LOCKSTEP_SEED !== undefined
+  ? [Number(process.env.LOCKSTEP_SEED)]
+  : Array.from({ length: Number(process.env.LOCKSTEP_PROGRAMS ?? 16) }, (_, k) => k + 1);
+
 describe("compiled code in lock-step with the interpreter", () => {
-  for (let seed = 1; seed <= 16; seed++) {
+  for (const seed of SEEDS) {
     it(`runs random program ${seed} with the same state after every block`, () => {
       const code = nasm(randomProgram(seed), 32, CODE_BASE);
       const r = lockstepCpus(randomMachine(code), randomMachine(code), 50_000);
