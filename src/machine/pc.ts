@@ -29,7 +29,7 @@ export interface PcConfig {
   /** Wall-clock time at power-on, seconds since the Unix epoch: an input, never the host's clock. */
   rtcEpochSeconds: number;
   /**
-   * Compile hot guest code (src/machine/cpu/jit; default: off). It changes nothing the guest or a
+   * Compile hot guest code (src/machine/cpu/jit; default: on). It changes nothing the guest or a
    * recording can see, only how fast the machine gets there.
    */
   jit?: boolean;
@@ -72,7 +72,7 @@ export class Pc {
   constructor(cfg: PcConfig) {
     this.mem = new PhysMem(cfg.ramSize);
     const cpu = (this.cpu = new Cpu(this.mem, this.io));
-    cpu.jit = cfg.jit ?? false;
+    cpu.jit = cfg.jit ?? true;
     const reset = () => cpu.requestStop(Stop.RESET);
     this.pic = new Pic8259({ intr: (level) => (cpu.intr = level) });
     cpu.acknowledgeIntr = () => this.pic.acknowledge();
