@@ -444,8 +444,9 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
     e.forgetFlags();
     if (last) e.eipSet = e.endsInHandler = true;
     else {
-      e.line(`k = ${j};`);
-      e.breakCheck(j);
+      // A set jitBreak leaves with EIP where the handler put it: past the instruction, or at it
+      // when the instruction waits to run again (an x87 instruction waiting for FERR#'s interrupt).
+      e.line(`k = ${j}; if (cpu.jitBreak !== 0) { cpu.icount++; return null; }`);
     }
     return;
   }

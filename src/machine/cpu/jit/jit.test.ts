@@ -241,4 +241,26 @@ describe("compiled blocks", () => {
     }
     expectSame(a, b);
   });
+
+  it("leave a block at an x87 instruction that waits for FERR#'s interrupt, with EIP at it", () => {
+    // CR0.NE clear and an unmasked division by zero pending: the next FLD1 asserts FERR# and waits.
+    const code = `
+      fninit
+      push dword 0x037b
+      fldcw [esp]
+      fldz
+      fld1
+      fdiv st0, st1
+      fld1
+      int3`;
+    const setup = (c: Cpu): void => { c.fpu.ferr = () => false; };
+    const a = machine(code, true, setup), b = machine(code, false, setup);
+    for (const c of [a, b]) {
+      expect(c.run(100)).toBe(Stop.HALT);
+      expect(c.halted).toBe(true);
+      expect(c.mem.read8(c.eip)).toBe(0xd9); // FLD1
+    }
+    expectSame(a, b);
+    expect(a.jitCompiled).toBeGreaterThan(0);
+  });
 });
