@@ -133,6 +133,7 @@ export interface LockstepResult {
  * up to `budget` instructions or until `a` stops otherwise; throws at the first difference.
  */
 export function lockstepCpus(a: Cpu, b: Cpu, budget: number): LockstepResult {
+  if (b.jit) throw new Error("the reference CPU compiles: make it with jit off");
   compileEverything(a);
   const end = a.icount + budget;
   let blocks = 0;
@@ -170,6 +171,7 @@ function pcState(pc: Pc): PcState {
  * the same handlers in both) and time change, every 64 blocks and at the end.
  */
 export function lockstepPcs(a: Pc, b: Pc, budget: number): LockstepResult {
+  if (b.cpu.jit) throw new Error("the reference machine compiles: make it with jit: false");
   compileEverything(a.cpu);
   const end = a.cpu.icount + budget;
   let blocks = 0;
