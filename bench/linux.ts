@@ -12,8 +12,8 @@
 //
 // Knobs (environment): BENCH_LINUX=0 skips this part; BENCH_LINUX_INSNS is the instruction budget
 // (default 20e9); BENCH_LINUX_KERNEL picks another kernel image (e.g. guests/cache/vmlinux, the
-// ELF kernel, which skips the decompressor); BENCH_LINUX_MACHINES=bare,breakpoint,stack,replay
-// picks runs.
+// ELF kernel, which skips the decompressor); BENCH_LINUX_MACHINES=bare,breakpoint,stack,replay,timetravel
+// picks runs (timetravel: ./timetravel.ts, on the replay's recording).
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +22,7 @@ import { exitTable } from "../src/cli/summary.js";
 import { readRecording } from "../src/replay/recording.js";
 import { Debugger } from "../src/replay/debug.js";
 import { Session, Stop, endReasonOf, type MachineKind, type StackSummary } from "../src/replay/session.js";
+import { benchTimeTravel } from "./timetravel.js";
 
 const MARKER = "BOOT-OK";
 /** Instructions between looks at the console (the marker's icount is taken exactly, in the console callback). */
@@ -136,7 +137,16 @@ export function exitReport(s: StackSummary): string[] {
   if (io.length > 0) lines.push(`  I/O exits by port: ${io.join(", ")}${s.vmm.io.length > TOP_PORTS ? `, ${s.vmm.io.length - TOP_PORTS} more ports` : ""}`);
   if (s.vmm.passedThrough.length > 0) lines.push(`  passed through (no exits after the first): ${s.vmm.passedThrough.map((p) => "0x" + p.toString(16)).join(", ")}`);
   const ticks = s.vmm.counters.ticks;
-  if (ticks > 0) lines.push(`  timer ticks: ${n(ticks)}; VM exits per tick: ${(s.totalExits / ticks).toFixed(1)} (all exits over ticks)`);
+  if (ticks > 0) {
+    // What a tick itself costs: the exits on the interrupt controller's and the timer's ports
+    // (Linux's mask, acknowledge and unmask of IRQ0; the PIT's next one-shot count).
+    const on = (ports: number[]) => s.vmm.io.filter((p) => ports.includes(p.port)).reduce((sum, p) => sum + p.ins + p.outs, 0);
+    const per = (k: number) => (k / ticks).toFixed(1);
+    lines.push(
+      `  timer ticks: ${n(ticks)}; VM exits per tick: ${per(s.totalExits)} (all exits over ticks), ` +
+        `on the tick's ports ${per(on([0x20, 0x21, 0xa0, 0xa1]))} (8259A) + ${per(on([0x40, 0x43]))} (8254 channel 0 and mode)`,
+    );
+  }
   return lines;
 }
 
@@ -164,7 +174,7 @@ export function benchLinux(): void {
     return;
   }
   const budget = Number(process.env.BENCH_LINUX_INSNS ?? 20e9);
-  const runs = (process.env.BENCH_LINUX_MACHINES ?? "bare,breakpoint,stack,replay").split(",");
+  const runs = (process.env.BENCH_LINUX_MACHINES ?? "bare,breakpoint,stack,replay,timetravel").split(",");
   const kernel = new Uint8Array(readFileSync(kernelPath));
   const initrd = new Uint8Array(readFileSync(initrdPath));
   const tty = process.stderr.isTTY;
@@ -218,5 +228,6 @@ export function benchLinux(): void {
       `replay: ${p.icount.toLocaleString("en-US")} instructions and ${p.exits.toLocaleString("en-US")} exits checked in ${p.cpuSecs.toFixed(1)} s CPU ` +
         `(${repMips.toFixed(1)} MIPS), ${((100 * repMips) / recMips).toFixed(0)}% of the recording run's speed`,
     );
+    if (runs.includes("timetravel")) benchTimeTravel(stack.recording, { kernel, initrd }, p.cpuSecs);
   }
 }

@@ -15,7 +15,7 @@ const ALLOWED: Record<string, string[]> = {
   replay: ["replay", "vmm", "l4", "machine", "vmx", "devices", "x86", "pkg:msgpackr", "node:*"],
   gdbstub: ["gdbstub", "replay", "x86", "node:*"],
   tui: ["tui", "replay", "x86", "pkg:ink", "pkg:react", "node:*"],
-  inspect: ["inspect", "replay", "pkg:chrome-remote-interface", "node:*"],
+  inspect: ["inspect", "replay", "pkg:chrome-remote-interface", "pkg:source-map-js", "node:*"],
   // The CLI also disassembles files, which needs only the pure ISA tables.
   cli: ["cli", "replay", "gdbstub", "tui", "inspect", "x86", "pkg:commander", "node:*"],
 };

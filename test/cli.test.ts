@@ -6,6 +6,9 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "./layers.js";
 import { nasm } from "./support/cpu.js";
+import { Debugger, GPR_NAMES } from "../src/replay/debug.js";
+import { readRecording } from "../src/replay/recording.js";
+import { Session } from "../src/replay/session.js";
 
 const BIN = join(ROOT, "bin", "afterglow.js");
 
@@ -132,6 +135,27 @@ describe("the afterglow command", () => {
       expect(r.stdout).toBe(recorded.stdout);
       expect(r.stderr).toMatch(/^afterglow: replayed to the recording's end \(halt\) at icount [\d,]+, guest [\d.]+ s; every state hash and all [\d,]+ VM exits matched;/);
       expect(r.status).toBe(0);
+    });
+
+    it("replay --to goes to an icount or a VM exit and prints the position and registers a forward replay has there", () => {
+      const vm = join(ROOT, "recordings", "hello-vm.rec");
+      const r = afterglow("replay", vm, "--to", "icount:5000");
+      expect(r.status, r.stderr).toBe(0);
+      const lines = r.stdout.split("\n");
+      expect(lines[0]).toMatch(/^icount 5000 exit \d+ guest-ns \d+ eip 0x[0-9a-f]{8}$/);
+      // The oracle: a plain replay of 5000 instructions, no checkpoints.
+      const d = new Debugger(Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}));
+      d.run({ maxInsns: 5000, first: false });
+      const regs = d.registers() as unknown as { [k: string]: number };
+      expect(lines[1]).toBe(GPR_NAMES.map((n) => `${n} 0x${regs[n].toString(16).padStart(8, "0")}`).join(" "));
+      expect(lines[2]).toMatch(new RegExp(`^eip 0x${regs.eip.toString(16).padStart(8, "0")} eflags 0x${regs.eflags.toString(16).padStart(8, "0")} es 0x`));
+      const e = afterglow("replay", vm, "--to", "exit:100");
+      expect(e.stdout).toMatch(/^icount \d+ exit 101 /);
+      const bad = afterglow("replay", vm, "--to", "exit:99999");
+      expect(bad.status).toBe(1);
+      const exits = Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}).recordedExits().length;
+      expect(bad.stderr).toBe(`afterglow: the recording has ${exits} VM exits: there is no exit 99999\n`);
+      expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N, not "later"\n$/);
     });
 
     it("describes a recording: images, inputs, end", () => {

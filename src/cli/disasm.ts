@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { readImage } from "./images.js";
 import { disassembleBuffer } from "../x86/disasm.js";
-import { elf32Sections, isElf, SHF_EXECINSTR, sectionBytes } from "./elf32.js";
+import { elf32Sections, isElf, SHF_EXECINSTR, sectionBytes } from "../x86/elf32.js";
 
 interface DisasmOptions {
   base: number;

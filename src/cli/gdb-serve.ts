@@ -2,24 +2,32 @@
 // at the guest's first instruction and wait for gdb, printing the command line that attaches (as
 // rr does); `afterglow gdb FILE` (./gdb.ts) serves the same way to the gdb it starts.
 
-import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress } from "../gdbstub/server.js";
+import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress, type ServerOptions } from "../gdbstub/server.js";
 import { SessionTarget } from "../gdbstub/session-target.js";
+import { GdbConnection } from "../gdbstub/stub.js";
+import type { DebugTarget } from "../gdbstub/target.js";
+import type { FromMachine, ToMachine } from "../inspect/channel.js";
 import { Debugger } from "../replay/debug.js";
 import { findKernelPlacement, type KernelPlacement } from "../replay/kaslr.js";
 import type { ReadRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
 import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
+import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { jitOption } from "./options.js";
 
-export interface GdbServeOptions {
+export interface GdbServeOptions extends TimeTravelOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
   symbols?: string;
   /** Where a Linux guest's kernel runs: gdb's symbols are moved by its offset (qOffsets). */
   kernel?: KernelPlacement | { error: string };
+  /** A replay's recording file: its checkpoints are kept between sessions. */
+  recording?: string;
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
+  /** How gdb reaches the stub (default: a TCP server at the address; src/inspect: the parent's channel). */
+  listen?: (target: SessionTarget, options: ServerOptions) => Promise<GdbServer> | GdbServer;
 }
 
 /** `--gdb`'s argument: [HOST:]PORT, 127.0.0.1 unless a host is given. */
@@ -40,15 +48,18 @@ export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
  * Serves gdb on the session until gdb kills it (`kill`, or quitting from `afterglow gdb`): the
  * guest stops at its first instruction first. Resolves when the debug session is over.
  */
-export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void> }> {
+export async function serveGdb(session: Session, at: ListenAddress, opts: GdbServeOptions & { onIdle?: () => boolean } = {}): Promise<{ server: GdbServer; done: Promise<void>; end: () => void }> {
   const dbg = new Debugger(session);
   dbg.onIdle = opts.onIdle;
   const first = dbg.toFirstInstruction();
   if (first.kind !== "start") process.stderr.write(`afterglow: the guest ended before its first instruction (${first.kind})\n`);
+  // A replay can go back in time: its history starts here, with the checkpoints of the last session.
+  const travel = session.mode === "replay" && opts.recording !== undefined ? startTimeTravel(dbg, opts.recording, opts) : undefined;
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
-  const server = await listenGdb(target, at, {
+  const listen = opts.listen ?? ((t: SessionTarget, o: ServerOptions) => listenGdb(t, at, o));
+  const server: GdbServer = await listen(target, {
     onKill: () => {
       void server.close().then(finish);
     },
@@ -67,7 +78,14 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
         `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
     );
   }
-  return { server, done: done.then(() => dbg.close()) };
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    travel?.save();
+    dbg.close();
+  };
+  return { server, done: done.then(end), end };
 }
 
 /**
@@ -83,15 +101,21 @@ export function placeKernel(rec: ReadRecording, images: { [role: string]: Uint8A
   return k;
 }
 
-/** `afterglow replay FILE --gdb [HOST:]PORT`. */
-export async function replayUnderGdb(file: string, listen: string, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; interpret?: boolean }): Promise<void> {
-  const at = parseGdbAddress(listen);
+/**
+ * `afterglow replay FILE --gdb [HOST:]PORT`; with `channel`, gdb's connection is the parent's
+ * IPC channel (`--inspect`, src/inspect/channel.ts) and the parent says where to attach.
+ */
+export async function replayUnderGdb(file: string, listen: string | undefined, opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; interpret?: boolean } & TimeTravelOptions, channel?: GdbServeOptions["listen"]): Promise<void> {
+  const at = listen === undefined ? { host: "channel", port: 0 } : parseGdbAddress(listen);
   const rec = loadRecording(file);
   const con = new HostConsole(undefined, { input: false });
   try {
     const images = recordingImages(rec, file, opts);
     const session = Session.replay(rec, (b) => con.output(b), images, { jit: jitOption(opts) });
-    const { done } = await serveGdb(session, at, { symbols: opts.symbols, kernel: placeKernel(rec, images) });
+    const { done } = await serveGdb(session, at, {
+      symbols: opts.symbols, kernel: placeKernel(rec, images), recording: file, checkpointBudget: opts.checkpointBudget,
+      ...(channel ? { listen: channel, onListening: () => {} } : {}),
+    });
     await done;
   } finally {
     con.close();
@@ -115,4 +139,53 @@ export async function runUnderGdb(session: Session, con: Console, listen: string
   } finally {
     clearInterval(poll);
   }
+}
+
+/** `--inspect`'s argument: [HOST:]PORT, 127.0.0.1 unless a host is given (port 0: any free one). */
+export function parseInspectAddress(text: string): ListenAddress {
+  const at = parseListenAddress(text);
+  if (at === undefined) throw new Error(`--inspect wants [HOST:]PORT, not "${text}"`);
+  return at;
+}
+
+/**
+ * The child's side: a gdb server whose one connection is made of the parent's messages. The
+ * address is the parent's business.
+ */
+export function listenGdbOnChannel(target: DebugTarget, options: ServerOptions = {}): GdbServer {
+  const send = (m: FromMachine): void => {
+    if (process.connected) process.send!(m);
+  };
+  let conn: GdbConnection | undefined;
+  const onMessage = (m: ToMachine): void => {
+    switch (m.t) {
+      case "connect":
+        conn?.dispose();
+        conn = new GdbConnection(target, { send: (bytes) => send({ t: "data", b: Buffer.from(bytes).toString("latin1") }), close: () => send({ t: "close" }), kill: options.onKill }, options);
+        options.onClient?.("connect", m.remote);
+        return;
+      case "data":
+        conn?.receive(Buffer.from(m.b, "latin1"));
+        return;
+      case "disconnect":
+        conn?.dispose();
+        conn = undefined;
+        options.onClient?.("disconnect", m.remote);
+        return;
+    }
+  };
+  process.on("message", onMessage);
+  send({ t: "ready" });
+  return {
+    address: { host: "channel", port: 0 },
+    get attached() {
+      return conn !== undefined;
+    },
+    close: async () => {
+      process.off("message", onMessage);
+      conn?.dispose();
+      conn = undefined;
+      if (process.connected) process.disconnect();
+    },
+  };
 }

@@ -4,6 +4,8 @@ import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import type { ListenAddress } from "../gdbstub/server.js";
 import { Session } from "../replay/session.js";
+import type { TimeTravelOptions } from "./checkpoints.js";
+import { parseBudget } from "./options.js";
 import { HostConsole } from "./console.js";
 import { placeKernel, serveGdb } from "./gdb-serve.js";
 import { loadRecording, recordingImages } from "./recordings.js";
@@ -20,14 +22,16 @@ export function registerGdb(program: Command): void {
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .option("--gdb-path <path>", "the gdb to run", "gdb")
     .option("-x, --command <file>", "a gdb command file to run after attaching")
-    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string }) => {
+    .option("--checkpoint-budget <MiB>", "memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
+    .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string } & TimeTravelOptions) => {
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
         const images = recordingImages(rec, file, opts);
         const session = Session.replay(rec, (b) => con.output(b), images);
         let attach!: ListenAddress;
-        const { server, done } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), kernel: placeKernel(rec, images) });
+        const kernel = placeKernel(rec, images);
+        const { server, end } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), kernel, recording: file, checkpointBudget: opts.checkpointBudget });
         const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
         if (opts.command) args.push("-x", opts.command);
         if (opts.symbols) args.unshift(opts.symbols);
@@ -44,7 +48,7 @@ export function registerGdb(program: Command): void {
         });
         process.off("SIGINT", ignore);
         await server.close();
-        void done;
+        end();
         process.exitCode = code;
       } finally {
         con.close();

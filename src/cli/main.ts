@@ -1,10 +1,12 @@
 // The `afterglow` command. Each subcommand lives in its own module and registers itself here.
 import { Command, CommanderError } from "commander";
 import { registerDisasm } from "./disasm.js";
+import { registerExplain } from "./explain.js";
 import { registerGdb } from "./gdb.js";
 import { registerGuest } from "./guest.js";
 import { registerReplay } from "./replay.js";
 import { registerRun } from "./run.js";
+import { registerTui } from "./tui.js";
 
 const program = new Command("afterglow")
   .description("Deterministic record/replay debugger for an emulated IA32 PC")
@@ -15,8 +17,10 @@ const program = new Command("afterglow")
 registerRun(program);
 registerReplay(program);
 registerGdb(program);
+registerExplain(program);
 registerDisasm(program);
 registerGuest(program);
+registerTui(program);
 
 try {
   await program.parseAsync(process.argv);

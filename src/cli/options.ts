@@ -1,6 +1,8 @@
 // Parsers of the commands' option values (commander's argParser): a bad value throws an error
 // that names the option, which the CLI prints as one line.
 
+import type { Target } from "../replay/timeline.js";
+
 /** A positive safe integer, or an error naming the option. */
 export function parsePositive(v: string, name: string): number {
   const n = Number(v);
@@ -14,4 +16,19 @@ export const INTERPRET_HELP = "run every instruction on the interpreter, compili
 /** The machine's `jit` setting for --interpret: off with it, else the machine's default. */
 export function jitOption(opts: { interpret?: boolean }): boolean | undefined {
   return opts.interpret === true ? false : undefined;
+}
+
+/** `--checkpoint-budget MiB`. */
+export function parseBudget(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--checkpoint-budget wants a positive number of MiB, not "${v}"`);
+  return n;
+}
+
+/** `--to icount:N | exit:N`. */
+export function parseTarget(v: string): Target {
+  const m = /^(icount|exit):(\d+)$/.exec(v);
+  const n = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(n)) throw new Error(`--to wants icount:N or exit:N, not "${v}"`);
+  return m[1] === "icount" ? { at: "step", icount: n } : { at: "exit", exits: n + 1 };
 }

@@ -1,15 +1,44 @@
 // `afterglow replay | info | pack`: reading recordings back.
 
 import { writeFileSync } from "node:fs";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { replayInspected } from "../inspect/channel.js";
 import { FORMAT_VERSION, MAGIC, RecordingWriter, type ReadRecording, type Record } from "../replay/recording.js";
+import { Debugger, GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
 import { Session, Stop, exitHistogram } from "../replay/session.js";
+import type { Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
-import { replayUnderGdb } from "./gdb-serve.js";
-import { INTERPRET_HELP, jitOption, parsePositive } from "./options.js";
+import { gdbCommandLine, listenGdbOnChannel, parseGdbAddress, parseInspectAddress, replayUnderGdb } from "./gdb-serve.js";
+import { openFor } from "./tui.js";
+import { runTui } from "../tui/main.js";
+import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
+import { INTERPRET_HELP, jitOption, parseBudget, parsePositive, parseTarget } from "./options.js";
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+
+/** `afterglow replay FILE --inspect [HOST:]PORT [--gdb [HOST:]PORT] …`: the replay in a child under the V8 inspector. */
+async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
+  const at = parseInspectAddress(inspect);
+  const gdb = opts.gdb === undefined ? undefined : parseGdbAddress(opts.gdb);
+  const args: string[] = [];
+  const pass = (name: string, v: string | number | undefined): void => {
+    if (v !== undefined) args.push(name, String(v));
+  };
+  pass("--image", opts.image);
+  pass("--kernel", opts.kernel);
+  pass("--initrd", opts.initrd);
+  pass("--max-insns", opts.maxInsns);
+  pass("--checkpoint-budget", opts.checkpointBudget);
+  if (opts.interpret === true) args.push("--interpret");
+  const code = await replayInspected(file, at, {
+    gdb,
+    args,
+    onGdbListening: (g) =>
+      process.stderr.write(`afterglow: the machine runs in a child process under the V8 inspector; gdb attaches on ${g.host}:${g.port}:\n  ${gdbCommandLine(g, opts.symbols)}\n`),
+  });
+  process.exitCode = code;
+}
 
 export function registerReplay(program: Command): void {
   program
@@ -21,10 +50,21 @@ export function registerReplay(program: Command): void {
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
-    .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
+    .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed; with --tui: names guest addresses")
+    .option("--checkpoint-budget <MiB>", "with --gdb or --to: memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
+    .option("--to <position>", "replay to icount:N (after instruction N) or exit:N (at VM exit N) and print where it is and the registers", parseTarget)
+    .option("--tui", "open the replay in the terminal UI (as `afterglow tui FILE`)")
+    .option("--inspect <[host:]port>", "run the machine in a child process with the V8 inspector open here (127.0.0.1 unless a host is given): breakpoints by TypeScript line in src/vmm and src/l4; with --gdb, gdb attaches through this process")
     .option("--interpret", INTERPRET_HELP)
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; interpret?: boolean }) => {
+    .addOption(new Option("--gdb-channel", "serve gdb over the parent's IPC channel (--inspect's child)").hideHelp())
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; to?: Target; tui?: boolean; inspect?: string; gdbChannel?: boolean; interpret?: boolean } & TimeTravelOptions) => {
+      if (opts.tui && opts.gdb !== undefined) throw new Error("--tui and --gdb together are not supported yet: use one of them");
+      if (opts.tui && opts.inspect !== undefined) throw new Error("--tui and --inspect together are not supported yet: use one of them");
+      if (opts.tui) return runTui(openFor(file, opts));
+      if (opts.inspect !== undefined) return inspected(file, opts.inspect, opts);
+      if (opts.gdbChannel) return replayUnderGdb(file, undefined, opts, (target, o) => listenGdbOnChannel(target, o));
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);
+      if (opts.to !== undefined) return replayTo(file, opts.to, opts);
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
@@ -87,7 +127,28 @@ export function registerReplay(program: Command): void {
     });
 }
 
-
+/** `afterglow replay FILE --to POSITION`: the `when` line and the registers there, on stdout. */
+function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string; interpret?: boolean } & TimeTravelOptions): void {
+  const rec = loadRecording(file);
+  // For scripts: stdout has the position and registers only, not the guest's console.
+  const session = Session.replay(rec, () => {}, recordingImages(rec, file, opts), { jit: jitOption(opts) });
+  const dbg = new Debugger(session);
+  const travel = startTimeTravel(dbg, file, opts);
+  const r = dbg.seek(to);
+  travel.save();
+  if ("error" in r) {
+    process.stderr.write(`afterglow: ${r.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const p = dbg.position();
+  const regs = dbg.registers() as unknown as { [k: string]: number };
+  const hex = (v: number, digits = 8) => `0x${(v >>> 0).toString(16).padStart(digits, "0")}`;
+  const line = (names: readonly string[], digits = 8) => names.map((n) => `${n} ${hex(regs[n], digits)}`).join(" ");
+  process.stdout.write(
+    `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip ${hex(p.eip)}\n${line(GPR_NAMES)}\n${line(["eip", "eflags"])} ${line(SEG_NAMES, 4)}\n`,
+  );
+}
 
 function describe(rec: ReadRecording, file: string): string {
   const h = rec.header;

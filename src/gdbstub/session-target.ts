@@ -4,10 +4,12 @@
 // the Debugger. The monitor commands reach the layers gdb does not know: the position in history
 // (`when`), the VMM's exits (`exits`, `break-exit`) and the L4 kernel's threads.
 
-import { ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
+import { DEVICE_NAMES, deviceWrites, ONE_INSTRUCTION, parseExitReason, type DebugStop, type Debugger, type WritableRegister } from "../replay/debug.js";
 import { describeExit } from "../replay/exit-log.js";
+import { describeL4Event, describeVfaultReply, parseL4Filter } from "../replay/l4-events.js";
+import { formatPosition } from "../replay/timeline.js";
 import type { KernelPlacement } from "../replay/kaslr.js";
-import { monitorDispatcher, parseNumberArg } from "./monitor.js";
+import { monitorDispatcher, parseNumberArg, type MonitorCommand } from "./monitor.js";
 import { infoRegisters, parseXp, physicalDump, vmcsLines, XP_MAX } from "./qemu-monitor.js";
 import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
 import {
@@ -28,21 +30,19 @@ export interface SessionTargetOptions {
 }
 
 export class SessionTarget implements DebugTarget {
-  readonly capabilities: TargetCapabilities = { reverse: false };
+  readonly capabilities: TargetCapabilities;
   private last: StopReason = { kind: "signal", signal: 5 };
   /** The session is over (a replay that diverged): there is nothing left to debug. */
   ended = false;
   readonly monitor: (command: string) => string | TargetError;
 
   constructor(private readonly dbg: Debugger, private readonly options: SessionTargetOptions = {}) {
+    this.capabilities = { reverse: dbg.reverse !== null };
     this.monitor = monitorDispatcher([
       {
         name: "when",
         help: "where the machine is: icount, VM exit number, guest time, EIP",
-        run: () => {
-          const p = dbg.position();
-          return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}\n`;
-        },
+        run: () => `${formatWhen(dbg)}\n`,
       },
       {
         name: "exits",
@@ -58,8 +58,8 @@ export class SessionTarget implements DebugTarget {
       },
       {
         name: "break-exit",
-        args: "[REASON [PORT|CR|QUAL] [in|out]] | clear",
-        help: "stop when a VM exit matches (e.g. io 0x3f8 out, cr 3, hlt, any); no argument lists them",
+        args: "[REASON [PORT|CR|QUAL] [in|out] [before|after]] | clear",
+        help: "stop when a VM exit matches (e.g. io 0x3f8 out, cr 3, hlt, any): before the VMM handles it, or after (its reply entered the guest); no argument lists them",
         run: (args) => {
           if (args.length === 0) {
             const l = dbg.exitBreaks();
@@ -72,14 +72,81 @@ export class SessionTarget implements DebugTarget {
           const reason = parseExitReason(args[0]);
           if (reason === undefined) return { error: "invalid", message: `break-exit: unknown exit reason ${args[0]}` };
           const rest = args.slice(1);
+          const when = rest.at(-1) === "before" || rest.at(-1) === "after" ? (rest.pop() as "before" | "after") : undefined;
           const direction = rest.at(-1) === "in" || rest.at(-1) === "out" ? (rest.pop() as "in" | "out") : undefined;
           const value = rest[0] === undefined ? undefined : parseNumberArg(rest[0]);
-          if (rest.length > 1 || (rest[0] !== undefined && value === undefined)) return { error: "invalid", message: `break-exit: expected REASON [NUMBER] [in|out], got ${args.join(" ")}` };
-          const err = dbg.addExitBreak({ reason, value, direction, text: args.join(" ") });
+          if (rest.length > 1 || (rest[0] !== undefined && value === undefined)) return { error: "invalid", message: `break-exit: expected REASON [NUMBER] [in|out] [before|after], got ${args.join(" ")}` };
+          const err = dbg.addExitBreak({ reason, value, direction, when, text: args.join(" ") });
           if (err) return err;
           return `will stop at VM exits matching: ${args.join(" ")}\n`;
         },
       },
+      {
+        name: "break-dev",
+        args: `${DEVICE_NAMES.join("|")} [REG] [before|after]`,
+        help: "stop when the guest writes a register of the VMM's virtual device (REG: the port's offset from the device's first), an exit breakpoint (cleared by break-exit clear)",
+        run: (args) => {
+          const rest = [...args];
+          const when = rest.at(-1) === "before" || rest.at(-1) === "after" ? (rest.pop() as "before" | "after") : undefined;
+          const reg = rest[1] === undefined ? undefined : parseNumberArg(rest[1]);
+          if (rest.length === 0 || rest.length > 2 || (rest[1] !== undefined && reg === undefined)) {
+            return { error: "invalid", message: `break-dev: expected ${DEVICE_NAMES.join("|")} [REG] [before|after], got ${args.join(" ")}` };
+          }
+          const f = deviceWrites(rest[0], reg, when, `dev ${args.join(" ")}`);
+          if (typeof f === "string") return { error: "invalid", message: `break-dev: ${f}` };
+          const err = dbg.addExitBreak(f);
+          if (err) return err;
+          const ports = f.ports!.map(([a, c]) => `0x${a.toString(16)}${c > 1 ? `-0x${(a + c - 1).toString(16)}` : ""}`).join(", ");
+          return `will stop when the guest writes ${rest[0]}${reg === undefined ? "" : ` register ${reg}`} (port ${ports})\n`;
+        },
+      },
+      {
+        name: "break-l4",
+        args: "[ipc|switch|fault|irq|entry|map|unmap [from T] [to T] [label L] [line N] [space S] [page|io|exception|vm]] | clear",
+        help: "stop at L4 kernel events: IPC (by sender, receiver, label), thread switch, fault, interrupt, VM entry, map, unmap; no argument lists them",
+        run: (args) => {
+          if (args.length === 0) {
+            const l = dbg.l4Breaks();
+            return l.length === 0 ? "no L4 event breakpoints\n" : l.map((f, i) => `${i + 1}: ${f.text}\n`).join("");
+          }
+          if (args[0] === "clear" || args[0] === "delete") {
+            dbg.clearL4Breaks();
+            return "L4 event breakpoints cleared\n";
+          }
+          const f = parseL4Filter(args, parseNumberArg);
+          if (typeof f === "string") return { error: "invalid", message: f };
+          const err = dbg.addL4Break(f);
+          if (err) return err;
+          return `will stop at L4 events matching: ${f.text}\n`;
+        },
+      },
+      {
+        name: "l4 ipc",
+        args: "[N]",
+        help: "the last N IPCs (default 10) up to here, oldest first, with their message registers (a replay's)",
+        run: (args) => {
+          const n = args.length === 0 ? 10 : parseNumberArg(args[0]);
+          if (n === undefined) return { error: "invalid", message: `l4 ipc: not a number: ${args[0]}` };
+          const log = dbg.ipcLog(n);
+          if ("error" in log) return log;
+          return log.length === 0 ? "no IPCs yet\n" : log.map((e) => describeL4Event(e) + "\n").join("");
+        },
+      },
+      {
+        name: "vmm exit",
+        help: "the VM exit being handled and the VMM's view of it: the guest instruction, the virtual device, the VMM's reply",
+        run: () => {
+          const v = dbg.vmmExit();
+          if ("error" in v) return v;
+          return [
+            `exit ${describeExit(v.exit)}`,
+            `instruction: ${v.insn ?? "(not readable)"}`,
+            ...(v.device !== null ? [`device: ${v.device}`] : []),
+            `reply: ${v.reply === null ? (dbg.timeline === null ? "(needs a replay)" : "none before the next exit") : describeVfaultReply(v.reply.mr)}`,
+          ].join("\n") + "\n";
+        },
+      },
+      ...timeTravelCommands(dbg),
       {
         name: "info registers",
         help: "the CPU's registers as QEMU's monitor shows them: control, debug and descriptor-table registers, segment caches, EFER, the TSC, the x87",
@@ -195,10 +262,20 @@ export class SessionTarget implements DebugTarget {
   }
 
   resume(req: ResumeRequest): ResumeResult | TargetError {
-    if (req.direction === "reverse") return { error: "unsupported", message: "reverse execution is not there yet" };
-    const step = req.action === "step" ? (req.range ?? ONE_INSTRUCTION) : undefined;
-    const s = this.dbg.run({ maxInsns: req.budget, first: req.first, step });
-    if (s.kind === "budget") return { state: "running" };
+    let s: DebugStop | null;
+    if (req.direction === "reverse") {
+      const rev = this.dbg.reverse;
+      if (rev === null) return { error: "unsupported", message: "reverse execution needs a replay" };
+      if (req.action === "step") s = rev.step();
+      else {
+        if (req.first) rev.startContinue();
+        s = rev.continueSlice(req.budget);
+      }
+    } else {
+      const step = req.action === "step" ? (req.range ?? ONE_INSTRUCTION) : undefined;
+      s = this.dbg.run({ maxInsns: req.budget, first: req.first, step });
+    }
+    if (s === null || s.kind === "budget") return { state: "running" };
     this.last = this.stopOf(s);
     return { state: "stopped", stop: this.last };
   }
@@ -209,6 +286,8 @@ export class SessionTarget implements DebugTarget {
   }
 
   interrupt(): StopReason {
+    // A reverse continue stops where its last slice did: a position like any other.
+    this.dbg.reverse?.interrupt();
     this.dbg.endStep();
     this.last = { kind: "signal", signal: 2 };
     return this.last;
@@ -228,7 +307,10 @@ export class SessionTarget implements DebugTarget {
       case "watch":
         return { kind: "watch", watch: s.watch, addr: s.addr };
       case "exit":
-        this.options.onMessage?.(`afterglow: stopped at VM exit ${describeExit(s.exit)}`);
+        this.options.onMessage?.(`afterglow: stopped ${s.when === "after" ? "after" : "at"} VM exit ${describeExit(s.exit)}`);
+        return { kind: "signal", signal: 5 };
+      case "l4":
+        this.options.onMessage?.(`afterglow: stopped at L4 ${describeL4Event(s.event)}`);
         return { kind: "signal", signal: 5 };
       case "halted":
         this.options.onMessage?.(`afterglow: the guest stopped${s.detail ? `: ${s.detail}` : ""}`);
@@ -242,6 +324,50 @@ export class SessionTarget implements DebugTarget {
         return { kind: "exited", code: 1 };
       case "budget":
         return { kind: "signal", signal: 5 };
+      case "begin":
+        return { kind: "historyEdge", edge: "begin" };
     }
   }
+}
+
+/** The monitor commands of time travel (a replay's): seek and checkpoints. */
+function timeTravelCommands(dbg: Debugger): MonitorCommand[] {
+  const none = (): TargetError => ({ error: "refused", message: "time travel needs a replay" });
+  return [
+    {
+      name: "seek",
+      args: "icount N | exit N | ns N",
+      help: "move to a position in history: after instruction N, at VM exit N, or where guest time reaches N ns",
+      run: (args) => {
+        const tl = dbg.timeline;
+        if (tl === null) return none();
+        const n = args.length === 2 ? parseNumberArg(args[1]) : undefined;
+        if (n === undefined || !["icount", "exit", "ns"].includes(args[0])) return { error: "invalid", message: "seek: expected icount N, exit N or ns N" };
+        const r = args[0] === "ns" ? dbg.seekTime(n) : dbg.seek(args[0] === "icount" ? { at: "step", icount: n } : { at: "exit", exits: n + 1 });
+        if ("error" in r) return r;
+        return `${formatWhen(dbg)}\n(gdb still shows the old registers and frames: maint flush register-cache)\n`;
+      },
+    },
+    {
+      name: "checkpoints",
+      help: "the checkpoints time travel keeps: where they are, and their memory",
+      run: () => {
+        const tl = dbg.timeline;
+        if (tl === null) return none();
+        const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+        const rows = tl.checkpoints().map((c, i) => `${String(i).padStart(4)}  ${formatPosition(c.pos)}${c.codeToNext === null ? "" : `  ${c.codeToNext.length} code pages to the next`}`);
+        const cpu = process.cpuUsage();
+        return (
+          `${rows.length} checkpoints, ${mib(tl.memoryBytes)} of RAM pages (budget ${mib(tl.budgetBytes)})\n${rows.join("\n")}\n` +
+          `this session ran ${tl.work} instructions of history, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU in all\n`
+        );
+      },
+    },
+  ];
+}
+
+/** `monitor when`'s line. */
+function formatWhen(dbg: Debugger): string {
+  const p = dbg.position();
+  return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}`;
 }

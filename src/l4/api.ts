@@ -441,6 +441,12 @@ export const XFER_GROUP_FIRST: readonly number[] = [
   GuestField.INTR_WINDOW, GuestField.EFER, GuestField.RETIRED, GuestField.COUNT,
 ];
 
+/** Each group's name, by bit number (the Xfer members in lower case): for tools that show messages. */
+export const XFER_GROUP_NAMES: readonly string[] = [
+  "gpr_acdb", "gpr_bsd", "esp", "eip", "eflags", "ds_es", "fs_gs", "cs_ss", "tr", "ldtr", "gdtr", "idtr", "cr", "dr",
+  "sysenter", "qual", "state", "event", "inj", "ctrl", "tsc", "pdpte", "window", "efer", "retire",
+];
+
 /** Number of words a transfer mask names. */
 export function xferWords(mask: number): number {
   let n = 0;

@@ -16,6 +16,7 @@ export function pollIrqs(k: KernelContext): void {
     if (line < 0) return;
     k.platform.charge(COSTS.IRQ);
     k.s.stats.irqs++;
+    k.observer?.irq?.(line);
     k.platform.maskIrq(line);
     k.platform.ackIrq(line);
     const irq = k.s.irqs[line];

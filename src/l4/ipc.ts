@@ -46,6 +46,7 @@ const SEND_FAILED = 2;
 export function doIpc(k: KernelContext, t: Tcb, to: ThreadId, from: ThreadId, sendTimeout: Timeout, recvTimeout: Timeout): void {
   k.s.ipcSeq++;
   k.s.stats.ipcs++;
+  k.observer?.ipc?.(t.id, to, t.utcb.mr[0], t.utcb.mr);
   let woken: Tcb | null = null;
   if (to !== NIL_THREAD) {
     k.lastWoken = null;
@@ -201,7 +202,6 @@ function transfer(k: KernelContext, src: Tcb, dst: Tcb): number {
   k.platform.charge(COSTS.IPC_WORD * n);
   for (let i = 1; i < n; i++) dm[i] = sm[i];
   dm[0] = (tag & ~0xf000) >>> 0;
-  k.observer?.ipc?.(src.id, dst.id, tag);
   if (t === 0) return 0;
   return transferItems(k, src, dst, 1 + u, t);
 }
@@ -231,7 +231,7 @@ export function deliverIrq(k: KernelContext, h: Tcb, line: number): void {
   h.utcb.mr[0] = msgTag(Label.INTERRUPT, 0, 0);
   k.s.ipcSeq++;
   k.s.stats.ipcs++;
-  k.observer?.ipc?.(globalId(line, 1), h.id, h.utcb.mr[0]);
+  k.observer?.ipc?.(globalId(line, 1), h.id, h.utcb.mr[0], h.utcb.mr);
   receiveDone(k, h, globalId(line, 1));
 }
 
@@ -319,12 +319,14 @@ function kernelIpcFailed(k: KernelContext, t: Tcb): void {
 /** A user access to `addr` found no mapping with the rights it needs: a page-fault IPC to the pager, `op` redone after it. */
 export function pageFault(k: KernelContext, t: Tcb, addr: number, rwx: number, op: Syscall): void {
   k.s.stats.pageFaults++;
+  k.observer?.fault?.(t.id, "page", addr, t.ip);
   pagerCall(k, t, "pagefault", Label.PAGE_FAULT | rwx, addr, op);
 }
 
 /** A user port access found no mapping of the port: an I/O-fault IPC to the pager, `op` redone after it. */
 export function ioFault(k: KernelContext, t: Tcb, port: number, rwx: number, op: Syscall): void {
   k.s.stats.ioFaults++;
+  k.observer?.fault?.(t.id, "io", port, t.ip);
   pagerCall(k, t, "iofault", Label.IO_FAULT | rwx, ioFpage(port, 0, rwx), op);
 }
 
@@ -342,6 +344,7 @@ function pagerCall(k: KernelContext, t: Tcb, kind: KernelIpc, label: number, wha
 /** A CPU exception of a user thread: an exception IPC to its handler. */
 export function raise(k: KernelContext, t: Tcb, vector: number, errorCode: number): void {
   k.s.stats.exceptions++;
+  k.observer?.fault?.(t.id, "exception", vector, t.ip);
   saveMrs(t);
   const mr = t.utcb.mr;
   mr.fill(0, 0, 13);

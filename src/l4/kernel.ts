@@ -22,14 +22,16 @@ import { account, idle, nextWake, pick, switchTo } from "./sched.js";
 import { SIGMA0, sigma0Image } from "./sigma0.js";
 import { eptMapped, eptUnmapped } from "./space.js";
 import {
-  MAX_PRIORITY, lookup, type KernelContext, type KernelObserver, type KernelState,
+  MAX_PRIORITY, eventCount, lookup, type KernelContext, type KernelObserver, type KernelState,
   type KernelStats, type Tcb, type ThreadState,
 } from "./state.js";
 import { runUser } from "./syscalls.js";
 import { spawnAt, type SpawnOptions } from "./thread.js";
 import { leaveGuestIfNeeded, runVcpuThread } from "./vcpu.js";
 
+export { eventCount } from "./state.js";
 export type {
+  FaultKind,
   IrqState,
   KernelIpc,
   KernelObserver,
@@ -107,9 +109,18 @@ export class Kernel {
       s,
       platform,
       mapdb: new MapDb(s.mapdb, {
-        mapped: (n: MapNode) => eptMapped(k, n),
-        unmapped: (n: MapNode) => eptUnmapped(k, n),
-        rightsChanged: (n: MapNode) => eptMapped(k, n),
+        mapped: (n: MapNode) => {
+          eptMapped(k, n);
+          k.observer?.map?.(n.space, n.io, n.vaddr, n.log2, n.paddr, n.rights);
+        },
+        unmapped: (n: MapNode) => {
+          eptUnmapped(k, n);
+          k.observer?.unmap?.(n.space, n.io, n.vaddr, n.log2, n.paddr, n.rights);
+        },
+        rightsChanged: (n: MapNode) => {
+          eptMapped(k, n);
+          k.observer?.map?.(n.space, n.io, n.vaddr, n.log2, n.paddr, n.rights);
+        },
       }),
       observer: null,
       programs: { sigma0: SIGMA0, ...config.programs },
@@ -192,6 +203,11 @@ export class Kernel {
 
   get stats(): KernelStats {
     return this.k.s.stats;
+  }
+
+  /** Where the kernel is in its own history (state.ts's eventCount of its statistics). */
+  events(): number {
+    return eventCount(this.k.s.stats);
   }
 
   thread(id: ThreadId): Tcb | null {

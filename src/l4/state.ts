@@ -133,12 +133,42 @@ export interface KernelState {
 }
 
 
-/** Hooks for the debugger and the replay log; not emulated state (never saved). */
+/** What faulted, for KernelObserver.fault: a user page or port, a CPU exception, a VM's guest-physical page. */
+export type FaultKind = "page" | "io" | "exception" | "vm";
+
+/**
+ * Hooks for the debugger and the replay log; not emulated state (never saved). Each is called
+ * right after the kernel counted the event in its statistics (see eventCount), so a hook that is
+ * not set costs one property check; the arguments are the kernel's own words, to be copied.
+ */
 export interface KernelObserver {
-  ipc?(from: ThreadId, to: ThreadId, tag: number): void;
+  /** An IPC (stats.ipcs): the Ipc call or kernel message of `from` to `to` (nil: a receive only) with its MRs (MR0 the tag); an interrupt's delivery too. */
+  ipc?(from: ThreadId, to: ThreadId, tag: number, mr: Uint32Array): void;
   switchTo?(from: ThreadId, to: ThreadId): void;
   vmExit?(vcpu: ThreadId, reason: number, qualification: number): void;
+  /** The kernel entered a VM (a VCPU thread's guest runs after an exit or its start). */
+  vmEntry?(vcpu: ThreadId): void;
+  /** A fault IPC is about to go to the pager or handler: the address (port fpage, vector) and the IP. */
+  fault?(thread: ThreadId, kind: FaultKind, what: number, ip: number): void;
+  /**
+   * A mapping entered into a space (or its rights changed), or removed: `io` for ports. No counter
+   * of its own: it happens within an IPC (map items) or an Unmap call, which the kernel counts.
+   */
+  map?(space: number, io: boolean, vaddr: number, log2: number, paddr: number, rights: number): void;
+  unmap?(space: number, io: boolean, vaddr: number, log2: number, paddr: number, rights: number): void;
+  /** An interrupt taken from the platform (stats.irqs). */
+  irq?(line: number): void;
   syscall?(thread: ThreadId, op: string): void;
+}
+
+/**
+ * The kernel's position in its own history: the sum of its event counters, which grows by at
+ * least one at every IPC, thread switch, fault, interrupt, VM exit, timeout and user step. Any two
+ * scheduling steps that did something the debugger can stop at end at different counts.
+ */
+export function eventCount(st: KernelStats): number {
+  return st.syscalls + st.ipcs + st.contextSwitches + st.userSteps + st.pageFaults + st.ioFaults + st.exceptions +
+    st.irqs + st.timeouts + st.vmExits + st.vmPageFaults + st.orphanFaults;
 }
 
 

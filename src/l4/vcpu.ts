@@ -42,6 +42,7 @@ export function runVcpuThread(k: KernelContext, t: Tcb): void {
     // interrupt acknowledged at the virtual PIC and never delivered).
     if (!v.inGuest && (p.guestRead(t.no, GuestField.ENTRY_INTR_INFO) & ENTRY_VALID) !== 0) {
       p.charge(COSTS.VM_ENTRY);
+      k.observer?.vmEntry?.(t.id);
       const exit = p.runVcpu(v.run, p.now());
       if (exit) {
         vcpuExited(k, t, exit);
@@ -59,7 +60,10 @@ export function runVcpuThread(k: KernelContext, t: Tcb): void {
   // The entry is part of the timeslice: a slice ends at the same moment whether or not the host
   // cut the guest's run in two (a cut run resumes without another entry).
   const start = p.now();
-  if (!v.inGuest) p.charge(COSTS.VM_ENTRY);
+  if (!v.inGuest) {
+    p.charge(COSTS.VM_ENTRY);
+    k.observer?.vmEntry?.(t.id);
+  }
   v.inGuest = false;
   let until = Math.max(p.now() + 1, start + t.remaining);
   const wake = nextWake(k);
@@ -147,6 +151,7 @@ function vmPageFault(k: KernelContext, t: Tcb, exit: VcpuExit): void {
   const mr = t.utcb.mr;
   mr[1] = gpa;
   mr[2] = k.platform.guestRead(t.no, GuestField.EIP) >>> 0;
+  k.observer?.fault?.(t.id, "vm", gpa, mr[2]);
   const mask = fitMask(v.xfer[ExitReason.EPT_VIOLATION] ?? 0, VFAULT_STATE_WORDS);
   let u = 2;
   if (mask !== 0) {

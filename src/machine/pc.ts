@@ -135,8 +135,9 @@ export class Pc {
     };
   }
 
-  restore(s: PcState): void {
-    this.mem.restore({ size: s.ram.length, bytes: s.ram });
+  /** Restores save()'s state; `{ ram: false }` leaves RAM as it is (a caller that restores it page by page). */
+  restore(s: PcState, opts: { ram?: boolean } = {}): void {
+    if (opts.ram !== false) this.mem.restore({ size: s.ram.length, bytes: s.ram });
     this.idleNs = s.idleNs;
     this.pic.restore(s.pic);
     this.pit.restore(s.pit);

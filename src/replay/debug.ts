@@ -13,6 +13,10 @@
 // stop when an exit matches a filter, and lists the L4 threads.
 
 import { decodeCrQualification, decodeIoQualification, ExitReason, exitReasonName, GuestField } from "../l4/api.js";
+import { PC_PORTS, type PortRange } from "../devices/pc-ports.js";
+import { DEV_NAMES, deviceAt } from "../vmm/index.js";
+import { decode } from "../x86/decoder.js";
+import { formatInsn } from "../x86/disasm.js";
 import { HostDebug, type HostHit } from "../machine/cpu/debug.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { toBytes as f80Bytes } from "../machine/cpu/fpu/float80.js";
@@ -20,9 +24,12 @@ import { Activity, FIELDS, guestTsc } from "../vmx/index.js";
 import { Seg } from "../x86/insn.js";
 import { peekTranslate } from "../x86/paging.js";
 import type { ExitEvent } from "./exit-log.js";
+import { matchesL4, type L4Event, type L4Filter } from "./l4-events.js";
 import type { Machine } from "./machine.js";
 import { DivergenceError, type Session } from "./session.js";
-import { Stack } from "./stack.js";
+import { Stack, type StackState } from "./stack.js";
+import { Reverse } from "./reverse.js";
+import { targetOf, Timeline, TimelineError, type Checkpoint, type Moment, type Position, type StopSet, type Target, type TimelineOptions } from "./timeline.js";
 
 /** A guest-virtual (linear) address, translated through the guest's current page tables. */
 export type GuestVirt = number & { readonly __brand?: "GuestVirt" };
@@ -86,10 +93,8 @@ export interface VmcsDump {
 export type BreakKind = "sw" | "hw";
 export type WatchKind = "write" | "read" | "access";
 
-/** One VM exit as the debugger logs it: as replay checks it, and when in guest time. */
-export interface ExitEntry extends ExitEvent {
-  ns: number;
-}
+/** One VM exit as the debugger logs it: as replay checks it (a replay's come from its recording). */
+export type ExitEntry = ExitEvent;
 
 /** A watchpoint: the guest-virtual range and the accesses it stops at. */
 interface Watch {
@@ -114,6 +119,10 @@ export interface ExitFilter {
   value?: number;
   /** For IO_INSTRUCTION: only reads (in) or only writes (out). */
   direction?: "in" | "out";
+  /** For IO_INSTRUCTION: any port in these ranges (a virtual device's registers), instead of `value`. */
+  ports?: readonly PortRange[];
+  /** Stop before the VMM handles the exit (default), or once its reply entered the guest: before the guest's next instruction. */
+  when?: "before" | "after";
   /** As the user wrote it. */
   text: string;
 }
@@ -125,7 +134,9 @@ export type DebugStop =
   | { kind: "start" }
   | { kind: "breakpoint"; type: BreakKind; addr: GuestVirt }
   | { kind: "watch"; watch: WatchKind; addr: GuestVirt }
-  | { kind: "exit"; exit: ExitEntry }
+  | { kind: "exit"; exit: ExitEntry; when?: "after" }
+  /** An L4 event breakpoint (./l4-events.ts). */
+  | { kind: "l4"; event: L4Event }
   /** The slice's budget is spent: nothing stopped it (a continue goes on). */
   | { kind: "budget" }
   /** The guest stopped for good (halt, reset, triple fault, exception) or idles with nothing to wake it. */
@@ -133,10 +144,23 @@ export type DebugStop =
   /** Replay reached the end of the recording (or of its readable part). */
   | { kind: "end" }
   /** Replay departed from the recording: no further history. */
-  | { kind: "diverged"; message: string };
+  | { kind: "diverged"; message: string }
+  /** Reverse execution reached the start of history. */
+  | { kind: "begin" };
 
 export type DebugError = { error: "fault" | "refused" | "invalid"; message: string };
 export type DebugResult = DebugError | undefined;
+
+/** `monitor vmm exit`: the exit being handled and the VMM's view of it. */
+export interface VmmExitView {
+  exit: ExitEntry;
+  /** The guest instruction at the exit's EIP (objdump's spelling), when its bytes are readable. */
+  insn: string | null;
+  /** The VMM's virtual device at the port of an I/O exit. */
+  device: string | null;
+  /** The VMM's reply, the IPC to the VCPU thread (null: none before the next exit, or not a replay). */
+  reply: Extract<L4Event, { kind: "ipc" }> | null;
+}
 
 /** Where the machine is: a position that can be typed back (icount, and the exit number under the stack). */
 export interface DebugPosition {
@@ -173,6 +197,22 @@ const REASON_ALIASES: { [name: string]: number } = {
   cpuid: ExitReason.CPUID, invlpg: ExitReason.INVLPG, rdtsc: ExitReason.RDTSC, vmcall: ExitReason.VMCALL,
 };
 
+/** The virtual devices `deviceWrites` knows, by the PC port map's names. */
+export const DEVICE_NAMES = Object.keys(PC_PORTS);
+
+/**
+ * The exit filter for the guest's writes to a virtual device's registers: any of its ports, or the
+ * one `reg` ports from its first; a message when there is no such device or register.
+ */
+export function deviceWrites(name: string, reg: number | undefined, when: ExitFilter["when"], text: string): ExitFilter | string {
+  const ranges = PC_PORTS[name as keyof typeof PC_PORTS] as readonly PortRange[] | undefined;
+  if (ranges === undefined) return `no virtual device ${name} (${DEVICE_NAMES.join(", ")})`;
+  const size = ranges.reduce((n, [, count]) => n + count, 0);
+  if (reg !== undefined && (reg < 0 || reg >= ranges[0][1])) return `${name} has registers 0 to ${ranges[0][1] - 1} at its first port 0x${ranges[0][0].toString(16)} (${size} ports in all)`;
+  const ports: readonly PortRange[] = reg === undefined ? ranges : [[ranges[0][0] + reg, 1]];
+  return { reason: ExitReason.IO_INSTRUCTION, direction: "out", ports, when, text };
+}
+
 /** The exit reason a name or number stands for, "any", or undefined. */
 export function parseExitReason(text: string): number | "any" | undefined {
   const t = text.toLowerCase();
@@ -204,6 +244,24 @@ export class Debugger {
   private closed = false;
   /** Live sessions: asked when the guest is about to idle, true if the host has just typed input (Session.run's onIdle). */
   onIdle?: () => boolean;
+  /** Time travel in a replay, once startTimeTravel was called. */
+  private tl: Timeline | null = null;
+  private rev: Reverse | null = null;
+  /** Which moment the machine is at (./timeline.ts): how the last run or step stopped. */
+  private at: Moment = "step";
+  /** At an "event" moment: the event's count. */
+  private atEvents = 0;
+  private l4Filters: L4Filter[] = [];
+  /** L4 event hits of the last kernel step not reported yet: each next run reports one, running nothing. */
+  private l4Pending: L4Event[] = [];
+  /** A stop due before the guest's next instruction (a VM entry, an exit's reply entered): the CPU's stopNext is armed for it. */
+  private atNext: DebugStop | null = null;
+  /** The L4 events a Timeline landing passed while the listener is on (for the hits of its last step, and the IPC log). */
+  private landing: L4Event[] = [];
+  /** The Session's restore count when `landing` began. */
+  private landingFrom = -1;
+  /** The IPC log is being gathered: the L4 listener stays on without breakpoints. */
+  private gathering = false;
 
   constructor(private readonly session: Session) {
     this.mode = session.mode;
@@ -217,7 +275,7 @@ export class Debugger {
       const stack = this.stack;
       // The Session's exit hook (the kernel's observer, host-side): called once the exit was checked against a replay's recording.
       session.onExit((e) => {
-        if (!this.closed) this.exited(stack, { ...e, ns: stack.nowNs() });
+        if (!this.closed) this.exited(stack, e);
       });
     }
   }
@@ -235,6 +293,8 @@ export class Debugger {
     this.hd.changed();
     cpu.hostDebug = null;
     this.closed = true;
+    this.l4Filters = [];
+    this.listen();
   }
 
   /** Whether the machine is the stack (VM exits and L4 threads exist). */
@@ -250,6 +310,90 @@ export class Debugger {
       ns: this.m.nowNs(),
       exits: this.session.exitCount(),
       eip: this.reg32(GuestField.EIP),
+    };
+  }
+
+  /** The current position in history, exactly (see ./timeline.ts). */
+  where(): Position {
+    const events = this.at === "event" ? this.atEvents : this.session.eventCount();
+    return { icount: this.m.pc.cpu.icount, exits: this.session.exitCount(), ns: this.m.nowNs(), events, at: this.at };
+  }
+
+  /**
+   * Starts time travel (replay only): the Timeline's first checkpoint, the start of history, is
+   * the current position.
+   */
+  startTimeTravel(opts?: TimelineOptions): Timeline {
+    if (this.tl === null) {
+      this.tl = new Timeline(this.session, this.at, opts);
+      this.rev = new Reverse(this, this.tl);
+    }
+    return this.tl;
+  }
+
+  get timeline(): Timeline | null {
+    return this.tl;
+  }
+
+  /** Moves to a position in history (time travel must have started). */
+  seek(target: Target): Position | DebugError {
+    return this.travel((tl) => tl.seek(target, this.where()));
+  }
+
+  /** Moves to where guest time reaches `ns` (time travel must have started). */
+  seekTime(ns: number): Position | DebugError {
+    return this.travel((tl) => tl.seekTime(ns));
+  }
+
+  private travel(move: (tl: Timeline) => Position): Position | DebugError {
+    const tl = this.tl;
+    if (tl === null) return { error: "refused", message: "time travel needs a replay" };
+    try {
+      const p = move(tl);
+      this.movedTo(p);
+      return p;
+    } catch (e) {
+      if (e instanceof TimelineError) return { error: "invalid", message: e.message };
+      if (e instanceof DivergenceError) {
+        this.diverged = e.message;
+        return { error: "refused", message: e.message };
+      }
+      throw e;
+    }
+  }
+
+  /** Reverse step and continue, once time travel started. */
+  get reverse(): Reverse | null {
+    return this.rev;
+  }
+
+  /** The machine was moved (by the Timeline): it is now at `p`. */
+  movedTo(p: Position): void {
+    this.at = p.at;
+    this.atEvents = p.events;
+    this.hd.hit = null;
+    this.exitHit = null;
+    this.l4Pending = [];
+    if (this.atNext !== null) {
+      this.atNext = null;
+      this.hd.stopNext = false;
+      this.hd.changed();
+    }
+    // At an event, the step's later hits are still to be reported, as after the forward stop.
+    if (p.at === "event") for (const e of this.landing) if (e.n > p.events && this.l4Filters.some((f) => matchesL4(f, e))) this.l4Hit(e);
+    this.landing = [];
+    this.tl?.setFocus(p);
+  }
+
+  /** What would stop a forward run now: for skipping stretches of history that cannot. */
+  stopSet(): StopSet {
+    const exits = this.session.recordedExits();
+    const filters = this.exitFilters;
+    return {
+      exec: this.hd.exec,
+      watches: this.watches.some((w) => w !== null),
+      exitStops: filters.length === 0 ? undefined : (n) => n >= 0 && n < exits.length && filters.some((f) => matches(f, exits[n])),
+      events: this.l4Filters.length === 0 ? undefined : (a, b) => this.l4Filters.some((f) => mayHappen(f.kind, a, b)),
     };
   }
 
@@ -540,16 +684,31 @@ export class Debugger {
   private exited(stack: Stack, e: ExitEntry): void {
     if (this.ring.length >= EXIT_RING) this.ring.shift();
     this.ring.push(e);
-    if (this.exitFilters.length > 0 && this.exitHit === null && this.exitFilters.some((f) => matches(f, e))) {
+    if (this.exitFilters.length === 0) return;
+    if (this.exitHit === null && this.exitFilters.some((f) => f.when !== "after" && matches(f, e))) {
       // Stop once the kernel has taken this exit (between its steps, as any host stop).
       this.exitHit = e;
       this.hd.hit = { kind: "exit" };
       stack.platform.host.stopped = Stop.REQUEST;
     }
+    if (this.exitFilters.some((f) => f.when === "after" && matches(f, e))) this.stopBeforeNext({ kind: "exit", exit: e, when: "after" });
   }
 
-  /** The last `n` VM exits, oldest first (at most the last 1024 are kept). */
+  /** Stops before the guest's next instruction, reporting `s` (unless such a stop is due already). */
+  private stopBeforeNext(s: DebugStop): void {
+    if (this.atNext !== null) return;
+    this.atNext = s;
+    this.hd.stopNext = true;
+    this.hd.changed();
+  }
+
+  /** The last `n` VM exits, oldest first (at most the last 1024 are kept; a replay has them all). */
   exits(n: number): ExitEntry[] {
+    if (this.mode === "replay") {
+      // The recording's: right wherever time travel has taken the replay.
+      const to = this.session.exitCount();
+      return this.session.recordedExits().slice(Math.max(0, to - Math.min(n, EXIT_RING)), to).map((e) => ({ ...e }));
+    }
     return this.ring.slice(Math.max(0, this.ring.length - n));
   }
 
@@ -569,6 +728,151 @@ export class Debugger {
   }
 
   // --- L4 -----------------------------------------------------------------------------------------
+
+  /** Stop at L4 events that match (the stack only; see ./l4-events.ts). */
+  addL4Break(f: L4Filter): DebugResult {
+    if (this.stack === null) return { error: "refused", message: "the bare machine runs no L4 kernel" };
+    this.l4Filters.push(f);
+    this.listen();
+    return undefined;
+  }
+
+  l4Breaks(): readonly L4Filter[] {
+    return this.l4Filters;
+  }
+
+  clearL4Breaks(): void {
+    this.l4Filters = [];
+    this.l4Pending = [];
+    this.listen();
+  }
+
+  /** The kernel's event hooks are on only while something wants them. */
+  private listen(): void {
+    const on = !this.closed && (this.l4Filters.length > 0 || this.gathering);
+    this.session.onL4(on ? (e) => this.l4Event(e) : null);
+  }
+
+  private l4Event(e: L4Event): void {
+    if (this.session.muted) {
+      // A Timeline landing: its last run from a restored checkpoint is what counts.
+      if (this.landingFrom !== this.session.restores) {
+        this.landing = [];
+        this.landingFrom = this.session.restores;
+      }
+      this.landing.push(e);
+      return;
+    }
+    if (this.l4Filters.some((f) => matchesL4(f, e))) this.l4Hit(e);
+  }
+
+  /** A matching event: the run stops at the end of the kernel's step (an entry: before the guest's next instruction). */
+  private l4Hit(e: L4Event): void {
+    if (e.kind === "entry") {
+      this.stopBeforeNext({ kind: "l4", event: e });
+      return;
+    }
+    this.l4Pending.push(e);
+    if (this.l4Pending.length === 1 && this.hd.hit === null) {
+      this.hd.hit = { kind: "event" };
+      this.stack!.platform.host.stopped = Stop.REQUEST;
+    }
+  }
+
+  /**
+   * The last `n` IPCs up to the current position, oldest first, with their message registers:
+   * gathered by replaying from a checkpoint far enough back (replay only), which changes nothing.
+   */
+  ipcLog(n: number): L4Event[] | DebugError {
+    const tl = this.tl;
+    const stack = this.stack;
+    if (stack === null) return { error: "refused", message: "the bare machine runs no L4 kernel" };
+    if (tl === null) return { error: "refused", message: "the IPC log replays history: it needs a replay" };
+    const here = this.where();
+    const ipcs = stack.kernel.stats.ipcs;
+    const cps = tl.checkpoints();
+    let i = tl.indexBefore(here, false);
+    const ipcsAt = (k: number): number => (cps[k].state.machine as StackState).kernel.stats.ipcs;
+    while (i > 0 && ipcs - ipcsAt(i) < n) i--;
+    if (i < 0) return [];
+    const log = this.gather(() => {
+      tl.seekFrom(i, targetOf(here));
+      return this.landing.filter((e) => e.kind === "ipc" && e.n <= here.events);
+    });
+    return "error" in log ? log : log.slice(Math.max(0, log.length - n));
+  }
+
+  /**
+   * Runs `fn`, which moves the machine with the Timeline and reads the L4 events its landings
+   * passed (this.landing), then comes back where the machine was, with the stops it still had to
+   * report: history is only read.
+   */
+  private gather<T>(fn: () => T): T | DebugError {
+    const tl = this.tl!;
+    const here = this.where();
+    const pending = this.l4Pending;
+    const next = this.atNext;
+    this.gathering = true;
+    this.listen();
+    this.landing = [];
+    this.landingFrom = -1;
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof TimelineError) return { error: "invalid", message: e.message };
+      throw e;
+    } finally {
+      this.gathering = false;
+      this.listen();
+      this.landing = [];
+      // From wherever fn left the machine (this.where() does not know: fn moved it underneath).
+      this.movedTo(tl.seek(targetOf(here)));
+      this.l4Pending = pending;
+      if (next !== null) this.stopBeforeNext(next);
+    }
+  }
+
+  /**
+   * The VM exit being handled (the last one taken), as the VMM sees it: the guest instruction
+   * that caused it, the virtual device it reaches, and the VMM's reply to it (replay only: found
+   * by running on to the reply and coming back).
+   */
+  vmmExit(): VmmExitView | DebugError {
+    const stack = this.stack;
+    if (stack === null) return { error: "refused", message: "the bare machine runs no VMM" };
+    const n = this.session.exitCount();
+    const exit = this.mode === "replay" ? this.session.recordedExits()[n - 1] : this.ring.at(-1);
+    if (n === 0 || exit === undefined) return { error: "invalid", message: "no VM exit yet" };
+    const cs = this.systemRegisters().segs[Seg.CS];
+    const lin = (cs.base + exit.eip) >>> 0;
+    const bytes = this.readMemory(lin, 15);
+    let insn: string | null = null;
+    if (bytes.length > 0) {
+      const i = decode({ byte: (a) => bytes[(a - lin) >>> 0] ?? 0 }, lin, (cs.attr & (1 << 14)) !== 0);
+      if (i.len <= bytes.length) insn = formatInsn(i, lin);
+    }
+    const io = exit.reason === ExitReason.IO_INSTRUCTION ? decodeIoQualification(exit.qualification) : null;
+    const device = io === null ? null : DEV_NAMES[deviceAt(io.port)];
+    const tl = this.tl;
+    if (tl === null) return { exit, insn, device, reply: null };
+    const vcpu = stack.vmm().vcpu;
+    const reply = this.gather(() => {
+      // From the exit, as far as the reply: the handler's IPC to the VCPU thread, before the next exit.
+      let at = tl.seek({ at: "exit", exits: n }, this.where());
+      const from = this.session.eventCount();
+      for (let ahead = 16; ahead <= 4096; ahead *= 2) {
+        this.landing = [];
+        this.landingFrom = -1;
+        at = tl.seek({ at: "event", events: from + ahead }, at);
+        const r = this.landing.find((e) => e.n > from && e.kind === "ipc" && e.to === vcpu && e.from !== vcpu);
+        if (r !== undefined && r.kind === "ipc") return r;
+        if (this.session.exitCount() > n) return null;
+      }
+      return null;
+    });
+    if (reply !== null && "error" in reply) return reply;
+    return { exit, insn, device, reply };
+  }
 
   /** The L4 threads and their states (empty on the bare machine). */
   threads(): ThreadInfo[] {
@@ -602,9 +906,38 @@ export class Debugger {
    * [start, end); the step goes on over later calls until it ends or something else stops it. A
    * one-instruction step runs a repeated string instruction one iteration at a time, as gdb's
    * stepi does on silicon with TF: EIP stays at it until its count runs out, and the icount moves
-   * only then (a range step runs it whole).
+   * only then (a range step runs it whole). With time travel, a run that is not a step first jumps
+   * over the stretches of history known not to stop it, at no cost to its budget.
    */
   run(opts: { maxInsns: number; first: boolean; step?: StepRange }): DebugStop {
+    const tl = this.tl;
+    let first = opts.first;
+    const hd = this.hd;
+    if (tl !== null && this.diverged === null && opts.step === undefined && hd.stepIcount < 0 && !hd.stopNext && this.pendingWatches.length === 0 && this.l4Pending.length === 0) {
+      // Stretches of history already run that cannot stop this run are skipped: the machine jumps
+      // to the checkpoint at their end (the replay checked them when they were first run).
+      const j = tl.skipTarget(this.where(), this.stopSet(), Infinity);
+      if (j >= 0) {
+        this.movedTo(tl.restore(j));
+        first = false;
+      }
+    }
+    // At an exit, before the VMM handles it: an exit breakpoint for after it applies to it too.
+    if (this.at === "exit" && this.atNext === null && this.exitFilters.some((f) => f.when === "after")) {
+      const n = this.session.exitCount() - 1;
+      const e = this.mode === "replay" ? this.session.recordedExits()[n] : this.ring.at(-1);
+      if (e !== undefined && e.n === n && this.exitFilters.some((f) => f.when === "after" && matches(f, e))) this.stopBeforeNext({ kind: "exit", exit: e, when: "after" });
+    }
+    // The last kernel step had more hits than its stop reported: each run reports the next.
+    const pending = opts.step === undefined ? this.l4Pending.shift() : undefined;
+    const s: DebugStop = pending !== undefined ? { kind: "l4", event: pending } : this.runSlice({ maxInsns: opts.maxInsns, first, step: opts.step });
+    this.at = momentOf(s);
+    if (s.kind === "l4") this.atEvents = s.event.n;
+    if (tl !== null && s.kind !== "diverged") tl.maybeCheckpoint(this.where());
+    return s;
+  }
+
+  private runSlice(opts: { maxInsns: number; first: boolean; step?: StepRange }): DebugStop {
     if (this.diverged !== null) return { kind: "diverged", message: this.diverged };
     // The instruction that stopped the last run touched more watchpoints than its stop reported:
     // gdb hears of one watchpoint a stop, so each next run reports one more, running nothing.
@@ -660,7 +993,12 @@ export class Debugger {
     hd.hit = null;
     if (hit !== null) {
       if (hit.kind === "exit" && this.exitHit !== null) return { kind: "exit", exit: this.exitHit };
-      if (hit.kind === "next") return { kind: "start" };
+      if (hit.kind === "event" && this.l4Pending.length > 0) return { kind: "l4", event: this.l4Pending.shift()! };
+      if (hit.kind === "next") {
+        const s = this.atNext ?? { kind: "start" };
+        this.atNext = null;
+        return s;
+      }
       if (hit.kind === "step") return { kind: "step" };
       if (hit.kind === "exec") {
         const kinds = this.bps.get(hit.lin);
@@ -688,10 +1026,44 @@ export class Debugger {
   }
 }
 
+/** The moment a run that stopped so is at (./timeline.ts). */
+function momentOf(s: DebugStop): Moment {
+  switch (s.kind) {
+    case "breakpoint":
+    case "start":
+    case "step":
+      // A step ends at the check before the guest's next instruction, as a breakpoint stops.
+      return "insn";
+    case "exit":
+      return s.when === "after" ? "insn" : "exit";
+    case "l4":
+      return s.event.kind === "entry" ? "insn" : "event";
+    default:
+      return "step";
+  }
+}
+
+/** Whether an L4 event of `kind` may happen between two checkpoints: its kernel counter moved (a map has none). */
+function mayHappen(kind: L4Filter["kind"], a: Checkpoint, b: Checkpoint): boolean {
+  const x = (a.state.machine as StackState).kernel.stats;
+  const y = (b.state.machine as StackState).kernel.stats;
+  switch (kind) {
+    case "ipc": return x.ipcs !== y.ipcs;
+    case "switch": return x.contextSwitches !== y.contextSwitches;
+    case "irq": return x.irqs !== y.irqs;
+    case "fault": return x.pageFaults !== y.pageFaults || x.ioFaults !== y.ioFaults || x.exceptions !== y.exceptions || x.vmPageFaults !== y.vmPageFaults;
+    // An entry has no counter (a checkpoint may fall between an exit and its entry), a map neither.
+    case "entry":
+    case "map":
+    case "unmap": return true;
+  }
+}
+
 function matches(f: ExitFilter, e: ExitEntry): boolean {
   if (f.reason !== "any" && f.reason !== e.reason) return false;
   const io = e.reason === ExitReason.IO_INSTRUCTION ? decodeIoQualification(e.qualification) : null;
   const dirOk = f.direction === undefined || (io !== null && (io.input ? "in" : "out") === f.direction);
+  if (f.ports !== undefined) return io !== null && dirOk && f.ports.some(([first, count]) => io.port >= first && io.port < first + count);
   if (f.value === undefined) return dirOk;
   if (io !== null) return io.port === f.value && dirOk;
   if (e.reason === ExitReason.CR_ACCESS) return decodeCrQualification(e.qualification).cr === f.value;

@@ -21,17 +21,22 @@ const CR_ACCESS_TYPES = ["mov to", "mov from", "clts", "lmsw"];
 
 /** One line for an exit: number, icount, reason and what the qualification says, EIP. */
 export function describeExit(e: ExitEvent): string {
+  return `#${e.n} icount ${e.icount} ${exitName(e.reason)} ${describeQualification(e)} eip 0x${(e.eip >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+/** What an exit's qualification says: the port and direction of an I/O exit, the CR and access of a CR exit, else its value. */
+export function describeQualification(e: ExitEvent): string {
   const q = e.qualification >>> 0;
-  let what = `qualification 0x${q.toString(16)}`;
   if (e.reason === ExitReason.IO_INSTRUCTION) {
     const io = decodeIoQualification(q);
     const dir = io.input ? "in" : "out";
-    what = `${dir}${io.string ? "s" : ""} port 0x${io.port.toString(16)} (${io.size} byte${io.size > 1 ? "s" : ""}${io.rep ? ", rep" : ""})`;
-  } else if (e.reason === ExitReason.CR_ACCESS) {
-    const cr = decodeCrQualification(q);
-    what = `${CR_ACCESS_TYPES[cr.access]} cr${cr.cr}`;
+    return `${dir}${io.string ? "s" : ""} port 0x${io.port.toString(16)} (${io.size} byte${io.size > 1 ? "s" : ""}${io.rep ? ", rep" : ""})`;
   }
-  return `#${e.n} icount ${e.icount} ${exitName(e.reason)} ${what} eip 0x${(e.eip >>> 0).toString(16).padStart(8, "0")}`;
+  if (e.reason === ExitReason.CR_ACCESS) {
+    const cr = decodeCrQualification(q);
+    return `${CR_ACCESS_TYPES[cr.access]} cr${cr.cr}`;
+  }
+  return `qualification 0x${q.toString(16)}`;
 }
 
 /** A batch of exits as a recording stores it. */

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { Stop } from "../machine/cpu/arch.js";
-import type { Pc } from "../machine/pc.js";
+import type { Pc, PcState } from "../machine/pc.js";
 
 export interface RunOptions {
   /** Stop when this many instructions have retired in total (the guest's own instructions). */
@@ -22,6 +22,9 @@ export interface RunOptions {
   onIdle?: () => boolean;
 }
 
+/** A machine's whole state but RAM, as plain data (a checkpoint keeps RAM page by page). */
+export type MachineState = { readonly __machineState?: never } & object;
+
 export interface Machine {
   readonly pc: Pc;
   run(opts: RunOptions): Stop;
@@ -36,6 +39,10 @@ export interface Machine {
   guestPc(): { cs: number; eip: number };
   /** One line on why the guest stopped, when the machine knows more than the Stop says. */
   stopDetail(): string | undefined;
+  /** Everything but RAM (whose pages the caller keeps and restores through PhysMem's barrier). */
+  saveState(): MachineState;
+  /** Puts back saveState's state; RAM is left as it is. */
+  restoreState(s: MachineState): void;
   /** The guest's POST port 0x80 latch: the last code it wrote there, 0 after power-on. */
   postCode(): number;
 }
@@ -87,6 +94,14 @@ export class BareMachine implements Machine {
 
   stateHash(): string {
     return digest(this.pc.mem.u8, this.pc.save({ ram: false }));
+  }
+
+  saveState(): MachineState {
+    return this.pc.save({ ram: false });
+  }
+
+  restoreState(s: MachineState): void {
+    this.pc.restore(s as PcState, { ram: false });
   }
 
   guestPc(): { cs: number; eip: number } {

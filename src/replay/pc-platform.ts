@@ -314,7 +314,8 @@ export class PcPlatform implements Platform {
   }
 
   writeBytes(paddr: number, src: Uint8Array): void {
-    this.pc.mem.load(paddr, src); // through the write barrier: the bytes may be cached code
+    // Through the barrier: decoded code on the pages is dropped, and checkpoints see them dirty.
+    this.pc.mem.load(paddr, src);
   }
 
   ioRead(port: number, size: 1 | 2 | 4): number {

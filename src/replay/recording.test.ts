@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
+import { nasm } from "../../test/support/cpu.js";
+import { ExitReason } from "../l4/api.js";
 import { FORMAT_VERSION, MAGIC, RecordingError, RecordingWriter, readRecording, type HeaderRecord, type Record } from "./recording.js";
 import { decodeExits, ExitEncoder, type ExitsRecord } from "./exit-log.js";
 import { DivergenceError, Session, Stop } from "./session.js";
@@ -96,6 +98,42 @@ describe("recordings", () => {
     const ok = Session.replay(rec, () => {});
     expect(ok.run()).toBe(Stop.HALT);
     expect(ok.exitCount()).toBe(exits.length);
+  });
+
+  it("do not grow with the guest's RDTSCs in a VM: the TSC is VMX offsetting, no exit and no input", () => {
+    // A guest reads its TSC `reads` times, sends the last reading's four bytes to COM1 and halts.
+    const tscGuest = (reads: number) =>
+      nasm(
+        `cli
+        mov ecx, ${reads}
+        read: rdtsc
+        dec ecx
+        jnz read
+        mov dx, 0x3f8
+        mov cx, 4
+        send: out dx, al
+        shr eax, 8
+        loop send
+        hlt`,
+        16,
+        0x7c00,
+      );
+    // State hashes every 10 M instructions: none on the way in either run.
+    const few = record(tscGuest(1), [], 10_000_000);
+    const many = record(tscGuest(200_000), [], 10_000_000);
+    const exitsOf = (file: Uint8Array) => decodeExits(readRecording(file).records.filter((x): x is ExitsRecord => x.t === "exits"));
+    const [e1, e2] = [exitsOf(few.file), exitsOf(many.file)];
+    expect(e2.map((e) => e.reason)).toEqual(e1.map((e) => e.reason));
+    expect(e2.some((e) => e.reason === ExitReason.RDTSC)).toBe(false);
+    // The only input is the wall clock's start, the same in both.
+    const inputsOf = (file: Uint8Array) => readRecording(file).records.filter((x) => x.t === "input");
+    expect(inputsOf(many.file)).toEqual(inputsOf(few.file));
+    expect(inputsOf(few.file).map((x) => x.kind)).toEqual(["rtc"]);
+    // 600,000 more instructions, a few bytes more: the icounts in the exits, hashes and end.
+    expect(many.file.length - few.file.length).toBeLessThan(32);
+    // The readings are the guest's time, which the replay reproduces exactly.
+    expect(many.out).not.toBe(few.out);
+    for (const r of [few, many]) expect(replay(r.file).out).toBe(r.out);
   });
 
   it("replay the readable prefix of a recording cut at any byte", () => {

@@ -5,13 +5,14 @@
 // delivers each input at its position and stops at the first place the run departs from it.
 
 import { createHash } from "node:crypto";
-import { exitName } from "../l4/api.js";
+import { exitName, tagT, tagU, MR_COUNT } from "../l4/api.js";
+import type { KernelObserver } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { startLinux } from "../machine/linux-start.js";
 import { Pc } from "../machine/pc.js";
 import { planLinuxBoot, type BootPlan } from "../x86/linux-boot.js";
 import { decodeExits, describeExit, ExitEncoder, type ExitEvent } from "./exit-log.js";
-import { BareMachine, type Machine } from "./machine.js";
+import { BareMachine, type Machine, type MachineState } from "./machine.js";
 import {
   FORMAT_VERSION,
   RecordingError,
@@ -25,6 +26,7 @@ import {
   type InputRecord,
   type ReadRecording,
 } from "./recording.js";
+import type { L4Event } from "./l4-events.js";
 import { Stack, type StackSummary } from "./stack.js";
 
 export { Stop, type StackSummary };
@@ -70,6 +72,18 @@ export interface Position {
   ns: number;
   cs: number;
   eip: number;
+}
+
+/**
+ * Where a replay is in its recording, beside the machine's state: the next record due, the VM
+ * exits so far, the console bytes the guest has written so far. A checkpoint keeps it with the
+ * machine, so that running forward from a restored checkpoint checks every later record and exit.
+ */
+export interface ReplayCursor {
+  records: number;
+  exits: number;
+  consoleBytes: number;
+  ended: boolean;
 }
 
 /** A replay that departed from its recording: where, what was expected, what happened. */
@@ -131,10 +145,32 @@ export class Session {
   private exitLog?: ExitEncoder;
   private expectedExits: ExitEvent[] = [];
   private readonly exitListeners: ((e: ExitEvent) => void)[] = [];
+  /** Guest console bytes written so far, and how many of them the host console has had (the most ever). */
+  private consoleBytes = 0;
+  private consoleShown = 0;
+  /** Replay: pause once this many VM exits have been taken (a position at an exit), or -1. */
+  private pauseAtExits = -1;
+  private pausedAtExit = false;
+  /** Exit listeners are not called (a Timeline landing on a known position: ./timeline.ts). */
+  muted = false;
+  /** How many times restoreState put back an earlier state (for tools that watch runs: history started again). */
+  restores = 0;
+  /** The kernel's observer: the exit hook, and the L4 event hooks while a listener wants them. */
+  private observer: KernelObserver = {};
 
   /** A live session; with `record`, a recording one. Throws a LinuxBootError when Linux cannot be loaded. */
   constructor(cfg: SessionConfig, record?: RecordOptions) {
     const g = cfg.guest;
+    // A replay that goes back in time writes the same bytes again: the host sees each once.
+    const hostConsole = cfg.console;
+    cfg = {
+      ...cfg,
+      console: (byte) => {
+        if (this.consoleBytes++ < this.consoleShown) return;
+        this.consoleShown++;
+        hostConsole(byte);
+      },
+    };
     this.machineKind = cfg.machine ?? "stack";
     // Planned here for both machines, so a kernel that cannot boot is one clear error up front.
     if (g.kind === "linux") this.bootPlan = planLinuxBoot({ kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline, ramSize: cfg.ramSize });
@@ -155,7 +191,8 @@ export class Session {
     this.mode = record ? "record" : "live";
     if (this.m instanceof Stack) {
       const stack = this.m;
-      stack.kernel.observer = { vmExit: (vcpu, reason, qualification) => this.exited(stack, vcpu, reason, qualification) };
+      this.observer = { vmExit: (vcpu, reason, qualification) => this.exited(stack, vcpu, reason, qualification) };
+      stack.kernel.observer = this.observer;
     }
     if (record) {
       this.hashEvery = this.nextHashAt = record.hashEvery ?? DEFAULT_HASH_EVERY;
@@ -219,7 +256,7 @@ export class Session {
   run(opts: { maxInsns?: number; maxNs?: number; onProgress?: () => void; onIdle?: () => boolean } = {}): Stop {
     const max = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
     const maxNs = opts.maxNs;
-    if (this.mode === "replay") return this.replayTo(max, opts.onProgress);
+    if (this.mode === "replay") return this.replayTo(max, maxNs, opts.onProgress);
     const m = this.m;
     if (this.mode === "live") return m.run({ maxInsns: max, maxNs, onSlice: opts.onProgress, onIdle: opts.onIdle });
     for (;;) {
@@ -294,6 +331,53 @@ export class Session {
     this.exitListeners.push(fn);
   }
 
+  /**
+   * Calls `fn` at every L4 event (IPC, thread switch, fault, interrupt, VM entry) as the kernel
+   * counts it, also while muted (the listener decides); null removes it. The kernel's hooks are
+   * set only while there is a listener: without one an event costs one property check.
+   */
+  onL4(fn: ((e: L4Event) => void) | null): void {
+    const m = this.m;
+    if (!(m instanceof Stack)) return;
+    const k = m.kernel;
+    const { vmExit } = this.observer;
+    this.observer =
+      fn === null
+        ? { vmExit }
+        : {
+            vmExit,
+            ipc: (from, to, tag, mr) => fn({ kind: "ipc", n: k.events(), seq: k.stats.ipcs, from, to, tag, mr: Array.from(mr.subarray(0, Math.min(MR_COUNT, 1 + tagU(tag) + tagT(tag)))) }),
+            switchTo: (from, to) => fn({ kind: "switch", n: k.events(), seq: k.stats.contextSwitches, from, to }),
+            fault: (thread, fault, what, ip) => {
+              const st = k.stats; // a restore replaces the kernel's state: read it each time
+              const seq = fault === "page" ? st.pageFaults : fault === "io" ? st.ioFaults : fault === "exception" ? st.exceptions : st.vmPageFaults;
+              fn({ kind: "fault", n: k.events(), seq, thread, fault, what, ip });
+            },
+            irq: (line) => fn({ kind: "irq", n: k.events(), seq: k.stats.irqs, line }),
+            vmEntry: (vcpu) => fn({ kind: "entry", n: k.events(), seq: k.stats.vmExits, vcpu }),
+            map: (space, io, vaddr, log2, paddr, rights) => fn({ kind: "map", n: k.events(), seq: k.events(), space, io, vaddr, log2, paddr, rights }),
+            unmap: (space, io, vaddr, log2, paddr, rights) => fn({ kind: "unmap", n: k.events(), seq: k.events(), space, io, vaddr, log2, paddr, rights }),
+          };
+    k.observer = this.observer;
+  }
+
+  /** The L4 kernel's event count (src/l4/state.ts's eventCount): where it is in its own history; 0 on the bare machine. */
+  eventCount(): number {
+    return this.m instanceof Stack ? this.m.kernel.events() : 0;
+  }
+
+  /**
+   * The next run also pauses (REQUEST) at the end of the kernel's scheduling step that brings its
+   * event count to `n` (Infinity: none). `pausedAtEvents` says whether the last run did.
+   */
+  pauseAtEvents(n: number): void {
+    if (this.m instanceof Stack) this.m.pauseAtEvents = n;
+  }
+
+  get pausedAtEvents(): boolean {
+    return this.m instanceof Stack && this.m.pausedAtEvents;
+  }
+
   /** The guest's POST port 0x80 latch (0 after power-on): the PC's port, or the VMM's virtual one. */
   postCode(): number {
     return this.m.postCode();
@@ -328,7 +412,44 @@ export class Session {
         throw new DivergenceError({ icount: e.icount, ns: stack.nowNs() }, describeExit(want), describeExit(e), e.n);
       }
     }
-    for (const fn of this.exitListeners) fn(e);
+    if (!this.muted) for (const fn of this.exitListeners) fn(e);
+    if (e.n + 1 === this.pauseAtExits) {
+      this.pausedAtExit = true;
+      stack.platform.host.stopped = Stop.REQUEST;
+    }
+  }
+
+  /**
+   * Replay: the next run also pauses (REQUEST) once `exits` VM exits have been taken, right after
+   * the kernel took the last of them and before the VMM handles it; -1 for none.
+   */
+  pauseAtExit(exits: number): void {
+    this.pauseAtExits = exits;
+  }
+
+  /** The replay's cursor (see ReplayCursor). */
+  cursorState(): ReplayCursor {
+    return { records: this.cursor, exits: this.exitsSeen, consoleBytes: this.consoleBytes, ended: this.ended };
+  }
+
+  /** The machine's state but RAM, and the replay's cursor: what a checkpoint keeps besides RAM pages. */
+  saveState(): { machine: MachineState; cursor: ReplayCursor } {
+    return { machine: this.m.saveState(), cursor: this.cursorState() };
+  }
+
+  /** Puts back saveState's state (RAM is the caller's: see ./checkpoint.ts). */
+  restoreState(s: { machine: MachineState; cursor: ReplayCursor }): void {
+    this.restores++;
+    this.m.restoreState(structuredClone(s.machine));
+    this.cursor = s.cursor.records;
+    this.exitsSeen = s.cursor.exits;
+    this.consoleBytes = s.cursor.consoleBytes;
+    this.ended = s.cursor.ended;
+  }
+
+  /** The recording's VM exits (replay), for tools that look ahead or back in history. */
+  recordedExits(): readonly ExitEvent[] {
+    return this.expectedExits;
   }
 
   private flushExits(): void {
@@ -351,19 +472,23 @@ export class Session {
     return this.cursor >= this.script.length;
   }
 
-  private replayTo(max: number, onProgress?: () => void): Stop {
+  private replayTo(max: number, maxNs: number | undefined, onProgress?: () => void): Stop {
     const m = this.m;
+    this.pausedAtExit = false;
     for (;;) {
       const next = this.script[this.cursor];
       if (next === undefined) {
         // Past the last record (a recording cut short): nothing more is known to be true.
         return Stop.REQUEST;
       }
-      if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, onSlice: onProgress });
-      const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, onSlice: onProgress });
-      // A debugger's breakpoint (./debug.ts) stopped the run short of the record: a pause, not a divergence.
-      if (stop === Stop.REQUEST && m.pc.cpu.hostDebug?.hit != null) return stop;
+      if (next.icount > max) return m.run({ maxInsns: max, untilNs: -Infinity, maxNs, onSlice: onProgress });
+      const stop = m.run({ maxInsns: next.icount, untilNs: next.ns, maxNs, onSlice: onProgress });
+      // A debugger's breakpoint (./debug.ts) or a pause at an exit stopped the run short of the
+      // record: a pause, not a divergence.
+      if (stop === Stop.REQUEST && (m.pc.cpu.hostDebug?.hit != null || this.pausedAtExit || this.pausedAtEvents)) return stop;
       const here = { icount: m.pc.cpu.icount, ns: m.nowNs() };
+      // The host's pause in guest time came first.
+      if (stop === Stop.BUDGET && maxNs !== undefined && here.ns >= maxNs && (here.icount !== next.icount || here.ns !== next.ns)) return stop;
       if (next.t === "end") {
         // A stop the recording did not end with, or the end's position missed: diverged. (At
         // the position itself, an idle guest may report BUDGET: its idle time was cut there.)

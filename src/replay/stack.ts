@@ -12,7 +12,7 @@ import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
-import { BareMachine, digest, type Machine, type RunOptions } from "./machine.js";
+import { BareMachine, digest, type Machine, type MachineState, type RunOptions } from "./machine.js";
 import { PLATFORM_AREA, PcPlatform, type PcPlatformState } from "./pc-platform.js";
 
 const MiB = 1 << 20;
@@ -68,6 +68,10 @@ export class Stack implements Machine {
   /** Guest RAM in the PC's RAM: the VMM's frames, from `phys` on (guest-physical 0 is there). */
   readonly guestRam: { readonly phys: number; readonly size: number };
   private readonly bare: BareMachine;
+  /** A run pauses (REQUEST) at the end of the first kernel step that brings the kernel's event count to this; host-side, not state. */
+  pauseAtEvents = Infinity;
+  /** The last run paused so. */
+  pausedAtEvents = false;
 
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
@@ -104,12 +108,13 @@ export class Stack implements Machine {
     host.stopped = null;
     host.onSlice = opts.onSlice;
     host.onIdle = opts.onIdle;
+    this.pausedAtEvents = false;
     const until = Math.min(timed ? opts.untilNs! : Infinity, opts.maxNs ?? Infinity);
     try {
       let stop = this.guestStop();
       if (stop !== null) return stop;
       if (!timed && this.pc.cpu.icount >= host.insnLimit) return Stop.BUDGET;
-      const r = this.kernel.run(until, () => host.stopped !== null || this.guestStop() !== null);
+      const r = this.kernel.run(until, () => this.eventsReached() || host.stopped !== null || this.guestStop() !== null);
       stop = this.guestStop();
       if (stop !== null) return stop;
       if (r === "idle") return Stop.IDLE;
@@ -117,6 +122,14 @@ export class Stack implements Machine {
     } finally {
       host.onSlice = host.onIdle = undefined;
     }
+  }
+
+  /** After a kernel step: whether the pause at an event count is due (one compare when none is armed). */
+  private eventsReached(): boolean {
+    if (this.pauseAtEvents === Infinity || this.kernel.events() < this.pauseAtEvents) return false;
+    this.pausedAtEvents = true;
+    this.platform.host.stopped = Stop.REQUEST;
+    return true;
   }
 
   /** How the guest ended, once the VMM says it did and has done what it had left to do (its last reply). */
@@ -154,18 +167,27 @@ export class Stack implements Machine {
     return (this.vmm().devices.uart.ier & IER_RDI) !== 0;
   }
 
-  save(): StackState {
-    return { pc: this.pc.save(), platform: this.platform.save(), kernel: this.kernel.save() };
+  /** The whole state; `{ ram: false }` leaves RAM out (see Machine.saveState). */
+  save(opts: { ram?: boolean } = {}): StackState {
+    return { pc: this.pc.save(opts), platform: this.platform.save(), kernel: this.kernel.save() };
   }
 
-  restore(s: StackState): void {
-    this.pc.restore(s.pc);
+  restore(s: StackState, opts: { ram?: boolean } = {}): void {
+    this.pc.restore(s.pc, opts);
     this.platform.restore(s.platform);
     this.kernel.restore(s.kernel);
   }
 
   stateHash(): string {
-    return digest(this.pc.mem.u8, { pc: this.pc.save({ ram: false }), platform: this.platform.save(), kernel: this.kernel.save() });
+    return digest(this.pc.mem.u8, this.save({ ram: false }));
+  }
+
+  saveState(): MachineState {
+    return this.save({ ram: false });
+  }
+
+  restoreState(s: MachineState): void {
+    this.restore(s as StackState, { ram: false });
   }
 
   guestPc(): { cs: number; eip: number } {

@@ -7,3 +7,4 @@ export type { BootImage, ConsoleConfig, VmmConfig } from "./config.js";
 export type { VmmState, VmmStats, VmmStatus, VcpuMode } from "./state.js";
 export { formatVmmSummary, vmmSummary, type VmmSummary } from "./summary.js";
 export { Hypercall, HYPERCALL_MAGIC, EXIT_HANDLERS } from "./exits.js";
+export { DEV_NAMES, deviceAt } from "./devices.js";

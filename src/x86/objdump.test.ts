@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { elf32Sections, sectionBytes } from "../cli/elf32.js";
+import { elf32Sections, sectionBytes } from "./elf32.js";
 import { decode, emptyInsn } from "./decoder.js";
 import { BufferSource, formatInsn } from "./disasm.js";
 

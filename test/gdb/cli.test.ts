@@ -128,6 +128,33 @@ describe("gdb through the CLI on the built-in guest", () => {
     }
   });
 
+  it("replay --gdb runs backwards: reverse-continue to the breakpoint hits before, reverse-stepi, seek, and the start of history", async () => {
+    const s = await server(["replay", rec, "--gdb", "0"]);
+    try {
+      const out = await gdbBatch(s.port, [
+        "hbreak *0x8036", "continue", "monitor when", "continue", "monitor when", "continue", "monitor when",
+        "reverse-continue", "monitor when", "reverse-continue", "monitor when",
+        "reverse-stepi", "monitor when", "stepi", "monitor when",
+        "delete", "reverse-continue", "monitor when",
+        "monitor seek exit 100", "monitor seek icount 5000", "monitor checkpoints", "monitor seek icount 99999999999", "kill",
+      ]);
+      const w = [...out.matchAll(/^icount (\d+) exit (\d+) guest-ns \d+ eip (0x[0-9a-f]+)$/gm)].map((m) => m[0]);
+      expect(w[3]).toBe(w[1]);
+      expect(w[4]).toBe(w[0]);
+      expect(w[5]).toMatch(new RegExp(`^icount ${Number(/^icount (\d+)/.exec(w[0])![1]) - 1} `));
+      expect(w[6]).toBe(w[0]);
+      expect(out).toMatch(/No more reverse-execution history\.\n0x00007c00 in \?\? \(\)/);
+      expect(w[7]).toMatch(/^icount 0 exit 0 .* eip 0x00007c00$/);
+      expect(w[8]).toMatch(/^icount \d+ exit 101 /);
+      expect(w[9]).toMatch(/^icount 5000 exit \d+ /);
+      expect(out).toMatch(/^\d+ checkpoints, [\d.]+ MiB of RAM pages \(budget [\d.]+ MiB\)$/m);
+      expect(out).toMatch(/^ +0 +icount 0 exit 0 guest-ns \d+ \(insn\)/m);
+      expect(out).toMatch(/cannot reach icount 99999999999/);
+    } finally {
+      s.proc.kill();
+    }
+  });
+
   it("run --gdb debugs a live guest: registers and memory can be written", async () => {
     const s = await server(["run", "--gdb", "0"]);
     try {

@@ -4,7 +4,10 @@
 // they check is what `afterglow` runs, never an older dist/.
 
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ROOT } from "../layers.js";
 
 function build(): void {
@@ -16,7 +19,12 @@ function build(): void {
   else if (r.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (status ${r.status}):\n${r.stdout}${r.stderr}`);
 }
 
-export default function setup(project: { onTestsRerun(cb: () => void): void }): void {
+export default function setup(project: { onTestsRerun(cb: () => void): void }): () => void {
   build();
   project.onTestsRerun(build);
+  // The replays the tests start keep their checkpoints (src/cli/checkpoints.ts) in a cache of
+  // the test run's own, not the user's: the test processes inherit this environment.
+  const cache = mkdtempSync(join(tmpdir(), "afterglow-test-cache-"));
+  process.env.AFTERGLOW_CACHE ??= cache;
+  return () => rmSync(cache, { recursive: true, force: true });
 }

@@ -8,7 +8,7 @@ import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
 import { I686, type CpuModel } from "../../x86/cpuid.js";
 import { Armed, FAULT, JitMode, SegAttr, Stop, type IoBus } from "./arch.js";
-import { PAGE_SHIFT, type PhysMem } from "../memory.js";
+import { PAGE_SHIFT, PageFlag, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
@@ -210,7 +210,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   private readonly ram8: Uint8Array;
   private readonly ram16: Uint16Array;
   private readonly ram32: Int32Array;
-  private readonly codePages: Uint8Array;
+  private readonly pageFlags: Uint8Array;
   /** CS needs no limit check on fetch (flat, readable): segFast[CS] bit 0. */
   private csFlat = false;
   /** segBase[CS], as a plain field for the fetch path. */
@@ -258,6 +258,12 @@ export class Cpu extends LazyFlags implements ByteSource {
   jitCompiled = 0;
   /** Sees each block as it is compiled and may wrap it (differential tests: test/support/lockstep.ts). */
   jitOnCompile: ((b: Block) => Block) | null = null;
+  /**
+   * Linear code pages fetched from, one byte per page of the 4 GiB space, marked each time the
+   * fetch moves to another page (not per instruction); null when nobody asks. The Timeline
+   * (src/replay/timeline.ts) skips a stretch of history in which no breakpoint's page was marked.
+   */
+  private codeTrace: Uint8Array | null = null;
 
   constructor(mem: PhysMem, io: IoBus) {
     super();
@@ -269,13 +275,13 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.ram8 = mem.u8;
     this.ram16 = mem.u16;
     this.ram32 = mem.i32;
-    this.codePages = mem.codePages;
+    this.pageFlags = mem.pageFlags;
     mem.onCodeWrite = (page, addr, len) => {
       // Data beside code (a variable in a code page) leaves the code alone.
       const off = addr & ((1 << PAGE_SHIFT) - 1);
       const a = this.icache[page << 1], b = this.icache[(page << 1) | 1];
       if ((a !== undefined && a.holds(off, len)) || (b !== undefined && b.holds(off, len))) this.dropCode(page);
-      else if (a === undefined && b === undefined) mem.codePages[page] = 0;
+      else if (a === undefined && b === undefined) mem.pageFlags[page] &= ~PageFlag.CODE;
     };
     this.reset();
   }
@@ -288,7 +294,7 @@ export class Cpu extends LazyFlags implements ByteSource {
       this.fetchLinPage = -1;
       this.jitBreak = 1; // a running block may have just overwritten its own code
     }
-    this.mem.codePages[page] = 0;
+    this.mem.pageFlags[page] &= ~PageFlag.CODE;
   }
 
   /** The state after RESET (SDM vol. 3, 9.1.1): real mode at F000:FFF0. */
@@ -322,7 +328,8 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.icache = new Array<CodePage | undefined>(2 * (this.mem.size >>> PAGE_SHIFT)).fill(undefined);
     this.icacheHigh.clear();
     this.fetchLinPage = -1;
-    this.mem.codePages.fill(0);
+    const flags = this.mem.pageFlags;
+    for (let p = 0; p < flags.length; p++) flags[p] &= ~PageFlag.CODE;
   }
 
   /** Current privilege level. The TLB half and the fetch path follow it. */
@@ -556,7 +563,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
     if ((e & Tlb.W) !== 0) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePages[p >>> 12] === 0) {
+      if (this.pageFlags[p >>> 12] === 0) {
         this.ram8[p] = v;
         return;
       }
@@ -567,7 +574,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
     if ((e & Tlb.W) !== 0 && (lin & 1) === 0) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePages[p >>> 12] === 0) {
+      if (this.pageFlags[p >>> 12] === 0) {
         this.ram16[p >>> 1] = v;
         return;
       }
@@ -588,7 +595,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
     if ((e & Tlb.W) !== 0 && (lin & 3) === 0) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePages[p >>> 12] === 0) {
+      if (this.pageFlags[p >>> 12] === 0) {
         this.ram32[p >>> 2] = v;
         return;
       }
@@ -734,14 +741,24 @@ export class Cpu extends LazyFlags implements ByteSource {
       code = new CodePage();
       if (inRam) {
         this.icache[key] = code;
-        this.mem.codePages[page] = 1;
+        this.pageFlags[page] |= PageFlag.CODE;
       } else this.icacheHigh.set(key, code);
     }
+    if (this.codeTrace !== null) this.codeTrace[lin >>> PAGE_SHIFT] = 1;
     this.fetchLinPage = lin >>> PAGE_SHIFT;
     this.fetchPhysPage = page;
     this.fetchLines = code.lines;
     this.fetchCode = code;
     return code.lines;
+  }
+
+  /**
+   * Starts marking fetched code pages into `marks` (a fresh stretch: the current page counts
+   * again), or stops with null.
+   */
+  traceCode(marks: Uint8Array | null): void {
+    this.codeTrace = marks;
+    this.fetchLinPage = -1;
   }
 
   private decodeAt(lin: number, lines: Insn[], off: number): Insn {
@@ -780,7 +797,10 @@ export class Cpu extends LazyFlags implements ByteSource {
           // taken before it ends, and no debug check is due but the host debugger's.
           if ((this.jitMode & JitMode.OK) !== 0 && (dbg === 0 || dbg === Armed.HOST) &&
             (!this.intr || ((this.flags & Flag.IF) === 0 && !this.extIntExiting)) && this.runBlock(lin, end, dbg)) {
-            if (this.paging.hits !== 0) this.dbgPending = 1; // the host debugger's watchpoints (debugAfter)
+            // The host debugger's watchpoints (debugAfter), when it is armed: the MMU keeps
+            // watchpoints set while another HostDebug, with none, is installed (the Timeline's
+            // quiet runs), and the interpreter ignores their hits then too.
+            if (dbg !== 0 && this.paging.hits !== 0) this.dbgPending = 1;
             if (this.dbgPending !== 0) this.debugAfter();
             if (this.stopRequested) {
               this.stopRequested = false;
@@ -853,6 +873,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     if (b.n > end - this.icount) return false;
     if (dbg !== 0 && this.hostDebug !== null && !this.hostDebug.clearOf((lin + b.from) | 0, b.bytes)) return false;
     this.jitBreak = 0;
+    if (dbg !== 0) this.paging.hits = 0; // as debugBefore does before each instruction
     for (let next: Block | null = b; next !== null;) next = next.run(this, end);
     return true;
   }
@@ -882,8 +903,9 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /**
    * The architectural state as plain data (arrays of numbers, a bigint for the TSC offset). The
-   * TLB is a cache a restored CPU rebuilds; the decoded and compiled code, kept by physical page
-   * and mode, stays valid for as long as RAM's bytes are what they were decoded from.
+   * TLB is a cache a restored CPU rebuilds. The decoded and compiled code, kept by physical page
+   * and mode, is kept too: it depends only on the bytes of its pages, and whoever puts RAM back
+   * does so through PhysMem's barrier, which drops the code whose bytes it changes (and only that).
    */
   save(): CpuState {
     return {
@@ -936,7 +958,6 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.fpu.restore(s.fpu);
     this.stopRequested = false;
     this.paging.changed();
-    // The code caches stay: they follow RAM's bytes, which PhysMem.restore keeps them true to.
     this.fetchLinPage = -1;
   }
 

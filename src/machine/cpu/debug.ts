@@ -59,7 +59,7 @@ export function debugRegsChanged(cpu: Cpu): void {
   cpu.dbgExec = exec;
   cpu.paging.setWatches(wLin, wLen, wRw);
   const guest = exec !== 0 || wLen[0] + wLen[1] + wLen[2] + wLen[3] > 0;
-  cpu.dbgArmed = (cpu.dbgArmed & Armed.HOST) | (guest ? Armed.GUEST : 0);
+  cpu.dbgArmed = (cpu.dbgArmed & ~Armed.GUEST) | (guest ? Armed.GUEST : 0);
   if (had !== cpu.paging.watchCount) cpu.paging.hits = 0;
 }
 
@@ -136,7 +136,9 @@ export type HostHit =
   | { kind: "watch"; indexes: number[] }
   | { kind: "step" }
   | { kind: "next" }
-  | { kind: "exit" };
+  | { kind: "exit" }
+  /** The debugger stopped the run at an event of the kernel above (not the CPU's). */
+  | { kind: "event" };
 
 /** A host watchpoint: linear start, length in bytes (at least 1), and what it watches. */
 export interface HostWatch {

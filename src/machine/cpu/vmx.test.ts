@@ -351,6 +351,14 @@ describe("VMX operation of the CPU", () => {
     expect(cpu.dbgArmed & Armed.INTR_WINDOW).toBe(0);
   });
 
+  it("a guest that writes DR7 while the window is armed still gets its interrupt-window exit", () => {
+    const { cpu, x } = vm("mov eax, 0x400\nmov dr7, eax\nnop\nsti\nnop\nnop\nhlt", Proc.INTR_WINDOW_EXITING);
+    x.launch();
+    expect(cpu.run(100)).toBe(Stop.VMEXIT);
+    expect(read(x, Field.VM_EXIT_REASON)).toBe(ExitReason.INTERRUPT_WINDOW);
+    expect(read(x, Field.GUEST_RIP)).toBe(CODE_BASE + 11); // after STI and the one shadowed NOP
+  });
+
   it("an external interrupt exits and stays pending at the controller; with acknowledge-on-exit its vector is in the VMCS", () => {
     const a = vm("sti\nnop\nnop\njmp $", 0, Pin.EXT_INT_EXITING);
     let acks = 0;

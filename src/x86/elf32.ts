@@ -1,5 +1,6 @@
-// Just enough of ELF32 (little-endian, the System V gABI) to find a file's sections: the
-// disassembler shows the executable ones, the objdump oracle test reads .text.
+// Just enough of ELF32 (little-endian, the System V gABI) to find a file's sections and symbols: the
+// disassembler shows the executable sections, the objdump oracle test reads .text, the TUI names
+// addresses by the symbol table.
 
 export interface Elf32Section {
   name: string;
@@ -63,4 +64,41 @@ export function elf32Sections(buf: Uint8Array): Elf32Section[] {
 /** The file bytes of a section (empty for NOBITS sections). */
 export function sectionBytes(buf: Uint8Array, s: Elf32Section): Uint8Array {
   return s.type === SHT_NOBITS ? new Uint8Array(0) : buf.subarray(s.offset, s.offset + s.size);
+}
+
+/** A function or object symbol of .symtab: its name, address and size. */
+export interface Elf32Symbol {
+  name: string;
+  addr: number;
+  size: number;
+}
+
+const SHT_SYMTAB = 2;
+/** st_info's type: an object or a function. */
+const STT_OBJECT = 1;
+const STT_FUNC = 2;
+
+/**
+ * The named functions and objects of the file's .symtab, sorted by address (empty for a stripped
+ * file); throws an Error naming what is wrong.
+ */
+export function elf32Symbols(buf: Uint8Array): Elf32Symbol[] {
+  const sections = elf32Sections(buf);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: Elf32Symbol[] = [];
+  const symtab = sections.find((s) => s.type === SHT_SYMTAB);
+  if (symtab === undefined) return out;
+  const strtab = sections.find((s) => s.name === ".strtab");
+  if (strtab === undefined) throw new Error("ELF .symtab without .strtab");
+  const dec = new TextDecoder();
+  for (let at = symtab.offset; at + 16 <= symtab.offset + symtab.size; at += 16) {
+    const type = buf[at + 12] & 0xf;
+    if (type !== STT_FUNC && type !== STT_OBJECT) continue;
+    const nameOff = strtab.offset + view.getUint32(at, true);
+    let end = nameOff;
+    while (end < strtab.offset + strtab.size && buf[end] !== 0) end++;
+    if (end === nameOff) continue;
+    out.push({ name: dec.decode(buf.subarray(nameOff, end)), addr: view.getUint32(at + 4, true), size: view.getUint32(at + 8, true) });
+  }
+  return out.sort((a, b) => a.addr - b.addr);
 }

@@ -1,0 +1,60 @@
+// `afterglow tui [FILE]`: the terminal UI (src/tui) on a recording; with no file it records the
+// built-in guest in a VM first, in memory, and opens that.
+
+import { basename } from "node:path";
+import type { Command } from "commander";
+import { Session, Stop, endReasonOf } from "../replay/session.js";
+import type { OpenReplay } from "../replay/remote/protocol.js";
+import { runTui } from "../tui/main.js";
+import { elf32Symbols, type Elf32Symbol } from "../x86/elf32.js";
+import { checkpointCacheDir } from "./checkpoints.js";
+import { builtinGuestPath, readImage } from "./images.js";
+import { loadRecording, recordingImages } from "./recordings.js";
+
+/** The built-in guest's machine, as recordings/hello-vm.rec was made: the stack with 8 MiB. */
+const BUILTIN_RAM = 8 * 2 ** 20;
+const BUILTIN_HASH_EVERY = 50_000;
+
+export function registerTui(program: Command): void {
+  program
+    .command("tui")
+    .argument("[file]", "a recording (default: record the built-in guest now and open that)")
+    .description("look at a replay in one terminal view: guest, VMM, microkernel, console and a timeline to travel on")
+    .option("--symbols <elf>", "an ELF whose symbol table names the guest's addresses")
+    .option("--image <file>", "the boot image, when the recording does not carry it")
+    .option("--kernel <file>", "the kernel, when the recording does not carry it")
+    .option("--initrd <file>", "the initrd, when the recording does not carry it")
+    .action(async (file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string }) => {
+      await runTui(openFor(file, opts));
+    });
+}
+
+/** What the TUI's worker opens for FILE (or the built-in guest, recorded now). */
+export function openFor(file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string }): OpenReplay {
+  const symbols = opts.symbols === undefined ? undefined : readSymbols(opts.symbols);
+  const cache = checkpointCacheDir() ?? undefined;
+  if (file === undefined) return { recording: recordBuiltin(), name: "built-in guest", images: {}, symbols };
+  const rec = loadRecording(file);
+  return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, checkpointCache: cache };
+}
+
+/** The symbols of the ELF `--symbols` names; a bad one is reported with its name. */
+function readSymbols(path: string): Elf32Symbol[] {
+  try {
+    return elf32Symbols(readImage(path));
+  } catch (e) {
+    throw new Error(`--symbols ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Records the built-in guest from power-on to its halt, in memory, with its image embedded. */
+export function recordBuiltin(): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  const session = new Session(
+    { guest: { kind: "image", bytes: readImage(builtinGuestPath()), name: "hello.bin" }, machine: "stack", ramSize: BUILTIN_RAM, rtcEpochSeconds: Math.floor(Date.now() / 1000), console: () => {} },
+    { sink: (b) => chunks.push(Uint8Array.from(b)), argv: ["tui"], tool: "afterglow tui", embedImages: true, hashEvery: BUILTIN_HASH_EVERY },
+  );
+  const stop: Stop = session.run();
+  session.end(endReasonOf(stop));
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,53 @@
+// `afterglow explain-exit` on the built-in guest's recording: for one exit of each reason it has,
+// the VMM's handling as the inspector stepped it, the same on two runs, entering the handler that
+// the VMM's own dispatch table names for the reason.
+
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "../../test/layers.js";
+import { exitName } from "../l4/api.js";
+import { readRecording } from "../replay/recording.js";
+import { Session } from "../replay/session.js";
+import { EXIT_HANDLERS } from "../vmm/index.js";
+
+const REC = join(ROOT, "recordings", "hello-vm.rec");
+const MAIN = join(ROOT, "dist", "src", "cli", "main.js");
+
+function explain(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [MAIN, "explain-exit", ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, AFTERGLOW_CACHE: "off" } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The first exit of each reason in the recording, by number. */
+function firstOfEachReason(): [string, number, number][] {
+  const exits = Session.replay(readRecording(new Uint8Array(readFileSync(REC)), REC), () => {}).recordedExits();
+  const seen = new Map<number, number>();
+  for (const e of exits) if (!seen.has(e.reason)) seen.set(e.reason, e.n);
+  return [...seen].map(([reason, n]) => [exitName(reason), reason, n]);
+}
+
+describe("afterglow explain-exit", () => {
+  it.each(firstOfEachReason())("steps through the VMM's handling of the first %s exit, the same on two runs", (_name, reason, n) => {
+    const a = explain(REC, String(n));
+    expect(a.stderr).toBe("");
+    expect(a.status).toBe(0);
+    const lines = a.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(new RegExp(`^exit #${n} `));
+    expect(lines[1]).toMatch(/^ {2}runExit\(vm=Vm, x=\{reason: /);
+    // Into the handler the dispatch table names for the reason, with its source lines.
+    const handler = EXIT_HANDLERS[reason as keyof typeof EXIT_HANDLERS] as ((...a: unknown[]) => unknown) | undefined;
+    if (handler !== undefined) expect(lines.some((l) => l.startsWith(`    ${handler.name}(`))).toBe(true);
+    expect(lines.filter((l) => /^ +src\/vmm\/\w+\.ts:\d+ {2}\S/.test(l)).length).toBeGreaterThan(5);
+    expect(explain(REC, String(n)).stdout).toBe(a.stdout);
+  }, 300_000);
+
+  it("says in one line that an exit past the recording's end does not exist", () => {
+    const r = explain(REC, "999999");
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^afterglow: explain-exit: .*999999/);
+  }, 120_000);
+});

@@ -1,0 +1,146 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { decodeExits } from "../exit-log.js";
+import { readRecording, type Record } from "../recording.js";
+import { ReplayDriver } from "./driver.js";
+import type { Reply, Request } from "./protocol.js";
+
+const REC = fileURLToPath(new URL("../../../recordings/hello-vm.rec", import.meta.url));
+const bytes = readFileSync(REC);
+const recordedExits = decodeExits(readRecording(bytes).records.filter((r): r is Extract<Record, { t: "exits" }> => r.t === "exits"));
+
+let id = 0;
+async function ask(d: ReplayDriver, r: Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never): Promise<Extract<Reply, { ok: true }>> {
+  const reply = await d.handle({ ...r, id: ++id } as Exclude<Request, { op: "cancel" }>);
+  if (!reply.ok) throw new Error(reply.error);
+  return reply;
+}
+
+const open = (slice?: number) => new ReplayDriver({ recording: bytes, name: "hello-vm.rec", images: {}, slice });
+
+describe("the replay driver", () => {
+  it("describes the recording: its end, its exits and their density along it", () => {
+    const d = open();
+    expect(d.info.exits).toBe(recordedExits.length);
+    expect(d.info.endIcount).toBe(readRecording(bytes).end!.icount);
+    expect(d.info.density.reduce((a, b) => a + b, 0)).toBe(recordedExits.length);
+    d.close();
+  });
+
+  it("goes to exit N: at the recording's exit N, before the VMM handles it", async () => {
+    const d = open();
+    for (const n of [100, 5, 700]) {
+      const { snapshot: s } = await ask(d, { op: "go", to: { kind: "exit", n } });
+      expect(s.atExit).toBe(true);
+      expect(s.exit?.exit).toEqual(recordedExits[n]);
+      expect(s.pos).toMatchObject({ icount: recordedExits[n].icount, exits: n + 1, at: "exit" });
+    }
+    d.close();
+  });
+
+  it("goes to the instant a console line was printed: one step back, the line is not yet whole", async () => {
+    const d = open();
+    const at = await ask(d, { op: "go", to: { kind: "console", text: "crc32(" } });
+    expect(at.snapshot.console.endsWith("crc32(123456789): 0xcbf43926\n")).toBe(true);
+    const before = await ask(d, { op: "reverse-step" });
+    expect(before.snapshot.console.endsWith("crc32(123456789): 0xcbf43926\n")).toBe(false);
+    expect(before.snapshot.console.endsWith("crc32(123456789): 0xcbf43926")).toBe(true);
+    d.close();
+  });
+
+  it("goes to a guest time: the first instruction boundary at or past it", async () => {
+    const d = open();
+    const at = await ask(d, { op: "go", to: { kind: "ns", n: 5_000_000 } });
+    expect(at.snapshot.pos.ns).toBeGreaterThanOrEqual(5_000_000);
+    const before = await ask(d, { op: "reverse-step" });
+    expect(before.snapshot.pos.ns).toBeLessThan(5_000_000);
+    d.close();
+  });
+
+  it("goes to a share of the recording's instructions", async () => {
+    const d = open();
+    const half = await ask(d, { op: "go", to: { kind: "percent", p: 50 } });
+    expect(half.snapshot.pos.icount).toBe(Math.round(d.info.endIcount / 2));
+    d.close();
+  });
+
+  it("steps next and previous exits in the recording's order", async () => {
+    const d = open();
+    await ask(d, { op: "go", to: { kind: "exit", n: 40 } });
+    expect((await ask(d, { op: "next-exit" })).snapshot.exit?.exit.n).toBe(41);
+    expect((await ask(d, { op: "previous-exit" })).snapshot.exit?.exit.n).toBe(40);
+    await ask(d, { op: "step" });
+    // From after exit 40: the previous exit is 40 itself.
+    expect((await ask(d, { op: "previous-exit" })).snapshot.exit?.exit.n).toBe(40);
+    d.close();
+  });
+
+  it("shows the VMM's reply once a step from an exit has it: the IN's result and EIP past it, an injected interrupt", async () => {
+    const d = open();
+    await ask(d, { op: "go", to: { kind: "exit", n: 100 } });
+    const io = await ask(d, { op: "step" });
+    // Exit 100 is `in al,dx` (one byte, ec) at 0x802c.
+    expect(io.snapshot.reply?.exit).toBe(100);
+    expect(io.snapshot.reply?.registers.map((r) => r.name)).toEqual(["eax", "eip"]);
+    expect(io.snapshot.reply?.registers.find((r) => r.name === "eip")?.value).toBe(recordedExits[100].eip + 1);
+    // Its reply is shown until the next move.
+    expect((await ask(d, { op: "snapshot" })).snapshot.reply?.exit).toBe(100);
+    expect((await ask(d, { op: "step" })).snapshot.reply).toBeNull();
+    await ask(d, { op: "break-exit", filter: "intwin" });
+    const win = await ask(d, { op: "continue" });
+    expect(win.snapshot.exit?.reason).toBe("INTERRUPT_WINDOW");
+    const injected = await ask(d, { op: "step" });
+    // The guest programmed its PIC's base at 0x20: the timer's IRQ 0 is vector 0x20.
+    expect(injected.snapshot.reply?.injected).toEqual([0x20]);
+    d.close();
+  });
+
+  it("shows the VMM's virtual chips as the guest programmed them (guests/builtin/hello.asm)", async () => {
+    const d = open();
+    const later = await ask(d, { op: "go", to: { kind: "exit", n: 400 } });
+    // Vectors 0x20/0x28, all masked but IRQ0; channel 0 in mode 2 at 1193 ticks.
+    expect(later.snapshot.devices.slice(0, 2)).toEqual(["pic imr fe/ff irr 00/00 isr 00/00", "pit0 mode 2 count 1193"]);
+    d.close();
+  });
+
+  it("continues to a breakpoint on an exit reason and reverse continues to the one before", async () => {
+    const d = open();
+    await ask(d, { op: "break-exit", filter: "hlt" });
+    const hlts = recordedExits.filter((e) => e.reason === 12);
+    const first = await ask(d, { op: "continue" });
+    expect(first.snapshot.exit?.exit).toEqual(hlts[0]);
+    const second = await ask(d, { op: "continue" });
+    expect(second.snapshot.exit?.exit).toEqual(hlts[1]);
+    const back = await ask(d, { op: "reverse-continue" });
+    expect(back.snapshot.exit?.exit).toEqual(hlts[0]);
+    expect(back.snapshot.marks.hits).toContain(hlts[1].icount);
+    d.close();
+  });
+
+  it("stops a cancelled continue at a slice's end, from where it goes on to the same stop", async () => {
+    const d = open(10_000);
+    const moving = d.handle({ id: 1, op: "continue" });
+    d.cancel();
+    const r = await moving;
+    expect(r.ok && r.note).toBe("cancelled");
+    expect(r.snapshot!.pos.icount).toBeLessThan(d.info.endIcount);
+    expect(r.snapshot!.pos.icount).toBeGreaterThan(0);
+    const end = await ask(d, { op: "continue" });
+    expect(end.note).toMatch(/the guest stopped|the end of the recording/);
+    expect(end.snapshot.pos.icount).toBe(d.info.endIcount);
+    d.close();
+  });
+
+  it("refuses what does not exist in one line, and stays where it was", async () => {
+    const d = open();
+    const r = await d.handle({ id: 1, op: "go", to: { kind: "exit", n: 5000 } });
+    expect(r.ok).toBe(false);
+    const n = recordedExits.length;
+    expect(!r.ok && r.error).toBe(`the recording has ${n} VM exits (0 to ${n - 1}): there is no exit 5000`);
+    expect(r.snapshot?.pos.icount).toBe(0);
+    const b = await d.handle({ id: 2, op: "break", at: "no_such_symbol" });
+    expect(!b.ok && b.error).toMatch(/is not an address/);
+    d.close();
+  });
+});

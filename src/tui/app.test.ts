@@ -1,0 +1,175 @@
+import { createElement as h } from "react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { FakeReplay, snapshot } from "./testing/fake-replay.js";
+
+// Colours on, whatever the test's output is: ink's chalk decides when it is loaded.
+process.env.FORCE_COLOR = "1";
+const { render, cleanup } = await import("ink-testing-library");
+const { App, parseGoTo } = await import("./app.js");
+
+/** A frame without its colours and attributes. */
+const plain = (frame: string | undefined) => (frame ?? "").replace(/\x1b\[[0-9;]*m/g, "");
+const settle = () => new Promise((r) => setTimeout(r, 30));
+/** Waits (on a loaded machine too) until the assertion holds. */
+const eventually = (check: () => void) => vi.waitFor(check, { timeout: 5_000, interval: 20 });
+const ESC = "\x1b";
+
+async function open(replay = new FakeReplay(), mono = false) {
+  let quit = 0;
+  const ui = render(h(App, { replay, mono, onQuit: () => quit++ }));
+  // The first frame is drawn once ink listens for keys.
+  await eventually(() => expect(plain(ui.lastFrame())).toContain("? help"));
+  await settle();
+  return { ui, replay, quits: () => quit };
+}
+
+afterEach(() => cleanup());
+
+describe("the TUI", () => {
+  it("turns s, S, n, N, c and C into moves of the replay", async () => {
+    const { ui, replay } = await open();
+    for (const [i, k] of ["s", "S", "n", "N", "c", "C"].entries()) {
+      ui.stdin.write(k);
+      // Each once the one before has its reply: keys during a move only cancel it.
+      await eventually(() => expect(replay.requests).toHaveLength(i + 1));
+      await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+    }
+    expect(replay.requests).toEqual([{ op: "step" }, { op: "reverse-step" }, { op: "next-exit" }, { op: "previous-exit" }, { op: "continue" }, { op: "reverse-continue" }]);
+  });
+
+  it("asks where to go on g and goes there on Enter", async () => {
+    const { ui, replay } = await open();
+    ui.stdin.write("g");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("go to"));
+    ui.stdin.write("exit:5");
+    await settle();
+    ui.stdin.write("\r");
+    await eventually(() => expect(replay.requests).toEqual([{ op: "go", to: { kind: "exit", n: 5 } }]));
+  });
+
+  it("takes keys typed in one burst in order, the prompt's text included", async () => {
+    const { ui, replay } = await open();
+    ui.stdin.write("gicount:42\r");
+    await settle();
+    // A terminal may turn Enter into a newline.
+    ui.stdin.write("gexit:7\n");
+    await eventually(() => expect(replay.requests).toEqual([{ op: "go", to: { kind: "icount", n: 42 } }, { op: "go", to: { kind: "exit", n: 7 } }]));
+  });
+
+  it("sets breakpoints with b and e, and drops a prompt on Esc", async () => {
+    const { ui, replay } = await open();
+    ui.stdin.write("b");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("breakpoint at:"));
+    ui.stdin.write("uart_wait\r");
+    await eventually(() => expect(replay.requests).toHaveLength(1));
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+    ui.stdin.write("e");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("break on exit:"));
+    ui.stdin.write("io 0x3f8 out\r");
+    await eventually(() => expect(replay.requests).toHaveLength(2));
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+    ui.stdin.write("g");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("go to"));
+    ui.stdin.write(ESC);
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("go to"));
+    expect(replay.requests).toEqual([{ op: "break", at: "uart_wait" }, { op: "break-exit", filter: "io 0x3f8 out" }]);
+  });
+
+  it("shows progress during a long move and cancels it on Esc", async () => {
+    const { ui, replay } = await open();
+    replay.hold = true;
+    ui.stdin.write("c");
+    await eventually(() => expect(replay.requests).toHaveLength(1));
+    replay.onProgress({ event: "progress", what: "continuing", icount: 5000, exits: 7 });
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("continuing… icount 5000 exits 7"));
+    ui.stdin.write("s");
+    await settle();
+    ui.stdin.write(ESC);
+    await eventually(() => expect(replay.cancels).toBe(1));
+    // Moves are not queued behind a running one.
+    expect(replay.requests).toEqual([{ op: "continue" }]);
+    replay.release();
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+  });
+
+  it("shows the snapshot a move answers with, the changed registers highlighted", async () => {
+    const { ui, replay } = await open();
+    const first = replay.first;
+    replay.next = snapshot({ pos: { ...first.pos, icount: 6263, at: "insn" }, registers: first.registers.map((r) => (r.name === "eax" ? { ...r, value: 0xabcd } : r)) });
+    ui.stdin.write("s");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("icount 6263"));
+    const frame = ui.lastFrame()!;
+    // Yellow and bold: the changed register.
+    expect(frame).toMatch(/\x1b\[33m[^\n]*0000abcd/);
+  });
+
+  it("toggles the help with ? and moves the focus with Tab", async () => {
+    const { ui } = await open();
+    ui.stdin.write("?");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("reverse continue to a breakpoint"));
+    ui.stdin.write("?");
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("reverse continue to a breakpoint"));
+    ui.stdin.write("\t");
+    // The VMM pane's title is now the focused one (inverse).
+    await eventually(() => expect(ui.lastFrame()).toMatch(/\x1b\[7m[^\n]* VMM /));
+  });
+
+  it("scrolls memory with Up/Down in the Guest pane and moves along the timeline with Left/Right in its own", async () => {
+    const { ui, replay } = await open();
+    ui.stdin.write("\x1b[B");
+    await eventually(() => expect(replay.requests).toEqual([{ op: "memory", at: "0x8fff8" }]));
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+    // Four Tabs in one burst: Guest, VMM, L4, Console, Timeline.
+    ui.stdin.write("\t\t\t\t");
+    await settle();
+    ui.stdin.write("\x1b[C");
+    await eventually(() => expect(replay.requests).toHaveLength(2));
+    const go = replay.requests[1] as { op: string; to: { kind: string; p: number } };
+    // From 6262 of 643874 instructions, one column of 100 further.
+    expect(go.op).toBe("go");
+    expect(go.to.p).toBeCloseTo((100 * 6262) / 643874 + 1, 6);
+  });
+
+  it("redraws at the new size when the terminal is resized", async () => {
+    const { ui } = await open();
+    await settle();
+    const stdout = ui.stdout as unknown as { rows: number; columns: number; emit(e: string): void };
+    Object.defineProperty(stdout, "rows", { value: 40, configurable: true });
+    Object.defineProperty(stdout, "columns", { value: 120, configurable: true });
+    stdout.emit("resize");
+    await eventually(() => expect(ui.lastFrame()!.split("\n")).toHaveLength(39));
+    // ink drops trailing blanks: lines reach past the 100 columns before, and no further than 120.
+    const widths = plain(ui.lastFrame()).split("\n").map((l) => l.length);
+    expect(Math.max(...widths)).toBeGreaterThan(100);
+    expect(Math.max(...widths)).toBeLessThanOrEqual(120);
+  });
+
+  it("draws no colour in monochrome (NO_COLOR), and colour otherwise", async () => {
+    const colour = await open();
+    await eventually(() => expect(colour.ui.lastFrame()).toMatch(/\x1b\[3\dm/));
+    cleanup();
+    const mono = await open(new FakeReplay(), true);
+    await eventually(() => expect(mono.ui.lastFrame()).not.toMatch(/\x1b\[(3\d|4\d|9\d|10\d)m/));
+    expect(mono.ui.lastFrame()).toMatch(/\x1b\[7m/);
+  });
+
+  it("quits on q", async () => {
+    const { ui, quits } = await open();
+    ui.stdin.write("q");
+    await eventually(() => expect(quits()).toBe(1));
+  });
+});
+
+describe("g's targets", () => {
+  it.each([
+    ["icount:100", { kind: "icount", n: 100 }],
+    ["exit:5", { kind: "exit", n: 5 }],
+    ["exit 5", { kind: "exit", n: 5 }],
+    ["40%", { kind: "percent", p: 40 }],
+    ["1.5s", { kind: "ns", n: 1_500_000_000 }],
+    ["300ms", { kind: "ns", n: 300_000_000 }],
+    ["fib(40)", { kind: "console", text: "fib(40)" }],
+  ])("reads %s", (text, want) => {
+    expect(parseGoTo(text)).toEqual(want);
+  });
+});

@@ -1,0 +1,217 @@
+// The TUI's one component: it keeps the view's state (focus, prompt, help, the last two snapshots),
+// turns keys into requests to the replay in its worker (../replay/remote), and paints the lines
+// ./screen.ts computes. While a move runs it shows the worker's progress; Esc or Ctrl-C cancels.
+
+import { createElement as h, useEffect, useRef, useState, type ReactElement } from "react";
+import { Box, Text, useApp, useInput, useStdout, type Key } from "ink";
+import type { Event, GoTo, Reply, ReplayInfo, Request, Snapshot } from "../replay/remote/protocol.js";
+import { PANES, screen, type Style, type ViewState } from "./screen.js";
+
+type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+
+/** What the TUI needs of a replay: ../replay/remote/client.ts's RemoteReplay, or a test's stand-in. */
+export interface Replay {
+  readonly info: ReplayInfo;
+  readonly first: Snapshot;
+  onProgress: (e: Extract<Event, { event: "progress" }>) => void;
+  request(r: Ask): Promise<Reply>;
+  cancel(): void;
+}
+
+/** What `g` understands: icount:N, exit:N, a guest time (1.5s, 300ms, 20us, 100ns), a percentage, else console text. */
+export function parseGoTo(text: string): GoTo {
+  const t = text.trim();
+  let m = /^(icount|exit)[: ]\s*(\d+)$/i.exec(t);
+  if (m) return { kind: m[1].toLowerCase() === "icount" ? "icount" : "exit", n: Number(m[2]) };
+  m = /^(\d+(?:\.\d+)?)\s*%$/.exec(t);
+  if (m) return { kind: "percent", p: Number(m[1]) };
+  m = /^(\d+(?:\.\d+)?)\s*(s|ms|us|ns)$/.exec(t);
+  if (m) return { kind: "ns", n: Math.round(Number(m[1]) * { s: 1e9, ms: 1e6, us: 1e3, ns: 1 }[m[2] as "s"]) };
+  return { kind: "console", text: t };
+}
+
+const PROMPTS = {
+  g: "go to (icount:N exit:N 1.5s 40% or console text)",
+  b: "breakpoint at",
+  w: "watch writes at",
+  e: "break on exit",
+  m: "memory at",
+} as const;
+type PromptKey = keyof typeof PROMPTS;
+/** Bytes Up and Down move the memory view by. */
+const MEMORY_STEP = 16;
+
+export interface AppProps {
+  replay: Replay;
+  /** Monochrome: no colours, only bold, underline and inverse (NO_COLOR). */
+  mono: boolean;
+  onQuit: () => void;
+}
+
+function useTerminalSize(): { cols: number; rows: number } {
+  const { stdout } = useStdout();
+  const get = () => ({ cols: stdout.columns || 80, rows: stdout.rows || 24 });
+  const [size, setSize] = useState(get);
+  useEffect(() => {
+    const resized = () => setSize(get());
+    stdout.on("resize", resized);
+    return () => {
+      stdout.off("resize", resized);
+    };
+  }, [stdout]);
+  return size;
+}
+
+export function App({ replay, mono, onQuit }: AppProps): ReactElement {
+  const { exit } = useApp();
+  const size = useTerminalSize();
+  const initial: ViewState = { info: replay.info, snap: replay.first, prev: null, focus: "guest", help: false, prompt: null, busy: null, message: null, consoleBack: 0 };
+  const [view, setView] = useState<ViewState>(initial);
+  // The state as the last key left it: keys that come in one burst each see the one before.
+  const latest = useRef<ViewState>(initial);
+  const set = (f: (v: ViewState) => Partial<ViewState>) => {
+    latest.current = { ...latest.current, ...f(latest.current) };
+    setView(latest.current);
+  };
+
+  useEffect(() => {
+    replay.onProgress = (e) => set(() => ({ busy: { what: e.what, icount: e.icount, exits: e.exits } }));
+  }, [replay]);
+
+  const quit = () => {
+    onQuit();
+    exit();
+  };
+
+  const ask = (r: Ask, what: string, moves: boolean) => {
+    set((v) => ({ busy: { what, icount: v.snap.pos.icount, exits: v.snap.pos.exits }, message: null }));
+    void replay.request(r).then((reply) =>
+      set((v) => ({
+        busy: null,
+        snap: reply.snapshot ?? v.snap,
+        prev: moves && reply.snapshot !== undefined ? v.snap : v.prev,
+        consoleBack: 0,
+        message: reply.ok ? (reply.note !== undefined && !moves ? { text: reply.note, error: false } : null) : { text: reply.error, error: true },
+      })),
+    );
+  };
+
+  const submit = (key: PromptKey, text: string) => {
+    if (text.trim() === "") return;
+    switch (key) {
+      case "g":
+        return ask({ op: "go", to: parseGoTo(text) }, `going to ${text}`, true);
+      case "b":
+        return ask({ op: "break", at: text }, "setting a breakpoint", false);
+      case "w":
+        return ask({ op: "watch", at: text, length: 4 }, "setting a watchpoint", false);
+      case "e":
+        return ask({ op: "break-exit", filter: text }, "setting an exit breakpoint", false);
+      case "m":
+        return ask({ op: "memory", at: text }, "reading memory", false);
+    }
+  };
+
+  useInput((input: string, key: Key) => {
+    // Keys typed faster than the terminal is read come as one string: each in turn.
+    if (input.length > 1 && !key.ctrl && !key.meta) {
+      for (const ch of input) {
+        const enter = ch === "\r" || ch === "\n";
+        const tab = ch === "\t";
+        onKey(enter || tab ? "" : ch, { ...key, return: enter, tab });
+      }
+    } else onKey(input, key);
+  });
+
+  const onKey = (input: string, key: Key) => {
+    const view = latest.current;
+    const ctrlC = key.ctrl && input === "c";
+    if (view.busy !== null) {
+      if (key.escape || ctrlC) replay.cancel();
+      return;
+    }
+    if (view.prompt !== null) {
+      const p = view.prompt;
+      if (key.escape || ctrlC) set(() => ({ prompt: null }));
+      else if (key.return) {
+        set(() => ({ prompt: null }));
+        submit(p.key, p.text);
+      } else if (key.backspace || key.delete) set(() => ({ prompt: { ...p, text: p.text.slice(0, -1) } }));
+      else if (input !== "" && !key.ctrl && !key.meta) set(() => ({ prompt: { ...p, text: p.text + input } }));
+      return;
+    }
+    if (ctrlC || input === "q") return quit();
+    if (key.tab) return set((v) => ({ focus: PANES[(PANES.indexOf(v.focus) + (key.shift ? PANES.length - 1 : 1)) % PANES.length] }));
+    if (key.escape) return set(() => ({ help: false, message: null }));
+    if (key.upArrow && view.focus === "console") return set((v) => ({ consoleBack: v.consoleBack + 1 }));
+    if (key.downArrow && view.focus === "console") return set((v) => ({ consoleBack: Math.max(0, v.consoleBack - 1) }));
+    if ((key.upArrow || key.downArrow) && view.focus === "guest") {
+      const at = (view.snap.memory.addr + (key.upArrow ? -MEMORY_STEP : MEMORY_STEP)) >>> 0;
+      return ask({ op: "memory", at: `0x${at.toString(16)}` }, "reading memory", false);
+    }
+    if ((key.leftArrow || key.rightArrow) && view.focus === "timeline") {
+      // One column of the strip: the same share of the recording.
+      const here = (100 * view.snap.pos.icount) / view.info.endIcount;
+      const p = Math.min(100, Math.max(0, here + (key.leftArrow ? -100 : 100) / size.cols));
+      return ask({ op: "go", to: { kind: "percent", p } }, `going to ${p.toFixed(1)}%`, true);
+    }
+    switch (input) {
+      case "?":
+        return set((v) => ({ help: !v.help }));
+      case "s":
+        return ask({ op: "step" }, "stepping", true);
+      case "S":
+        return ask({ op: "reverse-step" }, "stepping back", true);
+      case "n":
+        return ask({ op: "next-exit" }, "to the next exit", true);
+      case "N":
+        return ask({ op: "previous-exit" }, "to the previous exit", true);
+      case "c":
+        return ask({ op: "continue" }, "continuing", true);
+      case "C":
+        return ask({ op: "reverse-continue" }, "reverse continuing", true);
+      case "g":
+      case "b":
+      case "w":
+      case "e":
+      case "m":
+        return set(() => ({ prompt: { key: input, label: PROMPTS[input], text: "" } }));
+    }
+  };
+
+  const lines = screen(view, size.cols, size.rows);
+  return h(Box, { flexDirection: "column" }, ...lines.map((l, i) => h(Text, { key: i, wrap: "truncate" }, ...l.map((s, k) => paint(s.text, s.style, mono, k)))));
+}
+
+/** A segment in its style: colours, or in monochrome only attributes. */
+function paint(text: string, style: Style | undefined, mono: boolean, key: number): ReactElement | string {
+  if (style === undefined) return text;
+  const attrs: { [k: string]: unknown } = { key };
+  switch (style) {
+    case "title":
+      Object.assign(attrs, { bold: true }, mono ? { underline: true } : { color: "cyan" });
+      break;
+    case "focus":
+      Object.assign(attrs, { bold: true, inverse: true }, mono ? {} : { color: "cyan" });
+      break;
+    case "changed":
+      Object.assign(attrs, { bold: true }, mono ? { underline: true } : { color: "yellow" });
+      break;
+    case "current":
+      Object.assign(attrs, { inverse: true }, mono ? {} : { color: "green" });
+      break;
+    case "dim":
+      if (!mono) attrs.color = "gray";
+      break;
+    case "mark":
+      Object.assign(attrs, { bold: true }, mono ? {} : { color: "magenta" });
+      break;
+    case "error":
+      Object.assign(attrs, { bold: true }, mono ? {} : { color: "red" });
+      break;
+    case "key":
+      Object.assign(attrs, mono ? { bold: true } : { color: "blue", bold: true });
+      break;
+  }
+  return h(Text, attrs, text);
+}

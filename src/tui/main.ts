@@ -1,0 +1,31 @@
+// `afterglow tui`: the replay in its worker (../replay/remote), the App painted by ink on this
+// terminal's alternate screen (the shell's scrollback stays as it was), until q.
+
+import { createElement as h } from "react";
+import { render } from "ink";
+import { RemoteReplay } from "../replay/remote/client.js";
+import type { OpenReplay } from "../replay/remote/protocol.js";
+import { App } from "./app.js";
+
+const ALT_SCREEN_ON = "\x1b[?1049h";
+const ALT_SCREEN_OFF = "\x1b[?1049l";
+
+/** Whether the user asked for no colour (https://no-color.org: NO_COLOR set and not empty). */
+export function monochrome(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.NO_COLOR !== undefined && env.NO_COLOR !== "";
+}
+
+/** Opens the replay and runs the TUI until the user quits; rejects when the replay cannot start. */
+export async function runTui(open: OpenReplay): Promise<void> {
+  if (process.stdin.isTTY !== true || process.stdout.isTTY !== true) throw new Error("the TUI needs a terminal: its input and output must be a TTY");
+  const replay = await RemoteReplay.open(open);
+  process.stdout.write(ALT_SCREEN_ON);
+  let quitting: Promise<void> | undefined;
+  const app = render(h(App, { replay, mono: monochrome(), onQuit: () => (quitting = replay.close()) }), { exitOnCtrlC: false, patchConsole: false });
+  try {
+    await app.waitUntilExit();
+    await quitting;
+  } finally {
+    process.stdout.write(ALT_SCREEN_OFF);
+  }
+}

@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { INFO, snapshot } from "./testing/fake-replay.js";
+import { screen, type Line, type ViewState } from "./screen.js";
+
+const view = (over: Partial<ViewState> = {}): ViewState => ({
+  info: INFO,
+  snap: snapshot(),
+  prev: null,
+  focus: "guest",
+  help: false,
+  prompt: null,
+  busy: null,
+  message: null,
+  consoleBack: 0,
+  ...over,
+});
+const text = (l: Line) => l.map((s) => s.text).join("");
+
+describe("the screen", () => {
+  it.each([
+    [80, 24],
+    [120, 40],
+    [200, 60],
+    [40, 12],
+  ])("at %ix%i is one row less than the terminal and exactly its width", (cols, rows) => {
+    for (const v of [view(), view({ help: true }), view({ prompt: { key: "g", label: "go to", text: "exit:5" } })]) {
+      const lines = screen(v, cols, rows);
+      expect(lines).toHaveLength(rows - 1);
+      for (const l of lines) expect(text(l)).toHaveLength(cols);
+    }
+  });
+
+  it("uses the room a taller terminal gives for more disassembly and console", () => {
+    const disasm = Array.from({ length: 28 }, (_, k) => ({ addr: 0x8000 + k, bytes: "90", text: "nop", current: k === 4 }));
+    const console = Array.from({ length: 30 }, (_, k) => `line ${k}`).join("\n") + "\n";
+    const count = (rows: number, re: RegExp) => screen(view({ snap: snapshot({ disasm, console }) }), 80, rows).filter((l) => re.test(text(l))).length;
+    expect(count(40, /nop/)).toBeGreaterThan(count(24, /nop/));
+    expect(count(40, /^line \d+/)).toBeGreaterThan(count(24, /^line \d+/));
+  });
+
+  it("reads the position as icount, exit number and guest time, each as g takes it back", () => {
+    const header = text(screen(view(), 80, 24)[0]);
+    expect(header).toContain("icount 6262");
+    expect(header).toContain("exit 100 (at)");
+    expect(header).toContain("guest 0.001263650 s");
+  });
+
+  it("highlights the registers the last move changed, and only those", () => {
+    const before = snapshot();
+    const after = snapshot({ registers: before.registers.map((r) => (r.name === "eax" ? { ...r, value: 0xe0010061 } : r)) });
+    const segs = screen(view({ snap: after, prev: before }), 80, 24).flat();
+    expect(segs.filter((s) => s.style === "changed").map((s) => s.text)).toEqual(["e0010061"]);
+  });
+
+  it("marks the instruction at EIP and names it by its symbol", () => {
+    const line = screen(view(), 80, 24).map(text).find((l) => l.includes(">0000802c"));
+    expect(line).toContain("in al,dx");
+    expect(line).toContain("<uart_wait+0x4>");
+  });
+
+  it("shows the VM exit the replay is at, decoded", () => {
+    const all = screen(view(), 80, 24).map(text).join("\n");
+    expect(all).toContain("exit 100 IO_INSTRUCTION (here)");
+    expect(all).toContain("in port 0x3fd (1 byte)");
+  });
+
+  it("shows the VMM's reply to the exit the replay has just left", () => {
+    const snap = snapshot({ atExit: false, reply: { exit: 100, registers: [{ name: "eax", value: 0xe0010060, digits: 8 }, { name: "eip", value: 0x802d, digits: 8 }], injected: [0x20] } });
+    const right = screen(view({ snap }), 80, 24).map((l) => text(l).split("|")[1] ?? "").join("\n");
+    expect(right).toMatch(/reply eax=e0010060 eip=0000802d\s*\n\s*inject 0x20/);
+  });
+
+  it("ends the console pane with the last line the guest printed by this instant", () => {
+    const lines = screen(view(), 80, 24).map(text);
+    const at = lines.findIndex((l) => l.startsWith(" Console "));
+    const shown = lines.slice(at + 1).filter((l) => l.trim() !== "" && l.startsWith("afterglow"));
+    expect(shown.at(-1)?.trim()).toBe("afterglow: protected mode ok");
+  });
+
+  it("puts the position mark on the timeline at its share of the recording's instructions", () => {
+    const snap = snapshot({ pos: { ...snapshot().pos, icount: INFO.endIcount / 2 } });
+    const lines = screen(view({ snap }), 80, 24).map(text);
+    expect(lines[lines.length - 2].indexOf("^")).toBe(40);
+  });
+
+  it("shows a long move's progress and how to cancel it", () => {
+    const last = text(screen(view({ busy: { what: "continuing", icount: 123, exits: 4 } }), 80, 24).at(-1)!);
+    expect(last).toContain("continuing… icount 123 exits 4");
+    expect(last).toContain("Esc cancels");
+  });
+});
