@@ -1,5 +1,6 @@
-// The committed sample recordings replay to their end with every state hash matching: the machine
-// still runs these guests exactly as it did when they were made (see recordings/README.md).
+// The committed sample recordings replay to their end with every state hash matching, on the
+// interpreter and with the compiler: the machine still runs these guests exactly as it did when
+// they were made (see recordings/README.md).
 
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -28,13 +29,14 @@ describe("the committed recordings", () => {
     expect(files.sort()).toEqual(Object.keys(OUTPUT).sort());
   });
 
-  for (const file of files) {
-    it(`${file} replays to its end with every state hash and VM exit matching`, () => {
+  // They were made by the interpreter; the compiler (src/machine/cpu/jit) must replay them too.
+  for (const file of files) for (const jit of [false, true]) {
+    it(`${file} replays to its end with every state hash and VM exit matching, ${jit ? "compiled" : "interpreted"}`, () => {
       const rec = readRecording(new Uint8Array(readFileSync(join(DIR, file))), file);
       expect(rec.end).toBeDefined();
       expect(rec.records.filter((r) => r.t === "hash").length).toBeGreaterThan(5);
       const out: number[] = [];
-      const session = Session.replay(rec, (b) => out.push(b));
+      const session = Session.replay(rec, (b) => out.push(b), {}, { jit });
       session.run();
       expect(session.replayDone()).toBe(true);
       expect(session.position().icount).toBe(rec.end!.icount);

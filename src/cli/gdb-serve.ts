@@ -16,6 +16,7 @@ import { HostConsole } from "./console.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
+import { jitOption } from "./options.js";
 
 export interface GdbServeOptions extends TimeTravelOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
@@ -148,7 +149,7 @@ export function placeKernel(rec: ReadRecording, images: { [role: string]: Uint8A
 export async function replayUnderGdb(
   file: string,
   listen: string | undefined,
-  opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; maxInsns?: number; at?: number } & TimeTravelOptions,
+  opts: { image?: string; kernel?: string; initrd?: string; symbols?: string; maxInsns?: number; at?: number; interpret?: boolean } & TimeTravelOptions,
   channel?: GdbServeOptions["listen"],
 ): Promise<void> {
   const at = listen === undefined ? { host: "channel", port: 0 } : parseGdbAddress(listen);
@@ -156,7 +157,7 @@ export async function replayUnderGdb(
   const con = new HostConsole(undefined, { input: false });
   try {
     const images = recordingImages(rec, file, opts);
-    const session = Session.replay(rec, (b) => con.output(b), images);
+    const session = Session.replay(rec, (b) => con.output(b), images, { jit: jitOption(opts) });
     const { done } = await serveGdb(session, at, {
       symbols: opts.symbols, kernel: placeKernel(rec, images), recording: file, checkpointBudget: opts.checkpointBudget,
       limits: { maxInsns: opts.maxInsns }, at: opts.at,

@@ -11,6 +11,14 @@ export function parsePositive(v: string, name: string): number {
   return n;
 }
 
+/** The help of --interpret, which run, record and replay take. */
+export const INTERPRET_HELP = "run every instruction on the interpreter, compiling nothing: slower, and the very same run";
+
+/** The machine's `jit` setting for --interpret: off with it, else the machine's default. */
+export function jitOption(opts: { interpret?: boolean }): boolean | undefined {
+  return opts.interpret === true ? false : undefined;
+}
+
 /** `--checkpoint-budget MiB`. */
 export function parseBudget(v: string): number {
   const n = Number(v);

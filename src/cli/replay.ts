@@ -14,12 +14,12 @@ import { openFor } from "./tui.js";
 import { runTui } from "../tui/main.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { UsageError } from "./errors.js";
-import { parseBudget, parseCount, parsePositive, parseTarget } from "./options.js";
+import { INTERPRET_HELP, jitOption, parseBudget, parseCount, parsePositive, parseTarget } from "./options.js";
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 
 /** `afterglow replay FILE --inspect [HOST:]PORT [--gdb [HOST:]PORT] …`: the replay in a child under the V8 inspector. */
-async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; checkpointBudget?: number }): Promise<void> {
+async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
   const at = parseInspectAddress(inspect);
   const gdb = opts.gdb === undefined ? undefined : parseGdbAddress(opts.gdb);
   const args: string[] = [];
@@ -31,6 +31,7 @@ async function inspected(file: string, inspect: string, opts: { image?: string; 
   pass("--initrd", opts.initrd);
   pass("--max-insns", opts.maxInsns);
   pass("--checkpoint-budget", opts.checkpointBudget);
+  if (opts.interpret === true) args.push("--interpret");
   const code = await replayInspected(file, at, {
     gdb,
     args,
@@ -56,8 +57,9 @@ export function registerReplay(program: Command): void {
     .option("--to <position>", "replay to icount:N (after instruction N) or exit:N (at VM exit N) and print where it is and the registers", parseTarget)
     .option("--tui", "open the replay in the terminal UI (as `afterglow tui FILE`)")
     .option("--inspect <[host:]port>", "run the machine in a child process with the V8 inspector open here (127.0.0.1 unless a host is given): breakpoints by TypeScript line in src/vmm and src/l4; with --gdb, gdb attaches through this process")
+    .option("--interpret", INTERPRET_HELP)
     .addOption(new Option("--gdb-channel", "serve gdb over the parent's IPC channel (--inspect's child)").hideHelp())
-    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number; to?: Target; tui?: boolean; inspect?: string; gdbChannel?: boolean } & TimeTravelOptions) => {
+    .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number; to?: Target; tui?: boolean; inspect?: string; gdbChannel?: boolean; interpret?: boolean } & TimeTravelOptions) => {
       if (opts.tui && opts.gdb !== undefined) throw new UsageError("--tui and --gdb together are not supported yet: use one of them");
       if (opts.tui && opts.inspect !== undefined) throw new UsageError("--tui and --inspect together are not supported yet: use one of them");
       if (opts.at !== undefined && opts.gdb === undefined) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
@@ -69,7 +71,7 @@ export function registerReplay(program: Command): void {
       const rec = loadRecording(file);
       const con = new HostConsole(undefined, { input: false });
       try {
-        const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts));
+        const session = Session.replay(rec, (b) => con.output(b), recordingImages(rec, file, opts), { jit: jitOption(opts) });
         const t0 = process.hrtime.bigint();
         const progress = Progress.wanted() ? new Progress(session, t0) : undefined;
         const stop = session.run({ maxInsns: opts.maxInsns, onProgress: progress && (() => progress.show()) });
@@ -133,10 +135,10 @@ export function registerReplay(program: Command): void {
 }
 
 /** `afterglow replay FILE --to POSITION`: the `when` line and the registers there, on stdout. */
-function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string } & TimeTravelOptions): void {
+function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string; interpret?: boolean } & TimeTravelOptions): void {
   const rec = loadRecording(file);
   // For scripts: stdout has the position and registers only, not the guest's console.
-  const session = Session.replay(rec, () => {}, recordingImages(rec, file, opts));
+  const session = Session.replay(rec, () => {}, recordingImages(rec, file, opts), { jit: jitOption(opts) });
   const dbg = new Debugger(session);
   const travel = startTimeTravel(dbg, file, opts);
   const r = dbg.seek(to);

@@ -10,7 +10,7 @@ import { UsageError } from "./errors.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
-import { parsePositive, parseSeconds } from "./options.js";
+import { INTERPRET_HELP, jitOption, parsePositive, parseSeconds } from "./options.js";
 import { Progress } from "./progress.js";
 
 /** The summary line's name for each end. */
@@ -45,6 +45,7 @@ export interface GuestOptions {
   hangTime: number;
   ram?: number;
   post?: boolean;
+  interpret?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -57,7 +58,7 @@ export function registerRun(program: Command): void {
         const { guest, ramSize, machine } = loadGuest(opts);
         let watch: EndWatch | undefined;
         const session = new Session({
-          guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000),
+          guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), jit: jitOption(opts),
           console: (b) => {
             watch?.output(b);
             con.output(b);
@@ -93,7 +94,7 @@ export function registerRun(program: Command): void {
       let watch: EndWatch | undefined;
       const session = new Session(
         {
-          guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000),
+          guest, machine, ramSize, rtcEpochSeconds: Math.floor(Date.now() / 1000), jit: jitOption(opts),
           console: (b) => {
             watch?.output(b);
             con.output(b);
@@ -136,6 +137,7 @@ export function guestOptions(cmd: Command): Command {
     )
     .option("--ram <MiB>", "RAM size in MiB (default: 32, or 256 for Linux)", (v) => parsePositive(v, "--ram"))
     .option("--post", "print each POST code the guest writes to port 0x80 on stderr (the summary shows the last one)")
+    .option("--interpret", INTERPRET_HELP)
     .addHelpText(
       "after",
       "\nBy default the guest runs in a VM: the L4 microkernel and the user-level VMM run on the emulated PC\n" +

@@ -39,4 +39,31 @@ describe("PhysMem's write barrier", () => {
     cpu.run(4);
     expect(cpu.r32[0]).toBe(ax - 2);
   });
+
+  it("marks a code page dirty at a write beside its instructions, and keeps its code", () => {
+    const mem = new PhysMem(64 * PAGE_SIZE);
+    const cpu = new Cpu(mem, new PortBus());
+    mem.load(0x1000, Uint8Array.of(0x40, 0xeb, 0xfd)); // inc ax; jmp back
+    cpu.setSegCache(1, 0, 0, 0xffff, cpu.segAttr[1]);
+    cpu.eip = 0x1000;
+    cpu.run(10);
+    mem.markClean();
+    mem.write8(0x1800, 7);
+    expect(mem.isDirty(1)).toBe(true);
+    expect(mem.pageFlags[1]).toBe(PageFlag.CODE);
+    // A checkpoint's restore of the page: bytes that differ only beside the code keep it too.
+    mem.markClean();
+    const page = mem.u8.slice(0x1000, 0x2000);
+    page[0x900] = 9;
+    mem.restorePage(1, page);
+    expect(mem.isDirty(1)).toBe(true);
+    expect(mem.pageFlags[1]).toBe(PageFlag.CODE);
+    // One that changes an instruction byte drops it: inc ax becomes dec ax.
+    page[0] = 0x48;
+    mem.restorePage(1, page);
+    expect(mem.pageFlags[1] & PageFlag.CODE).toBe(0);
+    const ax = cpu.r32[0];
+    cpu.run(4);
+    expect(cpu.r32[0]).toBe(ax - 2);
+  });
 });

@@ -12,7 +12,10 @@ export const PAGE_SIZE = 1 << PAGE_SHIFT;
  * byte against zero, so a flag costs nothing until the page is written.
  */
 export const enum PageFlag {
-  /** Decoded instructions (the CPU's decode cache) come from this page: a write must drop them. */
+  /**
+   * Decoded instructions (the CPU's decode cache, and code compiled from them) come from this
+   * page: a write must tell the CPU, which drops them if it touches their bytes.
+   */
   CODE = 1,
   /**
    * Not written since the last checkpoint (src/replay/checkpoint.ts): the first write clears the
@@ -29,8 +32,12 @@ export class PhysMem {
   private readonly view: DataView;
   /** One PageFlag byte per physical page. */
   readonly pageFlags: Uint8Array;
-  /** Called when a page with decoded instructions is written (the CPU drops them). */
-  onCodeWrite: (page: number) => void = () => {};
+  /**
+   * Called when the bytes `[addr, addr + len)` (within `page`) of a page with decoded
+   * instructions are written: the CPU drops the code they invalidate, and clears the page's CODE
+   * flag when none is left.
+   */
+  onCodeWrite: (page: number, addr: PhysAddr, len: number) => void = () => {};
   /** Whether writes are being tracked (CLEAN flags are set at each checkpoint). */
   private tracking = false;
 
@@ -46,13 +53,15 @@ export class PhysMem {
   }
 
   /**
-   * The write barrier: `page` is about to be written and has a flag set. Every write to RAM calls
-   * it (the CPU's fast paths only skip it for pages whose flags are all clear).
+   * The write barrier: the `len` bytes at `addr`, all in `page`, are about to be written and the
+   * page has a flag set. Every write to RAM calls it (the CPU's fast paths only skip it for pages
+   * whose flags are all clear). Any write makes the page dirty; only one to instruction bytes
+   * drops code.
    */
-  written(page: number): void {
+  written(page: number, addr: PhysAddr, len: number): void {
     const f = this.pageFlags[page];
-    this.pageFlags[page] = 0;
-    if ((f & PageFlag.CODE) !== 0) this.onCodeWrite(page);
+    this.pageFlags[page] = f & ~PageFlag.CLEAN;
+    if ((f & PageFlag.CODE) !== 0) this.onCodeWrite(page, addr, len);
   }
 
   // Reads outside RAM return all-ones, like an open bus; writes there are dropped.
@@ -75,7 +84,7 @@ export class PhysMem {
 
   write8(a: PhysAddr, v: number): void {
     if (a >= this.size) return;
-    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT);
+    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT, a, 1);
     this.u8[a] = v;
   }
 
@@ -85,7 +94,7 @@ export class PhysMem {
       this.write8(a + 1, v >>> 8);
       return;
     }
-    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT);
+    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT, a, 2);
     if ((a & 1) === 0) this.u16[a >>> 1] = v;
     else this.view.setUint16(a, v, true);
   }
@@ -96,7 +105,7 @@ export class PhysMem {
       this.write16(a + 2, v >>> 16);
       return;
     }
-    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT);
+    if (this.pageFlags[a >>> PAGE_SHIFT] !== 0) this.written(a >>> PAGE_SHIFT, a, 4);
     if ((a & 3) === 0) this.i32[a >>> 2] = v;
     else this.view.setInt32(a, v, true);
   }
@@ -111,9 +120,32 @@ export class PhysMem {
   /** The barrier for a write of `length` bytes at `a` done on the arrays directly (bulk copies). */
   writing(a: PhysAddr, length: number): void {
     if (length <= 0) return;
-    for (let p = a >>> PAGE_SHIFT; p <= (a + length - 1) >>> PAGE_SHIFT; p++) {
-      if (this.pageFlags[p] !== 0) this.written(p);
+    const end = a + length;
+    for (let p = a >>> PAGE_SHIFT; p <= (end - 1) >>> PAGE_SHIFT; p++) {
+      if (this.pageFlags[p] === 0) continue;
+      const from = Math.max(a, p << PAGE_SHIFT), to = Math.min(end, (p + 1) << PAGE_SHIFT);
+      this.written(p, from, to - from);
     }
+  }
+
+  /**
+   * The barrier for replacing page `page` with the page of `bytes` at `at`: the page becomes
+   * dirty, and its code is told only of the span that differs, so a restore to the same code
+   * keeps it (time travel restores often, and mostly to the same code).
+   */
+  private replacing(page: number, bytes: Uint8Array, at: number): void {
+    const f = this.pageFlags[page];
+    if (f === 0) return;
+    this.pageFlags[page] = f & ~PageFlag.CLEAN;
+    if ((f & PageFlag.CODE) === 0) return;
+    const u8 = this.u8, base = page << PAGE_SHIFT;
+    let lo = -1, hi = -1;
+    for (let k = 0; k < PAGE_SIZE; k++) {
+      if (u8[base + k] === bytes[at + k]) continue;
+      if (lo < 0) lo = k;
+      hi = k;
+    }
+    if (lo >= 0) this.onCodeWrite(page, base + lo, hi - lo + 1);
   }
 
   // --- write tracking, for checkpoints ------------------------------------------------------------
@@ -135,7 +167,7 @@ export class PhysMem {
 
   /** Puts a page's bytes back (a checkpoint's restore), through the barrier. */
   restorePage(page: number, bytes: Uint8Array): void {
-    if (this.pageFlags[page] !== 0) this.written(page);
+    this.replacing(page, bytes, 0);
     this.u8.set(bytes, page << PAGE_SHIFT);
   }
 
@@ -143,9 +175,10 @@ export class PhysMem {
     return { size: this.size, bytes: this.u8.slice() };
   }
 
+  /** Takes RAM back to `s`, through the barrier (which keeps the code of unchanged bytes). */
   restore(s: { size: number; bytes: Uint8Array }): void {
     if (s.size !== this.size) throw new Error(`snapshot RAM size ${s.size} differs from ${this.size}`);
-    this.writing(0, this.size);
+    for (let p = 0; p < this.pageFlags.length; p++) this.replacing(p, s.bytes, p << PAGE_SHIFT);
     this.u8.set(s.bytes);
   }
 }

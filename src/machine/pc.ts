@@ -29,6 +29,11 @@ export interface PcConfig {
   console: (byte: number) => void;
   /** Wall-clock time at power-on, seconds since the Unix epoch: an input, never the host's clock. */
   rtcEpochSeconds: number;
+  /**
+   * Compile hot guest code (src/machine/cpu/jit; default: on). It changes nothing the guest or a
+   * recording can see, only how fast the machine gets there.
+   */
+  jit?: boolean;
   /** Timing that real PCs leave open (default: all zero). */
   timing?: PcTiming;
 }
@@ -82,6 +87,7 @@ export class Pc {
   constructor(cfg: PcConfig) {
     this.mem = new PhysMem(cfg.ramSize);
     const cpu = (this.cpu = new Cpu(this.mem, this.io));
+    cpu.jit = cfg.jit ?? true;
     const reset = () => cpu.requestStop(Stop.RESET);
     const t = cfg.timing;
     this.pitPhaseNs = t?.pitPhaseNs ?? 0;

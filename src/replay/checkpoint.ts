@@ -2,8 +2,8 @@
 // while its bytes do not change. A capture copies only the pages written since the image RAM was
 // last in step with (PhysMem's CLEAN flags: the first write to a page after a checkpoint takes the
 // slow path once and marks it dirty); a restore puts back only the pages that differ, through the
-// barrier, so the CPU drops the decoded instructions of exactly those pages. All-zero pages share
-// one object.
+// barrier, so the CPU drops the decoded (and compiled) code of those pages whose instruction bytes
+// change, and only that. All-zero pages share one object.
 
 import { PAGE_SHIFT, PAGE_SIZE, type PhysMem } from "../machine/memory.js";
 

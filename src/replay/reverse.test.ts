@@ -17,6 +17,8 @@ const REC: ReadRecording = readRecording(new Uint8Array(readFileSync(join(ROOT, 
 const TIMER_HANDLER = 0x7f91;
 const TICKS_INC = 0x7f92;
 const TICKS = 0x8224;
+/** hello.asm's putc, alone on its page (0x8000) with puts and the number printers: run only while printing. */
+const PUTC = 0x8026;
 
 function debuggerOn(interval = 20_000): Debugger {
   const d = new Debugger(Session.replay(REC, () => {}));
@@ -151,6 +153,60 @@ describe("reverse execution", () => {
     expect(comparePositions(d.seek(targetOf(here)) as Position, here)).toBe(0);
     expect(session.stateHash()).toBe(hash);
     expect(cont(d)).toEqual({ kind: "end" });
+  });
+
+  it("finds a breakpoint on a page only compiled code ran, backwards and forwards, through the stretches its code trace skips", () => {
+    // The oracle: every hit of putc in a forward continue on the interpreter, with no time travel.
+    const ref = new Debugger(Session.replay(REC, () => {}, {}, { jit: false }));
+    ref.toFirstInstruction();
+    ref.setBreakpoint("hw", PUTC);
+    const hits: string[] = [];
+    for (let s = cont(ref); s.kind === "breakpoint"; s = cont(ref)) hits.push(JSON.stringify(ref.where()));
+    expect(hits.length).toBeGreaterThan(100);
+
+    // Every block compiled the first time it is reached, so putc's page is entered by compiled
+    // code, which is what marks it in the code trace of the stretches the run with no breakpoint
+    // checkpoints.
+    const session = Session.replay(REC, () => {}, {}, { jit: true });
+    const cpu = session.machine.pc.cpu;
+    cpu.jitThreshold = 1;
+    let ranOnPage = 0;
+    cpu.jitOnCompile = (b) => ({
+      ...b,
+      run: (c, end) => {
+        if (c.eip >>> 12 === PUTC >>> 12) ranOnPage++;
+        return b.run(c, end);
+      },
+    });
+    const d = new Debugger(session);
+    d.toFirstInstruction();
+    const timeline = d.startTimeTravel({ interval: 20_000 });
+    expect(cont(d)).toEqual({ kind: "end" });
+    expect(ranOnPage).toBeGreaterThan(0);
+    const stretches = timeline.checkpoints().map((c) => c.codeToNext).filter((pages) => pages !== null);
+    expect(stretches.some((pages) => !pages.includes(PUTC >>> 12))).toBe(true);
+    expect(stretches.some((pages) => pages.includes(PUTC >>> 12))).toBe(true);
+
+    // Around the longest stretch without a hit (a computation between two lines of output).
+    const at = hits.map((h) => (JSON.parse(h) as Position).icount);
+    let gap = 0;
+    for (let k = 1; k < at.length; k++) if (at[k] - at[k - 1] > at[gap + 1] - at[gap]) gap = k - 1;
+    expect(at[gap + 1] - at[gap]).toBeGreaterThan(100_000);
+    d.setBreakpoint("hw", PUTC);
+    d.seek({ at: "step", icount: at[gap + 1] - 10 });
+    const backward: string[] = [];
+    for (let k = gap; k > gap - 12 && k >= 0; k--) {
+      expect(reverseCont(d)).toMatchObject({ kind: "breakpoint", addr: PUTC });
+      backward.push(JSON.stringify(d.where()));
+    }
+    expect(backward).toEqual(hits.slice(Math.max(0, gap - 11), gap + 1).reverse());
+    d.seek({ at: "step", icount: at[gap] + 10 });
+    const forward: string[] = [];
+    for (let k = gap + 1; k < gap + 13 && k < hits.length; k++) {
+      expect(cont(d)).toMatchObject({ kind: "breakpoint", addr: PUTC });
+      forward.push(JSON.stringify(d.where()));
+    }
+    expect(forward).toEqual(hits.slice(gap + 1, gap + 13));
   });
 
   it("after seeded random seeks and reverse moves, running forward still matches every state hash and VM exit", () => {

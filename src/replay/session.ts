@@ -59,6 +59,8 @@ export interface SessionConfig {
   rtcEpochSeconds: number;
   /** The machine's timing among those hardware allows (default: the default machine's). */
   timing?: MachineTiming;
+  /** Compile hot guest code (PcConfig.jit): how fast, never what happens, so no recording notes it. */
+  jit?: boolean;
 }
 
 export interface RecordOptions {
@@ -193,9 +195,10 @@ export class Session {
         console: cfg.console,
         rtcEpochSeconds: cfg.rtcEpochSeconds,
         timing: cfg.timing,
+        jit: cfg.jit,
       });
     } else {
-      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing: cfg.timing });
+      const pc = new Pc({ ramSize: cfg.ramSize, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing: cfg.timing, jit: cfg.jit });
       if (g.kind === "image") pc.loadBootImage(g.bytes);
       else startLinux(pc.cpu, pc.mem, this.bootPlan!);
       this.m = new BareMachine(pc);
@@ -230,7 +233,7 @@ export class Session {
    * A session that replays `rec`. `images` are the guest's images when the recording does not
    * carry them; each must have the content the recording was made with.
    */
-  static replay(rec: ReadRecording, console: (byte: number) => void, images: { [role: string]: Uint8Array } = {}): Session {
+  static replay(rec: ReadRecording, console: (byte: number) => void, images: { [role: string]: Uint8Array } = {}, opts: { jit?: boolean } = {}): Session {
     const h = rec.header;
     const bytes = (role: string): Uint8Array | undefined => {
       const ref = h.images.find((i) => i.role === role);
@@ -248,7 +251,7 @@ export class Session {
       h.guest.kind === "image"
         ? { kind: "image", bytes: bytes("boot image")! }
         : { kind: "linux", kernel: bytes("kernel")!, initrd: bytes("initrd"), cmdline: h.guest.cmdline };
-    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0, timing: h.machine.timing });
+    const s = new Session({ guest, machine: h.machine.kind ?? "bare", ramSize: h.machine.ramSize, console, rtcEpochSeconds: rtc?.epochSeconds ?? 0, timing: h.machine.timing, jit: opts.jit });
     (s as { mode: Session["mode"] }).mode = "replay";
     s.script = rec.records.filter(
       (r): r is InputRecord | HashRecord | EndRecord | PosRecord => (r.t === "input" && r.kind !== "rtc") || r.t === "hash" || r.t === "end" || r.t === "pos",

@@ -35,6 +35,8 @@ export interface StackConfig {
   rtcEpochSeconds: number;
   /** The PC's and the VM's timing, and the kernel's timeslice (default: the default machine's). */
   timing?: MachineTiming;
+  /** Compile hot code (the PC's PcConfig.jit). */
+  jit?: boolean;
   /**
    * Whether the kernel's and the VMM's work costs guest time (src/l4/costs.ts), as it does by
    * default. Without (false), time runs only with the guest's instructions and its idling, as on
@@ -79,7 +81,7 @@ export class Stack implements Machine {
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
     const timing = cfg.timing;
-    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing });
+    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing, jit: cfg.jit });
     this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
     this.platform = new PcPlatform(this.pc, cfg.chargeCosts ?? true);

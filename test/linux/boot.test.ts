@@ -132,8 +132,13 @@ describe("Debian's 686 kernel", () => {
   }, 1_800_000);
 
   // Through the CLI (dist/, which the global setup has just built), as a user types; recorded,
-  // then replayed by another process with no input: the same console, byte for byte.
-  it.each(["stack", "bare"] as const)("answers typed commands in an interactive shell (%s), and the recorded session replays identically", (machine) => {
+  // then replayed by another process with no input: the same console, byte for byte. One way
+  // round the recording is made with the compiler and replayed on the interpreter alone
+  // (--interpret), the other way round the other: compiled code must be invisible to both.
+  it.each([
+    ["stack", "compiled, replayed interpreted", [], ["--interpret"]],
+    ["bare", "interpreted, replayed compiled", ["--interpret"], []],
+  ] as const)("answers typed commands in an interactive shell (%s), recorded %s, and the recording replays identically", (machine, _how, recordFlags, replayFlags) => {
     const cli = (args: string[], input?: string) =>
       spawnSync(process.execPath, [join(ROOT, "bin", "afterglow.js"), ...args], { input, encoding: "utf8", timeout: 900_000 });
     const initrd = join(scratch, `shell-${machine}.cpio.gz`);
@@ -142,7 +147,7 @@ describe("Debian's 686 kernel", () => {
     const rec = join(scratch, `shell-${machine}.rec`);
     const kernel = join(CACHE, "vmlinux");
     const r = cli(
-      ["record", "-o", rec, ...(machine === "bare" ? ["--bare"] : []), "--kernel", kernel, "--initrd", initrd, "--ram", "128", "--append", `${CMDLINE} shell`],
+      ["record", "-o", rec, ...recordFlags, ...(machine === "bare" ? ["--bare"] : []), "--kernel", kernel, "--initrd", initrd, "--ram", "128", "--append", `${CMDLINE} shell`],
       "echo answer=$((6*7))\nuname -m\ncd /proc && cat cmdline\nsleep 1; echo slept\nexit\n",
     );
     const text = r.stdout.replace(/\r\n/g, "\n");
@@ -153,7 +158,7 @@ describe("Debian's 686 kernel", () => {
     expect(text).toContain("\nslept\n");
     expect(r.stderr).toMatch(/afterglow: guest rebooted at /);
 
-    const p = cli(["replay", rec, "--kernel", kernel, "--initrd", initrd], "");
+    const p = cli(["replay", rec, ...replayFlags, "--kernel", kernel, "--initrd", initrd], "");
     const checks = machine === "stack" ? "every state hash and all [\\d,]+ VM exits matched" : "every state hash matched";
     expect(p.stderr).toMatch(new RegExp(`^afterglow: replayed to the recording's end \\(reboot(: the guest reset the machine \\(.*\\))?\\) at icount [\\d,]+, guest [\\d.]+ s; ${checks};`));
     expect(p.status).toBe(0);

@@ -37,8 +37,17 @@ function rawLimit(limit: number, attr: number): number {
   return attr & SegAttr.G ? limit >>> 12 : limit;
 }
 
-export function createCpuUnderTest(meta: FixtureMeta): CpuUnderTest {
+/**
+ * `compile`: each instruction runs as a compiled block of its own (src/machine/cpu/jit), compiled
+ * the first time it is reached, instead of through the interpreter.
+ */
+export function createCpuUnderTest(meta: FixtureMeta, opts: { compile?: boolean } = {}): CpuUnderTest & { cpu: Cpu } {
   const cpu = new Cpu(new PhysMem(RAM), new RecordingIo());
+  if (opts.compile) {
+    cpu.jit = true;
+    cpu.jitThreshold = 1;
+    cpu.jitBlockLimit = 1;
+  }
   const userCode = meta.descriptors.find((d) => d.selector === 0x23);
   const userData = meta.descriptors.find((d) => d.selector === 0x2b);
   const ldtEntry = meta.descriptors.find((d) => (d.selector & 4) !== 0);
@@ -80,6 +89,7 @@ export function createCpuUnderTest(meta: FixtureMeta): CpuUnderTest {
   let user: NativeState | null = null;
 
   return {
+    cpu,
     reset() {
       reset();
       user = null;

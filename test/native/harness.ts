@@ -60,7 +60,7 @@ export interface CpuUnderTest {
 }
 
 /** adapter.ts exports this. */
-export type CreateCpuUnderTest = (meta: FixtureMeta) => CpuUnderTest;
+export type CreateCpuUnderTest = (meta: FixtureMeta, opts?: { compile?: boolean }) => CpuUnderTest & { cpu: { jitCompiled: number } };
 
 export function loadMeta(dir = FIXTURE_DIR): FixtureMeta {
   return JSON.parse(gunzipSync(readFileSync(join(dir, "meta.json.gz"))).toString()) as FixtureMeta;

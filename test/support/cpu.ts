@@ -46,6 +46,10 @@ export function bareCpu(code: Uint8Array, mode: "flat32" | "real" = "flat32"): {
   const io = new RecordingIo();
   const cpu = new Cpu(new PhysMem(1 << 20), io);
   cpu.trapExceptions = true;
+  if (process.env.AFTERGLOW_TEST_JIT === "1") {
+    cpu.jit = true;
+    cpu.jitThreshold = 1;
+  }
   if (mode === "flat32") {
     cpu.cr0 |= 1;
     cpu.setSegCache(Seg.CS, 0x08, 0, 0xffffffff, FLAT_CODE);

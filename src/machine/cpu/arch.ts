@@ -54,3 +54,16 @@ export const enum Armed {
   /** The host debugger has breakpoints, watchpoints, a step or a stop before the next instruction (./debug.ts). */
   HOST = 4,
 }
+
+/**
+ * What compiled blocks depend on besides the code bytes (Cpu.jitMode): a block runs only in the
+ * mode it was compiled for, on the bits its code relies on (see ./jit/README.md).
+ */
+export const enum JitMode {
+  /** The compiler is on and CS is a flat 32-bit code segment: blocks may run. */
+  OK = 1,
+  /** ES, SS, DS: readable and writable with no checks, base 0. */
+  FLAT_ES = 4, FLAT_SS = 8, FLAT_DS = 16,
+  /** FS, GS: readable and writable with no checks (any base). */
+  FAST_FS = 32, FAST_GS = 64,
+}

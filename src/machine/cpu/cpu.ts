@@ -7,13 +7,14 @@ import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
 import { I686, type CpuModel } from "../../x86/cpuid.js";
-import { Armed, FAULT, SegAttr, Stop, type IoBus } from "./arch.js";
+import { Armed, FAULT, JitMode, SegAttr, Stop, type IoBus } from "./arch.js";
 import { PAGE_SHIFT, PageFlag, type PhysMem } from "../memory.js";
 import { LazyFlags } from "./lazy-flags.js";
 import { Mmu, Tlb, USER_HALF } from "./mmu.js";
 import { INTERRUPTS } from "./interrupts.js";
 import { debugAfter, debugBefore, debugRegsChanged, HOST_BREAK, hostDebugBefore, type HostDebug } from "./debug.js";
 import { handlerFor, type Handler } from "./table.js";
+import { compileBlock, type Block } from "./jit/compile.js";
 import { Fpu, type FpuState } from "./fpu/fpu.js";
 import type { Vmx } from "./vmx.js";
 import "./ops/index.js";
@@ -47,6 +48,30 @@ export interface CpuState {
 /** The linear address of the first byte of the page after the one `lin` lies in. */
 function nextPage(lin: number): number {
   return ((lin | 0xfff) + 1) | 0;
+}
+
+/** A code page's decoded instructions (by page offset) and compiled blocks. */
+export class CodePage {
+  readonly lines: Insn[] = new Array<Insn>(1 << PAGE_SHIFT);
+  /** 1 for each byte of a decoded instruction: only writes to these invalidate the page. */
+  readonly code = new Uint8Array(1 << PAGE_SHIFT);
+  /** Compiled blocks by the offset of their first instruction (allocated with the first). */
+  blocks: (Block | undefined)[] | null = null;
+  /** How often the interpreter reached each offset with no block there. */
+  readonly heat = new Uint16Array(1 << PAGE_SHIFT);
+
+  /** Caches `i`, decoded at `off`. */
+  put(off: number, i: Insn): void {
+    this.lines[off] = i;
+    this.code.fill(1, off, off + i.len);
+  }
+
+  /** Whether any of the `len` bytes at `off` belongs to a decoded instruction. */
+  holds(off: number, len: number): boolean {
+    const code = this.code;
+    for (let q = off, end = Math.min(off + len, 1 << PAGE_SHIFT); q < end; q++) if (code[q] !== 0) return true;
+    return false;
+  }
 }
 
 /** The handler of an instruction longer than 15 bytes. */
@@ -180,8 +205,8 @@ export class Cpu extends LazyFlags implements ByteSource {
   readonly paging: Mmu;
   // The memory fast paths' view of the TLB and of RAM (the same arrays the MMU and PhysMem own).
   private readonly tlb: Int32Array;
-  /** The TLB half of the current privilege: USER_HALF at CPL 3, else 0. */
-  private tlbUser = 0;
+  /** The TLB half of the current privilege: USER_HALF at CPL 3, else 0 (compiled code reads it). */
+  tlbUser = 0;
   private readonly ram8: Uint8Array;
   private readonly ram16: Uint16Array;
   private readonly ram32: Int32Array;
@@ -208,13 +233,31 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** The x87 FPU (./fpu/, instructions in ./ops/x87.ts). */
   readonly fpu = new Fpu();
 
-  /** Decoded instructions per physical code page, indexed by page offset. */
-  /** Decode caches, keyed by physical page << 1 | CS.D (the default operand size decoded under). */
-  private icache: (Insn[] | undefined)[] = [];
+  /** Code pages (decoded instructions, compiled blocks), keyed by physical page << 1 | CS.D. */
+  private icache: (CodePage | undefined)[] = [];
+  /** Code pages outside RAM (their bytes never change: writes there go nowhere). */
+  private icacheHigh = new Map<number, CodePage>();
   // The code page the last instruction came from (see fetch).
   private fetchLinPage = -1;
   private fetchPhysPage = -1;
   private fetchLines: Insn[] = [];
+  private fetchCode: CodePage = new CodePage();
+
+  // --- The compiler (./jit/).
+  /** Compile hot code (the interpreter stays the reference: see ./jit/README.md). */
+  private jitOn = false;
+  /** JitMode bits of the current state. */
+  jitMode = 0;
+  /** Set during a compiled block when it must end after the current instruction. */
+  jitBreak = 0;
+  /** Times the interpreter reaches an instruction before a block is compiled from it (1 to 65535). */
+  jitThreshold = 1000;
+  /** Longest block, in instructions. */
+  jitBlockLimit = 64;
+  /** Blocks compiled so far (a statistic). */
+  jitCompiled = 0;
+  /** Sees each block as it is compiled and may wrap it (differential tests: test/support/lockstep.ts). */
+  jitOnCompile: ((b: Block) => Block) | null = null;
   /**
    * Linear code pages fetched from, one byte per page of the 4 GiB space, marked each time the
    * fetch moves to another page (not per instruction); null when nobody asks. The Timeline
@@ -233,12 +276,25 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.ram16 = mem.u16;
     this.ram32 = mem.i32;
     this.pageFlags = mem.pageFlags;
-    mem.onCodeWrite = (page) => {
-      this.icache[page << 1] = undefined;
-      this.icache[(page << 1) | 1] = undefined;
-      if (page === this.fetchPhysPage) this.fetchLinPage = -1;
+    mem.onCodeWrite = (page, addr, len) => {
+      // Data beside code (a variable in a code page) leaves the code alone.
+      const off = addr & ((1 << PAGE_SHIFT) - 1);
+      const a = this.icache[page << 1], b = this.icache[(page << 1) | 1];
+      if ((a !== undefined && a.holds(off, len)) || (b !== undefined && b.holds(off, len))) this.dropCode(page);
+      else if (a === undefined && b === undefined) mem.pageFlags[page] &= ~PageFlag.CODE;
     };
     this.reset();
+  }
+
+  /** Forgets the decoded and compiled code of physical page `page` (its bytes are being written). */
+  private dropCode(page: number): void {
+    this.icache[page << 1] = undefined;
+    this.icache[(page << 1) | 1] = undefined;
+    if (page === this.fetchPhysPage) {
+      this.fetchLinPage = -1;
+      this.jitBreak = 1; // a running block may have just overwritten its own code
+    }
+    this.mem.pageFlags[page] &= ~PageFlag.CODE;
   }
 
   /** The state after RESET (SDM vol. 3, 9.1.1): real mode at F000:FFF0. */
@@ -268,7 +324,9 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.halted = false;
     this.stopRequested = false;
     this.paging.changed();
-    this.icache = [];
+    // Preallocated to cover RAM, so the array stays one of fast elements, not a dictionary.
+    this.icache = new Array<CodePage | undefined>(2 * (this.mem.size >>> PAGE_SHIFT)).fill(undefined);
+    this.icacheHigh.clear();
     this.fetchLinPage = -1;
     const flags = this.mem.pageFlags;
     for (let p = 0; p < flags.length; p++) flags[p] &= ~PageFlag.CODE;
@@ -288,6 +346,30 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** The MMU dropped translations: the fetch path must translate its code page again. */
   tlbFlushed(): void {
     this.fetchLinPage = -1;
+  }
+
+  /** A data breakpoint (the guest's or the host debugger's) matched an access: a compiled block ends after the instruction. */
+  watchHit(): void {
+    this.jitBreak = 1;
+  }
+
+  /** Whether hot code is compiled (off: the interpreter runs everything). */
+  get jit(): boolean {
+    return this.jitOn;
+  }
+
+  set jit(on: boolean) {
+    this.jitOn = on;
+    this.updateJitMode();
+  }
+
+  private updateJitMode(): void {
+    const fast = this.segFast, base = this.segBase;
+    this.jitMode = (this.jitOn && this.code32 && this.csFlat ? JitMode.OK : 0) |
+      (fast[Seg.ES] === 3 && base[Seg.ES] === 0 ? JitMode.FLAT_ES : 0) |
+      (fast[Seg.SS] === 3 && base[Seg.SS] === 0 ? JitMode.FLAT_SS : 0) |
+      (fast[Seg.DS] === 3 && base[Seg.DS] === 0 ? JitMode.FLAT_DS : 0) |
+      (fast[Seg.FS] === 3 ? JitMode.FAST_FS : 0) | (fast[Seg.GS] === 3 ? JitMode.FAST_GS : 0);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -339,6 +421,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     } else if (seg === Seg.SS) {
       this.stack32 = (attr & SegAttr.DB) !== 0 && this.protectedMode();
     }
+    this.updateJitMode();
   }
 
   protectedMode(): boolean {
@@ -652,17 +735,21 @@ export class Cpu extends LazyFlags implements ByteSource {
     const phys = this.codePhys(lin);
     const page = phys >>> PAGE_SHIFT;
     const key = (page << 1) | (this.code32 ? 1 : 0);
-    let lines = this.icache[key];
-    if (lines === undefined) {
-      lines = new Array<Insn>(1 << PAGE_SHIFT);
-      this.icache[key] = lines;
-      this.pageFlags[page] |= PageFlag.CODE;
+    const inRam = key < this.icache.length;
+    let code = inRam ? this.icache[key] : this.icacheHigh.get(key);
+    if (code === undefined) {
+      code = new CodePage();
+      if (inRam) {
+        this.icache[key] = code;
+        this.pageFlags[page] |= PageFlag.CODE;
+      } else this.icacheHigh.set(key, code);
     }
     if (this.codeTrace !== null) this.codeTrace[lin >>> PAGE_SHIFT] = 1;
     this.fetchLinPage = lin >>> PAGE_SHIFT;
     this.fetchPhysPage = page;
-    this.fetchLines = lines;
-    return lines;
+    this.fetchLines = code.lines;
+    this.fetchCode = code;
+    return code.lines;
   }
 
   /**
@@ -680,7 +767,7 @@ export class Cpu extends LazyFlags implements ByteSource {
     // instruction longer than 15 bytes is invalid too, but raises #GP(0).
     i.exec = (!i.invalid ? handlerFor(i) : lastDecodeTooLong() ? tooLong : undefined) ?? undefinedOpcode;
     // An instruction that crosses into the next page is not cached: a write there would not drop it.
-    if (off + i.len <= 1 << PAGE_SHIFT) lines[off] = i;
+    if (off + i.len <= 1 << PAGE_SHIFT) this.fetchCode.put(off, i);
     return i;
   }
 
@@ -703,9 +790,25 @@ export class Cpu extends LazyFlags implements ByteSource {
           if (this.intr && this.interruptible() && !this.acceptInterrupt()) return this.stopReason;
           // Set before the fetch, so a fault in the fetch (CS limit, page fault) restarts here.
           this.insnEip = this.eip;
-          if (((this.flags & (Flag.TF | Flag.RF)) | this.dbgArmed) !== 0) this.debugBefore();
           const eip = this.eip;
           const lin = (this.csBase + eip) | 0;
+          const dbg = (this.flags & (Flag.TF | Flag.RF)) | this.dbgArmed;
+          // A compiled block, when one may run here (see ./jit/README.md): no interrupt can be
+          // taken before it ends, and no debug check is due but the host debugger's.
+          if ((this.jitMode & JitMode.OK) !== 0 && (dbg === 0 || dbg === Armed.HOST) &&
+            (!this.intr || ((this.flags & Flag.IF) === 0 && !this.extIntExiting)) && this.runBlock(lin, end, dbg)) {
+            // The host debugger's watchpoints (debugAfter), when it is armed: the MMU keeps
+            // watchpoints set while another HostDebug, with none, is installed (the Timeline's
+            // quiet runs), and the interpreter ignores their hits then too.
+            if (dbg !== 0 && this.paging.hits !== 0) this.dbgPending = 1;
+            if (this.dbgPending !== 0) this.debugAfter();
+            if (this.stopRequested) {
+              this.stopRequested = false;
+              return this.stopReason;
+            }
+            continue;
+          }
+          if (dbg !== 0) this.debugBefore();
           const lines = (lin >>> PAGE_SHIFT) === this.fetchLinPage ? this.fetchLines : this.fetchPage(lin);
           const off = lin & ((1 << PAGE_SHIFT) - 1);
           const i = lines[off] ?? this.decodeAt(lin, lines, off);
@@ -745,6 +848,52 @@ export class Cpu extends LazyFlags implements ByteSource {
   }
 
   /**
+   * Runs the compiled block that starts at linear `lin` if there is one for the current mode and
+   * the budget up to `end` covers it (compiling it once the code is hot); false when the
+   * interpreter is to run the instruction instead. With the host debugger armed (`dbg`) only a
+   * block clear of its breakpoints runs, and only from the code page already current.
+   */
+  private runBlock(lin: number, end: number, dbg: number): boolean {
+    if (lin >>> PAGE_SHIFT !== this.fetchLinPage) {
+      if (dbg !== 0) return false;
+      this.fetchPage(lin);
+    }
+    const code = this.fetchCode;
+    const off = lin & ((1 << PAGE_SHIFT) - 1);
+    let b = code.blocks === null ? undefined : code.blocks[off];
+    if (b === undefined || (this.jitMode & b.mask) !== b.mode) {
+      if (++code.heat[off] < this.jitThreshold) return false;
+      code.heat[off] = 0;
+      const made = compileBlock(this, code, this.fetchPhysPage, lin);
+      if (made === null) return false;
+      this.jitCompiled++;
+      b = this.jitOnCompile === null ? made : this.jitOnCompile(made);
+      (code.blocks ??= new Array<Block | undefined>(1 << PAGE_SHIFT))[off] = b;
+    }
+    if (b.n > end - this.icount) return false;
+    if (dbg !== 0 && this.hostDebug !== null && !this.hostDebug.clearOf((lin + b.from) | 0, b.bytes)) return false;
+    this.jitBreak = 0;
+    if (dbg !== 0) this.paging.hits = 0; // as debugBefore does before each instruction
+    for (let next: Block | null = b; next !== null;) next = next.run(this, end);
+    return true;
+  }
+
+  /**
+   * The block to chain to from a compiled block that left by one of its own exits, with EIP and
+   * icount set (./jit/README.md): the one starting at EIP, if it is in the same code page, compiled
+   * for the current mode and covered by the budget up to `end`; else null, and the run loop
+   * looks. Nothing the run loop decides on between instructions can have changed since the
+   * block started: such changes come from handlers, and a block ending in one does not chain.
+   */
+  jitNext(end: number): Block | null {
+    const lin = (this.csBase + this.eip) | 0;
+    if (lin >>> PAGE_SHIFT !== this.fetchLinPage || this.dbgArmed !== 0) return null;
+    const b = (this.fetchCode.blocks as (Block | undefined)[])[lin & ((1 << PAGE_SHIFT) - 1)];
+    if (b === undefined || (this.jitMode & b.mask) !== b.mode || b.n > end - this.icount) return null;
+    return b;
+  }
+
+  /**
    * Delivers a fault through the IVT/IDT; returns false when the CPU cannot go on (shutdown,
    * or delivery not possible in this mode), with `stopReason` saying why.
    */
@@ -754,9 +903,9 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /**
    * The architectural state as plain data (arrays of numbers, a bigint for the TSC offset). The
-   * TLB is a cache a restored CPU rebuilds. The decode cache is kept: it depends only on the bytes
-   * of its pages, and whoever puts RAM back does so through PhysMem's barrier, which drops the
-   * decoded instructions of every page it changes (and only those).
+   * TLB is a cache a restored CPU rebuilds. The decoded and compiled code, kept by physical page
+   * and mode, is kept too: it depends only on the bytes of its pages, and whoever puts RAM back
+   * does so through PhysMem's barrier, which drops the code whose bytes it changes (and only that).
    */
   save(): CpuState {
     return {
@@ -841,6 +990,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   requestStop(reason: Stop): void {
     this.stopReason = reason;
     this.stopRequested = true;
+    this.jitBreak = 1;
   }
 
   // Installed by ./interrupts.ts so this file need not know the delivery rules.

@@ -177,7 +177,23 @@ export class HostDebug {
   hit: HostHit | null = null;
   private watchCount = 0;
 
+  /** `exec` as an array (for clearOf, which must not allocate), refreshed by changed(). */
+  private execList = new Int32Array(0);
+
   constructor(private readonly cpu: Cpu) {}
+
+  /**
+   * Whether a compiled block of `bytes` bytes at linear `lin` may run while armed: no stop before
+   * the next instruction is asked for, no step is under way and no breakpoint lies in the block, so
+   * the per-instruction check would find nothing in it (a watchpoint ends the block after the
+   * access that hits it).
+   */
+  clearOf(lin: number, bytes: number): boolean {
+    if (this.stopNext || this.stepIcount >= 0 || this.step) return false;
+    const list = this.execList;
+    for (let k = 0; k < list.length; k++) if ((list[k] - lin) >>> 0 < bytes) return false;
+    return true;
+  }
 
   /** Sets the watchpoints (any number) in the MMU, which checks them on the accesses to their pages. */
   setWatches(watches: readonly HostWatch[]): void {
@@ -195,6 +211,7 @@ export class HostDebug {
   /** Breakpoints, watchpoints, the step or stopNext changed: arm or disarm the run loop's checks. */
   changed(): void {
     const cpu = this.cpu;
+    this.execList = Int32Array.from(this.exec);
     const armed = this.exec.size > 0 || this.watchCount > 0 || this.stopNext || this.stepIcount >= 0;
     cpu.dbgArmed = armed ? cpu.dbgArmed | Armed.HOST : cpu.dbgArmed & ~Armed.HOST;
   }

@@ -80,7 +80,11 @@ export class LazyFlags {
 
   /** INC/DEC: like ADD/SUB of 1, but CF keeps its current value. */
   setIncDec(op: LazyOp.ADD | LazyOp.SUB, a: number, r: number, size: 1 | 2 | 4): void {
-    const cf = this.cf();
+    this.setIncDecCf(op, a, r, size, this.cf());
+  }
+
+  /** INC/DEC with CF (0 or 1) as the flags before gave it (compiled code knows it: ./jit/emit.ts). */
+  setIncDecCf(op: LazyOp.ADD | LazyOp.SUB, a: number, r: number, size: 1 | 2 | 4, cf: number): void {
     this.flags = (this.flags & ~Flag.CF) | cf;
     this.lzMask = Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
     this.lzOp = op;

@@ -79,6 +79,8 @@ export interface MmuHost {
   pageFault(code: number): never;
   /** Some translations were dropped (holders of one, like the CPU's fetch path, must look again). */
   tlbFlushed(): void;
+  /** An access matched a data breakpoint (`hits` says which). */
+  watchHit(): void;
 }
 
 /** The TLB is dropped and rebuilt after this many fills without a full flush (INVLPG refills). */
@@ -418,7 +420,10 @@ export class Mmu {
       const len = this.watchLen[k];
       if (len === 0 || (this.watchRw[k] & rw) === 0) continue;
       const w = this.watchLin[k] >>> 0;
-      if (a < w + len && w < b) this.hits |= 1 << k;
+      if (a < w + len && w < b) {
+        this.hits |= 1 << k;
+        this.host.watchHit();
+      }
     }
     for (let k = 0; k < this.hostLen.length; k++) {
       if ((this.hostRw[k] & rw) === 0) continue;
@@ -427,6 +432,7 @@ export class Mmu {
       if ((this.hits & HOST_WATCH_HIT) === 0) this.hostHits.length = 0;
       this.hits |= HOST_WATCH_HIT;
       if (!this.hostHits.includes(k)) this.hostHits.push(k);
+      this.host.watchHit();
     }
   }
 

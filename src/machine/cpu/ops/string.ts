@@ -175,7 +175,7 @@ function bulkMovs(cpu: Cpu, seg: number, size: number, d: number, n: number): nu
     return 0;
   }
   const mem = cpu.mem;
-  if (mem.pageFlags[dp >>> 12] !== 0) mem.written(dp >>> 12);
+  if (mem.pageFlags[dp >>> 12] !== 0) mem.written(dp >>> 12, dp, bytes);
   mem.u8.copyWithin(dp, sp, sp + bytes);
   const moved = d < 0 ? -bytes : bytes;
   cpu.r32[Reg.ESI] = (esi + moved) | 0;
@@ -196,7 +196,7 @@ function bulkStos(cpu: Cpu, size: number, d: number, n: number, v: number): numb
   const bytes = k * size;
   if (d < 0) dp -= bytes - size;
   const mem = cpu.mem;
-  if (mem.pageFlags[dp >>> 12] !== 0) mem.written(dp >>> 12);
+  if (mem.pageFlags[dp >>> 12] !== 0) mem.written(dp >>> 12, dp, bytes);
   if (size === 1) mem.u8.fill(v, dp, dp + bytes);
   else if (size === 2) mem.u16.fill(v, dp >>> 1, (dp + bytes) >>> 1);
   else mem.i32.fill(v, dp >>> 2, (dp + bytes) >>> 2);

@@ -1,0 +1,809 @@
+// Code generation for one block: each instruction becomes JavaScript source, either inlined —
+// specialised for its operand size, registers, immediates and the segments it uses — or a call of
+// its handler from the interpreter's table, so every instruction has the interpreter's semantics
+// and the uncommon ones share its code (see ./README.md for the contract).
+//
+// The generated function, for a block of n instructions entered at EIP e:
+//
+//   function block_<lin>(cpu, end) {
+//     let ic = cpu.icount; const e = cpu.eip, u = cpu.tlbUser; let k = 0, ...;
+//     try { ...the instructions... } catch (x) { if (k >= 0) { icount, insnEip, flags of instruction k } throw x; }
+//     cpu.eip = ...; cpu.icount = ic + n; return cpu.jitNext(end);
+//   }
+//
+// An inlined instruction that may fault first sets k to its index, so the catch restores the
+// icount and EIP the interpreter would have at that fault (the run loop's catch then delivers it).
+// A handler call sets icount, insnEip and EIP before the call, as the interpreter does, since
+// handlers read them (and may move insnEip: a task switch), and k to -1. Registers and memory are
+// written through as each instruction completes. The lazy flags are deferred: the record of the
+// last flag-setting instruction stays in locals and goes to the CPU only where something can look
+// at it — before a handler call, on every way out of the block (its end, a side exit, a fault:
+// the catch writes the record pending at the faulting instruction), and where a flag is needed
+// that the locals cannot give — so at any exit the CPU's state is the interpreter's. After an
+// instruction that touched memory or called a handler, `cpu.jitBreak` set (a write to this code
+// page, a watchpoint hit, a stop request) ends the block there.
+//
+// Memory goes through the CPU's own accessors (cpu.rd32, cpu.wr32, cpu.linRmw, cpu.push32...):
+// the interpreter's TLB fast paths, which TurboFan inlines into a hot block, so the generated code
+// stays small (cheap to compile) and the fast paths exist once. Locals named after an
+// instruction's index (x3, r3...) hold its operands and result for as long as a flag record may
+// refer to them; a, o, v are scratch.
+
+import { Flag } from "../../../x86/eflags.js";
+import { Seg, type Insn } from "../../../x86/insn.js";
+import { JitMode } from "../arch.js";
+import type { Cpu } from "../cpu.js";
+import type { Block } from "./compile.js";
+
+/**
+ * A block's code: runs it from its first instruction and returns the block to run next when it
+ * left by a way the compiler controls (Cpu.jitNext), else null (see ./README.md).
+ */
+export type BlockFn = (cpu: Cpu, end: number) => Block | null;
+import { LazyOp } from "../lazy-flags.js";
+
+/** Thrown by a block to leave through its catch after an instruction (Emitter.breakCheck); never seen outside. */
+const BLOCK_BREAK: { readonly blockBreak: true } = Object.freeze({ blockBreak: true });
+
+/** Byte-register offsets into the register file: AL CL DL BL AH CH DH BH. */
+const BYTE_REG = [0, 4, 8, 12, 1, 5, 9, 13];
+const ALL_ARITH = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
+const CF_OF_AF = Flag.CF | Flag.OF | Flag.AF;
+const LAZY_RESULT = Flag.PF | Flag.ZF | Flag.SF;
+
+type Size = 1 | 2 | 4;
+
+const WIDTH = { 1: "255", 2: "65535", 4: "-1" } as const;
+const SIGN = { 1: "128", 2: "32768", 4: "-2147483648" } as const;
+
+/**
+ * The lazy flags as an instruction of the block left them: the operation, the locals holding its
+ * operands and result (or its eager CF/OF/AF), CF as an expression, and the code that writes the
+ * record into the CPU's lazy-flag registers exactly as the interpreter would have.
+ */
+interface FlagRec {
+  kind: "arith" | "logic" | "incdec" | "result";
+  /** LazyOp of arith (ADD or SUB; with `carry`, ADC or SBB when the carry-in is 1) and incdec. */
+  op: LazyOp;
+  /** Local holding the carry-in of an ADC/SBB (0 or 1), else null. */
+  carry: string | null;
+  a: string;
+  b: string;
+  r: string;
+  /** Local holding CF | OF << 11 (| AF) of a "result" record. */
+  eager: string;
+  size: Size;
+  cf: string;
+  store: string;
+}
+
+/** How the trace goes on after an instruction (see ./compile.ts). */
+export const enum Step {
+  /** To the next instruction in memory. */
+  NEXT = 0,
+  /** The block ends after it. */
+  LAST = 1,
+  /** An unconditional JMP followed to its target. */
+  JUMP = 2,
+  /** A CALL followed to its target (the return address pushed). */
+  CALL = 3,
+  /** A conditional jump: taken, the block is left for the target; not taken, it goes on. */
+  BRANCH = 4,
+  /** A conditional jump followed to its target: not taken, the block is left. */
+  BRANCH_TAKEN = 5,
+}
+
+/** Builds one block's function. */
+export class Emitter {
+  /** Values the generated code refers to by name (handlers, decoded instructions). */
+  private readonly consts: unknown[] = [];
+  private readonly names: string[] = [];
+  private readonly body: string[] = [];
+  private readonly locals = new Set<string>(["a", "o", "v"]);
+  /** Offset of each instruction's EIP from the block's first. */
+  readonly offsets: number[] = [];
+  /** Per instruction the catch may be reached before (a fault in it, a break after the one before): the flag record to write. */
+  private readonly catchFlags = new Map<number, string>();
+  private readonly faulting = new Set<number>();
+  /** The Cpu.jitMode bits the code relies on. */
+  modeMask = 0;
+  /** The flags as the instructions so far left them, when known. */
+  flags: FlagRec | null = null;
+  /** `flags` is not in the CPU's registers yet. */
+  pending = false;
+  /** The block's last instruction set cpu.eip itself. */
+  eipSet = false;
+  /** The block ends with a handler call, after which the run loop must look at the CPU. */
+  endsInHandler = false;
+  /** The block loops to its own start (see loopBack). */
+  loops = false;
+
+  constructor(readonly cpu: Cpu, readonly lin: number) {
+    this.constant("R", cpu.r32);
+    this.constant("R16", cpu.r16);
+    this.constant("R8", cpu.r8);
+    this.constant("SB", cpu.segBase);
+    this.constant("BRK", BLOCK_BREAK);
+  }
+
+  /** Gives `value` the name `name` in the generated code (a fresh name when none is given). */
+  constant(name: string | null, value: unknown): string {
+    const n = name ?? `c${this.consts.length}`;
+    this.consts.push(value);
+    this.names.push(n);
+    return n;
+  }
+
+  local(name: string): string {
+    this.locals.add(name);
+    return name;
+  }
+
+  line(s: string): void {
+    this.body.push(s);
+  }
+
+  /** Relies on mode bit `bit` having its current value; returns whether it is set. */
+  uses(bit: JitMode): boolean {
+    this.modeMask |= bit;
+    return (this.cpu.jitMode & bit) !== 0;
+  }
+
+  /** The block's function; `n` instructions, the last continuing (if it does) at offset `next`. */
+  finish(n: number, next: number): BlockFn {
+    const offsets = this.constant("O", Int32Array.from(this.offsets));
+    if (!this.loops) this.line(this.exitFlush());
+    const body = this.loops ? ["for (;;) {", ...this.body, "}"] : this.body;
+    const byCode = new Map<string, number[]>();
+    for (const [k, code] of this.catchFlags) if (code !== "") byCode.set(code, [...(byCode.get(code) ?? []), k]);
+    const cases = [...byCode].map(([code, ks]) => `${ks.map((k) => `case ${k}:`).join(" ")} ${code} break;`);
+    const flagsOnFault = cases.length === 0 ? "" : ` switch (k) { ${cases.join(" ")} }`;
+    const src = [
+      `"use strict";`,
+      `return (function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
+      `let ic = cpu.icount; const e = cpu.eip;`,
+      `let k = 0, ${[...this.locals].map((l) => `${l} = 0`).join(", ")};`,
+      `try {`,
+      ...body,
+      `} catch (x) { if (x === BRK) k++; if (k >= 0) { cpu.icount = ic + k; cpu.insnEip = (e + ${offsets}[k]) | 0;${flagsOnFault} if (x === BRK) { cpu.eip = cpu.insnEip; return null; } } throw x; }`,
+      this.eipSet ? "" : `cpu.eip = (e + ${next}) | 0;`,
+      `cpu.icount = ic + ${n};`,
+      this.endsInHandler ? "return null;" : "return cpu.jitNext(end);",
+      // Parenthesised, so V8 compiles the function now rather than parsing it again on its first call.
+      `});`,
+    ].join("\n");
+    return new Function(...this.names, src)(...this.consts) as BlockFn;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Operands
+
+  /** The effective address of the memory operand, as an expression. */
+  ea(i: Insn): string {
+    const terms: string[] = [];
+    if (i.adsize === 32) {
+      if (i.base >= 0) terms.push(`R[${i.base}]`);
+      if (i.index >= 0) terms.push(i.scale === 0 ? `R[${i.index}]` : `(R[${i.index}] << ${i.scale})`);
+      if (i.disp !== 0 || terms.length === 0) terms.push(String(i.disp));
+      return terms.length === 1 && terms[0].startsWith("R[") ? terms[0] : `((${terms.join(" + ")}) | 0)`;
+    }
+    if (i.base >= 0) terms.push(`R16[${i.base << 1}]`);
+    if (i.index >= 0) terms.push(`R16[${i.index << 1}]`);
+    if (i.disp !== 0 || terms.length === 0) terms.push(String(i.disp));
+    return `((${terms.join(" + ")}) & 65535)`;
+  }
+
+  /** The mode bit that makes `seg` flat (base 0, no checks), or 0. */
+  private static flatBit(seg: number): JitMode | 0 {
+    return seg === Seg.ES ? JitMode.FLAT_ES : seg === Seg.SS ? JitMode.FLAT_SS : seg === Seg.DS ? JitMode.FLAT_DS : 0;
+  }
+
+  /** The mode bit that frees `seg` of checks (any base), or 0. */
+  private static fastBit(seg: number): JitMode | 0 {
+    return seg === Seg.FS ? JitMode.FAST_FS : seg === Seg.GS ? JitMode.FAST_GS : 0;
+  }
+
+  /**
+   * The linear address of an access of `size` bytes at `offset` (an expression) through segment
+   * `seg`, as an expression (`write`: checked for writing). Flat segments need no code; others go
+   * through the CPU's checks, which may fault.
+   */
+  linear(seg: number, offset: string, size: Size, write: boolean): string {
+    const flat = Emitter.flatBit(seg), fast = Emitter.fastBit(seg);
+    if (flat !== 0 && this.uses(flat)) return offset;
+    if (fast !== 0 && this.uses(fast)) return `((SB[${seg}] + ${offset}) | 0)`;
+    return `cpu.${write ? "linW" : "linR"}(${seg}, ${offset}, ${size})`;
+  }
+
+  /** The instruction's memory operand of `size` bytes, read, as an expression (zero-extended; int32 for dwords). */
+  readE(i: Insn, size: Size): string {
+    return `cpu.rd${size * 8}(${this.linear(i.seg, this.ea(i), size, false)})`;
+  }
+
+  /** Emits the read of the instruction's memory operand into `into`. */
+  loadE(i: Insn, size: Size, into = "v"): void {
+    this.line(`${into} = ${this.readE(i, size)};`);
+  }
+
+  /** Emits the write of `value` (an expression) to the instruction's memory operand. */
+  writeE(i: Insn, size: Size, value: string): void {
+    this.line(`cpu.wr${size * 8}(${this.linear(i.seg, this.ea(i), size, true)}, ${value});`);
+  }
+
+  /**
+   * Emits a read-modify-write of the memory operand: `v` = the value, then `compute()` (which
+   * emits code leaving the result in `result` and may set flags), then the write-back. The
+   * destination is checked for writing before the read (Cpu.linRmw), as the interpreter does.
+   */
+  rmw(i: Insn, size: Size, result: string, compute: () => void): void {
+    this.line(`o = ${this.ea(i)}; a = cpu.linRmw(${i.seg}, o, ${size}); v = cpu.rd${size * 8}(a);`);
+    compute();
+    this.line(`cpu.wr${size * 8}(a, ${result});`);
+  }
+
+  /** A register operand of `size` as an expression (zero-extended below 32 bits). */
+  reg(n: number, size: Size): string {
+    return size === 4 ? `R[${n}]` : size === 2 ? `R16[${n << 1}]` : `R8[${BYTE_REG[n]}]`;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Flags
+
+  private record(rec: FlagRec): void {
+    this.flags = rec;
+    this.pending = true;
+  }
+
+  /** ADD/ADC/SUB/SBB of `a` and `b` into `r` (Cpu.setLazy); `carry` is the ADC/SBB carry-in local. */
+  setArith(op: LazyOp.ADD | LazyOp.SUB, carry: string | null, a: string, b: string, r: string, size: Size): void {
+    const [ua, ub, ur] = unsigned(a, b, r, size);
+    const sub = op === LazyOp.SUB;
+    const lt = sub ? `${ua} < ${ub}` : `${ur} < ${ua}`, le = sub ? `${ua} <= ${ub}` : `${ur} <= ${ua}`;
+    const cf = carry === null ? `(${lt} ? 1 : 0)` : `((${carry} !== 0 ? ${le} : ${lt}) ? 1 : 0)`;
+    const opExpr = carry === null ? String(op) : `(${carry} !== 0 ? ${sub ? LazyOp.SBB : LazyOp.ADC} : ${op})`;
+    const store = `cpu.setLazy(${opExpr}, ${a}, ${b}, ${r}, ${size});`;
+    this.record({ kind: "arith", op, carry, a, b, r, eager: "", size, cf, store });
+  }
+
+  /** AND/OR/XOR/TEST result `r` (Cpu.setLogic). */
+  setLogic(r: string, size: Size): void {
+    const store = `cpu.setLogic(${r}, ${size});`;
+    this.record({ kind: "logic", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager: "", size, cf: "0", store });
+  }
+
+  /** Result `r` with CF/OF/AF in local `eager` (Cpu.setResult). */
+  setResult(r: string, size: Size, eager: string): void {
+    this.record({ kind: "result", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager, size, cf: `(${eager} & 1)`, store: Emitter.resultCode(r, size, eager) });
+  }
+
+  /** The code of Cpu.setResult. */
+  static resultCode(r: string, size: Size, eager: string): string {
+    return `cpu.setResult(${r}, ${size}, ${eager});`;
+  }
+
+  /** INC/DEC of `a` into `r` (Cpu.setIncDec): CF keeps the value the flags before give it. */
+  setIncDec(op: LazyOp.ADD | LazyOp.SUB, a: string, r: string, size: Size): void {
+    const cf = this.cf();
+    const store = `cpu.setIncDecCf(${op}, ${a}, ${r}, ${size}, ${cf});`;
+    this.record({ kind: "incdec", op, carry: null, a, b: "1", r, eager: "", size, cf, store });
+  }
+
+  /** Writes the pending flag record into the CPU (the main path goes on with it there). */
+  flush(): void {
+    if (this.pending && this.flags !== null) this.line(this.flags.store);
+    this.pending = false;
+  }
+
+  /** The code a way out of the block runs to leave the flags in the CPU (the main path keeps them pending). */
+  exitFlush(): string {
+    return this.pending && this.flags !== null ? this.flags.store : "";
+  }
+
+  /** The flags are whatever a handler left in the CPU: nothing known, nothing pending. */
+  forgetFlags(): void {
+    this.flags = null;
+    this.pending = false;
+  }
+
+  /** CF as 0 or 1, as an expression. */
+  cf(): string {
+    return this.flags === null ? "cpu.cf()" : this.flags.cf;
+  }
+
+  /** The Jcc/SETcc/CMOVcc condition `cc` as a boolean expression. */
+  cond(cc: number): string {
+    const f = this.flags;
+    const not = (cc & 1) !== 0;
+    let s: string | null = null;
+    if (f !== null) {
+      const base = cc & ~1;
+      const zf = `((${f.r} & ${WIDTH[f.size]}) === 0)`;
+      const sf = `((${f.r} & ${SIGN[f.size]}) !== 0)`;
+      const cf = `(${f.cf} !== 0)`;
+      let of: string;
+      if (f.kind === "logic") of = "false";
+      else if (f.kind === "result") of = `((${f.eager} & ${Flag.OF}) !== 0)`;
+      else if (f.op === LazyOp.ADD) of = `(((${f.a} ^ ${f.r}) & (${f.b} ^ ${f.r}) & ${SIGN[f.size]}) !== 0)`;
+      else of = `(((${f.a} ^ ${f.b}) & (${f.a} ^ ${f.r}) & ${SIGN[f.size]}) !== 0)`;
+      if (f.kind === "arith" && f.op === LazyOp.SUB && f.carry === null) {
+        // A compare: the conditions are the comparisons themselves.
+        const [ua, ub] = unsigned(f.a, f.b, f.r, f.size);
+        const sa = signed(f.a, f.size), sb = signed(f.b, f.size);
+        switch (base) {
+          case 0x2: s = `(${ua} < ${ub})`; break;
+          case 0x6: s = `(${ua} <= ${ub})`; break;
+          case 0xc: s = `(${sa} < ${sb})`; break;
+          case 0xe: s = `(${sa} <= ${sb})`; break;
+        }
+      } else if (f.kind === "logic") {
+        switch (base) {
+          case 0x2: s = "false"; break;
+          case 0x6: s = zf; break;
+          case 0xc: s = sf; break;
+          case 0xe: s = `(${zf} || ${sf})`; break;
+        }
+      }
+      if (s === null) {
+        switch (base) {
+          case 0x0: s = of; break;
+          case 0x2: s = cf; break;
+          case 0x4: s = zf; break;
+          case 0x6: s = `(${cf} || ${zf})`; break;
+          case 0x8: s = sf; break;
+          case 0xc: s = `(${sf} !== ${of})`; break;
+          case 0xe: s = `(${zf} || ${sf} !== ${of})`; break;
+        }
+      }
+    }
+    if (s === null) {
+      // Parity, or nothing known: the CPU's own evaluation, from its registers.
+      this.flush();
+      return `cpu.cond(${cc})`;
+    }
+    return not ? `!${s}` : s;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Instruction boundaries and ways out
+
+  /** Instruction `j` may fault from here on: the catch must know which it was. */
+  mayFault(j: number): void {
+    if (this.faulting.has(j)) return;
+    this.faulting.add(j);
+    this.line(`k = ${j};`);
+    this.catchFlags.set(j, this.exitFlush());
+  }
+
+  /**
+   * After instruction `j` (not the last), which touched memory or called a handler, with k = j:
+   * a set cpu.jitBreak leaves the block by the catch, as at a fault before instruction j + 1 but
+   * with nothing to deliver (it is rare: a write to this code page, a watchpoint hit, a stop
+   * request).
+   */
+  breakCheck(j: number): void {
+    this.catchFlags.set(j + 1, this.exitFlush());
+    this.line(`if (cpu.jitBreak !== 0) throw BRK;`);
+  }
+
+  /** Leaves the block after instruction `j` for offset `to` when `cond` holds. */
+  sideExit(j: number, cond: string, to: number): void {
+    this.line(`if (${cond}) { ${this.exitFlush()} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return cpu.jitNext(end); }`);
+  }
+}
+
+/** Operands and result masked to the width, as unsigned numbers. */
+function unsigned(a: string, b: string, r: string, size: Size): [string, string, string] {
+  if (size === 4) return [`(${a} >>> 0)`, `(${b} >>> 0)`, `(${r} >>> 0)`];
+  const w = WIDTH[size];
+  return [`(${a} & ${w})`, `(${b} & ${w})`, `(${r} & ${w})`];
+}
+
+/** `x` sign-extended from `size` bytes to 32 bits. */
+function signed(x: string, size: Size): string {
+  return size === 4 ? `(${x} | 0)` : size === 2 ? `((${x} << 16) >> 16)` : `((${x} << 24) >> 24)`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Instructions
+
+/** What an inlined instruction did, for the code after it. */
+const enum Done {
+  /** Touched no memory and cannot fault. */
+  PURE = 0,
+  /** Touched memory (the block must look at jitBreak after it). */
+  MEMORY = 1,
+  /** Set cpu.eip (a control transfer: the block's last instruction). */
+  JUMP = 2,
+}
+
+/** Emits instruction `j` of the block at offset `start` from its first EIP, going on as `step` says (./compile.ts decides). */
+export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: Step): void {
+  e.offsets.push(start);
+  const last = step === Step.LAST;
+  let done: Done | null;
+  if (step === Step.JUMP) done = Done.PURE;
+  else if (step === Step.CALL) {
+    e.mayFault(j);
+    e.line(`cpu.push32((e + ${start + i.len}) | 0);`);
+    done = Done.MEMORY;
+  } else if (step === Step.BRANCH) {
+    e.sideExit(j, e.cond(i.op & 15), start + i.len + (i.imm | 0));
+    done = Done.PURE;
+  } else if (step === Step.BRANCH_TAKEN) {
+    e.sideExit(j, e.cond((i.op & 15) ^ 1), start + i.len);
+    done = Done.PURE;
+  } else done = inline(e, i, j, start, last);
+  if (done === null) {
+    const h = e.constant(null, i.exec), ins = e.constant(null, i);
+    e.flush();
+    // The handler's faults leave icount and insnEip as it has them (a task switch moves insnEip).
+    e.line(`k = -1; cpu.icount = ic + ${j}; cpu.insnEip = (e + ${start}) | 0;`);
+    // A handler may take back the instruction's count (a REP string instruction that stops short,
+    // ./ops/string.ts): the block's count goes on from what it leaves.
+    e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${h}(cpu, ${ins}); ic = cpu.icount - ${j};`);
+    e.forgetFlags();
+    if (last) e.eipSet = e.endsInHandler = true;
+    else {
+      // A set jitBreak leaves with EIP where the handler put it: past the instruction, or at it
+      // when the instruction waits to run again (an x87 instruction waiting for FERR#'s interrupt).
+      e.line(`k = ${j}; if (cpu.jitBreak !== 0) { cpu.icount++; return null; }`);
+    }
+    return;
+  }
+  if (done === Done.JUMP) e.eipSet = true;
+  else if (done === Done.MEMORY && !last) e.breakCheck(j);
+}
+
+const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
+
+/**
+ * Emits ALU operation `op` on locals `x` (destination value) and `y` (source), leaving the result
+ * in `r` and the flags recorded; the Alu.ADC/SBB carry-in comes from the flags before.
+ */
+function aluOp(e: Emitter, op: number, x: string, y: string, r: string, size: Size): void {
+  switch (op) {
+    case Alu.ADD:
+      e.line(`${r} = (${x} + ${y}) | 0;`);
+      e.setArith(LazyOp.ADD, null, x, y, r, size);
+      return;
+    case Alu.SUB:
+    case Alu.CMP:
+      e.line(`${r} = (${x} - ${y}) | 0;`);
+      e.setArith(LazyOp.SUB, null, x, y, r, size);
+      return;
+    case Alu.ADC:
+    case Alu.SBB: {
+      const c = e.local(`c${r}`);
+      e.line(`${c} = ${e.cf()};`);
+      const add = op === Alu.ADC;
+      e.line(`${r} = (${x} ${add ? "+" : "-"} ${y} ${add ? "+" : "-"} ${c}) | 0;`);
+      e.setArith(add ? LazyOp.ADD : LazyOp.SUB, c, x, y, r, size);
+      return;
+    }
+    default: {
+      const sym = op === Alu.OR ? "|" : op === Alu.AND ? "&" : "^";
+      e.line(`${r} = ${x} ${sym} ${y};`);
+      e.setLogic(r, size);
+    }
+  }
+}
+
+/** The immediate as the handler uses it at this size. */
+function immOf(i: Insn, size: Size): string {
+  return String(size === 4 ? i.imm | 0 : size === 2 ? i.imm & 0xffff : i.imm & 0xff);
+}
+
+/** The operand size of a "v" operand. */
+function vsize(i: Insn): Size {
+  return i.opsize === 32 ? 4 : 2;
+}
+
+/**
+ * Emits instruction `i` inline when the compiler knows it; null leaves it to a handler call.
+ * `start` is its EIP's offset from the block's first EIP.
+ */
+function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): Done | null {
+  const next = start + i.len;
+  const op = i.op;
+  const mem = i.mod !== 3;
+  // ALU r/m, reg and reg, r/m forms; AL/eAX, imm; group 1.
+  if (op < 0x40 && (op & 7) < 6) {
+    const alu = op >>> 3, form = op & 7;
+    const size: Size = (form & 1) === 0 ? 1 : vsize(i);
+    const x = e.local(`x${j}`), y = e.local(`y${j}`), r = e.local(`r${j}`);
+    if (form === 4 || form === 5) {
+      e.line(`${x} = ${e.reg(0, size)}; ${y} = ${immOf(i, size)};`);
+      aluOp(e, alu, x, y, r, size);
+      if (alu !== Alu.CMP) e.line(`${e.reg(0, size)} = ${r};`);
+      return Done.PURE;
+    }
+    if (form >= 2) {
+      // reg = reg op r/m
+      if (mem) {
+        e.mayFault(j);
+        e.loadE(i, size, y);
+      } else e.line(`${y} = ${e.reg(i.rm, size)};`);
+      e.line(`${x} = ${e.reg(i.reg, size)};`);
+      aluOp(e, alu, x, y, r, size);
+      if (alu !== Alu.CMP) e.line(`${e.reg(i.reg, size)} = ${r};`);
+      return mem ? Done.MEMORY : Done.PURE;
+    }
+    return aluRm(e, i, j, alu, e.reg(i.reg, size), size, x, y, r);
+  }
+  if (op === 0x80 || op === 0x81 || op === 0x83) {
+    const size: Size = op === 0x80 ? 1 : vsize(i);
+    const x = e.local(`x${j}`), y = e.local(`y${j}`), r = e.local(`r${j}`);
+    return aluRm(e, i, j, i.reg, immOf(i, size), size, x, y, r);
+  }
+  switch (op) {
+    case 0x84: case 0x85: { // TEST r/m, reg
+      const size: Size = op === 0x84 ? 1 : vsize(i);
+      const y = e.local(`y${j}`), r = e.local(`r${j}`);
+      if (mem) {
+        e.mayFault(j);
+        e.loadE(i, size, y);
+      } else e.line(`${y} = ${e.reg(i.rm, size)};`);
+      e.line(`${r} = ${y} & ${e.reg(i.reg, size)};`);
+      e.setLogic(r, size);
+      return mem ? Done.MEMORY : Done.PURE;
+    }
+    case 0xa8: case 0xa9: { // TEST AL/eAX, imm
+      const size: Size = op === 0xa8 ? 1 : vsize(i);
+      const r = e.local(`r${j}`);
+      e.line(`${r} = ${e.reg(0, size)} & ${immOf(i, size)};`);
+      e.setLogic(r, size);
+      return Done.PURE;
+    }
+    case 0x88: case 0x89: { // MOV r/m, reg
+      const size: Size = op === 0x88 ? 1 : vsize(i);
+      if (!mem) {
+        e.line(`${e.reg(i.rm, size)} = ${e.reg(i.reg, size)};`);
+        return Done.PURE;
+      }
+      e.mayFault(j);
+      e.writeE(i, size, e.reg(i.reg, size));
+      return Done.MEMORY;
+    }
+    case 0x8a: case 0x8b: { // MOV reg, r/m
+      const size: Size = op === 0x8a ? 1 : vsize(i);
+      if (!mem) {
+        e.line(`${e.reg(i.reg, size)} = ${e.reg(i.rm, size)};`);
+        return Done.PURE;
+      }
+      e.mayFault(j);
+      e.line(`${e.reg(i.reg, size)} = ${e.readE(i, size)};`);
+      return Done.MEMORY;
+    }
+    case 0xa0: case 0xa1: { // MOV AL/eAX, moffs
+      const size: Size = op === 0xa0 ? 1 : vsize(i);
+      e.mayFault(j);
+      e.line(`${e.reg(0, size)} = ${e.readE(i, size)};`);
+      return Done.MEMORY;
+    }
+    case 0xa2: case 0xa3: { // MOV moffs, AL/eAX
+      const size: Size = op === 0xa2 ? 1 : vsize(i);
+      e.mayFault(j);
+      e.writeE(i, size, e.reg(0, size));
+      return Done.MEMORY;
+    }
+    case 0xc6: case 0xc7: { // MOV r/m, imm
+      if (i.reg !== 0) return null;
+      const size: Size = op === 0xc6 ? 1 : vsize(i);
+      if (!mem) {
+        e.line(`${e.reg(i.rm, size)} = ${immOf(i, size)};`);
+        return Done.PURE;
+      }
+      e.mayFault(j);
+      e.writeE(i, size, immOf(i, size));
+      return Done.MEMORY;
+    }
+    case 0x8d: { // LEA
+      if (!mem) return null;
+      e.line(`${e.reg(i.reg, vsize(i))} = ${e.ea(i)};`);
+      return Done.PURE;
+    }
+    case 0x1b6: case 0x1b7: case 0x1be: case 0x1bf: { // MOVZX / MOVSX
+      if (i.opsize !== 32) return null;
+      const from: Size = op === 0x1b6 || op === 0x1be ? 1 : 2;
+      if (mem) {
+        e.mayFault(j);
+        e.loadE(i, from);
+      } else e.line(`v = ${e.reg(i.rm, from)};`);
+      const ext = op === 0x1be ? `(v << 24) >> 24` : op === 0x1bf ? `(v << 16) >> 16` : `v`;
+      e.line(`R[${i.reg}] = ${ext};`);
+      return mem ? Done.MEMORY : Done.PURE;
+    }
+    case 0x90: // NOP (and PAUSE)
+      return Done.PURE;
+    case 0x98: // CWDE
+      if (i.opsize !== 32) return null;
+      e.line(`R[0] = (R[0] << 16) >> 16;`);
+      return Done.PURE;
+    case 0x99: // CDQ
+      if (i.opsize !== 32) return null;
+      e.line(`R[2] = R[0] >> 31;`);
+      return Done.PURE;
+    case 0x1af: { // IMUL reg, r/m
+      if (i.opsize !== 32) return null;
+      return imul(e, i, j, `R[${i.reg}]`);
+    }
+    case 0x69: case 0x6b: { // IMUL reg, r/m, imm
+      if (i.opsize !== 32) return null;
+      return imul(e, i, j, String(i.imm | 0));
+    }
+  }
+  if (op >= 0x40 && op < 0x50 && i.opsize === 32) { // INC/DEC r32
+    const n = op & 7, x = e.local(`x${j}`), r = e.local(`r${j}`);
+    const lop = op < 0x48 ? LazyOp.ADD : LazyOp.SUB;
+    e.line(`${x} = R[${n}]; ${r} = (${x} ${lop === LazyOp.ADD ? "+" : "-"} 1) | 0;`);
+    e.setIncDec(lop, x, r, 4);
+    e.line(`R[${n}] = ${r};`);
+    return Done.PURE;
+  }
+  if ((op === 0xfe || op === 0xff) && (i.reg === 0 || i.reg === 1)) { // INC/DEC r/m
+    const size: Size = op === 0xfe ? 1 : vsize(i);
+    const x = e.local(`x${j}`), r = e.local(`r${j}`);
+    const lop = i.reg === 0 ? LazyOp.ADD : LazyOp.SUB;
+    const body = (): void => {
+      e.line(`${x} = v; ${r} = (${x} ${lop === LazyOp.ADD ? "+" : "-"} 1) | 0;`);
+      e.setIncDec(lop, x, r, size);
+    };
+    if (!mem) {
+      e.line(`v = ${e.reg(i.rm, size)};`);
+      body();
+      e.line(`${e.reg(i.rm, size)} = ${r};`);
+      return Done.PURE;
+    }
+    e.mayFault(j);
+    e.rmw(i, size, r, body);
+    return Done.MEMORY;
+  }
+  if (op >= 0x50 && op < 0x60 && i.opsize === 32) { // PUSH/POP r32
+    const n = op & 7;
+    e.mayFault(j);
+    if (op < 0x58) e.line(`cpu.push32(R[${n}]);`);
+    else e.line(`v = cpu.pop32(); R[${n}] = v;`);
+    return Done.MEMORY;
+  }
+  if ((op === 0x68 || op === 0x6a) && i.opsize === 32) { // PUSH imm
+    e.mayFault(j);
+    e.line(`cpu.push32(${i.imm | 0});`);
+    return Done.MEMORY;
+  }
+  if (op === 0xff && i.reg === 6 && i.opsize === 32) { // PUSH r/m32
+    e.mayFault(j);
+    if (mem) {
+      e.loadE(i, 4);
+      e.line(`cpu.push32(v);`);
+    } else e.line(`cpu.push32(R[${i.rm}]);`);
+    return Done.MEMORY;
+  }
+  if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && (i.reg === 4 || i.reg === 5 || i.reg === 7) && i.opsize === 32 && !mem) {
+    return shift(e, i, j, op === 0xc1 ? String(i.imm & 31) : op === 0xd1 ? "1" : null);
+  }
+  if ((op >= 0x190 && op < 0x1a0) && !mem) { // SETcc r8
+    e.line(`${e.reg(i.rm, 1)} = ${e.cond(op & 15)} ? 1 : 0;`);
+    return Done.PURE;
+  }
+  if ((op >= 0x140 && op < 0x150) && i.opsize === 32 && !mem) { // CMOVcc r32, r32
+    e.line(`if (${e.cond(op & 15)}) R[${i.reg}] = R[${i.rm}];`);
+    return Done.PURE;
+  }
+  // Control transfers: the block's last instruction.
+  if (!last) return null;
+  if ((op >= 0x70 && op < 0x80) || (op >= 0x180 && op < 0x190)) { // Jcc
+    if (i.opsize !== 32) return null;
+    const target = next + (i.imm | 0);
+    const cond = e.cond(op & 15);
+    if (target === 0) return loopBack(e, cond, next);
+    e.line(`cpu.eip = (e + (${cond} ? ${target} : ${next})) | 0;`);
+    return Done.JUMP;
+  }
+  if ((op === 0xe9 || op === 0xeb) && i.opsize === 32) { // JMP rel
+    const target = next + (i.imm | 0);
+    if (target === 0) return loopBack(e, "true", next);
+    e.line(`cpu.eip = (e + ${target}) | 0;`);
+    return Done.JUMP;
+  }
+  if (op === 0xe8 && i.opsize === 32) { // CALL rel32
+    e.mayFault(j);
+    e.line(`cpu.push32((e + ${next}) | 0); cpu.eip = (e + ${next + (i.imm | 0)}) | 0;`);
+    return Done.JUMP;
+  }
+  if ((op === 0xc3 || op === 0xc2) && i.opsize === 32) { // RET [imm16]
+    e.mayFault(j);
+    const imm = op === 0xc2 ? i.imm & 0xffff : 0;
+    e.line(`v = cpu.pop32();${imm !== 0 ? ` cpu.setSp(cpu.spPlus(${imm}));` : ""} cpu.eip = v;`);
+    return Done.JUMP;
+  }
+  if (op === 0xff && (i.reg === 2 || i.reg === 4) && i.opsize === 32) { // CALL/JMP r/m32
+    const y = e.local(`y${j}`);
+    if (mem) {
+      e.mayFault(j);
+      e.loadE(i, 4, y);
+    } else e.line(`${y} = R[${i.rm}];`);
+    if (i.reg === 2) {
+      e.mayFault(j);
+      e.line(`cpu.push32((e + ${next}) | 0);`);
+    }
+    e.line(`cpu.eip = ${y};`);
+    return Done.JUMP;
+  }
+  return null;
+}
+
+/** ALU op on the r/m operand with source expression `src`. */
+function aluRm(e: Emitter, i: Insn, j: number, alu: number, src: string, size: Size, x: string, y: string, r: string): Done {
+  if (i.mod === 3) {
+    e.line(`${x} = ${e.reg(i.rm, size)}; ${y} = ${src};`);
+    aluOp(e, alu, x, y, r, size);
+    if (alu !== Alu.CMP) e.line(`${e.reg(i.rm, size)} = ${r};`);
+    return Done.PURE;
+  }
+  e.mayFault(j);
+  if (alu === Alu.CMP) {
+    e.loadE(i, size, x);
+    e.line(`${y} = ${src};`);
+    aluOp(e, alu, x, y, r, size);
+    return Done.MEMORY;
+  }
+  e.line(`${y} = ${src};`);
+  e.rmw(i, size, r, () => {
+    e.line(`${x} = v;`);
+    aluOp(e, alu, x, y, r, size);
+  });
+  return Done.MEMORY;
+}
+
+/** IMUL r32, r/m32[, imm]: the product of r/m and `other`. */
+function imul(e: Emitter, i: Insn, j: number, other: string): Done {
+  const mem = i.mod !== 3;
+  const y = e.local(`y${j}`), r = e.local(`r${j}`);
+  if (mem) {
+    e.mayFault(j);
+    e.loadE(i, 4, y);
+  } else e.line(`${y} = R[${i.rm}];`);
+  const x = e.local(`x${j}`), f = e.local(`f${j}`);
+  e.line(`${x} = ${other}; ${r} = Math.imul(${y}, ${x});`);
+  // CF = OF = the product does not fit 32 bits: then the double product is at least 2^31 in
+  // magnitude (exact below 2^53, larger beyond), never equal to the truncated one.
+  e.line(`${f} = ${y} * ${x} === ${r} ? 0 : ${Flag.CF | Flag.OF};`);
+  e.setResult(r, 4, f);
+  e.line(`R[${i.reg}] = ${r};`);
+  return mem ? Done.MEMORY : Done.PURE;
+}
+
+/** SHL/SHR/SAR r32 by `count` (an immediate already masked) or CL (null). */
+function shift(e: Emitter, i: Insn, j: number, count: string | null): Done {
+  const x = e.local(`x${j}`), r = e.local(`r${j}`), n = e.local(`n${j}`), f = e.local(`f${j}`);
+  if (count === "0") return Done.PURE;
+  let body: string;
+  if (i.reg === 4) body = `${r} = ${x} << ${n}; ${f} = (${x} >>> (32 - ${n})) & 1; ${f} |= (${f} ^ (${r} >>> 31)) << 11;`;
+  else if (i.reg === 5) body = `${r} = ${x} >>> ${n}; ${f} = ((${x} >>> (${n} - 1)) & 1) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11);`;
+  else body = `${r} = ${x} >> ${n}; ${f} = (${x} >> (${n} - 1)) & 1;`;
+  if (count !== null) {
+    e.line(`${n} = ${count}; ${x} = R[${i.rm}]; ${body} R[${i.rm}] = ${r};`);
+    e.setResult(r, 4, f);
+    return Done.PURE;
+  }
+  // A CL count of zero changes nothing, flags included: the record is written in place, if at all.
+  e.flush();
+  e.line(`${n} = R8[4] & 31; ${x} = R[${i.rm}];`);
+  e.line(`if (${n} !== 0) { ${body} ${Emitter.resultCode(r, 4, f)} R[${i.rm}] = ${r}; }`);
+  e.forgetFlags();
+  return Done.PURE;
+}
+
+/**
+ * A Jcc or JMP back to the block's first instruction: the block becomes a loop that runs again
+ * while the budget (`end`) covers another pass, else leaves EIP at its start.
+ */
+function loopBack(e: Emitter, cond: string, next: number): Done {
+  const n = e.offsets.length;
+  e.loops = true;
+  e.line(`if (!${cond}) { ${e.exitFlush()} cpu.eip = (e + ${next}) | 0; break; }`);
+  e.flush();
+  e.line(`ic += ${n};`);
+  e.line(`if (ic + ${n} > end) { cpu.eip = e; cpu.icount = ic; return null; }`);
+  return Done.JUMP;
+}

@@ -1,0 +1,266 @@
+// The compiler at the edges of its contract (./README.md): budget boundaries inside blocks, faults
+// in the middle of one, code that rewrites itself, the host debugger's breakpoints and
+// watchpoints, snapshots, and a segment base that changes under compiled code. Each case runs the
+// same code interpreted as the oracle.
+
+import { describe, expect, it } from "vitest";
+import { Reg, Seg } from "../../../x86/insn.js";
+import { bareCpu, CODE_BASE, nasm } from "../../../../test/support/cpu.js";
+import { cpuState, stateDiff } from "../../../../test/support/lockstep.js";
+import { HostDebug } from "../debug.js";
+import { SegAttr, Stop } from "../arch.js";
+import type { Cpu } from "../cpu.js";
+import { Vec } from "../../../x86/vectors.js";
+
+const P = 1, RW = 2;
+const PD = 0x10000, PT = 0x11000;
+const FLAT_DATA = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
+
+/** A CPU running `source` at CODE_BASE, compiling every block the first time it is reached (`jit`) or interpreting. */
+function machine(source: string, jit: boolean, setup?: (c: Cpu) => void): Cpu {
+  const { cpu } = bareCpu(nasm(source, 32, CODE_BASE));
+  if (jit) {
+    cpu.jit = true;
+    cpu.jitThreshold = 1;
+  }
+  setup?.(cpu);
+  return cpu;
+}
+
+/** Identity paging of the first 4 MiB but for `absent` pages. */
+function paging(c: Cpu, absent: number[] = []): void {
+  c.mem.write32(PD, PT | P | RW);
+  for (let p = 0; p < 1024; p++) c.mem.write32(PT + 4 * p, absent.includes(p << 12) ? 0 : (p << 12) | P | RW);
+  c.cr3 = PD;
+  c.cr0 |= 0x80000000;
+  c.paging.changed();
+}
+
+function expectSame(a: Cpu, b: Cpu): void {
+  expect(stateDiff(cpuState(a), cpuState(b))).toEqual([]);
+  expect(Buffer.compare(a.mem.u8, b.mem.u8)).toBe(0);
+}
+
+const LOOP = `
+  mov ecx, 50
+  xor eax, eax
+again:
+  add eax, ecx
+  mov [0x8000 + ecx*4], eax
+  xor eax, 0x55
+  dec ecx
+  jnz again
+  mov ebx, [0x8010]
+  add ebx, eax
+  int3`;
+
+describe("compiled blocks", () => {
+  it("end runs exactly at the budget, wherever it falls in a block", () => {
+    for (let budget = 1; budget <= 13; budget++) {
+      const a = machine(LOOP, true), b = machine(LOOP, false);
+      for (let k = 0; k < 400 && a.run(budget) === Stop.BUDGET; k++) {
+        expect(b.run(budget)).toBe(Stop.BUDGET);
+        expectSame(a, b);
+      }
+      expect(b.run(budget)).toBe(Stop.EXCEPTION);
+      expectSame(a, b);
+      expect(a.jitCompiled).toBeGreaterThan(0);
+    }
+  });
+
+  it("count a REP string instruction once, in the execution that finishes it, as the interpreter does", () => {
+    const code = `
+      mov ecx, 3000
+      mov edi, 0x20000
+      mov eax, 0x11223344
+      rep stosd
+      mov ebx, ecx
+      int3`;
+    for (const budget of [1, 3, 4, 5, 7, 100]) {
+      const a = machine(code, true), b = machine(code, false);
+      for (let k = 0; k < 100 && a.run(budget) === Stop.BUDGET; k++) {
+        expect(b.run(budget)).toBe(Stop.BUDGET);
+        expectSame(a, b);
+      }
+      expect(b.run(budget)).toBe(Stop.EXCEPTION);
+      expectSame(a, b);
+      expect(a.icount).toBe(6);
+    }
+  });
+
+  it("fault in the middle at the faulting instruction's icount and EIP, the ones before it done", () => {
+    const code = `
+      mov eax, 1
+      mov ebx, 2
+      add eax, ebx
+      mov ecx, [0x9004]
+      mov edx, 4
+      int3`;
+    const a = machine(code, true, (c) => paging(c, [0x9000])), b = machine(code, false, (c) => paging(c, [0x9000]));
+    expect(a.run(100)).toBe(Stop.EXCEPTION);
+    expect(b.run(100)).toBe(Stop.EXCEPTION);
+    expect([a.excVector, a.cr2, a.eip, a.icount, a.r32[Reg.EAX]]).toEqual([Vec.PF, 0x9004, CODE_BASE + 12, 3, 3]);
+    expectSame(a, b);
+    expect(a.jitCompiled).toBe(1);
+  });
+
+  it("run the new bytes when a block rewrites an instruction after it in the same block", () => {
+    const code = `
+      mov edx, 3
+      mov byte [patched + 1], 7
+    patched:
+      mov eax, 1
+      add eax, edx
+      int3`;
+    const a = machine(code, true), b = machine(code, false);
+    a.run(100);
+    b.run(100);
+    expect(a.r32[Reg.EAX]).toBe(10);
+    expectSame(a, b);
+  });
+
+  it("stop at a host breakpoint inside a block, as often as the interpreter does", () => {
+    const code = LOOP.replace("xor eax, 0x55", "here: xor eax, 0x55");
+    const bp = CODE_BASE + nasm(code.slice(0, code.indexOf("here:")), 32, CODE_BASE).length;
+    const a = machine(code, true), b = machine(code, false);
+    for (const c of [a, b]) {
+      c.hostDebug = new HostDebug(c);
+      c.hostDebug.exec.add(bp);
+      c.hostDebug.changed();
+    }
+    // The first stop at the breakpoint, then resumed (skipping it) to the next.
+    for (let k = 0; k < 3; k++) {
+      for (const c of [a, b]) {
+        c.hostDebug!.skipIcount = c.icount;
+        c.hostDebug!.skipLin = bp;
+        expect(c.run(10_000)).toBe(Stop.REQUEST);
+        expect(c.eip).toBe(bp);
+      }
+      expectSame(a, b);
+    }
+  });
+
+  it("run compiled while a host breakpoint is armed elsewhere", () => {
+    const code = LOOP.replace("mov ebx, [0x8010]", "here: mov ebx, [0x8010]");
+    const bp = CODE_BASE + nasm(code.slice(0, code.indexOf("here:")), 32, CODE_BASE).length;
+    const a = machine(code, true), b = machine(code, false);
+    let ran = 0;
+    a.jitOnCompile = (blk) => ({ ...blk, run: (c, end) => { const ic = c.icount; const next = blk.run(c, end); ran += c.icount - ic; return next; } });
+    for (const c of [a, b]) {
+      c.hostDebug = new HostDebug(c);
+      c.hostDebug.exec.add(bp);
+      c.hostDebug.changed();
+      expect(c.run(10_000)).toBe(Stop.REQUEST);
+      expect(c.eip).toBe(bp);
+    }
+    expectSame(a, b);
+    // The loop's 250 instructions, but for those the interpreter ran before the block was compiled.
+    expect(ran).toBeGreaterThan(200);
+  });
+
+  it("stop after the instruction that touches a host watchpoint, with the block's compiled code", () => {
+    const code = `
+      mov ecx, 20
+    again:
+      mov eax, [0x7000 + ecx*4]
+      add eax, ecx
+      mov [0x7100 + ecx*4], eax
+      dec ecx
+      jnz again
+      int3`;
+    const watch = 0x7100 + 4 * 7;
+    const a = machine(code, true), b = machine(code, false);
+    for (const c of [a, b]) {
+      c.hostDebug = new HostDebug(c);
+      c.hostDebug.setWatches([{ lin: watch, len: 4, rw: 1 }]);
+      expect(c.run(10_000)).toBe(Stop.REQUEST);
+      expect(c.hostDebug.hit).toEqual({ kind: "watch", indexes: [0] });
+      expect(c.r32[Reg.ECX]).toBe(7);
+    }
+    expectSame(a, b);
+    expect(a.jitCompiled).toBeGreaterThan(0);
+  });
+
+  it("keep their code across a restore that leaves its bytes alone, and drop it when they change", () => {
+    const a = machine(LOOP, true);
+    const saved = { cpu: a.save(), ram: a.mem.save() };
+    a.run(10_000);
+    const compiled = a.jitCompiled;
+    expect(compiled).toBeGreaterThan(0);
+    const done = cpuState(a);
+    a.mem.restore(saved.ram);
+    a.restore(saved.cpu);
+    a.run(10_000);
+    expect(a.jitCompiled).toBe(compiled);
+    expect(stateDiff(cpuState(a), done)).toEqual([]);
+    // The same snapshot with the loop's ADD EAX, ECX made ADD EAX, EDX: compiled again.
+    const patched = saved.ram.bytes.slice();
+    const at = CODE_BASE + nasm(LOOP.slice(0, LOOP.indexOf("again:")), 32, CODE_BASE).length;
+    expect(patched[at + 1]).toBe(0xc8);
+    patched[at + 1] = 0xd0;
+    a.mem.restore({ size: saved.ram.size, bytes: patched });
+    a.restore(saved.cpu);
+    a.run(10_000);
+    expect(a.jitCompiled).toBeGreaterThan(compiled);
+    const b = machine(LOOP, false);
+    b.mem.restore({ size: saved.ram.size, bytes: patched });
+    b.restore(saved.cpu);
+    b.run(10_000);
+    expectSame(a, b);
+  });
+
+  it("follow a data segment whose base changes between runs of the same block", () => {
+    const code = `
+      mov ecx, 4
+    again:
+      mov eax, [0x100]
+      add [0x104], eax
+      dec ecx
+      jnz again
+      int3`;
+    const a = machine(code, true), b = machine(code, false);
+    for (const c of [a, b]) {
+      c.mem.write32(0x100, 5);
+      c.mem.write32(0x20100, 7);
+      expect(c.run(7)).toBe(Stop.BUDGET);
+      c.setSegCache(Seg.DS, 0x18, 0x20000, 0xffffffff, FLAT_DATA);
+      expect(c.run(100)).toBe(Stop.EXCEPTION);
+    }
+    expectSame(a, b);
+    expect(a.mem.read32(0x104)).toBe(10);
+    expect(a.mem.read32(0x20104)).toBe(14);
+  });
+
+  it("are never made from code above RAM, which reads as 0xff bytes", () => {
+    // RAM is 1 MiB: a jump to 0x200000 fetches FF FF there, #UD, on both machines.
+    const a = machine("mov eax, 0x200000\njmp eax", true), b = machine("mov eax, 0x200000\njmp eax", false);
+    for (const c of [a, b]) {
+      expect(c.run(100)).toBe(Stop.EXCEPTION);
+      expect(c.excVector).toBe(Vec.UD);
+      expect(c.eip).toBe(0x200000);
+    }
+    expectSame(a, b);
+  });
+
+  it("leave a block at an x87 instruction that waits for FERR#'s interrupt, with EIP at it", () => {
+    // CR0.NE clear and an unmasked division by zero pending: the next FLD1 asserts FERR# and waits.
+    const code = `
+      fninit
+      push dword 0x037b
+      fldcw [esp]
+      fldz
+      fld1
+      fdiv st0, st1
+      fld1
+      int3`;
+    const setup = (c: Cpu): void => { c.fpu.ferr = () => false; };
+    const a = machine(code, true, setup), b = machine(code, false, setup);
+    for (const c of [a, b]) {
+      expect(c.run(100)).toBe(Stop.HALT);
+      expect(c.halted).toBe(true);
+      expect(c.mem.read8(c.eip)).toBe(0xd9); // FLD1
+    }
+    expectSame(a, b);
+    expect(a.jitCompiled).toBeGreaterThan(0);
+  });
+});
