@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { oracle } from "../support/oracle.js";
+import { INTERACTIVE } from "./interactive.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "bin", "afterglow.js");
@@ -96,7 +97,7 @@ describe.skipIf(!haveGuest || !haveTools)("afterglow tui on a recorded Linux boo
       [CLI, "record", "-o", rec, "--kernel", KERNEL, "--initrd", initrd, "--append", "console=ttyS0 panic=-1 cryptomgr.notests", "--ram", "128"],
       { stdio: ["ignore", "ignore", "pipe"], timeout: 900_000 },
     );
-    const cmd = `AFTERGLOW_CACHE=off ${process.execPath} ${CLI} tui ${rec} --kernel ${KERNEL} --initrd ${initrd}; echo "tui exited $?"; sleep 600`;
+    const cmd = `${INTERACTIVE} AFTERGLOW_CACHE=off ${process.execPath} ${CLI} tui ${rec} --kernel ${KERNEL} --initrd ${initrd}; echo "tui exited $?"; sleep 600`;
     tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "tui", "sh", "-c", cmd);
   }, 900_000);
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { oracle } from "../support/oracle.js";
+import { INTERACTIVE } from "./interactive.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "bin", "afterglow.js");
@@ -80,7 +81,7 @@ function gdbRegisters(out: string): { [name: string]: number } {
 
 describe.skipIf(!HAVE_TMUX)("afterglow tui in an 80x24 terminal (tmux)", () => {
   beforeAll(() => {
-    const cmd = `AFTERGLOW_CACHE=off ${process.execPath} ${CLI} tui ${REC}; echo "tui exited $?"; sleep 60`;
+    const cmd = `${INTERACTIVE} AFTERGLOW_CACHE=off ${process.execPath} ${CLI} tui ${REC}; echo "tui exited $?"; sleep 60`;
     tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "tui", "sh", "-c", cmd);
   });
 
@@ -161,7 +162,7 @@ describe.skipIf(!HAVE_TMUX)("the other ways in", () => {
     ["afterglow tui with no file records the built-in guest and opens it", ["tui"], "built-in guest"],
     ["afterglow replay FILE --tui opens FILE", ["replay", REC, "--tui"], "hello-vm.rec"],
   ])("%s", async (_what, args, name) => {
-    const cmd = `AFTERGLOW_CACHE=off ${process.execPath} ${CLI} ${args.join(" ")}; echo "tui exited $?"; sleep 60`;
+    const cmd = `${INTERACTIVE} AFTERGLOW_CACHE=off ${process.execPath} ${CLI} ${args.join(" ")}; echo "tui exited $?"; sleep 60`;
     session = `ways-${args[0]}`;
     tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", session, "sh", "-c", cmd);
     try {
