@@ -21,6 +21,7 @@ import { BareMachine } from "../src/replay/machine.js";
 import { Stack } from "../src/replay/stack.js";
 import { nasm } from "./support/cpu.js";
 import { ROOT } from "./layers.js";
+import { seeded } from "./support/random.js";
 
 const RAM = 8 << 20;
 const IMAGES = 200;
@@ -80,17 +81,6 @@ function differ(bare: End, vm: End): string {
 // ------------------------------------------------------------------------------------------------
 // Random images
 
-/** mulberry32: a small seeded generator. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A flat boot image of `slots` random instructions (real mode for even seeds, flat 32-bit
@@ -101,7 +91,7 @@ function prng(seed: number): () => number {
  * never to read the clock.
  */
 function randomImage(seed: number, slots = 120): string {
-  const r = prng(seed);
+  const r = seeded(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const int = (n: number): number => Math.floor(r() * n);
   const hex = (v: number): string => `0x${(v >>> 0).toString(16)}`;

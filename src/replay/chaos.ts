@@ -11,19 +11,8 @@
 import { DEFAULT_HANG_NS, EndWatch, runScripted, ScriptedInput, type EndLimits, type RunEnd } from "./ends.js";
 import { TIMING_LIMITS, type MachineTiming } from "./machine-config.js";
 import { FAILURE_ENDS } from "./recording.js";
+import { seededRandom } from "./seeded-random.js";
 import { Session, type Guest, type MachineKind } from "./session.js";
-
-/** A small, fast PRNG (mulberry32): the same seed gives the same numbers on every host. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * The RTC start chaos runs are spread around (2026-01-01T00:00:00Z), fixed so that a seed alone

@@ -8,7 +8,7 @@
 import { GdbConnection } from "../../src/gdbstub/stub.js";
 import { PacketDecoder, frame } from "../../src/gdbstub/packet.js";
 import { SessionTarget } from "../../src/gdbstub/session-target.js";
-import { seededRandom } from "../../src/replay/chaos.js";
+import { seededRandom } from "../../src/replay/seeded-random.js";
 import { Debugger } from "../../src/replay/debug.js";
 import { RecordingError, readRecording } from "../../src/replay/recording.js";
 import { DivergenceError, endReasonOf, Session, Stop, type MachineKind } from "../../src/replay/session.js";

@@ -5,17 +5,7 @@
 // EDI-based (EDI points at a data area and is never a destination) with ESI as a masked index, so
 // programs run long without wandering off; a few use FS, whose base the harness sets.
 
-/** A small seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded as prng } from "./random.js";
 
 const R32 = ["eax", "ebx", "ecx", "edx", "ebp"];
 const R16 = ["ax", "bx", "cx", "dx", "bp"];

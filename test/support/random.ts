@@ -1,12 +1,4 @@
-// A seeded generator (mulberry32), so a test's random choices can be replayed from its seed.
+// A seeded generator, so a test's random choices can be replayed from its seed: the one the
+// product uses (chaos runs), so the tests and the fuzzer draw alike.
 
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as seeded } from "../../src/replay/seeded-random.js";
