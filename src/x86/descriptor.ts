@@ -10,6 +10,8 @@ export const enum DescAttr {
   S = 0x10,
   DPL_SHIFT = 5, DPL = 0x60,
   P = 0x80,
+  /** Available for system software. */
+  AVL = 0x1000,
   /** D/B: 32-bit code or stack. */
   DB = 0x4000,
   G = 0x8000,

@@ -3,19 +3,8 @@
 // a leaf module, so that none of them imports cpu.ts for more than the Cpu type. (Exception
 // vectors are src/x86/vectors.ts, the CPU model src/x86/cpuid.ts.)
 
-/** Descriptor-cache attribute bits, in the layout of descriptor bytes 5–6 (type..G). */
-export const enum SegAttr {
-  /** Type field bits 0–3: accessed, writable/readable, expand-down/conforming, code. */
-  ACCESSED = 0x1, RW = 0x2, DC = 0x4, CODE = 0x8,
-  /** S: code/data (1) or system (0). */
-  S = 0x10,
-  DPL_SHIFT = 5, DPL = 0x60,
-  P = 0x80,
-  AVL = 0x1000,
-  /** D/B: 32-bit code or stack. */
-  DB = 0x4000,
-  G = 0x8000,
-}
+/** Descriptor-cache attribute bits, in the layout of descriptor bytes 5–6 (type..G): src/x86's. */
+export { DescAttr as SegAttr } from "../../x86/descriptor.js";
 
 /** Port I/O as the CPU sees it; the machine decides what answers. */
 export interface IoBus {
