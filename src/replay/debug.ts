@@ -265,6 +265,8 @@ export class Debugger {
   private landingFrom = -1;
   /** The IPC log is being gathered: the L4 listener stays on without breakpoints. */
   private gathering = false;
+  /** Told every L4 event any run passes (landings included): see watchL4. */
+  private l4Watcher: ((e: L4Event) => void) | null = null;
   /** The host's limits (--max-insns; --max-time, live): a run stops there and goes no further. */
   limits: { maxInsns?: number; maxNs?: number } = {};
 
@@ -761,13 +763,24 @@ export class Debugger {
     this.listen();
   }
 
+  /**
+   * Calls `fn` with every L4 event any run passes, a Timeline's landings and the IPC log's
+   * gathering included (null: no more). An event's numbers (`n`, `seq`) name it in history, so a
+   * tool can keep what it was told and ask again only for what it never saw (the TUI's last IPCs).
+   */
+  watchL4(fn: ((e: L4Event) => void) | null): void {
+    this.l4Watcher = fn;
+    this.listen();
+  }
+
   /** The kernel's event hooks are on only while something wants them. */
   private listen(): void {
-    const on = !this.closed && (this.l4Filters.length > 0 || this.gathering);
+    const on = !this.closed && (this.l4Filters.length > 0 || this.gathering || this.l4Watcher !== null);
     this.session.onL4(on ? (e) => this.l4Event(e) : null);
   }
 
   private l4Event(e: L4Event): void {
+    this.l4Watcher?.(e);
     if (this.session.muted) {
       // A Timeline landing: its last run from a restored checkpoint is what counts.
       if (this.landingFrom !== this.session.restores) {

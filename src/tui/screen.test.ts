@@ -70,6 +70,23 @@ describe("the screen", () => {
     expect(right).toMatch(/reply eax=e0010060 eip=0000802d\s*\n\s*inject 0x20/);
   });
 
+  it("lists the L4 threads and, below them, the last IPCs, the latest at the bottom", () => {
+    const threads = [32, 34, 35, 36].map((no) => ({ no, id: no << 14, kind: "user" as const, state: "blockedRecv", program: "vmm" }));
+    const ipcs = Array.from({ length: 12 }, (_, k) => `#${203 + k}: 36 -> 34 label 0xfff4`);
+    const pane = (rows: number) => {
+      const lines = screen(view({ snap: snapshot({ threads, ipcs }) }), 80, rows).map((l) => text(l).split("|")[1] ?? "");
+      return lines.slice(lines.findIndex((l) => l.startsWith(" L4 ")));
+    };
+    const small = pane(24);
+    expect(small[1]).toContain("ipc 214 switch 215 sys 128 irq 0");
+    expect(small.findIndex((l) => l.startsWith("last IPCs"))).toBeGreaterThan(small.findIndex((l) => l.includes("36 vmm blockedRecv")));
+    expect(small.filter((l) => l.startsWith("#")).at(-1)).toMatch(/^#214: 36 -> 34/);
+    // A taller terminal shows more of them, up to all twelve.
+    const count = (rows: number) => pane(rows).filter((l) => l.startsWith("#")).length;
+    expect(count(40)).toBeGreaterThan(count(24));
+    expect(count(80)).toBe(12);
+  });
+
   it("ends the console pane with the last line the guest printed by this instant", () => {
     const lines = screen(view(), 80, 24).map(text);
     const at = lines.findIndex((l) => l.startsWith(" Console "));

@@ -177,9 +177,22 @@ function vmmPane(v: ViewState, width: number, height: number): Line[] {
 
 function l4Pane(v: ViewState, width: number, height: number): Line[] {
   const s = v.snap;
-  const lines: Line[] = [title("L4", v.focus === "l4", s.kernel === null ? "bare machine: no kernel" : "")];
-  if (s.kernel !== null) lines.push([{ text: `ipc ${s.kernel.ipcs} switch ${s.kernel.contextSwitches} sys ${s.kernel.syscalls} irq ${s.kernel.irqs}`, style: "dim" }]);
-  for (const t of s.threads) lines.push([{ text: `${String(t.no).padStart(3)} ${(t.program ?? t.kind).padEnd(8)} ` }, { text: t.state, style: t.state === "running" ? "mark" : "dim" }]);
+  const k = s.kernel;
+  const lines: Line[] = [title("L4", v.focus === "l4", k === null ? "bare machine: no kernel" : "")];
+  if (k === null) return block(lines, width, height);
+  lines.push([{ text: `ipc ${k.ipcs} switch ${k.contextSwitches} sys ${k.syscalls} irq ${k.irqs}`, style: "dim" }]);
+  const threads = flow(
+    s.threads.map((t) => [{ text: `${t.no} ${t.program ?? t.kind} ` }, { text: t.state, style: t.state === "running" ? ("mark" as Style) : ("dim" as Style) }]),
+    width,
+  );
+  // The threads first, the IPCs below: each gets at least half of what is left when both do not fit.
+  const rows = height - 2;
+  const ipcRows = Math.min(s.ipcs.length, Math.max(rows - threads.length - 1, Math.floor((rows - 1) / 2)));
+  lines.push(...threads.slice(0, rows - (ipcRows > 0 ? ipcRows + 1 : 0)));
+  if (ipcRows > 0) {
+    lines.push([{ text: "last IPCs", style: "title" }]);
+    for (const text of s.ipcs.slice(-ipcRows)) lines.push([{ text }]);
+  }
   return block(lines, width, height);
 }
 

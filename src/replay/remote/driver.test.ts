@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { decodeExits } from "../exit-log.js";
+import { describeL4Event } from "../l4-events.js";
 import { readRecording, type Record } from "../recording.js";
 import { ReplayDriver } from "./driver.js";
 import type { Reply, Request } from "./protocol.js";
@@ -93,6 +94,34 @@ describe("the replay driver", () => {
     const injected = await ask(d, { op: "step" });
     // The guest programmed its PIC's base at 0x20: the timer's IRQ 0 is vector 0x20.
     expect(injected.snapshot.reply?.injected).toEqual([0x20]);
+    d.close();
+  });
+
+  it("shows the kernel's last IPCs up to here, as gdb's monitor l4 ipc lists them", async () => {
+    const d = open();
+    const ref = open();
+    for (const n of [100, 400, 40]) {
+      const { snapshot: s } = await ask(d, { op: "go", to: { kind: "exit", n } });
+      ref["dbg"].seek({ at: "exit", exits: n + 1 });
+      const log = ref["dbg"].ipcLog(12);
+      if ("error" in log) throw new Error(log.message);
+      expect(s.ipcs).toEqual(log.map((e) => describeL4Event(e).replace(/^ipc /, "")));
+      expect(s.ipcs).toHaveLength(12);
+      expect(s.ipcs.at(-1)).toMatch(new RegExp(`^#${s.kernel!.ipcs}: `));
+    }
+    ref.close();
+    d.close();
+  });
+
+  it("names the last IPCs from what its runs passed, without replaying history again", async () => {
+    const d = open();
+    await ask(d, { op: "go", to: { kind: "exit", n: 300 } });
+    const tl = d["tl"];
+    const work = tl.work;
+    const { snapshot: s } = await ask(d, { op: "next-exit" });
+    expect(s.ipcs.at(-1)).toMatch(new RegExp(`^#${s.kernel!.ipcs}: `));
+    // Only the run to the next exit: no replay from a checkpoint for the log.
+    expect(tl.work - work).toBe(s.pos.icount - recordedExits[300].icount);
     d.close();
   });
 

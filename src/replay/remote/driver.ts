@@ -9,7 +9,7 @@ import { exitHistogram, Session } from "../session.js";
 import { cacheEntry, loadCheckpoints, saveCheckpoints } from "../checkpoint-cache.js";
 import { Debugger, ONE_INSTRUCTION, parseExitReason, type DebugStop, type ExitFilter } from "../debug.js";
 import { exitName } from "../../l4/api.js";
-import { describeL4Event } from "../l4-events.js";
+import { describeL4Event, type L4Event } from "../l4-events.js";
 import { describeExit, describeQualification, type ExitEvent } from "../exit-log.js";
 import { findKernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
@@ -29,6 +29,9 @@ const DISASM_AFTER = 24;
 const CONSOLE_TAIL = 16_384;
 const LINE_MARKS = 4096;
 const RECENT_EXITS = 16;
+/** IPCs a snapshot carries (the last ones up to its position), and IPCs the driver remembers. */
+const LAST_IPCS = 12;
+const KNOWN_IPCS = 1 << 16;
 const CS = 1;
 const SS = 2;
 /** The D/B bit of the code segment's access rights (VMX layout): 32-bit code. */
@@ -66,6 +69,8 @@ export class ReplayDriver {
   private atExit: ExitState | null = null;
   /** The exit the last move stepped from, whose reply the snapshots show until the next move. */
   private replyTo: ExitState | null = null;
+  /** IPCs any run passed, by the kernel's IPC number: history, the same whichever run saw them. */
+  private readonly knownIpcs = new Map<number, Extract<L4Event, { kind: "ipc" }>>();
 
   /** Throws a RecordingError (or an Error for a bad symbol file) when the replay cannot start. */
   constructor(open: OpenReplay, private readonly progress: (what: string, p: Position) => void = () => {}) {
@@ -76,6 +81,7 @@ export class ReplayDriver {
     this.dbg = new Debugger(this.session);
     this.dbg.toFirstInstruction();
     this.tl = this.dbg.startTimeTravel();
+    if (this.dbg.hasStack) this.dbg.watchL4((e) => this.knowIpc(e));
     this.cacheEntry = open.checkpointCache === undefined ? null : cacheEntry(open.checkpointCache, open.recording);
     if (this.cacheEntry !== null) this.tl.adopt(loadCheckpoints(this.cacheEntry));
     this.info = this.describe(open.name);
@@ -119,6 +125,30 @@ export class ReplayDriver {
       this.lines.push(icount);
       if (this.lines.length > 2 * LINE_MARKS) this.lines = this.lines.filter((_, i) => i % 2 === 0);
     }
+  }
+
+  private knowIpc(e: L4Event): void {
+    if (e.kind !== "ipc") return;
+    this.knownIpcs.set(e.seq, e);
+    // Map keeps insertion order: forget the longest known first.
+    if (this.knownIpcs.size > KNOWN_IPCS) this.knownIpcs.delete(this.knownIpcs.keys().next().value!);
+  }
+
+  /**
+   * The last IPCs up to here, oldest first: from those runs passed, else from the Debugger's IPC
+   * log (a replay from a checkpoint further back, whose events come through knowIpc too).
+   */
+  private lastIpcs(ipcs: number, events: number): string[] {
+    const want = Array.from({ length: Math.min(LAST_IPCS, ipcs) }, (_, i) => ipcs - Math.min(LAST_IPCS, ipcs) + 1 + i);
+    if (want.some((seq) => !this.knownIpcs.has(seq))) {
+      const log = this.dbg.ipcLog(LAST_IPCS);
+      if ("error" in log) return [];
+      for (const e of log) this.knowIpc(e);
+    }
+    return want.flatMap((seq) => {
+      const e = this.knownIpcs.get(seq);
+      return e === undefined || e.n > events ? [] : [describeL4Event(e).replace(/^ipc /, "")];
+    });
   }
 
   /** Stops the move under way at its next slice. */
@@ -437,6 +467,7 @@ export class ReplayDriver {
       recentExits: recent.map((e) => ({ n: e.n, icount: e.icount, reason: exitName(e.reason), qualification: describeQualification(e) })),
       threads: dbg.threads().map((t) => ({ no: t.no, id: t.id, kind: t.kind, state: t.state, program: t.program })),
       kernel: summary === null ? null : { ipcs: summary.ipcs, contextSwitches: summary.contextSwitches, syscalls: summary.syscalls, irqs: summary.irqs },
+      ipcs: summary === null ? [] : this.lastIpcs(summary.ipcs, where.events),
       devices: summary === null ? [] : [...this.chips(), ...this.devices(summary.vmm)],
       console: Buffer.from(this.console.buffer, Math.max(0, consoleEnd - CONSOLE_TAIL), Math.min(consoleEnd, CONSOLE_TAIL)).toString("latin1"),
       marks: {

@@ -133,6 +133,8 @@ export interface Snapshot {
   recentExits: { n: number; icount: number; reason: string; qualification: string }[];
   threads: ThreadView[];
   kernel: { ipcs: number; contextSwitches: number; syscalls: number; irqs: number } | null;
+  /** The kernel's last IPCs up to this position, oldest first: `#N: FROM -> TO label L mr …`. */
+  ipcs: string[];
   /** The VMM's virtual devices in brief: per device the port accesses, and the vectors injected. */
   devices: string[];
   /** The guest's console as it stood at this instant: its last bytes. */

@@ -22,6 +22,7 @@ export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
     recentExits: [{ n: 100, icount: 6262, reason: "IO_INSTRUCTION", qualification: "in port 0x3fd (1 byte)" }],
     threads: [{ no: 36, id: 589825, kind: "vcpu", state: "blockedRecv", program: null }],
     kernel: { ipcs: 214, contextSwitches: 215, syscalls: 128, irqs: 0 },
+    ipcs: ["#213: 35 receives", "#214: 36 -> 34 label 0xfff4 mr 0xfff41009 0x1e 0x3fd0008"],
     devices: ["uart: 29 in, 33 out"],
     console: "afterglow: real mode ok\nafterglow: protected mode ok\n",
     marks: { checkpoints: [0], hits: [], lines: [101, 533] },
