@@ -56,7 +56,7 @@ describe("the TUI", () => {
     await eventually(() => expect(replay.requests).toEqual([{ op: "go", to: { kind: "icount", n: 42 } }, { op: "go", to: { kind: "exit", n: 7 } }]));
   });
 
-  it("sets breakpoints with b and e, and drops a prompt on Esc", async () => {
+  it("sets breakpoints with b, e and l, and drops a prompt on Esc", async () => {
     const { ui, replay } = await open();
     ui.stdin.write("b");
     await eventually(() => expect(plain(ui.lastFrame())).toContain("breakpoint at:"));
@@ -68,11 +68,16 @@ describe("the TUI", () => {
     ui.stdin.write("io 0x3f8 out\r");
     await eventually(() => expect(replay.requests).toHaveLength(2));
     await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+    ui.stdin.write("l");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("break on L4 event:"));
+    ui.stdin.write("ipc from 34 to 36\r");
+    await eventually(() => expect(replay.requests).toHaveLength(3));
+    await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
     ui.stdin.write("g");
     await eventually(() => expect(plain(ui.lastFrame())).toContain("go to"));
     ui.stdin.write(ESC);
     await eventually(() => expect(plain(ui.lastFrame())).not.toContain("go to"));
-    expect(replay.requests).toEqual([{ op: "break", at: "uart_wait" }, { op: "break-exit", filter: "io 0x3f8 out" }]);
+    expect(replay.requests).toEqual([{ op: "break", at: "uart_wait" }, { op: "break-exit", filter: "io 0x3f8 out" }, { op: "break-l4", filter: "ipc from 34 to 36" }]);
   });
 
   it("shows progress during a long move and cancels it on Esc", async () => {

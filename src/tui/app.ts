@@ -35,6 +35,7 @@ const PROMPTS = {
   b: "breakpoint at",
   w: "watch writes at",
   e: "break on exit",
+  l: "break on L4 event",
   m: "memory at",
 } as const;
 type PromptKey = keyof typeof PROMPTS;
@@ -107,6 +108,8 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
         return ask({ op: "watch", at: text, length: 4 }, "setting a watchpoint", false);
       case "e":
         return ask({ op: "break-exit", filter: text }, "setting an exit breakpoint", false);
+      case "l":
+        return ask({ op: "break-l4", filter: text }, "setting an L4 event breakpoint", false);
       case "m":
         return ask({ op: "memory", at: text }, "reading memory", false);
     }
@@ -174,6 +177,7 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
       case "b":
       case "w":
       case "e":
+      case "l":
       case "m":
         return set(() => ({ prompt: { key: input, label: PROMPTS[input], text: "" } }));
     }

@@ -67,7 +67,17 @@ describe("the screen", () => {
   it("shows the VMM's reply to the exit the replay has just left", () => {
     const snap = snapshot({ atExit: false, reply: { exit: 100, registers: [{ name: "eax", value: 0xe0010060, digits: 8 }, { name: "eip", value: 0x802d, digits: 8 }], injected: [0x20] } });
     const right = screen(view({ snap }), 80, 24).map((l) => text(l).split("|")[1] ?? "").join("\n");
-    expect(right).toMatch(/reply eax=e0010060 eip=0000802d\s*\n\s*inject 0x20/);
+    expect(right).toMatch(/changed eax=e0010060 eip=0000802d\s*\n\s*inject 0x20/);
+  });
+
+  it("shows the VMM's reply message once sent, and marks one known ahead in history", () => {
+    const right = (sent: boolean) =>
+      screen(view({ snap: snapshot({ vmmReply: { exit: 100, text: "gpr=[0xe0010060 0x0] rip=0x802d (mask 0x9)", sent } }) }), 80, 24)
+        .map((l) => text(l).split("|")[1] ?? "")
+        .join("\n");
+    expect(right(true)).toMatch(/reply gpr=\[0xe0010060 0x0\]\s+rip=0x802d/);
+    expect(right(true)).not.toContain("s to see it");
+    expect(right(false)).toMatch(/reply \(ahead\) gpr=/);
   });
 
   it("lists the L4 threads and, below them, the last IPCs, the latest at the bottom", () => {

@@ -23,7 +23,7 @@ export interface ViewState {
   focus: Pane;
   help: boolean;
   /** A line being typed, for the key that asked for it. */
-  prompt: { key: "g" | "b" | "w" | "e" | "m"; label: string; text: string } | null;
+  prompt: { key: "g" | "b" | "w" | "e" | "l" | "m"; label: string; text: string } | null;
   busy: { what: string; icount: number; exits: number } | null;
   message: { text: string; error: boolean } | null;
   /** Lines the console pane is scrolled back by. */
@@ -38,7 +38,8 @@ export const KEYS: [string, string][] = [
   ["g", "go to icount:N, exit:N, 1.5s (guest time), 40%, or console text"],
   ["b", "breakpoint at an address or symbol (again: remove)"],
   ["w", "watchpoint (writes) at an address or symbol"],
-  ["e", "break on a VM exit: io, hlt, cr, 'io 0x3f8 out'…; 'clear'"],
+  ["e", "break on a VM exit: io, hlt, 'io 0x3f8 out', 'io after'…; 'clear'"],
+  ["l", "break on an L4 event: 'ipc to 36', switch, irq…; 'clear'"],
   ["m", "memory view at an address, symbol or register"],
   ["Tab", "focus the next pane: Up/Down scroll the console or the memory,"],
   ["", "Left/Right move along the timeline"],
@@ -163,12 +164,18 @@ function vmmPane(v: ViewState, width: number, height: number): Line[] {
     lines.push([{ text: ` ${e.qualification}` }]);
     lines.push([{ text: ` eip ${hex(e.exit.eip)} icount ${e.exit.icount}`, style: "dim" }]);
     if (e.insn !== undefined) lines.push([{ text: ` ${e.insn.replace(/ +/, " ")}` }]);
+    const vr = s.vmmReply !== null && s.vmmReply.exit === e.exit.n ? s.vmmReply : null;
+    if (vr !== null) {
+      // The VMM's message to the VCPU: sent (the handler has run that far), or ahead in history.
+      const label: Line = [{ text: "reply", style: "mark" }, ...(vr.sent ? [] : [{ text: " (ahead)", style: "dim" as Style }])];
+      lines.push(...flow([label, ...vr.text.split(" ").map((t) => [{ text: t }])], width));
+    }
     if (s.reply !== null && s.reply.exit === e.exit.n) {
       const regs = s.reply.registers.map((r) => `${r.name}=${hex(r.value, r.digits)}`);
       const inject = s.reply.injected.map((v) => `inject 0x${v.toString(16)}`);
       const cells: Line[] = [...regs, ...inject].map((t) => [{ text: t }]);
-      lines.push(...flow([[{ text: "reply", style: "mark" }], ...(cells.length > 0 ? cells : [[{ text: "nothing changed" }]])], width));
-    } else if (s.atExit) lines.push([{ text: "reply: s to see it", style: "dim" }]);
+      lines.push(...flow([[{ text: "changed", style: "mark" }], ...(cells.length > 0 ? cells : [[{ text: "nothing" }]])], width));
+    } else if (s.atExit && vr === null) lines.push([{ text: "reply: s to see it", style: "dim" }]);
   } else if (v.info.machine === "stack") lines.push([{ text: "no VM exit yet", style: "dim" }]);
   for (const d of s.devices) lines.push([{ text: d, style: "dim" }]);
   for (const e of [...s.recentExits].reverse().slice(1)) lines.push([{ text: `#${e.n} ${e.reason} ${e.qualification}`, style: "dim" }]);

@@ -125,6 +125,34 @@ describe("the replay driver", () => {
     d.close();
   });
 
+  it("shows the VMM's reply as soon as its handler has sent it, before the guest runs on", async () => {
+    const d = open();
+    const at = await ask(d, { op: "go", to: { kind: "exit", n: 100 } });
+    // At the exit, before any run has passed the handler: not known yet.
+    expect(at.snapshot.vmmReply).toBeNull();
+    // The VMM (thread 34) answers the VCPU (36): a stop at that IPC is inside the handling.
+    await ask(d, { op: "break-l4", filter: "ipc from 34 to 36" });
+    const sent = await ask(d, { op: "continue" });
+    expect(sent.snapshot.pos).toMatchObject({ at: "event", exits: at.snapshot.pos.exits });
+    expect(sent.snapshot.vmmReply).toMatchObject({ exit: 100, sent: true });
+    // `in al,dx` at 0x802c: EAX's low byte read from the UART, and EIP past the one-byte IN.
+    expect(sent.snapshot.vmmReply?.text).toContain(`0x${(recordedExits[100].eip + 1).toString(16)}`);
+    // Back at the exit, the reply is ahead in history, and known: a run passed it.
+    const back = await ask(d, { op: "go", to: { kind: "exit", n: 100 } });
+    expect(back.snapshot.vmmReply).toEqual({ ...sent.snapshot.vmmReply, sent: false });
+    d.close();
+  });
+
+  it("stops after an exit's handling with break-exit … after, its reply sent", async () => {
+    const d = open();
+    await ask(d, { op: "break-exit", filter: "io 0x3fd in after" });
+    const r = await ask(d, { op: "continue" });
+    expect(r.snapshot.atExit).toBe(false);
+    expect(r.snapshot.vmmReply?.sent).toBe(true);
+    expect(r.snapshot.vmmReply?.exit).toBe(r.snapshot.exit?.exit.n);
+    d.close();
+  });
+
   it("shows the VMM's virtual chips as the guest programmed them (guests/builtin/hello.asm)", async () => {
     const d = open();
     const later = await ask(d, { op: "go", to: { kind: "exit", n: 400 } });

@@ -9,7 +9,7 @@ import { exitHistogram, Session } from "../session.js";
 import { cacheEntry, loadCheckpoints, saveCheckpoints } from "../checkpoint-cache.js";
 import { Debugger, ONE_INSTRUCTION, parseExitReason, type DebugStop, type ExitFilter } from "../debug.js";
 import { exitName } from "../../l4/api.js";
-import { describeL4Event, type L4Event } from "../l4-events.js";
+import { describeL4Event, describeVfaultReply, parseL4Filter, type L4Event } from "../l4-events.js";
 import { describeExit, describeQualification, type ExitEvent } from "../exit-log.js";
 import { findKernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
@@ -32,6 +32,8 @@ const RECENT_EXITS = 16;
 /** IPCs a snapshot carries (the last ones up to its position), and IPCs the driver remembers. */
 const LAST_IPCS = 12;
 const KNOWN_IPCS = 1 << 16;
+/** How far back from the last IPC the driver looks for the VCPU's fault message to the VMM. */
+const HANDLER_IPCS = 32;
 const CS = 1;
 const SS = 2;
 /** The D/B bit of the code segment's access rights (VMX layout): 32-bit code. */
@@ -183,6 +185,8 @@ export class ReplayDriver {
           return this.answer(req.id, this.watch(req.at, req.length));
         case "break-exit":
           return this.answer(req.id, this.breakExit(req.filter));
+        case "break-l4":
+          return this.answer(req.id, this.breakL4(req.filter));
         case "memory": {
           const a = this.address(req.at);
           if (typeof a !== "number") return this.answer(req.id, a);
@@ -413,7 +417,20 @@ export class ReplayDriver {
     return label;
   }
 
-  /** `REASON [PORT|CR|QUAL] [in|out]`, as gdb's `monitor break-exit`; `clear` drops them all. */
+  /** `ipc|switch|fault|irq|entry|map|unmap [from T] [to T] …`, as gdb's `monitor break-l4`; `clear` drops them all. */
+  private breakL4(text: string): string | { error: string } {
+    const words = text.trim().split(/\s+/).filter((w) => w !== "");
+    if (words[0] === "clear") {
+      this.dbg.clearL4Breaks();
+      return "L4 event breakpoints cleared";
+    }
+    const f = parseL4Filter(words, (w) => (w !== undefined && /^(0x[0-9a-f]+|\d+)$/i.test(w) ? Number(w) : undefined));
+    if (typeof f === "string") return { error: f.replace(/^break-l4: /, "") };
+    const r = this.dbg.addL4Break(f);
+    return r === undefined ? `break on L4 ${f.text}` : { error: r.message };
+  }
+
+  /** `REASON [PORT|CR|QUAL] [in|out] [before|after]`, as gdb's `monitor break-exit`; `clear` drops them all. */
   private breakExit(text: string): string | { error: string } {
     const words = text.trim().split(/\s+/).filter((w) => w !== "");
     if (words[0] === "clear") {
@@ -425,6 +442,7 @@ export class ReplayDriver {
     const f: ExitFilter = { reason, text: text.trim() };
     for (const w of words.slice(1)) {
       if (w === "in" || w === "out") f.direction = w;
+      else if (w === "before" || w === "after") f.when = w;
       else if (/^(0x[0-9a-f]+|\d+)$/i.test(w)) f.value = Number(w);
       else return { error: `"${w}" is neither a port, CR or qualification nor in/out` };
     }
@@ -464,6 +482,7 @@ export class ReplayDriver {
       exit: last === undefined ? null : this.exitView(last, where.at === "exit" && last.n === where.exits - 1, bits),
       atExit: where.at === "exit",
       reply: this.reply(registers, injections),
+      vmmReply: this.vmmReply(where.events, last?.n),
       recentExits: recent.map((e) => ({ n: e.n, icount: e.icount, reason: exitName(e.reason), qualification: describeQualification(e) })),
       threads: dbg.threads().map((t) => ({ no: t.no, id: t.id, kind: t.kind, state: t.state, program: t.program })),
       kernel: summary === null ? null : { ipcs: summary.ipcs, contextSwitches: summary.contextSwitches, syscalls: summary.syscalls, irqs: summary.irqs },
@@ -476,9 +495,34 @@ export class ReplayDriver {
         lines: this.lines.slice(-LINE_MARKS),
       },
       breakpoints: [...this.breaks],
-      exitBreaks: dbg.exitBreaks().map((f) => f.text),
+      exitBreaks: [...dbg.exitBreaks().map((f) => f.text), ...dbg.l4Breaks().map((f) => `l4 ${f.text}`)],
       stop: this.lastStop,
     };
+  }
+
+  /**
+   * The VMM's reply to the last exit, as its message to the VCPU thread says it: once the
+   * handler has sent it (a stop inside the handling, or back in the guest), or, at the exit or
+   * before the reply, when a run has passed it before (history is the same each time). Found
+   * among the IPCs runs passed: the VCPU's fault message for the exit, then the first IPC back.
+   */
+  private vmmReply(events: number, exit: number | undefined): Snapshot["vmmReply"] {
+    const m = this.session.machine;
+    if (!(m instanceof Stack) || exit === undefined) return null;
+    const vcpu = m.vmm().vcpu;
+    const last = this.session.summary()?.ipcs ?? 0;
+    let fault: Extract<L4Event, { kind: "ipc" }> | undefined;
+    for (let seq = last; seq > last - HANDLER_IPCS && fault === undefined; seq--) {
+      const e = this.knownIpcs.get(seq);
+      if (e !== undefined && e.from === vcpu && e.n <= events) fault = e;
+    }
+    if (fault === undefined) return null;
+    for (let seq = fault.seq + 1; seq <= fault.seq + HANDLER_IPCS; seq++) {
+      const e = this.knownIpcs.get(seq);
+      if (e === undefined) return null;
+      if (e.to === vcpu && e.from !== vcpu) return { exit, text: describeVfaultReply(e.mr), sent: e.n <= events };
+    }
+    return null;
   }
 
   /** The VMM's reply to the exit the last move stepped from: what changed since. */

@@ -46,8 +46,10 @@ export type Request =
   /** A breakpoint at an address or a symbol; toggled when one is there. */
   | { id: number; op: "break"; at: string }
   | { id: number; op: "watch"; at: string; length: number }
-  /** Stop at VM exits of a reason (`io`, `hlt`, `IO_INSTRUCTION 0x3f8 out`, a number); `clear` drops them. */
+  /** Stop at VM exits of a reason (`io`, `hlt`, `IO_INSTRUCTION 0x3f8 out`, a number), `before` or `after` the VMM handles them; `clear` drops them. */
   | { id: number; op: "break-exit"; filter: string }
+  /** Stop at L4 events (`ipc to 36`, `switch`, as gdb's `monitor break-l4`); `clear` drops them. */
+  | { id: number; op: "break-l4"; filter: string }
   /** Where the memory view looks: an address, a symbol or a register name. */
   | { id: number; op: "memory"; at: string }
   | { id: number; op: "close" }
@@ -130,6 +132,12 @@ export interface Snapshot {
    * the vectors it injected, as the replay stands before the guest's next instruction.
    */
   reply: { exit: number; registers: RegisterValue[]; injected: number[] } | null;
+  /**
+   * The VMM's reply to the last exit as its message to the VCPU says it (src/replay/l4-events.ts's
+   * describeVfaultReply): `sent` once the handler has sent it; before that, known from a run that
+   * passed it. Null when no run has passed it yet.
+   */
+  vmmReply: { exit: number; text: string; sent: boolean } | null;
   recentExits: { n: number; icount: number; reason: string; qualification: string }[];
   threads: ThreadView[];
   kernel: { ipcs: number; contextSwitches: number; syscalls: number; irqs: number } | null;

@@ -19,6 +19,7 @@ export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
     exit: { exit: { n: 100, icount: 6262, reason: 30, qualification: 0x3fd0008, eip: 0x802c }, reason: "IO_INSTRUCTION", qualification: "in port 0x3fd (1 byte)", insn: "in     al,dx" },
     atExit: true,
     reply: null,
+    vmmReply: null,
     recentExits: [{ n: 100, icount: 6262, reason: "IO_INSTRUCTION", qualification: "in port 0x3fd (1 byte)" }],
     threads: [{ no: 36, id: 589825, kind: "vcpu", state: "blockedRecv", program: null }],
     kernel: { ipcs: 214, contextSwitches: 215, syscalls: 128, irqs: 0 },
