@@ -55,12 +55,12 @@ export function registerReplay(program: Command): void {
     .option("--at <icount>", "with --gdb: wait for gdb with the guest stopped after this many instructions", (v) => parseCount(v, "--at"))
     .option("--checkpoint-budget <MiB>", "with --gdb or --to: memory for time travel's checkpoints (default: twice the machine's RAM)", parseBudget)
     .option("--to <position>", "replay to icount:N (after instruction N) or exit:N (at VM exit N) and print where it is and the registers", parseTarget)
-    .option("--tui", "open the replay in the terminal UI (as `afterglow tui FILE`)")
+    .option("--tui", "open the replay in the terminal UI (as `afterglow tui FILE`); with --gdb, gdb attaches to the same replay and both views move together")
     .option("--inspect <[host:]port>", "run the machine in a child process with the V8 inspector open here (127.0.0.1 unless a host is given): breakpoints by TypeScript line in src/vmm and src/l4; with --gdb, gdb attaches through this process")
     .option("--interpret", INTERPRET_HELP)
     .addOption(new Option("--gdb-channel", "serve gdb over the parent's IPC channel (--inspect's child)").hideHelp())
     .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number; to?: Target; tui?: boolean; inspect?: string; gdbChannel?: boolean; interpret?: boolean } & TimeTravelOptions) => {
-      if (opts.tui && opts.gdb !== undefined) throw new UsageError("--tui and --gdb together are not supported yet: use one of them");
+      if (opts.tui && opts.at !== undefined) throw new UsageError("--at does not go with --tui: g in the TUI goes to icount:N");
       if (opts.tui && opts.inspect !== undefined) throw new UsageError("--tui and --inspect together are not supported yet: use one of them");
       if (opts.at !== undefined && opts.gdb === undefined) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
       if (opts.tui) return runTui(openFor(file, opts));

@@ -11,6 +11,7 @@ import { checkpointCacheDir } from "./checkpoints.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
+import { exposureWarning, parseGdbAddress } from "./gdb-serve.js";
 
 /** The built-in guest's machine, as recordings/hello-vm.rec was made: the stack with 8 MiB. */
 const BUILTIN_RAM = 8 * 2 ** 20;
@@ -25,18 +26,24 @@ export function registerTui(program: Command): void {
     .option("--image <file>", "the boot image, when the recording does not carry it")
     .option("--kernel <file>", "the kernel, when the recording does not carry it")
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
-    .action(async (file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string }) => {
+    .option("--gdb <[host:]port>", "serve gdb on the same replay (127.0.0.1 unless a host is given): the TUI and gdb move one position")
+    .action(async (file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdb?: string }) => {
       await runTui(openFor(file, opts));
     });
 }
 
 /** What the TUI's worker opens for FILE (or the built-in guest, recorded now). */
-export function openFor(file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string }): OpenReplay {
+export function openFor(file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdb?: string }): OpenReplay {
   const symbols = opts.symbols === undefined ? undefined : readSymbols(opts.symbols);
   const cache = checkpointCacheDir() ?? undefined;
-  if (file === undefined) return { recording: recordBuiltin(), name: "built-in guest", images: {}, symbols };
+  const gdb = opts.gdb === undefined ? undefined : parseGdbAddress(opts.gdb);
+  if (gdb !== undefined) {
+    const warning = exposureWarning(gdb, "replay");
+    if (warning !== undefined) process.stderr.write(`${warning}\n`);
+  }
+  if (file === undefined) return { recording: recordBuiltin(), name: "built-in guest", images: {}, symbols, gdb };
   const rec = loadRecording(file);
-  return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, checkpointCache: cache };
+  return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, checkpointCache: cache, gdb };
 }
 
 /** The symbols of the ELF `--symbols` names; a bad one is reported with its name. */

@@ -1,6 +1,6 @@
 import { createElement as h } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { FakeReplay, snapshot } from "./testing/fake-replay.js";
+import { FakeReplay, INFO, snapshot } from "./testing/fake-replay.js";
 
 // Colours on, whatever the test's output is: ink's chalk decides when it is loaded.
 process.env.FORCE_COLOR = "1";
@@ -95,6 +95,31 @@ describe("the TUI", () => {
     expect(replay.requests).toEqual([{ op: "continue" }]);
     replay.release();
     await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+  });
+
+  it("follows gdb beside it: where it attaches, its run, and the panes where it stopped", async () => {
+    const replay = new FakeReplay(snapshot(), { ...INFO, gdb: { host: "127.0.0.1", port: 1234 } });
+    const { ui } = await open(replay);
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("gdb 127.0.0.1:1234"));
+    replay.onGdb({ event: "gdb", what: "attached", text: "gdb attached from 127.0.0.1:5555" });
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("gdb attached"));
+    replay.onGdb({ event: "gdb", what: "running", text: "continuing" });
+    replay.onGdb({ event: "gdb", what: "progress", text: "continuing", icount: 90000, exits: 300 });
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("gdb: continuing… icount 90000 exits 300  Esc interrupts"));
+    // Moves wait for gdb's stop: said, not sent; Esc interrupts gdb's run.
+    ui.stdin.write("s");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("gdb is continuing: Esc interrupts it"));
+    expect(replay.requests).toEqual([]);
+    ui.stdin.write(ESC);
+    await eventually(() => expect(replay.cancels).toBe(1));
+    const there = snapshot({ pos: { ...replay.first.pos, icount: 91234, exits: 301, at: "insn" }, registers: replay.first.registers.map((r) => (r.name === "eax" ? { ...r, value: 0x1234 } : r)) });
+    replay.onGdb({ event: "gdb", what: "stopped", text: "gdb: interrupted", snapshot: there });
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("icount 91234"));
+    expect(plain(ui.lastFrame())).toContain("gdb: interrupted");
+    // gdb's move highlights what it changed, as the TUI's own moves do.
+    expect(ui.lastFrame()).toMatch(/\x1b\[33m[^\n]*00001234/);
+    ui.stdin.write("s");
+    await eventually(() => expect(replay.requests).toEqual([{ op: "step" }]));
   });
 
   it("shows the snapshot a move answers with, the changed registers highlighted", async () => {

@@ -14,6 +14,8 @@ export interface Replay {
   readonly info: ReplayInfo;
   readonly first: Snapshot;
   onProgress: (e: Extract<Event, { event: "progress" }>) => void;
+  /** gdb served beside the TUI (info.gdb): its clients, runs and stops. */
+  onGdb: (e: Extract<Event, { event: "gdb" }>) => void;
   request(r: Ask): Promise<Reply>;
   cancel(): void;
 }
@@ -66,7 +68,8 @@ function useTerminalSize(): { cols: number; rows: number } {
 export function App({ replay, mono, onQuit }: AppProps): ReactElement {
   const { exit } = useApp();
   const size = useTerminalSize();
-  const initial: ViewState = { info: replay.info, snap: replay.first, prev: null, focus: "guest", help: false, prompt: null, busy: null, message: null, consoleBack: 0 };
+  const gdb = replay.info.gdb === undefined ? null : { at: `${replay.info.gdb.host}:${replay.info.gdb.port}`, attached: false, run: null };
+  const initial: ViewState = { info: replay.info, snap: replay.first, prev: null, focus: "guest", help: false, prompt: null, busy: null, message: null, consoleBack: 0, gdb };
   const [view, setView] = useState<ViewState>(initial);
   // The state as the last key left it: keys that come in one burst each see the one before.
   const latest = useRef<ViewState>(initial);
@@ -77,6 +80,26 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
 
   useEffect(() => {
     replay.onProgress = (e) => set(() => ({ busy: { what: e.what, icount: e.icount, exits: e.exits } }));
+    replay.onGdb = (e) =>
+      set((v) => {
+        if (v.gdb === null) return {};
+        const message = { text: e.text, error: false };
+        switch (e.what) {
+          case "attached":
+            return { gdb: { ...v.gdb, attached: true }, message };
+          case "detached":
+            return { gdb: { ...v.gdb, attached: false, run: null }, message };
+          case "running":
+            return { gdb: { ...v.gdb, run: { what: e.text, icount: v.snap.pos.icount, exits: v.snap.pos.exits } }, message: null };
+          case "progress":
+            return { gdb: { ...v.gdb, run: { what: e.text, icount: e.icount ?? 0, exits: e.exits ?? 0 } } };
+          case "stopped":
+            // gdb moved the machine: the panes follow, its registers highlighted against before.
+            return { gdb: { ...v.gdb, run: null }, snap: e.snapshot ?? v.snap, prev: e.snapshot !== undefined && e.snapshot.pos.icount !== v.snap.pos.icount ? v.snap : v.prev, consoleBack: 0, message };
+          case "message":
+            return { message };
+        }
+      });
   }, [replay]);
 
   const quit = () => {
@@ -132,6 +155,11 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
     if (view.busy !== null) {
       if (key.escape || ctrlC) replay.cancel();
       return;
+    }
+    // gdb waits for its step or continue: Esc stops it (gdb sees SIGINT); moves wait for its stop.
+    if (view.gdb?.run && view.prompt === null) {
+      if (key.escape || ctrlC) return replay.cancel();
+      if ("sSnNcCgbwel".includes(input) && input !== "") return set(() => ({ message: { text: `gdb is ${view.gdb!.run!.what}: Esc interrupts it`, error: true } }));
     }
     if (view.prompt !== null) {
       const p = view.prompt;

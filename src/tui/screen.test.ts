@@ -12,6 +12,7 @@ const view = (over: Partial<ViewState> = {}): ViewState => ({
   busy: null,
   message: null,
   consoleBack: 0,
+  gdb: null,
   ...over,
 });
 const text = (l: Line) => l.map((s) => s.text).join("");

@@ -28,6 +28,8 @@ export interface ViewState {
   message: { text: string; error: boolean } | null;
   /** Lines the console pane is scrolled back by. */
   consoleBack: number;
+  /** gdb served beside the TUI: where it attaches, whether one is, and its run under way. */
+  gdb: { at: string; attached: boolean; run: { what: string; icount: number; exits: number } | null } | null;
 }
 
 /** The keys, as `?` shows them. */
@@ -236,9 +238,10 @@ function timelinePane(v: ViewState, width: number): Line[] {
   ];
 }
 
-function helpPane(width: number, height: number): Line[] {
+function helpPane(v: ViewState, width: number, height: number): Line[] {
   const lines: Line[] = [title("Keys", true)];
   for (const [k, what] of KEYS) lines.push([{ text: ` ${k.padEnd(7)}`, style: "key" }, { text: what }]);
+  if (v.gdb !== null) lines.push([{ text: " gdb    ", style: "key" }, { text: `gdb -ex 'target remote ${v.gdb.at}': moves both views` }]);
   lines.push([]);
   lines.push([{ text: " Timeline: exit density along the instructions; ^ here, * breakpoint hits,", style: "dim" }]);
   lines.push([{ text: " | checkpoints, . console lines. Registers the last move changed are highlighted.", style: "dim" }]);
@@ -248,7 +251,10 @@ function helpPane(width: number, height: number): Line[] {
 function statusLine(v: ViewState, width: number): Line {
   if (v.prompt !== null) return fit([{ text: `${v.prompt.label}: `, style: "key" }, { text: v.prompt.text }, { text: "_", style: "current" }], width);
   if (v.busy !== null) return fit([{ text: `${v.busy.what}… `, style: "mark" }, { text: `icount ${v.busy.icount} exits ${v.busy.exits}  ` }, { text: "Esc cancels", style: "key" }], width);
-  const hint = "  ? help  q quit";
+  const run = v.gdb?.run;
+  if (run && v.message?.error) return fit([{ text: v.message.text, style: "error" }], width);
+  if (run) return fit([{ text: `gdb: ${run.what}… `, style: "mark" }, { text: `icount ${run.icount} exits ${run.exits}  ` }, { text: "Esc interrupts", style: "key" }], width);
+  const hint = `${v.gdb === null ? "" : v.gdb.attached ? "  gdb attached" : `  gdb ${v.gdb.at}`}  ? help  q quit`;
   const msg = v.message ?? (v.snap.stop !== undefined ? { text: v.snap.stop, error: false } : null);
   const room = Math.max(0, width - hint.length);
   return fit([{ text: (msg?.text ?? "").slice(0, room).padEnd(room), style: msg?.error ? "error" : undefined }, { text: hint, style: "key" }], width);
@@ -260,7 +266,7 @@ export function screen(v: ViewState, cols: number, rows: number): Line[] {
   const height = Math.max(8, rows - 1);
   const header: Line = fit([{ text: ` ${v.info.name} `, style: "title" }, { text: ` ${positionText(v.snap, v.info)}` }], width);
   const panes = height - 4;
-  if (v.help) return [header, ...helpPane(width, panes), ...timelinePane(v, width), statusLine(v, width)];
+  if (v.help) return [header, ...helpPane(v, width, panes), ...timelinePane(v, width), statusLine(v, width)];
   const consoleRows = Math.max(3, Math.floor(panes * 0.3));
   const top = panes - consoleRows;
   const left = width >= 100 ? Math.floor(width * 0.55) : Math.min(width - 21, 46);

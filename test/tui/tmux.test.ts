@@ -157,6 +157,75 @@ describe.skipIf(!HAVE_TMUX)("afterglow tui in an 80x24 terminal (tmux)", () => {
   });
 });
 
+describe.skipIf(!HAVE_TMUX || !HAVE_GDB)("the TUI and gdb on one replay (replay --tui --gdb)", () => {
+  const REGS = "eax ebx ecx edx esi edi ebp esp eip eflags cs ss ds es fs gs";
+  /** gdb's window, its scrollback included. */
+  const gdbScreen = (): string => tmux("capture-pane", "-p", "-S", "-200", "-t", "both:gdb");
+  const gdbDo = (line: string): void => {
+    tmux("send-keys", "-t", "both:gdb", "-l", line);
+    tmux("send-keys", "-t", "both:gdb", "Enter");
+  };
+  async function gdbUntil(ok: (s: string) => boolean, what: string): Promise<string> {
+    const end = Date.now() + 30_000;
+    let s = "";
+    while (Date.now() < end) {
+      s = gdbScreen();
+      if (ok(s)) return s;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`waited for gdb's ${what}; its window:\n${s}`);
+  }
+
+  beforeAll(() => {
+    session = "both:tui";
+    const cmd = `${INTERACTIVE} AFTERGLOW_CACHE=off ${process.execPath} ${CLI} replay ${REC} --tui --gdb 0; echo "tui exited $?"; sleep 60`;
+    tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "both", "-n", "tui", "sh", "-c", cmd);
+  });
+
+  afterAll(() => {
+    session = "tui";
+    spawnSync("tmux", ["-L", SOCKET, "kill-session", "-t", "both"], { stdio: "ignore" });
+  });
+
+  it("follows gdb: its continue to a breakpoint and its stepi move the panes", async () => {
+    const s = await until((s) => /gdb 127\.0\.0\.1:\d+/.test(s), "the address gdb attaches at");
+    const port = /gdb 127\.0\.0\.1:(\d+)/.exec(s)![1];
+    tmux("new-window", "-d", "-t", "both", "-n", "gdb", GDB, "-nx", "-q", "-ex", "set pagination off", "-ex", "set confirm off", "-ex", `target remote 127.0.0.1:${port}`);
+    await until((s) => s.includes("gdb attached"), "gdb attached");
+    await gdbUntil((s) => s.includes("0x00007c00 in ?? ()"), "attach");
+    gdbDo("hbreak *0x802c");
+    gdbDo("continue");
+    let tui = await until((s) => s.includes("gdb: at a breakpoint"), "gdb's stop");
+    expect(shownRegisters(tui).eip).toBe(0x802c);
+    const icount = Number(/icount (\d+)/.exec(header(tui))![1]);
+    gdbDo("stepi");
+    tui = await until((s) => header(s).includes(`icount ${icount + 1} `), "gdb's stepi");
+    expect(shownRegisters(tui).eip).toBe(0x802d);
+  });
+
+  it("moves gdb's replay with the TUI's keys: gdb reads the registers the TUI shows", async () => {
+    keys("g");
+    await until((s) => s.includes("go to"), "the go-to prompt");
+    type("exit:100");
+    keys("Enter");
+    const tui = await until((s) => header(s).includes("exit 100 (at)"), "exit 100");
+    gdbDo("maint flush register-cache");
+    gdbDo(`info registers ${REGS}`);
+    const out = await gdbUntil((s) => /^gs\s+0x/m.test(s), "registers");
+    const regs = gdbRegisters(out.slice(out.lastIndexOf("info registers")));
+    expect(Object.keys(regs)).toHaveLength(16);
+    expect(shownRegisters(tui)).toEqual(regs);
+  });
+
+  it("goes on when gdb goes: q still quits", async () => {
+    gdbDo("detach");
+    gdbDo("quit");
+    await until((s) => s.includes("gdb detached"), "gdb detached");
+    keys("q");
+    await until((s) => s.includes("tui exited 0"), "the exit");
+  });
+});
+
 describe.skipIf(!HAVE_TMUX)("the other ways in", () => {
   it.each([
     ["afterglow tui with no file records the built-in guest and opens it", ["tui"], "built-in guest"],
@@ -182,7 +251,7 @@ describe("afterglow tui on bad input", () => {
     [["tui", join(ROOT, "README.md")], `afterglow: ${join(ROOT, "README.md")} is not an afterglow recording (no AGLOWREC signature)`],
     [["tui", REC, "--symbols", join(ROOT, "README.md")], `afterglow: --symbols ${join(ROOT, "README.md")}: not an ELF file`],
     [["tui", REC], "afterglow: the TUI needs a terminal: its input and output must be a TTY"],
-    [["replay", REC, "--tui", "--gdb", "0"], "afterglow: --tui and --gdb together are not supported yet: use one of them"],
+    [["replay", REC, "--tui", "--gdb", "nowhere"], 'afterglow: --gdb wants [HOST:]PORT, not "nowhere"'],
   ])("afterglow %j says so in one line and exits 1", (args, line) => {
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     expect(r.stderr).toBe(line + "\n");

@@ -12,6 +12,8 @@ export class RemoteReplay {
   private nextId = 1;
   private closed = false;
   onProgress: (e: Extract<Event, { event: "progress" }>) => void = () => {};
+  /** gdb beside the replay (OpenReplay's gdb): its clients, runs and stops. */
+  onGdb: (e: Extract<Event, { event: "gdb" }>) => void = () => {};
 
   private constructor(private readonly worker: Worker, readonly info: ReplayInfo, readonly first: Snapshot) {
     // A worker that dies answers what it owed with why, once: the tool says so and can quit.
@@ -25,6 +27,7 @@ export class RemoteReplay {
     worker.on("message", (m: FromWorker) => {
       if ("event" in m) {
         if (m.event === "progress") this.onProgress(m);
+        else if (m.event === "gdb") this.onGdb(m);
         return;
       }
       const done = this.pending.get(m.id);

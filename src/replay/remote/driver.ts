@@ -11,7 +11,7 @@ import { Debugger, ONE_INSTRUCTION, parseExitReason, type DebugStop, type ExitFi
 import { exitName } from "../../l4/api.js";
 import { describeL4Event, describeVfaultReply, parseL4Filter, type L4Event } from "../l4-events.js";
 import { describeExit, describeQualification, type ExitEvent } from "../exit-log.js";
-import { findKernelPlacement } from "../kaslr.js";
+import { findKernelPlacement, type KernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
 import { Stack } from "../stack.js";
 import { comparePositions, type Position, type Target, type Timeline } from "../timeline.js";
@@ -74,11 +74,20 @@ export class ReplayDriver {
   /** IPCs any run passed, by the kernel's IPC number: history, the same whichever run saw them. */
   private readonly knownIpcs = new Map<number, Extract<L4Event, { kind: "ipc" }>>();
 
+  /** Where a Linux guest's kernel runs (KASLR), or why that is not known; undefined for other guests. */
+  readonly kernel: KernelPlacement | { error: string } | undefined;
+  /** A move of this driver's is under way (gdb's resume waits for it: ./gdb.ts). */
+  moving = false;
+  /** gdb's step or continue under way, or null: the driver's moves wait for its stop (./gdb.ts). */
+  gdbRun: string | null = null;
+
   /** Throws a RecordingError (or an Error for a bad symbol file) when the replay cannot start. */
   constructor(open: OpenReplay, private readonly progress: (what: string, p: Position) => void = () => {}) {
     this.rec = readRecording(open.recording, open.name);
     this.slice = open.slice ?? SLICE;
-    this.symbols = open.symbols === undefined ? null : new Symbols(open.symbols, this.kernelOffset(open.images));
+    this.kernel = this.rec.header.guest.kind === "linux" ? findKernelPlacement(this.rec, open.images) : undefined;
+    const offset = this.kernel === undefined || "error" in this.kernel ? 0 : this.kernel.offset;
+    this.symbols = open.symbols === undefined ? null : new Symbols(open.symbols, offset);
     this.session = Session.replay(this.rec, (b) => this.consoleByte(b), open.images);
     this.dbg = new Debugger(this.session);
     this.dbg.toFirstInstruction();
@@ -89,11 +98,9 @@ export class ReplayDriver {
     this.info = this.describe(open.name);
   }
 
-  /** Where a Linux guest's kernel runs against its link address (KASLR), so that symbols match; 0 else. */
-  private kernelOffset(images: { [role: string]: Uint8Array }): number {
-    if (this.rec.header.guest.kind !== "linux") return 0;
-    const k = findKernelPlacement(this.rec, images);
-    return "error" in k ? 0 : k.offset;
+  /** The Debugger the driver moves, which gdb's stub shares (./gdb.ts). */
+  get debugger(): Debugger {
+    return this.dbg;
   }
 
   private describe(name: string): ReplayInfo {
@@ -170,8 +177,29 @@ export class ReplayDriver {
     this.dbg.close();
   }
 
+  /**
+   * Someone else moved the machine (gdb): the timeline's focus follows, and `stop` says why it
+   * stopped (a hit is marked on the timeline). The snapshot there.
+   */
+  movedBy(stop: string | undefined, hit: boolean): Snapshot {
+    const here = this.dbg.where();
+    this.tl.setFocus(here);
+    this.replyTo = null;
+    if (stop !== undefined) this.lastStop = stop;
+    if (hit) this.hits.push(here.icount);
+    return this.snapshot();
+  }
+
+  /** An address as the panes name it: hex, and the symbol it is in. */
+  addressName(addr: number): string {
+    return `0x${addr.toString(16)}${this.symbolSuffix(addr)}`;
+  }
+
   async handle(req: Exclude<Request, { op: "cancel" }>): Promise<Reply> {
     this.cancelled = false;
+    if (this.gdbRun !== null && !["snapshot", "memory", "close"].includes(req.op)) {
+      return { id: req.id, ok: false, error: `gdb is ${this.gdbRun}: wait for its stop, or Esc interrupts it`, snapshot: this.snapshot() };
+    }
     try {
       switch (req.op) {
         case "snapshot":
@@ -194,7 +222,12 @@ export class ReplayDriver {
           return this.answer(req.id, undefined);
         }
         default:
-          return this.answer(req.id, await this.move(req));
+          this.moving = true;
+          try {
+            return this.answer(req.id, await this.move(req));
+          } finally {
+            this.moving = false;
+          }
       }
     } catch (e) {
       return { id: req.id, ok: false, error: (e as Error).message, snapshot: this.snapshot() };

@@ -20,6 +20,8 @@ export interface OpenReplay {
   checkpointCache?: string;
   /** Instructions a slice of a long move runs between looks for a cancel (default: the driver's SLICE). */
   slice?: number;
+  /** Serve gdb on this replay too, at this address (./gdb.ts): both move one position. */
+  gdb?: { host: string; port: number };
 }
 
 /** Where to go: after instruction N, at VM exit N, a guest time, a share of the recording, a console text. */
@@ -65,7 +67,12 @@ export type Event =
   | { event: "ready"; info: ReplayInfo; snapshot: Snapshot }
   | { event: "failed"; error: string }
   /** A long move goes on: where it is. */
-  | { event: "progress"; what: string; icount: number; exits: number };
+  | { event: "progress"; what: string; icount: number; exits: number }
+  /**
+   * gdb beside the TUI (./gdb.ts): a client came or went, its run started, goes on (progress) or
+   * stopped (with the snapshot there: after a monitor command too), or a line for the user.
+   */
+  | { event: "gdb"; what: "attached" | "detached" | "running" | "progress" | "stopped" | "message"; text: string; snapshot?: Snapshot; icount?: number; exits?: number };
 
 export type FromWorker = Reply | Event;
 
@@ -79,6 +86,8 @@ export interface ReplayInfo {
   exits: number;
   /** VM exits in each of DENSITY_BUCKETS equal stretches of instructions from 0 to endIcount. */
   density: number[];
+  /** Where gdb attaches, when it is served beside (OpenReplay's gdb; port 0 became a free one). */
+  gdb?: { host: string; port: number };
 }
 
 export const DENSITY_BUCKETS = 512;

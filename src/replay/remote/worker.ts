@@ -1,19 +1,24 @@
 // The worker thread's side: a ReplayDriver (./driver.ts) on the OpenReplay it was started with,
-// answering the requests of ./protocol.ts one at a time; a cancel is taken at once.
+// answering the requests of ./protocol.ts one at a time; a cancel is taken at once. With
+// OpenReplay's gdb, a gdb stub serves the same replay from this thread too (./gdb.ts).
 
 import { parentPort, workerData } from "node:worker_threads";
 import { ReplayDriver } from "./driver.js";
+import { serveGdbBeside } from "./gdb.js";
 import type { FromWorker, OpenReplay, Request } from "./protocol.js";
 
 const port = parentPort!;
 const send = (m: FromWorker): void => port.postMessage(m);
+const open = workerData as OpenReplay;
 
 let driver: ReplayDriver;
+let gdb: Awaited<ReturnType<typeof serveGdbBeside>> | undefined;
 try {
-  driver = new ReplayDriver(workerData as OpenReplay, (what, p) => send({ event: "progress", what, icount: p.icount, exits: p.exits }));
-  send({ event: "ready", info: driver.info, snapshot: driver.snapshot() });
+  driver = new ReplayDriver(open, (what, p) => send({ event: "progress", what, icount: p.icount, exits: p.exits }));
+  if (open.gdb !== undefined) gdb = await serveGdbBeside(driver, open.gdb, send);
+  send({ event: "ready", info: { ...driver.info, gdb: gdb?.server.address }, snapshot: driver.snapshot() });
 } catch (e) {
-  send({ event: "failed", error: (e as Error).message });
+  send({ event: "failed", error: open.gdb !== undefined && (e as NodeJS.ErrnoException).code !== undefined ? `gdb cannot listen on ${open.gdb.host}:${open.gdb.port}: ${(e as Error).message}` : (e as Error).message });
   process.exit(1);
 }
 
@@ -21,9 +26,11 @@ let queue = Promise.resolve();
 port.on("message", (req: Request) => {
   if (req.op === "cancel") {
     driver.cancel();
+    gdb?.target.interruptRun();
     return;
   }
   queue = queue.then(async () => {
+    if (req.op === "close") await gdb?.server.close();
     send(await driver.handle(req));
     if (req.op === "close") port.close();
   });

@@ -43,16 +43,19 @@ export const INFO: ReplayInfo = {
 };
 
 export class FakeReplay implements Replay {
-  readonly info = INFO;
   readonly requests: unknown[] = [];
   cancels = 0;
   onProgress: Replay["onProgress"] = () => {};
+  onGdb: Replay["onGdb"] = () => {};
   /** The next reply's snapshot, and whether the reply waits for release(). */
   next: Snapshot;
   hold = false;
   private held: (() => void)[] = [];
 
-  constructor(readonly first: Snapshot = snapshot()) {
+  constructor(
+    readonly first: Snapshot = snapshot(),
+    readonly info: ReplayInfo = INFO,
+  ) {
     this.next = first;
   }
 
