@@ -7,6 +7,7 @@ import { Session, Stop, endReasonOf } from "../replay/session.js";
 import type { OpenReplay } from "../replay/remote/protocol.js";
 import { runTui } from "../tui/main.js";
 import { elf32Symbols, type Elf32Symbol } from "../x86/elf32.js";
+import { elfLineSections, type LineSections } from "../x86/dwarf-line.js";
 import { checkpointCacheDir } from "./checkpoints.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
@@ -34,22 +35,26 @@ export function registerTui(program: Command): void {
 
 /** What the TUI's worker opens for FILE (or the built-in guest, recorded now). */
 export function openFor(file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdb?: string }): OpenReplay {
-  const symbols = opts.symbols === undefined ? undefined : readSymbols(opts.symbols);
+  const { symbols, lines } = opts.symbols === undefined ? { symbols: undefined, lines: undefined } : readSymbols(opts.symbols);
   const cache = checkpointCacheDir() ?? undefined;
   const gdb = opts.gdb === undefined ? undefined : parseGdbAddress(opts.gdb);
   if (gdb !== undefined) {
     const warning = exposureWarning(gdb, "replay");
     if (warning !== undefined) process.stderr.write(`${warning}\n`);
   }
-  if (file === undefined) return { recording: recordBuiltin(), name: "built-in guest", images: {}, symbols, gdb };
+  if (file === undefined) return { recording: recordBuiltin(), name: "built-in guest", images: {}, symbols, lines, gdb };
   const rec = loadRecording(file);
-  return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, checkpointCache: cache, gdb };
+  return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, lines, checkpointCache: cache, gdb };
 }
 
-/** The symbols of the ELF `--symbols` names; a bad one is reported with its name. */
-function readSymbols(path: string): Elf32Symbol[] {
+/** The symbols and DWARF line sections of the ELF `--symbols` names; a bad one is reported with its name. */
+function readSymbols(path: string): { symbols: Elf32Symbol[]; lines?: LineSections } {
   try {
-    return elf32Symbols(readImage(path));
+    const elf = readImage(path);
+    const lines = elfLineSections(elf);
+    // Copies: a view would take the whole file (a kernel's is hundreds of MB) to the worker.
+    const copy = (b: Uint8Array | undefined) => (b === undefined ? undefined : b.slice());
+    return { symbols: elf32Symbols(elf), lines: lines === null ? undefined : { debugLine: copy(lines.debugLine)!, lineStr: copy(lines.lineStr), str: copy(lines.str) } };
   } catch (e) {
     throw new UsageError(`--symbols ${path}: ${(e as Error).message}`);
   }

@@ -59,6 +59,16 @@ describe("the screen", () => {
     expect(line).toContain("<uart_wait+0x4>");
   });
 
+  it("shows EIP's source line under the registers when the symbol file has DWARF, its end when long", () => {
+    const lines = (source: string | null, cols = 80) => screen(view({ snap: snapshot({ source }) }), cols, 24).map((l) => text(l).split("|")[0]);
+    expect(lines("init/main.c:913").some((l) => l.trimEnd() === "at init/main.c:913")).toBe(true);
+    expect(lines(null).some((l) => l.startsWith("at "))).toBe(false);
+    const long = "/build/reproducible-path/linux-6.1.192/arch/x86/kernel/head_32.S:69";
+    const shown = lines(long).find((l) => l.startsWith("at "))!;
+    expect(shown.trimEnd().endsWith("arch/x86/kernel/head_32.S:69")).toBe(true);
+    expect(shown).toMatch(/^at …/);
+  });
+
   it("shows the VM exit the replay is at, decoded", () => {
     const all = screen(view(), 80, 24).map(text).join("\n");
     expect(all).toContain("exit 100 IO_INSTRUCTION (here)");

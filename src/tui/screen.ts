@@ -134,7 +134,9 @@ function guestPane(v: ViewState, width: number, height: number): Line[] {
     memory.push([{ text: `${hex(s.memory.addr + r * perLine)} `, style: "dim" }, { text: bytes.map((b) => hex(b, 2)).join(" ") + "  " }, { text: ascii, style: "dim" }]);
   }
   if (memory.length === 0) memory.push([{ text: `${hex(s.memory.addr)} not mapped`, style: "dim" }]);
-  const codeRows = Math.max(1, height - 1 - regs.length - 1 - memory.length);
+  // The source line of EIP (the symbol file's DWARF): its end when it is too long.
+  const source: Line[] = s.source === null ? [] : [[{ text: "at ", style: "dim" }, { text: s.source.length > width - 3 ? `…${s.source.slice(s.source.length - (width - 4))}` : s.source, style: "mark" }]];
+  const codeRows = Math.max(1, height - 1 - regs.length - source.length - 1 - memory.length);
   const cur = s.disasm.findIndex((d) => d.current);
   const here = s.disasm[cur] as (typeof s.disasm)[number] | undefined;
   const first = Math.max(0, Math.min(cur - Math.floor(codeRows / 3), s.disasm.length - codeRows));
@@ -148,6 +150,7 @@ function guestPane(v: ViewState, width: number, height: number): Line[] {
     [
       title("Guest", v.focus === "guest", `${s.bits}-bit${here?.symbol !== undefined ? ` in ${here.symbol}` : ""}`),
       ...regs,
+      ...source,
       ...block(code, width, codeRows),
       title("memory", false, `@${s.memory.label} ${hex(s.memory.addr)}`),
       ...memory,

@@ -17,6 +17,7 @@ import { Stack } from "../stack.js";
 import { comparePositions, type Position, type Target, type Timeline } from "../timeline.js";
 import { decode, emptyInsn } from "../../x86/decoder.js";
 import { BufferSource, formatInsn } from "../../x86/disasm.js";
+import { DwarfError, LineTable, type LineSections } from "../../x86/dwarf-line.js";
 import { Symbols } from "./symbols.js";
 import { DENSITY_BUCKETS, type RegisterValue, type DisasmLine, type ExitView, type GoTo, type Move, type OpenReplay, type ReplayInfo, type Reply, type Request, type Snapshot } from "./protocol.js";
 
@@ -87,7 +88,7 @@ export class ReplayDriver {
     this.slice = open.slice ?? SLICE;
     this.kernel = this.rec.header.guest.kind === "linux" ? findKernelPlacement(this.rec, open.images) : undefined;
     const offset = this.kernel === undefined || "error" in this.kernel ? 0 : this.kernel.offset;
-    this.symbols = open.symbols === undefined ? null : new Symbols(open.symbols, offset);
+    this.symbols = open.symbols === undefined ? null : new Symbols(open.symbols, offset, open.lines === undefined ? null : readLines(open.lines));
     this.session = Session.replay(this.rec, (b) => this.consoleByte(b), open.images);
     this.dbg = new Debugger(this.session);
     this.dbg.toFirstInstruction();
@@ -511,6 +512,7 @@ export class ReplayDriver {
       registers,
       bits,
       disasm: this.disassemble(eipLin, bits),
+      source: this.symbols?.source(eipLin) ?? null,
       memory: { label: typeof memAddr === "number" ? this.memoryAt : "esp", addr: mem, bytes: [...dbg.readMemory(mem, 128)] },
       exit: last === undefined ? null : this.exitView(last, where.at === "exit" && last.n === where.exits - 1, bits),
       atExit: where.at === "exit",
@@ -652,3 +654,12 @@ export class ReplayDriver {
   }
 }
 
+/** The symbol file's line table; a bad one is said in one line. */
+function readLines(s: LineSections): LineTable {
+  try {
+    return LineTable.read(s);
+  } catch (e) {
+    if (e instanceof DwarfError) throw new Error(`the symbol file's DWARF line table: ${e.message}`);
+    throw e;
+  }
+}

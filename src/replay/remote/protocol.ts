@@ -6,6 +6,7 @@
 import type { ExitEvent } from "../exit-log.js";
 import type { Moment } from "../timeline.js";
 import type { Elf32Symbol } from "../../x86/elf32.js";
+import type { LineSections } from "../../x86/dwarf-line.js";
 
 /** What the worker opens: a recording's bytes and what it needs besides them. */
 export interface OpenReplay {
@@ -16,6 +17,8 @@ export interface OpenReplay {
   images: { [role: string]: Uint8Array };
   /** The functions and objects of an ELF's symbol table (../../x86/elf32.ts), to name guest addresses. */
   symbols?: Elf32Symbol[];
+  /** That ELF's DWARF line sections (copies: the file is not sent), to name guest EIP's source line. */
+  lines?: LineSections;
   /** Where checkpoints are kept between sessions (src/replay/checkpoint-cache.ts), or none. */
   checkpointCache?: string;
   /** Instructions a slice of a long move runs between looks for a cancel (default: the driver's SLICE). */
@@ -132,6 +135,8 @@ export interface Snapshot {
   /** 16- or 32-bit code (the code segment's D bit). */
   bits: 16 | 32;
   disasm: DisasmLine[];
+  /** `file:line` of the instruction at EIP, from the symbol file's DWARF line table; null without one. */
+  source: string | null;
   memory: { label: string; addr: number; bytes: number[] };
   /** The exit the replay is at (moment "exit"), else the last one taken; null before the first. */
   exit: ExitView | null;

@@ -15,6 +15,7 @@ export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
       { addr: 0x802c, bytes: "ec", text: "in     al,dx", current: true, symbol: "uart_wait+0x4" },
       { addr: 0x802d, bytes: "a820", text: "test   al,0x20", current: false },
     ],
+    source: null,
     memory: { label: "esp", addr: 0x8ffe8, bytes: [0x61, 0, 1, 0xe0, 0x41, 0x42, 0, 0] },
     exit: { exit: { n: 100, icount: 6262, reason: 30, qualification: 0x3fd0008, eip: 0x802c }, reason: "IO_INSTRUCTION", qualification: "in port 0x3fd (1 byte)", insn: "in     al,dx" },
     atExit: true,
