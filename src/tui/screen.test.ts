@@ -24,7 +24,14 @@ describe("the screen", () => {
     [200, 60],
     [40, 12],
   ])("at %ix%i is one row less than the terminal and exactly its width", (cols, rows) => {
-    for (const v of [view(), view({ help: true }), view({ prompt: { key: "g", label: "go to", text: "exit:5" } })]) {
+    const full = snapshot({
+      source: "/build/reproducible-path/linux-6.1.192/arch/x86/kernel/head_32.S:69",
+      vmmReply: { exit: 100, text: "gpr_acdb=[0x60 0x0 0x9de03fd 0x6197ecb] eip=0x802d retire=0x1 (mask 0x1000009)", sent: true },
+      reply: { exit: 100, registers: [{ name: "eax", value: 0x60, digits: 8 }], injected: [0x20] },
+      ipcs: Array.from({ length: 12 }, (_, k) => `#${203 + k}: 36 -> 34 label 0xf81e mr 0xf81e0020 0x3fd0008 0x1 0x3909b`),
+    });
+    const gdb = { at: "127.0.0.1:1234", attached: true, run: { what: "continuing", icount: 5, exits: 1 } };
+    for (const v of [view(), view({ help: true }), view({ prompt: { key: "g", label: "go to", text: "exit:5" } }), view({ snap: full, gdb }), view({ snap: full, gdb, help: true })]) {
       const lines = screen(v, cols, rows);
       expect(lines).toHaveLength(rows - 1);
       for (const l of lines) expect(text(l)).toHaveLength(cols);
