@@ -17,15 +17,18 @@ const CLI = join(ROOT, "bin", "afterglow.js");
 const CACHE = join(ROOT, "guests", "cache");
 const KERNEL = join(CACHE, "vmlinux");
 const BUSYBOX = join(CACHE, "busybox");
+/** Debian's kernel with its DWARF: the Guest pane names EIP's source line from it. */
+const SYMBOLS = join(CACHE, "vmlinux-dbg");
 const GDB = process.env.GDB ?? "gdb";
 const SOCKET = `afterglow-tui-linux-${process.pid}`;
 /** An exit well into the boot (the recording has about 56 thousand). */
 const EXIT = 20_000;
 
-const haveGuest = oracle("Debian's i386 kernel and busybox in guests/cache", existsSync(KERNEL) && existsSync(BUSYBOX), "bash scripts/fetch-debian.sh");
+const haveGuest = oracle("Debian's i386 kernel, its vmlinux-dbg and busybox in guests/cache", existsSync(KERNEL) && existsSync(SYMBOLS) && existsSync(BUSYBOX), "bash scripts/fetch-debian.sh");
 const haveTools =
   oracle("tmux", spawnSync("tmux", ["-V"], { stdio: "ignore" }).status === 0, "apt-get install tmux") &&
-  oracle("gdb", spawnSync(GDB, ["--version"], { stdio: "ignore" }).status === 0, "apt-get install gdb");
+  oracle("gdb", spawnSync(GDB, ["--version"], { stdio: "ignore" }).status === 0, "apt-get install gdb") &&
+  oracle("addr2line", spawnSync("addr2line", ["--version"], { stdio: "ignore" }).status === 0, "apt-get install binutils");
 
 let dir: string;
 let rec: string;
@@ -97,7 +100,7 @@ describe.skipIf(!haveGuest || !haveTools)("afterglow tui on a recorded Linux boo
       [CLI, "record", "-o", rec, "--kernel", KERNEL, "--initrd", initrd, "--append", "console=ttyS0 panic=-1 cryptomgr.notests", "--ram", "128"],
       { stdio: ["ignore", "ignore", "pipe"], timeout: 900_000 },
     );
-    const cmd = `${INTERACTIVE} AFTERGLOW_CACHE=off ${process.execPath} ${CLI} tui ${rec} --kernel ${KERNEL} --initrd ${initrd}; echo "tui exited $?"; sleep 600`;
+    const cmd = `${INTERACTIVE} AFTERGLOW_CACHE=off ${process.execPath} ${CLI} tui ${rec} --kernel ${KERNEL} --initrd ${initrd} --symbols ${SYMBOLS}; echo "tui exited $?"; sleep 600`;
     tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "tui", "sh", "-c", cmd);
   }, 900_000);
 
@@ -121,9 +124,18 @@ describe.skipIf(!haveGuest || !haveTools)("afterglow tui on a recorded Linux boo
     keys("Enter");
     const s = await until((s) => header(s).includes(`exit ${EXIT} (at)`), `exit ${EXIT}`);
     expect(s).toMatch(new RegExp(`exit ${EXIT} \\w+ \\(here\\)`));
-    const gdb = gdbRegisters(await gdbAt([`monitor seek exit ${EXIT}`, "maint flush register-cache", "info registers"]));
+    const out = await gdbAt([`monitor seek exit ${EXIT}`, "maint flush register-cache", "info registers", "monitor kaslr"]);
+    const gdb = gdbRegisters(out);
     expect(Object.keys(gdb)).toHaveLength(16);
     expect(shownRegisters(s)).toEqual(gdb);
+    // EIP's source line, as addr2line names the address gdb's symbols are moved back from (KASLR).
+    const offset = Number.parseInt(/^offset 0x([0-9a-f]+)/m.exec(out)![1], 16);
+    const want = execFileSync("addr2line", ["-e", SYMBOLS, ((gdb.eip - offset) >>> 0).toString(16)], { encoding: "utf8" }).trim().replace(/ \(discriminator \d+\)$/, "");
+    const shown = /^at (?:…)?(\S+)/m.exec(s)![1];
+    expect(want.endsWith(shown)).toBe(true);
+    // The L4 pane's last IPC is the kernel's latest.
+    const ipcs = /ipc (\d+) switch/.exec(s)![1];
+    expect(s).toMatch(new RegExp(`\\|#${ipcs}: `));
   }, 900_000);
 
   it("goes to the line the initramfs prints: the console pane ends with it", async () => {
@@ -149,7 +161,7 @@ describe.skipIf(!haveGuest || !haveTools)("afterglow tui on a recorded Linux boo
     keys("Enter");
     await until((s) => s.includes(`breakpoint set at 0x${Number.parseInt(eip, 16).toString(16)}`), "the breakpoint set");
     keys("C");
-    const s = await until((s) => /breakpoint at 0x[0-9a-f]+\s+\?/.test(s), "the reverse continue's stop", 900_000);
+    const s = await until((s) => /breakpoint at 0x[0-9a-f]+( <[^>]+>)?\s+\?/.test(s), "the reverse continue's stop", 900_000);
     const [, icount, last] = /icount (\d+) +exit (\d+)/.exec(header(s))!;
     expect(shownRegisters(s).eip).toBe(Number.parseInt(eip, 16));
     const out = await gdbAt([`monitor seek exit ${exit}`, `hbreak *0x${eip}`, "reverse-continue", "monitor when"]);
