@@ -191,7 +191,8 @@ export class Timeline {
       const c = comparePositions(cp.pos, start.pos);
       if (c === 0) start.codeToNext = cp.codeToNext;
       if (c <= 0) continue;
-      this.cps.push({ ...cp });
+      // Taken as they are: a cached checkpoint reads its state and its pages when first asked.
+      this.cps.push(cp);
       this.pages.add(cp.ram);
       added++;
     }
