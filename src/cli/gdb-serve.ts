@@ -7,6 +7,7 @@ import { SessionTarget } from "../gdbstub/session-target.js";
 import { GdbConnection } from "../gdbstub/stub.js";
 import type { DebugTarget } from "../gdbstub/target.js";
 import type { FromMachine, ToMachine } from "../inspect/channel.js";
+import { traceHandling } from "../inspect/self.js";
 import { Debugger } from "../replay/debug.js";
 import { findKernelPlacement, type KernelPlacement } from "../replay/kaslr.js";
 import type { ReadRecording } from "../replay/recording.js";
@@ -83,7 +84,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
     const reached = runTo(dbg, opts.at);
     if (reached.icount !== opts.at) process.stderr.write(`afterglow: the guest ended (${reached.stop}) at icount ${reached.icount}, before --at ${opts.at}\n`);
   }
-  const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel });
+  const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel, traceHandling });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const listen = opts.listen ?? ((t: SessionTarget, o: ServerOptions) => listenGdb(t, at, o));

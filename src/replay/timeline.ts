@@ -418,6 +418,25 @@ export class Timeline {
   }
 
   /**
+   * Runs on from the current state, at `current`, to VM exit `exits` (the count once taken), or
+   * to the recording's end when it has fewer: never through a restore, which would skip the
+   * machine's own code between here and there (a tool watches it run: src/inspect).
+   */
+  runOnToExit(exits: number, current: Position): Position {
+    if (exits <= this.session.recordedExits().length) {
+      if (!this.reaches(current, { at: "exit", exits })) throw new TimelineError(`${formatPosition(current)} is past ${formatTarget({ at: "exit", exits })}`);
+      return this.advanceTo({ at: "exit", exits });
+    }
+    return this.quietly(() => {
+      const cpu = this.session.machine.pc.cpu;
+      for (;;) {
+        const to = cpu.icount + this.interval;
+        if (this.runQuietly(to) !== Stop.BUDGET || cpu.icount !== to) return this.here("step");
+      }
+    });
+  }
+
+  /**
    * Moves to the instruction boundary where guest time reaches `ns` (or the end of the recording):
    * the position after the instruction retired at which the time passed, reached as seek reaches
    * it.
