@@ -2,11 +2,12 @@
 // the VMM's handling as the inspector stepped it, the same on two runs, entering the handler that
 // the VMM's own dispatch table names for the reason.
 
-import { execFile, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
+import { gdbOnReplay } from "../../test/support/gdb-batch.js";
 import { exitName } from "../l4/api.js";
 import { readRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
@@ -56,7 +57,7 @@ describe("afterglow explain-exit", () => {
   it.each([[[]], [["--inspect", "127.0.0.1:0"]]])("answers monitor explain-exit in gdb as afterglow explain-exit prints it, and leaves the machine where it was (replay %j)", async (flags) => {
     const [, , n] = firstOfEachReason()[0];
     const cli = explain(REC, String(n)).stdout;
-    const out = await gdbOnReplay(flags, ["monitor seek exit 300", "monitor when", `monitor explain-exit ${n}`, "monitor when", "monitor explain-exit 99999"]);
+    const out = await gdbOnReplay(REC, flags, ["monitor seek exit 300", "monitor when", `monitor explain-exit ${n}`, "monitor when", "monitor explain-exit 99999"]);
     const whens = out.match(/^icount \d+ exit \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm);
     // The seek's, then monitor when's before and after the explanation.
     expect(whens, out).toHaveLength(3);
@@ -67,26 +68,3 @@ describe("afterglow explain-exit", () => {
     expect(out).toContain("error: the recording has 784 VM exits (0 to 783): there is no exit 99999");
   }, 300_000);
 });
-
-/** gdb in batch mode on `afterglow replay REC --gdb 0 …flags`: the commands, then kill; gdb's transcript. */
-async function gdbOnReplay(flags: string[], commands: string[]): Promise<string> {
-  const server = spawn(process.execPath, [MAIN, "replay", REC, "--gdb", "127.0.0.1:0", ...flags], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, AFTERGLOW_CACHE: "off" } });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let err = "";
-      server.stderr!.on("data", (d: Buffer) => {
-        err += d.toString();
-        const m = /target remote 127\.0\.0\.1:(\d+)/.exec(err);
-        if (m) resolve(Number(m[1]));
-      });
-      server.on("exit", (code) => reject(new Error(`afterglow replay exited (${code}): ${err}`)));
-    });
-    const args = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set remotetimeout 600", "-ex", `target remote 127.0.0.1:${port}`];
-    for (const c of [...commands, "kill"]) args.push("-ex", c);
-    return await new Promise((resolve, reject) =>
-      execFile(process.env.GDB ?? "gdb", args, { timeout: 240_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => (err?.killed ? reject(err) : resolve(stdout + stderr))),
-    );
-  } finally {
-    server.kill();
-  }
-}
