@@ -8,7 +8,7 @@ import { DivergenceError } from "../replay/session.js";
 import { RecordingError } from "../replay/recording.js";
 import { LinuxBootError } from "../x86/linux-boot.js";
 import { ElfError } from "../x86/elf32.js";
-import { TerminalError } from "../tui/main.js";
+import { TerminalError } from "../tui/terminal-error.js";
 
 /** The user asked for something that cannot be: a bad option value, a missing or unfit file. */
 export class UsageError extends Error {

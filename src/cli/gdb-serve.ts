@@ -7,13 +7,14 @@ import { SessionTarget } from "../gdbstub/session-target.js";
 import { GdbConnection } from "../gdbstub/stub.js";
 import type { DebugTarget } from "../gdbstub/target.js";
 import type { FromMachine, ToMachine } from "../inspect/channel.js";
+import { traceHandling } from "../inspect/self.js";
 import { Debugger } from "../replay/debug.js";
 import { findKernelPlacement, type KernelPlacement } from "../replay/kaslr.js";
 import type { ReadRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
 import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
-import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
+import { rememberedPlacement, startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
 import { jitOption } from "./options.js";
@@ -83,7 +84,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
     const reached = runTo(dbg, opts.at);
     if (reached.icount !== opts.at) process.stderr.write(`afterglow: the guest ended (${reached.stop}) at icount ${reached.icount}, before --at ${opts.at}\n`);
   }
-  const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel });
+  const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel, traceHandling });
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const listen = opts.listen ?? ((t: SessionTarget, o: ServerOptions) => listenGdb(t, at, o));
@@ -130,13 +131,13 @@ function runTo(dbg: Debugger, icount: number): { icount: number; stop: string } 
 }
 
 /**
- * Where the recording's Linux kernel runs, said in one line when KASLR moved it (or when that
- * cannot be known): a short replay of its decompressor (src/replay/kaslr.ts). Undefined for a
- * guest that is not Linux.
+ * Where the recording's (`file`'s) Linux kernel runs, said in one line when KASLR moved it (or when
+ * that cannot be known): a short replay of its decompressor (src/replay/kaslr.ts), or what the
+ * checkpoint cache remembers of one. Undefined for a guest that is not Linux.
  */
-export function placeKernel(rec: ReadRecording, images: { [role: string]: Uint8Array }): KernelPlacement | { error: string } | undefined {
+export function placeKernel(file: string, rec: ReadRecording, images: { [role: string]: Uint8Array }): KernelPlacement | { error: string } | undefined {
   if (rec.header.guest.kind !== "linux") return undefined;
-  const k = findKernelPlacement(rec, images);
+  const k = rememberedPlacement(file, () => findKernelPlacement(rec, images));
   if ("error" in k) process.stderr.write(`afterglow: where the kernel runs is not known (${k.error}): gdb's symbols stay at their link addresses\n`);
   else if (k.offset !== 0) process.stderr.write(`afterglow: ${k.how}; gdb's symbols are moved by 0x${k.offset.toString(16)} (qOffsets)\n`);
   return k;
@@ -159,7 +160,7 @@ export async function replayUnderGdb(
     const images = recordingImages(rec, file, opts);
     const session = Session.replay(rec, (b) => con.output(b), images, { jit: jitOption(opts) });
     const { done } = await serveGdb(session, at, {
-      symbols: opts.symbols, kernel: placeKernel(rec, images), recording: file, checkpointBudget: opts.checkpointBudget,
+      symbols: opts.symbols, kernel: placeKernel(file, rec, images), recording: file, checkpointBudget: opts.checkpointBudget,
       limits: { maxInsns: opts.maxInsns }, at: opts.at,
       ...(channel ? { listen: channel, onListening: () => {} } : {}),
     });

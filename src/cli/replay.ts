@@ -11,7 +11,6 @@ import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { gdbCommandLine, listenGdbOnChannel, parseGdbAddress, parseInspectAddress, replayUnderGdb } from "./gdb-serve.js";
 import { openFor } from "./tui.js";
-import { runTui } from "../tui/main.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { UsageError } from "./errors.js";
 import { INTERPRET_HELP, jitOption, parseBudget, parseCount, parsePositive, parseTarget } from "./options.js";
@@ -63,7 +62,8 @@ export function registerReplay(program: Command): void {
       if (opts.tui && opts.at !== undefined) throw new UsageError("--at does not go with --tui: g in the TUI goes to icount:N");
       if (opts.tui && opts.inspect !== undefined) throw new UsageError("--tui and --inspect together are not supported yet: use one of them");
       if (opts.at !== undefined && opts.gdb === undefined) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
-      if (opts.tui) return runTui(openFor(file, opts));
+      // Loaded when asked for: ink and React are most of the CLI's start-up time.
+      if (opts.tui) return (await import("../tui/main.js")).runTui(openFor(file, opts));
       if (opts.inspect !== undefined) return inspected(file, opts.inspect, opts);
       if (opts.gdbChannel) return replayUnderGdb(file, undefined, opts, (target, o) => listenGdbOnChannel(target, o));
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);

@@ -5,7 +5,6 @@ import { basename } from "node:path";
 import type { Command } from "commander";
 import { Session, Stop, endReasonOf } from "../replay/session.js";
 import type { OpenReplay } from "../replay/remote/protocol.js";
-import { runTui } from "../tui/main.js";
 import { elf32Symbols, type Elf32Symbol } from "../x86/elf32.js";
 import { elfLineSections, type LineSections } from "../x86/dwarf-line.js";
 import { checkpointCacheDir } from "./checkpoints.js";
@@ -29,7 +28,8 @@ export function registerTui(program: Command): void {
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .option("--gdb <[host:]port>", "serve gdb on the same replay (127.0.0.1 unless a host is given): the TUI and gdb move one position")
     .action(async (file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdb?: string }) => {
-      await runTui(openFor(file, opts));
+      // Loaded when asked for: ink and React are most of the CLI's start-up time.
+      await (await import("../tui/main.js")).runTui(openFor(file, opts));
     });
 }
 

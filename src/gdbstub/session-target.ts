@@ -27,6 +27,11 @@ export interface SessionTargetOptions {
   onMessage?: (line: string) => void;
   /** Where a Linux guest's kernel runs (src/replay/kaslr.ts), or why that is not known. */
   kernel?: KernelPlacement | { error: string };
+  /**
+   * `monitor explain-exit`'s tracer (src/inspect/self.ts): the lines of the VMM's handling while
+   * `run` runs it, `depth` calls below its dispatch; throws an Error with a one-line message.
+   */
+  traceHandling?: (depth: number, run: () => void) => string[];
 }
 
 export class SessionTarget implements DebugTarget {
@@ -144,6 +149,24 @@ export class SessionTarget implements DebugTarget {
             ...(v.device !== null ? [`device: ${v.device}`] : []),
             `reply: ${v.reply === null ? (dbg.timeline === null ? "(needs a replay)" : "none before the next exit") : describeVfaultReply(v.reply.mr)}`,
           ].join("\n") + "\n";
+        },
+      },
+      {
+        name: "explain-exit",
+        args: "N [DEPTH]",
+        help: "the VMM's handling of VM exit N as the V8 inspector stepped it: each TypeScript line, the arguments, the locals that changed, DEPTH calls deep (default 1); the machine comes back here",
+        run: (args) => {
+          const n = parseNumberArg(args[0]);
+          const depth = args.length > 1 ? parseNumberArg(args[1]) : 1;
+          if (n === undefined || depth === undefined || depth < 1 || args.length > 2) return { error: "invalid", message: "explain-exit: expected N [DEPTH]: an exit's number, and the calls to step into (1 or more)" };
+          const trace = options.traceHandling;
+          if (trace === undefined) return { error: "refused", message: "explain-exit needs the V8 inspector, which this session does not offer" };
+          try {
+            const r = dbg.rerunExit(n, (exit, run) => [`exit ${describeExit(exit)}`, ...trace(depth, run)]);
+            return "error" in r ? r : r.join("\n") + "\n";
+          } catch (e) {
+            return { error: "refused", message: `explain-exit: ${(e as Error).message}` };
+          }
         },
       },
       ...timeTravelCommands(dbg),

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
+import { gdbOnReplay } from "../../test/support/gdb-batch.js";
 import { exitName } from "../l4/api.js";
 import { readRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
@@ -50,4 +51,20 @@ describe("afterglow explain-exit", () => {
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/^afterglow: explain-exit: .*999999/);
   }, 120_000);
+
+  // The stub runs in the process that runs the machine (under --inspect, the child), which traces
+  // itself from a worker thread (./self.ts).
+  it.each([[[]], [["--inspect", "127.0.0.1:0"]]])("answers monitor explain-exit in gdb as afterglow explain-exit prints it, and leaves the machine where it was (replay %j)", async (flags) => {
+    const [, , n] = firstOfEachReason()[0];
+    const cli = explain(REC, String(n)).stdout;
+    const out = await gdbOnReplay(REC, flags, ["monitor seek exit 300", "monitor when", `monitor explain-exit ${n}`, "monitor when", "monitor explain-exit 99999"]);
+    const whens = out.match(/^icount \d+ exit \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm);
+    // The seek's, then monitor when's before and after the explanation.
+    expect(whens, out).toHaveLength(3);
+    expect(whens![2]).toBe(whens![1]);
+    const at = out.indexOf(`exit #${n} `);
+    expect(at, out).toBeGreaterThanOrEqual(0);
+    expect(out.slice(at, at + cli.length)).toBe(cli);
+    expect(out).toContain("error: the recording has 784 VM exits (0 to 783): there is no exit 99999");
+  }, 300_000);
 });

@@ -15,6 +15,58 @@ export interface RamImage {
   readonly pages: readonly Page[];
 }
 
+/**
+ * The distinct pages of a set of images kept elsewhere (the checkpoint cache's pages file), by
+ * number from 1 (0 is the zero page). Each number has one page object, made when first asked for,
+ * so images of the store share pages as the captured ones do; the bytes are read at the first.
+ */
+export class PageStore {
+  private readonly byNumber: (Page | undefined)[];
+  private readonly numbers = new Map<Page, number>();
+  private bytes: Uint8Array | null = null;
+
+  constructor(readonly count: number, private readonly read: () => Uint8Array) {
+    this.byNumber = new Array<Page | undefined>(count + 1);
+  }
+
+  page(k: number): Page {
+    if (k === 0) return ZERO_PAGE;
+    let pg = this.byNumber[k];
+    if (pg === undefined) {
+      this.bytes ??= this.read();
+      pg = this.bytes.subarray((k - 1) * PAGE_SIZE, k * PAGE_SIZE);
+      this.byNumber[k] = pg;
+      this.numbers.set(pg, k);
+    }
+    return pg;
+  }
+
+  /** The number of one of this store's page objects, or undefined for any other page. */
+  numberOf(pg: Page): number | undefined {
+    return this.numbers.get(pg);
+  }
+}
+
+/**
+ * An image of a PageStore: its page numbers, one per physical page. Its page objects are made
+ * when first read (a restore), so taking over many images costs only their tables.
+ */
+export class StoredRam implements RamImage {
+  private made: Page[] | null = null;
+
+  constructor(readonly table: Uint32Array, readonly store: PageStore) {}
+
+  get pages(): readonly Page[] {
+    if (this.made === null) {
+      const t = this.table;
+      const pages = new Array<Page>(t.length);
+      for (let p = 0; p < t.length; p++) pages[p] = this.store.page(t[p]);
+      this.made = pages;
+    }
+    return this.made;
+  }
+}
+
 /** The one all-zero page every image shares. */
 export const ZERO_PAGE: Page = new Uint8Array(PAGE_SIZE);
 
@@ -61,27 +113,68 @@ export function restoreRam(mem: PhysMem, base: RamImage, target: RamImage): numb
   return written;
 }
 
-/** The distinct pages a set of images holds, counted as they come and go: their memory. */
+/**
+ * The distinct pages a set of images holds, counted as they come and go: their memory. A stored
+ * image's pages are counted by their numbers, without making its page objects, and a captured
+ * image that shares a stored page (captured after a restore of a stored image) counts it by its
+ * number too: one page, counted once.
+ */
 export class PageCount {
   private readonly refs = new Map<Page, number>();
+  private readonly stored = new Map<PageStore, Int32Array>();
+  private distinctStored = 0;
 
   add(img: RamImage): void {
-    for (const pg of img.pages) {
-      if (pg !== ZERO_PAGE) this.refs.set(pg, (this.refs.get(pg) ?? 0) + 1);
-    }
+    this.change(img, 1);
   }
 
   remove(img: RamImage): void {
+    this.change(img, -1);
+  }
+
+  private change(img: RamImage, d: 1 | -1): void {
+    if (img instanceof StoredRam) {
+      const refs = this.refsOf(img.store);
+      const t = img.table;
+      for (let p = 0; p < t.length; p++) if (t[p] !== 0) this.countStored(refs, t[p], d);
+      return;
+    }
+    const stores = [...this.stored];
     for (const pg of img.pages) {
       if (pg === ZERO_PAGE) continue;
-      const n = this.refs.get(pg)!;
-      if (n <= 1) this.refs.delete(pg);
-      else this.refs.set(pg, n - 1);
+      let k: number | undefined;
+      for (const [store, refs] of stores) {
+        k = store.numberOf(pg);
+        if (k !== undefined) {
+          this.countStored(refs, k, d);
+          break;
+        }
+      }
+      if (k !== undefined) continue;
+      const n = (this.refs.get(pg) ?? 0) + d;
+      if (n <= 0) this.refs.delete(pg);
+      else this.refs.set(pg, n);
     }
+  }
+
+  private refsOf(store: PageStore): Int32Array {
+    let refs = this.stored.get(store);
+    if (refs === undefined) {
+      refs = new Int32Array(store.count + 1);
+      this.stored.set(store, refs);
+    }
+    return refs;
+  }
+
+  private countStored(refs: Int32Array, k: number, d: 1 | -1): void {
+    const was = refs[k];
+    refs[k] = was + d;
+    if (was === 0) this.distinctStored++;
+    else if (was === 1 && d < 0) this.distinctStored--;
   }
 
   /** Bytes of distinct non-zero pages. */
   get bytes(): number {
-    return this.refs.size * PAGE_SIZE;
+    return (this.refs.size + this.distinctStored) * PAGE_SIZE;
   }
 }

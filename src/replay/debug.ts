@@ -901,6 +901,24 @@ export class Debugger {
     return { exit, insn, device, reply };
   }
 
+  /**
+   * Runs the VMM's handling of VM exit `n` again (replay only): seeks to the exit, before the VMM
+   * handles it, and gives `watch` the exit and the run from there to the next exit (or the
+   * recording's end), then comes back where the machine was, with the stops it still had to
+   * report. For a tool that watches the VMM's own code run (src/inspect): history is only read.
+   */
+  rerunExit<T>(n: number, watch: (exit: ExitEntry, run: () => void) => T): T | DebugError {
+    if (this.stack === null) return { error: "refused", message: "the bare machine runs no VMM" };
+    const tl = this.tl;
+    if (tl === null) return { error: "refused", message: "running an exit again needs a replay" };
+    const exits = this.session.recordedExits();
+    if (!Number.isInteger(n) || n < 0 || n >= exits.length) return { error: "invalid", message: `the recording has ${exits.length} VM exits (0 to ${exits.length - 1}): there is no exit ${n}` };
+    return this.gather(() => {
+      const at = tl.seek({ at: "exit", exits: n + 1 }, this.where());
+      return watch({ ...exits[n] }, () => void tl.runOnToExit(n + 2, at));
+    });
+  }
+
   /** The L4 threads and their states (empty on the bare machine). */
   threads(): ThreadInfo[] {
     const s = this.stack;

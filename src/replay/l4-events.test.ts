@@ -1,7 +1,8 @@
-// L4 event breakpoints on the recordings of the built-in guests under the stack: every stop is
-// where the kernel's own statistics say the event happened (its counter of that kind is the
-// event's number once the stop's scheduling step ends), forward and backward, and the replay still
-// matches every state hash and exit after all the travelling.
+// L4 event breakpoints on the recordings of the built-in guests under the stack, and on a Linux
+// boot's (test/support/linux-recording.ts, from deep in the boot): every stop is where the
+// kernel's own statistics say the event happened (its counter of that kind is the event's number
+// once the stop's scheduling step ends), forward and backward, and the replay still matches every
+// state hash and exit after all the travelling.
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,16 +16,33 @@ import { readRecording, type ReadRecording } from "./recording.js";
 import { Session } from "./session.js";
 import { Stack } from "./stack.js";
 import type { KernelStats } from "../l4/kernel.js";
+import { haveLinux, linuxRecording } from "../../test/support/linux-recording.js";
 
 const read = (name: string): ReadRecording => readRecording(new Uint8Array(readFileSync(join(ROOT, "recordings", name))), name);
 const HELLO = read("hello-vm.rec");
 const ECHO = read("echo-vm.rec");
 
-function debuggerOn(rec: ReadRecording): { d: Debugger; stats: () => KernelStats } {
-  const s = Session.replay(rec, () => {});
+/**
+ * A Linux boot's recording and its images, when the guest images are there, and where its tests
+ * start: a thousand guest instructions before its 5000th VM exit, deep in the boot, with the guest
+ * running in its VM (no exit or entry half done).
+ */
+function linux(): { rec: ReadRecording; images: { [role: string]: Uint8Array }; start: number } | null {
+  if (!haveLinux) return null;
+  const boot = linuxRecording();
+  const images = { kernel: new Uint8Array(readFileSync(boot.kernel)), initrd: new Uint8Array(readFileSync(boot.initrd)) };
+  const rec = readRecording(new Uint8Array(readFileSync(boot.rec)), boot.rec);
+  return { rec, images, start: Session.replay(rec, () => {}, images).recordedExits()[5000].icount - 1000 };
+}
+const LINUX = linux();
+
+/** A debugger on a replay of `rec`, after instruction `start` when given (else at the first instruction). */
+function debuggerOn(rec: ReadRecording, images?: { [role: string]: Uint8Array }, start?: number): { d: Debugger; stats: () => KernelStats } {
+  const s = Session.replay(rec, () => {}, images);
   const d = new Debugger(s);
   expect(d.toFirstInstruction()).toEqual({ kind: "start" });
-  d.startTimeTravel({ interval: 20_000 });
+  d.startTimeTravel({ interval: start === undefined ? 20_000 : 2_000_000 });
+  if (start !== undefined) expect(d.seek({ at: "step", icount: start })).toMatchObject({ icount: start });
   return { d, stats: () => (s.machine as Stack).kernel.stats };
 }
 
@@ -74,15 +92,21 @@ function forward(d: Debugger, stats: () => KernelStats, count: number): { e: L4E
   return out;
 }
 
-/** The events each recording has (hello's guest takes no physical interrupt). */
-const KINDS = { "hello-vm.rec": ["ipc", "switch", "fault vm", "entry"], "echo-vm.rec": ["ipc", "switch", "irq", "fault vm", "entry"] };
+/**
+ * The events each recording has: hello's guest takes no physical interrupt; past its start, the
+ * Linux boot takes none either (its timer is the VMM's virtual PIT), and only four EPT violations,
+ * tens of thousands of exits apart (stopping at each, forward and back, replays the whole boot
+ * several times: the built-in guests test those faults).
+ */
+const KINDS = { "hello-vm.rec": ["ipc", "switch", "fault vm", "entry"], "echo-vm.rec": ["ipc", "switch", "irq", "fault vm", "entry"], "a Linux boot": ["ipc", "switch", "entry"] };
 
 describe.each([
-  ["hello-vm.rec", HELLO],
-  ["echo-vm.rec", ECHO],
-] as const)("L4 event breakpoints on %s", (name, rec) => {
+  ["hello-vm.rec", HELLO, undefined, undefined],
+  ["echo-vm.rec", ECHO, undefined, undefined],
+  ...(LINUX === null ? [] : [["a Linux boot", LINUX.rec, LINUX.images, LINUX.start] as const]),
+] as const)("L4 event breakpoints on %s", (name, rec, images, start) => {
   it.each(KINDS[name])("break-l4 %s stops at every such event in turn, where the kernel counted it, forward and in reverse", (text) => {
-    const { d, stats } = debuggerOn(rec);
+    const { d, stats } = debuggerOn(rec, images, start);
     const kind = text.split(" ")[0] as L4EventKind;
     d.addL4Break(filter(text));
     const event = { kind, fault: "vm" } as L4Event;
@@ -120,7 +144,7 @@ describe.each([
   });
 
   it("an IPC breakpoint by receiver and label stops only at those IPCs, and monitor l4 ipc lists the last ones with their registers", () => {
-    const { d, stats } = debuggerOn(rec);
+    const { d, stats } = debuggerOn(rec, images, start);
     d.addL4Break(filter("ipc"));
     const all = forward(d, stats, 40).map((h) => h.e);
     // The VCPU's virtualization faults to the VMM: the label is 0xf800 | the exit reason.
@@ -132,7 +156,7 @@ describe.each([
     const here = JSON.stringify(d.where());
     expect(JSON.stringify(d.where())).toBe(here);
 
-    const { d: d2, stats: stats2 } = debuggerOn(rec);
+    const { d: d2, stats: stats2 } = debuggerOn(rec, images, start);
     const to = vfault!.kind === "ipc" ? vfault!.to : 0;
     d2.addL4Break(filter(`ipc to ${to} label ${0xf800 | ExitReason.IO_INSTRUCTION}`));
     const some = forward(d2, stats2, 3).map((h) => h.e);

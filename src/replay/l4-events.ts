@@ -4,7 +4,17 @@
 // count right after it (its position, see ./timeline.ts's "event" moment), and `seq`, the kernel's
 // own counter of that kind of event (stats.ipcs for an IPC, stats.contextSwitches for a switch,
 // the fault's counter, stats.irqs, stats.vmExits for the entry after that exit; a map or unmap has
-// none of its own: its `seq` is `n`, and the map items of one IPC share it).
+// none of its own: its `seq` is `n`).
+//
+// The map items of one IPC (and the mappings one Unmap call removes) share one position: `n` is
+// the count after the IPC, and no counter moves between them, because the kernel counts no map
+// item (an item is part of the IPC that carries it). A counter of its own would be kernel state,
+// which every recording's state hashes cover: adding one would make every recording diverge. The
+// items also share one state, the end of the kernel's scheduling step, where every event stop is.
+// So `break-l4 map` reports them as it reports any events of one step: forward, one stop per item,
+// in the kernel's order, all at the same `monitor when`; reverse-continue counts only hits strictly
+// before where it starts, so from any item of an IPC it goes to the previous IPC (or Unmap) with a
+// match and reports the last matching item of it.
 
 import { NIL_THREAD, tagLabel, tagU, threadNo, Xfer, XFER_GROUP_FIRST, XFER_GROUP_NAMES, XFER_GROUPS, type ThreadId } from "../l4/api.js";
 import type { FaultKind } from "../l4/kernel.js";

@@ -49,7 +49,10 @@ export interface Machine {
   stopDetail(): string | undefined;
   /** Everything but RAM (whose pages the caller keeps and restores through PhysMem's barrier). */
   saveState(): MachineState;
-  /** Puts back saveState's state; RAM is left as it is. */
+  /**
+   * Puts back saveState's state; RAM is left as it is. Copies what it keeps: `s` is the caller's
+   * still (a checkpoint restores the same state many times), and no later run changes it.
+   */
   restoreState(s: MachineState): void;
   /** The guest's POST port 0x80 latch: the last code it wrote there, 0 after power-on. */
   postCode(): number;

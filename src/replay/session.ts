@@ -466,10 +466,13 @@ export class Session {
     return { machine: this.m.saveState(), cursor: this.cursorState() };
   }
 
-  /** Puts back saveState's state (RAM is the caller's: see ./checkpoint.ts). */
+  /**
+   * Puts back saveState's state (RAM is the caller's: see ./checkpoint.ts). `s` stays the
+   * caller's: each part of the machine copies what it keeps of it (Machine.restoreState).
+   */
   restoreState(s: { machine: MachineState; cursor: ReplayCursor }): void {
     this.restores++;
-    this.m.restoreState(structuredClone(s.machine));
+    this.m.restoreState(s.machine);
     this.cursor = s.cursor.records;
     this.exitsSeen = s.cursor.exits;
     this.consoleBytes = s.cursor.consoleBytes;

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { serialize } from "node:v8";
 import { describe, expect, it } from "vitest";
 import { PageFlag } from "../machine/memory.js";
 import { ExitReason } from "../vmx/exits.js";
@@ -118,5 +119,19 @@ describe("the Timeline", () => {
     }
     expect(timeline.memoryBytes).toBeLessThanOrEqual(64 * 4096 + 8 * 1024 * 1024);
     expect(timeline.checkpoints().length).toBeGreaterThan(2);
+  });
+
+  it("restores a checkpoint's state without sharing it with the machine: running on changes none of it", () => {
+    // A restore copies the state once (each part of the machine its own); a part that kept the
+    // checkpoint's objects would change them as the machine runs on, and the next restore of the
+    // checkpoint would put back a later state.
+    const { session } = replay("hello-vm.rec");
+    session.run({ maxInsns: 30_000 });
+    const saved = session.saveState();
+    const bytes = serialize(saved);
+    session.restoreState(saved);
+    session.run({ maxInsns: 90_000 });
+    expect(session.exitCount()).toBeGreaterThan(saved.cursor.exits);
+    expect(Buffer.compare(serialize(saved), bytes)).toBe(0);
   });
 });

@@ -191,7 +191,8 @@ export class Timeline {
       const c = comparePositions(cp.pos, start.pos);
       if (c === 0) start.codeToNext = cp.codeToNext;
       if (c <= 0) continue;
-      this.cps.push({ ...cp });
+      // Taken as they are: a cached checkpoint reads its state and its pages when first asked.
+      this.cps.push(cp);
       this.pages.add(cp.ram);
       added++;
     }
@@ -414,6 +415,25 @@ export class Timeline {
     if (!this.reaches(this.cps[i].pos, target)) throw new TimelineError(`checkpoint ${i} does not reach ${formatTarget(target)}`);
     this.restore(i);
     return this.advanceTo(target);
+  }
+
+  /**
+   * Runs on from the current state, at `current`, to VM exit `exits` (the count once taken), or
+   * to the recording's end when it has fewer: never through a restore, which would skip the
+   * machine's own code between here and there (a tool watches it run: src/inspect).
+   */
+  runOnToExit(exits: number, current: Position): Position {
+    if (exits <= this.session.recordedExits().length) {
+      if (!this.reaches(current, { at: "exit", exits })) throw new TimelineError(`${formatPosition(current)} is past ${formatTarget({ at: "exit", exits })}`);
+      return this.advanceTo({ at: "exit", exits });
+    }
+    return this.quietly(() => {
+      const cpu = this.session.machine.pc.cpu;
+      for (;;) {
+        const to = cpu.icount + this.interval;
+        if (this.runQuietly(to) !== Stop.BUDGET || cpu.icount !== to) return this.here("step");
+      }
+    });
   }
 
   /**

@@ -6,6 +6,7 @@ import { render } from "ink";
 import { RemoteReplay } from "../replay/remote/client.js";
 import type { OpenReplay } from "../replay/remote/protocol.js";
 import { App } from "./app.js";
+import { TerminalError } from "./terminal-error.js";
 
 const ALT_SCREEN_ON = "\x1b[?1049h";
 const ALT_SCREEN_OFF = "\x1b[?1049l";
@@ -13,11 +14,6 @@ const ALT_SCREEN_OFF = "\x1b[?1049l";
 /** Whether the user asked for no colour (https://no-color.org: NO_COLOR set and not empty). */
 export function monochrome(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.NO_COLOR !== undefined && env.NO_COLOR !== "";
-}
-
-/** The TUI cannot run here (no terminal): the user's to fix, told in one line. */
-export class TerminalError extends Error {
-  override name = "TerminalError";
 }
 
 /** Opens the replay and runs the TUI until the user quits; rejects when the replay cannot start. */
