@@ -7,8 +7,10 @@ import { Packr } from "msgpackr";
 import { irqUnmasked } from "../devices/pic8259.js";
 import { COM1_IRQ, receiveInterrupts } from "../devices/uart16550.js";
 import { Stop } from "../machine/cpu/arch.js";
+import type { PhysMem } from "../machine/memory.js";
 import type { Pc, PcState } from "../machine/pc.js";
 import { Flag } from "../x86/eflags.js";
+import { pageDigests } from "./ram-digest.js";
 
 export interface RunOptions {
   /** Stop when this many instructions have retired in total (the guest's own instructions). */
@@ -43,6 +45,8 @@ export interface Machine {
   inputCanWake(): boolean;
   /** The digest of the whole state (what recordings' hash records hold). */
   stateHash(): string;
+  /** How stateHash reads RAM: by the recording's format when replaying one (see RamHashing). */
+  ramHashing: RamHashing;
   /** Where the guest is: its code segment selector and EIP. */
   guestPc(): { cs: number; eip: number };
   /** One line on why the guest stopped, when the machine knows more than the Stop says. */
@@ -57,10 +61,17 @@ export interface Machine {
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-/** SHA-256 of RAM (read in place) and the rest of the state as plain data, as 32 hex digits. */
-export function digest(ram: Uint8Array, rest: unknown): string {
+/**
+ * How a state hash reads RAM: "pages", the digests of its pages (./ram-digest.ts: only pages written
+ * since the last hash are read again), as recordings of format 4 on hold; "flat", all of RAM at
+ * once, as older recordings hold.
+ */
+export type RamHashing = "pages" | "flat";
+
+/** SHA-256 of RAM and the rest of the state as plain data, as 32 hex digits. */
+export function digest(mem: PhysMem, rest: unknown, ram: RamHashing): string {
   const h = createHash("sha256");
-  h.update(ram);
+  h.update(ram === "pages" ? pageDigests(mem) : mem.u8);
   h.update(packr.pack(asBytes(rest)));
   return h.digest("hex").slice(0, 32);
 }
@@ -82,6 +93,8 @@ function asBytes(v: unknown): unknown {
 
 /** The PC alone, its guest on the bare metal. */
 export class BareMachine implements Machine {
+  ramHashing: RamHashing = "pages";
+
   constructor(readonly pc: Pc) {}
 
   run(opts: RunOptions): Stop {
@@ -106,7 +119,7 @@ export class BareMachine implements Machine {
   }
 
   stateHash(): string {
-    return digest(this.pc.mem.u8, this.pc.save({ ram: false }));
+    return digest(this.pc.mem, this.pc.save({ ram: false }), this.ramHashing);
   }
 
   saveState(): MachineState {
