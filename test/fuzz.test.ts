@@ -5,6 +5,7 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { Session, Stop } from "../src/replay/session.js";
 import { fuzzCase, regressionCase } from "./fuzz/fuzz.js";
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : 20261207;
@@ -35,4 +36,20 @@ describe("the host under fuzzing", () => {
     expect(r.failure).toBeUndefined();
   }, 120_000);
 
+  it("stops at exactly the instruction limit on both machines, also when every instruction is a VM exit", () => {
+    // The regression image runs from unmapped memory under the stack (from about icount 2,270 the
+    // VMM emulates each instruction after its EPT exit); the bare PC triple-faults at 2,277.
+    const image = regression("unmapped-code");
+    const stops: string[] = [];
+    for (const [machine, limits] of [["bare", [1, 1000, 2276]], ["stack", [1, 1000, 2276, 2300, 2301, 3000]]] as const) {
+      for (const n of limits) {
+        const s = new Session({ guest: { kind: "image", bytes: image }, machine, ramSize: 4 << 20, rtcEpochSeconds: 0, console: () => {} });
+        const stop = s.run({ maxInsns: n });
+        stops.push(`${machine} ${n}: ${stop === Stop.BUDGET ? "limit" : "end"} at ${s.position().icount}${machine === "stack" ? ` after ${s.exitCount()} exits` : ""}`);
+      }
+    }
+    expect(stops.filter((l) => !/^\w+ (\d+): limit at \1( |$)/.test(l))).toEqual([]);
+    // The limit fell among the exits, where the stack used to run on to the VMM's failure.
+    expect(stops.find((l) => l.startsWith("stack 3000"))).toMatch(/after [1-9]\d\d exits/);
+  }, 120_000);
 });

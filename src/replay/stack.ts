@@ -126,7 +126,11 @@ export class Stack implements Machine {
       let stop = this.guestStop();
       if (stop !== null) return stop;
       if (!timed && this.pc.cpu.icount >= host.insnLimit) return Stop.BUDGET;
-      const r = this.kernel.run(until, () => this.eventsReached() || host.stopped !== null || this.guestStop() !== null);
+      // The count also reaches the limit in the VMM's reply that retires an instruction it
+      // emulated: the run stops there, before the guest is entered again (an entry can exit at
+      // once, and the VMM retire another, without the CPU running a single instruction).
+      const limit = host.insnLimit;
+      const r = this.kernel.run(until, () => this.eventsReached() || host.stopped !== null || this.pc.cpu.icount >= limit || this.guestStop() !== null);
       stop = this.guestStop();
       if (stop !== null) return stop;
       if (r === "idle") return Stop.IDLE;
