@@ -82,7 +82,10 @@ export class Stack implements Machine {
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
     const timing = cfg.timing;
-    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing, jit: cfg.jit });
+    // The serial line's timing is the guest's UART's, the VMM's virtual one: the PC's COM1 carries
+    // the VMM's console to the host, as a virtual UART would, at once.
+    const pcTiming = timing && { rtcPhaseTicks: timing.rtcPhaseTicks, pitPhaseNs: timing.pitPhaseNs, irqLatencyNs: timing.irqLatencyNs };
+    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing: pcTiming, jit: cfg.jit });
     this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
     this.platform = new PcPlatform(this.pc, cfg.chargeCosts ?? true);
@@ -93,7 +96,14 @@ export class Stack implements Machine {
       timeslice: timing?.timesliceNs,
       root: vmmImage({
         ramSize: cfg.ramSize, ramPhys: GUEST_RAM_PHYS, boot: cfg.boot, rtcEpochSeconds: cfg.rtcEpochSeconds,
-        ...(timing ? { timing: { rtcPhaseTicks: timing.rtcPhaseTicks, pitPhaseNs: timing.pitPhaseNs, irqLatencyNs: timing.irqLatencyNs } } : {}),
+        ...(timing
+          ? {
+              timing: {
+                rtcPhaseTicks: timing.rtcPhaseTicks, pitPhaseNs: timing.pitPhaseNs, irqLatencyNs: timing.irqLatencyNs,
+                ...(timing.uartTxNs ? { uartTxNs: timing.uartTxNs } : {}),
+              },
+            }
+          : {}),
       }),
     });
   }
