@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE, PhysMem } from "../machine/memory.js";
 import { Pc } from "../machine/pc.js";
-import { pageDigests } from "./ram-digest.js";
+import { PAGE_DIGEST, pageDigests } from "./ram-digest.js";
 
 /** The digests a cache that never saw `mem` before computes: every page read afresh. */
 function fresh(mem: PhysMem): Uint8Array {
@@ -10,7 +10,7 @@ function fresh(mem: PhysMem): Uint8Array {
   return pageDigests(copy).slice();
 }
 
-const pageOf = (table: Uint8Array, p: number) => Buffer.from(table.subarray(p * 16, (p + 1) * 16)).toString("hex");
+const pageOf = (table: Uint8Array, p: number) => Buffer.from(table.subarray(p * PAGE_DIGEST, (p + 1) * PAGE_DIGEST)).toString("hex");
 
 describe("RAM's digests page by page", () => {
   it("reads again only the pages written since the last digest, by every write path", () => {

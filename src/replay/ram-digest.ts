@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { PAGE_SHIFT, PAGE_SIZE, PageFlag, type PhysMem } from "../machine/memory.js";
 
 /** Bytes of a page's digest kept (a SHA-256 prefix: far beyond any chance collision). */
-const PAGE_DIGEST = 16;
+export const PAGE_DIGEST = 16;
 
 const pageDigest = (bytes: Uint8Array): Uint8Array => createHash("sha256").update(bytes).digest().subarray(0, PAGE_DIGEST);
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
