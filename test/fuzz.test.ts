@@ -5,7 +5,8 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Session, Stop } from "../src/replay/session.js";
+import { endReasonOf, Session, Stop } from "../src/replay/session.js";
+import { nasm } from "./support/cpu.js";
 import { fuzzCase, regressionCase } from "./fuzz/fuzz.js";
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : 20261207;
@@ -51,5 +52,21 @@ describe("the host under fuzzing", () => {
     expect(stops.filter((l) => !/^\w+ (\d+): limit at \1( |$)/.test(l))).toEqual([]);
     // The limit fell among the exits, where the stack used to run on to the VMM's failure.
     expect(stops.find((l) => l.startsWith("stack 3000"))).toMatch(/after [1-9]\d\d exits/);
+  }, 120_000);
+
+  it("ends a guest whose fault handler faults before retiring anything, where the host used to spin", () => {
+    // Found by seed 20261207, case 413: nothing retired, so not even guest time moved. Here the
+    // real-mode #UD handler is the UD2 itself, its stack in a segment of its own (pushes that
+    // wrapped onto the IVT or the code would end the loop).
+    const ud2 = nasm("xor ax, ax\nmov ds, ax\nmov ax, 0x1000\nmov ss, ax\nxor sp, sp\nmov word [6 * 4], fault\nmov word [6 * 4 + 2], 0\nfault: ud2", 16, 0x7c00);
+    for (const machine of ["bare", "stack"] as const) {
+      const s = new Session({ guest: { kind: "image", bytes: ud2 }, machine, ramSize: 4 << 20, rtcEpochSeconds: 0, console: () => {} });
+      const stop = s.run({ maxInsns: 1e6 });
+      expect(`${machine}: ${endReasonOf(stop)} at ${s.position().icount}: ${s.stopDetail()}`).toBe(
+        `${machine}: exception at 7: exception 6 delivered 10,000 times in a row: its handler faults before an instruction retires, for ever`,
+      );
+      expect(regressionCase(ud2, machine, 1).failure).toBeUndefined();
+    }
+    expect(regressionCase(regression("fault-loop"), "bare", 413).failure).toBeUndefined();
   }, 120_000);
 });

@@ -7,6 +7,7 @@ import { Packr } from "msgpackr";
 import { irqUnmasked } from "../devices/pic8259.js";
 import { COM1_IRQ, receiveInterrupts } from "../devices/uart16550.js";
 import { Stop } from "../machine/cpu/arch.js";
+import { FAULT_LOOP, type Cpu } from "../machine/cpu/cpu.js";
 import type { PhysMem } from "../machine/memory.js";
 import type { Pc, PcState } from "../machine/pc.js";
 import { Flag } from "../x86/eflags.js";
@@ -91,6 +92,12 @@ function asBytes(v: unknown): unknown {
   return out;
 }
 
+/** Why a run stopped in a loop of faults (Cpu.faultLoop), for stopDetail; undefined if it did not. */
+export function faultLoopDetail(cpu: Cpu): string | undefined {
+  if (!cpu.faultLoop) return undefined;
+  return `exception ${cpu.excVector} delivered ${FAULT_LOOP.toLocaleString("en-US")} times in a row: its handler faults before an instruction retires, for ever`;
+}
+
 /** The PC alone, its guest on the bare metal. */
 export class BareMachine implements Machine {
   ramHashing: RamHashing = "pages";
@@ -137,6 +144,7 @@ export class BareMachine implements Machine {
   stopDetail(): string | undefined {
     const cpu = this.pc.cpu;
     if (cpu.stopReason === Stop.SHUTDOWN) return `triple fault at EIP 0x${(cpu.eip >>> 0).toString(16)}`;
+    if (cpu.faultLoop) return faultLoopDetail(cpu);
     return cpu.stopReason === Stop.EXCEPTION ? `exception ${cpu.excVector} (error code ${cpu.excCode})` : undefined;
   }
 

@@ -14,7 +14,7 @@ import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
-import { BareMachine, digest, type Machine, type MachineState, type RamHashing, type RunOptions } from "./machine.js";
+import { BareMachine, digest, faultLoopDetail, type Machine, type MachineState, type RamHashing, type RunOptions } from "./machine.js";
 import type { MachineTiming } from "./machine-config.js";
 import { PLATFORM_AREA, PcPlatform, type PcPlatformState } from "./pc-platform.js";
 
@@ -178,7 +178,7 @@ export class Stack implements Machine {
   }
 
   stopDetail(): string | undefined {
-    return this.vmm().reason ?? undefined;
+    return this.vmm().reason ?? faultLoopDetail(this.pc.cpu);
   }
 
   nowNs(): number {
