@@ -14,6 +14,12 @@ const pageDigest = (bytes: Uint8Array): Uint8Array => createHash("sha256").updat
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 const ZERO_DIGEST = pageDigest(ZERO_PAGE);
 
+/** A page's digest, from its bytes. */
+export function digestOfPage(page: Uint8Array): Uint8Array {
+  // Most of RAM is zero pages never written: a compare costs less than a hash.
+  return Buffer.compare(page, ZERO_PAGE) === 0 ? ZERO_DIGEST : pageDigest(page);
+}
+
 /** One cache per RAM: the HASHED flags are the cache's, and a RAM has one set. */
 const caches = new WeakMap<PhysMem, Uint8Array>();
 
@@ -24,9 +30,7 @@ export function pageDigests(mem: PhysMem): Uint8Array {
   if (table === undefined) caches.set(mem, (table = new Uint8Array(flags.length * PAGE_DIGEST)));
   for (let p = 0; p < flags.length; p++) {
     if ((flags[p] & PageFlag.HASHED) !== 0) continue;
-    const page = mem.u8.subarray(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT);
-    // Most of RAM is zero pages never written: a compare costs less than a hash.
-    table.set(Buffer.compare(page, ZERO_PAGE) === 0 ? ZERO_DIGEST : pageDigest(page), p * PAGE_DIGEST);
+    table.set(digestOfPage(mem.u8.subarray(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT)), p * PAGE_DIGEST);
     flags[p] |= PageFlag.HASHED;
   }
   return table;
