@@ -168,7 +168,8 @@ function describe(rec: ReadRecording, file: string): string {
   if (t) {
     lines.push(
       `timing     ${h.seed !== undefined ? `chaos seed ${h.seed}: ` : ""}RTC phase ${t.rtcPhaseTicks}/32768 s, PIT phase ${t.pitPhaseNs} ns, ` +
-        `interrupt latency ${t.irqLatencyNs} ns, L4 timeslice ${t.timesliceNs / 1e6} ms`,
+        `interrupt latency ${t.irqLatencyNs} ns, L4 timeslice ${t.timesliceNs / 1e6} ms` +
+        (t.uartTxNs ? `, serial character time ${t.uartTxNs} ns` : ""),
     );
   }
   for (const i of h.images) {

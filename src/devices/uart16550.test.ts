@@ -225,3 +225,63 @@ describe("the 16550A UART", () => {
     expect(b.u.save()).toEqual(a.u.save());
   });
 });
+
+describe("the 16550A UART with a character time", () => {
+  const LSR = 0x3fd, THR = 0x3f8, IER = 0x3f9, IIR = 0x3fa, MCR = 0x3fc, FCR = 0x3fa;
+
+  function timed(txNs: number) {
+    let now = 0;
+    const out: number[] = [];
+    const irqs: boolean[] = [];
+    const u = new Uart16550({ tx: (b) => out.push(b), irq: (l) => irqs.push(l), txNs, clock: () => now });
+    return { u, out, irqs, at: (ns: number) => ((now = ns), u.advanceTo(ns)) };
+  }
+
+  it("sends each byte a character time after it started, THR emptying as the last waiting byte moves on", () => {
+    const { u, out, at } = timed(1000);
+    u.write(MCR, 1, 0x08); // OUT2
+    u.write(IER, 1, 0x02); // THRE interrupt
+    expect(u.read(IIR, 1)).toBe(0x02); // raised by enabling it with THR empty; reading clears it
+    u.write(THR, 1, 0x41); // straight to the shift register: THR is empty, the transmitter is not
+    expect(u.read(LSR, 1) & 0x60).toBe(0x20);
+    expect(u.read(IIR, 1)).toBe(0x02);
+    u.write(THR, 1, 0x42); // waits in THR
+    expect(u.read(LSR, 1) & 0x60).toBe(0);
+    expect(u.read(IIR, 1)).toBe(0x01);
+    expect(u.nextEventNs()).toBe(1000);
+    at(999);
+    expect(out).toEqual([]);
+    at(1000);
+    expect(out).toEqual([0x41]);
+    expect(u.read(LSR, 1) & 0x60).toBe(0x20); // B moved on: THR empty, with its interrupt
+    expect(u.read(IIR, 1)).toBe(0x02);
+    at(5000); // past B's end: sent, and the transmitter idle
+    expect(out).toEqual([0x41, 0x42]);
+    expect(u.read(LSR, 1) & 0x60).toBe(0x60);
+    expect(u.nextEventNs()).toBe(Infinity);
+  });
+
+  it("holds sixteen bytes with the FIFO on, and one in THR without", () => {
+    for (const [fifo, held] of [[true, 16], [false, 1]] as const) {
+      const { u, out, at } = timed(100);
+      if (fifo) u.write(FCR, 1, 0x01);
+      for (let i = 0; i < 20; i++) u.write(THR, 1, i);
+      at(10_000);
+      // The first went to the shift register; of the rest, what THR held (without the FIFO the
+      // last write replaced the byte waiting).
+      expect(out).toEqual(fifo ? Array.from({ length: 1 + held }, (_, i) => i) : [0, 19]);
+    }
+  });
+
+  it("keeps its transmitter in its state, and adds nothing to the state of a UART without one", () => {
+    const { u } = timed(1000);
+    u.write(THR, 1, 1);
+    u.write(THR, 1, 2);
+    const s = u.save();
+    const { u: v, out, at } = timed(1000);
+    v.restore(s);
+    at(2000);
+    expect(out).toEqual([1, 2]);
+    expect(Object.keys(new Uart16550().save())).not.toContain("txShift");
+  });
+});

@@ -1,7 +1,11 @@
 // The 16550A UART (COM1 at 0x3F8 by default): eight registers, a 16-byte receive FIFO fed by the
-// host through receive(), and a transmitter that hands every byte to a sink the moment it is
-// written — there is no baud-rate timing, so THR and the transmitter are always empty again by
-// the time the guest looks (LSR.THRE and LSR.TEMT stay set).
+// host through receive(), and a transmitter. By default the transmitter hands every byte to a
+// sink the moment it is written, so THR and the transmitter are always empty again by the time
+// the guest looks (LSR.THRE and LSR.TEMT stay set). With a character time (UartOptions.txNs, a
+// machine whose serial line is slower: chaos mode picks one) a byte takes that long to shift
+// out, the bytes written meanwhile wait in THR (the 16-byte FIFO when enabled), THRE rises, with
+// its interrupt, when the last of them moves to the shift register, and the sink gets each byte
+// when it has been sent; the machine runs the chip to the present through advanceTo().
 //
 // Interrupts follow the datasheet's four sources in priority order (line status, received data
 // or character timeout, THR empty, modem status) and what Linux's 8250 driver checks:
@@ -80,6 +84,12 @@ export interface UartState {
   rxCount: number;
   thrInterrupt: boolean;
   irq: boolean;
+  /** With a character time only: the bytes waiting in THR (or the transmit FIFO). */
+  txQueue?: number[];
+  /** The byte in the shift register, or -1 when the transmitter is idle. */
+  txShift?: number;
+  /** When the byte in the shift register has been sent (guest ns). */
+  txDoneNs?: number;
 }
 
 /**
@@ -99,6 +109,10 @@ export interface UartOptions {
   irq?: Line;
   /** The modem inputs a terminal presents: default carrier, data set ready and clear to send. */
   modemInputs?: number;
+  /** How long the transmitter takes to send one byte, in guest ns (default 0: at once). */
+  txNs?: number;
+  /** Guest time now, in ns: needed with a character time (when a byte written starts to shift out). */
+  clock?: () => number;
 }
 
 export class Uart16550 implements PortHandler {
@@ -121,11 +135,20 @@ export class Uart16550 implements PortHandler {
   private irqLevel = false;
   private readonly tx: ((byte: number) => void) | undefined;
   private readonly irq: Line | undefined;
+  private readonly txNs: number;
+  private readonly clock: () => number;
+  private txQueue: number[] = [];
+  private txShift = -1;
+  private txDoneNs = 0;
 
   constructor(opts: UartOptions = {}) {
     this.base = opts.base ?? COM1_PORT;
     this.tx = opts.tx;
     this.irq = opts.irq;
+    this.txNs = opts.txNs ?? 0;
+    if (!Number.isInteger(this.txNs) || this.txNs < 0) throw new Error(`uart: a character time of ${this.txNs} ns is not a whole number of ns`);
+    if (this.txNs > 0 && opts.clock === undefined) throw new Error("uart: a character time needs a clock");
+    this.clock = opts.clock ?? (() => 0);
     this.modemInputs = (opts.modemInputs ?? MSR_DCD | MSR_DSR | MSR_CTS) & 0xf0;
     this.msr = this.modemInputs;
   }
@@ -268,9 +291,46 @@ export class Uart16550 implements PortHandler {
 
   private transmit(byte: number): void {
     if (this.mcr & MCR_LOOP) this.push(byte);
+    else if (this.txNs > 0) return this.enqueue(byte);
     else this.tx?.(byte);
     // The byte left THR (and the shift register) at once: THR is empty again.
     this.thrInterrupt = true;
+  }
+
+  /** A byte written with a character time: to the idle shift register, else to wait in THR. */
+  private enqueue(byte: number): void {
+    if (this.txShift < 0) {
+      this.txShift = byte;
+      this.txDoneNs = this.clock() + this.txNs;
+      // It moved on at once: THR is empty again.
+      this.thrInterrupt = true;
+      return;
+    }
+    // THR is full: a write the driver should not have made replaces the byte (the FIFO's is lost).
+    if (this.txQueue.length < (this.fifoEnabled ? FIFO_SIZE : 1)) this.txQueue.push(byte);
+    else if (!this.fifoEnabled) this.txQueue[0] = byte;
+    this.thrInterrupt = false;
+  }
+
+  /** When the transmitter next finishes a byte (guest ns), or Infinity. */
+  nextEventNs(): number {
+    return this.txShift < 0 ? Infinity : this.txDoneNs;
+  }
+
+  /** Runs the transmitter to guest time `ns`: the bytes sent by then go to the sink. */
+  advanceTo(ns: number): void {
+    if (this.txShift < 0 || ns < this.txDoneNs) return;
+    while (this.txShift >= 0 && ns >= this.txDoneNs) {
+      this.tx?.(this.txShift);
+      if (this.txQueue.length === 0) {
+        this.txShift = -1;
+        break;
+      }
+      this.txShift = this.txQueue.shift()!;
+      this.txDoneNs += this.txNs;
+      if (this.txQueue.length === 0) this.thrInterrupt = true;
+    }
+    this.update();
   }
 
   private writeFcr(v: number): void {
@@ -279,12 +339,14 @@ export class Uart16550 implements PortHandler {
       this.rxHead = 0;
       this.rxCount = 0;
     }
+    if (enable !== this.fifoEnabled || v & 0x04) this.txQueue = [];
     this.fifoEnabled = enable;
     if (enable) this.trigger = v >> 6;
   }
 
   private lsr(): number {
-    return (this.rxCount > 0 ? LSR_DR : 0) | this.lsrErrors | LSR_THRE | LSR_TEMT;
+    const thre = this.txQueue.length === 0;
+    return (this.rxCount > 0 ? LSR_DR : 0) | this.lsrErrors | (thre ? LSR_THRE : 0) | (thre && this.txShift < 0 ? LSR_TEMT : 0);
   }
 
   /** The interrupt identification: the highest-priority enabled source. */
@@ -346,6 +408,8 @@ export class Uart16550 implements PortHandler {
       rxCount: this.rxCount,
       thrInterrupt: this.thrInterrupt,
       irq: this.irqLevel,
+      // Only a timed transmitter has more (the state, and so its hash, is as it was without).
+      ...(this.txNs > 0 ? { txQueue: [...this.txQueue], txShift: this.txShift, txDoneNs: this.txDoneNs } : {}),
     };
   }
 
@@ -366,5 +430,8 @@ export class Uart16550 implements PortHandler {
     this.rxCount = s.rxCount;
     this.thrInterrupt = s.thrInterrupt;
     this.irqLevel = s.irq;
+    this.txQueue = [...(s.txQueue ?? [])];
+    this.txShift = s.txShift ?? -1;
+    this.txDoneNs = s.txDoneNs ?? 0;
   }
 }

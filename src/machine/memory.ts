@@ -22,6 +22,11 @@ export const enum PageFlag {
    * flag, which marks the page dirty, and later writes take the fast path again.
    */
   CLEAN = 2,
+  /**
+   * The page's digest is cached and still true (src/replay/ram-digest.ts): the first write clears
+   * the flag, so a state hash reads again only the pages written since the last one.
+   */
+  HASHED = 4,
 }
 
 export class PhysMem {
@@ -55,12 +60,12 @@ export class PhysMem {
   /**
    * The write barrier: the `len` bytes at `addr`, all in `page`, are about to be written and the
    * page has a flag set. Every write to RAM calls it (the CPU's fast paths only skip it for pages
-   * whose flags are all clear). Any write makes the page dirty; only one to instruction bytes
-   * drops code.
+   * whose flags are all clear). Any write makes the page dirty and its digest stale; only one to
+   * instruction bytes drops code.
    */
   written(page: number, addr: PhysAddr, len: number): void {
     const f = this.pageFlags[page];
-    this.pageFlags[page] = f & ~PageFlag.CLEAN;
+    this.pageFlags[page] = f & ~(PageFlag.CLEAN | PageFlag.HASHED);
     if ((f & PageFlag.CODE) !== 0) this.onCodeWrite(page, addr, len);
   }
 
@@ -130,13 +135,13 @@ export class PhysMem {
 
   /**
    * The barrier for replacing page `page` with the page of `bytes` at `at`: the page becomes
-   * dirty, and its code is told only of the span that differs, so a restore to the same code
+   * dirty (and its digest stale), and its code is told only of the span that differs, so a restore to the same code
    * keeps it (time travel restores often, and mostly to the same code).
    */
   private replacing(page: number, bytes: Uint8Array, at: number): void {
     const f = this.pageFlags[page];
     if (f === 0) return;
-    this.pageFlags[page] = f & ~PageFlag.CLEAN;
+    this.pageFlags[page] = f & ~(PageFlag.CLEAN | PageFlag.HASHED);
     if ((f & PageFlag.CODE) === 0) return;
     const u8 = this.u8, base = page << PAGE_SHIFT;
     let lo = -1, hi = -1;

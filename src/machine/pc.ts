@@ -49,6 +49,8 @@ export interface PcTiming {
   pitPhaseNs: number;
   /** Interrupt delivery latency in ns: from the 8259A raising INTR to the CPU seeing it. */
   irqLatencyNs: number;
+  /** COM1's character time in ns: how long its THR takes to empty (0 or absent: at once). */
+  uartTxNs?: number;
 }
 
 /** The whole machine's state as plain data: a snapshot. */
@@ -95,7 +97,7 @@ export class Pc {
     this.pic = new Pic8259({ intr: this.irqLatencyNs === 0 ? (level) => (cpu.intr = level) : (level) => this.intrLater(level) });
     cpu.acknowledgeIntr = () => this.pic.acknowledge();
     this.pit = new Pit8254({ out0: (level) => this.pic.setIrq(0, level), clock: () => this.pitTick() });
-    this.uart = new Uart16550({ tx: cfg.console, irq: (level) => this.pic.setIrq(4, level) });
+    this.uart = new Uart16550({ tx: cfg.console, irq: (level) => this.pic.setIrq(4, level), txNs: t?.uartTxNs, clock: () => this.nowNs() });
     this.rtc = new Rtc146818({
       epochSeconds: cfg.rtcEpochSeconds,
       memoryBytes: cfg.ramSize,
@@ -122,7 +124,9 @@ export class Pc {
     });
     const pit = timed(this.pit);
     for (const [first, count] of PC_PORTS.pit) io.attach(first, count, pit);
-    for (const [first, count] of PC_PORTS.uart) io.attach(first, count, this.uart);
+    // A UART with a character time is a timer chip too (its THR empties on time).
+    const uart = (t?.uartTxNs ?? 0) > 0 ? timed(this.uart) : this.uart;
+    for (const [first, count] of PC_PORTS.uart) io.attach(first, count, uart);
     const rtc = timed(this.rtc);
     for (const [first, count] of PC_PORTS.rtc) io.attach(first, count, rtc);
     for (const [first, count] of PC_PORTS.kbc) io.attach(first, count, this.kbc);
@@ -242,7 +246,7 @@ export class Pc {
   /** The next moment a chip changes by itself (a timer edge, an RTC interrupt), or Infinity. */
   nextEventNs(): number {
     const pit = this.pit.nextEventTick();
-    const next = Math.min(pit === Infinity ? Infinity : nsOfPitTick(pit) - this.pitPhaseNs, this.rtc.nextEventNs());
+    const next = Math.min(pit === Infinity ? Infinity : nsOfPitTick(pit) - this.pitPhaseNs, this.rtc.nextEventNs(), this.uart.nextEventNs());
     return this.intrAt >= 0 ? Math.min(next, this.intrAt) : next;
   }
 
@@ -251,6 +255,7 @@ export class Pc {
     const now = this.nowNs();
     this.pit.advanceTo(this.pitTick());
     this.rtc.advanceTo(now);
+    this.uart.advanceTo(now);
     if (this.intrAt >= 0 && now >= this.intrAt) {
       this.intrAt = -1;
       this.cpu.intr = true;

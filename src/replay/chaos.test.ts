@@ -49,4 +49,63 @@ describe("chaos perturbations", () => {
     expect(out).toEqual([(Math.floor(sec / 10) << 4) | sec % 10]);
     expect(r.failed).toBe(false);
   });
+
+  it("perturb when the serial line's THR empties, and a chaos run replays with its line's timing", () => {
+    // Sends two bytes, counts the LSR reads until THR is empty again, and prints the count in hex
+    // on the debug console.
+    const image = nasm(
+      `mov dx, 0x3f8
+      mov al, 'x'
+      out dx, al
+      out dx, al
+      xor cx, cx
+      mov dx, 0x3fd
+    poll:
+      inc cx
+      in al, dx
+      test al, 0x20
+      jz poll
+      mov bx, cx
+      mov cx, 4
+    digit:
+      rol bx, 4
+      mov al, bl
+      and al, 0x0f
+      add al, '0'
+      cmp al, '9'
+      jbe put
+      add al, 7
+    put:
+      out 0xe9, al
+      loop digit
+      cli
+      hlt`,
+      16, 0x7c00,
+    );
+    for (const machine of ["bare", "stack"] as const) {
+      const cfg: ChaosConfig = {
+        guest: { kind: "image", bytes: image }, machine, ramSize: 4 << 20, limits: { hangNs: 1e9 },
+        input: new Uint8Array(0), epochSeconds: CHAOS_EPOCH_SECONDS, argv: [], tool: "test", embed: true,
+      };
+      const polls = new Map<number, number>();
+      for (let seed = 1; seed <= 6; seed++) {
+        const rec = readRecording(Buffer.concat(chaosRun(cfg, seed).chunks));
+        expect(rec.header.machine.timing?.uartTxNs).toBe(perturbation(seed, CHAOS_EPOCH_SECONDS, 64).timing.uartTxNs);
+        const out: number[] = [];
+        const s = Session.replay(rec, (b) => out.push(b));
+        s.run();
+        expect(s.replayDone()).toBe(true);
+        expect(s.stateHash()).toBe(rec.end!.hash);
+        // The first byte was sent when the second left THR, before the count; the second may be.
+        const text = Buffer.from(out).toString("latin1");
+        expect(text).toMatch(/^x[0-9A-F]*x?[0-9A-F]*$/);
+        expect(text.replace(/x/g, "")).toMatch(/^[0-9A-F]{4}$/);
+        polls.set(rec.header.machine.timing!.uartTxNs!, parseInt(text.replace(/x/g, ""), 16));
+      }
+      // A longer character time, more polls before THR empties.
+      const byTime = [...polls].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
+      expect(new Set(byTime).size, `${machine}: ${JSON.stringify([...polls])}`).toBeGreaterThanOrEqual(4);
+      expect(byTime).toEqual([...byTime].sort((a, b) => a - b));
+    }
+  });
 });

@@ -1,7 +1,8 @@
 // Chaos mode, after rr's: runs of one guest, each on a machine whose timing is one that real
 // hardware allows, chosen from a seed — the RTC's start time and the phase of its divider, the
 // PIT's clock phase (when a count written starts), interrupt delivery latency, the L4 kernel's
-// timeslice, and when console input arrives. Each run is a recording with its seed and timing in
+// timeslice, the serial line's speed (when the UART's THR empties), and when console input
+// arrives. Each run is a recording with its seed and timing in
 // the header, so a run that failed replays exactly.
 //
 // The determinism contract holds: the host picks every perturbation from the seed before the run
@@ -44,6 +45,8 @@ export function perturbation(seed: number, epochSeconds: number, lines: number):
   };
   const rtc = Math.max(0, epochSeconds + Math.floor((rnd() * 2 - 1) * RTC_SPREAD_S));
   const inputDelaysNs = Array.from({ length: Math.max(1, lines) }, () => Math.floor(rnd() * MAX_INPUT_DELAY_NS));
+  // Drawn last, so that a seed perturbs what it did before the UART's timing existed as it did.
+  timing.uartTxNs = pick(TIMING_LIMITS.uartTxNs);
   return { timing, rtcEpochSeconds: rtc, inputDelaysNs };
 }
 

@@ -42,18 +42,30 @@ export interface MachineTiming {
   irqLatencyNs: number;
   /** The L4 kernel's timeslice in ns (the stack; the bare PC has no kernel). */
   timesliceNs: number;
+  /**
+   * The guest's serial line: its UART's character time in ns, how long THR takes to empty (the
+   * PC's COM1 bare, the VMM's virtual UART in a VM). Absent or 0: at once, as a virtual UART.
+   */
+  uartTxNs?: number;
 }
 
 /** The ranges chaos picks from and a recording's timing must be in. */
-export const TIMING_LIMITS: { readonly [K in keyof MachineTiming]: { readonly min: number; readonly max: number } } = {
+export const TIMING_LIMITS: { readonly [K in keyof MachineTiming]-?: { readonly min: number; readonly max: number } } = {
   rtcPhaseTicks: { min: 0, max: 32767 },
   pitPhaseNs: { min: 0, max: 838 },
   // Up to 20 µs: an interrupt held off by a long instruction, a busy bus, an SMI.
   irqLatencyNs: { min: 0, max: 20_000 },
   // Pistachio's default timeslice is 10 ms; 1 to 20 ms.
   timesliceNs: { min: 1_000_000, max: 20_000_000 },
+  // From a virtual UART's none to 10 µs, a 16550 sending at 1 Mbaud (its datasheet's rates reach
+  // 1.5 Mbaud): slower lines would leave a guest polling LSR for most of its run.
+  uartTxNs: { min: 0, max: 10_000 },
 };
 
+/** Timing fields recordings made before they existed may lack. */
+const OPTIONAL_TIMING: readonly string[] = ["uartTxNs"];
+
 export const timingSchema: Schema = object(
-  Object.fromEntries(Object.entries(TIMING_LIMITS).map(([k, r]) => [k, int(r.min, r.max)])),
+  Object.fromEntries(Object.entries(TIMING_LIMITS).filter(([k]) => !OPTIONAL_TIMING.includes(k)).map(([k, r]) => [k, int(r.min, r.max)])),
+  Object.fromEntries(Object.entries(TIMING_LIMITS).filter(([k]) => OPTIONAL_TIMING.includes(k)).map(([k, r]) => [k, int(r.min, r.max)])),
 );

@@ -7,8 +7,11 @@ import { Packr } from "msgpackr";
 import { irqUnmasked } from "../devices/pic8259.js";
 import { COM1_IRQ, receiveInterrupts } from "../devices/uart16550.js";
 import { Stop } from "../machine/cpu/arch.js";
+import { FAULT_LOOP, type Cpu } from "../machine/cpu/cpu.js";
+import type { PhysMem } from "../machine/memory.js";
 import type { Pc, PcState } from "../machine/pc.js";
 import { Flag } from "../x86/eflags.js";
+import { pageDigests } from "./ram-digest.js";
 
 export interface RunOptions {
   /** Stop when this many instructions have retired in total (the guest's own instructions). */
@@ -43,6 +46,8 @@ export interface Machine {
   inputCanWake(): boolean;
   /** The digest of the whole state (what recordings' hash records hold). */
   stateHash(): string;
+  /** How stateHash reads RAM: by the recording's format when replaying one (see RamHashing). */
+  ramHashing: RamHashing;
   /** Where the guest is: its code segment selector and EIP. */
   guestPc(): { cs: number; eip: number };
   /** One line on why the guest stopped, when the machine knows more than the Stop says. */
@@ -60,10 +65,17 @@ export interface Machine {
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-/** SHA-256 of RAM (read in place) and the rest of the state as plain data, as 32 hex digits. */
-export function digest(ram: Uint8Array, rest: unknown): string {
+/**
+ * How a state hash reads RAM: "pages", the digests of its pages (./ram-digest.ts: only pages written
+ * since the last hash are read again), as recordings of format 4 on hold; "flat", all of RAM at
+ * once, as older recordings hold.
+ */
+export type RamHashing = "pages" | "flat";
+
+/** SHA-256 of RAM and the rest of the state as plain data, as 32 hex digits. */
+export function digest(mem: PhysMem, rest: unknown, ram: RamHashing): string {
   const h = createHash("sha256");
-  h.update(ram);
+  h.update(ram === "pages" ? pageDigests(mem) : mem.u8);
   h.update(packr.pack(asBytes(rest)));
   return h.digest("hex").slice(0, 32);
 }
@@ -83,8 +95,16 @@ function asBytes(v: unknown): unknown {
   return out;
 }
 
+/** Why a run stopped in a loop of faults (Cpu.faultLoop), for stopDetail; undefined if it did not. */
+export function faultLoopDetail(cpu: Cpu): string | undefined {
+  if (!cpu.faultLoop) return undefined;
+  return `exception ${cpu.excVector} delivered ${FAULT_LOOP.toLocaleString("en-US")} times in a row: its handler faults before an instruction retires, for ever`;
+}
+
 /** The PC alone, its guest on the bare metal. */
 export class BareMachine implements Machine {
+  ramHashing: RamHashing = "pages";
+
   constructor(readonly pc: Pc) {}
 
   run(opts: RunOptions): Stop {
@@ -109,7 +129,7 @@ export class BareMachine implements Machine {
   }
 
   stateHash(): string {
-    return digest(this.pc.mem.u8, this.pc.save({ ram: false }));
+    return digest(this.pc.mem, this.pc.save({ ram: false }), this.ramHashing);
   }
 
   saveState(): MachineState {
@@ -127,6 +147,7 @@ export class BareMachine implements Machine {
   stopDetail(): string | undefined {
     const cpu = this.pc.cpu;
     if (cpu.stopReason === Stop.SHUTDOWN) return `triple fault at EIP 0x${(cpu.eip >>> 0).toString(16)}`;
+    if (cpu.faultLoop) return faultLoopDetail(cpu);
     return cpu.stopReason === Stop.EXCEPTION ? `exception ${cpu.excVector} (error code ${cpu.excCode})` : undefined;
   }
 

@@ -458,6 +458,11 @@ export class PcPlatform implements Platform {
         case Stop.REQUEST:
           host.stopped = Stop.REQUEST;
           return null;
+        case Stop.EXCEPTION:
+          // A loop of faults in the guest (the CPU's FAULT_LOOP): it has ended, as on the bare PC.
+          if (!cpu.faultLoop) throw new Error(`platform: the CPU stopped in a guest with stop code ${stop}`);
+          host.stopped = Stop.EXCEPTION;
+          return null;
         default:
           throw new Error(`platform: the CPU stopped in a guest with stop code ${stop}`);
       }

@@ -19,10 +19,11 @@ export type { ExitsRecord };
 export const MAGIC = Buffer.from("AGLOWREC", "latin1");
 /**
  * 2 added VM exits (ExitsRecord); 3 the machine's timing and the chaos seed, where the images were
- * (ImageRef.path), positions reached (PosRecord), and the failure ends "panic" and "hang".
- * Versions 1 (bare machine only) and 2 still read.
+ * (ImageRef.path), positions reached (PosRecord), and the failure ends "panic" and "hang"; 4 state
+ * hashes that read RAM by its pages' digests (./machine.ts RamHashing). Versions 1 (bare machine
+ * only) to 3 still read.
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 const OLDEST_FORMAT = 1;
 const CHUNK_HEAD = 8;
 /** A chunk longer than this is a corrupt length field, not a real chunk. */

@@ -262,6 +262,7 @@ export class Session {
       throw new RecordingError(`the recording's VM exits are corrupt: ${(err as Error).message}`);
     }
     s.hashEvery = h.hashEvery;
+    s.m.ramHashing = h.format >= 4 ? "pages" : "flat";
     return s;
   }
 

@@ -14,7 +14,7 @@ import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
-import { BareMachine, digest, type Machine, type MachineState, type RunOptions } from "./machine.js";
+import { BareMachine, digest, faultLoopDetail, type Machine, type MachineState, type RamHashing, type RunOptions } from "./machine.js";
 import type { MachineTiming } from "./machine-config.js";
 import { PLATFORM_AREA, PcPlatform, type PcPlatformState } from "./pc-platform.js";
 
@@ -77,11 +77,15 @@ export class Stack implements Machine {
   pauseAtEvents = Infinity;
   /** The last run paused so. */
   pausedAtEvents = false;
+  ramHashing: RamHashing = "pages";
 
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
     const timing = cfg.timing;
-    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing, jit: cfg.jit });
+    // The serial line's timing is the guest's UART's, the VMM's virtual one: the PC's COM1 carries
+    // the VMM's console to the host, as a virtual UART would, at once.
+    const pcTiming = timing && { rtcPhaseTicks: timing.rtcPhaseTicks, pitPhaseNs: timing.pitPhaseNs, irqLatencyNs: timing.irqLatencyNs };
+    this.pc = new Pc({ ramSize: GUEST_RAM_PHYS + cfg.ramSize + PLATFORM_AREA, console: cfg.console, rtcEpochSeconds: cfg.rtcEpochSeconds, timing: pcTiming, jit: cfg.jit });
     this.guestRam = { phys: GUEST_RAM_PHYS, size: cfg.ramSize };
     this.bare = new BareMachine(this.pc);
     this.platform = new PcPlatform(this.pc, cfg.chargeCosts ?? true);
@@ -92,7 +96,14 @@ export class Stack implements Machine {
       timeslice: timing?.timesliceNs,
       root: vmmImage({
         ramSize: cfg.ramSize, ramPhys: GUEST_RAM_PHYS, boot: cfg.boot, rtcEpochSeconds: cfg.rtcEpochSeconds,
-        ...(timing ? { timing: { rtcPhaseTicks: timing.rtcPhaseTicks, pitPhaseNs: timing.pitPhaseNs, irqLatencyNs: timing.irqLatencyNs } } : {}),
+        ...(timing
+          ? {
+              timing: {
+                rtcPhaseTicks: timing.rtcPhaseTicks, pitPhaseNs: timing.pitPhaseNs, irqLatencyNs: timing.irqLatencyNs,
+                ...(timing.uartTxNs ? { uartTxNs: timing.uartTxNs } : {}),
+              },
+            }
+          : {}),
       }),
     });
   }
@@ -125,7 +136,11 @@ export class Stack implements Machine {
       let stop = this.guestStop();
       if (stop !== null) return stop;
       if (!timed && this.pc.cpu.icount >= host.insnLimit) return Stop.BUDGET;
-      const r = this.kernel.run(until, () => this.eventsReached() || host.stopped !== null || this.guestStop() !== null);
+      // The count also reaches the limit in the VMM's reply that retires an instruction it
+      // emulated: the run stops there, before the guest is entered again (an entry can exit at
+      // once, and the VMM retire another, without the CPU running a single instruction).
+      const limit = host.insnLimit;
+      const r = this.kernel.run(until, () => this.eventsReached() || host.stopped !== null || this.pc.cpu.icount >= limit || this.guestStop() !== null);
       stop = this.guestStop();
       if (stop !== null) return stop;
       if (r === "idle") return Stop.IDLE;
@@ -163,7 +178,7 @@ export class Stack implements Machine {
   }
 
   stopDetail(): string | undefined {
-    return this.vmm().reason ?? undefined;
+    return this.vmm().reason ?? faultLoopDetail(this.pc.cpu);
   }
 
   nowNs(): number {
@@ -197,7 +212,7 @@ export class Stack implements Machine {
   }
 
   stateHash(): string {
-    return digest(this.pc.mem.u8, this.save({ ram: false }));
+    return digest(this.pc.mem, this.save({ ram: false }), this.ramHashing);
   }
 
   saveState(): MachineState {

@@ -63,6 +63,8 @@ export interface VmmTiming {
   readonly pitPhaseNs: number;
   /** Interrupt delivery latency in ns: the IRQ thread's tick comes this long after a chip's event. */
   readonly irqLatencyNs: number;
+  /** The virtual UART's character time in ns: how long THR takes to empty (0 or absent: at once). */
+  readonly uartTxNs?: number;
 }
 
 export const DEFAULT_RAM_WINDOW = 0x40000000;

@@ -64,9 +64,12 @@ export function deviceAt(port: number): Dev {
   return PORT_MAP[port & 0xffff] as Dev;
 }
 
-/** The chips that run on guest time: an access first brings them up to the present. */
-export function isTimedDevice(d: Dev): boolean {
-  return d === Dev.PIT || d === Dev.RTC;
+/**
+ * The chips that run on guest time: an access first brings them up to the present. The UART is
+ * one when its transmitter has a character time (VmmTiming.uartTxNs).
+ */
+export function isTimedDevice(d: Dev, uartTimed = false): boolean {
+  return d === Dev.PIT || d === Dev.RTC || (uartTimed && d === Dev.UART);
 }
 
 /** What the chips need besides their registers: RAM size for the CMOS, the wall clock, their timing. */
@@ -103,12 +106,16 @@ export class VirtualDevices {
   private readonly pitPhaseNs: number;
   /** The RTC tick the RTC was last run to (-1: unknown), so a run to the same tick is skipped. */
   private rtcTick = -1;
+  /** Guest time the chips were last run to: a timed UART's clock (its accesses come after advanceTo). */
+  private clockNs = 0;
 
   constructor(cfg: DeviceConfig) {
     this.pitPhaseNs = cfg.timing?.pitPhaseNs ?? 0;
     const pic = (this.pic = new Pic8259());
     this.pit = new Pit8254({ out0: (l) => pic.setIrq(0, l) });
-    this.uart = new Uart16550({ tx: (b) => this.console.push(b), irq: (l) => pic.setIrq(COM1_IRQ, l) });
+    this.uart = new Uart16550({
+      tx: (b) => this.console.push(b), irq: (l) => pic.setIrq(COM1_IRQ, l), txNs: cfg.timing?.uartTxNs, clock: () => this.clockNs,
+    });
     this.rtc = new Rtc146818({ epochSeconds: cfg.rtcEpochSeconds, memoryBytes: cfg.ramSize, irq: (l) => pic.setIrq(8, l), phaseTicks: cfg.timing?.rtcPhaseTicks });
     this.kbc = new I8042({
       keyboard: false,
@@ -152,6 +159,11 @@ export class VirtualDevices {
   advanceTo(ns: number): void {
     this.pit.advanceTo(pitTickAt(ns + this.pitPhaseNs));
     this.dirty |= DIRTY_PIT | DIRTY_PIC;
+    this.clockNs = ns;
+    if (this.uart.nextEventNs() <= ns) {
+      this.uart.advanceTo(ns);
+      this.dirty |= DIRTY_UART;
+    }
     // The RTC counts at 32,768 Hz: most exits come within one of its ticks, and running it then
     // changes nothing that needs writing back (its state is 128 bytes of CMOS).
     const t = nsToRtcTicks(ns);
@@ -164,7 +176,7 @@ export class VirtualDevices {
   /** The next guest time at which a chip changes by itself (a PIT edge, an RTC interrupt), or -1. */
   nextEventNs(): number {
     const t = this.pit.nextEventTick();
-    const next = Math.min(t === Infinity ? Infinity : nsOfPitTick(t) - this.pitPhaseNs, this.rtc.nextEventNs());
+    const next = Math.min(t === Infinity ? Infinity : nsOfPitTick(t) - this.pitPhaseNs, this.rtc.nextEventNs(), this.uart.nextEventNs());
     return next === Infinity ? -1 : next;
   }
 

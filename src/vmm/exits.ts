@@ -196,10 +196,10 @@ export const EXIT_HANDLERS: Readonly<Record<number, ExitHandler>> = {
 };
 
 /** Whether handling `x` reads guest time: the VMM asks SystemClock first. */
-export function needsClock(x: Exit): boolean {
+export function needsClock(x: Exit, uartTimed: boolean): boolean {
   switch (x.reason) {
     case ExitReason.IO_INSTRUCTION:
-      return ioNeedsClock(x);
+      return ioNeedsClock(x, uartTimed);
     case ExitReason.RDTSC:
       return true;
     case ExitReason.RDMSR:

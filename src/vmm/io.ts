@@ -15,8 +15,8 @@ import type { Exit } from "./message.js";
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
 
 /** Whether an I/O exit reaches a chip that runs on guest time (it needs the clock first). */
-export function ioNeedsClock(x: Exit): boolean {
-  return isTimedDevice(deviceAt(decodeIoQualification(x.qualification).port));
+export function ioNeedsClock(x: Exit, uartTimed: boolean): boolean {
+  return isTimedDevice(deviceAt(decodeIoQualification(x.qualification).port), uartTimed);
 }
 
 function count(c: ExitCtx, port: number, input: boolean, n = 1): void {

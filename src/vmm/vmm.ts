@@ -430,7 +430,7 @@ function vcpuMessage(vm: Vm): Syscall | null {
     s.job = null;
     return null;
   }
-  if (j.clock < 0 && needsClock(x)) {
+  if (j.clock < 0 && needsClock(x, (s.timing?.uartTxNs ?? 0) > 0)) {
     s.last = "clock";
     return { op: "systemClock" };
   }
@@ -468,6 +468,8 @@ function irqMessage(vm: Vm): Syscall | null {
     }
     s.stats.ticks++;
     vm.dev.advanceTo(j.clock);
+    // A timed UART's transmitter may have sent bytes by now.
+    queueConsole(vm);
   } else if (label === VmmLabel.INPUT) {
     const n = tagU(j.msg[0]);
     s.stats.inputEvents++;

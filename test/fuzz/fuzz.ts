@@ -8,6 +8,8 @@
 import { GdbConnection } from "../../src/gdbstub/stub.js";
 import { PacketDecoder, frame } from "../../src/gdbstub/packet.js";
 import { SessionTarget } from "../../src/gdbstub/session-target.js";
+import { PAGE_SIZE, type PhysMem } from "../../src/machine/memory.js";
+import { digestOfPage, PAGE_DIGEST, pageDigests } from "../../src/replay/ram-digest.js";
 import { seededRandom } from "../../src/replay/seeded-random.js";
 import { Debugger } from "../../src/replay/debug.js";
 import { RecordingError, readRecording } from "../../src/replay/recording.js";
@@ -22,14 +24,19 @@ export interface CaseResult {
   failure?: string;
 }
 
-/** Instructions and guest time a random guest may run: random code does not end by itself. */
-const MAX_INSNS = 20_000;
-const MAX_NS = 20_000_000;
+/**
+ * Instructions and guest time a random guest may run: random code does not end by itself. A body
+ * of 256 bytes, re-entered at every fault, has shown what it does within a few thousand
+ * instructions, and the guest time bounds a guest that exits at every instruction (from unmapped
+ * memory, one EPT exit each) to a few thousand exits: more cases find more than longer ones.
+ */
+const MAX_INSNS = 5_000;
+const MAX_NS = 2_000_000;
 const BODY = 256;
 
 /**
- * Gets a random body into `mode`: protected mode with flat segments and an IDT whose every gate
- * leads back into the body (so faults re-enter random code instead of ending at once); for v86,
+ * Gets a random body into `mode`: protected mode with flat segments and an IDT (built by the
+ * assembler: the guest's instructions go to the body) whose every gate leads back into the body (so faults re-enter random code instead of ending at once); for v86,
  * a TSS and an IRETD into virtual-8086 mode at the body (IOPL 3).
  */
 function prologueSource(mode: Mode): string {
@@ -52,17 +59,6 @@ pm:
   mov fs, ax
   mov gs, ax
   mov esp, 0x70000
-  mov edi, idt
-  mov ecx, 256
-gate:
-  mov eax, body
-  mov [edi], ax
-  mov word [edi + 2], 0x08
-  mov word [edi + 4], 0x8e00
-  shr eax, 16
-  mov [edi + 6], ax
-  add edi, 8
-  loop gate
   lidt [idtd]
   ${
     mode === "v86"
@@ -97,7 +93,7 @@ idtd:
   dw 256 * 8 - 1
   dd idt
 tss: times 104 db 0
-idt: times 256 * 8 db 0
+idt: times 256 dw body, 0x08, 0x8e00, 0
 body:`;
 }
 
@@ -125,14 +121,26 @@ function recordGuest(image: Uint8Array, machine: MachineKind): { chunks: Uint8Ar
   const chunks: Uint8Array[] = [];
   const s = new Session(
     { guest: { kind: "image", bytes: image }, machine, ramSize: 4 << 20, rtcEpochSeconds: 1_700_000_000, console: () => {} },
-    { sink: (b) => chunks.push(Uint8Array.from(b)), argv: ["fuzz"], tool: "fuzz", embedImages: true, hashEvery: 2_000 },
+    { sink: (b) => chunks.push(Uint8Array.from(b)), argv: ["fuzz"], tool: "fuzz", embedImages: true, hashEvery: 1_000 },
   );
   // Two pieces, so the recording has chunks to damage beyond its header (as the CLI's slices:
   // the second only if the first stopped at its budget).
   const first = s.run({ maxInsns: MAX_INSNS / 2, maxNs: MAX_NS / 2 });
   const stop = first === Stop.BUDGET ? s.run({ maxInsns: MAX_INSNS, maxNs: MAX_NS }) : first;
   s.end(stop === Stop.BUDGET ? "limit" : endReasonOf(stop), "fuzz");
+  staleDigests(s.machine.pc.mem);
   return { chunks, hash: s.stateHash(), icount: s.position().icount };
+}
+
+/** Throws if a page's cached digest is not its bytes' (a write went past PhysMem's barrier). */
+function staleDigests(mem: PhysMem): void {
+  const cached = pageDigests(mem);
+  for (let p = 0; p < mem.pageFlags.length; p++) {
+    const truth = digestOfPage(mem.u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
+    if (Buffer.compare(cached.subarray(p * PAGE_DIGEST, (p + 1) * PAGE_DIGEST), truth) !== 0) {
+      throw new Error(`the cached digest of physical page 0x${p.toString(16)} is stale: a write went past the barrier`);
+    }
+  }
 }
 
 /** Damage of one kind at a random place: a flipped byte, a cut, a chunk lost or repeated, garbage. */
@@ -165,10 +173,21 @@ function damage(rnd: () => number, chunks: Uint8Array[]): { bytes: Uint8Array; h
 
 /** One case of random guest code: recorded, replayed to the same end, then damaged and replayed. */
 function guestCase(rnd: () => number, mode: Mode, machine: MachineKind): CaseResult {
-  const what = `${mode}-mode code on the ${machine === "stack" ? "stack" : "bare PC"}`;
+  return imageCase(rnd, guestImage(rnd, mode), machine, `${mode}-mode code on the ${machine === "stack" ? "stack" : "bare PC"}`);
+}
+
+/**
+ * A guest case's checks on a given image, damaged by `seed`: for the images of cases that found
+ * bugs, kept in ./regressions (an image outlives changes to how cases are made).
+ */
+export function regressionCase(image: Uint8Array, machine: MachineKind, seed: number): CaseResult {
+  return imageCase(seededRandom(seed), image, machine, `an image on the ${machine === "stack" ? "stack" : "bare PC"}`);
+}
+
+function imageCase(rnd: () => number, image: Uint8Array, machine: MachineKind, what: string): CaseResult {
   let rec: ReturnType<typeof recordGuest>;
   try {
-    rec = recordGuest(guestImage(rnd, mode), machine);
+    rec = recordGuest(image, machine);
   } catch (e) {
     return { what, failure: `the run threw: ${describeError(e)}` };
   }

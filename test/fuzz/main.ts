@@ -1,7 +1,7 @@
-// `npm run fuzz -- [--seed S] [--count N] [--from K]`: a fuzzing campaign (./fuzz.ts) on a worker
-// thread, watched: a case that makes no progress for HANG_MS of host time is a hang. Prints the
-// seed first, each failure with the command that runs its case again, and a tally at the end; exit
-// status 1 when the host threw or hung.
+// `npm run fuzz -- [--seed S] [--count N] [--from K] [--jobs J]`: a fuzzing campaign (./fuzz.ts) on
+// J worker threads (default 1), each a contiguous share of the cases, watched: a case that makes no
+// progress for HANG_MS of host time is a hang. Prints the seed first, each failure with the command
+// that runs its case again, and a tally at the end; exit status 1 when the host threw or hung.
 
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { fuzzCase, type CaseResult } from "./fuzz.js";
@@ -31,21 +31,23 @@ if (isMainThread) {
   const seed = arg("--seed", Math.floor(Math.random() * 2 ** 31)) >>> 0;
   const count = arg("--count", 1000);
   const from = arg("--from", 0);
+  const jobs = Math.max(1, Math.min(arg("--jobs", 1), count));
   const again = (k: number) => `npm run fuzz -- --seed ${seed} --from ${k} --count 1`;
   process.stdout.write(`fuzz: seed ${seed}, cases ${from}..${from + count - 1}\n`);
   let exceptions = 0, hangs = 0, done = 0;
   const t0 = Date.now();
-  const run = (start: number): Promise<void> =>
+  /** Runs cases start..end-1 on a worker, and on a new one after a hang or a dead worker. */
+  const run = (start: number, end: number): Promise<void> =>
     new Promise((resolve) => {
-      if (start >= from + count) return resolve();
-      const w = new Worker(new URL(import.meta.url), { workerData: { seed, from: start, to: from + count } satisfies Job });
+      if (start >= end) return resolve();
+      const w = new Worker(new URL(import.meta.url), { workerData: { seed, from: start, to: end } satisfies Job });
       let next = start;
       let timer = setTimeout(() => hang(), HANG_MS);
       const hang = () => {
         hangs++;
         done++;
         process.stdout.write(`fuzz: HANG in case ${next} (no progress for ${HANG_MS / 1000} s): ${again(next)}\n`);
-        void w.terminate().then(() => resolve(run(next + 1)));
+        void w.terminate().then(() => resolve(run(next + 1, end)));
       };
       w.on("message", (r: Report) => {
         clearTimeout(timer);
@@ -63,14 +65,15 @@ if (isMainThread) {
         exceptions++;
         done++;
         process.stdout.write(`fuzz: FAIL case ${next} (the worker died): ${e.stack ?? e.message}\n  again: ${again(next)}\n`);
-        resolve(run(next + 1));
+        resolve(run(next + 1, end));
       });
       w.on("exit", () => {
         clearTimeout(timer);
-        if (next >= from + count) resolve();
+        if (next >= end) resolve();
       });
     });
-  await run(from);
+  const share = Math.ceil(count / jobs);
+  await Promise.all(Array.from({ length: jobs }, (_, j) => run(from + j * share, Math.min(from + count, from + (j + 1) * share))));
   process.stdout.write(`fuzz: seed ${seed}: ${done} cases, ${exceptions} host exceptions, ${hangs} hangs (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
   process.exitCode = exceptions + hangs > 0 ? 1 : 0;
 } else {

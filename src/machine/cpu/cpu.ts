@@ -111,6 +111,14 @@ function hotHandlers(): void {
 /** Byte-register offsets into the register file: AL CL DL BL AH CH DH BH. */
 const BYTE_REG = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
 
+/**
+ * Faults delivered in a row, within one run, with no instruction retiring in between, after which
+ * the run stops (Stop.EXCEPTION, `faultLoop` set): a handler whose first instruction faults again
+ * loops for ever, and as guest time is retired instructions, not even the clock moves — nothing
+ * could end it. No guest that works comes near: a fault's handler retires instructions.
+ */
+export const FAULT_LOOP = 10_000;
+
 export class Cpu extends LazyFlags implements ByteSource {
   readonly mem: PhysMem;
   io: IoBus;
@@ -185,6 +193,8 @@ export class Cpu extends LazyFlags implements ByteSource {
   trapExceptions = false;
   excVector = -1;
   excCode = -1;
+  /** The last run stopped in a loop of faults (FAULT_LOOP); host-side, not state. */
+  faultLoop = false;
   /**
    * Interrupt shadow: after MOV SS, POP SS and an STI that sets IF, external interrupts are
    * not taken before the instruction at this icount has executed (SDM vol. 3, 6.8.3).
@@ -783,7 +793,10 @@ export class Cpu extends LazyFlags implements ByteSource {
     const end = this.icount + budget;
     this.stopRequested = false;
     this.stopReason = Stop.BUDGET;
+    this.faultLoop = false;
     if (this.halted && !this.interruptible()) return (this.stopReason = Stop.HALT);
+    // Faults delivered since the icount was last `faultsAt`: see FAULT_LOOP.
+    let faultsAt = -1, faults = 0;
     while (this.icount < end) {
       try {
         while (this.icount < end) {
@@ -841,6 +854,14 @@ export class Cpu extends LazyFlags implements ByteSource {
         if (e !== FAULT) throw e;
         this.eip = this.insnEip;
         if (this.trapExceptions) return (this.stopReason = Stop.EXCEPTION);
+        if (this.icount !== faultsAt) {
+          faultsAt = this.icount;
+          faults = 0;
+        }
+        if (++faults > FAULT_LOOP) {
+          this.faultLoop = true;
+          return (this.stopReason = Stop.EXCEPTION);
+        }
         if (!this.deliverException(this.excVector, this.excCode)) return this.stopReason;
       }
     }
