@@ -68,7 +68,7 @@ describe("chaos mode on the sample boot race", () => {
       const r = afterglow(["replay", file, "--image", RACE]);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toBe("race: boot\n");
-      expect(r.stderr).toMatch(/replayed to the recording's end \(triple-fault: triple fault at EIP 0x7c85\) at icount 8,148, .*every state hash and all \d+ VM exits matched/);
+      expect(r.stderr).toMatch(/replayed to the recording's end \(triple-fault: triple fault at EIP 0x7c85\) at icount 81,959, .*every state hash and all \d+ VM exits matched/);
     }
   });
 

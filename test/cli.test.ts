@@ -47,7 +47,7 @@ describe("the afterglow command", () => {
     expect(lines[0]).toMatch(/^afterglow: guest halted at 0008:[0-9a-f]{8} after [\d,]+ instructions \(the guest halted with interrupts off\), .* MIPS$/);
     expect(lines[1]).toMatch(/^summary   [\d,]+ instructions, [\d.]+ s guest, [\d.]+ s host \([\d.]+ MIPS, [\d,]+ exits\/s\)$/);
     expect(lines[2]).toMatch(/^L4        [\d,]+ IPCs, [\d,]+ context switches, [\d,]+ system calls, \d+ interrupts$/);
-    expect(lines[3]).toMatch(/^VMM       halted \(the guest halted with interrupts off\); 18 interrupts injected, [\d,]+ console bytes out, 0 in$/);
+    expect(lines[3]).toMatch(/^VMM       halted \(the guest halted with interrupts off\); 12 interrupts injected, [\d,]+ console bytes out, 0 in$/);
     expect(lines[4]).toMatch(/^VM exits  [\d,]+$/);
     // The guest's serial port is polled: I/O exits dominate; it idles with HLT between its ten ticks.
     expect(lines[5]).toMatch(/^  IO_INSTRUCTION +[\d,]+ +\d+\.\d% +#+$/);

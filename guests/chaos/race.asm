@@ -22,7 +22,7 @@ DEBUGCON  equ 0xe9
 RTC_INDEX equ 0x70
 RTC_DATA  equ 0x71
 RTC_VECTOR equ 0x28                 ; the slave PIC's IR0 (IRQ8)
-SETUP_LOOPS equ 3000                ; the setup's length, in iterations of its loop
+SETUP_LOOPS equ 30000               ; the setup's length, in iterations of its loop (about 90 µs)
 TICKS_WANTED equ 16
 TABLE     equ 0x20000               ; where setup fills its table
 

@@ -5,7 +5,7 @@
 //
 // The prices are wall-clock nanoseconds on a VT-x machine of the kind the CPU models (EPT and
 // unrestricted guest: Westmere, 2010, or later, at about 2.5 GHz), not multiples of the guest's
-// 10-ns instruction: the guest measures time against clocks that run in real time whatever the
+// 1-ns instruction: the guest measures time against clocks that run in real time whatever the
 // CPU (the PIT at 1.193182 MHz). Linux calibrates its TSC by reading PIT channel 2 through I/O
 // exits, and its fast calibration (quick_pit_calibrate) needs four reads to take less than 1/2048
 // of at most 50 ms: an I/O exit's round trip through the VMM must stay under about 3 µs, as it

@@ -262,6 +262,26 @@ describe("VM spaces and virtualization-fault IPC", () => {
     expect(p.vcpu(60).runs.length).toBeGreaterThanOrEqual(2);
   });
 
+  it("counts a timeout that takes the VCPU out of the guest as one external-interrupt exit, as hardware takes, and a recall after it as none", () => {
+    const { k, p } = bootTest();
+    k.spawn(50, {
+      priority: 200,
+      program: script(
+        { call: wait() },
+        { call: reply(V), mr: [msgTag(0, 0, 0)] },
+        { call: { op: "ipc", to: 0, from: VMM, sendTimeout: 0, recvTimeout: 500_000 } },
+        { call: { op: "exchangeRegisters", dest: V, control: ExregCtrl.RECALL } },
+        { call: wait() },
+      ),
+    });
+    k.spawn(60, { vm: true, pager: VMM, exceptionHandler: VMM, scheduler: VMM, vcpu: { xferDefault: 0 } });
+    k.run(2_000_000);
+    expect(tagLabel(scriptLog(k, VMM)[4].mr[0])).toBe(vfaultLabel(VcpuReason.RECALL));
+    // The VMM's timeout came while the guest ran: on hardware the kernel's timer interrupt, an exit.
+    expect(k.stats.exitsByReason).toEqual({ [ExitReason.EXTERNAL_INTERRUPT]: 1 });
+    expect(k.stats.vmExits).toBe(1);
+  });
+
   it("delivers an injection the VCPU has not entered with yet before a recall's message", () => {
     // The handler answers with an event and recalls at once, before the VCPU got the CPU: the
     // recall's exit must come after the entry that delivers the event, or the handler, injecting

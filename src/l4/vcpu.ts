@@ -114,12 +114,12 @@ export function leaveGuestIfNeeded(k: KernelContext): void {
   const wake = nextWake(k);
   if (!irq && !(wake >= 0 && wake <= k.platform.now()) && pick(k) === g) return;
   g.vcpu.inGuest = false;
-  if (irq) {
-    // The exit the platform would have reported had the guest run on: its cost is the VCPU's
-    // time, as there, or how the host cut its runs would show in the timeslice.
-    countExit(k, g, ExitReason.EXTERNAL_INTERRUPT, 0);
-    account(k, g, COSTS.VM_EXIT);
-  } else k.platform.charge(COSTS.VM_EXIT);
+  // Either way an external-interrupt exit, as on hardware: a device's interrupt, or the kernel's
+  // own timer's (a timeout due, the timeslice's end).
+  countExit(k, g, ExitReason.EXTERNAL_INTERRUPT, 0);
+  // The exit the platform would have reported had the guest run on: its cost is the VCPU's
+  // time, as there, or how the host cut its runs would show in the timeslice.
+  if (irq) account(k, g, COSTS.VM_EXIT);
 }
 
 function sendVfault(k: KernelContext, t: Tcb, reason: number, qualification: number, length: number, exit: VcpuExit | null): void {

@@ -44,7 +44,7 @@ export interface VmmConfig {
   readonly mapLog2?: number;
   /** Optional exits (the VMM handles them when enabled): RDTSC, INVLPG, CR3 loads and stores. */
   readonly exits?: { readonly rdtsc?: boolean; readonly invlpg?: boolean; readonly cr3?: boolean };
-  /** Rate of the TSC the VMM reports (RDMSR 0x10, exiting RDTSC), in Hz (default 100 MHz). */
+  /** Rate of the TSC the VMM reports (RDMSR 0x10, exiting RDTSC), in Hz (default 1 GHz: the machine's TSC, one tick per 1-ns instruction). */
   readonly tscHz?: number;
   /**
    * Ports the guest reaches directly, without exits (default: 0x80, as KVM does). Each is asked
@@ -69,7 +69,7 @@ export interface VmmTiming {
 
 export const DEFAULT_RAM_WINDOW = 0x40000000;
 export const DEFAULT_MAP_LOG2 = 22;
-export const DEFAULT_TSC_HZ = 100_000_000;
+export const DEFAULT_TSC_HZ = 1_000_000_000;
 /**
  * The POST port, which Linux writes after slow port accesses as a delay (io_delay; the PIT's
  * programming every timer tick): an exit each, for nothing. KVM has passed it through since 2007.

@@ -533,15 +533,16 @@ describe("CPUID, MSRs, TSC", () => {
 
   it("reads the TSC from guest time, and a TSC write becomes an offset that RDTSC also sees", () => {
     const { s, vm } = newVm();
+    // A 1 GHz TSC: one tick per ns of guest time.
     const t = run(vm, vfault(ExitReason.RDMSR, { [F.ECX]: 0x10 }, 0, 2), { now: 5_000_000_000 }).reply.fields;
-    expect([t[F.EAX], t[F.EDX]]).toEqual([500_000_000, 0]);
+    expect([t[F.EAX], t[F.EDX]]).toEqual([5_000_000_000 - 2 ** 32, 1]);
     const w = run(vm, vfault(ExitReason.WRMSR, { [F.ECX]: 0x10, [F.EAX]: 0, [F.EDX]: 1 }, 0, 2), { now: 1_000 });
-    expect(s.vcpuBook.tscOffset).toBe(2 ** 32 - 100);
-    expect(w.reply.fields[F.TSC_OFFSET_LO]).toBe(2 ** 32 - 100);
+    expect(s.vcpuBook.tscOffset).toBe(2 ** 32 - 1_000);
+    expect(w.reply.fields[F.TSC_OFFSET_LO]).toBe(2 ** 32 - 1_000);
     expect(w.reply.fields[F.PROC_CTLS]! & (1 << 3)).toBe(1 << 3); // TSC offsetting on
     const r = run(vm, vfault(ExitReason.RDTSC, { [F.EIP]: 0x20 }, 0, 2), { now: 2_000 }).reply.fields;
-    expect([r[F.EAX], r[F.EDX], r[F.EIP]]).toEqual([100, 1, 0x22]);
-    expect(guestTsc(2_000, 100_000_000, s.vcpuBook.tscOffset)).toBe(2n ** 32n + 100n);
+    expect([r[F.EAX], r[F.EDX], r[F.EIP]]).toEqual([1_000, 1, 0x22]);
+    expect(guestTsc(2_000, 1_000_000_000, s.vcpuBook.tscOffset)).toBe(2n ** 32n + 1_000n);
   });
 });
 
