@@ -385,6 +385,20 @@ export class Emitter {
     this.line(`if (cpu.jitBreak !== 0) throw BRK;`);
   }
 
+  /**
+   * After the block's last instruction, which goes on at its first: another pass while the budget
+   * (`end`) covers one, else EIP at the start. The flags go to the CPU, where the next pass's
+   * code expects them; a break after the last instruction restarts at the first (offset 0).
+   */
+  loopHome(): void {
+    const n = this.offsets.length;
+    this.loops = this.eipSet = true;
+    this.flush();
+    this.line(`ic += ${n};`);
+    this.line(`if (ic + ${n} > end) { cpu.eip = e; cpu.icount = ic; return null; }`);
+    this.offsets.push(0);
+  }
+
   /** Leaves the block after instruction `j` for offset `to` when `cond` holds. */
   sideExit(j: number, cond: string, to: number): void {
     this.line(`if (${cond}) { ${this.exitFlush()} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return cpu.jitNext(end); }`);
