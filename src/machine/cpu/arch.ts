@@ -55,4 +55,6 @@ export const enum JitMode {
   FLAT_ES = 4, FLAT_SS = 8, FLAT_DS = 16,
   /** FS, GS: readable and writable with no checks (any base). */
   FAST_FS = 32, FAST_GS = 64,
+  /** SS.B: the stack pointer is ESP. */
+  STACK32 = 128,
 }

@@ -379,7 +379,8 @@ export class Cpu extends LazyFlags implements ByteSource {
       (fast[Seg.ES] === 3 && base[Seg.ES] === 0 ? JitMode.FLAT_ES : 0) |
       (fast[Seg.SS] === 3 && base[Seg.SS] === 0 ? JitMode.FLAT_SS : 0) |
       (fast[Seg.DS] === 3 && base[Seg.DS] === 0 ? JitMode.FLAT_DS : 0) |
-      (fast[Seg.FS] === 3 ? JitMode.FAST_FS : 0) | (fast[Seg.GS] === 3 ? JitMode.FAST_GS : 0);
+      (fast[Seg.FS] === 3 ? JitMode.FAST_FS : 0) | (fast[Seg.GS] === 3 ? JitMode.FAST_GS : 0) |
+      (this.stack32 ? JitMode.STACK32 : 0);
   }
 
   // ------------------------------------------------------------------------------------------

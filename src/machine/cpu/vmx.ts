@@ -14,7 +14,9 @@
 // the exit and raises the pseudo-vector EXIT_VECTOR like a fault; the loop's catch rewinds EIP to
 // the instruction and hands the "fault" to `cpu.interrupts.deliver`, which in non-root operation
 // is this unit's deliverer: it finishes the exit (saves the guest state, loads the host's) and
-// returns false with `Stop.VMEXIT`. Exceptions and external interrupts reach the same deliverer,
+// returns false with `Stop.VMEXIT`. The common exits (I/O, HLT, CPUID, RDTSC, MSRs) take a
+// shorter way that throws nothing (`exitInstead`): their handlers finish the exit themselves and
+// return, and the run loop stops after them. Exceptions and external interrupts reach the same deliverer,
 // which decides with the exception bitmap and the pin-based controls. The interrupt window is
 // checked before each instruction through the debug hook (`Armed.INTR_WINDOW` in `dbgArmed`) only while the
 // control asks for it.
@@ -344,6 +346,29 @@ export class Vmx {
   }
 
   /**
+   * An instruction that exits, from a handler that returns as soon as this does (the common
+   * exits: I/O, HLT, CPUID, RDTSC, RDMSR/WRMSR, INVLPG, INVD): the exit happens here, as the run
+   * loop's catch would make it, without throwing through the run loop or a compiled block's
+   * catch (a throw costs more than the exit's own work on an exit-heavy guest). The instruction
+   * does not retire: its count is taken back here, since the run loop (or the block) counts it
+   * when the handler returns, and the run ends after it with Stop.VMEXIT. A harness that traps
+   * exceptions sees the exit as it always did, as the pseudo-vector.
+   */
+  exitInstead(reason: ExitReason, qualification = 0, info = 0, linear = 0): true {
+    const cpu = this.cpu;
+    if (cpu.trapExceptions) this.instructionExit(reason, qualification, info, linear);
+    recordExit(this.vmcs, reason, qualification, (cpu.eip - cpu.insnEip) & cpu.ipMask, info, linear);
+    cpu.excVector = EXIT_VECTOR;
+    cpu.excCode = -1;
+    cpu.dbgPending = 0;
+    cpu.eip = cpu.insnEip;
+    this.exit();
+    cpu.icount--;
+    cpu.requestStop(Stop.VMEXIT);
+    return true;
+  }
+
+  /**
    * A task switch, after the checks on the gate, the selector and the new TSS's descriptor: in
    * VMX non-root operation it always exits (SDM vol. 3, 25.4.2), with the TSS selector and what
    * started it in the qualification; a switch through a task gate in the IDT has the event in the
@@ -611,10 +636,10 @@ export class Vmx {
 // ------------------------------------------------------------------------------------------------
 // Hooks the instruction handlers call when cpu.nonRoot is true
 
-/** IN/OUT (not string): exits per unconditional I/O exiting or the I/O bitmaps. */
-export function vmxIo(cpu: Cpu, port: number, size: 1 | 2 | 4, input: boolean, immediate: boolean): void {
+/** IN/OUT (not string): exits per unconditional I/O exiting or the I/O bitmaps; true when it exited (Vmx.exitInstead: the handler returns). */
+export function vmxIo(cpu: Cpu, port: number, size: 1 | 2 | 4, input: boolean, immediate: boolean): boolean {
   const x = cpu.vmx as Vmx;
-  if (ioExits(x.vmcs, port, size, cpu.mem)) x.instructionExit(ExitReason.IO_INSTRUCTION, ioQualification(port, size, input, false, false, immediate));
+  return ioExits(x.vmcs, port, size, cpu.mem) && x.exitInstead(ExitReason.IO_INSTRUCTION, ioQualification(port, size, input, false, false, immediate));
 }
 
 /** INS/OUTS (with REP): the I/O decision, string and REP in the qualification, address size and segment in the instruction information, the first element's linear address. */
@@ -624,21 +649,21 @@ export function vmxStringIo(cpu: Cpu, port: number, size: 1 | 2 | 4, input: bool
   x.instructionExit(ExitReason.IO_INSTRUCTION, ioQualification(port, size, input, true, rep, false), insOutsInfo(a32 ? 32 : 16, seg), (cpu.segBase[seg] + offset) | 0);
 }
 
-/** Instructions that exit unconditionally (CPUID, INVD, GETSEC). */
-export function vmxAlways(cpu: Cpu, reason: ExitReason): void {
-  (cpu.vmx as Vmx).instructionExit(reason);
+/** Instructions that exit unconditionally (CPUID, INVD, GETSEC): true (Vmx.exitInstead: the handler returns). */
+export function vmxAlways(cpu: Cpu, reason: ExitReason): boolean {
+  return (cpu.vmx as Vmx).exitInstead(reason);
 }
 
 /** Instructions a primary processor-based control makes exit (HLT, RDTSC, RDPMC, MWAIT...). */
-export function vmxProc(cpu: Cpu, control: Proc, reason: ExitReason, qualification = 0): void {
+export function vmxProc(cpu: Cpu, control: Proc, reason: ExitReason, qualification = 0): boolean {
   const x = cpu.vmx as Vmx;
-  if (procExits(x.vmcs, control)) x.instructionExit(reason, qualification);
+  return procExits(x.vmcs, control) && x.exitInstead(reason, qualification);
 }
 
 /** RDMSR/WRMSR per the MSR bitmaps. */
-export function vmxMsr(cpu: Cpu, write: boolean): void {
+export function vmxMsr(cpu: Cpu, write: boolean): boolean {
   const x = cpu.vmx as Vmx;
-  if (msrExits(x.vmcs, cpu.r32[Reg.ECX] >>> 0, write, cpu.mem)) x.instructionExit(write ? ExitReason.WRMSR : ExitReason.RDMSR);
+  return msrExits(x.vmcs, cpu.r32[Reg.ECX] >>> 0, write, cpu.mem) && x.exitInstead(write ? ExitReason.WRMSR : ExitReason.RDMSR);
 }
 
 /**

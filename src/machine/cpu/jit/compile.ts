@@ -104,14 +104,19 @@ export function compileBlock(cpu: Cpu, code: CodePage, page: number, lin: number
   }
   if (insns.length === 0) return null;
   const n = insns.length;
+  // A trace that comes back to its first instruction by falling through (a loop entered in its
+  // middle, after a budget boundary cut a run there) loops in the function, as one whose last
+  // jump goes back does; else chaining would enter it again for every pass.
+  const home = off === first && seen.has(off) && (steps[n - 1] === Step.NEXT || steps[n - 1] === Step.BRANCH);
   // A trace cut short (by its length, or by reaching code it holds) ends after its last
   // instruction however that instruction goes on.
-  if (steps[n - 1] !== Step.LAST && steps[n - 1] !== Step.NEXT) {
+  if (!home && steps[n - 1] !== Step.LAST && steps[n - 1] !== Step.NEXT) {
     steps[n - 1] = Step.LAST;
     nexts[n - 1] = starts[n - 1] + insns[n - 1].len;
   }
   const e = new Emitter(cpu, lin);
   for (let k = 0; k < n; k++) emitInsn(e, insns[k], k, starts[k], steps[k]);
+  if (home) e.loopHome();
   const mask = e.modeMask | JitMode.OK;
   return { run: e.finish(n, nexts[n - 1]), n, from: lo - first, bytes: hi - lo, mask, mode: cpu.jitMode & mask };
 }

@@ -241,6 +241,21 @@ export class Emitter {
     this.line(`cpu.wr${size * 8}(a, ${result});`);
   }
 
+  /**
+   * Code pushing the dword `value` (an expression, which sees ESP as it was before the push).
+   * On a flat 32-bit stack it is the write and ESP's update, with no call.
+   */
+  push32(value: string): string {
+    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `a = (R[4] - 4) | 0; cpu.wr32(a, ${value}); R[4] = a;`;
+    return `cpu.push32(${value});`;
+  }
+
+  /** Code popping a dword into local `into`. */
+  pop32(into: string): string {
+    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `${into} = cpu.rd32(R[4]); R[4] = (R[4] + 4) | 0;`;
+    return `${into} = cpu.pop32();`;
+  }
+
   /** A register operand of `size` as an expression (zero-extended below 32 bits). */
   reg(n: number, size: Size): string {
     return size === 4 ? `R[${n}]` : size === 2 ? `R16[${n << 1}]` : `R8[${BYTE_REG[n]}]`;
@@ -385,6 +400,20 @@ export class Emitter {
     this.line(`if (cpu.jitBreak !== 0) throw BRK;`);
   }
 
+  /**
+   * After the block's last instruction, which goes on at its first: another pass while the budget
+   * (`end`) covers one, else EIP at the start. The flags go to the CPU, where the next pass's
+   * code expects them; a break after the last instruction restarts at the first (offset 0).
+   */
+  loopHome(): void {
+    const n = this.offsets.length;
+    this.loops = this.eipSet = true;
+    this.flush();
+    this.line(`ic += ${n};`);
+    this.line(`if (ic + ${n} > end) { cpu.eip = e; cpu.icount = ic; return null; }`);
+    this.offsets.push(0);
+  }
+
   /** Leaves the block after instruction `j` for offset `to` when `cond` holds. */
   sideExit(j: number, cond: string, to: number): void {
     this.line(`if (${cond}) { ${this.exitFlush()} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return cpu.jitNext(end); }`);
@@ -424,7 +453,7 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
   if (step === Step.JUMP) done = Done.PURE;
   else if (step === Step.CALL) {
     e.mayFault(j);
-    e.line(`cpu.push32((e + ${start + i.len}) | 0);`);
+    e.line(e.push32(`(e + ${start + i.len}) | 0`));
     done = Done.MEMORY;
   } else if (step === Step.BRANCH) {
     e.sideExit(j, e.cond(i.op & 15), start + i.len + (i.imm | 0));
@@ -661,21 +690,21 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
   if (op >= 0x50 && op < 0x60 && i.opsize === 32) { // PUSH/POP r32
     const n = op & 7;
     e.mayFault(j);
-    if (op < 0x58) e.line(`cpu.push32(R[${n}]);`);
-    else e.line(`v = cpu.pop32(); R[${n}] = v;`);
+    if (op < 0x58) e.line(e.push32(`R[${n}]`));
+    else e.line(`${e.pop32("v")} R[${n}] = v;`);
     return Done.MEMORY;
   }
   if ((op === 0x68 || op === 0x6a) && i.opsize === 32) { // PUSH imm
     e.mayFault(j);
-    e.line(`cpu.push32(${i.imm | 0});`);
+    e.line(e.push32(String(i.imm | 0)));
     return Done.MEMORY;
   }
   if (op === 0xff && i.reg === 6 && i.opsize === 32) { // PUSH r/m32
     e.mayFault(j);
     if (mem) {
       e.loadE(i, 4);
-      e.line(`cpu.push32(v);`);
-    } else e.line(`cpu.push32(R[${i.rm}]);`);
+      e.line(e.push32("v"));
+    } else e.line(e.push32(`R[${i.rm}]`));
     return Done.MEMORY;
   }
   if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && (i.reg === 4 || i.reg === 5 || i.reg === 7) && i.opsize === 32 && !mem) {
@@ -707,13 +736,13 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
   }
   if (op === 0xe8 && i.opsize === 32) { // CALL rel32
     e.mayFault(j);
-    e.line(`cpu.push32((e + ${next}) | 0); cpu.eip = (e + ${next + (i.imm | 0)}) | 0;`);
+    e.line(`${e.push32(`(e + ${next}) | 0`)} cpu.eip = (e + ${next + (i.imm | 0)}) | 0;`);
     return Done.JUMP;
   }
   if ((op === 0xc3 || op === 0xc2) && i.opsize === 32) { // RET [imm16]
     e.mayFault(j);
     const imm = op === 0xc2 ? i.imm & 0xffff : 0;
-    e.line(`v = cpu.pop32();${imm !== 0 ? ` cpu.setSp(cpu.spPlus(${imm}));` : ""} cpu.eip = v;`);
+    e.line(`${e.pop32("v")}${imm !== 0 ? ` cpu.setSp(cpu.spPlus(${imm}));` : ""} cpu.eip = v;`);
     return Done.JUMP;
   }
   if (op === 0xff && (i.reg === 2 || i.reg === 4) && i.opsize === 32) { // CALL/JMP r/m32
@@ -724,7 +753,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     } else e.line(`${y} = R[${i.rm}];`);
     if (i.reg === 2) {
       e.mayFault(j);
-      e.line(`cpu.push32((e + ${next}) | 0);`);
+      e.line(e.push32(`(e + ${next}) | 0`));
     }
     e.line(`cpu.eip = ${y};`);
     return Done.JUMP;

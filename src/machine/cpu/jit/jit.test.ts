@@ -68,6 +68,20 @@ describe("compiled blocks", () => {
     }
   });
 
+  it("loop within their function when a run enters a loop in its middle", () => {
+    const a = machine(LOOP, true), b = machine(LOOP, false);
+    let runs = 0;
+    a.jitOnCompile = (blk) => ({ ...blk, run: (cpu, end) => (runs++, blk.run(cpu, end)) });
+    // Four instructions in (the whole first block does not fit): the next run starts at the XOR.
+    expect(a.run(4)).toBe(Stop.BUDGET);
+    expect(b.run(4)).toBe(Stop.BUDGET);
+    expect(a.run(1000)).toBe(Stop.EXCEPTION);
+    expect(b.run(1000)).toBe(Stop.EXCEPTION);
+    expectSame(a, b);
+    // One block from the XOR round the loop, passing itself 49 times, then the one after it.
+    expect(runs).toBeLessThan(4);
+  });
+
   it("count a REP string instruction once, in the execution that finishes it, as the interpreter does", () => {
     const code = `
       mov ecx, 3000

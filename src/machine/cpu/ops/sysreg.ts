@@ -185,7 +185,7 @@ function register(): void {
   defGroup(0x101, 7, (cpu, i) => {
     requireCpl0(cpu);
     const lin = cpu.linR(i.seg, memOnly(cpu, i), 1);
-    if (cpu.nonRoot) vmxProc(cpu, Proc.INVLPG_EXITING, ExitReason.INVLPG, lin);
+    if (cpu.nonRoot && vmxProc(cpu, Proc.INVLPG_EXITING, ExitReason.INVLPG, lin)) return;
     cpu.paging.invalidate(lin);
   });
 
@@ -197,7 +197,7 @@ function register(): void {
   });
   def(0x108, (cpu) => {
     requireCpl0(cpu);
-    if (cpu.nonRoot) vmxAlways(cpu, ExitReason.INVD);
+    if (cpu.nonRoot && vmxAlways(cpu, ExitReason.INVD)) return;
   });
   def(0x109, requireCpl0);
 
@@ -231,14 +231,14 @@ function register(): void {
   // RDMSR / WRMSR: ECX selects, EDX:EAX carries.
   def(0x132, (cpu) => {
     requireCpl0(cpu);
-    if (cpu.nonRoot) vmxMsr(cpu, false);
+    if (cpu.nonRoot && vmxMsr(cpu, false)) return;
     const [lo, hi] = rdmsr(cpu, cpu.r32[Reg.ECX]);
     cpu.r32[Reg.EAX] = lo;
     cpu.r32[Reg.EDX] = hi;
   });
   def(0x130, (cpu) => {
     requireCpl0(cpu);
-    if (cpu.nonRoot) vmxMsr(cpu, true);
+    if (cpu.nonRoot && vmxMsr(cpu, true)) return;
     wrmsr(cpu, cpu.r32[Reg.ECX], cpu.r32[Reg.EAX], cpu.r32[Reg.EDX]);
   });
 }

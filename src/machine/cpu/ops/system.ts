@@ -79,32 +79,32 @@ function register(): void {
   // IN / OUT with an immediate port (E4–E7) or DX (EC–EF).
   const inb = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 1);
-    if (cpu.nonRoot) vmxIo(cpu, port, 1, true, imm);
+    if (cpu.nonRoot && vmxIo(cpu, port, 1, true, imm)) return;
     cpu.r8[0] = cpu.io.in8(port);
   };
   const inw = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 2);
-    if (cpu.nonRoot) vmxIo(cpu, port, 2, true, imm);
+    if (cpu.nonRoot && vmxIo(cpu, port, 2, true, imm)) return;
     cpu.r16[0] = cpu.io.in16(port);
   };
   const ind = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 4);
-    if (cpu.nonRoot) vmxIo(cpu, port, 4, true, imm);
+    if (cpu.nonRoot && vmxIo(cpu, port, 4, true, imm)) return;
     cpu.r32[0] = cpu.io.in32(port);
   };
   const outb = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 1);
-    if (cpu.nonRoot) vmxIo(cpu, port, 1, false, imm);
+    if (cpu.nonRoot && vmxIo(cpu, port, 1, false, imm)) return;
     cpu.io.out8(port, cpu.r8[0]);
   };
   const outw = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 2);
-    if (cpu.nonRoot) vmxIo(cpu, port, 2, false, imm);
+    if (cpu.nonRoot && vmxIo(cpu, port, 2, false, imm)) return;
     cpu.io.out16(port, cpu.r16[0]);
   };
   const outd = (cpu: Cpu, port: number, imm = false): void => {
     checkIo(cpu, port, 4);
-    if (cpu.nonRoot) vmxIo(cpu, port, 4, false, imm);
+    if (cpu.nonRoot && vmxIo(cpu, port, 4, false, imm)) return;
     cpu.io.out32(port, cpu.r32[0]);
   };
   def(0xe4, (cpu, i) => inb(cpu, i.imm & 0xff, true));
@@ -130,19 +130,19 @@ function register(): void {
   // HLT: privileged; the machine decides what wakes the CPU.
   def(0xf4, (cpu) => {
     requireCpl0(cpu);
-    if (cpu.nonRoot) vmxProc(cpu, Proc.HLT_EXITING, ExitReason.HLT);
+    if (cpu.nonRoot && vmxProc(cpu, Proc.HLT_EXITING, ExitReason.HLT)) return;
     cpu.halted = true;
     cpu.requestStop(Stop.HALT);
   });
 
   // CPUID, RDTSC
   def(0x1a2, (cpu) => {
-    if (cpu.nonRoot) vmxAlways(cpu, ExitReason.CPUID);
+    if (cpu.nonRoot && vmxAlways(cpu, ExitReason.CPUID)) return;
     cpuid(cpu);
   });
   def(0x131, (cpu) => {
     if ((cpu.cr4 & 4) !== 0) requireCpl0(cpu); // CR4.TSD
-    if (cpu.nonRoot) vmxProc(cpu, Proc.RDTSC_EXITING, ExitReason.RDTSC);
+    if (cpu.nonRoot && vmxProc(cpu, Proc.RDTSC_EXITING, ExitReason.RDTSC)) return;
     const t = cpu.nonRoot ? vmxTsc(cpu, cpu.tsc()) : cpu.tsc();
     cpu.r32[Reg.EAX] = Number(t & 0xffffffffn) | 0;
     cpu.r32[Reg.EDX] = Number(t >> 32n) | 0;
