@@ -75,8 +75,8 @@ describe("debug exceptions", () => {
     // After the third iteration ECX is 0 and the instruction is done: the trap has EIP past it.
     expect(eips).toEqual([labels.a, labels.a, labels.b, labels.b + 1]);
     expect(ecx).toEqual([2, 1, 0, 0]);
-    // Six instructions before it; the REP retires once, with its last iteration.
-    expect(icounts).toEqual([6, 6, 7, 8]);
+    // Six instructions before it; each iteration of the REP retires.
+    expect(icounts).toEqual([7, 8, 9, 10]);
     expect(cpu.mem.read8(0x4002)).toBe(cpu.mem.read8(0x3002));
   });
 
