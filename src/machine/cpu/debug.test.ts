@@ -176,6 +176,30 @@ describe("debug exceptions", () => {
     expect(cpu.excVector).toBe(Vec.BP);
   });
 
+  it("traps right after the REP iteration that writes a watched byte, EIP at the REP, the rest to do", () => {
+    // SDM vol. 3, 17.3.1.2: a repeated string instruction reports a data breakpoint after the
+    // iteration that hit it.
+    const { cpu } = runAsm(`
+      mov eax, 0x3005
+      mov dr1, eax
+      mov eax, 0x1 << 20 | 0x8   ; R/W1 = write, LEN1 = 1 byte, G1
+      mov dr7, eax
+      mov edi, 0x3000
+      mov ecx, 16
+      mov al, 7
+      rep stosb
+      int3`);
+    expect(cpu.excVector).toBe(Vec.DB);
+    expect(cpu.dr[6] & 0xf).toBe(2); // B1
+    expect([cpu.r32[Reg.ECX], cpu.r32[Reg.EDI]]).toEqual([10, 0x3006]);
+    expect([cpu.mem.read8(0x3005), cpu.mem.read8(0x3006)]).toEqual([7, 0]);
+    expect(cpu.mem.read8(cpu.eip)).toBe(0xf3); // at the REP
+    expect(cpu.icount).toBe(7 + 6); // seven instructions, six iterations
+    expect(cpu.run(100)).toBe(Stop.EXCEPTION);
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.r32[Reg.ECX]).toBe(0);
+  });
+
   it("watches through the page tables too: a read/write watchpoint on a paged address", () => {
     const { cpu } = runAsm(`
       mov eax, cr4
