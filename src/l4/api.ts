@@ -386,8 +386,8 @@ export const enum GuestField {
   // paging sees EFER.NXE
   EFER,
   // Xfer.RETIRE (written by replies, reads as 0): guest instructions the handler completed for
-  // the guest, its exiting instruction once (or one chunk of a repeated string instruction,
-  // src/x86/rep.ts). The platform counts them as retired, as the CPU counts those it runs, so a
+  // the guest, its exiting instruction once (or the elements of one chunk of a repeated string
+  // instruction, each an iteration: src/x86/rep.ts). The platform counts them as retired, as the CPU counts those it runs, so a
   // guest retires the same instructions bare and in a VM (src/vmm/README.md, "Retired
   // instructions").
   RETIRED,

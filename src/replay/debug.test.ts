@@ -104,7 +104,7 @@ describe.each(["stack", "bare"] as const)("the debugger on the %s machine", (mac
     expect(d.registers().esp).toBe(esp - 4); // a push or call wrote it, and has completed
   });
 
-  it("single-steps a REP string instruction one iteration at a time, the icount moving once at its end", () => {
+  it("single-steps a REP string instruction one iteration at a time, each retired", () => {
     // gdb's stepi on silicon traps after each iteration (TF); EIP stays at the REP until CX is 0.
     const image = nasm("mov si, 0x9000\n mov di, 0x9100\n mov cx, 3\n rep movsb\n cli\n hlt", 16, 0x7c00);
     const d = new Debugger(new Session({ guest: { kind: "image", bytes: image }, machine, ramSize: 8 * MiB, console: () => {}, rtcEpochSeconds: 1_700_000_000 }));
@@ -118,19 +118,21 @@ describe.each(["stack", "bare"] as const)("the debugger on the %s machine", (mac
       const r = d.registers();
       seen.push([r.eip - rep, r.ecx & 0xffff, d.position().icount - at]);
     }
-    expect(seen).toEqual([[0, 2, 0], [0, 1, 0], [2, 0, 1]]);
+    expect(seen).toEqual([[0, 2, 1], [0, 1, 2], [2, 0, 3]]);
   });
 
   it("reports the watchpoints one instruction touched one at a time, running nothing in between", () => {
     const d = new Debugger(live(machine));
     d.toFirstInstruction();
-    // The user program's sieve starts with a rep stosb over SIEVE, which fills these bytes in one go.
-    const addrs = [SIEVE + 9, SIEVE + 4, SIEVE + 6];
-    for (const a of addrs) d.setWatchpoint("write", a, 1);
-    const stops = addrs.map(() => ({ stop: cont(d, 100_000), icount: d.position().icount }));
-    expect(stops.map((s) => s.stop)).toEqual(addrs.map((addr) => ({ kind: "watch", watch: "write", addr })));
+    // The user program's sieve starts with a rep stosb over SIEVE: its iteration writing SIEVE+6
+    // is the first to touch each of these.
+    const watches = [[SIEVE + 6, 4], [SIEVE + 6, 1], [SIEVE + 6, 2]];
+    for (const [a, len] of watches) d.setWatchpoint("write", a, len);
+    const stops = watches.map(() => ({ stop: cont(d, 100_000), icount: d.position().icount }));
+    expect(stops.map((s) => s.stop)).toEqual(watches.map(([addr]) => ({ kind: "watch", watch: "write", addr })));
     expect(new Set(stops.map((s) => s.icount)).size).toBe(1);
-    expect(Array.from(d.readMemory(SIEVE + 4, 6))).toEqual([1, 1, 1, 1, 1, 1]);
+    // Right after that iteration: the byte after it is not written yet.
+    expect(Array.from(d.readMemory(SIEVE + 4, 4))).toEqual([1, 1, 1, 0]);
   });
 
   it("runs the guest to its halt and reports it", () => {

@@ -46,8 +46,6 @@ export interface Machine {
   inputCanWake(): boolean;
   /** The digest of the whole state (what recordings' hash records hold). */
   stateHash(): string;
-  /** How stateHash reads RAM: by the recording's format when replaying one (see RamHashing). */
-  ramHashing: RamHashing;
   /** Where the guest is: its code segment selector and EIP. */
   guestPc(): { cs: number; eip: number };
   /** One line on why the guest stopped, when the machine knows more than the Stop says. */
@@ -66,16 +64,12 @@ export interface Machine {
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 /**
- * How a state hash reads RAM: "pages", the digests of its pages (./ram-digest.ts: only pages written
- * since the last hash are read again), as recordings of format 4 on hold; "flat", all of RAM at
- * once, as older recordings hold.
+ * SHA-256 of RAM, by its pages' digests (./ram-digest.ts: only pages written since the last hash are
+ * read again), and the rest of the state as plain data, as 32 hex digits.
  */
-export type RamHashing = "pages" | "flat";
-
-/** SHA-256 of RAM and the rest of the state as plain data, as 32 hex digits. */
-export function digest(mem: PhysMem, rest: unknown, ram: RamHashing): string {
+export function digest(mem: PhysMem, rest: unknown): string {
   const h = createHash("sha256");
-  h.update(ram === "pages" ? pageDigests(mem) : mem.u8);
+  h.update(pageDigests(mem));
   h.update(packr.pack(asBytes(rest)));
   return h.digest("hex").slice(0, 32);
 }
@@ -103,8 +97,6 @@ export function faultLoopDetail(cpu: Cpu): string | undefined {
 
 /** The PC alone, its guest on the bare metal. */
 export class BareMachine implements Machine {
-  ramHashing: RamHashing = "pages";
-
   constructor(readonly pc: Pc) {}
 
   run(opts: RunOptions): Stop {
@@ -129,7 +121,7 @@ export class BareMachine implements Machine {
   }
 
   stateHash(): string {
-    return digest(this.pc.mem, this.pc.save({ ram: false }), this.ramHashing);
+    return digest(this.pc.mem, this.pc.save({ ram: false }));
   }
 
   saveState(): MachineState {

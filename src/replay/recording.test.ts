@@ -231,7 +231,7 @@ describe("recordings", () => {
     );
   });
 
-  it("reject corrupt, foreign and newer-format files with one line", () => {
+  it("reject corrupt, foreign, older- and newer-format files with one line", () => {
     const r = record(ECHO, ["q"]);
     const flipped = Uint8Array.from(r.file);
     flipped[flipped.length - 3] ^= 0x40;
@@ -240,7 +240,13 @@ describe("recordings", () => {
     const chunks: Uint8Array[] = [];
     const future: HeaderRecord = { ...readRecording(r.file).header, format: FORMAT_VERSION + 1 };
     new RecordingWriter((b) => chunks.push(Uint8Array.from(b)), future).flush();
-    expect(() => readRecording(Buffer.concat(chunks), "x.rec")).toThrow(`x.rec is format version ${FORMAT_VERSION + 1}; this afterglow reads versions 1 to ${FORMAT_VERSION}`);
+    expect(() => readRecording(Buffer.concat(chunks), "x.rec")).toThrow(`x.rec is format version ${FORMAT_VERSION + 1}; this afterglow reads version ${FORMAT_VERSION}`);
+    // Recordings made when a REP counted once: their positions are not this machine's.
+    chunks.length = 0;
+    new RecordingWriter((b) => chunks.push(Uint8Array.from(b)), { ...future, format: 3 }).flush();
+    expect(() => readRecording(Buffer.concat(chunks), "x.rec")).toThrow(
+      "x.rec is format version 3, which counted a REP string instruction once; record it again with this afterglow (it reads version 4)",
+    );
     expect(() => readRecording(flipped, "x.rec")).toThrow(RecordingError);
   });
 

@@ -19,12 +19,14 @@ export type { ExitsRecord };
 export const MAGIC = Buffer.from("AGLOWREC", "latin1");
 /**
  * 2 added VM exits (ExitsRecord); 3 the machine's timing and the chaos seed, where the images were
- * (ImageRef.path), positions reached (PosRecord), and the failure ends "panic" and "hang"; 4 state
- * hashes that read RAM by its pages' digests (./machine.ts RamHashing). Versions 1 (bare machine
- * only) to 3 still read.
+ * (ImageRef.path), positions reached (PosRecord), and the failure ends "panic" and "hang"; 4 counts
+ * each iteration of a repeated string instruction as a retired instruction (src/x86/rep.ts), and its
+ * state hashes read RAM by its pages' digests (./ram-digest.ts). Versions 1 to 3 counted a REP once,
+ * so every position after the first REP in them (inputs, timer events, hashes, exits) is at another
+ * icount on this machine: they are refused with a message to record again, rather than replayed by a
+ * second definition of a retired instruction.
  */
 export const FORMAT_VERSION = 4;
-const OLDEST_FORMAT = 1;
 const CHUNK_HEAD = 8;
 /** A chunk longer than this is a corrupt length field, not a real chunk. */
 const MAX_CHUNK = 256 * 2 ** 20;
@@ -196,8 +198,11 @@ export function readRecording(bytes: Uint8Array, name = "recording"): ReadRecord
   if (header.t !== "header") throw new RecordingError(`${name} is corrupt: it does not start with a header`);
   if (records.some((r) => r.t === "header")) throw new RecordingError(`${name} is corrupt: it has a second header`);
   if (records.some((r, i) => r.t === "end" && i !== records.length - 1)) throw new RecordingError(`${name} is corrupt: records follow its end record`);
-  if (!(header.format >= OLDEST_FORMAT && header.format <= FORMAT_VERSION)) {
-    throw new RecordingError(`${name} is format version ${header.format}; this afterglow reads versions ${OLDEST_FORMAT} to ${FORMAT_VERSION}`);
+  if (header.format >= 1 && header.format < FORMAT_VERSION) {
+    throw new RecordingError(`${name} is format version ${header.format}, which counted a REP string instruction once; record it again with this afterglow (it reads version ${FORMAT_VERSION})`);
+  }
+  if (header.format !== FORMAT_VERSION) {
+    throw new RecordingError(`${name} is format version ${header.format}; this afterglow reads version ${FORMAT_VERSION}`);
   }
   const last = records.at(-1);
   return { header, records, truncatedAt, end: last?.t === "end" ? last : undefined };
@@ -226,7 +231,7 @@ const RECORD: Schema = variants("t", {
   header: (v, path) => {
     // A format this afterglow does not read is reported by its version, not by its fields.
     const f = (v as { format?: unknown }).format;
-    return Number.isSafeInteger(f) && ((f as number) > FORMAT_VERSION || (f as number) < OLDEST_FORMAT) ? undefined : HEADER(v, path);
+    return Number.isSafeInteger(f) && f !== FORMAT_VERSION ? undefined : HEADER(v, path);
   },
   input: variants("kind", {
     console: object({ ...position, data: bytes }),
@@ -243,7 +248,7 @@ function checkRecord(r: unknown, name: string, chunk: number, off: number): Reco
   if (problem !== undefined) throw new RecordingError(`${name} is corrupt: chunk ${chunk} at byte ${off} holds a malformed record: ${problem}`);
   if ((r as Record).t === "header") {
     const h = r as HeaderRecord;
-    const ram = h.format >= OLDEST_FORMAT && h.format <= FORMAT_VERSION ? ramSizeProblem(h.machine.ramSize, h.machine.kind ?? "bare") : undefined;
+    const ram = h.format === FORMAT_VERSION ? ramSizeProblem(h.machine.ramSize, h.machine.kind ?? "bare") : undefined;
     if (ram !== undefined) throw new RecordingError(`${name} is corrupt: its header asks for ${h.machine.ramSize} bytes of RAM, and ${ram}`);
   }
   return r as Record;

@@ -262,7 +262,6 @@ export class Session {
       throw new RecordingError(`the recording's VM exits are corrupt: ${(err as Error).message}`);
     }
     s.hashEvery = h.hashEvery;
-    s.m.ramHashing = h.format >= 4 ? "pages" : "flat";
     return s;
   }
 

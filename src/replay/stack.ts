@@ -14,7 +14,7 @@ import { Kernel, type KernelState } from "../l4/kernel.js";
 import { Stop } from "../machine/cpu/arch.js";
 import { Pc, type PcState } from "../machine/pc.js";
 import { VMM_PROGRAMS, vmmImage, vmmStateOf, vmmSummary, type BootImage, type VmmState, type VmmSummary } from "../vmm/index.js";
-import { BareMachine, digest, faultLoopDetail, type Machine, type MachineState, type RamHashing, type RunOptions } from "./machine.js";
+import { BareMachine, digest, faultLoopDetail, type Machine, type MachineState, type RunOptions } from "./machine.js";
 import type { MachineTiming } from "./machine-config.js";
 import { PLATFORM_AREA, PcPlatform, type PcPlatformState } from "./pc-platform.js";
 
@@ -77,7 +77,6 @@ export class Stack implements Machine {
   pauseAtEvents = Infinity;
   /** The last run paused so. */
   pausedAtEvents = false;
-  ramHashing: RamHashing = "pages";
 
   constructor(cfg: StackConfig) {
     if (cfg.ramSize % (4 * MiB) !== 0) throw new Error(`guest RAM must be a multiple of 4 MiB under the stack (got ${cfg.ramSize} bytes)`);
@@ -212,7 +211,7 @@ export class Stack implements Machine {
   }
 
   stateHash(): string {
-    return digest(this.pc.mem, this.save({ ram: false }), this.ramHashing);
+    return digest(this.pc.mem, this.save({ ram: false }));
   }
 
   saveState(): MachineState {

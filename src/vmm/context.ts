@@ -150,10 +150,11 @@ export class ExitCtx {
 
   /**
    * The instruction is done: retired, EIP past it, and the one-instruction interrupt shadow of a
-   * preceding STI or MOV SS is over.
+   * preceding STI or MOV SS is over. `retired` is more than one for the last chunk of a repeated
+   * string instruction, each of whose iterations retires.
    */
-  advance(length = this.x.length): Outcome {
-    this.retire();
+  advance(length = this.x.length, retired = 1): Outcome {
+    this.retire(retired);
     this.set(GuestField.EIP, (this.get(GuestField.EIP) + length) >>> 0);
     if (this.has(GuestField.INTERRUPTIBILITY)) {
       const blocking = this.get(GuestField.INTERRUPTIBILITY);
@@ -163,11 +164,11 @@ export class ExitCtx {
   }
 
   /**
-   * The exiting instruction (or, for a repeated string instruction, one chunk of it) is complete:
-   * the platform counts it as retired, once (see the README, "Retired instructions").
+   * The exiting instruction is complete, or `n` iterations of a repeated string instruction are:
+   * the platform counts them as retired (see the README, "Retired instructions"). Once per reply.
    */
-  retire(): void {
-    this.set(GuestField.RETIRED, 1);
+  retire(n = 1): void {
+    this.set(GuestField.RETIRED, n);
   }
 
   /** Injects an event at the next VM entry. */

@@ -211,6 +211,7 @@ describe("I/O exits", () => {
     );
     expect(String.fromCharCode(...vm.dev.console)).toBe("hello");
     expect([r.reply.fields[F.ECX], r.reply.fields[F.ESI], r.reply.fields[F.EIP]]).toEqual([0, 0x8005, 0x7002]);
+    expect(r.reply.fields[F.RETIRED]).toBe(5); // each element, as each iteration on the CPU
     expect(r.reads).toBeGreaterThanOrEqual(2); // the instruction, then the string
     expect([s.stats.stringIo, s.stats.stringElements]).toEqual([1, 5]);
   });
@@ -236,11 +237,11 @@ describe("I/O exits", () => {
       ),
       { ram },
     );
-    // 1024 words this time, across a page boundary; EIP stays on the REP, which has not retired yet.
+    // 1024 words this time, across a page boundary; EIP stays on the REP, its 1024 iterations retired.
     expect(r.reply.fields[F.ECX]).toBe(n - 1024);
     expect(r.reply.fields[F.EDI]).toBe(0xc0000ffe + 2048);
     expect(r.reply.fields[F.EIP]).toBeUndefined();
-    expect(r.reply.fields[F.RETIRED]).toBeUndefined();
+    expect(r.reply.fields[F.RETIRED]).toBe(1024);
     const total = r.writes.reduce((k, [, b]) => k + b.length, 0);
     expect(total).toBe(2048);
     expect(r.writes[0][0]).toBe(0x100ffe);
@@ -262,6 +263,7 @@ describe("I/O exits", () => {
     expect(r.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(14, EventType.HARDWARE_EXCEPTION, true));
     expect(r.reply.fields[F.CR2]).toBe(0x5000);
     expect(r.reply.fields[F.EIP]).toBeUndefined();
+    expect(r.reply.fields[F.RETIRED]).toBeUndefined();
   });
 
   it("moves the elements before a page that is not there, then raises #PF for it, as the CPU does", () => {
@@ -278,7 +280,8 @@ describe("I/O exits", () => {
     expect(vm.dev.console).toEqual([0x62, 0x63, 0x64]);
     expect([up.reply.fields[F.ESI], up.reply.fields[F.ECX], up.reply.fields[F.CR2]]).toEqual([0x6000, 2, 0x6000]);
     expect(up.reply.fields[F.ENTRY_INTR_INFO]).toBe(injectionInfo(14, EventType.HARDWARE_EXCEPTION, true));
-    expect([up.reply.fields[F.EIP], up.reply.fields[F.RETIRED]]).toEqual([undefined, undefined]);
+    // The three elements before the fault retired, the faulting one did not.
+    expect([up.reply.fields[F.EIP], up.reply.fields[F.RETIRED]]).toEqual([undefined, 3]);
     // Downwards, words: the first fits, the second straddles into the absent page below (CR2 its first byte).
     const down = run(vm, vfault(ExitReason.IO_INSTRUCTION, { [F.EIP]: 0x1000, [F.ECX]: 3, [F.EDI]: 0x5001, [F.GUEST_LINEAR]: 0x5001, [F.EFLAGS]: 0x2 | 0x400, ...paging }, ioQualification(0x300, 2, true, true, true), 3), { ram });
     expect([down.reply.fields[F.EDI], down.reply.fields[F.ECX], down.reply.fields[F.CR2]]).toEqual([0x4fff, 2, 0x4fff]);

@@ -82,8 +82,9 @@ function passThrough(c: ExitCtx, port: number): boolean {
  * size (which of CX/ECX, SI/ESI, DI/EDI count) comes from decoding the instruction. A REP moves
  * one chunk per exit (REP_CHUNK elements at most, 4 KiB, as the CPU runs one per execution); with
  * more to do EIP stays on the instruction, so the guest runs it again (and can take an interrupt
- * in between), and it retires with its last chunk, as on the CPU. An element whose page is not
- * present ends the chunk with #PF after the elements before it, their registers committed.
+ * in between). Each element moved retires, as each iteration does on the CPU (a REP with a count
+ * of zero retires once). An element whose page is not present ends the chunk with #PF after the
+ * elements before it, their registers committed and retired.
  */
 function stringIo(c: ExitCtx, q: IoQual): Outcome {
   const insn = c.instruction();
@@ -157,8 +158,9 @@ function stringIo(c: ExitCtx, q: IoQual): Outcome {
   c.setGpr(idx, ((old & ~amask) | ((old + (down ? -n : n) * size) & amask)) >>> 0);
   const left = total - n;
   if (q.rep) c.setGpr(Reg.ECX, ((ecx & ~amask) | (left & amask)) >>> 0);
+  if (fault === null && left === 0) return c.advance(undefined, n);
+  // Not done: EIP stays on the instruction; the elements moved retire.
+  if (n > 0) c.retire(n);
   if (fault) return c.pageFault(fault.fault, q.input);
-  // Not done: EIP stays on the instruction, which has not retired (it does when its last chunk is).
-  if (left > 0) return Outcome.REPLY;
-  return c.advance();
+  return Outcome.REPLY;
 }

@@ -93,24 +93,75 @@ describe("gdb through the CLI on the built-in guest", () => {
     }
   });
 
-  it("stops at each of six watchpoints, those one instruction wrote one after another", async () => {
+  it("stops at each of six watchpoints right after the iteration of a rep stosb that wrote it", async () => {
     const s = await server(["replay", rec, "--gdb", "0"]);
     try {
-      // The user program's sieve (hello.asm's SIEVE, 0x100000) begins with a rep stosb that sets
-      // its first page in one go, then the second; gdb has no cap on hardware watchpoints.
+      // The user program's sieve (hello.asm's SIEVE, 0x100000) begins with a rep stosb (at
+      // 0x7dfd) that sets its 50,000 bytes to 1; gdb has no cap on hardware watchpoints.
       const addrs = [0x100004, 0x100006, 0x10000a, 0x100010, 0x100017, 0x101000];
       const out = await gdbBatch(s.port, [
         ...addrs.map((a) => `watch *(char *)0x${a.toString(16)}`),
-        ...addrs.flatMap(() => ["continue", "monitor when"]),
+        ...addrs.flatMap(() => ["continue", "monitor when", "p/x $edi"]),
         "kill",
       ]);
       const hits = [...out.matchAll(/^Hardware watchpoint (\d): \*\(char \*\)0x([0-9a-f]+)\n\nOld value = 0 '\\000'\nNew value = 1 '\\001'$/gm)];
       expect(hits.map((m) => Number(m[1])), out).toEqual([1, 2, 3, 4, 5, 6]);
       expect(hits.map((m) => parseInt(m[2], 16))).toEqual(addrs);
-      // The first five in one execution of the rep stosb: reported one by one, running nothing between.
-      const when = out.match(/^icount \d+ exit \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm) ?? [];
+      // Each iteration retires: the stops are as many instructions apart as the bytes, at the
+      // rep stosb with EDI just past the byte written.
+      const when = [...out.matchAll(/^icount (\d+) exit \d+ guest-ns \d+ eip (0x[0-9a-f]+)$/gm)];
       expect(when).toHaveLength(6);
-      expect(new Set(when.slice(0, 5)).size).toBe(1);
+      expect(when.map((m) => m[2])).toEqual(addrs.map(() => "0x00007dfd"));
+      expect(when.slice(0, 5).map((m) => Number(m[1]) - Number(when[0][1]))).toEqual(addrs.slice(0, 5).map((a) => a - addrs[0]));
+      const edi = [...out.matchAll(/^\$\d+ = (0x[0-9a-f]+)$/gm)].map((m) => parseInt(m[1], 16));
+      expect(edi).toEqual(addrs.map((a) => a + 1));
+    } finally {
+      s.proc.kill();
+    }
+  });
+
+  it("reverse-continue to a watchpoint a rep stosb wrote stops right after the writing iteration, as forward", async () => {
+    const s = await server(["replay", rec, "--gdb", "0"]);
+    try {
+      // 0x100010 is the sieve's byte for 16: the rep stosb sets it to 1, striking 2's multiples
+      // sets it to 0. From the end, gdb passes over the strike (the value after it is the value
+      // now: gdb's write watchpoints stop only on a change) to the rep stosb's iteration.
+      const out = await gdbBatch(s.port, [
+        "watch *(char *)0x100010", "continue", "monitor when", "p/x $edi", "p/x $ecx",
+        "continue", "continue", "reverse-continue", "monitor when", "p/x $edi", "p/x $ecx", "kill",
+      ]);
+      const when = out.match(/^icount \d+ exit \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm) ?? [];
+      expect(when, out).toHaveLength(2);
+      expect(when[1]).toBe(when[0]);
+      expect(when[0]).toMatch(/eip 0x00007dfd$/);
+      expect(out).toMatch(/Old value = 0 '\\000'\nNew value = 1 '\\001'\n[^]*Old value = 1 '\\001'\nNew value = 0 '\\000'\n[^]*No more reverse-execution history\.\n[^]*Old value = 0 '\\000'\nNew value = 1 '\\001'\n/);
+      const regs = [...out.matchAll(/^\$\d+ = (0x[0-9a-f]+)$/gm)].map((m) => parseInt(m[1], 16));
+      expect(regs).toEqual([0x100011, 50000 - 0x11, 0x100011, 50000 - 0x11]);
+    } finally {
+      s.proc.kill();
+    }
+  });
+
+  it("reverse-stepi inside a rep movsd lands one iteration back, where a forward stepi leaves the registers", async () => {
+    const s = await server(["replay", rec, "--gdb", "0"]);
+    try {
+      // hello.asm's rep movsd at 0x7c75 copies its 6-dword GDT.
+      const regs = ["p/x $ecx", "p/x $esi", "p/x $edi"];
+      const out = await gdbBatch(s.port, [
+        "hbreak *0x7c75", "continue", "stepi", "stepi", "stepi", "monitor when", ...regs,
+        "reverse-stepi", "monitor when", ...regs, "stepi", "monitor when", ...regs, "kill",
+      ]);
+      const when = [...out.matchAll(/^icount (\d+) exit \d+ guest-ns \d+ eip (0x[0-9a-f]+)$/gm)];
+      expect(when, out).toHaveLength(3);
+      expect(when.map((m) => m[2])).toEqual(["0x00007c75", "0x00007c75", "0x00007c75"]);
+      expect(Number(when[1][1])).toBe(Number(when[0][1]) - 1);
+      expect(when[2][0]).toBe(when[0][0]);
+      const v = [...out.matchAll(/^\$\d+ = (0x[0-9a-f]+)$/gm)].map((m) => parseInt(m[1], 16));
+      // Three iterations done (ECX 3 of 6 left), then two, then three again with the same registers.
+      expect(v).toHaveLength(9);
+      expect(v.slice(3, 6)).toEqual([4, v[1] - 4, v[2] - 4]);
+      expect(v[0]).toBe(3);
+      expect(v.slice(6)).toEqual(v.slice(0, 3));
     } finally {
       s.proc.kill();
     }

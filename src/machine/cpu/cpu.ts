@@ -183,6 +183,11 @@ export class Cpu extends LazyFlags implements ByteSource {
   tscPerInsn = 1;
   tscOffset = 0n;
   halted = false;
+  /**
+   * The icount the current `run` ends at: a repeated string instruction, which retires each
+   * iteration, runs no iteration past it (./ops/string.ts). Not state: every run sets it.
+   */
+  runEnd = 0;
   /** Set by instructions or devices to leave the loop after the current instruction. */
   stopRequested = false;
   stopReason: Stop = Stop.BUDGET;
@@ -792,6 +797,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** Runs at most `budget` instructions; returns why it stopped. */
   run(budget: number): Stop {
     const end = this.icount + budget;
+    this.runEnd = end;
     this.stopRequested = false;
     this.stopReason = Stop.BUDGET;
     this.faultLoop = false;

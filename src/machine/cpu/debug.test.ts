@@ -75,8 +75,8 @@ describe("debug exceptions", () => {
     // After the third iteration ECX is 0 and the instruction is done: the trap has EIP past it.
     expect(eips).toEqual([labels.a, labels.a, labels.b, labels.b + 1]);
     expect(ecx).toEqual([2, 1, 0, 0]);
-    // Six instructions before it; the REP retires once, with its last iteration.
-    expect(icounts).toEqual([6, 6, 7, 8]);
+    // Six instructions before it; each iteration of the REP retires.
+    expect(icounts).toEqual([7, 8, 9, 10]);
     expect(cpu.mem.read8(0x4002)).toBe(cpu.mem.read8(0x3002));
   });
 
@@ -174,6 +174,30 @@ describe("debug exceptions", () => {
     expect(cpu.mem.read8(cpu.eip)).toBe(0xb9); // stopped before MOV ECX
     expect(cpu.run(100)).toBe(Stop.EXCEPTION);
     expect(cpu.excVector).toBe(Vec.BP);
+  });
+
+  it("traps right after the REP iteration that writes a watched byte, EIP at the REP, the rest to do", () => {
+    // SDM vol. 3, 17.3.1.2: a repeated string instruction reports a data breakpoint after the
+    // iteration that hit it.
+    const { cpu } = runAsm(`
+      mov eax, 0x3005
+      mov dr1, eax
+      mov eax, 0x1 << 20 | 0x8   ; R/W1 = write, LEN1 = 1 byte, G1
+      mov dr7, eax
+      mov edi, 0x3000
+      mov ecx, 16
+      mov al, 7
+      rep stosb
+      int3`);
+    expect(cpu.excVector).toBe(Vec.DB);
+    expect(cpu.dr[6] & 0xf).toBe(2); // B1
+    expect([cpu.r32[Reg.ECX], cpu.r32[Reg.EDI]]).toEqual([10, 0x3006]);
+    expect([cpu.mem.read8(0x3005), cpu.mem.read8(0x3006)]).toEqual([7, 0]);
+    expect(cpu.mem.read8(cpu.eip)).toBe(0xf3); // at the REP
+    expect(cpu.icount).toBe(7 + 6); // seven instructions, six iterations
+    expect(cpu.run(100)).toBe(Stop.EXCEPTION);
+    expect(cpu.excVector).toBe(Vec.BP);
+    expect(cpu.r32[Reg.ECX]).toBe(0);
   });
 
   it("watches through the page tables too: a read/write watchpoint on a paged address", () => {

@@ -164,7 +164,7 @@ export class HostDebug {
    * range for one instruction, a source line's for gdb's range stepping. "After it" is told by the
    * icount or the EIP moving: an instruction the VMM emulates retires when its reply steps past
    * it (both move), one that exits to be restarted (an EPT violation) moves neither, and a REP
-   * iteration moves neither either (the step flag above ends it).
+   * iteration moves the icount only (each retires; the step flag above ends the step after one).
    */
   stepIcount = -1;
   stepEip = 0;

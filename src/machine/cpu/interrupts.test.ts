@@ -103,6 +103,30 @@ describe("protected-mode delivery through the IDT", () => {
     expect(cpu.getEflags() & Flag.IF).toBe(0);
   });
 
+  it("an external interrupt due mid-REP is taken between iterations: EIP at the REP, ECX part way, and IRET resumes it", () => {
+    // The run ends where the interrupt is due (a timer event's icount): 3 instructions, 100 iterations.
+    const { cpu, stop } = runAsm(`
+      sti
+      mov edi, 0x20000
+      mov ecx, 5000
+      rep stosb
+      hlt
+      ${handler(1)}
+      iretd`, (c) => { system(c); gate(c, 0x20, 0x1100); }, { budget: 3 + 100 });
+    expect(stop).toBe(Stop.BUDGET);
+    expect([cpu.eip, cpu.r32[Reg.ECX], cpu.icount]).toEqual([0x100b, 4900, 103]);
+    cpu.intr = true;
+    cpu.acknowledgeIntr = () => {
+      cpu.intr = false;
+      return 0x20;
+    };
+    expect(cpu.run(1)).toBe(Stop.BUDGET);
+    // The frame returned to the REP: the handler's IRETD retired at icount 104.
+    expect([cpu.eip, cpu.r32[Reg.ECX], cpu.icount]).toEqual([0x100b, 4900, 104]);
+    expect(cpu.run(10_000)).toBe(Stop.HALT);
+    expect([cpu.r32[Reg.ECX], cpu.r32[Reg.EDI], cpu.icount]).toEqual([0, 0x20000 + 5000, 104 + 4900 + 1]);
+  });
+
   it("a trap gate leaves IF set", () => {
     const { cpu } = runAsm(`
       sti

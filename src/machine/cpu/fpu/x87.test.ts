@@ -253,6 +253,28 @@ describe("x87 exceptions and the CPU", () => {
     expect(ignne.cpu.fpu.top).toBe(5);
   });
 
+  it("retires an instruction that waits for FERR#'s interrupt once, when it runs again", () => {
+    const prog = `
+      fninit
+      push dword 0x037b
+      fldcw [esp]
+      fldz
+      fld1
+      fdiv st0, st1
+      fld1
+      int3`;
+    const ignne = runAsm(prog, (cpu) => { cpu.fpu.ferr = () => true; });
+    const wait = runAsm(prog, (cpu) => { cpu.fpu.ferr = () => false; });
+    // Six instructions retired; the FLD1 waits, not retired.
+    expect(wait.cpu.icount).toBe(6);
+    // The interrupt came and its handler asserted IGNNE#: the FLD1 runs again and retires once.
+    wait.cpu.fpu.ferr = () => true;
+    wait.cpu.halted = false;
+    wait.cpu.run(100);
+    expect(wait.cpu.excVector).toBe(3);
+    expect(wait.cpu.icount).toBe(ignne.cpu.icount);
+  });
+
   it("FNCLEX clears the exceptions so the next waiting instruction runs", () => {
     const r = runAsm(`
       fninit

@@ -467,8 +467,9 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
     e.flush();
     // The handler's faults leave icount and insnEip as it has them (a task switch moves insnEip).
     e.line(`k = -1; cpu.icount = ic + ${j}; cpu.insnEip = (e + ${start}) | 0;`);
-    // A handler may take back the instruction's count (a REP string instruction that stops short,
-    // ./ops/string.ts): the block's count goes on from what it leaves.
+    // A handler may retire more than one (a REP string instruction, each iteration: ../ops/string.ts)
+    // or take the count back (an x87 instruction waiting for FERR#): the block's count goes on
+    // from what it leaves.
     e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${h}(cpu, ${ins}); ic = cpu.icount - ${j};`);
     e.forgetFlags();
     if (last) e.eipSet = e.endsInHandler = true;

@@ -91,7 +91,7 @@ describe("MOVS, STOS, LODS", () => {
     expect(cpu.r32[Reg.ESI]).toBe(0x4002);
   });
 
-  it("does nothing when the count is zero", () => {
+  it("does nothing when the count is zero, and retires once", () => {
     const { cpu } = runAsm(`
       mov edi, 0x4000
       xor ecx, ecx
@@ -100,9 +100,10 @@ describe("MOVS, STOS, LODS", () => {
       int3`);
     expect(cpu.r32[Reg.EDI]).toBe(0x4000);
     expect(cpu.mem.read8(0x4000)).toBe(0);
+    expect(cpu.icount).toBe(3 + 1 + 1);
   });
 
-  it("runs long repeats in chunks and retires the instruction once, when its count runs out", () => {
+  it("runs long repeats in chunks and retires each iteration", () => {
     const n = REP_CHUNK * 3 + 5;
     const { cpu } = runAsm(`
       mov edi, 0x10000
@@ -113,7 +114,26 @@ describe("MOVS, STOS, LODS", () => {
     expect(cpu.r32[Reg.ECX]).toBe(0);
     expect(cpu.mem.read8(0x10000 + n - 1)).toBe(7);
     expect(cpu.mem.read8(0x10000 + n)).toBe(0);
-    expect(cpu.icount).toBe(3 + 1 + 1); // three MOVs, STOSB once, INT3
+    expect(cpu.icount).toBe(3 + n + 1); // three MOVs, every STOSB iteration, INT3
+  });
+
+  it("ends a chunk exactly at the run's end, with the registers of the iterations retired", () => {
+    for (const [op, bulk] of [["rep movsd", true], ["rep stosb", true], ["rep lodsw", false], ["repe cmpsb", false]] as const) {
+      // Budgets that end inside a bulk run, inside the first chunk and inside a later one.
+      for (const budget of [3 + 1, 3 + 700, 3 + REP_CHUNK + 17]) {
+        const { cpu, stop } = runAsm(`
+          mov esi, 0x10000
+          mov edi, 0x10000
+          mov ecx, ${REP_CHUNK * 2}
+          ${op}
+          int3`, undefined, { budget });
+        expect(stop, op).toBe(Stop.BUDGET);
+        expect(cpu.icount, op).toBe(budget);
+        const done = budget - 3;
+        expect(cpu.r32[Reg.ECX], `${op} ${bulk ? "in bulk" : ""}`).toBe(REP_CHUNK * 2 - done);
+        expect(cpu.eip).toBe(0x1000 + 15);
+      }
+    }
   });
 
   it("stops a faulting REP mid-way with the registers of the iterations done, ready to resume", () => {
@@ -128,6 +148,8 @@ describe("MOVS, STOS, LODS", () => {
     expect(cpu.r32[Reg.ECX]).toBe(6);
     expect(cpu.r32[Reg.EDI]).toBe(0x2000);
     expect(cpu.eip).toBe(0x1000 + 15);
+    expect(cpu.icount).toBe(3 + 4); // the iterations before the faulting one retired
+
     // Widen ES and resume: the loop finishes where it stopped.
     cpu.setSegCache(Seg.ES, 0x10, 0, 0xffffffff, DATA32 | SegAttr.G);
     cpu.run(100);

@@ -7,19 +7,20 @@
 // - Every iteration commits (E)SI, (E)DI and (E)CX before the next one starts, so a fault in
 //   iteration k leaves the registers as they were after k-1 iterations, with EIP at the
 //   instruction: resuming after the fault continues the loop where it stopped.
-// - A repeated instruction runs at most REP_CHUNK iterations per execution, and one when a single
-//   step waits for it (TF latched before it, or the host debugger's step: SDM vol. 3, 17.3.1.4,
-//   a REP string instruction traps after each iteration). If more remain it leaves EIP at itself
-//   and the next fetch continues it; interrupts and the single-step trap come in between, as a
-//   real CPU takes them between iterations.
-// - The icount (retired instructions, the virtual clock's source) counts a repeated instruction
-//   once, when it completes: when its count runs out or REPE/REPNE's condition ends it, in the
-//   execution that does its last iteration. An execution that stops short of that (the chunk
-//   ran out, a single step, an interrupt or a fault in an iteration) retires nothing: the
-//   instruction is still under way, registers committed, EIP at it. So the same REP counts one
-//   on every machine however it was sliced, interrupted or emulated (a VMM that emulates a whole
-//   REP INS/OUTS counts it once too); several executions may share an icount, and a position is
-//   the icount plus the string registers. A compiled block must count the same way.
+// - A repeated instruction runs at most REP_CHUNK iterations per execution, never past the
+//   run's end (`Cpu.runEnd`: the next timer event, a seek target, --max-insns), and one when a
+//   single step waits for it (TF latched before it, or the host debugger's step: SDM vol. 3,
+//   17.3.1.4, a REP string instruction traps after each iteration). A data breakpoint (the guest's
+//   or the host debugger's) ends the execution after the iteration that hit it (SDM vol. 3,
+//   17.3.1.2). If more remain it leaves EIP at itself and the next fetch continues it; interrupts
+//   and the debug traps come in between, as a real CPU takes them between iterations.
+// - The icount (retired instructions, the virtual clock's source) counts every iteration, as
+//   QEMU's icount and single-step do, and a REP whose count is zero once. So every iteration is a
+//   position of its own (an icount and the registers it leaves), reached alike however the
+//   instruction was sliced, interrupted or emulated: a VMM that emulates a chunk of REP INS/OUTS
+//   retires its elements. A fault in an iteration retires the ones before it, registers
+//   committed, EIP at the instruction. A compiled block runs the instruction through this
+//   handler and counts on from the icount it leaves.
 // - REP MOVS and REP STOS with 32-bit addressing and flat segments move whole runs of iterations
 //   at once while source and destination stay within pages the TLB already holds (bulkMovs,
 //   bulkStos): the same bytes, registers and chunking as one iteration at a time, since no
@@ -37,21 +38,38 @@ import { checkIo } from "./system.js";
 import { vmxStringIo } from "../vmx.js";
 import { REP_CHUNK } from "../../../x86/rep.js";
 
-/** Iterations this execution may run: one when a single step waits (TF, or the host's step). */
+/**
+ * Iterations this execution may run: one when a single step waits (TF, or the host's step), else
+ * up to REP_CHUNK and never past the run's end, since each iteration retires (see the file comment).
+ */
 function chunk(cpu: Cpu): number {
   if (cpu.dbgPending !== 0 && (cpu.dbgTrap & Dr6.BS) !== 0) return 1;
   const h = cpu.hostDebug;
-  return h !== null && h.step ? 1 : REP_CHUNK;
+  if (h !== null && h.step) return 1;
+  const left = cpu.runEnd - cpu.icount;
+  return left >= REP_CHUNK ? REP_CHUNK : left > 1 ? left : 1;
 }
 
 /**
- * The execution stops short of the instruction's end: EIP stays at it and it does not retire (the
- * run loop's count is taken back; see the file comment). The interrupt shadow of a MOV SS or STI
- * before it has covered the first iteration. The host debugger's step ends here.
+ * Whether an iteration just done ends the execution for a data breakpoint (the guest's or the
+ * host debugger's): it is reported after that iteration (SDM vol. 3, 17.3.1.2). `watched` is
+ * whether the run loop checks debug state for this instruction, which cleared the hits before it.
  */
-function unfinished(cpu: Cpu): void {
-  cpu.eip = cpu.insnEip;
+function watchStop(cpu: Cpu, watched: boolean): boolean {
+  return watched && cpu.paging.hits !== 0;
+}
+
+/**
+ * The execution's end, `left` iterations still to do. Each iteration done was counted as it
+ * completed, and the run loop counts one more as the handler returns, so one is taken back here.
+ * With iterations left the instruction is still under way: EIP stays at it and the next fetch
+ * continues it. The interrupt shadow of a MOV SS or STI before it has covered the first iteration.
+ * The host debugger's step ends here.
+ */
+function repEnd(cpu: Cpu, left: number): void {
   cpu.icount--;
+  if (left === 0) return;
+  cpu.eip = cpu.insnEip;
   cpu.irqShadowAt = -1;
   const h = cpu.hostDebug;
   if (h !== null && h.step) {
@@ -122,12 +140,15 @@ function movs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     return;
   }
   let c = count(cpu, a32);
+  if (c === 0) return;
+  const watched = cpu.dbgArmed !== 0;
   for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     if (a32 && n > 1) {
       const k = bulkMovs(cpu, seg, size, d, n);
       if (k > 0) {
         c -= k;
         n -= k - 1;
+        cpu.icount += k;
         continue;
       }
     }
@@ -135,8 +156,10 @@ function movs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     step(cpu, Reg.ESI, d, a32);
     step(cpu, Reg.EDI, d, a32);
     setCount(cpu, --c, a32);
+    cpu.icount++;
+    if (watchStop(cpu, watched)) break;
   }
-  if (c !== 0) unfinished(cpu);
+  repEnd(cpu, c);
 }
 
 /**
@@ -214,20 +237,25 @@ function stos(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     return;
   }
   let c = count(cpu, a32);
+  if (c === 0) return;
+  const watched = cpu.dbgArmed !== 0;
   for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     if (a32 && n > 1) {
       const k = bulkStos(cpu, size, d, n, v);
       if (k > 0) {
         c -= k;
         n -= k - 1;
+        cpu.icount += k;
         continue;
       }
     }
     wr(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), v, size);
     step(cpu, Reg.EDI, d, a32);
     setCount(cpu, --c, a32);
+    cpu.icount++;
+    if (watchStop(cpu, watched)) break;
   }
-  if (c !== 0) unfinished(cpu);
+  repEnd(cpu, c);
 }
 
 function lods(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
@@ -238,34 +266,51 @@ function lods(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
     return;
   }
   let c = count(cpu, a32);
+  if (c === 0) return;
+  const watched = cpu.dbgArmed !== 0;
   for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
     setAcc(cpu, rd(cpu, seg, idx(cpu, Reg.ESI, a32), size), size);
     step(cpu, Reg.ESI, d, a32);
     setCount(cpu, --c, a32);
+    cpu.icount++;
+    if (watchStop(cpu, watched)) break;
   }
-  if (c !== 0) unfinished(cpu);
+  repEnd(cpu, c);
 }
 
 /** CMPS (`scas` false: [seg:SI] - ES:[DI]) and SCAS (`scas` true: eAX - ES:[DI]). */
 function compare(cpu: Cpu, i: Insn, size: 1 | 2 | 4, scas: boolean): void {
   const a32 = i.adsize === 32, seg = srcSeg(i), d = delta(cpu, size);
   const rep = i.prefixes & REP_ANY;
-  let c = rep === 0 ? 1 : count(cpu, a32);
+  if (rep === 0) {
+    compareOnce(cpu, i, size, scas, seg, d, a32);
+    return;
+  }
+  let c = count(cpu, a32);
+  if (c === 0) return;
+  const watched = cpu.dbgArmed !== 0;
   // REPE stops when ZF = 0, REPNE when ZF = 1 (F2 wins when both are present).
   const stopOnZ = (rep & Prefix.REPNE) !== 0;
+  const mask = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
   for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
-    let a: number;
-    if (scas) a = acc(cpu, size);
-    else a = rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
-    const b = rd(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), size);
-    cpu.setLazy(LazyOp.SUB, a, b, (a - b) | 0, size);
-    if (!scas) step(cpu, Reg.ESI, d, a32);
-    step(cpu, Reg.EDI, d, a32);
-    if (rep === 0) return;
+    const diff = compareOnce(cpu, i, size, scas, seg, d, a32);
     setCount(cpu, --c, a32);
-    if (((a - b) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) === 0 ? stopOnZ : !stopOnZ) return;
+    cpu.icount++;
+    // The condition ending the loop completes the instruction, whatever the count says.
+    if ((diff & mask) === 0 ? stopOnZ : !stopOnZ) c = 0;
+    if (c === 0 || watchStop(cpu, watched)) break;
   }
-  if (rep !== 0 && c !== 0) unfinished(cpu);
+  repEnd(cpu, c);
+}
+
+/** One CMPS or SCAS iteration, registers committed; returns the difference its flags come from. */
+function compareOnce(cpu: Cpu, i: Insn, size: 1 | 2 | 4, scas: boolean, seg: number, d: number, a32: boolean): number {
+  const a = scas ? acc(cpu, size) : rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
+  const b = rd(cpu, Seg.ES, idx(cpu, Reg.EDI, a32), size);
+  cpu.setLazy(LazyOp.SUB, a, b, (a - b) | 0, size);
+  if (!scas) step(cpu, Reg.ESI, d, a32);
+  step(cpu, Reg.EDI, d, a32);
+  return a - b;
 }
 
 function ins(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
@@ -274,18 +319,29 @@ function ins(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
   checkIo(cpu, port, size);
   const rep = (i.prefixes & REP_ANY) !== 0;
   if (cpu.nonRoot) vmxStringIo(cpu, port, size, true, rep, a32, Seg.ES, idx(cpu, Reg.EDI, a32));
-  let c = rep ? count(cpu, a32) : 1;
-  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
-    // The destination is checked before the port is read, so a faulting INS reads nothing.
-    const lin = cpu.linW(Seg.ES, idx(cpu, Reg.EDI, a32), size);
-    if (size === 1) cpu.wr8(lin, cpu.io.in8(port));
-    else if (size === 2) cpu.wr16(lin, cpu.io.in16(port));
-    else cpu.wr32(lin, cpu.io.in32(port));
-    step(cpu, Reg.EDI, d, a32);
-    if (!rep) return;
-    setCount(cpu, --c, a32);
+  if (!rep) {
+    insOnce(cpu, port, size, d, a32);
+    return;
   }
-  if (rep && c !== 0) unfinished(cpu);
+  let c = count(cpu, a32);
+  if (c === 0) return;
+  const watched = cpu.dbgArmed !== 0;
+  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
+    insOnce(cpu, port, size, d, a32);
+    setCount(cpu, --c, a32);
+    cpu.icount++;
+    if (watchStop(cpu, watched)) break;
+  }
+  repEnd(cpu, c);
+}
+
+function insOnce(cpu: Cpu, port: number, size: 1 | 2 | 4, d: number, a32: boolean): void {
+  // The destination is checked before the port is read, so a faulting INS reads nothing.
+  const lin = cpu.linW(Seg.ES, idx(cpu, Reg.EDI, a32), size);
+  if (size === 1) cpu.wr8(lin, cpu.io.in8(port));
+  else if (size === 2) cpu.wr16(lin, cpu.io.in16(port));
+  else cpu.wr32(lin, cpu.io.in32(port));
+  step(cpu, Reg.EDI, d, a32);
 }
 
 function outs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
@@ -294,17 +350,28 @@ function outs(cpu: Cpu, i: Insn, size: 1 | 2 | 4): void {
   checkIo(cpu, port, size);
   const rep = (i.prefixes & REP_ANY) !== 0;
   if (cpu.nonRoot) vmxStringIo(cpu, port, size, false, rep, a32, seg, idx(cpu, Reg.ESI, a32));
-  let c = rep ? count(cpu, a32) : 1;
-  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
-    const v = rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
-    if (size === 1) cpu.io.out8(port, v);
-    else if (size === 2) cpu.io.out16(port, v);
-    else cpu.io.out32(port, v);
-    step(cpu, Reg.ESI, d, a32);
-    if (!rep) return;
-    setCount(cpu, --c, a32);
+  if (!rep) {
+    outsOnce(cpu, port, size, seg, d, a32);
+    return;
   }
-  if (rep && c !== 0) unfinished(cpu);
+  let c = count(cpu, a32);
+  if (c === 0) return;
+  const watched = cpu.dbgArmed !== 0;
+  for (let n = Math.min(c, chunk(cpu)); n > 0; n--) {
+    outsOnce(cpu, port, size, seg, d, a32);
+    setCount(cpu, --c, a32);
+    cpu.icount++;
+    if (watchStop(cpu, watched)) break;
+  }
+  repEnd(cpu, c);
+}
+
+function outsOnce(cpu: Cpu, port: number, size: 1 | 2 | 4, seg: number, d: number, a32: boolean): void {
+  const v = rd(cpu, seg, idx(cpu, Reg.ESI, a32), size);
+  if (size === 1) cpu.io.out8(port, v);
+  else if (size === 2) cpu.io.out16(port, v);
+  else cpu.io.out32(port, v);
+  step(cpu, Reg.ESI, d, a32);
 }
 
 function register(): void {

@@ -30,13 +30,15 @@ const enum Kind {
 
 /**
  * Delivers a pending unmasked x87 exception: #MF (CR0.NE = 1), or FERR#. Returns false when the
- * CPU must wait for the FERR# interrupt (the instruction is restarted after it).
+ * CPU must wait for the FERR# interrupt: the instruction is restarted after it and retires then,
+ * so the count the run loop makes as the handler returns is taken back here.
  */
 function deliverPending(cpu: Cpu): boolean {
   if (cpu.cr0 & Cr0.NE) cpu.raise(Vec.MF);
   const f = cpu.fpu;
   if (f.ferr === null || f.ferr(true)) return true;
   cpu.eip = cpu.insnEip;
+  cpu.icount--;
   cpu.halted = true;
   cpu.requestStop(Stop.HALT);
   return false;
