@@ -14,7 +14,9 @@ const ALLOWED: Record<string, string[]> = {
   vmm: ["vmm", "l4", "devices", "x86"],
   replay: ["replay", "vmm", "l4", "machine", "vmx", "devices", "x86", "pkg:msgpackr", "node:*"],
   gdbstub: ["gdbstub", "replay", "x86", "node:*"],
-  tui: ["tui", "replay", "x86", "pkg:ink", "pkg:react", "node:*"],
+  // The TUI's replay worker (src/tui/worker) serves gdb beside it (`--tui --gdb`): the stub is a
+  // tool of the same rank, and both still move the machine only through the Session's Debugger.
+  tui: ["tui", "replay", "gdbstub", "x86", "pkg:ink", "pkg:react", "node:*"],
   inspect: ["inspect", "replay", "pkg:chrome-remote-interface", "pkg:source-map-js", "node:*"],
   // The CLI also disassembles files, which needs only the pure ISA tables.
   cli: ["cli", "replay", "gdbstub", "tui", "inspect", "x86", "pkg:commander", "node:*"],

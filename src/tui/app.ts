@@ -9,7 +9,7 @@ import { PANES, screen, type Style, type ViewState } from "./screen.js";
 
 type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 
-/** What the TUI needs of a replay: ../replay/remote/client.ts's RemoteReplay, or a test's stand-in. */
+/** What the TUI needs of a replay: ./worker/client.ts's RemoteReplay, or a test's stand-in. */
 export interface Replay {
   readonly info: ReplayInfo;
   readonly first: Snapshot;

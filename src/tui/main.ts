@@ -3,7 +3,7 @@
 
 import { createElement as h } from "react";
 import { render } from "ink";
-import { RemoteReplay } from "../replay/remote/client.js";
+import { RemoteReplay } from "./worker/client.js";
 import type { OpenReplay } from "../replay/remote/protocol.js";
 import { App } from "./app.js";
 import { TerminalError } from "./terminal-error.js";

@@ -3,7 +3,7 @@
 // way. The tool's thread never runs the machine, so it stays free to draw and to read keys.
 
 import { Worker } from "node:worker_threads";
-import type { Event, FromWorker, OpenReplay, Reply, ReplayInfo, Request, Snapshot } from "./protocol.js";
+import type { Event, FromWorker, OpenReplay, Reply, ReplayInfo, Request, Snapshot } from "../../replay/remote/protocol.js";
 
 type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 

@@ -3,9 +3,9 @@
 // OpenReplay's gdb, a gdb stub serves the same replay from this thread too (./gdb.ts).
 
 import { parentPort, workerData } from "node:worker_threads";
-import { ReplayDriver } from "./driver.js";
+import { ReplayDriver } from "../../replay/remote/driver.js";
 import { serveGdbBeside } from "./gdb.js";
-import type { FromWorker, OpenReplay, Request } from "./protocol.js";
+import type { FromWorker, OpenReplay, Request } from "../../replay/remote/protocol.js";
 
 const port = parentPort!;
 const send = (m: FromWorker): void => port.postMessage(m);

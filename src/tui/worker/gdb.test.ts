@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { ResumeRequest, ResumeResult, StopReason, TargetError } from "../../gdbstub/target.js";
-import { ReplayDriver } from "./driver.js";
+import { ReplayDriver } from "../../replay/remote/driver.js";
 import { SharedTarget } from "./gdb.js";
-import type { Event } from "./protocol.js";
+import type { Event } from "../../replay/remote/protocol.js";
 
 const REC = fileURLToPath(new URL("../../../recordings/hello-vm.rec", import.meta.url));
 const bytes = readFileSync(REC);

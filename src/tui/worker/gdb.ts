@@ -11,8 +11,8 @@
 import { listenGdb, type GdbServer, type ListenAddress } from "../../gdbstub/server.js";
 import { SessionTarget } from "../../gdbstub/session-target.js";
 import type { Breakpoint, DebugTarget, RegisterFile, ResumeRequest, ResumeResult, StopReason, TargetError, TargetResult } from "../../gdbstub/target.js";
-import type { ReplayDriver } from "./driver.js";
-import type { Event } from "./protocol.js";
+import type { ReplayDriver } from "../../replay/remote/driver.js";
+import type { Event } from "../../replay/remote/protocol.js";
 
 /** Instructions one resume slice runs at most: the TUI's Esc and its redraws wait no longer. */
 const MAX_SLICE = 4_000_000;
