@@ -130,7 +130,7 @@ describe("the Timeline", () => {
     const saved = session.saveState();
     const bytes = serialize(saved);
     session.restoreState(saved);
-    session.run({ maxInsns: 90_000 });
+    session.run({ maxInsns: 1_000_000 });
     expect(session.exitCount()).toBeGreaterThan(saved.cursor.exits);
     expect(Buffer.compare(serialize(saved), bytes)).toBe(0);
   });

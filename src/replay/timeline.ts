@@ -449,8 +449,17 @@ export class Timeline {
       this.session.run({ maxNs: ns });
       return this.session.machine.pc.cpu.icount;
     });
-    // The run may have paused inside a halted guest's idle time: the boundary is reached afresh.
-    return this.seek({ at: "step", icount });
+    // The run may have paused inside a halted guest's idle time: the boundary is reached afresh,
+    // and when it came before `ns` (the idle spans it), the check before the next instruction, as
+    // the guest wakes, is the first boundary past it.
+    const p = this.seek({ at: "step", icount });
+    if (p.ns >= ns) return p;
+    try {
+      return this.nextInstruction();
+    } catch (e) {
+      if (e instanceof TimelineError) return this.seek({ at: "step", icount });
+      throw e;
+    }
   }
 
   /** Runs `fn` with the Timeline's own breakpoint-free debug hooks and no exit listener. */
