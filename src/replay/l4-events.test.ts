@@ -15,7 +15,7 @@ import { parseNumberArg } from "../gdbstub/monitor.js";
 import { readRecording, type ReadRecording } from "./recording.js";
 import { Session } from "./session.js";
 import { Stack } from "./stack.js";
-import type { KernelStats } from "../l4/kernel.js";
+import type { Kernel, KernelStats } from "../l4/kernel.js";
 import { haveLinux, linuxRecording } from "../../test/support/linux-recording.js";
 
 const read = (name: string): ReadRecording => readRecording(new Uint8Array(readFileSync(join(ROOT, "recordings", name))), name);
@@ -37,13 +37,13 @@ function linux(): { rec: ReadRecording; images: { [role: string]: Uint8Array }; 
 const LINUX = linux();
 
 /** A debugger on a replay of `rec`, after instruction `start` when given (else at the first instruction). */
-function debuggerOn(rec: ReadRecording, images?: { [role: string]: Uint8Array }, start?: number): { d: Debugger; stats: () => KernelStats } {
+function debuggerOn(rec: ReadRecording, images?: { [role: string]: Uint8Array }, start?: number): { d: Debugger; stats: () => KernelStats; kernel: () => Kernel } {
   const s = Session.replay(rec, () => {}, images);
   const d = new Debugger(s);
   expect(d.toFirstInstruction()).toEqual({ kind: "start" });
   d.startTimeTravel({ interval: start === undefined ? 20_000 : 2_000_000 });
   if (start !== undefined) expect(d.seek({ at: "step", icount: start })).toMatchObject({ icount: start });
-  return { d, stats: () => (s.machine as Stack).kernel.stats };
+  return { d, stats: () => (s.machine as Stack).kernel.stats, kernel: () => (s.machine as Stack).kernel };
 }
 
 function cont(d: Debugger): DebugStop {
@@ -106,11 +106,14 @@ describe.each([
   ...(LINUX === null ? [] : [["a Linux boot", LINUX.rec, LINUX.images, LINUX.start] as const]),
 ] as const)("L4 event breakpoints on %s", (name, rec, images, start) => {
   it.each(KINDS[name])("break-l4 %s stops at every such event in turn, where the kernel counted it, forward and in reverse", (text) => {
-    const { d, stats } = debuggerOn(rec, images, start);
+    const { d, stats, kernel } = debuggerOn(rec, images, start);
     const kind = text.split(" ")[0] as L4EventKind;
     d.addL4Break(filter(text));
     const event = { kind, fault: "vm" } as L4Event;
-    const first = counter(stats(), event);
+    // An exit the kernel counted at the start whose VM entry is still to come (the VMM handling it,
+    // or a timeout that took the VCPU out): that entry is the first one after the start.
+    const halfDone = kind === "entry" && Object.values(kernel().s.threads).some((t) => t.vcpu?.created && !t.vcpu.inGuest);
+    const first = counter(stats(), event) - (halfDone ? 1 : 0);
     const hits = forward(d, stats, 12);
     expect(hits.length).toBeGreaterThan(0);
     // Fewer: the run reached the end of the recording, with no more such events.
