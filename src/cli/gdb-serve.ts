@@ -101,7 +101,9 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
       }
     },
   });
-  const warning = exposureWarning(server.address, session.mode);
+  // A listener of the caller's (the --inspect child's channel) is not on the network: its parent
+  // holds the socket and warns.
+  const warning = opts.listen === undefined ? exposureWarning(server.address, session.mode) : undefined;
   if (warning !== undefined) process.stderr.write(`${warning}\n`);
   if (opts.onListening) opts.onListening(server.address);
   else {

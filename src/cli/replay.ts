@@ -9,7 +9,7 @@ import { Session, Stop, exitHistogram } from "../replay/session.js";
 import type { Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
-import { gdbCommandLine, listenGdbOnChannel, parseGdbAddress, parseInspectAddress, replayUnderGdb } from "./gdb-serve.js";
+import { exposureWarning, gdbCommandLine, listenGdbOnChannel, parseGdbAddress, parseInspectAddress, replayUnderGdb } from "./gdb-serve.js";
 import { openFor } from "./tui.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { UsageError } from "./errors.js";
@@ -34,8 +34,11 @@ async function inspected(file: string, inspect: string, opts: { image?: string; 
   const code = await replayInspected(file, at, {
     gdb,
     args,
-    onGdbListening: (g) =>
-      process.stderr.write(`afterglow: the machine runs in a child process under the V8 inspector; gdb attaches on ${g.host}:${g.port}:\n  ${gdbCommandLine(g, opts.symbols)}\n`),
+    onGdbListening: (g) => {
+      const warning = exposureWarning(g, "replay");
+      if (warning !== undefined) process.stderr.write(`${warning}\n`);
+      process.stderr.write(`afterglow: the machine runs in a child process under the V8 inspector; gdb attaches on ${g.host}:${g.port}:\n  ${gdbCommandLine(g, opts.symbols)}\n`);
+    },
   });
   process.exitCode = code;
 }

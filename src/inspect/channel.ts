@@ -41,17 +41,19 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
   const host = inspect.host.includes(":") ? `[${inspect.host}]` : inspect.host;
   // Without gdb nothing else holds the machine at its start: the inspector's resume starts it.
   const flag = opts.gdb === undefined ? "--inspect-brk" : "--inspect";
-  const child = spawn(process.execPath, [`${flag}=${host}:${inspect.port}`, "--enable-source-maps", main, "replay", file, ...opts.args, ...(opts.gdb ? ["--gdb-channel"] : [])], {
-    stdio: ["inherit", "inherit", "inherit", "ipc"],
-  });
-  const ended = new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
-  if (opts.gdb === undefined) return ended;
+  const start = () =>
+    spawn(process.execPath, [`${flag}=${host}:${inspect.port}`, "--enable-source-maps", main, "replay", file, ...opts.args, ...(opts.gdb ? ["--gdb-channel"] : [])], {
+      stdio: ["inherit", "inherit", "inherit", "ipc"],
+    });
+  const exitOf = (child: ReturnType<typeof start>) => new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  if (opts.gdb === undefined) return exitOf(start());
+  let child: ReturnType<typeof start> | undefined;
   let client: Socket | undefined;
   // What gdb sends before the child listens waits for it.
   let early: ToMachine[] | null = [];
   const toChild = (m: ToMachine): void => {
     if (early !== null) early.push(m);
-    else if (child.connected) child.send(m);
+    else if (child?.connected) child.send(m);
   };
   const server = createServer((socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -69,6 +71,13 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
       toChild({ t: "disconnect", remote });
     });
   });
+  // gdb's port first: if it cannot be had, no child is started to print its lines after the error.
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.gdb!.port, opts.gdb!.host, () => resolve());
+  });
+  child = start();
+  const ended = exitOf(child);
   child.on("message", (m: FromMachine) => {
     if (m.t === "ready") {
       const queued = early ?? [];
@@ -76,10 +85,6 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
       for (const q of queued) toChild(q);
     } else if (m.t === "data") client?.write(Buffer.from(m.b, "latin1"));
     else client?.end();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.gdb!.port, opts.gdb!.host, () => resolve());
   });
   const bound = server.address();
   const at = { host: opts.gdb.host, port: typeof bound === "object" && bound !== null ? bound.port : opts.gdb.port };

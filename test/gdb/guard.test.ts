@@ -3,6 +3,7 @@
 // holding while gdb runs the guest.
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -70,6 +71,51 @@ describe("the gdb stub's guards, with real gdb", () => {
     const local = await serve(["run", "--bare", "--gdb", "0"]);
     local.proc.kill();
     expect(local.stderr()).not.toMatch(/warning/);
+  });
+
+  it("says in one line that gdb's port is taken, and starts no machine, with or without --inspect", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const rec = join(ROOT, "recordings", "hello-vm.rec");
+      for (const extra of [[], ["--inspect", "0"]]) {
+        const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+          const p = spawn(process.execPath, [CLI, "replay", rec, "--gdb", String(port), ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+          let err = "";
+          p.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+          p.on("exit", (status) => resolve({ status, stderr: err }));
+        });
+        expect(r.status).toBe(1);
+        expect(r.stderr).toBe(`afterglow: cannot listen on 127.0.0.1:${port}: the address is in use (another afterglow or gdb server? choose another port, or 0 for any free one)\n`);
+      }
+    } finally {
+      taken.close();
+    }
+  });
+
+  it("gives no exposure warning for --inspect's gdb on this machine, and one beyond it", async () => {
+    const rec = join(ROOT, "recordings", "hello.rec");
+    // Until gdb's attach line; then the parent and its inspected child go, as a process group.
+    const attachLine = (gdb: string) =>
+      new Promise<string>((resolve, reject) => {
+        const p = spawn(process.execPath, [CLI, "replay", rec, "--inspect", "0", "--gdb", gdb], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+        let err = "";
+        p.stderr!.on("data", (d: Buffer) => {
+          err += d.toString();
+          if (/gdb attaches on .*\n {2}gdb /.test(err)) {
+            process.kill(-p.pid!, "SIGKILL");
+            resolve(err);
+          }
+        });
+        p.on("exit", () => reject(new Error(`afterglow exited before gdb could attach:\n${err}`)));
+      });
+    const local = await attachLine("0");
+    expect(local).toMatch(/gdb attaches on 127\.0\.0\.1:\d+/);
+    expect(local).not.toMatch(/warning/);
+    const wide = await attachLine("0.0.0.0:0");
+    expect(wide).toMatch(/^afterglow: warning: gdb listens on 0\.0\.0\.0:\d+, beyond this machine/m);
+    expect(wide.match(/warning/g)).toHaveLength(1);
   });
 
   it("holds --max-insns while gdb runs the guest: a continue stops there and goes no further", async () => {
