@@ -14,6 +14,8 @@ import { RecordingIo } from "../support/cpu.js";
 import type { CpuUnderTest, FixtureMeta, NativeState, StepResult } from "./harness.js";
 
 const RAM = 4 << 20;
+/** More iterations than any native case's REP count: a bound, so an instruction that jumps to itself cannot hang the test. */
+const MAX_ITERATIONS = 1 << 20;
 const GDT = 0x300000;
 const LDT = 0x301000;
 const IDT = 0x302000;
@@ -113,7 +115,13 @@ export function createCpuUnderTest(meta: FixtureMeta, opts: { compile?: boolean 
     },
 
     step(): StepResult {
-      cpu.run(1);
+      // One instruction as the host ran it: a REP string instruction retires each iteration, so
+      // its iterations run until EIP leaves it (a fault delivered takes the CPU to ring 0).
+      const start = cpu.eip;
+      for (let n = 0; n < MAX_ITERATIONS; n++) {
+        cpu.run(1);
+        if (cpu.cpl === 0 || cpu.eip !== start) break;
+      }
       if (cpu.cpl !== 0) {
         user = null;
         return { vector: null, error: null };
