@@ -61,22 +61,20 @@ class Reader {
     return lo;
   }
   uleb(): number {
-    let v = 0, mul = 1, b: number;
-    do {
-      b = this.u8();
-      v += (b & 0x7f) * mul;
-      mul *= 128;
-    } while (b & 0x80);
-    return v;
+    return this.leb(false);
   }
   sleb(): number {
+    return this.leb(true);
+  }
+  /** LEB128; signed, the last byte's bit 6 is the sign of all the bits read. */
+  private leb(signed: boolean): number {
     let v = 0, mul = 1, b: number;
     do {
       b = this.u8();
       v += (b & 0x7f) * mul;
       mul *= 128;
     } while (b & 0x80);
-    return b & 0x40 ? v - mul : v;
+    return signed && b & 0x40 ? v - mul : v;
   }
   cstring(): string {
     const end = this.buf.indexOf(0, this.at);
