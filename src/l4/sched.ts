@@ -7,7 +7,7 @@ import {
   type Timeout,
 } from "./api.js";
 import { COSTS } from "./costs.js";
-import { MAX_PRIORITY, lookup, privileged, type KernelContext, type Tcb, type ThreadState } from "./state.js";
+import { MAX_PRIORITY, lookup, privileged, removeAt, type KernelContext, type Tcb, type ThreadState } from "./state.js";
 
 const START: SyscallResult = { op: "start" };
 const SWITCH_DONE: SyscallResult = { op: "threadSwitch" };
@@ -30,7 +30,7 @@ export function enqueue(k: KernelContext, t: Tcb, head: boolean): void {
 export function dequeue(k: KernelContext, t: Tcb): void {
   const q = k.s.ready[t.priority];
   const i = q.indexOf(t.no);
-  if (i >= 0) q.splice(i, 1);
+  if (i >= 0) removeAt(q, i);
 }
 
 export function makeReady(k: KernelContext, t: Tcb, head = false): void {
@@ -112,7 +112,7 @@ export function disarmTimeout(k: KernelContext, t: Tcb): void {
   if (t.wakeAt < 0) return;
   t.wakeAt = -1;
   const i = k.s.timeouts.indexOf(t.no);
-  if (i >= 0) k.s.timeouts.splice(i, 1);
+  if (i >= 0) removeAt(k.s.timeouts, i);
 }
 
 /** The earliest pending IPC timeout, or -1. */
@@ -125,10 +125,13 @@ export function nextWake(k: KernelContext): number {
   return w;
 }
 
+const NONE_DUE: readonly Tcb[] = [];
+
 /** Disarms and returns the threads whose timeout has passed, charging each wake-up. */
-export function dueTimeouts(k: KernelContext): Tcb[] {
+export function dueTimeouts(k: KernelContext): readonly Tcb[] {
   const w = nextWake(k);
-  if (w < 0 || w > k.platform.now()) return [];
+  // Asked before every scheduling decision: none due is the rule, and costs no array.
+  if (w < 0 || w > k.platform.now()) return NONE_DUE;
   const now = k.platform.now();
   const due: Tcb[] = [];
   for (const no of k.s.timeouts.slice()) {

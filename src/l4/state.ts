@@ -200,6 +200,15 @@ export interface KernelContext {
   lastWoken: Tcb | null;
 }
 
+/**
+ * Removes q[i], shifting the rest down: Array.prototype.splice would allocate the array of what it
+ * removed, on every IPC that blocks or wakes a thread.
+ */
+export function removeAt(q: number[], i: number): void {
+  for (let j = i + 1; j < q.length; j++) q[j - 1] = q[j];
+  q.pop();
+}
+
 /** The thread with this global id, or null (nil, any, a dead thread or an old version). */
 export function lookup(k: KernelContext, id: ThreadId): Tcb | null {
   if (id === NIL_THREAD || id === ANY_THREAD) return null;
