@@ -198,6 +198,12 @@ export interface KernelContext {
   runUntil: number;
   /** The receiver the last send phase woke, for the direct switch (not state: set and used in one IPC). */
   lastWoken: Tcb | null;
+  /**
+   * Which ready queues are non-empty, a bit per priority, for `readyOf` (not state: sched.ts
+   * rebuilds it from the queues when `s` was replaced, and keeps it as it changes them).
+   */
+  readonly readyBits: Uint32Array;
+  readyOf: number[][] | null;
 }
 
 /**
