@@ -249,24 +249,25 @@ class PicChip implements PicChipState {
     this.irr = (this.irr & ~level) | (this.lines & level);
   }
 
-  save(): PicChipState {
-    return {
-      irr: this.irr,
-      isr: this.isr,
-      imr: this.imr,
-      lines: this.lines,
-      lowest: this.lowest,
-      initStep: this.initStep,
-      icw1: this.icw1,
-      icw3: this.icw3,
-      icw4: this.icw4,
-      vectorBase: this.vectorBase,
-      readIsr: this.readIsr,
-      poll: this.poll,
-      specialMask: this.specialMask,
-      rotateOnAutoEoi: this.rotateOnAutoEoi,
-      elcr: this.elcr,
-    };
+  /** The state as plain data; into `into` in place when given (see Pic8259.save). */
+  save(into?: PicChipState): PicChipState {
+    const s = into ?? ({} as PicChipState);
+    s.irr = this.irr;
+    s.isr = this.isr;
+    s.imr = this.imr;
+    s.lines = this.lines;
+    s.lowest = this.lowest;
+    s.initStep = this.initStep;
+    s.icw1 = this.icw1;
+    s.icw3 = this.icw3;
+    s.icw4 = this.icw4;
+    s.vectorBase = this.vectorBase;
+    s.readIsr = this.readIsr;
+    s.poll = this.poll;
+    s.specialMask = this.specialMask;
+    s.rotateOnAutoEoi = this.rotateOnAutoEoi;
+    s.elcr = this.elcr;
+    return s;
   }
 
   restore(s: PicChipState): void {
@@ -407,8 +408,16 @@ export class Pic8259 implements PortHandler {
     }
   }
 
-  save(): PicState {
-    return { master: this.master.save(), slave: this.slave.save(), intr: this.intrLevel };
+  /**
+   * The state as plain data; with `into` (a state this pair's save() made, or its clone), written
+   * into it in place, without allocating (a VMM writes its chips back after every exit).
+   */
+  save(into?: PicState): PicState {
+    if (!into) return { master: this.master.save(), slave: this.slave.save(), intr: this.intrLevel };
+    this.master.save(into.master);
+    this.slave.save(into.slave);
+    into.intr = this.intrLevel;
+    return into;
   }
 
   restore(s: PicState): void {

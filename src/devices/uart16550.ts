@@ -390,27 +390,39 @@ export class Uart16550 implements PortHandler {
     }
   }
 
-  save(): UartState {
-    return {
-      ier: this.ier,
-      lcr: this.lcr,
-      mcr: this.mcr,
-      scr: this.scr,
-      dll: this.dll,
-      dlm: this.dlm,
-      lsrErrors: this.lsrErrors,
-      msr: this.msr,
-      modemInputs: this.modemInputs,
-      fifoEnabled: this.fifoEnabled,
-      trigger: this.trigger,
-      rx: Array.from(this.rx),
-      rxHead: this.rxHead,
-      rxCount: this.rxCount,
-      thrInterrupt: this.thrInterrupt,
-      irq: this.irqLevel,
-      // Only a timed transmitter has more (the state, and so its hash, is as it was without).
-      ...(this.txNs > 0 ? { txQueue: [...this.txQueue], txShift: this.txShift, txDoneNs: this.txDoneNs } : {}),
-    };
+  /**
+   * The state as plain data; with `into` (a state this chip's save() made, or its clone), written
+   * into it in place: a VMM writes its chips back after every exit, and a new object per exit is
+   * garbage. The keys come in one order either way, so hashes of the two agree.
+   */
+  save(into?: UartState): UartState {
+    const s = into ?? ({} as UartState);
+    s.ier = this.ier;
+    s.lcr = this.lcr;
+    s.mcr = this.mcr;
+    s.scr = this.scr;
+    s.dll = this.dll;
+    s.dlm = this.dlm;
+    s.lsrErrors = this.lsrErrors;
+    s.msr = this.msr;
+    s.modemInputs = this.modemInputs;
+    s.fifoEnabled = this.fifoEnabled;
+    s.trigger = this.trigger;
+    s.rx ??= [];
+    for (let i = 0; i < FIFO_SIZE; i++) s.rx[i] = this.rx[i];
+    s.rxHead = this.rxHead;
+    s.rxCount = this.rxCount;
+    s.thrInterrupt = this.thrInterrupt;
+    s.irq = this.irqLevel;
+    // Only a timed transmitter has more (the state, and so its hash, is as it was without).
+    if (this.txNs > 0) {
+      s.txQueue ??= [];
+      s.txQueue.length = 0;
+      for (const b of this.txQueue) s.txQueue.push(b);
+      s.txShift = this.txShift;
+      s.txDoneNs = this.txDoneNs;
+    }
+    return s;
   }
 
   restore(s: UartState): void {

@@ -35,7 +35,7 @@ import {
   armTimeout, block, dequeue, disarmTimeout, dueTimeouts, enqueue, makeReady, orphan, startThread,
 } from "./sched.js";
 import { mapItem } from "./space.js";
-import { lookup, type KernelContext, type KernelIpc, type Tcb } from "./state.js";
+import { lookup, removeAt, type KernelContext, type KernelIpc, type Tcb } from "./state.js";
 import { applyVreply } from "./vcpu-state.js";
 
 const SEND_DONE = 0;
@@ -106,7 +106,7 @@ function recvPhase(k: KernelContext, t: Tcb, from: ThreadId, timeout: Timeout): 
     const no = q[i];
     if (no < k.irqLines) {
       if (from === ANY_THREAD || from === globalId(no, 1)) {
-        q.splice(i, 1);
+        removeAt(q, i);
         deliverIrq(k, t, no);
         return;
       }
@@ -114,11 +114,11 @@ function recvPhase(k: KernelContext, t: Tcb, from: ThreadId, timeout: Timeout): 
     }
     const s = k.s.threads[no];
     if (!s || s.state !== "blockedSend") {
-      q.splice(i--, 1);
+      removeAt(q, i--);
       continue;
     }
     if (from !== ANY_THREAD && from !== s.id) continue;
-    q.splice(i, 1);
+    removeAt(q, i);
     disarmTimeout(k, s);
     const err = transfer(k, s, t);
     if (err !== 0) {
@@ -177,7 +177,7 @@ export function leaveSendQueue(k: KernelContext, t: Tcb): void {
   const d = lookup(k, t.sendTo);
   if (!d) return;
   const i = d.sendQueue.indexOf(t.no);
-  if (i >= 0) d.sendQueue.splice(i, 1);
+  if (i >= 0) removeAt(d.sendQueue, i);
 }
 
 /** IPCs whose timeout has passed fail with TIMEOUT. */

@@ -140,6 +140,8 @@ export class Kernel {
       },
       runUntil: Infinity,
       lastWoken: null,
+      readyBits: new Uint32Array((MAX_PRIORITY + 32) >>> 5),
+      readyOf: null,
     };
     this.k = k;
     for (let line = 0; line < irqLines; line++) platform.maskIrq(line);

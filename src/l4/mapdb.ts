@@ -137,6 +137,12 @@ export class MapDb {
     return n ? { paddr: n.paddr + (addr - n.vaddr), rights: n.rights } : null;
   }
 
+  /** Whether `space` maps `addr` (translate's answer is not null), without making that answer. */
+  maps(space: number, io: boolean, addr: number): boolean {
+    if (space === this.state.rootSpace) return this.rootOwns(io, io ? addr : Math.floor(addr / 4096) * 4096, io ? 0 : MIN_MEM_LOG2) === 1;
+    return this.lookup(space, io, addr) !== null;
+  }
+
   /** All nodes of `space` that intersect [base, base + 2^log2), sorted by address. */
   nodesIn(space: number, io: boolean, base: number, log2: number): MapNode[] {
     this.collect(space, io, base, log2);

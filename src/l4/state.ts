@@ -198,6 +198,21 @@ export interface KernelContext {
   runUntil: number;
   /** The receiver the last send phase woke, for the direct switch (not state: set and used in one IPC). */
   lastWoken: Tcb | null;
+  /**
+   * Which ready queues are non-empty, a bit per priority, for `readyOf` (not state: sched.ts
+   * rebuilds it from the queues when `s` was replaced, and keeps it as it changes them).
+   */
+  readonly readyBits: Uint32Array;
+  readyOf: number[][] | null;
+}
+
+/**
+ * Removes q[i], shifting the rest down: Array.prototype.splice would allocate the array of what it
+ * removed, on every IPC that blocks or wakes a thread.
+ */
+export function removeAt(q: number[], i: number): void {
+  for (let j = i + 1; j < q.length; j++) q[j - 1] = q[j];
+  q.pop();
 }
 
 /** The thread with this global id, or null (nil, any, a dead thread or an old version). */

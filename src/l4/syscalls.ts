@@ -150,7 +150,7 @@ function portAccess(k: KernelContext, t: Tcb, req: Syscall & { op: "in" | "out" 
   k.platform.charge(COSTS.PORT_IO);
   const need = req.op === "in" ? Rights.R : Rights.W;
   for (let p = req.port; p < req.port + req.size; p++) {
-    if (!k.mapdb.translate(t.space, true, p)) {
+    if (!k.mapdb.maps(t.space, true, p)) {
       ioFault(k, t, p, need, req);
       return;
     }

@@ -16,7 +16,7 @@ import { Stop } from "../machine/cpu/arch.js";
 import { Vmx, VmxResult, type VmxState } from "../machine/cpu/vmx.js";
 import type { Pc } from "../machine/pc.js";
 import {
-  CAPS, EntryCtl, ExitCtl, Field, Pin, Proc, VMCS_REVISION_ID, Vmcs, makeEptp,
+  CAPS, EntryCtl, ExitCtl, Field, Pin, Proc, SLOTS, VMCS_REVISION_ID, Vmcs, makeEptp,
 } from "../vmx/index.js";
 import { Cr4 } from "../x86/paging.js";
 
@@ -78,6 +78,16 @@ const VMCS_FIELD: { [f: number]: number } = (() => {
   ];
   for (const [f, enc] of plain) m[f] = enc;
   return m;
+})();
+
+/**
+ * Where each GuestField's VMCS_FIELD lives in the current VMCS's storage (`Vmcs.f`), or -1: the
+ * kernel reads some thirty words per exit message through guestRead.
+ */
+const VMCS_WORD: Int32Array = (() => {
+  const w = new Int32Array(GuestField.COUNT).fill(-1);
+  for (const [f, enc] of Object.entries(VMCS_FIELD)) w[Number(f)] = (SLOTS[enc >>> 1] << 1) | (enc & 1);
+  return w;
 })();
 
 /** One VCPU: where its VMCS is, and the guest state a VMCS does not hold. */
@@ -487,6 +497,8 @@ export class PcPlatform implements Platform {
     const slot = this.slot(id);
     const r = GPR_REG[field];
     if (r !== undefined) return slot.gprs[r];
+    const w = VMCS_WORD[field];
+    if (w >= 0) return this.vmx.vmcs.f[w];
     const v = this.vmx.vmcs;
     switch (field) {
       case GuestField.CR2: return slot.cr2;
@@ -496,9 +508,7 @@ export class PcPlatform implements Platform {
       case GuestField.PROC_CTLS2: return v.read(Field.PROC_BASED_CTLS2) >>> 0;
       case GuestField.INTR_WINDOW: return (v.read(Field.PROC_BASED_CTLS) & Proc.INTR_WINDOW_EXITING) !== 0 ? 1 : 0;
     }
-    const enc = VMCS_FIELD[field];
-    if (enc === undefined) throw new Error(`platform: no VMCS field for guest field ${field}`);
-    return v.read(enc) >>> 0;
+    throw new Error(`platform: no VMCS field for guest field ${field}`);
   }
 
   guestWrite(id: number, field: Gf, value: number): void {

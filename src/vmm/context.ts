@@ -16,7 +16,8 @@ export class Vm {
   readonly dev: VirtualDevices;
 
   constructor(readonly s: VmmState) {
-    this.dev = devicesOf(s.devices, { ramSize: s.ramSize, rtcEpochSeconds: s.rtcEpochSeconds, timing: s.timing });
+    // The state is the chips' configuration too (RAM size, wall clock, timing): no object per message.
+    this.dev = devicesOf(s.devices, s);
   }
 
   /** Writes the chips back into the plain state: the end of every message handled. */

@@ -112,15 +112,20 @@ export class VirtualDevices {
   constructor(cfg: DeviceConfig) {
     this.pitPhaseNs = cfg.timing?.pitPhaseNs ?? 0;
     const pic = (this.pic = new Pic8259());
-    this.pit = new Pit8254({ out0: (l) => pic.setIrq(0, l) });
+    // The PIC changes when a line into it does: only then is it written back with the chip.
+    const line = (irq: number) => (l: boolean) => {
+      this.dirty |= DIRTY_PIC;
+      pic.setIrq(irq, l);
+    };
+    this.pit = new Pit8254({ out0: line(0) });
     this.uart = new Uart16550({
-      tx: (b) => this.console.push(b), irq: (l) => pic.setIrq(COM1_IRQ, l), txNs: cfg.timing?.uartTxNs, clock: () => this.clockNs,
+      tx: (b) => this.console.push(b), irq: line(COM1_IRQ), txNs: cfg.timing?.uartTxNs, clock: () => this.clockNs,
     });
-    this.rtc = new Rtc146818({ epochSeconds: cfg.rtcEpochSeconds, memoryBytes: cfg.ramSize, irq: (l) => pic.setIrq(8, l), phaseTicks: cfg.timing?.rtcPhaseTicks });
+    this.rtc = new Rtc146818({ epochSeconds: cfg.rtcEpochSeconds, memoryBytes: cfg.ramSize, irq: line(8), phaseTicks: cfg.timing?.rtcPhaseTicks });
     this.kbc = new I8042({
       keyboard: false,
-      irq1: (l) => pic.setIrq(1, l),
-      irq12: (l) => pic.setIrq(12, l),
+      irq1: line(1),
+      irq12: line(12),
       reset: () => (this.reset ??= "the 8042 pulsed the reset line"),
     });
     this.pci = pciHostBridges({ reset: () => (this.reset ??= "reset control register 0xcf9") });
@@ -140,13 +145,16 @@ export class VirtualDevices {
     this.rtcTick = -1;
   }
 
-  /** Writes the chips changed since the last write-back into `s`. */
+  /**
+   * Writes the chips changed since the last write-back into `s` (the UART and the PIC, the chips
+   * of most exits, in place: nothing allocated per exit).
+   */
   writeBack(s: DeviceStates): void {
     if (this.dirty === 0) return;
     const d = this.dirty;
-    if (d & DIRTY_PIC) s.pic = this.pic.save();
+    if (d & DIRTY_PIC) this.pic.save(s.pic);
     if (d & DIRTY_PIT) s.pit = this.pit.save();
-    if (d & DIRTY_UART) s.uart = this.uart.save();
+    if (d & DIRTY_UART) this.uart.save(s.uart);
     if (d & DIRTY_RTC) s.rtc = this.rtc.save();
     if (d & DIRTY_KBC) s.kbc = this.kbc.save();
     if (d & DIRTY_PCI) s.pci = this.pci.save();
@@ -158,7 +166,7 @@ export class VirtualDevices {
   /** Runs the timed chips forward to guest time `ns` (their edges reach the PIC). */
   advanceTo(ns: number): void {
     this.pit.advanceTo(pitTickAt(ns + this.pitPhaseNs));
-    this.dirty |= DIRTY_PIT | DIRTY_PIC;
+    this.dirty |= DIRTY_PIT;
     this.clockNs = ns;
     if (this.uart.nextEventNs() <= ns) {
       this.uart.advanceTo(ns);
@@ -196,7 +204,7 @@ export class VirtualDevices {
     const u = this.uart;
     let n = 0;
     while (n < bytes.length && u.rxFree() > 0 && !u.inLoopback()) u.receive(bytes[n++]);
-    if (n > 0) this.dirty |= DIRTY_UART | DIRTY_PIC;
+    if (n > 0) this.dirty |= DIRTY_UART;
     return n;
   }
 
@@ -221,22 +229,22 @@ export class VirtualDevices {
   }
 
   private chip(d: Dev): PortHandler {
-    // Any chip may move a PIC line; the chip itself changes too.
+    // The chip accessed may change (a PIC line it moves marks the PIC itself).
     switch (d) {
       case Dev.PIC:
         this.dirty |= DIRTY_PIC;
         return this.pic;
       case Dev.PIT:
-        this.dirty |= DIRTY_PIT | DIRTY_PIC;
+        this.dirty |= DIRTY_PIT;
         return this.pit;
       case Dev.UART:
-        this.dirty |= DIRTY_UART | DIRTY_PIC;
+        this.dirty |= DIRTY_UART;
         return this.uart;
       case Dev.RTC:
-        this.dirty |= DIRTY_RTC | DIRTY_PIC;
+        this.dirty |= DIRTY_RTC;
         return this.rtc;
       case Dev.KBC:
-        this.dirty |= DIRTY_KBC | DIRTY_PIC;
+        this.dirty |= DIRTY_KBC;
         return this.kbc;
       case Dev.PCI:
         this.dirty |= DIRTY_PCI;

@@ -45,10 +45,15 @@ export interface Exit {
   length: number;
   /** Guest-physical address of an EPT violation (else 0). */
   gpa: number;
-  /** Which guest-state groups `state` holds. */
+  /** Which guest-state groups the exit carries. */
   mask: number;
-  /** The guest-state words, laid out by `mask`. */
-  state: number[];
+  /**
+   * The guest-state words, laid out by `mask`: `words[at]` up to `words[end - 1]`. `words` is the
+   * message itself (not copied: nothing changes it while the exit is handled).
+   */
+  words: ArrayLike<number>;
+  at: number;
+  end: number;
 }
 
 const layouts = new Map<number, Int8Array>();
@@ -73,14 +78,15 @@ export function parseExit(mr: ArrayLike<number>): Exit | null {
   const label = tagLabel(tag);
   const u = tagU(tag);
   if (isVfaultLabel(label)) {
-    const mask = mr[VfaultMr.MASK] >>> 0;
     return {
       reason: vfaultReason(label),
       qualification: mr[VfaultMr.QUALIFICATION] >>> 0,
       length: mr[VfaultMr.INSTRUCTION_LENGTH] >>> 0,
       gpa: 0,
-      mask,
-      state: mrWords(mr, VfaultMr.STATE, 1 + u),
+      mask: mr[VfaultMr.MASK] >>> 0,
+      words: mr,
+      at: VfaultMr.STATE,
+      end: Math.max(VfaultMr.STATE, 1 + u),
     };
   }
   if (isPageFaultLabel(label)) {
@@ -91,17 +97,21 @@ export function parseExit(mr: ArrayLike<number>): Exit | null {
       length: 0,
       gpa: mr[VmFaultMr.ADDRESS] >>> 0,
       mask,
-      state: mask ? mrWords(mr, VmFaultMr.STATE, 1 + u) : [],
+      words: mr,
+      at: VmFaultMr.STATE,
+      end: mask ? Math.max(VmFaultMr.STATE, 1 + u) : VmFaultMr.STATE,
     };
     // MR2 is guest EIP even when no mask was registered.
     if (!(mask & (1 << xferGroupOf(GuestField.EIP)))) {
       x.mask = mask | (1 << xferGroupOf(GuestField.EIP));
       const l = layoutOf(x.mask);
-      const s: number[] = new Array<number>(x.state.length + 1).fill(0);
+      const s: number[] = new Array<number>(x.end - x.at + 1).fill(0);
       const old = layoutOf(mask);
-      for (let f = 0; f < GuestField.COUNT; f++) if (old[f] >= 0) s[l[f]] = x.state[old[f]];
+      for (let f = 0; f < GuestField.COUNT; f++) if (old[f] >= 0 && old[f] < x.end - x.at) s[l[f]] = mr[x.at + old[f]] >>> 0;
       s[l[GuestField.EIP]] = mr[VmFaultMr.IP] >>> 0;
-      x.state = s;
+      x.words = s;
+      x.at = 0;
+      x.end = s.length;
     }
     return x;
   }
@@ -114,21 +124,22 @@ export function parseExit(mr: ArrayLike<number>): Exit | null {
  * there is one per exit.
  */
 export function mrWords(mr: ArrayLike<number>, from: number, to: number): number[] {
-  const out: number[] = [];
-  for (let i = from; i < to; i++) out.push(mr[i] >>> 0);
+  // Sized once: pushing would grow the array (and copy it) several times for a long exit.
+  const out = new Array<number>(Math.max(0, to - from));
+  for (let i = from; i < to; i++) out[i - from] = mr[i] >>> 0;
   return out;
 }
 
 export function hasField(x: Exit, f: GuestField): boolean {
   const i = layoutOf(x.mask)[f];
-  return i >= 0 && i < x.state.length;
+  return i >= 0 && x.at + i < x.end;
 }
 
 /** A guest-state word of the exit; throws when the mask did not carry it (a VMM bug). */
 export function fieldOf(x: Exit, f: GuestField): number {
   const i = layoutOf(x.mask)[f];
-  if (i < 0 || i >= x.state.length) throw new Error(`vmm: exit ${x.reason} carries no guest field ${f} (mask 0x${x.mask.toString(16)})`);
-  return x.state[i];
+  if (i < 0 || x.at + i >= x.end) throw new Error(`vmm: exit ${x.reason} carries no guest field ${f} (mask 0x${x.mask.toString(16)})`);
+  return x.words[x.at + i] >>> 0;
 }
 
 /**
@@ -137,22 +148,30 @@ export function fieldOf(x: Exit, f: GuestField): number {
  */
 export class Reply {
   mask = 0;
-  /** The words set, by GuestField (a handler sets a few: a sparse array, not one per field). */
-  private readonly values: (number | undefined)[] = [];
+  // The words set, as pairs by GuestField: a handler sets a few (EIP, RETIRED, EAX...), and a
+  // sparse array indexed by field grows to GuestField.COUNT at RETIRED, a kilobyte per exit.
+  private readonly setFields: GuestField[] = [];
+  private readonly setValues: number[] = [];
   /** Map items: [fpage in the VMM's space, send base (the guest-physical address)]. */
   readonly items: [Fpage, Word][] = [];
 
   set(f: GuestField, value: number): void {
     this.mask |= 1 << xferGroupOf(f);
-    this.values[f] = value >>> 0;
+    const i = this.setFields.indexOf(f);
+    if (i >= 0) this.setValues[i] = value >>> 0;
+    else {
+      this.setFields.push(f);
+      this.setValues.push(value >>> 0);
+    }
   }
 
   has(f: GuestField): boolean {
-    return this.values[f] !== undefined;
+    return this.setFields.indexOf(f) >= 0;
   }
 
   get(f: GuestField): number {
-    return this.values[f] ?? 0;
+    const i = this.setFields.indexOf(f);
+    return i >= 0 ? this.setValues[i] : 0;
   }
 
   map(f: Fpage, sndBase: Word): void {
@@ -167,7 +186,8 @@ export class Reply {
       for (let g = 0; g < XFER_GROUPS; g++) {
         if ((this.mask & (1 << g)) === 0) continue;
         for (let f = XFER_GROUP_FIRST[g]; f < XFER_GROUP_FIRST[g + 1]; f++) {
-          mr[i++] = this.values[f] ?? (x ? fieldOf(x, f) : missing(f));
+          const k = this.setFields.indexOf(f);
+          mr[i++] = k >= 0 ? this.setValues[k] : x ? fieldOf(x, f) : missing(f);
         }
       }
     } else i = 1;

@@ -43,10 +43,13 @@ export interface VcpuBook {
   tscOffset: number;
 }
 
-/** A message being handled that had to wait for the clock or guest memory. */
+/** A message being handled (one that had to wait for the clock or guest memory, between steps). */
 export interface Job {
-  /** The message, MR0..MR(u+t). */
-  msg: number[];
+  /**
+   * The message, MR0..MR(u+t); null in the step it arrived in, while the UTCB holds it (it is
+   * copied here only if it must wait: most are handled in that step).
+   */
+  msg: number[] | null;
   from: ThreadId;
   /** SystemClock's answer, once asked (-1: not yet). */
   clock: number;

@@ -369,7 +369,18 @@ describe("the VMM on the L4 kernel", () => {
     const ref = end(whole);
     expect(ref.vmm.status).toBe("halted");
     expect(ref.vmm.counters.wakes).toBe(2);
-    for (const cut of [3, 40, 90, 150]) {
+    // Also where a message waits for the clock (the PIT's ports): the state holds its words then.
+    const scan = scenario();
+    const waiting: number[] = [];
+    for (let i = 1; i <= 400 && waiting.length < 3; i++) {
+      scan.k.step();
+      const job = scan.vmm().job;
+      if (job === null) continue;
+      expect(job.msg).toBeInstanceOf(Array);
+      waiting.push(i);
+    }
+    expect(waiting.length).toBe(3);
+    for (const cut of [3, 40, 90, 150, ...waiting]) {
       const b = scenario();
       for (let i = 0; i < cut; i++) b.k.step();
       const ks = b.k.save();

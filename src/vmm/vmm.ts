@@ -421,10 +421,10 @@ function wake(vm: Vm): void {
   }
 }
 
-function vcpuMessage(vm: Vm): Syscall | null {
+function vcpuMessage(vm: Vm, msg: ArrayLike<number>): Syscall | null {
   const s = vm.s;
   const j = s.job!;
-  const x = parseExit(j.msg);
+  const x = parseExit(msg);
   if (!x) {
     s.stats.unexpected++;
     s.job = null;
@@ -457,10 +457,10 @@ function vcpuMessage(vm: Vm): Syscall | null {
   return null;
 }
 
-function irqMessage(vm: Vm): Syscall | null {
+function irqMessage(vm: Vm, msg: ArrayLike<number>): Syscall | null {
   const s = vm.s;
   const j = s.job!;
-  const label = tagLabel(j.msg[0]);
+  const label = tagLabel(msg[0]);
   if (label === VmmLabel.TICK) {
     if (j.clock < 0) {
       s.last = "clock";
@@ -471,11 +471,11 @@ function irqMessage(vm: Vm): Syscall | null {
     // A timed UART's transmitter may have sent bytes by now.
     queueConsole(vm);
   } else if (label === VmmLabel.INPUT) {
-    const n = tagU(j.msg[0]);
+    const n = tagU(msg[0]);
     s.stats.inputEvents++;
     s.stats.inputBytes += n;
     for (let i = 1; i <= n; i++) {
-      if (s.input.length < INPUT_QUEUE) s.input.push(j.msg[i] & 0xff);
+      if (s.input.length < INPUT_QUEUE) s.input.push(msg[i] & 0xff);
       else s.stats.inputDropped++;
     }
     vm.feedInput();
@@ -496,16 +496,22 @@ function nextRead(s: VmmState): Syscall {
   return { op: "read", addr: s.ramWindow + gpa, length: len };
 }
 
-function runJob(vm: Vm): Syscall | null {
+function runJob(vm: Vm, u: Utcb): Syscall | null {
   const s = vm.s;
   const j = s.job!;
   if (j.reads.length > 0) return nextRead(s);
-  if (j.from === s.vcpu) return vcpuMessage(vm);
-  if (j.from === s.irq) return irqMessage(vm);
-  // Someone else: not the VMM's business (it never answers them).
-  s.stats.unexpected++;
-  s.job = null;
-  return null;
+  let c: Syscall | null;
+  if (j.from === s.vcpu) c = vcpuMessage(vm, j.msg ?? u.mr);
+  else if (j.from === s.irq) c = irqMessage(vm, j.msg ?? u.mr);
+  else {
+    // Someone else: not the VMM's business (it never answers them).
+    s.stats.unexpected++;
+    s.job = null;
+    return null;
+  }
+  // It waits for the clock or memory: the UTCB will hold their answers, the state the message.
+  if (s.job && s.job.msg === null) s.job.msg = mrWords(u.mr, 0, 1 + tagU(u.mr[0]) + tagT(u.mr[0]));
+  return c;
 }
 
 function takeResult(s: VmmState, u: Utcb, r: SyscallResult): void {
@@ -515,8 +521,7 @@ function takeResult(s: VmmState, u: Utcb, r: SyscallResult): void {
         s.stats.unexpected++;
         return;
       }
-      const n = 1 + tagU(r.tag) + tagT(r.tag);
-      s.job = { msg: mrWords(u.mr, 0, n), from: r.from, clock: -1, fetched: [], reads: [], reading: null };
+      s.job = { msg: null, from: r.from, clock: -1, fetched: [], reads: [], reading: null };
       return;
     }
     case "clock":
@@ -563,7 +568,7 @@ function serve(s: VmmState, u: Utcb, r: SyscallResult): Syscall {
   try {
     takeResult(s, u, r);
     if (s.job) {
-      const c = runJob(vm);
+      const c = runJob(vm, u);
       if (c) return c;
     }
     return nextOut(s, u);

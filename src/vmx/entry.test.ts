@@ -1,9 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { CAPS, EntryCtl, ExitCtl, Interruptibility, Pin, Proc, Proc2 } from "./controls.js";
 import { makeEptp } from "./ept.js";
 import { ENTRY_CHECKS, arFromAttr, attrFromAr, checkVmEntry, type EntryFailure } from "./entry.js";
 import { EntryFailureQual, IntType, intInfo } from "./exits.js";
-import { Field } from "./fields.js";
+import { Field, FieldType, fieldName, fieldType } from "./fields.js";
 import { VMCS_REVISION_ID, Vmcs, type PhysWords } from "./vmcs.js";
 
 function ram(): PhysWords {
@@ -268,6 +268,47 @@ describe("VM-entry checks", () => {
     expect(f).not.toBeNull();
     expect(f).toMatchObject({ area, error, qualification });
     expect(f?.check).toContain(word);
+  });
+
+  // checkVmEntry remembers the last VMCS that passed; an entry after a change must see it.
+  it.each(failures)("fail on %s after the same VMCS passed", (_what, mutate) => {
+    const v = valid();
+    const mem = ram();
+    expect(checkVmEntry(v, mem, 0x1000)).toBeNull();
+    mutate(v, mem);
+    expect(checkVmEntry(v, mem, 0x1000)).toEqual(check(mutate));
+  });
+
+  it("fail on memory that changed since the same VMCS passed: PDPTEs without EPT, the link pointer's region", () => {
+    const v = valid();
+    const mem = ram();
+    v.write(Field.PROC_BASED_CTLS2, 0);
+    v.write(Field.GUEST_CR4, 0x2020);
+    v.write(Field.GUEST_CR3, 0x6000);
+    mem.write32(0x6008, 0x7001);
+    expect(checkVmEntry(v, mem, 0x1000)).toBeNull();
+    mem.write32(0x600c, 1);
+    expect(checkVmEntry(v, mem, 0x1000)).toMatchObject({ qualification: EntryFailureQual.PDPTE_LOADING });
+
+    const w = valid();
+    w.write64(Field.VMCS_LINK_POINTER, 0x5000, 0);
+    mem.write32(0x5000, VMCS_REVISION_ID);
+    expect(checkVmEntry(w, mem, 0x1000)).toBeNull();
+    mem.write32(0x5000, 0);
+    expect(checkVmEntry(w, mem, 0x1000)).toMatchObject({ qualification: EntryFailureQual.INVALID_VMCS_LINK_POINTER });
+  });
+
+  it("read no exit-information field, nor guest RIP or RSP, and of RFLAGS not the flags a passed entry ignores", () => {
+    const read = vi.spyOn(Vmcs.prototype, "read");
+    const cases: ((v: Vmcs, mem: PhysWords) => void)[] = [() => {}, realMode, v86, ring3, ...failures.map(([, mutate]) => mutate)];
+    for (const mutate of cases) {
+      const plain = check(mutate);
+      // CF PF AF ZF SF DF OF, IOPL, NT, RF, AC, VIF, VIP, ID: no check looks at them.
+      expect(check((v, mem) => { mutate(v, mem); v.write(Field.GUEST_RFLAGS, v.read(Field.GUEST_RFLAGS) ^ 0x3d7cd5); })).toEqual(plain);
+    }
+    const fields = new Set(read.mock.calls.map(([enc]) => enc & ~1));
+    read.mockRestore();
+    expect([...fields].filter((enc) => fieldType(enc) === FieldType.EXIT_INFO || enc === Field.GUEST_RIP || enc === Field.GUEST_RSP).map(fieldName)).toEqual([]);
   });
 });
 

@@ -21,7 +21,8 @@ import { eptpValid } from "./ept.js";
 import { hasErrorCode } from "../x86/vectors.js";
 import { EntryFailureQual, IntType } from "./exits.js";
 import {
-  Field, guestArField, guestBaseField, guestLimitField, guestSelectorField, hostSelectorField,
+  FIELDS, Field, FieldType, Width, fieldType, fieldWidth, guestArField, guestBaseField, guestLimitField, guestSelectorField,
+  hostSelectorField,
 } from "./fields.js";
 import { VMCS_REVISION_ID, VmInsnError, type PhysWords, type Vmcs } from "./vmcs.js";
 import { Cr0, Cr4, pdpteReserved } from "../x86/paging.js";
@@ -349,6 +350,59 @@ function run(checks: readonly Check[], c: Ctx, area: EntryFailure["area"], error
   return null;
 }
 
+// ------------------------------------------------------------------------------------------------
+// The last entry that passed. Between a VM exit and the next entry little changes that the checks
+// read: the exit writes its information fields and the guest's registers, the VMM its reply. The
+// checks are a function of the VMCS's words (and of memory and the current-VMCS pointer only for
+// a VMCS link pointer in use and for PAE paging without EPT), so an entry whose words equal, in
+// the bits the checks look at, those of a VMCS that passed without reading memory passes too.
+
+/** Guest RFLAGS as the checks look at it: the reserved bits, bit 1, TF, IF and VM. */
+const RFLAGS_CHECKED = (RFLAGS_RESERVED | Flag.FIXED | Flag.TF | Flag.IF | Flag.VM) >>> 0;
+
+/**
+ * The words of the VMCS storage (`Vmcs.f`) the checks may read, and the bits of each: every field
+ * but the exit-information fields, guest RIP and guest RSP (written at every exit, read by no
+ * check), and of RFLAGS only RFLAGS_CHECKED (its arithmetic flags change at nearly every exit).
+ */
+const WATCHED: { words: Int32Array; masks: Uint32Array } = (() => {
+  const words: number[] = [], masks: number[] = [];
+  FIELDS.forEach(([enc], slot) => {
+    if (fieldType(enc) === FieldType.EXIT_INFO || enc === Field.GUEST_RIP || enc === Field.GUEST_RSP) return;
+    words.push(2 * slot);
+    masks.push(enc === Field.GUEST_RFLAGS ? RFLAGS_CHECKED : 0xffffffff);
+    if (fieldWidth(enc) === Width.W64) {
+      words.push(2 * slot + 1);
+      masks.push(0xffffffff);
+    }
+  });
+  return { words: Int32Array.from(words), masks: Uint32Array.from(masks) };
+})();
+
+/** Per VMCS: its watched words when it last passed every check without reading memory. */
+const passed = new WeakMap<Vmcs, Uint32Array>();
+
+function samePassed(v: Vmcs): boolean {
+  const snap = passed.get(v);
+  if (snap === undefined) return false;
+  const { words, masks } = WATCHED, f = v.f;
+  for (let k = 0; k < words.length; k++) if (((f[words[k]] & masks[k]) >>> 0) !== snap[k]) return false;
+  return true;
+}
+
+function rememberPassed(c: Ctx): void {
+  const linkUnused = read(c, Field.VMCS_LINK_POINTER) === 0xffffffff && hi(c, Field.VMCS_LINK_POINTER) === 0xffffffff;
+  const pdptesInMemory = (guestCr0(c) & Cr0.PG) !== 0 && (read(c, Field.GUEST_CR4) & Cr4.PAE) !== 0 && (proc2(c) & Proc2.ENABLE_EPT) === 0;
+  if (!linkUnused || pdptesInMemory) {
+    passed.delete(c.v);
+    return;
+  }
+  const { words, masks } = WATCHED, f = c.v.f;
+  const snap = passed.get(c.v) ?? new Uint32Array(words.length);
+  for (let k = 0; k < words.length; k++) snap[k] = f[words[k]] & masks[k];
+  passed.set(c.v, snap);
+}
+
 /**
  * All VM-entry checks on `v`, in order: controls (VMfailValid 7), host state (VMfailValid 8), guest
  * state (VM-entry failure, exit reason 33 | 0x80000000 with `qualification`). `mem` serves the
@@ -356,10 +410,13 @@ function run(checks: readonly Check[], c: Ctx, area: EntryFailure["area"], error
  * current-VMCS pointer. Returns null when the entry may proceed to load guest state.
  */
 export function checkVmEntry(v: Vmcs, mem: PhysWords, current = -1): EntryFailure | null {
+  if (samePassed(v)) return null;
   const c: Ctx = { v, mem, current };
-  return run(CONTROL_CHECKS, c, "control", VmInsnError.ENTRY_INVALID_CONTROL) ??
+  const failure = run(CONTROL_CHECKS, c, "control", VmInsnError.ENTRY_INVALID_CONTROL) ??
     run(HOST_CHECKS, c, "host", VmInsnError.ENTRY_INVALID_HOST_STATE) ??
     run(GUEST_CHECKS, c, "guest", 0);
+  if (failure === null) rememberPassed(c);
+  return failure;
 }
 
 /** The names of every check, by area, in the order they run (for documentation and tests). */
