@@ -50,6 +50,11 @@ const BLOCK_BREAK: { readonly blockBreak: true } = Object.freeze({ blockBreak: t
  * the block uses: the writing of the register locals back to the CPU, and their reloading.
  */
 const SYNC = "\u0000S", RELOAD = "\u0000L";
+/**
+ * Placeholders for the code writing the flag record carried from the pass before (Emitter.carry),
+ * and for CF as it gives it (as the CPU's flags give it in the first pass).
+ */
+const CARRIED = "\u0000C", CARRIED_CF = "\u0000F";
 const ALL_ARITH = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
 const CF_OF_AF = Flag.CF | Flag.OF | Flag.AF;
 const LAZY_RESULT = Flag.PF | Flag.ZF | Flag.SF;
@@ -77,7 +82,14 @@ interface FlagRec {
   eager: string;
   size: Size;
   cf: string;
-  store: string;
+  /** The LazyFlags setter that writes the record, and its arguments (expressions). */
+  setter: string;
+  args: string[];
+}
+
+/** The code writing a flag record into the CPU. */
+function storeOf(rec: FlagRec, args = rec.args): string {
+  return `cpu.${rec.setter}(${args.join(", ")});`;
 }
 
 /** How the trace goes on after an instruction (see ./compile.ts). */
@@ -120,6 +132,13 @@ export class Emitter {
   endsInHandler = false;
   /** The block loops to its own start (see loopBack). */
   loops = false;
+  /**
+   * A pass of the loop may begin with the record of the pass before pending (see carry): where
+   * the flags would go to the CPU before the pass records its own, the code writes it (CARRIED).
+   */
+  private carried = true;
+  /** The code writing the record a pass carries into the next, when lp says there is one. */
+  private carriedStore = "";
   /** The 32-bit registers the code reads or writes, each in a local (g0 for EAX...), and those it writes. */
   private readonly regsUsed = new Set<number>();
   private readonly regsWritten = new Set<number>();
@@ -182,7 +201,9 @@ export class Emitter {
       `});`,
     ].join("\n")
       .replaceAll(SYNC, written.map((n) => `R[${n}] = g${n};`).join(" "))
-      .replaceAll(RELOAD, used.map((n) => `g${n} = R[${n}];`).join(" "));
+      .replaceAll(RELOAD, used.map((n) => `g${n} = R[${n}];`).join(" "))
+      .replaceAll(CARRIED, this.carriedStore)
+      .replaceAll(CARRIED_CF, this.carriedStore === "" ? "cpu.cf()" : "(lp !== 0 ? qc : cpu.cf())");
     return new Function(...this.names, src)(...this.consts) as BlockFn;
   }
 
@@ -305,6 +326,7 @@ export class Emitter {
   private record(rec: FlagRec): void {
     this.flags = rec;
     this.pending = true;
+    this.carried = false;
   }
 
   /** ADD/ADC/SUB/SBB of `a` and `b` into `r` (Cpu.setLazy); `carry` is the ADC/SBB carry-in local. */
@@ -314,19 +336,17 @@ export class Emitter {
     const lt = sub ? `${ua} < ${ub}` : `${ur} < ${ua}`, le = sub ? `${ua} <= ${ub}` : `${ur} <= ${ua}`;
     const cf = carry === null ? `(${lt} ? 1 : 0)` : `((${carry} !== 0 ? ${le} : ${lt}) ? 1 : 0)`;
     const opExpr = carry === null ? String(op) : `(${carry} !== 0 ? ${sub ? LazyOp.SBB : LazyOp.ADC} : ${op})`;
-    const store = `cpu.setLazy(${opExpr}, ${a}, ${b}, ${r}, ${size});`;
-    this.record({ kind: "arith", op, carry, a, b, r, eager: "", size, cf, store });
+    this.record({ kind: "arith", op, carry, a, b, r, eager: "", size, cf, setter: "setLazy", args: [opExpr, a, b, r, String(size)] });
   }
 
   /** AND/OR/XOR/TEST result `r` (Cpu.setLogic). */
   setLogic(r: string, size: Size): void {
-    const store = `cpu.setLogic(${r}, ${size});`;
-    this.record({ kind: "logic", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager: "", size, cf: "0", store });
+    this.record({ kind: "logic", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager: "", size, cf: "0", setter: "setLogic", args: [r, String(size)] });
   }
 
   /** Result `r` with CF/OF/AF in local `eager` (Cpu.setResult). */
   setResult(r: string, size: Size, eager: string): void {
-    this.record({ kind: "result", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager, size, cf: `(${eager} & 1)`, store: Emitter.resultCode(r, size, eager) });
+    this.record({ kind: "result", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager, size, cf: `(${eager} & 1)`, setter: "setResult", args: [r, String(size), eager] });
   }
 
   /** The code of Cpu.setResult. */
@@ -337,30 +357,49 @@ export class Emitter {
   /** INC/DEC of `a` into `r` (Cpu.setIncDec): CF keeps the value the flags before give it. */
   setIncDec(op: LazyOp.ADD | LazyOp.SUB, a: string, r: string, size: Size): void {
     const cf = this.cf();
-    const store = `cpu.setIncDecCf(${op}, ${a}, ${r}, ${size}, ${cf});`;
-    this.record({ kind: "incdec", op, carry: null, a, b: "1", r, eager: "", size, cf, store });
+    this.record({ kind: "incdec", op, carry: null, a, b: "1", r, eager: "", size, cf, setter: "setIncDecCf", args: [String(op), a, r, String(size), cf] });
   }
 
   /** Writes the pending flag record into the CPU (the main path goes on with it there). */
   flush(): void {
-    if (this.pending && this.flags !== null) this.line(this.flags.store);
-    this.pending = false;
+    const code = this.exitFlush();
+    if (code !== "") this.line(code);
+    this.pending = this.carried = false;
   }
 
   /** The code a way out of the block runs to leave the flags in the CPU (the main path keeps them pending). */
   exitFlush(): string {
-    return this.pending && this.flags !== null ? this.flags.store : "";
+    if (this.pending && this.flags !== null) return storeOf(this.flags);
+    return this.carried ? CARRIED : "";
   }
 
   /** The flags are whatever a handler left in the CPU: nothing known, nothing pending. */
   forgetFlags(): void {
     this.flags = null;
-    this.pending = false;
+    this.pending = this.carried = false;
   }
 
   /** CF as 0 or 1, as an expression. */
   cf(): string {
-    return this.flags === null ? "cpu.cf()" : this.flags.cf;
+    if (this.flags !== null) return this.flags.cf;
+    return this.carried ? CARRIED_CF : "cpu.cf()";
+  }
+
+  /**
+   * At a loop's back edge, going on to another pass: the pending record stays pending, its
+   * operands copied to locals of their own (the next pass's instructions reuse theirs), and is
+   * written where the next pass first needs the CPU's flags, if it ever does.
+   */
+  carry(): void {
+    if (!this.pending || this.flags === null) return;
+    const rec = this.flags;
+    const args = rec.args.map((x, n) => (/^-?\d+$/.test(x) ? x : this.local(`q${n}`)));
+    const copies = rec.args.map((x, n) => (args[n] === x ? "" : `${args[n]} = ${x}; `)).join("");
+    // Both may read lp and qc (CARRIED_CF): the copies come first.
+    this.line(`${copies}qc = ${rec.cf}; lp = 1;`);
+    this.local("lp");
+    this.local("qc");
+    this.carriedStore = `if (lp !== 0) ${storeOf(rec, args)}`;
   }
 
   /** The Jcc/SETcc/CMOVcc condition `cc` as a boolean expression. */
@@ -440,15 +479,15 @@ export class Emitter {
 
   /**
    * After the block's last instruction, which goes on at its first: another pass while the budget
-   * (`end`) covers one, else EIP at the start. The flags go to the CPU, where the next pass's
-   * code expects them; a break after the last instruction restarts at the first (offset 0).
+   * (`end`) covers one, else EIP at the start. The pending flag record is carried into the next
+   * pass (carry); a break after the last instruction restarts at the first (offset 0).
    */
   loopHome(): void {
     const n = this.offsets.length;
     this.loops = this.eipSet = true;
-    this.flush();
     this.line(`ic += ${n};`);
-    this.line(`if (ic + ${n} > end) { ${SYNC} cpu.eip = e; cpu.icount = ic; return null; }`);
+    this.line(`if (ic + ${n} > end) { ${this.exitFlush()} ${SYNC} cpu.eip = e; cpu.icount = ic; return null; }`);
+    this.carry();
     this.offsets.push(0);
   }
 
@@ -872,8 +911,8 @@ function loopBack(e: Emitter, cond: string, next: number): Done {
   const n = e.offsets.length;
   e.loops = true;
   e.line(`if (!${cond}) { ${e.exitFlush()} cpu.eip = (e + ${next}) | 0; break; }`);
-  e.flush();
   e.line(`ic += ${n};`);
-  e.line(`if (ic + ${n} > end) { ${SYNC} cpu.eip = e; cpu.icount = ic; return null; }`);
+  e.line(`if (ic + ${n} > end) { ${e.exitFlush()} ${SYNC} cpu.eip = e; cpu.icount = ic; return null; }`);
+  e.carry();
   return Done.JUMP;
 }
