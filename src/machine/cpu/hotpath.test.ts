@@ -162,8 +162,8 @@ describe("the TLB fast paths", () => {
       mov ecx, [0x8004]
       int3`, (c) => c.mem.write32(0x7000, 0x70));
     expect([cpu.r32[Reg.EAX], cpu.r32[Reg.EBX], cpu.r32[Reg.ECX]]).toEqual([0x70, -1, 0x1234]);
-    expect([cpu.tlb[7] & (Tlb.R | Tlb.W), cpu.tlb[8] & (Tlb.R | Tlb.W), cpu.tlb[0x200]]).toEqual([Tlb.R | Tlb.W, Tlb.R | Tlb.W, 0]);
-    expect([cpu.tlb[7] & ~0xfff, cpu.tlb[8] & ~0xfff]).toEqual([0x7000, 0x8000]);
+    expect([cpu.paging.tlb[7] & (Tlb.R | Tlb.W), cpu.paging.tlb[8] & (Tlb.R | Tlb.W), cpu.paging.tlb[0x200]]).toEqual([Tlb.R | Tlb.W, Tlb.R | Tlb.W, 0]);
+    expect([cpu.paging.tlb[7] & ~0xfff, cpu.paging.tlb[8] & ~0xfff]).toEqual([0x7000, 0x8000]);
   });
 
   it("reads and writes misaligned and page-straddling operands through the slow path", () => {

@@ -6,22 +6,29 @@
 // The generated function, for a block of n instructions entered at EIP e:
 //
 //   function block_<lin>(cpu, end) {
-//     let ic = cpu.icount; const e = cpu.eip, u = cpu.tlbUser; let k = 0, ...;
-//     try { ...the instructions... } catch (x) { if (k >= 0) { icount, insnEip, flags of instruction k } throw x; }
-//     cpu.eip = ...; cpu.icount = ic + n; return cpu.jitNext(end);
+//     let ic = cpu.icount; const e = cpu.eip; let k = 0, ..., g0 = 0, ...;
+//     g0 = R[0]; ...                        (the registers the block uses)
+//     try { ...the instructions... } catch (x) { if (k >= 0) { R[0] = g0 ...; icount, insnEip, flags of instruction k } throw x; }
+//     R[0] = g0; ...; cpu.eip = ...; cpu.icount = ic + n; return cpu.jitNext(end);
 //   }
 //
 // An inlined instruction that may fault first sets k to its index, so the catch restores the
 // icount and EIP the interpreter would have at that fault (the run loop's catch then delivers it).
 // A handler call sets icount, insnEip and EIP before the call, as the interpreter does, since
-// handlers read them (and may move insnEip: a task switch), and k to -1. Registers and memory are
-// written through as each instruction completes. The lazy flags are deferred: the record of the
-// last flag-setting instruction stays in locals and goes to the CPU only where something can look
-// at it — before a handler call, on every way out of the block (its end, a side exit, a fault:
-// the catch writes the record pending at the faulting instruction), and where a flag is needed
-// that the locals cannot give — so at any exit the CPU's state is the interpreter's. After an
-// instruction that touched memory or called a handler, `cpu.jitBreak` set (a write to this code
-// page, a watchpoint hit, a stop request) ends the block there.
+// handlers read them (and may move insnEip: a task switch), and k to -1. The guest's 32-bit
+// registers the block uses live in locals (g0 for EAX...) for its whole run, loop passes included:
+// loaded at entry, and those it writes written back to the register file on every way out — the
+// end, a side exit, the budget's exit from a loop, the catch — and before a handler call, after
+// which all are loaded again. No inlined instruction writes a register before its last access to
+// memory, so at a fault the locals are the interpreter's registers. Memory is written through as
+// each instruction completes. The lazy flags are deferred: the record of the last flag-setting
+// instruction stays in locals and goes to the CPU only where something can look at it — before a
+// handler call, on every way out of the block (its end, a side exit, a fault: the catch writes the
+// record pending at the faulting instruction), and where a flag is needed that the locals cannot
+// give — so at any exit the CPU's state is the interpreter's; a loop carries the record pending at
+// its back edge into the next pass the same way (Emitter.carry). After an instruction that touched
+// memory or called a handler, `cpu.jitBreak` set (a write to this code page, a watchpoint hit, a
+// stop request) ends the block there.
 //
 // Memory goes through the CPU's own accessors (cpu.rd32, cpu.wr32, cpu.linRmw, cpu.push32...):
 // the interpreter's TLB fast paths, which TurboFan inlines into a hot block, so the generated code
