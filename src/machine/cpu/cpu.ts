@@ -548,11 +548,12 @@ export class Cpu extends LazyFlags implements ByteSource {
   // with paging off, and only ever RAM: see ./mmu.ts) for an aligned access, served straight from
   // RAM's typed arrays; a write also needs its page to hold no cached code. Anything else — a miss,
   // a misaligned or page-crossing access, a code page, memory beyond RAM — takes the slow path.
+  // The slow path translates even with paging off, which enters the page's identity translation.
 
   rd8(lin: number): number {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
     if ((e & Tlb.R) !== 0) return this.ram8[(e & ~0xfff) | (lin & 0xfff)];
-    return this.mem.read8(this.paging.enabled ? this.paging.translate(lin, false) : lin >>> 0);
+    return this.mem.read8(this.paging.translate(lin, false));
   }
   rd16(lin: number): number {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
@@ -560,7 +561,6 @@ export class Cpu extends LazyFlags implements ByteSource {
     return this.rd16Slow(lin);
   }
   private rd16Slow(lin: number): number {
-    if (!this.paging.enabled) return this.mem.read16(lin >>> 0);
     if ((lin & 0xfff) === 0xfff) return this.rd8(lin) | (this.rd8(lin + 1) << 8);
     return this.mem.read16(this.paging.translate(lin, false, 2));
   }
@@ -571,7 +571,6 @@ export class Cpu extends LazyFlags implements ByteSource {
     return this.rd32Slow(lin);
   }
   private rd32Slow(lin: number): number {
-    if (!this.paging.enabled) return this.mem.read32(lin >>> 0);
     if ((lin & 0xfff) > 0xffc) return this.rd16(lin) | (this.rd16(lin + 2) << 16);
     return this.mem.read32(this.paging.translate(lin, false, 4));
   }
@@ -584,7 +583,7 @@ export class Cpu extends LazyFlags implements ByteSource {
         return;
       }
     }
-    this.mem.write8(this.paging.enabled ? this.paging.translate(lin, true) : lin >>> 0, v & 0xff);
+    this.mem.write8(this.paging.translate(lin, true), v & 0xff);
   }
   wr16(lin: number, v: number): void {
     const e = this.tlb[(lin >>> 12) | this.tlbUser];
@@ -598,7 +597,6 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.wr16Slow(lin, v);
   }
   private wr16Slow(lin: number, v: number): void {
-    if (!this.paging.enabled) return this.mem.write16(lin >>> 0, v & 0xffff);
     if ((lin & 0xfff) === 0xfff) {
       this.probeSplitWrite(lin);
       this.wr8(lin, v);
@@ -619,7 +617,6 @@ export class Cpu extends LazyFlags implements ByteSource {
     this.wr32Slow(lin, v);
   }
   private wr32Slow(lin: number, v: number): void {
-    if (!this.paging.enabled) return this.mem.write32(lin >>> 0, v);
     if ((lin & 0xfff) > 0xffc) {
       this.probeSplitWrite(lin);
       this.wr16(lin, v);

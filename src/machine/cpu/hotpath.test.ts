@@ -9,6 +9,7 @@ import { type Cpu } from "./cpu.js";
 import { Stop } from "./arch.js";
 import { Vec } from "../../x86/vectors.js";
 import { REP_CHUNK } from "../../x86/rep.js";
+import { Tlb } from "./mmu.js";
 
 const P = 1, RW = 2, US = 4;
 const PD = 0x10000, PT = 0x11000;
@@ -150,6 +151,19 @@ describe("the TLB fast paths", () => {
       c.mem.write32(0x9000, 0x90);
     });
     expect([cpu.r32[Reg.EBX], cpu.r32[Reg.ECX], cpu.r32[Reg.EDX]]).toEqual([0x90, 0x70, 0x90]);
+  });
+
+  it("holds identity translations with paging off, of RAM only, after the first access", () => {
+    // RAM is 1 MiB: 0x200000 reads as open bus and is never entered.
+    const { cpu } = runAsm(`
+      mov eax, [0x7000]
+      mov dword [0x8004], 0x1234
+      mov ebx, [0x200000]
+      mov ecx, [0x8004]
+      int3`, (c) => c.mem.write32(0x7000, 0x70));
+    expect([cpu.r32[Reg.EAX], cpu.r32[Reg.EBX], cpu.r32[Reg.ECX]]).toEqual([0x70, -1, 0x1234]);
+    expect([cpu.paging.tlb[7] & (Tlb.R | Tlb.W), cpu.paging.tlb[8] & (Tlb.R | Tlb.W), cpu.paging.tlb[0x200]]).toEqual([Tlb.R | Tlb.W, Tlb.R | Tlb.W, 0]);
+    expect([cpu.paging.tlb[7] & ~0xfff, cpu.paging.tlb[8] & ~0xfff]).toEqual([0x7000, 0x8000]);
   });
 
   it("reads and writes misaligned and page-straddling operands through the slow path", () => {

@@ -6,22 +6,29 @@
 // The generated function, for a block of n instructions entered at EIP e:
 //
 //   function block_<lin>(cpu, end) {
-//     let ic = cpu.icount; const e = cpu.eip, u = cpu.tlbUser; let k = 0, ...;
-//     try { ...the instructions... } catch (x) { if (k >= 0) { icount, insnEip, flags of instruction k } throw x; }
-//     cpu.eip = ...; cpu.icount = ic + n; return cpu.jitNext(end);
+//     let ic = cpu.icount; const e = cpu.eip; let k = 0, ..., g0 = 0, ...;
+//     g0 = R[0]; ...                        (the registers the block uses)
+//     try { ...the instructions... } catch (x) { if (k >= 0) { R[0] = g0 ...; icount, insnEip, flags of instruction k } throw x; }
+//     R[0] = g0; ...; cpu.eip = ...; cpu.icount = ic + n; return cpu.jitNext(end);
 //   }
 //
 // An inlined instruction that may fault first sets k to its index, so the catch restores the
 // icount and EIP the interpreter would have at that fault (the run loop's catch then delivers it).
 // A handler call sets icount, insnEip and EIP before the call, as the interpreter does, since
-// handlers read them (and may move insnEip: a task switch), and k to -1. Registers and memory are
-// written through as each instruction completes. The lazy flags are deferred: the record of the
-// last flag-setting instruction stays in locals and goes to the CPU only where something can look
-// at it — before a handler call, on every way out of the block (its end, a side exit, a fault:
-// the catch writes the record pending at the faulting instruction), and where a flag is needed
-// that the locals cannot give — so at any exit the CPU's state is the interpreter's. After an
-// instruction that touched memory or called a handler, `cpu.jitBreak` set (a write to this code
-// page, a watchpoint hit, a stop request) ends the block there.
+// handlers read them (and may move insnEip: a task switch), and k to -1. The guest's 32-bit
+// registers the block uses live in locals (g0 for EAX...) for its whole run, loop passes included:
+// loaded at entry, and those it writes written back to the register file on every way out — the
+// end, a side exit, the budget's exit from a loop, the catch — and before a handler call, after
+// which all are loaded again. No inlined instruction writes a register before its last access to
+// memory, so at a fault the locals are the interpreter's registers. Memory is written through as
+// each instruction completes. The lazy flags are deferred: the record of the last flag-setting
+// instruction stays in locals and goes to the CPU only where something can look at it — before a
+// handler call, on every way out of the block (its end, a side exit, a fault: the catch writes the
+// record pending at the faulting instruction), and where a flag is needed that the locals cannot
+// give — so at any exit the CPU's state is the interpreter's; a loop carries the record pending at
+// its back edge into the next pass the same way (Emitter.carry). After an instruction that touched
+// memory or called a handler, `cpu.jitBreak` set (a write to this code page, a watchpoint hit, a
+// stop request) ends the block there.
 //
 // Memory goes through the CPU's own accessors (cpu.rd32, cpu.wr32, cpu.linRmw, cpu.push32...):
 // the interpreter's TLB fast paths, which TurboFan inlines into a hot block, so the generated code
@@ -45,8 +52,16 @@ import { LazyOp } from "../lazy-flags.js";
 /** Thrown by a block to leave through its catch after an instruction (Emitter.breakCheck); never seen outside. */
 const BLOCK_BREAK: { readonly blockBreak: true } = Object.freeze({ blockBreak: true });
 
-/** Byte-register offsets into the register file: AL CL DL BL AH CH DH BH. */
-const BYTE_REG = [0, 4, 8, 12, 1, 5, 9, 13];
+/**
+ * Placeholders in the generated lines for code only `finish` knows, once it knows every register
+ * the block uses: the writing of the register locals back to the CPU, and their reloading.
+ */
+const SYNC = "\u0000S", RELOAD = "\u0000L";
+/**
+ * Placeholders for the code writing the flag record carried from the pass before (Emitter.carry),
+ * and for CF as it gives it (as the CPU's flags give it in the first pass).
+ */
+const CARRIED = "\u0000C", CARRIED_CF = "\u0000F";
 const ALL_ARITH = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
 const CF_OF_AF = Flag.CF | Flag.OF | Flag.AF;
 const LAZY_RESULT = Flag.PF | Flag.ZF | Flag.SF;
@@ -74,7 +89,14 @@ interface FlagRec {
   eager: string;
   size: Size;
   cf: string;
-  store: string;
+  /** The LazyFlags setter that writes the record, and its arguments (expressions). */
+  setter: string;
+  args: string[];
+}
+
+/** The code writing a flag record into the CPU. */
+function storeOf(rec: FlagRec, args = rec.args): string {
+  return `cpu.${rec.setter}(${args.join(", ")});`;
 }
 
 /** How the trace goes on after an instruction (see ./compile.ts). */
@@ -117,11 +139,19 @@ export class Emitter {
   endsInHandler = false;
   /** The block loops to its own start (see loopBack). */
   loops = false;
+  /**
+   * A pass of the loop may begin with the record of the pass before pending (see carry): where
+   * the flags would go to the CPU before the pass records its own, the code writes it (CARRIED).
+   */
+  private carried = true;
+  /** The code writing the record a pass carries into the next, when lp says there is one. */
+  private carriedStore = "";
+  /** The 32-bit registers the code reads or writes, each in a local (g0 for EAX...), and those it writes. */
+  private readonly regsUsed = new Set<number>();
+  private readonly regsWritten = new Set<number>();
 
   constructor(readonly cpu: Cpu, readonly lin: number) {
     this.constant("R", cpu.r32);
-    this.constant("R16", cpu.r16);
-    this.constant("R8", cpu.r8);
     this.constant("SB", cpu.segBase);
     this.constant("BRK", BLOCK_BREAK);
   }
@@ -158,20 +188,29 @@ export class Emitter {
     for (const [k, code] of this.catchFlags) if (code !== "") byCode.set(code, [...(byCode.get(code) ?? []), k]);
     const cases = [...byCode].map(([code, ks]) => `${ks.map((k) => `case ${k}:`).join(" ")} ${code} break;`);
     const flagsOnFault = cases.length === 0 ? "" : ` switch (k) { ${cases.join(" ")} }`;
+    const used = [...this.regsUsed].sort(), written = [...this.regsWritten].sort();
     const src = [
       `"use strict";`,
       `return (function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
       `let ic = cpu.icount; const e = cpu.eip;`,
-      `let k = 0, ${[...this.locals].map((l) => `${l} = 0`).join(", ")};`,
+      `let k = 0, ${[...this.locals, ...used.map((n) => `g${n}`)].map((l) => `${l} = 0`).join(", ")};`,
+      RELOAD,
       `try {`,
       ...body,
-      `} catch (x) { if (x === BRK) k++; if (k >= 0) { cpu.icount = ic + k; cpu.insnEip = (e + ${offsets}[k]) | 0;${flagsOnFault} if (x === BRK) { cpu.eip = cpu.insnEip; return null; } } throw x; }`,
+      // A fault in an inlined instruction leaves the registers as they were before it: none is
+      // written before its last access to memory. A handler's (k = -1) leaves them as it has them.
+      `} catch (x) { if (x === BRK) k++; if (k >= 0) { ${SYNC} cpu.icount = ic + k; cpu.insnEip = (e + ${offsets}[k]) | 0;${flagsOnFault} if (x === BRK) { cpu.eip = cpu.insnEip; return null; } } throw x; }`,
+      SYNC,
       this.eipSet ? "" : `cpu.eip = (e + ${next}) | 0;`,
       `cpu.icount = ic + ${n};`,
       this.endsInHandler ? "return null;" : "return cpu.jitNext(end);",
       // Parenthesised, so V8 compiles the function now rather than parsing it again on its first call.
       `});`,
-    ].join("\n");
+    ].join("\n")
+      .replaceAll(SYNC, written.map((n) => `R[${n}] = g${n};`).join(" "))
+      .replaceAll(RELOAD, used.map((n) => `g${n} = R[${n}];`).join(" "))
+      .replaceAll(CARRIED, this.carriedStore)
+      .replaceAll(CARRIED_CF, this.carriedStore === "" ? "cpu.cf()" : "(lp !== 0 ? qc : cpu.cf())");
     return new Function(...this.names, src)(...this.consts) as BlockFn;
   }
 
@@ -182,13 +221,14 @@ export class Emitter {
   ea(i: Insn): string {
     const terms: string[] = [];
     if (i.adsize === 32) {
-      if (i.base >= 0) terms.push(`R[${i.base}]`);
-      if (i.index >= 0) terms.push(i.scale === 0 ? `R[${i.index}]` : `(R[${i.index}] << ${i.scale})`);
+      if (i.base >= 0) terms.push(this.reg(i.base, 4));
+      if (i.index >= 0) terms.push(i.scale === 0 ? this.reg(i.index, 4) : `(${this.reg(i.index, 4)} << ${i.scale})`);
+      if (i.disp === 0 && terms.length === 1 && !terms[0].startsWith("(")) return terms[0];
       if (i.disp !== 0 || terms.length === 0) terms.push(String(i.disp));
-      return terms.length === 1 && terms[0].startsWith("R[") ? terms[0] : `((${terms.join(" + ")}) | 0)`;
+      return `((${terms.join(" + ")}) | 0)`;
     }
-    if (i.base >= 0) terms.push(`R16[${i.base << 1}]`);
-    if (i.index >= 0) terms.push(`R16[${i.index << 1}]`);
+    if (i.base >= 0) terms.push(this.reg(i.base, 2));
+    if (i.index >= 0) terms.push(this.reg(i.index, 2));
     if (i.disp !== 0 || terms.length === 0) terms.push(String(i.disp));
     return `((${terms.join(" + ")}) & 65535)`;
   }
@@ -246,19 +286,45 @@ export class Emitter {
    * On a flat 32-bit stack it is the write and ESP's update, with no call.
    */
   push32(value: string): string {
-    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `a = (R[4] - 4) | 0; cpu.wr32(a, ${value}); R[4] = a;`;
-    return `cpu.push32(${value});`;
+    const sp = this.regW(4);
+    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `a = (${sp} - 4) | 0; cpu.wr32(a, ${value}); ${sp} = a;`;
+    return `R[4] = ${sp}; cpu.push32(${value}); ${sp} = R[4];`;
   }
 
   /** Code popping a dword into local `into`. */
   pop32(into: string): string {
-    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `${into} = cpu.rd32(R[4]); R[4] = (R[4] + 4) | 0;`;
-    return `${into} = cpu.pop32();`;
+    const sp = this.regW(4);
+    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `${into} = cpu.rd32(${sp}); ${sp} = (${sp} + 4) | 0;`;
+    return `R[4] = ${sp}; ${into} = cpu.pop32(); ${sp} = R[4];`;
   }
 
-  /** A register operand of `size` as an expression (zero-extended below 32 bits). */
+  /** A register operand of `size` as an expression (zero-extended below 32 bits; int32 for dwords). */
   reg(n: number, size: Size): string {
-    return size === 4 ? `R[${n}]` : size === 2 ? `R16[${n << 1}]` : `R8[${BYTE_REG[n]}]`;
+    if (size === 1 && n >= 4) {
+      this.regsUsed.add(n - 4);
+      return `((g${n - 4} >>> 8) & 255)`;
+    }
+    this.regsUsed.add(n);
+    return size === 4 ? `g${n}` : `(g${n} & ${WIDTH[size]})`;
+  }
+
+  /** The local of 32-bit register `n`, which the code writes. */
+  regW(n: number): string {
+    this.regsUsed.add(n);
+    this.regsWritten.add(n);
+    return `g${n}`;
+  }
+
+  /**
+   * Code writing `value` (an expression) to the register operand of `size`: a byte or word
+   * register keeps the rest of its dword, and a dword is kept an int32 (as the register file would
+   * make it), whatever the expression gives.
+   */
+  setReg(n: number, size: Size, value: string): string {
+    if (size === 4) return `${this.regW(n)} = (${value}) | 0;`;
+    if (size === 2) return `${this.regW(n)} = (g${n} & -65536) | ((${value}) & 65535);`;
+    if (n < 4) return `${this.regW(n)} = (g${n} & -256) | ((${value}) & 255);`;
+    return `${this.regW(n - 4)} = (g${n - 4} & -65281) | (((${value}) & 255) << 8);`;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -267,6 +333,7 @@ export class Emitter {
   private record(rec: FlagRec): void {
     this.flags = rec;
     this.pending = true;
+    this.carried = false;
   }
 
   /** ADD/ADC/SUB/SBB of `a` and `b` into `r` (Cpu.setLazy); `carry` is the ADC/SBB carry-in local. */
@@ -276,19 +343,17 @@ export class Emitter {
     const lt = sub ? `${ua} < ${ub}` : `${ur} < ${ua}`, le = sub ? `${ua} <= ${ub}` : `${ur} <= ${ua}`;
     const cf = carry === null ? `(${lt} ? 1 : 0)` : `((${carry} !== 0 ? ${le} : ${lt}) ? 1 : 0)`;
     const opExpr = carry === null ? String(op) : `(${carry} !== 0 ? ${sub ? LazyOp.SBB : LazyOp.ADC} : ${op})`;
-    const store = `cpu.setLazy(${opExpr}, ${a}, ${b}, ${r}, ${size});`;
-    this.record({ kind: "arith", op, carry, a, b, r, eager: "", size, cf, store });
+    this.record({ kind: "arith", op, carry, a, b, r, eager: "", size, cf, setter: "setLazy", args: [opExpr, a, b, r, String(size)] });
   }
 
   /** AND/OR/XOR/TEST result `r` (Cpu.setLogic). */
   setLogic(r: string, size: Size): void {
-    const store = `cpu.setLogic(${r}, ${size});`;
-    this.record({ kind: "logic", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager: "", size, cf: "0", store });
+    this.record({ kind: "logic", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager: "", size, cf: "0", setter: "setLogic", args: [r, String(size)] });
   }
 
   /** Result `r` with CF/OF/AF in local `eager` (Cpu.setResult). */
   setResult(r: string, size: Size, eager: string): void {
-    this.record({ kind: "result", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager, size, cf: `(${eager} & 1)`, store: Emitter.resultCode(r, size, eager) });
+    this.record({ kind: "result", op: LazyOp.LOGIC, carry: null, a: "0", b: "0", r, eager, size, cf: `(${eager} & 1)`, setter: "setResult", args: [r, String(size), eager] });
   }
 
   /** The code of Cpu.setResult. */
@@ -299,30 +364,49 @@ export class Emitter {
   /** INC/DEC of `a` into `r` (Cpu.setIncDec): CF keeps the value the flags before give it. */
   setIncDec(op: LazyOp.ADD | LazyOp.SUB, a: string, r: string, size: Size): void {
     const cf = this.cf();
-    const store = `cpu.setIncDecCf(${op}, ${a}, ${r}, ${size}, ${cf});`;
-    this.record({ kind: "incdec", op, carry: null, a, b: "1", r, eager: "", size, cf, store });
+    this.record({ kind: "incdec", op, carry: null, a, b: "1", r, eager: "", size, cf, setter: "setIncDecCf", args: [String(op), a, r, String(size), cf] });
   }
 
   /** Writes the pending flag record into the CPU (the main path goes on with it there). */
   flush(): void {
-    if (this.pending && this.flags !== null) this.line(this.flags.store);
-    this.pending = false;
+    const code = this.exitFlush();
+    if (code !== "") this.line(code);
+    this.pending = this.carried = false;
   }
 
   /** The code a way out of the block runs to leave the flags in the CPU (the main path keeps them pending). */
   exitFlush(): string {
-    return this.pending && this.flags !== null ? this.flags.store : "";
+    if (this.pending && this.flags !== null) return storeOf(this.flags);
+    return this.carried ? CARRIED : "";
   }
 
   /** The flags are whatever a handler left in the CPU: nothing known, nothing pending. */
   forgetFlags(): void {
     this.flags = null;
-    this.pending = false;
+    this.pending = this.carried = false;
   }
 
   /** CF as 0 or 1, as an expression. */
   cf(): string {
-    return this.flags === null ? "cpu.cf()" : this.flags.cf;
+    if (this.flags !== null) return this.flags.cf;
+    return this.carried ? CARRIED_CF : "cpu.cf()";
+  }
+
+  /**
+   * At a loop's back edge, going on to another pass: the pending record stays pending, its
+   * operands copied to locals of their own (the next pass's instructions reuse theirs), and is
+   * written where the next pass first needs the CPU's flags, if it ever does.
+   */
+  carry(): void {
+    if (!this.pending || this.flags === null) return;
+    const rec = this.flags;
+    const args = rec.args.map((x, n) => (/^-?\d+$/.test(x) ? x : this.local(`q${n}`)));
+    const copies = rec.args.map((x, n) => (args[n] === x ? "" : `${args[n]} = ${x}; `)).join("");
+    // Both may read lp and qc (CARRIED_CF): the copies come first.
+    this.line(`${copies}qc = ${rec.cf}; lp = 1;`);
+    this.local("lp");
+    this.local("qc");
+    this.carriedStore = `if (lp !== 0) ${storeOf(rec, args)}`;
   }
 
   /** The Jcc/SETcc/CMOVcc condition `cc` as a boolean expression. */
@@ -402,21 +486,21 @@ export class Emitter {
 
   /**
    * After the block's last instruction, which goes on at its first: another pass while the budget
-   * (`end`) covers one, else EIP at the start. The flags go to the CPU, where the next pass's
-   * code expects them; a break after the last instruction restarts at the first (offset 0).
+   * (`end`) covers one, else EIP at the start. The pending flag record is carried into the next
+   * pass (carry); a break after the last instruction restarts at the first (offset 0).
    */
   loopHome(): void {
     const n = this.offsets.length;
     this.loops = this.eipSet = true;
-    this.flush();
     this.line(`ic += ${n};`);
-    this.line(`if (ic + ${n} > end) { cpu.eip = e; cpu.icount = ic; return null; }`);
+    this.line(`if (ic + ${n} > end) { ${this.exitFlush()} ${SYNC} cpu.eip = e; cpu.icount = ic; return null; }`);
+    this.carry();
     this.offsets.push(0);
   }
 
   /** Leaves the block after instruction `j` for offset `to` when `cond` holds. */
   sideExit(j: number, cond: string, to: number): void {
-    this.line(`if (${cond}) { ${this.exitFlush()} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return cpu.jitNext(end); }`);
+    this.line(`if (${cond}) { ${this.exitFlush()} ${SYNC} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return cpu.jitNext(end); }`);
   }
 }
 
@@ -470,7 +554,8 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
     // A handler may retire more than one (a REP string instruction, each iteration: ../ops/string.ts)
     // or take the count back (an x87 instruction waiting for FERR#): the block's count goes on
     // from what it leaves.
-    e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${h}(cpu, ${ins}); ic = cpu.icount - ${j};`);
+    // Handlers read and write the register file: the locals go there before, and come back after.
+    e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${SYNC} ${h}(cpu, ${ins}); ${RELOAD} ic = cpu.icount - ${j};`);
     e.forgetFlags();
     if (last) e.eipSet = e.endsInHandler = true;
     else {
@@ -544,7 +629,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     if (form === 4 || form === 5) {
       e.line(`${x} = ${e.reg(0, size)}; ${y} = ${immOf(i, size)};`);
       aluOp(e, alu, x, y, r, size);
-      if (alu !== Alu.CMP) e.line(`${e.reg(0, size)} = ${r};`);
+      if (alu !== Alu.CMP) e.line(e.setReg(0, size, r));
       return Done.PURE;
     }
     if (form >= 2) {
@@ -555,7 +640,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
       } else e.line(`${y} = ${e.reg(i.rm, size)};`);
       e.line(`${x} = ${e.reg(i.reg, size)};`);
       aluOp(e, alu, x, y, r, size);
-      if (alu !== Alu.CMP) e.line(`${e.reg(i.reg, size)} = ${r};`);
+      if (alu !== Alu.CMP) e.line(e.setReg(i.reg, size, r));
       return mem ? Done.MEMORY : Done.PURE;
     }
     return aluRm(e, i, j, alu, e.reg(i.reg, size), size, x, y, r);
@@ -587,7 +672,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     case 0x88: case 0x89: { // MOV r/m, reg
       const size: Size = op === 0x88 ? 1 : vsize(i);
       if (!mem) {
-        e.line(`${e.reg(i.rm, size)} = ${e.reg(i.reg, size)};`);
+        e.line(e.setReg(i.rm, size, e.reg(i.reg, size)));
         return Done.PURE;
       }
       e.mayFault(j);
@@ -597,17 +682,17 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     case 0x8a: case 0x8b: { // MOV reg, r/m
       const size: Size = op === 0x8a ? 1 : vsize(i);
       if (!mem) {
-        e.line(`${e.reg(i.reg, size)} = ${e.reg(i.rm, size)};`);
+        e.line(e.setReg(i.reg, size, e.reg(i.rm, size)));
         return Done.PURE;
       }
       e.mayFault(j);
-      e.line(`${e.reg(i.reg, size)} = ${e.readE(i, size)};`);
+      e.line(e.setReg(i.reg, size, e.readE(i, size)));
       return Done.MEMORY;
     }
     case 0xa0: case 0xa1: { // MOV AL/eAX, moffs
       const size: Size = op === 0xa0 ? 1 : vsize(i);
       e.mayFault(j);
-      e.line(`${e.reg(0, size)} = ${e.readE(i, size)};`);
+      e.line(e.setReg(0, size, e.readE(i, size)));
       return Done.MEMORY;
     }
     case 0xa2: case 0xa3: { // MOV moffs, AL/eAX
@@ -620,7 +705,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
       if (i.reg !== 0) return null;
       const size: Size = op === 0xc6 ? 1 : vsize(i);
       if (!mem) {
-        e.line(`${e.reg(i.rm, size)} = ${immOf(i, size)};`);
+        e.line(e.setReg(i.rm, size, immOf(i, size)));
         return Done.PURE;
       }
       e.mayFault(j);
@@ -629,7 +714,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     }
     case 0x8d: { // LEA
       if (!mem) return null;
-      e.line(`${e.reg(i.reg, vsize(i))} = ${e.ea(i)};`);
+      e.line(e.setReg(i.reg, vsize(i), e.ea(i)));
       return Done.PURE;
     }
     case 0x1b6: case 0x1b7: case 0x1be: case 0x1bf: { // MOVZX / MOVSX
@@ -640,22 +725,22 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
         e.loadE(i, from);
       } else e.line(`v = ${e.reg(i.rm, from)};`);
       const ext = op === 0x1be ? `(v << 24) >> 24` : op === 0x1bf ? `(v << 16) >> 16` : `v`;
-      e.line(`R[${i.reg}] = ${ext};`);
+      e.line(e.setReg(i.reg, 4, ext));
       return mem ? Done.MEMORY : Done.PURE;
     }
     case 0x90: // NOP (and PAUSE)
       return Done.PURE;
     case 0x98: // CWDE
       if (i.opsize !== 32) return null;
-      e.line(`R[0] = (R[0] << 16) >> 16;`);
+      e.line(e.setReg(0, 4, `(${e.reg(0, 4)} << 16) >> 16`));
       return Done.PURE;
     case 0x99: // CDQ
       if (i.opsize !== 32) return null;
-      e.line(`R[2] = R[0] >> 31;`);
+      e.line(e.setReg(2, 4, `${e.reg(0, 4)} >> 31`));
       return Done.PURE;
     case 0x1af: { // IMUL reg, r/m
       if (i.opsize !== 32) return null;
-      return imul(e, i, j, `R[${i.reg}]`);
+      return imul(e, i, j, e.reg(i.reg, 4));
     }
     case 0x69: case 0x6b: { // IMUL reg, r/m, imm
       if (i.opsize !== 32) return null;
@@ -665,9 +750,9 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
   if (op >= 0x40 && op < 0x50 && i.opsize === 32) { // INC/DEC r32
     const n = op & 7, x = e.local(`x${j}`), r = e.local(`r${j}`);
     const lop = op < 0x48 ? LazyOp.ADD : LazyOp.SUB;
-    e.line(`${x} = R[${n}]; ${r} = (${x} ${lop === LazyOp.ADD ? "+" : "-"} 1) | 0;`);
+    e.line(`${x} = ${e.reg(n, 4)}; ${r} = (${x} ${lop === LazyOp.ADD ? "+" : "-"} 1) | 0;`);
     e.setIncDec(lop, x, r, 4);
-    e.line(`R[${n}] = ${r};`);
+    e.line(e.setReg(n, 4, r));
     return Done.PURE;
   }
   if ((op === 0xfe || op === 0xff) && (i.reg === 0 || i.reg === 1)) { // INC/DEC r/m
@@ -681,7 +766,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     if (!mem) {
       e.line(`v = ${e.reg(i.rm, size)};`);
       body();
-      e.line(`${e.reg(i.rm, size)} = ${r};`);
+      e.line(e.setReg(i.rm, size, r));
       return Done.PURE;
     }
     e.mayFault(j);
@@ -691,8 +776,8 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
   if (op >= 0x50 && op < 0x60 && i.opsize === 32) { // PUSH/POP r32
     const n = op & 7;
     e.mayFault(j);
-    if (op < 0x58) e.line(e.push32(`R[${n}]`));
-    else e.line(`${e.pop32("v")} R[${n}] = v;`);
+    if (op < 0x58) e.line(e.push32(e.reg(n, 4)));
+    else e.line(`${e.pop32("v")} ${e.setReg(n, 4, "v")}`);
     return Done.MEMORY;
   }
   if ((op === 0x68 || op === 0x6a) && i.opsize === 32) { // PUSH imm
@@ -705,18 +790,18 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     if (mem) {
       e.loadE(i, 4);
       e.line(e.push32("v"));
-    } else e.line(e.push32(`R[${i.rm}]`));
+    } else e.line(e.push32(e.reg(i.rm, 4)));
     return Done.MEMORY;
   }
   if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && (i.reg === 4 || i.reg === 5 || i.reg === 7) && i.opsize === 32 && !mem) {
     return shift(e, i, j, op === 0xc1 ? String(i.imm & 31) : op === 0xd1 ? "1" : null);
   }
   if ((op >= 0x190 && op < 0x1a0) && !mem) { // SETcc r8
-    e.line(`${e.reg(i.rm, 1)} = ${e.cond(op & 15)} ? 1 : 0;`);
+    e.line(e.setReg(i.rm, 1, `${e.cond(op & 15)} ? 1 : 0`));
     return Done.PURE;
   }
   if ((op >= 0x140 && op < 0x150) && i.opsize === 32 && !mem) { // CMOVcc r32, r32
-    e.line(`if (${e.cond(op & 15)}) R[${i.reg}] = R[${i.rm}];`);
+    e.line(`if (${e.cond(op & 15)}) ${e.setReg(i.reg, 4, e.reg(i.rm, 4))}`);
     return Done.PURE;
   }
   // Control transfers: the block's last instruction.
@@ -743,7 +828,8 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
   if ((op === 0xc3 || op === 0xc2) && i.opsize === 32) { // RET [imm16]
     e.mayFault(j);
     const imm = op === 0xc2 ? i.imm & 0xffff : 0;
-    e.line(`${e.pop32("v")}${imm !== 0 ? ` cpu.setSp(cpu.spPlus(${imm}));` : ""} cpu.eip = v;`);
+    const sp = e.regW(4);
+    e.line(`${e.pop32("v")}${imm !== 0 ? ` R[4] = ${sp}; cpu.setSp(cpu.spPlus(${imm})); ${sp} = R[4];` : ""} cpu.eip = v;`);
     return Done.JUMP;
   }
   if (op === 0xff && (i.reg === 2 || i.reg === 4) && i.opsize === 32) { // CALL/JMP r/m32
@@ -751,7 +837,7 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     if (mem) {
       e.mayFault(j);
       e.loadE(i, 4, y);
-    } else e.line(`${y} = R[${i.rm}];`);
+    } else e.line(`${y} = ${e.reg(i.rm, 4)};`);
     if (i.reg === 2) {
       e.mayFault(j);
       e.line(e.push32(`(e + ${next}) | 0`));
@@ -767,7 +853,7 @@ function aluRm(e: Emitter, i: Insn, j: number, alu: number, src: string, size: S
   if (i.mod === 3) {
     e.line(`${x} = ${e.reg(i.rm, size)}; ${y} = ${src};`);
     aluOp(e, alu, x, y, r, size);
-    if (alu !== Alu.CMP) e.line(`${e.reg(i.rm, size)} = ${r};`);
+    if (alu !== Alu.CMP) e.line(e.setReg(i.rm, size, r));
     return Done.PURE;
   }
   e.mayFault(j);
@@ -792,14 +878,14 @@ function imul(e: Emitter, i: Insn, j: number, other: string): Done {
   if (mem) {
     e.mayFault(j);
     e.loadE(i, 4, y);
-  } else e.line(`${y} = R[${i.rm}];`);
+  } else e.line(`${y} = ${e.reg(i.rm, 4)};`);
   const x = e.local(`x${j}`), f = e.local(`f${j}`);
   e.line(`${x} = ${other}; ${r} = Math.imul(${y}, ${x});`);
   // CF = OF = the product does not fit 32 bits: then the double product is at least 2^31 in
   // magnitude (exact below 2^53, larger beyond), never equal to the truncated one.
   e.line(`${f} = ${y} * ${x} === ${r} ? 0 : ${Flag.CF | Flag.OF};`);
   e.setResult(r, 4, f);
-  e.line(`R[${i.reg}] = ${r};`);
+  e.line(e.setReg(i.reg, 4, r));
   return mem ? Done.MEMORY : Done.PURE;
 }
 
@@ -812,14 +898,14 @@ function shift(e: Emitter, i: Insn, j: number, count: string | null): Done {
   else if (i.reg === 5) body = `${r} = ${x} >>> ${n}; ${f} = ((${x} >>> (${n} - 1)) & 1) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11);`;
   else body = `${r} = ${x} >> ${n}; ${f} = (${x} >> (${n} - 1)) & 1;`;
   if (count !== null) {
-    e.line(`${n} = ${count}; ${x} = R[${i.rm}]; ${body} R[${i.rm}] = ${r};`);
+    e.line(`${n} = ${count}; ${x} = ${e.reg(i.rm, 4)}; ${body} ${e.setReg(i.rm, 4, r)}`);
     e.setResult(r, 4, f);
     return Done.PURE;
   }
   // A CL count of zero changes nothing, flags included: the record is written in place, if at all.
   e.flush();
-  e.line(`${n} = R8[4] & 31; ${x} = R[${i.rm}];`);
-  e.line(`if (${n} !== 0) { ${body} ${Emitter.resultCode(r, 4, f)} R[${i.rm}] = ${r}; }`);
+  e.line(`${n} = ${e.reg(1, 1)} & 31; ${x} = ${e.reg(i.rm, 4)};`);
+  e.line(`if (${n} !== 0) { ${body} ${Emitter.resultCode(r, 4, f)} ${e.setReg(i.rm, 4, r)} }`);
   e.forgetFlags();
   return Done.PURE;
 }
@@ -832,8 +918,8 @@ function loopBack(e: Emitter, cond: string, next: number): Done {
   const n = e.offsets.length;
   e.loops = true;
   e.line(`if (!${cond}) { ${e.exitFlush()} cpu.eip = (e + ${next}) | 0; break; }`);
-  e.flush();
   e.line(`ic += ${n};`);
-  e.line(`if (ic + ${n} > end) { cpu.eip = e; cpu.icount = ic; return null; }`);
+  e.line(`if (ic + ${n} > end) { ${e.exitFlush()} ${SYNC} cpu.eip = e; cpu.icount = ic; return null; }`);
+  e.carry();
   return Done.JUMP;
 }

@@ -118,6 +118,68 @@ describe("compiled blocks", () => {
     expect(a.jitCompiled).toBe(1);
   });
 
+  it("fault at a loop's first instruction with the registers and flags its passes left", () => {
+    // Each pass changes registers (AH and AL among them) and carries its DEC's flag record into
+    // the next (PF differs between the first pass's and the last's); the read at the top of the
+    // loop faults on the absent page in the 1025th pass.
+    const code = `
+      mov ebx, 0x8000
+      mov ecx, 5001
+      mov eax, 0x12345678
+      xor edx, edx
+    again:
+      mov esi, [ebx]
+      add ah, cl
+      inc al
+      xor dh, al
+      add ebx, 4
+      dec ecx
+      jnz again
+      int3`;
+    const a = machine(code, true, (c) => paging(c, [0x9000])), b = machine(code, false, (c) => paging(c, [0x9000]));
+    let runs = 0;
+    a.jitOnCompile = (blk) => ({ ...blk, run: (cpu, end) => (runs++, blk.run(cpu, end)) });
+    expect(a.run(100_000)).toBe(Stop.EXCEPTION);
+    expect(b.run(100_000)).toBe(Stop.EXCEPTION);
+    expect([a.excVector, a.cr2, a.r32[Reg.EBX], a.r32[Reg.ECX]]).toEqual([Vec.PF, 0x9000, 0x9000, 5001 - 1024]);
+    expectSame(a, b);
+    expect(runs).toBeLessThan(4);
+  });
+
+  it("keep byte and word registers within their dwords through a loop, a handler among them", () => {
+    const code = `
+      mov ecx, 40
+      mov eax, 0x81828384
+      mov edx, 0x01020304
+      mov ebx, 0x7f
+    again:
+      add ah, cl
+      setc bl
+      sub dl, ah
+      movzx esi, dh
+      mov [0x8000 + ecx*4], dx
+      inc si
+      add bh, bl
+      xor edx, esi
+      mov di, [0x8000 + ecx*4]
+      mov al, [0x8001 + ecx*4]
+      adc ax, di
+      shr edx, 3
+      dec ecx
+      jnz again
+      int3`;
+    for (let budget = 1; budget <= 15; budget += 2) {
+      const a = machine(code, true), b = machine(code, false);
+      for (let k = 0; k < 1000 && a.run(budget) === Stop.BUDGET; k++) {
+        expect(b.run(budget)).toBe(Stop.BUDGET);
+        expectSame(a, b);
+      }
+      expect(b.run(budget)).toBe(Stop.EXCEPTION);
+      expectSame(a, b);
+      expect(a.jitCompiled).toBeGreaterThan(0);
+    }
+  });
+
   it("run the new bytes when a block rewrites an instruction after it in the same block", () => {
     const code = `
       mov edx, 3
