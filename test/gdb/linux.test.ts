@@ -1,7 +1,9 @@
 // Debian's gdb on a replayed Linux boot under the stack (L4, the VMM, the guest in a VM), with the
 // kernel's own DWARF (Debian's linux-image-…-686-dbg, fetched by scripts/fetch-debian.sh --dbg):
 // the oracle for symbols, frames, disassembly and stops is gdb reading Debian's vmlinux. Each test
-// replays the recording afresh with `afterglow replay FILE --gdb 0` and drives gdb in batch mode.
+// replays a recording afresh with `afterglow replay FILE --gdb 0` and drives gdb in batch mode: the
+// ELF kernel's boot is the shared recording of test/support/linux-recording.ts; the bzImage's, with
+// KASLR, is recorded here.
 
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -9,40 +11,31 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveLinux, linuxRecording, type LinuxRecording } from "../support/linux-recording.js";
 import { oracle } from "../support/oracle.js";
 import { seeded } from "../support/random.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "bin", "afterglow.js");
 const CACHE = join(ROOT, "guests", "cache");
-const KERNEL = join(CACHE, "vmlinux");
 /** The bzImage Debian boots: a decompressor that moves the kernel (KASLR). */
 const BZIMAGE = join(CACHE, "vmlinuz-686");
-const BUSYBOX = join(CACHE, "busybox");
 const SYMBOLS = join(CACHE, "vmlinux-dbg");
 const GDB = process.env.GDB ?? "gdb";
 
-// scripts/fetch-debian.sh fetches the kernel and busybox; the initramfs is built here (CI has none
-// in guests/cache, and another test may be writing one there).
-const haveGuest = oracle("Debian's i386 kernel and busybox in guests/cache", existsSync(KERNEL) && existsSync(BUSYBOX), "bash scripts/fetch-debian.sh");
+const haveGuest = oracle("Debian's i386 kernel and busybox in guests/cache", haveLinux, "bash scripts/fetch-debian.sh");
 const haveSymbols = haveGuest && oracle(`the kernel's DWARF symbols, ${SYMBOLS}`, existsSync(SYMBOLS), "bash scripts/fetch-debian.sh --dbg");
 
+/** The shared recording of the ELF kernel's boot, and the images it names. */
+let linux: LinuxRecording;
+/** This file's own: the bzImage's recording and its checkpoint cache. */
 let dir: string;
-let rec: string;
-let INITRD: string;
 
 beforeAll(() => {
   if (!haveGuest) return;
+  linux = linuxRecording();
   dir = mkdtempSync(join(tmpdir(), "afterglow-gdb-linux-"));
-  rec = join(dir, "boot.rec");
-  INITRD = join(dir, "initramfs.cpio.gz");
-  execFileSync(process.execPath, [CLI, "guest", "build-initramfs", "--busybox", BUSYBOX, "--out", INITRD], { stdio: ["ignore", "ignore", "pipe"] });
-  execFileSync(
-    process.execPath,
-    [CLI, "record", "-o", rec, "--kernel", KERNEL, "--initrd", INITRD, "--append", "console=ttyS0 panic=-1 cryptomgr.notests", "--ram", "128"],
-    { stdio: ["ignore", "ignore", "pipe"], timeout: 600_000 },
-  );
-}, 600_000);
+}, 900_000);
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -62,7 +55,7 @@ interface Boot {
 
 /** A fresh replay of the recording under `--gdb 0`, stopped at the first instruction: its port. */
 function replayServer(boot: Boot, env: NodeJS.ProcessEnv = NO_CACHE): Promise<{ port: number; proc: ChildProcess; stderr: () => string }> {
-  const proc = spawn(process.execPath, [CLI, "replay", boot.rec, "--kernel", boot.kernel, "--initrd", INITRD, "--gdb", "0"], { stdio: ["ignore", "ignore", "pipe"], env });
+  const proc = spawn(process.execPath, [CLI, "replay", boot.rec, "--kernel", boot.kernel, "--initrd", linux.initrd, "--gdb", "0"], { stdio: ["ignore", "ignore", "pipe"], env });
   let err = "";
   return new Promise((resolve, reject) => {
     proc.stderr!.on("data", (d: Buffer) => {
@@ -75,7 +68,7 @@ function replayServer(boot: Boot, env: NodeJS.ProcessEnv = NO_CACHE): Promise<{ 
 }
 
 /** Runs gdb in batch mode against a fresh replay: the commands, then `kill` (which ends the replay). */
-async function gdb(commands: string[], { symbols = true, boot = { rec, kernel: KERNEL }, env = NO_CACHE } = {}): Promise<string> {
+async function gdb(commands: string[], { symbols = true, boot = linux as Boot, env = NO_CACHE } = {}): Promise<string> {
   return (await gdbSession(commands, { symbols, boot, env })).out;
 }
 
@@ -212,7 +205,7 @@ describe.skipIf(!haveGuest)("gdb on a replayed Linux boot under the stack", () =
 
   it("continues through every state hash and VM exit check to the end of the recording", async () => {
     // gdb runs the replay in its own slices, not the recording run's: the stack must not care.
-    const server = await replayServer({ rec, kernel: KERNEL });
+    const server = await replayServer(linux);
     try {
       const out = await new Promise<string>((resolve, reject) => {
         execFile(GDB, ["-batch", "-nx", "-ex", `target remote 127.0.0.1:${server.port}`, "-ex", "continue", "-ex", "monitor when", "-ex", "kill"], { timeout: 600_000 }, (err, stdout, stderr) => {
@@ -266,7 +259,7 @@ describe.skipIf(!haveGuest || !haveSymbols || !existsSync(BZIMAGE))("gdb on Debi
     env = { ...process.env, AFTERGLOW_CACHE: join(dir, "cache") };
     const r = spawnSync(
       process.execPath,
-      [CLI, "record", "-o", boot.rec, "--kernel", BZIMAGE, "--initrd", INITRD, "--append", "console=ttyS0 panic=-1 quiet cryptomgr.notests", "--ram", "128"],
+      [CLI, "record", "-o", boot.rec, "--kernel", BZIMAGE, "--initrd", linux.initrd, "--append", "console=ttyS0 panic=-1 quiet cryptomgr.notests", "--ram", "128"],
       { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", timeout: 1_800_000 },
     );
     expect(r.status, r.stderr).toBe(0);

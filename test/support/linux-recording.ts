@@ -52,8 +52,12 @@ export function linuxRecording(): LinuxRecording {
     try {
       mkdirSync(lock);
       break;
-    } catch {
-      if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmSync(lock, { recursive: true, force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      // The recorder may have let go of the lock since: look again for its recording.
+      const since = statSync(lock, { throwIfNoEntry: false });
+      if (since === undefined) continue;
+      if (Date.now() - since.mtimeMs > STALE_LOCK_MS) rmSync(lock, { recursive: true, force: true });
       else sleep(1000);
     }
   }

@@ -1,38 +1,34 @@
-// The TUI on a recorded Linux boot (Debian's kernel under L4 and the VMM), in an 80x24 tmux window
+// The TUI on a recorded Linux boot (Debian's kernel under L4 and the VMM: the shared recording of
+// test/support/linux-recording.ts), in an 80x24 tmux window
 // as a person would drive it: step, reverse step, go to an exit, go to the line the initramfs
 // prints once it runs, reverse continue to a breakpoint. Registers and the breakpoint's hit are
 // checked against real gdb on a replay of the same recording.
 
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveLinux, linuxRecording, type LinuxRecording } from "../support/linux-recording.js";
 import { oracle } from "../support/oracle.js";
 import { INTERACTIVE } from "./interactive.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "bin", "afterglow.js");
-const CACHE = join(ROOT, "guests", "cache");
-const KERNEL = join(CACHE, "vmlinux");
-const BUSYBOX = join(CACHE, "busybox");
 /** Debian's kernel with its DWARF: the Guest pane names EIP's source line from it. */
-const SYMBOLS = join(CACHE, "vmlinux-dbg");
+const SYMBOLS = join(ROOT, "guests", "cache", "vmlinux-dbg");
 const GDB = process.env.GDB ?? "gdb";
 const SOCKET = `afterglow-tui-linux-${process.pid}`;
 /** An exit well into the boot (the recording has about 56 thousand). */
 const EXIT = 20_000;
 
-const haveGuest = oracle("Debian's i386 kernel, its vmlinux-dbg and busybox in guests/cache", existsSync(KERNEL) && existsSync(SYMBOLS) && existsSync(BUSYBOX), "bash scripts/fetch-debian.sh");
+const haveGuest = oracle("Debian's i386 kernel, its vmlinux-dbg and busybox in guests/cache", haveLinux && existsSync(SYMBOLS), "bash scripts/fetch-debian.sh");
 const haveTools =
   oracle("tmux", spawnSync("tmux", ["-V"], { stdio: "ignore" }).status === 0, "apt-get install tmux") &&
   oracle("gdb", spawnSync(GDB, ["--version"], { stdio: "ignore" }).status === 0, "apt-get install gdb") &&
   oracle("addr2line", spawnSync("addr2line", ["--version"], { stdio: "ignore" }).status === 0, "apt-get install binutils");
 
-let dir: string;
-let rec: string;
-let initrd: string;
+let boot: LinuxRecording;
 
 const tmux = (...args: string[]): string => execFileSync("tmux", ["-L", SOCKET, ...args], { encoding: "utf8" });
 const screen = (): string => tmux("capture-pane", "-p", "-t", "tui");
@@ -60,7 +56,7 @@ function shownRegisters(s: string): { [name: string]: number } {
 }
 
 async function gdbAt(commands: string[]): Promise<string> {
-  const proc: ChildProcess = spawn(process.execPath, [CLI, "replay", rec, "--kernel", KERNEL, "--initrd", initrd, "--gdb", "0"], {
+  const proc: ChildProcess = spawn(process.execPath, [CLI, "replay", boot.rec, ...boot.images, "--gdb", "0"], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, AFTERGLOW_CACHE: "off" },
   });
@@ -91,22 +87,13 @@ function gdbRegisters(out: string): { [name: string]: number } {
 
 describe.skipIf(!haveGuest || !haveTools)("afterglow tui on a recorded Linux boot (tmux, 80x24)", () => {
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "afterglow-tui-linux-"));
-    rec = join(dir, "boot.rec");
-    initrd = join(dir, "initramfs.cpio.gz");
-    execFileSync(process.execPath, [CLI, "guest", "build-initramfs", "--busybox", BUSYBOX, "--out", initrd], { stdio: ["ignore", "ignore", "pipe"] });
-    execFileSync(
-      process.execPath,
-      [CLI, "record", "-o", rec, "--kernel", KERNEL, "--initrd", initrd, "--append", "console=ttyS0 panic=-1 cryptomgr.notests", "--ram", "128"],
-      { stdio: ["ignore", "ignore", "pipe"], timeout: 900_000 },
-    );
-    const cmd = `${INTERACTIVE} AFTERGLOW_CACHE=off ${process.execPath} ${CLI} tui ${rec} --kernel ${KERNEL} --initrd ${initrd} --symbols ${SYMBOLS}; echo "tui exited $?"; sleep 600`;
+    boot = linuxRecording();
+    const cmd = `${INTERACTIVE} AFTERGLOW_CACHE=off ${process.execPath} ${CLI} tui ${boot.rec} ${boot.images.join(" ")} --symbols ${SYMBOLS}; echo "tui exited $?"; sleep 600`;
     tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "tui", "sh", "-c", cmd);
   }, 900_000);
 
   afterAll(() => {
     spawnSync("tmux", ["-L", SOCKET, "kill-server"], { stdio: "ignore" });
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("steps and steps back at the kernel's first instruction", async () => {
