@@ -908,16 +908,38 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /**
    * The block to chain to from a compiled block that left by one of its own exits, with EIP and
-   * icount set (./jit/README.md): the one starting at EIP, if it is in the same code page, compiled
-   * for the current mode and covered by the budget up to `end`; else null, and the run loop
-   * looks. Nothing the run loop decides on between instructions can have changed since the
+   * icount set (./jit/README.md): the one starting at EIP, if it is compiled for the current mode
+   * and covered by the budget up to `end`; else null, and the run loop looks. Nothing the run loop decides on between instructions can have changed since the
    * block started: such changes come from handlers, and a block ending in one does not chain.
    */
   jitNext(end: number): Block | null {
     const lin = (this.csBase + this.eip) | 0;
-    if (lin >>> PAGE_SHIFT !== this.fetchLinPage || this.dbgArmed !== 0) return null;
+    if (this.dbgArmed !== 0) return null;
+    if (lin >>> PAGE_SHIFT !== this.fetchLinPage) return this.jitNextPage(lin, end);
     const b = (this.fetchCode.blocks as (Block | undefined)[])[lin & ((1 << PAGE_SHIFT) - 1)];
     if (b === undefined || (this.jitMode & b.mask) !== b.mode || b.n > end - this.icount) return null;
+    return b;
+  }
+
+  /**
+   * jitNext for an EIP in another code page: only through a translation the TLB already holds
+   * (a walk could fault, or set accessed bits, which only the fetch itself may do), and the page
+   * becomes the current one only when its block is taken, so the code trace marks no page that
+   * does not run.
+   */
+  private jitNextPage(lin: number, end: number): Block | null {
+    let phys = lin >>> 0;
+    if (this.paging.enabled) {
+      const t = this.tlb[(lin >>> PAGE_SHIFT) | this.tlbUser];
+      if ((t & Tlb.X) === 0) return null;
+      phys = t >>> 0;
+    }
+    const key = ((phys >>> PAGE_SHIFT) << 1) | (this.code32 ? 1 : 0);
+    const code = key < this.icache.length ? this.icache[key] : undefined;
+    if (code === undefined || code.blocks === null) return null;
+    const b = code.blocks[lin & ((1 << PAGE_SHIFT) - 1)];
+    if (b === undefined || (this.jitMode & b.mask) !== b.mode || b.n > end - this.icount) return null;
+    this.fetchPage(lin);
     return b;
   }
 
