@@ -662,6 +662,11 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
       return imul(e, i, j, String(i.imm | 0));
     }
   }
+  if (op >= 0xb0 && op < 0xc0) { // MOV reg, imm
+    const size: Size = op < 0xb8 ? 1 : vsize(i);
+    e.line(`${e.reg(op & 7, size)} = ${immOf(i, size)};`);
+    return Done.PURE;
+  }
   if (op >= 0x40 && op < 0x50 && i.opsize === 32) { // INC/DEC r32
     const n = op & 7, x = e.local(`x${j}`), r = e.local(`r${j}`);
     const lop = op < 0x48 ? LazyOp.ADD : LazyOp.SUB;
