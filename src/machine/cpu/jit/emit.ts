@@ -720,9 +720,16 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     e.line(`${e.reg(i.rm, 1)} = ${e.cond(op & 15)} ? 1 : 0;`);
     return Done.PURE;
   }
-  if ((op >= 0x140 && op < 0x150) && i.opsize === 32 && !mem) { // CMOVcc r32, r32
-    e.line(`if (${e.cond(op & 15)}) R[${i.reg}] = R[${i.rm}];`);
-    return Done.PURE;
+  if ((op >= 0x140 && op < 0x150) && i.opsize === 32) { // CMOVcc r32, r/m32
+    if (!mem) {
+      e.line(`if (${e.cond(op & 15)}) R[${i.reg}] = R[${i.rm}];`);
+      return Done.PURE;
+    }
+    // The operand is read (and may fault) whether or not the condition holds.
+    e.mayFault(j);
+    e.loadE(i, 4);
+    e.line(`if (${e.cond(op & 15)}) R[${i.reg}] = v;`);
+    return Done.MEMORY;
   }
   // Control transfers: the block's last instruction.
   if (!last) return null;
