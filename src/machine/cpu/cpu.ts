@@ -182,6 +182,9 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** TSC = icount * tscPerInsn + tscOffset (a documented ratio; see ARCHITECTURE.md). */
   tscPerInsn = 1;
   tscOffset = 0n;
+  /** tscOffset as a double, and the value it was taken from (rdtsc's fast path). */
+  private tscOffsetOf = 0n;
+  private tscOffsetNum = 0;
   halted = false;
   /**
    * The icount the current `run` ends at: a repeated string instruction, which retires each
@@ -654,6 +657,25 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** The time-stamp counter: a fixed ratio of retired instructions, plus what WRMSR set. */
   tsc(): bigint {
     return BigInt.asUintN(64, BigInt(this.icount) * BigInt(this.tscPerInsn) + this.tscOffset);
+  }
+
+  /** The TSC into EDX:EAX, as RDTSC reads it outside VMX non-root operation. */
+  rdtsc(): void {
+    if (this.tscOffset !== this.tscOffsetOf) {
+      this.tscOffsetOf = this.tscOffset;
+      this.tscOffsetNum = Number(this.tscOffset);
+    }
+    // In doubles while the sum is exact (below 2^53: years of guest time): tsc()'s BigInts cost
+    // more than the rest of the instruction, and Linux's delay loops run RDTSC millions of times.
+    const t = this.icount * this.tscPerInsn + this.tscOffsetNum;
+    if (t >= 0 && t <= Number.MAX_SAFE_INTEGER && Number.isSafeInteger(this.tscOffsetNum)) {
+      this.r32[Reg.EAX] = t % 4294967296 | 0;
+      this.r32[Reg.EDX] = Math.floor(t / 4294967296) | 0;
+      return;
+    }
+    const v = this.tsc();
+    this.r32[Reg.EAX] = Number(v & 0xffffffffn) | 0;
+    this.r32[Reg.EDX] = Number(v >> 32n) | 0;
   }
 
   setTsc(v: bigint): void {
