@@ -269,7 +269,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** Set during a compiled block when it must end after the current instruction. */
   jitBreak = 0;
   /** Times the interpreter reaches an instruction before a block is compiled from it (1 to 65535). */
-  jitThreshold = 1000;
+  jitThreshold = 16000;
   /** Longest block, in instructions. */
   jitBlockLimit = 64;
   /** Blocks compiled so far (a statistic). */
