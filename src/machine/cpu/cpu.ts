@@ -182,6 +182,9 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** TSC = icount * tscPerInsn + tscOffset (a documented ratio; see ARCHITECTURE.md). */
   tscPerInsn = 1;
   tscOffset = 0n;
+  /** tscOffset as a double, and the value it was taken from (rdtsc's fast path). */
+  private tscOffsetOf = 0n;
+  private tscOffsetNum = 0;
   halted = false;
   /**
    * The icount the current `run` ends at: a repeated string instruction, which retires each
@@ -266,7 +269,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** Set during a compiled block when it must end after the current instruction. */
   jitBreak = 0;
   /** Times the interpreter reaches an instruction before a block is compiled from it (1 to 65535). */
-  jitThreshold = 1000;
+  jitThreshold = 16000;
   /** Longest block, in instructions. */
   jitBlockLimit = 64;
   /** Blocks compiled so far (a statistic). */
@@ -653,6 +656,25 @@ export class Cpu extends LazyFlags implements ByteSource {
     return BigInt.asUintN(64, BigInt(this.icount) * BigInt(this.tscPerInsn) + this.tscOffset);
   }
 
+  /** The TSC into EDX:EAX, as RDTSC reads it outside VMX non-root operation. */
+  rdtsc(): void {
+    if (this.tscOffset !== this.tscOffsetOf) {
+      this.tscOffsetOf = this.tscOffset;
+      this.tscOffsetNum = Number(this.tscOffset);
+    }
+    // In doubles while the sum is exact (below 2^53: years of guest time): tsc()'s BigInts cost
+    // more than the rest of the instruction, and Linux's delay loops run RDTSC millions of times.
+    const t = this.icount * this.tscPerInsn + this.tscOffsetNum;
+    if (t >= 0 && t <= Number.MAX_SAFE_INTEGER && Number.isSafeInteger(this.tscOffsetNum)) {
+      this.r32[Reg.EAX] = t % 4294967296 | 0;
+      this.r32[Reg.EDX] = Math.floor(t / 4294967296) | 0;
+      return;
+    }
+    const v = this.tsc();
+    this.r32[Reg.EAX] = Number(v & 0xffffffffn) | 0;
+    this.r32[Reg.EDX] = Number(v >> 32n) | 0;
+  }
+
   setTsc(v: bigint): void {
     this.tscOffset = BigInt.asIntN(64, v - BigInt(this.icount) * BigInt(this.tscPerInsn));
   }
@@ -905,16 +927,38 @@ export class Cpu extends LazyFlags implements ByteSource {
 
   /**
    * The block to chain to from a compiled block that left by one of its own exits, with EIP and
-   * icount set (./jit/README.md): the one starting at EIP, if it is in the same code page, compiled
-   * for the current mode and covered by the budget up to `end`; else null, and the run loop
-   * looks. Nothing the run loop decides on between instructions can have changed since the
+   * icount set (./jit/README.md): the one starting at EIP, if it is compiled for the current mode
+   * and covered by the budget up to `end`; else null, and the run loop looks. Nothing the run loop decides on between instructions can have changed since the
    * block started: such changes come from handlers, and a block ending in one does not chain.
    */
   jitNext(end: number): Block | null {
     const lin = (this.csBase + this.eip) | 0;
-    if (lin >>> PAGE_SHIFT !== this.fetchLinPage || this.dbgArmed !== 0) return null;
+    if (this.dbgArmed !== 0) return null;
+    if (lin >>> PAGE_SHIFT !== this.fetchLinPage) return this.jitNextPage(lin, end);
     const b = (this.fetchCode.blocks as (Block | undefined)[])[lin & ((1 << PAGE_SHIFT) - 1)];
     if (b === undefined || (this.jitMode & b.mask) !== b.mode || b.n > end - this.icount) return null;
+    return b;
+  }
+
+  /**
+   * jitNext for an EIP in another code page: only through a translation the TLB already holds
+   * (a walk could fault, or set accessed bits, which only the fetch itself may do), and the page
+   * becomes the current one only when its block is taken, so the code trace marks no page that
+   * does not run.
+   */
+  private jitNextPage(lin: number, end: number): Block | null {
+    let phys = lin >>> 0;
+    if (this.paging.enabled) {
+      const t = this.tlb[(lin >>> PAGE_SHIFT) | this.tlbUser];
+      if ((t & Tlb.X) === 0) return null;
+      phys = t >>> 0;
+    }
+    const key = ((phys >>> PAGE_SHIFT) << 1) | (this.code32 ? 1 : 0);
+    const code = key < this.icache.length ? this.icache[key] : undefined;
+    if (code === undefined || code.blocks === null) return null;
+    const b = code.blocks[lin & ((1 << PAGE_SHIFT) - 1)];
+    if (b === undefined || (this.jitMode & b.mask) !== b.mode || b.n > end - this.icount) return null;
+    this.fetchPage(lin);
     return b;
   }
 

@@ -747,6 +747,11 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
       return imul(e, i, j, String(i.imm | 0));
     }
   }
+  if (op >= 0xb0 && op < 0xc0) { // MOV reg, imm
+    const size: Size = op < 0xb8 ? 1 : vsize(i);
+    e.line(e.setReg(op & 7, size, immOf(i, size)));
+    return Done.PURE;
+  }
   if (op >= 0x40 && op < 0x50 && i.opsize === 32) { // INC/DEC r32
     const n = op & 7, x = e.local(`x${j}`), r = e.local(`r${j}`);
     const lop = op < 0x48 ? LazyOp.ADD : LazyOp.SUB;
@@ -800,9 +805,16 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
     e.line(e.setReg(i.rm, 1, `${e.cond(op & 15)} ? 1 : 0`));
     return Done.PURE;
   }
-  if ((op >= 0x140 && op < 0x150) && i.opsize === 32 && !mem) { // CMOVcc r32, r32
-    e.line(`if (${e.cond(op & 15)}) ${e.setReg(i.reg, 4, e.reg(i.rm, 4))}`);
-    return Done.PURE;
+  if ((op >= 0x140 && op < 0x150) && i.opsize === 32) { // CMOVcc r32, r/m32
+    if (!mem) {
+      e.line(`if (${e.cond(op & 15)}) ${e.setReg(i.reg, 4, e.reg(i.rm, 4))}`);
+      return Done.PURE;
+    }
+    // The operand is read (and may fault) whether or not the condition holds.
+    e.mayFault(j);
+    e.loadE(i, 4);
+    e.line(`if (${e.cond(op & 15)}) ${e.setReg(i.reg, 4, "v")}`);
+    return Done.MEMORY;
   }
   // Control transfers: the block's last instruction.
   if (!last) return null;

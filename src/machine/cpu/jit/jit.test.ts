@@ -82,6 +82,50 @@ describe("compiled blocks", () => {
     expect(runs).toBeLessThan(4);
   });
 
+  it("chain to blocks in another code page only through a translation the TLB holds", () => {
+    const code = `
+      mov ecx, 60
+    again:
+      call callee
+      dec ecx
+      jnz again
+      int3
+      times 0x1000 - ($ - $$) nop
+    callee:
+      add eax, ecx
+      ret`;
+    for (const paged of [false, true]) {
+      for (let budget = 1; budget <= 9; budget++) {
+        const a = machine(code, true, paged ? (c) => paging(c) : undefined), b = machine(code, false, paged ? (c) => paging(c) : undefined);
+        let chained = 0;
+        const next = a.jitNext.bind(a);
+        a.jitNext = (end) => {
+          const blk = next(end);
+          if (blk !== null) chained++;
+          return blk;
+        };
+        for (let k = 0; k < 1000 && a.run(budget) === Stop.BUDGET; k++) {
+          expect(b.run(budget)).toBe(Stop.BUDGET);
+          expectSame(a, b);
+        }
+        expect(b.run(budget)).toBe(Stop.EXCEPTION);
+        expectSame(a, b);
+        if (budget >= 4) expect(chained).toBeGreaterThan(0);
+      }
+    }
+    // The callee's page unmapped and the TLB flushed: the chain stops at the CALL and the fetch
+    // faults, as the interpreter's does.
+    const a = machine(code, true, (c) => paging(c)), b = machine(code, false, (c) => paging(c));
+    for (const c of [a, b]) {
+      expect(c.run(100)).toBe(Stop.BUDGET);
+      c.mem.write32(PT + 4 * ((CODE_BASE + 0x1000) >>> 12), 0);
+      c.paging.changed();
+      expect(c.run(100)).toBe(Stop.EXCEPTION);
+      expect([c.excVector, c.cr2]).toEqual([Vec.PF, CODE_BASE + 0x1000]);
+    }
+    expectSame(a, b);
+  });
+
   it("count every iteration of a REP string instruction, ending at the budget, as the interpreter does", () => {
     const code = `
       mov ecx, 300

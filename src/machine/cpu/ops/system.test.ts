@@ -125,6 +125,18 @@ describe("CPUID and RDTSC", () => {
     expect(cpu.r32[Reg.EDX]).toBe(1);
   });
 
+  it("RDTSC wraps at 64 bits, the same past 2^53 as below it", () => {
+    const at = (offset: bigint): bigint => {
+      const { cpu } = runAsm(`nop\n nop\n rdtsc\n int3`, (c) => { c.tscPerInsn = 3; c.tscOffset = offset; });
+      return (BigInt(cpu.r32[Reg.EDX] >>> 0) << 32n) | BigInt(cpu.r32[Reg.EAX] >>> 0);
+    };
+    expect(at(2n ** 53n - 7n)).toBe(2n ** 53n - 1n);
+    expect(at(2n ** 53n - 6n)).toBe(2n ** 53n);
+    expect(at(2n ** 60n + 5n)).toBe(2n ** 60n + 11n);
+    expect(at(-6n)).toBe(0n);
+    expect(at(-7n)).toBe(2n ** 64n - 1n);
+  });
+
   it("RDTSC at CPL 3 with CR4.TSD raises #GP(0)", () => {
     expect(fault(runAsm(`rdtsc`, (c) => { user(c); c.cr4 |= 4; }))).toEqual([Vec.GP, 0]);
     expect(runAsm(`rdtsc\n int3`, user).cpu.excVector).toBe(Vec.BP);

@@ -142,8 +142,9 @@ function register(): void {
   });
   def(0x131, (cpu) => {
     if ((cpu.cr4 & 4) !== 0) requireCpl0(cpu); // CR4.TSD
-    if (cpu.nonRoot && vmxProc(cpu, Proc.RDTSC_EXITING, ExitReason.RDTSC)) return;
-    const t = cpu.nonRoot ? vmxTsc(cpu, cpu.tsc()) : cpu.tsc();
+    if (!cpu.nonRoot) return cpu.rdtsc();
+    if (vmxProc(cpu, Proc.RDTSC_EXITING, ExitReason.RDTSC)) return;
+    const t = vmxTsc(cpu, cpu.tsc());
     cpu.r32[Reg.EAX] = Number(t & 0xffffffffn) | 0;
     cpu.r32[Reg.EDX] = Number(t >> 32n) | 0;
   });
