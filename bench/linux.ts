@@ -1,6 +1,6 @@
 // `npm run bench`, part two: the Linux boot. Debian's i686 kernel (the xz-compressed bzImage, so
 // the in-guest decompressor runs first) boots with the busybox initramfs from power-on until its
-// /init prints "BOOT-OK" — the guest ../shared/bench/peers.sh boots in QEMU and v86. Four runs:
+// /init prints "BOOT-OK", the guest QEMU and v86 boot as peers (v86 here too: ./v86.ts). Four runs:
 // on the bare PC, on it again with one gdb breakpoint armed (where the boot never goes, so only
 // its cost shows), and on the full stack (L4 + VMM, the guest in a VM), all recorded, so that the
 // stack's overhead is the stack's and not the recording's (a state hash of all RAM every 100 M
@@ -13,7 +13,8 @@
 // Knobs (environment): BENCH_LINUX=0 skips this part; BENCH_LINUX_INSNS is the instruction budget
 // (default 20e9); BENCH_LINUX_KERNEL picks another kernel image (e.g. guests/cache/vmlinux, the
 // ELF kernel, which skips the decompressor); BENCH_LINUX_MACHINES=bare,breakpoint,stack,replay,timetravel
-// picks runs (timetravel: ./timetravel.ts, on the replay's recording).
+// picks runs (timetravel: ./timetravel.ts, on the replay's recording; v86: the same guest in v86,
+// ./v86.ts, beside the bare boot).
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,8 +25,11 @@ import { Debugger } from "../src/replay/debug.js";
 import { Session, Stop, endReasonOf, type MachineKind, type StackSummary } from "../src/replay/session.js";
 import { ExitReason } from "../src/vmx/exits.js";
 import { benchTimeTravel } from "./timetravel.js";
+import { bootV86 } from "./v86.js";
 
 const MARKER = "BOOT-OK";
+/** The kernel's command line, here and in the peer's boot (./v86.ts). */
+const CMDLINE = "console=ttyS0 panic=-1";
 /** Instructions between looks at the console (the marker's icount is taken exactly, in the console callback). */
 const SLICE = 20_000_000;
 /** A fixed wall-clock for the guest: the boot is the same every run. */
@@ -88,7 +92,7 @@ export function bootLinux(
   const t0 = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
   const s = (session = new Session(
-    { guest: { kind: "linux", kernel, initrd, cmdline: "console=ttyS0 panic=-1" }, machine: opts.machine, ramSize: 256 << 20, console: onByte, rtcEpochSeconds: RTC_EPOCH },
+    { guest: { kind: "linux", kernel, initrd, cmdline: CMDLINE }, machine: opts.machine, ramSize: 256 << 20, console: onByte, rtcEpochSeconds: RTC_EPOCH },
     opts.record ? { sink: (b) => chunks.push(Uint8Array.from(b)), argv: ["bench"], tool: "afterglow bench" } : undefined,
   ));
   if (opts.breakpoint !== undefined) new Debugger(s).setBreakpoint("hw", opts.breakpoint);
@@ -177,7 +181,7 @@ export function benchLinux(): void {
     return;
   }
   const budget = Number(process.env.BENCH_LINUX_INSNS ?? 20e9);
-  const runs = (process.env.BENCH_LINUX_MACHINES ?? "bare,breakpoint,stack,replay,timetravel").split(",");
+  const runs = (process.env.BENCH_LINUX_MACHINES ?? "bare,breakpoint,stack,replay,timetravel,v86").split(",");
   const kernel = new Uint8Array(readFileSync(kernelPath));
   const initrd = new Uint8Array(readFileSync(initrdPath));
   const tty = process.stderr.isTTY;
@@ -208,6 +212,16 @@ export function benchLinux(): void {
     if (r.summary) for (const line of exitReport(r.summary)) console.log(line);
   }
   const bare = results.bare, stack = results.stack, armed = results.breakpoint;
+  if (runs.includes("v86")) {
+    const peer = bootV86(kernelPath, initrdPath, CMDLINE, MARKER);
+    if (typeof peer === "string") console.log(`linux-boot (peer): ${peer}`);
+    else {
+      console.log(`linux-boot (${peer.name}, the peer, not recorded): ${MARKER} after ${peer.hostSecs.toFixed(1)} s host (${peer.cpuSecs.toFixed(1)} s CPU)`);
+      if (bare?.reached) {
+        console.log(`linux-boot bare PC against ${peer.name}: ${(bare.cpuSecs / peer.cpuSecs).toFixed(2)}x its CPU time, ${(bare.hostSecs / peer.hostSecs).toFixed(2)}x its host time (target: at most 2x)`);
+      }
+    }
+  }
   if (bare?.reached && armed?.reached) {
     console.log(`linux-boot with one gdb breakpoint armed: ${(armed.cpuSecs / bare.cpuSecs).toFixed(2)}x the bare PC's CPU time without (target: at most 1.5x)`);
   }
