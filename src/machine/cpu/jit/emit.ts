@@ -30,9 +30,10 @@
 // memory or called a handler, `cpu.jitBreak` set (a write to this code page, a watchpoint hit, a
 // stop request) ends the block there.
 //
-// Memory goes through the CPU's own accessors (cpu.rd32, cpu.wr32, cpu.linRmw, cpu.push32...):
+// Memory goes through the CPU's own accessors (cpu.rd8, cpu.wr16, cpu.linRmw, cpu.push32...):
 // the interpreter's TLB fast paths, which TurboFan inlines into a hot block, so the generated code
-// stays small (cheap to compile) and the fast paths exist once. Locals named after an
+// stays small (cheap to compile) and the fast paths exist once; only dword reads and writes carry
+// the TLB hit in line (rd32, wr32; m, t, wm, wv are their scratch). Locals named after an
 // instruction's index (x3, r3...) hold its operands and result for as long as a flag record may
 // refer to them; a, o, v are scratch.
 
@@ -139,6 +140,8 @@ export class Emitter {
   endsInHandler = false;
   /** The block loops to its own start (see loopBack). */
   loops = false;
+  /** The code reads or writes memory through the TLB itself (rd32, wr32). */
+  private tlbUsed = false;
   /**
    * A pass of the loop may begin with the record of the pass before pending (see carry): where
    * the flags would go to the CPU before the pass records its own, the code writes it (CARRIED).
@@ -154,6 +157,9 @@ export class Emitter {
     this.constant("R", cpu.r32);
     this.constant("SB", cpu.segBase);
     this.constant("BRK", BLOCK_BREAK);
+    this.constant("TLB", cpu.paging.tlb);
+    this.constant("RAM32", cpu.mem.i32);
+    this.constant("PF", cpu.mem.pageFlags);
   }
 
   /** Gives `value` the name `name` in the generated code (a fresh name when none is given). */
@@ -192,7 +198,7 @@ export class Emitter {
     const src = [
       `"use strict";`,
       `return (function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
-      `let ic = cpu.icount; const e = cpu.eip;`,
+      `let ic = cpu.icount; const e = cpu.eip;${this.tlbUsed ? " const u = cpu.tlbUser; let m = 0, t = 0, wm = 0, wv = 0;" : ""}`,
       `let k = 0, ${[...this.locals, ...used.map((n) => `g${n}`)].map((l) => `${l} = 0`).join(", ")};`,
       RELOAD,
       `try {`,
@@ -257,7 +263,18 @@ export class Emitter {
 
   /** The instruction's memory operand of `size` bytes, read, as an expression (zero-extended; int32 for dwords). */
   readE(i: Insn, size: Size): string {
-    return `cpu.rd${size * 8}(${this.linear(i.seg, this.ea(i), size, false)})`;
+    const lin = this.linear(i.seg, this.ea(i), size, false);
+    return size === 4 ? this.rd32(lin) : `cpu.rd${size * 8}(${lin})`;
+  }
+
+  /**
+   * A dword read at linear `lin` (an expression), as an expression: Cpu.rd32's TLB hit in line, the
+   * call only on a miss. A block that runs a few thousand times stays in V8's baseline tier, where
+   * every call is a real one: the boot's blocks spent a seventh of its time in calls of rd32.
+   */
+  rd32(lin: string): string {
+    this.tlbUsed = true;
+    return `(m = ${lin}, t = TLB[(m >>> 12) | u], (t & 1) !== 0 && (m & 3) === 0 ? RAM32[((t & -4096) | (m & 4095)) >>> 2] : cpu.rd32(m))`;
   }
 
   /** Emits the read of the instruction's memory operand into `into`. */
@@ -267,7 +284,19 @@ export class Emitter {
 
   /** Emits the write of `value` (an expression) to the instruction's memory operand. */
   writeE(i: Insn, size: Size, value: string): void {
-    this.line(`cpu.wr${size * 8}(${this.linear(i.seg, this.ea(i), size, true)}, ${value});`);
+    const lin = this.linear(i.seg, this.ea(i), size, true);
+    this.line(size === 4 ? this.wr32(lin, value) : `cpu.wr${size * 8}(${lin}, ${value});`);
+  }
+
+  /**
+   * Code writing dword `value` at linear `lin` (expressions, taken in that order): Cpu.wr32's fast
+   * path in line — a TLB hit on a page with no flags (no code, no checkpoint or hash to tell) —
+   * the call otherwise. Scratch of its own, so that `value` may hold a read (rd32).
+   */
+  wr32(lin: string, value: string): string {
+    this.tlbUsed = true;
+    return `wm = ${lin}; wv = ${value}; t = TLB[(wm >>> 12) | u]; ` +
+      `if ((t & 2) !== 0 && (wm & 3) === 0 && PF[t >>> 12] === 0) RAM32[((t & -4096) | (wm & 4095)) >>> 2] = wv; else cpu.wr32(wm, wv);`;
   }
 
   /**
@@ -278,7 +307,7 @@ export class Emitter {
   rmw(i: Insn, size: Size, result: string, compute: () => void): void {
     this.line(`o = ${this.ea(i)}; a = cpu.linRmw(${i.seg}, o, ${size}); v = cpu.rd${size * 8}(a);`);
     compute();
-    this.line(`cpu.wr${size * 8}(a, ${result});`);
+    this.line(size === 4 ? this.wr32("a", result) : `cpu.wr${size * 8}(a, ${result});`);
   }
 
   /**
@@ -287,14 +316,14 @@ export class Emitter {
    */
   push32(value: string): string {
     const sp = this.regW(4);
-    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `a = (${sp} - 4) | 0; cpu.wr32(a, ${value}); ${sp} = a;`;
+    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `a = (${sp} - 4) | 0; ${this.wr32("a", value)} ${sp} = a;`;
     return `R[4] = ${sp}; cpu.push32(${value}); ${sp} = R[4];`;
   }
 
   /** Code popping a dword into local `into`. */
   pop32(into: string): string {
     const sp = this.regW(4);
-    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `${into} = cpu.rd32(${sp}); ${sp} = (${sp} + 4) | 0;`;
+    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `${into} = ${this.rd32(sp)}; ${sp} = (${sp} + 4) | 0;`;
     return `R[4] = ${sp}; ${into} = cpu.pop32(); ${sp} = R[4];`;
   }
 
