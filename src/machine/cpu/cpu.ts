@@ -2,7 +2,7 @@
 // memory paths, the decoded-instruction cache and the interpreter loop. Instruction semantics live
 // in ./ops/, one file per family, registered in the handler table (./table.ts).
 
-import { decode, lastDecodeTooLong } from "../../x86/decoder.js";
+import { MAX_INSN_LEN, decode, lastDecodeTooLong } from "../../x86/decoder.js";
 import { Flag } from "../../x86/eflags.js";
 import { Reg, Seg, type ByteSource, type Insn } from "../../x86/insn.js";
 import { Vec } from "../../x86/vectors.js";
@@ -57,8 +57,11 @@ export class CodePage {
   readonly code = new Uint8Array(1 << PAGE_SHIFT);
   /** Compiled blocks by the offset of their first instruction (allocated with the first). */
   blocks: (Block | undefined)[] | null = null;
-  /** How often the interpreter reached each offset with no block there. */
-  readonly heat = new Uint16Array(1 << PAGE_SHIFT);
+  /**
+   * Per offset with no block there: how often the interpreter reached it, plus the instructions
+   * it then ran in a straight line from it (see Cpu.runBlock).
+   */
+  readonly heat = new Uint32Array(1 << PAGE_SHIFT);
 
   /** Caches `i`, decoded at `off`. */
   put(off: number, i: Insn): void {
@@ -268,10 +271,17 @@ export class Cpu extends LazyFlags implements ByteSource {
   jitMode = 0;
   /** Set during a compiled block when it must end after the current instruction. */
   jitBreak = 0;
-  /** Times the interpreter reaches an instruction before a block is compiled from it (1 to 65535). */
-  jitThreshold = 16000;
+  /**
+   * The heat at which a block is compiled from an offset (CodePage.heat): the instructions the
+   * interpreter ran from it, counting each arrival once.
+   */
+  jitThreshold = 32000;
   /** Longest block, in instructions. */
   jitBlockLimit = 64;
+  /** The interpreter's current straight run: its code page, the offset it began at, the last instruction's linear address. */
+  private heatCode: CodePage | null = null;
+  private heatStart = 0;
+  private heatLast = 0;
   /** Blocks compiled so far (a statistic). */
   jitCompiled = 0;
   /** Sees each block as it is compiled and may wrap it (differential tests: test/support/lockstep.ts). */
@@ -909,6 +919,17 @@ export class Cpu extends LazyFlags implements ByteSource {
     const off = lin & ((1 << PAGE_SHIFT) - 1);
     let b = code.blocks === null ? undefined : code.blocks[off];
     if (b === undefined || (this.jitMode & b.mask) !== b.mode) {
+      // An instruction just past the last one the interpreter ran (within an instruction's
+      // length) continues a straight run, and heats the run's start too: code run in long
+      // straight lines (unrolled loops, long functions called a few thousand times) compiles
+      // after a few passes, as a loop's short body does after many.
+      const step = lin - this.heatLast;
+      this.heatLast = lin;
+      if (step > 0 && step <= MAX_INSN_LEN && code === this.heatCode) code.heat[this.heatStart]++;
+      else {
+        this.heatCode = code;
+        this.heatStart = off;
+      }
       if (++code.heat[off] < this.jitThreshold) return false;
       code.heat[off] = 0;
       const made = compileBlock(this, code, this.fetchPhysPage, lin);
