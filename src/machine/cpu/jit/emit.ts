@@ -58,6 +58,10 @@ const BLOCK_BREAK: { readonly blockBreak: true } = Object.freeze({ blockBreak: t
  * the block uses: the writing of the register locals back to the CPU, and their reloading.
  */
 const SYNC = "\u0000S", RELOAD = "\u0000L";
+/** The calls rd32 and wr32 make on a TLB miss, each after setting `sl`. */
+const SLOW_RD32 = "cpu.rd32(m)", SLOW_WR32 = "cpu.wr32(wm, wv)";
+/** The CPU's methods the generated code calls that read or write only the lazy flags. */
+const FLAG_CALLS = new Set(["cf", "cond", "setLazy", "setLogic", "setResult", "setIncDecCf"]);
 /**
  * Placeholders for the code writing the flag record carried from the pass before (Emitter.carry),
  * and for CF as it gives it (as the CPU's flags give it in the first pass).
@@ -142,6 +146,8 @@ export class Emitter {
   loops = false;
   /** The code reads or writes memory through the TLB itself (rd32, wr32). */
   private tlbUsed = false;
+  /** Where the current instruction's lines begin in `body`. */
+  private insnFrom = 0;
   /**
    * A pass of the loop may begin with the record of the pass before pending (see carry): where
    * the flags would go to the CPU before the pass records its own, the code writes it (CARRIED).
@@ -198,7 +204,7 @@ export class Emitter {
     const src = [
       `"use strict";`,
       `return (function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
-      `let ic = cpu.icount; const e = cpu.eip;${this.tlbUsed ? " const u = cpu.tlbUser; let m = 0, t = 0, wm = 0, wv = 0;" : ""}`,
+      `let ic = cpu.icount; const e = cpu.eip;${this.tlbUsed ? " const u = cpu.tlbUser; let m = 0, t = 0, wm = 0, wv = 0, sl = 0;" : ""}`,
       `let k = 0, ${[...this.locals, ...used.map((n) => `g${n}`)].map((l) => `${l} = 0`).join(", ")};`,
       RELOAD,
       `try {`,
@@ -274,7 +280,7 @@ export class Emitter {
    */
   rd32(lin: string): string {
     this.tlbUsed = true;
-    return `(m = ${lin}, t = TLB[(m >>> 12) | u], (t & 1) !== 0 && (m & 3) === 0 ? RAM32[((t & -4096) | (m & 4095)) >>> 2] : cpu.rd32(m))`;
+    return `(m = ${lin}, t = TLB[(m >>> 12) | u], (t & 1) !== 0 && (m & 3) === 0 ? RAM32[((t & -4096) | (m & 4095)) >>> 2] : (sl = 1, ${SLOW_RD32}))`;
   }
 
   /** Emits the read of the instruction's memory operand into `into`. */
@@ -296,7 +302,7 @@ export class Emitter {
   wr32(lin: string, value: string): string {
     this.tlbUsed = true;
     return `wm = ${lin}; wv = ${value}; t = TLB[(wm >>> 12) | u]; ` +
-      `if ((t & 2) !== 0 && (wm & 3) === 0 && PF[t >>> 12] === 0) RAM32[((t & -4096) | (wm & 4095)) >>> 2] = wv; else cpu.wr32(wm, wv);`;
+      `if ((t & 2) !== 0 && (wm & 3) === 0 && PF[t >>> 12] === 0) RAM32[((t & -4096) | (wm & 4095)) >>> 2] = wv; else { sl = 1; ${SLOW_WR32}; }`;
   }
 
   /**
@@ -510,7 +516,24 @@ export class Emitter {
    */
   breakCheck(j: number): void {
     this.catchFlags.set(j + 1, this.exitFlush());
-    this.line(`if (cpu.jitBreak !== 0) throw BRK;`);
+    this.line(this.tlbUsed && this.onlyFastPaths() ? `if (sl !== 0) { sl = 0; if (cpu.jitBreak !== 0) throw BRK; }` : `if (cpu.jitBreak !== 0) throw BRK;`);
+  }
+
+  /** The current instruction's code begins here (see onlyFastPaths). */
+  beginInsn(): void {
+    this.insnFrom = this.body.length;
+  }
+
+  /**
+   * Whether the current instruction reached memory only through rd32 and wr32, calling into the
+   * CPU for nothing else but its flag record. Their hits cannot set jitBreak (the TLB holds no
+   * watched page and the write's hit no code page: nothing is called); their misses set `sl`, so
+   * jitBreak needs a look only after a miss.
+   */
+  private onlyFastPaths(): boolean {
+    const code = this.body.slice(this.insnFrom).join("\n").replaceAll(SLOW_RD32, "").replaceAll(SLOW_WR32, "");
+    for (const call of code.matchAll(/cpu\.(\w+)\(/g)) if (!FLAG_CALLS.has(call[1])) return false;
+    return true;
   }
 
   /**
@@ -561,6 +584,7 @@ const enum Done {
 /** Emits instruction `j` of the block at offset `start` from its first EIP, going on as `step` says (./compile.ts decides). */
 export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: Step): void {
   e.offsets.push(start);
+  e.beginInsn();
   const last = step === Step.LAST;
   let done: Done | null;
   if (step === Step.JUMP) done = Done.PURE;

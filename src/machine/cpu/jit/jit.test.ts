@@ -239,6 +239,24 @@ describe("compiled blocks", () => {
     expectSame(a, b);
   });
 
+  it("run the new bytes when an aligned dword store in the block rewrites an instruction after it", () => {
+    // Aligned, the store would hit the TLB's fast path but for the code page's flag: its slow
+    // path is what must end the block.
+    const code = `
+      mov edx, 3
+      mov dword [patched + 1], 7
+      times (3 - ($ - $$)) & 3 nop
+    patched:
+      mov eax, 1
+      add eax, edx
+      int3`;
+    const a = machine(code, true), b = machine(code, false);
+    a.run(100);
+    b.run(100);
+    expect(a.r32[Reg.EAX]).toBe(10);
+    expectSame(a, b);
+  });
+
   it("stop at a host breakpoint inside a block, as often as the interpreter does", () => {
     const code = LOOP.replace("xor eax, 0x55", "here: xor eax, 0x55");
     const bp = CODE_BASE + nasm(code.slice(0, code.indexOf("here:")), 32, CODE_BASE).length;
