@@ -59,9 +59,11 @@ export class CodePage {
   blocks: (Block | undefined)[] | null = null;
   /**
    * Per offset with no block there: how often the interpreter reached it, plus the instructions
-   * it then ran in a straight line from it (see Cpu.runBlock).
+   * it then ran in a straight line from it (see Cpu.runBlock). Between two looks at an offset's
+   * heat (each arrival there) a straight run in the page adds at most 4096, so 16 bits hold any
+   * threshold up to 61439.
    */
-  readonly heat = new Uint32Array(1 << PAGE_SHIFT);
+  readonly heat = new Uint16Array(1 << PAGE_SHIFT);
 
   /** Caches `i`, decoded at `off`. */
   put(off: number, i: Insn): void {
@@ -273,7 +275,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   jitBreak = 0;
   /**
    * The heat at which a block is compiled from an offset (CodePage.heat): the instructions the
-   * interpreter ran from it, counting each arrival once.
+   * interpreter ran from it, counting each arrival once (1 to 61439).
    */
   jitThreshold = 32000;
   /** Longest block, in instructions. */
