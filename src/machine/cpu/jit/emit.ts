@@ -33,7 +33,8 @@
 // Memory goes through the CPU's own accessors (cpu.rd8, cpu.wr16, cpu.linRmw, cpu.push32...):
 // the interpreter's TLB fast paths, which TurboFan inlines into a hot block, so the generated code
 // stays small (cheap to compile) and the fast paths exist once; only dword reads and writes carry
-// the TLB hit in line (rd32, wr32; m, t, wm, wv are their scratch). Locals named after an
+// the TLB hit in line (rd32, wr32; m, t, wm, wv are their scratch, and sl says one missed, after
+// which jitBreak must be looked at: Emitter.breakCheck). Locals named after an
 // instruction's index (x3, r3...) hold its operands and result for as long as a flag record may
 // refer to them; a, o, v are scratch.
 
