@@ -216,7 +216,9 @@ export function benchLinux(): void {
     const peer = bootV86(kernelPath, initrdPath, CMDLINE, MARKER);
     if (typeof peer === "string") console.log(`linux-boot (peer): ${peer}`);
     else {
-      console.log(`linux-boot (${peer.name}, the peer, not recorded): ${MARKER} after ${peer.hostSecs.toFixed(1)} s host (${peer.cpuSecs.toFixed(1)} s CPU)`);
+      console.log(`linux-boot (${peer.name}, the peer, not recorded): ${MARKER} after ` +
+        `${peer.instructions.toLocaleString("en-US")} instructions, ${peer.hostSecs.toFixed(1)} s host, ${(peer.instructions / peer.hostSecs / 1e6).toFixed(1)} MIPS ` +
+        `(${peer.cpuSecs.toFixed(1)} s CPU)`);
       if (bare?.reached) {
         console.log(`linux-boot bare PC against ${peer.name}: ${(bare.cpuSecs / peer.cpuSecs).toFixed(2)}x its CPU time, ${(bare.hostSecs / peer.hostSecs).toFixed(2)}x its host time (target: at most 2x)`);
       }

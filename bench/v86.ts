@@ -16,6 +16,8 @@ export interface PeerBoot {
   name: string;
   cpuSecs: number;
   hostSecs: number;
+  /** Instructions the peer retired to the marker. */
+  instructions: number;
 }
 
 const TIMEOUT_MS = 600_000;
@@ -37,6 +39,6 @@ export function bootV86(kernelPath: string, initrdPath: string, cmdline: string,
     const why = r.stderr.trim().split("\n").pop() ?? `exit code ${r.status}`;
     return `${name}: no ${marker} (${why})`;
   }
-  const { cpuSecs, hostSecs } = JSON.parse(report) as { cpuSecs: number; hostSecs: number };
-  return { name, cpuSecs, hostSecs };
+  const { cpuSecs, hostSecs, instructions } = JSON.parse(report) as { cpuSecs: number; hostSecs: number; instructions: number };
+  return { name, cpuSecs, hostSecs, instructions };
 }
