@@ -115,6 +115,15 @@ export function compileBlock(cpu: Cpu, code: CodePage, page: number, lin: number
     nexts[n - 1] = starts[n - 1] + insns[n - 1].len;
   }
   const e = new Emitter(cpu, lin);
+  // A conditional jump whose way out of the trace leads to an instruction further on in it (an
+  // `if` without `else`, taken past its body) jumps there inside the function instead.
+  const index = new Map(starts.map((s, k) => [s, k]));
+  for (let k = 0; k < n - 1; k++) {
+    if (steps[k] !== Step.BRANCH && steps[k] !== Step.BRANCH_TAKEN) continue;
+    const i = insns[k], fall = starts[k] + i.len;
+    const t = index.get(steps[k] === Step.BRANCH ? fall + (i.imm | 0) : fall);
+    if (t !== undefined && t > k) e.jumpsIn(k, t);
+  }
   for (let k = 0; k < n; k++) emitInsn(e, insns[k], k, starts[k], steps[k]);
   if (home) e.loopHome();
   const mask = e.modeMask | JitMode.OK;

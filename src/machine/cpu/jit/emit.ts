@@ -12,6 +12,10 @@
 //     R[0] = g0; ...; cpu.eip = ...; cpu.icount = ic + n; return cpu.jitNext(end);
 //   }
 //
+// A conditional jump forward to an instruction further on in the trace breaks out of a labelled
+// block (`j<index>: { ... }`, opened at the top of the body) that ends just before it, with `ic`
+// moved back by the instructions skipped (Emitter.jumpsIn).
+//
 // An inlined instruction that may fault first sets k to its index, so the catch restores the
 // icount and EIP the interpreter would have at that fault (the run loop's catch then delivers it).
 // A handler call sets icount, insnEip and EIP before the call, as the interpreter does, since
@@ -156,6 +160,10 @@ export class Emitter {
   private carried = true;
   /** The code writing the record a pass carries into the next, when lp says there is one. */
   private carriedStore = "";
+  /** Instructions whose way out of the trace jumps forward inside it instead: the index of the instruction they jump to. */
+  private readonly inward = new Map<number, number>();
+  /** The instructions jumped to from before them (Emitter.jumpsIn), each the end of a labelled block opened at the top. */
+  private readonly joins = new Set<number>();
   /** The 32-bit registers the code reads or writes, each in a local (g0 for EAX...), and those it writes. */
   private readonly regsUsed = new Set<number>();
   private readonly regsWritten = new Set<number>();
@@ -196,7 +204,10 @@ export class Emitter {
   finish(n: number, next: number): BlockFn {
     const offsets = this.constant("O", Int32Array.from(this.offsets));
     if (!this.loops) this.line(this.exitFlush());
-    const body = this.loops ? ["for (;;) {", ...this.body, "}"] : this.body;
+    // The blocks a forward jump inside breaks out of, nested by where they end (see jumpsIn).
+    const opens = [...this.joins].sort((a, b) => b - a).map((t) => `j${t}: {`).join(" ");
+    const inner = opens === "" ? this.body : [opens, ...this.body];
+    const body = this.loops ? ["for (;;) {", ...inner, "}"] : inner;
     const byCode = new Map<string, number[]>();
     for (const [k, code] of this.catchFlags) if (code !== "") byCode.set(code, [...(byCode.get(code) ?? []), k]);
     const cases = [...byCode].map(([code, ks]) => `${ks.map((k) => `case ${k}:`).join(" ")} ${code} break;`);
@@ -551,6 +562,47 @@ export class Emitter {
     this.offsets.push(0);
   }
 
+  /**
+   * Instruction `j`'s way out of the trace goes on at instruction `t` further on in it. The code
+   * jumps there by breaking out of a labelled block that opens at the top of the body and closes
+   * just before instruction `t` (blocks for several such instructions nest by where they end), so
+   * V8 sees plain forward control flow. Both ways into `t` leave the flag record in the CPU. The
+   * icount is `ic` plus the instruction's index on the trace, so the jump moves `ic` back by the
+   * instructions it skips; the budget the block was entered with covers what is left of it.
+   */
+  jumpsIn(j: number, t: number): void {
+    this.inward.set(j, t);
+    this.joins.add(t);
+  }
+
+  /** Where instruction `j`'s way out of the trace jumps to inside it (jumpsIn), or undefined. */
+  inwardOf(j: number): number | undefined {
+    return this.inward.get(j);
+  }
+
+  /** Goes on at instruction `t` (jumpsIn) after instruction `j` when `cond` holds. */
+  jumpIn(j: number, cond: string, t: number): void {
+    const skipped = t - j - 1;
+    this.line(`if (${cond}) { ${this.exitFlush()}${skipped !== 0 ? ` ic -= ${skipped};` : ""} break j${t}; }`);
+  }
+
+  /**
+   * After instruction `j`, before its break check: when the next is jumped to from before it, the
+   * way that falls into it leaves the flag record in the CPU too (so a break after `j` and a fault
+   * in the next agree on what the catch writes).
+   */
+  beforeJoin(j: number): void {
+    if (this.joins.has(j + 1)) this.flush();
+  }
+
+  /** Before instruction `j`: the end of the labelled block a jump to it breaks out of. */
+  join(j: number): void {
+    if (!this.joins.has(j)) return;
+    this.flush();
+    this.forgetFlags();
+    this.line("}");
+  }
+
   /** Leaves the block after instruction `j` for offset `to` when `cond` holds. */
   sideExit(j: number, cond: string, to: number): void {
     this.line(`if (${cond}) { ${this.exitFlush()} ${SYNC} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return cpu.jitNext(end); }`);
@@ -585,6 +637,7 @@ const enum Done {
 /** Emits instruction `j` of the block at offset `start` from its first EIP, going on as `step` says (./compile.ts decides). */
 export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: Step): void {
   e.offsets.push(start);
+  e.join(j);
   e.beginInsn();
   const last = step === Step.LAST;
   let done: Done | null;
@@ -593,11 +646,11 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
     e.mayFault(j);
     e.line(e.push32(`(e + ${start + i.len}) | 0`));
     done = Done.MEMORY;
-  } else if (step === Step.BRANCH) {
-    e.sideExit(j, e.cond(i.op & 15), start + i.len + (i.imm | 0));
-    done = Done.PURE;
-  } else if (step === Step.BRANCH_TAKEN) {
-    e.sideExit(j, e.cond((i.op & 15) ^ 1), start + i.len);
+  } else if (step === Step.BRANCH || step === Step.BRANCH_TAKEN) {
+    const cond = e.cond(step === Step.BRANCH ? i.op & 15 : (i.op & 15) ^ 1);
+    const t = e.inwardOf(j);
+    if (t !== undefined) e.jumpIn(j, cond, t);
+    else e.sideExit(j, cond, step === Step.BRANCH ? start + i.len + (i.imm | 0) : start + i.len);
     done = Done.PURE;
   } else done = inline(e, i, j, start, last);
   if (done === null) {
@@ -620,7 +673,10 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
     return;
   }
   if (done === Done.JUMP) e.eipSet = true;
-  else if (done === Done.MEMORY && !last) e.breakCheck(j);
+  else if (!last) {
+    e.beforeJoin(j);
+    if (done === Done.MEMORY) e.breakCheck(j);
+  }
 }
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }

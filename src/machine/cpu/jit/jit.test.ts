@@ -82,6 +82,83 @@ describe("compiled blocks", () => {
     expect(runs).toBeLessThan(4);
   });
 
+  it("jump forward past an if's body inside their function, budgets and faults exact", () => {
+    // Two forward branches whose ranges cross (each jumps into the other's), an ADC and an SBB
+    // after the joins taking CF from whichever way came there, and a read in a skipped body that
+    // reaches an absent page after some passes.
+    const code = (edi: number) => `
+      mov ecx, 300
+      mov edi, ${edi}
+      xor eax, eax
+      xor edx, edx
+      xor ebx, ebx
+    again:
+      cmp ecx, 100
+      jb low
+      add eax, 3
+      test ecx, 4
+      jnz mid
+      mov esi, [edi]
+      add edi, 16
+      add eax, 5
+    low:
+      adc edx, ecx
+      sub ebx, eax
+    mid:
+      sbb ebx, 0
+      mov [0x7000 + ecx*4], eax
+      dec ecx
+      jnz again
+      int3`;
+    for (let budget = 1; budget <= 17; budget++) {
+      const a = machine(code(0x8000), true), b = machine(code(0x8000), false);
+      for (let k = 0; k < 5000 && a.run(budget) === Stop.BUDGET; k++) {
+        expect(b.run(budget)).toBe(Stop.BUDGET);
+        expectSame(a, b);
+      }
+      expect(b.run(budget)).toBe(Stop.EXCEPTION);
+      expectSame(a, b);
+    }
+    const a = machine(code(0x8c00), true, (c) => paging(c, [0x9000])), b = machine(code(0x8c00), false, (c) => paging(c, [0x9000]));
+    let runs = 0;
+    a.jitOnCompile = (blk) => ({ ...blk, run: (cpu, end) => (runs++, blk.run(cpu, end)) });
+    expect(a.run(100_000)).toBe(Stop.EXCEPTION);
+    expect(b.run(100_000)).toBe(Stop.EXCEPTION);
+    expect([a.excVector, a.cr2]).toEqual([Vec.PF, 0x9000]);
+    expectSame(a, b);
+    // The block before the loop, then the loop's block for every pass up to the fault: the
+    // branches taken (half the passes take one) stay in it.
+    expect(runs).toBeLessThan(4);
+  });
+
+  it("leave at a join after a store to their own page with the flags of the way that fell into it", () => {
+    // The store before the join writes the instruction at the join (its own bytes again), which
+    // ends the block after the store: the ADD's flag record, pending there, must reach the CPU
+    // for the SBB after the join.
+    const code = `
+      mov ecx, 40
+      mov edi, 0x8000
+      xor ebx, ebx
+    again:
+      mov eax, ecx
+      imul eax, eax, 0x9e3779b9
+      mov edx, [mid]
+      test ecx, 4
+      jnz mid
+      add eax, 0x80000000
+      mov [mid], edx
+    mid:
+      mov esi, [edi]
+      sbb ebx, eax
+      dec ecx
+      jnz again
+      int3`;
+    const a = machine(code, true), b = machine(code, false);
+    expect(a.run(10_000)).toBe(Stop.EXCEPTION);
+    expect(b.run(10_000)).toBe(Stop.EXCEPTION);
+    expectSame(a, b);
+  });
+
   it("chain to blocks in another code page only through a translation the TLB holds", () => {
     const code = `
       mov ecx, 60
