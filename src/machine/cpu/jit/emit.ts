@@ -656,13 +656,17 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
   if (done === null) {
     const h = e.constant(null, i.exec), ins = e.constant(null, i);
     e.flush();
+    // RDTSC outside VMX non-root operation, with CR4.TSD clear (what Linux's delay loops run
+    // millions of times), reads the TSC in place; else its handler runs.
+    const rdtsc = i.op === 0x131;
+    if (rdtsc) e.line(`if (!cpu.nonRoot && (cpu.cr4 & 4) === 0) { cpu.icount = ic + ${j}; cpu.eip = (e + ${start + i.len}) | 0; cpu.rdtsc(); ${e.setReg(0, 4, "R[0]")} ${e.setReg(2, 4, "R[2]")} } else {`);
     // The handler's faults leave icount and insnEip as it has them (a task switch moves insnEip).
     e.line(`k = -1; cpu.icount = ic + ${j}; cpu.insnEip = (e + ${start}) | 0;`);
     // A handler may retire more than one (a REP string instruction, each iteration: ../ops/string.ts)
     // or take the count back (an x87 instruction waiting for FERR#): the block's count goes on
     // from what it leaves.
     // Handlers read and write the register file: the locals go there before, and come back after.
-    e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${SYNC} ${h}(cpu, ${ins}); ${RELOAD} ic = cpu.icount - ${j};`);
+    e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${SYNC} ${h}(cpu, ${ins}); ${RELOAD} ic = cpu.icount - ${j};${rdtsc ? " }" : ""}`);
     e.forgetFlags();
     if (last) e.eipSet = e.endsInHandler = true;
     else {
@@ -911,6 +915,26 @@ function inline(e: Emitter, i: Insn, j: number, start: number, last: boolean): D
   if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && (i.reg === 4 || i.reg === 5 || i.reg === 7) && i.opsize === 32 && !mem) {
     return shift(e, i, j, op === 0xc1 ? String(i.imm & 31) : op === 0xd1 ? "1" : null);
   }
+  if ((op === 0xc1 || op === 0xd1) && (i.reg === 4 || i.reg === 5 || i.reg === 7) && i.opsize === 16 && !mem) {
+    const n = op === 0xc1 ? i.imm & 31 : 1;
+    if (n === 0) return Done.PURE; // a zero count changes nothing, flags included
+    if (n < 16) return shift16(e, i, j, n);
+  }
+  if ((op === 0xf6 || op === 0xf7) && (i.reg === 2 || i.reg === 3) && !mem) { // NOT, NEG r
+    const size: Size = op === 0xf6 ? 1 : vsize(i);
+    if (i.reg === 2) {
+      e.line(e.setReg(i.rm, size, `~${e.reg(i.rm, size)}`));
+      return Done.PURE;
+    }
+    const y = e.local(`y${j}`), r = e.local(`r${j}`);
+    e.line(`${y} = ${e.reg(i.rm, size)}; ${r} = -${y} | 0;`);
+    e.setArith(LazyOp.SUB, null, "0", y, r, size);
+    e.line(e.setReg(i.rm, size, r));
+    return Done.PURE;
+  }
+  if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && (i.reg === 0 || i.reg === 1) && i.opsize === 32 && !mem) {
+    return rotate(e, i, j, op === 0xc1 ? String(i.imm & 31) : op === 0xd1 ? "1" : null);
+  }
   if ((op >= 0x190 && op < 0x1a0) && !mem) { // SETcc r8
     e.line(e.setReg(i.rm, 1, `${e.cond(op & 15)} ? 1 : 0`));
     return Done.PURE;
@@ -1028,6 +1052,36 @@ function shift(e: Emitter, i: Insn, j: number, count: string | null): Done {
   e.flush();
   e.line(`${n} = ${e.reg(1, 1)} & 31; ${x} = ${e.reg(i.rm, 4)};`);
   e.line(`if (${n} !== 0) { ${body} ${Emitter.resultCode(r, 4, f)} ${e.setReg(i.rm, 4, r)} }`);
+  e.forgetFlags();
+  return Done.PURE;
+}
+
+/** SHL/SHR/SAR r16 by `n` (1 to 15), as ../ops/shift.ts does. */
+function shift16(e: Emitter, i: Insn, j: number, n: number): Done {
+  const x = e.local(`x${j}`), r = e.local(`r${j}`), f = e.local(`f${j}`);
+  let body: string;
+  if (i.reg === 4) body = `${r} = ${x} << ${n}; ${f} = (${x} >>> ${16 - n}) & 1; ${f} |= (${f} ^ ((${r} >>> 15) & 1)) << 11;`;
+  else if (i.reg === 5) body = `${r} = ${x} >>> ${n}; ${f} = ((${x} >>> ${n - 1}) & 1) | ((((${r} >>> 15) ^ (${r} >>> 14)) & 1) << 11);`;
+  else body = `${x} = (${x} << 16) >> 16; ${r} = ${x} >> ${n}; ${f} = (${x} >> ${n - 1}) & 1;`;
+  e.line(`${x} = ${e.reg(i.rm, 2)}; ${body} ${e.setReg(i.rm, 2, r)}`);
+  e.setResult(r, 2, f);
+  return Done.PURE;
+}
+
+/**
+ * ROL/ROR r32 by `count` (an immediate already masked) or CL (null), as ../ops/shift.ts does: they
+ * change only CF and OF, so the flags before go to the CPU first and the two are set in it.
+ */
+function rotate(e: Emitter, i: Insn, j: number, count: string | null): Done {
+  if (count === "0") return Done.PURE;
+  const x = e.local(`x${j}`), r = e.local(`r${j}`), n = e.local(`n${j}`), f = e.local(`f${j}`);
+  const body = i.reg === 0
+    ? `${r} = (${x} << ${n}) | (${x} >>> (32 - ${n})); ${f} = ${r} & 1; ${f} |= (${f} ^ (${r} >>> 31)) << 11;`
+    : `${r} = (${x} >>> ${n}) | (${x} << (32 - ${n})); ${f} = ${r} >>> 31; ${f} |= (${f} ^ ((${r} >>> 30) & 1)) << 11;`;
+  const apply = `${body} cpu.setFlagBits(${f}, ${Flag.CF | Flag.OF}); ${e.setReg(i.rm, 4, r)}`;
+  e.flush();
+  if (count !== null) e.line(`${n} = ${count}; ${x} = ${e.reg(i.rm, 4)}; ${apply}`);
+  else e.line(`${n} = ${e.reg(1, 1)} & 31; ${x} = ${e.reg(i.rm, 4)}; if (${n} !== 0) { ${apply} }`);
   e.forgetFlags();
   return Done.PURE;
 }

@@ -159,6 +159,56 @@ describe("compiled blocks", () => {
     expectSame(a, b);
   });
 
+  it("read the TSC at RDTSC's own icount, wherever it falls in a block", () => {
+    // A delay loop as Linux's delay_tsc spins, with blocks cut short; in the second, the RDTSC
+    // in the loop is the last instruction of its code page, so it ends its block.
+    const loop = `
+      rdtsc
+      sub eax, ebx
+      cmp eax, 3000
+      jb again
+      mov ecx, edx
+      int3`;
+    const codes = [
+      `rdtsc\n mov ebx, eax\n again: ${loop}`,
+      `rdtsc\n mov ebx, eax\n jmp again\n times 0xffe - ($ - $$) nop\n again: ${loop}`,
+    ];
+    for (const [code, limit] of codes.flatMap((c) => [1, 2, 3, 64].map((l) => [c, l] as const))) {
+      for (const budget of [1, 2, 5, 7, 100]) {
+        const a = machine(code, true, (c) => (c.jitBlockLimit = limit)), b = machine(code, false);
+        for (let k = 0; k < 5000 && a.run(budget) === Stop.BUDGET; k++) {
+          expect(b.run(budget)).toBe(Stop.BUDGET);
+          expectSame(a, b);
+        }
+        expect(b.run(budget)).toBe(Stop.EXCEPTION);
+        expectSame(a, b);
+        expect(a.jitCompiled).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it("run NOT, NEG and word shifts by every count with the interpreter's results and flags", () => {
+    const ops = ["shl", "shr", "sar"].flatMap((op) => Array.from({ length: 33 }, (_, n) => `${op} dx, ${n}\n pushf\n ${op} si, 1\n pushf`));
+    const code = `
+      mov esp, 0x9000
+      mov edx, 0x1234c5a7
+      mov esi, 0x80008001
+      ${ops.map((o) => `mov dx, 0xc5a7\n ${o}\n add ebx, edx\n adc ebx, esi`).join("\n")}
+      not ebx
+      neg bx
+      pushf
+      neg ecx
+      adc eax, ecx
+      not cl
+      neg dh
+      sbb eax, edx
+      int3`;
+    const a = machine(code, true), b = machine(code, false);
+    expect(a.run(100_000)).toBe(Stop.EXCEPTION);
+    expect(b.run(100_000)).toBe(Stop.EXCEPTION);
+    expectSame(a, b);
+  });
+
   it("chain to blocks in another code page only through a translation the TLB holds", () => {
     const code = `
       mov ecx, 60
