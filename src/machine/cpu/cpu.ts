@@ -668,16 +668,23 @@ export class Cpu extends LazyFlags implements ByteSource {
     return BigInt.asUintN(64, BigInt(this.icount) * BigInt(this.tscPerInsn) + this.tscOffset);
   }
 
-  /** The TSC into EDX:EAX, as RDTSC reads it outside VMX non-root operation. */
-  rdtsc(): void {
+  /**
+   * The TSC as a double while that is exact (below 2^53: years of guest time), else -1: tsc()'s
+   * BigInts cost more than the rest of RDTSC, and Linux's delay loops run it millions of times.
+   */
+  private tscNumber(): number {
     if (this.tscOffset !== this.tscOffsetOf) {
       this.tscOffsetOf = this.tscOffset;
       this.tscOffsetNum = Number(this.tscOffset);
     }
-    // In doubles while the sum is exact (below 2^53: years of guest time): tsc()'s BigInts cost
-    // more than the rest of the instruction, and Linux's delay loops run RDTSC millions of times.
     const t = this.icount * this.tscPerInsn + this.tscOffsetNum;
-    if (t >= 0 && t <= Number.MAX_SAFE_INTEGER && Number.isSafeInteger(this.tscOffsetNum)) {
+    return t >= 0 && t <= Number.MAX_SAFE_INTEGER && Number.isSafeInteger(this.tscOffsetNum) ? t : -1;
+  }
+
+  /** The TSC into EDX:EAX, as RDTSC reads it outside VMX non-root operation. */
+  rdtsc(): void {
+    const t = this.tscNumber();
+    if (t >= 0) {
       this.r32[Reg.EAX] = t % 4294967296 | 0;
       this.r32[Reg.EDX] = Math.floor(t / 4294967296) | 0;
       return;
@@ -685,6 +692,21 @@ export class Cpu extends LazyFlags implements ByteSource {
     const v = this.tsc();
     this.r32[Reg.EAX] = Number(v & 0xffffffffn) | 0;
     this.r32[Reg.EDX] = Number(v >> 32n) | 0;
+  }
+
+  /**
+   * RDTSC as compiled code runs it in place (./jit/emit.ts): EDX:EAX set, in or out of VMX
+   * non-root operation, when nothing but the read is due and the sum is exact in a double; false
+   * when the instruction's handler must run instead (CR4.TSD set, RDTSC exiting, a huge TSC).
+   */
+  rdtscInPlace(): boolean {
+    if ((this.cr4 & 4) !== 0) return false;
+    let t = this.tscNumber();
+    if (this.nonRoot && t >= 0) t = (this.vmx as Vmx).guestTscNumber(t);
+    if (t < 0) return false;
+    this.r32[Reg.EAX] = t % 4294967296 | 0;
+    this.r32[Reg.EDX] = Math.floor(t / 4294967296) | 0;
+    return true;
   }
 
   setTsc(v: bigint): void {

@@ -278,6 +278,27 @@ describe("VMX operation of the CPU", () => {
     expect(b.cpu.r32[Reg.EDX]).toBe(5);
   });
 
+  it("RDTSC in a compiled block reads what the interpreter's reads, offset or exiting", () => {
+    const source = "mov ecx, 20\nagain:\nrdtsc\nadd esi, eax\nadc edi, edx\ndec ecx\njnz again\nhlt";
+    // A positive offset (read in place), one that wraps below zero (the handler's BigInts), none,
+    // and RDTSC exiting.
+    const cases: [number, number, number][] = [[Proc.USE_TSC_OFFSETTING, 5, 0x9000], [Proc.USE_TSC_OFFSETTING, 0xffffffff, 0], [0, 7, 7], [Proc.RDTSC_EXITING, 0, 0]];
+    for (const [proc, hi, lo] of cases) {
+      const [compiled, interpreted] = [true, false].map((jit) => {
+        const { cpu, x } = vm(source, proc);
+        cpu.jit = jit;
+        cpu.jitThreshold = 1;
+        x.vmwrite(Field.TSC_OFFSET, lo);
+        x.vmwrite(Field.TSC_OFFSET | 1, hi);
+        x.launch();
+        const stop = cpu.run(1000);
+        if (jit) expect(cpu.jitCompiled).toBeGreaterThan(0);
+        return [stop, cpu.icount, cpu.eip, cpu.r32[Reg.ESI], cpu.r32[Reg.EDI], read(x, Field.VM_EXIT_REASON)];
+      });
+      expect(compiled).toEqual(interpreted);
+    }
+  });
+
   it("VMCALL and the other VMX instructions in the guest exit", () => {
     const { cpu, x } = vm("nop\nvmcall\nhlt");
     x.launch();

@@ -354,6 +354,19 @@ export class Vmx {
    * when the handler returns, and the run ends after it with Stop.VMEXIT. A harness that traps
    * exceptions sees the exit as it always did, as the pseudo-vector.
    */
+  /**
+   * What RDTSC reads in VMX non-root operation when the host's TSC is `host` (exact in a double),
+   * the TSC offset added as guestTsc does, for Cpu.rdtscInPlace; -1 when RDTSC exits or the sum
+   * is not exact in a double.
+   */
+  guestTscNumber(host: number): number {
+    const v = this.vmcs, ctls = v.read(Field.PROC_BASED_CTLS);
+    if ((ctls & Proc.RDTSC_EXITING) !== 0) return -1;
+    if ((ctls & Proc.USE_TSC_OFFSETTING) === 0) return host;
+    const t = host + ((v.read(Field.TSC_OFFSET | 1) | 0) * 4294967296 + v.read(Field.TSC_OFFSET));
+    return t >= 0 && t <= Number.MAX_SAFE_INTEGER ? t : -1;
+  }
+
   exitInstead(reason: ExitReason, qualification = 0, info = 0, linear = 0): true {
     const cpu = this.cpu;
     if (cpu.trapExceptions) this.instructionExit(reason, qualification, info, linear);

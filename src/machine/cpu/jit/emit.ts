@@ -656,10 +656,10 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
   if (done === null) {
     const h = e.constant(null, i.exec), ins = e.constant(null, i);
     e.flush();
-    // RDTSC outside VMX non-root operation, with CR4.TSD clear (what Linux's delay loops run
-    // millions of times), reads the TSC in place; else its handler runs.
+    // RDTSC (what Linux's delay loops run millions of times) reads the TSC in place when
+    // nothing else is due (Cpu.rdtscInPlace); else its handler runs.
     const rdtsc = i.op === 0x131;
-    if (rdtsc) e.line(`if (!cpu.nonRoot && (cpu.cr4 & 4) === 0) { cpu.icount = ic + ${j}; cpu.eip = (e + ${start + i.len}) | 0; cpu.rdtsc(); ${e.setReg(0, 4, "R[0]")} ${e.setReg(2, 4, "R[2]")} } else {`);
+    if (rdtsc) e.line(`cpu.icount = ic + ${j}; cpu.eip = (e + ${start + i.len}) | 0; if (cpu.rdtscInPlace()) { ${e.setReg(0, 4, "R[0]")} ${e.setReg(2, 4, "R[2]")} } else {`);
     // The handler's faults leave icount and insnEip as it has them (a task switch moves insnEip).
     e.line(`k = -1; cpu.icount = ic + ${j}; cpu.insnEip = (e + ${start}) | 0;`);
     // A handler may retire more than one (a REP string instruction, each iteration: ../ops/string.ts)
