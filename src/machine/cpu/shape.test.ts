@@ -1,0 +1,23 @@
+// The Cpu's hidden class must not change in the middle of a run: when it does, V8 drops the
+// optimized code of every method and compiled block that reads the Cpu and optimizes it all again
+// (see WIDE_FIELDS in ./cpu.ts). V8's own %HaveSameMap tells, with natives syntax allowed.
+
+import { setFlagsFromString } from "node:v8";
+import { describe, expect, it } from "vitest";
+import { bareCpu } from "../../../test/support/cpu.js";
+
+setFlagsFromString("--allow-natives-syntax");
+const haveSameMap = new Function("a", "b", "return %HaveSameMap(a, b)") as (a: object, b: object) => boolean;
+
+describe("the Cpu's hidden class", () => {
+  it("stays when the icount passes 2^31 and CR2 and TR's limit take unsigned values", () => {
+    const { cpu: a } = bareCpu(new Uint8Array([0xf4]));
+    const { cpu: b } = bareCpu(new Uint8Array([0xf4]));
+    expect(haveSameMap(a, b)).toBe(true);
+    b.icount = 2 ** 31 + 5;
+    b.runEnd = 2 ** 32 + 7;
+    b.cr2 = 0xfffff000;
+    b.trLimit = 0xffffffff;
+    expect(haveSameMap(a, b)).toBe(true);
+  });
+});
