@@ -16,8 +16,11 @@
 // picks runs (timetravel: ./timetravel.ts, on the replay's recording; v86: the same guest in v86,
 // ./v86.ts, right after the bare boot; BENCH_V86_PAIRS=n boots the two n times, alternating).
 
-import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { packageRoot } from "../src/cli/images.js";
 import { exitTable } from "../src/cli/summary.js";
 import { readRecording } from "../src/replay/recording.js";
@@ -187,6 +190,30 @@ export function exitReport(s: StackSummary): string[] {
   return lines;
 }
 
+/**
+ * Boots in a process of its own (./linux-child.ts), recorded, so that every boot compared is a
+ * fresh V8's first; the recording comes back through a file.
+ */
+function bootInChild(machine: MachineKind, kernelPath: string, initrdPath: string, budget: number, breakpoint: number | undefined, label: string): LinuxBootResult {
+  const dir = mkdtempSync(join(tmpdir(), "afterglow-bench-"));
+  try {
+    const file = join(dir, "boot.rec");
+    const child = fileURLToPath(new URL("./linux-child.js", import.meta.url));
+    const r = spawnSync(process.execPath, [child, machine, kernelPath, initrdPath, String(budget), breakpoint === undefined ? "-" : String(breakpoint), file], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, BENCH_LABEL: label },
+      maxBuffer: 64 << 20,
+    });
+    const report = r.stdout.trim().split("\n").pop() ?? "";
+    if (r.status !== 0 || !report.startsWith("{")) throw new Error(`the ${machine} boot's process failed (exit code ${r.status})`);
+    const result = JSON.parse(report) as LinuxBootResult;
+    return existsSync(file) ? { ...result, recording: new Uint8Array(readFileSync(file)) } : result;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Replays `recording` to its end; CPU seconds and instructions. */
 export function replayLinux(recording: Uint8Array, images: { [role: string]: Uint8Array }): { icount: number; cpuSecs: number; hostSecs: number; exits: number } {
   const t0 = process.hrtime.bigint();
@@ -214,21 +241,12 @@ export function benchLinux(): void {
   const runs = (process.env.BENCH_LINUX_MACHINES ?? "bare,breakpoint,stack,replay,timetravel,v86").split(",");
   const kernel = new Uint8Array(readFileSync(kernelPath));
   const initrd = new Uint8Array(readFileSync(initrdPath));
-  const tty = process.stderr.isTTY;
   const results: { [machine: string]: LinuxBootResult } = {};
   for (const run of ["bare", "breakpoint", "stack"] as const) {
     if (!runs.includes(run) && !(run === "stack" && runs.includes("replay"))) continue;
     const machine = run === "stack" ? "stack" : "bare";
     const label = run === "bare" ? "linux-boot (bare PC, recorded)" : run === "breakpoint" ? "linux-boot (bare PC, recorded, one gdb breakpoint armed)" : "linux-boot (L4 + VMM, recorded)";
-    const r = (results[run] = bootLinux(kernel, initrd, budget, {
-      machine,
-      record: true,
-      breakpoint: run === "breakpoint" ? UNUSED_BREAKPOINT : undefined,
-      progress: (icount, secs) => {
-        if (tty) process.stderr.write(`\r\x1b[K${label}: ${(icount / 1e6).toFixed(0)}M instructions, ${secs.toFixed(0)} s host, ${(icount / secs / 1e6).toFixed(1)} MIPS`);
-      },
-    }));
-    if (tty) process.stderr.write("\r\x1b[K");
+    const r = (results[run] = bootInChild(machine, kernelPath, initrdPath, budget, run === "breakpoint" ? UNUSED_BREAKPOINT : undefined, label));
     const mips = r.icount / r.hostSecs / 1e6;
     const figures = `${r.icount.toLocaleString("en-US")} instructions, ${r.hostSecs.toFixed(1)} s host, ${mips.toFixed(1)} MIPS ` +
       `(${r.cpuSecs.toFixed(1)} s CPU, ${(r.icount / r.cpuSecs / 1e6).toFixed(1)} MIPS), ${r.guestSecs.toFixed(2)} s guest` +
@@ -240,7 +258,7 @@ export function benchLinux(): void {
       console.log(`${label}: no ${MARKER} (${why}) after ${figures}; last console line: ${JSON.stringify(r.lastLine)}`);
     }
     if (r.summary) for (const line of exitReport(r.summary)) console.log(line);
-    if (run === "bare" && runs.includes("v86")) benchPeer(r, () => bootLinux(kernel, initrd, budget, { machine: "bare", record: true }), kernelPath, initrdPath);
+    if (run === "bare" && runs.includes("v86")) benchPeer(r, () => bootInChild("bare", kernelPath, initrdPath, budget, undefined, label), kernelPath, initrdPath);
   }
   const bare = results.bare, stack = results.stack, armed = results.breakpoint;
   if (runs.includes("v86") && !runs.includes("bare")) benchPeer(undefined, null, kernelPath, initrdPath);
