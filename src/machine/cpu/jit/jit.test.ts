@@ -41,6 +41,19 @@ function expectSame(a: Cpu, b: Cpu): void {
   expect(Buffer.compare(a.mem.u8, b.mem.u8)).toBe(0);
 }
 
+/**
+ * Runs `a` (compiling) and `b` (interpreting) `budget` instructions at a time, at most `maxSlices`
+ * times, until `a` stops at the program's INT3: the same stop and state after every slice.
+ */
+function sameInSlices(a: Cpu, b: Cpu, budget: number, maxSlices: number): void {
+  for (let k = 0; k < maxSlices && a.run(budget) === Stop.BUDGET; k++) {
+    expect(b.run(budget)).toBe(Stop.BUDGET);
+    expectSame(a, b);
+  }
+  expect(b.run(budget)).toBe(Stop.EXCEPTION);
+  expectSame(a, b);
+}
+
 const LOOP = `
   mov ecx, 50
   xor eax, eax
@@ -58,12 +71,7 @@ describe("compiled blocks", () => {
   it("end runs exactly at the budget, wherever it falls in a block", () => {
     for (let budget = 1; budget <= 13; budget++) {
       const a = machine(LOOP, true), b = machine(LOOP, false);
-      for (let k = 0; k < 400 && a.run(budget) === Stop.BUDGET; k++) {
-        expect(b.run(budget)).toBe(Stop.BUDGET);
-        expectSame(a, b);
-      }
-      expect(b.run(budget)).toBe(Stop.EXCEPTION);
-      expectSame(a, b);
+      sameInSlices(a, b, budget, 400);
       expect(a.jitCompiled).toBeGreaterThan(0);
     }
   });
@@ -112,12 +120,7 @@ describe("compiled blocks", () => {
       int3`;
     for (let budget = 1; budget <= 17; budget++) {
       const a = machine(code(0x8000), true), b = machine(code(0x8000), false);
-      for (let k = 0; k < 5000 && a.run(budget) === Stop.BUDGET; k++) {
-        expect(b.run(budget)).toBe(Stop.BUDGET);
-        expectSame(a, b);
-      }
-      expect(b.run(budget)).toBe(Stop.EXCEPTION);
-      expectSame(a, b);
+      sameInSlices(a, b, budget, 5000);
     }
     const a = machine(code(0x8c00), true, (c) => paging(c, [0x9000])), b = machine(code(0x8c00), false, (c) => paging(c, [0x9000]));
     let runs = 0;
@@ -176,12 +179,7 @@ describe("compiled blocks", () => {
     for (const [code, limit] of codes.flatMap((c) => [1, 2, 3, 64].map((l) => [c, l] as const))) {
       for (const budget of [1, 2, 5, 7, 100]) {
         const a = machine(code, true, (c) => (c.jitBlockLimit = limit)), b = machine(code, false);
-        for (let k = 0; k < 5000 && a.run(budget) === Stop.BUDGET; k++) {
-          expect(b.run(budget)).toBe(Stop.BUDGET);
-          expectSame(a, b);
-        }
-        expect(b.run(budget)).toBe(Stop.EXCEPTION);
-        expectSame(a, b);
+        sameInSlices(a, b, budget, 5000);
         expect(a.jitCompiled).toBeGreaterThan(0);
       }
     }
@@ -231,12 +229,7 @@ describe("compiled blocks", () => {
           if (blk !== null) chained++;
           return blk;
         };
-        for (let k = 0; k < 1000 && a.run(budget) === Stop.BUDGET; k++) {
-          expect(b.run(budget)).toBe(Stop.BUDGET);
-          expectSame(a, b);
-        }
-        expect(b.run(budget)).toBe(Stop.EXCEPTION);
-        expectSame(a, b);
+        sameInSlices(a, b, budget, 1000);
         if (budget >= 4) expect(chained).toBeGreaterThan(0);
       }
     }
@@ -263,12 +256,7 @@ describe("compiled blocks", () => {
       int3`;
     for (const budget of [1, 3, 4, 5, 7, 100]) {
       const a = machine(code, true), b = machine(code, false);
-      for (let k = 0; k < 1000 && a.run(budget) === Stop.BUDGET; k++) {
-        expect(b.run(budget)).toBe(Stop.BUDGET);
-        expectSame(a, b);
-      }
-      expect(b.run(budget)).toBe(Stop.EXCEPTION);
-      expectSame(a, b);
+      sameInSlices(a, b, budget, 1000);
       expect(a.icount).toBe(3 + 300 + 2);
     }
   });
@@ -341,12 +329,7 @@ describe("compiled blocks", () => {
       int3`;
     for (let budget = 1; budget <= 15; budget += 2) {
       const a = machine(code, true), b = machine(code, false);
-      for (let k = 0; k < 1000 && a.run(budget) === Stop.BUDGET; k++) {
-        expect(b.run(budget)).toBe(Stop.BUDGET);
-        expectSame(a, b);
-      }
-      expect(b.run(budget)).toBe(Stop.EXCEPTION);
-      expectSame(a, b);
+      sameInSlices(a, b, budget, 1000);
       expect(a.jitCompiled).toBeGreaterThan(0);
     }
   });
