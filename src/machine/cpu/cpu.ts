@@ -700,11 +700,7 @@ export class Cpu extends LazyFlags implements ByteSource {
   /** The TSC into EDX:EAX, as RDTSC reads it outside VMX non-root operation. */
   rdtsc(): void {
     const t = this.tscNumber();
-    if (t >= 0) {
-      this.r32[Reg.EAX] = t % 4294967296 | 0;
-      this.r32[Reg.EDX] = Math.floor(t / 4294967296) | 0;
-      return;
-    }
+    if (t >= 0) return this.tscInto(t);
     const v = this.tsc();
     this.r32[Reg.EAX] = Number(v & 0xffffffffn) | 0;
     this.r32[Reg.EDX] = Number(v >> 32n) | 0;
@@ -720,9 +716,14 @@ export class Cpu extends LazyFlags implements ByteSource {
     let t = this.tscNumber();
     if (this.nonRoot && t >= 0) t = (this.vmx as Vmx).guestTscNumber(t);
     if (t < 0) return false;
+    this.tscInto(t);
+    return true;
+  }
+
+  /** A TSC value exact in a double into EDX:EAX. */
+  private tscInto(t: number): void {
     this.r32[Reg.EAX] = t % 4294967296 | 0;
     this.r32[Reg.EDX] = Math.floor(t / 4294967296) | 0;
-    return true;
   }
 
   setTsc(v: bigint): void {

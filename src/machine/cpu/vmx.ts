@@ -346,15 +346,6 @@ export class Vmx {
   }
 
   /**
-   * An instruction that exits, from a handler that returns as soon as this does (the common
-   * exits: I/O, HLT, CPUID, RDTSC, RDMSR/WRMSR, INVLPG, INVD): the exit happens here, as the run
-   * loop's catch would make it, without throwing through the run loop or a compiled block's
-   * catch (a throw costs more than the exit's own work on an exit-heavy guest). The instruction
-   * does not retire: its count is taken back here, since the run loop (or the block) counts it
-   * when the handler returns, and the run ends after it with Stop.VMEXIT. A harness that traps
-   * exceptions sees the exit as it always did, as the pseudo-vector.
-   */
-  /**
    * What RDTSC reads in VMX non-root operation when the host's TSC is `host` (exact in a double),
    * the TSC offset added as guestTsc does, for Cpu.rdtscInPlace; -1 when RDTSC exits or the sum
    * is not exact in a double.
@@ -367,6 +358,15 @@ export class Vmx {
     return t >= 0 && t <= Number.MAX_SAFE_INTEGER ? t : -1;
   }
 
+  /**
+   * An instruction that exits, from a handler that returns as soon as this does (the common
+   * exits: I/O, HLT, CPUID, RDTSC, RDMSR/WRMSR, INVLPG, INVD): the exit happens here, as the run
+   * loop's catch would make it, without throwing through the run loop or a compiled block's
+   * catch (a throw costs more than the exit's own work on an exit-heavy guest). The instruction
+   * does not retire: its count is taken back here, since the run loop (or the block) counts it
+   * when the handler returns, and the run ends after it with Stop.VMEXIT. A harness that traps
+   * exceptions sees the exit as it always did, as the pseudo-vector.
+   */
   exitInstead(reason: ExitReason, qualification = 0, info = 0, linear = 0): true {
     const cpu = this.cpu;
     if (cpu.trapExceptions) this.instructionExit(reason, qualification, info, linear);
