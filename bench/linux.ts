@@ -156,7 +156,10 @@ function benchPeer(bare: LinuxBootResult | undefined, again: (() => LinuxBootRes
     console.log(`linux-boot bare PC against ${peer.name}: ${cpuRatios[k].toFixed(2)}x its CPU time, ${hostRatios[k].toFixed(2)}x its host time (target: at most 2x)`);
   }
   if (pairs > 1) {
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const median = (xs: number[]): number => {
+      const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+      return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+    };
     console.log(`linux-boot bare PC against v86, median of ${pairs} pairs: ${median(cpuRatios).toFixed(2)}x its CPU time, ${median(hostRatios).toFixed(2)}x its host time (target: at most 2x)`);
   }
 }
