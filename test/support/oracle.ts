@@ -32,20 +32,23 @@ export function runs(cmd: string, ...args: string[]): boolean {
   return spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 }
 
-/** Whether gcc can build and link a 32-bit program (Debian's gcc-multilib). */
-export function gccM32(): boolean {
+/**
+ * Whether gcc can build and link a 32-bit program (Debian's gcc-multilib) and, with `run`, whether
+ * the host's kernel then runs it (a kernel built without IA32 emulation refuses 32-bit programs).
+ */
+export function gccM32(run = false): boolean {
   const dir = mkdtempSync(join(tmpdir(), "afterglow-m32-"));
   try {
     writeFileSync(join(dir, "t.c"), "int main(void) { return 0; }\n");
-    return runs("gcc", "-m32", "-o", join(dir, "t"), join(dir, "t.c"));
+    return runs("gcc", "-m32", "-o", join(dir, "t"), join(dir, "t.c")) && (!run || runs(join(dir, "t")));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** nasm and gcc -m32: what the tests that run code on the host CPU need. */
-export const HOST_CODE = "nasm and gcc -m32";
-export const HOST_CODE_INSTALL = "apt-get install nasm gcc-multilib";
+/** nasm and gcc -m32, and a kernel that runs 32-bit programs: what the tests that run code on the host CPU need. */
+export const HOST_CODE = "nasm, gcc -m32 and a host kernel that runs 32-bit programs";
+export const HOST_CODE_INSTALL = "apt-get install nasm gcc-multilib; a kernel with IA32 emulation";
 export function hostCodeTools(): boolean {
-  return runs("nasm", "-v") && gccM32();
+  return runs("nasm", "-v") && gccM32(true);
 }
