@@ -205,8 +205,8 @@ describe("the afterglow command", () => {
         ["corrupt", ["replay", corrupt, "--image", echo], /^afterglow: .*corrupt\.rec is corrupt: chunk \d+ at byte \d+ fails its checksum\n$/],
         ["truncated", ["replay", cut, "--image", echo], /^afterglow: .*cut\.rec is truncated at byte \d+ \(cut off while recording\): replayed all it holds, to icount [\d,]+, guest [\d.]+ s; every state hash and all [\d,]+ VM exits matched\n$/],
         ["foreign", ["replay", foreign], /^afterglow: .*foreign\.rec is not an afterglow recording \(no AGLOWREC signature\)\n$/],
-        ["newer", ["info", newer], /^afterglow: .*newer\.rec is format version 9; this afterglow reads version 4\n$/],
-        ["older", ["replay", older], /^afterglow: .*older\.rec is format version 3, which counted a REP string instruction once; record it again with this afterglow \(it reads version 4\)\n$/],
+        ["newer", ["info", newer], /^afterglow: .*newer\.rec is format version 9; this afterglow reads version 5\n$/],
+        ["older", ["replay", older], /^afterglow: .*older\.rec is format version 3, which counted a REP string instruction once; record it again with this afterglow \(it reads version 5\)\n$/],
         ["wrong image", ["replay", rec, "--image", join(ROOT, "guests", "builtin", "hello.bin")], /^afterglow: wrong boot image: it has sha256 [0-9a-f]{16}…, the recording was made with echo\.bin/],
       ];
       for (const [what, args, message] of cases) {

@@ -24,9 +24,14 @@ export const MAGIC = Buffer.from("AGLOWREC", "latin1");
  * state hashes read RAM by its pages' digests (./ram-digest.ts). Versions 1 to 3 counted a REP once,
  * so every position after the first REP in them (inputs, timer events, hashes, exits) is at another
  * icount on this machine: they are refused with a message to record again, rather than replayed by a
- * second definition of a retired instruction.
+ * second definition of a retired instruction. 5: a state hash holds the interrupt shadow of an STI
+ * or MOV SS only at the instruction it covers. Version 4 hashed whatever instruction count the field
+ * last held, which a REP string instruction cut short by the end of a run cleared: the same machine
+ * hashed differently depending on where the host had cut its runs (a debugger's slices, a seek),
+ * and a replay reported a divergence that was not one. Its hashes cannot be checked by the new
+ * definition, so version 4 is refused too.
  */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 const CHUNK_HEAD = 8;
 /** A chunk longer than this is a corrupt length field, not a real chunk. */
 const MAX_CHUNK = 256 * 2 ** 20;
@@ -198,8 +203,11 @@ export function readRecording(bytes: Uint8Array, name = "recording"): ReadRecord
   if (header.t !== "header") throw new RecordingError(`${name} is corrupt: it does not start with a header`);
   if (records.some((r) => r.t === "header")) throw new RecordingError(`${name} is corrupt: it has a second header`);
   if (records.some((r, i) => r.t === "end" && i !== records.length - 1)) throw new RecordingError(`${name} is corrupt: records follow its end record`);
-  if (header.format >= 1 && header.format < FORMAT_VERSION) {
+  if (header.format >= 1 && header.format <= 3) {
     throw new RecordingError(`${name} is format version ${header.format}, which counted a REP string instruction once; record it again with this afterglow (it reads version ${FORMAT_VERSION})`);
+  }
+  if (header.format === 4) {
+    throw new RecordingError(`${name} is format version 4, whose state hashes depended on where runs were cut; record it again with this afterglow (it reads version ${FORMAT_VERSION})`);
   }
   if (header.format !== FORMAT_VERSION) {
     throw new RecordingError(`${name} is format version ${header.format}; this afterglow reads version ${FORMAT_VERSION}`);

@@ -40,6 +40,7 @@ export interface CpuState {
   tscPerInsn: number;
   tscOffset: bigint;
   halted: boolean;
+  /** The icount of the instruction an STI or MOV SS shadow covers, if it is this one; else -1. */
   irqShadowAt: number;
   intr: boolean;
   fpu: FpuState;
@@ -1059,7 +1060,9 @@ export class Cpu extends LazyFlags implements ByteSource {
       tscPerInsn: this.tscPerInsn,
       tscOffset: this.tscOffset,
       halted: this.halted,
-      irqShadowAt: this.irqShadowAt,
+      // A shadow for an instruction already retired is dead: which dead value the field holds
+      // depends on where runs were cut, so the state says -1 for all of them.
+      irqShadowAt: this.irqShadowAt === this.icount ? this.icount : -1,
       intr: this.intr,
       fpu: this.fpu.save(),
     };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Flag } from "../../../x86/eflags.js";
 import { Reg, Seg } from "../../../x86/insn.js";
-import { runAsm } from "../../../../test/support/cpu.js";
+import { bareCpu, CODE_BASE, nasm, runAsm } from "../../../../test/support/cpu.js";
 import { SegAttr, Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import { REP_CHUNK } from "../../../x86/rep.js";
@@ -134,6 +134,28 @@ describe("MOVS, STOS, LODS", () => {
         expect(cpu.eip).toBe(0x1000 + 15);
       }
     }
+  });
+
+  it("leaves the same state whether or not a run's end cut it, an STI's shadow long lapsed", () => {
+    // The STI's shadow covers the MOV after it; a REP that ends an execution early must not make
+    // the state (which a state hash reads) differ from the run that went through it.
+    const code = nasm(`
+      sti
+      mov edi, 0x10000
+      mov ecx, 100
+      rep stosb
+      int3`, 32, CODE_BASE);
+    // Runs of these many instructions first: none, one to the REP's middle, one to its first
+    // iteration and more to its next-to-last.
+    const states = [[], [3 + 40], [3 + 1, 1, 97]].map((runs) => {
+      const { cpu } = bareCpu(code);
+      for (const n of runs) expect(cpu.run(n)).toBe(Stop.BUDGET);
+      cpu.run(100_000);
+      expect(cpu.r32[Reg.ECX]).toBe(0);
+      return cpu.save();
+    });
+    expect(states[1]).toEqual(states[0]);
+    expect(states[2]).toEqual(states[0]);
   });
 
   it("stops a faulting REP mid-way with the registers of the iterations done, ready to resume", () => {

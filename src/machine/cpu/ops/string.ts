@@ -63,14 +63,14 @@ function watchStop(cpu: Cpu, watched: boolean): boolean {
  * The execution's end, `left` iterations still to do. Each iteration done was counted as it
  * completed, and the run loop counts one more as the handler returns, so one is taken back here.
  * With iterations left the instruction is still under way: EIP stays at it and the next fetch
- * continues it. The interrupt shadow of a MOV SS or STI before it has covered the first iteration.
- * The host debugger's step ends here.
+ * continues it. The interrupt shadow of a MOV SS or STI before it has covered the first iteration
+ * and lapses by itself: it holds the icount it applies at, now behind us. The host debugger's step
+ * ends here.
  */
 function repEnd(cpu: Cpu, left: number): void {
   cpu.icount--;
   if (left === 0) return;
   cpu.eip = cpu.insnEip;
-  cpu.irqShadowAt = -1;
   const h = cpu.hostDebug;
   if (h !== null && h.step) {
     h.hit = { kind: "step" };
