@@ -20,6 +20,11 @@ export const LINUX_KERNEL = join(CACHE, "vmlinux");
 const BUSYBOX = join(CACHE, "busybox");
 /** The boot's command line: no crypto self-tests, which cost billions of instructions. */
 export const LINUX_CMDLINE = "console=ttyS0 panic=-1 cryptomgr.notests";
+/**
+ * Instructions between the recording's state hashes: a tenth of `afterglow record`'s default, so
+ * that a replay that goes wrong is caught near where it did (72 hashes in the boot).
+ */
+const HASH_EVERY = "10000000";
 /** A lock older than this was left by a killed run. */
 const STALE_LOCK_MS = 30 * 60_000;
 
@@ -40,7 +45,7 @@ function sleep(ms: number): void {
 
 /** The shared recording, made first if no test file has made it yet. */
 export function linuxRecording(): LinuxRecording {
-  const inputs = createHash("sha256").update(readFileSync(LINUX_KERNEL)).update(readFileSync(BUSYBOX)).update(LINUX_CMDLINE).digest();
+  const inputs = createHash("sha256").update(readFileSync(LINUX_KERNEL)).update(readFileSync(BUSYBOX)).update(LINUX_CMDLINE).update(HASH_EVERY).digest();
   const dir = cacheEntry(join(tmpdir(), "afterglow-test-linux"), inputs);
   const rec = join(dir, "boot.rec");
   const initrd = join(dir, "initramfs.cpio.gz");
@@ -65,7 +70,7 @@ export function linuxRecording(): LinuxRecording {
     if (existsSync(rec)) return out;
     execFileSync(process.execPath, [CLI, "guest", "build-initramfs", "--busybox", BUSYBOX, "--out", initrd], { stdio: ["ignore", "ignore", "pipe"] });
     const part = `${rec}.part`;
-    execFileSync(process.execPath, [CLI, "record", "-o", part, ...out.images, "--append", LINUX_CMDLINE, "--ram", "128"], { stdio: ["ignore", "ignore", "pipe"], timeout: 900_000 });
+    execFileSync(process.execPath, [CLI, "record", "-o", part, ...out.images, "--append", LINUX_CMDLINE, "--ram", "128", "--hash-every", HASH_EVERY], { stdio: ["ignore", "ignore", "pipe"], timeout: 900_000 });
     renameSync(part, rec);
     return out;
   } finally {
