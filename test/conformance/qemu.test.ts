@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Session, Stop, type MachineKind } from "../../src/replay/session.js";
 import { nasm } from "../support/cpu.js";
 import { ROOT } from "../layers.js";
-import { oracle, runs } from "../support/oracle.js";
+import { gccM32, oracle, runs } from "../support/oracle.js";
 
 const DIR = join(ROOT, "guests/conformance");
 const KERNELS = ["exceptions", "privilege", "paging", "tasks", "x87", "corners", "v86"] as const;
@@ -26,7 +26,10 @@ const UPDATE = process.env.CONFORMANCE_UPDATE === "1";
 
 const QEMU = oracle("qemu-system-i386", runs("qemu-system-i386", "--version"), "apt-get install qemu-system-x86");
 // The host runs the x87 kernel's cases natively: only an x86 host can.
-const HOST_X86 = process.arch === "x64" || process.arch === "ia32";
+/** An x86 host whose kernel runs 32-bit programs: the x87 kernel's host build runs natively. */
+const HOST_X86 =
+  (process.arch === "x64" || process.arch === "ia32") &&
+  oracle("a host kernel that runs 32-bit programs (the x87 kernel run natively as oracle)", gccM32(true), "a kernel with IA32 emulation");
 const LD = oracle("ld (binutils)", runs("ld", "--version"), "apt-get install binutils");
 
 const tmp = mkdtempSync(join(tmpdir(), "afterglow-conformance-"));
