@@ -23,11 +23,21 @@ export function digestOfPage(page: Uint8Array): Uint8Array {
 /** One cache per RAM: the HASHED flags are the cache's, and a RAM has one set. */
 const caches = new WeakMap<PhysMem, Uint8Array>();
 
+/**
+ * A new cache: a page still HASHED before there was one has not been written since power-on
+ * (PhysMem sets the flag on every page), so it is zeros, known without reading it.
+ */
+function newCache(flags: Uint8Array): Uint8Array {
+  const table = new Uint8Array(flags.length * PAGE_DIGEST);
+  for (let p = 0; p < flags.length; p++) if ((flags[p] & PageFlag.HASHED) !== 0) table.set(ZERO_DIGEST, p * PAGE_DIGEST);
+  return table;
+}
+
 /** The digests of every page of `mem`, in page order, brought up to date (do not keep: it changes). */
 export function pageDigests(mem: PhysMem): Uint8Array {
   const flags = mem.pageFlags;
   let table = caches.get(mem);
-  if (table === undefined) caches.set(mem, (table = new Uint8Array(flags.length * PAGE_DIGEST)));
+  if (table === undefined) caches.set(mem, (table = newCache(flags)));
   for (let p = 0; p < flags.length; p++) {
     if ((flags[p] & PageFlag.HASHED) !== 0) continue;
     table.set(digestOfPage(mem.u8.subarray(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT)), p * PAGE_DIGEST);
