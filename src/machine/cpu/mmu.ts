@@ -95,8 +95,12 @@ export class Mmu {
   private readonly ramPages: number;
   // Linear pages that may hold a non-global (`local`) or a global entry, so a flush touches only
   // those and a CR3 write only the first; `listed` marks each page's lists (bit 0 local, 1 global).
-  private local: number[] = [];
-  private global: number[] = [];
+  // Arrays of FILLED_CAP with counts, not growing lists: a VM exit and entry flush each (no VPID),
+  // and a flush allocates nothing.
+  private readonly local = new Int32Array(FILLED_CAP);
+  private readonly global = new Int32Array(FILLED_CAP);
+  private nLocal = 0;
+  private nGlobal = 0;
   private readonly listed = new Uint8Array(USER_HALF);
   /** Some entry came from a large page since the last full flush (INVLPG must drop its whole range). */
   private largeFilled = false;
@@ -166,14 +170,14 @@ export class Mmu {
     if ((this.host.cr4 & Cr4.PGE) === 0) return this.flushAll();
     this.generation++;
     this.host.tlbFlushed();
-    const t = this.tlb, listed = this.listed;
-    for (const p of this.local) {
-      const q = p | USER_HALF;
+    const t = this.tlb, listed = this.listed, local = this.local;
+    for (let k = 0; k < this.nLocal; k++) {
+      const p = local[k], q = p | USER_HALF;
       if ((t[p] & Tlb.G) === 0) t[p] = 0;
       if ((t[q] & Tlb.G) === 0) t[q] = 0;
       listed[p] &= ~1;
     }
-    this.local = [];
+    this.nLocal = 0;
   }
 
   /** Forgets every translation. */
@@ -181,22 +185,26 @@ export class Mmu {
     this.generation++;
     this.host.tlbFlushed();
     const t = this.tlb, listed = this.listed;
-    if (this.local.length + this.global.length >= FILLED_CAP) {
+    if (this.nLocal + this.nGlobal >= FILLED_CAP) {
       t.fill(0);
       listed.fill(0);
     } else {
-      for (const p of this.local) {
-        t[p] = t[p | USER_HALF] = 0;
-        listed[p] = 0;
-      }
-      for (const p of this.global) {
-        t[p] = t[p | USER_HALF] = 0;
-        listed[p] = 0;
-      }
+      this.forget(this.local, this.nLocal);
+      this.forget(this.global, this.nGlobal);
     }
-    this.local = [];
-    this.global = [];
+    this.nLocal = 0;
+    this.nGlobal = 0;
     this.largeFilled = false;
+  }
+
+  /** Clears both halves' entries of the first `n` pages in `pages`, and their listing. */
+  private forget(pages: Int32Array, n: number): void {
+    const t = this.tlb, listed = this.listed;
+    for (let k = 0; k < n; k++) {
+      const p = pages[k];
+      t[p] = t[p | USER_HALF] = 0;
+      listed[p] = 0;
+    }
   }
 
   /** INVLPG: forget the translation of one linear address (the whole large page it lies in, if any). */
@@ -296,9 +304,10 @@ export class Mmu {
     const perm = this.wPerm & eptPerm;
     const list = (perm & Tlb.G) !== 0 ? 2 : 1;
     if ((this.listed[page] & list) === 0) {
-      if (this.local.length + this.global.length >= FILLED_CAP) this.flushAll();
+      if (this.nLocal + this.nGlobal >= FILLED_CAP) this.flushAll();
       this.listed[page] |= list;
-      (list === 2 ? this.global : this.local).push(page);
+      if (list === 2) this.global[this.nGlobal++] = page;
+      else this.local[this.nLocal++] = page;
     }
     if ((perm & Tlb.LARGE) !== 0) this.largeFilled = true;
     this.tlb[user ? page | USER_HALF : page] = ((phys & ~0xfff) | perm) | 0;
