@@ -269,7 +269,7 @@ export class Pc {
   passTime(ns: number): void {
     const insns = Math.ceil(ns / NS_PER_INSN);
     this.idleNs += insns * NS_PER_INSN;
-    this.cpu.tscOffset += BigInt(insns * this.cpu.tscPerInsn);
+    this.cpu.passTsc(insns * this.cpu.tscPerInsn);
     this.advanceChips();
   }
 }

@@ -128,13 +128,15 @@ export const FAULT_LOOP = 10_000;
 /**
  * Number fields that pass 2^31 in the middle of a run: the icount and the end of a run in every
  * long run; CR2 and TR's limit when the VMM puts back a guest's unsigned page-fault address, or
- * the guest's LTR loads a limit of 4 GiB - 1. Were they small integers until then, the first
+ * the guest's LTR loads a limit of 4 GiB - 1; the TSC ticks passed without instructions (and the
+ * TSC offset as a double) once 2^31 ns of guest time passed halted or in the L4 kernel's charged
+ * costs. Were they small integers until then, the first
  * larger value would change the Cpu's hidden class at that moment, and V8 would drop the
  * optimized code of every method and compiled block that reads the Cpu (89 blocks in a boot
  * under the VMM), to optimize it all again. The constructor gives each a double first, so the
  * class never changes. (Giving every address and limit field one was worse: 323 blocks dropped.)
  */
-const WIDE_FIELDS = ["icount", "runEnd", "cr2", "trLimit"] as const;
+const WIDE_FIELDS = ["icount", "runEnd", "cr2", "trLimit", "tscPending", "tscOffsetNum"] as const;
 
 export class Cpu extends LazyFlags implements ByteSource {
   readonly mem: PhysMem;
@@ -198,8 +200,14 @@ export class Cpu extends LazyFlags implements ByteSource {
   icount = 0;
   /** TSC = icount * tscPerInsn + tscOffset (a documented ratio; see ARCHITECTURE.md). */
   tscPerInsn = 1;
-  tscOffset = 0n;
-  /** tscOffset as a double, and the value it was taken from (rdtsc's fast path). */
+  private tscOffsetBig = 0n;
+  /**
+   * TSC ticks that passed with no instruction retiring (passTsc) and are not in tscOffsetBig yet:
+   * an integer in a double. The L4 kernel charges its costs as passing time several times per VM
+   * exit, and a BigInt sum each time was most of what an exit allocated.
+   */
+  private tscPending = 0;
+  /** tscOffsetBig as a double, and the value it was taken from (rdtsc's fast path). */
   private tscOffsetOf = 0n;
   private tscOffsetNum = 0;
   halted = false;
@@ -680,6 +688,26 @@ export class Cpu extends LazyFlags implements ByteSource {
     return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
   }
 
+  get tscOffset(): bigint {
+    if (this.tscPending !== 0) {
+      this.tscOffsetBig += BigInt(this.tscPending);
+      this.tscPending = 0;
+    }
+    return this.tscOffsetBig;
+  }
+
+  set tscOffset(v: bigint) {
+    this.tscOffsetBig = v;
+    this.tscPending = 0;
+  }
+
+  /** Lets `ticks` of the TSC pass without an instruction retiring (Pc.passTime). */
+  passTsc(ticks: number): void {
+    const sum = this.tscPending + ticks;
+    if (sum <= Number.MAX_SAFE_INTEGER) this.tscPending = sum;
+    else this.tscOffset += BigInt(ticks);
+  }
+
   /** The time-stamp counter: a fixed ratio of retired instructions, plus what WRMSR set. */
   tsc(): bigint {
     return BigInt.asUintN(64, BigInt(this.icount) * BigInt(this.tscPerInsn) + this.tscOffset);
@@ -690,11 +718,11 @@ export class Cpu extends LazyFlags implements ByteSource {
    * BigInts cost more than the rest of RDTSC, and Linux's delay loops run it millions of times.
    */
   private tscNumber(): number {
-    if (this.tscOffset !== this.tscOffsetOf) {
-      this.tscOffsetOf = this.tscOffset;
-      this.tscOffsetNum = Number(this.tscOffset);
+    if (this.tscOffsetBig !== this.tscOffsetOf) {
+      this.tscOffsetOf = this.tscOffsetBig;
+      this.tscOffsetNum = Number(this.tscOffsetBig);
     }
-    const t = this.icount * this.tscPerInsn + this.tscOffsetNum;
+    const t = this.icount * this.tscPerInsn + this.tscOffsetNum + this.tscPending;
     return t >= 0 && t <= Number.MAX_SAFE_INTEGER && Number.isSafeInteger(this.tscOffsetNum) ? t : -1;
   }
 

@@ -10,7 +10,7 @@ setFlagsFromString("--allow-natives-syntax");
 const haveSameMap = new Function("a", "b", "return %HaveSameMap(a, b)") as (a: object, b: object) => boolean;
 
 describe("the Cpu's hidden class", () => {
-  it("stays when the icount passes 2^31 and CR2 and TR's limit take unsigned values", () => {
+  it("stays when the icount passes 2^31, CR2 and TR's limit take unsigned values and the TSC runs on idle", () => {
     const { cpu: a } = bareCpu(new Uint8Array([0xf4]));
     const { cpu: b } = bareCpu(new Uint8Array([0xf4]));
     expect(haveSameMap(a, b)).toBe(true);
@@ -18,6 +18,12 @@ describe("the Cpu's hidden class", () => {
     b.runEnd = 2 ** 32 + 7;
     b.cr2 = 0xfffff000;
     b.trLimit = 0xffffffff;
+    // Time passed halted, then an RDTSC: the pending ticks and the offset's double pass 2^31.
+    b.passTsc(2 ** 32 + 3);
+    b.rdtsc();
+    b.passTsc(2 ** 32);
+    expect(b.tsc()).toBe(2n ** 33n + 3n + BigInt(b.icount));
+    b.rdtsc();
     expect(haveSameMap(a, b)).toBe(true);
   });
 });
