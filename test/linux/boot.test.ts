@@ -84,20 +84,18 @@ function nativeWorkload(scratch: string, staticLibc: Uint8Array): string {
   return native.stdout;
 }
 
-/** Whether this host runs the i386 busybox and C program, the workload's oracle. */
-const nativeOracle = oracle("a host kernel that runs 32-bit programs (the workload run natively as oracle)", gccM32(true), "a kernel with IA32 emulation");
 
 describe("Debian's 686 kernel", () => {
   let busybox: Uint8Array;
   let scratch: string;
-  /** The workload's output run natively; undefined where the host cannot (the oracle warned). */
+  /** The workload's output run natively; undefined where the host cannot run 32-bit programs. */
   let native: string | undefined;
   let staticLibc: Uint8Array;
   beforeAll(() => {
     busybox = cached("busybox");
     scratch = mkdtempSync(join(tmpdir(), "afterglow-linux-"));
     staticLibc = buildStaticLibc(scratch);
-    if (nativeOracle) native = nativeWorkload(scratch, staticLibc);
+    if (gccM32(true)) native = nativeWorkload(scratch, staticLibc);
   });
   afterAll(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -113,7 +111,6 @@ describe("Debian's 686 kernel", () => {
     expect(r.text).not.toMatch(/Oops|BUG:|WARNING:|Call Trace|unchecked MSR/);
     expect(r.stop).toBe(Stop.RESET);
     const output = workloadOutput(r.text);
-    if (native !== undefined) expect(output).toBe(native);
     expect(output.split("\n").length).toBeGreaterThan(25);
     expect(output).toContain("libc setjmp 21\n");
     // The kernel keeps time as on hardware: it calibrates its TSC against PIT channel 2 (in the
@@ -125,6 +122,12 @@ describe("Debian's 686 kernel", () => {
     expect(r.text).toContain("clocksource: Switched to clocksource tsc\n");
     expect(r.text).not.toMatch(/TSC unstable|Unable to calibrate/);
     expect(r.exits.RDTSC).toBeUndefined();
+    // Last, and asked here rather than for the file: the other boots need no 32-bit host
+    // programs. Where the host cannot run them, the checks above still hold (under CI the test
+    // fails here).
+    if (oracle("a host kernel that runs 32-bit programs (the workload run natively as oracle)", native !== undefined, "a kernel with IA32 emulation")) {
+      expect(output).toBe(native);
+    }
   }, 1_800_000);
 
   // The bzImage as Debian ships it: the decompressor runs in the guest (about 2.3 G instructions).
