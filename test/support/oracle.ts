@@ -1,11 +1,11 @@
-// Oracle tests check our code against tools we did not write: nasm and gcc -m32 running code on
-// the host CPU, QEMU, gdb, binutils, Debian's kernel and busybox. When one is missing, a test
+// Oracle tests check our code against tools we did not write: nasm and gcc running code on the
+// host CPU, QEMU, gdb, binutils, Debian's kernel and busybox. When one is missing, a test
 // that skipped would prove nothing while looking green; so under CI (CI set in the environment,
 // as .ci/run does) a missing oracle fails the test file, and on a developer's machine it is
 // skipped with a line that says what to install.
 
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -34,21 +34,68 @@ export function runs(cmd: string, ...args: string[]): boolean {
 
 /**
  * Whether gcc can build and link a 32-bit program (Debian's gcc-multilib) and, with `run`, whether
- * the host's kernel then runs it (a kernel built without IA32 emulation refuses 32-bit programs).
+ * the host CPU then runs it natively: a kernel built or booted without IA32 emulation refuses
+ * 32-bit programs, and one with QEMU registered for them in binfmt_misc runs them in QEMU, which
+ * is no oracle for the host CPU.
  */
 export function gccM32(run = false): boolean {
   const dir = mkdtempSync(join(tmpdir(), "afterglow-m32-"));
   try {
     writeFileSync(join(dir, "t.c"), "int main(void) { return 0; }\n");
-    return runs("gcc", "-m32", "-o", join(dir, "t"), join(dir, "t.c")) && (!run || runs(join(dir, "t")));
+    return runs("gcc", "-m32", "-o", join(dir, "t"), join(dir, "t.c")) && (!run || (runs(join(dir, "t")) && !binfmtRunsI386()));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** nasm and gcc -m32, and a kernel that runs 32-bit programs: what the tests that run code on the host CPU need. */
-export const HOST_CODE = "nasm, gcc -m32 and a host kernel that runs 32-bit programs";
-export const HOST_CODE_INSTALL = "apt-get install nasm gcc-multilib; a kernel with IA32 emulation";
-export function hostCodeTools(): boolean {
-  return runs("nasm", "-v") && gccM32(true);
+/** Whether binfmt_misc (its entries in `dir`) hands 32-bit x86 ELF programs to an interpreter. */
+export function binfmtRunsI386(dir = "/proc/sys/fs/binfmt_misc"): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((name) => {
+    if (name === "register" || name === "status") return false;
+    let text: string;
+    try {
+      text = readFileSync(join(dir, name), "utf8");
+    } catch {
+      return false;
+    }
+    // ELFCLASS32 in e_ident, EM_386 in e_machine (bytes 18-19 of the magic).
+    const magic = /^magic ([0-9a-f]+)$/m.exec(text)?.[1] ?? "";
+    return text.startsWith("enabled") && magic.startsWith("7f454c4601") && magic.slice(36, 40) === "0300";
+  });
 }
+
+/**
+ * How this host runs the oracles' x86 code on its own CPU: as 32-bit programs where its kernel
+ * runs them, else (an x86-64 host without IA32 emulation, as CI's machines have been since
+ * 2026-12) the same instructions in 64-bit mode, where all but the few that mode lacks (BCD
+ * adjusts, SALC, PUSHA…) keep their encoding and meaning at 8-, 16- and 32-bit operand sizes.
+ */
+export type HostMode = 32 | 64;
+let hostModeCache: HostMode | null | undefined;
+export function hostMode(): HostMode | null {
+  if (hostModeCache === undefined) {
+    if (!runs("nasm", "-v")) hostModeCache = null;
+    else if (gccM32(true)) hostModeCache = 32;
+    else hostModeCache = process.arch === "x64" && gcc64Static() ? 64 : null;
+  }
+  return hostModeCache;
+}
+
+function gcc64Static(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), "afterglow-m64-"));
+  try {
+    writeFileSync(join(dir, "t.c"), "int main(void) { return 0; }\n");
+    return runs("gcc", "-m64", "-static", "-no-pie", "-o", join(dir, "t"), join(dir, "t.c")) && runs(join(dir, "t"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What the tests that run code on the host CPU need, and how to get it. */
+export const HOST_CODE = "nasm and gcc (-m32, or -m64 on an x86-64 host whose kernel runs no 32-bit programs)";
+export const HOST_CODE_INSTALL = "apt-get install nasm gcc-multilib";
+
+/** QEMU's user mode: the oracle for 32-bit programs where the host's kernel runs none. */
+export const QEMU_I386 = "/usr/bin/qemu-i386-static";
+export const QEMU_I386_INSTALL = "apt-get install --no-install-recommends qemu-user-static";

@@ -1,17 +1,18 @@
-// The host CPU as the oracle for the x87: one nasm loop per instruction runs natively (gcc -m32
-// -static) and on the emulated CPU over the same records — an 80-bit ST(0) and ST(1), a control
+// The host CPU as the oracle for the x87: one nasm loop per instruction runs natively (gcc -static,
+// in 64-bit mode where the host's kernel runs no 32-bit programs: the x87 is the same there; see
+// test/support/host-code.ts) and on the emulated CPU over the same records — an 80-bit ST(0) and ST(1), a control
 // word (every rounding and precision mode, exceptions masked and unmasked) — and the resulting
 // ST(0), ST(1), status word, memory result and EFLAGS must agree bit for bit. The host is an AMD
 // part: its basic operations are IEEE-exact, so are ours. Condition codes the SDM leaves
 // undefined for an instruction are masked. The transcendentals are compared within a tolerance.
 
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { HOST_CODE, HOST_CODE_INSTALL, hostCodeTools, oracle } from "../../../../test/support/oracle.js";
+import { buildCaseProgram, loadFlags, runCase, storeFlags } from "../../../../test/support/host-code.js";
+import { HOST_CODE, HOST_CODE_INSTALL, hostMode, oracle, type HostMode } from "../../../../test/support/oracle.js";
 
 const IN_REC = 32, OUT_REC = 48;
 const IN = 0x20000, OUT = 0x40000;
@@ -113,7 +114,7 @@ const cases: Case[] = [
   { name: "f2xm1", insn: "f2xm1", inputs: "small", ulps: 1, swMask: 0x3800 | 0x47 },
 ];
 
-function body(c: Case, label: string): string {
+function body(c: Case, label: string, mode: HostMode = 32): string {
   return `
 ${label}:
 .loop:
@@ -126,12 +127,10 @@ ${label}:
   mov dword [edi+32], 0xdeadbeef
   mov dword [edi+36], 0xdeadbeef
   mov dword [edi+40], 0xdeadbeef
-  push dword 0x202
-  popfd
+  ${loadFlags(mode, "0x202")}
   ${c.insn}
   fnstsw [edi+10]
-  pushfd
-  pop dword [edi+44]
+  ${storeFlags(mode, "[edi+44]")}
   fnclex
   fldcw [esi+2]
   fstp tword [edi]
@@ -269,21 +268,8 @@ function records(c: Case): Uint8Array {
 
 // ------------------------------------------------------------------------------------------------
 
-const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, hostCodeTools(), HOST_CODE_INSTALL);
-
-const DRIVER = `
-#include <stdio.h>
-#include <stdlib.h>
-extern void run_case(int which, unsigned char *in, unsigned char *out, int n);
-int main(int argc, char **argv) {
-  int which = atoi(argv[1]), n = atoi(argv[2]);
-  unsigned char *in = malloc(n * ${IN_REC}), *out = malloc(n * ${OUT_REC});
-  if (fread(in, ${IN_REC}, n, stdin) != (size_t)n) return 2;
-  run_case(which, in, out, n);
-  fwrite(out, ${OUT_REC}, n, stdout);
-  return 0;
-}
-`;
+const mode = hostMode();
+const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, mode !== null, HOST_CODE_INSTALL);
 
 function f80At(b: Uint8Array, o: number): [number, bigint] {
   let m = 0n;
@@ -299,20 +285,15 @@ function key(v: [number, bigint]): bigint {
 const hex80 = (v: [number, bigint]): string => `${v[0].toString(16).padStart(4, "0")}:${v[1].toString(16).padStart(16, "0")}`;
 
 describe.skipIf(!hasTools)("the x87 against the host CPU", () => {
-  let dir = "";
+  let dir = "", native = "";
   const inputs = new Map<string, Uint8Array>();
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "afterglow-x87-"));
-    let asm = "bits 32\nsection .text\nglobal run_case\nrun_case:\n" +
-      "  push ebp\n  push ebx\n  push esi\n  push edi\n  mov eax, [esp+20]\n  mov esi, [esp+24]\n  mov edi, [esp+28]\n  mov ebp, [esp+32]\n" +
-      "  call [table + eax*4]\n  fninit\n  pop edi\n  pop esi\n  pop ebx\n  pop ebp\n  ret\n";
-    asm += cases.map((c, k) => body(c, `case${k}`)).join("\n");
-    asm += "\nsection .data\ntable: dd " + cases.map((_, k) => `case${k}`).join(", ") + "\n";
-    writeFileSync(join(dir, "cases.asm"), asm);
-    writeFileSync(join(dir, "driver.c"), DRIVER);
-    execFileSync("nasm", ["-f", "elf32", "-o", join(dir, "cases.o"), join(dir, "cases.asm")], { stdio: "pipe" });
-    execFileSync("gcc", ["-m32", "-static", "-O1", "-o", join(dir, "oracle"), join(dir, "driver.c"), join(dir, "cases.o")], { stdio: "pipe" });
+    native = buildCaseProgram(dir, mode!, {
+      bodies: cases.map((c, k) => body(c, `case${k}`, mode!)).join("\n"),
+      count: cases.length, inRecord: IN_REC, outRecord: OUT_REC, maxRecords: MAX_RECORDS,
+    });
     for (const c of cases) inputs.set(c.name, records(c));
   });
 
@@ -324,7 +305,7 @@ describe.skipIf(!hasTools)("the x87 against the host CPU", () => {
     const c = cases[k];
     const inp = inputs.get(c.name)!;
     const n = inp.length / IN_REC;
-    const native = new Uint8Array(execFileSync(join(dir, "oracle"), [String(k), String(n)], { input: inp, maxBuffer: 1 << 24 }));
+    const host = runCase(native, k, n, inp);
     const src = `mov esi, ${IN}\n mov edi, ${OUT}\n mov ebp, ${n}\n call case0\n int3\n${body(c, "case0")}`;
     const { cpu } = runAsm(src, (cpu) => cpu.mem.load(IN, inp), { budget: 40 * n + 1000 });
     expect(cpu.excVector, "stopped at int3").toBe(3);
@@ -337,25 +318,25 @@ describe.skipIf(!hasTools)("the x87 against the host CPU", () => {
       const where = `cw ${cw.toString(16)} a ${hex80(f80At(inp, r * IN_REC + 4))} b ${hex80(f80At(inp, r * IN_REC + 16))}`;
       if (c.partDependent?.(cw, f80At(inp, r * IN_REC + 4))) continue;
       const sw = (b: Uint8Array): number => (b[o + 10] | (b[o + 11] << 8)) & swMask;
-      if (sw(got) !== sw(native)) {
-        mismatches.push(`${where}: sw ${sw(got).toString(16)}, host ${sw(native).toString(16)}`);
+      if (sw(got) !== sw(host)) {
+        mismatches.push(`${where}: sw ${sw(got).toString(16)}, host ${sw(host).toString(16)}`);
       }
       for (const at of [0, 12]) {
-        const g = f80At(got, o + at), h = f80At(native, o + at);
+        const g = f80At(got, o + at), h = f80At(host, o + at);
         const same = g[0] === h[0] && g[1] === h[1];
         if (same) continue;
         const close = c.ulps !== undefined && (g[0] & 0x7fff) !== 0x7fff && (key(g) - key(h) <= BigInt(c.ulps) && key(h) - key(g) <= BigInt(c.ulps));
         if (!close) mismatches.push(`${where}: st(${at / 12}) ${hex80(g)}, host ${hex80(h)}`);
       }
       for (let j = 0; j < (c.memBytes ?? 0); j++) {
-        if (got[o + 24 + j] !== native[o + 24 + j]) {
-          mismatches.push(`${where}: mem ${Array.from(got.subarray(o + 24, o + 24 + c.memBytes!), (x) => x.toString(16)).join(" ")}, host ${Array.from(native.subarray(o + 24, o + 24 + c.memBytes!), (x) => x.toString(16)).join(" ")}`);
+        if (got[o + 24 + j] !== host[o + 24 + j]) {
+          mismatches.push(`${where}: mem ${Array.from(got.subarray(o + 24, o + 24 + c.memBytes!), (x) => x.toString(16)).join(" ")}, host ${Array.from(host.subarray(o + 24, o + 24 + c.memBytes!), (x) => x.toString(16)).join(" ")}`);
           break;
         }
       }
       if (c.flags !== undefined) {
         const fl = (b: Uint8Array): number => (b[o + 44] | (b[o + 45] << 8)) & c.flags!;
-        if (fl(got) !== fl(native)) mismatches.push(`${where}: eflags ${fl(got).toString(16)}, host ${fl(native).toString(16)}`);
+        if (fl(got) !== fl(host)) mismatches.push(`${where}: eflags ${fl(got).toString(16)}, host ${fl(host).toString(16)}`);
       }
     }
     expect(mismatches).toEqual([]);

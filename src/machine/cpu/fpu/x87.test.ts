@@ -2,8 +2,7 @@
 // (checked against the host CPU where the host can run the same code), stack faults, and the
 // transcendentals at arguments where the hardware's 66-bit π makes them differ from the true values.
 
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,24 +11,18 @@ import { Stop } from "../arch.js";
 import { Vec } from "../../../x86/vectors.js";
 import * as F from "./float80.js";
 import * as T from "./transcendental.js";
-import { HOST_CODE, HOST_CODE_INSTALL, hostCodeTools, oracle } from "../../../../test/support/oracle.js";
+import { buildCaseProgram, runCase } from "../../../../test/support/host-code.js";
+import { HOST_CODE, HOST_CODE_INSTALL, hostMode, oracle } from "../../../../test/support/oracle.js";
 
-const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, hostCodeTools(), HOST_CODE_INSTALL);
+const mode = hostMode();
+const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, mode !== null, HOST_CODE_INSTALL);
 
 /** Runs `code` natively with EDI pointing at a 1 KiB zeroed buffer; returns the buffer. */
 function onHost(code: string): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), "afterglow-x87u-"));
   try {
-    writeFileSync(join(dir, "t.asm"), `bits 32\nsection .text\nglobal run\nrun:\n push edi\n push ebx\n mov edi, [esp+12]\n${code}\n fninit\n pop ebx\n pop edi\n ret\n`);
-    writeFileSync(join(dir, "d.c"), `#include <stdio.h>
-#include <string.h>
-extern void run(unsigned char *buf);
-static unsigned char buf[1024] __attribute__((aligned(64)));
-int main(void) { run(buf); fwrite(buf, 1, sizeof buf, stdout); return 0; }
-`);
-    execFileSync("nasm", ["-f", "elf32", "-o", join(dir, "t.o"), join(dir, "t.asm")], { stdio: "pipe" });
-    execFileSync("gcc", ["-m32", "-static", "-o", join(dir, "t"), join(dir, "d.c"), join(dir, "t.o")], { stdio: "pipe" });
-    return new Uint8Array(execFileSync(join(dir, "t"), { maxBuffer: 1 << 20 }));
+    const exe = buildCaseProgram(dir, mode!, { bodies: `case0:\n${code}\n ret\n`, count: 1, inRecord: 1, outRecord: 1024, maxRecords: 1 });
+    return runCase(exe, 0, 1, new Uint8Array(1));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -43,23 +36,23 @@ function emulated(code: string): Uint8Array {
 }
 
 // A state with every tag kind, a raised (masked) exception and a moved TOP, then its images.
+// Operands are built in the buffer above the images, not on the stack, so that the same code
+// runs in 64-bit mode on a host whose kernel runs no 32-bit programs.
 const IMAGES = `
   fninit
-  push dword 0x0b7f
-  fldcw [esp]
-  add esp, 4
+  mov word [edi+960], 0x0b7f
+  fldcw [edi+960]
   fld1
   fldpi
   fldz
-  push dword 0x00000000
-  push dword 0x00000001
-  push dword 0x00000000
-  fld tword [esp]          ; a denormal
-  push dword 0x7fff0000
-  push dword 0x80000000
-  push dword 0x00000001
-  fld tword [esp+12]       ; an SNaN (FLD m80 does not signal)
-  add esp, 24
+  mov dword [edi+976], 0
+  mov dword [edi+980], 1
+  mov word [edi+984], 0
+  fld tword [edi+976]      ; a denormal
+  mov dword [edi+992], 1
+  mov dword [edi+996], 0x80000000
+  mov word [edi+1000], 0x7fff
+  fld tword [edi+992]      ; an SNaN (FLD m80 does not signal)
   fld st0
   fadd st0, st1            ; IE (masked): the QNaN
   ffree st3
@@ -93,9 +86,8 @@ const IMAGES = `
   fistp dword [edi+800]    ; empty: the integer indefinite
   fnstsw [edi+804]
   fninit
-  push dword 0
-  fldcw [esp]              ; every exception unmasked, PC 24, RC nearest
-  add esp, 4
+  mov word [edi+960], 0
+  fldcw [edi+960]          ; every exception unmasked, PC 24, RC nearest
   fnstcw [edi+810]
 `;
 

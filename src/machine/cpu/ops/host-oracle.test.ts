@@ -1,15 +1,17 @@
-// The host CPU as the oracle for the unary, shift, bit, BCD and move families: the same 32-bit
-// loop runs natively (nasm + gcc -m32 -static) and on the emulated CPU over a few thousand inputs
-// per instruction, and the registers and the SDM-defined flags must agree. Flags the SDM leaves
-// undefined are masked (the host may be an AMD part; its undefined flags differ from Intel's).
+// The host CPU as the oracle for the unary, shift, bit, BCD and move families: the same loop runs
+// natively (nasm + gcc -static; test/support/host-code.ts) and on the emulated CPU over a few
+// thousand inputs per instruction, and the registers and the SDM-defined flags must agree. Flags
+// the SDM leaves undefined are masked (the host may be an AMD part; its undefined flags differ
+// from Intel's). Where the host's kernel runs no 32-bit programs the loops run in 64-bit mode,
+// which has no BCD adjusts or SALC: those few run as a 32-bit program in QEMU's user mode.
 
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAsm } from "../../../../test/support/cpu.js";
-import { HOST_CODE, HOST_CODE_INSTALL, hostCodeTools, oracle } from "../../../../test/support/oracle.js";
+import { buildCaseProgram, loadFlags, runCase, storeFlags } from "../../../../test/support/host-code.js";
+import { HOST_CODE, HOST_CODE_INSTALL, hostMode, oracle, QEMU_I386, QEMU_I386_INSTALL, type HostMode } from "../../../../test/support/oracle.js";
 
 const C = 0x001, P = 0x004, A = 0x010, Z = 0x040, S = 0x080, O = 0x800, D = 0x400;
 const ALL = C | P | A | Z | S | O;
@@ -22,18 +24,19 @@ interface Case {
   /** Flags whose value the SDM defines for this instruction (per input, when a function). */
   defined: number | ((input: Int32Array, k: number) => number);
   inputs: () => number[][]; // [eax, ebx, ecx, edx, flags]
+  /** Not encodable in 64-bit mode. */
+  legacy?: true;
 }
 
 const REC = 5; // dwords per record: eax ebx ecx edx eflags
 const IN = 0x20000, OUT = 0x50000;
 
-function body(c: Case, label: string): string {
+function body(c: Case, label: string, mode: HostMode = 32): string {
   return `
 ${label}:
 .loop:
   ${c.pre ?? ""}
-  push dword [esi+16]
-  popfd
+  ${loadFlags(mode, "[esi+16]")}
   mov eax, [esi]
   mov ebx, [esi+4]
   mov ecx, [esi+8]
@@ -43,8 +46,7 @@ ${label}:
   mov [edi+4], ebx
   mov [edi+8], ecx
   mov [edi+12], edx
-  pushfd
-  pop dword [edi+16]
+  ${storeFlags(mode, "[edi+16]")}
   add esi, ${REC * 4}
   add edi, ${REC * 4}
   dec ebp
@@ -181,18 +183,18 @@ const bcdInputs = (): number[][] => {
   return out;
 };
 cases.push(
-  { name: "daa", insn: "daa", defined: C | A | S | Z | P, inputs: bcdInputs },
-  { name: "das", insn: "das", defined: C | A | S | Z | P, inputs: bcdInputs },
-  { name: "aaa", insn: "aaa", defined: C | A, inputs: bcdInputs },
-  { name: "aas", insn: "aas", defined: C | A, inputs: bcdInputs },
-  { name: "aam 10", insn: "aam", defined: S | Z | P, inputs: bcdInputs },
-  { name: "aam 7", insn: "aam 7", defined: S | Z | P, inputs: bcdInputs },
-  { name: "aad 10", insn: "aad", defined: S | Z | P, inputs: bcdInputs },
-  { name: "aad 13", insn: "aad 13", defined: S | Z | P, inputs: bcdInputs },
+  { name: "daa", insn: "daa", legacy: true, defined: C | A | S | Z | P, inputs: bcdInputs },
+  { name: "das", insn: "das", legacy: true, defined: C | A | S | Z | P, inputs: bcdInputs },
+  { name: "aaa", insn: "aaa", legacy: true, defined: C | A, inputs: bcdInputs },
+  { name: "aas", insn: "aas", legacy: true, defined: C | A, inputs: bcdInputs },
+  { name: "aam 10", insn: "aam", legacy: true, defined: S | Z | P, inputs: bcdInputs },
+  { name: "aam 7", insn: "aam 7", legacy: true, defined: S | Z | P, inputs: bcdInputs },
+  { name: "aad 10", insn: "aad", legacy: true, defined: S | Z | P, inputs: bcdInputs },
+  { name: "aad 13", insn: "aad 13", legacy: true, defined: S | Z | P, inputs: bcdInputs },
   { name: "cbw/cwde/cwd/cdq", insn: "cbw\n  mov ebx, eax\n  cwde\n  mov ecx, eax\n  cwd\n  cdq", defined: ALL, inputs: randomInputs(200) },
   { name: "lahf/sahf", insn: "lahf\n  mov ecx, eax\n  mov ah, bl\n  sahf", defined: ALL, inputs: randomInputs(300) },
   { name: "cmc", insn: "cmc", defined: ALL, inputs: randomInputs(50) },
-  { name: "salc", insn: "db 0xd6", defined: ALL, inputs: randomInputs(50) },
+  { name: "salc", insn: "db 0xd6", legacy: true, defined: ALL, inputs: randomInputs(50) },
   { name: "movsx/movzx", insn: "movsx ecx, bl\n  movzx edx, bh\n  movsx ax, bh\n  movsx ebx, bx", defined: ALL, inputs: randomInputs(200) },
   { name: "cmpxchg8b", pre: "mov eax, [esi+8]\n  mov [bitstr], eax\n  mov eax, [esi+4]\n  mov [bitstr+4], eax",
     insn: "cmpxchg8b [bitstr]\n  mov ebx, [bitstr]\n  mov ecx, [bitstr+4]", defined: Z,
@@ -204,39 +206,31 @@ for (let cc = 0; cc < 16; cc++) {
     inputs: randomInputs(64, () => [pick(), pick(), pick(), pick(), (rnd() & ALL) | 2]) });
 }
 
-const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, hostCodeTools(), HOST_CODE_INSTALL);
-
-const DRIVER = `
-#include <stdio.h>
-#include <stdlib.h>
-extern void run_case(int which, int *in, int *out, int n);
-int main(int argc, char **argv) {
-  int which = atoi(argv[1]), n = atoi(argv[2]);
-  int *in = malloc(n * ${REC * 4}), *out = malloc(n * ${REC * 4});
-  if (fread(in, ${REC * 4}, n, stdin) != (size_t)n) return 2;
-  run_case(which, in, out, n);
-  fwrite(out, ${REC * 4}, n, stdout);
-  return 0;
-}
-`;
+const mode = hostMode();
+const hasTools = oracle(`${HOST_CODE} (the host CPU as oracle)`, mode !== null, HOST_CODE_INSTALL) &&
+  (mode === 32 || oracle("qemu-i386 (the oracle for the cases 64-bit mode lacks)", existsSync(QEMU_I386), QEMU_I386_INSTALL));
+const MAX_RECORDS = 1024;
 
 describe.skipIf(!hasTools)("the host CPU as oracle", () => {
   let dir = "";
+  /** The host's program, and the 32-bit one QEMU runs for the legacy cases on a 64-bit-only host. */
+  let native = "", legacy = "";
   const inputs = new Map<string, Int32Array>();
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "afterglow-oracle-"));
-    // One native binary holds every case; run_case(which, in, out, n) dispatches.
-    let asm = "bits 32\nsection .bss\nalign 16\n resb 64\nbitstr: resb 64\nsection .text\nglobal run_case\nrun_case:\n" +
-      "  push ebp\n  push ebx\n  push esi\n  push edi\n  mov eax, [esp+20]\n  mov esi, [esp+24]\n  mov edi, [esp+28]\n  mov ebp, [esp+32]\n" +
-      "  call [table + eax*4]\n  pop edi\n  pop esi\n  pop ebx\n  pop ebp\n  ret\n";
-    asm += cases.map((c, k) => body(c, `case${k}`)).join("\n");
-    asm += "\nsection .data\ntable: " + (cases.length > 0 ? "dd " + cases.map((_, k) => `case${k}`).join(", ") : "") + "\n";
-    writeFileSync(join(dir, "cases.asm"), asm);
-    writeFileSync(join(dir, "driver.c"), DRIVER);
-    execFileSync("nasm", ["-f", "elf32", "-o", join(dir, "cases.o"), join(dir, "cases.asm")], { stdio: "pipe" });
-    execFileSync("gcc", ["-m32", "-static", "-O1", "-o", join(dir, "oracle"), join(dir, "driver.c"), join(dir, "cases.o")], { stdio: "pipe" });
-    for (const c of cases) inputs.set(c.name, Int32Array.from(c.inputs().flat(), (v) => v | 0));
+    const data = "section .bss\nalign 16\n resb 64\nbitstr: resb 64\n";
+    const program = (m: HostMode) => ({
+      bodies: cases.map((c, k) => (m === 64 && c.legacy ? `case${k}:\n  ret` : body(c, `case${k}`, m))).join("\n"),
+      count: cases.length, data, inRecord: REC * 4, outRecord: REC * 4, maxRecords: MAX_RECORDS,
+    });
+    native = buildCaseProgram(dir, mode!, program(mode!));
+    if (mode === 64) legacy = buildCaseProgram(dir, 32, program(32));
+    for (const c of cases) {
+      const inp = Int32Array.from(c.inputs().flat(), (v) => v | 0);
+      expect(inp.length / REC).toBeLessThanOrEqual(MAX_RECORDS);
+      inputs.set(c.name, inp);
+    }
   });
 
   afterAll(() => {
@@ -247,9 +241,8 @@ describe.skipIf(!hasTools)("the host CPU as oracle", () => {
     const c = cases[k];
     const inp = inputs.get(c.name)!;
     const n = inp.length / REC;
-    const native = new Int32Array(new Uint8Array(execFileSync(join(dir, "oracle"), [String(k), String(n)], {
-      input: Buffer.from(inp.buffer, inp.byteOffset, inp.byteLength), maxBuffer: 1 << 24,
-    })).buffer);
+    const bytes = new Uint8Array(inp.buffer, inp.byteOffset, inp.byteLength);
+    const host = new Int32Array((c.legacy && mode === 64 ? runCase(legacy, k, n, bytes, QEMU_I386) : runCase(native, k, n, bytes)).buffer);
     const src = `mov esi, ${IN}\n mov edi, ${OUT}\n mov ebp, ${n}\n call case0\n int3\n${body(c, "case0")}\nbitstr equ 0x70000\n`;
     const { cpu } = runAsm(src, (cpu) => {
       for (let j = 0; j < inp.length; j++) cpu.mem.write32(IN + j * 4, inp[j]);
@@ -261,7 +254,7 @@ describe.skipIf(!hasTools)("the host CPU as oracle", () => {
       const mask = [-1, -1, -1, -1, def | D];
       for (let j = 0; j < REC; j++) {
         const got = cpu.mem.read32(OUT + (r * REC + j) * 4) & mask[j];
-        const want = native[r * REC + j] & mask[j];
+        const want = host[r * REC + j] & mask[j];
         if (got !== want) {
           const hex = (v: number): string => (v >>> 0).toString(16);
           mismatches.push(`input [${Array.from(inp.subarray(r * REC, r * REC + REC), hex).join(" ")}]: ` +
