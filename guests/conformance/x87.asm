@@ -9,14 +9,38 @@
 ; instruction and data pointers FNSTENV saves.
 ; Build: nasm -f bin -o x87.bin x87.asm
 
-%ifdef HOST
+%ifdef HOST64
+%include "hostlib64.inc"
+%elifdef HOST
 %include "hostlib.inc"
+%else
+%include "lib.inc"
+%endif
+%ifndef HOST64
+; What hostlib64.inc defines for 64-bit mode: a routine's saved registers and stack arguments.
+%macro SAVE_REGS 0
+    pushad
+%endmacro
+%macro RESTORE_REGS 0
+    popad
+%endmacro
+%define ARG(n) [esp + 32 + 4 * (n)]
+%define ARGS_SIZE(n) (4 * (n))
+%macro PUSH_ARG 1
+    push dword %1
+%endmacro
+%macro FLAGS_TO_EAX 0
+    pushfd
+    pop eax
+%endmacro
+%endif
+
+%ifdef HOST
 section .bss
 FPBUF:    resb 128
 SCRATCH:  resb 256
 section .text
 %else
-%include "lib.inc"
 FPBUF     equ 0x30000                 ; FNSAVE image
 SCRATCH   equ 0x30100
 gdt_end:
@@ -42,8 +66,8 @@ SW_TRIG   equ 0xbcdf
 
 ; DUMP n, mask: FNSAVE; prints the status word ANDed with mask and ST(0)..ST(n-1).
 %macro DUMP 2
-    push dword %2
-    push dword %1
+    PUSH_ARG %2
+    PUSH_ARG %1
     call dump_fpu
 %endmacro
 
@@ -775,19 +799,19 @@ OP op_tst
 
 ; ---------------------------------------------------------------------------------------------
 
-; dump_fpu: [esp+4] registers to print, [esp+8] status-word mask. FNSAVE keeps the state from
+; dump_fpu: ARG(1) registers to print, ARG(2) status-word mask. FNSAVE keeps the state from
 ; changing while it is printed (and reinitialises the FPU).
 dump_fpu:
-    pushad
+    SAVE_REGS
     fnsave [FPBUF]
     movzx eax, word [FPBUF + 4]
-    and eax, [esp + 40]
+    and eax, ARG(2)
     PHEX16 "sw", eax
-    mov ecx, [esp + 36]
+    mov ebp, ARG(1)
     mov esi, FPBUF + 28
     xor ebx, ebx
 .reg:
-    test ecx, ecx
+    test ebp, ebp
     jz .done
     mov al, ' '
     call putc
@@ -801,7 +825,6 @@ dump_fpu:
     mov al, '='
     call putc
     movzx eax, word [esi + 8]
-    push ecx
     mov ecx, 4
     call puthex
     mov al, ':'
@@ -811,14 +834,13 @@ dump_fpu:
     call puthex
     mov eax, [esi]
     call puthex
-    pop ecx
     add esi, 10
     inc ebx
-    dec ecx
+    dec ebp
     jmp .reg
 .done:
-    popad
-    ret 8
+    RESTORE_REGS
+    ret ARGS_SIZE(2)
 
 ; The integer and BCD stores' results at SCRATCH+16.
 print_word:
@@ -839,8 +861,7 @@ print_tword:
 
 ; ZF, PF and CF after FCOMI.
 print_flags:
-    pushfd
-    pop eax
+    FLAGS_TO_EAX
     and eax, 0x8d5
     PHEX16 "eflags", eax
     ret
