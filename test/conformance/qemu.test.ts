@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Session, Stop, type MachineKind } from "../../src/replay/session.js";
 import { nasm } from "../support/cpu.js";
 import { ROOT } from "../layers.js";
-import { gccM32, oracle, runs } from "../support/oracle.js";
+import { HOST_CODE, HOST_CODE_INSTALL, hostMode, oracle, runs, type HostMode } from "../support/oracle.js";
 
 const DIR = join(ROOT, "guests/conformance");
 const KERNELS = ["exceptions", "privilege", "paging", "tasks", "x87", "corners", "v86"] as const;
@@ -33,7 +33,7 @@ const tmp = mkdtempSync(join(tmpdir(), "afterglow-conformance-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** nasm over a kernel's source, as its Build line says (plus the defines given). */
-function build(kernel: Kernel, format: "bin" | "elf32" = "bin", defines: string[] = []): string {
+function build(kernel: Kernel, format: "bin" | "elf32" | "elf64" = "bin", defines: string[] = []): string {
   const out = join(tmp, `${kernel}.${format === "bin" ? "bin" : "o"}`);
   execFileSync("nasm", ["-f", format, ...defines.map((d) => `-D${d}`), "-I", `${DIR}/`, "-o", out, join(DIR, `${kernel}.asm`)], { stdio: "pipe" });
   return out;
@@ -73,10 +73,10 @@ function runQemu(binPath: string): string {
 }
 
 /** The x87 kernel built as a 32-bit Linux program (hostlib.inc), run on the host CPU. */
-function runHostX87(): string {
-  const obj = build("x87", "elf32", ["HOST"]);
+function runHostX87(mode: HostMode): string {
+  const obj = mode === 32 ? build("x87", "elf32", ["HOST"]) : build("x87", "elf64", ["HOST", "HOST64"]);
   const exe = join(tmp, "x87-host");
-  execFileSync("ld", ["-m", "elf_i386", "-o", exe, obj], { stdio: "pipe" });
+  execFileSync("ld", ["-m", mode === 32 ? "elf_i386" : "elf_x86_64", "-o", exe, obj], { stdio: "pipe" });
   return execFileSync(exe, { encoding: "latin1" });
 }
 
@@ -376,10 +376,12 @@ describe("the conformance kernels", () => {
   }
 
   it.skipIf(!HOST_X86 || !LD)("x87: the host CPU prints the same lines for every case it can run unprivileged", (ctx) => {
-    // Asked here, not for the file: the other kernels' tests need no 32-bit host programs.
-    if (!oracle("a host kernel that runs 32-bit programs (the x87 kernel run natively as oracle)", gccM32(true), "a kernel with IA32 emulation")) return ctx.skip();
+    // Asked here, not for the file: the other kernels' tests need no host-built programs. Where
+    // the host's kernel runs no 32-bit programs, the kernel's cases build for 64-bit mode.
+    const mode = hostMode();
+    if (!oracle(`${HOST_CODE} (the x87 kernel run natively as oracle)`, mode !== null, HOST_CODE_INSTALL)) return ctx.skip();
     const ours = readFileSync(join(DIR, "x87.expected"), "latin1");
-    const host = runHostX87();
+    const host = runHostX87(mode!);
     // #MF, #NM and FNSTENV's pointers need a kernel (CR0, an IDT, addresses): the host build
     // leaves those cases out.
     const kernelOnly = (name: string): boolean => /^(mf-|nm-|fwait-|fnstenv-)/.test(name);
