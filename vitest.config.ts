@@ -7,6 +7,7 @@
 // hot paths are full of both. (tsconfig.build.json keeps the enums' objects too, for the tests,
 // which still go through Vite and read them at run time.)
 
+import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig, type Plugin } from "vitest/config";
@@ -40,6 +41,9 @@ export default defineConfig({
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 120_000,
     pool: "forks",
+    // Every core: Vitest's default leaves one idle, which on CI's two cores runs the files one at
+    // a time (a Linux boot test is single-threaded JavaScript for most of its minutes).
+    maxWorkers: availableParallelism(),
     globalSetup: ["test/support/build.ts"],
     // Node loads the built modules (and so their imports of one another) natively.
     server: { deps: { external: [/\/dist\/src\//] } },
