@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Stop } from "./cpu/arch.js";
 import { Pc } from "./pc.js";
-import { nasm } from "../../test/support/cpu.js";
+import { CODE_BASE, enterFlat32, identityPaging, nasm, PAGING_ON, PAGING_PT } from "../../test/support/cpu.js";
 
 const GUEST = new Uint8Array(readFileSync(join(import.meta.dirname, "../../guests/builtin/hello.bin")));
 
@@ -44,6 +44,31 @@ describe("the PC", () => {
     expect(end2.cpu).toEqual(end.cpu);
     expect(Buffer.compare(end2.ram, end.ram)).toBe(0);
     expect({ ...end2, ram: null }).toEqual({ ...end, ram: null });
+  });
+
+  // The TLB is part of the state: where the guest changes a page table without invalidating (Linux
+  // clears accessed bits so: x86's ptep_clear_flush_young), what the CPU does next depends on what
+  // it had cached, and a restored run must find the same.
+  it("continues a restored snapshot with the TLB the original had: a hit sets no accessed bit", () => {
+    const pc = new Pc({ ramSize: 1 << 20, console: () => {}, rtcEpochSeconds: 0 });
+    enterFlat32(pc.cpu);
+    identityPaging(pc.cpu);
+    pc.mem.load(CODE_BASE, nasm(`
+      ${PAGING_ON}
+      mov eax, [0x5000]                 ; a walk: page 5 cached, its PTE accessed
+      and dword [${PAGING_PT} + 5 * 4], ~0x20
+      mov eax, [0x5000]                 ; a hit: the PTE stays as the guest left it
+      mov eax, [${PAGING_PT} + 5 * 4]
+      hlt`, 32, CODE_BASE));
+    pc.cpu.eip = CODE_BASE;
+    pc.run({ maxInsns: 7 });
+    const snap = structuredClone(pc.save());
+    expect(pc.run()).toBe(Stop.HALT);
+    const pte = pc.cpu.r32[0];
+    expect(pte & 0x20, "the hit left A clear").toBe(0);
+    pc.restore(snap);
+    expect(pc.run()).toBe(Stop.HALT);
+    expect(pc.cpu.r32[0].toString(16)).toBe(pte.toString(16));
   });
 
   it("delivers an interrupt the configured latency after the PIC raises INTR, whatever the slicing", () => {

@@ -19,6 +19,7 @@ import { Seg } from "../x86/insn.js";
 import { NS_PER_INSN } from "./clock.js";
 import { Cpu, type CpuState } from "./cpu/cpu.js";
 import { Stop } from "./cpu/arch.js";
+import type { TlbState } from "./cpu/mmu.js";
 import { PortBus } from "./iobus.js";
 import { PhysMem } from "./memory.js";
 
@@ -60,6 +61,11 @@ export interface PcState extends ChipSetState {
   idleNs: number;
   /** With an interrupt latency: when INTR reaches the CPU (-1: not on its way). Absent without one. */
   intrAt?: number;
+  /**
+   * What the CPU's TLB held (Mmu.saveTlb). Absent from the state a hash is taken of: a cache,
+   * which shapes only what the guest does next.
+   */
+  tlb?: TlbState;
 }
 
 /** Where a flat boot image is loaded and started, in real mode: like a boot sector. */
@@ -142,14 +148,18 @@ export class Pc {
     return this.cpu.icount * NS_PER_INSN + this.idleNs;
   }
 
-  /** The whole state; `{ ram: false }` leaves RAM out (an empty array) for callers that read it in place. */
-  save(opts: { ram?: boolean } = {}): PcState {
+  /**
+   * The whole state; `{ ram: false }` leaves RAM out (an empty array) for callers that read it in
+   * place, `{ tlb: false }` the TLB (for a state hash).
+   */
+  save(opts: { ram?: boolean; tlb?: boolean } = {}): PcState {
     return {
       cpu: this.cpu.save(),
       ram: opts.ram === false ? new Uint8Array(0) : this.mem.u8.slice(),
       idleNs: this.idleNs,
       ...saveChips(this),
       ...(this.irqLatencyNs > 0 ? { intrAt: this.intrAt } : {}),
+      ...(opts.tlb === false ? {} : { tlb: this.cpu.paging.saveTlb() }),
     };
   }
 
@@ -161,6 +171,15 @@ export class Pc {
     this.intrAt = s.intrAt ?? -1;
     // Last: the chips' restores may drive lines; the CPU's saved INTR is the truth.
     this.cpu.restore(s.cpu);
+    this.restoreTlb(s);
+  }
+
+  /**
+   * Puts back the TLB `s` holds, if it holds one (a state saved without it leaves the TLB empty):
+   * Pc.restore does, and whoever restores more after it that flushes the TLB (VMX state) again.
+   */
+  restoreTlb(s: PcState): void {
+    if (s.tlb !== undefined) this.cpu.paging.restoreTlb(s.tlb);
   }
 
   /** INTR with a latency: it reaches the CPU irqLatencyNs after the 8259A raised it (a drop is at once). */

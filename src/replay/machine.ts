@@ -121,7 +121,7 @@ export class BareMachine implements Machine {
   }
 
   stateHash(): string {
-    return digest(this.pc.mem, this.pc.save({ ram: false }));
+    return digest(this.pc.mem, this.pc.save({ ram: false, tlb: false }));
   }
 
   saveState(): MachineState {

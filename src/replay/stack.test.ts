@@ -108,6 +108,16 @@ describe("the full stack", () => {
     expect(text(outB)).toContain("afterglow: done\n");
   });
 
+  it("restores the TLB a snapshot holds, after the VMX state's restore has flushed it", () => {
+    const a = stack(HELLO);
+    a.run({ maxInsns: 300_000 });
+    const snap = a.save();
+    expect(snap.pc.tlb?.entries.length, "the snapshot holds translations").toBeGreaterThan(0);
+    const b = stack(HELLO);
+    b.restore(structuredClone(snap));
+    expect(b.pc.cpu.paging.saveTlb()).toEqual(snap.pc.tlb);
+  });
+
   it("takes console input through the physical UART, the VMM's IRQ thread and the virtual UART", () => {
     const out: number[] = [];
     const s = stack(ECHO, out);

@@ -200,7 +200,7 @@ export class Stack implements Machine {
   }
 
   /** The whole state; `{ ram: false }` leaves RAM out (see Machine.saveState). */
-  save(opts: { ram?: boolean } = {}): StackState {
+  save(opts: { ram?: boolean; tlb?: boolean } = {}): StackState {
     return { pc: this.pc.save(opts), platform: this.platform.save(), kernel: this.kernel.save() };
   }
 
@@ -208,10 +208,12 @@ export class Stack implements Machine {
     this.pc.restore(s.pc, opts);
     this.platform.restore(s.platform);
     this.kernel.restore(s.kernel);
+    // The VMX state's restore flushed the TLB the PC's put back.
+    this.pc.restoreTlb(s.pc);
   }
 
   stateHash(): string {
-    return digest(this.pc.mem, this.save({ ram: false }));
+    return digest(this.pc.mem, this.save({ ram: false, tlb: false }));
   }
 
   saveState(): MachineState {

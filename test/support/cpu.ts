@@ -38,6 +38,14 @@ export const CODE_BASE = 0x1000;
 const FLAT_CODE = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
 const FLAT_DATA = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
 
+/** Puts `cpu` in flat 32-bit protected mode at CPL 0, ESP at 0x80000. */
+export function enterFlat32(cpu: Cpu): void {
+  cpu.cr0 |= 1;
+  cpu.setSegCache(Seg.CS, 0x08, 0, 0xffffffff, FLAT_CODE);
+  for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) cpu.setSegCache(s, 0x10, 0, 0xffffffff, FLAT_DATA);
+  cpu.r32[4] = 0x80000;
+}
+
 /**
  * A CPU with 1 MiB of RAM in flat 32-bit protected mode at CPL 0 (or real mode with all segments
  * 0), the code at CODE_BASE, ESP at 0x80000, stopping on every exception.
@@ -51,10 +59,7 @@ export function bareCpu(code: Uint8Array, mode: "flat32" | "real" = "flat32"): {
     cpu.jitThreshold = 1;
   }
   if (mode === "flat32") {
-    cpu.cr0 |= 1;
-    cpu.setSegCache(Seg.CS, 0x08, 0, 0xffffffff, FLAT_CODE);
-    for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) cpu.setSegCache(s, 0x10, 0, 0xffffffff, FLAT_DATA);
-    cpu.r32[4] = 0x80000;
+    enterFlat32(cpu);
   } else {
     cpu.setSegCache(Seg.CS, 0, 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED);
     cpu.r32[4] = 0xfffe;
@@ -78,7 +83,7 @@ export function runAsm(source: string, setup?: (cpu: Cpu) => void, opts: { mode?
 
 /** Page directory and the one page table of `identityPaging`. */
 export const PAGING_PD = 0xf0000;
-const PAGING_PT = 0xf1000;
+export const PAGING_PT = 0xf1000;
 
 /**
  * 32-bit paging tables mapping the first 1 MiB identically, each page present, writable and user

@@ -41,6 +41,17 @@ export const GUEST_WATCHES = 4;
 export const HOST_WATCH_HIT = 1 << GUEST_WATCHES;
 
 
+/**
+ * The TLB and the PDPTE registers as plain data (Mmu.saveTlb): `entries` holds, for each linear
+ * page on the local list and then the global one, the page and its supervisor and user entries.
+ */
+export interface TlbState {
+  local: number;
+  entries: number[];
+  large: boolean;
+  pdpte: number[];
+}
+
 /** Reserved bits of a 2 MiB PAE PDE (low dword): 20:13. */
 const PDE2M_RSVD_LO = 0x1fe000;
 /** Reserved bits of a 4 MiB PDE without PSE-36: 21:13. */
@@ -205,6 +216,42 @@ export class Mmu {
       t[p] = t[p | USER_HALF] = 0;
       listed[p] = 0;
     }
+  }
+
+  /**
+   * What the TLB holds, and the PDPTEs, as plain data. A snapshot carries them (Pc.save): a
+   * restored machine must find cached what the saved one had, not walk again, because a walk
+   * sets accessed bits a hit does not and reads page tables the guest may have changed since
+   * without invalidating (the SDM allows both; Linux clears accessed bits without INVLPG), and
+   * the PDPTEs are loaded with CR3, not read again.
+   */
+  saveTlb(): TlbState {
+    const t = this.tlb, entries: number[] = [];
+    for (let k = 0; k < this.nLocal; k++) entries.push(this.local[k], t[this.local[k]], t[this.local[k] | USER_HALF]);
+    for (let k = 0; k < this.nGlobal; k++) entries.push(this.global[k], t[this.global[k]], t[this.global[k] | USER_HALF]);
+    return { local: this.nLocal, entries, large: this.largeFilled, pdpte: Array.from(this.pdpte) };
+  }
+
+  /**
+   * Puts back saveTlb's TLB and PDPTEs, after whatever else the restore flushed. Pages a data
+   * breakpoint now watches stay out, as a fill would leave them.
+   */
+  restoreTlb(s: TlbState): void {
+    this.flushAll();
+    this.pdpte.set(s.pdpte);
+    const t = this.tlb, e = s.entries;
+    for (let k = 0; k < e.length; k += 3) {
+      const page = e[k];
+      if (this.watchCount > 0 && this.watched(page)) continue;
+      t[page] = e[k + 1];
+      t[page | USER_HALF] = e[k + 2];
+      const list = k / 3 < s.local ? 1 : 2;
+      if ((this.listed[page] & list) !== 0) continue;
+      this.listed[page] |= list;
+      if (list === 2) this.global[this.nGlobal++] = page;
+      else this.local[this.nLocal++] = page;
+    }
+    this.largeFilled = s.large;
   }
 
   /** INVLPG: forget the translation of one linear address (the whole large page it lies in, if any). */
