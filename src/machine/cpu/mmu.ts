@@ -47,7 +47,7 @@ export const HOST_WATCH_HIT = 1 << GUEST_WATCHES;
  */
 export interface TlbState {
   local: number;
-  entries: number[];
+  entries: Int32Array;
   large: boolean;
   pdpte: number[];
 }
@@ -226,10 +226,21 @@ export class Mmu {
    * the PDPTEs are loaded with CR3, not read again.
    */
   saveTlb(): TlbState {
-    const t = this.tlb, entries: number[] = [];
-    for (let k = 0; k < this.nLocal; k++) entries.push(this.local[k], t[this.local[k]], t[this.local[k] | USER_HALF]);
-    for (let k = 0; k < this.nGlobal; k++) entries.push(this.global[k], t[this.global[k]], t[this.global[k] | USER_HALF]);
-    return { local: this.nLocal, entries, large: this.largeFilled, pdpte: Array.from(this.pdpte) };
+    const t = this.tlb, entries = new Int32Array(3 * (this.nLocal + this.nGlobal));
+    let n = 0, local = 0;
+    const put = (pages: Int32Array, count: number): void => {
+      for (let k = 0; k < count; k++) {
+        const p = pages[k];
+        if ((t[p] | t[p | USER_HALF]) === 0) continue; // dropped by INVLPG since it was listed
+        entries[n++] = p;
+        entries[n++] = t[p];
+        entries[n++] = t[p | USER_HALF];
+      }
+    };
+    put(this.local, this.nLocal);
+    local = n / 3;
+    put(this.global, this.nGlobal);
+    return { local, entries: entries.slice(0, n), large: this.largeFilled, pdpte: Array.from(this.pdpte) };
   }
 
   /**
