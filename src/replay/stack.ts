@@ -5,7 +5,7 @@
 // Physical memory: [0, 2 MiB) sigma0's, [2, 4 MiB) the kernel's (EPT tables), [4 MiB, 4 MiB +
 // guest RAM) the VMM's frames that back guest RAM, then the platform's area (VMXON, VMCSs).
 
-import { decodeIoQualification, ExitReason, exitName, GuestField } from "../l4/api.js";
+import { ExitReason, exitName, GuestField, ioQualPort, ioQualSize, IoQualBit } from "../l4/api.js";
 import { irqUnmasked } from "../devices/pic8259.js";
 import { POST_PORT } from "../devices/post.js";
 import { COM1_IRQ, receiveInterrupts } from "../devices/uart16550.js";
@@ -259,9 +259,9 @@ export class Stack implements Machine {
    */
   postWrite(vcpu: number, reason: number, qualification: number): number {
     if (reason !== ExitReason.IO_INSTRUCTION) return -1;
-    const q = decodeIoQualification(qualification);
-    if (q.port !== POST_PORT || q.input || q.string) return -1;
-    if (q.size === 1 && this.vmm().passable.includes(POST_PORT)) return -1;
+    const q = qualification;
+    if (ioQualPort(q) !== POST_PORT || (q & (IoQualBit.INPUT | IoQualBit.STRING)) !== 0) return -1;
+    if (ioQualSize(q) === 1 && this.vmm().passable.includes(POST_PORT)) return -1;
     const t = this.kernel.thread(vcpu);
     return t ? this.platform.peek(t.no, GuestField.EAX) & 0xff : -1;
   }

@@ -2,7 +2,7 @@
 // virtual chips (devices.ts). A port no chip claims reads as all ones and ignores writes, like an
 // empty ISA bus; both are counted.
 
-import { GuestField, Rights, decodeIoQualification, ioFpage, type IoQual } from "../l4/api.js";
+import { GuestField, IoQualBit, Rights, decodeIoQualification, ioFpage, ioQualPort, ioQualSize, type IoQual } from "../l4/api.js";
 import type { AccessSize } from "../devices/port.js";
 import { Flag } from "../x86/eflags.js";
 import { Reg } from "../x86/insn.js";
@@ -16,7 +16,7 @@ const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
 
 /** Whether an I/O exit reaches a chip that runs on guest time (it needs the clock first). */
 export function ioNeedsClock(x: Exit, uartTimed: boolean): boolean {
-  return isTimedDevice(deviceAt(decodeIoQualification(x.qualification).port), uartTimed);
+  return isTimedDevice(deviceAt(ioQualPort(x.qualification)), uartTimed);
 }
 
 function count(c: ExitCtx, port: number, input: boolean, n = 1): void {
@@ -48,16 +48,18 @@ export function portOut(c: ExitCtx, port: number, size: AccessSize, value: numbe
 }
 
 export function ioExit(c: ExitCtx): Outcome {
-  const q = decodeIoQualification(c.x.qualification);
-  if (q.string) return stringIo(c, q);
-  count(c, q.port, q.input);
-  if (q.size === 1 && passThrough(c, q.port)) return Outcome.REPLY;
-  const m = SIZE_MASK[q.size];
-  if (q.input) {
-    const v = portIn(c, q.port, q.size);
+  const q = c.x.qualification;
+  if ((q & IoQualBit.STRING) !== 0) return stringIo(c, decodeIoQualification(q));
+  // IN and OUT, most of all exits: read field by field, with no object made.
+  const port = ioQualPort(q), size = ioQualSize(q), input = (q & IoQualBit.INPUT) !== 0;
+  count(c, port, input);
+  if (size === 1 && passThrough(c, port)) return Outcome.REPLY;
+  const m = SIZE_MASK[size];
+  if (input) {
+    const v = portIn(c, port, size);
     c.setGpr(Reg.EAX, ((c.gpr(Reg.EAX) & ~m) | v) >>> 0);
   } else {
-    portOut(c, q.port, q.size, c.gpr(Reg.EAX) & m);
+    portOut(c, port, size, c.gpr(Reg.EAX) & m);
   }
   return c.advance();
 }

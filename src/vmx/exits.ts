@@ -272,6 +272,18 @@ export interface IoQual {
   immediate: boolean;
 }
 
+/**
+ * The fields of an I/O qualification one at a time, for the per-exit paths (decodeIoQualification
+ * makes an object of them all).
+ */
+export const enum IoQualBit { INPUT = 8, STRING = 0x10, REP = 0x20, IMMEDIATE = 0x40 }
+export function ioQualPort(q: number): number {
+  return q >>> 16;
+}
+export function ioQualSize(q: number): 1 | 2 | 4 {
+  return ((q & 7) + 1) as 1 | 2 | 4;
+}
+
 export function decodeIoQualification(q: number): IoQual {
   return {
     port: q >>> 16,
