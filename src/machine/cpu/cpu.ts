@@ -1064,9 +1064,9 @@ export class Cpu extends LazyFlags implements ByteSource {
   /**
    * The architectural state as plain data (arrays of numbers, a bigint for the TSC offset). The
    * TLB is not in it: the PC's state carries it (Pc.save, Mmu.saveTlb), and a CPU restored without
-   * it starts with none. The decoded and compiled code, kept by physical page
-   * and mode, is kept too: it depends only on the bytes of its pages, and whoever puts RAM back
-   * does so through PhysMem's barrier, which drops the code whose bytes it changes (and only that).
+   * it starts with none. The decoded and compiled code, kept by physical page and mode, is kept
+   * too: it depends only on the bytes of its pages, and whoever puts RAM back does so through
+   * PhysMem's barrier, which drops the code whose bytes it changes (and only that).
    */
   save(): CpuState {
     return {

@@ -1,10 +1,11 @@
 // The host CPU as the oracle for the x87: one nasm loop per instruction runs natively (gcc -static,
 // in 64-bit mode where the host's kernel runs no 32-bit programs: the x87 is the same there; see
-// test/support/host-code.ts) and on the emulated CPU over the same records — an 80-bit ST(0) and ST(1), a control
-// word (every rounding and precision mode, exceptions masked and unmasked) — and the resulting
-// ST(0), ST(1), status word, memory result and EFLAGS must agree bit for bit. The host is an AMD
-// part: its basic operations are IEEE-exact, so are ours. Condition codes the SDM leaves
-// undefined for an instruction are masked. The transcendentals are compared within a tolerance.
+// test/support/host-code.ts) and on the emulated CPU over the same records — an 80-bit ST(0) and
+// ST(1), a control word (every rounding and precision mode, exceptions masked and unmasked) — and
+// the resulting ST(0), ST(1), status word, memory result and EFLAGS must agree bit for bit. The
+// host is an AMD part: its basic operations are IEEE-exact, so are ours. Condition codes the SDM
+// leaves undefined for an instruction are masked. The transcendentals are compared within a
+// tolerance.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
