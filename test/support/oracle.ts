@@ -39,10 +39,15 @@ export function runs(cmd: string, ...args: string[]): boolean {
  * is no oracle for the host CPU.
  */
 export function gccM32(run = false): boolean {
-  const dir = mkdtempSync(join(tmpdir(), "afterglow-m32-"));
+  return gccBuilds(["-m32"], run) && (!run || !binfmtRunsI386());
+}
+
+/** Whether gcc builds an empty program with `flags` and, with `run`, whether it then runs. */
+function gccBuilds(flags: string[], run: boolean): boolean {
+  const dir = mkdtempSync(join(tmpdir(), "afterglow-gcc-"));
   try {
     writeFileSync(join(dir, "t.c"), "int main(void) { return 0; }\n");
-    return runs("gcc", "-m32", "-o", join(dir, "t"), join(dir, "t.c")) && (!run || (runs(join(dir, "t")) && !binfmtRunsI386()));
+    return runs("gcc", ...flags, "-o", join(dir, "t"), join(dir, "t.c")) && (!run || runs(join(dir, "t")));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -77,19 +82,9 @@ export function hostMode(): HostMode | null {
   if (hostModeCache === undefined) {
     if (!runs("nasm", "-v")) hostModeCache = null;
     else if (gccM32(true)) hostModeCache = 32;
-    else hostModeCache = process.arch === "x64" && gcc64Static() ? 64 : null;
+    else hostModeCache = process.arch === "x64" && gccBuilds(["-m64", "-static", "-no-pie"], true) ? 64 : null;
   }
   return hostModeCache;
-}
-
-function gcc64Static(): boolean {
-  const dir = mkdtempSync(join(tmpdir(), "afterglow-m64-"));
-  try {
-    writeFileSync(join(dir, "t.c"), "int main(void) { return 0; }\n");
-    return runs("gcc", "-m64", "-static", "-no-pie", "-o", join(dir, "t"), join(dir, "t.c")) && runs(join(dir, "t"));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** What the tests that run code on the host CPU need, and how to get it. */
