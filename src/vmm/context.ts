@@ -8,16 +8,37 @@ import { Vec } from "../x86/vectors.js";
 import { devicesOf, type VirtualDevices } from "./devices.js";
 import { GuestMemory, isFault, readLinear, type PageFault } from "./memory.js";
 import type { Paging } from "../x86/paging.js";
-import { fieldOf, hasField, Reply, type Exit } from "./message.js";
-import type { VmmState, VmmStatus } from "./state.js";
+import { emptyExit, fieldOf, hasField, Reply, type Exit } from "./message.js";
+import type { Job, VmmState, VmmStatus } from "./state.js";
+
+const vms = new WeakMap<VmmState, Vm>();
 
 /** The VMM's machine: its state and the virtual chips that state holds. */
 export class Vm {
-  readonly dev: VirtualDevices;
+  dev: VirtualDevices;
+  /** The exit being handled and its handling, filled in again for each exit (see ExitCtx). */
+  readonly exit = emptyExit();
+  readonly ctx = new ExitCtx();
+  /**
+   * A job no longer the state's, whose object the next message's job takes (wiring, not state:
+   * the state's job is made afresh when there is none, as after a restore).
+   */
+  spareJob: Job | null = null;
 
   constructor(readonly s: VmmState) {
     // The state is the chips' configuration too (RAM size, wall clock, timing): no object per message.
     this.dev = devicesOf(s.devices, s);
+  }
+
+  /**
+   * The Vm of state `s`, made once per state object: a restored VMM has a state object of its
+   * own, and the chips are looked up again each time (they follow the state's version).
+   */
+  static of(s: VmmState): Vm {
+    let vm = vms.get(s);
+    if (vm === undefined) vms.set(s, (vm = new Vm(s)));
+    else vm.dev = devicesOf(s.devices, s);
+    return vm;
   }
 
   /** Writes the chips back into the plain state: the end of every message handled. */
@@ -74,25 +95,34 @@ function decodeBytes(bytes: Uint8Array, lin: number, default32: boolean): Insn {
 /** Interruptibility-state bits (blocking by STI, by MOV SS). */
 export const BLOCKING_STI_MOVSS = 3;
 
+/**
+ * One exit's handling. The VMM has one, begun again for every exit (an object per exit would be
+ * allocation on the exit path): nothing keeps it, or anything in it, past the exit's handling.
+ */
 export class ExitCtx {
   readonly reply = new Reply();
-  readonly mem: GuestMemory;
+  readonly mem = new GuestMemory();
+  // Set by begin(), for the exit being handled.
+  vm!: Vm;
+  x!: Exit;
+  /** Guest time now (SystemClock), or -1 when the VMM did not ask (see needsClock). */
+  now = -1;
   /**
    * The length of the instruction a software event in the IDT-vectoring information comes from
    * (INT n, INT3, INTO), for delivering it again: the exit's instruction length, or, for a VM page
    * fault, which carries none, the length of the instruction at EIP (see `vectoredInstruction`).
    */
-  eventLength: number;
+  eventLength = 0;
 
-  constructor(
-    readonly vm: Vm,
-    readonly x: Exit,
-    /** Guest time now (SystemClock), or -1 when the VMM did not ask (see needsClock). */
-    readonly now: number,
-    fetched: readonly (readonly [number, Uint8Array])[] = [],
-  ) {
-    this.mem = new GuestMemory(vm.s.ramSize, fetched);
+  /** Starts on exit `x`, with the guest memory `fetched` so far: an empty reply, nothing read. */
+  begin(vm: Vm, x: Exit, now: number, fetched: readonly (readonly [number, Uint8Array])[]): this {
+    this.vm = vm;
+    this.x = x;
+    this.now = now;
     this.eventLength = x.length;
+    this.reply.clear();
+    this.mem.begin(vm.s.ramSize, fetched);
+    return this;
   }
 
   /**

@@ -98,8 +98,12 @@ export class VirtualDevices {
   /** Which state version the chips hold. */
   version = -1;
   // What the chips did during the current message (wiring, not state: drained by the VMM).
-  /** Bytes for the physical console (COM1's transmitter, the debug console). */
-  readonly console: number[] = [];
+  /**
+   * Bytes for the physical console (COM1's transmitter, the debug console): the first
+   * `consoleLength` (a buffer kept, not an array emptied per message, whose storage V8 would drop).
+   */
+  consoleBytes = new Uint8Array(64);
+  consoleLength = 0;
   /** The guest asked for a reset (the 8042's pulse, PCI 0xcf9): why. */
   reset: string | null = null;
   private dirty = 0;
@@ -119,7 +123,7 @@ export class VirtualDevices {
     };
     this.pit = new Pit8254({ out0: line(0) });
     this.uart = new Uart16550({
-      tx: (b) => this.console.push(b), irq: line(COM1_IRQ), txNs: cfg.timing?.uartTxNs, clock: () => this.clockNs,
+      tx: (b) => this.emit(b), irq: line(COM1_IRQ), txNs: cfg.timing?.uartTxNs, clock: () => this.clockNs,
     });
     this.rtc = new Rtc146818({ epochSeconds: cfg.rtcEpochSeconds, memoryBytes: cfg.ramSize, irq: line(8), phaseTicks: cfg.timing?.rtcPhaseTicks });
     this.kbc = new I8042({
@@ -149,6 +153,16 @@ export class VirtualDevices {
    * Writes the chips changed since the last write-back into `s` (the UART and the PIC, the chips
    * of most exits, in place: nothing allocated per exit).
    */
+  /** A byte for the physical console. */
+  emit(b: number): void {
+    if (this.consoleLength === this.consoleBytes.length) {
+      const more = new Uint8Array(this.consoleBytes.length * 2);
+      more.set(this.consoleBytes);
+      this.consoleBytes = more;
+    }
+    this.consoleBytes[this.consoleLength++] = b;
+  }
+
   writeBack(s: DeviceStates): void {
     if (this.dirty === 0) return;
     const d = this.dirty;
@@ -221,7 +235,7 @@ export class VirtualDevices {
     const d = deviceAt(port);
     if (d === Dev.NONE) return false;
     if (d === Dev.DEBUGCON) {
-      this.console.push(value & 0xff);
+      this.emit(value);
       return true;
     }
     this.chip(d).write(port & 0xffff, size, value);

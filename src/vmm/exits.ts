@@ -127,7 +127,7 @@ function vmcall(c: ExitCtx): Outcome {
       c.setGpr(Reg.EBX, HYPERCALL_VERSION);
       break;
     case Hypercall.PUTCHAR:
-      c.dev.console.push(c.gpr(Reg.EBX) & 0xff);
+      c.dev.emit(c.gpr(Reg.EBX));
       break;
     case Hypercall.POWEROFF:
       s.exitCode = c.gpr(Reg.EBX) | 0;
@@ -210,23 +210,21 @@ export function needsClock(x: Exit, uartTimed: boolean): boolean {
   }
 }
 
-export interface ExitResult {
-  outcome: Outcome;
-  ctx: ExitCtx;
-}
+const NOTHING_FETCHED: readonly (readonly [number, Uint8Array])[] = [];
 
 /**
- * Handles exit `x`: the chips brought up to `now` (if the clock was read: -1 if not), the
- * handler run against the guest memory `fetched` so far, then the event logic. NEED leaves every
- * state as it was (the handler reads before it writes) except that the chips are up to date.
+ * Handles exit `x` in `c` (begun afresh): the chips brought up to `now` (if the clock was read:
+ * -1 if not), the handler run against the guest memory `fetched` so far, then the event logic.
+ * NEED leaves every state as it was (the handler reads before it writes) except that the chips
+ * are up to date. The reply, the reads missing and the writes made are left in `c`.
  */
-export function runExit(vm: Vm, x: Exit, now: number, fetched: readonly (readonly [number, Uint8Array])[] = []): ExitResult {
+export function runExit(vm: Vm, x: Exit, now: number, fetched = NOTHING_FETCHED, c = new ExitCtx()): Outcome {
   if (now >= 0) vm.dev.advanceTo(now);
-  const c = new ExitCtx(vm, x, now, fetched);
-  if (!c.vectoredInstruction()) return { outcome: Outcome.NEED, ctx: c };
+  c.begin(vm, x, now, fetched);
+  if (!c.vectoredInstruction()) return Outcome.NEED;
   const handler = EXIT_HANDLERS[x.reason] ?? unhandled;
   let outcome = handler(c);
-  if (outcome === Outcome.NEED) return { outcome, ctx: c };
+  if (outcome === Outcome.NEED) return outcome;
   const s = vm.s;
   s.stats.exits[x.reason] = (s.stats.exits[x.reason] ?? 0) + 1;
   if (vm.dev.reset !== null && outcome !== Outcome.STOP) {
@@ -239,5 +237,5 @@ export function runExit(vm: Vm, x: Exit, now: number, fetched: readonly (readonl
     finishReply(c);
     book.mode = "running";
   } else if (outcome === Outcome.PARK && book.mode !== "halted") book.mode = "parked";
-  return { outcome, ctx: c };
+  return outcome;
 }

@@ -17,9 +17,17 @@ export class GuestMemory {
   readonly writes: [number, Uint8Array][] = [];
 
   constructor(
-    readonly ramSize: number,
-    private readonly fetched: readonly (readonly [number, Uint8Array])[] = [],
+    public ramSize = 0,
+    private fetched: readonly (readonly [number, Uint8Array])[] = [],
   ) {}
+
+  /** Starts over with what has been `fetched` so far: nothing missing, nothing written. */
+  begin(ramSize: number, fetched: readonly (readonly [number, Uint8Array])[]): void {
+    this.ramSize = ramSize;
+    this.fetched = fetched;
+    if (this.missing.length !== 0) this.missing.length = 0;
+    if (this.writes.length !== 0) this.writes.length = 0;
+  }
 
   /**
    * The `len` bytes at guest-physical `gpa`, or null when they are yet to be read (the need is

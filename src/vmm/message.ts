@@ -72,35 +72,41 @@ export function layoutOf(mask: number): Int8Array {
   return l;
 }
 
-/** Reads a vfault or VM page fault out of MR0...; null for any other message. */
-export function parseExit(mr: ArrayLike<number>): Exit | null {
+/** An Exit to fill in (parseExit's `into`). */
+export function emptyExit(): Exit {
+  return { reason: 0, qualification: 0, length: 0, gpa: 0, mask: 0, words: [], at: 0, end: 0 };
+}
+
+/**
+ * Reads a vfault or VM page fault out of MR0...; null for any other message. Fills `into` when
+ * given (the VMM's one Exit, reused for every message: nothing keeps an exit past its handling).
+ */
+export function parseExit(mr: ArrayLike<number>, into: Exit = emptyExit()): Exit | null {
   const tag = mr[0];
   const label = tagLabel(tag);
   const u = tagU(tag);
+  const x = into;
   if (isVfaultLabel(label)) {
-    return {
-      reason: vfaultReason(label),
-      qualification: mr[VfaultMr.QUALIFICATION] >>> 0,
-      length: mr[VfaultMr.INSTRUCTION_LENGTH] >>> 0,
-      gpa: 0,
-      mask: mr[VfaultMr.MASK] >>> 0,
-      words: mr,
-      at: VfaultMr.STATE,
-      end: Math.max(VfaultMr.STATE, 1 + u),
-    };
+    x.reason = vfaultReason(label);
+    x.qualification = mr[VfaultMr.QUALIFICATION] >>> 0;
+    x.length = mr[VfaultMr.INSTRUCTION_LENGTH] >>> 0;
+    x.gpa = 0;
+    x.mask = mr[VfaultMr.MASK] >>> 0;
+    x.words = mr;
+    x.at = VfaultMr.STATE;
+    x.end = Math.max(VfaultMr.STATE, 1 + u);
+    return x;
   }
   if (isPageFaultLabel(label)) {
     const mask = u >= 3 ? mr[VmFaultMr.MASK] >>> 0 : 0;
-    const x: Exit = {
-      reason: ExitReason.EPT_VIOLATION,
-      qualification: label & 7,
-      length: 0,
-      gpa: mr[VmFaultMr.ADDRESS] >>> 0,
-      mask,
-      words: mr,
-      at: VmFaultMr.STATE,
-      end: mask ? Math.max(VmFaultMr.STATE, 1 + u) : VmFaultMr.STATE,
-    };
+    x.reason = ExitReason.EPT_VIOLATION;
+    x.qualification = label & 7;
+    x.length = 0;
+    x.gpa = mr[VmFaultMr.ADDRESS] >>> 0;
+    x.mask = mask;
+    x.words = mr;
+    x.at = VmFaultMr.STATE;
+    x.end = mask ? Math.max(VmFaultMr.STATE, 1 + u) : VmFaultMr.STATE;
     // MR2 is guest EIP even when no mask was registered.
     if (!(mask & (1 << xferGroupOf(GuestField.EIP)))) {
       x.mask = mask | (1 << xferGroupOf(GuestField.EIP));
@@ -148,30 +154,38 @@ export function fieldOf(x: Exit, f: GuestField): number {
  */
 export class Reply {
   mask = 0;
-  // The words set, as pairs by GuestField: a handler sets a few (EIP, RETIRED, EAX...), and a
-  // sparse array indexed by field grows to GuestField.COUNT at RETIRED, a kilobyte per exit.
-  private readonly setFields: GuestField[] = [];
-  private readonly setValues: number[] = [];
+  // The words set, by GuestField, and which are set (listed too, so that clearing touches only
+  // those): made once per VMM and cleared for each exit, not made per exit.
+  private readonly values = new Uint32Array(GuestField.COUNT);
+  private readonly isSet = new Uint8Array(GuestField.COUNT);
+  private readonly setList = new Uint8Array(GuestField.COUNT);
+  private setCount = 0;
   /** Map items: [fpage in the VMM's space, send base (the guest-physical address)]. */
   readonly items: [Fpage, Word][] = [];
 
+  /** Empty again, for the next exit. */
+  clear(): void {
+    for (let i = 0; i < this.setCount; i++) this.isSet[this.setList[i]] = 0;
+    this.setCount = 0;
+    this.mask = 0;
+    if (this.items.length !== 0) this.items.length = 0;
+  }
+
   set(f: GuestField, value: number): void {
     this.mask |= 1 << xferGroupOf(f);
-    const i = this.setFields.indexOf(f);
-    if (i >= 0) this.setValues[i] = value >>> 0;
-    else {
-      this.setFields.push(f);
-      this.setValues.push(value >>> 0);
+    this.values[f] = value;
+    if (this.isSet[f] === 0) {
+      this.isSet[f] = 1;
+      this.setList[this.setCount++] = f;
     }
   }
 
   has(f: GuestField): boolean {
-    return this.setFields.indexOf(f) >= 0;
+    return this.isSet[f] !== 0;
   }
 
   get(f: GuestField): number {
-    const i = this.setFields.indexOf(f);
-    return i >= 0 ? this.setValues[i] : 0;
+    return this.values[f];
   }
 
   map(f: Fpage, sndBase: Word): void {
@@ -182,17 +196,16 @@ export class Reply {
   encode(mr: Uint32Array, x: Exit | null): number {
     let i = VreplyMr.STATE;
     if (this.mask !== 0) {
-      mr[VreplyMr.MASK] = this.mask >>> 0;
+      mr[VreplyMr.MASK] = this.mask;
       for (let g = 0; g < XFER_GROUPS; g++) {
         if ((this.mask & (1 << g)) === 0) continue;
         for (let f = XFER_GROUP_FIRST[g]; f < XFER_GROUP_FIRST[g + 1]; f++) {
-          const k = this.setFields.indexOf(f);
-          mr[i++] = k >= 0 ? this.setValues[k] : x ? fieldOf(x, f) : missing(f);
+          mr[i++] = this.isSet[f] !== 0 ? this.values[f] : x ? fieldOf(x, f) : missing(f);
         }
       }
     } else i = 1;
     const u = i - 1;
-    for (const [f, base] of this.items) i = putMapItem(mr, i, f, base);
+    for (let k = 0; k < this.items.length; k++) i = putMapItem(mr, i, this.items[k][0], this.items[k][1]);
     mr[0] = msgTag(0, u, i - 1 - u);
     return i;
   }

@@ -54,6 +54,7 @@ import {
   type ProgramImage,
   type Syscall,
   type SyscallResult,
+  type ThreadId,
   type UserProgram,
   type Utcb,
   type VcpuConfig,
@@ -74,7 +75,7 @@ import { VirtualDevices } from "./devices.js";
 import { needsClock, runExit } from "./exits.js";
 import { IRQ_PROGRAM, VmmLabel, deadlineWords, irqImage } from "./irq.js";
 import { mrWords, parseExit, type Exit, type Reply } from "./message.js";
-import { newStats, type OutItem, type SetupStep, type VmmState } from "./state.js";
+import { newStats, type Job, type OutItem, type SetupStep, type VmmState } from "./state.js";
 
 const MiB = 1 << 20;
 /** Largest piece of guest RAM asked of sigma0 at once. */
@@ -363,26 +364,62 @@ function push(s: VmmState, item: OutItem): void {
   s.outbox.push(item);
 }
 
-/** Where a reply is encoded on its way into the outbox: overwritten by every use, never kept. */
+/** Where a reply is encoded on its way into the UTCB or the outbox: overwritten by every use, never kept. */
 const REPLY_MRS = new Uint32Array(MR_COUNT);
 
-/** The VCPU's reply (`x`: the exit it answers, which supplies the words the handler left). */
-function pushReply(s: VmmState, r: Reply, x: Exit | null): void {
+// The system calls and outbox items the VMM makes on every exit, made once: they are never
+// changed (frozen: the kernel and the outbox only read them), and an object made per exit would
+// be allocation on the exit path.
+const SYSTEM_CLOCK: Syscall = Object.freeze({ op: "systemClock" });
+const WAIT: Syscall = Object.freeze(wait());
+const replies = new Map<ThreadId, Syscall>();
+const replyWaits = new Map<ThreadId, Syscall>();
+/** Console bytes to the physical UART: by port, then by byte. */
+const consoleOuts = new Map<number, OutItem[]>();
+
+function once<K, V>(m: Map<K, V>, key: K, make: (key: K) => V): V {
+  let v = m.get(key);
+  if (v === undefined) m.set(key, (v = make(key)));
+  return v;
+}
+
+function consoleOut(port: number, b: number): OutItem {
+  return once(consoleOuts, port, (p) => Array.from({ length: 256 }, (_, value) =>
+    Object.freeze({ kind: "out" as const, call: Object.freeze({ op: "out" as const, port: p, size: 1, value }) })))[b];
+}
+
+function replyWaitTo(t: ThreadId): Syscall {
+  return once(replyWaits, t, () => Object.freeze(replyWait(t)));
+}
+
+/**
+ * The VCPU's reply (`x`: the exit it answers, which supplies the words the handler left): queued
+ * after what is queued already, or, when nothing is, made at once the ReplyWait that nextOut
+ * would make of it in this step (no outbox item then, nor a copy of the words).
+ */
+function answer(s: VmmState, u: Utcb, r: Reply, x: Exit | null): Syscall | null {
   const n = r.encode(REPLY_MRS, x);
-  push(s, { kind: "reply", call: reply(s.vcpu), mr: mrWords(REPLY_MRS, 0, n) });
+  if (s.outbox.length === 0) {
+    for (let i = 0; i < n; i++) u.mr[i] = REPLY_MRS[i];
+    s.last = "recv";
+    return replyWaitTo(s.vcpu);
+  }
+  push(s, { kind: "reply", call: once(replies, s.vcpu, (t) => Object.freeze(reply(t))), mr: mrWords(REPLY_MRS, 0, n) });
+  return null;
 }
 
 /** Console bytes the chips produced go to the physical UART (or are counted as dropped). */
 function queueConsole(vm: Vm): void {
   const s = vm.s;
-  const out = vm.dev.console;
-  if (out.length === 0) return;
-  for (const b of out) {
-    if (s.console && s.consoleGranted) push(s, { kind: "out", call: { op: "out", port: s.console.port, size: 1, value: b } });
+  const dev = vm.dev;
+  const n = dev.consoleLength;
+  if (n === 0) return;
+  for (let i = 0; i < n; i++) {
+    if (s.console && s.consoleGranted) push(s, consoleOut(s.console.port, dev.consoleBytes[i]));
     else s.stats.consoleDropped++;
   }
-  s.stats.consoleBytes += out.length;
-  out.length = 0;
+  s.stats.consoleBytes += n;
+  dev.consoleLength = 0;
 }
 
 /**
@@ -421,27 +458,28 @@ function wake(vm: Vm): void {
   }
 }
 
-function vcpuMessage(vm: Vm, msg: ArrayLike<number>): Syscall | null {
+function vcpuMessage(vm: Vm, u: Utcb, msg: ArrayLike<number>): Syscall | null {
   const s = vm.s;
   const j = s.job!;
-  const x = parseExit(msg);
+  const x = parseExit(msg, vm.exit);
   if (!x) {
     s.stats.unexpected++;
-    s.job = null;
+    endJob(vm);
     return null;
   }
   if (j.clock < 0 && needsClock(x, (s.timing?.uartTxNs ?? 0) > 0)) {
     s.last = "clock";
-    return { op: "systemClock" };
+    return SYSTEM_CLOCK;
   }
   s.vcpuBook.mode = "exit";
-  const { outcome, ctx } = runExit(vm, x, j.clock, j.fetched);
+  const ctx = vm.ctx;
+  const outcome = runExit(vm, x, j.clock, j.fetched, ctx);
   if (outcome === Outcome.NEED) {
     if (ctx.mem.missing.length === 0) throw new Error(`vmm: the handler of exit ${x.reason} needs memory it did not name`);
     j.reads.push(...ctx.mem.missing);
     return nextRead(s);
   }
-  s.job = null;
+  endJob(vm);
   queueConsole(vm);
   for (const [gpa, bytes] of ctx.mem.writes) {
     s.stats.memWrites++;
@@ -451,10 +489,7 @@ function vcpuMessage(vm: Vm, msg: ArrayLike<number>): Syscall | null {
   // A parked VCPU gets its reply (its HLT retired, the guest in the HLT state) but is halted
   // first, so that it stays out of the guest until wake() resumes it.
   if (outcome === Outcome.PARK) push(s, { kind: "park", call: { op: "exchangeRegisters", dest: s.vcpu, control: ExregCtrl.SET_HALT | ExregCtrl.HALT } });
-  if (outcome === Outcome.REPLY || outcome === Outcome.PARK) {
-    pushReply(s, ctx.reply, x);
-  }
-  return null;
+  return outcome === Outcome.REPLY || outcome === Outcome.PARK ? answer(s, u, ctx.reply, x) : null;
 }
 
 function irqMessage(vm: Vm, msg: ArrayLike<number>): Syscall | null {
@@ -464,7 +499,7 @@ function irqMessage(vm: Vm, msg: ArrayLike<number>): Syscall | null {
   if (label === VmmLabel.TICK) {
     if (j.clock < 0) {
       s.last = "clock";
-      return { op: "systemClock" };
+      return SYSTEM_CLOCK;
     }
     s.stats.ticks++;
     vm.dev.advanceTo(j.clock);
@@ -480,7 +515,7 @@ function irqMessage(vm: Vm, msg: ArrayLike<number>): Syscall | null {
     }
     vm.feedInput();
   } else s.stats.unexpected++;
-  s.job = null;
+  endJob(vm);
   const d = nextDeadline(vm);
   s.irqDeadline = d;
   push(s, { kind: "reply", call: reply(s.irq), mr: [msgTag(0, 2, 0), ...deadlineWords(d)] });
@@ -501,12 +536,12 @@ function runJob(vm: Vm, u: Utcb): Syscall | null {
   const j = s.job!;
   if (j.reads.length > 0) return nextRead(s);
   let c: Syscall | null;
-  if (j.from === s.vcpu) c = vcpuMessage(vm, j.msg ?? u.mr);
+  if (j.from === s.vcpu) c = vcpuMessage(vm, u, j.msg ?? u.mr);
   else if (j.from === s.irq) c = irqMessage(vm, j.msg ?? u.mr);
   else {
     // Someone else: not the VMM's business (it never answers them).
     s.stats.unexpected++;
-    s.job = null;
+    endJob(vm);
     return null;
   }
   // It waits for the clock or memory: the UTCB will hold their answers, the state the message.
@@ -514,14 +549,35 @@ function runJob(vm: Vm, u: Utcb): Syscall | null {
   return c;
 }
 
-function takeResult(s: VmmState, u: Utcb, r: SyscallResult): void {
+/** A job for the message from `from`, in the object of a job ended before when there is one. */
+function newJob(vm: Vm, from: ThreadId): Job {
+  const j = vm.spareJob;
+  if (j === null) return { msg: null, from, clock: -1, fetched: [], reads: [], reading: null };
+  vm.spareJob = null;
+  j.msg = null;
+  j.from = from;
+  j.clock = -1;
+  if (j.fetched.length !== 0) j.fetched.length = 0;
+  if (j.reads.length !== 0) j.reads.length = 0;
+  j.reading = null;
+  return j;
+}
+
+/** The message is handled: its job object is kept for the next message's (see Vm.spareJob). */
+function endJob(vm: Vm): void {
+  if (vm.s.job !== null) vm.spareJob = vm.s.job;
+  vm.s.job = null;
+}
+
+function takeResult(vm: Vm, u: Utcb, r: SyscallResult): void {
+  const s = vm.s;
   switch (s.last) {
     case "recv": {
       if (r.op !== "ipc" || ipcFailed(r.tag)) {
         s.stats.unexpected++;
         return;
       }
-      s.job = { msg: null, from: r.from, clock: -1, fetched: [], reads: [], reading: null };
+      s.job = newJob(vm, r.from);
       return;
     }
     case "clock":
@@ -552,21 +608,21 @@ function nextOut(s: VmmState, u: Utcb): Syscall {
   const item = s.outbox.shift();
   if (!item) {
     s.last = "recv";
-    return wait();
+    return WAIT;
   }
   if (item.mr) u.mr.set(item.mr);
   if (item.kind === "reply" && s.outbox.length === 0 && item.call.op === "ipc") {
     s.last = "recv";
-    return replyWait(item.call.to);
+    return replyWaitTo(item.call.to);
   }
   s.last = item.kind;
   return item.call;
 }
 
 function serve(s: VmmState, u: Utcb, r: SyscallResult): Syscall {
-  const vm = new Vm(s);
+  const vm = Vm.of(s);
   try {
-    takeResult(s, u, r);
+    takeResult(vm, u, r);
     if (s.job) {
       const c = runJob(vm, u);
       if (c) return c;
