@@ -89,6 +89,12 @@ export class MapDb {
   created = 0;
   removed = 0;
   private readonly scratch: number[] = [];
+  /**
+   * Each index's region sizes (log2), ascending: what `for...in` over byLog2 gives, without the
+   * array of keys it makes every time (a lookup is on the path of every port access). Not state:
+   * kept by index object, dropped when a size comes or goes.
+   */
+  private readonly sizes = new WeakMap<RegionIndex, number[]>();
 
   constructor(
     public state: MapDbState,
@@ -120,11 +126,19 @@ export class MapDb {
     const maps = this.state.spaces[space];
     if (!maps) return null;
     const idx = io ? maps.io : maps.mem;
-    for (const l in idx.byLog2) {
-      const id = idx.byLog2[l][Math.floor(addr / pow2(+l))];
+    const sizes = this.sizesOf(idx);
+    for (let i = 0; i < sizes.length; i++) {
+      const l = sizes[i];
+      const id = idx.byLog2[l][Math.floor(addr / pow2(l))];
       if (id !== undefined) return this.state.nodes[id];
     }
     return null;
+  }
+
+  private sizesOf(idx: RegionIndex): number[] {
+    let sizes = this.sizes.get(idx);
+    if (sizes === undefined) this.sizes.set(idx, (sizes = Object.keys(idx.byLog2).map(Number).sort((a, b) => a - b)));
+    return sizes;
   }
 
   /** Physical address and rights of `addr` in `space` (the root space maps identically). */
@@ -384,6 +398,7 @@ export class MapDb {
 
   private indexInsert(n: MapNode): void {
     const idx = this.index(n);
+    if (idx.byLog2[n.log2] === undefined) this.sizes.delete(idx);
     const bucket = (idx.byLog2[n.log2] ??= {});
     bucket[Math.floor(n.vaddr / pow2(n.log2))] = n.id;
     idx.count[n.log2] = (idx.count[n.log2] ?? 0) + 1;
@@ -400,6 +415,7 @@ export class MapDb {
       if (--idx.count[n.log2] === 0) {
         delete idx.count[n.log2];
         delete idx.byLog2[n.log2];
+        this.sizes.delete(idx);
       }
     }
   }

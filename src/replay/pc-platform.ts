@@ -136,6 +136,8 @@ export class PcPlatform implements Platform {
   private s: PcPlatformState;
   /** The kernel arms its timer right before each idle; between steps it holds nothing. */
   private timer = -1;
+  /** The exit runVcpu reports, one object for all (Platform's VcpuExit allows it). */
+  private readonly exit: VcpuExit = { reason: 0, qualification: 0, instructionLength: 0, guestLinear: 0, guestPhysical: 0 };
   private readonly area: number;
 
   /** `chargeCosts` false: the kernel's charges take no guest time (see StackConfig.chargeCosts). */
@@ -483,13 +485,13 @@ export class PcPlatform implements Platform {
   private exited(slot: VcpuSlot): VcpuExit {
     this.saveGprs(slot);
     const v = this.vmx.vmcs;
-    return {
-      reason: v.read(Field.VM_EXIT_REASON) & 0xffff,
-      qualification: v.read(Field.EXIT_QUALIFICATION) >>> 0,
-      instructionLength: v.read(Field.VM_EXIT_INSTRUCTION_LEN),
-      guestLinear: v.read(Field.GUEST_LINEAR_ADDRESS) >>> 0,
-      guestPhysical: v.read(Field.GUEST_PHYSICAL_ADDRESS) >>> 0,
-    };
+    const x = this.exit;
+    x.reason = v.read(Field.VM_EXIT_REASON) & 0xffff;
+    x.qualification = v.read(Field.EXIT_QUALIFICATION) >>> 0;
+    x.instructionLength = v.read(Field.VM_EXIT_INSTRUCTION_LEN);
+    x.guestLinear = v.read(Field.GUEST_LINEAR_ADDRESS) >>> 0;
+    x.guestPhysical = v.read(Field.GUEST_PHYSICAL_ADDRESS) >>> 0;
+    return x;
   }
 
   guestRead(id: number, field: Gf): number {
