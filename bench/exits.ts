@@ -1,15 +1,17 @@
 // `npm run bench`, part three: the cost of a VM exit end to end (the CPU's exit and entry, the L4
 // kernel's IPC, the VMM's handler) on an exit-heavy guest, guests/builtin/serial.asm, which
 // writes to COM1 byte by byte, polling the line status first: each IN and OUT is an exit. Reported
-// in exits per second of CPU time and guest MIPS. BENCH_EXITS=0 skips it; BENCH_EXITS_INSNS sets
-// the instructions timed (default 3M).
+// in exits per second of CPU time and guest MIPS, and in bytes allocated per exit (measured in a
+// run of its own after the timed one, since sampling the heap slows it). BENCH_EXITS=0 skips it;
+// BENCH_EXITS_INSNS sets the instructions timed (default 3M).
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../src/cli/images.js";
+import { allocated } from "./heap.js";
 import { Session } from "../src/replay/session.js";
 
-export function benchExits(): void {
+export async function benchExits(): Promise<void> {
   if (process.env.BENCH_EXITS === "0") {
     console.log("vm-exits: skipped (BENCH_EXITS=0)");
     return;
@@ -29,4 +31,7 @@ export function benchExits(): void {
     `vm-exits: ${Math.round(exits / secs).toLocaleString("en-US")} exits/s CPU on the serial loop guest under L4 + VMM ` +
       `(${exits.toLocaleString("en-US")} exits in ${(done / 1e6).toFixed(1)}M instructions, ${secs.toFixed(2)} s CPU, ${(done / secs / 1e6).toFixed(2)} MIPS)`,
   );
+  const e1 = s.exitCount();
+  const bytes = await allocated(() => s.run({ maxInsns: s.position().icount + 1_000_000 }));
+  console.log(`vm-exits: ${Math.round(bytes / (s.exitCount() - e1))} bytes allocated per exit, end to end (sampled over ${(s.exitCount() - e1).toLocaleString("en-US")} exits)`);
 }

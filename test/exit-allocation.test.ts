@@ -5,37 +5,11 @@
 // with V8's sampling heap profiler over the serial guest, an exit every five instructions.
 
 import { readFileSync } from "node:fs";
-import { Session as Inspector } from "node:inspector";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { allocated } from "../bench/heap.js";
 import { packageRoot } from "../src/cli/images.js";
 import { Session } from "../src/replay/session.js";
-
-interface SamplingNode {
-  selfSize: number;
-  children: SamplingNode[];
-}
-
-function sampledBytes(n: SamplingNode): number {
-  return n.selfSize + n.children.reduce((sum, c) => sum + sampledBytes(c), 0);
-}
-
-/** Bytes allocated while `run` runs, as V8's sampling heap profiler estimates them. */
-async function allocated(run: () => void): Promise<number> {
-  const insp = new Inspector();
-  insp.connect();
-  const post = <T>(method: string, params: object = {}) =>
-    new Promise<T>((resolve, reject) => insp.post(method, params, (e, r) => (e ? reject(e) : resolve(r as T))));
-  try {
-    await post("HeapProfiler.enable");
-    await post("HeapProfiler.startSampling", { samplingInterval: 128, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
-    run();
-    const { profile } = await post<{ profile: { head: SamplingNode } }>("HeapProfiler.stopSampling");
-    return sampledBytes(profile.head);
-  } finally {
-    insp.disconnect();
-  }
-}
 
 describe("the VM exit path", () => {
   it("allocates a few hundred bytes per exit at most, end to end", async () => {
