@@ -141,8 +141,11 @@ function guestPane(v: ViewState, width: number, height: number): Line[] {
   const here = s.disasm[cur] as (typeof s.disasm)[number] | undefined;
   const first = Math.max(0, Math.min(cur - Math.floor(codeRows / 3), s.disasm.length - codeRows));
   const code: Line[] = s.disasm.slice(first, first + codeRows).map((d) => {
-    const line: Line = [{ text: `${d.current ? ">" : " "}${hex(d.addr)} `, style: d.current ? "current" : "dim" }, { text: d.text.replace(/ +/, " "), style: d.current ? "current" : undefined }];
-    if (d.symbol !== undefined) line.push({ text: ` <${d.symbol}>`, style: "dim" });
+    // The instruction's own symbol goes after its address, as objdump --prefix-addresses puts it:
+    // at the end of the line it would read as the label of a branch's target.
+    const line: Line = [{ text: `${d.current ? ">" : " "}${hex(d.addr)} `, style: d.current ? "current" : "dim" }];
+    if (d.symbol !== undefined) line.push({ text: `<${d.symbol}> `, style: "dim" });
+    line.push({ text: d.text.replace(/ +/, " "), style: d.current ? "current" : undefined });
     return line;
   });
   if (code.length === 0) code.push([{ text: `${hex(s.pos.eip)} not mapped`, style: "dim" }]);
