@@ -88,16 +88,22 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const listen = opts.listen ?? ((t: SessionTarget, o: ServerOptions) => listenGdb(t, at, o));
+  let killed = false;
   const server: GdbServer = await listen(target, {
     log: (line) => process.stderr.write(`afterglow: gdb: ${line}\n`),
     onKill: () => {
+      killed = true;
       void server.close().then(finish);
     },
-    // A replay that diverged has no history left: once gdb has seen it exit, so does the stub.
     onClient: (event) => {
-      if (event === "disconnect" && target.ended) {
+      if (event !== "disconnect" || killed) return;
+      // A replay that diverged has no history left: once gdb has seen it exit, so does the stub.
+      if (target.ended) {
         process.exitCode = 1;
         void server.close().then(finish);
+      } else if (opts.listen === undefined) {
+        // Otherwise it waits for the next gdb, which a silent process would not say.
+        process.stderr.write(`afterglow: gdb detached; waiting for gdb again on ${server.address.host}:${server.address.port} (gdb's kill, or Ctrl-C, ends the session)\n`);
       }
     },
   });

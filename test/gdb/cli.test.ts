@@ -218,6 +218,21 @@ describe("gdb through the CLI on the built-in guest", () => {
     }
   });
 
+  it("after gdb detaches, says it waits for gdb again, and a second gdb attaches where the first left", async () => {
+    const s = await server(["run", "--gdb", "0"]);
+    try {
+      const first = await gdbBatch(s.port, ["stepi 3", "monitor when", "detach"]);
+      const at = /^icount (\d+) /m.exec(first)![1];
+      await expect.poll(s.stderr).toMatch(new RegExp(`gdb detached; waiting for gdb again on 127\\.0\\.0\\.1:${s.port}`));
+      const second = await gdbBatch(s.port, ["monitor when", "kill"]);
+      expect(second).toMatch(new RegExp(`^icount ${at} `, "m"));
+      expect(await exited(s.proc)).toBe(0);
+      expect(s.stderr().match(/waiting for gdb again/g)).toHaveLength(1);
+    } finally {
+      s.proc.kill();
+    }
+  });
+
   it("afterglow gdb FILE starts gdb attached to the replay", async () => {
     const out = await new Promise<string>((resolve, reject) => {
       execFile(process.execPath, [CLI, "gdb", rec, "--", "-batch", "-nx", "-ex", "monitor when", "-ex", "hbreak *0x8036", "-ex", "continue", "-ex", "monitor when"], { timeout: 60_000 }, (err, stdout, stderr) => {
