@@ -169,6 +169,14 @@ describe("the afterglow command", () => {
       expect(r.stdout).toMatch(/\n  HLT +[\d,]+ +\d+\.\d% +#+\n/);
     });
 
+    it("shows the command a recording was made with quoted for the shell, so it can be pasted", () => {
+      const spaced = join(dir, "my run.rec");
+      expect(spawnSync(process.execPath, [BIN, "record", "-o", spaced, "--image", echo], { input: typed, encoding: "utf8", timeout: 60_000 }).status).toBe(0);
+      const made = /^made by .*: afterglow (.*)$/m.exec(afterglow("info", spaced).stdout)![1];
+      const words = spawnSync("sh", ["-c", `printf '%s\\n' ${made}`], { encoding: "utf8" }).stdout.trimEnd().split("\n");
+      expect(words).toEqual(["record", "-o", spaced, "--image", echo]);
+    });
+
     it("packs the images in, so the recording replays without them", () => {
       const packed = join(dir, "packed.rec");
       expect(afterglow("pack", rec, "-o", packed, "--image", echo).status).toBe(0);

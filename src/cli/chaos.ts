@@ -15,7 +15,7 @@ import type { ChaosAnswer, ChaosJob } from "./chaos-worker.js";
 import { readImage } from "./images.js";
 import { parsePositive } from "./options.js";
 import { guestOptions, limitsOf, loadGuest, type GuestOptions } from "./run.js";
-import { shellQuote } from "./triage.js";
+import { shellQuote } from "./shell.js";
 
 interface ChaosOptions extends GuestOptions {
   runs: number;

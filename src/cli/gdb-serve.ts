@@ -14,6 +14,7 @@ import type { ReadRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
 import type { HostConsole as Console } from "./console.js";
 import { HostConsole } from "./console.js";
+import { shellQuote } from "./shell.js";
 import { rememberedPlacement, startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
@@ -64,8 +65,7 @@ export function exposureWarning(at: ListenAddress, mode: Session["mode"]): strin
 /** The command that attaches gdb, quoted for a POSIX shell. */
 export function gdbCommandLine(at: ListenAddress, symbols?: string): string {
   const host = at.host === "0.0.0.0" || at.host === "::" ? "127.0.0.1" : at.host.includes(":") ? `[${at.host}]` : at.host;
-  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-  return `gdb -ex ${q(`target remote ${host}:${at.port}`)}${symbols ? " " + q(symbols) : ""}`;
+  return `gdb -ex ${shellQuote(`target remote ${host}:${at.port}`)}${symbols ? " " + shellQuote(symbols) : ""}`;
 }
 
 /**

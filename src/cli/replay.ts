@@ -16,6 +16,7 @@ import { UsageError } from "./errors.js";
 import { INTERPRET_HELP, jitOption, parseBudget, parseCount, parsePositive, parseTarget } from "./options.js";
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+import { shellQuote } from "./shell.js";
 
 /** `afterglow replay FILE --inspect [HOST:]PORT [--gdb [HOST:]PORT] …`: the replay in a child under the V8 inspector. */
 async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
@@ -164,7 +165,7 @@ function describe(rec: ReadRecording, file: string): string {
   const h = rec.header;
   const lines: string[] = [];
   lines.push(`${file}: afterglow recording, format ${h.format} (this afterglow reads ${FORMAT_VERSION}), ${MAGIC.toString("latin1")}`);
-  lines.push(`made by    ${h.tool} on Node ${h.node}: afterglow ${h.argv.join(" ")}`);
+  lines.push(`made by    ${h.tool} on Node ${h.node}: afterglow ${h.argv.map(shellQuote).join(" ")}`);
   const kind = (h.machine.kind ?? "bare") === "stack" ? "in a VM under L4 and the VMM" : "on the bare PC";
   lines.push(`machine    ${h.machine.ramSize / 2 ** 20} MiB RAM, ${kind}; guest ${h.guest.kind === "linux" ? `Linux, command line "${h.guest.cmdline}"` : "flat boot image"}`);
   const t = h.machine.timing;

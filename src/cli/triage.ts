@@ -13,6 +13,7 @@ import { elf32Symbols, symbolize, type Elf32Symbol } from "../x86/elf32.js";
 import { readImage } from "./images.js";
 import { parsePositive } from "./options.js";
 import { loadRecording, recordingImages } from "./recordings.js";
+import { shellQuote } from "./shell.js";
 
 interface TriageOptions {
   symbols?: string;
@@ -45,11 +46,6 @@ export function registerTriage(program: Command): void {
 
 const n = (v: number): string => v.toLocaleString("en-US");
 const hex = (v: number, digits = 8): string => `0x${(v >>> 0).toString(16).padStart(digits, "0")}`;
-
-/** A word quoted for a POSIX shell when it needs to be. */
-export function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The report as the command prints it: a heading per section, sections that do not apply left out. */
 export function formatTriage(r: TriageReport, file: string, opts: Omit<TriageOptions, "lines" | "exits">, symbols: readonly Elf32Symbol[]): string {
