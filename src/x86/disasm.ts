@@ -370,19 +370,48 @@ function waitingForm(next: Insn, addr: number): string | undefined {
   return m[2] === undefined ? `f${m[1]}` : `${`f${m[1]}`.padEnd(6)} ${m[2]}`;
 }
 
+/** How disassembleBuffer lays out a listing beyond objdump's line format. */
+export interface ListingOptions {
+  /** Digits of the address column (default: from the buffer's last address). */
+  width?: number;
+  /**
+   * objdump's symbolic form of a branch target ("7c1f <pm_entry+0x3>", for a file with symbols),
+   * or undefined to leave it as "0x7c1f".
+   */
+  target?: (addr: number) => string | undefined;
+  /** Runs of zero bytes shown as "\t...", as objdump -d does (its skip_zeroes rules). */
+  skipZeroes?: boolean;
+}
+
+/** objdump's defaults: zeros skipped in runs of at least 8, or of fewer than 3 at the very end. */
+const SKIP_ZEROES = 8, SKIP_ZEROES_AT_END = 3;
+
+/** A relative branch as formatInsn writes it: the mnemonic (and prefixes), then its target. */
+const BRANCH = /^((?:\S+ )*(?:j[a-z]+|call|loop[a-z]*|xbegin) +)0x([0-9a-f]+)$/;
+
 /**
  * Disassembles `code` (loaded at `base`) from its start, one objdump line per instruction,
  * handing each line to `emit`. Like objdump, a byte that starts an instruction cut off by the
  * end of the buffer is shown as ".byte", and the listing goes on from the next byte.
  */
-export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32, emit: (line: string) => void): void {
+export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32, emit: (line: string) => void, opts: ListingOptions = {}): void {
   const src = new BufferSource(code, base);
   const insn = emptyInsn();
   const next = emptyInsn();
-  const width = addressWidth(base + code.length);
+  const width = opts.width ?? addressWidth(base + code.length);
   let off = 0;
   while (off < code.length) {
     const addr = (base + off) >>> 0;
+    if (opts.skipZeroes) {
+      let z = off;
+      while (z < code.length && code[z] === 0) z++;
+      if (z - off >= SKIP_ZEROES || (z === code.length && z > off && z - off < SKIP_ZEROES_AT_END)) {
+        // Before more code, only whole words are skipped: an instruction may start with a zero.
+        off = z === code.length ? z : off + ((z - off) & ~3);
+        emit("\t...");
+        continue;
+      }
+    }
     decode(src, addr, bits === 32, insn);
     let len = insn.len;
     let text: string;
@@ -398,6 +427,11 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
           text = waiting;
           len += next.len;
         }
+      }
+      const b = opts.target === undefined ? null : BRANCH.exec(text);
+      if (b !== null) {
+        const named = opts.target!(parseInt(b[2], 16));
+        if (named !== undefined) text = `${b[1]}${named}`;
       }
     }
     emit(formatLine(addr, code.subarray(off, off + len), text, width));

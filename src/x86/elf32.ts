@@ -82,6 +82,8 @@ export interface Elf32Symbol {
   /** STT_NOTYPE 0, STT_OBJECT 1, STT_FUNC 2. */
   type: number;
   global: boolean;
+  /** A weak global (STB_WEAK): a strong global at the same address is the better name. */
+  weak: boolean;
   /** Where the symbol's section ends: no address from there on is in the symbol. */
   sectionEnd: number;
 }
@@ -112,7 +114,7 @@ export function elf32Symbols(buf: Uint8Array): Elf32Symbol[] {
     while (end < strtab.offset + strtab.size && buf[end] !== 0) end++;
     const name = decoder.decode(buf.subarray(nameAt, end));
     if (name === "") continue;
-    out.push({ name, value: view.getUint32(at + 4, true), size: view.getUint32(at + 8, true), type, global: info >> 4 !== 0, sectionEnd: section.addr + section.size });
+    out.push({ name, value: view.getUint32(at + 4, true), size: view.getUint32(at + 8, true), type, global: info >> 4 !== 0, weak: info >> 4 === 2, sectionEnd: section.addr + section.size });
   }
   return out.sort((a, b) => a.value - b.value);
 }
