@@ -8,7 +8,7 @@
 // in a handler, the parent keeps gdb's socket open and queues what gdb sends; the child takes it
 // up when it runs again.
 
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -22,6 +22,16 @@ export interface ListenAddress {
 export type ToMachine = { t: "connect"; remote: string } | { t: "data"; b: string } | { t: "disconnect"; remote: string };
 /** From the child: it listens (messages before are lost), bytes for gdb, or the stub closed the connection. */
 export type FromMachine = { t: "ready" } | { t: "data"; b: string } | { t: "close" };
+
+/**
+ * Sends `m` to the child unless its channel is gone. The child can exit between the check and the
+ * write (gdb's kill ends it while the parent still relays gdb's last bytes or an ack): that write
+ * fails with EPIPE, which Node would raise as an unhandled 'error' event without the callback.
+ * Nothing is lost: a child that has exited takes no more messages, and its exit is reported.
+ */
+export function sendToChild(child: ChildProcess, m: ToMachine): void {
+  if (child.connected) child.send(m, () => {});
+}
 
 export interface InspectOptions {
   /** gdb's address: the child serves gdb through this process. Without, the child replays waiting at its start for the inspector. */
@@ -45,7 +55,12 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
     spawn(process.execPath, [`${flag}=${host}:${inspect.port}`, "--enable-source-maps", main, "replay", file, ...opts.args, ...(opts.gdb ? ["--gdb-channel"] : [])], {
       stdio: ["inherit", "inherit", "inherit", "ipc"],
     });
-  const exitOf = (child: ReturnType<typeof start>) => new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  const exitOf = (child: ReturnType<typeof start>) =>
+    new Promise<number>((resolve, reject) => {
+      // Only spawning can fail here: a failed send tells its callback (sendToChild).
+      child.on("error", reject);
+      child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    });
   if (opts.gdb === undefined) return exitOf(start());
   let child: ReturnType<typeof start> | undefined;
   let client: Socket | undefined;
@@ -53,7 +68,7 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
   let early: ToMachine[] | null = [];
   const toChild = (m: ToMachine): void => {
     if (early !== null) early.push(m);
-    else if (child?.connected) child.send(m);
+    else if (child !== undefined) sendToChild(child, m);
   };
   const server = createServer((socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
