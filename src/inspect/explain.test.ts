@@ -3,7 +3,8 @@
 // the VMM's own dispatch table names for the reason.
 
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
@@ -29,6 +30,15 @@ function firstOfEachReason(): [string, number, number][] {
   return [...seen].map(([reason, n]) => [exitName(reason), reason, n]);
 }
 
+/** A copy of the built-in guest's recording with one byte of its first chunk flipped. */
+function flipped(): string {
+  const b = readFileSync(REC);
+  b[400] ^= 0xff;
+  const file = join(mkdtempSync(join(tmpdir(), "afterglow-explain-")), "flipped.rec");
+  writeFileSync(file, b);
+  return file;
+}
+
 describe("afterglow explain-exit", () => {
   it.each(firstOfEachReason())("steps through the VMM's handling of the first %s exit, the same on two runs", (_name, reason, n) => {
     const a = explain(REC, String(n));
@@ -50,6 +60,19 @@ describe("afterglow explain-exit", () => {
     expect(r.stdout).toBe("");
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/^afterglow: explain-exit: .*999999/);
+  }, 120_000);
+
+  // The replay in the child fails before it can be inspected: its error is this process's, said once.
+  it.each([
+    ["a recording that does not exist", () => "/nonexistent.rec", /^afterglow: explain-exit: cannot read \/nonexistent\.rec: no such file$/],
+    ["a file that is not a recording", () => join(ROOT, "README.md"), /^afterglow: explain-exit: .*README\.md is not an afterglow recording/],
+    ["a recording with a byte flipped", flipped, /^afterglow: explain-exit: .*flipped\.rec is corrupt: chunk \d+ at byte \d+ fails its checksum$/],
+  ])("says in one line why it cannot replay %s, and exits 1", (_what, file, message) => {
+    const r = explain(file(), "3");
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trimEnd().split("\n"), r.stderr).toHaveLength(1);
+    expect(r.stderr.trimEnd()).toMatch(message);
+    expect(r.status).toBe(1);
   }, 120_000);
 
   // The stub runs in the process that runs the machine (under --inspect, the child), which traces

@@ -6,10 +6,10 @@
 // let the inspector step through the handling. The machine is deterministic and stepping changes
 // none of its state, so the output is the same on every run.
 
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import CDP from "chrome-remote-interface";
-import type { FromMachine, ToMachine } from "./channel.js";
+import { sendToChild, type FromMachine, type ToMachine } from "./channel.js";
 import { ExplainError, HandlerTrace, type Protocol } from "./handler-trace.js";
 import { ROOT } from "./source-map.js";
 
@@ -81,34 +81,66 @@ export async function explainExit(file: string, n: number, opts: ExplainOptions 
     stdio: ["ignore", "ignore", "pipe", "ipc"],
   });
   let stderr = "";
-  const ready = new Promise<void>((resolve) => child.on("message", (m: FromMachine) => m.t === "ready" && resolve()));
-  const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? 1)));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  // 'close', not 'exit': by then the child's stderr is read to its end, its error line with it.
+  let status: number | undefined;
+  const exited = new Promise<number>((resolve) => child.on("close", (code) => resolve((status = code ?? 1))));
+  // The child ending before the trace has its lines is the failure, in the child's own words (a
+  // recording it cannot read, an image it cannot find …). The trace races it: nothing else would
+  // settle a wait on a child that is gone, and Node would end this process silently, with status
+  // 13 for the unsettled top-level await.
+  const failed = new Promise<never>((_resolve, reject) => {
+    child.on("error", (e) => reject(new ExplainError(`cannot start the replay: ${e.message}`)));
+    void exited.then((code) => reject(new ExplainError(childError(stderr) ?? `the replay ended (exit status ${code}) before it could be inspected`)));
+  });
+  failed.catch(() => {});
+  let lines: string[] | undefined;
+  let error: unknown;
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr!.on("data", (d: Buffer) => {
-        stderr += d.toString();
-        const m = /Debugger listening on ws:\/\/[^:]+:(\d+)\//.exec(stderr);
-        if (m) resolve(Number(m[1]));
-      });
-      void exited.then(() => reject(new ExplainError(stderr.split("\n").find((l) => l.startsWith("afterglow:"))?.replace(/^afterglow: /, "") ?? "the replay ended before it could be inspected")));
-    });
-    await ready;
-    const rsp = new ChannelRsp((m) => {
-      if (child.connected) child.send(m);
-    });
-    child.on("message", (m: FromMachine) => rsp.receive(m));
-    const cdp = await CDP({ host: "127.0.0.1", port });
-    try {
-      return await trace(cdp, rsp, n, depth);
-    } finally {
-      await cdp.close();
-      // gdb's kill ends the session (no reply): the child saves its checkpoints for the next
-      // session on the recording, as every replay that travels does, and exits.
-      void rsp.request("k");
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, SAVE_WAIT).unref())]);
-    }
+    lines = await Promise.race([failed, traceChild(child, () => stderr, n, depth)]);
+  } catch (e) {
+    error = e;
+  }
+  // The trace ends the session with gdb's kill: the child saves its checkpoints for the next
+  // session on the recording, as every replay that travels does, and exits.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, SAVE_WAIT)))]);
+  clearTimeout(timer);
+  child.kill();
+  if (lines !== undefined) return lines;
+  // The inspector's socket closes as the child dies, maybe before its end is seen here: a trace cut
+  // short that way is the child's failure, said in its words.
+  if (!(error instanceof ExplainError) && status !== undefined && status !== 0) await failed.catch((e: unknown) => (error = e));
+  throw error;
+}
+
+/** The child's error line (its `afterglow: ` prefix taken off), if it wrote one. */
+function childError(stderr: string): string | undefined {
+  return stderr.split("\n").find((l) => l.startsWith("afterglow:"))?.replace(/^afterglow: /, "");
+}
+
+/** This process as the child's gdb and its inspector client: the trace of exit `n`, then gdb's kill. */
+async function traceChild(child: ChildProcess, stderr: () => string, n: number, depth: number): Promise<string[]> {
+  const ready = new Promise<void>((resolve) => child.on("message", (m: FromMachine) => m.t === "ready" && resolve()));
+  const port = await new Promise<number>((resolve) => {
+    const listening = (): void => {
+      const m = /Debugger listening on ws:\/\/[^:]+:(\d+)\//.exec(stderr());
+      if (m === null) return;
+      child.stderr!.off("data", listening);
+      resolve(Number(m[1]));
+    };
+    child.stderr!.on("data", listening);
+  });
+  await ready;
+  const rsp = new ChannelRsp((m) => sendToChild(child, m));
+  child.on("message", (m: FromMachine) => rsp.receive(m));
+  const cdp = await CDP({ host: "127.0.0.1", port });
+  try {
+    return await trace(cdp, rsp, n, depth);
   } finally {
-    child.kill();
+    await cdp.close();
+    // No reply: the child exits.
+    void rsp.request("k");
   }
 }
 
