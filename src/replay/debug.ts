@@ -355,12 +355,19 @@ export class Debugger {
   private travel(move: (tl: Timeline) => Position): Position | DebugError {
     const tl = this.tl;
     if (tl === null) return { error: "refused", message: "time travel needs a replay" };
+    const before = this.where();
     try {
       const p = move(tl);
       this.movedTo(p);
       return p;
     } catch (e) {
-      if (e instanceof TimelineError) return { error: "invalid", message: e.message };
+      if (e instanceof TimelineError) {
+        // A position past the recording's end is found out only by running there: a refused
+        // move goes back to where it started, so that it changes nothing, as one refused up front.
+        const now = this.where();
+        if (now.icount !== before.icount || now.exits !== before.exits || now.ns !== before.ns) tl.seek(targetOf(before));
+        return { error: "invalid", message: e.message };
+      }
       if (e instanceof DivergenceError) {
         this.diverged = e.message;
         return { error: "refused", message: e.message };

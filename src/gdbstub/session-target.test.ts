@@ -1,0 +1,33 @@
+// The gdb target over a real replay: what its time-travel monitor commands leave behind.
+
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { Debugger } from "../replay/debug.js";
+import { readRecording } from "../replay/recording.js";
+import { Session } from "../replay/session.js";
+import { SessionTarget } from "./session-target.js";
+
+const REC = fileURLToPath(new URL("../../recordings/hello-vm.rec", import.meta.url));
+
+function open() {
+  const dbg = new Debugger(Session.replay(readRecording(readFileSync(REC), "hello-vm.rec"), () => {}));
+  dbg.startTimeTravel();
+  return { dbg, target: new SessionTarget(dbg) };
+}
+
+describe("gdb's monitor seek on a replay", () => {
+  it("leaves the machine where it was when the icount it asks for lies past the recording's end", () => {
+    const { dbg, target } = open();
+    for (let k = 0; k < 5; k++) target.resume({ action: "step", direction: "forward", first: true, budget: 1_000_000 });
+    const before = target.monitor("when");
+    expect(before).toMatch(/^icount [1-9]/);
+    const refused = target.monitor("seek icount 99999999");
+    expect(refused).toMatchObject({ error: "invalid", message: expect.stringMatching(/^cannot reach icount 99999999: the replay came to icount \d+ /) });
+    expect(target.monitor("when")).toBe(before);
+    expect(target.readRegisters().eip).toBe(Number(/eip (0x[0-9a-f]+)/.exec(before as string)![1]));
+    // And it still moves: the failed seek left nothing half done.
+    expect(target.monitor("seek icount 3")).toMatch(/^icount 3 /);
+    dbg.close();
+  });
+});
