@@ -9,6 +9,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../test/layers.js";
 import { oracle, runs } from "../../test/support/oracle.js";
+import { Symbols } from "../replay/remote/symbols.js";
+import type { GuestRegisters } from "../replay/debug.js";
+import type { TriageReport } from "../replay/triage.js";
+import { formatTriage } from "./triage.js";
 
 const BIN = join(ROOT, "bin", "afterglow.js");
 const HAVE = oracle("gdb, nasm, ld and objdump", runs("gdb", "--version") && runs("nasm", "-v") && runs("ld", "--version") && runs("objdump", "--version"), "apt-get install gdb nasm binutils");
@@ -100,5 +104,37 @@ describe.skipIf(!HAVE)("afterglow triage", () => {
     expect(r.stderr).toBe("afterglow: junk.rec is not an afterglow recording (no AGLOWREC signature)\n");
     expect(r.status).toBe(1);
     expect(readFileSync(join(dir, "junk.rec"), "utf8")).toBe("not a recording");
+  });
+});
+
+describe("triage's report of a kernel that KASLR moved", () => {
+  // Debian's boot ends in native_machine_emergency_restart, linked at 0xc104fbb0, run 0x4000000 above.
+  const restart = { name: "native_machine_emergency_restart", value: 0xc104fbb0, size: 0x200, type: 2, global: false, sectionEnd: 0xc2000000 };
+  const eip = 0xc504fd21;
+  const report: TriageReport = {
+    cause: { kind: "end", reason: "reboot" },
+    at: { icount: 1000, ns: 1000, exits: 10 },
+    before: 999,
+    beforeWhy: "the instruction before the end",
+    machine: "stack",
+    console: [],
+    consoleLines: 0,
+    exits: [],
+    registers: { eip, cs: 0x60 } as GuestRegisters,
+    instruction: { cs: 0x60, eip, linear: eip, bits: 32, bytes: Uint8Array.of(0xe6, 0x64), text: "out    0x64,al" },
+    threads: null,
+    panic: null,
+  };
+
+  it("names the instruction and EIP after the symbol they are in once moved back by the kernel's offset", () => {
+    const out = formatTriage(report, "boot.rec", { symbols: "vmlinux-dbg" }, new Symbols([restart], 0x4000000));
+    expect(out).toContain("  0060:0xc504fd21  linear 0xc504fd21 <native_machine_emergency_restart+369>  32-bit\n");
+    expect(out).toContain("  eip 0xc504fd21 <native_machine_emergency_restart+369>  eflags");
+  });
+
+  it("names nothing where the symbols, taken at their link addresses, hold no such address", () => {
+    const out = formatTriage(report, "boot.rec", { symbols: "vmlinux-dbg" }, new Symbols([restart]));
+    expect(out).toContain("  0060:0xc504fd21  linear 0xc504fd21  32-bit\n");
+    expect(out).not.toContain("<native_machine_emergency_restart");
   });
 });

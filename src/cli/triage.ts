@@ -8,8 +8,10 @@ import type { Command } from "commander";
 import { describeExit } from "../replay/exit-log.js";
 import { GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
 import { FAILURE_ENDS } from "../replay/recording.js";
+import { Symbols } from "../replay/remote/symbols.js";
 import { triage, type TriageReport } from "../replay/triage.js";
-import { elf32Symbols, symbolize, type Elf32Symbol } from "../x86/elf32.js";
+import { elf32Symbols } from "../x86/elf32.js";
+import { placeKernel } from "./gdb-serve.js";
 import { readImage } from "./images.js";
 import { parsePositive } from "./options.js";
 import { loadRecording, recordingImages } from "./recordings.js";
@@ -37,18 +39,24 @@ export function registerTriage(program: Command): void {
     .option("--exits <n>", "VM exits to show", (v) => parsePositive(v, "--exits"), 10)
     .action((file: string, opts: TriageOptions) => {
       const rec = loadRecording(file);
-      const symbols = opts.symbols === undefined ? [] : elf32Symbols(readImage(opts.symbols));
-      const report = triage(rec, recordingImages(rec, file, opts), { lines: opts.lines, exits: opts.exits });
+      const images = recordingImages(rec, file, opts);
+      const symbols = opts.symbols === undefined ? null : new Symbols(elf32Symbols(readImage(opts.symbols)), kernelOffset(placeKernel(file, rec, images)));
+      const report = triage(rec, images, { lines: opts.lines, exits: opts.exits });
       process.stdout.write(formatTriage(report, file, opts, symbols));
       if (report.cause.kind === "divergence" || (report.cause.kind === "end" && FAILURE_ENDS.includes(report.cause.reason))) process.exitCode = 2;
     });
+}
+
+/** A KASLR-moved kernel's symbols are named where it runs, as gdb and the TUI name them. */
+function kernelOffset(k: ReturnType<typeof placeKernel>): number {
+  return k === undefined || "error" in k ? 0 : k.offset;
 }
 
 const n = (v: number): string => v.toLocaleString("en-US");
 const hex = (v: number, digits = 8): string => `0x${(v >>> 0).toString(16).padStart(digits, "0")}`;
 
 /** The report as the command prints it: a heading per section, sections that do not apply left out. */
-export function formatTriage(r: TriageReport, file: string, opts: Omit<TriageOptions, "lines" | "exits">, symbols: readonly Elf32Symbol[]): string {
+export function formatTriage(r: TriageReport, file: string, opts: Omit<TriageOptions, "lines" | "exits">, symbols: Symbols | null): string {
   const out: string[] = [];
   const section = (title: string, lines: string[]) => {
     out.push(title, ...lines.map((l) => `  ${l}`), "");
@@ -77,7 +85,7 @@ export function formatTriage(r: TriageReport, file: string, opts: Omit<TriageOpt
 
   const i = r.instruction;
   if (i !== null) {
-    const sym = symbolize(symbols, i.linear);
+    const sym = symbols?.name(i.linear);
     const bytes = Array.from(i.bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
     section("instruction (where the guest is: the next it would run)", [
       `${i.cs.toString(16).padStart(4, "0")}:${hex(i.eip)}  linear ${hex(i.linear)}${sym ? ` <${sym}>` : ""}  ${i.bits}-bit`,
@@ -91,7 +99,7 @@ export function formatTriage(r: TriageReport, file: string, opts: Omit<TriageOpt
   section("registers", [
     GPR_NAMES.slice(0, 4).map((k) => `${k} ${hex(g[k])}`).join("  "),
     GPR_NAMES.slice(4).map((k) => `${k} ${hex(g[k])}`).join("  "),
-    `eip ${hex(g.eip)}${symbols.length > 0 && symbolize(symbols, g.eip) ? ` <${symbolize(symbols, g.eip)}>` : ""}  eflags ${hex(g.eflags)}`,
+    `eip ${hex(g.eip)}${symbols?.name(g.eip) ? ` <${symbols.name(g.eip)}>` : ""}  eflags ${hex(g.eflags)}`,
     SEG_NAMES.map((k) => `${k} ${hex(g[k], 4)}`).join("  "),
   ]);
 
