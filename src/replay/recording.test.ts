@@ -256,6 +256,25 @@ describe("recordings", () => {
     expect(() => readRecording(flipped, "x.rec")).toThrow(RecordingError);
   });
 
+  it("call a chunk whose length field was damaged to point past the file's end corrupt, and a chunk cut off truncated", () => {
+    const { file } = record(ECHO, ["q"]);
+    const starts: number[] = [];
+    for (let off = MAGIC.length; off < file.length; off += 8 + Buffer.from(file).readUInt32LE(off)) starts.push(off);
+    expect(starts.length).toBeGreaterThan(2);
+    starts.forEach((off, chunk) => {
+      for (const byte of [1, 2]) {
+        const damaged = Uint8Array.from(file);
+        damaged[off + byte] ^= 0xff;
+        expect(() => readRecording(damaged, "x.rec"), `chunk ${chunk}, length byte ${byte}`).toThrow(
+          new RegExp(`^x\\.rec is corrupt: chunk ${chunk} at byte ${off} claims \\d+ bytes, past the file's end, but its checksum holds for its first \\d+$`),
+        );
+      }
+    });
+    // Cut inside the header's chunk, and inside the last one: each mid-payload.
+    expect(() => readRecording(file.subarray(0, starts[1] - 5), "x.rec")).toThrow("x.rec is truncated before its header");
+    expect(readRecording(file.subarray(0, file.length - 5), "x.rec").truncatedAt).toBe(starts.at(-1));
+  });
+
   it("refuse an image other than the one recorded", () => {
     const chunks: Uint8Array[] = [];
     new Session(

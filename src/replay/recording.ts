@@ -182,6 +182,10 @@ export function readRecording(bytes: Uint8Array, name = "recording"): ReadRecord
     const sum = buf.readUInt32LE(off + 4);
     if (len > MAX_CHUNK) throw new RecordingError(`${name} is corrupt: chunk ${chunk} at byte ${off} claims ${len} bytes`);
     if (buf.length - off - CHUNK_HEAD < len) {
+      const whole = checksummedLength(buf, off + CHUNK_HEAD, sum);
+      if (whole !== undefined) {
+        throw new RecordingError(`${name} is corrupt: chunk ${chunk} at byte ${off} claims ${len} bytes, past the file's end, but its checksum holds for its first ${whole}`);
+      }
       truncatedAt = off;
       break;
     }
@@ -214,6 +218,28 @@ export function readRecording(bytes: Uint8Array, name = "recording"): ReadRecord
   }
   const last = records.at(-1);
   return { header, records, truncatedAt, end: last?.t === "end" ? last : undefined };
+}
+
+/** CRC-32 (zlib's) one byte at a time, for checksummedLength. */
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c;
+});
+
+/**
+ * The length of the run of bytes from `start` whose CRC-32 is `sum`, or undefined. A chunk whose
+ * length points past the end of the file was either cut off while recording, and then its payload
+ * is not all there, or has a damaged length field: then its whole payload, the bytes its checksum
+ * holds for, is there, a shorter run than the length says.
+ */
+function checksummedLength(buf: Buffer, start: number, sum: number): number | undefined {
+  let c = 0xffffffff;
+  for (let i = start; i < buf.length; i++) {
+    c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+    if ((c ^ 0xffffffff) >>> 0 === sum) return i + 1 - start;
+  }
+  return undefined;
 }
 
 const position = { icount: int(), ns: int() };
