@@ -138,3 +138,20 @@ describe("triage's report of a kernel that KASLR moved", () => {
     expect(out).not.toContain("<native_machine_emergency_restart");
   });
 });
+
+describe("triage's exit status", () => {
+  it("is 2 for a recording cut off while recording, a failure as a crash is", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-triage-cut-"));
+    try {
+      const whole = readFileSync(join(ROOT, "recordings", "hello-vm.rec"));
+      // Past the header's chunk (the image it embeds), inside the next.
+      writeFileSync(join(dir, "cut.rec"), whole.subarray(0, whole.length - 1000));
+      const r = afterglow(["triage", "cut.rec"], dir);
+      expect(r.stdout).toMatch(/^end\n {2}none recorded: the recording was cut off \(a failure\); it replayed all it holds\n/);
+      expect(r.status, r.stderr).toBe(2);
+      expect(afterglow(["triage", join(ROOT, "recordings", "hello-vm.rec")], dir).status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -43,8 +43,13 @@ export function registerTriage(program: Command): void {
       const symbols = opts.symbols === undefined ? null : new Symbols(elf32Symbols(readImage(opts.symbols)), kernelOffset(placeKernel(file, rec, images)));
       const report = triage(rec, images, { lines: opts.lines, exits: opts.exits });
       process.stdout.write(formatTriage(report, file, opts, symbols));
-      if (report.cause.kind === "divergence" || (report.cause.kind === "end" && FAILURE_ENDS.includes(report.cause.reason))) process.exitCode = 2;
+      if (isFailure(report)) process.exitCode = 2;
     });
+}
+
+/** A failure end, a replay divergence, or a recording cut off (its run died before it could end it): triage's exit status 2. */
+function isFailure(r: TriageReport): boolean {
+  return r.cause.kind !== "end" || FAILURE_ENDS.includes(r.cause.reason);
 }
 
 /** A KASLR-moved kernel's symbols are named where it runs, as gdb and the TUI name them. */
@@ -68,7 +73,7 @@ export function formatTriage(r: TriageReport, file: string, opts: Omit<TriageOpt
       ? `${c.reason}${FAILURE_ENDS.includes(c.reason) ? " (a failure)" : ""}${c.detail ? `: ${c.detail}` : ""}`
       : c.kind === "divergence"
         ? `replay divergence: ${c.message}`
-        : "none recorded: the recording was cut off; it replayed all it holds";
+        : "none recorded: the recording was cut off (a failure); it replayed all it holds";
   section("end", [cause, `at ${where} (${r.machine === "stack" ? "the guest in a VM under L4 and the VMM" : "the bare PC"})`]);
 
   if (r.panic !== null) {
