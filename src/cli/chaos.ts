@@ -47,8 +47,9 @@ export function registerChaos(program: Command): void {
     .addHelpText(
       "after",
       "\nEach run perturbs, by its seed: the RTC's start time and divider phase, the PIT's clock phase,\n" +
-        "interrupt delivery latency, the L4 kernel's timeslice, and when each input line arrives. The seed\n" +
-        "and the timing are in the recording's header: `afterglow replay` and `triage` reproduce the run.",
+        "interrupt delivery latency, the L4 kernel's timeslice, the serial line's character time (when the\n" +
+        "UART's THR empties), and when each input line arrives. The seed and the timing are in the\n" +
+        "recording's header: `afterglow replay` and `triage` reproduce the run.",
     )
     .action(async (opts: ChaosOptions) => {
       const { guest, ramSize, machine } = loadGuest(opts);
