@@ -75,6 +75,21 @@ describe("the afterglow command", () => {
     expect(r.status).toBe(1);
   });
 
+  it("reports an address it cannot listen on as the user's to change, in one line, for gdb and the inspector", () => {
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    const cases: [string[], string][] = [
+      [["run", "--gdb", "nosuchhost.invalid:5559"], "nosuchhost.invalid:5559: no such host"],
+      [["replay", vm, "--gdb", "1.2.3.4.5:99"], "1.2.3.4.5:99: no such host"],
+      [["replay", vm, "--inspect", "nosuchhost.invalid:9229"], "nosuchhost.invalid:9229: no such host"],
+      [["replay", vm, "--inspect", "0", "--gdb", "nosuchhost.invalid:1"], "nosuchhost.invalid:1: no such host"],
+    ];
+    for (const [args, what] of cases) {
+      const r = afterglow(...args);
+      expect(r.stderr, args.join(" ")).toBe(`afterglow: cannot listen on ${what}\n`);
+      expect(r.status, args.join(" ")).toBe(1);
+    }
+  });
+
   it("reports a guest that triple faults or dies on an exception without a stack trace", () => {
     // An empty IDT: the #UD cannot be delivered, nor the #GP that follows, nor the double fault.
     const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));

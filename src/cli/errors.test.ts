@@ -3,11 +3,12 @@ import { describe, expect, it } from "vitest";
 import { RecordingError } from "../replay/recording.js";
 import { LinuxBootError } from "../x86/linux-boot.js";
 import { ElfError } from "../x86/elf32.js";
+import { ListenError } from "../gdbstub/listen.js";
 import { EXIT_INTERNAL, reportOf, UsageError } from "./errors.js";
 
 describe("errors as the user reads them", () => {
   it("reports bad input in one line, exit status 1", () => {
-    for (const e of [new UsageError("--ram 4096: too much"), new RecordingError("x.rec is corrupt"), new LinuxBootError("not a bzImage"), new ElfError("not an ELF file")]) {
+    for (const e of [new UsageError("--ram 4096: too much"), new RecordingError("x.rec is corrupt"), new LinuxBootError("not a bzImage"), new ElfError("not an ELF file"), new ListenError("cannot listen on nosuchhost.invalid:1: no such host")]) {
       expect(reportOf(e, false)).toEqual({ text: `afterglow: ${e.message}\n`, status: 1 });
       expect(reportOf(e, true)).toEqual({ text: `afterglow: ${e.message}\n`, status: 1 });
     }

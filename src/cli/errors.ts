@@ -4,6 +4,7 @@
 // --debug. Each kind of bad input has its class; a plain Error is never taken for one.
 
 import { CommanderError, InvalidArgumentError } from "commander";
+import { ListenError } from "../gdbstub/listen.js";
 import { DivergenceError } from "../replay/session.js";
 import { RecordingError } from "../replay/recording.js";
 import { LinuxBootError } from "../x86/linux-boot.js";
@@ -27,34 +28,15 @@ export function isUserError(err: unknown): err is Error {
     err instanceof ElfError ||
     err instanceof TerminalError ||
     err instanceof DivergenceError ||
-    err instanceof InvalidArgumentError
+    err instanceof InvalidArgumentError ||
+    err instanceof ListenError
   );
 }
-
-/**
- * A listener that could not open its address (gdb's or the inspector's port taken, a host this
- * machine does not have, a port it may not bind): the user's to change, in one line.
- */
-function listenFailure(err: unknown): string | undefined {
-  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-  if (!(err instanceof Error) || e.syscall !== "listen" || e.code === undefined) return undefined;
-  const why = LISTEN_ERRORS[e.code] ?? e.code;
-  const host = e.address !== undefined && e.address.includes(":") ? `[${e.address}]` : e.address;
-  return `cannot listen on ${host ?? "that address"}${e.port !== undefined ? `:${e.port}` : ""}: ${why}`;
-}
-
-const LISTEN_ERRORS: Record<string, string> = {
-  EADDRINUSE: "the address is in use (another afterglow or gdb server? choose another port, or 0 for any free one)",
-  EADDRNOTAVAIL: "this machine has no such address",
-  EACCES: "not allowed to listen there (ports below 1024 need privileges)",
-};
 
 /** What to print for an error that ended the command, and the exit status. */
 export function reportOf(err: unknown, debug: boolean): { text: string; status: number } {
   if (err instanceof CommanderError) return { text: "", status: err.exitCode };
   if (isUserError(err)) return { text: `afterglow: ${err.message}\n`, status: 1 };
-  const listen = listenFailure(err);
-  if (listen !== undefined) return { text: `afterglow: ${listen}\n`, status: 1 };
   const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   const stack = err instanceof Error && err.stack ? err.stack : what;
   return {

@@ -2,6 +2,7 @@
 
 import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
+import { checkListenable } from "../gdbstub/listen.js";
 import { replayInspected } from "../inspect/channel.js";
 import { FORMAT_VERSION, MAGIC, RecordingWriter, type ReadRecording, type Record } from "../replay/recording.js";
 import { Debugger, GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
@@ -22,6 +23,10 @@ import { shellQuote } from "./shell.js";
 async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
   const at = parseInspectAddress(inspect);
   const gdb = opts.gdb === undefined ? undefined : parseGdbAddress(opts.gdb);
+  // Both are opened by others (Node's inspector in the child, which on failure prints a line and
+  // runs on without it; src/inspect): find out first whether they can be, to say why not in one line.
+  await checkListenable(at);
+  if (gdb !== undefined) await checkListenable(gdb);
   const args: string[] = [];
   const pass = (name: string, v: string | number | undefined): void => {
     if (v !== undefined) args.push(name, String(v));

@@ -8,11 +8,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import { PacketDecoder, frame } from "./packet.js";
 import { GdbConnection, type StubOptions } from "./stub.js";
 import type { DebugTarget } from "./target.js";
+import { listenOn, type ListenAddress } from "./listen.js";
 
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+export type { ListenAddress } from "./listen.js";
 
 /** `PORT` or `HOST:PORT` (IPv6 hosts in brackets); 127.0.0.1 unless a host is given. */
 export function parseListenAddress(text: string): ListenAddress | undefined {
@@ -88,23 +86,19 @@ export function listenGdb(target: DebugTarget, at: ListenAddress, options: Serve
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(at.port, at.host, () => {
-      server.off("error", reject);
-      const bound = server.address();
-      const port = typeof bound === "object" && bound !== null ? bound.port : at.port;
-      resolve({
-        address: { host: at.host, port },
-        get attached() {
-          return client !== undefined;
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            client?.socket.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
+  return listenOn(server, at).then(() => {
+    const bound = server.address();
+    const port = typeof bound === "object" && bound !== null ? bound.port : at.port;
+    return {
+      address: { host: at.host, port },
+      get attached() {
+        return client !== undefined;
+      },
+      close: () =>
+        new Promise<void>((done) => {
+          client?.socket.destroy();
+          server.close(() => done());
+        }),
+    };
   });
 }

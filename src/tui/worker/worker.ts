@@ -4,6 +4,7 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import { ReplayDriver } from "../../replay/remote/driver.js";
+import { ListenError } from "../../gdbstub/listen.js";
 import { serveGdbBeside } from "./gdb.js";
 import type { FromWorker, OpenReplay, Request } from "../../replay/remote/protocol.js";
 
@@ -18,7 +19,7 @@ try {
   if (open.gdb !== undefined) gdb = await serveGdbBeside(driver, open.gdb, send);
   send({ event: "ready", info: { ...driver.info, gdb: gdb?.server.address }, snapshot: driver.snapshot() });
 } catch (e) {
-  send({ event: "failed", error: open.gdb !== undefined && (e as NodeJS.ErrnoException).code !== undefined ? `gdb cannot listen on ${open.gdb.host}:${open.gdb.port}: ${(e as Error).message}` : (e as Error).message });
+  send({ event: "failed", error: e instanceof ListenError ? `gdb ${e.message}` : (e as Error).message });
   process.exit(1);
 }
 
