@@ -90,6 +90,26 @@ describe("the afterglow command", () => {
     }
   });
 
+  it("reports a file or directory it cannot write as the user's to fix, in one line, for every command that writes one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const file = join(dir, "file.rec");
+    writeFileSync(file, "in the way\n");
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    const cases: [string[], string][] = [
+      [["pack", vm, "-o", "/nonexistent/x.rec"], "cannot write /nonexistent/x.rec: no such directory"],
+      [["pack", vm, "-o", dir], `cannot write ${dir}: it is a directory`],
+      [["record", "-o", "/nonexistent/dir/x.rec"], "cannot write /nonexistent/dir/x.rec: no such directory"],
+      [["record", "-o", join(file, "x.rec")], `cannot write ${file}/x.rec: a part of the path is not a directory`],
+      [["chaos", "--runs", "1", "--dir", file], `cannot make the directory ${file}: it exists and is not a directory`],
+      [["chaos", "--runs", "1", "--dir", join(file, "sub")], `cannot make the directory ${file}/sub: a part of the path is not a directory`],
+    ];
+    for (const [args, message] of cases) {
+      const r = afterglow(...args);
+      expect(r.stderr, args.join(" ")).toBe(`afterglow: ${message}\n`);
+      expect(r.status, args.join(" ")).toBe(1);
+    }
+  });
+
   it("reports a guest that triple faults or dies on an exception without a stack trace", () => {
     // An empty IDT: the #UD cannot be delivered, nor the #GP that follows, nor the double fault.
     const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));

@@ -3,7 +3,6 @@
 // whose console departs from --expect, are kept as recordings (chaos-SEED.rec); the others are
 // dropped. A table of the ends closes the campaign.
 
-import { mkdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Command } from "commander";
@@ -11,6 +10,7 @@ import { CHAOS_EPOCH_SECONDS, type ChaosConfig } from "../replay/chaos.js";
 import { formatSeconds } from "../replay/ends.js";
 import { FAILURE_ENDS } from "../replay/recording.js";
 import { UsageError } from "./errors.js";
+import { makeUserDir } from "./files.js";
 import type { ChaosAnswer, ChaosJob } from "./chaos-worker.js";
 import { readImage } from "./images.js";
 import { parsePositive } from "./options.js";
@@ -73,7 +73,7 @@ export function registerChaos(program: Command): void {
         embed: opts.embed === true,
         hashEvery: opts.hashEvery,
       };
-      mkdirSync(opts.dir, { recursive: true });
+      makeUserDir(opts.dir);
       const first = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
       const seeds = Array.from({ length: opts.runs }, (_, k) => (first + k) >>> 0);
       const what = guest.kind === "linux" ? `Linux (${guest.kernelName})` : guest.name ?? "the built-in guest";
@@ -96,10 +96,16 @@ function parseSeed(v: string): number {
   return s;
 }
 
-/** Runs every seed on `jobs` worker threads; calls `each` as runs finish; resolves with all answers in seed order. */
-function runPool(config: ChaosConfig, dir: string, seeds: number[], jobs: number, each: (a: ChaosAnswer) => void): Promise<ChaosAnswer[]> {
+/** An answer about a run: its end, or an internal error. */
+type RunAnswer = Exclude<ChaosAnswer, { cannotKeep: string }>;
+
+/**
+ * Runs every seed on `jobs` worker threads; calls `each` as runs finish; resolves with all answers
+ * in seed order, or rejects when a failing run's recording cannot be written.
+ */
+function runPool(config: ChaosConfig, dir: string, seeds: number[], jobs: number, each: (a: RunAnswer) => void): Promise<RunAnswer[]> {
   const queue = [...seeds];
-  const answers: ChaosAnswer[] = [];
+  const answers: RunAnswer[] = [];
   return new Promise((resolve, reject) => {
     let live = 0;
     const start = () => {
@@ -114,6 +120,7 @@ function runPool(config: ChaosConfig, dir: string, seeds: number[], jobs: number
         w.postMessage({ seed } satisfies ChaosJob);
       };
       w.on("message", (a: ChaosAnswer) => {
+        if ("cannotKeep" in a) return reject(new UsageError(a.cannotKeep));
         answers.push(a);
         each(a);
         next();
@@ -129,8 +136,8 @@ function runPool(config: ChaosConfig, dir: string, seeds: number[], jobs: number
 }
 
 /** The campaign's table: ends by count with their seeds, the failing runs kept, how to look at one. */
-export function formatChaosSummary(answers: readonly ChaosAnswer[]): string {
-  const ok = answers.filter((a): a is Exclude<ChaosAnswer, { error: string }> => !("error" in a));
+export function formatChaosSummary(answers: readonly RunAnswer[]): string {
+  const ok = answers.filter((a): a is Exclude<RunAnswer, { error: string }> => !("error" in a));
   const byEnd = new Map<string, { seeds: number[]; failed: boolean }>();
   for (const a of ok) {
     const key = a.failed && !FAILURE_ENDS.includes(a.end.reason) ? `${a.end.reason}, not --expect` : a.end.reason;

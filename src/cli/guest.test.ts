@@ -91,6 +91,9 @@ describe("the guest initramfs", () => {
     expect(printed).toMatch(/^initrd {2}.*initramfs\.cpio\.gz \(\d+ bytes\)\n$/);
     expect(new Uint8Array(readFileSync(out))).toEqual(buildInitramfs({ busybox: fakeBusybox(), workload: "true" }));
     await expect(guest("build-initramfs", "--busybox", join(dir, "none"), "--out", out)).rejects.toThrow(/^cannot read .*none: no such file$/);
+    // A file where the output's directory should be: the user's to fix, said in one line.
+    await expect(guest("build-initramfs", "--busybox", bb, "--out", join(bb, "x.cpio.gz"))).rejects.toThrow(`cannot make the directory ${bb}: it exists and is not a directory`);
+    await expect(guest("build-initramfs", "--busybox", bb, "--out", dir)).rejects.toThrow(`cannot write ${dir}: it is a directory`);
   });
 });
 

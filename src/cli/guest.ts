@@ -3,13 +3,14 @@
 // `guest build-initramfs` builds the initramfs alone from a busybox binary the user has.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Command } from "commander";
 import { type CpioEntry, writeCpio } from "./cpio.js";
 import { packageRoot, readImage } from "./images.js";
 import { UsageError } from "./errors.js";
+import { makeUserDir, writeUserFile } from "./files.js";
 
 /** The guest's /init, as the reference guest's (bench/linux-guest.sh): a marker line, the
  * workload, a second marker, reboot — and, when the kernel command line says `shell`, an
@@ -103,7 +104,7 @@ export function fetchLinux(opts: { dir: string; pae?: boolean; workload?: string
       "the i386 package lists are missing and adding them needs root: run `sudo dpkg --add-architecture i386 && sudo apt-get update` once, then `guest fetch` works unprivileged",
     );
   }
-  mkdirSync(dir, { recursive: true });
+  makeUserDir(dir);
   const script = join(packageRoot(), "scripts", "fetch-debian.sh");
   const r = spawnSync("sh", [script, ...(opts.pae ? ["--pae"] : []), dir], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   if (r.status !== 0) {
@@ -111,7 +112,7 @@ export function fetchLinux(opts: { dir: string; pae?: boolean; workload?: string
     throw new UsageError(`fetching Debian's packages failed: ${lines.at(-1) ?? `exit status ${r.status}`}`);
   }
   const initrd = join(dir, "initramfs.cpio.gz");
-  writeFileSync(initrd, buildInitramfs({ busybox: readImage(join(dir, "busybox")), workload: opts.workload }));
+  writeUserFile(initrd, buildInitramfs({ busybox: readImage(join(dir, "busybox")), workload: opts.workload }));
   const kernel = join(dir, opts.pae ? "vmlinuz-686-pae" : "vmlinuz-686");
   const versions = existsSync(join(dir, "VERSIONS")) ? readFileSync(join(dir, "VERSIONS"), "utf8") : "";
   return { dir, kernel, initrd, versions };
@@ -149,8 +150,8 @@ export function registerGuest(program: Command): void {
     .option("--workload <commands>", "shell commands the guest runs after booting")
     .action((opts: { busybox: string; out: string; workload?: string }) => {
       const image = buildInitramfs({ busybox: readImage(opts.busybox), workload: opts.workload });
-      mkdirSync(dirname(resolve(opts.out)), { recursive: true });
-      writeFileSync(opts.out, image);
+      makeUserDir(dirname(resolve(opts.out)));
+      writeUserFile(opts.out, image);
       process.stdout.write(`initrd  ${opts.out} (${image.length} bytes)\n`);
     });
 }

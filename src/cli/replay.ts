@@ -1,6 +1,5 @@
 // `afterglow replay | info | pack`: reading recordings back.
 
-import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { checkListenable } from "../gdbstub/listen.js";
 import { replayInspected } from "../inspect/channel.js";
@@ -14,6 +13,7 @@ import { exposureWarning, gdbCommandLine, listenGdbOnChannel, parseGdbAddress, p
 import { openFor } from "./tui.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { UsageError } from "./errors.js";
+import { writeUserFile } from "./files.js";
 import { INTERPRET_HELP, jitOption, parseBudget, parseCount, parsePositive, parseTarget } from "./options.js";
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
@@ -138,7 +138,7 @@ export function registerReplay(program: Command): void {
       for (const r of rec.records) w.add(r);
       w.flush();
       const out = opts.output ?? file;
-      writeFileSync(out, Buffer.concat(chunks));
+      writeUserFile(out, Buffer.concat(chunks));
       process.stderr.write(`afterglow: packed ${header.images.map((i) => i.name).join(", ")} into ${out}\n`);
     });
 }

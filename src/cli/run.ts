@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, realpathSync, writeSync } from "node:fs";
+import { closeSync, existsSync, realpathSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_HANG_NS, EndWatch, formatSeconds, type EndLimits, type RunEnd } from "../replay/ends.js";
@@ -7,6 +7,7 @@ import type { EndReason } from "../replay/recording.js";
 import { DEFAULT_HASH_EVERY, Session, Stop, type Guest, type MachineKind } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { UsageError } from "./errors.js";
+import { openUserFile, writeUserFd } from "./files.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
@@ -85,11 +86,7 @@ export function registerRun(program: Command): void {
     try {
       const { guest, ramSize, machine } = loadGuest(opts);
       refuseOverwritingInput(opts.output, guest);
-      try {
-        fd = openSync(opts.output, "w");
-      } catch (err) {
-        throw new UsageError(`cannot write ${opts.output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-      }
+      fd = openUserFile(opts.output);
       const out = fd;
       let watch: EndWatch | undefined;
       const session = new Session(
@@ -100,7 +97,7 @@ export function registerRun(program: Command): void {
             con.output(b);
           },
         },
-        { sink: (bytes) => writeSync(out, bytes), argv: process.argv.slice(2), tool: `afterglow ${program.version() ?? ""}`.trim(), embedImages: opts.embed === true, hashEvery: opts.hashEvery },
+        { sink: (bytes) => writeUserFd(out, opts.output, bytes), argv: process.argv.slice(2), tool: `afterglow ${program.version() ?? ""}`.trim(), embedImages: opts.embed === true, hashEvery: opts.hashEvery },
       );
       watch = new EndWatch(session, limitsOf(opts));
       let end: RunEnd;
