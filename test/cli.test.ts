@@ -110,6 +110,19 @@ describe("the afterglow command", () => {
     }
   });
 
+  it("refuses a --symbols file that is missing or not an ELF in one line, in every command that takes one, before gdb starts", () => {
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    const readme = join(ROOT, "README.md");
+    const commands = [["gdb", vm], ["triage", vm], ["replay", vm, "--gdb", "0"], ["run", "--gdb", "0"]];
+    for (const command of commands) {
+      for (const [symbols, why] of [["/nonexistent", "cannot read /nonexistent: no such file"], [readme, "not an ELF file"]]) {
+        const r = afterglow(...command, "--symbols", symbols, ...(command[0] === "gdb" ? ["--", "-batch"] : []));
+        expect(r.stderr, command[0]).toBe(`afterglow: --symbols ${symbols}: ${why}\n`);
+        expect(r.status, command[0]).toBe(1);
+      }
+    }
+  });
+
   it("reports a guest that triple faults or dies on an exception without a stack trace", () => {
     // An empty IDT: the #UD cannot be delivered, nor the #GP that follows, nor the double fault.
     const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));

@@ -11,6 +11,7 @@ import { placeKernel, serveGdb } from "./gdb-serve.js";
 import { parseCount } from "./options.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
+import { readSymbols } from "./symbols.js";
 
 export function registerGdb(program: Command): void {
   program
@@ -28,6 +29,7 @@ export function registerGdb(program: Command): void {
     .option("--at <icount>", "attach with the guest stopped after this many instructions (as `afterglow triage` prints)", (v) => parseCount(v, "--at"))
     .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string; at?: number } & TimeTravelOptions) => {
       const rec = loadRecording(file);
+      if (opts.symbols !== undefined) readSymbols(opts.symbols);
       const con = new HostConsole(undefined, { input: false });
       try {
         const images = recordingImages(rec, file, opts);

@@ -18,6 +18,7 @@ import { INTERPRET_HELP, jitOption, parseBudget, parseCount, parsePositive, pars
 import { Progress } from "./progress.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { shellQuote } from "./shell.js";
+import { readSymbols } from "./symbols.js";
 
 /** `afterglow replay FILE --inspect [HOST:]PORT [--gdb [HOST:]PORT] …`: the replay in a child under the V8 inspector. */
 async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
@@ -71,6 +72,8 @@ export function registerReplay(program: Command): void {
       if (opts.tui && opts.at !== undefined) throw new UsageError("--at does not go with --tui: g in the TUI goes to icount:N");
       if (opts.tui && opts.inspect !== undefined) throw new UsageError("--tui and --inspect together are not supported yet: use one of them");
       if (opts.at !== undefined && opts.gdb === undefined) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
+      // The TUI reads them itself; the others only print them in gdb's command line.
+      if (opts.symbols !== undefined && !opts.tui) readSymbols(opts.symbols);
       // Loaded when asked for: ink and React are most of the CLI's start-up time.
       if (opts.tui) return (await import("../tui/main.js")).runTui(openFor(file, opts));
       if (opts.inspect !== undefined) return inspected(file, opts.inspect, opts);

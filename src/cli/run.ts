@@ -13,6 +13,7 @@ import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
 import { INTERPRET_HELP, jitOption, parsePositive, parseSeconds } from "./options.js";
 import { Progress } from "./progress.js";
+import { readSymbols } from "./symbols.js";
 
 /** The summary line's name for each end. */
 const END_NAMES: Record<EndReason, string> = {
@@ -54,6 +55,7 @@ export function registerRun(program: Command): void {
     .option("--gdb <[host:]port>", "stop at the first instruction and wait for gdb on this port (127.0.0.1 unless a host is given)")
     .option("--symbols <elf>", "with --gdb: the guest's symbol file, for the gdb command line printed")
     .action(async (opts: GuestOptions & { gdb?: string; symbols?: string }) => {
+      if (opts.symbols !== undefined) readSymbols(opts.symbols);
       const con = new HostConsole();
       try {
         const { guest, ramSize, machine } = loadGuest(opts);

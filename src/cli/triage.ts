@@ -10,12 +10,11 @@ import { GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
 import { FAILURE_ENDS } from "../replay/recording.js";
 import { Symbols } from "../replay/remote/symbols.js";
 import { triage, type TriageReport } from "../replay/triage.js";
-import { elf32Symbols } from "../x86/elf32.js";
 import { placeKernel } from "./gdb-serve.js";
-import { readImage } from "./images.js";
 import { parsePositive } from "./options.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { shellQuote } from "./shell.js";
+import { readSymbols } from "./symbols.js";
 
 interface TriageOptions {
   symbols?: string;
@@ -40,7 +39,7 @@ export function registerTriage(program: Command): void {
     .action((file: string, opts: TriageOptions) => {
       const rec = loadRecording(file);
       const images = recordingImages(rec, file, opts);
-      const symbols = opts.symbols === undefined ? null : new Symbols(elf32Symbols(readImage(opts.symbols)), kernelOffset(placeKernel(file, rec, images)));
+      const symbols = opts.symbols === undefined ? null : new Symbols(readSymbols(opts.symbols), kernelOffset(placeKernel(file, rec, images)));
       const report = triage(rec, images, { lines: opts.lines, exits: opts.exits });
       process.stdout.write(formatTriage(report, file, opts, symbols));
       if (isFailure(report)) process.exitCode = 2;

@@ -5,13 +5,11 @@ import { basename } from "node:path";
 import type { Command } from "commander";
 import { Session, Stop, endReasonOf } from "../replay/session.js";
 import type { OpenReplay } from "../replay/remote/protocol.js";
-import { elf32Symbols, type Elf32Symbol } from "../x86/elf32.js";
-import { elfLineSections, type LineSections } from "../x86/dwarf-line.js";
 import { checkpointCacheDir } from "./checkpoints.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
-import { UsageError } from "./errors.js";
 import { exposureWarning, parseGdbAddress } from "./gdb-serve.js";
+import { readSymbolsAndLines } from "./symbols.js";
 
 /** The built-in guest's machine, as recordings/hello-vm.rec was made: the stack with 8 MiB. */
 const BUILTIN_RAM = 8 * 2 ** 20;
@@ -35,7 +33,7 @@ export function registerTui(program: Command): void {
 
 /** What the TUI's worker opens for FILE (or the built-in guest, recorded now). */
 export function openFor(file: string | undefined, opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdb?: string }): OpenReplay {
-  const { symbols, lines } = opts.symbols === undefined ? { symbols: undefined, lines: undefined } : readSymbols(opts.symbols);
+  const { symbols, lines } = opts.symbols === undefined ? { symbols: undefined, lines: undefined } : readSymbolsAndLines(opts.symbols);
   const cache = checkpointCacheDir() ?? undefined;
   const gdb = opts.gdb === undefined ? undefined : parseGdbAddress(opts.gdb);
   if (gdb !== undefined) {
@@ -45,19 +43,6 @@ export function openFor(file: string | undefined, opts: { symbols?: string; imag
   if (file === undefined) return { recording: recordBuiltin(), name: "built-in guest", images: {}, symbols, lines, gdb };
   const rec = loadRecording(file);
   return { recording: readImage(file), name: basename(file), images: recordingImages(rec, file, opts), symbols, lines, checkpointCache: cache, gdb };
-}
-
-/** The symbols and DWARF line sections of the ELF `--symbols` names; a bad one is reported with its name. */
-function readSymbols(path: string): { symbols: Elf32Symbol[]; lines?: LineSections } {
-  try {
-    const elf = readImage(path);
-    const lines = elfLineSections(elf);
-    // Copies: a view would take the whole file (a kernel's is hundreds of MB) to the worker.
-    const copy = (b: Uint8Array | undefined) => (b === undefined ? undefined : b.slice());
-    return { symbols: elf32Symbols(elf), lines: lines === null ? undefined : { debugLine: copy(lines.debugLine)!, lineStr: copy(lines.lineStr), str: copy(lines.str) } };
-  } catch (e) {
-    throw new UsageError(`--symbols ${path}: ${(e as Error).message}`);
-  }
 }
 
 /** Records the built-in guest from power-on to its halt, in memory, with its image embedded. */
