@@ -123,6 +123,27 @@ describe("the afterglow command", () => {
     }
   });
 
+  it("shows each option's default once in every command's help, in the unit the option is written in", () => {
+    const commands = (...parent: string[]): string[][] => {
+      const help = afterglow(...parent, "--help").stdout;
+      const names = [...help.slice(help.indexOf("\nCommands:")).matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]).filter((n) => n !== "help");
+      return names.flatMap((n) => (n === "guest" ? commands(...parent, n) : [[...parent, n]]));
+    };
+    const all = commands();
+    expect(all.length).toBeGreaterThan(10);
+    const options = new Map<string, string>();
+    for (const command of all) {
+      // An option's help, its wrapped lines joined.
+      for (const entry of afterglow(...command, "--help").stdout.split(/\n(?= {2}-)/)) {
+        const text = entry.replace(/\n\s+/g, " ");
+        expect(text.match(/\(default/g)?.length ?? 0, `${command.join(" ")}: ${text}`).toBeLessThanOrEqual(1);
+        options.set(`${command.join(" ")} ${text.split(" ").find((w) => w.startsWith("--"))}`, text);
+      }
+    }
+    expect(options.get("run --hang-time")).toMatch(/\(default: 10 s\)$/);
+    expect(options.get("chaos --jobs")).toMatch(/\(default: one per core\)$/);
+  });
+
   it("reports a guest that triple faults or dies on an exception without a stack trace", () => {
     // An empty IDT: the #UD cannot be delivered, nor the #GP that follows, nor the double fault.
     const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));

@@ -5,7 +5,7 @@
 
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { CHAOS_EPOCH_SECONDS, type ChaosConfig } from "../replay/chaos.js";
 import { formatSeconds } from "../replay/ends.js";
 import { FAILURE_ENDS } from "../replay/recording.js";
@@ -36,7 +36,11 @@ export function registerChaos(program: Command): void {
       .command("chaos")
       .description("run a guest many times, each on a machine whose timing a seed perturbs within what hardware allows; keep the runs that fail")
       .option("--runs <n>", "how many runs", (v) => parsePositive(v, "--runs"), 20)
-      .option("--jobs <n>", "runs at a time, on worker threads (default: one per core)", (v) => parsePositive(v, "--jobs"), availableParallelism())
+      .addOption(
+        new Option("--jobs <n>", "runs at a time, on worker threads")
+          .argParser((v) => parsePositive(v, "--jobs"))
+          .default(availableParallelism(), "one per core"),
+      )
       .option("--seed <n>", "the first run's seed (the next runs take the next numbers; default: picked at random)", (v) => parseSeed(v))
       .option("--dir <dir>", "where failing runs' recordings go (chaos-SEED.rec)", "chaos")
       .option("--expect <regex>", "a run whose console does not match this regular expression failed too")

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, realpathSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { DEFAULT_HANG_NS, EndWatch, formatSeconds, type EndLimits, type RunEnd } from "../replay/ends.js";
 import { ramSizeProblem } from "../replay/machine-config.js";
 import type { EndReason } from "../replay/recording.js";
@@ -128,11 +128,11 @@ export function guestOptions(cmd: Command): Command {
     .option("--append <cmdline>", "kernel command line for --kernel", "console=ttyS0")
     .option("--max-insns <n>", "stop after this many instructions", (v) => parsePositive(v, "--max-insns"))
     .option("--max-time <seconds>", "stop after this much guest time", (v) => parseSeconds(v, "--max-time"))
-    .option(
-      "--hang-time <seconds>",
-      `a guest that retires no instruction and prints nothing for this much guest time has hung (default ${formatSeconds(DEFAULT_HANG_NS)})`,
-      (v) => parseSeconds(v, "--hang-time"),
-      DEFAULT_HANG_NS,
+    .addOption(
+      // The value is in ns, the option in seconds: help shows the default as the user writes it.
+      new Option("--hang-time <seconds>", "a guest that retires no instruction and prints nothing for this much guest time has hung")
+        .argParser((v) => parseSeconds(v, "--hang-time"))
+        .default(DEFAULT_HANG_NS, formatSeconds(DEFAULT_HANG_NS)),
     )
     .option("--ram <MiB>", "RAM size in MiB (default: 32, or 256 for Linux)", (v) => parsePositive(v, "--ram"))
     .option("--post", "print each POST code the guest writes to port 0x80 on stderr (the summary shows the last one)")
