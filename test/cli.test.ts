@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,6 +73,18 @@ describe("the afterglow command", () => {
     const r = afterglow("run", "--image", "/nonexistent/guest.bin");
     expect(r.stderr).toBe("afterglow: cannot read /nonexistent/guest.bin: no such file\n");
     expect(r.status).toBe(1);
+  });
+
+  it("reports an empty boot image in one line, on the stack and bare, and records nothing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const empty = join(dir, "empty.bin");
+    writeFileSync(empty, "");
+    for (const args of [["run"], ["run", "--bare"], ["record", "-o", join(dir, "x.rec")], ["chaos", "--runs", "1", "--dir", dir]]) {
+      const r = afterglow(...args, "--image", empty);
+      expect(r.stderr, args.join(" ")).toBe(`afterglow: the boot image ${empty} is empty\n`);
+      expect(r.status, args.join(" ")).toBe(1);
+    }
+    expect(existsSync(join(dir, "x.rec"))).toBe(false);
   });
 
   it("reports an address it cannot listen on as the user's to change, in one line, for gdb and the inspector", () => {

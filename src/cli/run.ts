@@ -169,6 +169,9 @@ export function loadGuest(opts: GuestOptions): { guest: Guest; ramSize: number; 
           cmdline: opts.append,
         }
       : { kind: "image", bytes: readImage(image), name: basename(image), path: resolve(image) };
+  // Caught here, not by the VMM's boot (which fails the run with a summary), nor by the bare PC
+  // (which would run the zeroed memory it leaves).
+  if (guest.kind === "image" && guest.bytes.length === 0) throw new UsageError(`the boot image ${image} is empty`);
   const mib = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
   const machine: MachineKind = opts.bare ? "bare" : "stack";
   const problem = ramSizeProblem(mib * 2 ** 20, machine);
