@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { monitorDispatcher, parseNumberArg } from "./monitor.js";
+import { count, monitorDispatcher, parseNumberArg } from "./monitor.js";
 
 const monitor = monitorDispatcher([
   { name: "when", help: "the current position", run: () => "icount 42\n" },
@@ -16,6 +16,20 @@ describe("monitor commands", () => {
     expect(lines).toContainEqual(expect.stringMatching(/^exits \[N\]\s+the last N VM exits$/));
     expect(lines).toHaveLength(5);
     expect(monitor("")).toBe(help);
+  });
+
+  it("sets help beside each synopsis, but puts a long synopsis on a line of its own rather than pad every line to it", () => {
+    const long = "break-l4 [ipc|switch|fault|irq|entry|mapo|exception|vm]] | clear";
+    const help = monitorDispatcher([
+      { name: "when", help: "the current position", run: () => "" },
+      { name: "break-l4", args: long.slice("break-l4 ".length), help: "stop at L4 kernel events", run: () => "" },
+    ])("help") as string;
+    expect(help).toBe(`help  list the monitor commands\nwhen  the current position\n${long}\n      stop at L4 kernel events\n`);
+    expect(help).not.toMatch(/ \n/);
+  });
+
+  it("counts in the singular for one: 1 checkpoint, 2 checkpoints", () => {
+    expect([0, 1, 2].map((n) => count(n, "checkpoint"))).toEqual(["0 checkpoints", "1 checkpoint", "2 checkpoints"]);
   });
 
   it("passes the words after the command as arguments", () => {

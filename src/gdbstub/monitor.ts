@@ -37,10 +37,18 @@ function words(s: string): string[] {
   return s.trim().split(/\s+/).filter((x) => x !== "");
 }
 
+/** The widest synopsis help sets its text beside; a wider one (break-l4's is 66) gets a line of its own. */
+const HEAD_WIDTH = 30;
+
 function helpText(commands: readonly MonitorCommand[]): string {
   const heads = commands.map((c) => c.name + (c.args ? " " + c.args : ""));
-  const width = Math.max(...heads.map((h) => h.length));
-  return heads.map((h, i) => `${h.padEnd(width)}  ${commands[i].help}\n`).join("");
+  const width = Math.max(...heads.map((h) => h.length).filter((n) => n <= HEAD_WIDTH));
+  return heads.map((h, i) => `${h.length > width ? `${h}\n${"".padEnd(width)}` : h.padEnd(width)}  ${commands[i].help}\n`).join("");
+}
+
+/** `n` and the noun, plural unless n is 1: "1 checkpoint", "3 checkpoints". */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 /** A number argument in decimal or 0x hex, or undefined. */

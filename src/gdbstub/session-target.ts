@@ -9,7 +9,7 @@ import { describeExit } from "../replay/exit-log.js";
 import { describeL4Event, describeVfaultReply, parseL4Filter } from "../replay/l4-events.js";
 import { formatPosition } from "../replay/timeline.js";
 import type { KernelPlacement } from "../replay/kaslr.js";
-import { monitorDispatcher, parseNumberArg, type MonitorCommand } from "./monitor.js";
+import { count, monitorDispatcher, parseNumberArg, type MonitorCommand } from "./monitor.js";
 import { infoRegisters, parseXp, physicalDump, vmcsLines, XP_MAX } from "./qemu-monitor.js";
 import { REG32_NAMES, ST_NAMES, type RegisterFile } from "./registers.js";
 import {
@@ -382,11 +382,11 @@ function timeTravelCommands(dbg: Debugger): MonitorCommand[] {
         const tl = dbg.timeline;
         if (tl === null) return none();
         const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
-        const rows = tl.checkpoints().map((c, i) => `${String(i).padStart(4)}  ${formatPosition(c.pos)}${c.codeToNext === null ? "" : `  ${c.codeToNext.length} code pages to the next`}`);
+        const rows = tl.checkpoints().map((c, i) => `${String(i).padStart(4)}  ${formatPosition(c.pos)}${c.codeToNext === null ? "" : `  ${count(c.codeToNext.length, "code page")} to the next`}`);
         const cpu = process.cpuUsage();
         return (
-          `${rows.length} checkpoints, ${mib(tl.memoryBytes)} of RAM pages (budget ${mib(tl.budgetBytes)})\n${rows.join("\n")}\n` +
-          `this session ran ${tl.work} instructions of history, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU in all\n`
+          `${count(rows.length, "checkpoint")}, ${mib(tl.memoryBytes)} of RAM pages (budget ${mib(tl.budgetBytes)})\n${rows.join("\n")}\n` +
+          `this session ran ${count(tl.work, "instruction")} of history, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU in all\n`
         );
       },
     },

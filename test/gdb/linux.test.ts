@@ -235,7 +235,7 @@ describe.skipIf(!haveGuest)("gdb on a replayed Linux boot under the stack", () =
 
 /** `monitor checkpoints`' last line: the history this session ran and the CPU it took. */
 function ranOf(out: string): { instructions: number; cpuSecs: number } {
-  const m = /^this session ran (\d+) instructions of history, ([\d.]+) s of CPU in all$/m.exec(out);
+  const m = /^this session ran (\d+) instructions? of history, ([\d.]+) s of CPU in all$/m.exec(out);
   expect(m, out).not.toBeNull();
   return { instructions: Number(m![1]), cpuSecs: Number(m![2]) };
 }
