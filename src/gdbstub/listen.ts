@@ -26,7 +26,7 @@ const WHY: Record<string, string> = {
 };
 
 /** `host:port` as a user types it: an IPv6 host in brackets. */
-export function formatAddress(at: ListenAddress): string {
+function formatAddress(at: ListenAddress): string {
   return `${at.host.includes(":") ? `[${at.host}]` : at.host}:${at.port}`;
 }
 
