@@ -109,7 +109,7 @@ describe.skipIf(!HAVE)("afterglow triage", () => {
 
 describe("triage's report of a kernel that KASLR moved", () => {
   // Debian's boot ends in native_machine_emergency_restart, linked at 0xc104fbb0, run 0x4000000 above.
-  const restart = { name: "native_machine_emergency_restart", value: 0xc104fbb0, size: 0x200, type: 2, global: false, sectionEnd: 0xc2000000 };
+  const restart = { name: "native_machine_emergency_restart", value: 0xc104fbb0, size: 0x200, type: 2, global: false, weak: false, sectionEnd: 0xc2000000 };
   const eip = 0xc504fd21;
   const report: TriageReport = {
     cause: { kind: "end", reason: "reboot" },
