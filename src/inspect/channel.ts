@@ -43,21 +43,6 @@ export interface InspectOptions {
 }
 
 /**
- * Fails as a listen that cannot be had fails (reported as `--gdb`'s is) unless `at` can be listened
- * on now. The child's inspector cannot say so itself: Node prints that it failed to start and runs
- * the replay on, uninspected. Another process could take the port between this probe and the
- * child's start; that race is the user's own doing and as unlikely as it is harmless.
- */
-async function probeListen(at: ListenAddress): Promise<void> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once("error", reject);
-    probe.listen(at.port, at.host, () => resolve());
-  });
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-}
-
-/**
  * Runs `afterglow replay FILE …` in a child under the V8 inspector at `inspect`; resolves with
  * the child's exit code once it ended.
  */
@@ -76,7 +61,6 @@ export async function replayInspected(file: string, inspect: ListenAddress, opts
       child.on("error", reject);
       child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
     });
-  await probeListen(inspect);
   if (opts.gdb === undefined) return exitOf(start());
   let child: ReturnType<typeof start> | undefined;
   let client: Socket | undefined;
