@@ -223,7 +223,7 @@ describe("the afterglow command", () => {
       const r = afterglow("replay", vm, "--to", "icount:5000");
       expect(r.status, r.stderr).toBe(0);
       const lines = r.stdout.split("\n");
-      expect(lines[0]).toMatch(/^icount 5000 exit \d+ guest-ns \d+ eip 0x[0-9a-f]{8}$/);
+      expect(lines[0]).toMatch(/^icount 5000 exits \d+ guest-ns \d+ eip 0x[0-9a-f]{8}$/);
       // The oracle: a plain replay of 5000 instructions, no checkpoints.
       const d = new Debugger(Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}));
       d.run({ maxInsns: 5000, first: false });
@@ -231,7 +231,7 @@ describe("the afterglow command", () => {
       expect(lines[1]).toBe(GPR_NAMES.map((n) => `${n} 0x${regs[n].toString(16).padStart(8, "0")}`).join(" "));
       expect(lines[2]).toMatch(new RegExp(`^eip 0x${regs.eip.toString(16).padStart(8, "0")} eflags 0x${regs.eflags.toString(16).padStart(8, "0")} es 0x`));
       const e = afterglow("replay", vm, "--to", "exit:100");
-      expect(e.stdout).toMatch(/^icount \d+ exit 101 /);
+      expect(e.stdout).toMatch(/^icount \d+ exits 101 /);
       const bad = afterglow("replay", vm, "--to", "exit:99999");
       expect(bad.status).toBe(1);
       const exits = Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}).recordedExits().length;

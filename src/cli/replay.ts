@@ -165,7 +165,7 @@ function replayTo(file: string, to: Target, opts: { image?: string; kernel?: str
   const hex = (v: number, digits = 8) => `0x${(v >>> 0).toString(16).padStart(digits, "0")}`;
   const line = (names: readonly string[], digits = 8) => names.map((n) => `${n} ${hex(regs[n], digits)}`).join(" ");
   process.stdout.write(
-    `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip ${hex(p.eip)}\n${line(GPR_NAMES)}\n${line(["eip", "eflags"])} ${line(SEG_NAMES, 4)}\n`,
+    `icount ${p.icount} exits ${p.exits} guest-ns ${p.ns} eip ${hex(p.eip)}\n${line(GPR_NAMES)}\n${line(["eip", "eflags"])} ${line(SEG_NAMES, 4)}\n`,
   );
 }
 

@@ -94,7 +94,7 @@ describe.skipIf(!HAVE)("afterglow triage", () => {
     const args = cmd![1].split(" ");
     const g = afterglow([...args, "--", "-batch", "-ex", "monitor when", "-ex", "info symbol $pc", "-ex", "kill"], dir);
     // gdb writes a monitor command's output on its stderr.
-    expect(g.stdout + g.stderr).toMatch(new RegExp(`icount ${icount} exit \\d+ guest-ns \\d+ eip 0x${eip}\\n`));
+    expect(g.stdout + g.stderr).toMatch(new RegExp(`icount ${icount} exits \\d+ guest-ns \\d+ eip 0x${eip}\\n`));
     expect(g.stdout).toMatch(/crunch \+ \d+ in section \.text/);
   });
 

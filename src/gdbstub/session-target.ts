@@ -46,7 +46,7 @@ export class SessionTarget implements DebugTarget {
     this.monitor = monitorDispatcher([
       {
         name: "when",
-        help: "where the machine is: icount, VM exit number, guest time, EIP",
+        help: "where the machine is: icount, VM exits taken (at exit N: N + 1), guest time, EIP",
         run: () => `${formatWhen(dbg)}\n`,
       },
       {
@@ -396,5 +396,5 @@ function timeTravelCommands(dbg: Debugger): MonitorCommand[] {
 /** `monitor when`'s line. */
 function formatWhen(dbg: Debugger): string {
   const p = dbg.position();
-  return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}`;
+  return `icount ${p.icount} exits ${p.exits} guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}`;
 }

@@ -81,7 +81,7 @@ describe("afterglow explain-exit", () => {
     const [, , n] = firstOfEachReason()[0];
     const cli = explain(REC, String(n)).stdout;
     const out = await gdbOnReplay(REC, flags, ["monitor seek exit 300", "monitor when", `monitor explain-exit ${n}`, "monitor when", "monitor explain-exit 99999"]);
-    const whens = out.match(/^icount \d+ exit \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm);
+    const whens = out.match(/^icount \d+ exits \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm);
     // The seek's, then monitor when's before and after the explanation.
     expect(whens, out).toHaveLength(3);
     expect(whens![2]).toBe(whens![1]);

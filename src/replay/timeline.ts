@@ -80,14 +80,14 @@ export function targetOf(p: Position): Target {
 
 /** A position as the user types it back. */
 export function formatPosition(p: Position): string {
-  return `icount ${p.icount} exit ${p.exits} guest-ns ${p.ns} (${p.at === "event" ? `L4 event ${p.events}` : p.at})`;
+  return `icount ${p.icount} exits ${p.exits} guest-ns ${p.ns} (${p.at === "event" ? `L4 event ${p.events}` : p.at})`;
 }
 
 function formatTarget(t: Target): string {
   switch (t.at) {
     case "step": return `icount ${t.icount}`;
     case "exit": return `exit ${t.exits - 1}`;
-    case "insn": return `icount ${t.icount} exit ${t.exits} (before the next instruction)`;
+    case "insn": return `icount ${t.icount} exits ${t.exits} (before the next instruction)`;
     case "event": return `L4 event ${t.events}`;
   }
 }

@@ -49,7 +49,7 @@ describe("the screen", () => {
   it("reads the position as icount, exit number and guest time, each as g takes it back", () => {
     const header = text(screen(view(), 80, 24)[0]);
     expect(header).toContain("icount 6262");
-    expect(header).toContain("exit 100 (at)");
+    expect(header).toContain("at exit 100");
     expect(header).toContain("guest 0.001263650 s");
   });
 

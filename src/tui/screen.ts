@@ -57,10 +57,14 @@ export function seconds(ns: number): string {
   return `${Math.floor(ns / 1e9)}.${String(ns % 1e9).padStart(9, "0")} s`;
 }
 
-/** The position as the header says it: every number can be typed back to `g`. */
+/**
+ * The position as the header says it: every number can be typed back to `g` (`exit:N` is the
+ * instant at exit N, before the VMM handles it: "at exit N"; the instants after it, before the
+ * next, are "after exit N").
+ */
 export function positionText(snap: Snapshot, info: ReplayInfo): string {
   const p = snap.pos;
-  const exit = info.machine === "bare" ? "" : p.exits === 0 ? "  no exit yet" : `  exit ${p.exits - 1}${p.at === "exit" ? " (at)" : ""}`;
+  const exit = info.machine === "bare" ? "" : p.exits === 0 ? "  no exit yet" : `  ${p.at === "exit" ? "at" : "after"} exit ${p.exits - 1}`;
   const share = ((100 * p.icount) / info.endIcount).toFixed(1);
   return `icount ${p.icount}${exit}  guest ${seconds(p.ns)}  ${share}%`;
 }

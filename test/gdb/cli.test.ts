@@ -69,10 +69,10 @@ describe("gdb through the CLI on the built-in guest", () => {
         "kill",
       ]);
       expect(out).toMatch(/eip\s+0x7c00\s+0x7c00/);
-      expect(out).toMatch(/^icount 0 exit \d+ guest-ns \d+ eip 0x00007c00$/m);
+      expect(out).toMatch(/^icount 0 exits \d+ guest-ns \d+ eip 0x00007c00$/m);
       expect(out).toMatch(/Hardware assisted breakpoint 1 at 0x8036/);
       expect(out).toMatch(/=> 0x8036:\s+out\s+%al,\(%dx\)/);
-      const when = [...out.matchAll(/^icount (\d+) exit (\d+)/gm)].map((m) => Number(m[1]));
+      const when = [...out.matchAll(/^icount (\d+) exits (\d+)/gm)].map((m) => Number(m[1]));
       // stepi: one instruction, the out. Its VM exit makes the VMM emulate it, and it retires once.
       expect(when[2] - when[1]).toBe(1);
       expect(out).toMatch(/eip\s+0x8037\s+0x8037/);
@@ -109,7 +109,7 @@ describe("gdb through the CLI on the built-in guest", () => {
       expect(hits.map((m) => parseInt(m[2], 16))).toEqual(addrs);
       // Each iteration retires: the stops are as many instructions apart as the bytes, at the
       // rep stosb with EDI just past the byte written.
-      const when = [...out.matchAll(/^icount (\d+) exit \d+ guest-ns \d+ eip (0x[0-9a-f]+)$/gm)];
+      const when = [...out.matchAll(/^icount (\d+) exits \d+ guest-ns \d+ eip (0x[0-9a-f]+)$/gm)];
       expect(when).toHaveLength(6);
       expect(when.map((m) => m[2])).toEqual(addrs.map(() => "0x00007dfd"));
       expect(when.slice(0, 5).map((m) => Number(m[1]) - Number(when[0][1]))).toEqual(addrs.slice(0, 5).map((a) => a - addrs[0]));
@@ -130,7 +130,7 @@ describe("gdb through the CLI on the built-in guest", () => {
         "watch *(char *)0x100010", "continue", "monitor when", "p/x $edi", "p/x $ecx",
         "continue", "continue", "reverse-continue", "monitor when", "p/x $edi", "p/x $ecx", "kill",
       ]);
-      const when = out.match(/^icount \d+ exit \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm) ?? [];
+      const when = out.match(/^icount \d+ exits \d+ guest-ns \d+ eip 0x[0-9a-f]+$/gm) ?? [];
       expect(when, out).toHaveLength(2);
       expect(when[1]).toBe(when[0]);
       expect(when[0]).toMatch(/eip 0x00007dfd$/);
@@ -151,7 +151,7 @@ describe("gdb through the CLI on the built-in guest", () => {
         "hbreak *0x7c75", "continue", "stepi", "stepi", "stepi", "monitor when", ...regs,
         "reverse-stepi", "monitor when", ...regs, "stepi", "monitor when", ...regs, "kill",
       ]);
-      const when = [...out.matchAll(/^icount (\d+) exit \d+ guest-ns \d+ eip (0x[0-9a-f]+)$/gm)];
+      const when = [...out.matchAll(/^icount (\d+) exits \d+ guest-ns \d+ eip (0x[0-9a-f]+)$/gm)];
       expect(when, out).toHaveLength(3);
       expect(when.map((m) => m[2])).toEqual(["0x00007c75", "0x00007c75", "0x00007c75"]);
       expect(Number(when[1][1])).toBe(Number(when[0][1]) - 1);
@@ -189,17 +189,17 @@ describe("gdb through the CLI on the built-in guest", () => {
         "delete", "reverse-continue", "monitor when",
         "monitor seek exit 100", "monitor seek icount 5000", "monitor checkpoints", "monitor seek icount 99999999999", "kill",
       ]);
-      const w = [...out.matchAll(/^icount (\d+) exit (\d+) guest-ns \d+ eip (0x[0-9a-f]+)$/gm)].map((m) => m[0]);
+      const w = [...out.matchAll(/^icount (\d+) exits (\d+) guest-ns \d+ eip (0x[0-9a-f]+)$/gm)].map((m) => m[0]);
       expect(w[3]).toBe(w[1]);
       expect(w[4]).toBe(w[0]);
       expect(w[5]).toMatch(new RegExp(`^icount ${Number(/^icount (\d+)/.exec(w[0])![1]) - 1} `));
       expect(w[6]).toBe(w[0]);
       expect(out).toMatch(/No more reverse-execution history\.\n0x00007c00 in \?\? \(\)/);
-      expect(w[7]).toMatch(/^icount 0 exit 0 .* eip 0x00007c00$/);
-      expect(w[8]).toMatch(/^icount \d+ exit 101 /);
-      expect(w[9]).toMatch(/^icount 5000 exit \d+ /);
+      expect(w[7]).toMatch(/^icount 0 exits 0 .* eip 0x00007c00$/);
+      expect(w[8]).toMatch(/^icount \d+ exits 101 /);
+      expect(w[9]).toMatch(/^icount 5000 exits \d+ /);
       expect(out).toMatch(/^\d+ checkpoints?, [\d.]+ MiB of RAM pages \(budget [\d.]+ MiB\)$/m);
-      expect(out).toMatch(/^ +0 +icount 0 exit 0 guest-ns \d+ \(insn\)/m);
+      expect(out).toMatch(/^ +0 +icount 0 exits 0 guest-ns \d+ \(insn\)/m);
       expect(out).toMatch(/cannot reach icount 99999999999/);
     } finally {
       s.proc.kill();

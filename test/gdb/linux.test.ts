@@ -96,7 +96,7 @@ async function gdbSession(commands: string[], { symbols, boot, env = NO_CACHE, t
 
 /** The `monitor when` lines of a gdb transcript, as { icount, exit }. */
 function whens(out: string): { icount: number; exit: number; line: string }[] {
-  return [...out.matchAll(/^icount (\d+) exit (\d+) guest-ns \d+ eip 0x[0-9a-f]+$/gm)].map((m) => ({ icount: Number(m[1]), exit: Number(m[2]), line: m[0] }));
+  return [...out.matchAll(/^icount (\d+) exits (\d+) guest-ns \d+ eip 0x[0-9a-f]+$/gm)].map((m) => ({ icount: Number(m[1]), exit: Number(m[2]), line: m[0] }));
 }
 
 describe.skipIf(!haveGuest)("gdb on a replayed Linux boot under the stack", () => {

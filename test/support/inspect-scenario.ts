@@ -150,7 +150,7 @@ export async function breakpointHitsAgain(rec: string, images: string[], opts: {
   try {
     expect(await rsp.request("?")).toMatch(/^T05/);
     // Deep into the recording first: the handler's breakpoint is set once there.
-    if (opts.seekExit !== undefined) expect(await rsp.monitor(`seek exit ${opts.seekExit}`)).toMatch(/^icount \d+ exit /);
+    if (opts.seekExit !== undefined) expect(await rsp.monitor(`seek exit ${opts.seekExit}`)).toMatch(/^icount \d+ exits /);
     const loc = jsLocationOf(IO_TS, PORT_OUT_LINE)!;
     const { breakpointId } = await cdp.Debugger.setBreakpointByUrl({ url: loc.url, lineNumber: loc.lineNumber, condition: "port === 0x3f8" });
     await rsp.monitor("break-exit io 0x3f8 out");

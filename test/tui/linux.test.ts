@@ -109,7 +109,7 @@ describe.skipIf(!haveGuest || !haveTools)("afterglow tui on a recorded Linux boo
     await until((s) => s.includes("go to"), "the go-to prompt");
     type(`exit:${EXIT}`);
     keys("Enter");
-    const s = await until((s) => header(s).includes(`exit ${EXIT} (at)`), `exit ${EXIT}`);
+    const s = await until((s) => header(s).includes(`at exit ${EXIT}`), `exit ${EXIT}`);
     expect(s).toMatch(new RegExp(`exit ${EXIT} \\w+ \\(here\\)`));
     const out = await gdbAt([`monitor seek exit ${EXIT}`, "maint flush register-cache", "info registers", "monitor kaslr"]);
     const gdb = gdbRegisters(out);
@@ -149,10 +149,10 @@ describe.skipIf(!haveGuest || !haveTools)("afterglow tui on a recorded Linux boo
     await until((s) => s.includes(`breakpoint set at 0x${Number.parseInt(eip, 16).toString(16)}`), "the breakpoint set");
     keys("C");
     const s = await until((s) => /breakpoint at 0x[0-9a-f]+( <[^>]+>)?\s+\?/.test(s), "the reverse continue's stop", 900_000);
-    const [, icount, last] = /icount (\d+) +exit (\d+)/.exec(header(s))!;
+    const [, icount, last] = /icount (\d+) +(?:at|after) exit (\d+)/.exec(header(s))!;
     expect(shownRegisters(s).eip).toBe(Number.parseInt(eip, 16));
     const out = await gdbAt([`monitor seek exit ${exit}`, `hbreak *0x${eip}`, "reverse-continue", "monitor when"]);
-    expect(out).toMatch(new RegExp(`icount ${icount} exit ${Number(last) + 1} `));
+    expect(out).toMatch(new RegExp(`icount ${icount} exits ${Number(last) + 1} `));
   }, 900_000);
 
   it("quits on q", async () => {

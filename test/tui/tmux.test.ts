@@ -111,7 +111,7 @@ describe.skipIf(!HAVE_TMUX)("afterglow tui in an 80x24 terminal (tmux)", () => {
     await until((s) => s.includes("go to"), "the go-to prompt");
     type("exit:100");
     keys("Enter");
-    const s = await until((s) => header(s).includes("exit 100 (at)"), "exit 100");
+    const s = await until((s) => header(s).includes("at exit 100"), "exit 100");
     expect(s).toContain("exit 100 IO_INSTRUCTION (here)");
     expect(s).toContain("in port 0x3fd (1 byte)");
     const gdb = gdbRegisters(await gdbAt(["monitor seek exit 100", "maint flush register-cache", "info registers"]));
@@ -143,11 +143,11 @@ describe.skipIf(!HAVE_TMUX)("afterglow tui in an 80x24 terminal (tmux)", () => {
     await until((s) => s.includes("breakpoint set at 0x8036"), "the breakpoint set");
     keys("C");
     const s = await until((s) => /breakpoint at 0x8036\s+\?/.test(s), "the reverse continue's stop");
-    const [, icount, last] = /icount (\d+) +exit (\d+)/.exec(header(s))!;
+    const [, icount, last] = /icount (\d+) +(?:at|after) exit (\d+)/.exec(header(s))!;
     expect(shownRegisters(s).eip).toBe(0x8036);
     const out = await gdbAt([`monitor seek exit ${exit}`, "hbreak *0x8036", "reverse-continue", "monitor when"]);
     // gdb's when counts the exits taken; the TUI names the last one.
-    expect(out).toMatch(new RegExp(`icount ${icount} exit ${Number(last) + 1} .*eip 0x0*8036`));
+    expect(out).toMatch(new RegExp(`icount ${icount} exits ${Number(last) + 1} .*eip 0x0*8036`));
   });
 
   it("quits on q, leaving the terminal as it was", async () => {
@@ -208,7 +208,7 @@ describe.skipIf(!HAVE_TMUX || !HAVE_GDB)("the TUI and gdb on one replay (replay 
     await until((s) => s.includes("go to"), "the go-to prompt");
     type("exit:100");
     keys("Enter");
-    const tui = await until((s) => header(s).includes("exit 100 (at)"), "exit 100");
+    const tui = await until((s) => header(s).includes("at exit 100"), "exit 100");
     gdbDo("maint flush register-cache");
     gdbDo(`info registers ${REGS}`);
     const out = await gdbUntil((s) => /^gs\s+0x/m.test(s), "registers");
