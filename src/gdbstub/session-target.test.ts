@@ -31,3 +31,11 @@ describe("gdb's monitor seek on a replay", () => {
     dbg.close();
   });
 });
+
+describe("gdb's monitor break-dev", () => {
+  it("says what it wants when given nothing, and that it got nothing", () => {
+    const { dbg, target } = open();
+    expect(target.monitor("break-dev")).toMatchObject({ error: "invalid", message: expect.stringMatching(/^break-dev: expected \S+ \[REG\] \[before\|after\], got nothing$/) });
+    dbg.close();
+  });
+});

@@ -80,7 +80,7 @@ export class SessionTarget implements DebugTarget {
           const when = rest.at(-1) === "before" || rest.at(-1) === "after" ? (rest.pop() as "before" | "after") : undefined;
           const direction = rest.at(-1) === "in" || rest.at(-1) === "out" ? (rest.pop() as "in" | "out") : undefined;
           const value = rest[0] === undefined ? undefined : parseNumberArg(rest[0]);
-          if (rest.length > 1 || (rest[0] !== undefined && value === undefined)) return { error: "invalid", message: `break-exit: expected REASON [NUMBER] [in|out] [before|after], got ${args.join(" ")}` };
+          if (rest.length > 1 || (rest[0] !== undefined && value === undefined)) return { error: "invalid", message: `break-exit: expected REASON [NUMBER] [in|out] [before|after], got ${args.length > 0 ? args.join(" ") : "nothing"}` };
           const err = dbg.addExitBreak({ reason, value, direction, when, text: args.join(" ") });
           if (err) return err;
           return `will stop at VM exits matching: ${args.join(" ")}\n`;
@@ -95,7 +95,7 @@ export class SessionTarget implements DebugTarget {
           const when = rest.at(-1) === "before" || rest.at(-1) === "after" ? (rest.pop() as "before" | "after") : undefined;
           const reg = rest[1] === undefined ? undefined : parseNumberArg(rest[1]);
           if (rest.length === 0 || rest.length > 2 || (rest[1] !== undefined && reg === undefined)) {
-            return { error: "invalid", message: `break-dev: expected ${DEVICE_NAMES.join("|")} [REG] [before|after], got ${args.join(" ")}` };
+            return { error: "invalid", message: `break-dev: expected ${DEVICE_NAMES.join("|")} [REG] [before|after], got ${args.length > 0 ? args.join(" ") : "nothing"}` };
           }
           const f = deviceWrites(rest[0], reg, when, `dev ${args.join(" ")}`);
           if (typeof f === "string") return { error: "invalid", message: `break-dev: ${f}` };
