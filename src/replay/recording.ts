@@ -220,13 +220,6 @@ export function readRecording(bytes: Uint8Array, name = "recording"): ReadRecord
   return { header, records, truncatedAt, end: last?.t === "end" ? last : undefined };
 }
 
-/** CRC-32 (zlib's) one byte at a time, for checksummedLength. */
-const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c;
-});
-
 /**
  * The length of the run of bytes from `start` whose CRC-32 is `sum`, or undefined. A chunk whose
  * length points past the end of the file was either cut off while recording, and then its payload
@@ -234,10 +227,11 @@ const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
  * holds for, is there, a shorter run than the length says.
  */
 function checksummedLength(buf: Buffer, start: number, sum: number): number | undefined {
-  let c = 0xffffffff;
+  // zlib's crc32 goes on from a previous value: one byte at a time, each prefix's checksum.
+  let c = 0;
   for (let i = start; i < buf.length; i++) {
-    c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
-    if ((c ^ 0xffffffff) >>> 0 === sum) return i + 1 - start;
+    c = crc32(buf.subarray(i, i + 1), c);
+    if (c === sum) return i + 1 - start;
   }
   return undefined;
 }
