@@ -23,11 +23,21 @@ describe("gdb's monitor seek on a replay", () => {
     const before = target.monitor("when");
     expect(before).toMatch(/^icount [1-9]/);
     const refused = target.monitor("seek icount 99999999");
-    expect(refused).toMatchObject({ error: "invalid", message: expect.stringMatching(/^cannot reach icount 99999999: the replay came to icount \d+ /) });
+    expect(refused).toMatchObject({ error: "invalid", message: expect.stringMatching(/^cannot reach icount 99999999: the replay came to icount \d+ exits \d+ guest-ns \d+$/) });
     expect(target.monitor("when")).toBe(before);
     expect(target.readRegisters().eip).toBe(Number(/eip (0x[0-9a-f]+)/.exec(before as string)![1]));
     // And it still moves: the failed seek left nothing half done.
     expect(target.monitor("seek icount 3")).toMatch(/^icount 3 /);
+    dbg.close();
+  });
+
+  it("refuses a guest time past the recording's end, as an icount past it, and stays where it was", () => {
+    const { dbg, target } = open();
+    expect(target.monitor("seek exit 5")).toMatch(/^icount \d+ exits 6 /);
+    const before = target.monitor("when");
+    const refused = target.monitor("seek ns 99999999999999");
+    expect(refused).toMatchObject({ error: "invalid", message: expect.stringMatching(/^cannot reach guest time 99999999999999 ns: the replay came to icount \d+ exits \d+ guest-ns \d+$/) });
+    expect(target.monitor("when")).toBe(before);
     dbg.close();
   });
 });

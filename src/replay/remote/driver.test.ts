@@ -200,4 +200,16 @@ describe("the replay driver", () => {
     expect(!b.ok && b.error).toMatch(/is not an address/);
     d.close();
   });
+
+  it("refuses an icount or a guest time past the end by what was asked, after slices, and comes back", async () => {
+    const d = open(10_000);
+    const here = (await ask(d, { op: "go", to: { kind: "exit", n: 5 } })).snapshot.pos;
+    const far = await d.handle({ id: 1, op: "go", to: { kind: "icount", n: 99_999_999_999 } });
+    expect(!far.ok && far.error).toMatch(/^cannot reach icount 99999999999: the replay came to icount \d+ exits \d+ guest-ns \d+$/);
+    expect(far.snapshot?.pos).toEqual(here);
+    const late = await d.handle({ id: 2, op: "go", to: { kind: "ns", n: 99_999_999_999_999 } });
+    expect(!late.ok && late.error).toMatch(/^cannot reach guest time 99999999999999 ns: /);
+    expect(late.snapshot?.pos).toEqual(here);
+    d.close();
+  });
 });

@@ -14,7 +14,7 @@ import { describeExit, describeQualification, type ExitEvent } from "../exit-log
 import { findKernelPlacement, type KernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
 import { Stack } from "../stack.js";
-import { comparePositions, type Position, type Target, type Timeline } from "../timeline.js";
+import { comparePositions, targetOf, type Position, type Target, type Timeline } from "../timeline.js";
 import { decode, emptyInsn } from "../../x86/decoder.js";
 import { BufferSource, formatInsn } from "../../x86/disasm.js";
 import { DwarfError, LineTable, type LineSections } from "../../x86/dwarf-line.js";
@@ -303,7 +303,18 @@ export class ReplayDriver {
     return this.cancelled;
   }
 
+  /**
+   * Moves to `to`; a refused move comes back to where it started (from the slices it ran on the
+   * way), so that it changes nothing, as gdb's monitor seek.
+   */
   private async go(to: GoTo): Promise<string | { error: string }> {
+    const from = this.dbg.where();
+    const r = await this.goTo(to);
+    if (typeof r !== "string" && comparePositions(this.dbg.where(), from) !== 0) this.dbg.seek(targetOf(from));
+    return r;
+  }
+
+  private async goTo(to: GoTo): Promise<string | { error: string }> {
     const exits = this.session.recordedExits();
     switch (to.kind) {
       case "icount":
@@ -342,8 +353,9 @@ export class ReplayDriver {
       if (i < 0) break; // the seek says why
       const start = tl.reaches(here, target) && comparePositions(here, cps[i].pos) >= 0 ? here.icount : cps[i].pos.icount;
       if (goal - start <= this.slice) break;
-      const p = dbg.seek({ at: "step", icount: start + this.slice });
-      if ("error" in p) return { error: p.message };
+      // A slice that cannot be reached (past the recording's end) is no answer: the seek to the
+      // target itself says what cannot be reached, and where the replay came to.
+      if ("error" in dbg.seek({ at: "step", icount: start + this.slice })) break;
       if (await this.yieldOrCancel(`going to ${what}`)) return "cancelled";
     }
     const p = dbg.seek(target);
