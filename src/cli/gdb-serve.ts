@@ -31,6 +31,11 @@ export interface GdbServeOptions extends TimeTravelOptions {
   recording?: string;
   /** Where gdb finds the guest: before the instruction after this many (default: the first). */
   at?: number;
+  /**
+   * Whether a gdb that detaches is told the stub waits for another (default true). Not for the
+   * gdb `afterglow gdb` starts: it detaches as it quits, and the session ends with it.
+   */
+  waitsAgain?: boolean;
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
   /** How gdb reaches the stub (default: a TCP server at the address; src/inspect: the parent's channel). */
@@ -101,7 +106,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
       if (target.ended) {
         process.exitCode = 1;
         void server.close().then(finish);
-      } else if (opts.listen === undefined) {
+      } else if (opts.listen === undefined && opts.waitsAgain !== false) {
         // Otherwise it waits for the next gdb, which a silent process would not say.
         process.stderr.write(`afterglow: gdb detached; waiting for gdb again on ${server.address.host}:${server.address.port} (gdb's kill, or Ctrl-C, ends the session)\n`);
       }

@@ -36,7 +36,7 @@ export function registerGdb(program: Command): void {
         const session = Session.replay(rec, (b) => con.output(b), images);
         let attach!: ListenAddress;
         const kernel = placeKernel(file, rec, images);
-        const { server, end } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), kernel, recording: file, checkpointBudget: opts.checkpointBudget, at: opts.at });
+        const { server, end } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), waitsAgain: false, kernel, recording: file, checkpointBudget: opts.checkpointBudget, at: opts.at });
         const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
         if (opts.command) args.push("-x", opts.command);
         if (opts.symbols) args.unshift(opts.symbols);
