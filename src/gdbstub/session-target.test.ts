@@ -49,3 +49,16 @@ describe("gdb's monitor break-dev", () => {
     dbg.close();
   });
 });
+
+describe("gdb's monitor exits and l4 ipc", () => {
+  it("want a count from 1: zero, a negative or a word is refused in one line, not answered with 'none yet'", () => {
+    const { dbg, target } = open();
+    expect(target.monitor("seek exit 5")).toMatch(/^icount \d+ exits 6 /);
+    for (const bad of ["0", "-1", "abc", "3 4"]) {
+      expect(target.monitor(`exits ${bad}`)).toEqual({ error: "invalid", message: `exits: expected a number of exits from 1, not "${bad}"` });
+      expect(target.monitor(`l4 ipc ${bad}`)).toEqual({ error: "invalid", message: `l4 ipc: expected a number of IPCs from 1, not "${bad}"` });
+    }
+    expect((target.monitor("exits 2") as string).trimEnd().split("\n")).toHaveLength(2);
+    dbg.close();
+  });
+});
