@@ -239,6 +239,17 @@ describe("the afterglow command", () => {
       expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N, not "later"\n$/);
     });
 
+    it("replay --to icount:0 is where gdb attaches, the guest's first instruction, not the reset before it", () => {
+      const vm = join(ROOT, "recordings", "hello-vm.rec");
+      const r = afterglow("replay", vm, "--to", "icount:0");
+      expect(r.status, r.stderr).toBe(0);
+      const d = new Debugger(Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}));
+      d.toFirstInstruction();
+      const p = d.position();
+      expect(r.stdout.split("\n")[0]).toBe(`icount 0 exits 0 guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}`);
+      expect(p.eip).not.toBe(0);
+    });
+
     it("describes a recording: images, inputs, end", () => {
       const r = afterglow("info", rec);
       expect(r.status).toBe(0);

@@ -152,6 +152,9 @@ function replayTo(file: string, to: Target, opts: { image?: string; kernel?: str
   // For scripts: stdout has the position and registers only, not the guest's console.
   const session = Session.replay(rec, () => {}, recordingImages(rec, file, opts), { jit: jitOption(opts) });
   const dbg = new Debugger(session);
+  // History starts where gdb's does, at the guest's first instruction: icount:0 is there, as
+  // gdb's monitor seek icount 0, not at the reset before the VM had its registers.
+  dbg.toFirstInstruction();
   const travel = startTimeTravel(dbg, file, opts);
   const r = dbg.seek(to);
   travel.save();

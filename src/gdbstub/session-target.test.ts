@@ -42,6 +42,20 @@ describe("gdb's monitor seek on a replay", () => {
   });
 });
 
+describe("gdb's monitor seek icount 0", () => {
+  it("goes back to where gdb attached, the guest's first instruction, rather than calling it before history", () => {
+    const dbg = new Debugger(Session.replay(readRecording(readFileSync(REC), "hello-vm.rec"), () => {}));
+    dbg.toFirstInstruction();
+    dbg.startTimeTravel();
+    const target = new SessionTarget(dbg);
+    const attached = target.monitor("when");
+    expect(target.monitor("seek icount 50")).toMatch(/^icount 50 /);
+    expect(target.monitor("seek icount 0")).toMatch(/^icount 0 exits 0 /);
+    expect(target.monitor("when")).toBe(attached);
+    dbg.close();
+  });
+});
+
 describe("gdb's monitor break-dev", () => {
   it("says what it wants when given nothing, and that it got nothing", () => {
     const { dbg, target } = open();
