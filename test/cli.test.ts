@@ -237,6 +237,12 @@ describe("the afterglow command", () => {
       const exits = Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}).recordedExits().length;
       expect(bad.stderr).toBe(`afterglow: the recording has ${exits} VM exits: there is no exit 99999\n`);
       expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N, not "later"\n$/);
+      // Beside a debugger it would be ignored: said so, in one line.
+      for (const beside of [["--gdb", "0"], ["--inspect", "0"], ["--tui"]]) {
+        const r = afterglow("replay", vm, "--to", "icount:5", ...beside);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`^afterglow: --to does not go with ${beside[0]}: [^\n]+\n$`));
+      }
     });
 
     it("replay --to icount:0 is where gdb attaches, the guest's first instruction, not the reset before it", () => {

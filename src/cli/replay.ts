@@ -21,7 +21,7 @@ import { shellQuote } from "./shell.js";
 import { readSymbols } from "./symbols.js";
 
 /** `afterglow replay FILE --inspect [HOST:]PORT [--gdb [HOST:]PORT] …`: the replay in a child under the V8 inspector. */
-async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
+async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
   const at = parseInspectAddress(inspect);
   const gdb = opts.gdb === undefined ? undefined : parseGdbAddress(opts.gdb);
   // Both are opened by others (Node's inspector in the child, which on failure prints a line and
@@ -36,6 +36,8 @@ async function inspected(file: string, inspect: string, opts: { image?: string; 
   pass("--kernel", opts.kernel);
   pass("--initrd", opts.initrd);
   pass("--max-insns", opts.maxInsns);
+  // Where gdb finds the guest is the child's to reach: it serves gdb.
+  pass("--at", opts.at);
   pass("--checkpoint-budget", opts.checkpointBudget);
   if (opts.interpret === true) args.push("--interpret");
   const code = await replayInspected(file, at, {
@@ -71,7 +73,10 @@ export function registerReplay(program: Command): void {
     .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number; to?: Target; tui?: boolean; inspect?: string; gdbChannel?: boolean; interpret?: boolean } & TimeTravelOptions) => {
       if (opts.tui && opts.at !== undefined) throw new UsageError("--at does not go with --tui: g in the TUI goes to icount:N");
       if (opts.tui && opts.inspect !== undefined) throw new UsageError("--tui and --inspect together are not supported yet: use one of them");
-      if (opts.at !== undefined && opts.gdb === undefined) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
+      if (opts.at !== undefined && opts.gdb === undefined && !opts.gdbChannel) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
+      // --to is a replay of its own that prints and ends: beside a debugger it would be ignored.
+      if (opts.to !== undefined && opts.tui) throw new UsageError("--to does not go with --tui: g in the TUI goes to icount:N or exit:N");
+      if (opts.to !== undefined && (opts.gdb !== undefined || opts.inspect !== undefined)) throw new UsageError(`--to does not go with ${opts.gdb !== undefined ? "--gdb" : "--inspect"}: --at N has gdb attach after N instructions, and gdb's monitor seek goes to exit N`);
       // The TUI reads them itself; the others only print them in gdb's command line.
       if (opts.symbols !== undefined && !opts.tui) readSymbols(opts.symbols);
       // Loaded when asked for: ink and React are most of the CLI's start-up time.
