@@ -2,6 +2,7 @@
 // at the guest's first instruction and wait for gdb, printing the command line that attaches (as
 // rr does); `afterglow gdb FILE` (./gdb.ts) serves the same way to the gdb it starts.
 
+import { formatAddress } from "../gdbstub/listen.js";
 import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress, type ServerOptions } from "../gdbstub/server.js";
 import { SessionTarget } from "../gdbstub/session-target.js";
 import { GdbConnection } from "../gdbstub/stub.js";
@@ -62,7 +63,7 @@ export function exposureWarning(at: ListenAddress, mode: Session["mode"]): strin
   if (isLoopback(at.host)) return undefined;
   const writes = mode === "replay" ? "writes are refused (a replay cannot change history)" : "writes to registers and memory are allowed (a live run)";
   return (
-    `afterglow: warning: gdb listens on ${at.host}:${at.port}, beyond this machine, with no authentication: ` +
+    `afterglow: warning: gdb listens on ${formatAddress(at)}, beyond this machine, with no authentication: ` +
     `anyone who reaches it can read the guest's registers and memory; ${writes}`
   );
 }
@@ -108,7 +109,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
         void server.close().then(finish);
       } else if (opts.listen === undefined && opts.waitsAgain !== false) {
         // Otherwise it waits for the next gdb, which a silent process would not say.
-        process.stderr.write(`afterglow: gdb detached; waiting for gdb again on ${server.address.host}:${server.address.port} (gdb's kill, or Ctrl-C, ends the session)\n`);
+        process.stderr.write(`afterglow: gdb detached; waiting for gdb again on ${formatAddress(server.address)} (gdb's kill, or Ctrl-C, ends the session)\n`);
       }
     },
   });
@@ -119,7 +120,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   if (opts.onListening) opts.onListening(server.address);
   else {
     process.stderr.write(
-      `afterglow: the guest is stopped at ${opts.at === undefined ? "its first instruction" : `icount ${dbg.position().icount}`}, waiting for gdb on ${server.address.host}:${server.address.port}; attach with\n` +
+      `afterglow: the guest is stopped at ${opts.at === undefined ? "its first instruction" : `icount ${dbg.position().icount}`}, waiting for gdb on ${formatAddress(server.address)}; attach with\n` +
         `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
     );
   }

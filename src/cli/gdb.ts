@@ -1,6 +1,7 @@
 // `afterglow gdb FILE`: starts gdb itself, attached to a replay of FILE.
 
 import { spawn } from "node:child_process";
+import { formatAddress } from "../gdbstub/listen.js";
 import type { Command } from "commander";
 import type { ListenAddress } from "../gdbstub/server.js";
 import { Session } from "../replay/session.js";
@@ -37,7 +38,7 @@ export function registerGdb(program: Command): void {
         let attach!: ListenAddress;
         const kernel = placeKernel(file, rec, images);
         const { server, end } = await serveGdb(session, { host: "127.0.0.1", port: 0 }, { onListening: (a) => (attach = a), waitsAgain: false, kernel, recording: file, checkpointBudget: opts.checkpointBudget, at: opts.at });
-        const args = ["-q", "-ex", `target remote ${attach.host}:${attach.port}`];
+        const args = ["-q", "-ex", `target remote ${formatAddress(attach)}`];
         if (opts.command) args.push("-x", opts.command);
         if (opts.symbols) args.unshift(opts.symbols);
         // Options gdb must see before it attaches (-batch, -nx) go first.

@@ -1,7 +1,7 @@
 // `afterglow replay | info | pack`: reading recordings back.
 
 import { Option, type Command } from "commander";
-import { checkListenable } from "../gdbstub/listen.js";
+import { checkListenable, formatAddress } from "../gdbstub/listen.js";
 import { replayInspected } from "../inspect/channel.js";
 import { FORMAT_VERSION, MAGIC, RecordingWriter, type ReadRecording, type Record } from "../replay/recording.js";
 import { Debugger, GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
@@ -46,7 +46,7 @@ async function inspected(file: string, inspect: string, opts: { image?: string; 
     onGdbListening: (g) => {
       const warning = exposureWarning(g, "replay");
       if (warning !== undefined) process.stderr.write(`${warning}\n`);
-      process.stderr.write(`afterglow: the machine runs in a child process under the V8 inspector; gdb attaches on ${g.host}:${g.port}:\n  ${gdbCommandLine(g, opts.symbols)}\n`);
+      process.stderr.write(`afterglow: the machine runs in a child process under the V8 inspector; gdb attaches on ${formatAddress(g)}:\n  ${gdbCommandLine(g, opts.symbols)}\n`);
     },
   });
   process.exitCode = code;

@@ -104,6 +104,14 @@ describe("the TUI", () => {
     await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
   });
 
+  it("shows an IPv6 gdb address as gdb's target remote reads it, in brackets", async () => {
+    const replay = new FakeReplay(snapshot(), { ...INFO, gdb: { host: "::1", port: 1234 } });
+    const { ui } = await open(replay);
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("gdb [::1]:1234"));
+    ui.stdin.write("?");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("gdb -ex 'target remote [::1]:1234'"));
+  });
+
   it("follows gdb beside it: where it attaches, its run, and the panes where it stopped", async () => {
     const replay = new FakeReplay(snapshot(), { ...INFO, gdb: { host: "127.0.0.1", port: 1234 } });
     const { ui } = await open(replay);

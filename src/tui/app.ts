@@ -5,6 +5,7 @@
 import { createElement as h, useEffect, useRef, useState, type ReactElement } from "react";
 import { Box, Text, useApp, useInput, useStdout, type Key } from "ink";
 import type { Event, GoTo, Reply, ReplayInfo, Request, Snapshot } from "../replay/remote/protocol.js";
+import { formatAddress } from "../gdbstub/listen.js";
 import { PANES, screen, type Style, type ViewState } from "./screen.js";
 
 type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
@@ -84,7 +85,7 @@ function useTerminalSize(): { cols: number; rows: number } {
 export function App({ replay, mono, onQuit }: AppProps): ReactElement {
   const { exit } = useApp();
   const size = useTerminalSize();
-  const gdb = replay.info.gdb === undefined ? null : { at: `${replay.info.gdb.host}:${replay.info.gdb.port}`, attached: false, run: null };
+  const gdb = replay.info.gdb === undefined ? null : { at: formatAddress(replay.info.gdb), attached: false, run: null };
   const initial: ViewState = { info: replay.info, snap: replay.first, prev: null, focus: "guest", help: false, prompt: null, busy: null, message: null, consoleBack: 0, gdb };
   const [view, setView] = useState<ViewState>(initial);
   // The state as the last key left it: keys that come in one burst each see the one before.
