@@ -87,6 +87,13 @@ describe("the afterglow command", () => {
     expect(existsSync(join(dir, "x.rec"))).toBe(false);
   });
 
+  it("tells a gdb user who gives gdb's options to afterglow gdb where they go, instead of the whole usage", () => {
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    const r = afterglow("gdb", vm, "-ex", "monitor when");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("error: unknown option '-ex'\nusage: afterglow gdb [options] FILE [-- GDB-ARGS] (gdb's own options, as -ex and -batch, go after --; --help lists afterglow's)\n");
+  });
+
   it("reports an address it cannot listen on as the user's to change, in one line, for gdb and the inspector", () => {
     const vm = join(ROOT, "recordings", "hello-vm.rec");
     const cases: [string[], string][] = [

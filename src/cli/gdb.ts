@@ -20,6 +20,8 @@ export function registerGdb(program: Command): void {
     .argument("<file>", "a recording made by `afterglow record`")
     .argument("[gdb-args...]", "more arguments for gdb, after --")
     .description("replay a recording under gdb: starts gdb attached to the guest at its first instruction")
+    // A gdb user types gdb's options (-ex, -batch) where afterglow reads its own: the hint, not the usage, says where they go.
+    .showHelpAfterError("usage: afterglow gdb [options] FILE [-- GDB-ARGS] (gdb's own options, as -ex and -batch, go after --; --help lists afterglow's)")
     .option("--symbols <elf>", "the guest's symbols for gdb (for Linux: guests/cache/vmlinux-dbg from scripts/fetch-debian.sh --dbg)")
     .option("--image <file>", "the boot image, when the recording does not carry it")
     .option("--kernel <file>", "the kernel, when the recording does not carry it")
