@@ -76,3 +76,13 @@ describe("gdb's monitor exits and l4 ipc", () => {
     dbg.close();
   });
 });
+
+describe("gdb's monitor vmcs", () => {
+  it("says when no field's name contains the part asked for, rather than listing nothing", () => {
+    const { dbg, target } = open();
+    expect(target.monitor("seek exit 5")).toMatch(/^icount \d+ exits 6 /);
+    expect(target.monitor("vmcs guest_cr0")).toMatch(/\n6800 GUEST_CR0 +0x[0-9a-f]{8}\n$/);
+    expect(target.monitor("vmcs nonexist")).toMatch(/\nno field's name contains "nonexist" \(monitor vmcs with no argument lists them all\)\n$/);
+    dbg.close();
+  });
+});
