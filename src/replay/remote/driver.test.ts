@@ -77,6 +77,15 @@ describe("the replay driver", () => {
     d.close();
   });
 
+  it("says there is no VM exit after the last one as it says there is none before the first", async () => {
+    const d = open();
+    expect(await d.handle({ id: 1, op: "previous-exit" })).toMatchObject({ ok: false, error: "no VM exit before this position" });
+    await ask(d, { op: "go", to: { kind: "exit", n: recordedExits.length - 1 } });
+    await ask(d, { op: "step" });
+    expect(await d.handle({ id: 2, op: "next-exit" })).toMatchObject({ ok: false, error: "no VM exit after this position" });
+    d.close();
+  });
+
   it("shows the VMM's reply once a step from an exit has it: the IN's result and EIP past it, an injected interrupt", async () => {
     const d = open();
     await ask(d, { op: "go", to: { kind: "exit", n: 100 } });

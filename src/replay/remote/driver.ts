@@ -283,8 +283,12 @@ export class ReplayDriver {
         }
         return this.stopText(s);
       }
-      case "next-exit":
-        return this.go({ kind: "exit", n: dbg.where().exits });
+      case "next-exit": {
+        // As previous-exit says there is none before: past the last, not "there is no exit N".
+        const n = dbg.where().exits;
+        if (n >= this.session.recordedExits().length) return { error: "no VM exit after this position" };
+        return this.go({ kind: "exit", n });
+      }
       case "previous-exit": {
         const here = dbg.where();
         const n = here.at === "exit" ? here.exits - 2 : here.exits - 1;
