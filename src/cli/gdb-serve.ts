@@ -9,7 +9,7 @@ import { GdbConnection } from "../gdbstub/stub.js";
 import type { DebugTarget } from "../gdbstub/target.js";
 import type { FromMachine, ToMachine } from "../inspect/channel.js";
 import { traceHandling } from "../inspect/self.js";
-import { Debugger } from "../replay/debug.js";
+import { Debugger, type DebugStop } from "../replay/debug.js";
 import { findKernelPlacement, type KernelPlacement } from "../replay/kaslr.js";
 import type { ReadRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
@@ -88,7 +88,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   const travel = session.mode === "replay" && opts.recording !== undefined ? startTimeTravel(dbg, opts.recording, opts) : undefined;
   if (first.kind === "start" && opts.at !== undefined) {
     const reached = runTo(dbg, opts.at);
-    if (reached.icount !== opts.at) process.stderr.write(`afterglow: the guest ended (${reached.stop}) at icount ${reached.icount}, before --at ${opts.at}\n`);
+    if (reached.icount !== opts.at) process.stderr.write(`afterglow: ${reached.stop} at icount ${reached.icount}, before --at ${opts.at}: gdb finds the guest there\n`);
   }
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel, traceHandling });
   let finish!: () => void;
@@ -134,13 +134,27 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   return { server, done: done.then(end), end };
 }
 
-/** Runs the debugger forward until `icount` instructions have retired, or the guest stops first. */
+/**
+ * Runs the debugger forward until `icount` instructions have retired, or the guest stops first;
+ * `stop` says why it stopped, as a sentence's start ("the recording ends").
+ */
 function runTo(dbg: Debugger, icount: number): { icount: number; stop: string } {
   for (;;) {
     const now = dbg.position().icount;
     if (now >= icount) return { icount: now, stop: "at" };
     const s = dbg.run({ maxInsns: icount - now, first: false });
-    if (s.kind !== "budget") return { icount: dbg.position().icount, stop: s.kind };
+    if (s.kind !== "budget") return { icount: dbg.position().icount, stop: stopReason(s) };
+  }
+}
+
+/** Why a run stopped short, in the user's words rather than the stop's kind ("end"). */
+function stopReason(s: DebugStop): string {
+  switch (s.kind) {
+    case "end": return "the recording ends";
+    case "halted": return `the guest stopped${s.detail ? ` (${s.detail})` : ""}`;
+    case "limit":
+    case "diverged": return s.message;
+    default: return `the run stopped (${s.kind})`;
   }
 }
 
