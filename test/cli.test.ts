@@ -250,6 +250,9 @@ describe("the afterglow command", () => {
         expect(r.status).toBe(1);
         expect(r.stderr).toMatch(new RegExp(`^afterglow: --to does not go with ${beside[0]}: [^\n]+\n$`));
       }
+      const both = afterglow("replay", vm, "--to", "exit:700", "--max-insns", "10");
+      expect(both.status).toBe(1);
+      expect(both.stderr).toBe("afterglow: --to and --max-insns both say where the replay stops: give one of them\n");
     });
 
     it("replay --to icount:0 is where gdb attaches, the guest's first instruction, not the reset before it", () => {

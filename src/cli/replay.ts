@@ -75,6 +75,7 @@ export function registerReplay(program: Command): void {
       if (opts.tui && opts.inspect !== undefined) throw new UsageError("--tui and --inspect together are not supported yet: use one of them");
       if (opts.at !== undefined && opts.gdb === undefined && !opts.gdbChannel) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
       // --to is a replay of its own that prints and ends: beside a debugger it would be ignored.
+      if (opts.to !== undefined && opts.maxInsns !== undefined) throw new UsageError("--to and --max-insns both say where the replay stops: give one of them");
       if (opts.to !== undefined && opts.tui) throw new UsageError("--to does not go with --tui: g in the TUI goes to icount:N or exit:N");
       if (opts.to !== undefined && (opts.gdb !== undefined || opts.inspect !== undefined)) throw new UsageError(`--to does not go with ${opts.gdb !== undefined ? "--gdb" : "--inspect"}: --at N has gdb attach after N instructions, and gdb's monitor seek goes to exit N`);
       // The TUI reads them itself; the others only print them in gdb's command line.
