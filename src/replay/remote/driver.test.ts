@@ -77,6 +77,14 @@ describe("the replay driver", () => {
     d.close();
   });
 
+  it("names a watchpoint's stop by its symbol, as a breakpoint's", async () => {
+    const stack = { name: "stack_top", value: 0x8fff0, size: 16, type: 1, global: true, weak: false, sectionEnd: 0x90000 };
+    const d = new ReplayDriver({ recording: bytes, name: "hello-vm.rec", images: {}, symbols: [stack] });
+    await ask(d, { op: "watch", at: "0x8fffc", length: 4 });
+    expect((await ask(d, { op: "continue" })).note).toBe("watchpoint (write) at 0x8fffc <stack_top+12>");
+    d.close();
+  });
+
   it("says there is no VM exit after the last one as it says there is none before the first", async () => {
     const d = open();
     expect(await d.handle({ id: 1, op: "previous-exit" })).toMatchObject({ ok: false, error: "no VM exit before this position" });

@@ -403,7 +403,7 @@ export class ReplayDriver {
         return `breakpoint at 0x${s.addr.toString(16)}${this.symbolSuffix(s.addr)}`;
       case "watch":
         hit();
-        return `watchpoint (${s.watch}) at 0x${s.addr.toString(16)}`;
+        return `watchpoint (${s.watch}) at 0x${s.addr.toString(16)}${this.symbolSuffix(s.addr)}`;
       case "exit":
         hit();
         return `exit ${describeExit(s.exit)}`;
