@@ -63,6 +63,8 @@ describe("the replay driver", () => {
     const d = open();
     const half = await ask(d, { op: "go", to: { kind: "percent", p: 50 } });
     expect(half.snapshot.pos.icount).toBe(Math.round(d.info.endIcount / 2));
+    // A share the timeline's arrows computed is said as a person would write it.
+    expect((await ask(d, { op: "go", to: { kind: "percent", p: 1.2500494159928124 } })).note).toBe("at 1.25%");
     d.close();
   });
 

@@ -325,7 +325,8 @@ export class ReplayDriver {
         return this.seek({ at: "step", icount: to.n }, to.n, `icount ${to.n}`);
       case "percent": {
         const n = Math.round((Math.min(100, Math.max(0, to.p)) / 100) * this.info.endIcount);
-        return this.seek({ at: "step", icount: n }, n, `${to.p}%`);
+        // The timeline's arrows ask for shares such as 1.2500494159928124: said to two decimals.
+        return this.seek({ at: "step", icount: n }, n, `${Number(to.p.toFixed(2))}%`);
       }
       case "exit": {
         if (to.n < 0 || to.n >= exits.length) return { error: `the recording has ${exits.length} VM exits (0 to ${exits.length - 1}): there is no exit ${to.n}` };
