@@ -4,9 +4,9 @@ import { Option, type Command } from "commander";
 import { checkListenable, formatAddress } from "../gdbstub/listen.js";
 import { replayInspected } from "../inspect/channel.js";
 import { FORMAT_VERSION, MAGIC, RecordingWriter, type ReadRecording, type Record } from "../replay/recording.js";
-import { Debugger, GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
+import { Debugger, GPR_NAMES, SEG_NAMES, type DebugError } from "../replay/debug.js";
 import { Session, Stop, exitHistogram } from "../replay/session.js";
-import type { Target } from "../replay/timeline.js";
+import type { Position, Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { exposureWarning, gdbCommandLine, listenGdbOnChannel, parseGdbAddress, parseInspectAddress, replayUnderGdb } from "./gdb-serve.js";
@@ -152,6 +152,22 @@ export function registerReplay(program: Command): void {
     });
 }
 
+/** Instructions between the chances --to's status line has to change. */
+const TO_SLICE = 20_000_000;
+
+/**
+ * Seeks to `to`, whose instruction count is about `goal`, in slices of instructions from where the
+ * machine is, calling `onSlice` after each. A slice the replay cannot reach ends them: the seek to
+ * `to` itself then says why.
+ */
+export function seekInSlices(dbg: Debugger, to: Target, goal: number, onSlice: () => void, slice = TO_SLICE): Position | DebugError {
+  for (let at = dbg.position().icount + slice; at < goal; at += slice) {
+    if ("error" in dbg.seek({ at: "step", icount: at })) break;
+    onSlice();
+  }
+  return dbg.seek(to);
+}
+
 /** `afterglow replay FILE --to POSITION`: the `when` line and the registers there, on stdout. */
 function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string; interpret?: boolean } & TimeTravelOptions): void {
   const rec = loadRecording(file);
@@ -162,7 +178,12 @@ function replayTo(file: string, to: Target, opts: { image?: string; kernel?: str
   // gdb's monitor seek icount 0, not at the reset before the VM had its registers.
   dbg.toFirstInstruction();
   const travel = startTimeTravel(dbg, file, opts);
-  const r = dbg.seek(to);
+  // Far into a Linux boot the seek takes a minute: a status line says it is under way (stdout
+  // holds only the answer, so the line goes to a terminal's stderr whatever stdout is).
+  const progress = process.stderr.isTTY === true ? new Progress(session, process.hrtime.bigint()) : undefined;
+  const goal = to.at === "exit" ? (session.recordedExits()[to.exits - 1]?.icount ?? 0) : to.at === "step" || to.at === "insn" ? to.icount : 0;
+  const r = progress === undefined ? dbg.seek(to) : seekInSlices(dbg, to, goal, () => progress.show());
+  progress?.clear();
   travel.save();
   if ("error" in r) {
     process.stderr.write(`afterglow: ${r.message}\n`);
