@@ -20,6 +20,7 @@ import { rememberedPlacement, startTimeTravel, type TimeTravelOptions } from "./
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
 import { jitOption } from "./options.js";
+import { Progress } from "./progress.js";
 
 export interface GdbServeOptions extends TimeTravelOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
@@ -87,7 +88,10 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   // A replay can go back in time: its history starts here, with the checkpoints of the last session.
   const travel = session.mode === "replay" && opts.recording !== undefined ? startTimeTravel(dbg, opts.recording, opts) : undefined;
   if (first.kind === "start" && opts.at !== undefined) {
-    const reached = runTo(dbg, opts.at);
+    // --at far into a Linux boot takes a minute before gdb can attach: a status line says so.
+    const progress = process.stderr.isTTY === true ? new Progress(session, process.hrtime.bigint()) : undefined;
+    const reached = runTo(dbg, opts.at, progress && (() => progress.show()));
+    progress?.clear();
     if (reached.icount !== opts.at) process.stderr.write(`afterglow: ${reached.stop} at icount ${reached.icount}, before --at ${opts.at}: gdb finds the guest there\n`);
   }
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel, traceHandling });
@@ -134,15 +138,20 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   return { server, done: done.then(end), end };
 }
 
+/** Instructions between the chances --at's status line has to change. */
+const AT_SLICE = 20_000_000;
+
 /**
  * Runs the debugger forward until `icount` instructions have retired, or the guest stops first;
  * `stop` says why it stopped, as a sentence's start ("the recording ends").
  */
-function runTo(dbg: Debugger, icount: number): { icount: number; stop: string } {
+export function runTo(dbg: Debugger, icount: number, onSlice?: () => void, slice = AT_SLICE): { icount: number; stop: string } {
   for (;;) {
     const now = dbg.position().icount;
     if (now >= icount) return { icount: now, stop: "at" };
-    const s = dbg.run({ maxInsns: icount - now, first: false });
+    // In slices when someone watches, so that the status line moves.
+    const s = dbg.run({ maxInsns: onSlice === undefined ? icount - now : Math.min(icount - now, slice), first: false });
+    onSlice?.();
     if (s.kind !== "budget") return { icount: dbg.position().icount, stop: stopReason(s) };
   }
 }
