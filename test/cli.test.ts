@@ -87,6 +87,13 @@ describe("the afterglow command", () => {
     expect(existsSync(join(dir, "x.rec"))).toBe(false);
   });
 
+  it("refuses a gdb command file (-x) it cannot read in one line, where gdb would only warn and attach without it", () => {
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    const r = afterglow("gdb", vm, "-x", "/nonexistent", "--", "-batch");
+    expect(r.stderr).toBe("afterglow: -x /nonexistent: cannot read /nonexistent: no such file\n");
+    expect(r.status).toBe(1);
+  });
+
   it("tells a gdb user who gives gdb's options to afterglow gdb where they go, instead of the whole usage", () => {
     const vm = join(ROOT, "recordings", "hello-vm.rec");
     const r = afterglow("gdb", vm, "-ex", "monitor when");

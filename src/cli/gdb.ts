@@ -10,6 +10,7 @@ import { parseBudget } from "./options.js";
 import { HostConsole } from "./console.js";
 import { placeKernel, serveGdb } from "./gdb-serve.js";
 import { parseCount } from "./options.js";
+import { readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
 import { readSymbols } from "./symbols.js";
@@ -33,6 +34,14 @@ export function registerGdb(program: Command): void {
     .action(async (file: string, gdbArgs: string[], opts: { symbols?: string; image?: string; kernel?: string; initrd?: string; gdbPath: string; command?: string; at?: number } & TimeTravelOptions) => {
       const rec = loadRecording(file);
       if (opts.symbols !== undefined) readSymbols(opts.symbols);
+      // gdb would only warn of a missing command file and attach without running it.
+      if (opts.command !== undefined) {
+        try {
+          readImage(opts.command);
+        } catch (e) {
+          throw new UsageError(`-x ${opts.command}: ${(e as Error).message}`);
+        }
+      }
       const con = new HostConsole(undefined, { input: false });
       try {
         const images = recordingImages(rec, file, opts);
