@@ -87,6 +87,20 @@ describe("the afterglow command", () => {
     expect(existsSync(join(dir, "x.rec"))).toBe(false);
   });
 
+  it("refuses a gdb command file (-x) it cannot read in one line, where gdb would only warn and attach without it", () => {
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    const r = afterglow("gdb", vm, "-x", "/nonexistent", "--", "-batch");
+    expect(r.stderr).toBe("afterglow: -x /nonexistent: cannot read /nonexistent: no such file\n");
+    expect(r.status).toBe(1);
+  });
+
+  it("tells a gdb user who gives gdb's options to afterglow gdb where they go, instead of the whole usage", () => {
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    const r = afterglow("gdb", vm, "-ex", "monitor when");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("error: unknown option '-ex'\nusage: afterglow gdb [options] FILE [-- GDB-ARGS] (gdb's own options, as -ex and -batch, go after --; --help lists afterglow's)\n");
+  });
+
   it("reports an address it cannot listen on as the user's to change, in one line, for gdb and the inspector", () => {
     const vm = join(ROOT, "recordings", "hello-vm.rec");
     const cases: [string[], string][] = [
@@ -237,6 +251,26 @@ describe("the afterglow command", () => {
       const exits = Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}).recordedExits().length;
       expect(bad.stderr).toBe(`afterglow: the recording has ${exits} VM exits: there is no exit 99999\n`);
       expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N, not "later"\n$/);
+      // Beside a debugger it would be ignored: said so, in one line.
+      for (const beside of [["--gdb", "0"], ["--inspect", "0"], ["--tui"]]) {
+        const r = afterglow("replay", vm, "--to", "icount:5", ...beside);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`^afterglow: --to does not go with ${beside[0]}: [^\n]+\n$`));
+      }
+      const both = afterglow("replay", vm, "--to", "exit:700", "--max-insns", "10");
+      expect(both.status).toBe(1);
+      expect(both.stderr).toBe("afterglow: --to and --max-insns both say where the replay stops: give one of them\n");
+    });
+
+    it("replay --to icount:0 is where gdb attaches, the guest's first instruction, not the reset before it", () => {
+      const vm = join(ROOT, "recordings", "hello-vm.rec");
+      const r = afterglow("replay", vm, "--to", "icount:0");
+      expect(r.status, r.stderr).toBe(0);
+      const d = new Debugger(Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}));
+      d.toFirstInstruction();
+      const p = d.position();
+      expect(r.stdout.split("\n")[0]).toBe(`icount 0 exits 0 guest-ns ${p.ns} eip 0x${p.eip.toString(16).padStart(8, "0")}`);
+      expect(p.eip).not.toBe(0);
     });
 
     it("describes a recording: images, inputs, end", () => {

@@ -2,13 +2,14 @@
 // at the guest's first instruction and wait for gdb, printing the command line that attaches (as
 // rr does); `afterglow gdb FILE` (./gdb.ts) serves the same way to the gdb it starts.
 
+import { formatAddress } from "../gdbstub/listen.js";
 import { listenGdb, parseListenAddress, type GdbServer, type ListenAddress, type ServerOptions } from "../gdbstub/server.js";
 import { SessionTarget } from "../gdbstub/session-target.js";
 import { GdbConnection } from "../gdbstub/stub.js";
 import type { DebugTarget } from "../gdbstub/target.js";
 import type { FromMachine, ToMachine } from "../inspect/channel.js";
 import { traceHandling } from "../inspect/self.js";
-import { Debugger } from "../replay/debug.js";
+import { Debugger, type DebugStop } from "../replay/debug.js";
 import { findKernelPlacement, type KernelPlacement } from "../replay/kaslr.js";
 import type { ReadRecording } from "../replay/recording.js";
 import { Session } from "../replay/session.js";
@@ -19,6 +20,7 @@ import { rememberedPlacement, startTimeTravel, type TimeTravelOptions } from "./
 import { loadRecording, recordingImages } from "./recordings.js";
 import { UsageError } from "./errors.js";
 import { jitOption } from "./options.js";
+import { Progress } from "./progress.js";
 
 export interface GdbServeOptions extends TimeTravelOptions {
   /** An ELF with the guest's symbols, for the printed gdb command line. */
@@ -31,6 +33,11 @@ export interface GdbServeOptions extends TimeTravelOptions {
   recording?: string;
   /** Where gdb finds the guest: before the instruction after this many (default: the first). */
   at?: number;
+  /**
+   * Whether a gdb that detaches is told the stub waits for another (default true). Not for the
+   * gdb `afterglow gdb` starts: it detaches as it quits, and the session ends with it.
+   */
+  waitsAgain?: boolean;
   /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
   onListening?: (at: ListenAddress) => void;
   /** How gdb reaches the stub (default: a TCP server at the address; src/inspect: the parent's channel). */
@@ -57,7 +64,7 @@ export function exposureWarning(at: ListenAddress, mode: Session["mode"]): strin
   if (isLoopback(at.host)) return undefined;
   const writes = mode === "replay" ? "writes are refused (a replay cannot change history)" : "writes to registers and memory are allowed (a live run)";
   return (
-    `afterglow: warning: gdb listens on ${at.host}:${at.port}, beyond this machine, with no authentication: ` +
+    `afterglow: warning: gdb listens on ${formatAddress(at)}, beyond this machine, with no authentication: ` +
     `anyone who reaches it can read the guest's registers and memory; ${writes}`
   );
 }
@@ -81,8 +88,11 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   // A replay can go back in time: its history starts here, with the checkpoints of the last session.
   const travel = session.mode === "replay" && opts.recording !== undefined ? startTimeTravel(dbg, opts.recording, opts) : undefined;
   if (first.kind === "start" && opts.at !== undefined) {
-    const reached = runTo(dbg, opts.at);
-    if (reached.icount !== opts.at) process.stderr.write(`afterglow: the guest ended (${reached.stop}) at icount ${reached.icount}, before --at ${opts.at}\n`);
+    // --at far into a Linux boot takes a minute before gdb can attach: a status line says so.
+    const progress = process.stderr.isTTY === true ? new Progress(session, process.hrtime.bigint()) : undefined;
+    const reached = runTo(dbg, opts.at, progress && (() => progress.show()));
+    progress?.clear();
+    if (reached.icount !== opts.at) process.stderr.write(`afterglow: ${reached.stop} at icount ${reached.icount}, before --at ${opts.at}: gdb finds the guest there\n`);
   }
   const target = new SessionTarget(dbg, { onMessage: (l) => process.stderr.write(l + "\n"), kernel: opts.kernel, traceHandling });
   let finish!: () => void;
@@ -101,9 +111,9 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
       if (target.ended) {
         process.exitCode = 1;
         void server.close().then(finish);
-      } else if (opts.listen === undefined) {
+      } else if (opts.listen === undefined && opts.waitsAgain !== false) {
         // Otherwise it waits for the next gdb, which a silent process would not say.
-        process.stderr.write(`afterglow: gdb detached; waiting for gdb again on ${server.address.host}:${server.address.port} (gdb's kill, or Ctrl-C, ends the session)\n`);
+        process.stderr.write(`afterglow: gdb detached; waiting for gdb again on ${formatAddress(server.address)} (gdb's kill, or Ctrl-C, ends the session)\n`);
       }
     },
   });
@@ -114,7 +124,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   if (opts.onListening) opts.onListening(server.address);
   else {
     process.stderr.write(
-      `afterglow: the guest is stopped at ${opts.at === undefined ? "its first instruction" : `icount ${dbg.position().icount}`}, waiting for gdb on ${server.address.host}:${server.address.port}; attach with\n` +
+      `afterglow: the guest is stopped at ${opts.at === undefined ? "its first instruction" : `icount ${dbg.position().icount}`}, waiting for gdb on ${formatAddress(server.address)}; attach with\n` +
         `  ${gdbCommandLine(server.address, opts.symbols)}\n`,
     );
   }
@@ -128,13 +138,32 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
   return { server, done: done.then(end), end };
 }
 
-/** Runs the debugger forward until `icount` instructions have retired, or the guest stops first. */
-function runTo(dbg: Debugger, icount: number): { icount: number; stop: string } {
+/** Instructions between the chances --at's status line has to change. */
+const AT_SLICE = 20_000_000;
+
+/**
+ * Runs the debugger forward until `icount` instructions have retired, or the guest stops first;
+ * `stop` says why it stopped, as a sentence's start ("the recording ends").
+ */
+export function runTo(dbg: Debugger, icount: number, onSlice?: () => void, slice = AT_SLICE): { icount: number; stop: string } {
   for (;;) {
     const now = dbg.position().icount;
     if (now >= icount) return { icount: now, stop: "at" };
-    const s = dbg.run({ maxInsns: icount - now, first: false });
-    if (s.kind !== "budget") return { icount: dbg.position().icount, stop: s.kind };
+    // In slices when someone watches, so that the status line moves.
+    const s = dbg.run({ maxInsns: onSlice === undefined ? icount - now : Math.min(icount - now, slice), first: false });
+    onSlice?.();
+    if (s.kind !== "budget") return { icount: dbg.position().icount, stop: stopReason(s) };
+  }
+}
+
+/** Why a run stopped short, in the user's words rather than the stop's kind ("end"). */
+function stopReason(s: DebugStop): string {
+  switch (s.kind) {
+    case "end": return "the recording ends";
+    case "halted": return `the guest stopped${s.detail ? ` (${s.detail})` : ""}`;
+    case "limit":
+    case "diverged": return s.message;
+    default: return `the run stopped (${s.kind})`;
   }
 }
 

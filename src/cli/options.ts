@@ -22,7 +22,7 @@ export function jitOption(opts: { interpret?: boolean }): boolean | undefined {
 /** `--checkpoint-budget MiB`. */
 export function parseBudget(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--checkpoint-budget wants a positive number of MiB, not "${v}"`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--checkpoint-budget wants a whole number of MiB from 1, not "${v}"`);
   return n;
 }
 

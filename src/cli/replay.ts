@@ -1,12 +1,12 @@
 // `afterglow replay | info | pack`: reading recordings back.
 
 import { Option, type Command } from "commander";
-import { checkListenable } from "../gdbstub/listen.js";
+import { checkListenable, formatAddress } from "../gdbstub/listen.js";
 import { replayInspected } from "../inspect/channel.js";
 import { FORMAT_VERSION, MAGIC, RecordingWriter, type ReadRecording, type Record } from "../replay/recording.js";
-import { Debugger, GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
+import { Debugger, GPR_NAMES, SEG_NAMES, type DebugError } from "../replay/debug.js";
 import { Session, Stop, exitHistogram } from "../replay/session.js";
-import type { Target } from "../replay/timeline.js";
+import type { Position, Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { exposureWarning, gdbCommandLine, listenGdbOnChannel, parseGdbAddress, parseInspectAddress, replayUnderGdb } from "./gdb-serve.js";
@@ -21,7 +21,7 @@ import { shellQuote } from "./shell.js";
 import { readSymbols } from "./symbols.js";
 
 /** `afterglow replay FILE --inspect [HOST:]PORT [--gdb [HOST:]PORT] …`: the replay in a child under the V8 inspector. */
-async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
+async function inspected(file: string, inspect: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number; checkpointBudget?: number; interpret?: boolean }): Promise<void> {
   const at = parseInspectAddress(inspect);
   const gdb = opts.gdb === undefined ? undefined : parseGdbAddress(opts.gdb);
   // Both are opened by others (Node's inspector in the child, which on failure prints a line and
@@ -36,6 +36,8 @@ async function inspected(file: string, inspect: string, opts: { image?: string; 
   pass("--kernel", opts.kernel);
   pass("--initrd", opts.initrd);
   pass("--max-insns", opts.maxInsns);
+  // Where gdb finds the guest is the child's to reach: it serves gdb.
+  pass("--at", opts.at);
   pass("--checkpoint-budget", opts.checkpointBudget);
   if (opts.interpret === true) args.push("--interpret");
   const code = await replayInspected(file, at, {
@@ -44,7 +46,7 @@ async function inspected(file: string, inspect: string, opts: { image?: string; 
     onGdbListening: (g) => {
       const warning = exposureWarning(g, "replay");
       if (warning !== undefined) process.stderr.write(`${warning}\n`);
-      process.stderr.write(`afterglow: the machine runs in a child process under the V8 inspector; gdb attaches on ${g.host}:${g.port}:\n  ${gdbCommandLine(g, opts.symbols)}\n`);
+      process.stderr.write(`afterglow: the machine runs in a child process under the V8 inspector; gdb attaches on ${formatAddress(g)}:\n  ${gdbCommandLine(g, opts.symbols)}\n`);
     },
   });
   process.exitCode = code;
@@ -71,7 +73,11 @@ export function registerReplay(program: Command): void {
     .action(async (file: string, opts: { image?: string; kernel?: string; initrd?: string; maxInsns?: number; gdb?: string; symbols?: string; at?: number; to?: Target; tui?: boolean; inspect?: string; gdbChannel?: boolean; interpret?: boolean } & TimeTravelOptions) => {
       if (opts.tui && opts.at !== undefined) throw new UsageError("--at does not go with --tui: g in the TUI goes to icount:N");
       if (opts.tui && opts.inspect !== undefined) throw new UsageError("--tui and --inspect together are not supported yet: use one of them");
-      if (opts.at !== undefined && opts.gdb === undefined) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
+      if (opts.at !== undefined && opts.gdb === undefined && !opts.gdbChannel) throw new UsageError("--at goes with --gdb (without it, --to or --max-insns stops the replay)");
+      // --to is a replay of its own that prints and ends: beside a debugger it would be ignored.
+      if (opts.to !== undefined && opts.maxInsns !== undefined) throw new UsageError("--to and --max-insns both say where the replay stops: give one of them");
+      if (opts.to !== undefined && opts.tui) throw new UsageError("--to does not go with --tui: g in the TUI goes to icount:N or exit:N");
+      if (opts.to !== undefined && (opts.gdb !== undefined || opts.inspect !== undefined)) throw new UsageError(`--to does not go with ${opts.gdb !== undefined ? "--gdb" : "--inspect"}: --at N has gdb attach after N instructions, and gdb's monitor seek goes to exit N`);
       // The TUI reads them itself; the others only print them in gdb's command line.
       if (opts.symbols !== undefined && !opts.tui) readSymbols(opts.symbols);
       // Loaded when asked for: ink and React are most of the CLI's start-up time.
@@ -146,14 +152,38 @@ export function registerReplay(program: Command): void {
     });
 }
 
+/** Instructions between the chances --to's status line has to change. */
+const TO_SLICE = 20_000_000;
+
+/**
+ * Seeks to `to`, whose instruction count is about `goal`, in slices of instructions from where the
+ * machine is, calling `onSlice` after each. A slice the replay cannot reach ends them: the seek to
+ * `to` itself then says why.
+ */
+export function seekInSlices(dbg: Debugger, to: Target, goal: number, onSlice: () => void, slice = TO_SLICE): Position | DebugError {
+  for (let at = dbg.position().icount + slice; at < goal; at += slice) {
+    if ("error" in dbg.seek({ at: "step", icount: at })) break;
+    onSlice();
+  }
+  return dbg.seek(to);
+}
+
 /** `afterglow replay FILE --to POSITION`: the `when` line and the registers there, on stdout. */
 function replayTo(file: string, to: Target, opts: { image?: string; kernel?: string; initrd?: string; interpret?: boolean } & TimeTravelOptions): void {
   const rec = loadRecording(file);
   // For scripts: stdout has the position and registers only, not the guest's console.
   const session = Session.replay(rec, () => {}, recordingImages(rec, file, opts), { jit: jitOption(opts) });
   const dbg = new Debugger(session);
+  // History starts where gdb's does, at the guest's first instruction: icount:0 is there, as
+  // gdb's monitor seek icount 0, not at the reset before the VM had its registers.
+  dbg.toFirstInstruction();
   const travel = startTimeTravel(dbg, file, opts);
-  const r = dbg.seek(to);
+  // Far into a Linux boot the seek takes a minute: a status line says it is under way (stdout
+  // holds only the answer, so the line goes to a terminal's stderr whatever stdout is).
+  const progress = process.stderr.isTTY === true ? new Progress(session, process.hrtime.bigint()) : undefined;
+  const goal = to.at === "exit" ? (session.recordedExits()[to.exits - 1]?.icount ?? 0) : to.at === "step" || to.at === "insn" ? to.icount : 0;
+  const r = progress === undefined ? dbg.seek(to) : seekInSlices(dbg, to, goal, () => progress.show());
+  progress?.clear();
   travel.save();
   if ("error" in r) {
     process.stderr.write(`afterglow: ${r.message}\n`);

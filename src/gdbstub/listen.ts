@@ -25,8 +25,8 @@ const WHY: Record<string, string> = {
   EAI_AGAIN: "the host name cannot be resolved now (no name server answered)",
 };
 
-/** `host:port` as a user types it: an IPv6 host in brackets. */
-function formatAddress(at: ListenAddress): string {
+/** `host:port` as a user types it (and gdb's target remote reads it): an IPv6 host in brackets. */
+export function formatAddress(at: ListenAddress): string {
   return `${at.host.includes(":") ? `[${at.host}]` : at.host}:${at.port}`;
 }
 

@@ -165,5 +165,7 @@ export function vmcsLines(v: VmcsDump, filter?: string): string {
   const head = v.live
     ? "the VCPU's VMCS; the guest is in the CPU: its guest-state area as a VM exit now would leave it"
     : "the VCPU's VMCS; the guest is out of the CPU: its guest-state area as its last VM exit left it";
+  // A name part that matches nothing says so: the head alone would read as an empty VMCS.
+  if (rows.length === 0 && filter !== undefined) rows.push(`no field's name contains "${filter}" (monitor vmcs with no argument lists them all)`);
   return [head, ...rows].join("\n") + "\n";
 }

@@ -23,11 +23,35 @@ describe("gdb's monitor seek on a replay", () => {
     const before = target.monitor("when");
     expect(before).toMatch(/^icount [1-9]/);
     const refused = target.monitor("seek icount 99999999");
-    expect(refused).toMatchObject({ error: "invalid", message: expect.stringMatching(/^cannot reach icount 99999999: the replay came to icount \d+ /) });
+    expect(refused).toMatchObject({ error: "invalid", message: expect.stringMatching(/^cannot reach icount 99999999: the replay came to icount \d+ exits \d+ guest-ns \d+$/) });
     expect(target.monitor("when")).toBe(before);
     expect(target.readRegisters().eip).toBe(Number(/eip (0x[0-9a-f]+)/.exec(before as string)![1]));
     // And it still moves: the failed seek left nothing half done.
     expect(target.monitor("seek icount 3")).toMatch(/^icount 3 /);
+    dbg.close();
+  });
+
+  it("refuses a guest time past the recording's end, as an icount past it, and stays where it was", () => {
+    const { dbg, target } = open();
+    expect(target.monitor("seek exit 5")).toMatch(/^icount \d+ exits 6 /);
+    const before = target.monitor("when");
+    const refused = target.monitor("seek ns 99999999999999");
+    expect(refused).toMatchObject({ error: "invalid", message: expect.stringMatching(/^cannot reach guest time 99999999999999 ns: the replay came to icount \d+ exits \d+ guest-ns \d+$/) });
+    expect(target.monitor("when")).toBe(before);
+    dbg.close();
+  });
+});
+
+describe("gdb's monitor seek icount 0", () => {
+  it("goes back to where gdb attached, the guest's first instruction, rather than calling it before history", () => {
+    const dbg = new Debugger(Session.replay(readRecording(readFileSync(REC), "hello-vm.rec"), () => {}));
+    dbg.toFirstInstruction();
+    dbg.startTimeTravel();
+    const target = new SessionTarget(dbg);
+    const attached = target.monitor("when");
+    expect(target.monitor("seek icount 50")).toMatch(/^icount 50 /);
+    expect(target.monitor("seek icount 0")).toMatch(/^icount 0 exits 0 /);
+    expect(target.monitor("when")).toBe(attached);
     dbg.close();
   });
 });
@@ -36,6 +60,29 @@ describe("gdb's monitor break-dev", () => {
   it("says what it wants when given nothing, and that it got nothing", () => {
     const { dbg, target } = open();
     expect(target.monitor("break-dev")).toMatchObject({ error: "invalid", message: expect.stringMatching(/^break-dev: expected \S+ \[REG\] \[before\|after\], got nothing$/) });
+    dbg.close();
+  });
+});
+
+describe("gdb's monitor exits and l4 ipc", () => {
+  it("want a count from 1: zero, a negative or a word is refused in one line, not answered with 'none yet'", () => {
+    const { dbg, target } = open();
+    expect(target.monitor("seek exit 5")).toMatch(/^icount \d+ exits 6 /);
+    for (const bad of ["0", "-1", "abc", "3 4"]) {
+      expect(target.monitor(`exits ${bad}`)).toEqual({ error: "invalid", message: `exits: expected a number of exits from 1, not "${bad}"` });
+      expect(target.monitor(`l4 ipc ${bad}`)).toEqual({ error: "invalid", message: `l4 ipc: expected a number of IPCs from 1, not "${bad}"` });
+    }
+    expect((target.monitor("exits 2") as string).trimEnd().split("\n")).toHaveLength(2);
+    dbg.close();
+  });
+});
+
+describe("gdb's monitor vmcs", () => {
+  it("says when no field's name contains the part asked for, rather than listing nothing", () => {
+    const { dbg, target } = open();
+    expect(target.monitor("seek exit 5")).toMatch(/^icount \d+ exits 6 /);
+    expect(target.monitor("vmcs guest_cr0")).toMatch(/\n6800 GUEST_CR0 +0x[0-9a-f]{8}\n$/);
+    expect(target.monitor("vmcs nonexist")).toMatch(/\nno field's name contains "nonexist" \(monitor vmcs with no argument lists them all\)\n$/);
     dbg.close();
   });
 });

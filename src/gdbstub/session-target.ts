@@ -54,8 +54,8 @@ export class SessionTarget implements DebugTarget {
         args: "[N]",
         help: "the last N VM exits (default 10), oldest first",
         run: (args) => {
-          const n = args.length === 0 ? 10 : parseNumberArg(args[0]);
-          if (n === undefined) return { error: "invalid", message: `exits: not a number: ${args[0]}` };
+          const n = args.length === 0 ? 10 : parseCountArg(args);
+          if (n === undefined) return { error: "invalid", message: `exits: expected a number of exits from 1, not "${args.join(" ")}"` };
           if (!dbg.hasStack) return "the bare machine has no VM exits\n";
           const list = dbg.exits(n);
           return list.length === 0 ? "no VM exits yet\n" : list.map((e) => describeExit(e) + "\n").join("");
@@ -130,8 +130,8 @@ export class SessionTarget implements DebugTarget {
         args: "[N]",
         help: "the last N IPCs (default 10) up to here, oldest first, with their message registers (a replay's)",
         run: (args) => {
-          const n = args.length === 0 ? 10 : parseNumberArg(args[0]);
-          if (n === undefined) return { error: "invalid", message: `l4 ipc: not a number: ${args[0]}` };
+          const n = args.length === 0 ? 10 : parseCountArg(args);
+          if (n === undefined) return { error: "invalid", message: `l4 ipc: expected a number of IPCs from 1, not "${args.join(" ")}"` };
           const log = dbg.ipcLog(n);
           if ("error" in log) return log;
           return log.length === 0 ? "no IPCs yet\n" : log.map((e) => describeL4Event(e) + "\n").join("");
@@ -391,6 +391,15 @@ function timeTravelCommands(dbg: Debugger): MonitorCommand[] {
       },
     },
   ];
+}
+
+/**
+ * A list's length argument (exits N, l4 ipc N): one number from 1. Zero would list nothing and
+ * say there was nothing yet, which is not so.
+ */
+function parseCountArg(args: string[]): number | undefined {
+  const n = args.length === 1 ? parseNumberArg(args[0]) : undefined;
+  return n !== undefined && n >= 1 ? n : undefined;
 }
 
 /** `monitor when`'s line. */

@@ -342,9 +342,17 @@ export class Debugger {
     return this.tl;
   }
 
-  /** Moves to a position in history (time travel must have started). */
+  /**
+   * Moves to a position in history (time travel must have started). "After N instructions" where
+   * history starts before instruction N + 1 (at the guest's first instruction: N is 0) is that
+   * start: the user's icount 0 is where gdb attached, not a moment before it.
+   */
   seek(target: Target): Position | DebugError {
-    return this.travel((tl) => tl.seek(target, this.where()));
+    return this.travel((tl) => {
+      const start = tl.start;
+      const t = target.at === "step" && start.at === "insn" && target.icount === start.icount ? targetOf(start) : target;
+      return tl.seek(t, this.where());
+    });
   }
 
   /** Moves to where guest time reaches `ns` (time travel must have started). */

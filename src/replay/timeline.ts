@@ -83,6 +83,11 @@ export function formatPosition(p: Position): string {
   return `icount ${p.icount} exits ${p.exits} guest-ns ${p.ns} (${p.at === "event" ? `L4 event ${p.events}` : p.at})`;
 }
 
+/** Where a run that fell short came to, as `monitor when` says it: no moment name, which no command takes. */
+function formatReached(p: Position): string {
+  return `icount ${p.icount} exits ${p.exits} guest-ns ${p.ns}`;
+}
+
 function formatTarget(t: Target): string {
   switch (t.at) {
     case "step": return `icount ${t.icount}`;
@@ -437,9 +442,9 @@ export class Timeline {
   }
 
   /**
-   * Moves to the instruction boundary where guest time reaches `ns` (or the end of the recording):
-   * the position after the instruction retired at which the time passed, reached as seek reaches
-   * it.
+   * Moves to the instruction boundary where guest time reaches `ns`: the position after the
+   * instruction retired at which the time passed, reached as seek reaches it. Throws a
+   * TimelineError when the recording ends first, as seek does for an icount past its end.
    */
   seekTime(ns: number): Position {
     let i = this.cps.length - 1;
@@ -457,7 +462,7 @@ export class Timeline {
     try {
       return this.nextInstruction();
     } catch (e) {
-      if (e instanceof TimelineError) return this.seek({ at: "step", icount });
+      if (e instanceof TimelineError) throw new TimelineError(`cannot reach guest time ${ns} ns: the replay came to ${formatReached(p)}`);
       throw e;
     }
   }
@@ -517,7 +522,7 @@ export class Timeline {
    */
   nextInstruction(): Position {
     const now = this.quietly(() => this.toCheck());
-    if (now.at !== "insn") throw new TimelineError(`no instruction follows: the replay came to ${formatPosition(now)}`);
+    if (now.at !== "insn") throw new TimelineError(`no instruction follows: the replay came to ${formatReached(now)}`);
     return now;
   }
 
@@ -582,7 +587,7 @@ export class Timeline {
   }
 
   private landed(target: Target, now: Position): Position {
-    if (!this.isAt(now, target)) throw new TimelineError(`cannot reach ${formatTarget(target)}: the replay came to ${formatPosition(now)}`);
+    if (!this.isAt(now, target)) throw new TimelineError(`cannot reach ${formatTarget(target)}: the replay came to ${formatReached(now)}`);
     return now;
   }
 

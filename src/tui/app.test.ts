@@ -47,6 +47,13 @@ describe("the TUI", () => {
     await eventually(() => expect(replay.requests).toEqual([{ op: "go", to: { kind: "exit", n: 5 } }]));
   });
 
+  it("says what is wrong with a go-to written as a position but not one, and asks the replay nothing", async () => {
+    const { ui, replay } = await open();
+    ui.stdin.write("gicount:-1\r");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain('icount:N wants a whole number from 0 (or 0x hex), not "-1"'));
+    expect(replay.requests).toEqual([]);
+  });
+
   it("takes keys typed in one burst in order, the prompt's text included", async () => {
     const { ui, replay } = await open();
     ui.stdin.write("gicount:42\r");
@@ -95,6 +102,14 @@ describe("the TUI", () => {
     expect(replay.requests).toEqual([{ op: "continue" }]);
     replay.release();
     await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+  });
+
+  it("shows an IPv6 gdb address as gdb's target remote reads it, in brackets", async () => {
+    const replay = new FakeReplay(snapshot(), { ...INFO, gdb: { host: "::1", port: 1234 } });
+    const { ui } = await open(replay);
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("gdb [::1]:1234"));
+    ui.stdin.write("?");
+    await eventually(() => expect(plain(ui.lastFrame())).toContain("gdb -ex 'target remote [::1]:1234'"));
   });
 
   it("follows gdb beside it: where it attaches, its run, and the panes where it stopped", async () => {
@@ -199,7 +214,16 @@ describe("g's targets", () => {
     ["1.5s", { kind: "ns", n: 1_500_000_000 }],
     ["300ms", { kind: "ns", n: 300_000_000 }],
     ["fib(40)", { kind: "console", text: "fib(40)" }],
+    ["icount:0x100", { kind: "icount", n: 256 }],
+    ["exit code", { kind: "console", text: "exit code" }],
   ])("reads %s", (text, want) => {
     expect(parseGoTo(text)).toEqual(want);
   });
+
+  it.each(["icount:-1", "exit:abc", "icount:99999999999999999999", "exit:1e3", "-5%", "200%", "-1s"])(
+    "refuses %s, written as a position but not one, instead of searching the console for it",
+    (text) => {
+      expect(parseGoTo(text)).toEqual({ error: expect.stringContaining(`"`) });
+    },
+  );
 });

@@ -5,6 +5,7 @@
 import { createElement as h, useEffect, useRef, useState, type ReactElement } from "react";
 import { Box, Text, useApp, useInput, useStdout, type Key } from "ink";
 import type { Event, GoTo, Reply, ReplayInfo, Request, Snapshot } from "../replay/remote/protocol.js";
+import { formatAddress } from "../gdbstub/listen.js";
 import { PANES, screen, type Style, type ViewState } from "./screen.js";
 
 type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
@@ -20,15 +21,31 @@ export interface Replay {
   cancel(): void;
 }
 
-/** What `g` understands: icount:N, exit:N, a guest time (1.5s, 300ms, 20us, 100ns), a percentage, else console text. */
-export function parseGoTo(text: string): GoTo {
+/**
+ * What `g` understands: icount:N, exit:N (decimal or 0x hex), a guest time (1.5s, 300ms, 20us,
+ * 100ns), a percentage, else console text. What is written as a position but is not one (icount:-1,
+ * exit:abc, -5%) is an error, not text to look for: that search would replay the whole recording to
+ * say the guest never printed it.
+ */
+export function parseGoTo(text: string): GoTo | { error: string } {
   const t = text.trim();
-  let m = /^(icount|exit)[: ]\s*(\d+)$/i.exec(t);
-  if (m) return { kind: m[1].toLowerCase() === "icount" ? "icount" : "exit", n: Number(m[2]) };
-  m = /^(\d+(?:\.\d+)?)\s*%$/.exec(t);
-  if (m) return { kind: "percent", p: Number(m[1]) };
-  m = /^(\d+(?:\.\d+)?)\s*(s|ms|us|ns)$/.exec(t);
-  if (m) return { kind: "ns", n: Math.round(Number(m[1]) * { s: 1e9, ms: 1e6, us: 1e3, ns: 1 }[m[2] as "s"]) };
+  let m = /^(icount|exit)(?::\s*|\s+)(\S.*)$/i.exec(t);
+  if (m && (t.includes(":") || /^\d/.test(m[2]))) {
+    const kind = m[1].toLowerCase() === "icount" ? "icount" : "exit";
+    const n = /^\d+$/.test(m[2]) ? Number(m[2]) : /^0x[0-9a-f]+$/i.test(m[2]) ? parseInt(m[2].slice(2), 16) : NaN;
+    if (!Number.isSafeInteger(n)) return { error: `${kind}:N wants a whole number from 0 (or 0x hex), not "${m[2]}"` };
+    return { kind, n };
+  }
+  m = /^([-+]?[\d.]+)\s*%$/.exec(t);
+  if (m) {
+    if (!/^\d+(\.\d+)?$/.test(m[1]) || Number(m[1]) > 100) return { error: `a share of the recording is 0% to 100%, not "${t}"` };
+    return { kind: "percent", p: Number(m[1]) };
+  }
+  m = /^([-+]?[\d.]+)\s*(s|ms|us|ns)$/.exec(t);
+  if (m) {
+    if (!/^\d+(\.\d+)?$/.test(m[1])) return { error: `a guest time is a number from 0 and s, ms, us or ns, not "${t}"` };
+    return { kind: "ns", n: Math.round(Number(m[1]) * { s: 1e9, ms: 1e6, us: 1e3, ns: 1 }[m[2] as "s"]) };
+  }
   return { kind: "console", text: t };
 }
 
@@ -68,7 +85,7 @@ function useTerminalSize(): { cols: number; rows: number } {
 export function App({ replay, mono, onQuit }: AppProps): ReactElement {
   const { exit } = useApp();
   const size = useTerminalSize();
-  const gdb = replay.info.gdb === undefined ? null : { at: `${replay.info.gdb.host}:${replay.info.gdb.port}`, attached: false, run: null };
+  const gdb = replay.info.gdb === undefined ? null : { at: formatAddress(replay.info.gdb), attached: false, run: null };
   const initial: ViewState = { info: replay.info, snap: replay.first, prev: null, focus: "guest", help: false, prompt: null, busy: null, message: null, consoleBack: 0, gdb };
   const [view, setView] = useState<ViewState>(initial);
   // The state as the last key left it: keys that come in one burst each see the one before.
@@ -123,8 +140,11 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
   const submit = (key: PromptKey, text: string) => {
     if (text.trim() === "") return;
     switch (key) {
-      case "g":
-        return ask({ op: "go", to: parseGoTo(text) }, `going to ${text}`, true);
+      case "g": {
+        const to = parseGoTo(text);
+        if ("error" in to) return set(() => ({ message: { text: to.error, error: true } }));
+        return ask({ op: "go", to }, `going to ${text}`, true);
+      }
       case "b":
         return ask({ op: "break", at: text }, "setting a breakpoint", false);
       case "w":

@@ -233,7 +233,19 @@ describe("gdb through the CLI on the built-in guest", () => {
     }
   });
 
-  it("afterglow gdb FILE starts gdb attached to the replay", async () => {
+  it("afterglow gdb --at past the recording's end says in words that the recording ends first, and gdb finds the guest there", async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [CLI, "gdb", rec, "--at", "99999999", "--", "-batch", "-nx", "-ex", "monitor when"], { timeout: 60_000 }, (err, stdout, stderr) => {
+        if (err && err.killed) reject(new Error(`afterglow gdb timed out:\n${stdout}\n${stderr}`));
+        else resolve(stdout + stderr);
+      });
+    });
+    const end = /^afterglow: the recording ends at icount (\d+), before --at 99999999: gdb finds the guest there$/m.exec(out);
+    expect(end, out).not.toBeNull();
+    expect(out).toMatch(new RegExp(`^icount ${end![1]} `, "m"));
+  });
+
+  it("afterglow gdb FILE starts gdb attached to the replay, and ends when that gdb quits, without waiting for another", async () => {
     const out = await new Promise<string>((resolve, reject) => {
       execFile(process.execPath, [CLI, "gdb", rec, "--", "-batch", "-nx", "-ex", "monitor when", "-ex", "hbreak *0x8036", "-ex", "continue", "-ex", "monitor when"], { timeout: 60_000 }, (err, stdout, stderr) => {
         if (err && err.killed) reject(new Error(`afterglow gdb timed out:\n${stdout}\n${stderr}`));
@@ -242,5 +254,6 @@ describe("gdb through the CLI on the built-in guest", () => {
     });
     expect(out).toMatch(/^icount 0 exit/m);
     expect(out).toMatch(/Breakpoint 1, 0x00008036 in \?\? \(\)/);
+    expect(out).not.toMatch(/waiting for gdb again/);
   });
 });

@@ -118,6 +118,25 @@ describe("the gdb stub's guards, with real gdb", () => {
     expect(wide.match(/warning/g)).toHaveLength(1);
   });
 
+  it("has gdb find the guest after --at's instructions with --inspect too, where the child serves it", async () => {
+    const rec = join(ROOT, "recordings", "hello-vm.rec");
+    const p = spawn(process.execPath, [CLI, "replay", rec, "--inspect", "0", "--gdb", "0", "--at", "50"], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let err = "";
+        p.stderr!.on("data", (d: Buffer) => {
+          err += d.toString();
+          const m = /gdb attaches on 127\.0\.0\.1:(\d+):\n/.exec(err);
+          if (m) resolve(Number(m[1]));
+        });
+        p.on("exit", () => reject(new Error(`afterglow exited before gdb could attach:\n${err}`)));
+      });
+      expect(await gdbBatch(port, ["monitor when", "kill"])).toMatch(/^icount 50 /m);
+    } finally {
+      process.kill(-p.pid!, "SIGKILL");
+    }
+  });
+
   it("holds --max-insns while gdb runs the guest: a continue stops there and goes no further", async () => {
     const dir = mkdtempSync(join(tmpdir(), "afterglow-guard-"));
     const image = join(dir, "loop.bin");

@@ -63,6 +63,8 @@ describe("the replay driver", () => {
     const d = open();
     const half = await ask(d, { op: "go", to: { kind: "percent", p: 50 } });
     expect(half.snapshot.pos.icount).toBe(Math.round(d.info.endIcount / 2));
+    // A share the timeline's arrows computed is said as a person would write it.
+    expect((await ask(d, { op: "go", to: { kind: "percent", p: 1.2500494159928124 } })).note).toBe("at 1.25%");
     d.close();
   });
 
@@ -74,6 +76,23 @@ describe("the replay driver", () => {
     await ask(d, { op: "step" });
     // From after exit 40: the previous exit is 40 itself.
     expect((await ask(d, { op: "previous-exit" })).snapshot.exit?.exit.n).toBe(40);
+    d.close();
+  });
+
+  it("names a watchpoint's stop by its symbol, as a breakpoint's", async () => {
+    const stack = { name: "stack_top", value: 0x8fff0, size: 16, type: 1, global: true, weak: false, sectionEnd: 0x90000 };
+    const d = new ReplayDriver({ recording: bytes, name: "hello-vm.rec", images: {}, symbols: [stack] });
+    await ask(d, { op: "watch", at: "0x8fffc", length: 4 });
+    expect((await ask(d, { op: "continue" })).note).toBe("watchpoint (write) at 0x8fffc <stack_top+12>");
+    d.close();
+  });
+
+  it("says there is no VM exit after the last one as it says there is none before the first", async () => {
+    const d = open();
+    expect(await d.handle({ id: 1, op: "previous-exit" })).toMatchObject({ ok: false, error: "no VM exit before this position" });
+    await ask(d, { op: "go", to: { kind: "exit", n: recordedExits.length - 1 } });
+    await ask(d, { op: "step" });
+    expect(await d.handle({ id: 2, op: "next-exit" })).toMatchObject({ ok: false, error: "no VM exit after this position" });
     d.close();
   });
 
@@ -198,6 +217,18 @@ describe("the replay driver", () => {
     expect(r.snapshot?.pos.icount).toBe(0);
     const b = await d.handle({ id: 2, op: "break", at: "no_such_symbol" });
     expect(!b.ok && b.error).toMatch(/is not an address/);
+    d.close();
+  });
+
+  it("refuses an icount or a guest time past the end by what was asked, after slices, and comes back", async () => {
+    const d = open(10_000);
+    const here = (await ask(d, { op: "go", to: { kind: "exit", n: 5 } })).snapshot.pos;
+    const far = await d.handle({ id: 1, op: "go", to: { kind: "icount", n: 99_999_999_999 } });
+    expect(!far.ok && far.error).toMatch(/^cannot reach icount 99999999999: the replay came to icount \d+ exits \d+ guest-ns \d+$/);
+    expect(far.snapshot?.pos).toEqual(here);
+    const late = await d.handle({ id: 2, op: "go", to: { kind: "ns", n: 99_999_999_999_999 } });
+    expect(!late.ok && late.error).toMatch(/^cannot reach guest time 99999999999999 ns: /);
+    expect(late.snapshot?.pos).toEqual(here);
     d.close();
   });
 });

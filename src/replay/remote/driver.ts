@@ -14,7 +14,7 @@ import { describeExit, describeQualification, type ExitEvent } from "../exit-log
 import { findKernelPlacement, type KernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
 import { Stack } from "../stack.js";
-import { comparePositions, type Position, type Target, type Timeline } from "../timeline.js";
+import { comparePositions, targetOf, type Position, type Target, type Timeline } from "../timeline.js";
 import { decode, emptyInsn } from "../../x86/decoder.js";
 import { BufferSource, formatInsn } from "../../x86/disasm.js";
 import { DwarfError, LineTable, type LineSections } from "../../x86/dwarf-line.js";
@@ -283,8 +283,12 @@ export class ReplayDriver {
         }
         return this.stopText(s);
       }
-      case "next-exit":
-        return this.go({ kind: "exit", n: dbg.where().exits });
+      case "next-exit": {
+        // As previous-exit says there is none before: past the last, not "there is no exit N".
+        const n = dbg.where().exits;
+        if (n >= this.session.recordedExits().length) return { error: "no VM exit after this position" };
+        return this.go({ kind: "exit", n });
+      }
       case "previous-exit": {
         const here = dbg.where();
         const n = here.at === "exit" ? here.exits - 2 : here.exits - 1;
@@ -303,14 +307,26 @@ export class ReplayDriver {
     return this.cancelled;
   }
 
+  /**
+   * Moves to `to`; a refused move comes back to where it started (from the slices it ran on the
+   * way), so that it changes nothing, as gdb's monitor seek.
+   */
   private async go(to: GoTo): Promise<string | { error: string }> {
+    const from = this.dbg.where();
+    const r = await this.goTo(to);
+    if (typeof r !== "string" && comparePositions(this.dbg.where(), from) !== 0) this.dbg.seek(targetOf(from));
+    return r;
+  }
+
+  private async goTo(to: GoTo): Promise<string | { error: string }> {
     const exits = this.session.recordedExits();
     switch (to.kind) {
       case "icount":
         return this.seek({ at: "step", icount: to.n }, to.n, `icount ${to.n}`);
       case "percent": {
         const n = Math.round((Math.min(100, Math.max(0, to.p)) / 100) * this.info.endIcount);
-        return this.seek({ at: "step", icount: n }, n, `${to.p}%`);
+        // The timeline's arrows ask for shares such as 1.2500494159928124: said to two decimals.
+        return this.seek({ at: "step", icount: n }, n, `${Number(to.p.toFixed(2))}%`);
       }
       case "exit": {
         if (to.n < 0 || to.n >= exits.length) return { error: `the recording has ${exits.length} VM exits (0 to ${exits.length - 1}): there is no exit ${to.n}` };
@@ -342,8 +358,9 @@ export class ReplayDriver {
       if (i < 0) break; // the seek says why
       const start = tl.reaches(here, target) && comparePositions(here, cps[i].pos) >= 0 ? here.icount : cps[i].pos.icount;
       if (goal - start <= this.slice) break;
-      const p = dbg.seek({ at: "step", icount: start + this.slice });
-      if ("error" in p) return { error: p.message };
+      // A slice that cannot be reached (past the recording's end) is no answer: the seek to the
+      // target itself says what cannot be reached, and where the replay came to.
+      if ("error" in dbg.seek({ at: "step", icount: start + this.slice })) break;
       if (await this.yieldOrCancel(`going to ${what}`)) return "cancelled";
     }
     const p = dbg.seek(target);
@@ -387,7 +404,7 @@ export class ReplayDriver {
         return `breakpoint at 0x${s.addr.toString(16)}${this.symbolSuffix(s.addr)}`;
       case "watch":
         hit();
-        return `watchpoint (${s.watch}) at 0x${s.addr.toString(16)}`;
+        return `watchpoint (${s.watch}) at 0x${s.addr.toString(16)}${this.symbolSuffix(s.addr)}`;
       case "exit":
         hit();
         return `exit ${describeExit(s.exit)}`;

@@ -68,7 +68,8 @@ export type Reply =
 /** Sent unasked. */
 export type Event =
   | { event: "ready"; info: ReplayInfo; snapshot: Snapshot }
-  | { event: "failed"; error: string }
+  /** The replay could not start; `kind` names an error that is the user's to fix (a port taken, a bad recording), not a bug. */
+  | { event: "failed"; error: string; kind?: "listen" | "recording" }
   /** A long move goes on: where it is. */
   | { event: "progress"; what: string; icount: number; exits: number }
   /**

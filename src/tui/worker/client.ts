@@ -3,6 +3,8 @@
 // way. The tool's thread never runs the machine, so it stays free to draw and to read keys.
 
 import { Worker } from "node:worker_threads";
+import { ListenError } from "../../gdbstub/listen.js";
+import { RecordingError } from "../../replay/recording.js";
 import type { Event, FromWorker, OpenReplay, Reply, ReplayInfo, Request, Snapshot } from "../../replay/remote/protocol.js";
 
 type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
@@ -47,7 +49,7 @@ export class RemoteReplay {
           resolve(new RemoteReplay(worker, m.info, m.snapshot));
         } else if (m.event === "failed") {
           worker.off("message", first);
-          reject(new Error(m.error));
+          reject(m.kind === "listen" ? new ListenError(m.error) : m.kind === "recording" ? new RecordingError(m.error) : new Error(m.error));
         }
       };
       worker.on("message", first);

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { ReplayDriver } from "../../replay/remote/driver.js";
 import { ListenError } from "../../gdbstub/listen.js";
+import { RecordingError } from "../../replay/recording.js";
 import { serveGdbBeside } from "./gdb.js";
 import type { FromWorker, OpenReplay, Request } from "../../replay/remote/protocol.js";
 
@@ -19,7 +20,10 @@ try {
   if (open.gdb !== undefined) gdb = await serveGdbBeside(driver, open.gdb, send);
   send({ event: "ready", info: { ...driver.info, gdb: gdb?.server.address }, snapshot: driver.snapshot() });
 } catch (e) {
-  send({ event: "failed", error: e instanceof ListenError ? `gdb ${e.message}` : (e as Error).message });
+  // The error's class does not cross to the tool's thread: its kind does, so that the CLI tells a
+  // port in use or a bad recording in one line, not as a bug of afterglow's.
+  const kind = e instanceof ListenError ? "listen" : e instanceof RecordingError ? "recording" : undefined;
+  send({ event: "failed", error: e instanceof ListenError ? `gdb ${e.message}` : (e as Error).message, kind });
   process.exit(1);
 }
 
