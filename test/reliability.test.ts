@@ -63,6 +63,28 @@ describe("a host that nothing breaks", () => {
     expect(r.stdout.length).toBeGreaterThan(printed.length - 200);
   }, 120_000);
 
+  it.each(["SIGINT", "SIGTERM"] as const)("ends a run that %s stops as Ctrl-A x does: the summary, and a recording with its end that replays", async (sig) => {
+    // Ctrl-C is a signal whenever stdin is no raw terminal: a pipe, a script, `timeout`.
+    const rec = join(dir, `${sig}.rec`);
+    const proc = spawn(process.execPath, [BIN, "record", "-o", rec, "--image", ECHO], { stdio: ["pipe", "pipe", "pipe"] });
+    let printed = "", stderr = "";
+    proc.stdout!.on("data", (d: Buffer) => (printed += d.toString("latin1")));
+    proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString("latin1")));
+    proc.stdin!.write("hello\n");
+    while (!/HELLO/.test(printed)) await new Promise((r) => setTimeout(r, 20));
+    proc.kill(sig);
+    const status = await new Promise((r) => proc.on("exit", (code) => r(code)));
+    expect(stderr).toMatch(new RegExp(`^afterglow: stopped on request at [0-9a-f:]+ after [\\d,]+ instructions \\(${sig}\\)`, "m"));
+    expect(stderr).toMatch(/^VM exits /m);
+    expectNoRawError(stderr);
+    expect(status).toBe(sig === "SIGINT" ? 130 : 143);
+    expect(afterglow(["info", rec]).stdout).toMatch(new RegExp(`^end +user-stop \\(${sig}\\) at icount`, "m"));
+    const r = afterglow(["replay", rec]);
+    expect(r.stderr).toMatch(new RegExp(`replayed to the recording's end \\(user-stop: ${sig}\\)`));
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(printed);
+  }, 120_000);
+
   it("replays a recording on the machine that made it with no other argument, checking its images by SHA-256", () => {
     const image = join(dir, "guest.bin");
     copyFileSync(ECHO, image);

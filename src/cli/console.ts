@@ -5,6 +5,7 @@
 // before typing — piped all at once it would be lost in the FIFO long before a shell reads it.
 
 const CTRL_A = 0x01;
+const QUIT_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 const LF = 0x0a;
 
 export interface ConsoleTarget {
@@ -17,6 +18,8 @@ export class HostConsole {
   quit = false;
   /** Set when the user asked for the run's summary (Ctrl-A s); the runner clears it. */
   summaryWanted = false;
+  /** The signal that asked to quit (Ctrl-C where the terminal is not raw, kill, a closed terminal), when one did. */
+  signal: NodeJS.Signals | undefined;
   private readonly out: number[] = [];
   private pending: number[] = [];
   private ended = false;
@@ -96,6 +99,33 @@ export class HostConsole {
       this.wake = undefined;
     }
     return this.pending.length > 0 && !this.quit;
+  }
+
+  /**
+   * Until the returned function is called, SIGINT, SIGTERM and SIGHUP ask to quit as Ctrl-A x
+   * does, so that a run ends between slices with its summary and a recording with its end record
+   * (Ctrl-C is a signal when stdin is not a raw terminal: a pipe, a script, `timeout`). A second
+   * signal of the same kind ends the process as the signal would have, for a run that cannot stop.
+   */
+  quitOnSignals(): () => void {
+    const handlers = QUIT_SIGNALS.map((sig) => {
+      const handler = () => {
+        if (this.signal === sig) {
+          uninstall();
+          process.kill(process.pid, sig);
+          return;
+        }
+        this.signal ??= sig;
+        this.quit = true;
+        this.wake?.();
+      };
+      process.on(sig, handler);
+      return [sig, handler] as const;
+    });
+    const uninstall = () => {
+      for (const [sig, handler] of handlers) process.off(sig, handler);
+    };
+    return uninstall;
   }
 
   close(): void {
