@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { crc32 } from "node:zlib";
+import { crc32, gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -83,6 +83,37 @@ describe("the afterglow command", () => {
       const r = afterglow(...args, "--image", empty);
       expect(r.stderr, args.join(" ")).toBe(`afterglow: the boot image ${empty} is empty\n`);
       expect(r.status, args.join(" ")).toBe(1);
+    }
+    expect(existsSync(join(dir, "x.rec"))).toBe(false);
+  });
+
+  it("refuses a file of another kind for --image, --kernel or --initrd in one line that names the option that fits", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const gz = join(dir, "initramfs.cpio.gz");
+    writeFileSync(gz, gzipSync(Buffer.from("070701")));
+    const bz = join(dir, "bzImage");
+    const header = Buffer.alloc(0x400);
+    header.write("HdrS", 0x202, "latin1");
+    writeFileSync(bz, header);
+    const elf = join(ROOT, "guests", "chaos", "race.elf");
+    const rec = join(ROOT, "recordings", "hello.rec");
+    const cases: [string[], RegExp][] = [
+      [["--image", bz], /is a Linux bzImage, not a flat boot image: boot it with --kernel$/],
+      [["--image", elf], /race\.elf is an ELF file, not a flat boot image: `objcopy -O binary \S+race\.elf \S+race\.bin` makes the flat image from it$/],
+      [["--image", gz], /is gzip-compressed, not a flat boot image: an initramfs goes with --initrd, beside --kernel$/],
+      [["--image", rec], /is an afterglow recording, not a flat boot image: replay it with `afterglow replay \S+hello\.rec`$/],
+      [["--kernel", elf], /race\.elf is an ELF file without Linux's ELF notes, a program rather than a kernel/],
+      [["--kernel", gz], /^afterglow: --kernel \S+initramfs\.cpio\.gz is gzip-compressed, not a kernel: an initramfs goes with --initrd$/],
+      [["--kernel", gz, "--initrd", bz], /^afterglow: --initrd \S+bzImage is a kernel, not an initrd: are --kernel and --initrd swapped\?$/],
+      [["--kernel", join(ROOT, "guests", "builtin", "hello.bin")], /^afterglow: --kernel \S+hello\.bin: not a Linux bzImage/],
+    ];
+    for (const [args, message] of cases) {
+      for (const command of [["run"], ["record", "-o", join(dir, "x.rec")]]) {
+        const r = afterglow(...command, ...args);
+        expect(r.stderr.trimEnd(), args.join(" ")).toMatch(message);
+        expect(r.stderr.trimEnd().split("\n"), args.join(" ")).toHaveLength(1);
+        expect(r.status, args.join(" ")).toBe(1);
+      }
     }
     expect(existsSync(join(dir, "x.rec"))).toBe(false);
   });

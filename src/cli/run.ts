@@ -9,6 +9,7 @@ import { DEFAULT_HASH_EVERY, Session, Stop, type Guest, type MachineKind } from 
 import { HostConsole } from "./console.js";
 import { UsageError } from "./errors.js";
 import { openUserFile, writeUserFd } from "./files.js";
+import { checkBootImage, checkInitrd, checkKernel } from "./image-kind.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
@@ -173,6 +174,12 @@ export function loadGuest(opts: GuestOptions): { guest: Guest; ramSize: number; 
   // Caught here, not by the VMM's boot (which fails the run with a summary), nor by the bare PC
   // (which would run the zeroed memory it leaves).
   if (guest.kind === "image" && guest.bytes.length === 0) throw new UsageError(`the boot image ${image} is empty`);
+  if (guest.kind === "image") checkBootImage(image, guest.bytes);
+  else {
+    // The initrd first: a kernel given as the initrd most likely means the two were swapped.
+    if (guest.initrd !== undefined) checkInitrd(opts.initrd!, guest.initrd);
+    checkKernel(opts.kernel!, guest.kernel);
+  }
   const mib = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
   const machine: MachineKind = opts.bare ? "bare" : "stack";
   const problem = ramSizeProblem(mib * 2 ** 20, machine);
