@@ -118,6 +118,15 @@ describe("the afterglow command", () => {
     expect(existsSync(join(dir, "x.rec"))).toBe(false);
   });
 
+  it("starts a chaos campaign of a billion runs without listing its seeds, and refuses more runs than there are seeds", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const r = spawnSync(process.execPath, [BIN, "chaos", "--runs", "1e9", "--jobs", "1", "--max-insns", "10", "--seed", "7", "--dir", dir], { encoding: "utf8", timeout: 10_000 });
+    expect(r.stderr).toBe("afterglow: chaos: 1,000,000,000 runs of hello.bin in a VM, seeds 7..1000000006, 1 at a time\n");
+    const more = afterglow("chaos", "--runs", "5000000000", "--dir", dir);
+    expect(more.stderr).toBe("afterglow: --runs 5000000000: there are 4,294,967,296 seeds, so at most as many different runs\n");
+    expect(more.status).toBe(1);
+  }, 30_000);
+
   it("reports an address it cannot listen on as the user's to change, in one line, for gdb and the inspector", () => {
     const vm = join(ROOT, "recordings", "hello-vm.rec");
     const cases: [string[], string][] = [
