@@ -298,6 +298,19 @@ describe("the afterglow command", () => {
       expect(words).toEqual(["record", "-o", spaced, "--image", echo]);
     });
 
+    it("leaves a recording that already carries its images byte for byte as it was, in place or copied", () => {
+      const packed = join(dir, "packed-once.rec");
+      expect(afterglow("pack", rec, "-o", packed, "--image", echo).status).toBe(0);
+      const bytes = readFileSync(packed);
+      const again = afterglow("pack", packed);
+      expect(again.stderr).toBe(`afterglow: ${packed} already carries its images (echo.bin): left it as it was\n`);
+      expect(again.status).toBe(0);
+      expect(readFileSync(packed).equals(bytes)).toBe(true);
+      const copy = join(dir, "packed-copy.rec");
+      expect(afterglow("pack", packed, "-o", copy).stderr).toBe(`afterglow: ${packed} already carries its images (echo.bin): copied it to ${copy}\n`);
+      expect(readFileSync(copy).equals(bytes)).toBe(true);
+    });
+
     it("packs the images in, so the recording replays without them", () => {
       const packed = join(dir, "packed.rec");
       expect(afterglow("pack", rec, "-o", packed, "--image", echo).status).toBe(0);
