@@ -127,6 +127,17 @@ describe("the afterglow command", () => {
     expect(more.status).toBe(1);
   }, 30_000);
 
+  it("ends quietly, as cat does, when the reader of its output stops reading (| head)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const big = join(dir, "big.bin");
+    writeFileSync(big, Buffer.alloc(1 << 20, 0x90));
+    for (const args of [["disasm", big], ["disasm", big, "--bits", "16"]]) {
+      const r = spawnSync("bash", ["-c", `"$0" "$@" 2>"${join(dir, "err")}" | head -1 >/dev/null; exit \${PIPESTATUS[0]}`, process.execPath, BIN, ...args], { timeout: 60_000 });
+      expect(r.status, args[0]).toBe(141); // 128 + SIGPIPE
+      expect(readFileSync(join(dir, "err"), "utf8"), args[0]).toBe("");
+    }
+  });
+
   it("reports an address it cannot listen on as the user's to change, in one line, for gdb and the inspector", () => {
     const vm = join(ROOT, "recordings", "hello-vm.rec");
     const cases: [string[], string][] = [

@@ -1,4 +1,5 @@
 // The `afterglow` command. Each subcommand lives in its own module and registers itself here.
+import { constants as osConstants } from "node:os";
 import { Command } from "commander";
 import { registerChaos } from "./chaos.js";
 import { registerDisasm } from "./disasm.js";
@@ -34,6 +35,16 @@ const dashes = argv.indexOf("--");
 const ours = dashes < 0 ? argv : argv.slice(0, dashes);
 const debug = ours.includes("--debug");
 const args = [...ours.filter((a) => a !== "--debug"), ...(dashes < 0 ? [] : argv.slice(dashes))];
+
+// A reader that stops reading (`afterglow disasm vmlinux | head`) is done with the output: end
+// quietly with the status of a process SIGPIPE ended, as cat and git do, not with Node's
+// unhandled EPIPE and its stack.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(128 + osConstants.signals.SIGPIPE);
+  });
+}
 
 try {
   await program.parseAsync(args, { from: "user" });
