@@ -3,8 +3,8 @@
 // directory where a file should be or a file where a directory should be, no permission, no
 // space — is the user's to fix, and becomes a UsageError naming the path in one line.
 
-import { mkdirSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { openSync, writeFileSync, writeSync } from "node:fs";
+import { makeDirs } from "../replay/dirs.js";
 import { UsageError } from "./errors.js";
 
 const WHY: Record<string, string> = {
@@ -45,27 +45,9 @@ export function openUserFile(path: string): number {
   return userFile(`write ${path}`, () => openSync(path, "w"));
 }
 
-/**
- * Makes the directory `path` and its parents, as `mkdir -p` does. Not by mkdirSync's recursive
- * mode: where a parent exists but refuses the child with ENOENT (anywhere under /proc), Node's
- * takes that for a missing parent and retries forever, at full CPU, deaf to Ctrl-C.
- */
+/** Makes the directory `path` and its parents, as `mkdir -p` does. */
 export function makeUserDir(path: string): void {
-  userFile(`make the directory ${path}`, () => {
-    const chain: string[] = [];
-    for (let p = resolve(path); ; p = dirname(p)) {
-      chain.unshift(p);
-      if (dirname(p) === p) break;
-    }
-    for (const p of chain) {
-      try {
-        mkdirSync(p);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      }
-    }
-    if (!statSync(path).isDirectory()) throw Object.assign(new Error(`EEXIST: ${path}`), { code: "EEXIST", syscall: "mkdir" });
-  });
+  userFile(`make the directory ${path}`, () => makeDirs(path));
 }
 
 /** Writes `data` at the end of what was written to `fd`, the file `path` opened by openUserFile. */
