@@ -286,7 +286,11 @@ describe("the afterglow command", () => {
       const bad = afterglow("replay", vm, "--to", "exit:99999");
       expect(bad.status).toBe(1);
       const exits = Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}).recordedExits().length;
-      expect(bad.stderr).toBe(`afterglow: the recording has ${exits} VM exits: there is no exit 99999\n`);
+      expect(bad.stderr).toBe(`afterglow: the recording has ${exits} VM exits (0 to ${exits - 1}): there is no exit 99999\n`);
+      // A recording of the bare PC has no VM exits to count: it says so, for --to and explain-exit alike.
+      const bare = join(ROOT, "recordings", "hello.rec");
+      expect(afterglow("replay", bare, "--to", "exit:3").stderr).toBe("afterglow: the recording ran on the bare PC, which has no VM exits: there is no exit 3\n");
+      expect(afterglow("explain-exit", bare, "3").stderr).toBe("afterglow: explain-exit: the recording ran on the bare PC, which has no VM exits: there is no exit 3\n");
       expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N, not "later"\n$/);
     });
 
