@@ -84,10 +84,14 @@ export function registerChaos(program: Command): void {
       process.stderr.write(
         `afterglow: chaos: ${n(opts.runs)} runs of ${what} ${machine === "stack" ? "in a VM" : "on the bare PC"}, seeds ${first}..${(first + opts.runs - 1) >>> 0}, ${Math.min(opts.jobs, opts.runs)} at a time\n`,
       );
+      const status = process.stderr.isTTY ? new ChaosStatus(opts.runs, (s) => process.stderr.write(s)) : undefined;
       const answers = await runPool(config, opts.dir, seeds, Math.min(opts.jobs, opts.runs), (a) => {
+        status?.clear();
         if ("error" in a) process.stderr.write(`afterglow: chaos: seed ${a.seed}: internal error: ${a.error.split("\n")[0]}\n`);
         else if (a.failed) process.stderr.write(`afterglow: chaos: seed ${a.seed}: ${a.end.reason}${a.end.detail ? ` (${a.end.detail})` : ""}, kept ${a.kept}\n`);
+        status?.ran(a);
       });
+      status?.clear();
       process.stdout.write(formatChaosSummary(answers));
       if (answers.some((a) => "error" in a)) process.exitCode = 70;
       else if (answers.some((a) => "failed" in a && a.failed)) process.exitCode = 2;
@@ -148,6 +152,37 @@ function runPool(config: ChaosConfig, dir: string, seeds: { first: number; count
     };
     for (let k = 0; k < jobs; k++) start();
   });
+}
+
+/**
+ * The campaign's status line on a terminal's stderr, rewritten as runs finish: a campaign of Linux
+ * boots takes hours, and only failures print a line of their own.
+ */
+export class ChaosStatus {
+  private done = 0;
+  private failed = 0;
+  private shown = false;
+  private readonly t0 = Date.now();
+
+  constructor(
+    private readonly runs: number,
+    private readonly write: (s: string) => void,
+  ) {}
+
+  /** A run finished: the line shows it. */
+  ran(a: RunAnswer): void {
+    this.done++;
+    if ("error" in a || a.failed) this.failed++;
+    const secs = (Date.now() - this.t0) / 1000;
+    this.write(`\r\x1b[Kchaos: ${n(this.done)} of ${n(this.runs)} runs, ${n(this.failed)} failed, ${secs.toFixed(0)} s`);
+    this.shown = true;
+  }
+
+  /** Takes the line away, for a line of output or the table. */
+  clear(): void {
+    if (this.shown) this.write("\r\x1b[K");
+    this.shown = false;
+  }
 }
 
 /** The campaign's table: ends by count with their seeds, the failing runs kept, how to look at one. */
