@@ -31,7 +31,10 @@ export interface GdbServeOptions extends TimeTravelOptions {
   recording?: string;
   /** Where gdb finds the guest: before the instruction after this many (default: the first). */
   at?: number;
-  /** Told the address once gdb can attach (default: print the gdb command line on stderr). */
+  /**
+   * Told the address once gdb can attach (default: print the gdb command line on stderr). A caller
+   * that takes it starts its own gdb, whose leaving ends the session: no "waiting for gdb again".
+   */
   onListening?: (at: ListenAddress) => void;
   /** How gdb reaches the stub (default: a TCP server at the address; src/inspect: the parent's channel). */
   listen?: (target: SessionTarget, options: ServerOptions) => Promise<GdbServer> | GdbServer;
@@ -101,7 +104,7 @@ export async function serveGdb(session: Session, at: ListenAddress, opts: GdbSer
       if (target.ended) {
         process.exitCode = 1;
         void server.close().then(finish);
-      } else if (opts.listen === undefined) {
+      } else if (opts.listen === undefined && opts.onListening === undefined) {
         // Otherwise it waits for the next gdb, which a silent process would not say.
         process.stderr.write(`afterglow: gdb detached; waiting for gdb again on ${server.address.host}:${server.address.port} (gdb's kill, or Ctrl-C, ends the session)\n`);
       }
