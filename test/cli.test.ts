@@ -365,6 +365,8 @@ describe("the afterglow command", () => {
         ["newer", ["info", newer], /^afterglow: .*newer\.rec is format version 9; this afterglow reads version 5\n$/],
         ["older", ["replay", older], /^afterglow: .*older\.rec is format version 3, which counted a REP string instruction once; record it again with this afterglow \(it reads version 5\)\n$/],
         ["wrong image", ["replay", rec, "--image", join(ROOT, "guests", "builtin", "hello.bin")], /^afterglow: wrong boot image: it has sha256 [0-9a-f]{16}…, the recording was made with echo\.bin/],
+        ["another image than it carries", ["replay", join(ROOT, "recordings", "hello-vm.rec"), "--image", echo], /^afterglow: --image \S+echo\.bin is not the boot image \S+hello-vm\.rec carries \(hello\.bin, sha256 [0-9a-f]{16}…\): leave --image out\n$/],
+        ["an image it has no place for", ["replay", rec, "--kernel", echo], /^afterglow: --kernel \S+echo\.bin: \S+echo\.rec has no kernel to give \(it was made with boot image echo\.bin\)\n$/],
       ];
       for (const [what, args, message] of cases) {
         const r = afterglow(...args);
