@@ -121,7 +121,10 @@ describe("a host that nothing breaks", () => {
     for (const [args, message] of [
       [["run", "--ram", "4096"], "afterglow: --ram 4096: guest RAM in a VM is 4 to 2048 MiB in multiples of 4 (or use --bare)\n"],
       [["run", "--bare", "--ram", "4096"], "afterglow: --ram 4096: guest RAM on the bare PC is 1 to 3072 MiB\n"],
-      [["run", "--max-time", "soon"], 'afterglow: --max-time wants a number of seconds greater than zero, not "soon"\n'],
+      [["run", "--max-time", "soon"], 'afterglow: --max-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "soon"\n'],
+      // Beyond what guest time counts, either way: the message gives the range, not "greater than zero".
+      [["run", "--max-time", "1e-12"], 'afterglow: --max-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "1e-12"\n'],
+      [["run", "--hang-time", "1e10"], 'afterglow: --hang-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "1e10"\n'],
     ] as [string[], string][]) {
       const r = afterglow(args);
       expect(r.stderr, args.join(" ")).toBe(message);

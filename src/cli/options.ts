@@ -41,12 +41,13 @@ export function parseCount(v: string, name: string): number {
   return n;
 }
 
-/** Seconds (a decimal number greater than zero), as nanoseconds, or an error naming the option. */
+/** Seconds (a decimal number of at least a nanosecond, at most 2^53 of them), as nanoseconds, or an error naming the option. */
 export function parseSeconds(v: string, name: string): number {
   const s = Number(v);
   const ns = Math.round(s * 1e9);
   if (!/^\s*[0-9.]+(e[+-]?\d+)?\s*$/i.test(v) || !Number.isFinite(s) || ns <= 0 || !Number.isSafeInteger(ns)) {
-    throw new UsageError(`${name} wants a number of seconds greater than zero, not "${v}"`);
+    // Guest time counts whole nanoseconds, at most 2^53 of them: the range, both ends.
+    throw new UsageError(`${name} wants a number of seconds from 0.000000001 (1 ns) to ${Math.floor(Number.MAX_SAFE_INTEGER / 1e9)}, not "${v}"`);
   }
   return ns;
 }
