@@ -124,6 +124,7 @@ describe("a host that nothing breaks", () => {
       [["run", "--max-time", "soon"], 'afterglow: --max-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "soon"\n'],
       // Beyond what guest time counts, either way: the message gives the range, not "greater than zero".
       [["run", "--max-time", "1e-12"], 'afterglow: --max-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "1e-12"\n'],
+      [["run", "--max-insns", "1e30"], 'afterglow: --max-insns wants a positive integer no larger than 9007199254740991, not "1e30"\n'],
       [["run", "--hang-time", "1e10"], 'afterglow: --hang-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "1e10"\n'],
     ] as [string[], string][]) {
       const r = afterglow(args);
