@@ -85,6 +85,21 @@ describe("a host that nothing breaks", () => {
     expect(r.stdout).toBe(printed);
   }, 120_000);
 
+  it("ends a run whose output's reader goes away (| head) as SIGPIPE would, but with the summary and the recording's end", () => {
+    const rec = join(dir, "piped.rec");
+    const lines = Array.from({ length: 3000 }, (_, k) => `line ${k}`).join("\n");
+    const r = spawnSync("bash", ["-c", `"$0" "$@" 2>"${rec}.err" | head -1 >/dev/null; exit \${PIPESTATUS[0]}`, process.execPath, BIN, "record", "-o", rec, "--image", ECHO], {
+      input: lines,
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(141); // 128 + SIGPIPE, as the shell reports a process SIGPIPE ended
+    const stderr = readFileSync(`${rec}.err`, "utf8");
+    expect(stderr).toMatch(/^afterglow: stopped on request at [0-9a-f:]+ after [\d,]+ instructions \(SIGPIPE\)/);
+    expectNoRawError(stderr);
+    expect(afterglow(["info", rec]).stdout).toMatch(/^end +user-stop \(SIGPIPE\) at icount/m);
+    expect(afterglow(["replay", rec]).status).toBe(0);
+  }, 120_000);
+
   it("replays a recording on the machine that made it with no other argument, checking its images by SHA-256", () => {
     const image = join(dir, "guest.bin");
     copyFileSync(ECHO, image);

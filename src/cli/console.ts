@@ -6,6 +6,9 @@
 
 const CTRL_A = 0x01;
 const QUIT_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** Marks an EPIPE on stdout that a run took as its cue to quit, so that main.ts leaves it be. */
+export const RUN_QUITS = Symbol("a run quits on it");
 const LF = 0x0a;
 
 export interface ConsoleTarget {
@@ -62,10 +65,12 @@ export class HostConsole {
 
   /** Whether the last byte written ended a line (so a status line can follow without a break). */
   atLineStart(): boolean {
-    return this.lastByte === LF;
+    return this.lastByte === LF || this.signal === "SIGPIPE";
   }
 
   flush(): void {
+    // Nobody reads stdout any more: the guest's output goes nowhere while the run ends.
+    if (this.signal === "SIGPIPE") this.out.length = 0;
     if (this.out.length > 0) process.stdout.write(Buffer.from(this.out));
     this.out.length = 0;
   }
@@ -122,8 +127,19 @@ export class HostConsole {
       process.on(sig, handler);
       return [sig, handler] as const;
     });
+    // stdout's reader gone (`afterglow record | head`): quit as on a signal, as SIGPIPE would
+    // have ended the process, but with the run's end written.
+    const onPipe = (err: NodeJS.ErrnoException & { [RUN_QUITS]?: boolean }) => {
+      if (err.code !== "EPIPE") return;
+      err[RUN_QUITS] = true;
+      this.signal ??= "SIGPIPE";
+      this.quit = true;
+      this.wake?.();
+    };
+    process.stdout.prependListener("error", onPipe);
     const uninstall = () => {
       for (const [sig, handler] of handlers) process.off(sig, handler);
+      process.stdout.off("error", onPipe);
     };
     return uninstall;
   }

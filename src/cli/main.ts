@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { registerChaos } from "./chaos.js";
 import { registerDisasm } from "./disasm.js";
 import { registerExplain } from "./explain.js";
+import { RUN_QUITS } from "./console.js";
 import { reportOf } from "./errors.js";
 import { registerGdb } from "./gdb.js";
 import { registerGuest } from "./guest.js";
@@ -38,10 +39,12 @@ const args = [...ours.filter((a) => a !== "--debug"), ...(dashes < 0 ? [] : argv
 
 // A reader that stops reading (`afterglow disasm vmlinux | head`) is done with the output: end
 // quietly with the status of a process SIGPIPE ended, as cat and git do, not with Node's
-// unhandled EPIPE and its stack.
+// unhandled EPIPE and its stack; a run or record first ends as on Ctrl-C, its recording whole.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code !== "EPIPE") throw err;
+    // A run took it to quit (HostConsole.quitOnSignals): it ends its recording first.
+    if ((err as { [RUN_QUITS]?: boolean })[RUN_QUITS] === true) return;
     process.exit(128 + osConstants.signals.SIGPIPE);
   });
 }
