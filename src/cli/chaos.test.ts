@@ -1,7 +1,7 @@
 // The chaos campaign's status line: what a user watching a long campaign on a terminal sees.
 
 import { describe, expect, it } from "vitest";
-import { ChaosStatus } from "./chaos.js";
+import { ChaosStatus, formatChaosSummary } from "./chaos.js";
 
 type Answer = Parameters<ChaosStatus["ran"]>[0];
 const end = { reason: "halt" as const };
@@ -23,5 +23,15 @@ describe("chaos's status line", () => {
     status.clear();
     status.clear();
     expect(out.slice(3)).toEqual(["\r\x1b[K"]);
+  });
+});
+
+describe("chaos's closing table", () => {
+  it("lines the kept recordings' ends up in one column, however long each path", () => {
+    const kept = (seed: number) => ({ seed, failed: true, end: { reason: "triple-fault", detail: "triple fault at EIP 0x7c85" }, kept: `chaos/chaos-${seed}.rec`, icount: 5, ns: 5, hostMs: 1 }) as Answer;
+    const table = formatChaosSummary([kept(2), kept(11), kept(138)]).split("\n");
+    const rows = table.slice(table.indexOf("kept:") + 1, table.indexOf("kept:") + 4);
+    expect(rows.map((r) => r.indexOf("triple-fault:"))).toEqual([rows[0].indexOf("triple-fault:"), rows[0].indexOf("triple-fault:"), rows[0].indexOf("triple-fault:")]);
+    expect(rows[2]).toMatch(/^ {2}chaos\/chaos-138\.rec {2}triple-fault: /);
   });
 });

@@ -209,8 +209,10 @@ export function formatChaosSummary(answers: readonly RunAnswer[]): string {
   }
   if (failed.length > 0) {
     lines.push("kept:");
+    // The paths in a column of their own: chaos-2.rec above chaos-11.rec.
+    const pathWidth = Math.max(...failed.slice(0, 20).map((a) => a.kept!.length));
     for (const a of failed.slice(0, 20)) {
-      lines.push(`  ${a.kept}  ${a.end.reason}${a.end.detail ? `: ${a.end.detail}` : ""} (icount ${n(a.icount)}, guest ${formatSeconds(a.ns)})`);
+      lines.push(`  ${a.kept!.padEnd(pathWidth)}  ${a.end.reason}${a.end.detail ? `: ${a.end.detail}` : ""} (icount ${n(a.icount)}, guest ${formatSeconds(a.ns)})`);
     }
     if (failed.length > 20) lines.push(`  … and ${n(failed.length - 20)} more`);
     lines.push(`look at one: afterglow triage ${shellQuote(failed[0].kept!)}`);
