@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { crc32 } from "node:zlib";
+import { crc32, gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -99,6 +99,57 @@ describe("the afterglow command", () => {
     const r = afterglow("gdb", vm, "-ex", "monitor when");
     expect(r.status).toBe(1);
     expect(r.stderr).toBe("error: unknown option '-ex'\nusage: afterglow gdb [options] FILE [-- GDB-ARGS] (gdb's own options, as -ex and -batch, go after --; --help lists afterglow's)\n");
+  });
+
+  it("refuses a file of another kind for --image, --kernel or --initrd in one line that names the option that fits", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const gz = join(dir, "initramfs.cpio.gz");
+    writeFileSync(gz, gzipSync(Buffer.from("070701")));
+    const bz = join(dir, "bzImage");
+    const header = Buffer.alloc(0x400);
+    header.write("HdrS", 0x202, "latin1");
+    writeFileSync(bz, header);
+    const elf = join(ROOT, "guests", "chaos", "race.elf");
+    const rec = join(ROOT, "recordings", "hello.rec");
+    const cases: [string[], RegExp][] = [
+      [["--image", bz], /is a Linux bzImage, not a flat boot image: boot it with --kernel$/],
+      [["--image", elf], /race\.elf is an ELF file, not a flat boot image: `objcopy -O binary \S+race\.elf \S+race\.bin` makes the flat image from it$/],
+      [["--image", gz], /is gzip-compressed, not a flat boot image: an initramfs goes with --initrd, beside --kernel$/],
+      [["--image", rec], /is an afterglow recording, not a flat boot image: replay it with `afterglow replay \S+hello\.rec`$/],
+      [["--kernel", elf], /race\.elf is an ELF file without Linux's ELF notes, a program rather than a kernel/],
+      [["--kernel", gz], /^afterglow: --kernel \S+initramfs\.cpio\.gz is gzip-compressed, not a kernel: an initramfs goes with --initrd$/],
+      [["--kernel", gz, "--initrd", bz], /^afterglow: --initrd \S+bzImage is a kernel, not an initrd: are --kernel and --initrd swapped\?$/],
+      [["--kernel", join(ROOT, "guests", "builtin", "hello.bin")], /^afterglow: --kernel \S+hello\.bin: not a Linux bzImage/],
+    ];
+    for (const [args, message] of cases) {
+      for (const command of [["run"], ["record", "-o", join(dir, "x.rec")]]) {
+        const r = afterglow(...command, ...args);
+        expect(r.stderr.trimEnd(), args.join(" ")).toMatch(message);
+        expect(r.stderr.trimEnd().split("\n"), args.join(" ")).toHaveLength(1);
+        expect(r.status, args.join(" ")).toBe(1);
+      }
+    }
+    expect(existsSync(join(dir, "x.rec"))).toBe(false);
+  });
+
+  it("starts a chaos campaign of a billion runs without listing its seeds, and refuses more runs than there are seeds", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const r = spawnSync(process.execPath, [BIN, "chaos", "--runs", "1e9", "--jobs", "1", "--max-insns", "10", "--seed", "7", "--dir", dir], { encoding: "utf8", timeout: 10_000 });
+    expect(r.stderr).toBe("afterglow: chaos: 1,000,000,000 runs of hello.bin in a VM, seeds 7..1000000006, 1 at a time\n");
+    const more = afterglow("chaos", "--runs", "5000000000", "--dir", dir);
+    expect(more.stderr).toBe("afterglow: --runs 5000000000: there are 4,294,967,296 seeds, so at most as many different runs\n");
+    expect(more.status).toBe(1);
+  }, 30_000);
+
+  it("ends quietly, as cat does, when the reader of its output stops reading (| head)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+    const big = join(dir, "big.bin");
+    writeFileSync(big, Buffer.alloc(1 << 20, 0x90));
+    for (const args of [["disasm", big], ["disasm", big, "--bits", "16"]]) {
+      const r = spawnSync("bash", ["-c", `"$0" "$@" 2>"${join(dir, "err")}" | head -1 >/dev/null; exit \${PIPESTATUS[0]}`, process.execPath, BIN, ...args], { timeout: 60_000 });
+      expect(r.status, args[0]).toBe(141); // 128 + SIGPIPE
+      expect(readFileSync(join(dir, "err"), "utf8"), args[0]).toBe("");
+    }
   });
 
   it("reports an address it cannot listen on as the user's to change, in one line, for gdb and the inspector", () => {
@@ -249,7 +300,11 @@ describe("the afterglow command", () => {
       const bad = afterglow("replay", vm, "--to", "exit:99999");
       expect(bad.status).toBe(1);
       const exits = Session.replay(readRecording(new Uint8Array(readFileSync(vm))), () => {}).recordedExits().length;
-      expect(bad.stderr).toBe(`afterglow: the recording has ${exits} VM exits: there is no exit 99999\n`);
+      expect(bad.stderr).toBe(`afterglow: the recording has ${exits} VM exits (0 to ${exits - 1}): there is no exit 99999\n`);
+      // A recording of the bare PC has no VM exits to count: it says so, for --to and explain-exit alike.
+      const bare = join(ROOT, "recordings", "hello.rec");
+      expect(afterglow("replay", bare, "--to", "exit:3").stderr).toBe("afterglow: the recording ran on the bare PC, which has no VM exits: there is no exit 3\n");
+      expect(afterglow("explain-exit", bare, "3").stderr).toBe("afterglow: explain-exit: the recording ran on the bare PC, which has no VM exits: there is no exit 3\n");
       expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N, not "later"\n$/);
       // Beside a debugger it would be ignored: said so, in one line.
       for (const beside of [["--gdb", "0"], ["--inspect", "0"], ["--tui"]]) {
@@ -292,6 +347,19 @@ describe("the afterglow command", () => {
       expect(words).toEqual(["record", "-o", spaced, "--image", echo]);
     });
 
+    it("leaves a recording that already carries its images byte for byte as it was, in place or copied", () => {
+      const packed = join(dir, "packed-once.rec");
+      expect(afterglow("pack", rec, "-o", packed, "--image", echo).status).toBe(0);
+      const bytes = readFileSync(packed);
+      const again = afterglow("pack", packed);
+      expect(again.stderr).toBe(`afterglow: ${packed} already carries its images (echo.bin): left it as it was\n`);
+      expect(again.status).toBe(0);
+      expect(readFileSync(packed).equals(bytes)).toBe(true);
+      const copy = join(dir, "packed-copy.rec");
+      expect(afterglow("pack", packed, "-o", copy).stderr).toBe(`afterglow: ${packed} already carries its images (echo.bin): copied it to ${copy}\n`);
+      expect(readFileSync(copy).equals(bytes)).toBe(true);
+    });
+
     it("packs the images in, so the recording replays without them", () => {
       const packed = join(dir, "packed.rec");
       expect(afterglow("pack", rec, "-o", packed, "--image", echo).status).toBe(0);
@@ -331,6 +399,8 @@ describe("the afterglow command", () => {
         ["newer", ["info", newer], /^afterglow: .*newer\.rec is format version 9; this afterglow reads version 5\n$/],
         ["older", ["replay", older], /^afterglow: .*older\.rec is format version 3, which counted a REP string instruction once; record it again with this afterglow \(it reads version 5\)\n$/],
         ["wrong image", ["replay", rec, "--image", join(ROOT, "guests", "builtin", "hello.bin")], /^afterglow: wrong boot image: it has sha256 [0-9a-f]{16}…, the recording was made with echo\.bin/],
+        ["another image than it carries", ["replay", join(ROOT, "recordings", "hello-vm.rec"), "--image", echo], /^afterglow: --image \S+echo\.bin is not the boot image \S+hello-vm\.rec carries \(hello\.bin, sha256 [0-9a-f]{16}…\): leave --image out\n$/],
+        ["an image it has no place for", ["replay", rec, "--kernel", echo], /^afterglow: --kernel \S+echo\.bin: \S+echo\.rec has no kernel to give \(it was made with boot image echo\.bin\)\n$/],
       ];
       for (const [what, args, message] of cases) {
         const r = afterglow(...args);

@@ -63,6 +63,43 @@ describe("a host that nothing breaks", () => {
     expect(r.stdout.length).toBeGreaterThan(printed.length - 200);
   }, 120_000);
 
+  it.each(["SIGINT", "SIGTERM"] as const)("ends a run that %s stops as Ctrl-A x does: the summary, and a recording with its end that replays", async (sig) => {
+    // Ctrl-C is a signal whenever stdin is no raw terminal: a pipe, a script, `timeout`.
+    const rec = join(dir, `${sig}.rec`);
+    const proc = spawn(process.execPath, [BIN, "record", "-o", rec, "--image", ECHO], { stdio: ["pipe", "pipe", "pipe"] });
+    let printed = "", stderr = "";
+    proc.stdout!.on("data", (d: Buffer) => (printed += d.toString("latin1")));
+    proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString("latin1")));
+    proc.stdin!.write("hello\n");
+    while (!/HELLO/.test(printed)) await new Promise((r) => setTimeout(r, 20));
+    proc.kill(sig);
+    const status = await new Promise((r) => proc.on("exit", (code) => r(code)));
+    expect(stderr).toMatch(new RegExp(`^afterglow: stopped on request at [0-9a-f:]+ after [\\d,]+ instructions \\(${sig}\\)`, "m"));
+    expect(stderr).toMatch(/^VM exits /m);
+    expectNoRawError(stderr);
+    expect(status).toBe(sig === "SIGINT" ? 130 : 143);
+    expect(afterglow(["info", rec]).stdout).toMatch(new RegExp(`^end +user-stop \\(${sig}\\) at icount`, "m"));
+    const r = afterglow(["replay", rec]);
+    expect(r.stderr).toMatch(new RegExp(`replayed to the recording's end \\(user-stop: ${sig}\\)`));
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(printed);
+  }, 120_000);
+
+  it("ends a run whose output's reader goes away (| head) as SIGPIPE would, but with the summary and the recording's end", () => {
+    const rec = join(dir, "piped.rec");
+    const lines = Array.from({ length: 3000 }, (_, k) => `line ${k}`).join("\n");
+    const r = spawnSync("bash", ["-c", `"$0" "$@" 2>"${rec}.err" | head -1 >/dev/null; exit \${PIPESTATUS[0]}`, process.execPath, BIN, "record", "-o", rec, "--image", ECHO], {
+      input: lines,
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(141); // 128 + SIGPIPE, as the shell reports a process SIGPIPE ended
+    const stderr = readFileSync(`${rec}.err`, "utf8");
+    expect(stderr).toMatch(/^afterglow: stopped on request at [0-9a-f:]+ after [\d,]+ instructions \(SIGPIPE\)/);
+    expectNoRawError(stderr);
+    expect(afterglow(["info", rec]).stdout).toMatch(/^end +user-stop \(SIGPIPE\) at icount/m);
+    expect(afterglow(["replay", rec]).status).toBe(0);
+  }, 120_000);
+
   it("replays a recording on the machine that made it with no other argument, checking its images by SHA-256", () => {
     const image = join(dir, "guest.bin");
     copyFileSync(ECHO, image);
@@ -99,7 +136,11 @@ describe("a host that nothing breaks", () => {
     for (const [args, message] of [
       [["run", "--ram", "4096"], "afterglow: --ram 4096: guest RAM in a VM is 4 to 2048 MiB in multiples of 4 (or use --bare)\n"],
       [["run", "--bare", "--ram", "4096"], "afterglow: --ram 4096: guest RAM on the bare PC is 1 to 3072 MiB\n"],
-      [["run", "--max-time", "soon"], 'afterglow: --max-time wants a number of seconds greater than zero, not "soon"\n'],
+      [["run", "--max-time", "soon"], 'afterglow: --max-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "soon"\n'],
+      // Beyond what guest time counts, either way: the message gives the range, not "greater than zero".
+      [["run", "--max-time", "1e-12"], 'afterglow: --max-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "1e-12"\n'],
+      [["run", "--max-insns", "1e30"], 'afterglow: --max-insns wants a positive integer no larger than 9007199254740991, not "1e30"\n'],
+      [["run", "--hang-time", "1e10"], 'afterglow: --hang-time wants a number of seconds from 0.000000001 (1 ns) to 9007199, not "1e10"\n'],
     ] as [string[], string][]) {
       const r = afterglow(args);
       expect(r.stderr, args.join(" ")).toBe(message);

@@ -35,7 +35,7 @@ export function registerChaos(program: Command): void {
     program
       .command("chaos")
       .description("run a guest many times, each on a machine whose timing a seed perturbs within what hardware allows; keep the runs that fail")
-      .option("--runs <n>", "how many runs", (v) => parsePositive(v, "--runs"), 20)
+      .option("--runs <n>", "how many runs", (v) => parseRuns(v), 20)
       .addOption(
         new Option("--jobs <n>", "runs at a time, on worker threads")
           .argParser((v) => parsePositive(v, "--jobs"))
@@ -79,19 +79,32 @@ export function registerChaos(program: Command): void {
       };
       makeUserDir(opts.dir);
       const first = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-      const seeds = Array.from({ length: opts.runs }, (_, k) => (first + k) >>> 0);
+      const seeds = { first, count: opts.runs };
       const what = guest.kind === "linux" ? `Linux (${guest.kernelName})` : guest.name ?? "the built-in guest";
       process.stderr.write(
-        `afterglow: chaos: ${n(opts.runs)} runs of ${what} ${machine === "stack" ? "in a VM" : "on the bare PC"}, seeds ${seeds[0]}..${seeds.at(-1)}, ${Math.min(opts.jobs, opts.runs)} at a time\n`,
+        `afterglow: chaos: ${n(opts.runs)} runs of ${what} ${machine === "stack" ? "in a VM" : "on the bare PC"}, seeds ${first}..${(first + opts.runs - 1) >>> 0}, ${Math.min(opts.jobs, opts.runs)} at a time\n`,
       );
+      const status = process.stderr.isTTY ? new ChaosStatus(opts.runs, (s) => process.stderr.write(s)) : undefined;
       const answers = await runPool(config, opts.dir, seeds, Math.min(opts.jobs, opts.runs), (a) => {
+        status?.clear();
         if ("error" in a) process.stderr.write(`afterglow: chaos: seed ${a.seed}: internal error: ${a.error.split("\n")[0]}\n`);
         else if (a.failed) process.stderr.write(`afterglow: chaos: seed ${a.seed}: ${a.end.reason}${a.end.detail ? ` (${a.end.detail})` : ""}, kept ${a.kept}\n`);
+        status?.ran(a);
       });
+      status?.clear();
       process.stdout.write(formatChaosSummary(answers));
       if (answers.some((a) => "error" in a)) process.exitCode = 70;
       else if (answers.some((a) => "failed" in a && a.failed)) process.exitCode = 2;
     });
+}
+
+/** Seeds are 32 bits: more runs than that would repeat runs already made. */
+const MAX_RUNS = 2 ** 32;
+
+function parseRuns(v: string): number {
+  const runs = parsePositive(v, "--runs");
+  if (runs > MAX_RUNS) throw new UsageError(`--runs ${v}: there are ${n(MAX_RUNS)} seeds, so at most as many different runs`);
+  return runs;
 }
 
 function parseSeed(v: string): number {
@@ -104,24 +117,26 @@ function parseSeed(v: string): number {
 type RunAnswer = Exclude<ChaosAnswer, { cannotKeep: string }>;
 
 /**
- * Runs every seed on `jobs` worker threads; calls `each` as runs finish; resolves with all answers
- * in seed order, or rejects when a failing run's recording cannot be written.
+ * Runs `seeds.count` seeds from `seeds.first` on `jobs` worker threads; calls `each` as runs
+ * finish; resolves with all answers in seed order, or rejects when a failing run's recording
+ * cannot be written. Seeds are handed out as workers ask, never listed: a campaign may be long.
  */
-function runPool(config: ChaosConfig, dir: string, seeds: number[], jobs: number, each: (a: RunAnswer) => void): Promise<RunAnswer[]> {
-  const queue = [...seeds];
+function runPool(config: ChaosConfig, dir: string, seeds: { first: number; count: number }, jobs: number, each: (a: RunAnswer) => void): Promise<RunAnswer[]> {
+  let handed = 0;
   const answers: RunAnswer[] = [];
+  /** Where a seed's run stands in the campaign (seeds wrap past 2^32 - 1). */
+  const order = (seed: number) => (seed - seeds.first) >>> 0;
   return new Promise((resolve, reject) => {
     let live = 0;
     const start = () => {
       const w = new Worker(new URL("./chaos-worker.js", import.meta.url), { workerData: { config, dir } });
       live++;
       const next = () => {
-        const seed = queue.shift();
-        if (seed === undefined) {
+        if (handed === seeds.count) {
           void w.terminate();
           return;
         }
-        w.postMessage({ seed } satisfies ChaosJob);
+        w.postMessage({ seed: (seeds.first + handed++) >>> 0 } satisfies ChaosJob);
       };
       w.on("message", (a: ChaosAnswer) => {
         if ("cannotKeep" in a) return reject(new UsageError(a.cannotKeep));
@@ -131,12 +146,43 @@ function runPool(config: ChaosConfig, dir: string, seeds: number[], jobs: number
       });
       w.on("error", reject);
       w.on("exit", () => {
-        if (--live === 0) resolve(answers.sort((a, b) => seeds.indexOf(a.seed) - seeds.indexOf(b.seed)));
+        if (--live === 0) resolve(answers.sort((a, b) => order(a.seed) - order(b.seed)));
       });
       next();
     };
     for (let k = 0; k < jobs; k++) start();
   });
+}
+
+/**
+ * The campaign's status line on a terminal's stderr, rewritten as runs finish: a campaign of Linux
+ * boots takes hours, and only failures print a line of their own.
+ */
+export class ChaosStatus {
+  private done = 0;
+  private failed = 0;
+  private shown = false;
+  private readonly t0 = Date.now();
+
+  constructor(
+    private readonly runs: number,
+    private readonly write: (s: string) => void,
+  ) {}
+
+  /** A run finished: the line shows it. */
+  ran(a: RunAnswer): void {
+    this.done++;
+    if ("error" in a || a.failed) this.failed++;
+    const secs = (Date.now() - this.t0) / 1000;
+    this.write(`\r\x1b[Kchaos: ${n(this.done)} of ${n(this.runs)} runs, ${n(this.failed)} failed, ${secs.toFixed(0)} s`);
+    this.shown = true;
+  }
+
+  /** Takes the line away, for a line of output or the table. */
+  clear(): void {
+    if (this.shown) this.write("\r\x1b[K");
+    this.shown = false;
+  }
 }
 
 /** The campaign's table: ends by count with their seeds, the failing runs kept, how to look at one. */
@@ -163,8 +209,10 @@ export function formatChaosSummary(answers: readonly RunAnswer[]): string {
   }
   if (failed.length > 0) {
     lines.push("kept:");
+    // The paths in a column of their own: chaos-2.rec above chaos-11.rec.
+    const pathWidth = Math.max(...failed.slice(0, 20).map((a) => a.kept!.length));
     for (const a of failed.slice(0, 20)) {
-      lines.push(`  ${a.kept}  ${a.end.reason}${a.end.detail ? `: ${a.end.detail}` : ""} (icount ${n(a.icount)}, guest ${formatSeconds(a.ns)})`);
+      lines.push(`  ${a.kept!.padEnd(pathWidth)}  ${a.end.reason}${a.end.detail ? `: ${a.end.detail}` : ""} (icount ${n(a.icount)}, guest ${formatSeconds(a.ns)})`);
     }
     if (failed.length > 20) lines.push(`  … and ${n(failed.length - 20)} more`);
     lines.push(`look at one: afterglow triage ${shellQuote(failed[0].kept!)}`);

@@ -5,11 +5,12 @@
 // remembers where its kernel runs (`kernel.json`), which is a fact of the recording that costs a
 // replay of the decompressor to learn.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { KernelPlacement } from "../replay/kaslr.js";
 import { cacheEntry, loadCheckpoints, saveCheckpoints } from "../replay/checkpoint-cache.js";
+import { makeDirs } from "../replay/dirs.js";
 import type { Debugger } from "../replay/debug.js";
 import { readImage } from "./images.js";
 
@@ -66,7 +67,7 @@ export function rememberedPlacement(file: string, find: () => KernelPlacement | 
   const k = find();
   if ("error" in k) return k;
   try {
-    mkdirSync(entry, { recursive: true });
+    makeDirs(entry);
     writeFileSync(`${path}.tmp-${process.pid}`, JSON.stringify(k));
     renameSync(`${path}.tmp-${process.pid}`, path);
   } catch (e) {

@@ -5,6 +5,10 @@
 // before typing — piped all at once it would be lost in the FIFO long before a shell reads it.
 
 const CTRL_A = 0x01;
+const QUIT_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** Marks an EPIPE on stdout that a run took as its cue to quit, so that main.ts leaves it be. */
+export const RUN_QUITS = Symbol("a run quits on it");
 const LF = 0x0a;
 
 export interface ConsoleTarget {
@@ -17,6 +21,8 @@ export class HostConsole {
   quit = false;
   /** Set when the user asked for the run's summary (Ctrl-A s); the runner clears it. */
   summaryWanted = false;
+  /** The signal that asked to quit (Ctrl-C where the terminal is not raw, kill, a closed terminal), when one did. */
+  signal: NodeJS.Signals | undefined;
   private readonly out: number[] = [];
   private pending: number[] = [];
   private ended = false;
@@ -59,10 +65,12 @@ export class HostConsole {
 
   /** Whether the last byte written ended a line (so a status line can follow without a break). */
   atLineStart(): boolean {
-    return this.lastByte === LF;
+    return this.lastByte === LF || this.signal === "SIGPIPE";
   }
 
   flush(): void {
+    // Nobody reads stdout any more: the guest's output goes nowhere while the run ends.
+    if (this.signal === "SIGPIPE") this.out.length = 0;
     if (this.out.length > 0) process.stdout.write(Buffer.from(this.out));
     this.out.length = 0;
   }
@@ -96,6 +104,44 @@ export class HostConsole {
       this.wake = undefined;
     }
     return this.pending.length > 0 && !this.quit;
+  }
+
+  /**
+   * Until the returned function is called, SIGINT, SIGTERM and SIGHUP ask to quit as Ctrl-A x
+   * does, so that a run ends between slices with its summary and a recording with its end record
+   * (Ctrl-C is a signal when stdin is not a raw terminal: a pipe, a script, `timeout`). A second
+   * signal of the same kind ends the process as the signal would have, for a run that cannot stop.
+   */
+  quitOnSignals(): () => void {
+    const handlers = QUIT_SIGNALS.map((sig) => {
+      const handler = () => {
+        if (this.signal === sig) {
+          uninstall();
+          process.kill(process.pid, sig);
+          return;
+        }
+        this.signal ??= sig;
+        this.quit = true;
+        this.wake?.();
+      };
+      process.on(sig, handler);
+      return [sig, handler] as const;
+    });
+    // stdout's reader gone (`afterglow record | head`): quit as on a signal, as SIGPIPE would
+    // have ended the process, but with the run's end written.
+    const onPipe = (err: NodeJS.ErrnoException & { [RUN_QUITS]?: boolean }) => {
+      if (err.code !== "EPIPE") return;
+      err[RUN_QUITS] = true;
+      this.signal ??= "SIGPIPE";
+      this.quit = true;
+      this.wake?.();
+    };
+    process.stdout.prependListener("error", onPipe);
+    const uninstall = () => {
+      for (const [sig, handler] of handlers) process.off(sig, handler);
+      process.stdout.off("error", onPipe);
+    };
+    return uninstall;
   }
 
   close(): void {

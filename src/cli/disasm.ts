@@ -3,7 +3,7 @@
 
 import type { Command } from "commander";
 import { readImage } from "./images.js";
-import { addressWidth, disassembleBuffer } from "../x86/disasm.js";
+import { addressWidth, disassembleBuffer, dumpBuffer } from "../x86/disasm.js";
 import { elf32Sections, elf32Symbols, isElf, SHF_EXECINSTR, sectionBytes, type Elf32Section, type Elf32Symbol } from "../x86/elf32.js";
 import { UsageError } from "./errors.js";
 
@@ -93,6 +93,16 @@ class SectionNames {
     this.starts = [...this.named.keys()].sort((x, y) => x - y);
   }
 
+  /**
+   * Whether objdump lists the stretch from `addr` as data: when the symbol it is named by is a
+   * data object (STT_OBJECT), or one of the old compilers' marker labels (binutils'
+   * disassemble_section).
+   */
+  isData(addr: number): boolean {
+    const sym = this.named.get(addr);
+    return sym !== undefined && (sym.type === STT_OBJECT || /gnu_compiled|gcc2_compiled/.test(sym.name));
+  }
+
   /** `<symbol+0xoff>` of the nearest symbol at or before `addr`, else of the section. */
   nameOf(addr: number): string {
     const starts = this.starts;
@@ -107,7 +117,7 @@ class SectionNames {
   }
 }
 
-const STT_SECTION = 3;
+const STT_OBJECT = 1, STT_SECTION = 3;
 const SHF_ALLOC = 0x2;
 
 /** The symbol a linker gives each section (elf32Symbols leaves them out): objdump's last resort. */
@@ -155,8 +165,9 @@ class TargetNames {
  * One section as objdump -d lists it: a heading at each address a symbol starts at, each
  * stretch between two disassembled on its own (an instruction that would cross into the next
  * symbol is a ".byte", as data in code often is), branch targets named by the nearest symbol at
- * or before them (in a file with symbols), runs of zeros as "...". A section without symbols
- * is one stretch under its own name.
+ * or before them (in a file with symbols), runs of zeros as "...". A data object's stretch
+ * (STT_OBJECT: a jump table, a string) is listed as bytes, not instructions. A section without
+ * symbols is one stretch under its own name.
  */
 function disassembleSection(code: Uint8Array, names: SectionNames, targets: TargetNames | null, bits: 16 | 32, out: (line: string) => void): void {
   const s = names.s;
@@ -170,7 +181,9 @@ function disassembleSection(code: Uint8Array, names: SectionNames, targets: Targ
   for (let k = 0; k + 1 < cuts.length; k++) {
     out("");
     out(`${cuts[k].toString(16).padStart(8, "0")} ${names.nameOf(cuts[k])}:`);
-    disassembleBuffer(code.subarray(cuts[k] - s.addr, cuts[k + 1] - s.addr), cuts[k], bits, out, { width, target, skipZeroes: true });
+    const stretch = code.subarray(cuts[k] - s.addr, cuts[k + 1] - s.addr);
+    if (names.isData(cuts[k])) dumpBuffer(stretch, cuts[k], out, { width, skipZeroes: true });
+    else disassembleBuffer(stretch, cuts[k], bits, out, { width, target, skipZeroes: true });
   }
 }
 

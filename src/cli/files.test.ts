@@ -1,6 +1,10 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "./errors.js";
-import { fileError } from "./files.js";
+import { fileError, makeUserDir } from "./files.js";
 
 /** An error as node:fs throws it. */
 function fsError(code: string, syscall: string): NodeJS.ErrnoException {
@@ -28,4 +32,30 @@ describe("files the user names for writing", () => {
     const bug = new TypeError("x is undefined");
     expect(fileError(bug, "write out.rec")).toBe(bug);
   });
+
+  it("makes a directory and its parents, and refuses one where a file is, in one line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-files-"));
+    try {
+      makeUserDir(join(dir, "a", "b"));
+      makeUserDir(join(dir, "a", "b"));
+      expect(statSync(join(dir, "a", "b")).isDirectory()).toBe(true);
+      writeFileSync(join(dir, "f"), "");
+      expect(() => makeUserDir(join(dir, "f"))).toThrow(`cannot make the directory ${join(dir, "f")}: it exists and is not a directory`);
+      expect(() => makeUserDir(join(dir, "f", "g"))).toThrow(UsageError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!existsSync("/proc/self"))("refuses a directory under /proc in one line, where Node's recursive mkdir spins forever", () => {
+    // In a child: the spin is synchronous, past any test timeout.
+    const files = new URL("../../dist/src/cli/files.js", import.meta.url).href;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", `import { makeUserDir } from ${JSON.stringify(files)}; try { makeUserDir("/proc/afterglow-nowhere/chaos"); } catch (e) { console.log(e.message); }`], {
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    expect(r.signal, "still making the directory after 20 s").toBeNull();
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("cannot make the directory /proc/afterglow-nowhere/chaos: no such directory\n");
+  }, 30_000);
 });

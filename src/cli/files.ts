@@ -3,7 +3,8 @@
 // directory where a file should be or a file where a directory should be, no permission, no
 // space — is the user's to fix, and becomes a UsageError naming the path in one line.
 
-import { mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { openSync, writeFileSync, writeSync } from "node:fs";
+import { makeDirs } from "../replay/dirs.js";
 import { UsageError } from "./errors.js";
 
 const WHY: Record<string, string> = {
@@ -46,7 +47,7 @@ export function openUserFile(path: string): number {
 
 /** Makes the directory `path` and its parents, as `mkdir -p` does. */
 export function makeUserDir(path: string): void {
-  userFile(`make the directory ${path}`, () => mkdirSync(path, { recursive: true }));
+  userFile(`make the directory ${path}`, () => makeDirs(path));
 }
 
 /** Writes `data` at the end of what was written to `fd`, the file `path` opened by openUserFile. */

@@ -1,8 +1,10 @@
 // The `afterglow` command. Each subcommand lives in its own module and registers itself here.
+import { constants as osConstants } from "node:os";
 import { Command } from "commander";
 import { registerChaos } from "./chaos.js";
 import { registerDisasm } from "./disasm.js";
 import { registerExplain } from "./explain.js";
+import { RUN_QUITS } from "./console.js";
 import { reportOf } from "./errors.js";
 import { registerGdb } from "./gdb.js";
 import { registerGuest } from "./guest.js";
@@ -34,6 +36,18 @@ const dashes = argv.indexOf("--");
 const ours = dashes < 0 ? argv : argv.slice(0, dashes);
 const debug = ours.includes("--debug");
 const args = [...ours.filter((a) => a !== "--debug"), ...(dashes < 0 ? [] : argv.slice(dashes))];
+
+// A reader that stops reading (`afterglow disasm vmlinux | head`) is done with the output: end
+// quietly with the status of a process SIGPIPE ended, as cat and git do, not with Node's
+// unhandled EPIPE and its stack; a run or record first ends as on Ctrl-C, its recording whole.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    // A run took it to quit (HostConsole.quitOnSignals): it ends its recording first.
+    if ((err as { [RUN_QUITS]?: boolean })[RUN_QUITS] === true) return;
+    process.exit(128 + osConstants.signals.SIGPIPE);
+  });
+}
 
 try {
   await program.parseAsync(args, { from: "user" });

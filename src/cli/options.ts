@@ -4,10 +4,15 @@
 import type { Target } from "../replay/timeline.js";
 import { UsageError } from "./errors.js";
 
+/** For a whole number too large to count exactly, what the message adds; else nothing. */
+function tooLarge(n: number): string {
+  return Number.isInteger(n) && n > Number.MAX_SAFE_INTEGER ? ` no larger than ${Number.MAX_SAFE_INTEGER}` : "";
+}
+
 /** A positive safe integer, or an error naming the option. */
 export function parsePositive(v: string, name: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${name} wants a positive integer, not "${v}"`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${name} wants a positive integer${tooLarge(n)}, not "${v}"`);
   return n;
 }
 
@@ -37,16 +42,17 @@ export function parseTarget(v: string): Target {
 /** A count from zero (a whole number of instructions), or an error naming the option. */
 export function parseCount(v: string, name: string): number {
   const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${name} wants a whole number from 0, not "${v}"`);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${name} wants a whole number from 0${tooLarge(n)}, not "${v}"`);
   return n;
 }
 
-/** Seconds (a decimal number greater than zero), as nanoseconds, or an error naming the option. */
+/** Seconds (a decimal number of at least a nanosecond, at most 2^53 of them), as nanoseconds, or an error naming the option. */
 export function parseSeconds(v: string, name: string): number {
   const s = Number(v);
   const ns = Math.round(s * 1e9);
   if (!/^\s*[0-9.]+(e[+-]?\d+)?\s*$/i.test(v) || !Number.isFinite(s) || ns <= 0 || !Number.isSafeInteger(ns)) {
-    throw new UsageError(`${name} wants a number of seconds greater than zero, not "${v}"`);
+    // Guest time counts whole nanoseconds, at most 2^53 of them: the range, both ends.
+    throw new UsageError(`${name} wants a number of seconds from 0.000000001 (1 ns) to ${Math.floor(Number.MAX_SAFE_INTEGER / 1e9)}, not "${v}"`);
   }
   return ns;
 }

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { RecordingError, readRecording, type ReadRecording } from "../replay/recording.js";
 import { sha256 } from "../replay/session.js";
+import { UsageError } from "./errors.js";
 import { builtinGuestPath, readImage } from "./images.js";
 
 const ROLE_OPTION: { [role: string]: "image" | "kernel" | "initrd" } = { "boot image": "image", kernel: "kernel", initrd: "initrd" };
@@ -18,6 +19,7 @@ export function loadRecording(file: string): ReadRecording {
 
 /** The images a recording needs and does not carry (see the top of this file). */
 export function recordingImages(rec: ReadRecording, file: string, opts: { image?: string; kernel?: string; initrd?: string }): { [role: string]: Uint8Array } {
+  refuseUnusedImages(rec, file, opts);
   const out: { [role: string]: Uint8Array } = {};
   for (const ref of rec.header.images) {
     if (ref.data) continue;
@@ -47,4 +49,24 @@ export function recordingImages(rec: ReadRecording, file: string, opts: { image?
     }
   }
   return out;
+}
+
+/**
+ * An image option the replay would not use is a mistake the user should hear of, not one to
+ * ignore: the recording has no image of that role (--kernel for a flat image's), or carries
+ * its own, and the given file is another.
+ */
+function refuseUnusedImages(rec: ReadRecording, file: string, opts: { image?: string; kernel?: string; initrd?: string }): void {
+  for (const [role, option] of Object.entries(ROLE_OPTION)) {
+    const given = opts[option];
+    if (given === undefined) continue;
+    const ref = rec.header.images.find((i) => i.role === role);
+    if (ref === undefined) {
+      const has = rec.header.images.map((i) => `${i.role} ${i.name}`).join(" and ");
+      throw new UsageError(`--${option} ${given}: ${file} has no ${role} to give (it was made with ${has})`);
+    }
+    if (ref.data !== undefined && sha256(readImage(given)) !== ref.sha256) {
+      throw new UsageError(`--${option} ${given} is not the ${role} ${file} carries (${ref.name}, sha256 ${ref.sha256.slice(0, 16)}…): leave --${option} out`);
+    }
+  }
 }

@@ -1,5 +1,6 @@
 // `afterglow replay | info | pack`: reading recordings back.
 
+import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { checkListenable, formatAddress } from "../gdbstub/listen.js";
 import { replayInspected } from "../inspect/channel.js";
@@ -16,6 +17,7 @@ import { UsageError } from "./errors.js";
 import { writeUserFile } from "./files.js";
 import { INTERPRET_HELP, jitOption, parseBudget, parseCount, parsePositive, parseTarget } from "./options.js";
 import { Progress } from "./progress.js";
+import { readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { shellQuote } from "./shell.js";
 import { readSymbols } from "./symbols.js";
@@ -138,6 +140,14 @@ export function registerReplay(program: Command): void {
     .option("--initrd <file>", "the initrd, when not found beside the recording")
     .action((file: string, opts: { output?: string; image?: string; kernel?: string; initrd?: string }) => {
       const rec = loadRecording(file);
+      if (rec.header.images.every((i) => i.data !== undefined)) {
+        // Already self-contained: rewriting it would only re-chunk the same records.
+        const names = rec.header.images.map((i) => i.name).join(", ");
+        const copy = opts.output !== undefined && resolve(opts.output) !== resolve(file);
+        if (copy) writeUserFile(opts.output!, readImage(file));
+        process.stderr.write(`afterglow: ${file} already carries its images (${names}): ${copy ? `copied it to ${opts.output}` : "left it as it was"}\n`);
+        return;
+      }
       const have = recordingImages(rec, file, opts);
       const header = { ...rec.header, images: rec.header.images.map((i) => ({ ...i, data: i.data ?? have[i.role] })) };
       // Verify before writing: Session.replay checks each image against its hash.

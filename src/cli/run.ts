@@ -1,4 +1,5 @@
 import { closeSync, existsSync, realpathSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { basename, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { DEFAULT_HANG_NS, EndWatch, formatSeconds, type EndLimits, type RunEnd } from "../replay/ends.js";
@@ -8,6 +9,7 @@ import { DEFAULT_HASH_EVERY, Session, Stop, type Guest, type MachineKind } from 
 import { HostConsole } from "./console.js";
 import { UsageError } from "./errors.js";
 import { openUserFile, writeUserFd } from "./files.js";
+import { checkBootImage, checkInitrd, checkKernel } from "./image-kind.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
@@ -172,6 +174,12 @@ export function loadGuest(opts: GuestOptions): { guest: Guest; ramSize: number; 
   // Caught here, not by the VMM's boot (which fails the run with a summary), nor by the bare PC
   // (which would run the zeroed memory it leaves).
   if (guest.kind === "image" && guest.bytes.length === 0) throw new UsageError(`the boot image ${image} is empty`);
+  if (guest.kind === "image") checkBootImage(image, guest.bytes);
+  else {
+    // The initrd first: a kernel given as the initrd most likely means the two were swapped.
+    if (guest.initrd !== undefined) checkInitrd(opts.initrd!, guest.initrd);
+    checkKernel(opts.kernel!, guest.kernel);
+  }
   const mib = opts.ram ?? (guest.kind === "linux" ? 256 : 32);
   const machine: MachineKind = opts.bare ? "bare" : "stack";
   const problem = ramSizeProblem(mib * 2 ** 20, machine);
@@ -222,8 +230,33 @@ const hex2 = (v: number): string => v.toString(16).padStart(2, "0");
 export async function runToEnd(session: Session, con: HostConsole, watch: EndWatch, post?: PostLog): Promise<RunEnd> {
   const t0 = process.hrtime.bigint();
   const progress = Progress.wanted() ? new Progress(session, t0) : undefined;
-  let end: RunEnd | null = null;
-  while (end === null) {
+  const keepSignals = con.quitOnSignals();
+  let end: RunEnd;
+  try {
+    end = await runSlices(session, con, watch, t0, post, progress);
+  } finally {
+    keepSignals();
+  }
+  progress?.clear();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const pos = session.position();
+  const where = `${pos.cs.toString(16).padStart(4, "0")}:${pos.eip.toString(16).padStart(8, "0")}`;
+  let line = `afterglow: ${END_NAMES[end.reason]} at ${where} after ${pos.icount.toLocaleString("en-US")} instructions`;
+  if (end.detail !== undefined && end.reason !== "idle") line += ` (${end.detail})`;
+  line += `, ${(session.guestTimeNs() / 1e9).toFixed(2)} s guest, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
+  process.stderr.write(`${con.atLineStart() ? "" : "\n"}${line}\n`);
+  const summary = session.summary();
+  if (summary) process.stderr.write(`${formatSummary(summary, secs)}\n`);
+  process.stderr.write(`POST      0x${hex2(session.postCode())} (port 0x80's latch: the last code written, 00 after power-on)\n`);
+  if (!CLEAN_ENDS.includes(end.reason)) process.exitCode = 2;
+  // As a shell reports a command a signal ended: 128 + its number (130 for SIGINT).
+  else if (con.signal !== undefined) process.exitCode = 128 + osConstants.signals[con.signal];
+  return end;
+}
+
+/** The guest's end, reached slice by slice, with the host's events (input, Ctrl-A keys, signals) let in between. */
+async function runSlices(session: Session, con: HostConsole, watch: EndWatch, t0: bigint, post: PostLog | undefined, progress: Progress | undefined): Promise<RunEnd> {
+  for (;;) {
     let stop = session.run({ ...watch.bounds(SLICE, SLICE_NS), onIdle: () => con.feedIdle(session) });
     con.flush();
     post?.flush();
@@ -235,11 +268,11 @@ export async function runToEnd(session: Session, con: HostConsole, watch: EndWat
       if (session.inputCanWake() && (await con.waitForInput()) && con.feedIdle(session, true)) continue;
       if (con.quit) stop = Stop.REQUEST;
     }
-    end = watch.check(stop, con.inputOpen());
-    if (end !== null) break;
-    // Let the host's events in (typed bytes, Ctrl-A x) between slices.
+    const end = watch.check(stop, con.inputOpen());
+    if (end !== null) return stop === Stop.REQUEST ? { ...end, detail: con.signal } : end;
+    // Let the host's events in (typed bytes, Ctrl-A x, a signal) between slices.
     await new Promise((resolve) => setImmediate(resolve));
-    if (con.quit) end = { reason: "user-stop", stop: Stop.REQUEST };
+    if (con.quit) return { reason: "user-stop", stop: Stop.REQUEST, detail: con.signal };
     if (con.summaryWanted) {
       con.summaryWanted = false;
       const summary = session.summary();
@@ -247,17 +280,4 @@ export async function runToEnd(session: Session, con: HostConsole, watch: EndWat
     }
     con.feedTyped(session);
   }
-  progress?.clear();
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const pos = session.position();
-  const where = `${pos.cs.toString(16).padStart(4, "0")}:${pos.eip.toString(16).padStart(8, "0")}`;
-  let line = `afterglow: ${END_NAMES[end.reason]} at ${where} after ${pos.icount.toLocaleString("en-US")} instructions`;
-  if (end.detail !== undefined && end.reason !== "user-stop" && end.reason !== "idle") line += ` (${end.detail})`;
-  line += `, ${(session.guestTimeNs() / 1e9).toFixed(2)} s guest, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
-  process.stderr.write(`${con.atLineStart() ? "" : "\n"}${line}\n`);
-  const summary = session.summary();
-  if (summary) process.stderr.write(`${formatSummary(summary, secs)}\n`);
-  process.stderr.write(`POST      0x${hex2(session.postCode())} (port 0x80's latch: the last code written, 00 after power-on)\n`);
-  if (!CLEAN_ENDS.includes(end.reason)) process.exitCode = 2;
-  return end;
 }

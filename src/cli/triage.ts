@@ -10,6 +10,7 @@ import { GPR_NAMES, SEG_NAMES } from "../replay/debug.js";
 import { FAILURE_ENDS } from "../replay/recording.js";
 import { Symbols } from "../replay/remote/symbols.js";
 import { triage, type TriageReport } from "../replay/triage.js";
+import { Progress } from "./progress.js";
 import { placeKernel } from "./gdb-serve.js";
 import { parsePositive } from "./options.js";
 import { loadRecording, recordingImages } from "./recordings.js";
@@ -40,7 +41,14 @@ export function registerTriage(program: Command): void {
       const rec = loadRecording(file);
       const images = recordingImages(rec, file, opts);
       const symbols = opts.symbols === undefined ? null : new Symbols(readSymbols(opts.symbols), kernelOffset(placeKernel(file, rec, images)));
-      const report = triage(rec, images, { lines: opts.lines, exits: opts.exits });
+      let progress: Progress | undefined;
+      const t0 = process.hrtime.bigint();
+      const report = triage(rec, images, {
+        lines: opts.lines,
+        exits: opts.exits,
+        onProgress: Progress.wanted() ? (session) => (progress ??= new Progress(session, t0)).show() : undefined,
+      });
+      progress?.clear();
       process.stdout.write(formatTriage(report, file, opts, symbols));
       if (isFailure(report)) process.exitCode = 2;
     });

@@ -19,12 +19,13 @@
 // hold all of it, and every copy a restore makes would copy all of it.
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deserialize, serialize } from "node:v8";
 import { PAGE_SIZE } from "../machine/memory.js";
 import { PageStore, StoredRam, ZERO_PAGE, type Page } from "./checkpoint.js";
+import { makeDirs } from "./dirs.js";
 import type { Checkpoint } from "./timeline.js";
 
 const FORMAT = 2;
@@ -130,7 +131,7 @@ export function saveCheckpoints(entry: string, cps: readonly Checkpoint[], maxBy
     const state = cp instanceof CachedCheckpoint ? cp.stateBytes : serialize(cp.state);
     return { pos: cp.pos, codeToNext: cp.codeToNext, state };
   });
-  mkdirSync(entry, { recursive: true });
+  makeDirs(entry);
   const blob = new Uint8Array(order.length * PAGE_SIZE);
   order.forEach((pg, k) => blob.set(pg, k * PAGE_SIZE));
   const meta: Meta = { format: FORMAT, pageCount: order.length, tableLength, checkpoints };

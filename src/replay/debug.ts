@@ -30,7 +30,7 @@ import type { Machine } from "./machine.js";
 import { DivergenceError, type Session } from "./session.js";
 import { Stack, type StackState } from "./stack.js";
 import { Reverse } from "./reverse.js";
-import { targetOf, Timeline, TimelineError, type Checkpoint, type Moment, type Position, type StopSet, type Target, type TimelineOptions } from "./timeline.js";
+import { noSuchExit, targetOf, Timeline, TimelineError, type Checkpoint, type Moment, type Position, type StopSet, type Target, type TimelineOptions } from "./timeline.js";
 
 /** A guest-virtual (linear) address, translated through the guest's current page tables. */
 export type GuestVirt = number & { readonly __brand?: "GuestVirt" };
@@ -927,7 +927,7 @@ export class Debugger {
     const tl = this.tl;
     if (tl === null) return { error: "refused", message: "running an exit again needs a replay" };
     const exits = this.session.recordedExits();
-    if (!Number.isInteger(n) || n < 0 || n >= exits.length) return { error: "invalid", message: `the recording has ${exits.length} VM exits (0 to ${exits.length - 1}): there is no exit ${n}` };
+    if (!Number.isInteger(n) || n < 0 || n >= exits.length) return { error: "invalid", message: noSuchExit(this.session, `exit ${n}`) };
     return this.gather(() => {
       const at = tl.seek({ at: "exit", exits: n + 1 }, this.where());
       return watch({ ...exits[n] }, () => void tl.runOnToExit(n + 2, at));

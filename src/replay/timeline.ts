@@ -88,6 +88,16 @@ function formatReached(p: Position): string {
   return `icount ${p.icount} exits ${p.exits} guest-ns ${p.ns}`;
 }
 
+/**
+ * Why a recording has no VM exit `what` ("exit 5"): it has fewer, or it ran on the bare PC, where
+ * there are none to count.
+ */
+export function noSuchExit(session: Pick<Session, "machineKind" | "recordedExits">, what: string): string {
+  if (session.machineKind === "bare") return `the recording ran on the bare PC, which has no VM exits: there is no ${what}`;
+  const n = session.recordedExits().length;
+  return `the recording has ${n} VM exits${n > 0 ? ` (0 to ${n - 1})` : ""}: there is no ${what}`;
+}
+
 function formatTarget(t: Target): string {
   switch (t.at) {
     case "step": return `icount ${t.icount}`;
@@ -402,7 +412,7 @@ export class Timeline {
     while (i >= 0 && !this.reaches(this.cps[i].pos, target)) i--;
     if (i < 0) throw new TimelineError(`${formatTarget(target)} is before the start of history (${formatPosition(this.start)})`);
     if (target.at === "exit" && (target.exits < 1 || target.exits > this.session.recordedExits().length)) {
-      throw new TimelineError(`the recording has ${this.session.recordedExits().length} VM exits: there is no ${formatTarget(target)}`);
+      throw new TimelineError(noSuchExit(this.session, formatTarget(target)));
     }
     const cp = this.cps[i];
     if (current !== undefined && this.isAt(current, target)) return current;

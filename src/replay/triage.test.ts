@@ -85,6 +85,15 @@ describe.each(["stack", "bare"] as const)("triage on the %s machine", (machine) 
     expect(t.panic).toBeNull();
   });
 
+  it("tells its caller how the replay is going while it runs, for a status line, and reports the same", () => {
+    const rec = readRecording(record(TRIPLE, machine).file);
+    const seen: number[] = [];
+    const t = triage(rec, {}, { onProgress: (s) => seen.push(s.position().icount) });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((icount) => icount <= t.at.icount)).toBe(true);
+    expect(t).toEqual(triage(rec, {}));
+  });
+
   it("lists the last VM exits as the recording logged them, and the L4 threads, only under the stack", () => {
     const r = record(TRIPLE, machine);
     const rec = readRecording(r.file);

@@ -47,6 +47,8 @@ export interface TriageOptions {
   lines?: number;
   /** VM exits to show (default 10). */
   exits?: number;
+  /** Called now and then while the replay runs (a Linux boot's is half a minute): a status line. */
+  onProgress?: (session: Session) => void;
 }
 
 /** Linux's panic line (kernel/panic.c) and the lines that open an oops report before one. */
@@ -111,7 +113,8 @@ export function triage(rec: ReadRecording, images: { [role: string]: Uint8Array 
   });
   let cause: TriageCause;
   try {
-    session.run();
+    const s = session;
+    session.run({ onProgress: opts.onProgress && (() => opts.onProgress!(s)) });
     cause = rec.end && session.replayDone() ? { kind: "end", reason: rec.end.reason, detail: rec.end.detail } : { kind: "cut" };
   } catch (err) {
     if (!(err instanceof DivergenceError)) throw err;

@@ -386,6 +386,46 @@ export interface ListingOptions {
 /** objdump's defaults: zeros skipped in runs of at least 8, or of fewer than 3 at the very end. */
 const SKIP_ZEROES = 8, SKIP_ZEROES_AT_END = 3;
 
+/**
+ * How many of the zero bytes from `off` objdump skips as one "\t..." line (its skip_zeroes
+ * rules), or 0 to show them.
+ */
+function zeroesToSkip(code: Uint8Array, off: number): number {
+  let z = off;
+  while (z < code.length && code[z] === 0) z++;
+  if (z - off >= SKIP_ZEROES || (z === code.length && z > off && z - off < SKIP_ZEROES_AT_END)) {
+    // Before more bytes, only whole words are skipped: an instruction may start with a zero.
+    return z === code.length ? z - off : (z - off) & ~3;
+  }
+  return 0;
+}
+
+/** Bytes a line of data shows, as objdump -d shows a stretch it does not disassemble. */
+const DATA_BYTES_PER_LINE = 16;
+
+/**
+ * Lists `code` (loaded at `base`) as data, as objdump -d lists the stretch of a data object's
+ * symbol (STT_OBJECT) in a code section: sixteen bytes a line in hex, then as ASCII (a dot for
+ * each byte that is not printable), runs of zeros as "\t..." when `skipZeroes` is set.
+ */
+export function dumpBuffer(code: Uint8Array, base: number, emit: (line: string) => void, opts: Pick<ListingOptions, "width" | "skipZeroes"> = {}): void {
+  const width = opts.width ?? addressWidth(base + code.length);
+  let off = 0;
+  while (off < code.length) {
+    const skip = opts.skipZeroes ? zeroesToSkip(code, off) : 0;
+    if (skip > 0) {
+      off += skip;
+      emit("\t...");
+      continue;
+    }
+    const end = Math.min(code.length, off + DATA_BYTES_PER_LINE);
+    let ascii = "";
+    for (let k = off; k < end; k++) ascii += code[k] >= 0x20 && code[k] < 0x7f ? String.fromCharCode(code[k]) : ".";
+    emit(`${((base + off) >>> 0).toString(16).padStart(width)}:\t${hexBytes(code, off, end).padEnd(DATA_BYTES_PER_LINE * 3)}    ${ascii}`);
+    off = end;
+  }
+}
+
 /** A relative branch as formatInsn writes it: the mnemonic (and prefixes), then its target. */
 const BRANCH = /^((?:\S+ )*(?:j[a-z]+|call|loop[a-z]*|xbegin) +)0x([0-9a-f]+)$/;
 
@@ -402,15 +442,11 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
   let off = 0;
   while (off < code.length) {
     const addr = (base + off) >>> 0;
-    if (opts.skipZeroes) {
-      let z = off;
-      while (z < code.length && code[z] === 0) z++;
-      if (z - off >= SKIP_ZEROES || (z === code.length && z > off && z - off < SKIP_ZEROES_AT_END)) {
-        // Before more code, only whole words are skipped: an instruction may start with a zero.
-        off = z === code.length ? z : off + ((z - off) & ~3);
-        emit("\t...");
-        continue;
-      }
+    const skip = opts.skipZeroes ? zeroesToSkip(code, off) : 0;
+    if (skip > 0) {
+      off += skip;
+      emit("\t...");
+      continue;
     }
     decode(src, addr, bits === 32, insn);
     let len = insn.len;

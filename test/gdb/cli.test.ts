@@ -254,6 +254,7 @@ describe("gdb through the CLI on the built-in guest", () => {
     });
     expect(out).toMatch(/^icount 0 exit/m);
     expect(out).toMatch(/Breakpoint 1, 0x00008036 in \?\? \(\)/);
+    // Its gdb's leaving ends the session: nothing waits for another.
     expect(out).not.toMatch(/waiting for gdb again/);
   });
 });

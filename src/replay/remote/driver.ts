@@ -14,7 +14,7 @@ import { describeExit, describeQualification, type ExitEvent } from "../exit-log
 import { findKernelPlacement, type KernelPlacement } from "../kaslr.js";
 import { readRecording, type ReadRecording } from "../recording.js";
 import { Stack } from "../stack.js";
-import { comparePositions, targetOf, type Position, type Target, type Timeline } from "../timeline.js";
+import { comparePositions, noSuchExit, targetOf, type Position, type Target, type Timeline } from "../timeline.js";
 import { decode, emptyInsn } from "../../x86/decoder.js";
 import { BufferSource, formatInsn } from "../../x86/disasm.js";
 import { DwarfError, LineTable, type LineSections } from "../../x86/dwarf-line.js";
@@ -329,7 +329,7 @@ export class ReplayDriver {
         return this.seek({ at: "step", icount: n }, n, `${Number(to.p.toFixed(2))}%`);
       }
       case "exit": {
-        if (to.n < 0 || to.n >= exits.length) return { error: `the recording has ${exits.length} VM exits (0 to ${exits.length - 1}): there is no exit ${to.n}` };
+        if (to.n < 0 || to.n >= exits.length) return { error: noSuchExit(this.session, `exit ${to.n}`) };
         return this.seek({ at: "exit", exits: to.n + 1 }, exits[to.n].icount - 1, `exit ${to.n}`);
       }
       case "ns": {
