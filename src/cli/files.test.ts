@@ -1,10 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "./errors.js";
-import { fileError, makeUserDir } from "./files.js";
+import { fileError, makeUserDir, writeUserFile } from "./files.js";
 
 /** An error as node:fs throws it. */
 function fsError(code: string, syscall: string): NodeJS.ErrnoException {
@@ -31,6 +31,24 @@ describe("files the user names for writing", () => {
   it("leaves an error that is not the file system's as it is: a bug stays a bug", () => {
     const bug = new TypeError("x is undefined");
     expect(fileError(bug, "write out.rec")).toBe(bug);
+  });
+
+  it("replaces a file whole, by a new file renamed over it, and leaves no file of its own behind when refused", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-files-"));
+    try {
+      const f = join(dir, "x.rec");
+      writeFileSync(f, "old");
+      const before = statSync(f).ino;
+      writeUserFile(f, "new");
+      expect(readFileSync(f, "utf8")).toBe("new");
+      // Another file now: the old one was never written into, so a write that failed would have left it.
+      expect(statSync(f).ino).not.toBe(before);
+      mkdirSync(join(dir, "d"));
+      expect(() => writeUserFile(join(dir, "d"), "x")).toThrow(`cannot write ${join(dir, "d")}: it is a directory`);
+      expect(readdirSync(dir).sort()).toEqual(["d", "x.rec"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("makes a directory and its parents, and refuses one where a file is, in one line", () => {

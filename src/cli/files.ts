@@ -3,7 +3,8 @@
 // directory where a file should be or a file where a directory should be, no permission, no
 // space — is the user's to fix, and becomes a UsageError naming the path in one line.
 
-import { openSync, writeFileSync, writeSync } from "node:fs";
+import { openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { makeDirs } from "../replay/dirs.js";
 import { UsageError } from "./errors.js";
 
@@ -35,9 +36,22 @@ function userFile<T>(what: string, f: () => T): T {
   }
 }
 
-/** Writes `data` to `path`, replacing it. */
+/**
+ * Writes `data` to `path`, replacing it whole: into a file beside it first, renamed over it once
+ * written, so that a write that fails (no space left) leaves what was there — `pack FILE` rewrites
+ * the very recording it read.
+ */
 export function writeUserFile(path: string, data: Uint8Array | string): void {
-  userFile(`write ${path}`, () => writeFileSync(path, data));
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  userFile(`write ${path}`, () => {
+    try {
+      writeFileSync(temp, data);
+      renameSync(temp, path);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw err;
+    }
+  });
 }
 
 /** Opens `path` for writing from the start; the file descriptor. */
