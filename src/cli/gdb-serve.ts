@@ -169,14 +169,16 @@ function stopReason(s: DebugStop): string {
 
 /**
  * Where the recording's (`file`'s) Linux kernel runs, said in one line when KASLR moved it (or when
- * that cannot be known): a short replay of its decompressor (src/replay/kaslr.ts), or what the
- * checkpoint cache remembers of one. Undefined for a guest that is not Linux.
+ * that cannot be known), of gdb's symbols or of the symbols another command (`user`) names things
+ * by: a short replay of its decompressor (src/replay/kaslr.ts), or what the checkpoint cache
+ * remembers of one. Undefined for a guest that is not Linux.
  */
-export function placeKernel(file: string, rec: ReadRecording, images: { [role: string]: Uint8Array }): KernelPlacement | { error: string } | undefined {
+export function placeKernel(file: string, rec: ReadRecording, images: { [role: string]: Uint8Array }, user: "gdb" | "triage" = "gdb"): KernelPlacement | { error: string } | undefined {
   if (rec.header.guest.kind !== "linux") return undefined;
   const k = rememberedPlacement(file, () => findKernelPlacement(rec, images));
-  if ("error" in k) process.stderr.write(`afterglow: where the kernel runs is not known (${k.error}): gdb's symbols stay at their link addresses\n`);
-  else if (k.offset !== 0) process.stderr.write(`afterglow: ${k.how}; gdb's symbols are moved by 0x${k.offset.toString(16)} (qOffsets)\n`);
+  const whose = user === "gdb" ? "gdb's symbols" : `${user}'s symbols`;
+  if ("error" in k) process.stderr.write(`afterglow: where the kernel runs is not known (${k.error}): ${whose} stay at their link addresses\n`);
+  else if (k.offset !== 0) process.stderr.write(`afterglow: ${k.how}; ${whose} are moved by 0x${k.offset.toString(16)}${user === "gdb" ? " (qOffsets)" : ""}\n`);
   return k;
 }
 

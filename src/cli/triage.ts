@@ -40,7 +40,7 @@ export function registerTriage(program: Command): void {
     .action((file: string, opts: TriageOptions) => {
       const rec = loadRecording(file);
       const images = recordingImages(rec, file, opts);
-      const symbols = opts.symbols === undefined ? null : new Symbols(readSymbols(opts.symbols), kernelOffset(placeKernel(file, rec, images)));
+      const symbols = opts.symbols === undefined ? null : new Symbols(readSymbols(opts.symbols), kernelOffset(placeKernel(file, rec, images, "triage")));
       let progress: Progress | undefined;
       const t0 = process.hrtime.bigint();
       const report = triage(rec, images, {

@@ -301,6 +301,14 @@ describe.skipIf(!haveGuest || !haveSymbols || !existsSync(BZIMAGE))("gdb on Debi
     atStartKernel = whens(out)[0].line;
   }, 1_200_000);
 
+  it("names the kernel's code after its symbols where KASLR put it in triage's report too, saying so for triage", () => {
+    const r = spawnSync(process.execPath, [CLI, "triage", boot.rec, "--kernel", BZIMAGE, "--initrd", linux.initrd, "--symbols", SYMBOLS], { encoding: "utf8", env, timeout: 900_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/above its link address \(KASLR\)[^\n]*; triage's symbols are moved by 0x[0-9a-f]+\n/);
+    expect(r.stderr).not.toMatch(/qOffsets|gdb's symbols/);
+    expect(r.stdout).toMatch(/\n {2}0060:0x[0-9a-f]{8} {2}linear 0x[0-9a-f]{8} <\w+\+\d+> {2}32-bit\n/);
+  }, 900_000);
+
   it("a second gdb session reaches start_kernel from the cache, running only the last stretch", async () => {
     const commands = ["break start_kernel", "continue", "monitor when", "monitor checkpoints"];
     // Run alone, the test warms the cache itself.
