@@ -94,6 +94,23 @@ describe("the afterglow command", () => {
     expect(r.status).toBe(1);
   });
 
+  it("says what is wrong with an option in one line and where the help is, for every command, instead of the whole help", () => {
+    const hint = "(--help after the command lists its options)\n";
+    const cases: [string[], string][] = [
+      [["replay", "x.rec", "--bogus"], "error: unknown option '--bogus'\n"],
+      [["run", "--kernel"], "error: option '--kernel <bzImage>' argument missing\n"],
+      [["guest", "fetch", "linux", "--bogus"], "error: unknown option '--bogus'\n"],
+    ];
+    for (const [args, line] of cases) {
+      const r = afterglow(...args);
+      expect(r.stderr, args.join(" ")).toBe(line + hint);
+      expect(r.status, args.join(" ")).toBe(1);
+    }
+    const r = afterglow("bogus");
+    expect(r.stderr).toBe("error: unknown command 'bogus'\n(afterglow --help lists the commands)\n");
+    expect(r.status).toBe(1);
+  });
+
   it("tells a gdb user who gives gdb's options to afterglow gdb where they go, instead of the whole usage", () => {
     const vm = join(ROOT, "recordings", "hello-vm.rec");
     const r = afterglow("gdb", vm, "-ex", "monitor when");

@@ -17,7 +17,9 @@ const program = new Command("afterglow")
   .description("Deterministic record/replay debugger for an emulated IA32 PC")
   .version("0.1.0")
   .option("--debug", "on an internal error, print its stack (it may go anywhere on the command line)")
-  .showHelpAfterError()
+  // A mistake on the command line is its one line and where the help is, not the whole help,
+  // on every command (each inherits this when it is made; `gdb` says more).
+  .showHelpAfterError("(--help after the command lists its options)")
   .exitOverride();
 
 registerRun(program);
@@ -29,6 +31,9 @@ registerChaos(program);
 registerDisasm(program);
 registerGuest(program);
 registerTui(program);
+// Each command took the hint above when it was made; a mistake in afterglow's own arguments
+// points at the list of commands.
+program.showHelpAfterError("(afterglow --help lists the commands)");
 
 // --debug anywhere before a `--` (after it, arguments are for gdb).
 const argv = process.argv.slice(2);
