@@ -80,6 +80,7 @@ describe("the guest initramfs", () => {
 
   it("refuses a busybox the guest could not run", () => {
     expect(() => buildInitramfs({ busybox: new Uint8Array(100) })).toThrow("busybox is not an ELF executable");
+    expect(() => buildInitramfs({ busybox: new Uint8Array(100), busyboxPath: "/etc/passwd" })).toThrow(/^\/etc\/passwd is not an ELF executable/);
     expect(() => buildInitramfs({ busybox: fakeBusybox(true) })).toThrow(/dynamically linked.*busybox-static/);
   });
 

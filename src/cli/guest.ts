@@ -30,6 +30,8 @@ reboot -f
 export interface InitramfsOptions {
   /** A statically linked i386 busybox. */
   busybox: Uint8Array;
+  /** Where it was read from, for the messages that refuse it (default: "busybox"). */
+  busyboxPath?: string;
   /** Shell commands run as /workload between the two markers. */
   workload?: string;
   /** More programs for the workload, as /bin/NAME (e.g. a statically linked test program). */
@@ -38,7 +40,7 @@ export interface InitramfsOptions {
 
 /** The initramfs's files, in archive order. */
 export function initramfsEntries(opts: InitramfsOptions): CpioEntry[] {
-  checkBusybox(opts.busybox);
+  checkBusybox(opts.busybox, opts.busyboxPath ?? "busybox");
   const enc = new TextEncoder();
   const entries: CpioEntry[] = [
     ...["bin", "sbin", "etc", "proc", "sys", "dev", "tmp"].map((name): CpioEntry => ({ type: "dir", name })),
@@ -61,17 +63,17 @@ export function buildInitramfs(opts: InitramfsOptions): Uint8Array {
 }
 
 /** Refuses a busybox the guest could not run: not i386 ELF, or dynamically linked. */
-function checkBusybox(b: Uint8Array): void {
+function checkBusybox(b: Uint8Array, name: string): void {
   const ok = b.length >= 52 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
-  if (!ok) throw new UsageError("busybox is not an ELF executable");
+  if (!ok) throw new UsageError(`${name} is not an ELF executable`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b[4] !== 1 || v.getUint16(18, true) !== 3) throw new UsageError("busybox is not a 32-bit i386 executable: use Debian's busybox-static:i386");
+  if (b[4] !== 1 || v.getUint16(18, true) !== 3) throw new UsageError(`${name} is not a 32-bit i386 executable: use Debian's busybox-static:i386`);
   const phoff = v.getUint32(28, true);
   const phentsize = v.getUint16(42, true);
   for (let k = 0; k < v.getUint16(44, true); k++) {
     const p = phoff + k * phentsize;
     if (p + 4 <= b.length && v.getUint32(p, true) === 3 /* PT_INTERP */) {
-      throw new UsageError("busybox is dynamically linked and the initramfs has no libc: use a static one (busybox-static)");
+      throw new UsageError(`${name} is dynamically linked and the initramfs has no libc: use a static one (busybox-static)`);
     }
   }
 }
@@ -149,7 +151,7 @@ export function registerGuest(program: Command): void {
     .requiredOption("--out <file>", "the initramfs to write (.cpio.gz)")
     .option("--workload <commands>", "shell commands the guest runs after booting")
     .action((opts: { busybox: string; out: string; workload?: string }) => {
-      const image = buildInitramfs({ busybox: readImage(opts.busybox), workload: opts.workload });
+      const image = buildInitramfs({ busybox: readImage(opts.busybox), busyboxPath: opts.busybox, workload: opts.workload });
       makeUserDir(dirname(resolve(opts.out)));
       writeUserFile(opts.out, image);
       process.stdout.write(`initrd  ${opts.out} (${image.length} bytes)\n`);
