@@ -89,4 +89,18 @@ describe("afterglow disasm against objdump", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("refuses a flat binary's --base that would run its addresses past 4 GiB, in one line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-disasm-"));
+    try {
+      const f = join(dir, "code.bin");
+      writeFileSync(f, Uint8Array.of(0x90, 0x90, 0xc3));
+      expect(() => disasmFile(f, { base: 0xfffffffe, bits: 32 }, () => {})).toThrow(`--base 0xfffffffe: ${f}'s 3 bytes would run past 0xffffffff`);
+      const lines: string[] = [];
+      disasmFile(f, { base: 0xfffffffd, bits: 32 }, (l) => lines.push(l));
+      expect(lines.join("\n")).toMatch(/ffffffff:\s+c3\s+ret/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -40,6 +40,10 @@ class LineWriter {
 export function disasmFile(file: string, opts: DisasmOptions, out: (line: string) => void): void {
   const buf = readImage(file);
   if (!isElf(buf)) {
+    // Addresses past 4 GiB would wrap to 0 mid-listing, as if the code went on there.
+    if (opts.base + buf.length > 2 ** 32) {
+      throw new UsageError(`--base 0x${opts.base.toString(16)}: ${file}'s ${buf.length} bytes would run past 0xffffffff`);
+    }
     disassembleBuffer(buf, opts.base, opts.bits, out);
     return;
   }
