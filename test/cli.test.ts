@@ -345,6 +345,18 @@ describe("the afterglow command", () => {
       expect(p.eip).not.toBe(0);
     });
 
+    it("says the clock is not known when a recording was cut before its RTC's record, instead of leaving the line out", () => {
+      const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
+      const cut = join(dir, "cut.rec");
+      // The header's chunk (the embedded image) survives; the chunk with the RTC's start does not.
+      writeFileSync(cut, readFileSync(join(ROOT, "recordings", "hello-vm.rec")).subarray(0, 2000));
+      const r = afterglow("info", cut);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^clock +not known: the RTC's start is not in what is left of the recording$/m);
+      expect(r.stdout).toMatch(/^end +none: truncated at byte \d+/m);
+      expect(afterglow("info", join(ROOT, "recordings", "hello-vm.rec")).stdout).toMatch(/^clock +RTC starts at /m);
+    });
+
     it("describes a recording: images, inputs, end", () => {
       const r = afterglow("info", rec);
       expect(r.status).toBe(0);

@@ -232,6 +232,8 @@ function describe(rec: ReadRecording, file: string): string {
   const consoleBytes = inputs.reduce((n, r) => n + (r.kind === "console" ? r.data.length : 0), 0);
   const rtc = inputs.find((r) => r.kind === "rtc");
   if (rtc?.kind === "rtc") lines.push(`clock      RTC starts at ${new Date(rtc.epochSeconds * 1000).toISOString()}`);
+  // Its record may be in the part a cut-off recording lost: said, rather than a line gone missing.
+  else if (!rec.end) lines.push("clock      not known: the RTC's start is not in what is left of the recording");
   lines.push(`inputs     ${inputs.length - (rtc ? 1 : 0)} console deliveries, ${consoleBytes} bytes`);
   lines.push(`hashes     ${rec.records.filter((r) => r.t === "hash").length} state hashes, one every ${h.hashEvery.toLocaleString("en-US")} instructions`);
   const last = [...rec.records].reverse().find((r) => r.t !== "exits");
