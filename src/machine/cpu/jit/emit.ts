@@ -34,11 +34,11 @@
 // memory or called a handler, `cpu.jitBreak` set (a write to this code page, a watchpoint hit, a
 // stop request) ends the block there.
 //
-// Memory goes through the CPU's own accessors (cpu.rd8, cpu.wr16, cpu.linRmw, cpu.push32...):
-// the interpreter's TLB fast paths, which TurboFan inlines into a hot block, so the generated code
-// stays small (cheap to compile) and the fast paths exist once; only dword reads and writes carry
-// the TLB hit in line (rd32, wr32; m, t, wm, wv are their scratch, and sl says one missed, after
-// which jitBreak must be looked at: Emitter.breakCheck). Locals named after an
+// Memory goes through the CPU's TLB in line: a read, a write or a read-modify-write of an aligned
+// operand that hits it reads and writes RAM's typed arrays (Emitter.rd, wr, rmw; m, t, wm, wv, p
+// are their scratch), and only a miss calls the CPU's accessor (cpu.rd8, cpu.wr16, cpu.linRmw...)
+// after setting sl, which says jitBreak must be looked at (Emitter.breakCheck). Segments that are
+// not flat, and the stack when it is not, go through the CPU's accessors. Locals named after an
 // instruction's index (x3, r3...) hold its operands and result for as long as a flag record may
 // refer to them; a, o, v are scratch.
 
@@ -63,8 +63,9 @@ const BLOCK_BREAK: { readonly blockBreak: true } = Object.freeze({ blockBreak: t
  * the block uses: the writing of the register locals back to the CPU, and their reloading.
  */
 const SYNC = "\u0000S", RELOAD = "\u0000L";
-/** The calls rd32 and wr32 make on a TLB miss, each after setting `sl`. */
-const SLOW_RD32 = "cpu.rd32(m)", SLOW_WR32 = "cpu.wr32(wm, wv)";
+/** The typed array over RAM for an access of each size, and the shift from a byte address to its index. */
+const RAM = { 1: "RAM8", 2: "RAM16", 4: "RAM32" } as const;
+const RAM_SHIFT = { 1: 0, 2: 1, 4: 2 } as const;
 /** The CPU's methods the generated code calls that read or write only the lazy flags. */
 const FLAG_CALLS = new Set(["cf", "cond", "setLazy", "setLogic", "setResult", "setIncDecCf"]);
 /**
@@ -149,8 +150,10 @@ export class Emitter {
   endsInHandler = false;
   /** The block loops to its own start (see loopBack). */
   loops = false;
-  /** The code reads or writes memory through the TLB itself (rd32, wr32). */
+  /** The code reads or writes memory through the TLB itself (rd, wr, rmw). */
   private tlbUsed = false;
+  /** The calls the in-line accesses make on a TLB miss, each after setting `sl` (see onlyFastPaths). */
+  private readonly slowCalls = new Set<string>();
   /** Where the current instruction's lines begin in `body`. */
   private insnFrom = 0;
   /**
@@ -173,6 +176,8 @@ export class Emitter {
     this.constant("SB", cpu.segBase);
     this.constant("BRK", BLOCK_BREAK);
     this.constant("TLB", cpu.paging.tlb);
+    this.constant("RAM8", cpu.mem.u8);
+    this.constant("RAM16", cpu.mem.u16);
     this.constant("RAM32", cpu.mem.i32);
     this.constant("PF", cpu.mem.pageFlags);
   }
@@ -281,18 +286,25 @@ export class Emitter {
 
   /** The instruction's memory operand of `size` bytes, read, as an expression (zero-extended; int32 for dwords). */
   readE(i: Insn, size: Size): string {
-    const lin = this.linear(i.seg, this.ea(i), size, false);
-    return size === 4 ? this.rd32(lin) : `cpu.rd${size * 8}(${lin})`;
+    return this.rd(this.linear(i.seg, this.ea(i), size, false), size);
   }
 
   /**
-   * A dword read at linear `lin` (an expression), as an expression: Cpu.rd32's TLB hit in line, the
-   * call only on a miss. A block that runs a few thousand times stays in V8's baseline tier, where
-   * every call is a real one: the boot's blocks spent a seventh of its time in calls of rd32.
+   * A read of `size` bytes at linear `lin` (an expression), as an expression: the CPU accessor's
+   * TLB hit in line, the call only on a miss or a misaligned operand. A block that runs a few
+   * thousand times stays in V8's baseline tier, where every call is a real one: the boot's blocks
+   * spent a seventh of its time in calls of rd32, and the decompressor's byte loops in rd8 and wr8.
    */
-  rd32(lin: string): string {
+  rd(lin: string, size: Size): string {
     this.tlbUsed = true;
-    return `(m = ${lin}, t = TLB[(m >>> 12) | u], (t & 1) !== 0 && (m & 3) === 0 ? RAM32[((t & -4096) | (m & 4095)) >>> 2] : (sl = 1, ${SLOW_RD32}))`;
+    const aligned = size === 1 ? "" : ` && (m & ${size - 1}) === 0`;
+    return `(m = ${lin}, t = TLB[(m >>> 12) | u], (t & 1) !== 0${aligned} ? ${RAM[size]}[((t & -4096) | (m & 4095)) >>> ${RAM_SHIFT[size]}] : (sl = 1, ${this.slow(`cpu.rd${size * 8}(m)`)}))`;
+  }
+
+  /** A call on a TLB miss of an in-line access, which sets `sl` first (see onlyFastPaths). */
+  private slow(call: string): string {
+    this.slowCalls.add(call);
+    return call;
   }
 
   /** Emits the read of the instruction's memory operand into `into`. */
@@ -302,30 +314,47 @@ export class Emitter {
 
   /** Emits the write of `value` (an expression) to the instruction's memory operand. */
   writeE(i: Insn, size: Size, value: string): void {
-    const lin = this.linear(i.seg, this.ea(i), size, true);
-    this.line(size === 4 ? this.wr32(lin, value) : `cpu.wr${size * 8}(${lin}, ${value});`);
+    this.line(this.wr(this.linear(i.seg, this.ea(i), size, true), size, value));
   }
 
   /**
-   * Code writing dword `value` at linear `lin` (expressions, taken in that order): Cpu.wr32's fast
-   * path in line — a TLB hit on a page with no flags (no code, no checkpoint or hash to tell) —
-   * the call otherwise. Scratch of its own, so that `value` may hold a read (rd32).
+   * Code writing `value` in `size` bytes at linear `lin` (expressions, taken in that order): the
+   * CPU accessor's fast path in line — an aligned TLB hit on a page with no flags (no code, no
+   * checkpoint or hash to tell) — the call otherwise. Scratch of its own, so that `value` may hold
+   * a read (rd).
    */
-  wr32(lin: string, value: string): string {
+  wr(lin: string, size: Size, value: string): string {
     this.tlbUsed = true;
+    const aligned = size === 1 ? "" : ` && (wm & ${size - 1}) === 0`;
     return `wm = ${lin}; wv = ${value}; t = TLB[(wm >>> 12) | u]; ` +
-      `if ((t & 2) !== 0 && (wm & 3) === 0 && PF[t >>> 12] === 0) RAM32[((t & -4096) | (wm & 4095)) >>> 2] = wv; else { sl = 1; ${SLOW_WR32}; }`;
+      `if ((t & 2) !== 0${aligned} && PF[t >>> 12] === 0) ${RAM[size]}[((t & -4096) | (wm & 4095)) >>> ${RAM_SHIFT[size]}] = wv; ` +
+      `else { sl = 1; ${this.slow(`cpu.wr${size * 8}(wm, wv)`)}; }`;
   }
 
   /**
    * Emits a read-modify-write of the memory operand: `v` = the value, then `compute()` (which
    * emits code leaving the result in `result` and may set flags), then the write-back. The
-   * destination is checked for writing before the read (Cpu.linRmw), as the interpreter does.
+   * destination is checked for writing before the read (Cpu.linRmw), as the interpreter does: in
+   * line, a TLB entry that allows the write of an aligned operand to a page with no flags, whose
+   * index in RAM's array `p` keeps for the write-back (-1 when the CPU's accessors do both).
    */
   rmw(i: Insn, size: Size, result: string, compute: () => void): void {
-    this.line(`o = ${this.ea(i)}; a = cpu.linRmw(${i.seg}, o, ${size}); v = cpu.rd${size * 8}(a);`);
+    const lin = this.linear(i.seg, "o", size, true);
+    const bits = size * 8;
+    if (lin.includes("cpu.")) {
+      this.line(`o = ${this.ea(i)}; a = cpu.linRmw(${i.seg}, o, ${size}); v = cpu.rd${bits}(a);`);
+      compute();
+      this.line(this.wr("a", size, result));
+      return;
+    }
+    this.tlbUsed = true;
+    this.local("p");
+    const aligned = size === 1 ? "" : ` && (a & ${size - 1}) === 0`;
+    this.line(`o = ${this.ea(i)}; a = ${lin}; t = TLB[(a >>> 12) | u]; ` +
+      `if ((t & 2) !== 0${aligned} && PF[t >>> 12] === 0) { p = ((t & -4096) | (a & 4095)) >>> ${RAM_SHIFT[size]}; v = ${RAM[size]}[p]; } ` +
+      `else { sl = 1; ${this.slow(`a = cpu.linRmw(${i.seg}, o, ${size})`)}; ${this.slow(`v = cpu.rd${bits}(a)`)}; p = -1; }`);
     compute();
-    this.line(size === 4 ? this.wr32("a", result) : `cpu.wr${size * 8}(a, ${result});`);
+    this.line(`if (p >= 0) ${RAM[size]}[p] = ${result}; else ${this.slow(`cpu.wr${bits}(a, ${result})`)};`);
   }
 
   /**
@@ -334,14 +363,14 @@ export class Emitter {
    */
   push32(value: string): string {
     const sp = this.regW(4);
-    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `a = (${sp} - 4) | 0; ${this.wr32("a", value)} ${sp} = a;`;
+    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `a = (${sp} - 4) | 0; ${this.wr("a", 4, value)} ${sp} = a;`;
     return `R[4] = ${sp}; cpu.push32(${value}); ${sp} = R[4];`;
   }
 
   /** Code popping a dword into local `into`. */
   pop32(into: string): string {
     const sp = this.regW(4);
-    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `${into} = ${this.rd32(sp)}; ${sp} = (${sp} + 4) | 0;`;
+    if (this.uses(JitMode.FLAT_SS) && this.uses(JitMode.STACK32)) return `${into} = ${this.rd(sp, 4)}; ${sp} = (${sp} + 4) | 0;`;
     return `R[4] = ${sp}; ${into} = cpu.pop32(); ${sp} = R[4];`;
   }
 
@@ -537,13 +566,14 @@ export class Emitter {
   }
 
   /**
-   * Whether the current instruction reached memory only through rd32 and wr32, calling into the
-   * CPU for nothing else but its flag record. Their hits cannot set jitBreak (the TLB holds no
-   * watched page and the write's hit no code page: nothing is called); their misses set `sl`, so
-   * jitBreak needs a look only after a miss.
+   * Whether the current instruction reached memory only through the in-line accesses (rd, wr,
+   * rmw), calling into the CPU for nothing else but its flag record. Their hits cannot set
+   * jitBreak (the TLB holds no watched page and a write's hit no code page: nothing is called);
+   * their misses set `sl`, so jitBreak needs a look only after a miss.
    */
   private onlyFastPaths(): boolean {
-    const code = this.body.slice(this.insnFrom).join("\n").replaceAll(SLOW_RD32, "").replaceAll(SLOW_WR32, "");
+    let code = this.body.slice(this.insnFrom).join("\n");
+    for (const call of this.slowCalls) code = code.replaceAll(call, "");
     for (const call of code.matchAll(/cpu\.(\w+)\(/g)) if (!FLAG_CALLS.has(call[1])) return false;
     return true;
   }

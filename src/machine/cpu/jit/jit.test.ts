@@ -277,6 +277,68 @@ describe("compiled blocks", () => {
     expect(a.jitCompiled).toBe(1);
   });
 
+  it("read, write and update bytes and words in line, as the interpreter does at every slice", () => {
+    // Byte and word operands in line (Emitter.rd, wr, rmw), aligned and not, a write into the
+    // block's own code (which must take the slow path and end the block: the patched immediate
+    // is what the next pass adds) and a byte watchpoint's hit.
+    const code = `
+      mov ecx, 30
+      mov edi, 0x8000
+      xor ebx, ebx
+    again:
+      mov al, [edi + ecx]
+      add [edi + ecx + 64], al
+      inc word [edi + ecx*2 + 128]
+      xor byte [edi + 3], cl
+      mov dx, [edi + ecx + 1]
+      sub [edi + 200], dx
+      mov [patch + 2], cl
+    patch:
+      add ebx, 0x11
+      dec ecx
+      jnz again
+      int3`;
+    const setup = (c: Cpu): void => {
+      for (let k = 0; k < 256; k++) c.mem.write8(0x8000 + k, (k * 37) & 0xff);
+      c.hostDebug = new HostDebug(c);
+      c.hostDebug.setWatches([{ lin: 0x8000 + 64 + 9, len: 1, rw: 1 }]);
+    };
+    const a = machine(code, true, setup), b = machine(code, false, setup);
+    for (const c of [a, b]) {
+      expect(c.run(10_000)).toBe(Stop.REQUEST);
+      expect(c.hostDebug?.hit).toEqual({ kind: "watch", indexes: [0] });
+      expect(c.r32[Reg.ECX]).toBe(9);
+      c.hostDebug?.setWatches([]);
+    }
+    expectSame(a, b);
+    sameInSlices(a, b, 7, 100);
+    expect(a.jitCompiled).toBeGreaterThan(0);
+  });
+
+  it("fault at an update of a read-only page before reading it, with the write's error code", () => {
+    const code = `
+      mov eax, 5
+      mov ebx, 0x9000
+      add byte [ebx + 1], al
+      int3`;
+    const setup = (c: Cpu): void => {
+      paging(c);
+      c.mem.write32(PT + 4 * 9, 0x9000 | P);
+      c.cr0 |= 0x10000; // WP: the kernel's writes obey read-only pages too
+      c.paging.changed();
+      c.mem.write8(0x9001, 0x40); // written since power-on: no page flag sends the update to the CPU's accessors
+      c.rd8(0x9001); // the page's translation in the TLB, readable, not writable
+    };
+    const a = machine(code, true, setup), b = machine(code, false, setup);
+    for (const c of [a, b]) {
+      expect(c.run(100)).toBe(Stop.EXCEPTION);
+      expect([c.excVector, c.excCode, c.cr2, c.eip, c.icount]).toEqual([Vec.PF, 3, 0x9001, CODE_BASE + 10, 2]);
+    }
+    expectSame(a, b);
+    expect(a.mem.read8(0x9001)).toBe(0x40);
+    expect(a.jitCompiled).toBe(1);
+  });
+
   it("fault at a loop's first instruction with the registers and flags its passes left", () => {
     // Each pass changes registers (AH and AL among them) and carries its DEC's flag record into
     // the next (PF differs between the first pass's and the last's); the read at the top of the
