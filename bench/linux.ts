@@ -14,7 +14,8 @@
 // (default 20e9); BENCH_LINUX_KERNEL picks another kernel image (e.g. guests/cache/vmlinux, the
 // ELF kernel, which skips the decompressor); BENCH_LINUX_MACHINES=bare,breakpoint,stack,replay,timetravel
 // picks runs (timetravel: ./timetravel.ts, on the replay's recording; v86: the same guest in v86,
-// ./v86.ts, right after the bare boot; BENCH_V86_PAIRS=n boots the two n times, alternating);
+// ./v86.ts, right after the bare boot; BENCH_V86_PAIRS=n boots the two n times, alternating,
+// default 3);
 // BENCH_STACK_PAIRS and BENCH_STACK_SIDE_PAIRS set how many times the stack's overhead is measured
 // one boot after the other and both boots at once.
 
@@ -136,11 +137,12 @@ export function bootLinux(
 /**
  * v86 on the same guest, each of its boots right after a bare boot (the first is `bare`; `again`
  * boots another), so that the two see the machine at the same speed: a shared machine's speed
- * drifts by a fifth within the hour. BENCH_V86_PAIRS (default 1) pairs are run; each pair's ratio
- * is printed, and with more than one their median.
+ * drifts by a fifth within the hour, and one pair's ratio moves by a tenth from one run to the
+ * next. BENCH_V86_PAIRS (default 3) pairs are run; each pair's ratio is printed, and with more
+ * than one their median.
  */
 function benchPeer(bare: LinuxBootResult | undefined, again: (() => LinuxBootResult) | null, kernelPath: string, initrdPath: string): void {
-  const pairs = again === null ? 1 : Math.max(1, Number(process.env.BENCH_V86_PAIRS ?? 1));
+  const pairs = again === null ? 1 : Math.max(1, Number(process.env.BENCH_V86_PAIRS ?? 3));
   const cpuRatios: number[] = [], hostRatios: number[] = [];
   for (let k = 0; k < pairs; k++) {
     const ours = k === 0 || again === null ? bare : again();
