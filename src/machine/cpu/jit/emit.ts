@@ -6,11 +6,15 @@
 // The generated function, for a block of n instructions entered at EIP e:
 //
 //   function block_<lin>(cpu, end) {
-//     let ic = cpu.icount; const e = cpu.eip; let k = 0, ..., g0 = 0, ...;
+//     const i0 = cpu.icount, lim = end - i0, e = cpu.eip; let ic = 0; let k = 0, ..., g0 = 0, ...;
 //     g0 = R[0]; ...                        (the registers the block uses)
 //     try { ...the instructions... } catch (x) { if (k >= 0) { R[0] = g0 ...; icount, insnEip, flags of instruction k } throw x; }
-//     R[0] = g0; ...; cpu.eip = ...; cpu.icount = ic + n; return cpu.jitNext(end);
+//     R[0] = g0; ...; cpu.eip = ...; cpu.icount = i0 + (ic + n); return cpu.jitNext(end);
 //   }
+//
+// `ic` counts from the block's entry (`i0`), and `lim` is the budget left there, so that a loop's
+// count and its look at the budget stay small integers: past 2^31 instructions the icount is a
+// double, which V8's baseline tier, where most blocks run, boxes on every sum.
 //
 // A conditional jump forward to an instruction further on in the trace breaks out of a labelled
 // block (`j<index>: { ... }`, opened at the top of the body) that ends just before it, with `ic`
@@ -221,17 +225,17 @@ export class Emitter {
     const src = [
       `"use strict";`,
       `return (function block_${(this.lin >>> 0).toString(16)}(cpu, end) {`,
-      `let ic = cpu.icount; const e = cpu.eip;${this.tlbUsed ? " const u = cpu.tlbUser; let m = 0, t = 0, wm = 0, wv = 0, sl = 0;" : ""}`,
+      `const i0 = cpu.icount, lim = end - i0, e = cpu.eip; let ic = 0;${this.tlbUsed ? " const u = cpu.tlbUser; let m = 0, t = 0, wm = 0, wv = 0, sl = 0;" : ""}`,
       `let k = 0, ${[...this.locals, ...used.map((n) => `g${n}`)].map((l) => `${l} = 0`).join(", ")};`,
       RELOAD,
       `try {`,
       ...body,
       // A fault in an inlined instruction leaves the registers as they were before it: none is
       // written before its last access to memory. A handler's (k = -1) leaves them as it has them.
-      `} catch (x) { if (x === BRK) k++; if (k >= 0) { ${SYNC} cpu.icount = ic + k; cpu.insnEip = (e + ${offsets}[k]) | 0;${flagsOnFault} if (x === BRK) { cpu.eip = cpu.insnEip; return null; } } throw x; }`,
+      `} catch (x) { if (x === BRK) k++; if (k >= 0) { ${SYNC} cpu.icount = i0 + (ic + k); cpu.insnEip = (e + ${offsets}[k]) | 0;${flagsOnFault} if (x === BRK) { cpu.eip = cpu.insnEip; return null; } } throw x; }`,
       SYNC,
       this.eipSet ? "" : `cpu.eip = (e + ${next}) | 0;`,
-      `cpu.icount = ic + ${n};`,
+      `cpu.icount = i0 + (ic + ${n});`,
       this.endsInHandler ? "return null;" : "return cpu.jitNext(end);",
       // Parenthesised, so V8 compiles the function now rather than parsing it again on its first call.
       `});`,
@@ -587,7 +591,7 @@ export class Emitter {
     const n = this.offsets.length;
     this.loops = this.eipSet = true;
     this.line(`ic += ${n};`);
-    this.line(`if (ic + ${n} > end) { ${this.exitFlush()} ${SYNC} cpu.eip = e; cpu.icount = ic; return null; }`);
+    this.line(`if (ic + ${n} > lim) { ${this.exitFlush()} ${SYNC} cpu.eip = e; cpu.icount = i0 + ic; return null; }`);
     this.carry();
     this.offsets.push(0);
   }
@@ -635,13 +639,15 @@ export class Emitter {
 
   /** Leaves the block after instruction `j` for offset `to` when `cond` holds. */
   sideExit(j: number, cond: string, to: number): void {
-    this.line(`if (${cond}) { ${this.exitFlush()} ${SYNC} cpu.eip = (e + ${to}) | 0; cpu.icount = ic + ${j + 1}; return cpu.jitNext(end); }`);
+    this.line(`if (${cond}) { ${this.exitFlush()} ${SYNC} cpu.eip = (e + ${to}) | 0; cpu.icount = i0 + (ic + ${j + 1}); return cpu.jitNext(end); }`);
   }
 }
 
-/** Operands and result masked to the width, as unsigned numbers. */
+/** Operands and result masked to the width, ordered as unsigned numbers (for comparisons only). */
 function unsigned(a: string, b: string, r: string, size: Size): [string, string, string] {
-  if (size === 4) return [`(${a} >>> 0)`, `(${b} >>> 0)`, `(${r} >>> 0)`];
+  // The sign bit flipped orders int32s as `>>> 0` orders uint32s, and stays a small integer,
+  // which V8's baseline tier does not box.
+  if (size === 4) return [`(${a} ^ -2147483648)`, `(${b} ^ -2147483648)`, `(${r} ^ -2147483648)`];
   const w = WIDTH[size];
   return [`(${a} & ${w})`, `(${b} & ${w})`, `(${r} & ${w})`];
 }
@@ -689,14 +695,14 @@ export function emitInsn(e: Emitter, i: Insn, j: number, start: number, step: St
     // RDTSC (what Linux's delay loops run millions of times) reads the TSC in place when
     // nothing else is due (Cpu.rdtscInPlace); else its handler runs.
     const rdtsc = i.op === 0x131;
-    if (rdtsc) e.line(`cpu.icount = ic + ${j}; cpu.eip = (e + ${start + i.len}) | 0; if (cpu.rdtscInPlace()) { ${e.setReg(0, 4, "R[0]")} ${e.setReg(2, 4, "R[2]")} } else {`);
+    if (rdtsc) e.line(`cpu.icount = i0 + (ic + ${j}); cpu.eip = (e + ${start + i.len}) | 0; if (cpu.rdtscInPlace()) { ${e.setReg(0, 4, "R[0]")} ${e.setReg(2, 4, "R[2]")} } else {`);
     // The handler's faults leave icount and insnEip as it has them (a task switch moves insnEip).
-    e.line(`k = -1; cpu.icount = ic + ${j}; cpu.insnEip = (e + ${start}) | 0;`);
+    e.line(`k = -1; cpu.icount = i0 + (ic + ${j}); cpu.insnEip = (e + ${start}) | 0;`);
     // A handler may retire more than one (a REP string instruction, each iteration: ../ops/string.ts)
     // or take the count back (an x87 instruction waiting for FERR#): the block's count goes on
     // from what it leaves.
     // Handlers read and write the register file: the locals go there before, and come back after.
-    e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${SYNC} ${h}(cpu, ${ins}); ${RELOAD} ic = cpu.icount - ${j};${rdtsc ? " }" : ""}`);
+    e.line(`cpu.eip = (e + ${start + i.len}) | 0; ${SYNC} ${h}(cpu, ${ins}); ${RELOAD} ic = cpu.icount - i0 - ${j};${rdtsc ? " }" : ""}`);
     e.forgetFlags();
     if (last) e.eipSet = e.endsInHandler = true;
     else {
@@ -1125,7 +1131,7 @@ function loopBack(e: Emitter, cond: string, next: number): Done {
   e.loops = true;
   e.line(`if (!${cond}) { ${e.exitFlush()} cpu.eip = (e + ${next}) | 0; break; }`);
   e.line(`ic += ${n};`);
-  e.line(`if (ic + ${n} > end) { ${e.exitFlush()} ${SYNC} cpu.eip = e; cpu.icount = ic; return null; }`);
+  e.line(`if (ic + ${n} > lim) { ${e.exitFlush()} ${SYNC} cpu.eip = e; cpu.icount = i0 + ic; return null; }`);
   e.carry();
   return Done.JUMP;
 }

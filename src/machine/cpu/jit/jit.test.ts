@@ -76,6 +76,17 @@ describe("compiled blocks", () => {
     }
   });
 
+  it("count exactly past 2^32 instructions, where the icount is a double", () => {
+    // Blocks count from their entry (Emitter: i0, ic, lim); the machine's count goes on from it.
+    for (const budget of [5, 11, 1000]) {
+      const start = 2 ** 32 - 3 * budget;
+      const a = machine(LOOP, true, (c) => (c.icount = start)), b = machine(LOOP, false, (c) => (c.icount = start));
+      sameInSlices(a, b, budget, 400);
+      expect(a.icount).toBe(start + 255);
+      expect(a.jitCompiled).toBeGreaterThan(0);
+    }
+  });
+
   it("loop within their function when a run enters a loop in its middle", () => {
     const a = machine(LOOP, true), b = machine(LOOP, false);
     let runs = 0;
