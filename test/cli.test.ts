@@ -300,6 +300,18 @@ describe("the afterglow command", () => {
       expect(r.status).toBe(0);
     });
 
+    it("says up front in one line what a small --hash-every costs, and lets the host in after at most a thousand hashes", () => {
+      expect(recorded.stderr).not.toContain("--hash-every");
+      const small = join(dir, "small.rec");
+      const r = afterglow("record", "-o", small, "--hash-every", "1", "--max-insns", "2500");
+      expect(r.status).toBe(2); // the limit
+      expect(r.stderr.split("\n")[0]).toMatch(/^afterglow: --hash-every 1: each state hash costs about as much host time as 10,000 instructions, so expect this record to run up to 10,000x slower and write 70 MB per million instructions \(from 100,000 up the cost is small\)$/);
+      const records = readRecording(readFileSync(small), "small.rec").records;
+      expect(records.filter((x) => x.t === "hash")).toHaveLength(2500);
+      // Each slice ends in a pause, which writes its position: Ctrl-A keys, signals and the status line get in there.
+      expect(records.filter((x) => x.t === "pos").map((x) => x.icount)).toEqual([1000, 2000, 2500]);
+    });
+
     it("replay --to goes to an icount or a VM exit and prints the position and registers a forward replay has there", () => {
       const vm = join(ROOT, "recordings", "hello-vm.rec");
       const r = afterglow("replay", vm, "--to", "icount:5000");

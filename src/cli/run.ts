@@ -37,6 +37,34 @@ const CLEAN_ENDS: readonly EndReason[] = ["halt", "reboot", "idle", "user-stop"]
 /** Instructions, and guest time for a guest that idles, between looks at the host (console input, Ctrl-A x, progress). */
 const SLICE = 4_000_000;
 const SLICE_NS = 100_000_000;
+/**
+ * State hashes per slice at most. A hash costs about half a millisecond (the machine's whole state,
+ * RAM by its pages' digests), so with a small --hash-every a slice of SLICE instructions would keep
+ * Ctrl-A keys, signals and the status line out for half an hour; this keeps a slice near half a second.
+ */
+const HASHES_PER_SLICE = 1000;
+
+/**
+ * Below this --hash-every the hashes cost more host time than the run itself: a hash costs as much
+ * as running some 10,000 instructions (more in a guest that runs fast), and writes about 70 bytes
+ * of recording that do not compress (a digest is random).
+ */
+export const CHEAP_HASH_EVERY = 100_000;
+const HASH_BYTES = 70;
+const HASH_COST_INSNS = 10_000;
+
+/** The one line `record` (and `chaos`: `what` is "each run") prints up front for a --hash-every that makes recording slow and large, or undefined. */
+export function hashCostWarning(hashEvery: number, what = "this record"): string | undefined {
+  if (hashEvery >= CHEAP_HASH_EVERY) return undefined;
+  const perMillion = (HASH_BYTES * 1e6) / hashEvery;
+  const size = perMillion >= 1e6 ? `${(perMillion / 1e6).toFixed(0)} MB` : `${(perMillion / 1e3).toFixed(0)} KB`;
+  const slower = 1 + HASH_COST_INSNS / hashEvery;
+  return (
+    `afterglow: --hash-every ${hashEvery.toLocaleString("en-US")}: each state hash costs about as much host time as ${HASH_COST_INSNS.toLocaleString("en-US")} instructions, ` +
+    `so expect ${what} to run up to ${slower < 10 ? slower.toFixed(1) : Math.round(HASH_COST_INSNS / hashEvery).toLocaleString("en-US")}x slower and write ${size} per million instructions ` +
+    `(from ${CHEAP_HASH_EVERY.toLocaleString("en-US")} up the cost is small)`
+  );
+}
 
 export interface GuestOptions {
   bare?: boolean;
@@ -90,6 +118,8 @@ export function registerRun(program: Command): void {
     try {
       const { guest, ramSize, machine } = loadGuest(opts);
       refuseOverwritingInput(opts.output, guest);
+      const warning = hashCostWarning(opts.hashEvery);
+      if (warning !== undefined) process.stderr.write(`${warning}\n`);
       fd = openUserFile(opts.output);
       const out = fd;
       let watch: EndWatch | undefined;
@@ -256,8 +286,9 @@ export async function runToEnd(session: Session, con: HostConsole, watch: EndWat
 
 /** The guest's end, reached slice by slice, with the host's events (input, Ctrl-A keys, signals) let in between. */
 async function runSlices(session: Session, con: HostConsole, watch: EndWatch, t0: bigint, post: PostLog | undefined, progress: Progress | undefined): Promise<RunEnd> {
+  const slice = Math.min(SLICE, session.hashInterval() * HASHES_PER_SLICE);
   for (;;) {
-    let stop = session.run({ ...watch.bounds(SLICE, SLICE_NS), onIdle: () => con.feedIdle(session) });
+    let stop = session.run({ ...watch.bounds(slice, SLICE_NS), onIdle: () => con.feedIdle(session) });
     con.flush();
     post?.flush();
     progress?.show();
