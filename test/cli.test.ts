@@ -75,6 +75,13 @@ describe("the afterglow command", () => {
     expect(r.status).toBe(1);
   });
 
+  it("refuses less RAM than the guest runs in, in one line naming the least, instead of a guest faulting forever", () => {
+    const r = afterglow("run", "--bare", "--ram", "1");
+    expect(r.stderr).toBe("afterglow: --ram 1: the built-in guest needs at least 2 MiB: its user program's stack is at 2 MiB\n");
+    expect(r.status).toBe(1);
+    expect(afterglow("run", "--bare", "--ram", "2").status).toBe(0);
+  });
+
   it("reports an empty boot image in one line, on the stack and bare, and records nothing", () => {
     const dir = mkdtempSync(join(tmpdir(), "afterglow-cli-"));
     const empty = join(dir, "empty.bin");

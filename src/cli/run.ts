@@ -3,13 +3,14 @@ import { constants as osConstants } from "node:os";
 import { basename, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { DEFAULT_HANG_NS, EndWatch, formatSeconds, type EndLimits, type RunEnd } from "../replay/ends.js";
-import { ramSizeProblem } from "../replay/machine-config.js";
+import { RAM_MIB, ramSizeProblem } from "../replay/machine-config.js";
 import type { EndReason } from "../replay/recording.js";
 import { DEFAULT_HASH_EVERY, Session, Stop, type Guest, type MachineKind } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { UsageError } from "./errors.js";
 import { openUserFile, writeUserFd } from "./files.js";
 import { checkBootImage, checkInitrd, checkKernel } from "./image-kind.js";
+import { linuxRamNeeded } from "../x86/linux-boot.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
@@ -214,7 +215,28 @@ export function loadGuest(opts: GuestOptions): { guest: Guest; ramSize: number; 
   const machine: MachineKind = opts.bare ? "bare" : "stack";
   const problem = ramSizeProblem(mib * 2 ** 20, machine);
   if (problem !== undefined) throw new UsageError(`--ram ${mib}: ${problem}${machine === "stack" ? " (or use --bare)" : ""}`);
+  const need = ramNeeded(guest, opts.image === undefined);
+  if (need !== undefined) {
+    // In MiB, as --ram takes it, and in the machine's multiple (4 MiB pieces in a VM).
+    const multiple = RAM_MIB[machine].multiple;
+    const least = Math.max(RAM_MIB[machine].min, Math.ceil(need.bytes / 2 ** 20 / multiple) * multiple);
+    if (mib < least) throw new UsageError(`--ram ${mib}: ${need.what} at least ${least} MiB${machine === "stack" ? " in a VM" : ""}: ${need.why}`);
+  }
   return { guest, ramSize: mib * 2 ** 20, machine };
+}
+
+/** The built-in guest's user stack starts at 2 MiB (guests/builtin/hello.asm: USTACK). */
+const BUILTIN_RAM = 2 * 2 ** 20;
+
+/**
+ * The least RAM the guest runs in, when it is known: with less, a guest does not fail cleanly but
+ * faults on memory that is not there, over and over (the built-in guest in 1 MiB loops on page
+ * faults forever). A flat image of the user's says nothing of its needs.
+ */
+function ramNeeded(guest: Guest, builtin: boolean): { bytes: number; /** Who needs it, with the verb. */ what: string; why: string } | undefined {
+  if (guest.kind === "linux") return { ...linuxRamNeeded({ kernel: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline }), what: guest.initrd ? "this kernel and initrd need" : "this kernel needs" };
+  if (builtin) return { bytes: BUILTIN_RAM, what: "the built-in guest needs", why: "its user program's stack is at 2 MiB" };
+  return undefined;
 }
 
 /** `record -o FILE` must not write the recording over one of the images it records. */
