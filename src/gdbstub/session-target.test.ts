@@ -86,3 +86,18 @@ describe("gdb's monitor vmcs", () => {
     dbg.close();
   });
 });
+
+describe("gdb's monitor commands that take no arguments", () => {
+  it("refuse extra words in one line naming them, rather than ignore them, and leave the machine where it was", () => {
+    const { dbg, target } = open();
+    const before = target.monitor("when");
+    for (const name of ["when", "kaslr", "checkpoints", "vmm exit", "info registers", "l4 threads", "help"]) {
+      expect(target.monitor(`${name} extra words`), name).toEqual({ error: "invalid", message: `${name}: expected no arguments, not "extra words"` });
+    }
+    expect(target.monitor("break-exit clear foo")).toEqual({ error: "invalid", message: 'break-exit clear: expected no arguments, not "foo"' });
+    expect(target.monitor("break-l4 delete foo")).toEqual({ error: "invalid", message: 'break-l4 delete: expected no arguments, not "foo"' });
+    expect(target.monitor("vmcs guest_cr0 extra")).toEqual({ error: "invalid", message: 'vmcs: expected one part of a field\'s name, not "guest_cr0 extra"' });
+    expect(target.monitor("when")).toBe(before);
+    dbg.close();
+  });
+});
