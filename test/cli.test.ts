@@ -341,7 +341,9 @@ describe("the afterglow command", () => {
       const bare = join(ROOT, "recordings", "hello.rec");
       expect(afterglow("replay", bare, "--to", "exit:3").stderr).toBe("afterglow: the recording ran on the bare PC, which has no VM exits: there is no exit 3\n");
       expect(afterglow("explain-exit", bare, "3").stderr).toBe("afterglow: explain-exit: the recording ran on the bare PC, which has no VM exits: there is no exit 3\n");
-      expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N, not "later"\n$/);
+      expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N \(N decimal or 0x hex\), not "later"\n$/);
+      // In hex as monitor seek takes it: the same position.
+      expect(afterglow("replay", vm, "--to", "icount:0x1388").stdout).toBe(r.stdout);
       // Beside a debugger it would be ignored: said so, in one line.
       for (const beside of [["--gdb", "0"], ["--inspect", "0"], ["--tui"]]) {
         const r = afterglow("replay", vm, "--to", "icount:5", ...beside);

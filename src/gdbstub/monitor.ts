@@ -55,10 +55,12 @@ export function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-/** A number argument in decimal or 0x hex, or undefined. */
+/**
+ * A number argument in decimal or 0x hex, or undefined (for one too large to count exactly too).
+ * The one parser of positions' numbers: monitor commands, the TUI's `g` and `replay --to`.
+ */
 export function parseNumberArg(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (/^0x[0-9a-f]+$/i.test(text)) return parseInt(text.slice(2), 16);
-  if (/^\d+$/.test(text)) return Number(text);
-  return undefined;
+  const n = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
 }

@@ -6,6 +6,7 @@ import { createElement as h, useEffect, useRef, useState, type ReactElement } fr
 import { Box, Text, useApp, useInput, useStdout, type Key } from "ink";
 import type { Event, GoTo, Reply, ReplayInfo, Request, Snapshot } from "../replay/remote/protocol.js";
 import { formatAddress } from "../gdbstub/listen.js";
+import { parseNumberArg } from "../gdbstub/monitor.js";
 import { PANES, screen, type Style, type ViewState } from "./screen.js";
 
 type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
@@ -32,8 +33,8 @@ export function parseGoTo(text: string): GoTo | { error: string } {
   let m = /^(icount|exit)(?::\s*|\s+)(\S.*)$/i.exec(t);
   if (m && (t.includes(":") || /^\d/.test(m[2]))) {
     const kind = m[1].toLowerCase() === "icount" ? "icount" : "exit";
-    const n = /^\d+$/.test(m[2]) ? Number(m[2]) : /^0x[0-9a-f]+$/i.test(m[2]) ? parseInt(m[2].slice(2), 16) : NaN;
-    if (!Number.isSafeInteger(n)) return { error: `${kind}:N wants a whole number from 0 (or 0x hex), not "${m[2]}"` };
+    const n = parseNumberArg(m[2]);
+    if (n === undefined) return { error: `${kind}:N wants a whole number from 0 (or 0x hex), not "${m[2]}"` };
     return { kind, n };
   }
   m = /^([-+]?[\d.]+)\s*%$/.exec(t);
