@@ -61,6 +61,8 @@ const PROMPTS = {
 type PromptKey = keyof typeof PROMPTS;
 /** Bytes Up and Down move the memory view by. */
 const MEMORY_STEP = 16;
+/** The share of the recording, in percent, PgUp and PgDn move the timeline by: a tenth of its strip. */
+const TIMELINE_PAGE = 10;
 
 export interface AppProps {
   replay: Replay;
@@ -201,10 +203,13 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
       const at = (view.snap.memory.addr + (key.upArrow ? -MEMORY_STEP : MEMORY_STEP)) >>> 0;
       return ask({ op: "memory", at: `0x${at.toString(16)}` }, "reading memory", false);
     }
-    if ((key.leftArrow || key.rightArrow) && view.focus === "timeline") {
-      // One column of the strip: the same share of the recording.
+    if ((key.leftArrow || key.rightArrow || key.pageUp || key.pageDown || key.home || key.end) && view.focus === "timeline") {
+      if (key.home) return ask({ op: "go", to: { kind: "percent", p: 0 } }, "going to the start", true);
+      if (key.end) return ask({ op: "go", to: { kind: "percent", p: 100 } }, "going to the end", true);
+      // Left/Right: one column of the strip, the same share of the recording; PgUp/PgDn a tenth of it.
       const here = (100 * view.snap.pos.icount) / view.info.endIcount;
-      const p = Math.min(100, Math.max(0, here + (key.leftArrow ? -100 : 100) / size.cols));
+      const step = key.pageUp || key.pageDown ? TIMELINE_PAGE : 100 / size.cols;
+      const p = Math.min(100, Math.max(0, here + (key.leftArrow || key.pageUp ? -step : step)));
       return ask({ op: "go", to: { kind: "percent", p } }, `going to ${p.toFixed(1)}%`, true);
     }
     switch (input) {
