@@ -6,11 +6,14 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "./layers.js";
 import { nasm } from "./support/cpu.js";
+import { oracle, runs } from "./support/oracle.js";
 import { Debugger, GPR_NAMES } from "../src/replay/debug.js";
 import { readRecording } from "../src/replay/recording.js";
 import { Session } from "../src/replay/session.js";
 
 const BIN = join(ROOT, "bin", "afterglow.js");
+/** script(1), which gives the TUI the terminal it wants. */
+const HAVE_SCRIPT = oracle("script", runs("script", "--version"), "apt-get install bsdutils");
 
 function afterglow(...args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 60_000 });
@@ -189,6 +192,14 @@ describe("the afterglow command", () => {
       expect(r.stderr, args.join(" ")).toBe(`afterglow: cannot listen on ${what}\n`);
       expect(r.status, args.join(" ")).toBe(1);
     }
+  });
+
+  it.skipIf(!HAVE_SCRIPT)("refuses a gdb address for the TUI that is not on this machine in one line, with no warning of a listener that never was", () => {
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine's own address.
+    const r = spawnSync("script", ["-qec", `'${process.execPath}' '${BIN}' tui '${vm}' --gdb 192.0.2.1:1234`, "/dev/null"], { input: "", encoding: "utf8", timeout: 60_000 });
+    expect(r.stdout.replace(/\r\n/g, "\n")).toBe("afterglow: gdb cannot listen on 192.0.2.1:1234: this machine has no such address\n");
+    expect(r.status).toBe(1);
   });
 
   it("reports a file or directory it cannot write as the user's to fix, in one line, for every command that writes one", () => {
