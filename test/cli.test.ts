@@ -6,11 +6,14 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "./layers.js";
 import { nasm } from "./support/cpu.js";
+import { oracle, runs } from "./support/oracle.js";
 import { Debugger, GPR_NAMES } from "../src/replay/debug.js";
 import { readRecording } from "../src/replay/recording.js";
 import { Session } from "../src/replay/session.js";
 
 const BIN = join(ROOT, "bin", "afterglow.js");
+/** script(1), which gives the TUI the terminal it wants. */
+const HAVE_SCRIPT = oracle("script", runs("script", "--version"), "apt-get install bsdutils");
 
 function afterglow(...args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 60_000 });
@@ -73,6 +76,13 @@ describe("the afterglow command", () => {
     const r = afterglow("run", "--image", "/nonexistent/guest.bin");
     expect(r.stderr).toBe("afterglow: cannot read /nonexistent/guest.bin: no such file\n");
     expect(r.status).toBe(1);
+  });
+
+  it("refuses less RAM than the guest runs in, in one line naming the least, instead of a guest faulting forever", () => {
+    const r = afterglow("run", "--bare", "--ram", "1");
+    expect(r.stderr).toBe("afterglow: --ram 1: the built-in guest needs at least 2 MiB: its user program's stack is at 2 MiB\n");
+    expect(r.status).toBe(1);
+    expect(afterglow("run", "--bare", "--ram", "2").status).toBe(0);
   });
 
   it("reports an empty boot image in one line, on the stack and bare, and records nothing", () => {
@@ -182,6 +192,14 @@ describe("the afterglow command", () => {
       expect(r.stderr, args.join(" ")).toBe(`afterglow: cannot listen on ${what}\n`);
       expect(r.status, args.join(" ")).toBe(1);
     }
+  });
+
+  it.skipIf(!HAVE_SCRIPT)("refuses a gdb address for the TUI that is not on this machine in one line, with no warning of a listener that never was", () => {
+    const vm = join(ROOT, "recordings", "hello-vm.rec");
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine's own address.
+    const r = spawnSync("script", ["-qec", `'${process.execPath}' '${BIN}' tui '${vm}' --gdb 192.0.2.1:1234`, "/dev/null"], { input: "", encoding: "utf8", timeout: 60_000 });
+    expect(r.stdout.replace(/\r\n/g, "\n")).toBe("afterglow: gdb cannot listen on 192.0.2.1:1234: this machine has no such address\n");
+    expect(r.status).toBe(1);
   });
 
   it("reports a file or directory it cannot write as the user's to fix, in one line, for every command that writes one", () => {
@@ -300,6 +318,18 @@ describe("the afterglow command", () => {
       expect(r.status).toBe(0);
     });
 
+    it("says up front in one line what a small --hash-every costs, and lets the host in after at most a thousand hashes", () => {
+      expect(recorded.stderr).not.toContain("--hash-every");
+      const small = join(dir, "small.rec");
+      const r = afterglow("record", "-o", small, "--hash-every", "1", "--max-insns", "2500");
+      expect(r.status).toBe(2); // the limit
+      expect(r.stderr.split("\n")[0]).toMatch(/^afterglow: --hash-every 1: each state hash costs about as much host time as 10,000 instructions, so expect this record to run up to 10,000x slower and write 70 MB per million instructions \(from 100,000 up the cost is small\)$/);
+      const records = readRecording(readFileSync(small), "small.rec").records;
+      expect(records.filter((x) => x.t === "hash")).toHaveLength(2500);
+      // Each slice ends in a pause, which writes its position: Ctrl-A keys, signals and the status line get in there.
+      expect(records.filter((x) => x.t === "pos").map((x) => x.icount)).toEqual([1000, 2000, 2500]);
+    });
+
     it("replay --to goes to an icount or a VM exit and prints the position and registers a forward replay has there", () => {
       const vm = join(ROOT, "recordings", "hello-vm.rec");
       const r = afterglow("replay", vm, "--to", "icount:5000");
@@ -322,7 +352,9 @@ describe("the afterglow command", () => {
       const bare = join(ROOT, "recordings", "hello.rec");
       expect(afterglow("replay", bare, "--to", "exit:3").stderr).toBe("afterglow: the recording ran on the bare PC, which has no VM exits: there is no exit 3\n");
       expect(afterglow("explain-exit", bare, "3").stderr).toBe("afterglow: explain-exit: the recording ran on the bare PC, which has no VM exits: there is no exit 3\n");
-      expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N, not "later"\n$/);
+      expect(afterglow("replay", vm, "--to", "later").stderr).toMatch(/^afterglow: .*--to wants icount:N or exit:N \(N decimal or 0x hex\), not "later"\n$/);
+      // In hex as monitor seek takes it: the same position.
+      expect(afterglow("replay", vm, "--to", "icount:0x1388").stdout).toBe(r.stdout);
       // Beside a debugger it would be ignored: said so, in one line.
       for (const beside of [["--gdb", "0"], ["--inspect", "0"], ["--tui"]]) {
         const r = afterglow("replay", vm, "--to", "icount:5", ...beside);

@@ -14,7 +14,7 @@ import { makeUserDir } from "./files.js";
 import type { ChaosAnswer, ChaosJob } from "./chaos-worker.js";
 import { readImage } from "./images.js";
 import { parsePositive } from "./options.js";
-import { guestOptions, limitsOf, loadGuest, type GuestOptions } from "./run.js";
+import { guestOptions, hashCostWarning, limitsOf, loadGuest, type GuestOptions } from "./run.js";
 import { shellQuote } from "./shell.js";
 
 interface ChaosOptions extends GuestOptions {
@@ -77,6 +77,8 @@ export function registerChaos(program: Command): void {
         embed: opts.embed === true,
         hashEvery: opts.hashEvery,
       };
+      const warning = opts.hashEvery === undefined ? undefined : hashCostWarning(opts.hashEvery, "each run");
+      if (warning !== undefined) process.stderr.write(`${warning}\n`);
       makeUserDir(opts.dir);
       const first = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
       const seeds = { first, count: opts.runs };

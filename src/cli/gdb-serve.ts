@@ -176,7 +176,7 @@ function stopReason(s: DebugStop): string {
 export function placeKernel(file: string, rec: ReadRecording, images: { [role: string]: Uint8Array }, user: "gdb" | "triage" = "gdb"): KernelPlacement | { error: string } | undefined {
   if (rec.header.guest.kind !== "linux") return undefined;
   const k = rememberedPlacement(file, () => findKernelPlacement(rec, images));
-  const whose = user === "gdb" ? "gdb's symbols" : `${user}'s symbols`;
+  const whose = `${user}'s symbols`;
   if ("error" in k) process.stderr.write(`afterglow: where the kernel runs is not known (${k.error}): ${whose} stay at their link addresses\n`);
   else if (k.offset !== 0) process.stderr.write(`afterglow: ${k.how}; ${whose} are moved by 0x${k.offset.toString(16)}${user === "gdb" ? " (qOffsets)" : ""}\n`);
   return k;

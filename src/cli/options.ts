@@ -1,6 +1,7 @@
 // Parsers of the commands' option values (commander's argParser): a bad value throws an error
 // that names the option, which the CLI prints as one line.
 
+import { parseNumberArg } from "../gdbstub/monitor.js";
 import type { Target } from "../replay/timeline.js";
 import { UsageError } from "./errors.js";
 
@@ -31,11 +32,11 @@ export function parseBudget(v: string): number {
   return n;
 }
 
-/** `--to icount:N | exit:N`. */
+/** `--to icount:N | exit:N`, N in decimal or 0x hex as gdb's `monitor seek` and the TUI's `g` take it. */
 export function parseTarget(v: string): Target {
-  const m = /^(icount|exit):(\d+)$/.exec(v);
-  const n = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isSafeInteger(n)) throw new UsageError(`--to wants icount:N or exit:N, not "${v}"`);
+  const m = /^(icount|exit):(.*)$/.exec(v);
+  const n = m ? parseNumberArg(m[2]) : undefined;
+  if (!m || n === undefined) throw new UsageError(`--to wants icount:N or exit:N (N decimal or 0x hex), not "${v}"`);
   return m[1] === "icount" ? { at: "step", icount: n } : { at: "exit", exits: n + 1 };
 }
 

@@ -20,15 +20,21 @@ export class Progress {
     const now = process.hrtime.bigint();
     if (now - this.last < 1_000_000_000n) return;
     this.last = now;
-    const icount = this.session.position().icount;
-    const secs = Number(now - this.t0) / 1e9;
-    process.stderr.write(
-      `\r\x1b[K${(icount / 1e6).toFixed(0)}M instructions, ${(this.session.guestTimeNs() / 1e9).toFixed(2)} s guest, ` +
-        `${secs.toFixed(0)} s host, ${(icount / secs / 1e6).toFixed(1)} MIPS`,
-    );
+    process.stderr.write(`\r\x1b[K${statusText(this.session.position().icount, this.session.guestTimeNs(), Number(now - this.t0) / 1e9)}`);
   }
 
   clear(): void {
     process.stderr.write("\r\x1b[K");
   }
+}
+
+/**
+ * The status line's text. A slow run (a state hash every few instructions: `record --hash-every`)
+ * is counted in instructions and instructions per second, not as "0M instructions, 0.0 MIPS".
+ */
+export function statusText(icount: number, guestNs: number, secs: number): string {
+  const rate = icount / Math.max(secs, 1e-9);
+  const count = icount < 10_000_000 ? icount.toLocaleString("en-US") : `${(icount / 1e6).toFixed(0)}M`;
+  const speed = rate < 100_000 ? `${Math.round(rate).toLocaleString("en-US")} instructions/s` : `${(rate / 1e6).toFixed(1)} MIPS`;
+  return `${count} instructions, ${(guestNs / 1e9).toFixed(2)} s guest, ${secs.toFixed(0)} s host, ${speed}`;
 }

@@ -11,7 +11,7 @@ import type { Position, Target } from "../replay/timeline.js";
 import { exitTable } from "./summary.js";
 import { HostConsole } from "./console.js";
 import { exposureWarning, gdbCommandLine, listenGdbOnChannel, parseGdbAddress, parseInspectAddress, replayUnderGdb } from "./gdb-serve.js";
-import { openFor } from "./tui.js";
+import { runTuiOn } from "./tui.js";
 import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { UsageError } from "./errors.js";
 import { writeUserFile } from "./files.js";
@@ -83,7 +83,7 @@ export function registerReplay(program: Command): void {
       // The TUI reads them itself; the others only print them in gdb's command line.
       if (opts.symbols !== undefined && !opts.tui) readSymbols(opts.symbols);
       // Loaded when asked for: ink and React are most of the CLI's start-up time.
-      if (opts.tui) return (await import("../tui/main.js")).runTui(openFor(file, opts));
+      if (opts.tui) return runTuiOn(file, opts);
       if (opts.inspect !== undefined) return inspected(file, opts.inspect, opts);
       if (opts.gdbChannel) return replayUnderGdb(file, undefined, opts, (target, o) => listenGdbOnChannel(target, o));
       if (opts.gdb !== undefined) return replayUnderGdb(file, opts.gdb, opts);

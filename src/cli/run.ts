@@ -3,13 +3,14 @@ import { constants as osConstants } from "node:os";
 import { basename, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { DEFAULT_HANG_NS, EndWatch, formatSeconds, type EndLimits, type RunEnd } from "../replay/ends.js";
-import { ramSizeProblem } from "../replay/machine-config.js";
+import { RAM_MIB, ramSizeProblem } from "../replay/machine-config.js";
 import type { EndReason } from "../replay/recording.js";
 import { DEFAULT_HASH_EVERY, Session, Stop, type Guest, type MachineKind } from "../replay/session.js";
 import { HostConsole } from "./console.js";
 import { UsageError } from "./errors.js";
 import { openUserFile, writeUserFd } from "./files.js";
 import { checkBootImage, checkInitrd, checkKernel } from "./image-kind.js";
+import { linuxRamNeeded } from "../x86/linux-boot.js";
 import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
@@ -37,6 +38,34 @@ const CLEAN_ENDS: readonly EndReason[] = ["halt", "reboot", "idle", "user-stop"]
 /** Instructions, and guest time for a guest that idles, between looks at the host (console input, Ctrl-A x, progress). */
 const SLICE = 4_000_000;
 const SLICE_NS = 100_000_000;
+/**
+ * State hashes per slice at most. A hash costs about half a millisecond (the machine's whole state,
+ * RAM by its pages' digests), so with a small --hash-every a slice of SLICE instructions would keep
+ * Ctrl-A keys, signals and the status line out for half an hour; this keeps a slice near half a second.
+ */
+const HASHES_PER_SLICE = 1000;
+
+/**
+ * Below this --hash-every the hashes cost more host time than the run itself: a hash costs as much
+ * as running some 10,000 instructions (more in a guest that runs fast), and writes about 70 bytes
+ * of recording that do not compress (a digest is random).
+ */
+export const CHEAP_HASH_EVERY = 100_000;
+const HASH_BYTES = 70;
+const HASH_COST_INSNS = 10_000;
+
+/** The one line `record` (and `chaos`: `what` is "each run") prints up front for a --hash-every that makes recording slow and large, or undefined. */
+export function hashCostWarning(hashEvery: number, what = "this record"): string | undefined {
+  if (hashEvery >= CHEAP_HASH_EVERY) return undefined;
+  const perMillion = (HASH_BYTES * 1e6) / hashEvery;
+  const size = perMillion >= 1e6 ? `${(perMillion / 1e6).toFixed(0)} MB` : `${(perMillion / 1e3).toFixed(0)} KB`;
+  const slower = 1 + HASH_COST_INSNS / hashEvery;
+  return (
+    `afterglow: --hash-every ${hashEvery.toLocaleString("en-US")}: each state hash costs about as much host time as ${HASH_COST_INSNS.toLocaleString("en-US")} instructions, ` +
+    `so expect ${what} to run up to ${slower < 10 ? slower.toFixed(1) : Math.round(HASH_COST_INSNS / hashEvery).toLocaleString("en-US")}x slower and write ${size} per million instructions ` +
+    `(from ${CHEAP_HASH_EVERY.toLocaleString("en-US")} up the cost is small)`
+  );
+}
 
 export interface GuestOptions {
   bare?: boolean;
@@ -90,6 +119,8 @@ export function registerRun(program: Command): void {
     try {
       const { guest, ramSize, machine } = loadGuest(opts);
       refuseOverwritingInput(opts.output, guest);
+      const warning = hashCostWarning(opts.hashEvery);
+      if (warning !== undefined) process.stderr.write(`${warning}\n`);
       fd = openUserFile(opts.output);
       const out = fd;
       let watch: EndWatch | undefined;
@@ -184,7 +215,28 @@ export function loadGuest(opts: GuestOptions): { guest: Guest; ramSize: number; 
   const machine: MachineKind = opts.bare ? "bare" : "stack";
   const problem = ramSizeProblem(mib * 2 ** 20, machine);
   if (problem !== undefined) throw new UsageError(`--ram ${mib}: ${problem}${machine === "stack" ? " (or use --bare)" : ""}`);
+  const need = ramNeeded(guest, opts.image === undefined);
+  if (need !== undefined) {
+    // In MiB, as --ram takes it, and in the machine's multiple (4 MiB pieces in a VM).
+    const multiple = RAM_MIB[machine].multiple;
+    const least = Math.max(RAM_MIB[machine].min, Math.ceil(need.bytes / 2 ** 20 / multiple) * multiple);
+    if (mib < least) throw new UsageError(`--ram ${mib}: ${need.what} at least ${least} MiB${machine === "stack" ? " in a VM" : ""}: ${need.why}`);
+  }
   return { guest, ramSize: mib * 2 ** 20, machine };
+}
+
+/** The built-in guest's user stack starts at 2 MiB (guests/builtin/hello.asm: USTACK). */
+const BUILTIN_RAM = 2 * 2 ** 20;
+
+/**
+ * The least RAM the guest runs in, when it is known: with less, a guest does not fail cleanly but
+ * faults on memory that is not there, over and over (the built-in guest in 1 MiB loops on page
+ * faults forever). A flat image of the user's says nothing of its needs.
+ */
+function ramNeeded(guest: Guest, builtin: boolean): { bytes: number; /** Who needs it, with the verb. */ what: string; why: string } | undefined {
+  if (guest.kind === "linux") return { ...linuxRamNeeded({ kernel: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline }), what: guest.initrd ? "this kernel and initrd need" : "this kernel needs" };
+  if (builtin) return { bytes: BUILTIN_RAM, what: "the built-in guest needs", why: "its user program's stack is at 2 MiB" };
+  return undefined;
 }
 
 /** `record -o FILE` must not write the recording over one of the images it records. */
@@ -256,8 +308,9 @@ export async function runToEnd(session: Session, con: HostConsole, watch: EndWat
 
 /** The guest's end, reached slice by slice, with the host's events (input, Ctrl-A keys, signals) let in between. */
 async function runSlices(session: Session, con: HostConsole, watch: EndWatch, t0: bigint, post: PostLog | undefined, progress: Progress | undefined): Promise<RunEnd> {
+  const slice = Math.min(SLICE, session.hashInterval() * HASHES_PER_SLICE);
   for (;;) {
-    let stop = session.run({ ...watch.bounds(SLICE, SLICE_NS), onIdle: () => con.feedIdle(session) });
+    let stop = session.run({ ...watch.bounds(slice, SLICE_NS), onIdle: () => con.feedIdle(session) });
     con.flush();
     post?.flush();
     progress?.show();

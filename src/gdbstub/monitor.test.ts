@@ -4,7 +4,7 @@ import { count, monitorDispatcher, parseNumberArg } from "./monitor.js";
 const monitor = monitorDispatcher([
   { name: "when", help: "the current position", run: () => "icount 42\n" },
   { name: "exits", args: "[N]", help: "the last N VM exits", run: (a) => `exits ${a.join(",")}\n` },
-  { name: "l4", help: "the kernel", run: (a) => `l4 ${a.join(",")}\n` },
+  { name: "l4", args: "WHAT", help: "the kernel", run: (a) => `l4 ${a.join(",")}\n` },
   { name: "l4 threads", help: "L4 threads and their states", run: (a) => `threads ${a.length}\n` },
 ]);
 
@@ -36,6 +36,13 @@ describe("monitor commands", () => {
     expect(monitor("exits 5")).toBe("exits 5\n");
     expect(monitor("  exits   5  io ")).toBe("exits 5,io\n");
     expect(monitor("when")).toBe("icount 42\n");
+  });
+
+  it("refuses words after a command that takes no arguments, rather than ignore them", () => {
+    expect(monitor("when extra")).toEqual({ error: "invalid", message: 'when: expected no arguments, not "extra"' });
+    expect(monitor("l4 threads all now")).toEqual({ error: "invalid", message: 'l4 threads: expected no arguments, not "all now"' });
+    expect(monitor("help when")).toEqual({ error: "invalid", message: 'help: expected no arguments, not "when"' });
+    expect(monitor("  when  ")).toBe("icount 42\n");
   });
 
   it("prefers the longest matching command name", () => {

@@ -8,7 +8,7 @@ import type { TargetError } from "./target.js";
 export interface MonitorCommand {
   /** The command's words, e.g. "exits" or "l4 threads". */
   name: string;
-  /** Argument synopsis for help, e.g. "[N]". */
+  /** Argument synopsis for help, e.g. "[N]"; without one the command takes no arguments, and extra words are refused. */
   args?: string;
   help: string;
   /** Runs with the words after the name; returns output text or an error. */
@@ -27,7 +27,11 @@ export function monitorDispatcher(commands: readonly MonitorCommand[]): (line: s
     if (w.length === 0) return helpText(all);
     for (const c of byLength) {
       const name = words(c.name);
-      if (name.every((n, i) => w[i] === n)) return c.run(w.slice(name.length));
+      if (!name.every((n, i) => w[i] === n)) continue;
+      const args = w.slice(name.length);
+      // As gdb refuses `info frame foo`: a word the command would ignore is most likely a mistake.
+      if (c.args === undefined && args.length > 0) return { error: "invalid", message: `${c.name}: expected no arguments, not "${args.join(" ")}"` };
+      return c.run(args);
     }
     return { error: "invalid", message: `unknown monitor command "${line.trim()}"; try "monitor help"` };
   };
@@ -51,10 +55,12 @@ export function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-/** A number argument in decimal or 0x hex, or undefined. */
+/**
+ * A number argument in decimal or 0x hex, or undefined (for one too large to count exactly too).
+ * The one parser of positions' numbers: monitor commands, the TUI's `g` and `replay --to`.
+ */
 export function parseNumberArg(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (/^0x[0-9a-f]+$/i.test(text)) return parseInt(text.slice(2), 16);
-  if (/^\d+$/.test(text)) return Number(text);
-  return undefined;
+  const n = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
 }

@@ -86,3 +86,36 @@ describe("gdb's monitor vmcs", () => {
     dbg.close();
   });
 });
+
+describe("gdb's monitor commands that take no arguments", () => {
+  it("refuse extra words in one line naming them, rather than ignore them, and leave the machine where it was", () => {
+    const { dbg, target } = open();
+    const before = target.monitor("when");
+    for (const name of ["when", "kaslr", "checkpoints", "vmm exit", "info registers", "l4 threads", "help"]) {
+      expect(target.monitor(`${name} extra words`), name).toEqual({ error: "invalid", message: `${name}: expected no arguments, not "extra words"` });
+    }
+    expect(target.monitor("break-exit clear foo")).toEqual({ error: "invalid", message: 'break-exit clear: expected no arguments, not "foo"' });
+    expect(target.monitor("break-l4 delete foo")).toEqual({ error: "invalid", message: 'break-l4 delete: expected no arguments, not "foo"' });
+    expect(target.monitor("vmcs guest_cr0 extra")).toEqual({ error: "invalid", message: 'vmcs: expected one part of a field\'s name, not "guest_cr0 extra"' });
+    expect(target.monitor("when")).toBe(before);
+    dbg.close();
+  });
+});
+
+describe("gdb's monitor checkpoints", () => {
+  it("says where each checkpoint is in the words of monitor when and replay --to, not by internal moment names", () => {
+    // Checkpoints every 2,000 instructions, and where the moves stop.
+    const dbg = new Debugger(Session.replay(readRecording(readFileSync(REC), "hello-vm.rec"), () => {}));
+    dbg.startTimeTravel({ interval: 2000 });
+    const target = new SessionTarget(dbg);
+    expect(target.monitor("seek exit 30")).toMatch(/^icount \d+ exits 31 /);
+    target.resume({ action: "step", direction: "forward", first: true, budget: 1_000_000 });
+    expect(target.monitor("seek icount 5000")).toMatch(/^icount 5000 /);
+    const rows = (target.monitor("checkpoints") as string).split("\n").filter((l) => /^ +\d+  icount/.test(l));
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.length).toBeGreaterThan(2);
+    for (const row of rows) expect(row).toMatch(/^ +\d+  icount \d+ exits \d+ guest-ns \d+ \((at the start, before any instruction|before the first instruction|after instruction \d+|at VM exit \d+, before the VMM handles it|before the next instruction|at L4 event \d+)\)/);
+    expect(target.monitor("checkpoints")).not.toMatch(/\((insn|step|exit|event)\)/);
+    dbg.close();
+  });
+});

@@ -71,6 +71,7 @@ export class SessionTarget implements DebugTarget {
             return l.length === 0 ? "no exit breakpoints\n" : l.map((f, i) => `${i + 1}: ${f.text}\n`).join("");
           }
           if (args[0] === "clear" || args[0] === "delete") {
+            if (args.length > 1) return { error: "invalid", message: `break-exit ${args[0]}: expected no arguments, not "${args.slice(1).join(" ")}"` };
             dbg.clearExitBreaks();
             return "exit breakpoints cleared\n";
           }
@@ -115,6 +116,7 @@ export class SessionTarget implements DebugTarget {
             return l.length === 0 ? "no L4 event breakpoints\n" : l.map((f, i) => `${i + 1}: ${f.text}\n`).join("");
           }
           if (args[0] === "clear" || args[0] === "delete") {
+            if (args.length > 1) return { error: "invalid", message: `break-l4 ${args[0]}: expected no arguments, not "${args.slice(1).join(" ")}"` };
             dbg.clearL4Breaks();
             return "L4 event breakpoints cleared\n";
           }
@@ -192,6 +194,7 @@ export class SessionTarget implements DebugTarget {
         args: "[NAME-PART]",
         help: "the VMCS of the guest's VCPU, every field (or those whose name contains NAME-PART, e.g. guest_cr)",
         run: (args) => {
+          if (args.length > 1) return { error: "invalid", message: `vmcs: expected one part of a field's name, not "${args.join(" ")}"` };
           if (!dbg.hasStack) return "the bare machine runs no VM: there is no VMCS\n";
           const v = dbg.vmcs();
           return v === null ? "the VMM has not made its VCPU yet\n" : vmcsLines(v, args[0]);

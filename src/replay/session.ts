@@ -335,6 +335,11 @@ export class Session {
     return this.m.nowNs();
   }
 
+  /** Instructions between the state hashes a recording session writes (and a replay checks). */
+  hashInterval(): number {
+    return this.hashEvery;
+  }
+
   /** The machine's state digest (what the recording's hash records hold). */
   stateHash(): string {
     return this.m.stateHash();

@@ -8,7 +8,7 @@ import { ROOT } from "../../test/layers.js";
 import { seeded } from "../../test/support/random.js";
 import { readRecording } from "./recording.js";
 import { Session } from "./session.js";
-import { comparePositions, targetOf, Timeline, type Position } from "./timeline.js";
+import { comparePositions, formatPosition, targetOf, Timeline, type Position } from "./timeline.js";
 
 function replay(file: string): { session: Session; out: number[] } {
   const rec = readRecording(new Uint8Array(readFileSync(join(ROOT, "recordings", file))), file);
@@ -133,5 +133,17 @@ describe("the Timeline", () => {
     session.run({ maxInsns: 1_000_000 });
     expect(session.exitCount()).toBeGreaterThan(saved.cursor.exits);
     expect(Buffer.compare(serialize(saved), bytes)).toBe(0);
+  });
+});
+
+describe("a position as the user reads it", () => {
+  it("names the instant at its counts in words, never by the moment's internal name", () => {
+    const at = { icount: 170, exits: 31, ns: 4000, events: 9 };
+    expect(formatPosition({ ...at, at: "step" })).toBe("icount 170 exits 31 guest-ns 4000 (after instruction 170)");
+    expect(formatPosition({ ...at, at: "exit" })).toBe("icount 170 exits 31 guest-ns 4000 (at VM exit 30, before the VMM handles it)");
+    expect(formatPosition({ ...at, at: "insn" })).toBe("icount 170 exits 31 guest-ns 4000 (before the next instruction)");
+    expect(formatPosition({ ...at, at: "event" })).toBe("icount 170 exits 31 guest-ns 4000 (at L4 event 9)");
+    expect(formatPosition({ icount: 0, exits: 0, ns: 0, events: 0, at: "insn" })).toBe("icount 0 exits 0 guest-ns 0 (before the first instruction)");
+    expect(formatPosition({ icount: 0, exits: 0, ns: 0, events: 0, at: "step" })).toBe("icount 0 exits 0 guest-ns 0 (at the start, before any instruction)");
   });
 });

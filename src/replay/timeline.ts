@@ -78,9 +78,21 @@ export function targetOf(p: Position): Target {
   }
 }
 
-/** A position as the user types it back. */
+/**
+ * A position as `monitor when` says it, and which of the instants at those counts it is, in the
+ * words `replay --to` and the errors use (formatTarget): not the Moment's internal name.
+ */
 export function formatPosition(p: Position): string {
-  return `icount ${p.icount} exits ${p.exits} guest-ns ${p.ns} (${p.at === "event" ? `L4 event ${p.events}` : p.at})`;
+  return `icount ${p.icount} exits ${p.exits} guest-ns ${p.ns} (${momentText(p)})`;
+}
+
+function momentText(p: Position): string {
+  switch (p.at) {
+    case "step": return p.icount === 0 ? "at the start, before any instruction" : `after instruction ${p.icount}`;
+    case "exit": return `at VM exit ${p.exits - 1}, before the VMM handles it`;
+    case "insn": return p.icount === 0 ? "before the first instruction" : "before the next instruction";
+    case "event": return `at L4 event ${p.events}`;
+  }
 }
 
 /** Where a run that fell short came to, as `monitor when` says it: no moment name, which no command takes. */

@@ -175,6 +175,29 @@ describe("the TUI", () => {
     expect(go.to.p).toBeCloseTo((100 * 6262) / 643874 + 1, 6);
   });
 
+  it("goes to the start and end of the timeline with Home and End, and a tenth back or on with PgUp and PgDn", async () => {
+    const { ui, replay } = await open();
+    ui.stdin.write("\t\t\t\t");
+    await settle();
+    // xterm's Home and End, and the vt220 keypad's PgUp and PgDn.
+    for (const [i, k] of ["\x1b[H", "\x1b[F", "\x1b[6~", "\x1b[5~"].entries()) {
+      ui.stdin.write(k);
+      await eventually(() => expect(replay.requests).toHaveLength(i + 1));
+      await eventually(() => expect(plain(ui.lastFrame())).not.toContain("Esc cancels"));
+    }
+    const shares = replay.requests.map((r) => (r as { op: string; to: { kind: string; p: number } }).to);
+    expect(shares.slice(0, 2)).toEqual([{ kind: "percent", p: 0 }, { kind: "percent", p: 100 }]);
+    // The fake replay stays at 6262 of 643874 instructions: a tenth on, and back (not before the start).
+    expect(shares[2].p).toBeCloseTo((100 * 6262) / 643874 + 10, 6);
+    expect(shares[3]).toEqual({ kind: "percent", p: 0 });
+    // In another pane they move nothing.
+    ui.stdin.write("\t");
+    await settle();
+    ui.stdin.write("\x1b[H");
+    await settle();
+    expect(replay.requests).toHaveLength(4);
+  });
+
   it("redraws at the new size when the terminal is resized", async () => {
     const { ui } = await open();
     await settle();

@@ -6,6 +6,7 @@ import { createElement as h, useEffect, useRef, useState, type ReactElement } fr
 import { Box, Text, useApp, useInput, useStdout, type Key } from "ink";
 import type { Event, GoTo, Reply, ReplayInfo, Request, Snapshot } from "../replay/remote/protocol.js";
 import { formatAddress } from "../gdbstub/listen.js";
+import { parseNumberArg } from "../gdbstub/monitor.js";
 import { PANES, screen, type Style, type ViewState } from "./screen.js";
 
 type Ask = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
@@ -32,8 +33,8 @@ export function parseGoTo(text: string): GoTo | { error: string } {
   let m = /^(icount|exit)(?::\s*|\s+)(\S.*)$/i.exec(t);
   if (m && (t.includes(":") || /^\d/.test(m[2]))) {
     const kind = m[1].toLowerCase() === "icount" ? "icount" : "exit";
-    const n = /^\d+$/.test(m[2]) ? Number(m[2]) : /^0x[0-9a-f]+$/i.test(m[2]) ? parseInt(m[2].slice(2), 16) : NaN;
-    if (!Number.isSafeInteger(n)) return { error: `${kind}:N wants a whole number from 0 (or 0x hex), not "${m[2]}"` };
+    const n = parseNumberArg(m[2]);
+    if (n === undefined) return { error: `${kind}:N wants a whole number from 0 (or 0x hex), not "${m[2]}"` };
     return { kind, n };
   }
   m = /^([-+]?[\d.]+)\s*%$/.exec(t);
@@ -60,6 +61,8 @@ const PROMPTS = {
 type PromptKey = keyof typeof PROMPTS;
 /** Bytes Up and Down move the memory view by. */
 const MEMORY_STEP = 16;
+/** The share of the recording, in percent, PgUp and PgDn move the timeline by: a tenth of its strip. */
+const TIMELINE_PAGE = 10;
 
 export interface AppProps {
   replay: Replay;
@@ -200,10 +203,13 @@ export function App({ replay, mono, onQuit }: AppProps): ReactElement {
       const at = (view.snap.memory.addr + (key.upArrow ? -MEMORY_STEP : MEMORY_STEP)) >>> 0;
       return ask({ op: "memory", at: `0x${at.toString(16)}` }, "reading memory", false);
     }
-    if ((key.leftArrow || key.rightArrow) && view.focus === "timeline") {
-      // One column of the strip: the same share of the recording.
+    if ((key.leftArrow || key.rightArrow || key.pageUp || key.pageDown || key.home || key.end) && view.focus === "timeline") {
+      if (key.home) return ask({ op: "go", to: { kind: "percent", p: 0 } }, "going to the start", true);
+      if (key.end) return ask({ op: "go", to: { kind: "percent", p: 100 } }, "going to the end", true);
+      // Left/Right: one column of the strip, the same share of the recording; PgUp/PgDn a tenth of it.
       const here = (100 * view.snap.pos.icount) / view.info.endIcount;
-      const p = Math.min(100, Math.max(0, here + (key.leftArrow ? -100 : 100) / size.cols));
+      const step = key.pageUp || key.pageDown ? TIMELINE_PAGE : 100 / size.cols;
+      const p = Math.min(100, Math.max(0, here + (key.leftArrow || key.pageUp ? -step : step)));
       return ask({ op: "go", to: { kind: "percent", p } }, `going to ${p.toFixed(1)}%`, true);
     }
     switch (input) {

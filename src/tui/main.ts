@@ -4,7 +4,7 @@
 import { createElement as h } from "react";
 import { render } from "ink";
 import { RemoteReplay } from "./worker/client.js";
-import type { OpenReplay } from "../replay/remote/protocol.js";
+import type { OpenReplay, ReplayInfo } from "../replay/remote/protocol.js";
 import { App } from "./app.js";
 import { TerminalError } from "./terminal-error.js";
 
@@ -16,10 +16,14 @@ export function monochrome(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.NO_COLOR !== undefined && env.NO_COLOR !== "";
 }
 
-/** Opens the replay and runs the TUI until the user quits; rejects when the replay cannot start. */
-export async function runTui(open: OpenReplay): Promise<void> {
+/**
+ * Opens the replay and runs the TUI until the user quits; rejects when the replay cannot start.
+ * `onOpened` sees the replay once it runs (gdb beside it listening), before the TUI takes the screen.
+ */
+export async function runTui(open: OpenReplay, onOpened?: (info: ReplayInfo) => void): Promise<void> {
   if (process.stdin.isTTY !== true || process.stdout.isTTY !== true) throw new TerminalError("the TUI needs a terminal: its input and output must be a TTY");
   const replay = await RemoteReplay.open(open);
+  onOpened?.(replay.info);
   process.stdout.write(ALT_SCREEN_ON);
   let quitting: Promise<void> | undefined;
   const app = render(h(App, { replay, mono: monochrome(), onQuit: () => (quitting = replay.close()) }), { exitOnCtrlC: false, patchConsole: false });

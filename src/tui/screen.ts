@@ -44,7 +44,7 @@ export const KEYS: [string, string][] = [
   ["l", "break on an L4 event: 'ipc to 36', switch, irq…; 'clear'"],
   ["m", "memory view at an address, symbol or register"],
   ["Tab", "focus the next pane: Up/Down scroll the console or the memory,"],
-  ["", "Left/Right move along the timeline"],
+  ["", "Left/Right (PgUp/PgDn: a tenth; Home, End) move along the timeline"],
   ["Esc", "cancel a long move (Ctrl-C too) or a prompt"],
   ["?", "this help"],
   ["q", "quit"],

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildInitramfs } from "../cli/guest.js";
 import { nasm } from "../../test/support/cpu.js";
-import { type BootPlan, E820Type, LinuxBootError, parseSetupHeader, planLinuxBoot } from "./linux-boot.js";
+import { type BootPlan, E820Type, LinuxBootError, linuxRamNeeded, parseSetupHeader, planLinuxBoot } from "./linux-boot.js";
 import { oracle, runs } from "../../test/support/oracle.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -252,6 +252,18 @@ describe("planLinuxBoot refuses, in one line,", () => {
     expect(planError(() => planLinuxBoot({ kernel: fakeBzImage({ cmdlineSize: 10 }), cmdline: "console=ttyS0", ramSize }))).toBe(
       "command line is 13 bytes; this kernel accepts at most 10",
     );
+  });
+});
+
+describe("linuxRamNeeded", () => {
+  it("is the kernel's init_size extent with the initrd above it: the least RAM a plan fits in", () => {
+    const kernel = fakeBzImage(); // runs at 16 MiB, init_size 8 MiB
+    const initrd = new Uint8Array(0x2345);
+    const need = linuxRamNeeded({ kernel, initrd, cmdline: "" });
+    expect(need).toEqual({ bytes: 0x1800000 + 0x3000, why: "the kernel runs up to 0x1800000 (24 MiB) and the initrd (12 KiB) goes above it" });
+    expect(() => planLinuxBoot({ kernel, initrd, cmdline: "", ramSize: need.bytes })).not.toThrow();
+    expect(() => planLinuxBoot({ kernel, initrd, cmdline: "", ramSize: need.bytes - 0x1000 })).toThrow(LinuxBootError);
+    expect(linuxRamNeeded({ kernel, cmdline: "" })).toEqual({ bytes: 0x1800000, why: "the kernel runs up to 0x1800000 (24 MiB)" });
   });
 });
 

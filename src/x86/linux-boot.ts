@@ -231,6 +231,24 @@ const AR_DATA = 0xc093; // present, DPL 0, read/write accessed, 32-bit, 4 KiB gr
 const AR_TSS_BUSY = 0x008b;
 const AR_UNUSABLE = 0x10000;
 
+/**
+ * The least RAM that boots `cfg.kernel` with `cfg.initrd`, in bytes, and why: the kernel runs up to
+ * its init_size (it decompresses itself there), and the initrd goes above that. Debian's 686 kernel
+ * with the busybox initramfs boots in just that (34 MiB): the kernel frees the space its
+ * decompression used, and the initramfs is unpacked into what is left. Throws a LinuxBootError for a
+ * kernel the loader cannot plan at all.
+ */
+export function linuxRamNeeded(cfg: Omit<LinuxBootConfig, "ramSize">): { bytes: number; why: string } {
+  // Planned with all of the 32-bit space: only the layout is wanted here, not the fit.
+  const plan = planLinuxBoot({ ...cfg, initrd: undefined, ramSize: 0x1_0000_0000 });
+  const kernelEnd = alignUp(plan.layout.kernelEnd, PAGE);
+  const initrd = cfg.initrd === undefined ? 0 : alignUp(cfg.initrd.length, PAGE);
+  const bytes = Math.max(kernelEnd + initrd, 2 * HIGH_MEM);
+  const size = (x: number): string => (x < 1048576 ? `${Math.ceil(x / 1024)} KiB` : `${mib(x)} MiB`);
+  const why = `the kernel runs up to 0x${hex(plan.layout.kernelEnd)} (${size(plan.layout.kernelEnd)})${initrd > 0 ? ` and the initrd (${size(initrd)}) goes above it` : ""}`;
+  return { bytes, why };
+}
+
 /** Plans a 32-bit protocol boot of `cfg.kernel`; throws a LinuxBootError naming what is wrong. */
 export function planLinuxBoot(cfg: LinuxBootConfig): BootPlan {
   const ramSize = cfg.ramSize;
