@@ -9,8 +9,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Pc } from "../src/machine/pc.js";
 import { packageRoot } from "../src/cli/images.js";
+import { tuneV8 } from "../src/cli/v8-tuning.js";
 import { benchExits } from "./exits.js";
 import { benchLinux } from "./linux.js";
+
+tuneV8();
 
 const BUDGET = Number(process.env.BENCH_INSNS ?? 50_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

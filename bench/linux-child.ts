@@ -10,7 +10,10 @@
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { tuneV8 } from "../src/cli/v8-tuning.js";
 import { bootLinux } from "./linux.js";
+
+tuneV8();
 
 const [machine, kernelPath, initrdPath, budget, breakpoint, recordingPath] = process.argv.slice(2);
 

@@ -12,6 +12,9 @@ import { registerReplay } from "./replay.js";
 import { registerRun } from "./run.js";
 import { registerTui } from "./tui.js";
 import { registerTriage } from "./triage.js";
+import { tuneV8 } from "./v8-tuning.js";
+
+tuneV8();
 
 const program = new Command("afterglow")
   .description("Deterministic record/replay debugger for an emulated IA32 PC")
