@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { statusText } from "./progress.js";
+import { speedText, statusText } from "./progress.js";
 
 describe("the status line", () => {
   it("counts a fast run in millions of instructions and MIPS", () => {
@@ -8,5 +8,10 @@ describe("the status line", () => {
 
   it("counts a slow run, one that hashes its state every few instructions, in instructions and instructions per second", () => {
     expect(statusText(4_500, 100_000, 3)).toBe("4,500 instructions, 0.00 s guest, 3 s host, 1,500 instructions/s");
+  });
+
+  it("gives the end-of-run lines the same speed, never 0.0 MIPS", () => {
+    expect(speedText(2_000, 4)).toBe("500 instructions/s");
+    expect(speedText(120_000_000, 2)).toBe("60.0 MIPS");
   });
 });

@@ -33,8 +33,12 @@ export class Progress {
  * is counted in instructions and instructions per second, not as "0M instructions, 0.0 MIPS".
  */
 export function statusText(icount: number, guestNs: number, secs: number): string {
-  const rate = icount / Math.max(secs, 1e-9);
   const count = icount < 10_000_000 ? icount.toLocaleString("en-US") : `${(icount / 1e6).toFixed(0)}M`;
-  const speed = rate < 100_000 ? `${Math.round(rate).toLocaleString("en-US")} instructions/s` : `${(rate / 1e6).toFixed(1)} MIPS`;
-  return `${count} instructions, ${(guestNs / 1e9).toFixed(2)} s guest, ${secs.toFixed(0)} s host, ${speed}`;
+  return `${count} instructions, ${(guestNs / 1e9).toFixed(2)} s guest, ${secs.toFixed(0)} s host, ${speedText(icount, secs)}`;
+}
+
+/** A run's speed as the status line and the end-of-run lines give it: MIPS, or instructions a second when that would read 0.0. */
+export function speedText(icount: number, secs: number): string {
+  const rate = icount / Math.max(secs, 1e-9);
+  return rate < 100_000 ? `${Math.round(rate).toLocaleString("en-US")} instructions/s` : `${(rate / 1e6).toFixed(1)} MIPS`;
 }

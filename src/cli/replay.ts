@@ -16,7 +16,7 @@ import { startTimeTravel, type TimeTravelOptions } from "./checkpoints.js";
 import { UsageError } from "./errors.js";
 import { writeUserFile } from "./files.js";
 import { INTERPRET_HELP, jitOption, parseBudget, parseCount, parsePositive, parseTarget } from "./options.js";
-import { Progress } from "./progress.js";
+import { Progress, speedText } from "./progress.js";
 import { readImage } from "./images.js";
 import { loadRecording, recordingImages } from "./recordings.js";
 import { shellQuote } from "./shell.js";
@@ -99,7 +99,7 @@ export function registerReplay(program: Command): void {
         con.flush();
         const secs = Number(process.hrtime.bigint() - t0) / 1e9;
         const p = session.position();
-        const speed = `${(p.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
+        const speed = speedText(p.icount, secs);
         const prefix = con.atLineStart() ? "" : "\n";
         if (session.replayDone() && rec.end) {
           process.stderr.write(

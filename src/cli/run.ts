@@ -15,7 +15,7 @@ import { builtinGuestPath, readImage } from "./images.js";
 import { formatSummary } from "./summary.js";
 import { runUnderGdb } from "./gdb-serve.js";
 import { INTERPRET_HELP, jitOption, parsePositive, parseSeconds } from "./options.js";
-import { Progress } from "./progress.js";
+import { Progress, speedText } from "./progress.js";
 import { readSymbols } from "./symbols.js";
 
 /** The summary line's name for each end. */
@@ -295,7 +295,7 @@ export async function runToEnd(session: Session, con: HostConsole, watch: EndWat
   const where = `${pos.cs.toString(16).padStart(4, "0")}:${pos.eip.toString(16).padStart(8, "0")}`;
   let line = `afterglow: ${END_NAMES[end.reason]} at ${where} after ${pos.icount.toLocaleString("en-US")} instructions`;
   if (end.detail !== undefined && end.reason !== "idle") line += ` (${end.detail})`;
-  line += `, ${(session.guestTimeNs() / 1e9).toFixed(2)} s guest, ${secs.toFixed(2)} s host, ${(pos.icount / Math.max(secs, 1e-9) / 1e6).toFixed(1)} MIPS`;
+  line += `, ${(session.guestTimeNs() / 1e9).toFixed(2)} s guest, ${secs.toFixed(2)} s host, ${speedText(pos.icount, secs)}`;
   process.stderr.write(`${con.atLineStart() ? "" : "\n"}${line}\n`);
   const summary = session.summary();
   if (summary) process.stderr.write(`${formatSummary(summary, secs)}\n`);

@@ -3,6 +3,7 @@
 // the kernel's IPCs and context switches, the VMM's work), and what it cost the host.
 
 import type { StackSummary } from "../replay/session.js";
+import { speedText } from "./progress.js";
 
 const n = (v: number): string => v.toLocaleString("en-US");
 
@@ -12,7 +13,7 @@ export function formatSummary(s: StackSummary, hostSeconds: number): string {
   const guestS = s.guestNs / 1e9;
   lines.push(
     `summary   ${n(s.instructions)} instructions, ${guestS.toFixed(3)} s guest, ${hostSeconds.toFixed(2)} s host` +
-      ` (${(s.instructions / Math.max(hostSeconds, 1e-9) / 1e6).toFixed(1)} MIPS, ${n(Math.round(s.totalExits / Math.max(hostSeconds, 1e-9)))} exits/s)`,
+      ` (${speedText(s.instructions, hostSeconds)}, ${n(Math.round(s.totalExits / Math.max(hostSeconds, 1e-9)))} exits/s)`,
   );
   lines.push(`L4        ${n(s.ipcs)} IPCs, ${n(s.contextSwitches)} context switches, ${n(s.syscalls)} system calls, ${n(s.irqs)} interrupts`);
   const v = s.vmm;
