@@ -126,8 +126,8 @@ const BYTE_REG = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
 export const FAULT_LOOP = 10_000;
 
 /**
- * Number fields that pass 2^31 in the middle of a run: the icount and the end of a run in every
- * long run; CR2 and TR's limit when the VMM puts back a guest's unsigned page-fault address, or
+ * Number fields that pass 2^31 in the middle of a run: the icount, the end of a run and the icount
+ * an interrupt shadow (STI, MOV SS) ends at in every long run; CR2 and TR's limit when the VMM puts back a guest's unsigned page-fault address, or
  * the guest's LTR loads a limit of 4 GiB - 1; the TSC ticks passed without instructions (and the
  * TSC offset as a double) once 2^31 ns of guest time have passed halted or in the L4 kernel's
  * charged costs. Were they small integers until then, the first larger value would change the
@@ -136,7 +136,7 @@ export const FAULT_LOOP = 10_000;
  * again. The constructor gives each a double first, so the class never changes. (Giving every
  * address and limit field one was worse: 323 blocks dropped.)
  */
-const WIDE_FIELDS = ["icount", "runEnd", "cr2", "trLimit", "tscPending", "tscOffsetNum"] as const;
+const WIDE_FIELDS = ["icount", "runEnd", "irqShadowAt", "cr2", "trLimit", "tscPending", "tscOffsetNum"] as const;
 
 export class Cpu extends LazyFlags implements ByteSource {
   readonly mem: PhysMem;

@@ -10,12 +10,13 @@ setFlagsFromString("--allow-natives-syntax");
 const haveSameMap = new Function("a", "b", "return %HaveSameMap(a, b)") as (a: object, b: object) => boolean;
 
 describe("the Cpu's hidden class", () => {
-  it("stays when the icount passes 2^31, CR2 and TR's limit take unsigned values and the TSC runs on idle", () => {
+  it("stays when the icount passes 2^31 (an interrupt shadow's end with it), CR2 and TR's limit take unsigned values and the TSC runs on idle", () => {
     const { cpu: a } = bareCpu(new Uint8Array([0xf4]));
     const { cpu: b } = bareCpu(new Uint8Array([0xf4]));
     expect(haveSameMap(a, b)).toBe(true);
     b.icount = 2 ** 31 + 5;
     b.runEnd = 2 ** 32 + 7;
+    b.irqShadowAt = b.icount + 1; // STI's shadow, past 2^31
     b.cr2 = 0xfffff000;
     b.trLimit = 0xffffffff;
     // Time passed halted, then an RDTSC: the pending ticks and the offset's double pass 2^31.
