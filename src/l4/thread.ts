@@ -137,10 +137,25 @@ function newTcb(k: KernelContext, id: ThreadId, space: number, scheduler: Thread
     savedMr: null,
     vcpu: null,
   };
+  for (const f of WIDE_TCB_FIELDS) {
+    const v = t[f];
+    t[f] = 2 ** 32;
+    t[f] = v;
+  }
   k.s.threads[t.no] = t;
   k.s.spaces[space].threads++;
   return t;
 }
+
+/**
+ * Number fields of a thread that take values past 2^31 in the middle of a run: wake-up times in
+ * nanoseconds, once 2^31 ns of guest time have passed, a time slice's remainder, a receive's
+ * timeout, and a receive from any thread (ANY_THREAD is 0xffffffff). Were they small integers
+ * until then, the first larger value would change every thread's hidden class at that moment,
+ * and V8 would drop the optimized code of the kernel's functions that read threads, to optimize
+ * them again: a double first keeps the class (as the Cpu's WIDE_FIELDS do).
+ */
+const WIDE_TCB_FIELDS = ["remaining", "recvFrom", "recvTimeout", "wakeAt"] as const;
 
 /** An active thread waits for its start message from its pager (X.2 3.2). */
 function activate(k: KernelContext, t: Tcb): void {
