@@ -127,10 +127,10 @@ export const FAULT_LOOP = 10_000;
 
 /**
  * Number fields that pass 2^31 in the middle of a run: the icount, the end of a run and the icount
- * an interrupt shadow (STI, MOV SS) ends at in every long run; CR2 and TR's limit when the VMM puts back a guest's unsigned page-fault address, or
- * the guest's LTR loads a limit of 4 GiB - 1; the TSC ticks passed without instructions (and the
- * TSC offset as a double) once 2^31 ns of guest time have passed halted or in the L4 kernel's
- * charged costs. Were they small integers until then, the first larger value would change the
+ * an interrupt shadow (STI, MOV SS) ends at, in every long run; CR2 and TR's limit when the VMM
+ * puts back a guest's unsigned page-fault address, or the guest's LTR loads a limit of 4 GiB - 1;
+ * the TSC ticks passed without instructions (and the TSC offset as a double) once 2^31 ns of guest
+ * time have passed halted or in the L4 kernel's charged costs. Were they small integers until then, the first larger value would change the
  * Cpu's hidden class at that moment, and V8 would drop the optimized code of every method and
  * compiled block that reads the Cpu (89 blocks in a boot under the VMM), to optimize it all
  * again. The constructor gives each a double first, so the class never changes. (Giving every
