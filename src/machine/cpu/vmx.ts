@@ -79,6 +79,9 @@ export class Vmx {
   /** The INTA cycle in non-root operation (see acknowledgeGuest). */
   private readonly acknowledge = (): number => this.acknowledgeGuest();
   private savedAck: () => number = () => 0xff;
+  /** RDTSC exiting, and the TSC offset (0 without offsetting), as of the last VM entry. */
+  private rdtscExits = false;
+  private tscOffset = 0;
 
   /** The guest-physical view the MMU translates through while EPT is enabled. */
   private readonly ept: EptPort;
@@ -86,6 +89,9 @@ export class Vmx {
   constructor(cpu: Cpu) {
     this.cpu = cpu;
     this.ept = new EptPort(this);
+    // A double from the start (offsets pass 2^31), so its first wide value changes no map.
+    this.tscOffset = 2 ** 32;
+    this.tscOffset = 0;
     cpu.vmx = this;
   }
 
@@ -122,6 +128,7 @@ export class Vmx {
     cpu.acknowledgeIntr = this.acknowledge;
     cpu.extIntExiting = extIntExits(v);
     if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= Armed.INTR_WINDOW;
+    this.takeTscControls();
     this.ept.eptp = v.read(Field.EPT_POINTER);
     cpu.paging.setEpt(eptEnabled(v) ? this.ept : null);
   }
@@ -249,6 +256,7 @@ export class Vmx {
     cpu.acknowledgeIntr = this.acknowledge;
     cpu.extIntExiting = extIntExits(v);
     if (procExits(v, Proc.INTR_WINDOW_EXITING)) cpu.dbgArmed |= Armed.INTR_WINDOW;
+    this.takeTscControls();
     return this.inject() ? VmxResult.SUCCEED : VmxResult.EXITED;
   }
 
@@ -351,11 +359,20 @@ export class Vmx {
    * is not exact in a double.
    */
   guestTscNumber(host: number): number {
-    const v = this.vmcs, ctls = v.read(Field.PROC_BASED_CTLS);
-    if ((ctls & Proc.RDTSC_EXITING) !== 0) return -1;
-    if ((ctls & Proc.USE_TSC_OFFSETTING) === 0) return host;
-    const t = host + ((v.read(Field.TSC_OFFSET | 1) | 0) * 4294967296 + v.read(Field.TSC_OFFSET));
+    if (this.rdtscExits) return -1;
+    const t = host + this.tscOffset;
     return t >= 0 && t <= Number.MAX_SAFE_INTEGER ? t : -1;
+  }
+
+  /**
+   * Takes what RDTSC reads from the VMCS, which does not change in non-root operation, at VM
+   * entry: Linux's delay loops run RDTSC millions of times in a boot, and reading three fields for
+   * each cost a third of a second.
+   */
+  private takeTscControls(): void {
+    const v = this.vmcs, ctls = v.read(Field.PROC_BASED_CTLS);
+    this.rdtscExits = (ctls & Proc.RDTSC_EXITING) !== 0;
+    this.tscOffset = (ctls & Proc.USE_TSC_OFFSETTING) === 0 ? 0 : (v.read(Field.TSC_OFFSET | 1) | 0) * 4294967296 + v.read(Field.TSC_OFFSET);
   }
 
   /**
