@@ -51,7 +51,9 @@ export interface ExitsRecord {
 
 /** Exits in batches as they happen. */
 export class ExitEncoder {
-  private bytes: number[] = [];
+  /** The batch's varints: `length` bytes of `bytes`, which grows by doubling and is reused. */
+  private bytes = new Uint8Array(1024);
+  private length = 0;
   private count = 0;
   private first = 0;
   private icount = 0;
@@ -63,12 +65,17 @@ export class ExitEncoder {
   }
 
   add(icount: number, reason: number, qualification: number, eip: number): void {
-    const b = this.bytes;
-    varint(b, icount - this.icount);
-    varint(b, reason);
-    varint(b, qualification >>> 0);
+    // Four varints of at most 8 bytes (the icount delta is below 2^53), 5 for the rest.
+    if (this.length + 23 > this.bytes.length) {
+      const more = new Uint8Array(this.bytes.length * 2);
+      more.set(this.bytes.subarray(0, this.length));
+      this.bytes = more;
+    }
+    this.varint(icount - this.icount);
+    this.varint(reason);
+    this.varint(qualification >>> 0);
     const d = (eip - this.eip) | 0;
-    varint(b, ((d << 1) ^ (d >> 31)) >>> 0);
+    this.varint(((d << 1) ^ (d >> 31)) >>> 0);
     this.icount = icount;
     this.eip = eip >>> 0;
     this.count++;
@@ -81,20 +88,28 @@ export class ExitEncoder {
   /** The batch so far as a record (null when empty); the next batch continues the differences. */
   take(): ExitsRecord | null {
     if (this.count === 0) return null;
-    const r: ExitsRecord = { t: "exits", first: this.first, count: this.count, data: deflateRawSync(Uint8Array.from(this.bytes)) };
+    const r: ExitsRecord = { t: "exits", first: this.first, count: this.count, data: deflateRawSync(this.bytes.subarray(0, this.length)) };
     this.first += this.count;
     this.count = 0;
-    this.bytes = [];
+    this.length = 0;
     return r;
   }
-}
 
-function varint(out: number[], v: number): void {
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
+  /** LEB128 of `v` (a non-negative integer below 2^53), shifting while it fits in 31 bits. */
+  private varint(v: number): void {
+    const b = this.bytes;
+    let n = this.length;
+    while (v > 0x7fffffff) {
+      b[n++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    while (v >= 0x80) {
+      b[n++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    b[n++] = v;
+    this.length = n;
   }
-  out.push(v);
 }
 
 /** The exits of consecutive batches, in order; throws on a batch that does not decode. */
