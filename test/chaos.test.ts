@@ -48,6 +48,12 @@ describe("chaos mode on the sample boot race", () => {
     }
   });
 
+  it("says once, up front, what its small --hash-every costs each run", () => {
+    const lines = campaign.stderr.split("\n");
+    expect(lines[0]).toMatch(/^afterglow: --hash-every 1,000: each state hash costs about as much host time as 10,000 instructions, so expect each run to run up to 10x slower and write \d+ KB per million instructions/);
+    expect(lines.filter((l) => l.includes("--hash-every"))).toHaveLength(1);
+  });
+
   it("triages a kept run to the instruction in the timer's handler that faulted", () => {
     const r = afterglow(["triage", join(dir, "chaos-2.rec"), "--symbols", RACE_ELF]);
     expect(r.status, r.stderr).toBe(2);
