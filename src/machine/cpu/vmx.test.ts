@@ -299,6 +299,30 @@ describe("VMX operation of the CPU", () => {
     }
   });
 
+  it("RDTSC in a compiled block after a restore into the guest reads the restored VMCS's offset", () => {
+    // Entry takes the offset from the VMCS; a restore must take it again, not keep the last entry's.
+    const source = "nop\nmov ecx, 20\nagain:\nrdtsc\nadd esi, eax\nadc edi, edx\ndec ecx\njnz again\nhlt";
+    const highHalves = (jit: boolean): number => {
+      const { cpu, x } = vm(source, Proc.USE_TSC_OFFSETTING);
+      cpu.jit = jit;
+      cpu.jitThreshold = 1;
+      x.vmwrite(Field.TSC_OFFSET | 1, 5);
+      x.launch();
+      cpu.run(1);
+      const cpuState = cpu.save(), vmxState = x.save();
+      x.suspend();
+      x.vmwrite(Field.TSC_OFFSET | 1, 9);
+      x.resume();
+      cpu.restore(cpuState);
+      x.restore(vmxState);
+      expect(cpu.run(1000)).toBe(Stop.HALT);
+      if (jit) expect(cpu.jitCompiled).toBeGreaterThan(0);
+      return cpu.r32[Reg.EDI];
+    };
+    expect(highHalves(false)).toBe(20 * 5);
+    expect(highHalves(true)).toBe(20 * 5);
+  });
+
   it("VMCALL and the other VMX instructions in the guest exit", () => {
     const { cpu, x } = vm("nop\nvmcall\nhlt");
     x.launch();
