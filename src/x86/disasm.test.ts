@@ -49,6 +49,12 @@ describe("formatInsn spells instructions as objdump -M intel does", () => {
     expect(text("f3 0f 1e fb")).toBe("endbr32");
   });
 
+  it("names an operand-size prefix on JECXZ, whose register the address size picks", () => {
+    expect(text("66 e3 13", 0)).toBe("data16 jecxz 0x16");
+    expect(text("67 e3 13", 0)).toBe("jcxz   0x16");
+    expect(text("66 e3 13", 0, 16)).toBe("data32 jcxz 0x16");
+  });
+
   it("spells x87 registers and undefined encodings objdump's way", () => {
     expect(text("de c9")).toBe("fmulp  st(1),st");
     expect(text("da c9")).toBe("fcmove st,st(1)");

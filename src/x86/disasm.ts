@@ -150,7 +150,8 @@ function usesSegment(insn: Insn, e: OpEntry): boolean {
 }
 
 function usesOpsize(insn: Insn, e: OpEntry): boolean {
-  if (e.flags & EntryFlag.SizedByOpsize || e.mnem !== e.mnem16) return true;
+  // A mnemonic pair picked by the address size (JECXZ/JCXZ) leaves the operand size unused.
+  if (e.flags & EntryFlag.SizedByOpsize || (e.mnem !== e.mnem16 && !(e.flags & EntryFlag.ByAdsize))) return true;
   return e.ops.some((o) =>
     o.size === Sz.V || o.size === Sz.Z || o.size === Sz.P || o.size === Sz.A ||
     (o.size === Sz.Wv && insn.mod === 3) || (o.am === Am.J && o.size !== Sz.B));
