@@ -91,4 +91,16 @@ describe("objdump's line layout", () => {
     disassembleBuffer(Uint8Array.of(0x9b, 0xdb, 0xe3, 0x90, 0xa1), 0x100, 32, (l) => lines.push(l));
     expect(lines).toEqual([" 100:\t9b db e3             \tfinit", " 103:\t90                   \tnop", " 104:\ta1                   \t.byte 0xa1"]);
   });
+
+  it("names a prefix cut off by the buffer's end by the prefix, as objdump does", () => {
+    const listing = (bytes: number[], bits: 16 | 32) => {
+      const lines: string[] = [];
+      disassembleBuffer(Uint8Array.from(bytes), 0, bits, (l) => lines.push(l.split("\t")[2]));
+      return lines;
+    };
+    expect(listing([0x65, 0x8b], 32)).toEqual(["gs", ".byte 0x8b"]);
+    expect(listing([0x66], 32)).toEqual(["data16"]);
+    expect(listing([0x66], 16)).toEqual(["data32"]);
+    expect(listing([0x67, 0xf0, 0xf2, 0xf3], 32)).toEqual(["addr16", "lock", "repnz", "repz"]);
+  });
 });

@@ -430,10 +430,25 @@ export function dumpBuffer(code: Uint8Array, base: number, emit: (line: string) 
 /** A relative branch as formatInsn writes it: the mnemonic (and prefixes), then its target. */
 const BRANCH = /^((?:\S+ )*(?:j[a-z]+|call|loop[a-z]*|xbegin) +)0x([0-9a-f]+)$/;
 
+/** objdump lists an instruction the buffer's end cuts off by its first byte: a prefix by name. */
+function cutOffPrefix(b: number, bits: 16 | 32): string | undefined {
+  const seg = SEG_PREFIX_BYTE.indexOf(b);
+  if (seg >= 0) return SREG[seg];
+  switch (b) {
+    case 0x66: return bits === 32 ? "data16" : "data32";
+    case 0x67: return bits === 32 ? "addr16" : "addr32";
+    case 0xf0: return "lock";
+    case 0xf2: return "repnz";
+    case 0xf3: return "repz";
+    default: return undefined;
+  }
+}
+
 /**
  * Disassembles `code` (loaded at `base`) from its start, one objdump line per instruction,
  * handing each line to `emit`. Like objdump, a byte that starts an instruction cut off by the
- * end of the buffer is shown as ".byte", and the listing goes on from the next byte.
+ * end of the buffer is shown as ".byte" (a prefix by its name), and the listing goes on from the
+ * next byte.
  */
 export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32, emit: (line: string) => void, opts: ListingOptions = {}): void {
   const src = new BufferSource(code, base);
@@ -454,7 +469,7 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
     let text: string;
     if (off + len > code.length) {
       len = 1;
-      text = `.byte 0x${code[off].toString(16)}`;
+      text = cutOffPrefix(code[off], bits) ?? `.byte 0x${code[off].toString(16)}`;
     } else {
       text = formatInsn(insn, addr, src);
       if (insn.op === 0x9b && insn.prefixes === 0 && off + 1 < code.length) {
