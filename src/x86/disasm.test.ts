@@ -61,6 +61,15 @@ describe("formatInsn spells instructions as objdump -M intel does", () => {
     expect(text("0f 04")).toBe("(bad)");
   });
 
+  it("suffixes the x87 environment and state saves whose layout a 66 prefix resizes", () => {
+    expect(text("66 d9 75 0e")).toBe("fnstenvw [ebp+0xe]");
+    expect(text("66 d9 65 0e")).toBe("fldenvw [ebp+0xe]");
+    expect(text("66 dd 71 86")).toBe("fnsavew [ecx-0x7a]");
+    expect(text("66 dd 61 86")).toBe("frstorw [ecx-0x7a]");
+    expect(text("66 d9 75 0e", 0, 16)).toBe("fnstenvd [di+0xe]");
+    expect(text("d9 75 0e")).toBe("fnstenv [ebp+0xe]");
+  });
+
   it("uses 16-bit code's defaults and suffixes", () => {
     expect(text("8b 46 02", 0, 16)).toBe("mov    ax,WORD PTR [bp+0x2]");
     expect(text("66 c3", 0, 16)).toBe("retd");
