@@ -61,6 +61,16 @@ describe("formatInsn spells instructions as objdump -M intel does", () => {
     expect(text("0f 04")).toBe("(bad)");
   });
 
+  it("spells SSE compares with a predicate objdump names as its pseudo-op, dropping the immediate", () => {
+    expect(text("0f c2 f1 00")).toBe("cmpeqps xmm6,xmm1");
+    expect(text("f3 0f c2 01 02")).toBe("cmpless xmm0,DWORD PTR [ecx]");
+    expect(text("66 0f c2 41 04 03")).toBe("cmpunordpd xmm0,XMMWORD PTR [ecx+0x4]");
+    expect(text("f2 3e 0f c2 f1 05")).toBe("ds cmpnltsd xmm6,xmm1");
+    expect(text("0f c2 f1 07")).toBe("cmpordps xmm6,xmm1");
+    // AVX's predicates 8 to 31 have no legacy pseudo-op.
+    expect(text("0f c2 f1 08")).toBe("cmpps  xmm6,xmm1,0x8");
+  });
+
   it("suffixes the x87 environment and state saves whose layout a 66 prefix resizes", () => {
     expect(text("66 d9 75 0e")).toBe("fnstenvw [ebp+0xe]");
     expect(text("66 d9 65 0e")).toBe("fldenvw [ebp+0xe]");

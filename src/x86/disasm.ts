@@ -13,6 +13,9 @@ const SREG = ["es", "cs", "ss", "ds", "fs", "gs", "?", "?"];
 
 const hex = (v: number): string => `0x${(v >>> 0).toString(16)}`;
 
+/** CMPPS's legacy predicates by immediate, as objdump spells them in the mnemonic. */
+const CMP_PREDICATES = ["eq", "lt", "le", "unord", "neq", "nlt", "nle", "ord"];
+
 /**
  * objdump's spelling of the instruction: prefixes, mnemonic padded to 6 columns, operands.
  * `src` (the bytes the instruction was decoded from) lets repeated prefixes be shown in their
@@ -23,10 +26,16 @@ export function formatInsn(insn: Insn, addr: number, src?: ByteSource): string {
   const bad = (e.flags & EntryFlag.Invalid && e.ops.length === 0) || operandsInvalid(e, insn.mod);
   if (bad) return e.flags & EntryFlag.QuietBad ? "(bad)" : `${prefixWords(insn, e, true, src, addr)}(bad)`;
 
-  const mnem = mnemonic(insn, e);
+  let mnem = mnemonic(insn, e);
+  let nops = e.ops.length;
+  // objdump names CMPPS/CMPPD/CMPSS/CMPSD's legacy predicates (0 to 7) in the mnemonic instead.
+  if (insn.op === 0x1c2 && (insn.imm & 0xff) < CMP_PREDICATES.length) {
+    mnem = `cmp${CMP_PREDICATES[insn.imm & 0xff]}${mnem.slice(3)}`;
+    nops--;
+  }
   let ops = "";
   let imms = 0;
-  for (let k = 0; k < e.ops.length; k++) {
+  for (let k = 0; k < nops; k++) {
     const o = e.ops[k];
     if (k > 0) ops += ",";
     ops += operand(insn, o, addr, imms > 0);
