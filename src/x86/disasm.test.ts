@@ -85,6 +85,15 @@ describe("formatInsn spells instructions as objdump -M intel does", () => {
     expect(text("66 c3", 0, 16)).toBe("retd");
     expect(text("66 90", 0, 16)).toBe("xchg   eax,eax");
   });
+
+  it("names 67 in 16-bit code on an address with neither base nor index, as objdump does", () => {
+    expect(text("67 8b 05 78 56 34 12", 0, 16)).toBe("addr32 mov ax,WORD PTR ds:0x12345678");
+    expect(text("67 8b 04 25 78 56 34 12", 0, 16)).toBe("addr32 mov ax,WORD PTR ds:0x12345678");
+    expect(text("67 8b 04 65 78 56 34 12", 0, 16)).toBe("addr32 mov ax,WORD PTR [eiz*2+0x12345678]");
+    expect(text("67 8b 04 24", 0, 16)).toBe("mov    ax,WORD PTR [esp]");
+    // In 32-bit code the index is what tells [eiz*1+disp] from disp alone.
+    expect(text("8b 04 25 78 56 34 12")).toBe("mov    eax,DWORD PTR [eiz*1+0x12345678]");
+  });
 });
 
 describe("objdump's line layout", () => {

@@ -166,10 +166,15 @@ function usesOpsize(insn: Insn, e: OpEntry): boolean {
     (o.size === Sz.Wv && insn.mod === 3) || (o.am === Am.J && o.size !== Sz.B));
 }
 
-/** objdump counts 67 as used by memory operands (but not moffs ones), strings and JCXZ. */
+/**
+ * objdump counts 67 as used by memory operands (but not moffs ones, nor, in 16-bit code, a 32-bit
+ * address with neither base nor index, whose text does not show the address size), strings and
+ * JCXZ.
+ */
 function usesAdsize(insn: Insn, e: OpEntry): boolean {
   if (e.flags & (EntryFlag.ByAdsize | EntryFlag.String)) return true;
-  return (insn.modrm >= 0 && insn.mod !== 3 && !e.regOnly) || e.ops.some((o) => o.am === Am.Xlat);
+  const shownSize = !(insn.adsize === 32 && !code32(insn) && insn.base < 0 && insn.index < 0);
+  return (insn.modrm >= 0 && insn.mod !== 3 && !e.regOnly && shownSize) || e.ops.some((o) => o.am === Am.Xlat);
 }
 
 function gpr(size: Sz, n: number, opsize: number): string {
@@ -298,7 +303,10 @@ function memory(insn: Insn): string {
   const notrack = insn.segOverride === Seg.DS && (insn.entry as OpEntry).flags & EntryFlag.Indirect;
   const override = insn.segOverride >= 0 && !notrack ? `${SREG[insn.segOverride]}:` : "";
   const disp = insn.disp;
-  if (insn.base < 0 && insn.index < 0 && !(insn.adsize === 32 && insn.rm === 4)) {
+  // A SIB byte with neither base nor index is [eiz*1+disp] in 32-bit code, where objdump needs the
+  // index to tell it from disp alone; in 16-bit code only a scale shows it.
+  const eiz = insn.adsize === 32 && insn.rm === 4 && (code32(insn) || insn.scale !== 0);
+  if (insn.base < 0 && insn.index < 0 && !eiz) {
     // An absolute address (including moffs): objdump always names the segment.
     return `${override || "ds:"}${hex(insn.adsize === 16 ? disp & 0xffff : disp)}`;
   }
