@@ -120,6 +120,21 @@ describe("objdump's line layout", () => {
     expect(lines).toEqual([" 100:\t9b db e3             \tfinit", " 103:\t90                   \tnop", " 104:\ta1                   \t.byte 0xa1"]);
   });
 
+  it("merges FWAIT into any x87 instruction that follows, prefixes and all, as objdump does", () => {
+    const listing = (...bytes: number[]) => {
+      const lines: string[] = [];
+      disassembleBuffer(Uint8Array.from(bytes), 0, 32, (l) => lines.push(l.split("\t")[2]));
+      return lines;
+    };
+    expect(listing(0x9b, 0xdd, 0xe6)).toEqual(["fucom  st(6)"]);
+    expect(listing(0x9b, 0xd9, 0x2d, 0, 0, 0, 0)).toEqual(["fldcw  WORD PTR ds:0x0"]);
+    expect(listing(0x9b, 0x66, 0xd9, 0xf3)).toEqual(["data16 fpatan"]);
+    expect(listing(0x9b, 0x66, 0xd9, 0x75, 0x0e)).toEqual(["fstenvw [ebp+0xe]"]);
+    expect(listing(0x9b, 0x2e, 0xdd, 0x38)).toEqual(["fstsw  WORD PTR cs:[eax]"]);
+    expect(listing(0x9b, 0xf0, 0xd8, 0x00)).toEqual(["lock fadd DWORD PTR [eax]"]);
+    expect(listing(0x9b, 0x90)).toEqual(["fwait", "nop"]);
+  });
+
   it("names a prefix cut off by the buffer's end by the prefix, as objdump does", () => {
     const listing = (bytes: number[], bits: 16 | 32) => {
       const lines: string[] = [];

@@ -377,15 +377,19 @@ export function formatLine(addr: number, bytes: ArrayLike<number>, text: string,
 }
 
 /**
- * objdump shows FWAIT followed by a no-wait x87 control instruction as the one waiting form
- * ("9b db e3" is "finit"); `next` is the instruction after the FWAIT.
+ * objdump takes FWAIT before an x87 instruction, prefixed or not, as that instruction's prefix:
+ * one line, a no-wait control instruction shown as its waiting form ("9b db e3" is "finit"), any
+ * other as it is ("9b d8 c1" is "fadd st,st(1)"); `next` is the instruction after the FWAIT.
  */
-function waitingForm(next: Insn, addr: number): string | undefined {
+function waitingForm(next: Insn, addr: number, src: ByteSource): string | undefined {
   const e = next.entry as OpEntry;
-  if (next.prefixes !== 0 || next.op < 0xd8 || next.op > 0xdf || !e.mnem.startsWith("fn") || next.invalid) return undefined;
-  const m = /^fn(\S*)(?: +(.*))?$/.exec(formatInsn(next, addr));
+  if (next.op < 0xd8 || next.op > 0xdf) return undefined;
+  const text = formatInsn(next, addr, src);
+  if (!e.mnem.startsWith("fn")) return text;
+  const m = /^((?:\S+ )*?)fn(\S*)(?: +(.*))?$/.exec(text);
   if (!m) return undefined;
-  return m[2] === undefined ? `f${m[1]}` : `${`f${m[1]}`.padEnd(6)} ${m[2]}`;
+  const name = `${m[1]}f${m[2]}`;
+  return m[3] === undefined ? name : `${name.padEnd(6)} ${m[3]}`;
 }
 
 /** How disassembleBuffer lays out a listing beyond objdump's line format. */
@@ -491,7 +495,7 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
       text = formatInsn(insn, addr, src);
       if (insn.op === 0x9b && insn.prefixes === 0 && off + 1 < code.length) {
         decode(src, addr + 1, bits === 32, next);
-        const waiting = off + 1 + next.len <= code.length ? waitingForm(next, addr + 1) : undefined;
+        const waiting = off + 1 + next.len <= code.length ? waitingForm(next, addr + 1, src) : undefined;
         if (waiting !== undefined) {
           text = waiting;
           len += next.len;
