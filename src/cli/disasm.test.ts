@@ -54,7 +54,7 @@ function both(file: string): { objdump: string[]; ours: string[] } {
   const o = spawnSync("objdump", ["-d", "-M", "intel", file], { encoding: "utf8", maxBuffer: 1 << 30 });
   if (o.status !== 0) throw new Error(`objdump failed on ${file}: ${o.stderr}`);
   const ours: string[] = [];
-  disasmFile(file, { base: 0, bits: 32 }, (l) => ours.push(...l.split("\n")));
+  disasmFile(file, { bits: 32 }, (l) => ours.push(...l.split("\n")));
   return { objdump: o.stdout.trimEnd().split("\n"), ours };
 }
 
@@ -85,6 +85,17 @@ describe("afterglow disasm against objdump", () => {
       expect(ours.some((l) => /68 65 6c 6c 6f .* +hello, world\.\.$/.test(l))).toBe(true);
       expect(ours.some((l) => /\tpush +ebp$/.test(l))).toBe(true);
       expect(ours).toEqual(objdump);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses --base on an ELF file, whose sections carry their own addresses, rather than ignore it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-disasm-"));
+    try {
+      const f = join(dir, "prog");
+      writeFileSync(f, Uint8Array.of(0x7f, 0x45, 0x4c, 0x46, 1, 1, 1));
+      expect(() => disasmFile(f, { base: 0x1000, bits: 32 }, () => {})).toThrow(`--base: ${f} is an ELF file, whose sections carry their own addresses; --base is for a flat binary`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,7 +8,8 @@ import { elf32Sections, elf32Symbols, isElf, SHF_EXECINSTR, sectionBytes, type E
 import { UsageError } from "./errors.js";
 
 interface DisasmOptions {
-  base: number;
+  /** A flat binary's load address (0 when not given). */
+  base?: number;
   bits: 16 | 32;
 }
 
@@ -40,12 +41,17 @@ class LineWriter {
 export function disasmFile(file: string, opts: DisasmOptions, out: (line: string) => void): void {
   const buf = readImage(file);
   if (!isElf(buf)) {
+    const base = opts.base ?? 0;
     // Addresses past 4 GiB would wrap to 0 mid-listing, as if the code went on there.
-    if (opts.base + buf.length > 2 ** 32) {
-      throw new UsageError(`--base 0x${opts.base.toString(16)}: ${file}'s ${buf.length} bytes would run past 0xffffffff`);
+    if (base + buf.length > 2 ** 32) {
+      throw new UsageError(`--base 0x${base.toString(16)}: ${file}'s ${buf.length} bytes would run past 0xffffffff`);
     }
-    disassembleBuffer(buf, opts.base, opts.bits, out);
+    disassembleBuffer(buf, base, opts.bits, out);
     return;
+  }
+  // Ignoring it would leave the user believing the listing's addresses had moved.
+  if (opts.base !== undefined) {
+    throw new UsageError(`--base: ${file} is an ELF file, whose sections carry their own addresses; --base is for a flat binary`);
   }
   let sections, symbols;
   try {
@@ -195,7 +201,7 @@ export function registerDisasm(program: Command): void {
   program
     .command("disasm <file>")
     .description("disassemble a flat binary or an ELF file's code, in objdump's -M intel layout")
-    .option("--base <addr>", "load address of a flat binary", parseAddress, 0)
+    .option("--base <addr>", "load address of a flat binary (default: 0)", parseAddress)
     .option("--bits <n>", "default operand and address size: 16 or 32", parseBits, 32 as 16 | 32)
     .action((file: string, opts: DisasmOptions) => {
       const w = new LineWriter();

@@ -17,7 +17,9 @@ export function registerExplain(program: Command): void {
     .option("--kernel <file>", "the kernel, when the recording does not carry it")
     .option("--initrd <file>", "the initrd, when the recording does not carry it")
     .action(async (file: string, n: string, opts: { depth?: number; image?: string; kernel?: string; initrd?: string }) => {
-      if (!/^\d+$/.test(n)) throw new UsageError(`explain-exit: the exit number must be a number, not "${n}"`);
+      if (!/^\d+$/.test(n)) throw new UsageError(`explain-exit: the exit number must be a whole number from 0 up, not "${n}"`);
+      // Past 2^53 the number would reach the replay rounded, or as one its seek refuses to parse.
+      if (!Number.isSafeInteger(Number(n))) throw new UsageError(`explain-exit: there is no exit ${n}: no recording has that many VM exits`);
       const args: string[] = [];
       for (const k of ["image", "kernel", "initrd"] as const) if (opts[k] !== undefined) args.push(`--${k}`, opts[k]!);
       try {

@@ -9,17 +9,18 @@ import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INIT_SCRIPT, buildInitramfs, defaultGuestDir, registerGuest } from "./guest.js";
 
-/** An i386 ELF executable header, static unless `interp`. */
-function fakeBusybox(interp = false): Uint8Array {
+/** An i386 ELF executable header, static unless `interp`, its one segment loaded at `vaddr`. */
+function fakeBusybox(interp = false, { type = 2, vaddr = 0x8048000 } = {}): Uint8Array {
   const b = new Uint8Array(0x200);
   const v = new DataView(b.buffer);
   b.set([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]);
-  v.setUint16(16, 2, true);
+  v.setUint16(16, type, true);
   v.setUint16(18, 3, true);
   v.setUint32(28, 52, true);
   v.setUint16(42, 32, true);
   v.setUint16(44, 1, true);
   v.setUint32(52, interp ? 3 : 1, true);
+  v.setUint32(52 + 8, vaddr, true);
   for (let i = 0x100; i < 0x200; i++) b[i] = i & 0xff;
   return b;
 }
@@ -82,6 +83,9 @@ describe("the guest initramfs", () => {
     expect(() => buildInitramfs({ busybox: new Uint8Array(100) })).toThrow("busybox is not an ELF executable");
     expect(() => buildInitramfs({ busybox: new Uint8Array(100), busyboxPath: "/etc/passwd" })).toThrow(/^\/etc\/passwd is not an ELF executable/);
     expect(() => buildInitramfs({ busybox: fakeBusybox(true) })).toThrow(/dynamically linked.*busybox-static/);
+    // Beside busybox in guests/cache lies vmlinux, a static i386 ELF too; and an object file is no program.
+    expect(() => buildInitramfs({ busybox: fakeBusybox(false, { vaddr: 0xc1000000 }) })).toThrow(/^busybox is a kernel: it loads at 0xc1000000, .*busybox-static/);
+    expect(() => buildInitramfs({ busybox: fakeBusybox(false, { type: 1 }) })).toThrow(/^busybox is not an executable but an ELF relocatable file: .*busybox-static/);
   });
 
   it("is written by `guest build-initramfs`", async () => {

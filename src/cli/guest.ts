@@ -62,17 +62,33 @@ export function buildInitramfs(opts: InitramfsOptions): Uint8Array {
   return new Uint8Array(gzipSync(writeCpio(initramfsEntries(opts)), { level: 9 }));
 }
 
-/** Refuses a busybox the guest could not run: not i386 ELF, or dynamically linked. */
+const ELF_TYPES = ["no file type", "relocatable file", "executable", "shared object", "core file"];
+
+/**
+ * Refuses a busybox the guest could not run: not i386 ELF, not a program (an object file), a
+ * kernel (vmlinux, which lies beside busybox in the guest directory), or dynamically linked.
+ */
 function checkBusybox(b: Uint8Array, name: string): void {
   const ok = b.length >= 52 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
   if (!ok) throw new UsageError(`${name} is not an ELF executable`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (b[4] !== 1 || v.getUint16(18, true) !== 3) throw new UsageError(`${name} is not a 32-bit i386 executable: use Debian's busybox-static:i386`);
+  const type = v.getUint16(16, true);
+  // ET_DYN is a static-pie program as well as a library.
+  if (type !== 2 && type !== 3) {
+    throw new UsageError(`${name} is not an executable but an ELF ${ELF_TYPES[type] ?? `file of type ${type}`}: use Debian's busybox-static:i386`);
+  }
   const phoff = v.getUint32(28, true);
   const phentsize = v.getUint16(42, true);
   for (let k = 0; k < v.getUint16(44, true); k++) {
     const p = phoff + k * phentsize;
-    if (p + 4 <= b.length && v.getUint32(p, true) === 3 /* PT_INTERP */) {
+    if (p + 12 > b.length) break;
+    const vaddr = v.getUint32(p + 8, true);
+    // Linux gives user programs the addresses below 3 GiB (its i386 PAGE_OFFSET).
+    if (v.getUint32(p, true) === 1 /* PT_LOAD */ && vaddr >= 0xc0000000) {
+      throw new UsageError(`${name} is a kernel: it loads at 0x${vaddr.toString(16)}, where no user program can; use Debian's busybox-static:i386`);
+    }
+    if (v.getUint32(p, true) === 3 /* PT_INTERP */) {
       throw new UsageError(`${name} is dynamically linked and the initramfs has no libc: use a static one (busybox-static)`);
     }
   }

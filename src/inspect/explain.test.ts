@@ -62,6 +62,16 @@ describe("afterglow explain-exit", () => {
     expect(r.stderr).toMatch(/^afterglow: explain-exit: .*999999/);
   }, 120_000);
 
+  it.each([
+    ["a number past 2^53", "99999999999999999999", /^afterglow: explain-exit: there is no exit 99999999999999999999: no recording has that many VM exits$/],
+    ["a negative number", "-1", /^afterglow: explain-exit: the exit number must be a whole number from 0 up, not "-1"$/],
+  ])("says in one line that %s names no exit, and exits 1", (_what, n, message) => {
+    const r = explain(REC, n);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trimEnd()).toMatch(message);
+    expect(r.status).toBe(1);
+  }, 120_000);
+
   // The replay in the child fails before it can be inspected: its error is this process's, said once.
   it.each([
     ["a recording that does not exist", () => "/nonexistent.rec", /^afterglow: explain-exit: cannot read \/nonexistent\.rec: no such file$/],

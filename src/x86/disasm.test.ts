@@ -49,16 +49,50 @@ describe("formatInsn spells instructions as objdump -M intel does", () => {
     expect(text("f3 0f 1e fb")).toBe("endbr32");
   });
 
+  it("names an operand-size prefix on JECXZ, whose register the address size picks", () => {
+    expect(text("66 e3 13", 0)).toBe("data16 jecxz 0x16");
+    expect(text("67 e3 13", 0)).toBe("jcxz   0x16");
+    expect(text("66 e3 13", 0, 16)).toBe("data32 jcxz 0x16");
+  });
+
   it("spells x87 registers and undefined encodings objdump's way", () => {
     expect(text("de c9")).toBe("fmulp  st(1),st");
     expect(text("da c9")).toBe("fcmove st,st(1)");
     expect(text("0f 04")).toBe("(bad)");
   });
 
+  it("spells SSE compares with a predicate objdump names as its pseudo-op, dropping the immediate", () => {
+    expect(text("0f c2 f1 00")).toBe("cmpeqps xmm6,xmm1");
+    expect(text("f3 0f c2 01 02")).toBe("cmpless xmm0,DWORD PTR [ecx]");
+    expect(text("66 0f c2 41 04 03")).toBe("cmpunordpd xmm0,XMMWORD PTR [ecx+0x4]");
+    expect(text("f2 3e 0f c2 f1 05")).toBe("ds cmpnltsd xmm6,xmm1");
+    expect(text("0f c2 f1 07")).toBe("cmpordps xmm6,xmm1");
+    // AVX's predicates 8 to 31 have no legacy pseudo-op.
+    expect(text("0f c2 f1 08")).toBe("cmpps  xmm6,xmm1,0x8");
+  });
+
+  it("suffixes the x87 environment and state saves whose layout a 66 prefix resizes", () => {
+    expect(text("66 d9 75 0e")).toBe("fnstenvw [ebp+0xe]");
+    expect(text("66 d9 65 0e")).toBe("fldenvw [ebp+0xe]");
+    expect(text("66 dd 71 86")).toBe("fnsavew [ecx-0x7a]");
+    expect(text("66 dd 61 86")).toBe("frstorw [ecx-0x7a]");
+    expect(text("66 d9 75 0e", 0, 16)).toBe("fnstenvd [di+0xe]");
+    expect(text("d9 75 0e")).toBe("fnstenv [ebp+0xe]");
+  });
+
   it("uses 16-bit code's defaults and suffixes", () => {
     expect(text("8b 46 02", 0, 16)).toBe("mov    ax,WORD PTR [bp+0x2]");
     expect(text("66 c3", 0, 16)).toBe("retd");
     expect(text("66 90", 0, 16)).toBe("xchg   eax,eax");
+  });
+
+  it("names 67 in 16-bit code on an address with neither base nor index, as objdump does", () => {
+    expect(text("67 8b 05 78 56 34 12", 0, 16)).toBe("addr32 mov ax,WORD PTR ds:0x12345678");
+    expect(text("67 8b 04 25 78 56 34 12", 0, 16)).toBe("addr32 mov ax,WORD PTR ds:0x12345678");
+    expect(text("67 8b 04 65 78 56 34 12", 0, 16)).toBe("addr32 mov ax,WORD PTR [eiz*2+0x12345678]");
+    expect(text("67 8b 04 24", 0, 16)).toBe("mov    ax,WORD PTR [esp]");
+    // In 32-bit code the index is what tells [eiz*1+disp] from disp alone.
+    expect(text("8b 04 25 78 56 34 12")).toBe("mov    eax,DWORD PTR [eiz*1+0x12345678]");
   });
 });
 
@@ -84,5 +118,32 @@ describe("objdump's line layout", () => {
     const lines: string[] = [];
     disassembleBuffer(Uint8Array.of(0x9b, 0xdb, 0xe3, 0x90, 0xa1), 0x100, 32, (l) => lines.push(l));
     expect(lines).toEqual([" 100:\t9b db e3             \tfinit", " 103:\t90                   \tnop", " 104:\ta1                   \t.byte 0xa1"]);
+  });
+
+  it("merges FWAIT into any x87 instruction that follows, prefixes and all, as objdump does", () => {
+    const listing = (...bytes: number[]) => {
+      const lines: string[] = [];
+      disassembleBuffer(Uint8Array.from(bytes), 0, 32, (l) => lines.push(l.split("\t")[2]));
+      return lines;
+    };
+    expect(listing(0x9b, 0xdd, 0xe6)).toEqual(["fucom  st(6)"]);
+    expect(listing(0x9b, 0xd9, 0x2d, 0, 0, 0, 0)).toEqual(["fldcw  WORD PTR ds:0x0"]);
+    expect(listing(0x9b, 0x66, 0xd9, 0xf3)).toEqual(["data16 fpatan"]);
+    expect(listing(0x9b, 0x66, 0xd9, 0x75, 0x0e)).toEqual(["fstenvw [ebp+0xe]"]);
+    expect(listing(0x9b, 0x2e, 0xdd, 0x38)).toEqual(["fstsw  WORD PTR cs:[eax]"]);
+    expect(listing(0x9b, 0xf0, 0xd8, 0x00)).toEqual(["lock fadd DWORD PTR [eax]"]);
+    expect(listing(0x9b, 0x90)).toEqual(["fwait", "nop"]);
+  });
+
+  it("names a prefix cut off by the buffer's end by the prefix, as objdump does", () => {
+    const listing = (bytes: number[], bits: 16 | 32) => {
+      const lines: string[] = [];
+      disassembleBuffer(Uint8Array.from(bytes), 0, bits, (l) => lines.push(l.split("\t")[2]));
+      return lines;
+    };
+    expect(listing([0x65, 0x8b], 32)).toEqual(["gs", ".byte 0x8b"]);
+    expect(listing([0x66], 32)).toEqual(["data16"]);
+    expect(listing([0x66], 16)).toEqual(["data32"]);
+    expect(listing([0x67, 0xf0, 0xf2, 0xf3], 32)).toEqual(["addr16", "lock", "repnz", "repz"]);
   });
 });

@@ -13,6 +13,9 @@ const SREG = ["es", "cs", "ss", "ds", "fs", "gs", "?", "?"];
 
 const hex = (v: number): string => `0x${(v >>> 0).toString(16)}`;
 
+/** CMPPS's legacy predicates by immediate, as objdump spells them in the mnemonic. */
+const CMP_PREDICATES = ["eq", "lt", "le", "unord", "neq", "nlt", "nle", "ord"];
+
 /**
  * objdump's spelling of the instruction: prefixes, mnemonic padded to 6 columns, operands.
  * `src` (the bytes the instruction was decoded from) lets repeated prefixes be shown in their
@@ -23,10 +26,16 @@ export function formatInsn(insn: Insn, addr: number, src?: ByteSource): string {
   const bad = (e.flags & EntryFlag.Invalid && e.ops.length === 0) || operandsInvalid(e, insn.mod);
   if (bad) return e.flags & EntryFlag.QuietBad ? "(bad)" : `${prefixWords(insn, e, true, src, addr)}(bad)`;
 
-  const mnem = mnemonic(insn, e);
+  let mnem = mnemonic(insn, e);
+  let nops = e.ops.length;
+  // objdump names CMPPS/CMPPD/CMPSS/CMPSD's legacy predicates (0 to 7) in the mnemonic instead.
+  if (insn.op === 0x1c2 && (insn.imm & 0xff) < CMP_PREDICATES.length) {
+    mnem = `cmp${CMP_PREDICATES[insn.imm & 0xff]}${mnem.slice(3)}`;
+    nops--;
+  }
   let ops = "";
   let imms = 0;
-  for (let k = 0; k < e.ops.length; k++) {
+  for (let k = 0; k < nops; k++) {
     const o = e.ops[k];
     if (k > 0) ops += ",";
     ops += operand(insn, o, addr, imms > 0);
@@ -150,16 +159,22 @@ function usesSegment(insn: Insn, e: OpEntry): boolean {
 }
 
 function usesOpsize(insn: Insn, e: OpEntry): boolean {
-  if (e.flags & EntryFlag.SizedByOpsize || e.mnem !== e.mnem16) return true;
+  // A mnemonic pair picked by the address size (JECXZ/JCXZ) leaves the operand size unused.
+  if (e.flags & EntryFlag.SizedByOpsize || (e.mnem !== e.mnem16 && !(e.flags & EntryFlag.ByAdsize))) return true;
   return e.ops.some((o) =>
     o.size === Sz.V || o.size === Sz.Z || o.size === Sz.P || o.size === Sz.A ||
     (o.size === Sz.Wv && insn.mod === 3) || (o.am === Am.J && o.size !== Sz.B));
 }
 
-/** objdump counts 67 as used by memory operands (but not moffs ones), strings and JCXZ. */
+/**
+ * objdump counts 67 as used by memory operands (but not moffs ones, nor, in 16-bit code, a 32-bit
+ * address with neither base nor index, whose text does not show the address size), strings and
+ * JCXZ.
+ */
 function usesAdsize(insn: Insn, e: OpEntry): boolean {
   if (e.flags & (EntryFlag.ByAdsize | EntryFlag.String)) return true;
-  return (insn.modrm >= 0 && insn.mod !== 3 && !e.regOnly) || e.ops.some((o) => o.am === Am.Xlat);
+  const shownSize = !(insn.adsize === 32 && !code32(insn) && insn.base < 0 && insn.index < 0);
+  return (insn.modrm >= 0 && insn.mod !== 3 && !e.regOnly && shownSize) || e.ops.some((o) => o.am === Am.Xlat);
 }
 
 function gpr(size: Sz, n: number, opsize: number): string {
@@ -288,7 +303,10 @@ function memory(insn: Insn): string {
   const notrack = insn.segOverride === Seg.DS && (insn.entry as OpEntry).flags & EntryFlag.Indirect;
   const override = insn.segOverride >= 0 && !notrack ? `${SREG[insn.segOverride]}:` : "";
   const disp = insn.disp;
-  if (insn.base < 0 && insn.index < 0 && !(insn.adsize === 32 && insn.rm === 4)) {
+  // A SIB byte with neither base nor index is [eiz*1+disp] in 32-bit code, where objdump needs the
+  // index to tell it from disp alone; in 16-bit code only a scale shows it.
+  const eiz = insn.adsize === 32 && insn.rm === 4 && (code32(insn) || insn.scale !== 0);
+  if (insn.base < 0 && insn.index < 0 && !eiz) {
     // An absolute address (including moffs): objdump always names the segment.
     return `${override || "ds:"}${hex(insn.adsize === 16 ? disp & 0xffff : disp)}`;
   }
@@ -359,15 +377,19 @@ export function formatLine(addr: number, bytes: ArrayLike<number>, text: string,
 }
 
 /**
- * objdump shows FWAIT followed by a no-wait x87 control instruction as the one waiting form
- * ("9b db e3" is "finit"); `next` is the instruction after the FWAIT.
+ * objdump takes FWAIT before an x87 instruction, prefixed or not, as that instruction's prefix:
+ * one line, a no-wait control instruction shown as its waiting form ("9b db e3" is "finit"), any
+ * other as it is ("9b d8 c1" is "fadd st,st(1)"); `next` is the instruction after the FWAIT.
  */
-function waitingForm(next: Insn, addr: number): string | undefined {
+function waitingForm(next: Insn, addr: number, src: ByteSource): string | undefined {
   const e = next.entry as OpEntry;
-  if (next.prefixes !== 0 || next.op < 0xd8 || next.op > 0xdf || !e.mnem.startsWith("fn") || next.invalid) return undefined;
-  const m = /^fn(\S*)(?: +(.*))?$/.exec(formatInsn(next, addr));
+  if (next.op < 0xd8 || next.op > 0xdf) return undefined;
+  const text = formatInsn(next, addr, src);
+  if (!e.mnem.startsWith("fn")) return text;
+  const m = /^((?:\S+ )*?)fn(\S*)(?: +(.*))?$/.exec(text);
   if (!m) return undefined;
-  return m[2] === undefined ? `f${m[1]}` : `${`f${m[1]}`.padEnd(6)} ${m[2]}`;
+  const name = `${m[1]}f${m[2]}`;
+  return m[3] === undefined ? name : `${name.padEnd(6)} ${m[3]}`;
 }
 
 /** How disassembleBuffer lays out a listing beyond objdump's line format. */
@@ -429,10 +451,25 @@ export function dumpBuffer(code: Uint8Array, base: number, emit: (line: string) 
 /** A relative branch as formatInsn writes it: the mnemonic (and prefixes), then its target. */
 const BRANCH = /^((?:\S+ )*(?:j[a-z]+|call|loop[a-z]*|xbegin) +)0x([0-9a-f]+)$/;
 
+/** objdump lists an instruction the buffer's end cuts off by its first byte: a prefix by name. */
+function cutOffPrefix(b: number, bits: 16 | 32): string | undefined {
+  const seg = SEG_PREFIX_BYTE.indexOf(b);
+  if (seg >= 0) return SREG[seg];
+  switch (b) {
+    case 0x66: return bits === 32 ? "data16" : "data32";
+    case 0x67: return bits === 32 ? "addr16" : "addr32";
+    case 0xf0: return "lock";
+    case 0xf2: return "repnz";
+    case 0xf3: return "repz";
+    default: return undefined;
+  }
+}
+
 /**
  * Disassembles `code` (loaded at `base`) from its start, one objdump line per instruction,
  * handing each line to `emit`. Like objdump, a byte that starts an instruction cut off by the
- * end of the buffer is shown as ".byte", and the listing goes on from the next byte.
+ * end of the buffer is shown as ".byte" (a prefix by its name), and the listing goes on from the
+ * next byte.
  */
 export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32, emit: (line: string) => void, opts: ListingOptions = {}): void {
   const src = new BufferSource(code, base);
@@ -453,12 +490,12 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
     let text: string;
     if (off + len > code.length) {
       len = 1;
-      text = `.byte 0x${code[off].toString(16)}`;
+      text = cutOffPrefix(code[off], bits) ?? `.byte 0x${code[off].toString(16)}`;
     } else {
       text = formatInsn(insn, addr, src);
       if (insn.op === 0x9b && insn.prefixes === 0 && off + 1 < code.length) {
         decode(src, addr + 1, bits === 32, next);
-        const waiting = off + 1 + next.len <= code.length ? waitingForm(next, addr + 1) : undefined;
+        const waiting = off + 1 + next.len <= code.length ? waitingForm(next, addr + 1, src) : undefined;
         if (waiting !== undefined) {
           text = waiting;
           len += next.len;

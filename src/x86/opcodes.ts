@@ -85,7 +85,7 @@ const X87: Cell[] = [
   // D8
   x87(X87_ARITH.map((m) => `${m} Md`), X87_ARITH.map((m, i) => sti(m, i === 2 || i === 3 ? "STi" : "ST,STi"))),
   // D9
-  x87(["fld Md", BAD_X87, "fst Md", "fstp Md", "fldenv M", "fldcw Mw", "fnstenv M", "fnstcw Mw"], [
+  x87(["fld Md", BAD_X87, "fst Md", "fstp Md", "fldenv|fldenvw M", "fldcw Mw", "fnstenv|fnstenvw M", "fnstcw Mw"], [
     sti("fld", "STi"), sti("fxch", "STi"), rmRow(["fnop", "", "", "", "", "", "", ""]), "",
     rmRow(["fchs", "fabs", "", "", "ftst", "fxam", "", ""]),
     rmRow(["fld1", "fldl2t", "fldl2e", "fldpi", "fldlg2", "fldln2", "fldz", ""]),
@@ -109,7 +109,7 @@ const X87: Cell[] = [
     sti("fsubr", "STi,ST"), sti("fsub", "STi,ST"), sti("fdivr", "STi,ST"), sti("fdiv", "STi,ST"),
   ]),
   // DD
-  x87(["fld Mq", "fisttp Mq", "fst Mq", "fstp Mq", "frstor M", BAD_X87, "fnsave M", "fnstsw Mw"], [
+  x87(["fld Mq", "fisttp Mq", "fst Mq", "fstp Mq", "frstor|frstorw M", BAD_X87, "fnsave|fnsavew M", "fnstsw Mw"], [
     sti("ffree", "STi"), "", sti("fst", "STi"), sti("fstp", "STi"),
     sti("fucom", "STi"), sti("fucomp", "STi"), "", "",
   ]),
