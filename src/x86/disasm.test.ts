@@ -133,6 +133,13 @@ describe("objdump's line layout", () => {
     expect(listing(0x9b, 0x2e, 0xdd, 0x38)).toEqual(["fstsw  WORD PTR cs:[eax]"]);
     expect(listing(0x9b, 0xf0, 0xd8, 0x00)).toEqual(["lock fadd DWORD PTR [eax]"]);
     expect(listing(0x9b, 0x90)).toEqual(["fwait", "nop"]);
+    // Prefixes before the FWAIT go to the x87 instruction, unless it has its own.
+    expect(listing(0x66, 0x9b, 0xdb, 0xe3)).toEqual(["data16 finit"]);
+    expect(listing(0x66, 0x9b, 0xd9, 0x75, 0x0e)).toEqual(["fstenvw [ebp+0xe]"]);
+    expect(listing(0x65, 0x9b, 0xdd, 0xe6)).toEqual(["gs fucom st(6)"]);
+    expect(listing(0x66, 0x66, 0x9b, 0xdb, 0xe3)).toEqual(["data16 data16 finit"]);
+    expect(listing(0x66, 0x9b, 0x65, 0xd8, 0xc1)).toEqual(["data16 fwait", "gs fadd st,st(1)"]);
+    expect(listing(0x66, 0x9b, 0x90)).toEqual(["data16 fwait", "nop"]);
   });
 
   it("names a prefix cut off by the buffer's end by the prefix, as objdump does", () => {

@@ -475,6 +475,7 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
   const src = new BufferSource(code, base);
   const insn = emptyInsn();
   const next = emptyInsn();
+  const merged = emptyInsn();
   const width = opts.width ?? addressWidth(base + code.length);
   let off = 0;
   while (off < code.length) {
@@ -493,9 +494,19 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
       text = cutOffPrefix(code[off], bits) ?? `.byte 0x${code[off].toString(16)}`;
     } else {
       text = formatInsn(insn, addr, src);
-      if (insn.op === 0x9b && insn.prefixes === 0 && off + 1 < code.length) {
-        decode(src, addr + 1, bits === 32, next);
-        const waiting = off + 1 + next.len <= code.length ? waitingForm(next, addr + 1, src) : undefined;
+      if (insn.op === 0x9b && off + len < code.length) {
+        decode(src, addr + len, bits === 32, next);
+        let waiting: string | undefined;
+        if (off + len + next.len > code.length) waiting = undefined;
+        else if (insn.prefixes === 0) waiting = waitingForm(next, addr + 1, src);
+        else if (next.prefixes === 0) {
+          // Prefixes before the FWAIT are the x87 instruction's when it has none of its own
+          // ("66 9b d9 75 0e" is "fstenvw"): decode it with them, the FWAIT's byte left out.
+          const fwait = addr + len - 1;
+          const without = { byte: (a: number) => src.byte(a < fwait ? a : a + 1) };
+          decode(without, addr, bits === 32, merged);
+          waiting = waitingForm(merged, addr, without);
+        }
         if (waiting !== undefined) {
           text = waiting;
           len += next.len;
