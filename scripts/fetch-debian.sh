@@ -29,6 +29,8 @@ scripts=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 work="$cache/tmp"
+# A failed download (no network, a bad mirror) leaves no half-extracted packages behind.
+trap 'rm -rf "$work"' EXIT
 
 # apt-get download needs the i386 package lists.
 ensure_i386() {

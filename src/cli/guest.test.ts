@@ -8,6 +8,7 @@ import { gunzipSync } from "node:zlib";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INIT_SCRIPT, buildInitramfs, defaultGuestDir, registerGuest } from "./guest.js";
+import { packageRoot } from "./images.js";
 
 /** An i386 ELF executable header, static unless `interp`, its one segment loaded at `vaddr`. */
 function fakeBusybox(interp = false, { type = 2, vaddr = 0x8048000 } = {}): Uint8Array {
@@ -111,6 +112,23 @@ describe("guest fetch linux", () => {
     expect(readFileSync(join(dir, "config-686"), "utf8")).toMatch(/^CONFIG_RELOCATABLE=y$/m);
     expect(readFileSync(join(dir, "VERSIONS"), "utf8")).toMatch(/^busybox-static busybox-static \S+\nlinux-image-686 linux-image-\S+-686 \S+\n/);
   }, 600_000);
+
+  // apt-get against a proxy that refuses connections: the download starts and fails at once. It
+  // needs apt and the i386 package lists, which a first fetch as root sets up (.ci/run does).
+  const aptReady = spawnSync("apt-cache", ["show", "busybox-static:i386"]).status === 0;
+  it.skipIf(!aptReady)("leaves nothing of a failed download behind", () => {
+    const dir = mkdtempSync(join(tmpdir(), "afterglow-fetch-"));
+    const conf = join(dir, "apt.conf");
+    writeFileSync(conf, 'Acquire::http::Proxy "http://127.0.0.1:9";\nAcquire::Retries "0";\n');
+    try {
+      const r = spawnSync("bash", [join(packageRoot(), "scripts", "fetch-debian.sh"), join(dir, "cache")], { encoding: "utf8", env: { ...process.env, APT_CONFIG: conf } });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/Failed to fetch|Could not connect/);
+      expect(existsSync(join(dir, "cache", "tmp"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it("knows only linux", async () => {
     await expect(guest("fetch", "windows")).rejects.toThrow('guest fetch knows only "linux", not "windows"');
