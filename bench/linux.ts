@@ -186,14 +186,14 @@ function mainThreadCpuSecs(): number | undefined {
   }
 }
 
-/** " (main thread 1.04x)" for two boots' main-thread CPU times, when both are known. */
-function mainThreadRatio(s: LinuxBootResult, b: LinuxBootResult): string {
-  return s.mainCpuSecs !== undefined && b.mainCpuSecs !== undefined && b.mainCpuSecs > 0 ? ` (main thread ${(s.mainCpuSecs / b.mainCpuSecs).toFixed(2)}x)` : "";
+/** The stack boot's main-thread CPU time over the bare boot's, when both are known. */
+function mainRatio(s: LinuxBootResult, b: LinuxBootResult): number | undefined {
+  return s.mainCpuSecs !== undefined && b.mainCpuSecs !== undefined && b.mainCpuSecs > 0 ? s.mainCpuSecs / b.mainCpuSecs : undefined;
 }
 
-/** " (main thread 1.04x)": the median of the pairs' main-thread ratios, when every pair has one. */
-function mainMedian(ratios: number[], pairs: number): string {
-  return ratios.length === pairs ? ` (main thread ${median(ratios).toFixed(2)}x)` : "";
+/** " (main thread 1.04x)", or nothing without a ratio. */
+function mainText(ratio: number | undefined): string {
+  return ratio === undefined ? "" : ` (main thread ${ratio.toFixed(2)}x)`;
 }
 
 function median(xs: number[]): number {
@@ -221,15 +221,16 @@ function benchStackOverhead(stack: LinuxBootResult, bareAgain: () => LinuxBootRe
     }
     cpuRatios.push(s.cpuSecs / b.cpuSecs);
     hostRatios.push(s.hostSecs / b.hostSecs);
-    if (s.mainCpuSecs !== undefined && b.mainCpuSecs !== undefined && b.mainCpuSecs > 0) mainRatios.push(s.mainCpuSecs / b.mainCpuSecs);
+    const main = mainRatio(s, b);
+    if (main !== undefined) mainRatios.push(main);
     console.log(
-      `linux-boot overhead of L4 + VMM${pairs > 1 ? `, pair ${k + 1}` : ""}: ${cpuRatios[k].toFixed(2)}x the bare PC's CPU time${mainThreadRatio(s, b)}, ${hostRatios[k].toFixed(2)}x its host time, both recorded (target: at most 1.1x) ` +
+      `linux-boot overhead of L4 + VMM${pairs > 1 ? `, pair ${k + 1}` : ""}: ${cpuRatios[k].toFixed(2)}x the bare PC's CPU time${mainText(main)}, ${hostRatios[k].toFixed(2)}x its host time, both recorded (target: at most 1.1x) ` +
         `(the bare boot ${k === 0 ? "after" : "before"} it: ${b.hostSecs.toFixed(1)} s host, ${b.cpuSecs.toFixed(1)} s CPU, ${(b.icount / b.cpuSecs / 1e6).toFixed(1)} guest MIPS; ` +
         `the stack's ${s.hostSecs.toFixed(1)} s host, ${s.cpuSecs.toFixed(1)} s CPU, ${(s.icount / s.cpuSecs / 1e6).toFixed(1)} MIPS; guest time ${s.guestSecs.toFixed(2)} s vs ${b.guestSecs.toFixed(2)} s)`,
     );
   }
   if (pairs > 1) {
-    console.log(`linux-boot overhead of L4 + VMM, median of ${pairs} pairs: ${median(cpuRatios).toFixed(2)}x the bare PC's CPU time${mainMedian(mainRatios, pairs)}, ${median(hostRatios).toFixed(2)}x its host time (target: at most 1.1x)`);
+    console.log(`linux-boot overhead of L4 + VMM, median of ${pairs} pairs: ${median(cpuRatios).toFixed(2)}x the bare PC's CPU time${mainText(mainRatios.length === pairs ? median(mainRatios) : undefined)}, ${median(hostRatios).toFixed(2)}x its host time (target: at most 1.1x)`);
   }
 }
 
@@ -263,14 +264,15 @@ function benchStackSideBySide(kernelPath: string, initrdPath: string, budget: nu
     }
     cpuRatios.push(s.cpuSecs / b.cpuSecs);
     hostRatios.push(s.hostSecs / b.hostSecs);
-    if (s.mainCpuSecs !== undefined && b.mainCpuSecs !== undefined && b.mainCpuSecs > 0) mainRatios.push(s.mainCpuSecs / b.mainCpuSecs);
+    const main = mainRatio(s, b);
+    if (main !== undefined) mainRatios.push(main);
     console.log(
-      `linux-boot overhead of L4 + VMM, side by side${pairs > 1 ? `, pair ${k + 1}` : ""}: ${cpuRatios[k].toFixed(2)}x the bare PC's CPU time${mainThreadRatio(s, b)}, ${hostRatios[k].toFixed(2)}x its host time (target: at most 1.1x) ` +
+      `linux-boot overhead of L4 + VMM, side by side${pairs > 1 ? `, pair ${k + 1}` : ""}: ${cpuRatios[k].toFixed(2)}x the bare PC's CPU time${mainText(main)}, ${hostRatios[k].toFixed(2)}x its host time (target: at most 1.1x) ` +
         `(${order === "bare+stack" ? "the bare boot started first" : "the stack's started first"}; bare ${b.hostSecs.toFixed(1)} s host, ${b.cpuSecs.toFixed(1)} s CPU; stack ${s.hostSecs.toFixed(1)} s host, ${s.cpuSecs.toFixed(1)} s CPU)`,
     );
   }
   if (pairs > 1) {
-    console.log(`linux-boot overhead of L4 + VMM, side by side, median of ${pairs} pairs: ${median(cpuRatios).toFixed(2)}x the bare PC's CPU time${mainMedian(mainRatios, pairs)}, ${median(hostRatios).toFixed(2)}x its host time (target: at most 1.1x)`);
+    console.log(`linux-boot overhead of L4 + VMM, side by side, median of ${pairs} pairs: ${median(cpuRatios).toFixed(2)}x the bare PC's CPU time${mainText(mainRatios.length === pairs ? median(mainRatios) : undefined)}, ${median(hostRatios).toFixed(2)}x its host time (target: at most 1.1x)`);
   }
 }
 

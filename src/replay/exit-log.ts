@@ -65,7 +65,7 @@ export class ExitEncoder {
   }
 
   add(icount: number, reason: number, qualification: number, eip: number): void {
-    // Four varints of at most 8 bytes (the icount delta is below 2^53), 5 for the rest.
+    // Room for four varints: 8 bytes for the icount delta (below 2^53), 5 for each of the others.
     if (this.length + 23 > this.bytes.length) {
       const more = new Uint8Array(this.bytes.length * 2);
       more.set(this.bytes.subarray(0, this.length));

@@ -392,6 +392,18 @@ function waitingForm(next: Insn, addr: number, src: ByteSource): string | undefi
   return m[3] === undefined ? name : `${name.padEnd(6)} ${m[3]}`;
 }
 
+/**
+ * FWAIT with prefixes of its own (`len` bytes at `addr`) before an x87 instruction with none:
+ * objdump gives it the prefixes ("66 9b d9 75 0e" is "fstenvw"), so it is decoded with them into
+ * `out`, the FWAIT's byte left out.
+ */
+function prefixedWaitingForm(src: ByteSource, addr: number, len: number, bits: 16 | 32, out: Insn): string | undefined {
+  const fwait = addr + len - 1;
+  const without: ByteSource = { byte: (a) => src.byte(a < fwait ? a : a + 1) };
+  decode(without, addr, bits === 32, out);
+  return waitingForm(out, addr, without);
+}
+
 /** How disassembleBuffer lays out a listing beyond objdump's line format. */
 export interface ListingOptions {
   /** Digits of the address column (default: from the buffer's last address). */
@@ -497,15 +509,9 @@ export function disassembleBuffer(code: Uint8Array, base: number, bits: 16 | 32,
       if (insn.op === 0x9b && off + len < code.length) {
         decode(src, addr + len, bits === 32, next);
         let waiting: string | undefined;
-        if (off + len + next.len > code.length) waiting = undefined;
-        else if (insn.prefixes === 0) waiting = waitingForm(next, addr + 1, src);
-        else if (next.prefixes === 0) {
-          // Prefixes before the FWAIT are the x87 instruction's when it has none of its own
-          // ("66 9b d9 75 0e" is "fstenvw"): decode it with them, the FWAIT's byte left out.
-          const fwait = addr + len - 1;
-          const without = { byte: (a: number) => src.byte(a < fwait ? a : a + 1) };
-          decode(without, addr, bits === 32, merged);
-          waiting = waitingForm(merged, addr, without);
+        if (off + len + next.len <= code.length) {
+          if (insn.prefixes === 0) waiting = waitingForm(next, addr + 1, src);
+          else if (next.prefixes === 0) waiting = prefixedWaitingForm(src, addr, len, bits, merged);
         }
         if (waiting !== undefined) {
           text = waiting;
